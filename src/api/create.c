@@ -1,0 +1,157 @@
+/* create.c -- POST /create: validate, submit once, remember the job id.
+ *
+ * The body is upstream's PodCreateRequests.  It is validated completely
+ * before anything reaches the plugin, reshaped into RetrievedPodData (one
+ * entry per container with the objects it mounts), and relayed.  A UID
+ * that was already submitted gets its stored job id back without a second
+ * submission, also when the duplicates arrive concurrently or after a
+ * restart. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "api.h"
+#include "log.h"
+#include "pod.h"
+#include "wire.h"
+
+/* ---- in-flight UIDs ------------------------------------------------------- */
+
+static ssize_t inflight_index(const inflight_set *set, const char *uid)
+{
+    for (size_t i = 0; i < set->n; i++)
+        if (strcmp(set->uids[i], uid) == 0)
+            return (ssize_t)i;
+    return -1;
+}
+
+/* Wait until no other request is creating uid, then claim it. */
+static void inflight_claim(inflight_set *set, const char *uid)
+{
+    pthread_mutex_lock(&set->mu);
+    while (inflight_index(set, uid) >= 0)
+        pthread_cond_wait(&set->changed, &set->mu);
+    if (set->n == set->cap) {
+        set->cap = set->cap ? set->cap * 2 : 16;
+        set->uids = il_xrealloc(set->uids, set->cap * sizeof(*set->uids));
+    }
+    set->uids[set->n++] = il_xstrdup(uid);
+    pthread_mutex_unlock(&set->mu);
+}
+
+static void inflight_release(inflight_set *set, const char *uid)
+{
+    pthread_mutex_lock(&set->mu);
+    ssize_t i = inflight_index(set, uid);
+    if (i >= 0) {
+        free(set->uids[i]);
+        set->uids[i] = set->uids[--set->n];
+    }
+    pthread_cond_broadcast(&set->changed);
+    pthread_mutex_unlock(&set->mu);
+}
+
+/* ---- the endpoint ------------------------------------------------------------ */
+
+/* Check the request and build what the plugin receives; NULL after answering. */
+static json_t *prepare_plugin_body(il_request *req, json_t *body, il_pod *pod)
+{
+    char err[512];
+    if (!json_is_object(body)) {
+        il_respond_error(req, 400, "invalid create request: expected a JSON object "
+                         "{\"pod\", \"configmaps\", \"secrets\", \"projectedvolumesmaps\"}");
+        return NULL;
+    }
+    if (il_pod_parse(json_object_get(body, "pod"), pod, err, sizeof(err)) != 0) {
+        il_respond_error(req, 400, "invalid pod: %s", err);
+        return NULL;
+    }
+    const char *script_url = json_string_value(json_object_get(body, "jobscriptURL"));
+    if (script_url && *script_url) {
+        il_respond_error(req, 501, "jobscriptURL is set (%s) but this interlink has no job "
+                         "script builder; unset JobScriptBuilderURL in the virtual kubelet "
+                         "configuration", script_url);
+        il_pod_free(pod);
+        return NULL;
+    }
+    json_t *plugin_body = il_retrieved_pod_data(body, err, sizeof(err));
+    if (!plugin_body) {
+        il_respond_error(req, 400, "invalid create request: %s", err);
+        il_pod_free(pod);
+    }
+    return plugin_body;
+}
+
+/* Relay to the plugin; the job id on success (caller frees), else NULL
+ * after answering the caller. */
+static char *submit(api *a, il_request *req, json_t *plugin_body, const il_pod *pod)
+{
+    char *text = json_dumps(plugin_body, JSON_COMPACT);
+    il_http_result res;
+    int rc = relay_call(a, req, "POST", "/create", text, strlen(text), &res);
+    free(text);
+    if (rc != 0) {
+        relay_unreachable(a, req, "/create", &res);
+        il_http_result_free(&res);
+        return NULL;
+    }
+    char *job_id = NULL;
+    if (res.status != 200) {
+        relay_failure(req, "create", &res);
+    } else {
+        json_t *answer = json_loadb(res.body.data, res.body.len, 0, NULL);
+        const char *jid = json_string_value(json_object_get(answer, "PodJID"));
+        if (jid && *jid)
+            job_id = il_xstrdup(jid);
+        else
+            il_respond_error(req, 502, "plugin answered /create for %s without a PodJID: %.200s",
+                             pod->uid, il_buf_cstr(&res.body));
+        json_decref(answer);
+    }
+    il_http_result_free(&res);
+    return job_id;
+}
+
+static void respond_created(il_request *req, const char *uid, const char *job_id)
+{
+    il_respond_json(req, 200, json_pack("{s:s, s:s}", "PodUID", uid, "PodJID", job_id));
+}
+
+void handle_create(il_request *req, void *ud)
+{
+    api *a = ud;
+    json_t *body = il_request_json(req);
+    if (!body)
+        return;
+    il_pod pod;
+    json_t *plugin_body = prepare_plugin_body(req, body, &pod);
+    if (!plugin_body) {
+        json_decref(body);
+        return;
+    }
+    inflight_claim(&a->creating, pod.uid);
+    store_pod known;
+    int found = store_get(a->store, pod.uid, &known);
+    if (found == 1) {
+        il_info("create %s/%s (%s): already submitted as job %s", pod.ns, pod.name, pod.uid,
+                known.job_id);
+        respond_created(req, pod.uid, known.job_id);
+        store_pod_free(&known);
+    } else if (found < 0) {
+        il_respond_error(req, 500, "state database error; see the server log");
+    } else {
+        char *job_id = submit(a, req, plugin_body, &pod);
+        if (job_id && store_put_created(a->store, pod.uid, pod.ns, pod.name, job_id,
+                                        json_object_get(body, "pod")) != 0) {
+            il_error("pod %s was submitted as job %s but could not be recorded", pod.uid, job_id);
+        }
+        if (job_id) {
+            il_info("created pod %s/%s (%s) as job %s", pod.ns, pod.name, pod.uid, job_id);
+            respond_created(req, pod.uid, job_id);
+        }
+        free(job_id);
+    }
+    inflight_release(&a->creating, pod.uid);
+    il_pod_free(&pod);
+    json_decref(plugin_body);
+    json_decref(body);
+}

@@ -1,0 +1,128 @@
+/* endpoints.c -- /delete, /getLogs, /pinglink, /metrics and /healthz.
+ *
+ * The thin relays.  Each validates before relaying, so a malformed body is
+ * the caller's 400 and never a crash (upstream exited on a bad /delete). */
+#include <stdlib.h>
+#include <string.h>
+
+#include "api.h"
+#include "log.h"
+#include "metrics.h"
+#include "pod.h"
+#include "wire.h"
+
+/* ---- /delete ---------------------------------------------------------------- */
+
+/* The plugin gets the caller's bytes unchanged (upstream forwards the
+ * original body), and the pod is forgotten only once the plugin confirmed:
+ * a failed delete can be retried and nothing is orphaned. */
+void handle_delete(il_request *req, void *ud)
+{
+    api *a = ud;
+    json_t *body = il_request_json(req);
+    if (!body)
+        return;
+    char err[512];
+    il_pod pod;
+    if (il_pod_parse_meta(body, &pod, err, sizeof(err)) != 0) {
+        il_respond_error(req, 400, "invalid delete request: %s", err);
+        json_decref(body);
+        return;
+    }
+    json_decref(body);
+    il_http_result res;
+    if (relay_call(a, req, "POST", "/delete", il_request_body(req), il_request_body_len(req),
+                   &res) != 0) {
+        relay_unreachable(a, req, "/delete", &res);
+    } else if (res.status != 200) {
+        relay_failure(req, "delete", &res);
+    } else {
+        store_delete(a->store, pod.uid);
+        il_info("deleted pod %s/%s (%s)", pod.ns, pod.name, pod.uid);
+        il_respond(req, 200, "text/plain; charset=utf-8", res.body.data, res.body.len);
+    }
+    il_http_result_free(&res);
+    il_pod_free(&pod);
+}
+
+/* ---- /getLogs ---------------------------------------------------------------- */
+
+static ssize_t log_relay_read(void *ctx, char *buf, size_t max)
+{
+    return il_httpc_stream_read(ctx, buf, max);
+}
+
+static void log_relay_close(void *ctx)
+{
+    il_httpc_stream_close(ctx);
+}
+
+/* Validated with upstream's rules and messages, then streamed through as it
+ * arrives, so `kubectl logs -f` follows a running container. */
+void handle_logs(il_request *req, void *ud)
+{
+    api *a = ud;
+    json_t *body = il_request_json(req);
+    if (!body)
+        return;
+    char err[512];
+    il_log_request lr;
+    int parsed = il_log_request_parse(body, &lr, err, sizeof(err));
+    json_decref(body);
+    if (parsed != 0) {
+        il_respond_error(req, 400, "%s", err);
+        return;
+    }
+    json_t *forward = il_log_request_to_json(&lr);
+    il_log_request_free(&lr);
+    char *text = json_dumps(forward, JSON_COMPACT);
+    json_decref(forward);
+    long status = 0;
+    il_httpc_stream *stream = il_httpc_stream_open(a->plugin, "GET", "/getLogs",
+                                                   il_request_session(req), text, strlen(text),
+                                                   &status, err, sizeof(err));
+    free(text);
+    metrics_count_plugin_call("/getLogs", stream == NULL, 0);
+    if (!stream) {
+        il_respond_error(req, 502, "plugin unreachable at %s: %s", il_httpc_url(a->plugin), err);
+        return;
+    }
+    il_respond_stream(req, (int)status, "text/plain; charset=utf-8", log_relay_read, stream,
+                      log_relay_close);
+}
+
+/* ---- /pinglink ------------------------------------------------------------------ */
+
+/* Ping is the plugin's status of no pods; its body (a PingResponse with
+ * capacity and taints, or plain text) is passed on verbatim. */
+void handle_ping(il_request *req, void *ud)
+{
+    api *a = ud;
+    il_http_result res;
+    if (relay_call(a, req, "GET", "/status", "[]", 2, &res) != 0) {
+        relay_unreachable(a, req, "/status", &res);
+    } else {
+        const char *type = res.body.len && res.body.data[0] == '{' ? "application/json"
+                                                                   : "text/plain; charset=utf-8";
+        il_respond(req, (int)res.status, type, res.body.data, res.body.len);
+    }
+    il_http_result_free(&res);
+}
+
+/* ---- /metrics, /healthz ------------------------------------------------------------ */
+
+void handle_metrics(il_request *req, void *ud)
+{
+    api *a = ud;
+    metrics_set_pods(store_count(a->store));
+    il_buf text = IL_BUF_INIT;
+    metrics_render(&text);
+    il_respond(req, 200, "text/plain; version=0.0.4", text.data, text.len);
+    il_buf_free(&text);
+}
+
+void handle_healthz(il_request *req, void *ud)
+{
+    (void)ud;
+    il_respond_text(req, 200, "ok\n");
+}

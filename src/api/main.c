@@ -1,0 +1,213 @@
+/* main.c -- the `interlink` API server: configuration, flags, start-up and
+ * shutdown.
+ *
+ * Configuration keys are upstream's InterLinkConfig.yaml keys with the same
+ * environment overrides; flags work (upstream's -verbose and friends made
+ * the binary exit 2) and win over both. */
+#include <getopt.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "api.h"
+#include "config.h"
+#include "daemon.h"
+#include "log.h"
+#include "metrics.h"
+
+#define DEFAULT_CONFIG_PATH "/etc/interlink/InterLinkConfig.yaml"
+
+static const il_cfg_field config_fields[] = {
+    {"InterlinkAddress", "INTERLINKURL", IL_CFG_STRING, offsetof(api_config, interlink_address),
+     NULL, "where to listen: unix:///path/to.sock or http://host (required)"},
+    {"InterlinkPort", "INTERLINKPORT", IL_CFG_STRING, offsetof(api_config, interlink_port),
+     NULL, "TCP port for an http:// InterlinkAddress"},
+    {"SidecarURL", "SIDECARURL", IL_CFG_STRING, offsetof(api_config, sidecar_url), NULL,
+     "the plugin: unix:///path/to.sock or http://host (required)"},
+    {"SidecarPort", "SIDECARPORT", IL_CFG_STRING, offsetof(api_config, sidecar_port), NULL,
+     "TCP port of an http:// SidecarURL"},
+    {"DataRootFolder", "INTERLINK_DATA_ROOT", IL_CFG_STRING, offsetof(api_config, data_root),
+     "/var/lib/interlink", "directory of the state database (interlink.db)"},
+    {"VerboseLogging", NULL, IL_CFG_BOOL, offsetof(api_config, verbose), NULL,
+     "log at debug level (wins over ErrorsOnlyLogging, as upstream)"},
+    {"ErrorsOnlyLogging", NULL, IL_CFG_BOOL, offsetof(api_config, errors_only), NULL,
+     "log errors only"},
+    {"MaxBodyBytes", "INTERLINK_MAX_BODY", IL_CFG_SIZE, offsetof(api_config, max_body), "16Mi",
+     "largest request body accepted (bytes or a quantity such as 16Mi); larger gets 413"},
+    {"SidecarTimeoutSeconds", "INTERLINK_SIDECAR_TIMEOUT", IL_CFG_INT,
+     offsetof(api_config, sidecar_timeout_s), "120",
+     "how long a plugin call may take before the caller gets 504"},
+    {"JobScriptTemplate", NULL, IL_CFG_STRING, offsetof(api_config, job_script_template), NULL,
+     "upstream job-script template: not supported, refused when set"},
+    {"TLS.Enabled", NULL, IL_CFG_BOOL, offsetof(api_config, tls_enabled), NULL,
+     "upstream TLS listener: not supported yet, refused when true"},
+};
+#define N_CONFIG_FIELDS (sizeof(config_fields) / sizeof(config_fields[0]))
+
+typedef struct cli_flags {
+    const char *config_path;
+    bool verbose;
+    bool errors_only;
+} cli_flags;
+
+static void usage(FILE *out)
+{
+    fprintf(out,
+            "usage: interlink [--config FILE] [--verbose] [--errorsonly]\n"
+            "       interlink --version | --help | --help-config\n\n"
+            "The interLink API server: relays pods from a virtual kubelet to a plugin.\n"
+            "  --config FILE      configuration (also -interlinkconfigpath FILE, env\n"
+            "                     INTERLINKCONFIGPATH; default " DEFAULT_CONFIG_PATH ")\n"
+            "  --verbose          log at debug level\n"
+            "  --errorsonly       log errors only\n"
+            "  --help-config      list every configuration key\n");
+}
+
+/* Returns -1 to continue, or an exit status. */
+static int parse_flags(int argc, char **argv, cli_flags *flags)
+{
+    static const struct option options[] = {
+        {"config", required_argument, NULL, 'c'},
+        {"interlinkconfigpath", required_argument, NULL, 'c'},
+        {"verbose", no_argument, NULL, 'v'},
+        {"errorsonly", no_argument, NULL, 'e'},
+        {"version", no_argument, NULL, 'V'},
+        {"help", no_argument, NULL, 'h'},
+        {"help-config", no_argument, NULL, 'H'},
+        {NULL, 0, NULL, 0},
+    };
+    int opt;
+    while ((opt = getopt_long_only(argc, argv, "c:veVh", options, NULL)) != -1) {
+        switch (opt) {
+        case 'c': flags->config_path = optarg; break;
+        case 'v': flags->verbose = true; break;
+        case 'e': flags->errors_only = true; break;
+        case 'V': printf("interlink %s\n", IL_VERSION); return 0;
+        case 'h': usage(stdout); return 0;
+        case 'H': il_config_print_help(stdout, config_fields, N_CONFIG_FIELDS); return 0;
+        default: usage(stderr); return 2;
+        }
+    }
+    if (optind < argc) {
+        fprintf(stderr, "interlink: unexpected argument '%s'\n", argv[optind]);
+        return 2;
+    }
+    if (!flags->config_path)
+        flags->config_path = getenv("INTERLINKCONFIGPATH");
+    if (!flags->config_path)
+        flags->config_path = DEFAULT_CONFIG_PATH;
+    return -1;
+}
+
+static int check_config(const api_config *cfg, const char *path)
+{
+    const char *problem = NULL;
+    if (!cfg->interlink_address || !*cfg->interlink_address)
+        problem = "InterlinkAddress is not set";
+    else if (!cfg->sidecar_url || !*cfg->sidecar_url)
+        problem = "SidecarURL is not set";
+    else if (cfg->job_script_template && *cfg->job_script_template)
+        problem = "JobScriptTemplate is not supported by this interlink; remove it";
+    else if (cfg->tls_enabled)
+        problem = "TLS.Enabled: TLS is not supported yet; use a unix socket or a TLS proxy";
+    else if (cfg->sidecar_timeout_s <= 0)
+        problem = "SidecarTimeoutSeconds must be positive";
+    if (problem)
+        il_error("%s: %s", path, problem);
+    return problem ? -1 : 0;
+}
+
+static void set_log_level(const api_config *cfg, const cli_flags *flags)
+{
+    if (cfg->verbose || flags->verbose)
+        il_log_set_level(IL_LOG_DEBUG);
+    else if (cfg->errors_only || flags->errors_only)
+        il_log_set_level(IL_LOG_ERROR);
+}
+
+static void observe(const char *method, const char *path, int status, double seconds, void *ud)
+{
+    (void)method;
+    (void)ud;
+    metrics_count_request(path, status, seconds);
+}
+
+static void add_routes(il_httpd *srv, api *a)
+{
+    il_httpd_route(srv, "/create", handle_create, a);
+    il_httpd_route(srv, "/status", handle_status, a);
+    il_httpd_route(srv, "/delete", handle_delete, a);
+    il_httpd_route(srv, "/getLogs", handle_logs, a);
+    il_httpd_route(srv, "/pinglink", handle_ping, a);
+    il_httpd_route(srv, "/updateCache", handle_update_cache, a);
+    il_httpd_route(srv, "/pods", handle_pods, a);
+    il_httpd_route(srv, "/metrics", handle_metrics, a);
+    il_httpd_route(srv, "/healthz", handle_healthz, a);
+    il_httpd_set_observer(srv, observe, NULL);
+}
+
+/* Open the state, the plugin client and the listener; serve until a signal. */
+static int serve(api *a)
+{
+    char err[512];
+    a->store = store_open(a->cfg.data_root, err, sizeof(err));
+    il_httpc_opts copts = {.url = a->cfg.sidecar_url, .port = a->cfg.sidecar_port,
+                           .timeout_ms = a->cfg.sidecar_timeout_s * 1000};
+    a->plugin = a->store ? il_httpc_new(&copts, err, sizeof(err)) : NULL;
+    il_httpd_opts sopts = {.address = a->cfg.interlink_address, .port = a->cfg.interlink_port,
+                           .max_body = a->cfg.max_body};
+    il_httpd *srv = a->plugin ? il_httpd_new(&sopts, err, sizeof(err)) : NULL;
+    int status = 1;
+    if (srv) {
+        add_routes(srv, a);
+        if (il_httpd_start(srv, err, sizeof(err)) == 0) {
+            il_info("interlink %s listening on %s%s%s, plugin at %s", IL_VERSION,
+                    a->cfg.interlink_address, a->cfg.interlink_port ? " port " : "",
+                    a->cfg.interlink_port ? a->cfg.interlink_port : "", il_httpc_url(a->plugin));
+            int sig = il_daemon_wait_for_signal();
+            il_info("signal %d: shutting down", sig);
+            status = 0;
+        }
+    }
+    if (status != 0)
+        il_error("%s", err);
+    il_httpd_stop(srv);
+    il_httpc_free(a->plugin);
+    store_close(a->store);
+    return status;
+}
+
+int main(int argc, char **argv)
+{
+    il_log_set_ident("interlink");
+    cli_flags flags = {0};
+    int early = parse_flags(argc, argv, &flags);
+    if (early >= 0)
+        return early;
+
+    api a;
+    memset(&a, 0, sizeof(a));
+    char err[1024];
+    if (access(flags.config_path, R_OK) != 0) {
+        il_error("cannot read configuration %s: %m (use --config FILE)", flags.config_path);
+        return 1;
+    }
+    if (il_config_load(flags.config_path, config_fields, N_CONFIG_FIELDS, &a.cfg, err,
+                       sizeof(err)) != 0) {
+        il_error("%s", err);
+        return 1;
+    }
+    set_log_level(&a.cfg, &flags);
+    int status = 1;
+    if (check_config(&a.cfg, flags.config_path) == 0) {
+        pthread_mutex_init(&a.creating.mu, NULL);
+        pthread_cond_init(&a.creating.changed, NULL);
+        il_daemon_init_signals();
+        status = serve(&a);
+        free(a.creating.uids);
+    }
+    il_config_free(config_fields, N_CONFIG_FIELDS, &a.cfg);
+    return status;
+}

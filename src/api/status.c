@@ -1,0 +1,258 @@
+/* status.c -- GET /status, GET /pods and POST /updateCache.
+ *
+ * A status request for N pods costs at most one plugin call: pods whose
+ * stored status is already terminal are answered from the state database,
+ * the rest go to the plugin together, and its answers are stored in one
+ * transaction.  (Upstream's VK asked one pod per call and interLink kept a
+ * memory-only cache that its own /updateCache could not clear.) */
+#include <stdlib.h>
+#include <string.h>
+
+#include "api.h"
+#include "log.h"
+#include "metrics.h"
+#include "pod.h"
+#include "wire.h"
+
+static const char *pod_uid(json_t *pod)
+{
+    return json_string_value(json_object_get(json_object_get(pod, "metadata"), "uid"));
+}
+
+static const char *pod_restart_policy(json_t *pod)
+{
+    return json_string_value(json_object_get(json_object_get(pod, "spec"), "restartPolicy"));
+}
+
+/* Stored status of a pod if it can no longer change, else NULL. */
+static json_t *final_status(api *a, const char *uid, json_t **stored)
+{
+    store_pod row;
+    *stored = NULL;
+    if (store_get(a->store, uid, &row) != 1)
+        return NULL;
+    json_t *final = NULL;
+    if (row.status) {
+        *stored = json_incref(row.status);
+        if (row.phase && il_phase_is_terminal(row.phase))
+            final = json_incref(row.status);
+    }
+    store_pod_free(&row);
+    return final;
+}
+
+/* One plugin call for pods; returns {uid: PodStatus} or NULL (res says why). */
+static json_t *ask_plugin(api *a, il_request *req, json_t *pods, il_http_result *res)
+{
+    char *text = json_dumps(pods, JSON_COMPACT);
+    int rc = relay_call(a, req, "GET", "/status", text, strlen(text), res);
+    free(text);
+    if (rc != 0 || res->status != 200)
+        return NULL;
+    json_error_t jerr;
+    json_t *answer = json_loadb(res->body.data, res->body.len, JSON_DECODE_ANY, &jerr);
+    if (!json_is_array(answer) && !json_is_null(answer)) {
+        snprintf(res->error, sizeof(res->error), "plugin answered /status with %s: %s",
+                 answer ? "a non-array" : "invalid JSON", answer ? "" : jerr.text);
+        res->status = 0;
+        json_decref(answer);
+        return NULL;
+    }
+    json_t *by_uid = json_object();
+    size_t i;
+    json_t *st;
+    json_array_foreach(answer, i, st) {
+        const char *uid = json_string_value(json_object_get(st, "UID"));
+        if (uid)
+            json_object_set(by_uid, uid, st);
+    }
+    json_decref(answer);
+    return by_uid;
+}
+
+/* Persist what the plugin said, with the phase each pod is now in. */
+static void remember(api *a, json_t *pods, json_t *by_uid)
+{
+    size_t n = json_array_size(pods), kept = 0;
+    json_t **statuses = il_xcalloc(n, sizeof(*statuses));
+    const char **phases = il_xcalloc(n, sizeof(*phases));
+    for (size_t i = 0; i < n; i++) {
+        json_t *pod = json_array_get(pods, i);
+        json_t *st = json_object_get(by_uid, pod_uid(pod));
+        if (!st)
+            continue;
+        statuses[kept] = st;
+        phases[kept++] = il_pod_phase_json(st, pod_restart_policy(pod));
+    }
+    if (store_put_statuses(a->store, statuses, phases, kept) != 0)
+        il_error("could not record %zu pod statuses", kept);
+    free(statuses);
+    free(phases);
+}
+
+/* Tell the caller why the plugin could not answer. */
+static void respond_plugin_error(api *a, il_request *req, const il_http_result *res)
+{
+    if (res->status == 0 && res->error[0] && strncmp(res->error, "plugin answered", 15) == 0)
+        il_respond_error(req, 502, "%s", res->error);
+    else if (res->status == 0)
+        relay_unreachable(a, req, "/status", res);
+    else
+        relay_failure(req, "status", res);
+}
+
+json_t *status_refresh(api *a, il_request *req, json_t *pods, bool strict)
+{
+    size_t n = json_array_size(pods);
+    json_t *answers = json_object();     /* uid -> status */
+    json_t *stale = json_object();       /* uid -> last stored status */
+    json_t *to_ask = json_array();
+    for (size_t i = 0; i < n; i++) {
+        json_t *pod = json_array_get(pods, i), *stored;
+        json_t *final = final_status(a, pod_uid(pod), &stored);
+        if (final)
+            json_object_set_new(answers, pod_uid(pod), final);
+        else
+            json_array_append(to_ask, pod);
+        if (stored)
+            json_object_set_new(stale, pod_uid(pod), stored);
+    }
+    if (json_array_size(to_ask) > 0) {
+        il_http_result res;
+        json_t *fresh = ask_plugin(a, req, to_ask, &res);
+        if (fresh) {
+            remember(a, to_ask, fresh);
+            json_object_update(answers, fresh);
+            json_decref(fresh);
+        } else if (strict) {
+            respond_plugin_error(a, req, &res);
+        } else {
+            il_warn("plugin could not refresh statuses (%s); serving stored ones",
+                    res.error[0] ? res.error : il_buf_cstr(&res.body));
+            json_object_update_missing(answers, stale);
+        }
+        bool failed = !fresh;
+        il_http_result_free(&res);
+        if (failed && strict) {
+            json_decref(answers);
+            answers = NULL;
+        }
+    }
+    json_t *result = NULL;
+    if (answers) {
+        result = json_array();
+        for (size_t i = 0; i < n; i++) {
+            json_t *st = json_object_get(answers, pod_uid(json_array_get(pods, i)));
+            if (st)
+                json_array_append(result, st);
+        }
+    }
+    json_decref(answers);
+    json_decref(stale);
+    json_decref(to_ask);
+    return result;
+}
+
+/* Every element must be a pod object with metadata.uid. */
+static bool valid_pod_list(il_request *req, json_t *body)
+{
+    if (!json_is_array(body)) {
+        il_respond_error(req, 400, "invalid status request: expected a JSON array of pods");
+        return false;
+    }
+    size_t i;
+    json_t *item;
+    json_array_foreach(body, i, item) {
+        char err[512];
+        il_pod meta;
+        if (il_pod_parse_meta(item, &meta, err, sizeof(err)) != 0) {
+            il_respond_error(req, 400, "invalid pod at index %zu: %s", i, err);
+            return false;
+        }
+        il_pod_free(&meta);
+    }
+    return true;
+}
+
+void handle_status(il_request *req, void *ud)
+{
+    api *a = ud;
+    json_t *body = il_request_json(req);
+    if (!body)
+        return;
+    if (valid_pod_list(req, body)) {
+        json_t *statuses = status_refresh(a, req, body, true);
+        if (statuses)
+            il_respond_json(req, 200, statuses);
+    }
+    json_decref(body);
+}
+
+/* ---- GET /pods: our extension for interlinkctl --------------------------------- */
+
+static json_t *pod_entry(const store_pod *row, json_t *status)
+{
+    json_t *entry = json_pack("{s:s, s:s, s:s, s:s, s:I, s:O}", "name", row->name,
+                              "namespace", row->ns, "UID", row->uid, "JID", row->job_id,
+                              "createdAt", (json_int_t)row->created_at, "pod", row->pod);
+    const char *phase = status ? il_pod_phase_json(status, pod_restart_policy(row->pod))
+                               : "Pending";
+    json_object_set_new(entry, "phase", json_string(phase));
+    json_object_set(entry, "status", status ? status : json_null());
+    return entry;
+}
+
+void handle_pods(il_request *req, void *ud)
+{
+    api *a = ud;
+    store_pod *rows;
+    size_t n;
+    if (store_list(a->store, il_request_query(req, "namespace"), &rows, &n) != 0) {
+        il_respond_error(req, 500, "state database error; see the server log");
+        return;
+    }
+    metrics_set_pods(store_count(a->store));
+    json_t *pods = json_array();
+    for (size_t i = 0; i < n; i++)
+        json_array_append(pods, rows[i].pod);
+    json_t *statuses = status_refresh(a, req, pods, false);
+    json_t *by_uid = json_object();
+    size_t i;
+    json_t *st;
+    json_array_foreach(statuses, i, st)
+        json_object_set(by_uid, json_string_value(json_object_get(st, "UID")), st);
+    json_t *list = json_array();
+    for (i = 0; i < n; i++)
+        json_array_append_new(list, pod_entry(&rows[i], json_object_get(by_uid, rows[i].uid)));
+    il_respond_json(req, 200, list);
+    json_decref(by_uid);
+    json_decref(statuses);
+    json_decref(pods);
+    store_pods_free(rows, n);
+}
+
+/* ---- POST /updateCache -------------------------------------------------------- */
+
+/* The VK sends a whole pod; a bare UID (upstream's server-side key) works too. */
+void handle_update_cache(il_request *req, void *ud)
+{
+    api *a = ud;
+    json_t *body = json_loadb(il_request_body(req), il_request_body_len(req), JSON_DECODE_ANY,
+                              NULL);
+    const char *uid = json_is_object(body) ? pod_uid(body) : json_string_value(body);
+    char *raw = NULL;
+    if (!body) {
+        raw = il_xstrdup(il_request_body(req));
+        raw[strcspn(raw, " \t\r\n")] = '\0';
+        uid = raw;
+    }
+    if (!uid || !*uid) {
+        il_respond_error(req, 400, "updateCache needs a pod (with metadata.uid) or a pod UID");
+    } else {
+        store_forget_status(a->store, uid);
+        il_debug("dropped stored status of %s", uid);
+        il_respond_text(req, 200, "Updated cache");
+    }
+    free(raw);
+    json_decref(body);
+}

@@ -1,0 +1,294 @@
+/* store.c -- SQLite persistence of interlink's pods (see store.h).
+ *
+ * One connection, serialized by a mutex: the server's writes are small and
+ * batched per request, so a single writer is simpler and no slower than a
+ * pool contending on SQLite's own write lock. */
+#include "store.h"
+
+#include <pthread.h>
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "log.h"
+#include "util.h"
+
+struct store {
+    sqlite3 *db;
+    pthread_mutex_t mu;
+};
+
+static const char *schema =
+    "PRAGMA journal_mode=WAL;"
+    "PRAGMA synchronous=FULL;"
+    "CREATE TABLE IF NOT EXISTS pods("
+    "  uid TEXT PRIMARY KEY,"
+    "  namespace TEXT NOT NULL,"
+    "  name TEXT NOT NULL,"
+    "  job_id TEXT NOT NULL,"
+    "  pod_json TEXT NOT NULL,"
+    "  status_json TEXT,"
+    "  phase TEXT,"
+    "  created_at INTEGER NOT NULL,"
+    "  updated_at INTEGER NOT NULL);"
+    "CREATE INDEX IF NOT EXISTS pods_by_ns ON pods(namespace, created_at);";
+
+store *store_open(const char *dir, char *err, size_t errlen)
+{
+    if (il_mkdir_p(dir, 0700) != 0) {
+        snprintf(err, errlen, "cannot create DataRootFolder %s: %m", dir);
+        return NULL;
+    }
+    char *path = il_xasprintf("%s/interlink.db", dir);
+    store *st = il_xcalloc(1, sizeof(*st));
+    pthread_mutex_init(&st->mu, NULL);
+    int rc = sqlite3_open_v2(path, &st->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE |
+                             SQLITE_OPEN_FULLMUTEX, NULL);
+    char *sqlerr = NULL;
+    if (rc == SQLITE_OK) {
+        sqlite3_busy_timeout(st->db, 5000);
+        rc = sqlite3_exec(st->db, schema, NULL, NULL, &sqlerr);
+    }
+    if (rc != SQLITE_OK) {
+        snprintf(err, errlen, "cannot open state database %s: %s", path,
+                 sqlerr ? sqlerr : sqlite3_errmsg(st->db));
+        sqlite3_free(sqlerr);
+        sqlite3_close(st->db);
+        pthread_mutex_destroy(&st->mu);
+        free(st);
+        free(path);
+        return NULL;
+    }
+    il_info("state database %s (%lld pods)", path, store_count(st));
+    free(path);
+    return st;
+}
+
+void store_close(store *st)
+{
+    if (!st)
+        return;
+    sqlite3_close(st->db);
+    pthread_mutex_destroy(&st->mu);
+    free(st);
+}
+
+/* ---- helpers ------------------------------------------------------------- */
+
+static sqlite3_stmt *prepare(store *st, const char *sql)
+{
+    sqlite3_stmt *stmt = NULL;
+    if (sqlite3_prepare_v2(st->db, sql, -1, &stmt, NULL) != SQLITE_OK) {
+        il_error("sqlite: %s: %s", sqlite3_errmsg(st->db), sql);
+        return NULL;
+    }
+    return stmt;
+}
+
+static char *column_text(sqlite3_stmt *stmt, int col)
+{
+    const unsigned char *text = sqlite3_column_text(stmt, col);
+    return text ? il_xstrdup((const char *)text) : NULL;
+}
+
+static json_t *column_json(sqlite3_stmt *stmt, int col)
+{
+    const char *text = (const char *)sqlite3_column_text(stmt, col);
+    return text ? json_loads(text, JSON_DECODE_ANY, NULL) : NULL;
+}
+
+#define POD_COLUMNS "uid, namespace, name, job_id, phase, pod_json, status_json, created_at"
+
+static void row_to_pod(sqlite3_stmt *stmt, store_pod *out)
+{
+    out->uid = column_text(stmt, 0);
+    out->ns = column_text(stmt, 1);
+    out->name = column_text(stmt, 2);
+    out->job_id = column_text(stmt, 3);
+    out->phase = column_text(stmt, 4);
+    out->pod = column_json(stmt, 5);
+    out->status = column_json(stmt, 6);
+    out->created_at = sqlite3_column_int64(stmt, 7);
+}
+
+/* Run a prepared statement to completion; 0 or -1. */
+static int step_done(store *st, sqlite3_stmt *stmt)
+{
+    int rc = sqlite3_step(stmt);
+    if (rc != SQLITE_DONE)
+        il_error("sqlite: %s", sqlite3_errmsg(st->db));
+    sqlite3_finalize(stmt);
+    return rc == SQLITE_DONE ? 0 : -1;
+}
+
+/* ---- queries ----------------------------------------------------------------- */
+
+int store_get(store *st, const char *uid, store_pod *out)
+{
+    memset(out, 0, sizeof(*out));
+    pthread_mutex_lock(&st->mu);
+    sqlite3_stmt *stmt = prepare(st, "SELECT " POD_COLUMNS " FROM pods WHERE uid = ?");
+    int found = -1;
+    if (stmt) {
+        sqlite3_bind_text(stmt, 1, uid, -1, SQLITE_STATIC);
+        int rc = sqlite3_step(stmt);
+        found = rc == SQLITE_ROW ? 1 : rc == SQLITE_DONE ? 0 : -1;
+        if (found == 1)
+            row_to_pod(stmt, out);
+        sqlite3_finalize(stmt);
+    }
+    pthread_mutex_unlock(&st->mu);
+    return found;
+}
+
+int store_put_created(store *st, const char *uid, const char *ns, const char *name,
+                      const char *job_id, json_t *pod)
+{
+    char *pod_text = json_dumps(pod, JSON_COMPACT);
+    long long now = (long long)time(NULL);
+    pthread_mutex_lock(&st->mu);
+    sqlite3_stmt *stmt = prepare(st,
+        "INSERT OR REPLACE INTO pods(uid, namespace, name, job_id, pod_json, created_at,"
+        " updated_at) VALUES(?, ?, ?, ?, ?, ?, ?)");
+    int rc = -1;
+    if (stmt && pod_text) {
+        sqlite3_bind_text(stmt, 1, uid, -1, SQLITE_STATIC);
+        sqlite3_bind_text(stmt, 2, ns, -1, SQLITE_STATIC);
+        sqlite3_bind_text(stmt, 3, name, -1, SQLITE_STATIC);
+        sqlite3_bind_text(stmt, 4, job_id, -1, SQLITE_STATIC);
+        sqlite3_bind_text(stmt, 5, pod_text, -1, SQLITE_STATIC);
+        sqlite3_bind_int64(stmt, 6, now);
+        sqlite3_bind_int64(stmt, 7, now);
+        rc = step_done(st, stmt);
+    } else if (stmt) {
+        sqlite3_finalize(stmt);
+    }
+    pthread_mutex_unlock(&st->mu);
+    free(pod_text);
+    return rc;
+}
+
+static int update_one_status(store *st, sqlite3_stmt *stmt, json_t *status, const char *phase,
+                             long long now)
+{
+    const char *uid = json_string_value(json_object_get(status, "UID"));
+    if (!uid)
+        return 0;
+    char *text = json_dumps(status, JSON_COMPACT);
+    sqlite3_bind_text(stmt, 1, text, -1, SQLITE_STATIC);
+    sqlite3_bind_text(stmt, 2, phase, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(stmt, 3, now);
+    sqlite3_bind_text(stmt, 4, uid, -1, SQLITE_STATIC);
+    int rc = sqlite3_step(stmt);
+    sqlite3_reset(stmt);
+    free(text);
+    if (rc != SQLITE_DONE) {
+        il_error("sqlite: %s", sqlite3_errmsg(st->db));
+        return -1;
+    }
+    return 0;
+}
+
+int store_put_statuses(store *st, json_t *const *statuses, const char *const *phases, size_t n)
+{
+    if (n == 0)
+        return 0;
+    long long now = (long long)time(NULL);
+    int rc = 0;
+    pthread_mutex_lock(&st->mu);
+    sqlite3_exec(st->db, "BEGIN", NULL, NULL, NULL);
+    sqlite3_stmt *stmt = prepare(st,
+        "UPDATE pods SET status_json = ?, phase = ?, updated_at = ? WHERE uid = ?");
+    for (size_t i = 0; stmt && i < n && rc == 0; i++)
+        rc = update_one_status(st, stmt, statuses[i], phases[i], now);
+    if (stmt)
+        sqlite3_finalize(stmt);
+    else
+        rc = -1;
+    sqlite3_exec(st->db, rc == 0 ? "COMMIT" : "ROLLBACK", NULL, NULL, NULL);
+    pthread_mutex_unlock(&st->mu);
+    return rc;
+}
+
+static int exec_uid(store *st, const char *sql, const char *uid)
+{
+    pthread_mutex_lock(&st->mu);
+    sqlite3_stmt *stmt = prepare(st, sql);
+    int rc = -1;
+    if (stmt) {
+        sqlite3_bind_text(stmt, 1, uid, -1, SQLITE_STATIC);
+        rc = step_done(st, stmt);
+    }
+    pthread_mutex_unlock(&st->mu);
+    return rc;
+}
+
+int store_forget_status(store *st, const char *uid)
+{
+    return exec_uid(st, "UPDATE pods SET status_json = NULL, phase = NULL WHERE uid = ?", uid);
+}
+
+int store_delete(store *st, const char *uid)
+{
+    return exec_uid(st, "DELETE FROM pods WHERE uid = ?", uid);
+}
+
+int store_list(store *st, const char *ns, store_pod **out, size_t *n)
+{
+    *out = NULL;
+    *n = 0;
+    pthread_mutex_lock(&st->mu);
+    sqlite3_stmt *stmt = prepare(st, ns
+        ? "SELECT " POD_COLUMNS " FROM pods WHERE namespace = ? ORDER BY created_at, name"
+        : "SELECT " POD_COLUMNS " FROM pods ORDER BY created_at, name");
+    int rc = stmt ? 0 : -1;
+    if (stmt && ns)
+        sqlite3_bind_text(stmt, 1, ns, -1, SQLITE_STATIC);
+    size_t cap = 0;
+    while (stmt && sqlite3_step(stmt) == SQLITE_ROW) {
+        if (*n == cap) {
+            cap = cap ? cap * 2 : 16;
+            *out = il_xrealloc(*out, cap * sizeof(**out));
+        }
+        memset(&(*out)[*n], 0, sizeof(**out));
+        row_to_pod(stmt, &(*out)[(*n)++]);
+    }
+    if (stmt)
+        sqlite3_finalize(stmt);
+    pthread_mutex_unlock(&st->mu);
+    return rc;
+}
+
+long long store_count(store *st)
+{
+    pthread_mutex_lock(&st->mu);
+    sqlite3_stmt *stmt = prepare(st, "SELECT count(*) FROM pods");
+    long long count = 0;
+    if (stmt && sqlite3_step(stmt) == SQLITE_ROW)
+        count = sqlite3_column_int64(stmt, 0);
+    if (stmt)
+        sqlite3_finalize(stmt);
+    pthread_mutex_unlock(&st->mu);
+    return count;
+}
+
+void store_pod_free(store_pod *p)
+{
+    free(p->uid);
+    free(p->ns);
+    free(p->name);
+    free(p->job_id);
+    free(p->phase);
+    json_decref(p->pod);
+    json_decref(p->status);
+    memset(p, 0, sizeof(*p));
+}
+
+void store_pods_free(store_pod *pods, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        store_pod_free(&pods[i]);
+    free(pods);
+}

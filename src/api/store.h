@@ -1,0 +1,46 @@
+/* store.h -- interlink's durable state: one row per pod it relayed.
+ *
+ * A row holds what the server needs to answer without the plugin and to
+ * survive a restart: the pod (as created), its job id, its last status and
+ * phase.  SQLite in WAL mode with synchronous=FULL: a job id, once returned
+ * to a caller, is on disk, so a restarted server never submits a pod twice. */
+#ifndef IL_API_STORE_H
+#define IL_API_STORE_H
+
+#include <jansson.h>
+#include <stdbool.h>
+
+typedef struct store store;
+
+typedef struct store_pod {
+    char *uid;
+    char *ns;
+    char *name;
+    char *job_id;             /* NULL until the plugin accepted the pod */
+    char *phase;              /* NULL until a status was seen */
+    json_t *pod;              /* the pod as created (new reference) */
+    json_t *status;           /* last PodStatus or NULL (new reference) */
+    long long created_at;     /* unix seconds */
+} store_pod;
+
+store *store_open(const char *dir, char *err, size_t errlen);
+void store_close(store *st);
+
+/* 1 found, 0 not found, -1 error. */
+int store_get(store *st, const char *uid, store_pod *out);
+/* Record a pod the plugin accepted.  Returns 0 or -1. */
+int store_put_created(store *st, const char *uid, const char *ns, const char *name,
+                      const char *job_id, json_t *pod);
+/* Update the statuses of known pods in one transaction; unknown UIDs are
+ * skipped.  phases[i] belongs to statuses[i]. */
+int store_put_statuses(store *st, json_t *const *statuses, const char *const *phases, size_t n);
+int store_forget_status(store *st, const char *uid);
+int store_delete(store *st, const char *uid);
+/* Every pod, oldest first, optionally only one namespace (NULL = all). */
+int store_list(store *st, const char *ns, store_pod **out, size_t *n);
+long long store_count(store *st);
+
+void store_pod_free(store_pod *p);
+void store_pods_free(store_pod *pods, size_t n);
+
+#endif

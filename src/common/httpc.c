@@ -1,0 +1,361 @@
+/* httpc.c -- the HTTP client every daemon and the CLI use, on libcurl.
+ *
+ * Owns: libcurl global state, a connection cache shared by all threads of a
+ * client (CURLSH with locks, so relaying many calls to a plugin reuses
+ * keep-alive connections), unix-socket addressing, and pulled response
+ * streams driven by the multi interface.
+ *
+ * Every call has a connect timeout and (except streams) a total timeout, so
+ * a hung peer produces an error instead of a hung caller. */
+#include "httpc.h"
+
+#include <curl/curl.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "httpd.h"   /* IL_STREAM_AGAIN */
+#include "log.h"
+
+#define STREAM_PAUSE_BYTES (1024 * 1024)
+
+struct il_httpc {
+    char *base;               /* "http://localhost" for unix sockets */
+    char *unix_path;          /* NULL for TCP */
+    char *display;            /* what messages show */
+    long connect_timeout_ms;
+    long timeout_ms;
+    char *auth_header;        /* "Authorization: Bearer ..." or NULL */
+    CURLSH *share;
+    pthread_mutex_t locks[CURL_LOCK_DATA_LAST];
+};
+
+static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
+
+static void curl_global(void)
+{
+    curl_global_init(CURL_GLOBAL_ALL);
+}
+
+static void share_lock(CURL *h, curl_lock_data data, curl_lock_access access, void *ud)
+{
+    (void)h;
+    (void)access;
+    il_httpc *c = ud;
+    pthread_mutex_lock(&c->locks[data]);
+}
+
+static void share_unlock(CURL *h, curl_lock_data data, void *ud)
+{
+    (void)h;
+    il_httpc *c = ud;
+    pthread_mutex_unlock(&c->locks[data]);
+}
+
+/* "http://host" + port "4000" -> "http://host:4000"; an explicit port in
+ * the URL wins, as upstream only appends the port setting when it is set. */
+static char *http_base(const char *url, const char *port)
+{
+    const char *hostpart = url + strlen("http://");
+    size_t len = strlen(hostpart);
+    while (len > 0 && hostpart[len - 1] == '/')
+        len--;
+    const char *bracket = memchr(hostpart, ']', len);
+    const char *colon = memchr(bracket ? bracket : hostpart, ':',
+                               len - (size_t)((bracket ? bracket : hostpart) - hostpart));
+    if (colon || !port || !*port)
+        return il_xasprintf("http://%.*s", (int)len, hostpart);
+    return il_xasprintf("http://%.*s:%s", (int)len, hostpart, port);
+}
+
+il_httpc *il_httpc_new(const il_httpc_opts *opts, char *err, size_t errlen)
+{
+    const char *url = opts->url ? opts->url : "";
+    il_httpc *c = il_xcalloc(1, sizeof(*c));
+    if (strncmp(url, "unix://", 7) == 0 && url[7] == '/') {
+        c->unix_path = il_xstrdup(url + 7);
+        c->base = il_xstrdup("http://localhost");
+        c->display = il_xstrdup(url);
+    } else if (strncmp(url, "http://", 7) == 0 && url[7]) {
+        c->base = http_base(url, opts->port);
+        c->display = il_xstrdup(c->base);
+    } else {
+        snprintf(err, errlen, "URL must be unix:///absolute/path or http://host[:port], got \"%s\"",
+                 url);
+        free(c);
+        return NULL;
+    }
+    c->connect_timeout_ms = opts->connect_timeout_ms > 0 ? opts->connect_timeout_ms : 5000;
+    c->timeout_ms = opts->timeout_ms > 0 ? opts->timeout_ms : 120000;
+    if (opts->bearer_token && *opts->bearer_token)
+        c->auth_header = il_xasprintf("Authorization: Bearer %s", opts->bearer_token);
+
+    pthread_once(&curl_once, curl_global);
+    for (int i = 0; i < CURL_LOCK_DATA_LAST; i++)
+        pthread_mutex_init(&c->locks[i], NULL);
+    c->share = curl_share_init();
+    curl_share_setopt(c->share, CURLSHOPT_LOCKFUNC, share_lock);
+    curl_share_setopt(c->share, CURLSHOPT_UNLOCKFUNC, share_unlock);
+    curl_share_setopt(c->share, CURLSHOPT_USERDATA, c);
+    curl_share_setopt(c->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_CONNECT);
+    curl_share_setopt(c->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_DNS);
+    return c;
+}
+
+void il_httpc_free(il_httpc *c)
+{
+    if (!c)
+        return;
+    curl_share_cleanup(c->share);
+    for (int i = 0; i < CURL_LOCK_DATA_LAST; i++)
+        pthread_mutex_destroy(&c->locks[i]);
+    free(c->base);
+    free(c->unix_path);
+    free(c->display);
+    free(c->auth_header);
+    free(c);
+}
+
+const char *il_httpc_url(const il_httpc *c)
+{
+    return c->display;
+}
+
+/* ---- one request ----------------------------------------------------------- */
+
+/* curl's own text names "localhost port 80" for unix sockets; say what
+ * failed and the operating system's reason instead. */
+static void describe_failure(CURL *h, CURLcode rc, const char *errbuf, char *out, size_t outlen)
+{
+    long os_errno = 0;
+    curl_easy_getinfo(h, CURLINFO_OS_ERRNO, &os_errno);
+    if (rc == CURLE_COULDNT_CONNECT && os_errno)
+        snprintf(out, outlen, "%s: %s", curl_easy_strerror(rc), strerror((int)os_errno));
+    else
+        snprintf(out, outlen, "%s", *errbuf ? errbuf : curl_easy_strerror(rc));
+}
+
+static size_t append_body(char *data, size_t size, size_t nmemb, void *ud)
+{
+    il_buf_append(ud, data, size * nmemb);
+    return size * nmemb;
+}
+
+/* Common easy-handle setup; *headers must be freed by the caller. */
+static CURL *easy_new(il_httpc *c, const char *method, const char *path, const char *session,
+                      const void *body, size_t len, struct curl_slist **headers)
+{
+    CURL *h = curl_easy_init();
+    if (!h)
+        return NULL;
+    char *url = il_xasprintf("%s%s", c->base, path);
+    curl_easy_setopt(h, CURLOPT_URL, url);
+    free(url);
+    if (c->unix_path)
+        curl_easy_setopt(h, CURLOPT_UNIX_SOCKET_PATH, c->unix_path);
+    curl_easy_setopt(h, CURLOPT_SHARE, c->share);
+    curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, c->connect_timeout_ms);
+    curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http");
+    curl_easy_setopt(h, CURLOPT_NOPROXY, "*");
+
+    struct curl_slist *hdrs = curl_slist_append(NULL, "Content-Type: application/json");
+    hdrs = curl_slist_append(hdrs, "Expect:");  /* no 100-continue round trip */
+    if (session && *session) {
+        char *line = il_xasprintf("InterLink-Http-Session: %s", session);
+        hdrs = curl_slist_append(hdrs, line);
+        free(line);
+    }
+    if (c->auth_header)
+        hdrs = curl_slist_append(hdrs, c->auth_header);
+    curl_easy_setopt(h, CURLOPT_HTTPHEADER, hdrs);
+    *headers = hdrs;
+
+    if (body) {
+        curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)len);
+        curl_easy_setopt(h, CURLOPT_COPYPOSTFIELDS, len ? body : "");
+    } else if (strcmp(method, "GET") != 0) {
+        curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)0);
+        curl_easy_setopt(h, CURLOPT_COPYPOSTFIELDS, "");
+    }
+    /* After POSTFIELDS: GET and DELETE with a body are what the VK sends. */
+    curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, method);
+    return h;
+}
+
+int il_httpc_request(il_httpc *c, const char *method, const char *path, const char *session,
+                     const void *body, size_t len, il_http_result *res)
+{
+    memset(res, 0, sizeof(*res));
+    struct curl_slist *headers = NULL;
+    CURL *h = easy_new(c, method, path, session, body, len, &headers);
+    if (!h) {
+        snprintf(res->error, sizeof(res->error), "cannot create a curl handle");
+        return -1;
+    }
+    char errbuf[CURL_ERROR_SIZE] = "";
+    curl_easy_setopt(h, CURLOPT_ERRORBUFFER, errbuf);
+    curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, c->timeout_ms);
+    curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, append_body);
+    curl_easy_setopt(h, CURLOPT_WRITEDATA, &res->body);
+
+    CURLcode rc = curl_easy_perform(h);
+    int ret = 0;
+    if (rc == CURLE_OK) {
+        curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &res->status);
+        if (!res->body.data)
+            il_buf_append(&res->body, "", 0);
+    } else {
+        res->timed_out = rc == CURLE_OPERATION_TIMEDOUT;
+        describe_failure(h, rc, errbuf, res->error, sizeof(res->error));
+        res->status = 0;
+        ret = -1;
+    }
+    curl_easy_cleanup(h);
+    curl_slist_free_all(headers);
+    return ret;
+}
+
+void il_http_result_free(il_http_result *res)
+{
+    il_buf_free(&res->body);
+}
+
+/* ---- streams ------------------------------------------------------------------ */
+
+struct il_httpc_stream {
+    CURLM *multi;
+    CURL *easy;
+    struct curl_slist *headers;
+    il_buf pending;           /* received, not yet read */
+    size_t offset;            /* read position in pending */
+    bool headers_done;
+    bool finished;
+    bool paused;
+    CURLcode result;
+    char errbuf[CURL_ERROR_SIZE];
+};
+
+static size_t stream_write(char *data, size_t size, size_t nmemb, void *ud)
+{
+    il_httpc_stream *s = ud;
+    if (s->pending.len - s->offset > STREAM_PAUSE_BYTES) {
+        s->paused = true;
+        return CURL_WRITEFUNC_PAUSE;   /* the reader is slower than the peer */
+    }
+    il_buf_append(&s->pending, data, size * nmemb);
+    return size * nmemb;
+}
+
+static size_t stream_header(char *data, size_t size, size_t nmemb, void *ud)
+{
+    il_httpc_stream *s = ud;
+    size_t n = size * nmemb;
+    if (n <= 2 && (data[0] == '\r' || data[0] == '\n')) {
+        long code = 0;
+        curl_easy_getinfo(s->easy, CURLINFO_RESPONSE_CODE, &code);
+        if (code >= 200)   /* not an interim 1xx block */
+            s->headers_done = true;
+    }
+    return n;
+}
+
+/* Drive the transfer for at most wait_ms. */
+static void stream_pump(il_httpc_stream *s, int wait_ms)
+{
+    int running = 0;
+    curl_multi_perform(s->multi, &running);
+    if (running && wait_ms > 0) {
+        curl_multi_poll(s->multi, NULL, 0, wait_ms, NULL);
+        curl_multi_perform(s->multi, &running);
+    }
+    CURLMsg *msg;
+    int left;
+    while ((msg = curl_multi_info_read(s->multi, &left)) != NULL) {
+        if (msg->msg == CURLMSG_DONE) {
+            s->finished = true;
+            s->result = msg->data.result;
+        }
+    }
+}
+
+il_httpc_stream *il_httpc_stream_open(il_httpc *c, const char *method, const char *path,
+                                      const char *session, const void *body, size_t len,
+                                      long *status, char *err, size_t errlen)
+{
+    il_httpc_stream *s = il_xcalloc(1, sizeof(*s));
+    s->easy = easy_new(c, method, path, session, body, len, &s->headers);
+    s->multi = curl_multi_init();
+    if (!s->easy || !s->multi) {
+        snprintf(err, errlen, "cannot create a curl handle");
+        il_httpc_stream_close(s);
+        return NULL;
+    }
+    curl_easy_setopt(s->easy, CURLOPT_ERRORBUFFER, s->errbuf);
+    curl_easy_setopt(s->easy, CURLOPT_WRITEFUNCTION, stream_write);
+    curl_easy_setopt(s->easy, CURLOPT_WRITEDATA, s);
+    curl_easy_setopt(s->easy, CURLOPT_HEADERFUNCTION, stream_header);
+    curl_easy_setopt(s->easy, CURLOPT_HEADERDATA, s);
+    curl_multi_add_handle(s->multi, s->easy);
+
+    int64_t waited_ms = 0;
+    while (!s->headers_done && !s->finished && waited_ms < c->timeout_ms) {
+        stream_pump(s, 200);
+        waited_ms += 200;
+    }
+    if (s->finished && s->result != CURLE_OK) {
+        describe_failure(s->easy, s->result, s->errbuf, err, errlen);
+        il_httpc_stream_close(s);
+        return NULL;
+    }
+    if (!s->headers_done && !s->finished) {
+        snprintf(err, errlen, "%s %s%s: no response within %ld ms", method, c->display, path,
+                 c->timeout_ms);
+        il_httpc_stream_close(s);
+        return NULL;
+    }
+    curl_easy_getinfo(s->easy, CURLINFO_RESPONSE_CODE, status);
+    return s;
+}
+
+ssize_t il_httpc_stream_read(il_httpc_stream *s, char *buf, size_t max)
+{
+    for (int attempt = 0; attempt < 2; attempt++) {
+        size_t avail = s->pending.len - s->offset;
+        if (avail > 0) {
+            size_t n = avail < max ? avail : max;
+            memcpy(buf, s->pending.data + s->offset, n);
+            s->offset += n;
+            if (s->offset == s->pending.len) {
+                il_buf_reset(&s->pending);
+                s->offset = 0;
+            }
+            if (s->paused) {
+                s->paused = false;
+                curl_easy_pause(s->easy, CURLPAUSE_CONT);
+            }
+            return (ssize_t)n;
+        }
+        if (s->finished)
+            return s->result == CURLE_OK ? 0 : -1;
+        stream_pump(s, attempt == 0 ? 0 : 1000);
+    }
+    return s->pending.len > s->offset || s->finished ? il_httpc_stream_read(s, buf, max)
+                                                      : IL_STREAM_AGAIN;
+}
+
+void il_httpc_stream_close(il_httpc_stream *s)
+{
+    if (!s)
+        return;
+    if (s->multi && s->easy)
+        curl_multi_remove_handle(s->multi, s->easy);
+    if (s->easy)
+        curl_easy_cleanup(s->easy);
+    if (s->multi)
+        curl_multi_cleanup(s->multi);
+    curl_slist_free_all(s->headers);
+    il_buf_free(&s->pending);
+    free(s);
+}

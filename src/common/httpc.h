@@ -1,0 +1,56 @@
+/* httpc.h -- the HTTP client every daemon and the CLI use (libcurl).
+ *
+ * A client is bound to one base URL, "unix:///path" or "http://host[:port]",
+ * and is safe to share between threads: every call takes its own easy
+ * handle while connections are kept alive in a shared cache.  Calls never
+ * hang: connect and total timeouts are always set (streams have only the
+ * connect timeout and a stall timeout). */
+#ifndef IL_HTTPC_H
+#define IL_HTTPC_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <sys/types.h>
+
+#include "util.h"
+
+typedef struct il_httpc il_httpc;
+
+typedef struct il_httpc_opts {
+    const char *url;          /* "unix:///path", "http://host" or "http://host:port" */
+    const char *port;         /* appended to an http url without a port; may be NULL */
+    long connect_timeout_ms;  /* 0 = 5000 */
+    long timeout_ms;          /* whole call; 0 = 120000 */
+    const char *bearer_token; /* Authorization: Bearer ..., or NULL */
+} il_httpc_opts;
+
+il_httpc *il_httpc_new(const il_httpc_opts *opts, char *err, size_t errlen);
+void il_httpc_free(il_httpc *c);
+/* "unix:///path" or "http://host:port", for messages. */
+const char *il_httpc_url(const il_httpc *c);
+
+typedef struct il_http_result {
+    long status;              /* HTTP status, or 0 if no response arrived */
+    il_buf body;
+    char error[512];          /* transport error, "" if a response arrived */
+    bool timed_out;
+} il_http_result;
+
+/* One request with Content-Type: application/json.  session may be NULL.
+ * Returns 0 if a response arrived (any status), -1 on transport failure
+ * (message in res->error).  Free res with il_http_result_free. */
+int il_httpc_request(il_httpc *c, const char *method, const char *path, const char *session,
+                     const void *body, size_t len, il_http_result *res);
+void il_http_result_free(il_http_result *res);
+
+/* Streaming: returns once the status line and headers have arrived.  A
+ * non-2xx body can still be read through the stream. */
+typedef struct il_httpc_stream il_httpc_stream;
+il_httpc_stream *il_httpc_stream_open(il_httpc *c, const char *method, const char *path,
+                                      const char *session, const void *body, size_t len,
+                                      long *status, char *err, size_t errlen);
+/* Bytes read, 0 at end, -1 on error, IL_STREAM_AGAIN (-2) after ~1 s without data. */
+ssize_t il_httpc_stream_read(il_httpc_stream *s, char *buf, size_t max);
+void il_httpc_stream_close(il_httpc_stream *s);
+
+#endif

@@ -1,0 +1,546 @@
+/* httpd.c -- the HTTP server every daemon uses, on libmicrohttpd.
+ *
+ * Owns: the listening socket (TCP or unix, created here so that stale unix
+ * sockets can be told from live ones and port "0" can be reported), the
+ * per-request state (body accumulation under a size limit), routing by exact
+ * path, the response helpers, and pulled streams with client-gone detection.
+ *
+ * Threading: MHD runs one thread per connection, so handlers may block.  The
+ * routing table is written before serving starts and only read afterwards. */
+#include "httpd.h"
+
+#include <errno.h>
+#include <microhttpd.h>
+#include <netdb.h>
+#include <poll.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "timeutil.h"
+#include "util.h"
+
+#define IL_DEFAULT_MAX_BODY (16 * 1024 * 1024)
+#define IL_MAX_ROUTES 32
+
+typedef struct route {
+    char *path;
+    il_handler_fn fn;
+    void *userdata;
+} route;
+
+struct il_httpd {
+    struct MHD_Daemon *mhd;
+    int listen_fd;
+    char *unix_path;          /* NULL for TCP */
+    int port;
+    int64_t max_body;
+    unsigned timeout_s;
+    route routes[IL_MAX_ROUTES];
+    size_t n_routes;
+    il_filter_fn filter;
+    void *filter_ud;
+    il_observer_fn observer;
+    void *observer_ud;
+    atomic_bool stopping;
+};
+
+struct il_request {
+    il_httpd *srv;
+    struct MHD_Connection *conn;
+    char *method;
+    char *path;
+    il_buf body;
+    bool too_large;
+    bool responded;
+    int status;
+    char session[64];
+    int64_t started_ms;
+};
+
+/* ---- listening socket -------------------------------------------------- */
+
+/* A unix socket path that exists is either a live server (refuse to start:
+ * two servers on one socket would split the traffic) or a leftover from a
+ * crash (remove it; upstream refused to start in that case). */
+static int clear_stale_unix_socket(const char *path, char *err, size_t errlen)
+{
+    struct stat st;
+    if (lstat(path, &st) != 0)
+        return 0;
+    if (!S_ISSOCK(st.st_mode)) {
+        snprintf(err, errlen, "%s exists and is not a socket; refusing to replace it", path);
+        return -1;
+    }
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    struct sockaddr_un sa = {.sun_family = AF_UNIX};
+    snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", path);
+    int live = fd >= 0 && connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0;
+    if (fd >= 0)
+        close(fd);
+    if (live) {
+        snprintf(err, errlen, "another server is already listening on %s", path);
+        return -1;
+    }
+    il_warn("removing stale socket %s left by a previous run", path);
+    if (unlink(path) != 0) {
+        snprintf(err, errlen, "cannot remove stale socket %s: %s", path, strerror(errno));
+        return -1;
+    }
+    return 0;
+}
+
+static int listen_unix(il_httpd *srv, const char *path, unsigned mode, char *err, size_t errlen)
+{
+    struct sockaddr_un sa = {.sun_family = AF_UNIX};
+    if (strlen(path) >= sizeof(sa.sun_path)) {
+        snprintf(err, errlen, "unix socket path too long (max %zu bytes): %s",
+                 sizeof(sa.sun_path) - 1, path);
+        return -1;
+    }
+    if (clear_stale_unix_socket(path, err, errlen) != 0)
+        return -1;
+    memcpy(sa.sun_path, path, strlen(path) + 1);
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0 || bind(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0 ||
+        chmod(path, mode ? mode : 0660) != 0 || listen(fd, 512) != 0) {
+        snprintf(err, errlen, "cannot listen on unix socket %s: %s", path, strerror(errno));
+        if (fd >= 0)
+            close(fd);
+        return -1;
+    }
+    srv->listen_fd = fd;
+    srv->unix_path = il_xstrdup(path);
+    return 0;
+}
+
+/* host may carry its own ":port"; otherwise port is used. */
+static int listen_tcp(il_httpd *srv, const char *hostport, const char *port, char *err,
+                      size_t errlen)
+{
+    char *host = il_xstrdup(hostport);
+    char *slash = strchr(host, '/');
+    if (slash)
+        *slash = '\0';
+    char *colon = strrchr(host, ':');
+    if (colon && !strchr(colon, ']')) {
+        *colon = '\0';
+        port = colon + 1;
+    }
+    if (!port || !*port) {
+        snprintf(err, errlen, "http address %s needs a port (InterlinkPort/SidecarPort)", hostport);
+        free(host);
+        return -1;
+    }
+    struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM,
+                             .ai_flags = AI_PASSIVE}, *res = NULL;
+    const char *node = (*host && strcmp(host, "0.0.0.0") != 0) ? host : NULL;
+    int gai = getaddrinfo(node, port, &hints, &res);
+    if (gai != 0) {
+        snprintf(err, errlen, "cannot resolve %s port %s: %s", host, port, gai_strerror(gai));
+        free(host);
+        return -1;
+    }
+    int fd = socket(res->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    int one = 1;
+    if (fd >= 0)
+        setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+    if (fd < 0 || bind(fd, res->ai_addr, res->ai_addrlen) != 0 || listen(fd, 512) != 0) {
+        snprintf(err, errlen, "cannot listen on %s:%s: %s", host, port, strerror(errno));
+        if (fd >= 0)
+            close(fd);
+        freeaddrinfo(res);
+        free(host);
+        return -1;
+    }
+    struct sockaddr_storage bound;
+    socklen_t blen = sizeof(bound);
+    getsockname(fd, (struct sockaddr *)&bound, &blen);
+    srv->port = ntohs(bound.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&bound)->sin6_port
+                                                  : ((struct sockaddr_in *)&bound)->sin_port);
+    srv->listen_fd = fd;
+    freeaddrinfo(res);
+    free(host);
+    return 0;
+}
+
+/* ---- responses ---------------------------------------------------------- */
+
+static void finish(il_request *req, struct MHD_Response *resp, int status,
+                   const char *content_type)
+{
+    if (req->responded) {
+        il_error("%s %s: handler responded twice (second status %d ignored)",
+                 req->method, req->path, status);
+        MHD_destroy_response(resp);
+        return;
+    }
+    req->responded = true;
+    req->status = status;
+    if (content_type)
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, content_type);
+    if (MHD_queue_response(req->conn, (unsigned)status, resp) != MHD_YES)
+        il_warn("%s %s: could not queue response %d", req->method, req->path, status);
+    MHD_destroy_response(resp);
+}
+
+void il_respond(il_request *req, int status, const char *content_type, const void *body,
+                size_t len)
+{
+    struct MHD_Response *resp =
+        MHD_create_response_from_buffer(len, (void *)body, MHD_RESPMEM_MUST_COPY);
+    finish(req, resp, status, content_type);
+}
+
+void il_respond_text(il_request *req, int status, const char *fmt, ...)
+{
+    il_buf text = IL_BUF_INIT;
+    va_list ap;
+    va_start(ap, fmt);
+    char *msg = NULL;
+    if (vasprintf(&msg, fmt, ap) < 0)
+        msg = NULL;
+    va_end(ap);
+    il_buf_puts(&text, msg ? msg : "");
+    free(msg);
+    il_respond(req, status, "text/plain; charset=utf-8", text.data, text.len);
+    il_buf_free(&text);
+}
+
+void il_respond_json(il_request *req, int status, json_t *json)
+{
+    char *text = json_dumps(json, JSON_COMPACT | JSON_ENCODE_ANY);
+    json_decref(json);
+    if (!text) {
+        il_respond_error(req, 500, "cannot encode response as JSON");
+        return;
+    }
+    il_respond(req, status, "application/json", text, strlen(text));
+    free(text);
+}
+
+void il_respond_error(il_request *req, int status, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    char *msg = NULL;
+    if (vasprintf(&msg, fmt, ap) < 0)
+        msg = NULL;
+    va_end(ap);
+    il_log(status >= 500 ? IL_LOG_ERROR : IL_LOG_WARN, "%s %s [%s] -> %d: %s", req->method,
+           req->path, il_request_session(req), status, msg ? msg : "");
+    il_respond_text(req, status, "%s\n", msg ? msg : "");
+    free(msg);
+}
+
+/* ---- streams ------------------------------------------------------------ */
+
+typedef struct stream_ctx {
+    il_request *req;          /* valid while the response is being sent */
+    il_httpd *srv;
+    int client_fd;
+    il_stream_read_fn read_fn;
+    il_stream_free_fn free_fn;
+    void *user;
+} stream_ctx;
+
+static bool client_gone(int fd)
+{
+    if (fd < 0)
+        return false;
+    struct pollfd p = {.fd = fd, .events = POLLIN | POLLRDHUP};
+    if (poll(&p, 1, 0) <= 0)
+        return false;
+    if (p.revents & (POLLHUP | POLLERR | POLLRDHUP | POLLNVAL))
+        return true;
+    /* Readable: either pipelined bytes (still here) or EOF (gone). */
+    char c;
+    return recv(fd, &c, 1, MSG_PEEK | MSG_DONTWAIT) == 0;
+}
+
+static ssize_t stream_reader(void *cls, uint64_t pos, char *buf, size_t max)
+{
+    (void)pos;
+    stream_ctx *sc = cls;
+    for (;;) {
+        ssize_t n = sc->read_fn(sc->user, buf, max);
+        if (n > 0)
+            return n;
+        if (n == 0)
+            return MHD_CONTENT_READER_END_OF_STREAM;
+        if (n != IL_STREAM_AGAIN)
+            return MHD_CONTENT_READER_END_WITH_ERROR;
+        if (atomic_load(&sc->srv->stopping) || client_gone(sc->client_fd))
+            return MHD_CONTENT_READER_END_WITH_ERROR;
+    }
+}
+
+static void stream_free(void *cls)
+{
+    stream_ctx *sc = cls;
+    if (sc->free_fn)
+        sc->free_fn(sc->user);
+    free(sc);
+}
+
+void il_respond_stream(il_request *req, int status, const char *content_type,
+                       il_stream_read_fn read_fn, void *ctx, il_stream_free_fn free_fn)
+{
+    stream_ctx *sc = il_xcalloc(1, sizeof(*sc));
+    sc->req = req;
+    sc->srv = req->srv;
+    sc->read_fn = read_fn;
+    sc->free_fn = free_fn;
+    sc->user = ctx;
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(req->conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+    sc->client_fd = ci ? ci->connect_fd : -1;
+    struct MHD_Response *resp = MHD_create_response_from_callback(
+        MHD_SIZE_UNKNOWN, 16 * 1024, stream_reader, sc, stream_free);
+    finish(req, resp, status, content_type);
+}
+
+/* ---- request accessors -------------------------------------------------- */
+
+const char *il_request_method(const il_request *req) { return req->method; }
+const char *il_request_path(const il_request *req) { return req->path; }
+const char *il_request_body(const il_request *req) { return il_buf_cstr(&req->body); }
+size_t il_request_body_len(const il_request *req) { return req->body.len; }
+
+const char *il_request_header(const il_request *req, const char *name)
+{
+    return MHD_lookup_connection_value(req->conn, MHD_HEADER_KIND, name);
+}
+
+const char *il_request_query(const il_request *req, const char *name)
+{
+    return MHD_lookup_connection_value(req->conn, MHD_GET_ARGUMENT_KIND, name);
+}
+
+const char *il_request_session(const il_request *req)
+{
+    return req->session;
+}
+
+json_t *il_request_json(il_request *req)
+{
+    if (req->body.len == 0) {
+        il_respond_error(req, 400, "empty request body: expected JSON");
+        return NULL;
+    }
+    json_error_t jerr;
+    json_t *json = json_loadb(req->body.data, req->body.len, JSON_DECODE_ANY, &jerr);
+    if (!json)
+        il_respond_error(req, 400, "invalid JSON body: %s (line %d, column %d)", jerr.text,
+                         jerr.line, jerr.column);
+    return json;
+}
+
+/* ---- dispatch ------------------------------------------------------------ */
+
+static il_request *request_new(il_httpd *srv, struct MHD_Connection *conn, const char *method,
+                               const char *url)
+{
+    il_request *req = il_xcalloc(1, sizeof(*req));
+    req->srv = srv;
+    req->conn = conn;
+    req->method = il_xstrdup(method);
+    req->path = il_xstrdup(url);
+    req->started_ms = il_monotonic_ms();
+    const char *session = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
+                                                      "InterLink-Http-Session");
+    if (session && *session) {
+        snprintf(req->session, sizeof(req->session), "%s", session);
+    } else {
+        char uuid[37];
+        il_uuid4(uuid);
+        snprintf(req->session, sizeof(req->session), "Request-%s", uuid);
+    }
+    return req;
+}
+
+static bool body_exceeds_limit(il_request *req)
+{
+    const char *cl = MHD_lookup_connection_value(req->conn, MHD_HEADER_KIND,
+                                                 MHD_HTTP_HEADER_CONTENT_LENGTH);
+    return cl && strtoll(cl, NULL, 10) > req->srv->max_body;
+}
+
+static void dispatch(il_request *req)
+{
+    il_httpd *srv = req->srv;
+    if (srv->filter && !srv->filter(req, srv->filter_ud))
+        return;
+    for (size_t i = 0; i < srv->n_routes; i++) {
+        if (strcmp(srv->routes[i].path, req->path) == 0) {
+            srv->routes[i].fn(req, srv->routes[i].userdata);
+            if (!req->responded)
+                il_respond_error(req, 500, "internal error: %s gave no answer", req->path);
+            return;
+        }
+    }
+    il_debug("%s %s: no such endpoint", req->method, req->path);
+    il_respond_text(req, 404, "404 page not found\n");
+}
+
+static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
+                                  const char *method, const char *version,
+                                  const char *upload_data, size_t *upload_data_size,
+                                  void **con_cls)
+{
+    (void)version;
+    il_httpd *srv = cls;
+    il_request *req = *con_cls;
+    if (!req) {
+        req = request_new(srv, conn, method, url);
+        *con_cls = req;
+        if (body_exceeds_limit(req)) {
+            req->too_large = true;
+            il_respond_error(req, 413, "request body larger than the limit of %lld bytes",
+                             (long long)srv->max_body);
+        }
+        return MHD_YES;
+    }
+    if (*upload_data_size > 0) {
+        if (!req->too_large && req->body.len + *upload_data_size <= (size_t)srv->max_body)
+            il_buf_append(&req->body, upload_data, *upload_data_size);
+        else
+            req->too_large = true;   /* chunked upload: drain, answer at the end */
+        *upload_data_size = 0;
+        return MHD_YES;
+    }
+    if (req->responded)
+        return MHD_YES;
+    if (req->too_large)
+        il_respond_error(req, 413, "request body larger than the limit of %lld bytes",
+                         (long long)srv->max_body);
+    else
+        dispatch(req);
+    return MHD_YES;
+}
+
+static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
+                         enum MHD_RequestTerminationCode toe)
+{
+    (void)conn;
+    il_httpd *srv = cls;
+    il_request *req = *con_cls;
+    if (!req)
+        return;
+    double seconds = (double)(il_monotonic_ms() - req->started_ms) / 1000.0;
+    il_debug("%s %s [%s] -> %d in %.3fs%s", req->method, req->path, req->session, req->status,
+             seconds, toe == MHD_REQUEST_TERMINATED_COMPLETED_OK ? "" : " (connection ended early)");
+    if (srv->observer && req->responded)
+        srv->observer(req->method, req->path, req->status, seconds, srv->observer_ud);
+    il_buf_free(&req->body);
+    free(req->method);
+    free(req->path);
+    free(req);
+    *con_cls = NULL;
+}
+
+static void mhd_logger(void *cls, const char *fmt, va_list ap)
+{
+    (void)cls;
+    char msg[512];
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    il_debug("libmicrohttpd: %s", msg);
+}
+
+/* ---- lifecycle ------------------------------------------------------------ */
+
+static int open_listener(il_httpd *srv, const il_httpd_opts *opts, char *err, size_t errlen)
+{
+    const char *addr = opts->address ? opts->address : "";
+    if (strncmp(addr, "unix://", 7) == 0)
+        return listen_unix(srv, addr + 7, opts->socket_mode, err, errlen);
+    if (strncmp(addr, "http://", 7) == 0)
+        return listen_tcp(srv, addr + 7, opts->port, err, errlen);
+    if (strncmp(addr, "https://", 8) == 0) {
+        snprintf(err, errlen, "https listeners are not supported yet: %s "
+                 "(put a TLS proxy in front, or use unix://)", addr);
+        return -1;
+    }
+    snprintf(err, errlen, "address must start with unix:// or http://, got \"%s\"", addr);
+    return -1;
+}
+
+il_httpd *il_httpd_new(const il_httpd_opts *opts, char *err, size_t errlen)
+{
+    il_httpd *srv = il_xcalloc(1, sizeof(*srv));
+    srv->listen_fd = -1;
+    srv->max_body = opts->max_body > 0 ? opts->max_body : IL_DEFAULT_MAX_BODY;
+    srv->timeout_s = opts->timeout_s ? opts->timeout_s : 120;
+    if (open_listener(srv, opts, err, errlen) != 0) {
+        free(srv);
+        return NULL;
+    }
+    return srv;
+}
+
+int il_httpd_start(il_httpd *srv, char *err, size_t errlen)
+{
+    unsigned flags = MHD_USE_THREAD_PER_CONNECTION | MHD_USE_POLL_INTERNAL_THREAD |
+                     MHD_USE_ERROR_LOG | MHD_USE_SUPPRESS_DATE_NO_CLOCK;
+    srv->mhd = MHD_start_daemon(
+        flags, 0, NULL, NULL, on_request, srv,
+        MHD_OPTION_EXTERNAL_LOGGER, mhd_logger, NULL,
+        MHD_OPTION_LISTEN_SOCKET, srv->listen_fd,
+        MHD_OPTION_CONNECTION_TIMEOUT, srv->timeout_s,
+        MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv,
+        MHD_OPTION_END);
+    if (!srv->mhd) {
+        snprintf(err, errlen, "libmicrohttpd could not start serving");
+        return -1;
+    }
+    return 0;
+}
+
+void il_httpd_route(il_httpd *srv, const char *path, il_handler_fn fn, void *userdata)
+{
+    if (srv->n_routes == IL_MAX_ROUTES) {
+        il_error("too many routes; %s not added", path);
+        return;
+    }
+    srv->routes[srv->n_routes++] = (route){il_xstrdup(path), fn, userdata};
+}
+
+void il_httpd_set_filter(il_httpd *srv, il_filter_fn fn, void *userdata)
+{
+    srv->filter = fn;
+    srv->filter_ud = userdata;
+}
+
+void il_httpd_set_observer(il_httpd *srv, il_observer_fn fn, void *userdata)
+{
+    srv->observer = fn;
+    srv->observer_ud = userdata;
+}
+
+int il_httpd_port(const il_httpd *srv)
+{
+    return srv->port;
+}
+
+void il_httpd_stop(il_httpd *srv)
+{
+    if (!srv)
+        return;
+    atomic_store(&srv->stopping, true);
+    if (srv->mhd)
+        MHD_stop_daemon(srv->mhd);
+    close(srv->listen_fd);
+    if (srv->unix_path)
+        unlink(srv->unix_path);
+    for (size_t i = 0; i < srv->n_routes; i++)
+        free(srv->routes[i].path);
+    free(srv->unix_path);
+    free(srv);
+}

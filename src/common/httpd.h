@@ -1,0 +1,91 @@
+/* httpd.h -- the HTTP server every daemon uses (libmicrohttpd underneath).
+ *
+ * Listens on "unix:///path" or "http://host" + port.  A connection gets its
+ * own thread, so a handler may block (relaying to a plugin, following a log)
+ * without stalling other callers.  The server reads the whole request body
+ * (up to max_body bytes; larger bodies get 413 before any handler runs),
+ * then calls the handler routed by exact path; any method is accepted, as
+ * upstream's Go ServeMux does, and GET bodies are read.
+ *
+ * A handler answers exactly once with one of il_respond*.  Streams are
+ * pulled: the reader is called on the connection thread until it returns 0
+ * (end) or -1 (abort); IL_STREAM_AGAIN means "nothing yet", after which the
+ * server checks whether the client went away before asking again. */
+#ifndef IL_HTTPD_H
+#define IL_HTTPD_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#define IL_STREAM_AGAIN (-2)
+
+typedef struct il_httpd il_httpd;
+typedef struct il_request il_request;
+
+typedef void (*il_handler_fn)(il_request *req, void *userdata);
+/* Fill buf with up to max bytes; return the count, 0 at end, -1 on error,
+ * or IL_STREAM_AGAIN after waiting a little (about a second at most). */
+typedef ssize_t (*il_stream_read_fn)(void *ctx, char *buf, size_t max);
+typedef void (*il_stream_free_fn)(void *ctx);
+
+typedef struct il_httpd_opts {
+    const char *address;      /* "unix:///run/x.sock" or "http://127.0.0.1" */
+    const char *port;         /* for http; ignored for unix */
+    int64_t max_body;         /* bytes; <= 0 means 16 MiB */
+    unsigned timeout_s;       /* idle connection timeout; 0 = 120 */
+    unsigned socket_mode;     /* unix socket permissions; 0 = 0660 */
+} il_httpd_opts;
+
+/* Open the listening socket.  A stale unix socket left by a crash is
+ * removed; a live one (something answers on it) is an error.  Returns NULL
+ * with err set on failure.  Nothing is served until il_httpd_start. */
+il_httpd *il_httpd_new(const il_httpd_opts *opts, char *err, size_t errlen);
+/* Routes are added between il_httpd_new and il_httpd_start. */
+void il_httpd_route(il_httpd *srv, const char *path, il_handler_fn fn, void *userdata);
+/* Start serving in background threads.  Returns 0 or -1 with err set. */
+int il_httpd_start(il_httpd *srv, char *err, size_t errlen);
+/* Set a handler called for every request before routing (authentication
+ * hooks in later).  Returning false means it already responded. */
+typedef bool (*il_filter_fn)(il_request *req, void *userdata);
+void il_httpd_set_filter(il_httpd *srv, il_filter_fn fn, void *userdata);
+/* Called after every response with what was answered (for metrics and
+ * access logs); runs on the connection thread. */
+typedef void (*il_observer_fn)(const char *method, const char *path, int status,
+                               double seconds, void *userdata);
+void il_httpd_set_observer(il_httpd *srv, il_observer_fn fn, void *userdata);
+/* Stop accepting, wait for handlers, remove the unix socket file, free.
+ * Also valid on a server that was never started. */
+void il_httpd_stop(il_httpd *srv);
+/* The bound TCP port (useful with port "0"), or 0 for unix sockets. */
+int il_httpd_port(const il_httpd *srv);
+
+/* Request accessors; strings are valid until the handler returns. */
+const char *il_request_method(const il_request *req);
+const char *il_request_path(const il_request *req);
+const char *il_request_body(const il_request *req);   /* NUL-terminated, "" if none */
+size_t il_request_body_len(const il_request *req);
+const char *il_request_header(const il_request *req, const char *name);
+const char *il_request_query(const il_request *req, const char *name);
+/* InterLink-Http-Session from the caller, or a generated "Request-<uuid>". */
+const char *il_request_session(const il_request *req);
+/* Parse the body as JSON; on failure responds 400 itself and returns NULL. */
+json_t *il_request_json(il_request *req);
+
+void il_respond(il_request *req, int status, const char *content_type,
+                const void *body, size_t len);
+void il_respond_text(il_request *req, int status, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+/* Serialize json (reference stolen) as application/json. */
+void il_respond_json(il_request *req, int status, json_t *json);
+/* An error: text body "message\n", logged with method, path and session. */
+void il_respond_error(il_request *req, int status, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+/* Stream a body; free_fn(ctx) runs when the stream ends or the client
+ * leaves, on every path (also if the response cannot be queued). */
+void il_respond_stream(il_request *req, int status, const char *content_type,
+                       il_stream_read_fn read_fn, void *ctx, il_stream_free_fn free_fn);
+
+#endif

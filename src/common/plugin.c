@@ -1,0 +1,255 @@
+/* plugin.c -- the southbound API every plugin serves, around five callbacks.
+ *
+ * Owns the translation between upstream's plugin protocol and il_plugin_ops:
+ * body parsing and validation (a bad request never reaches a backend),
+ * ping-as-empty-status, the batch status answer, log streaming, and the
+ * mapping of callback failures to HTTP answers.  Backends see parsed pods
+ * and write messages; they never touch HTTP or JSON framing. */
+#include "plugin.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "daemon.h"
+#include "log.h"
+
+typedef struct plugin_server {
+    const il_plugin_ops *ops;
+    void *ctx;
+} plugin_server;
+
+static int failure_status(int rc)
+{
+    return (rc >= 400 && rc <= 599) ? rc : 500;
+}
+
+/* ---- /create ------------------------------------------------------------- */
+
+static void handle_create(il_request *req, void *ud)
+{
+    plugin_server *ps = ud;
+    json_t *body = il_request_json(req);
+    if (!body)
+        return;
+    char err[512];
+    il_create_request create;
+    if (il_create_request_parse(body, &create, err, sizeof(err)) != 0) {
+        json_decref(body);
+        il_respond_error(req, 400, "invalid create request: %s", err);
+        return;
+    }
+    json_decref(body);
+
+    char *job_id = NULL;
+    il_buf msg = IL_BUF_INIT;
+    int rc = ps->ops->create(ps->ctx, &create, &job_id, &msg);
+    if (rc == 0) {
+        il_info("created pod %s/%s (%s) as job %s", create.pod.ns, create.pod.name,
+                create.pod.uid, job_id);
+        il_respond_json(req, 200, il_create_response(create.pod.uid, job_id));
+    } else {
+        il_respond_error(req, failure_status(rc), "cannot create pod %s/%s: %s", create.pod.ns,
+                         create.pod.name, il_buf_cstr(&msg));
+    }
+    free(job_id);
+    il_buf_free(&msg);
+    il_create_request_free(&create);
+}
+
+/* ---- /status and ping ------------------------------------------------------ */
+
+static void answer_ping(il_request *req, plugin_server *ps)
+{
+    json_t *pong = ps->ops->ping ? ps->ops->ping(ps->ctx) : NULL;
+    if (!pong)
+        pong = json_pack("{s:s}", "status", "ok");
+    il_respond_json(req, 200, pong);
+}
+
+/* Parse every element; on the first bad one answer 400 and return -1. */
+static int parse_pod_list(il_request *req, json_t *list, il_pod *pods)
+{
+    char err[512];
+    size_t i;
+    json_t *item;
+    json_array_foreach(list, i, item) {
+        if (il_pod_parse_meta(item, &pods[i], err, sizeof(err)) != 0) {
+            for (size_t j = 0; j < i; j++)
+                il_pod_free(&pods[j]);
+            il_respond_error(req, 400, "invalid pod at index %zu: %s", i, err);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+static void answer_status(il_request *req, plugin_server *ps, json_t *list)
+{
+    size_t n = json_array_size(list);
+    il_pod *pods = il_xcalloc(n, sizeof(*pods));
+    if (parse_pod_list(req, list, pods) != 0) {
+        free(pods);
+        return;
+    }
+    il_pod_status *statuses = il_xcalloc(n, sizeof(*statuses));
+    il_buf msg = IL_BUF_INIT;
+    int rc = ps->ops->status(ps->ctx, pods, n, statuses, &msg);
+    if (rc == 0) {
+        json_t *answer = json_array();
+        for (size_t i = 0; i < n; i++)
+            if (statuses[i].uid)
+                json_array_append_new(answer, il_pod_status_to_json(&statuses[i]));
+        il_respond_json(req, 200, answer);
+    } else {
+        il_respond_error(req, failure_status(rc), "cannot get status: %s", il_buf_cstr(&msg));
+    }
+    for (size_t i = 0; i < n; i++) {
+        il_pod_status_free(&statuses[i]);
+        il_pod_free(&pods[i]);
+    }
+    free(statuses);
+    free(pods);
+    il_buf_free(&msg);
+}
+
+static void handle_status(il_request *req, void *ud)
+{
+    plugin_server *ps = ud;
+    json_t *body = il_request_json(req);
+    if (!body)
+        return;
+    if (!json_is_array(body))
+        il_respond_error(req, 400, "invalid status request: expected a JSON array of pods");
+    else if (json_array_size(body) == 0)
+        answer_ping(req, ps);
+    else
+        answer_status(req, ps, body);
+    json_decref(body);
+}
+
+/* ---- /delete --------------------------------------------------------------- */
+
+/* A delete needs the UID; the grace period comes from metadata
+ * .deletionGracePeriodSeconds (what `kubectl delete --grace-period` sets),
+ * else spec.terminationGracePeriodSeconds, else 30 s.  A pod whose spec does
+ * not validate can still be deleted. */
+static int parse_pod_for_delete(json_t *json, il_pod *pod, char *err, size_t errlen)
+{
+    if (il_pod_parse(json, pod, err, errlen) != 0 &&
+        il_pod_parse_meta(json, pod, err, errlen) != 0)
+        return -1;
+    json_t *grace = json_object_get(json_object_get(json, "metadata"),
+                                    "deletionGracePeriodSeconds");
+    if (!json_is_integer(grace))
+        grace = json_object_get(json_object_get(json, "spec"), "terminationGracePeriodSeconds");
+    pod->grace_seconds = json_is_integer(grace) && json_integer_value(grace) >= 0
+                             ? json_integer_value(grace) : 30;
+    return 0;
+}
+
+static void handle_delete(il_request *req, void *ud)
+{
+    plugin_server *ps = ud;
+    json_t *body = il_request_json(req);
+    if (!body)
+        return;
+    char err[512];
+    il_pod pod;
+    if (parse_pod_for_delete(body, &pod, err, sizeof(err)) != 0) {
+        json_decref(body);
+        il_respond_error(req, 400, "invalid delete request: %s", err);
+        return;
+    }
+    json_decref(body);
+    il_buf msg = IL_BUF_INIT;
+    int rc = ps->ops->delete(ps->ctx, &pod, &msg);
+    if (rc == 0) {
+        il_info("deleted pod %s/%s (%s)", pod.ns, pod.name, pod.uid);
+        il_respond_text(req, 200, "Pod %s deleted\n", pod.uid);
+    } else {
+        il_respond_error(req, failure_status(rc), "cannot delete pod %s/%s: %s", pod.ns,
+                         pod.name, il_buf_cstr(&msg));
+    }
+    il_buf_free(&msg);
+    il_pod_free(&pod);
+}
+
+/* ---- /getLogs ---------------------------------------------------------------- */
+
+typedef struct log_stream {
+    const il_plugin_ops *ops;
+    void *handle;
+} log_stream;
+
+static ssize_t log_stream_read(void *ctx, char *buf, size_t max)
+{
+    log_stream *ls = ctx;
+    return ls->ops->logs_read(ls->handle, buf, max);
+}
+
+static void log_stream_free(void *ctx)
+{
+    log_stream *ls = ctx;
+    ls->ops->logs_close(ls->handle);
+    free(ls);
+}
+
+static void handle_logs(il_request *req, void *ud)
+{
+    plugin_server *ps = ud;
+    json_t *body = il_request_json(req);
+    if (!body)
+        return;
+    char err[512];
+    il_log_request lr;
+    int parsed = il_log_request_parse(body, &lr, err, sizeof(err));
+    json_decref(body);
+    if (parsed != 0) {
+        il_respond_error(req, 400, "%s", err);
+        return;
+    }
+    il_buf msg = IL_BUF_INIT;
+    void *handle = NULL;
+    int rc = ps->ops->logs_open(ps->ctx, &lr, &handle, &msg);
+    if (rc == 0) {
+        log_stream *ls = il_xmalloc(sizeof(*ls));
+        ls->ops = ps->ops;
+        ls->handle = handle;
+        il_respond_stream(req, 200, "text/plain; charset=utf-8", log_stream_read, ls,
+                          log_stream_free);
+    } else {
+        il_respond_error(req, failure_status(rc), "%s", il_buf_cstr(&msg));
+    }
+    il_buf_free(&msg);
+    il_log_request_free(&lr);
+}
+
+/* ---- serving -------------------------------------------------------------------- */
+
+int il_plugin_serve(const il_plugin_ops *ops, void *ctx, const il_httpd_opts *listen)
+{
+    plugin_server ps = {ops, ctx};
+    char err[512];
+    il_daemon_init_signals();
+    il_httpd *srv = il_httpd_new(listen, err, sizeof(err));
+    if (!srv) {
+        il_error("%s", err);
+        return 1;
+    }
+    il_httpd_route(srv, "/create", handle_create, &ps);
+    il_httpd_route(srv, "/status", handle_status, &ps);
+    il_httpd_route(srv, "/delete", handle_delete, &ps);
+    il_httpd_route(srv, "/getLogs", handle_logs, &ps);
+    if (il_httpd_start(srv, err, sizeof(err)) != 0) {
+        il_error("%s", err);
+        il_httpd_stop(srv);
+        return 1;
+    }
+    il_info("%s plugin listening on %s%s%s", ops->name, listen->address,
+            strncmp(listen->address, "http", 4) == 0 ? " port " : "",
+            strncmp(listen->address, "http", 4) == 0 ? listen->port : "");
+    int sig = il_daemon_wait_for_signal();
+    il_info("signal %d: shutting down", sig);
+    il_httpd_stop(srv);
+    return 0;
+}

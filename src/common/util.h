@@ -1,0 +1,51 @@
+/* util.h -- allocation, growable buffers, files, ids.
+ *
+ * Allocation failure is not recoverable in these daemons (as in Redis'
+ * zmalloc): the il_x* functions abort with a message instead of returning
+ * NULL, so callers never carry half-built state around. */
+#ifndef IL_UTIL_H
+#define IL_UTIL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+void *il_xmalloc(size_t size);
+void *il_xcalloc(size_t nmemb, size_t size);
+void *il_xrealloc(void *ptr, size_t size);
+char *il_xstrdup(const char *s);                   /* NULL in, NULL out */
+char *il_xstrndup(const char *s, size_t n);
+char *il_xasprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* Growable byte buffer, always NUL-terminated after il_buf_* calls. */
+typedef struct il_buf {
+    char *data;   /* NULL until the first append */
+    size_t len;
+    size_t cap;
+} il_buf;
+
+#define IL_BUF_INIT {NULL, 0, 0}
+void il_buf_append(il_buf *b, const void *data, size_t len);
+void il_buf_puts(il_buf *b, const char *s);
+void il_buf_printf(il_buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void il_buf_reset(il_buf *b);                       /* len = 0, memory kept */
+char *il_buf_steal(il_buf *b);                      /* caller frees; b is empty after */
+const char *il_buf_cstr(const il_buf *b);           /* "" when empty */
+void il_buf_free(il_buf *b);
+
+/* 36-character lowercase RFC 4122 version 4 UUID, from /dev/urandom. */
+void il_uuid4(char out[37]);
+bool il_is_uuid(const char *s);                     /* lowercase canonical form */
+
+/* Files.  All return 0 on success and -1 with errno set on failure. */
+int il_read_file(const char *path, size_t max_bytes, il_buf *out);
+/* Write to path.tmp, fsync, rename: readers never see a partial file. */
+int il_write_file_atomic(const char *path, const void *data, size_t len, mode_t mode);
+int il_mkdir_p(const char *path, mode_t mode);
+int il_rm_rf(const char *path);                     /* missing path is success */
+
+/* Read/write all bytes, retrying on EINTR and short transfers. */
+ssize_t il_write_all(int fd, const void *data, size_t len);
+
+#endif

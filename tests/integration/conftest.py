@@ -1,0 +1,31 @@
+import os
+import sys
+
+import pytest
+
+sys.path.insert(0, os.path.dirname(__file__))
+import harness  # noqa: E402
+
+
+@pytest.fixture
+def stack(tmp_path):
+    """interlink + interlink-local (runtime host) on unix sockets."""
+    s = harness.Stack(tmp_path).start()
+    yield s
+    s.stop()
+
+
+@pytest.fixture
+def stack_factory(tmp_path):
+    """Build a Stack with custom options; every stack made is stopped at the end."""
+    made = []
+
+    def make(**kw):
+        s = harness.Stack(tmp_path / f"s{len(made)}", **kw)
+        os.makedirs(s.dir, exist_ok=True)
+        made.append(s)
+        return s
+
+    yield make
+    for s in made:
+        s.stop()
