@@ -62,14 +62,10 @@ static void log_relay_close(void *ctx)
 void handle_logs(il_request *req, void *ud)
 {
     api *a = ud;
-    json_t *body = il_request_json(req);
-    if (!body)
-        return;
     char err[512];
     il_log_request lr;
-    int parsed = il_log_request_parse(body, &lr, err, sizeof(err));
-    json_decref(body);
-    if (parsed != 0) {
+    if (il_log_request_parse_body(il_request_body(req), il_request_body_len(req), &lr, err,
+                                  sizeof(err)) != 0) {
         il_respond_error(req, 400, "%s", err);
         return;
     }

@@ -42,7 +42,11 @@ int il_config_load(const char *path, const il_cfg_field *fields, size_t nfields,
                    void *target, char *err, size_t errlen);
 /* Release the strings and lists il_config_load allocated in *target. */
 void il_config_free(const il_cfg_field *fields, size_t nfields, void *target);
-/* Set one field from its string form (used for command-line flags). */
+/* Set one field from its string form (used for command-line flags and the
+ * environment): bools take true/false/1/0 (any case), sizes quantities,
+ * lists comma-separated items.  Frees the previous value, so target must
+ * have been filled by il_config_load (or zeroed).  A null value in the YAML
+ * file leaves the default in place. */
 int il_config_set(const il_cfg_field *field, void *target, const char *value,
                   char *err, size_t errlen);
 /* Print the table: key, env, type, default, doc. */

@@ -15,7 +15,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "httpd.h"   /* IL_STREAM_AGAIN */
 #include "log.h"
 
 #define STREAM_PAUSE_BYTES (1024 * 1024)

@@ -199,19 +199,23 @@ void il_respond(il_request *req, int status, const char *content_type, const voi
     finish(req, resp, status, content_type);
 }
 
-void il_respond_text(il_request *req, int status, const char *fmt, ...)
+/* vasprintf that cannot fail: the message, or "" if formatting failed. */
+static char *format_message(const char *fmt, va_list ap)
 {
-    il_buf text = IL_BUF_INIT;
-    va_list ap;
-    va_start(ap, fmt);
     char *msg = NULL;
     if (vasprintf(&msg, fmt, ap) < 0)
-        msg = NULL;
+        return il_xstrdup("");
+    return msg;
+}
+
+void il_respond_text(il_request *req, int status, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    char *msg = format_message(fmt, ap);
     va_end(ap);
-    il_buf_puts(&text, msg ? msg : "");
+    il_respond(req, status, "text/plain; charset=utf-8", msg, strlen(msg));
     free(msg);
-    il_respond(req, status, "text/plain; charset=utf-8", text.data, text.len);
-    il_buf_free(&text);
 }
 
 void il_respond_json(il_request *req, int status, json_t *json)
@@ -230,13 +234,11 @@ void il_respond_error(il_request *req, int status, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
-    char *msg = NULL;
-    if (vasprintf(&msg, fmt, ap) < 0)
-        msg = NULL;
+    char *msg = format_message(fmt, ap);
     va_end(ap);
     il_log(status >= 500 ? IL_LOG_ERROR : IL_LOG_WARN, "%s %s [%s] -> %d: %s", req->method,
-           req->path, il_request_session(req), status, msg ? msg : "");
-    il_respond_text(req, status, "%s\n", msg ? msg : "");
+           req->path, il_request_session(req), status, msg);
+    il_respond_text(req, status, "%s\n", msg);
     free(msg);
 }
 

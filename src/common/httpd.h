@@ -20,7 +20,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 
-#define IL_STREAM_AGAIN (-2)
+#include "util.h"
 
 typedef struct il_httpd il_httpd;
 typedef struct il_request il_request;

@@ -197,14 +197,10 @@ static void log_stream_free(void *ctx)
 static void handle_logs(il_request *req, void *ud)
 {
     plugin_server *ps = ud;
-    json_t *body = il_request_json(req);
-    if (!body)
-        return;
     char err[512];
     il_log_request lr;
-    int parsed = il_log_request_parse(body, &lr, err, sizeof(err));
-    json_decref(body);
-    if (parsed != 0) {
+    if (il_log_request_parse_body(il_request_body(req), il_request_body_len(req), &lr, err,
+                                  sizeof(err)) != 0) {
         il_respond_error(req, 400, "%s", err);
         return;
     }

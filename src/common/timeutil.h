@@ -23,7 +23,10 @@ bool il_time_is_zero(il_time t);
 int64_t il_time_to_ns(il_time t);                   /* zero -> 0 */
 int64_t il_monotonic_ms(void);
 
-/* "2026-01-01T10:00:00Z" (nanos=false) or "...T10:00:00.123456789Z". */
+/* "2026-01-01T10:00:00Z" (nanos=false) or "...T10:00:00.123456789Z"; with
+ * nanos, trailing zeros of the fraction are dropped as Go's RFC3339Nano
+ * does ("...:00.5Z", or no fraction at all).  Zero time formats as Go's
+ * "0001-01-01T00:00:00Z". */
 void il_time_format(il_time t, bool nanos, char out[IL_RFC3339_MAX]);
 /* Accepts Z or +hh:mm offsets and optional fractional seconds; Go's zero
  * time and "" parse to IL_TIME_ZERO.  Returns 0 or -1 if malformed. */

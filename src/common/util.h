@@ -45,6 +45,10 @@ int il_write_file_atomic(const char *path, const void *data, size_t len, mode_t 
 int il_mkdir_p(const char *path, mode_t mode);
 int il_rm_rf(const char *path);                     /* missing path is success */
 
+/* Returned by stream readers (HTTP server streams, client streams, plugin
+ * log streams): no data arrived within about a second; ask again. */
+#define IL_STREAM_AGAIN (-2)
+
 /* Read/write all bytes, retrying on EINTR and short transfers. */
 ssize_t il_write_all(int fd, const void *data, size_t len);
 

@@ -44,7 +44,7 @@ typedef struct il_volume_file {
     char *path;               /* relative to the volume root, validated: no "..", not absolute */
     unsigned char *data;
     size_t len;
-    int mode;                 /* from items[].mode / defaultMode; 0644 default (0444 for secrets... see .c) */
+    int mode;                 /* items[].mode, else defaultMode, else 0644 (Kubernetes' default for every kind) */
 } il_volume_file;
 
 /* The files of a configMap, secret, projected or downwardAPI volume, looked
@@ -95,7 +95,9 @@ void il_container_status_free(il_container_status *cs);
 
 /* The pod phase Kubernetes would derive: "Pending", "Running",
  * "Succeeded" or "Failed" (restartPolicy decides whether a failed container
- * fails the pod; NULL means "Always").  Works on JSON PodStatus too. */
+ * fails the pod; NULL means "Always").  Works on JSON PodStatus too; a
+ * PodStatus that does not parse gives "Pending".  Backends never restart
+ * containers, so today the policy does not change the result (see wire.c). */
 const char *il_pod_phase(const il_pod_status *st, const char *restart_policy);
 const char *il_pod_phase_json(json_t *pod_status, const char *restart_policy);
 bool il_phase_is_terminal(const char *phase);
@@ -120,6 +122,10 @@ typedef struct il_log_request {
  * UUID pod UID, Tail xor Bytes, SinceSeconds xor SinceTime), with upstream's
  * messages.  Returns 0 or -1 with the message in err. */
 int il_log_request_parse(json_t *json, il_log_request *out, char *err, size_t errlen);
+/* The same from a request body; malformed JSON gets upstream's
+ * "invalid request body" with the parser's reason. */
+int il_log_request_parse_body(const char *body, size_t len, il_log_request *out, char *err,
+                              size_t errlen);
 json_t *il_log_request_to_json(const il_log_request *req);
 void il_log_request_free(il_log_request *req);
 

@@ -1,11 +1,11 @@
-/* yaml.h -- YAML documents to jansson values (libyaml event parser).
+/* yamljson.h -- YAML documents to jansson values (libyaml event parser).
  *
  * Mappings become objects, sequences arrays.  Plain scalars are resolved as
  * Kubernetes' YAML reader does: null/~/empty -> null, true/false -> bool,
  * integers and floats -> numbers, everything else (and every quoted scalar)
  * -> string.  Anchors and aliases are supported. */
-#ifndef IL_YAML_H
-#define IL_YAML_H
+#ifndef IL_YAMLJSON_H
+#define IL_YAMLJSON_H
 
 #include <jansson.h>
 #include <stddef.h>
