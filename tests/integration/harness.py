@@ -136,6 +136,29 @@ class Daemon:
             return f.read().decode(errors="replace")
 
 
+def kill_processes_under(directory):
+    """Pods deliberately outlive their plugin (their supervisors are detached);
+    a finished test kills every process whose command line names its dir."""
+    marker = os.path.abspath(directory).encode()
+    for pid in os.listdir("/proc"):
+        if not pid.isdigit() or int(pid) == os.getpid():
+            continue
+        try:
+            with open(f"/proc/{pid}/cmdline", "rb") as f:
+                cmdline = f.read()
+        except OSError:
+            continue
+        if marker in cmdline:
+            try:
+                os.killpg(int(pid), signal.SIGKILL)
+            except OSError:
+                pass
+            try:
+                os.kill(int(pid), signal.SIGKILL)
+            except OSError:
+                pass
+
+
 class Stack:
     """interlink + interlink-local on unix sockets under tmpdir."""
 
@@ -184,6 +207,7 @@ class Stack:
         for d in (self.api, self.plugin):
             if d is not None and d.alive():
                 d.stop()
+        kill_processes_under(self.dir)
 
     # -- the calls the virtual kubelet makes --------------------------------
     def create(self, req, session=None):

@@ -1,0 +1,189 @@
+/* main.c -- interlink-local: command line, configuration, and the plugin
+ * callbacks table.
+ *
+ * Two modes: the plugin server (default), and `--supervise DIR`, the hidden
+ * mode /create re-executes this binary in to supervise one pod (see
+ * supervisor.c).  Configuration is declared once in `fields` below, which
+ * also prints --help-config. */
+#include "local.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <limits.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "config.h"
+#include "log.h"
+#include "plugin.h"
+
+#define CFG(member) offsetof(local_config, member)
+
+/* The default PodmanArgs: this machine's sandbox lacks CAP_SYS_RESOURCE, so
+ * podman's default rlimits (raising nofile/nproc to the hard maximum) fail
+ * with "error setting rlimit type 7/6"; explicit limits within reach work.
+ * A YAML PodmanArgs list replaces this default entirely. */
+#define DEFAULT_PODMAN_ARGS "--ulimit,nofile=16384:16384,--ulimit,nproc=16384:16384"
+
+static const il_cfg_field fields[] = {
+    {"Socket", NULL, IL_CFG_STRING, CFG(socket), NULL,
+     "listen on this unix socket (\"unix:///path\"); empty: SidecarURL + SidecarPort"},
+    {"SidecarURL", NULL, IL_CFG_STRING, CFG(sidecar_url), "http://127.0.0.1",
+     "HTTP listen address when Socket is empty"},
+    {"SidecarPort", "SIDECARPORT", IL_CFG_STRING, CFG(sidecar_port), "4000",
+     "HTTP listen port when Socket is empty"},
+    {"DataRootFolder", NULL, IL_CFG_STRING, CFG(data_root), "/var/lib/interlink-local",
+     "pod directories, states and logs (survive plugin restarts)"},
+    {"ContainerRuntime", NULL, IL_CFG_STRING, CFG(runtime), "host",
+     "\"host\": processes under bubblewrap (image ignored); \"podman\": podman run"},
+    {"PodmanPath", NULL, IL_CFG_STRING, CFG(podman_path), "podman", "podman executable"},
+    {"BwrapPath", NULL, IL_CFG_STRING, CFG(bwrap_path), "bwrap", "bubblewrap executable"},
+    {"PodmanArgs", NULL, IL_CFG_STRLIST, CFG(podman_args), DEFAULT_PODMAN_ARGS,
+     "extra `podman run` arguments (default sets ulimits that work without CAP_SYS_RESOURCE)"},
+    {"VerboseLogging", NULL, IL_CFG_BOOL, CFG(verbose), "false", "debug logging"},
+    {"ErrorsOnlyLogging", NULL, IL_CFG_BOOL, CFG(errors_only), "false", "log errors only"},
+    {"MaxBodyBytes", NULL, IL_CFG_SIZE, CFG(max_body), "16Mi", "largest accepted request body"},
+};
+#define NFIELDS (sizeof(fields) / sizeof(fields[0]))
+
+static const il_plugin_ops local_ops = {
+    .name = "local",
+    .create = local_create,
+    .status = local_status,
+    .delete = local_delete,
+    .logs_open = logs_open,
+    .logs_read = logs_read,
+    .logs_close = logs_close,
+    .ping = local_ping,
+};
+
+static void usage(FILE *out)
+{
+    fprintf(out, "usage: interlink-local [--config FILE] [--verbose]\n"
+                 "       interlink-local --help | --help-config | --version\n\n"
+                 "Runs offloaded pods on this host (bubblewrap or podman).\n"
+                 "The config file defaults to $LOCALCONFIGPATH.\n");
+}
+
+/* Leftovers of a crash in the middle of a create or a delete. */
+static void remove_stale_work(const char *pods_dir)
+{
+    char *prefixes[] = {".staging-", ".deleting-"};
+    DIR *d = opendir(pods_dir);
+    struct dirent *e;
+    while (d && (e = readdir(d)) != NULL) {
+        for (size_t i = 0; i < 2; i++) {
+            if (strncmp(e->d_name, prefixes[i], strlen(prefixes[i])) != 0)
+                continue;
+            char *path = il_xasprintf("%s/%s", pods_dir, e->d_name);
+            il_info("removing stale %s", path);
+            il_rm_rf(path);
+            free(path);
+        }
+    }
+    if (d)
+        closedir(d);
+}
+
+static int serve(const local_config *cfg)
+{
+    if (strcmp(cfg->runtime, "host") != 0 && strcmp(cfg->runtime, "podman") != 0) {
+        il_error("ContainerRuntime must be \"host\" or \"podman\", not \"%s\"", cfg->runtime);
+        return 2;
+    }
+    char exe[PATH_MAX];
+    ssize_t len = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+    if (len <= 0) {
+        il_error("cannot find my own executable: %s", strerror(errno));
+        return 1;
+    }
+    exe[len] = '\0';
+    local_ctx ctx = {.cfg = cfg, .self_exe = exe,
+                     .pods_dir = il_xasprintf("%s/pods", cfg->data_root)};
+    int rc = 1;
+    if (il_mkdir_p(ctx.pods_dir, 0700) != 0) {
+        il_error("cannot create %s: %s", ctx.pods_dir, strerror(errno));
+    } else {
+        remove_stale_work(ctx.pods_dir);
+        il_info("runtime %s, data in %s", cfg->runtime, cfg->data_root);
+        bool unix_socket = cfg->socket && cfg->socket[0];
+        il_httpd_opts listen = {
+            .address = unix_socket ? cfg->socket : cfg->sidecar_url,
+            .port = unix_socket ? NULL : cfg->sidecar_port,
+            .max_body = cfg->max_body,
+        };
+        rc = il_plugin_serve(&local_ops, &ctx, &listen);
+    }
+    free(ctx.pods_dir);
+    return rc;
+}
+
+static int supervise(int argc, char **argv)
+{
+    const char *dir = NULL;
+    int ready_fd = -1;
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--supervise") == 0 && i + 1 < argc)
+            dir = argv[++i];
+        else if (strcmp(argv[i], "--ready-fd") == 0 && i + 1 < argc)
+            ready_fd = atoi(argv[++i]);
+        else if (strcmp(argv[i], "--verbose") == 0)
+            il_log_set_level(IL_LOG_DEBUG);
+    }
+    if (!dir)
+        return 2;
+    /* Detach: the plugin reaps this first process at once; the child, in a
+     * session of its own, is reparented to init and outlives the plugin. */
+    pid_t child = fork();
+    if (child != 0)
+        _exit(child < 0 ? 1 : 0);
+    setsid();
+    il_log_set_ident("interlink-local-supervisor");
+    return supervisor_main(dir, ready_fd);
+}
+
+int main(int argc, char **argv)
+{
+    if (argc > 1 && strcmp(argv[1], "--supervise") == 0)
+        return supervise(argc, argv);
+    il_log_set_ident("interlink-local");
+    const char *config_path = getenv("LOCALCONFIGPATH");
+    bool verbose_flag = false;
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--config") == 0 && i + 1 < argc) {
+            config_path = argv[++i];
+        } else if (strcmp(argv[i], "--verbose") == 0) {
+            verbose_flag = true;
+        } else if (strcmp(argv[i], "--help") == 0) {
+            usage(stdout);
+            return 0;
+        } else if (strcmp(argv[i], "--help-config") == 0) {
+            il_config_print_help(stdout, fields, NFIELDS);
+            return 0;
+        } else if (strcmp(argv[i], "--version") == 0) {
+            printf("interlink-local %s\n", IL_VERSION);
+            return 0;
+        } else {
+            usage(stderr);
+            return 2;
+        }
+    }
+    local_config cfg;
+    memset(&cfg, 0, sizeof(cfg));
+    char err[512];
+    if (il_config_load(config_path && config_path[0] ? config_path : NULL, fields, NFIELDS,
+                       &cfg, err, sizeof(err)) != 0) {
+        il_error("%s", err);
+        return 2;
+    }
+    if (cfg.verbose || verbose_flag)
+        il_log_set_level(IL_LOG_DEBUG);
+    else if (cfg.errors_only)
+        il_log_set_level(IL_LOG_ERROR);
+    int rc = serve(&cfg);
+    il_config_free(fields, NFIELDS, &cfg);
+    return rc;
+}

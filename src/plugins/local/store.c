@@ -1,0 +1,289 @@
+/* store.c -- the pod directory: paths, names, state files, records.
+ *
+ * Owns the on-disk format described in local.h.  Every file a concurrent
+ * reader may look at is replaced atomically (il_write_file_atomic), so
+ * /status never sees half a state.  Names that become path components are
+ * validated here: a pod UID must be a UUID and container / volume names
+ * DNS labels, so nothing can escape DataRootFolder. */
+#include "local.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "timeutil.h"
+
+#define STATE_MAX_BYTES (64 * 1024)
+
+bool store_is_dns_label(const char *s)
+{
+    size_t len = s ? strlen(s) : 0;
+    if (len == 0 || len > 63 || s[0] == '-' || s[len - 1] == '-')
+        return false;
+    for (size_t i = 0; i < len; i++) {
+        char ch = s[i];
+        if (!((ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9') || ch == '-'))
+            return false;
+    }
+    return true;
+}
+
+char *store_pod_dir(const local_ctx *ctx, const char *uid)
+{
+    return il_xasprintf("%s/%s", ctx->pods_dir, uid);
+}
+
+char *store_ctr_dir(const char *pod_dir, const char *name)
+{
+    return il_xasprintf("%s/containers/%s", pod_dir, name);
+}
+
+/* Derived from the UID rather than a counter: stable across restarts and
+ * identical for concurrent duplicate creates without any coordination. */
+char *store_job_id(const char *uid)
+{
+    return il_xasprintf("local-%s", uid);
+}
+
+static json_t *load_json(const char *path, size_t max, char *err, size_t errlen)
+{
+    il_buf buf = IL_BUF_INIT;
+    if (il_read_file(path, max, &buf) != 0) {
+        snprintf(err, errlen, "%s: %s", path, strerror(errno));
+        il_buf_free(&buf);
+        return NULL;
+    }
+    json_error_t jerr;
+    json_t *json = json_loadb(il_buf_cstr(&buf), buf.len, 0, &jerr);
+    il_buf_free(&buf);
+    if (!json)
+        snprintf(err, errlen, "%s: %s", path, jerr.text);
+    return json;
+}
+
+static int save_json(const char *path, json_t *json)
+{
+    char *text = json_dumps(json, JSON_COMPACT);
+    int rc = text ? il_write_file_atomic(path, text, strlen(text), 0644) : -1;
+    free(text);
+    return rc;
+}
+
+int store_read_request(const char *pod_dir, il_create_request *out, char *err, size_t errlen)
+{
+    char *path = il_xasprintf("%s/pod.json", pod_dir);
+    json_t *body = load_json(path, SIZE_MAX / 2, err, errlen);
+    free(path);
+    if (!body)
+        return -1;
+    int rc = il_create_request_parse(body, out, err, errlen);
+    json_decref(body);
+    return rc;
+}
+
+/* ---- runtime.json ------------------------------------------------------ */
+
+int runtime_spec_write(const char *pod_dir, const local_config *cfg)
+{
+    json_t *extra = json_array();
+    for (char **a = cfg->podman_args; a && *a; a++)
+        json_array_append_new(extra, json_string(*a));
+    json_t *json = json_pack("{s:s, s:s, s:s, s:o}", "runtime", cfg->runtime,
+                             "podmanPath", cfg->podman_path, "bwrapPath", cfg->bwrap_path,
+                             "podmanArgs", extra);
+    char *path = il_xasprintf("%s/runtime.json", pod_dir);
+    int rc = save_json(path, json);
+    free(path);
+    json_decref(json);
+    return rc;
+}
+
+int runtime_spec_read(const char *pod_dir, runtime_spec *out, char *err, size_t errlen)
+{
+    memset(out, 0, sizeof(*out));
+    char *path = il_xasprintf("%s/runtime.json", pod_dir);
+    json_t *json = load_json(path, STATE_MAX_BYTES, err, errlen);
+    free(path);
+    if (!json)
+        return -1;
+    const char *runtime = json_string_value(json_object_get(json, "runtime"));
+    const char *podman = json_string_value(json_object_get(json, "podmanPath"));
+    const char *bwrap = json_string_value(json_object_get(json, "bwrapPath"));
+    int rc = -1;
+    if (!runtime || !podman || !bwrap ||
+        strvec_from_json(json_object_get(json, "podmanArgs"), &out->podman_args) != 0) {
+        snprintf(err, errlen, "%s/runtime.json: malformed", pod_dir);
+    } else {
+        out->podman = strcmp(runtime, "podman") == 0;
+        out->podman_path = il_xstrdup(podman);
+        out->bwrap_path = il_xstrdup(bwrap);
+        rc = 0;
+    }
+    json_decref(json);
+    return rc;
+}
+
+void runtime_spec_free(runtime_spec *rt)
+{
+    free(rt->podman_path);
+    free(rt->bwrap_path);
+    strvec_free(&rt->podman_args);
+    memset(rt, 0, sizeof(*rt));
+}
+
+/* ---- state.json -------------------------------------------------------- */
+
+static const char *const state_names[] = {"waiting", "running", "terminated"};
+
+static void put_time(json_t *obj, const char *key, il_time t)
+{
+    if (il_time_is_zero(t))
+        return;
+    char text[IL_RFC3339_MAX];
+    il_time_format(t, true, text);
+    json_object_set_new(obj, key, json_string(text));
+}
+
+static il_time get_time(json_t *obj, const char *key)
+{
+    il_time t = IL_TIME_ZERO;
+    const char *text = json_string_value(json_object_get(obj, key));
+    if (text && il_time_parse(text, &t) != 0)
+        t = IL_TIME_ZERO;
+    return t;
+}
+
+static void put_string(json_t *obj, const char *key, const char *value)
+{
+    if (value)
+        json_object_set_new(obj, key, json_string(value));
+}
+
+int state_write(const char *ctr_dir, const il_container_status *st, pid_t pid)
+{
+    json_t *json = json_pack("{s:s, s:i, s:i, s:I}", "state", state_names[st->state],
+                             "exitCode", st->exit_code, "signal", st->signal,
+                             "pid", (json_int_t)pid);
+    put_string(json, "reason", st->reason);
+    put_string(json, "message", st->message);
+    put_string(json, "containerID", st->container_id);
+    put_time(json, "startedAt", st->started_at);
+    put_time(json, "finishedAt", st->finished_at);
+    char *path = il_xasprintf("%s/state.json", ctr_dir);
+    int rc = save_json(path, json);
+    free(path);
+    json_decref(json);
+    return rc;
+}
+
+int state_read(const char *ctr_dir, il_container_status *st, pid_t *pid)
+{
+    char err[256];
+    char *path = il_xasprintf("%s/state.json", ctr_dir);
+    json_t *json = load_json(path, STATE_MAX_BYTES, err, sizeof(err));
+    free(path);
+    if (!json)
+        return -1;
+    const char *kind = json_string_value(json_object_get(json, "state"));
+    st->state = IL_STATE_WAITING;
+    for (int k = 0; kind && k < 3; k++)
+        if (strcmp(kind, state_names[k]) == 0)
+            st->state = (il_state_kind)k;
+    st->reason = il_xstrdup(json_string_value(json_object_get(json, "reason")));
+    st->message = il_xstrdup(json_string_value(json_object_get(json, "message")));
+    st->container_id = il_xstrdup(json_string_value(json_object_get(json, "containerID")));
+    st->exit_code = (int)json_integer_value(json_object_get(json, "exitCode"));
+    st->signal = (int)json_integer_value(json_object_get(json, "signal"));
+    st->started_at = get_time(json, "startedAt");
+    st->finished_at = get_time(json, "finishedAt");
+    if (pid)
+        *pid = (pid_t)json_integer_value(json_object_get(json, "pid"));
+    json_decref(json);
+    return 0;
+}
+
+void state_set(il_container_status *st, il_state_kind kind, const char *reason,
+               const char *message)
+{
+    st->state = kind;
+    free(st->reason);
+    free(st->message);
+    st->reason = il_xstrdup(reason);
+    st->message = il_xstrdup(message);
+}
+
+/* ---- supervisor.json --------------------------------------------------- */
+
+/* Field 22 of /proc/PID/stat (start time in clock ticks since boot), and
+ * whether the process is a zombie.  The command name (field 2) may hold
+ * spaces and parentheses, so parsing starts after the last ')'. */
+static int proc_start_time(pid_t pid, unsigned long long *start, bool *zombie)
+{
+    char path[64];
+    snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+    il_buf buf = IL_BUF_INIT;
+    int rc = -1;
+    if (il_read_file(path, 4096, &buf) == 0) {
+        const char *p = strrchr(il_buf_cstr(&buf), ')');
+        char state;
+        if (p && sscanf(p + 1, " %c %*s %*s %*s %*s %*s %*s %*s %*s %*s %*s %*s %*s %*s"
+                               " %*s %*s %*s %*s %*s %llu", &state, start) == 2) {
+            *zombie = state == 'Z' || state == 'X';
+            rc = 0;
+        }
+    }
+    il_buf_free(&buf);
+    return rc;
+}
+
+int supervisor_record_write(const char *pod_dir, pid_t pid)
+{
+    unsigned long long start = 0;
+    bool zombie;
+    if (proc_start_time(pid, &start, &zombie) != 0)
+        return -1;
+    json_t *json = json_pack("{s:I, s:I}", "pid", (json_int_t)pid, "startTime",
+                             (json_int_t)start);
+    char *path = il_xasprintf("%s/supervisor.json", pod_dir);
+    int rc = save_json(path, json);
+    free(path);
+    json_decref(json);
+    return rc;
+}
+
+int supervisor_alive(const char *pod_dir, pid_t *pid)
+{
+    char err[256];
+    char *path = il_xasprintf("%s/supervisor.json", pod_dir);
+    json_t *json = load_json(path, STATE_MAX_BYTES, err, sizeof(err));
+    free(path);
+    if (!json)
+        return -1;
+    *pid = (pid_t)json_integer_value(json_object_get(json, "pid"));
+    unsigned long long recorded = (unsigned long long)json_integer_value(
+        json_object_get(json, "startTime"));
+    json_decref(json);
+    unsigned long long now_start;
+    bool zombie;
+    if (*pid <= 0 || proc_start_time(*pid, &now_start, &zombie) != 0)
+        return 0;
+    return now_start == recorded && !zombie;
+}
+
+int supervisor_mark_done(const char *pod_dir)
+{
+    char *path = il_xasprintf("%s/done", pod_dir);
+    int rc = il_write_file_atomic(path, "", 0, 0644);
+    free(path);
+    return rc;
+}
+
+bool supervisor_done(const char *pod_dir)
+{
+    char *path = il_xasprintf("%s/done", pod_dir);
+    bool done = access(path, F_OK) == 0;
+    free(path);
+    return done;
+}

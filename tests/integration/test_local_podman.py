@@ -1,0 +1,98 @@
+"""interlink-local with ContainerRuntime podman, end to end through the
+plugin API: image resolution with --pull never, argv/env byte for byte,
+volumes, exit codes, logs and delete.  Skipped (with the reason) when
+podman cannot run containers on this machine."""
+import os
+import shutil
+import subprocess
+import tempfile
+import time
+import uuid
+
+import pytest
+
+import harness as h
+from test_local_plugin import Local, ctr, sh, terminated
+
+IMAGE = "localhost/busybox:latest"
+ULIMITS = ["--ulimit", "nofile=16384:16384", "--ulimit", "nproc=16384:16384"]
+
+
+def podman_usable():
+    """None if podman can run the busybox image, else why not.  Builds the
+    image from busybox-static when it is missing (no registry needed)."""
+    if not shutil.which("podman"):
+        return "podman is not installed"
+    if subprocess.run(["podman", "image", "exists", IMAGE]).returncode != 0:
+        if not os.path.exists("/bin/busybox"):
+            return "no busybox binary to build the test image from"
+        with tempfile.TemporaryDirectory() as d:
+            root = os.path.join(d, "r")
+            os.makedirs(os.path.join(root, "bin"))
+            shutil.copy("/bin/busybox", os.path.join(root, "bin"))
+            for c in "sh echo cat ls sleep env printf true false test mkdir".split():
+                os.symlink("busybox", os.path.join(root, "bin", c))
+            tar = os.path.join(d, "bb.tar")
+            subprocess.run(["tar", "-C", root, "-cf", tar, "."], check=True)
+            r = subprocess.run(["podman", "import", tar, IMAGE], capture_output=True)
+            if r.returncode != 0:
+                return f"podman import failed: {r.stderr.decode()[-300:]}"
+    r = subprocess.run(["podman", "--runtime", "runc", "--cgroup-manager", "cgroupfs", "run",
+                        "--rm", "--pull", "never", "--network", "host", *ULIMITS, IMAGE, "true"],
+                       capture_output=True, timeout=60)
+    if r.returncode != 0:
+        return f"podman cannot run containers here: {r.stderr.decode()[-300:]}"
+    return None
+
+
+@pytest.fixture(scope="module")
+def podman_ok():
+    why = podman_usable()
+    if why:
+        pytest.skip(why)
+
+
+@pytest.fixture
+def local(tmp_path, podman_ok):
+    lp = Local(tmp_path, ContainerRuntime="podman").start()
+    yield lp
+    lp.cleanup()
+
+
+def test_podman_end_to_end(local, tmp_path):
+    marker = str(tmp_path / f"pwned-{uuid.uuid4().hex}")
+    hostile = ["$(touch " + marker + ")", "`id`", "a;b", "new\nline", "ünï ✓", "'\""]
+    cm = h.configmap("cfg", {"k": "v1\n"})
+    vols = [{"name": "cfg", "configMap": {"name": "cfg"}}, {"name": "work", "emptyDir": {}}]
+    mounts = [{"name": "cfg", "mountPath": "/cfg", "readOnly": True},
+              {"name": "work", "mountPath": "/work"}]
+    main = h.container("main", ["/bin/sh", "-c",
+                                'printf "[%s]\\n" "$@"; printf "<%s>\\n" "$HOSTILE"; '
+                                'cat /cfg/k /work/f; exit 3', "sh"],
+                       args=hostile, env={"HOSTILE": hostile[0] + hostile[3]},
+                       mounts=mounts, image="busybox")
+    init = sh("init", "echo from-init > /work/f", mounts=mounts)
+    pod = h.make_pod("pm", [main], init_containers=[init], volumes=vols)
+    code, body = local.create(pod, configmaps=[cm])
+    assert code == 200, body
+    st = local.wait_done(pod, timeout=60)
+    t = terminated(st, "main")
+    assert t["exitCode"] == 3 and t["reason"] == "Error"
+    assert terminated(st, "init")["exitCode"] == 0
+    assert ctr(st, "main")["containerID"].startswith("podman://")
+    expected = "".join(f"[{a}]\n" for a in hostile) + f"<{hostile[0] + hostile[3]}>\n"
+    assert local.logs(pod, "main").decode() == expected + "v1\nfrom-init\n"
+    assert not os.path.exists(marker)
+
+
+def test_podman_delete_running(local):
+    pod = h.make_pod("pmdel", [sh("main", "echo up; sleep 300", image="busybox")], grace=1)
+    local.create(pod)
+    local.wait_running(pod, "main", timeout=30)
+    name = f"il-{pod['metadata']['uid']}-main"
+    t0 = time.time()
+    assert local.delete(pod)[0] == 200
+    assert time.time() - t0 < 20
+    assert local.status(pod) is None
+    r = subprocess.run(["podman", "container", "exists", name])
+    assert r.returncode == 1, "the podman container was left behind"
