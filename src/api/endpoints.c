@@ -74,13 +74,16 @@ void handle_logs(il_request *req, void *ud)
     char *text = json_dumps(forward, JSON_COMPACT);
     json_decref(forward);
     long status = 0;
+    bool timed_out = false;
     il_httpc_stream *stream = il_httpc_stream_open(a->plugin, "GET", "/getLogs",
                                                    il_request_session(req), text, strlen(text),
-                                                   &status, err, sizeof(err));
+                                                   &status, &timed_out, err, sizeof(err));
     free(text);
     metrics_count_plugin_call("/getLogs", stream == NULL, 0);
     if (!stream) {
-        il_respond_error(req, 502, "plugin unreachable at %s: %s", il_httpc_url(a->plugin), err);
+        il_http_result failure = {.timed_out = timed_out};
+        snprintf(failure.error, sizeof(failure.error), "%s", err);
+        relay_unreachable(a, req, "/getLogs", &failure);
         return;
     }
     il_respond_stream(req, (int)status, "text/plain; charset=utf-8", log_relay_read, stream,

@@ -23,7 +23,8 @@ typedef struct apply_args {
     size_t n_files;
 } apply_args;
 
-static int apply_opt(int opt, const char *arg, void *state) {
+static int apply_opt(int opt, const char *arg, void *state)
+{
     apply_args *a = state;
     if (opt != 'f')
         return -1;
@@ -44,7 +45,8 @@ typedef struct pending_pod {
 } pending_pod;
 
 /* The uid to send: the file's, the existing pod's (idempotent apply), or new. */
-static const char *choose_uid(const cli_object *o, json_t *existing, char fresh[37], bool *existed) {
+static const char *choose_uid(const cli_object *o, json_t *existing, char fresh[37], bool *existed)
+{
     const char *uid = json_string_value(json_object_get(json_object_get(o->obj, "metadata"), "uid"));
     json_t *entry = cli_find_pod(existing, o->ns, o->name);
     *existed = entry != NULL;
@@ -57,7 +59,8 @@ static const char *choose_uid(const cli_object *o, json_t *existing, char fresh[
     return fresh;
 }
 
-static int prepare_pods(const cli_manifest *m, json_t *existing, pending_pod *out, size_t *n) {
+static int prepare_pods(const cli_manifest *m, json_t *existing, pending_pod *out, size_t *n)
+{
     for (size_t i = 0; i < m->n_objects; i++) {
         const cli_object *o = &m->objects[i];
         if (strcmp(o->kind, "Pod") != 0)
@@ -79,7 +82,8 @@ static int prepare_pods(const cli_manifest *m, json_t *existing, pending_pod *ou
     return 0;
 }
 
-static int send_pod(cli_ctx *ctx, const pending_pod *p) {
+static int send_pod(cli_ctx *ctx, const pending_pod *p)
+{
     char *what = il_xasprintf("create %s", p->label);
     json_t *answer = NULL;
     int rc = cli_call(ctx, "POST", "/create", p->request, what, &answer);
@@ -99,7 +103,8 @@ static int send_pod(cli_ctx *ctx, const pending_pod *p) {
 }
 
 /* Build every request first, then send them all. */
-static int apply_manifest(cli_ctx *ctx, const cli_manifest *m) {
+static int apply_manifest(cli_ctx *ctx, const cli_manifest *m)
+{
     size_t n_pods = 0, prepared = 0;
     for (size_t i = 0; i < m->n_objects; i++)
         n_pods += strcmp(m->objects[i].kind, "Pod") == 0;
@@ -124,7 +129,8 @@ static int apply_manifest(cli_ctx *ctx, const cli_manifest *m) {
     return rc == 0 ? 0 : 1;
 }
 
-int cmd_apply(cli_ctx *ctx, int argc, char **argv) {
+int cmd_apply(cli_ctx *ctx, int argc, char **argv)
+{
     static const struct option longopts[] = {
         {"filename", required_argument, NULL, 'f'}, CLI_GLOBAL_LONGOPTS, {NULL, 0, NULL, 0}};
     apply_args args = {.n_files = 0};

@@ -9,7 +9,8 @@
 
 #include "cli.h"
 
-il_httpc *cli_http(cli_ctx *ctx) {
+il_httpc *cli_http(cli_ctx *ctx)
+{
     if (ctx->http)
         return ctx->http;
     il_httpc_opts opts = {.url = ctx->url, .timeout_ms = ctx->timeout_s * 1000};
@@ -21,7 +22,8 @@ il_httpc *cli_http(cli_ctx *ctx) {
 }
 
 /* Non-200 bodies are plain text messages; keep them on one line. */
-static void print_body_message(const char *body, size_t len) {
+static void print_body_message(const char *body, size_t len)
+{
     while (len > 0 && isspace((unsigned char)body[len - 1]))
         len--;
     if (len > 2048)
@@ -91,7 +93,8 @@ int cli_call(cli_ctx *ctx, const char *method, const char *path, json_t *body,
     return rc;
 }
 
-json_t *cli_list_pods(cli_ctx *ctx, const char *ns) {
+json_t *cli_list_pods(cli_ctx *ctx, const char *ns)
+{
     char *path = ns ? il_xasprintf("/pods?namespace=%s", ns) : il_xstrdup("/pods");
     json_t *list = NULL;
     int rc = cli_call(ctx, "GET", path, NULL, "list pods", &list);
@@ -109,7 +112,8 @@ json_t *cli_list_pods(cli_ctx *ctx, const char *ns) {
     return list;
 }
 
-json_t *cli_find_pod(json_t *list, const char *ns, const char *name) {
+json_t *cli_find_pod(json_t *list, const char *ns, const char *name)
+{
     size_t i;
     json_t *entry;
     json_array_foreach(list, i, entry) {
@@ -121,7 +125,8 @@ json_t *cli_find_pod(json_t *list, const char *ns, const char *name) {
     return NULL;
 }
 
-json_t *cli_get_pod(cli_ctx *ctx, const char *name) {
+json_t *cli_get_pod(cli_ctx *ctx, const char *name)
+{
     json_t *list = cli_list_pods(ctx, ctx->ns);
     if (!list)
         return NULL;

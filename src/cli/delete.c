@@ -20,7 +20,8 @@ typedef struct delete_args {
     bool ignore_not_found;
 } delete_args;
 
-static int delete_opt(int opt, const char *arg, void *state) {
+static int delete_opt(int opt, const char *arg, void *state)
+{
     delete_args *a = state;
     if (opt == 'f')
         a->file = arg;
@@ -50,7 +51,8 @@ static int delete_one(cli_ctx *ctx, json_t *pods, const char *ns, const char *na
     return 0;
 }
 
-static int delete_from_file(cli_ctx *ctx, json_t *pods, const delete_args *a) {
+static int delete_from_file(cli_ctx *ctx, json_t *pods, const delete_args *a)
+{
     cli_manifest m;
     cli_manifest_init(&m);
     int rc = cli_manifest_add_file(&m, a->file, ctx->ns) == 0 ? 0 : 1;
@@ -63,7 +65,8 @@ static int delete_from_file(cli_ctx *ctx, json_t *pods, const delete_args *a) {
     return rc;
 }
 
-int cmd_delete(cli_ctx *ctx, int argc, char **argv) {
+int cmd_delete(cli_ctx *ctx, int argc, char **argv)
+{
     static const struct option longopts[] = {
         {"filename", required_argument, NULL, 'f'},
         {"ignore-not-found", no_argument, NULL, OPT_IGNORE_NOT_FOUND},

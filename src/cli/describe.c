@@ -14,7 +14,8 @@ static const char describe_usage[] =
     "\n"
     "Show a pod: uid, job id, phase, and each container's image, command and state.\n";
 
-static void print_time(const char *label, il_time t) {
+static void print_time(const char *label, il_time t)
+{
     char text[IL_RFC3339_MAX];
     if (il_time_is_zero(t))
         return;
@@ -22,7 +23,8 @@ static void print_time(const char *label, il_time t) {
     printf("      %-11s %s\n", label, text);
 }
 
-static void print_state(const il_container_status *cs) {
+static void print_state(const il_container_status *cs)
+{
     static const char *const names[] = {"Waiting", "Running", "Terminated"};
     printf("    State:        %s\n", names[cs->state]);
     if (cs->reason && *cs->reason)
@@ -43,7 +45,8 @@ static void print_state(const il_container_status *cs) {
 }
 
 /* One word per line; a multi-line word (a script) keeps its indent. */
-static void print_words(const char *label, char *const *words, size_t n) {
+static void print_words(const char *label, char *const *words, size_t n)
+{
     if (n == 0)
         return;
     printf("    %s\n", label);
@@ -84,7 +87,8 @@ static void print_containers(const char *title, const il_container *specs, size_
     }
 }
 
-static void print_header(json_t *entry, const il_pod *pod) {
+static void print_header(json_t *entry, const il_pod *pod)
+{
     char status[128], age[32];
     cli_pod_status_text(entry, status, sizeof status);
     cli_age_text(json_object_get(entry, "createdAt"), age, sizeof age);
@@ -100,7 +104,8 @@ static void print_header(json_t *entry, const il_pod *pod) {
         printf("%-15s %s=%s\n", i ? "" : "Labels:", pod->labels[i].key, pod->labels[i].value);
 }
 
-static int describe_one(cli_ctx *ctx, const char *name) {
+static int describe_one(cli_ctx *ctx, const char *name)
+{
     json_t *entry = cli_get_pod(ctx, name);
     if (!entry)
         return 1;
@@ -127,7 +132,8 @@ static int describe_one(cli_ctx *ctx, const char *name) {
     return 0;
 }
 
-int cmd_describe(cli_ctx *ctx, int argc, char **argv) {
+int cmd_describe(cli_ctx *ctx, int argc, char **argv)
+{
     static const struct option longopts[] = {CLI_GLOBAL_LONGOPTS, {NULL, 0, NULL, 0}};
     int prc = cli_parse(ctx, argc, argv, CLI_GLOBAL_SHORTOPTS, longopts, cli_no_opts, NULL,
                         describe_usage);

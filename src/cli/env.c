@@ -11,7 +11,8 @@
 #include "cli.h"
 
 static void add_context(cli_resolver *r, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void add_context(cli_resolver *r, const char *fmt, ...) {
+static void add_context(cli_resolver *r, const char *fmt, ...)
+{
     char prefix[256];
     va_list ap;
     va_start(ap, fmt);
@@ -25,7 +26,8 @@ static void add_context(cli_resolver *r, const char *fmt, ...) {
 /* One valueFrom: a new JSON string, NULL for an optional reference that
  * is missing (the variable is then left out, as Kubernetes does), or NULL
  * with *failed set. */
-static json_t *value_from(cli_resolver *r, json_t *from, bool *failed) {
+static json_t *value_from(cli_resolver *r, json_t *from, bool *failed)
+{
     static const struct { const char *field, *kind; } refs[] = {
         {"configMapKeyRef", "ConfigMap"}, {"secretKeyRef", "Secret"}};
     for (size_t i = 0; i < 2; i++) {
@@ -58,7 +60,8 @@ static json_t *value_from(cli_resolver *r, json_t *from, bool *failed) {
 }
 
 /* Variables of envFrom sources into vars (name -> value), prefix applied. */
-static int collect_env_from(cli_resolver *r, json_t *sources, json_t *vars) {
+static int collect_env_from(cli_resolver *r, json_t *sources, json_t *vars)
+{
     size_t i;
     json_t *src;
     json_array_foreach(sources, i, src) {
@@ -94,7 +97,8 @@ static int collect_env_from(cli_resolver *r, json_t *sources, json_t *vars) {
 
 /* Explicit env entries, resolved, appended to out; their names removed
  * from from_vars since explicit env wins. */
-static int resolve_explicit(cli_resolver *r, json_t *env, json_t *from_vars, json_t *out) {
+static int resolve_explicit(cli_resolver *r, json_t *env, json_t *from_vars, json_t *out)
+{
     size_t i;
     json_t *var;
     json_array_foreach(env, i, var) {
@@ -118,7 +122,8 @@ static int resolve_explicit(cli_resolver *r, json_t *env, json_t *from_vars, jso
     return 0;
 }
 
-int cli_resolve_env(cli_resolver *r, json_t *container) {
+int cli_resolve_env(cli_resolver *r, json_t *container)
+{
     json_t *from_vars = json_object();
     json_t *explicit_vars = json_array();
     int rc = collect_env_from(r, json_object_get(container, "envFrom"), from_vars);

@@ -20,7 +20,8 @@ typedef struct get_args {
     bool all_namespaces;
 } get_args;
 
-static int get_opt(int opt, const char *arg, void *state) {
+static int get_opt(int opt, const char *arg, void *state)
+{
     get_args *a = state;
     if (opt == 'A') {
         a->all_namespaces = true;
@@ -39,11 +40,13 @@ static int get_opt(int opt, const char *arg, void *state) {
     return -1;
 }
 
-static bool is_pods_word(const char *word) {
+static bool is_pods_word(const char *word)
+{
     return strcmp(word, "pods") == 0 || strcmp(word, "pod") == 0 || strcmp(word, "po") == 0;
 }
 
-static void add_pod_row(cli_table *t, json_t *entry, const get_args *a) {
+static void add_pod_row(cli_table *t, json_t *entry, const get_args *a)
+{
     char ready[32], status[128], restarts[16], age[32];
     cli_pod_ready_text(entry, ready, sizeof ready);
     cli_pod_status_text(entry, status, sizeof status);
@@ -65,7 +68,8 @@ static void add_pod_row(cli_table *t, json_t *entry, const get_args *a) {
     cli_table_add(t, cells);
 }
 
-static void print_table(json_t *pods, const get_args *a) {
+static void print_table(json_t *pods, const get_args *a)
+{
     const char *header[8];
     size_t n = 0;
     if (a->all_namespaces)
@@ -86,7 +90,8 @@ static void print_table(json_t *pods, const get_args *a) {
     cli_table_free(t);
 }
 
-static void print_pods(json_t *pods, const get_args *a) {
+static void print_pods(json_t *pods, const get_args *a)
+{
     size_t i;
     json_t *entry;
     switch (a->format) {
@@ -104,7 +109,8 @@ static void print_pods(json_t *pods, const get_args *a) {
 }
 
 /* Keep only the named pods, in the order named; a missing one is an error. */
-static json_t *select_named(cli_ctx *ctx, json_t *all, char **names, int n) {
+static json_t *select_named(cli_ctx *ctx, json_t *all, char **names, int n)
+{
     json_t *picked = json_array();
     for (int i = 0; i < n; i++) {
         json_t *entry = cli_find_pod(all, ctx->ns, names[i]);
@@ -118,7 +124,8 @@ static json_t *select_named(cli_ctx *ctx, json_t *all, char **names, int n) {
     return picked;
 }
 
-int cmd_get(cli_ctx *ctx, int argc, char **argv) {
+int cmd_get(cli_ctx *ctx, int argc, char **argv)
+{
     static const struct option longopts[] = {
         {"output", required_argument, NULL, 'o'},
         {"all-namespaces", no_argument, NULL, 'A'},

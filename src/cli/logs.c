@@ -34,7 +34,8 @@ typedef struct logs_args {
 
 /* Go's time.ParseDuration for the units people use, rounded up to whole
  * seconds as kubectl does. */
-static int parse_duration(const char *text, int64_t *seconds) {
+static int parse_duration(const char *text, int64_t *seconds)
+{
     static const struct { const char *unit; double scale; } units[] = {
         {"ns", 1e-9}, {"us", 1e-6}, {"ms", 1e-3}, {"s", 1}, {"m", 60}, {"h", 3600}};
     double total = 0;
@@ -61,7 +62,8 @@ static int parse_duration(const char *text, int64_t *seconds) {
     return 0;
 }
 
-static int logs_opt(int opt, const char *arg, void *state) {
+static int logs_opt(int opt, const char *arg, void *state)
+{
     logs_args *a = state;
     switch (opt) {
     case 'c': a->container = arg; return 0;
@@ -85,7 +87,8 @@ static int logs_opt(int opt, const char *arg, void *state) {
 }
 
 /* "[a b]" from a JSON list of containers, for kubectl's messages. */
-static char *container_names(json_t *containers) {
+static char *container_names(json_t *containers)
+{
     il_buf out = IL_BUF_INIT;
     il_buf_puts(&out, "[");
     size_t i;
@@ -98,7 +101,8 @@ static char *container_names(json_t *containers) {
     return il_buf_steal(&out);
 }
 
-static bool has_container(json_t *containers, const char *name) {
+static bool has_container(json_t *containers, const char *name)
+{
     size_t i;
     json_t *c;
     json_array_foreach(containers, i, c) {
@@ -111,7 +115,8 @@ static bool has_container(json_t *containers, const char *name) {
 
 /* -c, else kubectl's default-container annotation, else the only
  * container; else an error listing the choices.  Borrowed from pod. */
-static const char *pick_container(json_t *pod, const char *wanted) {
+static const char *pick_container(json_t *pod, const char *wanted)
+{
     json_t *spec = json_object_get(pod, "spec");
     json_t *containers = json_object_get(spec, "containers");
     json_t *inits = json_object_get(spec, "initContainers");
@@ -141,7 +146,8 @@ static const char *pick_container(json_t *pod, const char *wanted) {
 }
 
 /* Upstream's LogStruct, through the model's own serializer. */
-static char *log_request_body(json_t *entry, const char *container, const logs_args *a) {
+static char *log_request_body(json_t *entry, const char *container, const logs_args *a)
+{
     il_log_request req = {
         .ns = il_xstrdup(json_string_value(json_object_get(entry, "namespace"))),
         .pod_uid = il_xstrdup(json_string_value(json_object_get(entry, "UID"))),
@@ -164,7 +170,8 @@ static char *log_request_body(json_t *entry, const char *container, const logs_a
 
 /* Copy the body to stdout as it comes; a reader that went away (| head)
  * ends the copy quietly. */
-static int copy_stream(il_httpc_stream *s, const char *what) {
+static int copy_stream(il_httpc_stream *s, const char *what)
+{
     char buf[16384];
     for (;;) {
         ssize_t n = il_httpc_stream_read(s, buf, sizeof buf);
@@ -186,7 +193,8 @@ static int copy_stream(il_httpc_stream *s, const char *what) {
 }
 
 /* A failed answer's body is the server's message: read it for the error. */
-static void report_stream_error(cli_ctx *ctx, il_httpc_stream *s, long status, const char *what) {
+static void report_stream_error(cli_ctx *ctx, il_httpc_stream *s, long status, const char *what)
+{
     il_buf body = IL_BUF_INIT;
     char buf[4096];
     ssize_t n;
@@ -200,14 +208,15 @@ static void report_stream_error(cli_ctx *ctx, il_httpc_stream *s, long status, c
     il_buf_free(&body);
 }
 
-static int stream_logs(cli_ctx *ctx, const char *body, const char *what) {
+static int stream_logs(cli_ctx *ctx, const char *body, const char *what)
+{
     il_httpc *http = cli_http(ctx);
     if (!http)
         return -1;
     long status = 0;
     char err[256] = "";
     il_httpc_stream *s = il_httpc_stream_open(http, "GET", "/getLogs", NULL, body, strlen(body),
-                                              &status, err, sizeof err);
+                                              &status, NULL, err, sizeof err);
     if (!s) {
         cli_report_failure(ctx, what, 0, err, false, NULL, 0);
         return -1;
@@ -223,7 +232,8 @@ static int stream_logs(cli_ctx *ctx, const char *body, const char *what) {
     return rc;
 }
 
-int cmd_logs(cli_ctx *ctx, int argc, char **argv) {
+int cmd_logs(cli_ctx *ctx, int argc, char **argv)
+{
     static const struct option longopts[] = {
         {"container", required_argument, NULL, 'c'},
         {"follow", no_argument, NULL, 'f'},

@@ -30,7 +30,8 @@ static const char usage_text[] =
     "  -h, --help               this text; COMMAND --help for a command's flags\n"
     "  --version                print the version\n";
 
-void cli_err(const char *fmt, ...) {
+void cli_err(const char *fmt, ...)
+{
     va_list ap;
     va_start(ap, fmt);
     fputs("interlinkctl: ", stderr);
@@ -39,7 +40,8 @@ void cli_err(const char *fmt, ...) {
     va_end(ap);
 }
 
-void cli_warn(const char *fmt, ...) {
+void cli_warn(const char *fmt, ...)
+{
     va_list ap;
     va_start(ap, fmt);
     fputs("interlinkctl: warning: ", stderr);
@@ -48,7 +50,8 @@ void cli_warn(const char *fmt, ...) {
     va_end(ap);
 }
 
-int cli_parse_long(const char *flag, const char *s, long min, long *out) {
+int cli_parse_long(const char *flag, const char *s, long min, long *out)
+{
     char *end = NULL;
     errno = 0;
     long v = strtol(s, &end, 10);
@@ -65,7 +68,8 @@ int cli_parse_long(const char *flag, const char *s, long min, long *out) {
 }
 
 /* Handle one global flag; returns 1 if opt was one, 0 if not, -1 on error. */
-static int global_opt(cli_ctx *ctx, int opt, const char *arg) {
+static int global_opt(cli_ctx *ctx, int opt, const char *arg)
+{
     switch (opt) {
     case CLI_OPT_URL: ctx->url = arg; return 1;
     case 'n':
@@ -83,7 +87,8 @@ static int global_opt(cli_ctx *ctx, int opt, const char *arg) {
 /* getopt's own messages name the program oddly and cannot say which
  * command was meant, so opterr = 0 and we print our own.  A leading ':'
  * in the option string makes a missing value ':' instead of '?'. */
-static void bad_option(char **argv, int opt) {
+static void bad_option(char **argv, int opt)
+{
     const char *cmd = argv[0];
     if (opt == ':')
         cli_err("%s: flag %s needs a value", cmd, argv[optind - 1]);
@@ -117,7 +122,8 @@ int cli_parse(cli_ctx *ctx, int argc, char **argv, const char *shortopts,
     return rc;
 }
 
-int cli_no_opts(int opt, const char *arg, void *state) {
+int cli_no_opts(int opt, const char *arg, void *state)
+{
     (void)opt, (void)arg, (void)state;
     return -1;
 }
@@ -135,7 +141,8 @@ static const struct {
 
 /* Global flags before the command word: stop at the first non-option
  * ("+") so the command's own flags are left for it. */
-static int parse_leading_flags(cli_ctx *ctx, int argc, char **argv) {
+static int parse_leading_flags(cli_ctx *ctx, int argc, char **argv)
+{
     static const struct option longopts[] = {
         CLI_GLOBAL_LONGOPTS, {"version", no_argument, NULL, CLI_OPT_VERSION}, {NULL, 0, NULL, 0}};
     optind = 0;   /* 0, not 1: glibc then resets its permutation state too */
@@ -161,7 +168,8 @@ static int parse_leading_flags(cli_ctx *ctx, int argc, char **argv) {
     return CLI_PARSE_OK;
 }
 
-int main(int argc, char **argv) {
+int main(int argc, char **argv)
+{
     /* A closed pipe (interlinkctl logs | head) must end output quietly,
      * with EPIPE on write, not kill us mid-line. */
     signal(SIGPIPE, SIG_IGN);

@@ -23,7 +23,8 @@ typedef struct doc_lines {
     size_t n;
 } doc_lines;
 
-static bool is_content_line(const char *line, size_t len) {
+static bool is_content_line(const char *line, size_t len)
+{
     size_t i = 0;
     while (i < len && (line[i] == ' ' || line[i] == '\t' || line[i] == '\r'))
         i++;
@@ -32,12 +33,14 @@ static bool is_content_line(const char *line, size_t len) {
     return !(len - i >= 3 && strncmp(line + i, "...", 3) == 0);   /* document end marker */
 }
 
-static bool is_doc_start(const char *line, size_t len) {
+static bool is_doc_start(const char *line, size_t len)
+{
     return len >= 3 && strncmp(line, "---", 3) == 0 &&
            (len == 3 || line[3] == ' ' || line[3] == '\t' || line[3] == '\r');
 }
 
-static void scan_doc_lines(const char *data, size_t len, doc_lines *out) {
+static void scan_doc_lines(const char *data, size_t len, doc_lines *out)
+{
     size_t cap = 8;
     out->first = il_xmalloc(cap * sizeof(int));
     out->n = 0;
@@ -64,7 +67,8 @@ static void scan_doc_lines(const char *data, size_t len, doc_lines *out) {
     }
 }
 
-static int read_input(const char *file, il_buf *out) {
+static int read_input(const char *file, il_buf *out)
+{
     if (strcmp(file, "-") != 0) {
         if (il_read_file(file, MANIFEST_MAX_BYTES, out) == 0)
             return 0;
@@ -91,28 +95,33 @@ typedef struct loader {
     const char *default_ns;
 } loader;
 
-static const char *display_name(const char *file) {
+static const char *display_name(const char *file)
+{
     return strcmp(file, "-") == 0 ? "<stdin>" : file;
 }
 
-static void where(const char *file, int doc, int line, char *out, size_t outlen) {
+static void where(const char *file, int doc, int line, char *out, size_t outlen)
+{
     if (line > 0)
         snprintf(out, outlen, "%s: document %d: line %d: ", display_name(file), doc, line);
     else
         snprintf(out, outlen, "%s: document %d: ", display_name(file), doc);
 }
 
-void cli_object_where(const cli_object *o, char *out, size_t outlen) {
+void cli_object_where(const cli_object *o, char *out, size_t outlen)
+{
     where(o->file, o->doc, o->line, out, outlen);
 }
 
-const char *cli_manifest_source(const cli_manifest *m) {
+const char *cli_manifest_source(const cli_manifest *m)
+{
     return m->n_files == 1 ? display_name(m->first_file) : "the given files";
 }
 
 static int fail(const loader *ld, int doc, int line, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
-static int fail(const loader *ld, int doc, int line, const char *fmt, ...) {
+static int fail(const loader *ld, int doc, int line, const char *fmt, ...)
+{
     char prefix[512];
     where(ld->file, doc, line, prefix, sizeof prefix);
     va_list ap;
@@ -126,7 +135,8 @@ static int fail(const loader *ld, int doc, int line, const char *fmt, ...) {
 
 /* Every value of obj[field] must be a string: Kubernetes rejects an
  * unquoted `port: 8080` in ConfigMap data, and so do we, earlier. */
-static int check_string_map(const loader *ld, const cli_object *o, const char *field) {
+static int check_string_map(const loader *ld, const cli_object *o, const char *field)
+{
     json_t *map = json_object_get(o->obj, field);
     if (map == NULL || json_is_null(map))
         return 0;
@@ -144,7 +154,8 @@ static int check_string_map(const loader *ld, const cli_object *o, const char *f
 }
 
 /* Base64 fields must decode, or the backend would fail much later. */
-static int check_base64_map(const loader *ld, const cli_object *o, const char *field) {
+static int check_base64_map(const loader *ld, const cli_object *o, const char *field)
+{
     if (check_string_map(ld, o, field) != 0)
         return -1;
     const char *key;
@@ -162,7 +173,8 @@ static int check_base64_map(const loader *ld, const cli_object *o, const char *f
 
 /* What the API server does on write: stringData entries are encoded into
  * data, overriding keys of the same name, and stringData disappears. */
-static int normalize_secret(const loader *ld, const cli_object *o) {
+static int normalize_secret(const loader *ld, const cli_object *o)
+{
     if (check_base64_map(ld, o, "data") != 0 || check_string_map(ld, o, "stringData") != 0)
         return -1;
     json_t *string_data = json_object_get(o->obj, "stringData");
@@ -197,7 +209,8 @@ const cli_object *cli_manifest_find(const cli_manifest *m, const char *kind, con
     return NULL;
 }
 
-static int check_object(const loader *ld, const cli_object *o) {
+static int check_object(const loader *ld, const cli_object *o)
+{
     const cli_object *twin = cli_manifest_find(ld->m, o->kind, o->ns, o->name);
     if (twin)
         return fail(ld, o->doc, o->line, "%s %s/%s is already defined in %s document %d",
@@ -212,7 +225,8 @@ static int check_object(const loader *ld, const cli_object *o) {
     return 0;
 }
 
-static int add_object(loader *ld, json_t *obj, int doc, int line) {
+static int add_object(loader *ld, json_t *obj, int doc, int line)
+{
     if (!json_is_object(obj))
         return fail(ld, doc, line, "expected a Kubernetes object (a mapping with apiVersion and kind)");
     const char *kind = json_string_value(json_object_get(obj, "kind"));
@@ -239,7 +253,8 @@ static int add_object(loader *ld, json_t *obj, int doc, int line) {
     return 0;
 }
 
-static int add_document(loader *ld, json_t *doc_json, int doc, int line) {
+static int add_document(loader *ld, json_t *doc_json, int doc, int line)
+{
     const char *kind = json_string_value(json_object_get(doc_json, "kind"));
     if (!kind || strcmp(kind, "List") != 0)
         return add_object(ld, doc_json, doc, line);
@@ -256,7 +271,8 @@ static int add_document(loader *ld, json_t *doc_json, int doc, int line) {
 }
 
 /* libyaml reports "line N: problem"; say which document that is too. */
-static void report_parse_error(const char *file, const doc_lines *lines, const char *err) {
+static void report_parse_error(const char *file, const doc_lines *lines, const char *err)
+{
     int line = 0, consumed = 0;
     if (sscanf(err, "line %d: %n", &line, &consumed) < 1 || consumed == 0) {
         cli_err("%s: %s", display_name(file), err);
@@ -268,7 +284,8 @@ static void report_parse_error(const char *file, const doc_lines *lines, const c
     cli_err("%s: document %d: line %d: %s", display_name(file), doc, line, err + consumed);
 }
 
-static int load_documents(loader *ld, const il_buf *input) {
+static int load_documents(loader *ld, const il_buf *input)
+{
     doc_lines lines;
     scan_doc_lines(input->data, input->len, &lines);
     char err[512];
@@ -290,12 +307,14 @@ static int load_documents(loader *ld, const il_buf *input) {
     return rc;
 }
 
-void cli_manifest_init(cli_manifest *m) {
+void cli_manifest_init(cli_manifest *m)
+{
     memset(m, 0, sizeof *m);
     m->docs = json_array();
 }
 
-int cli_manifest_add_file(cli_manifest *m, const char *file, const char *default_ns) {
+int cli_manifest_add_file(cli_manifest *m, const char *file, const char *default_ns)
+{
     if (m->n_files++ == 0)
         m->first_file = file;
     loader ld = {.m = m, .file = file, .default_ns = default_ns};
@@ -308,7 +327,8 @@ int cli_manifest_add_file(cli_manifest *m, const char *file, const char *default
     return rc;
 }
 
-void cli_manifest_free(cli_manifest *m) {
+void cli_manifest_free(cli_manifest *m)
+{
     json_decref(m->docs);
     free(m->objects);
     memset(m, 0, sizeof *m);

@@ -9,7 +9,8 @@
 #include "wire.h"
 
 /* The entry's PodStatus parsed, or false when the plugin sent none yet. */
-static bool entry_status(json_t *entry, il_pod_status *st) {
+static bool entry_status(json_t *entry, il_pod_status *st)
+{
     json_t *status = json_object_get(entry, "status");
     char err[256];
     memset(st, 0, sizeof *st);
@@ -17,7 +18,8 @@ static bool entry_status(json_t *entry, il_pod_status *st) {
 }
 
 /* The first init container that has not succeeded decides, as in kubectl. */
-static bool init_status_text(const il_pod_status *st, size_t n_init_spec, char *out, size_t outlen) {
+static bool init_status_text(const il_pod_status *st, size_t n_init_spec, char *out, size_t outlen)
+{
     for (size_t i = 0; i < st->n_init_containers; i++) {
         const il_container_status *cs = &st->init_containers[i];
         if (cs->state == IL_STATE_TERMINATED && cs->exit_code == 0)
@@ -38,7 +40,8 @@ static bool init_status_text(const il_pod_status *st, size_t n_init_spec, char *
 }
 
 /* Containers from last to first, so the first one's state shows. */
-static void container_status_text(const il_pod_status *st, char *out, size_t outlen) {
+static void container_status_text(const il_pod_status *st, char *out, size_t outlen)
+{
     bool running_ready = false;
     for (size_t i = st->n_containers; i-- > 0;) {
         const il_container_status *cs = &st->containers[i];
@@ -56,7 +59,8 @@ static void container_status_text(const il_pod_status *st, char *out, size_t out
         snprintf(out, outlen, "Running");
 }
 
-void cli_pod_status_text(json_t *entry, char *out, size_t outlen) {
+void cli_pod_status_text(json_t *entry, char *out, size_t outlen)
+{
     const char *phase = json_string_value(json_object_get(entry, "phase"));
     snprintf(out, outlen, "%s", phase ? phase : "Unknown");
     il_pod_status st;
@@ -69,7 +73,8 @@ void cli_pod_status_text(json_t *entry, char *out, size_t outlen) {
     il_pod_status_free(&st);
 }
 
-void cli_pod_ready_text(json_t *entry, char *out, size_t outlen) {
+void cli_pod_ready_text(json_t *entry, char *out, size_t outlen)
+{
     json_t *spec = json_object_get(json_object_get(entry, "pod"), "spec");
     size_t total = json_array_size(json_object_get(spec, "containers")), ready = 0;
     il_pod_status st;
@@ -81,7 +86,8 @@ void cli_pod_ready_text(json_t *entry, char *out, size_t outlen) {
     snprintf(out, outlen, "%zu/%zu", ready, total);
 }
 
-int cli_pod_restarts(json_t *entry) {
+int cli_pod_restarts(json_t *entry)
+{
     int restarts = 0;
     il_pod_status st;
     if (entry_status(entry, &st)) {
@@ -93,7 +99,8 @@ int cli_pod_restarts(json_t *entry) {
 }
 
 /* k8s.io/apimachinery duration.HumanDuration. */
-static void human_duration(int64_t s, char *out, size_t outlen) {
+static void human_duration(int64_t s, char *out, size_t outlen)
+{
     int64_t m = s / 60, h = s / 3600, d = h / 24, y = d / 365;
     if (s < -1)
         snprintf(out, outlen, "<invalid>");
@@ -119,7 +126,8 @@ static void human_duration(int64_t s, char *out, size_t outlen) {
         snprintf(out, outlen, "%lldy", (long long)y);
 }
 
-void cli_age_text(json_t *when, char *out, size_t outlen) {
+void cli_age_text(json_t *when, char *out, size_t outlen)
+{
     il_time t = IL_TIME_ZERO;
     if (json_is_integer(when))
         t.sec = json_integer_value(when);
@@ -136,13 +144,15 @@ struct cli_table {
     char **cells;             /* nrows * ncols, row-major */
 };
 
-cli_table *cli_table_new(size_t ncols) {
+cli_table *cli_table_new(size_t ncols)
+{
     cli_table *t = il_xcalloc(1, sizeof *t);
     t->ncols = ncols;
     return t;
 }
 
-void cli_table_add(cli_table *t, const char *const *cells) {
+void cli_table_add(cli_table *t, const char *const *cells)
+{
     if (t->nrows == t->cap) {
         t->cap = t->cap ? t->cap * 2 : 16;
         t->cells = il_xrealloc(t->cells, t->cap * t->ncols * sizeof(char *));
@@ -152,7 +162,8 @@ void cli_table_add(cli_table *t, const char *const *cells) {
     t->nrows++;
 }
 
-void cli_table_print(const cli_table *t, FILE *out) {
+void cli_table_print(const cli_table *t, FILE *out)
+{
     size_t *width = il_xcalloc(t->ncols, sizeof(size_t));
     for (size_t i = 0; i < t->nrows * t->ncols; i++) {
         size_t len = strlen(t->cells[i]);
@@ -171,7 +182,8 @@ void cli_table_print(const cli_table *t, FILE *out) {
     free(width);
 }
 
-void cli_table_free(cli_table *t) {
+void cli_table_free(cli_table *t)
+{
     if (!t)
         return;
     for (size_t i = 0; i < t->nrows * t->ncols; i++)

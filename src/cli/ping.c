@@ -11,7 +11,8 @@ static const char ping_usage[] =
     "Check that interlink and its plugin answer, and show the capacity the\n"
     "plugin reports.\n";
 
-static void print_resources(json_t *resources) {
+static void print_resources(json_t *resources)
+{
     static const char *const keys[] = {"cpu", "memory", "pods"};
     for (size_t i = 0; i < 3; i++) {
         const char *value = json_string_value(json_object_get(resources, keys[i]));
@@ -27,7 +28,8 @@ static void print_resources(json_t *resources) {
     }
 }
 
-static void print_taints(json_t *taints) {
+static void print_taints(json_t *taints)
+{
     size_t i;
     json_t *t;
     json_array_foreach(taints, i, t) {
@@ -38,7 +40,8 @@ static void print_taints(json_t *taints) {
     }
 }
 
-int cmd_ping(cli_ctx *ctx, int argc, char **argv) {
+int cmd_ping(cli_ctx *ctx, int argc, char **argv)
+{
     static const struct option longopts[] = {CLI_GLOBAL_LONGOPTS, {NULL, 0, NULL, 0}};
     int prc = cli_parse(ctx, argc, argv, CLI_GLOBAL_SHORTOPTS, longopts, cli_no_opts, NULL, ping_usage);
     if (prc != CLI_PARSE_OK)

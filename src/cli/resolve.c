@@ -14,7 +14,8 @@
 #include "timeutil.h"
 
 static void set_err(cli_resolver *r, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void set_err(cli_resolver *r, const char *fmt, ...) {
+static void set_err(cli_resolver *r, const char *fmt, ...)
+{
     va_list ap;
     va_start(ap, fmt);
     vsnprintf(r->err, r->errlen, fmt, ap);
@@ -35,7 +36,8 @@ const cli_object *cli_ref_object(cli_resolver *r, const char *kind, const char *
 }
 
 /* Data of a key: ConfigMap data (text) or binaryData, Secret data (base64). */
-static bool object_data(const cli_object *o, const char *key, char **value, size_t *len) {
+static bool object_data(const cli_object *o, const char *key, char **value, size_t *len)
+{
     bool is_secret = strcmp(o->kind, "Secret") == 0;
     const char *text = json_string_value(json_object_get(json_object_get(o->obj, "data"), key));
     if (text && !is_secret) {
@@ -67,7 +69,8 @@ int cli_ref_value(cli_resolver *r, const char *kind, const char *name, const cha
 }
 
 /* Go's %q for the characters label and annotation values hold. */
-static void go_quote(il_buf *out, const char *s) {
+static void go_quote(il_buf *out, const char *s)
+{
     il_buf_puts(out, "\"");
     for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
         switch (*p) {
@@ -86,12 +89,14 @@ static void go_quote(il_buf *out, const char *s) {
     il_buf_puts(out, "\"");
 }
 
-static int compare_strings(const void *a, const void *b) {
+static int compare_strings(const void *a, const void *b)
+{
     return strcmp(*(const char *const *)a, *(const char *const *)b);
 }
 
 /* Kubernetes' fieldpath.FormatMap: sorted `key="value"` lines. */
-static char *format_map(json_t *map) {
+static char *format_map(json_t *map)
+{
     size_t n = json_object_size(map), i = 0;
     const char **keys = il_xcalloc(n + 1, sizeof(char *));
     const char *key;
@@ -110,7 +115,8 @@ static char *format_map(json_t *map) {
 }
 
 /* "metadata.labels['app']" -> the label's value, "" when absent. */
-static char *map_entry(json_t *map, const char *subscript) {
+static char *map_entry(json_t *map, const char *subscript)
+{
     size_t len = strlen(subscript);
     if (len < 4 || subscript[0] != '[' || subscript[1] != '\'' || strcmp(subscript + len - 2, "']") != 0)
         return NULL;
@@ -120,13 +126,15 @@ static char *map_entry(json_t *map, const char *subscript) {
     return il_xstrdup(value ? value : "");
 }
 
-static const char *after_prefix(const char *s, const char *prefix) {
+static const char *after_prefix(const char *s, const char *prefix)
+{
     size_t n = strlen(prefix);
     return strncmp(s, prefix, n) == 0 ? s + n : NULL;
 }
 
 /* metadata.labels, metadata.annotations, and their ['key'] forms. */
-static char *metadata_map_ref(json_t *meta, const char *path) {
+static char *metadata_map_ref(json_t *meta, const char *path)
+{
     const char *rest;
     json_t *map;
     if ((rest = after_prefix(path, "metadata.labels")) != NULL)
@@ -138,7 +146,8 @@ static char *metadata_map_ref(json_t *meta, const char *path) {
     return *rest == '\0' ? format_map(map) : map_entry(map, rest);
 }
 
-char *cli_field_ref_value(cli_resolver *r, const char *path) {
+char *cli_field_ref_value(cli_resolver *r, const char *path)
+{
     json_t *meta = json_object_get(r->pod, "metadata");
     const char *field;
     if ((field = after_prefix(path, "metadata.")) != NULL &&
@@ -162,7 +171,8 @@ char *cli_field_ref_value(cli_resolver *r, const char *path) {
 }
 
 /* Prepend context ("volume \"v\": ") to the message already in r->err. */
-static void prefix_err(cli_resolver *r, const char *prefix) {
+static void prefix_err(cli_resolver *r, const char *prefix)
+{
     char *old = il_xstrdup(r->err);
     snprintf(r->err, r->errlen, "%s%s", prefix, old);
     free(old);
@@ -170,7 +180,8 @@ static void prefix_err(cli_resolver *r, const char *prefix) {
 
 /* One file of a synthetic ConfigMap.  Takes ownership of value; ConfigMap
  * data is JSON strings, so the content must be text. */
-static int put_file(cli_resolver *r, json_t *files, const char *path, char *value, size_t len) {
+static int put_file(cli_resolver *r, json_t *files, const char *path, char *value, size_t len)
+{
     json_t *text = json_stringn(value, len);
     free(value);
     if (!text) {
@@ -181,7 +192,8 @@ static int put_file(cli_resolver *r, json_t *files, const char *path, char *valu
     return 0;
 }
 
-static int project_all_keys(cli_resolver *r, json_t *files, const cli_object *o) {
+static int project_all_keys(cli_resolver *r, json_t *files, const cli_object *o)
+{
     static const char *const fields[] = {"data", "binaryData"};
     for (size_t f = 0; f < 2; f++) {
         const char *key;
@@ -197,7 +209,8 @@ static int project_all_keys(cli_resolver *r, json_t *files, const cli_object *o)
 }
 
 /* A projected configMap/secret source: its items, or every key. */
-static int project_object(cli_resolver *r, json_t *files, const char *kind, json_t *src) {
+static int project_object(cli_resolver *r, json_t *files, const char *kind, json_t *src)
+{
     const char *name = json_string_value(json_object_get(src, "name"));
     bool optional = json_is_true(json_object_get(src, "optional"));
     int rc;
@@ -221,7 +234,8 @@ static int project_object(cli_resolver *r, json_t *files, const char *kind, json
     return 0;
 }
 
-static int project_downward(cli_resolver *r, json_t *files, json_t *items) {
+static int project_downward(cli_resolver *r, json_t *files, json_t *items)
+{
     size_t i;
     json_t *item;
     json_array_foreach(items, i, item) {
@@ -241,7 +255,8 @@ static int project_downward(cli_resolver *r, json_t *files, json_t *items) {
     return 0;
 }
 
-static int project_source(cli_resolver *r, json_t *files, json_t *src) {
+static int project_source(cli_resolver *r, json_t *files, json_t *src)
+{
     json_t *part;
     if ((part = json_object_get(src, "configMap")) != NULL)
         return project_object(r, files, "ConfigMap", part);
@@ -256,7 +271,8 @@ static int project_source(cli_resolver *r, json_t *files, json_t *src) {
 
 /* The synthetic ConfigMap the virtual kubelet sends for a projected or
  * downwardAPI volume: named after the volume, data = path -> content. */
-static json_t *synthetic_map(cli_resolver *r, const char *vol_name, json_t *sources) {
+static json_t *synthetic_map(cli_resolver *r, const char *vol_name, json_t *sources)
+{
     json_t *files = json_object();
     size_t i;
     json_t *src;
@@ -294,7 +310,8 @@ static int include_object(cli_resolver *r, const char *kind, json_t *src, const 
 
 /* The virtual kubelet rewrites a downwardAPI volume into the equivalent
  * projected one, since interlink only looks projected maps up by name. */
-static void downward_to_projected(json_t *vol, json_t *downward) {
+static void downward_to_projected(json_t *vol, json_t *downward)
+{
     json_t *projected = json_pack("{s:[{s:O}]}", "sources", "downwardAPI", downward);
     json_t *mode = json_object_get(downward, "defaultMode");
     if (mode)
@@ -307,7 +324,8 @@ typedef struct request_parts {
     json_t *configmaps, *secrets, *projected;
 } request_parts;
 
-static int resolve_volume(cli_resolver *r, json_t *vol, request_parts *parts) {
+static int resolve_volume(cli_resolver *r, json_t *vol, request_parts *parts)
+{
     const char *name = json_string_value(json_object_get(vol, "name"));
     json_t *src;
     if ((src = json_object_get(vol, "configMap")) != NULL)
@@ -332,7 +350,8 @@ static int resolve_volume(cli_resolver *r, json_t *vol, request_parts *parts) {
     return 0;
 }
 
-static int resolve_pod(cli_resolver *r, request_parts *parts) {
+static int resolve_pod(cli_resolver *r, request_parts *parts)
+{
     json_t *spec = json_object_get(r->pod, "spec");
     size_t i;
     json_t *item;
@@ -358,7 +377,8 @@ static int resolve_pod(cli_resolver *r, request_parts *parts) {
 }
 
 /* uid, namespace and the bookkeeping the API server would add on create. */
-static json_t *pod_copy(const cli_object *o, const char *uid) {
+static json_t *pod_copy(const cli_object *o, const char *uid)
+{
     json_t *pod = json_deep_copy(o->obj);
     json_t *meta = json_object_get(pod, "metadata");
     json_object_set_new(meta, "namespace", json_string(o->ns));
@@ -374,7 +394,8 @@ static json_t *pod_copy(const cli_object *o, const char *uid) {
 }
 
 /* Go marshals an empty slice the VK never appended to as null. */
-static json_t *array_or_null(json_t *array) {
+static json_t *array_or_null(json_t *array)
+{
     if (json_array_size(array) > 0)
         return array;
     json_decref(array);

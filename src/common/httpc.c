@@ -281,8 +281,10 @@ static void stream_pump(il_httpc_stream *s, int wait_ms)
 
 il_httpc_stream *il_httpc_stream_open(il_httpc *c, const char *method, const char *path,
                                       const char *session, const void *body, size_t len,
-                                      long *status, char *err, size_t errlen)
+                                      long *status, bool *timed_out, char *err, size_t errlen)
 {
+    if (timed_out)
+        *timed_out = false;
     il_httpc_stream *s = il_xcalloc(1, sizeof(*s));
     s->easy = easy_new(c, method, path, session, body, len, &s->headers);
     s->multi = curl_multi_init();
@@ -309,6 +311,8 @@ il_httpc_stream *il_httpc_stream_open(il_httpc *c, const char *method, const cha
         return NULL;
     }
     if (!s->headers_done && !s->finished) {
+        if (timed_out)
+            *timed_out = true;
         snprintf(err, errlen, "%s %s%s: no response within %ld ms", method, c->display, path,
                  c->timeout_ms);
         il_httpc_stream_close(s);

@@ -44,11 +44,13 @@ int il_httpc_request(il_httpc *c, const char *method, const char *path, const ch
 void il_http_result_free(il_http_result *res);
 
 /* Streaming: returns once the status line and headers have arrived.  A
- * non-2xx body can still be read through the stream. */
+ * non-2xx body can still be read through the stream.  On failure returns
+ * NULL with err set, and *timed_out (if not NULL) says whether the peer
+ * was reached but did not answer within the client's timeout. */
 typedef struct il_httpc_stream il_httpc_stream;
 il_httpc_stream *il_httpc_stream_open(il_httpc *c, const char *method, const char *path,
                                       const char *session, const void *body, size_t len,
-                                      long *status, char *err, size_t errlen);
+                                      long *status, bool *timed_out, char *err, size_t errlen);
 /* Bytes read, 0 at end, -1 on error, IL_STREAM_AGAIN (-2) after ~1 s without data. */
 ssize_t il_httpc_stream_read(il_httpc_stream *s, char *buf, size_t max);
 void il_httpc_stream_close(il_httpc_stream *s);

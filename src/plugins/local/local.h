@@ -138,10 +138,11 @@ int sandbox_command(const runtime_spec *rt, const il_pod *pod, const il_containe
                     const char *pod_dir, launch_spec *out, il_buf *err);
 void launch_spec_free(launch_spec *ls);
 char *sandbox_container_id(const runtime_spec *rt, const il_pod *pod, const char *name);
-/* Ask a running container to stop (SIGTERM, or `podman stop -t grace`),
- * and kill it outright.  pgid is the container's process group. */
-void sandbox_stop(const runtime_spec *rt, const il_pod *pod, const char *name, pid_t pgid,
-                  int64_t grace);
+/* Ask a running container to stop (SIGTERM, or `podman stop -t grace`);
+ * returns how many processes were asked, 0 meaning "none yet, ask again".
+ * sandbox_kill kills it outright.  pgid is the container's process group. */
+int sandbox_stop(const runtime_spec *rt, const il_pod *pod, const char *name, pid_t pgid,
+                 int64_t grace);
 void sandbox_kill(pid_t pgid);
 /* Remove runtime leftovers (podman containers) after the pod is gone. */
 void sandbox_cleanup(const runtime_spec *rt, const il_pod *pod);

@@ -375,8 +375,35 @@ int sandbox_run_quiet(char *const argv[])
  * (--die-with-parent) the whole container at once, grace period or not.
  * So the container's own processes are signalled one by one; bwrap's init
  * inside the pid namespace ignores signals it has no handler for. */
-static void signal_group_members(pid_t pgid, int sig)
+/* The init of a nested pid namespace (bwrap's, with --unshare-pid) ignores
+ * signals it has no handler for, so "signalled it" would not mean "asked
+ * the container to stop".  Its NSpid line ends in 1. */
+static bool is_namespace_init(pid_t pid)
 {
+    char path[64];
+    snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
+    il_buf status = IL_BUF_INIT;
+    bool init = false;
+    if (il_read_file(path, 16384, &status) == 0) {
+        const char *line = strstr(il_buf_cstr(&status), "\nNSpid:");
+        long ids[8];
+        int n = 0, used = 0;
+        const char *p = line ? line + strlen("\nNSpid:") : NULL;
+        while (p && n < 8 && sscanf(p, " %ld%n", &ids[n], &used) == 1) {
+            n++;
+            p += used;
+            if (*p == '\n')
+                break;
+        }
+        init = n > 1 && ids[n - 1] == 1;   /* pid 1 of a namespace below ours */
+    }
+    il_buf_free(&status);
+    return init;
+}
+
+static int signal_group_members(pid_t pgid, int sig)
+{
+    int signalled = 0;
     DIR *d = opendir("/proc");
     struct dirent *e;
     while (d && (e = readdir(d)) != NULL) {
@@ -389,23 +416,24 @@ static void signal_group_members(pid_t pgid, int sig)
         int pgrp = 0;
         if (il_read_file(path, 4096, &stat_text) == 0) {
             const char *p = strrchr(il_buf_cstr(&stat_text), ')');
-            if (p && sscanf(p + 1, " %*c %*d %d", &pgrp) == 1 && pgrp == pgid)
-                kill(pid, sig);
+            if (p && sscanf(p + 1, " %*c %*d %d", &pgrp) == 1 && pgrp == pgid &&
+                kill(pid, sig) == 0 && !is_namespace_init(pid))
+                signalled++;
         }
         il_buf_free(&stat_text);
     }
     if (d)
         closedir(d);
+    return signalled;
 }
 
-void sandbox_stop(const runtime_spec *rt, const il_pod *pod, const char *name, pid_t pgid,
-                  int64_t grace)
+/* Returns how many processes were asked to stop: 0 right after a start,
+ * when only bwrap itself exists yet, and the caller should ask again. */
+int sandbox_stop(const runtime_spec *rt, const il_pod *pod, const char *name, pid_t pgid,
+                 int64_t grace)
 {
-    if (!rt->podman) {
-        if (pgid > 0)
-            signal_group_members(pgid, SIGTERM);
-        return;
-    }
+    if (!rt->podman)
+        return pgid > 0 ? signal_group_members(pgid, SIGTERM) : 0;
     /* Asynchronous: the supervisor keeps capturing logs meanwhile and reaps
      * this child like any other. */
     strvec argv = {0};
@@ -418,6 +446,7 @@ void sandbox_stop(const runtime_spec *rt, const il_pod *pod, const char *name, p
     if (sandbox_spawn(argv.v, NULL, -1, -1, -1, &pid) != 0)
         killpg(pgid, SIGTERM);
     strvec_free(&argv);
+    return 1;
 }
 
 void sandbox_kill(pid_t pgid)

@@ -37,6 +37,7 @@ typedef struct sup_ctr {
     bool started;
     bool exited;              /* reaped: st holds the exit status */
     bool finalized;           /* terminated state written */
+    bool term_delivered;      /* stopping: SIGTERM reached a process */
     int64_t exited_ms;
 } sup_ctr;
 
@@ -194,6 +195,18 @@ static int64_t stop_grace(const supervisor *sv)
     return grace < 0 ? 0 : grace;
 }
 
+/* A container that has just started may not have a process to signal yet
+ * (bwrap is still setting up); advance() retries until one got it. */
+static void deliver_term(supervisor *sv, sup_ctr *c)
+{
+    if (!c->started || c->exited || c->term_delivered)
+        return;
+    int64_t slack = sv->rt.podman ? PODMAN_KILL_SLACK_MS : 0;
+    int64_t grace = (sv->kill_at_ms - slack - il_monotonic_ms() + 999) / 1000;
+    c->term_delivered = sandbox_stop(&sv->rt, &sv->req.pod, c->spec->name, c->pid,
+                                     grace < 0 ? 0 : grace) > 0;
+}
+
 static void begin_stop(supervisor *sv, sup_ctr *ctrs, size_t n)
 {
     if (sv->stopping)
@@ -203,8 +216,7 @@ static void begin_stop(supervisor *sv, sup_ctr *ctrs, size_t n)
     sv->stopping = true;
     sv->kill_at_ms = il_monotonic_ms() + grace * 1000 + (sv->rt.podman ? PODMAN_KILL_SLACK_MS : 0);
     for (size_t i = 0; i < n; i++)
-        if (ctrs[i].started && !ctrs[i].exited)
-            sandbox_stop(&sv->rt, &sv->req.pod, ctrs[i].spec->name, ctrs[i].pid, grace);
+        deliver_term(sv, &ctrs[i]);
 }
 
 static void handle_signals(supervisor *sv, sup_ctr *ctrs, size_t n)
@@ -229,7 +241,7 @@ static void handle_signals(supervisor *sv, sup_ctr *ctrs, size_t n)
 
 static int loop_timeout(const supervisor *sv, const sup_ctr *ctrs, size_t n, int64_t now)
 {
-    int64_t wake = now + 1000;
+    int64_t wake = now + (sv->stopping ? 50 : 1000);   /* stopping: retry SIGTERM soon */
     if (sv->kill_at_ms && sv->kill_at_ms < wake)
         wake = sv->kill_at_ms;
     for (size_t i = 0; i < n; i++)
@@ -250,6 +262,8 @@ static size_t advance(supervisor *sv, sup_ctr *ctrs, size_t n)
             continue;
         if (!c->exited && sv->kill_at_ms && now >= sv->kill_at_ms)
             sandbox_kill(c->pid);
+        else if (sv->stopping)
+            deliver_term(sv, c);
         bool drained = c->pipes[0] < 0 && c->pipes[1] < 0;
         if (c->exited && (drained || now >= c->exited_ms + DRAIN_AFTER_EXIT_MS))
             ctr_finalize(c);
