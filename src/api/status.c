@@ -24,24 +24,9 @@ static const char *pod_restart_policy(json_t *pod)
     return json_string_value(json_object_get(json_object_get(pod, "spec"), "restartPolicy"));
 }
 
-/* Stored status of a pod if it can no longer change, else NULL. */
-static json_t *final_status(api *a, const char *uid, json_t **stored)
-{
-    store_pod row;
-    *stored = NULL;
-    if (store_get(a->store, uid, &row) != 1)
-        return NULL;
-    json_t *final = NULL;
-    if (row.status) {
-        *stored = json_incref(row.status);
-        if (row.phase && il_phase_is_terminal(row.phase))
-            final = json_incref(row.status);
-    }
-    store_pod_free(&row);
-    return final;
-}
-
-/* One plugin call for pods; returns {uid: PodStatus} or NULL (res says why). */
+/* One plugin call for pods; returns {uid: PodStatus} or NULL, and res says
+ * why: no response (status 0), an error status, or a 200 whose body is not
+ * a list of statuses (res->error describes it). */
 static json_t *ask_plugin(api *a, il_request *req, json_t *pods, il_http_result *res)
 {
     char *text = json_dumps(pods, JSON_COMPACT);
@@ -54,7 +39,6 @@ static json_t *ask_plugin(api *a, il_request *req, json_t *pods, il_http_result 
     if (!json_is_array(answer) && !json_is_null(answer)) {
         snprintf(res->error, sizeof(res->error), "plugin answered /status with %s: %s",
                  answer ? "a non-array" : "invalid JSON", answer ? "" : jerr.text);
-        res->status = 0;
         json_decref(answer);
         return NULL;
     }
@@ -70,22 +54,24 @@ static json_t *ask_plugin(api *a, il_request *req, json_t *pods, il_http_result 
     return by_uid;
 }
 
-/* Persist what the plugin said, with the phase each pod is now in. */
-static void remember(api *a, json_t *pods, json_t *by_uid)
+/* Persist what the plugin said that differs from what is stored, with the
+ * phase each pod is now in.  A steady batch of running pods writes nothing. */
+static void remember(api *a, json_t *pods, json_t *by_uid, json_t *stored)
 {
-    size_t n = json_array_size(pods), kept = 0;
+    size_t n = json_array_size(pods), changed = 0;
     json_t **statuses = il_xcalloc(n, sizeof(*statuses));
     const char **phases = il_xcalloc(n, sizeof(*phases));
     for (size_t i = 0; i < n; i++) {
         json_t *pod = json_array_get(pods, i);
         json_t *st = json_object_get(by_uid, pod_uid(pod));
-        if (!st)
+        json_t *known = json_object_get(stored, pod_uid(pod));
+        if (!st || !known || json_equal(st, json_object_get(known, "status")))
             continue;
-        statuses[kept] = st;
-        phases[kept++] = il_pod_phase_json(st, pod_restart_policy(pod));
+        statuses[changed] = st;
+        phases[changed++] = il_pod_phase_json(st, pod_restart_policy(pod));
     }
-    if (store_put_statuses(a->store, statuses, phases, kept) != 0)
-        il_error("could not record %zu pod statuses", kept);
+    if (store_put_statuses(a->store, statuses, phases, changed) != 0)
+        il_error("could not record %zu pod statuses", changed);
     free(statuses);
     free(phases);
 }
@@ -93,62 +79,102 @@ static void remember(api *a, json_t *pods, json_t *by_uid)
 /* Tell the caller why the plugin could not answer. */
 static void respond_plugin_error(api *a, il_request *req, const il_http_result *res)
 {
-    if (res->status == 0 && res->error[0] && strncmp(res->error, "plugin answered", 15) == 0)
-        il_respond_error(req, 502, "%s", res->error);
-    else if (res->status == 0)
+    if (res->status == 0)
         relay_unreachable(a, req, "/status", res);
-    else
+    else if (res->status != 200)
         relay_failure(req, "status", res);
+    else
+        il_respond_error(req, 502, "%s", res->error);
+}
+
+/* Split pods into those answered from the store (their stored status is
+ * terminal: it cannot change) and those to ask the plugin about. */
+static void split_by_finality(json_t *pods, json_t *stored, json_t *answers, json_t *to_ask)
+{
+    size_t i;
+    json_t *pod;
+    json_array_foreach(pods, i, pod) {
+        json_t *known = json_object_get(stored, pod_uid(pod));
+        const char *phase = json_string_value(json_object_get(known, "phase"));
+        json_t *status = json_object_get(known, "status");
+        if (phase && il_phase_is_terminal(phase) && json_is_object(status))
+            json_object_set(answers, pod_uid(pod), status);
+        else
+            json_array_append(to_ask, pod);
+    }
+}
+
+/* The last stored status of every pod that has one (the fallback when the
+ * plugin cannot answer a lenient caller). */
+static void add_stored(json_t *answers, json_t *stored)
+{
+    const char *uid;
+    json_t *known;
+    json_object_foreach(stored, uid, known) {
+        json_t *status = json_object_get(known, "status");
+        if (json_is_object(status) && !json_object_get(answers, uid))
+            json_object_set(answers, uid, status);
+    }
+}
+
+static json_t *uids_of(json_t *pods)
+{
+    json_t *uids = json_array();
+    size_t i;
+    json_t *pod;
+    json_array_foreach(pods, i, pod)
+        json_array_append_new(uids, json_string(pod_uid(pod)));
+    return uids;
+}
+
+/* The answers in the order of the request, unknown pods left out. */
+static json_t *in_request_order(json_t *pods, json_t *answers)
+{
+    json_t *result = json_array();
+    size_t i;
+    json_t *pod;
+    json_array_foreach(pods, i, pod) {
+        json_t *st = json_object_get(answers, pod_uid(pod));
+        if (st)
+            json_array_append(result, st);
+    }
+    return result;
 }
 
 json_t *status_refresh(api *a, il_request *req, json_t *pods, bool strict)
 {
-    size_t n = json_array_size(pods);
-    json_t *answers = json_object();     /* uid -> status */
-    json_t *stale = json_object();       /* uid -> last stored status */
-    json_t *to_ask = json_array();
-    for (size_t i = 0; i < n; i++) {
-        json_t *pod = json_array_get(pods, i), *stored;
-        json_t *final = final_status(a, pod_uid(pod), &stored);
-        if (final)
-            json_object_set_new(answers, pod_uid(pod), final);
-        else
-            json_array_append(to_ask, pod);
-        if (stored)
-            json_object_set_new(stale, pod_uid(pod), stored);
+    json_t *uids = uids_of(pods);
+    json_t *stored = store_get_statuses(a->store, uids);
+    json_decref(uids);
+    if (!stored) {
+        if (strict)
+            il_respond_error(req, 500, "state database error; see the server log");
+        return strict ? NULL : json_array();
     }
+    json_t *answers = json_object();     /* uid -> status */
+    json_t *to_ask = json_array();
+    split_by_finality(pods, stored, answers, to_ask);
+    bool failed = false;
     if (json_array_size(to_ask) > 0) {
         il_http_result res;
         json_t *fresh = ask_plugin(a, req, to_ask, &res);
         if (fresh) {
-            remember(a, to_ask, fresh);
+            remember(a, to_ask, fresh, stored);
             json_object_update(answers, fresh);
             json_decref(fresh);
         } else if (strict) {
             respond_plugin_error(a, req, &res);
+            failed = true;
         } else {
             il_warn("plugin could not refresh statuses (%s); serving stored ones",
                     res.error[0] ? res.error : il_buf_cstr(&res.body));
-            json_object_update_missing(answers, stale);
+            add_stored(answers, stored);
         }
-        bool failed = !fresh;
         il_http_result_free(&res);
-        if (failed && strict) {
-            json_decref(answers);
-            answers = NULL;
-        }
     }
-    json_t *result = NULL;
-    if (answers) {
-        result = json_array();
-        for (size_t i = 0; i < n; i++) {
-            json_t *st = json_object_get(answers, pod_uid(json_array_get(pods, i)));
-            if (st)
-                json_array_append(result, st);
-        }
-    }
+    json_t *result = failed ? NULL : in_request_order(pods, answers);
     json_decref(answers);
-    json_decref(stale);
+    json_decref(stored);
     json_decref(to_ask);
     return result;
 }

@@ -143,6 +143,34 @@ int store_get(store *st, const char *uid, store_pod *out)
     return found;
 }
 
+json_t *store_get_statuses(store *st, json_t *uids)
+{
+    char *uid_list = json_dumps(uids, JSON_COMPACT);
+    json_t *known = json_object();
+    pthread_mutex_lock(&st->mu);
+    sqlite3_stmt *stmt = prepare(st, "SELECT uid, phase, status_json FROM pods"
+                                     " WHERE uid IN (SELECT value FROM json_each(?))");
+    if (stmt) {
+        sqlite3_bind_text(stmt, 1, uid_list, -1, SQLITE_STATIC);
+        while (sqlite3_step(stmt) == SQLITE_ROW) {
+            json_t *phase = sqlite3_column_type(stmt, 1) == SQLITE_NULL
+                                ? json_null()
+                                : json_string((const char *)sqlite3_column_text(stmt, 1));
+            json_t *status = column_json(stmt, 2);
+            json_object_set_new(known, (const char *)sqlite3_column_text(stmt, 0),
+                                json_pack("{s:o, s:o}", "phase", phase,
+                                          "status", status ? status : json_null()));
+        }
+        sqlite3_finalize(stmt);
+    } else {
+        json_decref(known);
+        known = NULL;
+    }
+    pthread_mutex_unlock(&st->mu);
+    free(uid_list);
+    return known;
+}
+
 int store_put_created(store *st, const char *uid, const char *ns, const char *name,
                       const char *job_id, json_t *pod)
 {

@@ -28,6 +28,10 @@ void store_close(store *st);
 
 /* 1 found, 0 not found, -1 error. */
 int store_get(store *st, const char *uid, store_pod *out);
+/* The stored phase and status of many pods in one query: a new object
+ * {uid: {"phase": str|null, "status": PodStatus|null}} holding the UIDs
+ * (a JSON array of strings) that are known.  NULL on error. */
+json_t *store_get_statuses(store *st, json_t *uids);
 /* Record a pod the plugin accepted.  Returns 0 or -1. */
 int store_put_created(store *st, const char *uid, const char *ns, const char *name,
                       const char *job_id, json_t *pod);
