@@ -12,6 +12,7 @@
 #include "log.h"
 #include "metrics.h"
 #include "pod.h"
+#include "timeutil.h"
 #include "wire.h"
 
 static const char *pod_uid(json_t *pod)
@@ -218,9 +219,11 @@ void handle_status(il_request *req, void *ud)
 
 static json_t *pod_entry(const store_pod *row, json_t *status)
 {
-    json_t *entry = json_pack("{s:s, s:s, s:s, s:s, s:I, s:O}", "name", row->name,
+    char created[IL_RFC3339_MAX];
+    il_time_format((il_time){row->created_at, 0}, false, created);
+    json_t *entry = json_pack("{s:s, s:s, s:s, s:s, s:s, s:O}", "name", row->name,
                               "namespace", row->ns, "UID", row->uid, "JID", row->job_id,
-                              "createdAt", (json_int_t)row->created_at, "pod", row->pod);
+                              "createdAt", created, "pod", row->pod);
     const char *phase = status ? il_pod_phase_json(status, pod_restart_policy(row->pod))
                                : "Pending";
     json_object_set_new(entry, "phase", json_string(phase));

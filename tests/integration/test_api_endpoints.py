@@ -214,7 +214,7 @@ def test_update_cache_drops_the_stored_status(api):
 
 
 def created_at_seconds(value):
-    """createdAt as unix seconds: an integer, or an RFC 3339 string."""
+    """createdAt as Kubernetes writes creationTimestamp: RFC 3339 (an integer is tolerated)."""
     if isinstance(value, int):
         return value
     assert isinstance(value, str) and RFC3339.match(value), value
