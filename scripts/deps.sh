@@ -7,7 +7,9 @@ set -euo pipefail
 build_pkgs=(build-essential cmake pkg-config libmicrohttpd-dev libcurl4-openssl-dev
             libjansson-dev libyaml-dev libssl-dev libsqlite3-dev libjwt-dev libcmocka-dev)
 runtime_pkgs=(bubblewrap podman runc uidmap busybox-static)
-test_pkgs=(python3 python3-pytest python3-yaml valgrind)
+# slurm-wlm and munge are installed by tests/slurm/slurm-up.sh itself, which
+# keeps their packaged services from starting.
+test_pkgs=(python3 python3-pytest python3-yaml python3-kubernetes valgrind openssl charliecloud)
 
 want=("${build_pkgs[@]}" "${runtime_pkgs[@]}")
 case "${1:-build}" in

@@ -52,6 +52,10 @@ static void field_clear(const il_cfg_field *f, void *target)
         strlist_free(*(char ***)p);
         *(char ***)p = NULL;
         break;
+    case IL_CFG_JSON:
+        json_decref(*(json_t **)p);
+        *(json_t **)p = NULL;
+        break;
     }
 }
 
@@ -65,6 +69,7 @@ static void field_init(const il_cfg_field *f, void *target)
     case IL_CFG_INT:
     case IL_CFG_SIZE:    *(int64_t *)p = 0; break;
     case IL_CFG_STRLIST: *(char ***)p = NULL; break;
+    case IL_CFG_JSON:    *(json_t **)p = NULL; break;
     }
 }
 
@@ -76,6 +81,7 @@ static const char *type_name(il_cfg_type t)
     case IL_CFG_INT:     return "int";
     case IL_CFG_SIZE:    return "size";
     case IL_CFG_STRLIST: return "list";
+    case IL_CFG_JSON:    return "yaml";
     }
     return "?";
 }
@@ -153,6 +159,14 @@ int il_config_set(const il_cfg_field *f, void *target, const char *value, char *
         field_clear(f, target);
         *(char ***)p = split_list(value);
         return 0;
+    case IL_CFG_JSON: {
+        json_t *j = json_loads(value, JSON_DECODE_ANY, NULL);
+        if (!j)
+            break;
+        field_clear(f, target);
+        *(json_t **)p = j;
+        return 0;
+    }
     }
     snprintf(err, errlen, "%s: invalid %s \"%s\"", f->key, type_name(f->type), value);
     return -1;
@@ -247,6 +261,10 @@ static int apply_json(const il_cfg_field *f, void *target, const json_t *v, cons
         *(char ***)p = list;
         return 0;
     }
+    case IL_CFG_JSON:
+        field_clear(f, target);
+        *(json_t **)p = json_deep_copy(v);
+        return 0;
     }
     snprintf(err, errlen, "%s: %s: expected %s", file, f->key, expected);
     return -1;

@@ -24,6 +24,8 @@ typedef enum {
     IL_CFG_INT,      /* int64_t */
     IL_CFG_SIZE,     /* int64_t bytes; a number or a quantity string ("16Mi") */
     IL_CFG_STRLIST,  /* char ** NULL-terminated; YAML sequence of strings */
+    IL_CFG_JSON,     /* json_t *; any YAML value as is (lists of mappings), the
+                      * component validates it; env/flags give JSON text */
 } il_cfg_type;
 
 typedef struct il_cfg_field {

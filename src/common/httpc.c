@@ -2,30 +2,37 @@
  *
  * Owns: libcurl global state, a connection cache shared by all threads of a
  * client (CURLSH with locks, so relaying many calls to a plugin reuses
- * keep-alive connections), unix-socket addressing, and pulled response
- * streams driven by the multi interface.
+ * keep-alive connections and TLS sessions), unix-socket addressing, TLS
+ * credentials held in memory, and pulled response streams driven by the
+ * multi interface.
  *
  * Every call has a connect timeout and (except streams) a total timeout, so
  * a hung peer produces an error instead of a hung caller. */
 #include "httpc.h"
 
 #include <curl/curl.h>
+#include <errno.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "base64.h"
 #include "log.h"
 
 #define STREAM_PAUSE_BYTES (1024 * 1024)
+#define CA_FILE_MAX (4 * 1024 * 1024)
 
 struct il_httpc {
     char *base;               /* "http://localhost" for unix sockets */
+    bool https;
     char *unix_path;          /* NULL for TCP */
     char *display;            /* what messages show */
     long connect_timeout_ms;
     long timeout_ms;
     char *auth_header;        /* "Authorization: Bearer ..." or NULL */
+    il_buf ca, cert, key;     /* PEM blobs; empty = not set */
+    bool insecure;
     CURLSH *share;
     pthread_mutex_t locks[CURL_LOCK_DATA_LAST];
 };
@@ -53,19 +60,69 @@ static void share_unlock(CURL *h, curl_lock_data data, void *ud)
 }
 
 /* "http://host" + port "4000" -> "http://host:4000"; an explicit port in
- * the URL wins, as upstream only appends the port setting when it is set. */
+ * the URL wins, as upstream only appends the port setting when it is set.
+ * A path prefix ("https://host/k8s/clusters/c1", as some API proxies use)
+ * is kept, and the port goes before it. */
 static char *http_base(const char *url, const char *port)
 {
-    const char *hostpart = url + strlen("http://");
+    size_t scheme = strstr(url, "://") - url + 3;
+    const char *hostpart = url + scheme;
     size_t len = strlen(hostpart);
     while (len > 0 && hostpart[len - 1] == '/')
         len--;
-    const char *bracket = memchr(hostpart, ']', len);
-    const char *colon = memchr(bracket ? bracket : hostpart, ':',
-                               len - (size_t)((bracket ? bracket : hostpart) - hostpart));
+    size_t hostlen = strcspn(hostpart, "/");
+    hostlen = hostlen < len ? hostlen : len;
+    const char *bracket = memchr(hostpart, ']', hostlen);
+    const char *from = bracket ? bracket : hostpart;
+    const char *colon = memchr(from, ':', hostlen - (size_t)(from - hostpart));
     if (colon || !port || !*port)
-        return il_xasprintf("http://%.*s", (int)len, hostpart);
-    return il_xasprintf("http://%.*s:%s", (int)len, hostpart, port);
+        return il_xasprintf("%.*s%.*s", (int)scheme, url, (int)len, hostpart);
+    return il_xasprintf("%.*s%.*s:%s%.*s", (int)scheme, url, (int)hostlen, hostpart, port,
+                        (int)(len - hostlen), hostpart + hostlen);
+}
+
+/* A CA file as a PEM blob.  Upstream's HTTP.CaCert is raw DER, which
+ * OpenSSL's CAINFO does not take, so DER is wrapped into PEM here. */
+static int load_ca_file(const char *path, il_buf *out, char *err, size_t errlen)
+{
+    il_buf raw = IL_BUF_INIT;
+    if (il_read_file(path, CA_FILE_MAX, &raw) < 0) {
+        snprintf(err, errlen, "CA file %s: %s", path, strerror(errno));
+        il_buf_free(&raw);
+        return -1;
+    }
+    if (raw.len > 0 && memmem(raw.data, raw.len, "-----BEGIN", 10)) {
+        *out = raw;
+        return 0;
+    }
+    char *b64 = il_base64_encode(raw.data ? raw.data : "", raw.len);
+    il_buf_puts(out, "-----BEGIN CERTIFICATE-----\n");
+    for (size_t i = 0, n = strlen(b64); i < n; i += 64)
+        il_buf_printf(out, "%.64s\n", b64 + i);
+    il_buf_puts(out, "-----END CERTIFICATE-----\n");
+    free(b64);
+    il_buf_free(&raw);
+    return 0;
+}
+
+static int set_tls(il_httpc *c, const il_httpc_tls *tls, char *err, size_t errlen)
+{
+    if (!tls)
+        return 0;
+    c->insecure = tls->insecure;
+    if (tls->ca_pem && tls->ca_len)
+        il_buf_append(&c->ca, tls->ca_pem, tls->ca_len);
+    else if (tls->ca_file && *tls->ca_file && load_ca_file(tls->ca_file, &c->ca, err, errlen) < 0)
+        return -1;
+    if ((tls->cert_pem && tls->cert_len) != (tls->key_pem && tls->key_len)) {
+        snprintf(err, errlen, "a client certificate needs its key, and a key its certificate");
+        return -1;
+    }
+    if (tls->cert_pem && tls->cert_len) {
+        il_buf_append(&c->cert, tls->cert_pem, tls->cert_len);
+        il_buf_append(&c->key, tls->key_pem, tls->key_len);
+    }
+    return 0;
 }
 
 il_httpc *il_httpc_new(const il_httpc_opts *opts, char *err, size_t errlen)
@@ -76,13 +133,19 @@ il_httpc *il_httpc_new(const il_httpc_opts *opts, char *err, size_t errlen)
         c->unix_path = il_xstrdup(url + 7);
         c->base = il_xstrdup("http://localhost");
         c->display = il_xstrdup(url);
-    } else if (strncmp(url, "http://", 7) == 0 && url[7]) {
+    } else if ((strncmp(url, "http://", 7) == 0 && url[7]) ||
+               (strncmp(url, "https://", 8) == 0 && url[8])) {
+        c->https = url[4] == 's';
         c->base = http_base(url, opts->port);
         c->display = il_xstrdup(c->base);
     } else {
-        snprintf(err, errlen, "URL must be unix:///absolute/path or http://host[:port], got \"%s\"",
-                 url);
+        snprintf(err, errlen,
+                 "URL must be unix:///absolute/path or http[s]://host[:port], got \"%s\"", url);
         free(c);
+        return NULL;
+    }
+    if (set_tls(c, opts->tls, err, errlen) < 0) {
+        il_httpc_free(c);
         return NULL;
     }
     c->connect_timeout_ms = opts->connect_timeout_ms > 0 ? opts->connect_timeout_ms : 5000;
@@ -99,6 +162,7 @@ il_httpc *il_httpc_new(const il_httpc_opts *opts, char *err, size_t errlen)
     curl_share_setopt(c->share, CURLSHOPT_USERDATA, c);
     curl_share_setopt(c->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_CONNECT);
     curl_share_setopt(c->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_DNS);
+    curl_share_setopt(c->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_SSL_SESSION);
     return c;
 }
 
@@ -106,9 +170,14 @@ void il_httpc_free(il_httpc *c)
 {
     if (!c)
         return;
-    curl_share_cleanup(c->share);
-    for (int i = 0; i < CURL_LOCK_DATA_LAST; i++)
-        pthread_mutex_destroy(&c->locks[i]);
+    if (c->share) {
+        curl_share_cleanup(c->share);
+        for (int i = 0; i < CURL_LOCK_DATA_LAST; i++)
+            pthread_mutex_destroy(&c->locks[i]);
+    }
+    il_buf_free(&c->ca);
+    il_buf_free(&c->cert);
+    il_buf_free(&c->key);
     free(c->base);
     free(c->unix_path);
     free(c->display);
@@ -141,14 +210,55 @@ static size_t append_body(char *data, size_t size, size_t nmemb, void *ud)
     return size * nmemb;
 }
 
+static void blob_opt(CURL *h, CURLoption opt, const il_buf *b)
+{
+    struct curl_blob blob = {b->data, b->len, CURL_BLOB_COPY};
+    curl_easy_setopt(h, opt, &blob);
+}
+
+static void set_tls_opts(il_httpc *c, CURL *h)
+{
+    curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "https");
+    if (c->ca.len)
+        blob_opt(h, CURLOPT_CAINFO_BLOB, &c->ca);
+    if (c->cert.len) {
+        blob_opt(h, CURLOPT_SSLCERT_BLOB, &c->cert);
+        curl_easy_setopt(h, CURLOPT_SSLCERTTYPE, "PEM");
+        blob_opt(h, CURLOPT_SSLKEY_BLOB, &c->key);
+        curl_easy_setopt(h, CURLOPT_SSLKEYTYPE, "PEM");
+    }
+    if (c->insecure) {
+        curl_easy_setopt(h, CURLOPT_SSL_VERIFYPEER, 0L);
+        curl_easy_setopt(h, CURLOPT_SSL_VERIFYHOST, 0L);
+    }
+}
+
+static struct curl_slist *header_list(il_httpc *c, const il_httpc_req *req)
+{
+    char *line = il_xasprintf("Content-Type: %s",
+                              req->content_type ? req->content_type : "application/json");
+    struct curl_slist *hdrs = curl_slist_append(NULL, line);
+    free(line);
+    hdrs = curl_slist_append(hdrs, "Expect:");  /* no 100-continue round trip */
+    if (req->session && *req->session) {
+        line = il_xasprintf("InterLink-Http-Session: %s", req->session);
+        hdrs = curl_slist_append(hdrs, line);
+        free(line);
+    }
+    if (c->auth_header)
+        hdrs = curl_slist_append(hdrs, c->auth_header);
+    for (size_t i = 0; req->headers && req->headers[i]; i++)
+        hdrs = curl_slist_append(hdrs, req->headers[i]);
+    return hdrs;
+}
+
 /* Common easy-handle setup; *headers must be freed by the caller. */
-static CURL *easy_new(il_httpc *c, const char *method, const char *path, const char *session,
-                      const void *body, size_t len, struct curl_slist **headers)
+static CURL *easy_new(il_httpc *c, const il_httpc_req *req, struct curl_slist **headers)
 {
     CURL *h = curl_easy_init();
     if (!h)
         return NULL;
-    char *url = il_xasprintf("%s%s", c->base, path);
+    char *url = il_xasprintf("%s%s", c->base, req->path);
     curl_easy_setopt(h, CURLOPT_URL, url);
     free(url);
     if (c->unix_path)
@@ -156,46 +266,46 @@ static CURL *easy_new(il_httpc *c, const char *method, const char *path, const c
     curl_easy_setopt(h, CURLOPT_SHARE, c->share);
     curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, c->connect_timeout_ms);
-    curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http");
+    if (c->https)
+        set_tls_opts(c, h);
+    else
+        curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http");
     curl_easy_setopt(h, CURLOPT_NOPROXY, "*");
+    *headers = header_list(c, req);
+    curl_easy_setopt(h, CURLOPT_HTTPHEADER, *headers);
 
-    struct curl_slist *hdrs = curl_slist_append(NULL, "Content-Type: application/json");
-    hdrs = curl_slist_append(hdrs, "Expect:");  /* no 100-continue round trip */
-    if (session && *session) {
-        char *line = il_xasprintf("InterLink-Http-Session: %s", session);
-        hdrs = curl_slist_append(hdrs, line);
-        free(line);
-    }
-    if (c->auth_header)
-        hdrs = curl_slist_append(hdrs, c->auth_header);
-    curl_easy_setopt(h, CURLOPT_HTTPHEADER, hdrs);
-    *headers = hdrs;
-
-    if (body) {
-        curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)len);
-        curl_easy_setopt(h, CURLOPT_COPYPOSTFIELDS, len ? body : "");
-    } else if (strcmp(method, "GET") != 0) {
+    if (req->body) {
+        curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)req->len);
+        curl_easy_setopt(h, CURLOPT_COPYPOSTFIELDS, req->len ? req->body : "");
+    } else if (strcmp(req->method, "GET") != 0) {
         curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)0);
         curl_easy_setopt(h, CURLOPT_COPYPOSTFIELDS, "");
     }
     /* After POSTFIELDS: GET and DELETE with a body are what the VK sends. */
-    curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, method);
+    curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, req->method);
     return h;
 }
 
 int il_httpc_request(il_httpc *c, const char *method, const char *path, const char *session,
                      const void *body, size_t len, il_http_result *res)
 {
+    il_httpc_req req = {.method = method, .path = path, .session = session, .body = body,
+                        .len = len};
+    return il_httpc_call(c, &req, res);
+}
+
+int il_httpc_call(il_httpc *c, const il_httpc_req *req, il_http_result *res)
+{
     memset(res, 0, sizeof(*res));
     struct curl_slist *headers = NULL;
-    CURL *h = easy_new(c, method, path, session, body, len, &headers);
+    CURL *h = easy_new(c, req, &headers);
     if (!h) {
         snprintf(res->error, sizeof(res->error), "cannot create a curl handle");
         return -1;
     }
     char errbuf[CURL_ERROR_SIZE] = "";
     curl_easy_setopt(h, CURLOPT_ERRORBUFFER, errbuf);
-    curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, c->timeout_ms);
+    curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, req->timeout_ms > 0 ? req->timeout_ms : c->timeout_ms);
     curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, append_body);
     curl_easy_setopt(h, CURLOPT_WRITEDATA, &res->body);
 
@@ -283,10 +393,19 @@ il_httpc_stream *il_httpc_stream_open(il_httpc *c, const char *method, const cha
                                       const char *session, const void *body, size_t len,
                                       long *status, bool *timed_out, char *err, size_t errlen)
 {
+    il_httpc_req req = {.method = method, .path = path, .session = session, .body = body,
+                        .len = len};
+    return il_httpc_stream_call(c, &req, status, timed_out, err, errlen);
+}
+
+il_httpc_stream *il_httpc_stream_call(il_httpc *c, const il_httpc_req *req, long *status,
+                                      bool *timed_out, char *err, size_t errlen)
+{
     if (timed_out)
         *timed_out = false;
+    long header_timeout_ms = req->timeout_ms > 0 ? req->timeout_ms : c->timeout_ms;
     il_httpc_stream *s = il_xcalloc(1, sizeof(*s));
-    s->easy = easy_new(c, method, path, session, body, len, &s->headers);
+    s->easy = easy_new(c, req, &s->headers);
     s->multi = curl_multi_init();
     if (!s->easy || !s->multi) {
         snprintf(err, errlen, "cannot create a curl handle");
@@ -301,7 +420,7 @@ il_httpc_stream *il_httpc_stream_open(il_httpc *c, const char *method, const cha
     curl_multi_add_handle(s->multi, s->easy);
 
     int64_t waited_ms = 0;
-    while (!s->headers_done && !s->finished && waited_ms < c->timeout_ms) {
+    while (!s->headers_done && !s->finished && waited_ms < header_timeout_ms) {
         stream_pump(s, 200);
         waited_ms += 200;
     }
@@ -313,8 +432,8 @@ il_httpc_stream *il_httpc_stream_open(il_httpc *c, const char *method, const cha
     if (!s->headers_done && !s->finished) {
         if (timed_out)
             *timed_out = true;
-        snprintf(err, errlen, "%s %s%s: no response within %ld ms", method, c->display, path,
-                 c->timeout_ms);
+        snprintf(err, errlen, "%s %s%s: no response within %ld ms", req->method, c->display,
+                 req->path, header_timeout_ms);
         il_httpc_stream_close(s);
         return NULL;
     }

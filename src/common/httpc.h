@@ -1,10 +1,11 @@
 /* httpc.h -- the HTTP client every daemon and the CLI use (libcurl).
  *
- * A client is bound to one base URL, "unix:///path" or "http://host[:port]",
- * and is safe to share between threads: every call takes its own easy
- * handle while connections are kept alive in a shared cache.  Calls never
- * hang: connect and total timeouts are always set (streams have only the
- * connect timeout and a stall timeout). */
+ * A client is bound to one base URL, "unix:///path", "http://host[:port]"
+ * or "https://host[:port][/prefix]", and is safe to share between threads:
+ * every call takes its own easy handle while connections (and TLS
+ * sessions) are kept alive in a shared cache.  Calls never hang: connect
+ * and total timeouts are always set (streams have only the connect timeout
+ * and a stall timeout). */
 #ifndef IL_HTTPC_H
 #define IL_HTTPC_H
 
@@ -16,12 +17,27 @@
 
 typedef struct il_httpc il_httpc;
 
+/* TLS settings for https:// URLs.  PEM blobs are copied into the client,
+ * so the caller's memory may go away after il_httpc_new.  With no CA the
+ * system store is used; verification is on unless insecure is set. */
+typedef struct il_httpc_tls {
+    const void *ca_pem;       /* trusted CA bundle (PEM), or NULL */
+    size_t ca_len;
+    const char *ca_file;      /* or a CA file: PEM, or DER (upstream's HTTP.CaCert) */
+    const void *cert_pem;     /* client certificate (PEM), or NULL */
+    size_t cert_len;
+    const void *key_pem;      /* its private key (PEM) */
+    size_t key_len;
+    bool insecure;            /* skip server certificate verification */
+} il_httpc_tls;
+
 typedef struct il_httpc_opts {
-    const char *url;          /* "unix:///path", "http://host" or "http://host:port" */
-    const char *port;         /* appended to an http url without a port; may be NULL */
+    const char *url;          /* "unix:///path", "http[s]://host" or "http[s]://host:port" */
+    const char *port;         /* appended to an http(s) url without a port; may be NULL */
     long connect_timeout_ms;  /* 0 = 5000 */
     long timeout_ms;          /* whole call; 0 = 120000 */
     const char *bearer_token; /* Authorization: Bearer ..., or NULL */
+    const il_httpc_tls *tls;  /* for https://; NULL = system CAs */
 } il_httpc_opts;
 
 il_httpc *il_httpc_new(const il_httpc_opts *opts, char *err, size_t errlen);
@@ -43,6 +59,23 @@ int il_httpc_request(il_httpc *c, const char *method, const char *path, const ch
                      const void *body, size_t len, il_http_result *res);
 void il_http_result_free(il_http_result *res);
 
+/* The general form of a call, for peers that need more than interlink's
+ * JSON-everywhere convention (the Kubernetes API: patch content types,
+ * per-request credentials). */
+typedef struct il_httpc_req {
+    const char *method;
+    const char *path;         /* appended to the base URL, with any query */
+    const char *content_type; /* NULL = application/json */
+    const char *const *headers; /* extra "Name: value" lines, NULL-terminated; may be NULL */
+    const char *session;      /* InterLink-Http-Session, or NULL */
+    const void *body;         /* NULL = none */
+    size_t len;
+    long timeout_ms;          /* 0 = the client's */
+} il_httpc_req;
+
+/* As il_httpc_request. */
+int il_httpc_call(il_httpc *c, const il_httpc_req *req, il_http_result *res);
+
 /* Streaming: returns once the status line and headers have arrived.  A
  * non-2xx body can still be read through the stream.  On failure returns
  * NULL with err set, and *timed_out (if not NULL) says whether the peer
@@ -52,6 +85,9 @@ il_httpc_stream *il_httpc_stream_open(il_httpc *c, const char *method, const cha
                                       const char *session, const void *body, size_t len,
                                       long *status, bool *timed_out, char *err, size_t errlen);
 /* Bytes read, 0 at end, -1 on error, IL_STREAM_AGAIN (-2) after ~1 s without data. */
+/* As il_httpc_stream_open; req->timeout_ms bounds the wait for headers. */
+il_httpc_stream *il_httpc_stream_call(il_httpc *c, const il_httpc_req *req, long *status,
+                                      bool *timed_out, char *err, size_t errlen);
 ssize_t il_httpc_stream_read(il_httpc_stream *s, char *buf, size_t max);
 void il_httpc_stream_close(il_httpc_stream *s);
 

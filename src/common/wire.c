@@ -507,8 +507,7 @@ void il_volume_files_free(il_volume_file *files, size_t nfiles)
 
 /* ---- PodStatus --------------------------------------------------------- */
 
-/* metav1.Time: RFC 3339 seconds, or null when unset. */
-static json_t *time_json(il_time t)
+json_t *il_time_json(il_time t)
 {
     if (il_time_is_zero(t))
         return json_null();
@@ -531,7 +530,7 @@ static json_t *state_json(const il_container_status *cs)
     switch (cs->state) {
     case IL_STATE_RUNNING:
         kind = "running";
-        json_object_set_new(inner, "startedAt", time_json(cs->started_at));
+        json_object_set_new(inner, "startedAt", il_time_json(cs->started_at));
         break;
     case IL_STATE_TERMINATED:
         kind = "terminated";
@@ -540,8 +539,8 @@ static json_t *state_json(const il_container_status *cs)
             json_object_set_new(inner, "signal", json_integer(cs->signal));
         set_opt_string(inner, "reason", cs->reason);
         set_opt_string(inner, "message", cs->message);
-        json_object_set_new(inner, "startedAt", time_json(cs->started_at));
-        json_object_set_new(inner, "finishedAt", time_json(cs->finished_at));
+        json_object_set_new(inner, "startedAt", il_time_json(cs->started_at));
+        json_object_set_new(inner, "finishedAt", il_time_json(cs->finished_at));
         set_opt_string(inner, "containerID", cs->container_id);
         break;
     case IL_STATE_WAITING:

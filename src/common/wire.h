@@ -89,6 +89,8 @@ typedef struct il_pod_status {
 } il_pod_status;
 
 json_t *il_pod_status_to_json(const il_pod_status *st);
+/* metav1.Time: RFC 3339 seconds, or null when unset. */
+json_t *il_time_json(il_time t);
 int il_pod_status_from_json(json_t *json, il_pod_status *out, char *err, size_t errlen);
 void il_pod_status_free(il_pod_status *st);
 void il_container_status_free(il_container_status *cs);

@@ -8,7 +8,7 @@
  * line, which makes Timestamps, SinceTime and SinceSeconds work after the
  * fact and across plugin restarts.  Records are appended with one write()
  * each; a reader only consumes up to the last '\n' it has seen. */
-#include "local.h"
+#include "runner.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -121,6 +121,8 @@ typedef struct log_stream {
     int fd;
     char *pod_dir;
     char *ctr_dir;
+    logs_pod_alive_fn pod_alive;
+    void *pod_alive_ctx;
     bool follow;
     bool timestamps;
     int64_t limit_left;       /* bytes still allowed; -1 = unlimited */
@@ -213,7 +215,7 @@ static void drain_pending(log_stream *s)
 }
 
 /* Follow ends when the container can produce nothing more: terminated,
- * its pod deleted, or its supervisor gone. */
+ * its pod deleted, or its supervisor gone (the backend's judgement). */
 static bool container_finished(const log_stream *s)
 {
     il_container_status st = {0};
@@ -221,8 +223,7 @@ static bool container_finished(const log_stream *s)
         return true;
     bool finished = st.state == IL_STATE_TERMINATED;
     il_container_status_free(&st);
-    pid_t pid;
-    return finished || supervisor_alive(s->pod_dir, &pid) == 0;
+    return finished || !s->pod_alive(s->pod_dir, s->pod_alive_ctx);
 }
 
 /* Read more of the file; 1 if output is ready, 0 at end, AGAIN if idle. */
@@ -297,22 +298,24 @@ static il_time since_of(const il_log_request *req)
     return IL_TIME_ZERO;
 }
 
-int logs_open(void *vctx, const il_log_request *req, void **stream, il_buf *err)
+int logs_open_in(const char *pods_dir, const il_log_request *req, logs_pod_alive_fn alive,
+                 void *alive_ctx, void **stream, il_buf *err)
 {
-    local_ctx *ctx = vctx;
     if (!il_is_uuid(req->pod_uid) || !store_is_dns_label(req->container)) {
         il_buf_printf(err, "invalid pod UID or container name");
         return 400;
     }
     if (req->previous) {
         il_buf_printf(err, "previous terminated container \"%s\" in pod \"%s\" not found: "
-                      "interlink-local never restarts containers", req->container, req->pod_name);
+                      "containers are never restarted", req->container, req->pod_name);
         return 400;
     }
     log_stream *s = il_xcalloc(1, sizeof(*s));
-    s->pod_dir = store_pod_dir(ctx, req->pod_uid);
+    s->pod_dir = store_pod_dir(pods_dir, req->pod_uid);
     s->ctr_dir = store_ctr_dir(s->pod_dir, req->container);
-    char *path = il_xasprintf("%s/log", s->ctr_dir);
+    s->pod_alive = alive;
+    s->pod_alive_ctx = alive_ctx;
+    char *path = store_path(s->ctr_dir, "log");
     s->fd = open(path, O_RDONLY | O_CLOEXEC);
     free(path);
     if (s->fd < 0) {

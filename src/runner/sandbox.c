@@ -1,5 +1,6 @@
-/* sandbox.c -- how a container becomes a process: argv and envp for each
- * runtime, process spawning, stop and kill.
+/* sandbox.c -- how a container becomes a process: argv and envp for the
+ * host and podman runtimes (the HPC runtimes are in runtimes.c), process
+ * spawning, stop and kill.
  *
  * Runtime "host": the container's argv runs directly on this host inside
  * bubblewrap, which gives it a private mount namespace where every volume
@@ -16,7 +17,7 @@
  *
  * Nothing ever goes through a shell: argv and envp reach execve() (or
  * podman's JSON --entrypoint) byte for byte. */
-#include "local.h"
+#include "runner.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -37,9 +38,7 @@
 
 /* ---- environment and argv, shared by both runtimes --------------------- */
 
-/* Kubernetes order: runtime defaults, then the pod's env (later entries
- * win).  HOSTNAME is the pod name, as in a pod's UTS namespace. */
-static void container_env(const il_pod *pod, const il_container *c, bool with_path, strvec *env)
+void sandbox_container_env(const il_pod *pod, const il_container *c, bool with_path, strvec *env)
 {
     if (with_path)
         strvec_setenv(env, "PATH", DEFAULT_PATH);
@@ -50,8 +49,11 @@ static void container_env(const il_pod *pod, const il_container *c, bool with_pa
 
 char *sandbox_container_id(const runtime_spec *rt, const il_pod *pod, const char *name)
 {
-    return rt->podman ? il_xasprintf("podman://il-%s-%s", pod->uid, name)
-                      : il_xasprintf("local://%s/%s", pod->uid, name);
+    if (rt->kind == RUNTIME_PODMAN)
+        return il_xasprintf("podman://il-%s-%s", pod->uid, name);
+    return il_xasprintf("%s://%s/%s", rt->kind == RUNTIME_HOST ? "local"
+                                                                : runtime_kind_name(rt->kind),
+                        pod->uid, name);
 }
 
 /* ---- host runtime: bubblewrap ------------------------------------------ */
@@ -85,14 +87,6 @@ static bool is_under(const char *path, const char *dir)
 {
     size_t len = strlen(dir);
     return strncmp(path, dir, len) == 0 && (path[len] == '/' || path[len] == '\0');
-}
-
-static bool strvec_contains(const strvec *sv, const char *s)
-{
-    for (size_t i = 0; i < sv->n; i++)
-        if (strcmp(sv->v[i], s) == 0)
-            return true;
-    return false;
 }
 
 /* Bind every host entry of dir except those on the way to a mount point. */
@@ -223,7 +217,7 @@ static int host_command(const runtime_spec *rt, const il_pod *pod, const il_cont
     if (c->command)
         for (char **a = c->args; a && *a; a++)
             strvec_push(argv, *a);
-    container_env(pod, c, true, &out->envp);
+    sandbox_container_env(pod, c, true, &out->envp);
     return 0;
 }
 
@@ -253,16 +247,19 @@ static int podman_command(const runtime_spec *rt, const il_pod *pod, const il_co
         return -1;
     }
     strvec *argv = &out->argv;
-    const char *const fixed[] = {rt->podman_path, "--runtime", "runc", "--cgroup-manager",
+    const char *const fixed[] = {rt->path, "--runtime", "runc", "--cgroup-manager",
                                  "cgroupfs", "run", "--rm", "--replace", "--pull", "never",
                                  "--network", "host", "--name"};
     for (size_t i = 0; i < sizeof(fixed) / sizeof(fixed[0]); i++)
         strvec_push(argv, fixed[i]);
     strvec_pushf(argv, "il-%s-%s", pod->uid, c->name);
-    for (size_t i = 0; i < rt->podman_args.n; i++)
-        strvec_push(argv, rt->podman_args.v[i]);
+    strvec_push_all(argv, rt->args.v);
+    if (rt->gpu) {
+        strvec_push(argv, "--device");
+        strvec_push(argv, "nvidia.com/gpu=all");   /* CDI, as podman documents for NVIDIA */
+    }
     strvec env = {0};
-    container_env(pod, c, false, &env);
+    sandbox_container_env(pod, c, false, &env);
     for (size_t i = 0; i < env.n; i++) {
         strvec_push(argv, "-e");
         strvec_push(argv, env.v[i]);
@@ -286,10 +283,37 @@ static int podman_command(const runtime_spec *rt, const il_pod *pod, const il_co
         json_decref(arr);
         strvec_free(&cmd);
     }
-    strvec_push(argv, c->image);
-    for (char **a = c->args; a && *a; a++)
-        strvec_push(argv, *a);
+    sandbox_push_image(rt, pod, c->image, argv);
+    strvec_push_all(argv, c->args);
     return 0;
+}
+
+int sandbox_command_mounts(const runtime_spec *rt, const il_pod *pod, const il_container *c,
+                           const mount_spec *mounts, size_t n, launch_spec *out, il_buf *err)
+{
+    memset(out, 0, sizeof(*out));
+    int rc = -1;
+    switch (rt->kind) {
+    case RUNTIME_HOST:
+        rc = host_command(rt, pod, c, mounts, n, out, err);
+        break;
+    case RUNTIME_PODMAN:
+        rc = podman_command(rt, pod, c, mounts, n, out, err);
+        break;
+    case RUNTIME_APPTAINER:
+    case RUNTIME_SINGULARITY:
+        rc = runtime_apptainer_command(rt, pod, c, mounts, n, out, err);
+        break;
+    case RUNTIME_CHARLIECLOUD:
+        rc = runtime_charliecloud_command(rt, pod, c, mounts, n, out, err);
+        break;
+    case RUNTIME_ENROOT:
+        rc = runtime_enroot_command(rt, pod, c, mounts, n, out, err);
+        break;
+    }
+    if (rc != 0)
+        launch_spec_free(out);
+    return rc;
 }
 
 int sandbox_command(const runtime_spec *rt, const il_pod *pod, const il_container *c,
@@ -300,11 +324,8 @@ int sandbox_command(const runtime_spec *rt, const il_pod *pod, const il_containe
     size_t n = 0;
     if (volumes_mounts(pod, c, pod_dir, &mounts, &n, err) != 0)
         return -1;
-    int rc = rt->podman ? podman_command(rt, pod, c, mounts, n, out, err)
-                        : host_command(rt, pod, c, mounts, n, out, err);
+    int rc = sandbox_command_mounts(rt, pod, c, mounts, n, out, err);
     mounts_free(mounts, n);
-    if (rc != 0)
-        launch_spec_free(out);
     return rc;
 }
 
@@ -432,12 +453,14 @@ static int signal_group_members(pid_t pgid, int sig)
 int sandbox_stop(const runtime_spec *rt, const il_pod *pod, const char *name, pid_t pgid,
                  int64_t grace)
 {
-    if (!rt->podman)
+    if (rt->kind == RUNTIME_HOST)
         return pgid > 0 ? signal_group_members(pgid, SIGTERM) : 0;
+    if (rt->kind != RUNTIME_PODMAN)
+        return pgid > 0 && killpg(pgid, SIGTERM) == 0;
     /* Asynchronous: the supervisor keeps capturing logs meanwhile and reaps
      * this child like any other. */
     strvec argv = {0};
-    strvec_push(&argv, rt->podman_path);
+    strvec_push(&argv, rt->path);
     strvec_push(&argv, "stop");
     strvec_push(&argv, "-t");
     strvec_pushf(&argv, "%lld", (long long)grace);
@@ -458,7 +481,7 @@ void sandbox_kill(pid_t pgid)
 static void podman_rm(const runtime_spec *rt, const il_pod *pod, const il_container *c)
 {
     strvec argv = {0};
-    strvec_push(&argv, rt->podman_path);
+    strvec_push(&argv, rt->path);
     strvec_push(&argv, "rm");
     strvec_push(&argv, "--force");
     strvec_push(&argv, "--ignore");
@@ -469,7 +492,7 @@ static void podman_rm(const runtime_spec *rt, const il_pod *pod, const il_contai
 
 void sandbox_cleanup(const runtime_spec *rt, const il_pod *pod)
 {
-    if (!rt->podman)
+    if (rt->kind != RUNTIME_PODMAN)
         return;
     for (size_t i = 0; i < pod->n_init_containers; i++)
         podman_rm(rt, pod, &pod->init_containers[i]);

@@ -1,13 +1,14 @@
 /* store.c -- the pod directory: paths, names, state files, records.
  *
- * Owns the on-disk format described in local.h.  Every file a concurrent
+ * Owns the on-disk format described in runner.h.  Every file a concurrent
  * reader may look at is replaced atomically (il_write_file_atomic), so
  * /status never sees half a state.  Names that become path components are
  * validated here: a pod UID must be a UUID and container / volume names
  * DNS labels, so nothing can escape DataRootFolder. */
-#include "local.h"
+#include "runner.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -30,9 +31,9 @@ bool store_is_dns_label(const char *s)
     return true;
 }
 
-char *store_pod_dir(const local_ctx *ctx, const char *uid)
+char *store_pod_dir(const char *pods_dir, const char *uid)
 {
-    return il_xasprintf("%s/%s", ctx->pods_dir, uid);
+    return il_xasprintf("%s/%s", pods_dir, uid);
 }
 
 char *store_ctr_dir(const char *pod_dir, const char *name)
@@ -40,14 +41,12 @@ char *store_ctr_dir(const char *pod_dir, const char *name)
     return il_xasprintf("%s/containers/%s", pod_dir, name);
 }
 
-/* Derived from the UID rather than a counter: stable across restarts and
- * identical for concurrent duplicate creates without any coordination. */
-char *store_job_id(const char *uid)
+char *store_path(const char *pod_dir, const char *file)
 {
-    return il_xasprintf("local-%s", uid);
+    return il_xasprintf("%s/%s", pod_dir, file);
 }
 
-static json_t *load_json(const char *path, size_t max, char *err, size_t errlen)
+json_t *store_load_json(const char *path, size_t max, char *err, size_t errlen)
 {
     il_buf buf = IL_BUF_INIT;
     if (il_read_file(path, max, &buf) != 0) {
@@ -63,7 +62,7 @@ static json_t *load_json(const char *path, size_t max, char *err, size_t errlen)
     return json;
 }
 
-static int save_json(const char *path, json_t *json)
+int store_save_json(const char *path, json_t *json)
 {
     char *text = json_dumps(json, JSON_COMPACT);
     int rc = text ? il_write_file_atomic(path, text, strlen(text), 0644) : -1;
@@ -73,8 +72,8 @@ static int save_json(const char *path, json_t *json)
 
 int store_read_request(const char *pod_dir, il_create_request *out, char *err, size_t errlen)
 {
-    char *path = il_xasprintf("%s/pod.json", pod_dir);
-    json_t *body = load_json(path, SIZE_MAX / 2, err, errlen);
+    char *path = store_path(pod_dir, "pod.json");
+    json_t *body = store_load_json(path, SIZE_MAX / 2, err, errlen);
     free(path);
     if (!body)
         return -1;
@@ -85,16 +84,39 @@ int store_read_request(const char *pod_dir, il_create_request *out, char *err, s
 
 /* ---- runtime.json ------------------------------------------------------ */
 
-int runtime_spec_write(const char *pod_dir, const local_config *cfg)
+static const char *const runtime_names[] = {
+    [RUNTIME_HOST] = "host",           [RUNTIME_PODMAN] = "podman",
+    [RUNTIME_APPTAINER] = "apptainer", [RUNTIME_SINGULARITY] = "singularity",
+    [RUNTIME_CHARLIECLOUD] = "charliecloud", [RUNTIME_ENROOT] = "enroot",
+};
+#define N_RUNTIMES (sizeof(runtime_names) / sizeof(runtime_names[0]))
+
+int runtime_kind_parse(const char *name, runtime_kind *out)
 {
-    json_t *extra = json_array();
-    for (char **a = cfg->podman_args; a && *a; a++)
-        json_array_append_new(extra, json_string(*a));
-    json_t *json = json_pack("{s:s, s:s, s:s, s:o}", "runtime", cfg->runtime,
-                             "podmanPath", cfg->podman_path, "bwrapPath", cfg->bwrap_path,
-                             "podmanArgs", extra);
-    char *path = il_xasprintf("%s/runtime.json", pod_dir);
-    int rc = save_json(path, json);
+    if (name && strcmp(name, "none") == 0)
+        name = "host";   /* upstream's word for "no container runtime" */
+    for (size_t k = 0; name && k < N_RUNTIMES; k++) {
+        if (strcmp(name, runtime_names[k]) == 0) {
+            *out = (runtime_kind)k;
+            return 0;
+        }
+    }
+    return -1;
+}
+
+const char *runtime_kind_name(runtime_kind kind)
+{
+    return (size_t)kind < N_RUNTIMES ? runtime_names[kind] : "unknown";
+}
+
+int runtime_spec_write(const char *pod_dir, const runtime_spec *rt)
+{
+    json_t *json = json_pack("{s:s, s:s?, s:s?, s:o, s:s?, s:b}", "runtime",
+                             runtime_kind_name(rt->kind), "path", rt->path, "bwrapPath",
+                             rt->bwrap_path, "args", strvec_to_json(&rt->args), "imagePrefix",
+                             rt->image_prefix, "gpu", rt->gpu);
+    char *path = store_path(pod_dir, "runtime.json");
+    int rc = json ? store_save_json(path, json) : -1;
     free(path);
     json_decref(json);
     return rc;
@@ -103,22 +125,20 @@ int runtime_spec_write(const char *pod_dir, const local_config *cfg)
 int runtime_spec_read(const char *pod_dir, runtime_spec *out, char *err, size_t errlen)
 {
     memset(out, 0, sizeof(*out));
-    char *path = il_xasprintf("%s/runtime.json", pod_dir);
-    json_t *json = load_json(path, STATE_MAX_BYTES, err, errlen);
+    char *path = store_path(pod_dir, "runtime.json");
+    json_t *json = store_load_json(path, STATE_MAX_BYTES, err, errlen);
     free(path);
     if (!json)
         return -1;
-    const char *runtime = json_string_value(json_object_get(json, "runtime"));
-    const char *podman = json_string_value(json_object_get(json, "podmanPath"));
-    const char *bwrap = json_string_value(json_object_get(json, "bwrapPath"));
     int rc = -1;
-    if (!runtime || !podman || !bwrap ||
-        strvec_from_json(json_object_get(json, "podmanArgs"), &out->podman_args) != 0) {
+    if (runtime_kind_parse(json_string_value(json_object_get(json, "runtime")), &out->kind) != 0 ||
+        strvec_from_json(json_object_get(json, "args"), &out->args) != 0) {
         snprintf(err, errlen, "%s/runtime.json: malformed", pod_dir);
     } else {
-        out->podman = strcmp(runtime, "podman") == 0;
-        out->podman_path = il_xstrdup(podman);
-        out->bwrap_path = il_xstrdup(bwrap);
+        out->path = il_xstrdup(json_string_value(json_object_get(json, "path")));
+        out->bwrap_path = il_xstrdup(json_string_value(json_object_get(json, "bwrapPath")));
+        out->image_prefix = il_xstrdup(json_string_value(json_object_get(json, "imagePrefix")));
+        out->gpu = json_is_true(json_object_get(json, "gpu"));
         rc = 0;
     }
     json_decref(json);
@@ -127,9 +147,10 @@ int runtime_spec_read(const char *pod_dir, runtime_spec *out, char *err, size_t 
 
 void runtime_spec_free(runtime_spec *rt)
 {
-    free(rt->podman_path);
+    free(rt->path);
     free(rt->bwrap_path);
-    strvec_free(&rt->podman_args);
+    free(rt->image_prefix);
+    strvec_free(&rt->args);
     memset(rt, 0, sizeof(*rt));
 }
 
@@ -172,7 +193,7 @@ int state_write(const char *ctr_dir, const il_container_status *st, pid_t pid)
     put_time(json, "startedAt", st->started_at);
     put_time(json, "finishedAt", st->finished_at);
     char *path = il_xasprintf("%s/state.json", ctr_dir);
-    int rc = save_json(path, json);
+    int rc = store_save_json(path, json);
     free(path);
     json_decref(json);
     return rc;
@@ -182,7 +203,7 @@ int state_read(const char *ctr_dir, il_container_status *st, pid_t *pid)
 {
     char err[256];
     char *path = il_xasprintf("%s/state.json", ctr_dir);
-    json_t *json = load_json(path, STATE_MAX_BYTES, err, sizeof(err));
+    json_t *json = store_load_json(path, STATE_MAX_BYTES, err, sizeof(err));
     free(path);
     if (!json)
         return -1;
@@ -247,7 +268,7 @@ int supervisor_record_write(const char *pod_dir, pid_t pid)
     json_t *json = json_pack("{s:I, s:I}", "pid", (json_int_t)pid, "startTime",
                              (json_int_t)start);
     char *path = il_xasprintf("%s/supervisor.json", pod_dir);
-    int rc = save_json(path, json);
+    int rc = store_save_json(path, json);
     free(path);
     json_decref(json);
     return rc;
@@ -257,7 +278,7 @@ int supervisor_alive(const char *pod_dir, pid_t *pid)
 {
     char err[256];
     char *path = il_xasprintf("%s/supervisor.json", pod_dir);
-    json_t *json = load_json(path, STATE_MAX_BYTES, err, sizeof(err));
+    json_t *json = store_load_json(path, STATE_MAX_BYTES, err, sizeof(err));
     free(path);
     if (!json)
         return -1;
@@ -272,18 +293,40 @@ int supervisor_alive(const char *pod_dir, pid_t *pid)
     return now_start == recorded && !zombie;
 }
 
-int supervisor_mark_done(const char *pod_dir)
+int supervisor_mark_done(const char *pod_dir, bool stopped)
 {
-    char *path = il_xasprintf("%s/done", pod_dir);
-    int rc = il_write_file_atomic(path, "", 0, 0644);
+    char *path = store_path(pod_dir, "done");
+    const char *text = stopped ? "stopped\n" : "";
+    int rc = il_write_file_atomic(path, text, strlen(text), 0644);
     free(path);
     return rc;
 }
 
 bool supervisor_done(const char *pod_dir)
 {
-    char *path = il_xasprintf("%s/done", pod_dir);
+    char *path = store_path(pod_dir, "done");
     bool done = access(path, F_OK) == 0;
     free(path);
     return done;
+}
+
+bool supervisor_stopped(const char *pod_dir)
+{
+    char *path = store_path(pod_dir, "done");
+    il_buf text = IL_BUF_INIT;
+    bool stopped = il_read_file(path, 64, &text) == 0 &&
+                   strncmp(il_buf_cstr(&text), "stopped", 7) == 0;
+    il_buf_free(&text);
+    free(path);
+    return stopped;
+}
+
+char *runner_self_exe(void)
+{
+    char exe[PATH_MAX];
+    ssize_t len = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+    if (len <= 0)
+        return NULL;
+    exe[len] = '\0';
+    return il_xstrdup(exe);
 }

@@ -2,7 +2,7 @@
  *
  * Every string is owned by the vector; v is always NULL-terminated once
  * anything was pushed, so it can go straight to execve(). */
-#include "local.h"
+#include "runner.h"
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -34,6 +34,20 @@ void strvec_pushf(strvec *sv, const char *fmt, ...)
     if (rc < 0)
         abort();   /* only fails on out of memory, like il_xasprintf */
     strvec_take(sv, s);
+}
+
+void strvec_push_all(strvec *sv, char *const *items)
+{
+    for (; items && *items; items++)
+        strvec_push(sv, *items);
+}
+
+bool strvec_contains(const strvec *sv, const char *s)
+{
+    for (size_t i = 0; i < sv->n; i++)
+        if (strcmp(sv->v[i], s) == 0)
+            return true;
+    return false;
 }
 
 void strvec_setenv(strvec *sv, const char *name, const char *value)

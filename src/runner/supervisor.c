@@ -1,13 +1,13 @@
-/* supervisor.c -- the per-pod supervisor process (`--supervise DIR`).
+/* supervisor.c -- the per-pod supervisor (runner_supervise).
  *
- * Started detached by /create (its own session, reparented to init), it
- * outlives the plugin: it runs the init containers one by one, then all
+ * Run by the backend where the pod runs (interlink-local: a detached
+ * process that outlives the plugin; interlink-slurm: the batch job): it runs the init containers one by one, then all
  * containers in parallel, pipes each container's stdout/stderr into its log
  * file, and writes every state change to state.json.  One thread, one
  * poll() loop over the pipes and a signalfd (SIGCHLD reaps, SIGTERM starts
  * a graceful stop), so there are no locks and no zombies.  It exits once
  * every container it started has ended. */
-#include "local.h"
+#include "runner.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -112,7 +112,7 @@ static void ctr_start(supervisor *sv, sup_ctr *c)
         il_buf_free(&err);
         return;
     }
-    char *log_path = il_xasprintf("%s/log", c->dir);
+    char *log_path = store_path(c->dir, "log");
     c->log_fd = open(log_path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
     free(log_path);
     int write_ends[2] = {-1, -1};
@@ -185,7 +185,7 @@ static void ctr_read_pipe(sup_ctr *c, int i)
 static int64_t stop_grace(const supervisor *sv)
 {
     int64_t grace = sv->req.pod.grace_seconds;
-    char *path = il_xasprintf("%s/stop.json", sv->pod_dir);
+    char *path = store_path(sv->pod_dir, "stop.json");
     json_t *json = json_load_file(path, 0, NULL);
     free(path);
     json_t *value = json_object_get(json, "grace");
@@ -201,7 +201,7 @@ static void deliver_term(supervisor *sv, sup_ctr *c)
 {
     if (!c->started || c->exited || c->term_delivered)
         return;
-    int64_t slack = sv->rt.podman ? PODMAN_KILL_SLACK_MS : 0;
+    int64_t slack = sv->rt.kind == RUNTIME_PODMAN ? PODMAN_KILL_SLACK_MS : 0;
     int64_t grace = (sv->kill_at_ms - slack - il_monotonic_ms() + 999) / 1000;
     c->term_delivered = sandbox_stop(&sv->rt, &sv->req.pod, c->spec->name, c->pid,
                                      grace < 0 ? 0 : grace) > 0;
@@ -214,7 +214,7 @@ static void begin_stop(supervisor *sv, sup_ctr *ctrs, size_t n)
     int64_t grace = stop_grace(sv);
     il_info("stopping pod %s (grace %llds)", sv->req.pod.name, (long long)grace);
     sv->stopping = true;
-    sv->kill_at_ms = il_monotonic_ms() + grace * 1000 + (sv->rt.podman ? PODMAN_KILL_SLACK_MS : 0);
+    sv->kill_at_ms = il_monotonic_ms() + grace * 1000 + (sv->rt.kind == RUNTIME_PODMAN ? PODMAN_KILL_SLACK_MS : 0);
     for (size_t i = 0; i < n; i++)
         deliver_term(sv, &ctrs[i]);
 }
@@ -316,7 +316,17 @@ static void fail_not_started(sup_ctr *ctrs, size_t n, const sup_ctr *failed)
     free(message);
 }
 
-static void run_pod(supervisor *sv)
+/* The pod's outcome for whoever waits for this process: 0, or the first
+ * non-zero exit code among the containers that ran. */
+static int pod_exit_code(const sup_ctr *ctrs, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (ctrs[i].started && ctrs[i].st.exit_code != 0)
+            return ctrs[i].st.exit_code;
+    return 0;
+}
+
+static int run_pod(supervisor *sv)
 {
     const il_pod *pod = &sv->req.pod;
     size_t n_init = pod->n_init_containers, n = n_init + pod->n_containers;
@@ -335,9 +345,11 @@ static void run_pod(supervisor *sv)
         fail_not_started(ctrs, n, failed);
     else if (!sv->stopping)
         run_phase(sv, ctrs + n_init, pod->n_containers);
+    int exit_code = pod_exit_code(ctrs, n);
     for (size_t i = 0; i < n; i++)
         ctr_free(&ctrs[i]);
     free(ctrs);
+    return exit_code;
 }
 
 static int signal_setup(void)
@@ -352,7 +364,7 @@ static int signal_setup(void)
     return signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC);
 }
 
-int supervisor_main(const char *pod_dir, int ready_fd)
+int runner_supervise(const char *pod_dir, int ready_fd)
 {
     supervisor sv = {.pod_dir = il_xstrdup(pod_dir), .sigfd = signal_setup()};
     char err[512];
@@ -370,11 +382,10 @@ int supervisor_main(const char *pod_dir, int ready_fd)
             il_warn("ready pipe: %s", strerror(errno));
         if (ready_fd >= 0)
             close(ready_fd);
-        run_pod(&sv);
-        if (supervisor_mark_done(pod_dir) != 0)
+        rc = run_pod(&sv);
+        if (supervisor_mark_done(pod_dir, sv.stopping) != 0)
             il_warn("marking pod done: %s", strerror(errno));
         il_info("pod %s done", sv.req.pod.name);
-        rc = 0;
     }
     if (sv.req.raw)
         il_create_request_free(&sv.req);

@@ -8,7 +8,7 @@
  * changes the real host directory, which is what hostPath means.  Other
  * kinds (PVC, NFS, ...) have no meaning on a single host and are refused at
  * create rather than silently replaced by an empty directory. */
-#include "local.h"
+#include "runner.h"
 
 #include <errno.h>
 #include <stdio.h>

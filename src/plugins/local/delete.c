@@ -13,7 +13,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include "log.h"
@@ -22,23 +21,9 @@
 #define SUPERVISOR_EXIT_SLACK_MS 10000
 #define POLL_MS 50
 
-/* Kubernetes' order: the deletion's own grace period, the spec's, then the
- * pod as it was created. */
-static int64_t delete_grace(const il_pod *pod, const il_pod *stored)
-{
-    json_t *meta = json_object_get(pod->raw, "metadata");
-    json_t *spec = json_object_get(pod->raw, "spec");
-    json_t *value = json_object_get(meta, "deletionGracePeriodSeconds");
-    if (!json_is_integer(value))
-        value = json_object_get(spec, "terminationGracePeriodSeconds");
-    int64_t grace = json_is_integer(value) ? json_integer_value(value)
-                                           : stored ? stored->grace_seconds : pod->grace_seconds;
-    return grace < 0 ? 0 : grace;
-}
-
 static void write_stop_request(const char *dir, int64_t grace)
 {
-    char *path = il_xasprintf("%s/stop.json", dir);
+    char *path = store_path(dir, "stop.json");
     char *text = il_xasprintf("{\"grace\":%lld}", (long long)grace);
     if (il_write_file_atomic(path, text, strlen(text), 0644) != 0)
         il_warn("writing %s: %s", path, strerror(errno));
@@ -84,18 +69,14 @@ static void stop_pod(const char *dir, const il_pod *stored, int64_t grace)
 int local_delete(void *vctx, const il_pod *pod, il_buf *err)
 {
     const local_ctx *ctx = vctx;
-    if (!pod->uid || !il_is_uuid(pod->uid))
-        return 0;   /* cannot be one of ours */
-    char *dir = store_pod_dir(ctx, pod->uid);
-    struct stat st;
-    if (stat(dir, &st) != 0) {
-        free(dir);
+    char *dir = poddir_find(ctx->pods_dir, pod);
+    if (!dir)
         return 0;
-    }
     il_create_request req;
     char msg[512];
     bool have_req = store_read_request(dir, &req, msg, sizeof(msg)) == 0;
-    stop_pod(dir, have_req ? &req.pod : NULL, delete_grace(pod, have_req ? &req.pod : NULL));
+    const il_pod *stored = have_req ? &req.pod : NULL;
+    stop_pod(dir, stored, poddir_delete_grace(pod, stored));
     runtime_spec rt;
     if (have_req && runtime_spec_read(dir, &rt, msg, sizeof(msg)) == 0) {
         sandbox_cleanup(&rt, &req.pod);
@@ -103,16 +84,6 @@ int local_delete(void *vctx, const il_pod *pod, il_buf *err)
     }
     if (have_req)
         il_create_request_free(&req);
-    /* Rename first so /status never sees a half-removed pod. */
-    char token[37];
-    il_uuid4(token);
-    char *doomed = il_xasprintf("%s/.deleting-%s-%s", ctx->pods_dir, pod->uid, token);
-    int rc = 0;   /* ENOENT: a concurrent delete got there first */
-    if (rename(dir, doomed) != 0 ? errno != ENOENT : il_rm_rf(doomed) != 0) {
-        il_buf_printf(err, "removing %s: %s", dir, strerror(errno));
-        rc = 500;
-    }
-    free(doomed);
     free(dir);
-    return rc;
+    return poddir_remove(ctx->pods_dir, pod->uid, err);
 }

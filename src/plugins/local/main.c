@@ -54,70 +54,63 @@ static const il_plugin_ops local_ops = {
     .create = local_create,
     .status = local_status,
     .delete = local_delete,
-    .logs_open = logs_open,
+    .logs_open = local_logs_open,
     .logs_read = logs_read,
     .logs_close = logs_close,
     .ping = local_ping,
 };
 
-static void usage(FILE *out)
+static void print_config(void)
 {
-    fprintf(out, "usage: interlink-local [--config FILE] [--verbose]\n"
-                 "       interlink-local --help | --help-config | --version\n\n"
-                 "Runs offloaded pods on this host (bubblewrap or podman).\n"
-                 "The config file defaults to $LOCALCONFIGPATH.\n");
+    il_config_print_help(stdout, fields, NFIELDS);
 }
 
-/* Leftovers of a crash in the middle of a create or a delete. */
-static void remove_stale_work(const char *pods_dir)
+static const runner_cli cli = {
+    .name = "interlink-local",
+    .usage = "usage: interlink-local [--config FILE] [--verbose]\n"
+             "       interlink-local --help | --help-config | --version\n\n"
+             "Runs offloaded pods on this host (bubblewrap or podman).\n"
+             "The config file defaults to $LOCALCONFIGPATH.\n",
+    .config_env = "LOCALCONFIGPATH",
+    .print_config = print_config,
+};
+
+/* The runtime every new pod is frozen with (runtime.json). */
+static int runtime_from_config(const local_config *cfg, runtime_spec *rt)
 {
-    char *prefixes[] = {".staging-", ".deleting-"};
-    DIR *d = opendir(pods_dir);
-    struct dirent *e;
-    while (d && (e = readdir(d)) != NULL) {
-        for (size_t i = 0; i < 2; i++) {
-            if (strncmp(e->d_name, prefixes[i], strlen(prefixes[i])) != 0)
-                continue;
-            char *path = il_xasprintf("%s/%s", pods_dir, e->d_name);
-            il_info("removing stale %s", path);
-            il_rm_rf(path);
-            free(path);
-        }
+    memset(rt, 0, sizeof(*rt));
+    if (runtime_kind_parse(cfg->runtime, &rt->kind) != 0 ||
+        (rt->kind != RUNTIME_HOST && rt->kind != RUNTIME_PODMAN)) {
+        il_error("ContainerRuntime must be \"host\" or \"podman\", not \"%s\"", cfg->runtime);
+        return -1;
     }
-    if (d)
-        closedir(d);
+    rt->path = il_xstrdup(cfg->podman_path);
+    rt->bwrap_path = il_xstrdup(cfg->bwrap_path);
+    strvec_push_all(&rt->args, cfg->podman_args);
+    return 0;
 }
 
 static int serve(const local_config *cfg)
 {
-    if (strcmp(cfg->runtime, "host") != 0 && strcmp(cfg->runtime, "podman") != 0) {
-        il_error("ContainerRuntime must be \"host\" or \"podman\", not \"%s\"", cfg->runtime);
+    local_ctx ctx = {.cfg = cfg};
+    if (runtime_from_config(cfg, &ctx.runtime) != 0)
         return 2;
-    }
-    char exe[PATH_MAX];
-    ssize_t len = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
-    if (len <= 0) {
-        il_error("cannot find my own executable: %s", strerror(errno));
-        return 1;
-    }
-    exe[len] = '\0';
-    local_ctx ctx = {.cfg = cfg, .self_exe = exe,
-                     .pods_dir = il_xasprintf("%s/pods", cfg->data_root)};
+    ctx.self_exe = runner_self_exe();
+    ctx.pods_dir = il_xasprintf("%s/pods", cfg->data_root);
     int rc = 1;
-    if (il_mkdir_p(ctx.pods_dir, 0700) != 0) {
+    if (!ctx.self_exe) {
+        il_error("cannot find my own executable: %s", strerror(errno));
+    } else if (il_mkdir_p(ctx.pods_dir, 0700) != 0) {
         il_error("cannot create %s: %s", ctx.pods_dir, strerror(errno));
     } else {
-        remove_stale_work(ctx.pods_dir);
+        poddir_remove_stale(ctx.pods_dir);
         il_info("runtime %s, data in %s", cfg->runtime, cfg->data_root);
-        bool unix_socket = cfg->socket && cfg->socket[0];
-        il_httpd_opts listen = {
-            .address = unix_socket ? cfg->socket : cfg->sidecar_url,
-            .port = unix_socket ? NULL : cfg->sidecar_port,
-            .max_body = cfg->max_body,
-        };
-        rc = il_plugin_serve(&local_ops, &ctx, &listen);
+        rc = runner_serve(&local_ops, &ctx, cfg->socket, cfg->sidecar_url, cfg->sidecar_port,
+                          cfg->max_body);
     }
     free(ctx.pods_dir);
+    free(ctx.self_exe);
+    runtime_spec_free(&ctx.runtime);
     return rc;
 }
 
@@ -142,7 +135,8 @@ static int supervise(int argc, char **argv)
         _exit(child < 0 ? 1 : 0);
     setsid();
     il_log_set_ident("interlink-local-supervisor");
-    return supervisor_main(dir, ready_fd);
+    runner_supervise(dir, ready_fd);
+    return 0;
 }
 
 int main(int argc, char **argv)
@@ -150,39 +144,19 @@ int main(int argc, char **argv)
     if (argc > 1 && strcmp(argv[1], "--supervise") == 0)
         return supervise(argc, argv);
     il_log_set_ident("interlink-local");
-    const char *config_path = getenv("LOCALCONFIGPATH");
-    bool verbose_flag = false;
-    for (int i = 1; i < argc; i++) {
-        if (strcmp(argv[i], "--config") == 0 && i + 1 < argc) {
-            config_path = argv[++i];
-        } else if (strcmp(argv[i], "--verbose") == 0) {
-            verbose_flag = true;
-        } else if (strcmp(argv[i], "--help") == 0) {
-            usage(stdout);
-            return 0;
-        } else if (strcmp(argv[i], "--help-config") == 0) {
-            il_config_print_help(stdout, fields, NFIELDS);
-            return 0;
-        } else if (strcmp(argv[i], "--version") == 0) {
-            printf("interlink-local %s\n", IL_VERSION);
-            return 0;
-        } else {
-            usage(stderr);
-            return 2;
-        }
-    }
+    const char *config_path;
+    bool verbose_flag;
+    int exit_status = runner_parse_cli(&cli, argc, argv, &config_path, &verbose_flag);
+    if (exit_status >= 0)
+        return exit_status;
     local_config cfg;
     memset(&cfg, 0, sizeof(cfg));
     char err[512];
-    if (il_config_load(config_path && config_path[0] ? config_path : NULL, fields, NFIELDS,
-                       &cfg, err, sizeof(err)) != 0) {
+    if (il_config_load(config_path, fields, NFIELDS, &cfg, err, sizeof(err)) != 0) {
         il_error("%s", err);
         return 2;
     }
-    if (cfg.verbose || verbose_flag)
-        il_log_set_level(IL_LOG_DEBUG);
-    else if (cfg.errors_only)
-        il_log_set_level(IL_LOG_ERROR);
+    runner_set_log_level(cfg.verbose || verbose_flag, cfg.errors_only);
     int rc = serve(&cfg);
     il_config_free(fields, NFIELDS, &cfg);
     return rc;

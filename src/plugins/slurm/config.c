@@ -1,0 +1,132 @@
+/* config.c -- interlink-slurm's configuration: upstream SlurmConfig.yaml
+ * keys, declared once here (the table also prints --help-config and is
+ * what README documents), and the runtime spec new pods are frozen with.
+ *
+ * Upstream keys we do not implement (Flavors, Tsocks*, EnableProbes,
+ * ResourceScriptPath, ...) are reported by the loader as unknown keys:
+ * a warning, never fatal, so upstream files load unchanged. */
+#include "slurm.h"
+
+#include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "config.h"
+
+#define CFG(member) offsetof(slurm_config, member)
+
+/* See interlink-local: podman's default rlimits fail without CAP_SYS_RESOURCE. */
+#define DEFAULT_PODMAN_ARGS "--ulimit,nofile=16384:16384,--ulimit,nproc=16384:16384"
+
+static const il_cfg_field fields[] = {
+    {"Socket", NULL, IL_CFG_STRING, CFG(socket), NULL,
+     "listen on this unix socket (\"unix:///path\"); empty: SidecarURL + SidecarPort"},
+    {"SidecarURL", NULL, IL_CFG_STRING, CFG(sidecar_url), "http://127.0.0.1",
+     "HTTP listen address when Socket is empty"},
+    {"SidecarPort", "SIDECARPORT", IL_CFG_STRING, CFG(sidecar_port), "4000",
+     "HTTP listen port when Socket is empty"},
+    {"DataRootFolder", NULL, IL_CFG_STRING, CFG(data_root), "/var/lib/interlink-slurm",
+     "pod directories, job scripts, states and logs (on the shared filesystem when SharedFS)"},
+    {"SbatchPath", "SBATCHPATH", IL_CFG_STRING, CFG(sbatch_path), "sbatch", "sbatch executable"},
+    {"SqueuePath", "SQUEUEPATH", IL_CFG_STRING, CFG(squeue_path), "squeue", "squeue executable"},
+    {"ScancelPath", "SCANCELPATH", IL_CFG_STRING, CFG(scancel_path), "scancel",
+     "scancel executable"},
+    {"SinfoPath", "SINFOPATH", IL_CFG_STRING, CFG(sinfo_path), "sinfo", "sinfo executable"},
+    {"ContainerRuntime", NULL, IL_CFG_STRING, CFG(runtime), "apptainer",
+     "apptainer, singularity, podman, charliecloud, enroot, or none (processes under bubblewrap)"},
+    {"ImagePrefix", NULL, IL_CFG_STRING, CFG(image_prefix), NULL,
+     "prepended to relative image names (slurm-job.vk.io/image-root wins); apptainer implies "
+     "docker:// for bare names"},
+    {"ApptainerPath", NULL, IL_CFG_STRING, CFG(apptainer_path), "apptainer",
+     "apptainer executable"},
+    {"SingularityPath", "SINGULARITYPATH", IL_CFG_STRING, CFG(singularity_path), "singularity",
+     "singularity executable"},
+    {"SingularityDefaultOptions", NULL, IL_CFG_STRLIST, CFG(singularity_options),
+     "--no-eval,--containall", "apptainer/singularity options before the image (list)"},
+    {"EnrootPath", NULL, IL_CFG_STRING, CFG(enroot_path), "enroot", "enroot executable"},
+    {"EnrootDefaultOptions", NULL, IL_CFG_STRLIST, CFG(enroot_options), "--rw",
+     "`enroot start` options (list)"},
+    {"ChRunPath", NULL, IL_CFG_STRING, CFG(chrun_path), "ch-run", "charliecloud's ch-run"},
+    {"ChRunDefaultOptions", NULL, IL_CFG_STRLIST, CFG(chrun_options), NULL,
+     "ch-run options before the image (list)"},
+    {"PodmanPath", NULL, IL_CFG_STRING, CFG(podman_path), "podman", "podman executable"},
+    {"PodmanArgs", NULL, IL_CFG_STRLIST, CFG(podman_args), DEFAULT_PODMAN_ARGS,
+     "extra `podman run` arguments (list)"},
+    {"BwrapPath", NULL, IL_CFG_STRING, CFG(bwrap_path), "bwrap",
+     "bubblewrap executable (runtime none)"},
+    {"BashPath", NULL, IL_CFG_STRING, CFG(bash_path), "/bin/bash", "job script interpreter"},
+    {"RunnerPath", NULL, IL_CFG_STRING, CFG(runner_path), NULL,
+     "this plugin's binary as the nodes see it (default: its own path)"},
+    {"Partition", NULL, IL_CFG_STRING, CFG(partition), NULL,
+     "default --partition (and the partition ping reports); empty: SLURM's default"},
+    {"Account", NULL, IL_CFG_STRING, CFG(account), NULL, "default --account"},
+    {"TimeLimit", NULL, IL_CFG_STRING, CFG(time_limit), NULL, "default --time (SLURM syntax)"},
+    {"QoS", NULL, IL_CFG_STRING, CFG(qos), NULL, "default --qos"},
+    {"SharedFS", "SHARED_FS", IL_CFG_BOOL, CFG(shared_fs), "true",
+     "DataRootFolder is visible on the nodes; false: the job script carries the pod's files"},
+    {"NodeLocalDir", NULL, IL_CFG_STRING, CFG(node_local_dir), NULL,
+     "SharedFS false: where the pod is unpacked on the node (default $SLURM_TMPDIR, $TMPDIR, /tmp)"},
+    {"AllowedUnsafeFlags", NULL, IL_CFG_STRLIST, CFG(allowed_unsafe_flags), NULL,
+     "identity/escape sbatch flags the flags annotation may use (--uid, --gid, --chdir, --export, ...)"},
+    {"AllowPreExec", NULL, IL_CFG_BOOL, CFG(allow_pre_exec), "false",
+     "run the slurm-job.vk.io/pre-exec annotation (shell) in the job script"},
+    {"CommandPrefix", NULL, IL_CFG_STRING, CFG(command_prefix), NULL,
+     "shell run by every job script before the pod (admin-trusted, e.g. module loads)"},
+    {"GresResources", NULL, IL_CFG_STRLIST, CFG(gres_resources), "nvidia.com/gpu=gpu",
+     "extended resources sent as --gres: \"k8s-name=gres-name\" (list)"},
+    {"CommandTimeoutSeconds", NULL, IL_CFG_INT, CFG(command_timeout_s), "60",
+     "deadline of one sbatch/squeue/scancel/sinfo call"},
+    {"VerboseLogging", NULL, IL_CFG_BOOL, CFG(verbose), "false", "debug logging"},
+    {"ErrorsOnlyLogging", NULL, IL_CFG_BOOL, CFG(errors_only), "false", "log errors only"},
+    {"MaxBodyBytes", NULL, IL_CFG_SIZE, CFG(max_body), "16Mi", "largest accepted request body"},
+};
+#define NFIELDS (sizeof(fields) / sizeof(fields[0]))
+
+int slurm_config_load(const char *path, slurm_config *cfg, char *err, size_t errlen)
+{
+    memset(cfg, 0, sizeof(*cfg));
+    if (il_config_load(path, fields, NFIELDS, cfg, err, errlen) != 0)
+        return -1;
+    runtime_kind kind;
+    if (runtime_kind_parse(cfg->runtime, &kind) != 0) {
+        snprintf(err, errlen, "ContainerRuntime \"%s\": expected apptainer, singularity, podman, "
+                 "charliecloud, enroot or none", cfg->runtime);
+        return -1;
+    }
+    return 0;
+}
+
+void slurm_config_free(slurm_config *cfg)
+{
+    il_config_free(fields, NFIELDS, cfg);
+}
+
+void slurm_config_print_help(void)
+{
+    il_config_print_help(stdout, fields, NFIELDS);
+}
+
+int slurm_runtime_spec(const slurm_config *cfg, bool gpu, runtime_spec *out, il_buf *err)
+{
+    memset(out, 0, sizeof(*out));
+    if (runtime_kind_parse(cfg->runtime, &out->kind) != 0) {
+        il_buf_printf(err, "unknown ContainerRuntime \"%s\"", cfg->runtime);
+        return -1;
+    }
+    const char *path = NULL;
+    char **args = NULL;
+    switch (out->kind) {
+    case RUNTIME_HOST: break;
+    case RUNTIME_PODMAN: path = cfg->podman_path; args = cfg->podman_args; break;
+    case RUNTIME_APPTAINER: path = cfg->apptainer_path; args = cfg->singularity_options; break;
+    case RUNTIME_SINGULARITY: path = cfg->singularity_path; args = cfg->singularity_options; break;
+    case RUNTIME_CHARLIECLOUD: path = cfg->chrun_path; args = cfg->chrun_options; break;
+    case RUNTIME_ENROOT: path = cfg->enroot_path; args = cfg->enroot_options; break;
+    }
+    out->path = il_xstrdup(path);
+    out->bwrap_path = il_xstrdup(cfg->bwrap_path);
+    out->image_prefix = il_xstrdup(cfg->image_prefix);
+    strvec_push_all(&out->args, args);
+    out->gpu = gpu;
+    return 0;
+}

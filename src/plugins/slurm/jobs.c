@@ -1,0 +1,166 @@
+/* jobs.c -- the durable pod<->job mapping (job.json in the pod directory)
+ * and the one batched squeue query.
+ *
+ * job.json is written right after sbatch answered and again when a final
+ * state is first observed, so a restarted plugin still knows every job, and
+ * still knows how a job ended after SLURM forgot it (MinJobAge). */
+#include "slurm.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "log.h"
+
+#define JOB_RECORD_MAX (64 * 1024)
+
+/* squeue -O with a '|' suffix per field prints each value unpadded.  The
+ * name (ours: a UUID) comes last, so nothing after it can be shifted. */
+#define SQUEUE_FORMAT "JobID:|,State:|,Reason:|,exit_code:|,StartTime:|,EndTime:|,Name:|"
+#define SQUEUE_FIELDS 7
+
+/* SLURM prints local time without a zone: "2026-11-22T02:49:52". */
+static il_time slurm_time(const char *text)
+{
+    struct tm tm;
+    memset(&tm, 0, sizeof(tm));
+    const char *end = text ? strptime(text, "%Y-%m-%dT%H:%M:%S", &tm) : NULL;
+    if (!end || *end)
+        return IL_TIME_ZERO;
+    tm.tm_isdst = -1;
+    return (il_time){(int64_t)mktime(&tm), 0};
+}
+
+static json_t *time_json(il_time t)
+{
+    char text[IL_RFC3339_MAX];
+    il_time_format(t, false, text);
+    return json_string(text);
+}
+
+static il_time json_time(json_t *v)
+{
+    il_time t = IL_TIME_ZERO;
+    if (!json_is_string(v) || il_time_parse(json_string_value(v), &t) != 0)
+        return IL_TIME_ZERO;
+    return t;
+}
+
+static json_t *final_json(const job_info *j)
+{
+    return json_pack("{s:s, s:s, s:s, s:i, s:o, s:o}", "id", j->id, "state", j->state,
+                     "reason", j->reason ? j->reason : "", "exitStatus", j->exit_status,
+                     "start", time_json(j->start), "end", time_json(j->end));
+}
+
+static void final_from_json(json_t *f, job_info *out)
+{
+    out->id = il_xstrdup(json_string_value(json_object_get(f, "id")));
+    out->state = il_xstrdup(json_string_value(json_object_get(f, "state")));
+    out->reason = il_xstrdup(json_string_value(json_object_get(f, "reason")));
+    out->exit_status = (int)json_integer_value(json_object_get(f, "exitStatus"));
+    out->start = json_time(json_object_get(f, "start"));
+    out->end = json_time(json_object_get(f, "end"));
+}
+
+char *job_record_read(const char *pod_dir, job_info *final)
+{
+    char err[256];
+    char *path = store_path(pod_dir, "job.json");
+    json_t *json = store_load_json(path, JOB_RECORD_MAX, err, sizeof(err));
+    free(path);
+    if (final)
+        memset(final, 0, sizeof(*final));
+    if (!json)
+        return NULL;
+    char *id = il_xstrdup(json_string_value(json_object_get(json, "jobId")));
+    json_t *f = json_object_get(json, "final");
+    if (final && json_is_object(f))
+        final_from_json(f, final);
+    json_decref(json);
+    return id;
+}
+
+int job_record_write(const char *pod_dir, const char *job_id, const job_info *final)
+{
+    json_t *json = json_pack("{s:s}", "jobId", job_id);
+    if (final)
+        json_object_set_new(json, "final", final_json(final));
+    char *path = store_path(pod_dir, "job.json");
+    int rc = store_save_json(path, json);
+    free(path);
+    json_decref(json);
+    return rc;
+}
+
+/* ---- squeue -------------------------------------------------------------- */
+
+static int parse_line(char *line, job_info *j)
+{
+    char *field[SQUEUE_FIELDS];
+    char *p = line;
+    for (int i = 0; i < SQUEUE_FIELDS - 1; i++) {
+        char *bar = strchr(p, '|');
+        if (!bar)
+            return -1;
+        *bar = '\0';
+        field[i] = p;
+        p = bar + 1;
+    }
+    size_t len = strlen(p);
+    if (len > 0 && p[len - 1] == '|')
+        p[len - 1] = '\0';   /* the name's own suffix; a '|' inside it stays */
+    field[SQUEUE_FIELDS - 1] = p;
+    memset(j, 0, sizeof(*j));
+    j->id = il_xstrdup(field[0]);
+    j->state = il_xstrdup(field[1]);
+    j->reason = il_xstrdup(field[2]);
+    j->exit_status = atoi(field[3]);
+    j->start = slurm_time(field[4]);
+    j->end = slurm_time(field[5]);
+    j->name = il_xstrdup(field[6]);
+    return 0;
+}
+
+size_t job_info_parse(const char *text, job_info **out)
+{
+    char *copy = il_xstrdup(text), *save = NULL;
+    size_t n = 0, cap = 0;
+    *out = NULL;
+    for (char *line = strtok_r(copy, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+        if (n == cap) {
+            cap = cap ? cap * 2 : 16;
+            *out = il_xrealloc(*out, cap * sizeof(**out));
+        }
+        if (parse_line(line, &(*out)[n]) == 0)
+            n++;
+    }
+    free(copy);
+    return n;
+}
+
+ssize_t squeue_jobs(const slurm_config *cfg, char *const *ids, size_t n, job_info **out)
+{
+    *out = NULL;
+    if (n == 0)
+        return 0;
+    il_buf list = IL_BUF_INIT;
+    for (size_t i = 0; i < n; i++)
+        il_buf_printf(&list, "%s%s", i ? "," : "", ids[i]);
+    char *argv[] = {cfg->squeue_path, "--noheader", "--states=all", "--jobs",
+                    (char *)il_buf_cstr(&list), "--Format", SQUEUE_FORMAT, NULL};
+    cmd_result res;
+    ssize_t found = -1;
+    cmd_run(argv, cfg->command_timeout_s, &res);
+    if (res.status == 0) {
+        found = (ssize_t)job_info_parse(il_buf_cstr(&res.out), out);
+    } else if (strstr(il_buf_cstr(&res.err), "Invalid job id")) {
+        found = 0;   /* every id is unknown to SLURM: that is an answer */
+    } else {
+        il_warn("squeue failed (%d): %s", res.status, il_buf_cstr(&res.err));
+    }
+    cmd_result_free(&res);
+    il_buf_free(&list);
+    return found;
+}

@@ -1,0 +1,208 @@
+/* slurm.h -- internals of interlink-slurm: one SLURM batch job per pod.
+ *
+ * The pod directory (runner.h) lives in DataRootFolder/pods/<uid>/; this
+ * plugin adds to it
+ *
+ *   job.sh        the generated batch script (every value single-quoted)
+ *   sbatch.json   the exact sbatch argv, for debugging
+ *   job.json      {"jobId": "..."} once submitted, plus the final SLURM
+ *                 state once one was observed ("final": {...})
+ *   job.out       the job's stdout/stderr (shared filesystem only)
+ *   create.lock   held while a create is in progress (runner's poddir)
+ *
+ * On the node the job runs this same binary as `--run-pod DIR`: the shared
+ * supervisor of libilrunner, which writes the per-container state and log
+ * files.  With a shared filesystem /status reads those and asks SLURM (one
+ * squeue for every pod of the call) only about jobs not yet finished;
+ * without one, the job script carries the pod directory itself and status
+ * comes from SLURM alone.  The job name is the pod UID, so a job id reused
+ * after a controller crash is never mistaken for ours. */
+#ifndef IL_SLURM_H
+#define IL_SLURM_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "runner.h"
+#include "timeutil.h"
+#include "wire.h"
+
+/* ---- configuration (config.c) ----------------------------------------- */
+
+typedef struct slurm_config {
+    char *socket;
+    char *sidecar_url;
+    char *sidecar_port;
+    char *data_root;
+    char *sbatch_path;
+    char *squeue_path;
+    char *scancel_path;
+    char *sinfo_path;
+    char *runtime;
+    char *image_prefix;
+    char *apptainer_path;
+    char *singularity_path;
+    char **singularity_options;
+    char *enroot_path;
+    char **enroot_options;
+    char *chrun_path;
+    char **chrun_options;
+    char *podman_path;
+    char **podman_args;
+    char *bwrap_path;
+    char *bash_path;
+    char *runner_path;
+    char *partition;
+    char *account;
+    char *time_limit;
+    char *qos;
+    bool shared_fs;
+    char *node_local_dir;
+    char **allowed_unsafe_flags;
+    bool allow_pre_exec;
+    char *command_prefix;
+    char **gres_resources;
+    int64_t command_timeout_s;
+    bool verbose;
+    bool errors_only;
+    int64_t max_body;
+} slurm_config;
+
+/* Load path (NULL: defaults and environment only) into *cfg; -1 with err. */
+int slurm_config_load(const char *path, slurm_config *cfg, char *err, size_t errlen);
+void slurm_config_free(slurm_config *cfg);
+void slurm_config_print_help(void);
+/* The runtime a new pod is frozen with (gpu decided per pod); -1 with err. */
+int slurm_runtime_spec(const slurm_config *cfg, bool gpu, runtime_spec *out, il_buf *err);
+
+typedef struct slurm_ctx {
+    const slurm_config *cfg;
+    char *pods_dir;           /* DataRootFolder/pods */
+    char *runner_path;        /* what the job script executes on the node */
+} slurm_ctx;
+
+/* ---- running SLURM commands (cmd.c) ----------------------------------- */
+
+typedef struct cmd_result {
+    int status;               /* exit code, 128+signal, or -1 (not started / timed out) */
+    il_buf out;
+    il_buf err;
+} cmd_result;
+
+/* Run argv (no shell) with a deadline, capturing stdout and stderr. */
+int cmd_run(char *const argv[], int64_t timeout_s, cmd_result *res);
+void cmd_result_free(cmd_result *res);
+
+/* ---- shell quoting and the job script (script.c) ----------------------- */
+
+/* Append s single-quoted for sh/bash: 'it'\''s'.  The one quoting function
+ * every value of a generated script goes through. */
+void sh_quote(il_buf *out, const char *s);
+
+typedef struct job_script_opts {
+    const char *bash_path;
+    const char *runner_path;
+    const char *pod_dir;      /* shared FS: where the node finds the pod */
+    const char *pod_uid;
+    const char *archive_b64;  /* non-shared FS: base64 tar.gz of the pod dir, else NULL */
+    const char *node_local_dir; /* non-shared FS: parent dir on the node, NULL = $TMPDIR */
+    const char *command_prefix; /* admin config: trusted shell, NULL if none */
+    const char *pre_exec;     /* the pre-exec annotation when allowed, else NULL */
+} job_script_opts;
+
+/* The batch script text; caller frees. */
+char *job_script(const job_script_opts *o);
+
+/* ---- resources (resources.c) ------------------------------------------ */
+
+typedef struct job_gres {
+    char *name;               /* SLURM GRES name ("gpu") */
+    int64_t count;
+} job_gres;
+
+typedef struct job_resources {
+    int64_t cpu_milli;        /* -1: no container said */
+    int64_t memory_bytes;     /* -1: no container said */
+    job_gres *gres;
+    size_t n_gres;
+    bool gpu;                 /* a GPU resource was asked for: the runtime's GPU switch */
+} job_resources;
+
+/* The job's needs: containers run in parallel (their sum), init containers
+ * one at a time (their maximum); the job gets the larger of the two.  Per
+ * container the larger of request and limit counts.  gres_map entries are
+ * "k8s-resource=gres-name".  -1 with err for an extended resource without a
+ * mapping. */
+int job_resources_compute(const il_pod *pod, char **gres_map, job_resources *out,
+                          il_buf *err);
+void job_resources_free(job_resources *r);
+/* --cpus-per-task, --mem, --gres flags for r. */
+void job_resources_flags(const job_resources *r, strvec *out);
+
+/* ---- sbatch flags (flags.c) ------------------------------------------- */
+
+/* Split shell-style (quotes, backslashes) without any expansion. */
+int flags_tokenize(const char *text, strvec *out, il_buf *err);
+/* Turn the tokens of the flags annotation into canonical "--name[=value]"
+ * arguments: short options are mapped to long ones, values joined, and
+ * flags that would break the plugin (--job-name, --output, --wrap, ...)
+ * refused, as are identity/escape flags (--uid, --gid, --chdir, --export,
+ * ...) unless listed in allowed_unsafe.  -1 with err. */
+int flags_filter(const strvec *tokens, char **allowed_unsafe, strvec *out, il_buf *err);
+/* Whether the user flags set `name` or an option that conflicts with it
+ * (--mem vs --mem-per-cpu, ...); such defaults are then left out. */
+bool flags_override(const strvec *user_flags, const char *name);
+
+/* The whole sbatch argv for a pod (without the script path). */
+int sbatch_argv(const slurm_config *cfg, const il_pod *pod, const char *pod_dir,
+                const job_resources *res, strvec *out, il_buf *err);
+
+/* ---- SLURM job states (state.c) --------------------------------------- */
+
+typedef enum { JOB_PENDING, JOB_RUNNING, JOB_FINISHED, JOB_UNKNOWN_STATE } job_phase;
+
+typedef struct job_info {
+    char *id;
+    char *name;
+    char *state;              /* "PENDING", "TIMEOUT", ... */
+    char *reason;             /* "Resources", "None", ... */
+    int exit_status;          /* raw wait status as squeue's exit_code gives it */
+    il_time start;            /* zero when unknown */
+    il_time end;
+} job_info;
+
+void job_info_free(job_info *j);
+job_phase job_state_phase(const char *state);
+/* Kubernetes reason and exit code for a finished job's containers that did
+ * not finish by themselves (TIMEOUT -> DeadlineExceeded, ...). */
+const char *job_state_reason(const char *state);
+int job_state_exit_code(const job_info *j);
+/* Parse squeue -O output (see jobs.c); returns how many jobs. */
+size_t job_info_parse(const char *text, job_info **out);
+/* Apply what SLURM says about the job to a status read from the files. */
+void job_apply_state(il_pod_status *st, const job_info *j, bool shared_fs);
+/* The job is gone from SLURM and left no final state. */
+void job_mark_lost(il_pod_status *st, const char *job_id);
+
+/* ---- the job record and squeue (jobs.c) -------------------------------- */
+
+/* job.json: the job id (NULL if none); *final (if not NULL) the last
+ * terminal state observed, or NULL. */
+char *job_record_read(const char *pod_dir, job_info *final);
+int job_record_write(const char *pod_dir, const char *job_id, const job_info *final);
+/* One squeue call for all ids.  Returns the number of jobs found, or -1 if
+ * SLURM could not be asked (then nothing may be concluded from absence). */
+ssize_t squeue_jobs(const slurm_config *cfg, char *const *ids, size_t n, job_info **out);
+
+/* ---- callbacks (create.c, status.c, delete.c, ping.c) ------------------ */
+
+int slurm_create(void *ctx, const il_create_request *req, char **job_id, il_buf *err);
+int slurm_status(void *ctx, const il_pod *pods, size_t n, il_pod_status *out, il_buf *err);
+int slurm_delete(void *ctx, const il_pod *pod, il_buf *err);
+int slurm_logs_open(void *ctx, const il_log_request *req, void **stream, il_buf *err);
+json_t *slurm_ping(void *ctx);
+/* Ping's parser, for tests: sinfo -N -o '%P|%a|%T|%c|%m|%G' lines. */
+json_t *ping_from_sinfo(const char *text, const char *partition);
+
+#endif

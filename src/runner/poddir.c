@@ -1,0 +1,222 @@
+/* poddir.c -- the life of a pod directory: validation of everything that
+ * becomes a path or reaches execve(), the staged create, the removal.
+ *
+ * The directory is built under a unique staging name and renamed into
+ * place: rename() of a directory onto an existing non-empty one fails, so
+ * of two concurrent creates of one UID exactly one wins; the other (and any
+ * later repeat) finds the directory there.  Removal renames first, so a
+ * status reader never sees half a pod. */
+#include "runner.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <sys/file.h>
+#include <unistd.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "log.h"
+
+#define STAGING_PREFIX ".staging-"
+#define DELETING_PREFIX ".deleting-"
+
+static int validate_container(const il_container *c, il_buf *err)
+{
+    if (!store_is_dns_label(c->name)) {
+        il_buf_printf(err, "container name \"%s\" is not a DNS label", c->name);
+        return -1;
+    }
+    for (size_t i = 0; i < c->n_env; i++) {
+        if (!c->env[i].name[0] || strchr(c->env[i].name, '=')) {
+            il_buf_printf(err, "container %s: env name \"%s\" is empty or contains '='",
+                          c->name, c->env[i].name);
+            return -1;
+        }
+    }
+    for (size_t i = 0; i < c->n_mounts; i++) {
+        const il_volume_mount *m = &c->mounts[i];
+        if (!volumes_valid_mount_path(m->mount_path) ||
+            (m->sub_path && !volumes_valid_sub_path(m->sub_path))) {
+            il_buf_printf(err, "container %s: volumeMount %s: mountPath must be absolute and "
+                          "subPath relative, without \".\" or \"..\"", c->name, m->name);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+int poddir_validate(const il_pod *pod, il_buf *err)
+{
+    if (!il_is_uuid(pod->uid)) {
+        il_buf_printf(err, "metadata.uid \"%s\" is not a lowercase UUID", pod->uid);
+        return -1;
+    }
+    for (size_t i = 0; i < pod->n_volumes; i++) {
+        if (!store_is_dns_label(pod->volumes[i].name)) {
+            il_buf_printf(err, "volume name \"%s\" is not a DNS label", pod->volumes[i].name);
+            return -1;
+        }
+    }
+    for (size_t i = 0; i < pod->n_init_containers; i++)
+        if (validate_container(&pod->init_containers[i], err) != 0)
+            return -1;
+    for (size_t i = 0; i < pod->n_containers; i++)
+        if (validate_container(&pod->containers[i], err) != 0)
+            return -1;
+    return 0;
+}
+
+/* Each container starts waiting, with an empty log, so status and log
+ * readers know every container from the first moment. */
+static int init_container_dir(const char *dir, const il_container *c, const char *reason,
+                              il_buf *err)
+{
+    char *ctr_dir = store_ctr_dir(dir, c->name);
+    char *log_path = store_path(ctr_dir, "log");
+    il_container_status st = {0};
+    state_set(&st, IL_STATE_WAITING, reason, NULL);
+    int rc = il_mkdir_p(ctr_dir, 0755) == 0 && state_write(ctr_dir, &st, 0) == 0 &&
+             il_write_file_atomic(log_path, "", 0, 0644) == 0 ? 0 : -1;
+    if (rc != 0)
+        il_buf_printf(err, "writing %s: %s", ctr_dir, strerror(errno));
+    il_container_status_free(&st);
+    free(log_path);
+    free(ctr_dir);
+    return rc;
+}
+
+/* Returns 0, 400 (the pod cannot be materialized: a missing ConfigMap,
+ * an unsupported volume) or 500 (the disk failed us). */
+static int populate(const il_create_request *req, const runtime_spec *rt, const char *dir,
+                    il_buf *err)
+{
+    const il_pod *pod = &req->pod;
+    char *pod_json = store_path(dir, "pod.json");
+    char *text = json_dumps(req->raw, JSON_COMPACT);
+    int rc = il_mkdir_p(dir, 0700) == 0 && text &&
+             il_write_file_atomic(pod_json, text, strlen(text), 0600) == 0 &&
+             runtime_spec_write(dir, rt) == 0 ? 0 : 500;
+    if (rc != 0)
+        il_buf_printf(err, "writing %s: %s", pod_json, strerror(errno));
+    free(text);
+    free(pod_json);
+    const char *main_reason = pod->n_init_containers ? "PodInitializing" : "ContainerCreating";
+    for (size_t i = 0; rc == 0 && i < pod->n_init_containers; i++)
+        rc = init_container_dir(dir, &pod->init_containers[i], "PodInitializing", err) ? 500 : 0;
+    for (size_t i = 0; rc == 0 && i < pod->n_containers; i++)
+        rc = init_container_dir(dir, &pod->containers[i], main_reason, err) ? 500 : 0;
+    if (rc == 0 && volumes_materialize(req, dir, err) != 0)
+        rc = 400;
+    return rc;
+}
+
+static int lock_pod(const char *dir, bool create)
+{
+    char *path = store_path(dir, "create.lock");
+    int fd = open(path, O_RDWR | O_CLOEXEC | (create ? O_CREAT : 0), 0600);
+    free(path);
+    while (fd >= 0 && flock(fd, LOCK_EX) != 0 && errno == EINTR) {}
+    return fd;
+}
+
+int poddir_create(const char *pods_dir, const il_create_request *req, const runtime_spec *rt,
+                  bool *created, int *lock_fd, il_buf *err)
+{
+    const il_pod *pod = &req->pod;
+    char *dir = store_pod_dir(pods_dir, pod->uid);
+    char token[37];
+    il_uuid4(token);
+    char *staging = il_xasprintf("%s/" STAGING_PREFIX "%s-%s", pods_dir, pod->uid, token);
+    int status = 0;
+    struct stat st;
+    *created = false;
+    *lock_fd = -1;
+    if (stat(dir, &st) == 0) {
+        il_info("pod %s (%s) already created", pod->name, pod->uid);
+    } else if ((status = populate(req, rt, staging, err)) != 0) {
+        /* nothing was started; the staging directory goes below */
+    } else if ((*lock_fd = lock_pod(staging, true)) < 0) {
+        il_buf_printf(err, "locking %s: %s", staging, strerror(errno));
+        status = 500;
+    } else if (rename(staging, dir) != 0) {
+        int rename_errno = errno;
+        close(*lock_fd);
+        *lock_fd = -1;
+        errno = rename_errno;
+        if (errno != EEXIST && errno != ENOTEMPTY) {
+            il_buf_printf(err, "rename %s: %s", dir, strerror(errno));
+            status = 500;
+        }   /* else: a concurrent create of the same UID won */
+    } else {
+        *created = true;
+    }
+    if (status == 0 && !*created)
+        *lock_fd = lock_pod(dir, false);   /* waits for the winner */
+    il_rm_rf(staging);
+    free(staging);
+    free(dir);
+    return status;
+}
+
+int poddir_remove(const char *pods_dir, const char *uid, il_buf *err)
+{
+    char *dir = store_pod_dir(pods_dir, uid);
+    char token[37];
+    il_uuid4(token);
+    char *doomed = il_xasprintf("%s/" DELETING_PREFIX "%s-%s", pods_dir, uid, token);
+    int rc = 0;   /* ENOENT: a concurrent delete got there first */
+    if (rename(dir, doomed) != 0 ? errno != ENOENT : il_rm_rf(doomed) != 0) {
+        il_buf_printf(err, "removing %s: %s", dir, strerror(errno));
+        rc = 500;
+    }
+    free(doomed);
+    free(dir);
+    return rc;
+}
+
+void poddir_remove_stale(const char *pods_dir)
+{
+    const char *prefixes[] = {STAGING_PREFIX, DELETING_PREFIX};
+    DIR *d = opendir(pods_dir);
+    struct dirent *e;
+    while (d && (e = readdir(d)) != NULL) {
+        for (size_t i = 0; i < 2; i++) {
+            if (strncmp(e->d_name, prefixes[i], strlen(prefixes[i])) != 0)
+                continue;
+            char *path = store_path(pods_dir, e->d_name);
+            il_info("removing stale %s", path);
+            il_rm_rf(path);
+            free(path);
+        }
+    }
+    if (d)
+        closedir(d);
+}
+
+char *poddir_find(const char *pods_dir, const il_pod *pod)
+{
+    if (!pod->uid || !il_is_uuid(pod->uid))
+        return NULL;   /* cannot be one of ours */
+    char *dir = store_pod_dir(pods_dir, pod->uid);
+    struct stat st;
+    if (stat(dir, &st) != 0) {
+        free(dir);
+        return NULL;
+    }
+    return dir;
+}
+
+int64_t poddir_delete_grace(const il_pod *pod, const il_pod *stored)
+{
+    json_t *meta = json_object_get(pod->raw, "metadata");
+    json_t *spec = json_object_get(pod->raw, "spec");
+    json_t *value = json_object_get(meta, "deletionGracePeriodSeconds");
+    if (!json_is_integer(value))
+        value = json_object_get(spec, "terminationGracePeriodSeconds");
+    int64_t grace = json_is_integer(value) ? json_integer_value(value)
+                                           : stored ? stored->grace_seconds : pod->grace_seconds;
+    return grace < 0 ? 0 : grace;
+}

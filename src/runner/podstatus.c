@@ -1,0 +1,79 @@
+/* podstatus.c -- a pod's status as its state files tell it.
+ *
+ * The supervisor writes the states; here they are only read.  Whether the
+ * files can be trusted (is the supervisor still there?) is the backend's
+ * judgement: it then calls podstatus_terminate() for what it knows ended
+ * otherwise (a lost supervisor, a cancelled or timed-out batch job). */
+#include "runner.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "timeutil.h"
+
+static void read_states(const char *pod_dir, const il_container *specs, size_t n,
+                        il_container_status *out)
+{
+    for (size_t i = 0; i < n; i++) {
+        il_container_status *cs = &out[i];
+        char *dir = store_ctr_dir(pod_dir, specs[i].name);
+        if (state_read(dir, cs, NULL) != 0)
+            state_set(cs, IL_STATE_WAITING, "ContainerCreating", NULL);
+        free(dir);
+        cs->name = il_xstrdup(specs[i].name);
+        cs->image = il_xstrdup(specs[i].image ? specs[i].image : "");
+        cs->ready = cs->state == IL_STATE_RUNNING;
+        cs->restart_count = 0;
+    }
+}
+
+int podstatus_read(const char *pod_dir, il_pod_status *out)
+{
+    il_create_request req;
+    char err[512];
+    if (store_read_request(pod_dir, &req, err, sizeof(err)) != 0)
+        return -1;   /* unknown, or being deleted */
+    const il_pod *pod = &req.pod;
+    out->name = il_xstrdup(pod->name);
+    out->ns = il_xstrdup(pod->ns);
+    out->uid = il_xstrdup(pod->uid);
+    out->n_init_containers = pod->n_init_containers;
+    out->n_containers = pod->n_containers;
+    out->init_containers = il_xcalloc(pod->n_init_containers, sizeof(il_container_status));
+    out->containers = il_xcalloc(pod->n_containers, sizeof(il_container_status));
+    read_states(pod_dir, pod->init_containers, pod->n_init_containers, out->init_containers);
+    read_states(pod_dir, pod->containers, pod->n_containers, out->containers);
+    il_create_request_free(&req);
+    return 0;
+}
+
+bool podstatus_all_terminated(const il_pod_status *st)
+{
+    for (size_t i = 0; i < st->n_containers; i++)
+        if (st->containers[i].state != IL_STATE_TERMINATED)
+            return false;
+    return true;
+}
+
+static void terminate_each(il_container_status *cs, size_t n, const char *reason,
+                           const char *message, int exit_code)
+{
+    il_time now = il_time_now();
+    for (size_t i = 0; i < n; i++) {
+        if (cs[i].state == IL_STATE_TERMINATED)
+            continue;
+        if (il_time_is_zero(cs[i].started_at))
+            cs[i].started_at = now;
+        state_set(&cs[i], IL_STATE_TERMINATED, reason, message);
+        cs[i].exit_code = exit_code;
+        cs[i].finished_at = now;
+        cs[i].ready = false;
+    }
+}
+
+void podstatus_terminate(il_pod_status *st, const char *reason, const char *message,
+                         int exit_code)
+{
+    terminate_each(st->init_containers, st->n_init_containers, reason, message, exit_code);
+    terminate_each(st->containers, st->n_containers, reason, message, exit_code);
+}

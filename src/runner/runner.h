@@ -1,0 +1,281 @@
+/* runner.h -- libilrunner: how a pod runs, shared by every backend that
+ * runs containers itself (interlink-local on this host, interlink-slurm on
+ * a compute node).
+ *
+ * Everything about a pod lives in its directory PODS/<uid>/:
+ *
+ *   pod.json                  the RetrievedPodData of /create, verbatim
+ *   runtime.json              runtime settings frozen at create time
+ *   supervisor.json           pid + /proc start time of the pod's supervisor
+ *   supervisor.log            the supervisor's own stderr
+ *   stop.json                 {"grace": N} written by /delete before SIGTERM
+ *   done                      the supervisor ran the pod to its end
+ *   volumes/<volume>/         materialized volumes (configMap, secret, ...)
+ *   containers/<name>/state.json   waiting | running | terminated
+ *   containers/<name>/log          CRI-format log: "<ts> <stream> <P|F> <bytes>\n"
+ *
+ * The supervisor (runner_supervise) runs the init containers in order, then
+ * the containers in parallel, and is the only writer of state.json and log
+ * after create; status and log readers only read those files, so a plugin
+ * restart loses nothing.  Backends decide where the supervisor runs (a
+ * detached process here, a batch job there) and how its death is judged. */
+#ifndef IL_RUNNER_H
+#define IL_RUNNER_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "plugin.h"
+#include "pod.h"
+#include "util.h"
+#include "wire.h"
+
+/* ---- string vectors (strvec.c) ---------------------------------------- */
+
+/* A growable NULL-terminated array of owned strings (argv, envp). */
+typedef struct strvec {
+    char **v;
+    size_t n;
+    size_t cap;
+} strvec;
+
+void strvec_push(strvec *sv, const char *s);
+void strvec_pushf(strvec *sv, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void strvec_push_all(strvec *sv, char *const *items);   /* NULL-terminated, may be NULL */
+/* Set "NAME=value", replacing an existing NAME (environment semantics). */
+void strvec_setenv(strvec *sv, const char *name, const char *value);
+bool strvec_contains(const strvec *sv, const char *s);
+void strvec_free(strvec *sv);
+json_t *strvec_to_json(const strvec *sv);
+int strvec_from_json(json_t *arr, strvec *out);    /* -1 if not an array of strings */
+
+/* ---- runtimes and the frozen runtime spec (store.c) -------------------- */
+
+typedef enum {
+    RUNTIME_HOST,             /* processes under bubblewrap ("host", "none") */
+    RUNTIME_PODMAN,
+    RUNTIME_APPTAINER,
+    RUNTIME_SINGULARITY,
+    RUNTIME_CHARLIECLOUD,     /* ch-run on an image directory */
+    RUNTIME_ENROOT,
+} runtime_kind;
+
+/* "host" and "none" are the same runtime; -1 for an unknown name. */
+int runtime_kind_parse(const char *name, runtime_kind *out);
+const char *runtime_kind_name(runtime_kind kind);
+
+/* Runtime settings frozen into the pod directory at create time, so that
+ * a config change never confuses a running pod's supervisor or delete. */
+typedef struct runtime_spec {
+    runtime_kind kind;
+    char *path;               /* the runtime's executable (unused by host) */
+    char *bwrap_path;         /* host runtime */
+    strvec args;              /* extra runtime options, before the image */
+    char *image_prefix;       /* prepended to relative image names; NULL = none */
+    bool gpu;                 /* turn the runtime's GPU switch on */
+} runtime_spec;
+
+void runtime_spec_free(runtime_spec *rt);
+int runtime_spec_write(const char *pod_dir, const runtime_spec *rt);
+int runtime_spec_read(const char *pod_dir, runtime_spec *out, char *err, size_t errlen);
+
+/* ---- pod directory store (store.c) ------------------------------------ */
+
+bool store_is_dns_label(const char *s);
+char *store_pod_dir(const char *pods_dir, const char *uid);             /* caller frees */
+char *store_ctr_dir(const char *pod_dir, const char *name);             /* caller frees */
+char *store_path(const char *pod_dir, const char *file);                /* caller frees */
+/* The stored create request (pod.json), parsed; -1 if missing/invalid. */
+int store_read_request(const char *pod_dir, il_create_request *out, char *err, size_t errlen);
+/* JSON files of the pod directory, replaced atomically. */
+json_t *store_load_json(const char *path, size_t max, char *err, size_t errlen);
+int store_save_json(const char *path, json_t *json);
+
+/* Container state files: name/image are not stored (they come from the
+ * pod); pid is the process group of the running container, 0 if none. */
+int state_write(const char *ctr_dir, const il_container_status *st, pid_t pid);
+int state_read(const char *ctr_dir, il_container_status *st, pid_t *pid);
+void state_set(il_container_status *st, il_state_kind kind, const char *reason,
+               const char *message);
+
+/* The supervisor record and its liveness check: a pid alone is not enough
+ * (pids are reused after a reboot), so the /proc start time is kept too.
+ * Only meaningful on the host the supervisor runs on. */
+int supervisor_record_write(const char *pod_dir, pid_t pid);
+/* 1 alive, 0 gone, -1 no record yet (*pid set when a record exists). */
+int supervisor_alive(const char *pod_dir, pid_t *pid);
+/* The supervisor ran the pod to its end (a gone supervisor is then no
+ * loss); stopped: it ended because it was told to stop (SIGTERM: a delete,
+ * or a batch system enforcing a limit), so the containers did not end by
+ * themselves and a backend may know better why. */
+int supervisor_mark_done(const char *pod_dir, bool stopped);
+bool supervisor_done(const char *pod_dir);
+bool supervisor_stopped(const char *pod_dir);
+
+/* This program's own executable (re-executed as the supervisor, locally
+ * or on a compute node); NULL with errno set if unknown.  Caller frees. */
+char *runner_self_exe(void);
+
+/* ---- pod directories: create, remove (poddir.c) ------------------------ */
+
+/* Everything that becomes a path component or reaches execve() is checked
+ * before anything touches the disk.  Returns 0 or -1 with err set. */
+int poddir_validate(const il_pod *pod, il_buf *err);
+/* Lay out PODS/<uid> for req: pod.json, runtime.json, every container
+ * waiting with an empty log, materialized volumes.  Built under a staging
+ * name and renamed into place, so of two concurrent creates of one UID
+ * exactly one wins.  Returns 0 with *created telling whether this call made
+ * the directory (false: it existed), 400 (the pod cannot be materialized)
+ * or 500 (the disk failed us).  On 0, *lock_fd holds the pod's create lock
+ * (an flock on create.lock, taken before the directory became visible), so
+ * a concurrent duplicate waits here until the winner has finished starting
+ * the pod; -1 if the pod vanished meanwhile.  The caller closes it. */
+int poddir_create(const char *pods_dir, const il_create_request *req, const runtime_spec *rt,
+                  bool *created, int *lock_fd, il_buf *err);
+/* Remove PODS/<uid>: renamed first so status never sees half a pod.
+ * A missing directory is success.  Returns 0 or 500. */
+int poddir_remove(const char *pods_dir, const char *uid, il_buf *err);
+/* PODS/<uid> of an existing pod (caller frees), or NULL: an invalid UID
+ * or no such pod (a delete of it is then a success). */
+char *poddir_find(const char *pods_dir, const il_pod *pod);
+/* Leftovers of a crash in the middle of a create or a remove. */
+void poddir_remove_stale(const char *pods_dir);
+/* Kubernetes' grace period for a delete: the deletion's own, the spec's,
+ * then the pod as created (stored may be NULL). */
+int64_t poddir_delete_grace(const il_pod *pod, const il_pod *stored);
+
+/* ---- pod status from the state files (podstatus.c) --------------------- */
+
+/* Fill *out from the stored request and the state files (job_id left NULL).
+ * Returns 0, or -1 when the pod is unknown (out untouched). */
+int podstatus_read(const char *pod_dir, il_pod_status *out);
+bool podstatus_all_terminated(const il_pod_status *st);
+/* Every container not terminated yet becomes terminated with reason and
+ * message (exit code exit_code; started/finished now when unknown). */
+void podstatus_terminate(il_pod_status *st, const char *reason, const char *message,
+                         int exit_code);
+
+/* ---- volumes (volumes.c) ---------------------------------------------- */
+
+/* Write every volume's files under pod_dir/volumes/ (create time). */
+int volumes_materialize(const il_create_request *req, const char *pod_dir, il_buf *err);
+
+typedef struct mount_spec {
+    char *source;             /* host path */
+    char *dest;               /* absolute path in the container */
+    bool read_only;
+} mount_spec;
+
+/* The container's mounts, subPaths resolved (created when missing, as
+ * the kubelet does).  Returns 0 or -1 with err set. */
+int volumes_mounts(const il_pod *pod, const il_container *c, const char *pod_dir,
+                   mount_spec **out, size_t *n, il_buf *err);
+void mounts_free(mount_spec *m, size_t n);
+/* Checks shared by create: absolute, no "." / ".." components, no NUL. */
+bool volumes_valid_mount_path(const char *path);
+bool volumes_valid_sub_path(const char *path);
+
+/* ---- sandbox: argv for each runtime (sandbox.c, runtimes.c) ------------ */
+
+typedef struct launch_spec {
+    strvec argv;
+    strvec envp;              /* empty: inherit the supervisor's environment */
+} launch_spec;
+
+/* How to start container c.  Returns 0, or -1 with a CreateContainerError
+ * message in err (no command, bad mount, ...). */
+int sandbox_command(const runtime_spec *rt, const il_pod *pod, const il_container *c,
+                    const char *pod_dir, launch_spec *out, il_buf *err);
+/* The same from mounts already resolved (golden tests use this directly). */
+int sandbox_command_mounts(const runtime_spec *rt, const il_pod *pod, const il_container *c,
+                           const mount_spec *mounts, size_t n, launch_spec *out, il_buf *err);
+void launch_spec_free(launch_spec *ls);
+char *sandbox_container_id(const runtime_spec *rt, const il_pod *pod, const char *name);
+/* Ask a running container to stop (SIGTERM, or `podman stop -t grace`);
+ * returns how many processes were asked, 0 meaning "none yet, ask again".
+ * sandbox_kill kills it outright.  pgid is the container's process group. */
+int sandbox_stop(const runtime_spec *rt, const il_pod *pod, const char *name, pid_t pgid,
+                 int64_t grace);
+void sandbox_kill(pid_t pgid);
+/* Remove runtime leftovers (podman containers) after the pod is gone. */
+void sandbox_cleanup(const runtime_spec *rt, const il_pod *pod);
+/* Start argv in its own process group, stdin on /dev/null, stdout/stderr
+ * on out_fd/err_fd (-1: /dev/null), fd3 (if >= 0) as fd 3, envp NULL =
+ * inherit.  Returns 0 or an errno value (exec failures included). */
+int sandbox_spawn(char *const argv[], char *const envp[], int out_fd, int err_fd, int fd3,
+                  pid_t *pid);
+/* Run argv to completion with stdio on /dev/null; returns the wait status or -1. */
+int sandbox_run_quiet(char *const argv[]);
+
+/* Shared by the runtimes' argv builders (runtimes.c, sandbox.c). */
+/* Kubernetes order: runtime defaults, then the pod's env (later entries
+ * win).  HOSTNAME is the pod name, as in a pod's UTS namespace. */
+void sandbox_container_env(const il_pod *pod, const il_container *c, bool with_path,
+                           strvec *env);
+/* Image name with the prefix (the slurm-job.vk.io/image-root annotation,
+ * else rt->image_prefix) unless absolute or already a URI; caller frees. */
+char *sandbox_image_ref(const runtime_spec *rt, const il_pod *pod, const char *image);
+void sandbox_push_image(const runtime_spec *rt, const il_pod *pod, const char *image,
+                        strvec *argv);
+int runtime_apptainer_command(const runtime_spec *rt, const il_pod *pod, const il_container *c,
+                              const mount_spec *mounts, size_t n, launch_spec *out,
+                              il_buf *err);
+int runtime_charliecloud_command(const runtime_spec *rt, const il_pod *pod,
+                                 const il_container *c, const mount_spec *mounts, size_t n,
+                                 launch_spec *out, il_buf *err);
+int runtime_enroot_command(const runtime_spec *rt, const il_pod *pod, const il_container *c,
+                           const mount_spec *mounts, size_t n, launch_spec *out, il_buf *err);
+
+/* ---- log files (logfile.c) -------------------------------------------- */
+
+/* Capture side: one per container stream, turns bytes into records. */
+typedef struct log_writer {
+    int fd;                   /* the container's log file, O_APPEND */
+    const char *stream;       /* "stdout" / "stderr" */
+    il_buf line;              /* bytes of the current, unfinished line */
+} log_writer;
+
+void log_writer_feed(log_writer *w, const char *data, size_t len);
+void log_writer_flush(log_writer *w);   /* at EOF: the partial line as a P record */
+void log_writer_free(log_writer *w);
+
+/* Whether the pod can still write logs (follow mode ends when it cannot);
+ * the backend judges its own supervisors. */
+typedef bool (*logs_pod_alive_fn)(const char *pod_dir, void *ctx);
+
+/* Open a container's log in PODS/<uid>; returns 0 or an HTTP status. */
+int logs_open_in(const char *pods_dir, const il_log_request *req, logs_pod_alive_fn alive,
+                 void *alive_ctx, void **stream, il_buf *err);
+ssize_t logs_read(void *stream, char *buf, size_t max);
+void logs_close(void *stream);
+
+/* ---- the plugin process (plugin_main.c) -------------------------------- */
+
+typedef struct runner_cli {
+    const char *name;              /* "interlink-local" */
+    const char *usage;             /* the whole --help text */
+    const char *config_env;        /* "LOCALCONFIGPATH" */
+    const char *config_flag_alias; /* upstream's "-SlurmConfigpath", or NULL */
+    void (*print_config)(void);    /* --help-config */
+} runner_cli;
+
+/* Parse the common flags.  Returns -1 to go on (config_path: the file, or
+ * NULL), else the exit status (--help, --version, a bad flag). */
+int runner_parse_cli(const runner_cli *cli, int argc, char **argv, const char **config_path,
+                     bool *verbose);
+void runner_set_log_level(bool verbose, bool errors_only);
+/* Serve ops on the unix socket when set, else on url + port. */
+int runner_serve(const il_plugin_ops *ops, void *ctx, const char *socket, const char *url,
+                 const char *port, int64_t max_body);
+
+/* ---- the supervisor (supervisor.c) ------------------------------------ */
+
+/* Run the pod in pod_dir to its end in this process.  ready_fd (if >= 0)
+ * gets one byte once the supervisor is recorded.  Returns 0 when every
+ * container that ran exited 0, the first non-zero exit code otherwise
+ * (so a batch system sees the pod fail), 1 if the pod could not run. */
+int runner_supervise(const char *pod_dir, int ready_fd);
+
+#endif

@@ -1,0 +1,228 @@
+/* podsync.c -- what a worker does for one pod: submit it, or delete it.
+ *
+ * Owns the pod's life on the backend.  A new pod is resolved (resolve.c)
+ * and sent to interlink /create once; the job id goes into the pod's
+ * JobID annotation, so a restarted VK never submits it again.  A pod being
+ * deleted (deletionTimestamp), gone from the API, or known only to
+ * interlink is deleted on the backend first, retried with backoff until
+ * interlink confirms; only then is the API object removed (grace 0, UID
+ * precondition), so no remote job is ever orphaned.  Anything that fails
+ * is retried by re-queuing the UID with a growing delay. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "events.h"
+#include "log.h"
+#include "podstatus.h"
+#include "resolve.h"
+#include "util.h"
+#include "vk.h"
+#include "wire.h"
+
+#define RETRY_BASE_MS 500
+#define RETRY_CAP_MS 30000
+#define DONE 0
+#define RETRY 1
+
+static char *pod_path(const json_t *pod, const char *sub)
+{
+    return il_xasprintf("/api/v1/namespaces/%s/pods/%s%s", vk_pod_ns(pod), vk_pod_name(pod),
+                        sub ? sub : "");
+}
+
+/* ---- pending ----------------------------------------------------------- */
+
+/* Keep the pod Pending and say why on it (containers waiting with the
+ * reason and message) and, when the message is new, in an Event. */
+static void report_pending(vk *v, const json_t *pod, const char *reason, const char *message)
+{
+    json_t *status = vk_pod_status(pod, NULL, il_time_now());
+    const char *waiting = strcmp(reason, "FailedMount") ? reason : "ContainerCreating";
+    static const char *const lists[] = {"containerStatuses", "initContainerStatuses"};
+    for (size_t l = 0; l < 2; l++) {
+        size_t i;
+        json_t *cs;
+        json_array_foreach(json_object_get(status, lists[l]), i, cs)
+            json_object_set_new(json_object_get(cs, "state"), "waiting",
+                                json_pack("{s:s, s:s}", "reason", waiting, "message", message));
+    }
+    json_object_set_new(status, "message", json_string(message));
+    json_object_set_new(status, "reason", json_string(reason));
+    const json_t *cur = json_object_get(pod, "status");
+    if (vk_pod_status_changed(cur, status)) {
+        json_t *patch = json_pack("{s:{s:s}, s:O}", "metadata", "uid", vk_pod_uid(pod), "status",
+                                  status);
+        char *path = pod_path(pod, "/status");
+        vk_kube_result res;
+        if (vk_kube_patch(v->kube, path, VK_PATCH_STRATEGIC, patch, &res) == 0)
+            vk_pods_refresh(v->pods, res.body);
+        vk_kube_result_free(&res);
+        free(path);
+        json_decref(patch);
+    }
+    const char *before = json_string_value(json_object_get(cur, "message"));
+    if (!before || strcmp(before, message) != 0)
+        vk_event(v->kube, v->cfg->node_name, pod, "Warning", reason, "%s", message);
+    json_decref(status);
+}
+
+/* ---- create ------------------------------------------------------------ */
+
+/* The job id into metadata.annotations.JobID (with the UID, so a pod
+ * recreated under the same name is not touched). */
+static int annotate(vk *v, const json_t *pod, const char *job_id)
+{
+    json_t *patch = json_pack("{s:{s:s, s:{s:s}}}", "metadata", "uid", vk_pod_uid(pod),
+                              "annotations", "JobID", job_id);
+    char *path = pod_path(pod, NULL);
+    vk_kube_result res;
+    int rc = vk_kube_patch(v->kube, path, VK_PATCH_MERGE, patch, &res);
+    if (rc == 0)
+        vk_pods_refresh(v->pods, res.body);
+    else
+        il_warn("pod %s/%s: job id %s not recorded: %s", vk_pod_ns(pod), vk_pod_name(pod),
+                job_id, res.error);
+    vk_kube_result_free(&res);
+    free(path);
+    json_decref(patch);
+    return rc;
+}
+
+/* POST /create; the job id, or NULL with why filled. */
+static char *submit(vk *v, const json_t *request, char *why, size_t len, long *status)
+{
+    il_http_result res;
+    int rc = vk_interlink_call(v->il, "POST", "/create", "CreatePod", request, &res);
+    char *job = NULL;
+    *status = res.status;
+    if (vk_interlink_ok(&res, rc, why, len) == 0) {
+        json_t *answer = json_loadb(il_buf_cstr(&res.body), res.body.len, 0, NULL);
+        job = il_xstrdup(json_string_value(json_object_get(answer, "PodJID")));
+        if (!job)
+            snprintf(why, len, "interlink answered /create without a PodJID");
+        json_decref(answer);
+    }
+    il_http_result_free(&res);
+    return job;
+}
+
+static int create(vk *v, const vk_pod_view *p)
+{
+    vk_refs refs;
+    vk_refs_init(&refs, v->kube, v->cfg, p->pod);
+    json_t *request = vk_resolve_pod(&refs);
+    if (!request) {
+        report_pending(v, p->pod, refs.reason ? refs.reason : "FailedMount", refs.message);
+        vk_refs_free(&refs);
+        return RETRY;
+    }
+    vk_refs_free(&refs);
+    char why[512];
+    long status;
+    char *job = submit(v, request, why, sizeof why, &status);
+    json_decref(request);
+    if (!job) {
+        il_warn("pod %s/%s: create failed: %s", vk_pod_ns(p->pod), vk_pod_name(p->pod), why);
+        report_pending(v, p->pod, "ProviderCreateFailed", why);
+        return RETRY;
+    }
+    il_info("pod %s/%s submitted: job %s", vk_pod_ns(p->pod), vk_pod_name(p->pod), job);
+    vk_pods_set_job(v->pods, vk_pod_uid(p->pod), job);
+    vk_event(v->kube, v->cfg->node_name, p->pod, "Normal", "Created",
+             "Submitted to %s, job %s", vk_interlink_url(v->il), job);
+    int rc = annotate(v, p->pod, job);
+    free(job);
+    return rc == 0 ? DONE : RETRY;
+}
+
+/* ---- delete ------------------------------------------------------------ */
+
+static int delete_remote(vk *v, const vk_pod_view *p)
+{
+    il_http_result res;
+    int rc = vk_interlink_call(v->il, "DELETE", "/delete", "DeletePod", p->pod, &res);
+    char why[512];
+    rc = vk_interlink_ok(&res, rc, why, sizeof why);
+    il_http_result_free(&res);
+    if (rc < 0) {
+        il_warn("pod %s/%s: backend delete failed (will retry): %s", vk_pod_ns(p->pod),
+                vk_pod_name(p->pod), why);
+        return RETRY;
+    }
+    il_info("pod %s/%s deleted on the backend", vk_pod_ns(p->pod), vk_pod_name(p->pod));
+    vk_pods_set_backend_deleted(v->pods, vk_pod_uid(p->pod));
+    return DONE;
+}
+
+/* Remove the API object now that nothing runs: grace 0, and only the pod
+ * with this UID (a new pod under the same name is left alone). */
+static int delete_object(vk *v, const json_t *pod)
+{
+    json_t *opts = json_pack("{s:s, s:s, s:i, s:{s:s}}", "apiVersion", "v1", "kind",
+                             "DeleteOptions", "gracePeriodSeconds", 0, "preconditions", "uid",
+                             vk_pod_uid(pod));
+    char *path = pod_path(pod, NULL);
+    vk_kube_result res;
+    int rc = vk_kube_delete(v->kube, path, opts, &res);
+    if (rc < 0 && (vk_kube_is(&res, 404) || vk_kube_is(&res, 409)))
+        rc = 0;   /* already gone, or replaced by another pod */
+    if (rc < 0)
+        il_warn("pod %s/%s: %s", vk_pod_ns(pod), vk_pod_name(pod), res.error);
+    vk_kube_result_free(&res);
+    free(path);
+    json_decref(opts);
+    return rc == 0 ? DONE : RETRY;
+}
+
+static int delete_pod(vk *v, const vk_pod_view *p)
+{
+    if (!p->backend_deleted) {
+        if (!p->gone && p->failures == 0)
+            vk_event(v->kube, v->cfg->node_name, p->pod, "Normal", "Killing",
+                     "Deleting the pod on the backend");
+        if (delete_remote(v, p) == RETRY)
+            return RETRY;
+    }
+    if (!p->gone && delete_object(v, p->pod) == RETRY)
+        return RETRY;
+    vk_pods_forget(v->pods, vk_pod_uid(p->pod));
+    return DONE;
+}
+
+/* ---- the worker -------------------------------------------------------- */
+
+static int sync_pod(vk *v, const vk_pod_view *p)
+{
+    if (p->gone || vk_pod_deleting(p->pod))
+        return delete_pod(v, p);
+    if (il_phase_is_terminal(vk_pod_phase(p->pod)))
+        return DONE;
+    if (!p->job_id)
+        return create(v, p);
+    const char *annotated = json_string_value(json_object_get(
+        json_object_get(json_object_get(p->pod, "metadata"), "annotations"), "JobID"));
+    if (!annotated || strcmp(annotated, p->job_id) != 0)
+        return annotate(v, p->pod, p->job_id) == 0 ? DONE : RETRY;
+    return DONE;
+}
+
+void *vk_worker_loop(void *arg)
+{
+    vk *v = arg;
+    char *uid;
+    while ((uid = vk_queue_take(v->queue))) {
+        vk_pod_view p;
+        if (vk_pods_get(v->pods, uid, &p) && p.pod) {
+            if (sync_pod(v, &p) == RETRY && !vk_stopping(v))
+                vk_queue_add(v->queue, uid,
+                             vk_backoff_ms(vk_pods_failed(v->pods, uid), RETRY_BASE_MS,
+                                           RETRY_CAP_MS));
+            else
+                vk_pods_succeeded(v->pods, uid);
+        }
+        vk_pod_view_free(&p);
+        vk_queue_done(v->queue, uid);
+        free(uid);
+    }
+    return NULL;
+}

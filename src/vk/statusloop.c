@@ -1,0 +1,209 @@
+/* statusloop.c -- pod statuses from interlink to the API server.
+ *
+ * Owns the status cycle: every StatusIntervalSeconds, ONE interlink
+ * /status call for all of the node's submitted, non-terminal pods
+ * (upstream made one call per pod, serially), each answer mapped with
+ * podstatus.c and written to pods/status only when it changed, with the
+ * kubelet's Started and Failed Events.  When interlink cannot answer, the
+ * pods keep their last status: a backend outage is not a pod failure.
+ *
+ * Also, once after start, pods that interlink knows for this node but the
+ * API server no longer has (deleted while the VK was down) are handed to
+ * the workers for a backend delete. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "events.h"
+#include "log.h"
+#include "podstatus.h"
+#include "util.h"
+#include "vk.h"
+#include "wire.h"
+
+/* What the status request carries of a pod: everything but its status
+ * (plugins need the spec; the status is ours and can be large). */
+static json_t *request_body(const json_t *pods)
+{
+    json_t *body = json_array();
+    size_t i;
+    const json_t *pod;
+    json_array_foreach(pods, i, pod) {
+        json_t *copy = json_copy((json_t *)pod);   /* shallow: only the top level changes */
+        json_object_del(copy, "status");
+        json_array_append_new(body, copy);
+    }
+    return body;
+}
+
+/* ---- events ------------------------------------------------------------ */
+
+static bool has_started(const json_t *cs)
+{
+    const json_t *state = json_object_get(cs, "state");
+    return json_object_get(state, "running") || json_object_get(state, "terminated");
+}
+
+static const json_t *status_named(const json_t *list, const char *name)
+{
+    size_t i;
+    const json_t *cs;
+    json_array_foreach(list, i, cs) {
+        const char *n = json_string_value(json_object_get(cs, "name"));
+        if (n && name && !strcmp(n, name))
+            return cs;
+    }
+    return NULL;
+}
+
+/* Started per container that began since old; Failed when the pod did. */
+static void emit_events(vk *v, const json_t *pod, const json_t *old, const json_t *now)
+{
+    static const char *const lists[] = {"initContainerStatuses", "containerStatuses"};
+    for (size_t l = 0; l < 2; l++) {
+        size_t i;
+        const json_t *cs;
+        json_array_foreach(json_object_get(now, lists[l]), i, cs) {
+            const char *name = json_string_value(json_object_get(cs, "name"));
+            if (has_started(cs) &&
+                !has_started(status_named(json_object_get(old, lists[l]), name)))
+                vk_event(v->kube, v->cfg->node_name, pod, "Normal", "Started",
+                         "Started container %s", name);
+        }
+    }
+    const char *phase = json_string_value(json_object_get(now, "phase"));
+    const char *before = json_string_value(json_object_get(old, "phase"));
+    if (phase && !strcmp(phase, "Failed") && (!before || strcmp(before, "Failed") != 0))
+        vk_event(v->kube, v->cfg->node_name, pod, "Warning", "Failed",
+                 "The pod failed on the backend");
+}
+
+/* ---- one cycle --------------------------------------------------------- */
+
+static void write_status(vk *v, const json_t *pod, const il_pod_status *st)
+{
+    json_t *patch = vk_pod_status_patch(pod, st, il_time_now());
+    if (!patch)
+        return;
+    char *path = il_xasprintf("/api/v1/namespaces/%s/pods/%s/status", vk_pod_ns(pod),
+                              vk_pod_name(pod));
+    vk_kube_result res;
+    if (vk_kube_patch(v->kube, path, VK_PATCH_STRATEGIC, patch, &res) == 0) {
+        vk_pods_refresh(v->pods, res.body);
+        emit_events(v, pod, json_object_get(pod, "status"), json_object_get(patch, "status"));
+    } else if (!vk_kube_is(&res, 404)) {
+        il_warn("pod %s/%s status: %s", vk_pod_ns(pod), vk_pod_name(pod), res.error);
+    }
+    vk_kube_result_free(&res);
+    free(path);
+    json_decref(patch);
+}
+
+/* Map interlink's answer (an array of PodStatus) onto pods. */
+static void apply(vk *v, const json_t *pods, const json_t *answer)
+{
+    size_t i;
+    const json_t *pod, *js;
+    json_array_foreach(pods, i, pod) {
+        size_t j;
+        json_array_foreach(answer, j, js) {
+            const char *uid = json_string_value(json_object_get(js, "UID"));
+            if (!uid || strcmp(uid, vk_pod_uid(pod)) != 0)
+                continue;
+            il_pod_status st;
+            char err[256];
+            if (il_pod_status_from_json((json_t *)js, &st, err, sizeof err) == 0) {
+                write_status(v, pod, &st);
+                il_pod_status_free(&st);
+            } else {
+                il_warn("pod %s/%s: interlink status: %s", vk_pod_ns(pod), vk_pod_name(pod),
+                        err);
+            }
+            break;
+        }
+    }
+}
+
+/* 0 when interlink answered, -1 otherwise (logged once per outage). */
+static int cycle(vk *v, bool *failing)
+{
+    json_t *pods = vk_pods_active(v->pods);
+    if (json_array_size(pods) == 0) {
+        json_decref(pods);
+        return 0;
+    }
+    json_t *body = request_body(pods);
+    il_http_result res;
+    int rc = vk_interlink_call(v->il, "GET", "/status", "GetStatus", body, &res);
+    char why[512];
+    json_t *answer = NULL;
+    if ((rc = vk_interlink_ok(&res, rc, why, sizeof why)) == 0) {
+        answer = json_loadb(il_buf_cstr(&res.body), res.body.len, 0, NULL);
+        if (!json_is_array(answer)) {   /* a macro: its argument is evaluated twice */
+            snprintf(why, sizeof why, "interlink answered /status with something not a list");
+            rc = -1;
+        }
+    }
+    if (rc == 0)
+        apply(v, pods, answer);
+    else if (!*failing)
+        il_warn("pod statuses not refreshed (%zu pods keep their last status): %s",
+                json_array_size(pods), why);
+    else
+        il_debug("pod statuses still not refreshed: %s", why);
+    *failing = rc != 0;
+    json_decref(answer);
+    il_http_result_free(&res);
+    json_decref(body);
+    json_decref(pods);
+    return rc;
+}
+
+/* ---- orphans ----------------------------------------------------------- */
+
+/* Pods interlink holds for this node that the API server does not have. */
+static int adopt_orphans(vk *v)
+{
+    il_http_result res;
+    int rc = vk_interlink_call(v->il, "GET", "/pods", "ListPods", NULL, &res);
+    char why[512];
+    if (vk_interlink_ok(&res, rc, why, sizeof why) < 0) {
+        il_debug("interlink /pods: %s", why);
+        il_http_result_free(&res);
+        return -1;
+    }
+    json_t *list = json_loadb(il_buf_cstr(&res.body), res.body.len, 0, NULL);
+    size_t i;
+    const json_t *e;
+    json_array_foreach(list, i, e) {
+        json_t *pod = json_object_get(e, "pod");
+        const char *node = json_string_value(json_object_get(json_object_get(pod, "spec"),
+                                                             "nodeName"));
+        vk_pod_view p;
+        if (!node || strcmp(node, v->cfg->node_name) != 0 || !vk_pod_uid(pod))
+            continue;
+        if (vk_pods_get(v->pods, vk_pod_uid(pod), &p)) {
+            vk_pod_view_free(&p);
+            continue;
+        }
+        il_info("pod %s/%s is on the backend but no longer in the API: deleting it",
+                vk_pod_ns(pod), vk_pod_name(pod));
+        vk_pods_add_orphan(v->pods, pod, json_string_value(json_object_get(e, "JID")));
+        vk_queue_add(v->queue, vk_pod_uid(pod), 0);
+    }
+    json_decref(list);
+    il_http_result_free(&res);
+    return 0;
+}
+
+void *vk_status_loop(void *arg)
+{
+    vk *v = arg;
+    bool failing = false, orphans_done = false;
+    int64_t period = v->cfg->status_interval_s * 1000;
+    while (vk_sleep(v, orphans_done ? period : period < 1000 ? period : 1000)) {
+        if (!orphans_done && vk_pods_synced(v->pods))
+            orphans_done = adopt_orphans(v) == 0;
+        cycle(v, &failing);
+    }
+    return NULL;
+}
