@@ -1,0 +1,174 @@
+/* test_runner_argv.c -- argv and environment building for the runtimes that
+ * run for real here (host under bubblewrap, podman).
+ *
+ * The property under test: every pod string reaches the process as one
+ * argv element or one environment entry, byte for byte, with nothing in
+ * between that a shell could interpret.  The integration tests prove the
+ * same end to end; these pin the exact command lines. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "pod.h"
+#include "runner.h"
+
+#define UID "0b1f3c1e-7c0e-4f55-9b1d-3c0f7c1a2b3c"
+
+/* Hostile on purpose: quotes, substitutions, a newline, UTF-8, a leading dash. */
+static const char hostile_pod[] =
+    "{\"metadata\":{\"name\":\"p\",\"namespace\":\"default\",\"uid\":\"" UID "\"},"
+    " \"spec\":{\"containers\":["
+    "   {\"name\":\"c\",\"image\":\"busybox\",\"command\":[\"/bin/echo\",\"$(touch /x)\"],"
+    "    \"args\":[\"`id`\",\"a;b\",\"it's \\\"q\\\"\",\"l1\\nl2\",\"\xc3\xbc\xe2\x9c\x93\",\"-n\"],"
+    "    \"workingDir\":\"/w\","
+    "    \"env\":[{\"name\":\"A\",\"value\":\"$(id)\\n`x`\"},{\"name\":\"B\",\"value\":\"\"},"
+    "             {\"name\":\"A\",\"value\":\"last wins\"}]},"
+    "   {\"name\":\"argsonly\",\"image\":\"busybox\",\"args\":[\"/bin/true\",\"x\"]},"
+    "   {\"name\":\"nothing\",\"image\":\"busybox\"}]}}";
+
+static const mount_spec mounts[] = {{"/pods/u/volumes/cfg", "/etc/cfg", true},
+                                    {"/pods/u/volumes/work", "/work", false}};
+
+static void parse_pod(il_pod *pod)
+{
+    json_error_t jerr;
+    json_t *json = json_loads(hostile_pod, 0, &jerr);
+    assert_non_null(json);
+    char err[256];
+    if (il_pod_parse(json, pod, err, sizeof(err)) != 0)
+        fail_msg("pod does not parse: %s", err);
+    json_decref(json);
+}
+
+/* got[from..] must equal want (NULL-terminated) exactly. */
+static void assert_tail(const strvec *got, size_t from, const char *const *want)
+{
+    size_t n = 0;
+    while (want[n])
+        n++;
+    if (got->n - from != n)
+        fail_msg("expected %zu elements from %zu, got %zu", n, from, got->n - from);
+    for (size_t i = 0; i < n; i++)
+        if (strcmp(got->v[from + i], want[i]) != 0)
+            fail_msg("element %zu: got \"%s\", want \"%s\"", from + i, got->v[from + i], want[i]);
+}
+
+static ssize_t index_of(const strvec *sv, const char *s)
+{
+    for (size_t i = 0; i < sv->n; i++)
+        if (strcmp(sv->v[i], s) == 0)
+            return (ssize_t)i;
+    return -1;
+}
+
+static const char *const expected_env[] = {
+    "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+    "HOSTNAME=p", "A=last wins", "B=", NULL,
+};
+
+static void test_host_argv_and_env(void **state)
+{
+    (void)state;
+    il_pod pod;
+    parse_pod(&pod);
+    runtime_spec rt = {.kind = RUNTIME_HOST, .bwrap_path = "/usr/bin/bwrap"};
+    launch_spec ls;
+    il_buf err = IL_BUF_INIT;
+    assert_int_equal(sandbox_command_mounts(&rt, &pod, &pod.containers[0], mounts, 2, &ls, &err),
+                     0);
+    const char *const head[] = {"/usr/bin/bwrap", "--unshare-pid", "--unshare-uts",
+                                "--die-with-parent", "--hostname", "p"};
+    for (size_t i = 0; i < 6; i++)
+        assert_string_equal(ls.argv.v[i], head[i]);
+    /* The volumes, parents first, read-only where asked. */
+    ssize_t ro = index_of(&ls.argv, "--ro-bind");
+    assert_true(ro > 0);
+    assert_string_equal(ls.argv.v[ro + 1], "/pods/u/volumes/cfg");
+    assert_string_equal(ls.argv.v[ro + 2], "/etc/cfg");
+    ssize_t work = index_of(&ls.argv, "/pods/u/volumes/work");
+    assert_true(work > 0);
+    assert_string_equal(ls.argv.v[work - 1], "--bind");
+    assert_string_equal(ls.argv.v[work + 1], "/work");
+    /* Then the working directory and the command, each string one element. */
+    ssize_t chdir_at = index_of(&ls.argv, "--chdir");
+    assert_true(chdir_at > work);
+    const char *const tail[] = {"--chdir", "/w", "--", "/bin/echo", "$(touch /x)", "`id`",
+                                "a;b", "it's \"q\"", "l1\nl2", "\xc3\xbc\xe2\x9c\x93", "-n",
+                                NULL};
+    assert_tail(&ls.argv, (size_t)chdir_at, tail);
+    assert_tail(&ls.envp, 0, expected_env);
+    launch_spec_free(&ls);
+    il_buf_free(&err);
+    il_pod_free(&pod);
+}
+
+static void test_host_args_only_and_no_command(void **state)
+{
+    (void)state;
+    il_pod pod;
+    parse_pod(&pod);
+    runtime_spec rt = {.kind = RUNTIME_HOST, .bwrap_path = "bwrap"};
+    launch_spec ls;
+    il_buf err = IL_BUF_INIT;
+    /* No image entrypoint on the host: args alone are the argv. */
+    assert_int_equal(sandbox_command_mounts(&rt, &pod, &pod.containers[1], NULL, 0, &ls, &err),
+                     0);
+    const char *const tail[] = {"--chdir", "/", "--", "/bin/true", "x", NULL};
+    assert_tail(&ls.argv, (size_t)index_of(&ls.argv, "--chdir"), tail);
+    launch_spec_free(&ls);
+    /* Neither command nor args: a CreateContainerError message, no argv. */
+    assert_int_equal(sandbox_command_mounts(&rt, &pod, &pod.containers[2], NULL, 0, &ls, &err),
+                     -1);
+    assert_non_null(strstr(il_buf_cstr(&err), "neither command nor args"));
+    assert_int_equal(ls.argv.n, 0);
+    il_buf_free(&err);
+    il_pod_free(&pod);
+}
+
+static void test_podman_argv(void **state)
+{
+    (void)state;
+    il_pod pod;
+    parse_pod(&pod);
+    runtime_spec rt = {.kind = RUNTIME_PODMAN, .path = "podman"};
+    strvec_push(&rt.args, "--ulimit");
+    strvec_push(&rt.args, "nofile=16384:16384");
+    launch_spec ls;
+    il_buf err = IL_BUF_INIT;
+    assert_int_equal(sandbox_command_mounts(&rt, &pod, &pod.containers[0], mounts, 2, &ls, &err),
+                     0);
+    /* command becomes a JSON entrypoint; args follow the image, unquoted. */
+    const char *const want[] = {
+        "podman", "--runtime", "runc", "--cgroup-manager", "cgroupfs", "run", "--rm",
+        "--replace", "--pull", "never", "--network", "host", "--name", "il-" UID "-c",
+        "--ulimit", "nofile=16384:16384",
+        "-e", "HOSTNAME=p", "-e", "A=last wins", "-e", "B=",
+        "-v", "/pods/u/volumes/cfg:/etc/cfg:ro", "-v", "/pods/u/volumes/work:/work",
+        "-w", "/w", "--entrypoint", "[\"/bin/echo\",\"$(touch /x)\"]", "busybox",
+        "`id`", "a;b", "it's \"q\"", "l1\nl2", "\xc3\xbc\xe2\x9c\x93", "-n", NULL};
+    assert_tail(&ls.argv, 0, want);
+    launch_spec_free(&ls);
+    /* podman -v cannot quote ':'; refused rather than mis-mounted. */
+    mount_spec colon = {"/pods/u/volumes/a:b", "/x", false};
+    assert_int_equal(sandbox_command_mounts(&rt, &pod, &pod.containers[0], &colon, 1, &ls, &err),
+                     -1);
+    assert_non_null(strstr(il_buf_cstr(&err), "':'"));
+    strvec_free(&rt.args);
+    il_buf_free(&err);
+    il_pod_free(&pod);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_host_argv_and_env),
+        cmocka_unit_test(test_host_args_only_and_no_command),
+        cmocka_unit_test(test_podman_argv),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
