@@ -49,7 +49,8 @@ def test_plugin_unreachable_is_502_naming_the_plugin(stack_factory, how):
         elapsed = time.monotonic() - t0
         assert code == 502, f"{name}: {code} {data!r}"
         assert where in data.decode(errors="replace"), f"{name}: {data!r} does not name {where}"
-        assert elapsed < 2, f"{name} took {elapsed:.1f}s with the plugin down"
+        # well under the 5 s connect timeout: a refused connection is not waited on
+        assert elapsed < 4, f"{name} took {elapsed:.1f}s with the plugin down"
     errors = metrics(stack)
     for endpoint in ("/create", "/status", "/getLogs"):
         assert metric(errors, "interlink_plugin_request_errors_total", endpoint=endpoint) >= 1, endpoint
@@ -84,23 +85,33 @@ def test_hung_plugin_gives_504_after_the_timeout(hung, call):
     assert_alive(stack)
 
 
-def test_hung_plugin_does_not_block_other_callers(hung):
-    stack, plugin = hung
-    pod = host_pod("stuck", "sleep 1")
-    results = []
-    waiters = [threading.Thread(target=lambda: results.append(stack.status([pod])[0]))
-               for _ in range(4)]
-    for w in waiters:
-        w.start()
-    wait_until(lambda: len(plugin.requests()) == 4, timeout=2, what="4 calls at the hung plugin")
-    t0 = time.monotonic()
-    assert_alive(stack)
-    code, _ = harness.request(stack.api_addr, "GET", "/metrics", timeout=10)
-    assert code == 200
-    assert time.monotonic() - t0 < 1, "interlink stalled while plugin calls hang"
-    for w in waiters:
-        w.join(15)
-    assert results == [504] * 4
+def test_hung_plugin_does_not_block_other_callers(stack_factory):
+    # A timeout long enough that the four calls are still hanging when the
+    # checks run, even on a loaded machine; the checks themselves poll.
+    stack = stack_factory(api_extra={"SidecarTimeoutSeconds": 10})
+    plugin = MisbehavingPlugin(stack.plugin_sock, "hang")
+    try:
+        stack.start_api()
+        pod = host_pod("stuck", "sleep 1")
+        results = []
+        waiters = [threading.Thread(target=lambda: results.append(stack.status([pod])[0]))
+                   for _ in range(4)]
+        for w in waiters:
+            w.start()
+        wait_until(lambda: len(plugin.requests()) == 4, timeout=8,
+                   what="4 calls at the hung plugin")
+        t0 = time.monotonic()
+        assert_alive(stack)
+        code, _ = harness.request(stack.api_addr, "GET", "/metrics", timeout=10)
+        assert code == 200
+        assert time.monotonic() - t0 < 2, "interlink stalled while plugin calls hang"
+        assert len(results) == 0, "a hung call returned before its timeout"
+        for w in waiters:
+            w.join(30)
+        assert results == [504] * 4
+    finally:
+        stack.stop()
+        plugin.stop()
 
 
 @pytest.mark.parametrize("mode", ["garbage", "nothttp", "close"])
