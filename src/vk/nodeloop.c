@@ -36,6 +36,7 @@ static void ping(vk *v, vk_node *n)
     int rc = vk_interlink_call(v->il, "POST", "/pinglink", "PingInterLink", NULL, &res);
     char why[512];
     bool was_ready = n->ready.status;
+    bool was_failing = n->ready.reason && !strcmp(n->ready.reason, "InterlinkPingFailed");
     il_time now = il_time_now();
     if (vk_interlink_ok(&res, rc, why, sizeof why) == 0) {
         vk_node_ping_ok(n, res.body.data, res.body.len, now);
@@ -44,7 +45,7 @@ static void ping(vk *v, vk_node *n)
                     v->cfg->node_name);
     } else {
         vk_node_ping_failed(n, why, now);
-        if (was_ready || n->ready.since.sec == now.sec)
+        if (!was_failing)   /* once per outage */
             il_warn("interlink ping failed (%s): node %s is NotReady", why, v->cfg->node_name);
     }
     il_http_result_free(&res);

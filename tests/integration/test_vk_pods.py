@@ -1,0 +1,207 @@
+"""Pods through interlink-vk: the fake API server -> interlink-vk -> interlink ->
+interlink-local, and their statuses back.  Covers what the VK gathers for a pod
+(ConfigMaps, Secrets, projected tokens, downward API, env), status mapping and
+Events, deletion (backend first), a VK restart, and a plugin outage."""
+import base64
+import json
+
+import pytest
+
+import vkutil
+from vkutil import condition, wait_for
+
+SH = "/bin/sh"
+
+
+@pytest.fixture(scope="module")
+def env(tmp_path_factory):
+    e = vkutil.VKEnv(tmp_path_factory.mktemp("vkpods"))
+    wait_for("Ready", lambda: (condition(e.kube.node(), "Ready") or {}).get("status") == "True",
+             timeout=15)
+    yield e
+    e.stop()
+
+
+def sh(name, script, **extra):
+    return {"name": name, "image": "busybox", "command": [SH, "-c", script], **extra}
+
+
+def reasons(env, pod):
+    return [e["reason"] for e in env.kube.events(pod)]
+
+
+def test_pod_runs_to_succeeded(env):
+    env.kube.create_pod("ok", [sh("a", "echo one"), sh("b", "echo two")],
+                        initContainers=[sh("init", "echo init")])
+    pod = env.wait_phase("ok")
+    st = pod["status"]
+    assert st["phase"] == "Succeeded"
+    for cs in st["containerStatuses"] + st["initContainerStatuses"]:
+        term = cs["state"]["terminated"]
+        assert term["exitCode"] == 0 and term["reason"] == "Completed", cs
+        assert term["startedAt"] and term["finishedAt"]
+    assert [c["name"] for c in st["containerStatuses"]] == ["a", "b"]
+    conds = {c["type"]: c for c in st["conditions"]}
+    assert conds["PodScheduled"]["status"] == "True"
+    assert conds["Initialized"]["status"] == "True"
+    assert conds["Ready"]["status"] == "False" and conds["Ready"]["reason"] == "PodCompleted"
+    assert pod["metadata"]["annotations"]["JobID"]
+    wait_for("Created and Started events",
+             lambda: {"Created", "Started"} <= set(reasons(env, "ok")), timeout=5)
+    assert vkutil.logs_from_plugin(env.stack, pod, "b") == "two\n"
+
+
+def test_references_reach_the_container(env):
+    env.kube.create("configmaps", {"metadata": {"name": "cfg"},
+                                   "data": {"greeting": "hello", "color": "blue"}})
+    env.kube.create("secrets", {"metadata": {"name": "sec"}, "type": "Opaque",
+                                "data": {"password": base64.b64encode(b"s3cret").decode()}})
+    script = ("cat /cfg/greeting; echo; cat /sec/password; echo; cat /dw/podname; echo; "
+              "cat /dw/labels; echo; cat /dw/cpu; echo; "
+              "echo env $GREETING $PASS $MYNS $CPU_M $CFG_color $MISSING; "
+              "head -c 3 /var/run/secrets/kubernetes.io/serviceaccount/token; echo; "
+              "head -c 3 /vault/token; echo; "
+              "grep -c BEGIN /var/run/secrets/kubernetes.io/serviceaccount/ca.crt")
+    c = sh("main", script,
+           resources={"limits": {"cpu": "500m", "memory": "64Mi"}},
+           volumeMounts=[{"name": "cfg", "mountPath": "/cfg"},
+                         {"name": "sec", "mountPath": "/sec"},
+                         {"name": "dw", "mountPath": "/dw"},
+                         {"name": "vault", "mountPath": "/vault"},
+                         {"name": "opt", "mountPath": "/opt-cfg"}],
+           env=[{"name": "GREETING", "valueFrom": {"configMapKeyRef": {"name": "cfg",
+                                                                        "key": "greeting"}}},
+                {"name": "PASS", "valueFrom": {"secretKeyRef": {"name": "sec",
+                                                                 "key": "password"}}},
+                {"name": "MYNS", "valueFrom": {"fieldRef": {"fieldPath": "metadata.namespace"}}},
+                {"name": "CPU_M", "valueFrom": {"resourceFieldRef": {"resource": "limits.cpu",
+                                                                      "divisor": "1m"}}},
+                {"name": "MISSING", "valueFrom": {"configMapKeyRef": {
+                    "name": "nope", "key": "x", "optional": True}}}],
+           envFrom=[{"configMapRef": {"name": "cfg"}, "prefix": "CFG_"}])
+    volumes = [
+        {"name": "cfg", "configMap": {"name": "cfg"}},
+        {"name": "sec", "secret": {"secretName": "sec"}},
+        {"name": "opt", "configMap": {"name": "absent", "optional": True}},
+        {"name": "dw", "downwardAPI": {"items": [
+            {"path": "podname", "fieldRef": {"fieldPath": "metadata.name"}},
+            {"path": "labels", "fieldRef": {"fieldPath": "metadata.labels"}},
+            {"path": "cpu", "resourceFieldRef": {"containerName": "main",
+                                                 "resource": "limits.cpu", "divisor": "1m"}}]}},
+        {"name": "vault", "projected": {"sources": [{"serviceAccountToken": {
+            "audience": "vault", "expirationSeconds": 7200, "path": "token"}}]}},
+    ]
+    env.kube.api.delete("/_test/requests")
+    pod = env.kube.create_pod("refs", [c], volumes=volumes)
+    done = env.wait_phase("refs")
+    out = vkutil.logs_from_plugin(env.stack, done, "main")
+    assert done["status"]["phase"] == "Succeeded", (done["status"], out)
+    lines = out.splitlines()
+    assert lines[0] == "hello" and lines[1] == "s3cret" and lines[2] == "refs", out
+    assert lines[4] == "500", out
+    assert lines[5] == "env hello s3cret default 500 blue", out
+    assert lines[6] == "eyJ" and lines[7] == "eyJ", out   # JWTs
+    assert lines[8] == "1", out   # kube-root-ca.crt
+    tokens = [json.loads(r["body"]) for r in env.kube.requests(method="POST")
+              if r["path"].endswith("/serviceaccounts/default/token")]
+    specs = {t["spec"].get("expirationSeconds"): t["spec"] for t in tokens}
+    assert specs[7200]["audiences"] == ["vault"]
+    assert specs[7200]["boundObjectRef"] == {"apiVersion": "v1", "kind": "Pod", "name": "refs",
+                                             "uid": pod["metadata"]["uid"]}
+    assert specs[3607].get("audiences") is None   # the admission-added kube-api-access source
+
+
+def test_missing_configmap_keeps_pod_pending_then_runs(env):
+    c = sh("main", "cat /late/k", volumeMounts=[{"name": "late", "mountPath": "/late"}])
+    env.kube.create_pod("waits", [c], volumes=[{"name": "late", "configMap": {"name": "late"}}])
+    pod = wait_for("a message on the pending pod",
+                   lambda: (env.kube.pod("waits")["status"].get("message") and env.kube.pod("waits")),
+                   timeout=10)
+    assert pod["status"]["phase"] == "Pending"
+    assert 'configmap "late" not found' in pod["status"]["message"]
+    assert "JobID" not in (pod["metadata"].get("annotations") or {})
+    wait_for("a FailedMount event", lambda: "FailedMount" in reasons(env, "waits"), timeout=5)
+    env.kube.create("configmaps", {"metadata": {"name": "late"}, "data": {"k": "finally"}})
+    done = env.wait_phase("waits", timeout=40)
+    assert done["status"]["phase"] == "Succeeded"
+    assert vkutil.logs_from_plugin(env.stack, done, "main") == "finally"
+
+
+def test_failing_container_fails_the_pod(env):
+    env.kube.create_pod("bad", [sh("main", "echo oops >&2; exit 3")])
+    pod = env.wait_phase("bad")
+    assert pod["status"]["phase"] == "Failed"
+    term = pod["status"]["containerStatuses"][0]["state"]["terminated"]
+    assert term["exitCode"] == 3 and term["reason"] == "Error", term
+    wait_for("a Failed event", lambda: "Failed" in reasons(env, "bad"), timeout=5)
+
+
+def test_delete_pending_pod(env):
+    env.kube.create_pod("pend", [sh("main", "true")],
+                        volumes=[{"name": "v", "configMap": {"name": "never"}}])
+    wait_for("pending with a message", lambda: env.kube.pod("pend")["status"].get("message"),
+             timeout=10)
+    env.kube.delete_pod("pend")
+    env.wait_gone("pend")
+
+
+def test_delete_running_pod_backend_first(env):
+    pod = env.kube.create_pod("run", [sh("main", "sleep 300")])
+    uid = pod["metadata"]["uid"]
+    env.wait_phase("run", phases=("Running",))
+    assert uid in env.plugin_pod_dirs()
+    env.kube.api.delete("/_test/requests")
+    env.kube.delete_pod("run", gracePeriodSeconds=5)
+    env.wait_gone("run")
+    assert uid not in env.interlink_pods() and uid not in env.plugin_pod_dirs()
+    final = [r for r in env.kube.requests(method="DELETE") if r["path"].endswith("/pods/run")]
+    assert json.loads(final[-1]["body"]) == {"apiVersion": "v1", "kind": "DeleteOptions",
+                                             "gracePeriodSeconds": 0,
+                                             "preconditions": {"uid": uid}}
+
+
+def test_plugin_down_pods_keep_status_and_deletes_wait(env):
+    keep = env.kube.create_pod("keep", [sh("main", "sleep 4")])
+    gone = env.kube.create_pod("gone", [sh("main", "sleep 300")])
+    env.wait_phase("keep", phases=("Running",))
+    env.wait_phase("gone", phases=("Running",))
+    env.stack.plugin.stop()
+    env.kube.delete_pod("gone", gracePeriodSeconds=1)
+    # The backend cannot confirm: the object stays (with its deletionTimestamp).
+    wait_for("VK retrying the delete", lambda: "backend delete failed" in env.vk.output(),
+             timeout=10)
+    wait_for("a failed status cycle", lambda: "not refreshed" in env.vk.output(), timeout=10)
+    assert env.kube.pod("gone")["metadata"]["deletionTimestamp"]
+    assert vkutil.phase(env.kube.pod("keep")) == "Running"
+    env.stack.start_plugin()
+    env.wait_gone("gone", timeout=40)
+    assert gone["metadata"]["uid"] not in env.interlink_pods()
+    assert env.wait_phase("keep")["status"]["phase"] == "Succeeded"
+    assert keep["metadata"]["uid"] in env.plugin_pod_dirs()
+
+
+def test_vk_restart_no_double_submission_and_cleanup(env):
+    mid = env.kube.create_pod("mid", [sh("main", "sleep 3; echo done")])
+    doomed = env.kube.create_pod("doomed", [sh("main", "sleep 300")])
+    vanish = env.kube.create_pod("vanish", [sh("main", "sleep 300")])
+    for name in ("mid", "doomed", "vanish"):
+        env.wait_phase(name, phases=("Running",))
+    env.vk.stop()
+    # While the VK is down: one pod deleted gracefully (stays, with a
+    # deletionTimestamp), one removed from the API at once (grace 0).
+    env.kube.delete_pod("doomed", gracePeriodSeconds=30)
+    env.kube.delete_pod("vanish", gracePeriodSeconds=0)
+    assert env.kube.pod("vanish") is None
+    env.vk = vkutil.VK(env.dir, env.kube, env.stack).start()
+    done = env.wait_phase("mid", timeout=30)
+    assert done["status"]["phase"] == "Succeeded"
+    env.wait_gone("doomed")
+    wait_for("the vanished pod deleted on the backend",
+             lambda: vanish["metadata"]["uid"] not in env.interlink_pods(), timeout=15)
+    assert doomed["metadata"]["uid"] not in env.interlink_pods()
+    assert env.plugin_pod_dirs().count(mid["metadata"]["uid"]) == 1
+    # interlink would answer a second /create with the same job id; the VK
+    # must not even ask (the JobID annotation says the pod was submitted).
+    after_restart = env.vk.output().rsplit("API server", 1)[-1]
+    assert "default/mid submitted" not in after_restart
+    assert vkutil.logs_from_plugin(env.stack, done, "main") == "done\n"

@@ -1,0 +1,183 @@
+"""Helpers for the virtual-kubelet integration tests: the fake Kubernetes API
+server (tests/kube/fake_apiserver.py) as a subprocess, interlink-vk as a
+daemon against it and a harness.Stack, and polling helpers."""
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import types
+
+import harness
+
+KUBE_DIR = os.path.join(harness.SRC_DIR, "tests", "kube")
+sys.path.insert(0, os.path.abspath(KUBE_DIR))
+from kube_client import KubeClient  # noqa: E402
+
+NODE = "vk-test"
+
+
+def wait_for(what, fn, timeout=30, interval=0.1):
+    """Poll fn() until it returns a truthy value; fail with `what` and the last value."""
+    deadline = time.time() + timeout
+    last = None
+    while time.time() < deadline:
+        last = fn()
+        if last:
+            return last
+        time.sleep(interval)
+    raise AssertionError(f"timed out after {timeout}s waiting for {what}; last: {last!r}")
+
+
+class FakeKube:
+    """tests/kube/fake_apiserver.py in its own process, as a real API server would be."""
+
+    def __init__(self, directory):
+        self.dir = str(directory)
+        os.makedirs(self.dir, exist_ok=True)
+        port_file = os.path.join(self.dir, "port")
+        if os.path.exists(port_file):
+            os.unlink(port_file)
+        self.log = open(os.path.join(self.dir, "apiserver.log"), "ab")
+        self.proc = subprocess.Popen(
+            [sys.executable, os.path.join(KUBE_DIR, "fake_apiserver.py"), "--port", "0",
+             "--dir", self.dir, "--bookmark-interval", "1"],
+            stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True)
+        wait_for("the fake API server", lambda: os.path.exists(port_file)
+                 and open(port_file).read().strip(), timeout=30)
+        self.port = int(open(port_file).read())
+        with open(os.path.join(self.dir, "token")) as f:
+            self.token = f.read().strip()
+        self.pki = types.SimpleNamespace(ca_crt=os.path.join(self.dir, "ca.crt"))
+        self.kubeconfig = os.path.join(self.dir, "kubeconfig")
+        self.api = KubeClient(self)
+
+    def stop(self):
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.log.close()
+
+    # -- objects ---------------------------------------------------------
+    def pod(self, name, ns="default"):
+        code, body = self.api.get(f"/api/v1/namespaces/{ns}/pods/{name}")
+        return body if code == 200 else None
+
+    def node(self, name=NODE):
+        code, body = self.api.get(f"/api/v1/nodes/{name}")
+        return body if code == 200 else None
+
+    def create_pod(self, name, containers, volumes=None, ns="default", **spec):
+        pod = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": name, "namespace": ns},
+               "spec": {"containers": containers, "restartPolicy": "Never",
+                        "nodeName": NODE, "volumes": volumes or [],
+                        "tolerations": [{"key": "virtual-node.interlink/no-schedule",
+                                         "operator": "Exists"}], **spec}}
+        code, body = self.api.post(f"/api/v1/namespaces/{ns}/pods", pod)
+        assert code == 201, body
+        return body
+
+    def create(self, plural, obj, ns="default"):
+        code, body = self.api.post(f"/api/v1/namespaces/{ns}/{plural}", obj)
+        assert code == 201, body
+        return body
+
+    def delete_pod(self, name, ns="default", **opts):
+        return self.api.delete(f"/api/v1/namespaces/{ns}/pods/{name}", opts or None)
+
+    def events(self, pod_name, ns="default"):
+        code, body = self.api.get(f"/api/v1/namespaces/{ns}/events",
+                                  fieldSelector=f"involvedObject.name={pod_name}")
+        return body.get("items", []) if code == 200 else []
+
+    def requests(self, **query):
+        code, body = self.api.get("/_test/requests", **query)
+        return body.get("items", []) if code == 200 else []
+
+    def hook(self, path, body=None):
+        return self.api.post("/_test/" + path, body if body is not None else {})
+
+
+def condition(obj, ctype):
+    for c in (obj or {}).get("status", {}).get("conditions") or []:
+        if c.get("type") == ctype:
+            return c
+    return None
+
+
+def phase(pod):
+    return ((pod or {}).get("status") or {}).get("phase")
+
+
+class VK(harness.Daemon):
+    """interlink-vk with a generated config, pointed at the fake API server and a Stack."""
+
+    def __init__(self, directory, kube, stack, **extra):
+        self.cfg = harness.write_yaml(os.path.join(str(directory), "vk.yaml"), {
+            "InterlinkURL": stack.api_addr,
+            "PingIntervalSeconds": 1,
+            "StatusIntervalSeconds": 1,
+            "LeaseDurationSeconds": 4,
+            "InterlinkTimeoutSeconds": 20,
+            "VerboseLogging": True,
+            **extra,
+        })
+        super().__init__([harness.binary("interlink-vk"), "--config", self.cfg,
+                          "--nodename", NODE],
+                         os.path.join(str(directory), "vk.log"),
+                         env={"KUBECONFIG": kube.kubeconfig, "KUBELET_PORT": "10250",
+                              "POD_IP": "127.0.0.1"})
+
+
+def logs_from_plugin(stack, pod, container):
+    """The container's log as interlink-local has it (through interlink /getLogs)."""
+    status, body = stack.logs(harness.log_struct(pod, container))
+    return body.decode(errors="replace") if status == 200 else None
+
+
+class VKEnv:
+    """The fake API server, interlink + interlink-local, and interlink-vk, in one dir."""
+
+    def __init__(self, directory, **vk_config):
+        self.dir = str(directory)
+        self.vk_config = vk_config
+        self.kube = FakeKube(os.path.join(self.dir, "kube"))
+        self.stack = harness.Stack(os.path.join(self.dir, "stack")).start()
+        self.vk = VK(self.dir, self.kube, self.stack, **vk_config).start()
+
+    def restart_vk(self):
+        assert self.vk.stop() == 0, "interlink-vk did not exit 0 on SIGTERM"
+        self.vk = VK(self.dir, self.kube, self.stack, **self.vk_config).start()
+
+    def stop(self):
+        try:
+            code = self.vk.stop()
+        finally:
+            self.stack.stop()
+            self.kube.stop()
+        assert code == 0, f"interlink-vk exited {code} on SIGTERM:\n{self.vk.output()[-3000:]}"
+        out = self.vk.output()
+        assert "ERROR: AddressSanitizer" not in out and "runtime error:" not in out, out[-5000:]
+        assert "LeakSanitizer" not in out, out[-5000:]
+
+    def plugin_pod_dirs(self):
+        pods = os.path.join(self.stack.dir, "local-data", "pods")
+        return sorted(os.listdir(pods)) if os.path.isdir(pods) else []
+
+    def interlink_pods(self):
+        code, body = harness.request_json(self.stack.api_addr, "GET", "/pods")
+        assert code == 200, body
+        return {p["UID"]: p for p in body}
+
+    def wait_phase(self, name, phases=("Succeeded", "Failed"), timeout=30):
+        return wait_for(f"pod {name} in {phases}",
+                        lambda: phase(self.kube.pod(name)) in phases and self.kube.pod(name),
+                        timeout)
+
+    def wait_gone(self, name, timeout=30):
+        wait_for(f"pod {name} removed from the API", lambda: self.kube.pod(name) is None, timeout)
