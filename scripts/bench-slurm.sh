@@ -2,15 +2,21 @@
 # bench-slurm.sh BINDIR -- interlink -> interlink-slurm figures against the
 # real single-node SLURM of tests/slurm, measured in one run:
 #
-#   1. submission rate: N pods created through the interlink API (8
-#      concurrent clients, as a virtual kubelet's workers) versus a plain
-#      serial loop of `sbatch --wrap true` -- the physical limit here;
+#   1. submission rate: N pods created through the interlink API by 8
+#      concurrent clients (as a virtual kubelet's workers) versus the same N
+#      plain `sbatch --hold --output=/dev/null --wrap true` run by 8
+#      concurrent workers -- the physical limit here, measured with the same
+#      parallelism (a serial loop is printed too, for reference: it leaves
+#      one of the two cores idle, so it is no fair yardstick for 8 clients).
+#      The two alternate, BENCH_ROUNDS times, and the means are compared;
 #   2. one /status call covering 1000 pods: its duration and how many times
-#      squeue ran (SqueuePath points at a wrapper that counts invocations).
+#      squeue and sacct ran (SqueuePath and SacctPath point at wrappers that
+#      count invocations).
 #
-# Jobs are submitted held (--hold / -H) so that running them does not
-# compete with the submission being measured; everything is cancelled and
-# SLURM stopped at the end.  Knobs: BENCH_SUBMIT_N (200), BENCH_STATUS_N (1000).
+# Jobs are submitted held (--hold) on both sides, so that running them does
+# not compete with the submission being measured; everything is cancelled
+# and SLURM stopped at the end.  Knobs: BENCH_SUBMIT_N (200),
+# BENCH_STATUS_N (1000), BENCH_ROUNDS (3).
 set -euo pipefail
 
 [ $# -eq 1 ] || { echo "usage: $0 BINDIR" >&2; exit 2; }
@@ -27,16 +33,19 @@ trap cleanup EXIT
 eval "$(SLURM_UP_CPUS=16 "$SRC/tests/slurm/slurm-up.sh" "$SLURM" 2>/dev/null | tail -n1)"
 export SLURM_CONF
 
-# squeue wrapper: one line per invocation.
-cat > "$WORK/squeue-count" <<EOF
+# squeue and sacct wrappers: one line per invocation.
+for cmd in squeue sacct; do
+    cat > "$WORK/$cmd-count" <<EOF
 #!/bin/sh
-echo x >> '$WORK/squeue.calls'
-exec squeue "\$@"
+echo x >> '$WORK/$cmd.calls'
+exec $cmd "\$@"
 EOF
-chmod +x "$WORK/squeue-count"
+    chmod +x "$WORK/$cmd-count"
+done
 
 IL_BIN_DIR="$BIN" IL_SOURCE_DIR="$SRC" BENCH_WORK="$WORK" \
 BENCH_SUBMIT_N="${BENCH_SUBMIT_N:-200}" BENCH_STATUS_N="${BENCH_STATUS_N:-1000}" \
+BENCH_ROUNDS="${BENCH_ROUNDS:-3}" \
 /usr/bin/python3 - <<'PY'
 import os, subprocess, sys, threading, time
 sys.path.insert(0, os.path.join(os.environ["IL_SOURCE_DIR"], "tests", "integration"))
@@ -46,6 +55,8 @@ import slurmutil as su
 work = os.environ["BENCH_WORK"]
 n_submit = int(os.environ["BENCH_SUBMIT_N"])
 n_status = int(os.environ["BENCH_STATUS_N"])
+rounds = int(os.environ["BENCH_ROUNDS"])
+CLIENTS = 8
 cluster = su.Cluster(os.path.join(work, "slurm"), 16)
 cluster.env = dict(os.environ)
 
@@ -53,17 +64,32 @@ def cancel_all():
     subprocess.run(["scancel", "--user", "root"], capture_output=True)
     cluster.wait_idle(timeout=120)
 
-# 1a. the physical limit: a serial loop of sbatch --wrap
-t0 = time.time()
-for _ in range(n_submit):
-    subprocess.run(["sbatch", "--hold", "--output=/dev/null", "--wrap", "true"],
-                   check=True, capture_output=True)
-plain = n_submit / (time.time() - t0)
-cancel_all()
+def concurrently(items, fn, clients=CLIENTS):
+    """items through fn by `clients` threads; the rate per second."""
+    errors = []
+    def worker(chunk):
+        for item in chunk:
+            err = fn(item)
+            if err:
+                errors.append(err)
+    threads = [threading.Thread(target=worker, args=(items[i::clients],))
+               for i in range(clients)]
+    t = time.time()
+    for th in threads: th.start()
+    for th in threads: th.join()
+    took = time.time() - t
+    if errors:
+        raise SystemExit(f"failed: {errors[:3]}")
+    return len(items) / took
 
-# 1b. the same number of pods through interlink -> interlink-slurm
+def plain_sbatch(_):
+    r = subprocess.run(["sbatch", "--hold", "--output=/dev/null", "--wrap", "true"],
+                       capture_output=True)
+    return None if r.returncode == 0 else r.stderr
+
 stack = su.SlurmStack(os.path.join(work, "stack"), cluster, runtime="none",
                       plugin_extra={"SqueuePath": os.path.join(work, "squeue-count"),
+                                    "SacctPath": os.path.join(work, "sacct-count"),
                                     "VerboseLogging": False},
                       api_extra={"VerboseLogging": False})
 stack.start()
@@ -72,39 +98,46 @@ try:
         return [h.make_pod(f"{tag}{i}", [h.container("main", ["/bin/true"])],
                            annotations={"slurm-job.vk.io/flags": "--hold"}) for i in range(n)]
 
-    def create_all(batch):
-        errors = []
-        def worker(chunk):
-            for pod in chunk:
-                code, body = stack.create(h.create_request(pod))
-                if code != 200:
-                    errors.append(body)
-        threads = [threading.Thread(target=worker, args=(batch[i::8],)) for i in range(8)]
-        t = time.time()
-        for th in threads: th.start()
-        for th in threads: th.join()
-        if errors:
-            raise SystemExit(f"create failed: {errors[:3]}")
-        return time.time() - t
+    def via_interlink(pod):
+        code, body = stack.create(h.create_request(pod))
+        return None if code == 200 else body
 
-    api = n_submit / create_all(pods(n_submit, "sub"))
+    # 1. submission, alternating so both sides see the same machine
+    serial = concurrently(list(range(n_submit)), plain_sbatch, clients=1)
     cancel_all()
+    plain, api = [], []
+    for r in range(rounds):
+        plain.append(concurrently(list(range(n_submit)), plain_sbatch))
+        cancel_all()
+        api.append(concurrently(pods(n_submit, f"sub{r}x"), via_interlink))
+        cancel_all()
+    plain_mean, api_mean = sum(plain) / rounds, sum(api) / rounds
 
     # 2. one /status call over n_status pods
     batch = pods(n_status, "st")
-    create_all(batch)
-    calls = os.path.join(work, "squeue.calls")
-    if os.path.exists(calls):
-        os.unlink(calls)
+    concurrently(batch, via_interlink)
+    for f in ("squeue.calls", "sacct.calls"):
+        if os.path.exists(os.path.join(work, f)):
+            os.unlink(os.path.join(work, f))
     t = time.time()
     code, body = h.request_json(stack.api_addr, "GET", "/status", batch, timeout=300)
     took = time.time() - t
     assert code == 200 and len(body) == n_status, (code, str(body)[:300])
-    n_calls = sum(1 for _ in open(calls)) if os.path.exists(calls) else 0
-    print(f"submit: {n_submit} pods through interlink->interlink-slurm: {api:.1f} pods/s; "
-          f"plain `sbatch --wrap` loop: {plain:.1f} jobs/s; ratio {api / plain:.2f}")
-    print(f"status: one /status over {n_status} pods took {took * 1000:.0f} ms "
-          f"with {n_calls} squeue invocation(s)")
+
+    def count(f):
+        path = os.path.join(work, f)
+        return sum(1 for _ in open(path)) if os.path.exists(path) else 0
+
+    rates = lambda xs: ", ".join(f"{x:.0f}" for x in xs)
+    print(f"submit: {n_submit} pods, {CLIENTS} concurrent clients on both sides, "
+          f"{rounds} alternating rounds (mean, then each round)")
+    print(f"  through interlink->interlink-slurm:            {api_mean:6.1f} pods/s ({rates(api)})")
+    print(f"  plain `sbatch --hold --wrap true`, {CLIENTS} workers: {plain_mean:6.1f} jobs/s "
+          f"({rates(plain)})")
+    print(f"  ratio {api_mean / plain_mean:.2f} (target 0.9); for reference a serial plain "
+          f"loop: {serial:.1f} jobs/s")
+    print(f"status: one /status over {n_status} pods took {took * 1000:.0f} ms with "
+          f"{count('squeue.calls')} squeue and {count('sacct.calls')} sacct invocation(s)")
 finally:
     subprocess.run(["scancel", "--user", "root"], capture_output=True)
     stack.stop()

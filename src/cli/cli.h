@@ -138,35 +138,12 @@ void cli_object_where(const cli_object *o, char *out, size_t outlen);
 /* "FILE" or "the given files", for "not found in ..." */
 const char *cli_manifest_source(const cli_manifest *m);
 
-/* ---- resolve.c, env.c: what the virtual kubelet does before /create ----- */
+/* ---- resolve.c: what the virtual kubelet does before /create ---------- */
 
 /* Build the PodCreateRequests for pod object o with the given uid.
  * Returns a new object, or NULL with err set ("volume \"v\": ..."). */
 json_t *cli_build_create_request(const cli_manifest *m, const cli_object *o, const char *uid,
                                  char *err, size_t errlen);
-
-typedef struct cli_resolver {
-    const cli_manifest *m;
-    const char *ns;           /* the pod's namespace */
-    json_t *pod;              /* the copy being sent (uid already set) */
-    char *err;
-    size_t errlen;
-} cli_resolver;
-
-enum { CLI_REF_FOUND = 0, CLI_REF_SKIP = 1, CLI_REF_ERR = -1 };
-/* The decoded value of key in the ConfigMap or Secret `name` (malloc'd,
- * NUL-terminated, length in *len).  A missing object or key is
- * CLI_REF_SKIP when optional, else CLI_REF_ERR with err naming it. */
-int cli_ref_value(cli_resolver *r, const char *kind, const char *name, const char *key,
-                  bool optional, char **value, size_t *len);
-/* The object named in a reference, or NULL: CLI_REF_SKIP / CLI_REF_ERR
- * as above through *rc. */
-const cli_object *cli_ref_object(cli_resolver *r, const char *kind, const char *name,
-                                 bool optional, int *rc);
-/* A downward API fieldPath's value (malloc'd), or NULL with err set. */
-char *cli_field_ref_value(cli_resolver *r, const char *field_path);
-/* Resolve env valueFrom and flatten envFrom of one container in place. */
-int cli_resolve_env(cli_resolver *r, json_t *container);
 
 /* ---- commands ----------------------------------------------------------- */
 

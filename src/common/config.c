@@ -101,17 +101,6 @@ static int parse_bool(const char *s, bool *out)
     return -1;
 }
 
-static int parse_int(const char *s, int64_t *out)
-{
-    char *end;
-    errno = 0;
-    long long v = strtoll(s, &end, 10);
-    if (!*s || *end || errno == ERANGE)
-        return -1;
-    *out = v;
-    return 0;
-}
-
 /* "a,b,,c" -> {"a","b","c",NULL}: empty items are dropped. */
 static char **split_list(const char *s)
 {
@@ -146,7 +135,7 @@ int il_config_set(const il_cfg_field *f, void *target, const char *value, char *
         *(bool *)p = b;
         return 0;
     case IL_CFG_INT:
-        if (parse_int(value, &i) < 0)
+        if (il_parse_int64(value, &i) < 0)
             break;
         *(int64_t *)p = i;
         return 0;

@@ -6,23 +6,32 @@
  * path, the response helpers, and pulled streams with client-gone detection.
  *
  * Threading: MHD runs one thread per connection, so handlers may block.  The
- * routing table is written before serving starts and only read afterwards. */
+ * routing table is written before serving starts and only read afterwards.
+ *
+ * TLS: a certificate rotation starts a second MHD daemon on the same
+ * listening socket with the new certificate and quiesces the old one, so
+ * no connection is refused meanwhile and open streams (a followed log) go
+ * on; retired daemons are stopped with the server.  GnuTLS details (peer
+ * verification, checking a pair) live in httpd_tls.c. */
 #include "httpd.h"
 
 #include <errno.h>
 #include <microhttpd.h>
 #include <netdb.h>
 #include <poll.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "httpd_tls.h"
 #include "log.h"
 #include "timeutil.h"
 #include "util.h"
@@ -30,11 +39,23 @@
 #define IL_DEFAULT_MAX_BODY (16 * 1024 * 1024)
 #define IL_MAX_ROUTES 32
 
+/* TLS 1.2 and 1.3 only, GnuTLS's default ciphers for them. */
+#define IL_TLS_PRIORITIES "NORMAL:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2"
+
 typedef struct route {
     char *path;
     il_handler_fn fn;
     void *userdata;
+    bool prefix;
 } route;
+
+/* A daemon replaced by a certificate rotation, still finishing the
+ * connections it accepted, with the PEMs it was started from. */
+typedef struct retired_daemon {
+    struct MHD_Daemon *mhd;
+    char *cert, *key;
+    struct retired_daemon *next;
+} retired_daemon;
 
 struct il_httpd {
     struct MHD_Daemon *mhd;
@@ -50,6 +71,10 @@ struct il_httpd {
     il_observer_fn observer;
     void *observer_ud;
     atomic_bool stopping;
+    bool tls;
+    char *tls_cert, *tls_key, *tls_client_ca;   /* the current PEMs */
+    retired_daemon *retired;
+    pthread_mutex_t tls_lock;                    /* mhd, PEMs, retired: rotation vs stop */
 };
 
 struct il_request {
@@ -331,6 +356,29 @@ const char *il_request_session(const il_request *req)
     return req->session;
 }
 
+void il_request_tls_peer(il_request *req, il_tls_peer *out)
+{
+    memset(out, 0, sizeof *out);
+    if (!req->srv->tls)
+        return;
+    out->tls = true;
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(req->conn, MHD_CONNECTION_INFO_GNUTLS_SESSION);
+    if (ci && ci->tls_session)
+        il_tls_peer_read(ci->tls_session, out);
+}
+
+const char *il_request_bearer(const il_request *req)
+{
+    const char *auth = il_request_header(req, MHD_HTTP_HEADER_AUTHORIZATION);
+    if (!auth || strncasecmp(auth, "Bearer ", 7) != 0)
+        return NULL;
+    auth += 7;
+    while (*auth == ' ')
+        auth++;
+    return *auth ? auth : NULL;
+}
+
 json_t *il_request_json(il_request *req)
 {
     if (req->body.len == 0) {
@@ -375,18 +423,29 @@ static bool body_exceeds_limit(il_request *req)
     return cl && strtoll(cl, NULL, 10) > req->srv->max_body;
 }
 
+static const route *find_route(const il_httpd *srv, const char *path)
+{
+    for (size_t i = 0; i < srv->n_routes; i++)
+        if (!srv->routes[i].prefix && strcmp(srv->routes[i].path, path) == 0)
+            return &srv->routes[i];
+    for (size_t i = 0; i < srv->n_routes; i++)
+        if (srv->routes[i].prefix &&
+            strncmp(srv->routes[i].path, path, strlen(srv->routes[i].path)) == 0)
+            return &srv->routes[i];
+    return NULL;
+}
+
 static void dispatch(il_request *req)
 {
     il_httpd *srv = req->srv;
     if (srv->filter && !srv->filter(req, srv->filter_ud))
         return;
-    for (size_t i = 0; i < srv->n_routes; i++) {
-        if (strcmp(srv->routes[i].path, req->path) == 0) {
-            srv->routes[i].fn(req, srv->routes[i].userdata);
-            if (!req->responded)
-                il_respond_error(req, 500, "internal error: %s gave no answer", req->path);
-            return;
-        }
+    const route *r = find_route(srv, req->path);
+    if (r) {
+        r->fn(req, r->userdata);
+        if (!req->responded)
+            il_respond_error(req, 500, "internal error: %s gave no answer", req->path);
+        return;
     }
     il_debug("%s %s: no such endpoint", req->method, req->path);
     il_respond_text(req, 404, "404 page not found\n");
@@ -461,17 +520,52 @@ static void mhd_logger(void *cls, const char *fmt, va_list ap)
 static int open_listener(il_httpd *srv, const il_httpd_opts *opts, char *err, size_t errlen)
 {
     const char *addr = opts->address ? opts->address : "";
+    if (strncmp(addr, "unix://", 7) == 0 && opts->tls_cert_pem) {
+        snprintf(err, errlen, "TLS needs a TCP address, not %s", addr);
+        return -1;
+    }
     if (strncmp(addr, "unix://", 7) == 0)
         return listen_unix(srv, addr + 7, opts->socket_mode, err, errlen);
     if (strncmp(addr, "http://", 7) == 0)
         return listen_tcp(srv, addr + 7, opts->port, err, errlen);
-    if (strncmp(addr, "https://", 8) == 0) {
-        snprintf(err, errlen, "https listeners are not supported yet: %s "
+    if (strncmp(addr, "https://", 8) == 0 && !opts->tls_cert_pem) {
+        snprintf(err, errlen, "https listeners need a certificate: %s "
                  "(put a TLS proxy in front, or use unix://)", addr);
         return -1;
     }
-    snprintf(err, errlen, "address must start with unix:// or http://, got \"%s\"", addr);
+    if (strncmp(addr, "https://", 8) == 0)
+        return listen_tcp(srv, addr + 8, opts->port, err, errlen);
+    snprintf(err, errlen, "address must start with unix://, http:// or https://, got \"%s\"",
+             addr);
     return -1;
+}
+
+/* Copy the TLS material after checking it, so a bad pair is reported
+ * with GnuTLS's reason before anything listens. */
+static int take_tls_opts(il_httpd *srv, const il_httpd_opts *opts, char *err, size_t errlen)
+{
+    if (!opts->tls_cert_pem)
+        return 0;
+    if (!MHD_is_feature_supported(MHD_FEATURE_TLS)) {
+        snprintf(err, errlen, "this libmicrohttpd was built without TLS support");
+        return -1;
+    }
+    if (il_tls_check_pair(opts->tls_cert_pem, opts->tls_key_pem, err, errlen) != 0 ||
+        (opts->tls_client_ca_pem && il_tls_check_ca(opts->tls_client_ca_pem, err, errlen) != 0))
+        return -1;
+    srv->tls = true;
+    srv->tls_cert = il_xstrdup(opts->tls_cert_pem);
+    srv->tls_key = il_xstrdup(opts->tls_key_pem);
+    srv->tls_client_ca = il_xstrdup(opts->tls_client_ca_pem);
+    return 0;
+}
+
+static void free_tls(il_httpd *srv)
+{
+    free(srv->tls_cert);
+    free(srv->tls_key);
+    free(srv->tls_client_ca);
+    pthread_mutex_destroy(&srv->tls_lock);
 }
 
 il_httpd *il_httpd_new(const il_httpd_opts *opts, char *err, size_t errlen)
@@ -480,24 +574,48 @@ il_httpd *il_httpd_new(const il_httpd_opts *opts, char *err, size_t errlen)
     srv->listen_fd = -1;
     srv->max_body = opts->max_body > 0 ? opts->max_body : IL_DEFAULT_MAX_BODY;
     srv->timeout_s = opts->timeout_s ? opts->timeout_s : 120;
-    if (open_listener(srv, opts, err, errlen) != 0) {
+    pthread_mutex_init(&srv->tls_lock, NULL);
+    if (take_tls_opts(srv, opts, err, errlen) != 0 || open_listener(srv, opts, err, errlen) != 0) {
+        free_tls(srv);
         free(srv);
         return NULL;
     }
     return srv;
 }
 
-int il_httpd_start(il_httpd *srv, char *err, size_t errlen)
+/* One MHD daemon on the server's socket; cert and key only for TLS.
+ * With a client CA, MHD asks clients for a certificate without requiring
+ * one; il_request_tls_peer verifies it. */
+static struct MHD_Daemon *start_mhd(il_httpd *srv, const char *cert, const char *key)
 {
     unsigned flags = MHD_USE_THREAD_PER_CONNECTION | MHD_USE_POLL_INTERNAL_THREAD |
                      MHD_USE_ERROR_LOG | MHD_USE_SUPPRESS_DATE_NO_CLOCK;
-    srv->mhd = MHD_start_daemon(
+    struct MHD_OptionItem tls[] = {
+        {MHD_OPTION_HTTPS_MEM_CERT, 0, (void *)cert},
+        {MHD_OPTION_HTTPS_MEM_KEY, 0, (void *)key},
+        {MHD_OPTION_HTTPS_PRIORITIES, 0, (void *)IL_TLS_PRIORITIES},
+        {srv->tls_client_ca ? MHD_OPTION_HTTPS_MEM_TRUST : MHD_OPTION_END, 0, srv->tls_client_ca},
+        {MHD_OPTION_END, 0, NULL},
+    };
+    if (srv->tls)
+        flags |= MHD_USE_TLS | MHD_USE_ITC;   /* ITC: rotation quiesces the daemon */
+    else
+        tls[0].option = MHD_OPTION_END;
+    return MHD_start_daemon(
         flags, 0, NULL, NULL, on_request, srv,
         MHD_OPTION_EXTERNAL_LOGGER, mhd_logger, NULL,
         MHD_OPTION_LISTEN_SOCKET, srv->listen_fd,
         MHD_OPTION_CONNECTION_TIMEOUT, srv->timeout_s,
         MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv,
+        MHD_OPTION_ARRAY, tls,
         MHD_OPTION_END);
+}
+
+int il_httpd_start(il_httpd *srv, char *err, size_t errlen)
+{
+    pthread_mutex_lock(&srv->tls_lock);
+    srv->mhd = start_mhd(srv, srv->tls_cert, srv->tls_key);
+    pthread_mutex_unlock(&srv->tls_lock);
     if (!srv->mhd) {
         snprintf(err, errlen, "libmicrohttpd could not start serving");
         return -1;
@@ -505,13 +623,73 @@ int il_httpd_start(il_httpd *srv, char *err, size_t errlen)
     return 0;
 }
 
-void il_httpd_route(il_httpd *srv, const char *path, il_handler_fn fn, void *userdata)
+/* Start the new daemon before quiescing the old one: for a moment both
+ * accept, so no client finds the port closed. */
+static int rotate(il_httpd *srv, char *cert, char *key, char *err, size_t errlen)
+{
+    struct MHD_Daemon *next = start_mhd(srv, cert, key);
+    if (!next) {
+        snprintf(err, errlen, "libmicrohttpd could not start serving the new certificate");
+        return -1;
+    }
+    MHD_quiesce_daemon(srv->mhd);
+    retired_daemon *r = il_xcalloc(1, sizeof *r);
+    *r = (retired_daemon){srv->mhd, srv->tls_cert, srv->tls_key, srv->retired};
+    srv->retired = r;
+    srv->mhd = next;
+    return 0;
+}
+
+int il_httpd_set_tls_cert(il_httpd *srv, const char *cert_pem, const char *key_pem, char *err,
+                          size_t errlen)
+{
+    if (!srv->tls) {
+        snprintf(err, errlen, "not a TLS server");
+        return -1;
+    }
+    if (il_tls_check_pair(cert_pem, key_pem, err, errlen) != 0)
+        return -1;
+    char *cert = il_xstrdup(cert_pem), *key = il_xstrdup(key_pem);
+    pthread_mutex_lock(&srv->tls_lock);
+    int rc = 0;
+    if (atomic_load(&srv->stopping)) {
+        snprintf(err, errlen, "the server is stopping");
+        rc = -1;
+    } else if (srv->mhd) {
+        rc = rotate(srv, cert, key, err, errlen);   /* the old PEMs go with the old daemon */
+    } else {
+        free(srv->tls_cert);
+        free(srv->tls_key);
+    }
+    if (rc == 0) {
+        srv->tls_cert = cert;
+        srv->tls_key = key;
+    } else {
+        free(cert);
+        free(key);
+    }
+    pthread_mutex_unlock(&srv->tls_lock);
+    return rc;
+}
+
+static void add_route(il_httpd *srv, const char *path, il_handler_fn fn, void *userdata,
+                      bool prefix)
 {
     if (srv->n_routes == IL_MAX_ROUTES) {
         il_error("too many routes; %s not added", path);
         return;
     }
-    srv->routes[srv->n_routes++] = (route){il_xstrdup(path), fn, userdata};
+    srv->routes[srv->n_routes++] = (route){il_xstrdup(path), fn, userdata, prefix};
+}
+
+void il_httpd_route(il_httpd *srv, const char *path, il_handler_fn fn, void *userdata)
+{
+    add_route(srv, path, fn, userdata, false);
+}
+
+void il_httpd_route_prefix(il_httpd *srv, const char *prefix, il_handler_fn fn, void *userdata)
+{
+    add_route(srv, prefix, fn, userdata, true);
 }
 
 void il_httpd_set_filter(il_httpd *srv, il_filter_fn fn, void *userdata)
@@ -536,6 +714,15 @@ void il_httpd_stop(il_httpd *srv)
     if (!srv)
         return;
     atomic_store(&srv->stopping, true);
+    pthread_mutex_lock(&srv->tls_lock);   /* no rotation from here on */
+    pthread_mutex_unlock(&srv->tls_lock);
+    for (retired_daemon *r = srv->retired, *next; r; r = next) {
+        next = r->next;
+        MHD_stop_daemon(r->mhd);
+        free(r->cert);
+        free(r->key);
+        free(r);
+    }
     if (srv->mhd)
         MHD_stop_daemon(srv->mhd);
     close(srv->listen_fd);
@@ -544,5 +731,6 @@ void il_httpd_stop(il_httpd *srv)
     for (size_t i = 0; i < srv->n_routes; i++)
         free(srv->routes[i].path);
     free(srv->unix_path);
+    free_tls(srv);
     free(srv);
 }

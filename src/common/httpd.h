@@ -10,7 +10,13 @@
  * A handler answers exactly once with one of il_respond*.  Streams are
  * pulled: the reader is called on the connection thread until it returns 0
  * (end) or -1 (abort); IL_STREAM_AGAIN means "nothing yet", after which the
- * server checks whether the client went away before asking again. */
+ * server checks whether the client went away before asking again.
+ *
+ * TLS (GnuTLS through libmicrohttpd, TLS 1.2 or newer) is on when the
+ * options carry a certificate; the address may then be "https://host" or
+ * "http://host".  With a client CA, clients are asked for a certificate
+ * but not required to send one (a bearer token may authenticate them
+ * instead): handlers decide with il_request_tls_peer. */
 #ifndef IL_HTTPD_H
 #define IL_HTTPD_H
 
@@ -37,6 +43,10 @@ typedef struct il_httpd_opts {
     int64_t max_body;         /* bytes; <= 0 means 16 MiB */
     unsigned timeout_s;       /* idle connection timeout; 0 = 120 */
     unsigned socket_mode;     /* unix socket permissions; 0 = 0660 */
+    const char *tls_cert_pem; /* serving certificate (chain), PEM; NULL = plain HTTP */
+    const char *tls_key_pem;  /* its private key, PEM */
+    const char *tls_client_ca_pem; /* CAs that client certificates must chain to; NULL =
+                                      no client certificates asked for */
 } il_httpd_opts;
 
 /* Open the listening socket.  A stale unix socket left by a crash is
@@ -61,6 +71,14 @@ void il_httpd_set_observer(il_httpd *srv, il_observer_fn fn, void *userdata);
 void il_httpd_stop(il_httpd *srv);
 /* The bound TCP port (useful with port "0"), or 0 for unix sockets. */
 int il_httpd_port(const il_httpd *srv);
+/* Like il_httpd_route, for every path that starts with prefix; exact
+ * routes win over prefix routes, and the first matching prefix wins. */
+void il_httpd_route_prefix(il_httpd *srv, const char *prefix, il_handler_fn fn, void *userdata);
+/* Replace a TLS server's certificate (rotation).  New connections get it
+ * at once; open ones finish on the old one.  On failure (a pair GnuTLS
+ * rejects) the old certificate stays in use: -1 with err set. */
+int il_httpd_set_tls_cert(il_httpd *srv, const char *cert_pem, const char *key_pem, char *err,
+                          size_t errlen);
 
 /* Request accessors; strings are valid until the handler returns. */
 const char *il_request_method(const il_request *req);
@@ -71,6 +89,23 @@ const char *il_request_header(const il_request *req, const char *name);
 const char *il_request_query(const il_request *req, const char *name);
 /* InterLink-Http-Session from the caller, or a generated "Request-<uuid>". */
 const char *il_request_session(const il_request *req);
+/* What TLS says about the caller.  verified: a client certificate was
+ * presented, chains to tls_client_ca_pem, is within its validity and
+ * allows client authentication; cn and orgs are then its subject's CN and
+ * O values (the Kubernetes user and groups). */
+#define IL_TLS_MAX_ORGS 8
+typedef struct il_tls_peer {
+    bool tls;                 /* the request came over TLS */
+    bool presented;           /* the client sent a certificate */
+    bool verified;
+    char why[128];            /* presented but not verified: why, for logs */
+    char cn[256];
+    char orgs[IL_TLS_MAX_ORGS][128];
+    size_t n_orgs;
+} il_tls_peer;
+void il_request_tls_peer(il_request *req, il_tls_peer *out);
+/* The token of "Authorization: Bearer TOKEN", or NULL. */
+const char *il_request_bearer(const il_request *req);
 /* Parse the body as JSON; on failure responds 400 itself and returns NULL. */
 json_t *il_request_json(il_request *req);
 

@@ -191,6 +191,17 @@ ssize_t il_write_all(int fd, const void *data, size_t len)
     return (ssize_t)len;
 }
 
+int il_parse_int64(const char *s, int64_t *out)
+{
+    char *end;
+    errno = 0;
+    long long v = strtoll(s, &end, 10);
+    if (!*s || *end || errno == ERANGE)
+        return -1;
+    *out = v;
+    return 0;
+}
+
 int il_read_file(const char *path, size_t max_bytes, il_buf *out)
 {
     int fd = open(path, O_RDONLY | O_CLOEXEC);

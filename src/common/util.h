@@ -49,6 +49,10 @@ int il_rm_rf(const char *path);                     /* missing path is success *
  * log streams): no data arrived within about a second; ask again. */
 #define IL_STREAM_AGAIN (-2)
 
+/* A whole decimal string as an int64 (no sign games, no trailing junk, no
+ * overflow).  0, or -1 leaving *out alone. */
+int il_parse_int64(const char *s, int64_t *out);
+
 /* Read/write all bytes, retrying on EINTR and short transfers. */
 ssize_t il_write_all(int fd, const void *data, size_t len);
 

@@ -118,7 +118,7 @@ static bool before(il_time a, il_time b)
 /* ---- reading ----------------------------------------------------------- */
 
 typedef struct log_stream {
-    int fd;
+    int fd;                   /* -1: the container has not started yet (no log file) */
     char *pod_dir;
     char *ctr_dir;
     logs_pod_alive_fn pod_alive;
@@ -214,13 +214,21 @@ static void drain_pending(log_stream *s)
     s->pending.len = rest;
 }
 
+static int open_log(const char *ctr_dir)
+{
+    char *path = store_path(ctr_dir, "log");
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    free(path);
+    return fd;
+}
+
 /* Follow ends when the container can produce nothing more: terminated,
  * its pod deleted, or its supervisor gone (the backend's judgement). */
 static bool container_finished(const log_stream *s)
 {
     il_container_status st = {0};
     if (state_read(s->ctr_dir, &st, NULL) != 0)
-        return true;
+        return s->fd >= 0 || !s->pod_alive(s->pod_dir, s->pod_alive_ctx);   /* not started yet */
     bool finished = st.state == IL_STATE_TERMINATED;
     il_container_status_free(&st);
     return finished || !s->pod_alive(s->pod_dir, s->pod_alive_ctx);
@@ -231,7 +239,9 @@ static ssize_t fill(log_stream *s)
 {
     char chunk[65536];
     for (int idle = 0; !s->done && s->out.len == s->out_pos;) {
-        ssize_t got = read(s->fd, chunk, sizeof(chunk));
+        if (s->fd < 0)
+            s->fd = open_log(s->ctr_dir);
+        ssize_t got = s->fd >= 0 ? read(s->fd, chunk, sizeof(chunk)) : 0;
         if (got < 0 && errno == EINTR)
             continue;
         if (got < 0)
@@ -298,6 +308,23 @@ static il_time since_of(const il_log_request *req)
     return IL_TIME_ZERO;
 }
 
+/* A container of the pod whose log does not exist yet: declared in the
+ * pod, not started (lazy layouts, poddir_opts).  Its log is empty so far. */
+static bool declared_not_started(const char *pod_dir, const char *name)
+{
+    il_create_request req;
+    char err[256];
+    if (errno != ENOENT || store_read_request(pod_dir, &req, err, sizeof(err)) != 0)
+        return false;
+    bool found = false;
+    for (size_t i = 0; i < req.pod.n_init_containers && !found; i++)
+        found = strcmp(req.pod.init_containers[i].name, name) == 0;
+    for (size_t i = 0; i < req.pod.n_containers && !found; i++)
+        found = strcmp(req.pod.containers[i].name, name) == 0;
+    il_create_request_free(&req);
+    return found;
+}
+
 int logs_open_in(const char *pods_dir, const il_log_request *req, logs_pod_alive_fn alive,
                  void *alive_ctx, void **stream, il_buf *err)
 {
@@ -315,10 +342,8 @@ int logs_open_in(const char *pods_dir, const il_log_request *req, logs_pod_alive
     s->ctr_dir = store_ctr_dir(s->pod_dir, req->container);
     s->pod_alive = alive;
     s->pod_alive_ctx = alive_ctx;
-    char *path = store_path(s->ctr_dir, "log");
-    s->fd = open(path, O_RDONLY | O_CLOEXEC);
-    free(path);
-    if (s->fd < 0) {
+    s->fd = open_log(s->ctr_dir);
+    if (s->fd < 0 && !declared_not_started(s->pod_dir, req->container)) {
         il_buf_printf(err, "container \"%s\" of pod %s/%s (uid %s) not found", req->container,
                       req->ns, req->pod_name, req->pod_uid);
         logs_close(s);
@@ -329,7 +354,7 @@ int logs_open_in(const char *pods_dir, const il_log_request *req, logs_pod_alive
     s->limit_left = req->limit_bytes > 0 ? req->limit_bytes : -1;
     s->line_start = true;
     il_time since = since_of(req);
-    if (req->tail > 0 || !il_time_is_zero(since))
+    if (s->fd >= 0 && (req->tail > 0 || !il_time_is_zero(since)))
         lseek(s->fd, start_offset(s->fd, since, req->tail), SEEK_SET);
     *stream = s;
     return 0;

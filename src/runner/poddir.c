@@ -69,6 +69,25 @@ int poddir_validate(const il_pod *pod, il_buf *err)
     return 0;
 }
 
+/* Nobody reads a staging directory, so its files need no atomic replace
+ * (tmp + rename): the rename of the whole directory publishes them.  sync:
+ * fsync the file, for backends that promise the pod survives a machine
+ * crash from the moment the directory is visible. */
+static int write_new_file(const char *path, const void *data, size_t len, mode_t mode, bool sync)
+{
+    int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode);
+    if (fd < 0)
+        return -1;
+    int rc = il_write_all(fd, data, len) == (ssize_t)len && (!sync || fsync(fd) == 0) ? 0 : -1;
+    int saved = errno;
+    if (close(fd) != 0 && rc == 0) {
+        saved = errno;
+        rc = -1;
+    }
+    errno = saved;
+    return rc;
+}
+
 /* Each container starts waiting, with an empty log, so status and log
  * readers know every container from the first moment. */
 static int init_container_dir(const char *dir, const il_container *c, const char *reason,
@@ -79,7 +98,7 @@ static int init_container_dir(const char *dir, const il_container *c, const char
     il_container_status st = {0};
     state_set(&st, IL_STATE_WAITING, reason, NULL);
     int rc = il_mkdir_p(ctr_dir, 0755) == 0 && state_write(ctr_dir, &st, 0) == 0 &&
-             il_write_file_atomic(log_path, "", 0, 0644) == 0 ? 0 : -1;
+             write_new_file(log_path, "", 0, 0644, true) == 0 ? 0 : -1;
     if (rc != 0)
         il_buf_printf(err, "writing %s: %s", ctr_dir, strerror(errno));
     il_container_status_free(&st);
@@ -91,39 +110,57 @@ static int init_container_dir(const char *dir, const il_container *c, const char
 /* Returns 0, 400 (the pod cannot be materialized: a missing ConfigMap,
  * an unsupported volume) or 500 (the disk failed us). */
 static int populate(const il_create_request *req, const runtime_spec *rt, const char *dir,
-                    il_buf *err)
+                    const poddir_opts *opts, il_buf *err)
 {
     const il_pod *pod = &req->pod;
     char *pod_json = store_path(dir, "pod.json");
+    char *rt_json = store_path(dir, "runtime.json");
     char *text = json_dumps(req->raw, JSON_COMPACT);
+    char *rt_text = runtime_spec_dump(rt);
+    const char *failed = pod_json;
     int rc = il_mkdir_p(dir, 0700) == 0 && text &&
-             il_write_file_atomic(pod_json, text, strlen(text), 0600) == 0 &&
-             runtime_spec_write(dir, rt) == 0 ? 0 : 500;
+             write_new_file(pod_json, text, strlen(text), 0600, opts->sync_files) == 0 &&
+             (failed = rt_json) && rt_text &&
+             write_new_file(rt_json, rt_text, strlen(rt_text), 0644, opts->sync_files) == 0
+                 ? 0 : 500;
     if (rc != 0)
-        il_buf_printf(err, "writing %s: %s", pod_json, strerror(errno));
+        il_buf_printf(err, "writing %s: %s", failed, strerror(errno));
+    free(rt_text);
     free(text);
+    free(rt_json);
     free(pod_json);
-    const char *main_reason = pod->n_init_containers ? "PodInitializing" : "ContainerCreating";
-    for (size_t i = 0; rc == 0 && i < pod->n_init_containers; i++)
+    const char *main_reason = podstatus_waiting_reason(pod, false);
+    for (size_t i = 0; !opts->lazy_containers && rc == 0 && i < pod->n_init_containers; i++)
         rc = init_container_dir(dir, &pod->init_containers[i], "PodInitializing", err) ? 500 : 0;
-    for (size_t i = 0; rc == 0 && i < pod->n_containers; i++)
+    for (size_t i = 0; !opts->lazy_containers && rc == 0 && i < pod->n_containers; i++)
         rc = init_container_dir(dir, &pod->containers[i], main_reason, err) ? 500 : 0;
     if (rc == 0 && volumes_materialize(req, dir, err) != 0)
         rc = 400;
+    if (rc == 0 && opts->finish)
+        rc = opts->finish(dir, opts->finish_ctx, err);
     return rc;
 }
 
-static int lock_pod(const char *dir, bool create)
+static int lock_pod(const char *dir, const char *name, bool create)
 {
-    char *path = store_path(dir, "create.lock");
+    char *path = store_path(dir, name);
     int fd = open(path, O_RDWR | O_CLOEXEC | (create ? O_CREAT : 0), 0600);
     free(path);
     while (fd >= 0 && flock(fd, LOCK_EX) != 0 && errno == EINTR) {}
     return fd;
 }
 
+static const poddir_opts default_opts = {.lock_name = "create.lock", .sync_files = true};
+
 int poddir_create(const char *pods_dir, const il_create_request *req, const runtime_spec *rt,
                   bool *created, int *lock_fd, il_buf *err)
+{
+    return poddir_create_opts(pods_dir, req, rt, &default_opts, created, lock_fd, err);
+}
+
+int poddir_create_opts(const char *pods_dir, const il_create_request *req,
+                       const runtime_spec *rt, const poddir_opts *opts, bool *created,
+                       int *lock_fd, il_buf *err)
 {
     const il_pod *pod = &req->pod;
     char *dir = store_pod_dir(pods_dir, pod->uid);
@@ -136,9 +173,9 @@ int poddir_create(const char *pods_dir, const il_create_request *req, const runt
     *lock_fd = -1;
     if (stat(dir, &st) == 0) {
         il_info("pod %s (%s) already created", pod->name, pod->uid);
-    } else if ((status = populate(req, rt, staging, err)) != 0) {
+    } else if ((status = populate(req, rt, staging, opts, err)) != 0) {
         /* nothing was started; the staging directory goes below */
-    } else if ((*lock_fd = lock_pod(staging, true)) < 0) {
+    } else if ((*lock_fd = lock_pod(staging, opts->lock_name, true)) < 0) {
         il_buf_printf(err, "locking %s: %s", staging, strerror(errno));
         status = 500;
     } else if (rename(staging, dir) != 0) {
@@ -154,7 +191,7 @@ int poddir_create(const char *pods_dir, const il_create_request *req, const runt
         *created = true;
     }
     if (status == 0 && !*created)
-        *lock_fd = lock_pod(dir, false);   /* waits for the winner */
+        *lock_fd = lock_pod(dir, opts->lock_name, false);   /* waits for the winner */
     il_rm_rf(staging);
     free(staging);
     free(dir);

@@ -11,14 +11,23 @@
 
 #include "timeutil.h"
 
-static void read_states(const char *pod_dir, const il_container *specs, size_t n,
+const char *podstatus_waiting_reason(const il_pod *pod, bool init_container)
+{
+    return init_container || pod->n_init_containers ? "PodInitializing" : "ContainerCreating";
+}
+
+/* A container without a state file has not been started yet (backends
+ * with lazy container directories, poddir_opts). */
+static void read_states(const char *pod_dir, const il_pod *pod, bool init,
                         il_container_status *out)
 {
+    const il_container *specs = init ? pod->init_containers : pod->containers;
+    size_t n = init ? pod->n_init_containers : pod->n_containers;
     for (size_t i = 0; i < n; i++) {
         il_container_status *cs = &out[i];
         char *dir = store_ctr_dir(pod_dir, specs[i].name);
         if (state_read(dir, cs, NULL) != 0)
-            state_set(cs, IL_STATE_WAITING, "ContainerCreating", NULL);
+            state_set(cs, IL_STATE_WAITING, podstatus_waiting_reason(pod, init), NULL);
         free(dir);
         cs->name = il_xstrdup(specs[i].name);
         cs->image = il_xstrdup(specs[i].image ? specs[i].image : "");
@@ -41,8 +50,8 @@ int podstatus_read(const char *pod_dir, il_pod_status *out)
     out->n_containers = pod->n_containers;
     out->init_containers = il_xcalloc(pod->n_init_containers, sizeof(il_container_status));
     out->containers = il_xcalloc(pod->n_containers, sizeof(il_container_status));
-    read_states(pod_dir, pod->init_containers, pod->n_init_containers, out->init_containers);
-    read_states(pod_dir, pod->containers, pod->n_containers, out->containers);
+    read_states(pod_dir, pod, true, out->init_containers);
+    read_states(pod_dir, pod, false, out->containers);
     il_create_request_free(&req);
     return 0;
 }

@@ -79,6 +79,7 @@ typedef struct runtime_spec {
 
 void runtime_spec_free(runtime_spec *rt);
 int runtime_spec_write(const char *pod_dir, const runtime_spec *rt);
+char *runtime_spec_dump(const runtime_spec *rt);   /* runtime.json's text; caller frees */
 int runtime_spec_read(const char *pod_dir, runtime_spec *out, char *err, size_t errlen);
 
 /* ---- pod directory store (store.c) ------------------------------------ */
@@ -134,6 +135,26 @@ int poddir_validate(const il_pod *pod, il_buf *err);
  * the pod; -1 if the pod vanished meanwhile.  The caller closes it. */
 int poddir_create(const char *pods_dir, const il_create_request *req, const runtime_spec *rt,
                   bool *created, int *lock_fd, il_buf *err);
+
+/* How a backend wants its pod directories made (poddir_create: the
+ * defaults, create.lock / eager / sync).  Every file created costs an inode
+ * allocation and every fsync a disk write, on the create path of every
+ * pod, so a backend that submits pods at a high rate asks for less. */
+typedef struct poddir_opts {
+    const char *lock_name;    /* the file whose flock is the create lock (made empty if absent) */
+    bool lazy_containers;     /* no containers/<name>/ yet: the supervisor makes them when it
+                               * starts; readers take a missing one as waiting, empty log */
+    bool sync_files;          /* fsync each file before the directory is published */
+    /* Called on the staging directory once pod.json, runtime.json and the
+     * volumes are written, before the lock file is made and the rename
+     * publishes it: the backend's own files.  Returns 0 or an HTTP status. */
+    int (*finish)(const char *staging_dir, void *ctx, il_buf *err);
+    void *finish_ctx;
+} poddir_opts;
+
+int poddir_create_opts(const char *pods_dir, const il_create_request *req,
+                       const runtime_spec *rt, const poddir_opts *opts, bool *created,
+                       int *lock_fd, il_buf *err);
 /* Remove PODS/<uid>: renamed first so status never sees half a pod.
  * A missing directory is success.  Returns 0 or 500. */
 int poddir_remove(const char *pods_dir, const char *uid, il_buf *err);
@@ -152,6 +173,10 @@ int64_t poddir_delete_grace(const il_pod *pod, const il_pod *stored);
  * Returns 0, or -1 when the pod is unknown (out untouched). */
 int podstatus_read(const char *pod_dir, il_pod_status *out);
 bool podstatus_all_terminated(const il_pod_status *st);
+/* What a container not started yet is waiting for: PodInitializing for
+ * init containers and for the others of a pod that has init containers,
+ * else ContainerCreating. */
+const char *podstatus_waiting_reason(const il_pod *pod, bool init_container);
 /* Every container not terminated yet becomes terminated with reason and
  * message (exit code exit_code; started/finished now when unknown). */
 void podstatus_terminate(il_pod_status *st, const char *reason, const char *message,

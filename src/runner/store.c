@@ -109,12 +109,24 @@ const char *runtime_kind_name(runtime_kind kind)
     return (size_t)kind < N_RUNTIMES ? runtime_names[kind] : "unknown";
 }
 
+static json_t *runtime_spec_json(const runtime_spec *rt)
+{
+    return json_pack("{s:s, s:s?, s:s?, s:o, s:s?, s:b}", "runtime", runtime_kind_name(rt->kind),
+                     "path", rt->path, "bwrapPath", rt->bwrap_path, "args",
+                     strvec_to_json(&rt->args), "imagePrefix", rt->image_prefix, "gpu", rt->gpu);
+}
+
+char *runtime_spec_dump(const runtime_spec *rt)
+{
+    json_t *json = runtime_spec_json(rt);
+    char *text = json ? json_dumps(json, JSON_COMPACT) : NULL;
+    json_decref(json);
+    return text;
+}
+
 int runtime_spec_write(const char *pod_dir, const runtime_spec *rt)
 {
-    json_t *json = json_pack("{s:s, s:s?, s:s?, s:o, s:s?, s:b}", "runtime",
-                             runtime_kind_name(rt->kind), "path", rt->path, "bwrapPath",
-                             rt->bwrap_path, "args", strvec_to_json(&rt->args), "imagePrefix",
-                             rt->image_prefix, "gpu", rt->gpu);
+    json_t *json = runtime_spec_json(rt);
     char *path = store_path(pod_dir, "runtime.json");
     int rc = json ? store_save_json(path, json) : -1;
     free(path);

@@ -55,6 +55,10 @@ static void ctr_init(sup_ctr *c, const il_container *spec, const char *pod_dir)
     memset(c, 0, sizeof(*c));
     c->spec = spec;
     c->dir = store_ctr_dir(pod_dir, spec->name);
+    /* Backends with lazy layouts (poddir_opts) leave this to us; a failure
+     * shows as the state and log writes failing, with their errors. */
+    if (il_mkdir_p(c->dir, 0755) != 0)
+        il_warn("creating %s: %s", c->dir, strerror(errno));
     c->pipes[0] = c->pipes[1] = c->log_fd = -1;
     c->writers[0].stream = "stdout";
     c->writers[1].stream = "stderr";

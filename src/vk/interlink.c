@@ -69,29 +69,74 @@ const char *vk_interlink_url(const vk_interlink *il)
     return il_httpc_url(il->http);
 }
 
-int vk_interlink_call(vk_interlink *il, const char *method, const char *path,
-                      const char *label, const json_t *body, il_http_result *res)
+/* What every call carries: the bearer token (VKTokenFile), a session
+ * "label#N" and the JSON body. */
+typedef struct call_parts {
+    char *auth, *session, *text;
+    const char *headers[2];
+} call_parts;
+
+static int call_parts_make(vk_interlink *il, const char *label, const json_t *body,
+                           call_parts *p, char *err, size_t errlen)
 {
-    char *auth = NULL, *token = NULL, terr[256];
+    memset(p, 0, sizeof *p);
+    char *token = NULL, terr[256];
     vk_kubeconfig kc = {.token_file = il->token_file};
     if (il->token_file && vk_kubeconfig_token(&kc, &token, terr, sizeof terr) < 0) {
-        memset(res, 0, sizeof *res);
-        snprintf(res->error, sizeof res->error, "VKTokenFile: %s", terr);
+        snprintf(err, errlen, "VKTokenFile: %s", terr);
         return -1;
     }
     if (il->token_file)   /* sent even when empty, as upstream */
-        auth = il_xasprintf("Authorization: Bearer %s", token ? token : "");
-    char *session = il_xasprintf("%s#%lu", label, atomic_fetch_add(&il->seq, 1) + 1);
-    char *text = body ? json_dumps(body, JSON_COMPACT) : NULL;
-    const char *headers[] = {auth, NULL};
-    il_httpc_req req = {.method = method, .path = path, .headers = auth ? headers : NULL,
-                        .session = session, .body = text, .len = text ? strlen(text) : 0};
-    int rc = il_httpc_call(il->http, &req, res);
-    free(text);
-    free(session);
-    free(auth);
+        p->auth = il_xasprintf("Authorization: Bearer %s", token ? token : "");
     free(token);
+    p->headers[0] = p->auth;
+    p->session = il_xasprintf("%s#%lu", label, atomic_fetch_add(&il->seq, 1) + 1);
+    p->text = body ? json_dumps(body, JSON_COMPACT) : NULL;
+    return 0;
+}
+
+static il_httpc_req call_parts_req(const call_parts *p, const char *method, const char *path)
+{
+    return (il_httpc_req){.method = method, .path = path,
+                          .headers = p->auth ? p->headers : NULL, .session = p->session,
+                          .body = p->text, .len = p->text ? strlen(p->text) : 0};
+}
+
+static void call_parts_free(call_parts *p)
+{
+    free(p->auth);
+    free(p->session);
+    free(p->text);
+}
+
+int vk_interlink_call(vk_interlink *il, const char *method, const char *path,
+                      const char *label, const json_t *body, il_http_result *res)
+{
+    call_parts parts;
+    if (call_parts_make(il, label, body, &parts, res->error, sizeof res->error) < 0) {
+        char why[sizeof res->error];
+        memcpy(why, res->error, sizeof why);
+        memset(res, 0, sizeof *res);
+        memcpy(res->error, why, sizeof why);
+        return -1;
+    }
+    il_httpc_req req = call_parts_req(&parts, method, path);
+    int rc = il_httpc_call(il->http, &req, res);
+    call_parts_free(&parts);
     return rc;
+}
+
+il_httpc_stream *vk_interlink_stream(vk_interlink *il, const char *method, const char *path,
+                                     const char *label, const json_t *body, long *status,
+                                     char *err, size_t errlen)
+{
+    call_parts parts;
+    if (call_parts_make(il, label, body, &parts, err, errlen) < 0)
+        return NULL;
+    il_httpc_req req = call_parts_req(&parts, method, path);
+    il_httpc_stream *s = il_httpc_stream_call(il->http, &req, status, NULL, err, errlen);
+    call_parts_free(&parts);
+    return s;
 }
 
 int vk_interlink_ok(const il_http_result *res, int rc, char *why, size_t len)

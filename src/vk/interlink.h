@@ -26,6 +26,11 @@ const char *vk_interlink_url(const vk_interlink *il);
  * Free res with il_http_result_free. */
 int vk_interlink_call(vk_interlink *il, const char *method, const char *path,
                       const char *label, const json_t *body, il_http_result *res);
+/* The same, streamed (/getLogs): the stream once the status line has
+ * arrived (its status in *status), or NULL with err set. */
+il_httpc_stream *vk_interlink_stream(vk_interlink *il, const char *method, const char *path,
+                                     const char *label, const json_t *body, long *status,
+                                     char *err, size_t errlen);
 /* 0 only for a 200 answer; otherwise -1 with "what went wrong" in why
  * (status and the start of the body, or the transport error). */
 int vk_interlink_ok(const il_http_result *res, int rc, char *why, size_t len);

@@ -211,11 +211,9 @@ void vk_pods_add_orphan(vk_pods *t, json_t *pod, const char *job_id)
     pthread_mutex_unlock(&t->lock);
 }
 
-bool vk_pods_get(vk_pods *t, const char *uid, vk_pod_view *out)
+/* Fill out from e (NULL: leave it zeroed); called with the lock held. */
+static bool view(const entry *e, vk_pod_view *out)
 {
-    memset(out, 0, sizeof *out);
-    pthread_mutex_lock(&t->lock);
-    entry *e = lookup(t, uid);
     if (e) {
         out->pod = json_incref(e->pod);
         out->job_id = il_xstrdup(e->job_id);
@@ -223,8 +221,38 @@ bool vk_pods_get(vk_pods *t, const char *uid, vk_pod_view *out)
         out->backend_deleted = e->backend_deleted;
         out->failures = e->failures;
     }
-    pthread_mutex_unlock(&t->lock);
     return e != NULL;
+}
+
+bool vk_pods_get(vk_pods *t, const char *uid, vk_pod_view *out)
+{
+    memset(out, 0, sizeof *out);
+    pthread_mutex_lock(&t->lock);
+    bool found = view(lookup(t, uid), out);
+    pthread_mutex_unlock(&t->lock);
+    return found;
+}
+
+static bool named(const json_t *pod, const char *ns, const char *name)
+{
+    const char *n = vk_pod_name(pod);
+    return n && !strcmp(n, name) && !strcmp(vk_pod_ns(pod), ns);
+}
+
+/* A scan: the table is keyed by UID, and a log request is rare enough
+ * that a second index is not worth keeping in step. */
+bool vk_pods_find(vk_pods *t, const char *ns, const char *name, vk_pod_view *out)
+{
+    memset(out, 0, sizeof *out);
+    pthread_mutex_lock(&t->lock);
+    const entry *found = NULL;
+    for (size_t b = 0; b < BUCKETS && !found; b++)
+        for (const entry *e = t->buckets[b]; e && !found; e = e->next)
+            if (!e->gone && named(e->pod, ns, name))
+                found = e;
+    view(found, out);
+    pthread_mutex_unlock(&t->lock);
+    return found != NULL;
 }
 
 void vk_pod_view_free(vk_pod_view *v)

@@ -48,6 +48,8 @@ void vk_pods_add_orphan(vk_pods *t, json_t *pod, const char *job_id);
 /* false when uid is unknown. */
 bool vk_pods_get(vk_pods *t, const char *uid, vk_pod_view *out);
 void vk_pod_view_free(vk_pod_view *v);
+/* The same by namespace and name, among the pods still in the API. */
+bool vk_pods_find(vk_pods *t, const char *ns, const char *name, vk_pod_view *out);
 
 void vk_pods_set_job(vk_pods *t, const char *uid, const char *job_id);
 void vk_pods_set_backend_deleted(vk_pods *t, const char *uid);

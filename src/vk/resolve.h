@@ -1,11 +1,10 @@
 /* resolve.h -- a pod from the API server as interlink's /create wants it.
  *
- * Builds upstream's PodCreateRequests: ConfigMaps and Secrets referenced
- * by volumes travel whole; projected and downwardAPI volumes become one
- * synthetic ConfigMap each ("projectedvolumesmaps", path -> content:
- * tokens from TokenRequest, kube-root-ca.crt, downward-API fields and
- * resources, ConfigMap/Secret keys); env valueFrom and envFrom are
- * resolved into plain values.  `optional` is honoured everywhere. */
+ * The shared resolver (podresolve.h) over what the API server holds
+ * (refs.h), plus what only a virtual kubelet knows: the
+ * KUBERNETES_SERVICE_* variables of the API server's address for the
+ * backend, whether projected volumes are left to the backend, and the job
+ * script URL. */
 #ifndef VK_RESOLVE_H
 #define VK_RESOLVE_H
 

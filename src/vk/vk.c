@@ -29,6 +29,7 @@ vk *vk_new(const vk_config *cfg, const vk_kubeconfig *kc, char *err, size_t errl
     v->il = il;
     v->pods = vk_pods_new();
     v->queue = vk_queue_new();
+    v->cluster_ca = kc->ca.len ? il_xstrndup(kc->ca.data, kc->ca.len) : NULL;
     pthread_mutex_init(&v->lock, NULL);
     pthread_condattr_t attr;
     pthread_condattr_init(&attr);
@@ -47,6 +48,7 @@ void vk_free(vk *v)
     vk_pods_free(v->pods);
     vk_queue_free(v->queue);
     free(v->node_uid);
+    free(v->cluster_ca);
     pthread_cond_destroy(&v->wake);
     pthread_mutex_destroy(&v->lock);
     free(v);
@@ -108,10 +110,15 @@ int vk_run(vk *v)
 {
     static const struct { const char *name; loop_fn fn; } loops[] = {
         {"node", vk_node_loop}, {"lease", vk_lease_loop}, {"watch", vk_watch_loop},
-        {"status", vk_status_loop}};
+        {"status", vk_status_loop}, {"cert", vk_kubelet_cert_loop}};
     enum { N_LOOPS = sizeof loops / sizeof loops[0] };
     pthread_t threads[N_LOOPS + VK_WORKERS];
     size_t started = 0;
+    char err[512];
+    if (!(v->kubelet = vk_kubelet_start(v, err, sizeof err))) {
+        il_error("kubelet API: %s", err);
+        return 1;
+    }
     for (size_t i = 0; i < N_LOOPS + VK_WORKERS; i++) {
         loop_fn fn = i < N_LOOPS ? loops[i].fn : vk_worker_loop;
         int e = pthread_create(&threads[started], NULL, fn, v);
@@ -133,5 +140,7 @@ int vk_run(vk *v)
     vk_queue_shutdown(v->queue);
     for (size_t i = 0; i < started; i++)
         pthread_join(threads[i], NULL);
+    vk_kubelet_stop(v->kubelet);
+    v->kubelet = NULL;
     return rc;
 }

@@ -9,6 +9,9 @@
  *   watch    list+watch this node's pods into the table             (podwatch.c)
  *   status   one batched interlink /status per cycle                (statusloop.c)
  *   workers  per-pod create / delete, serialized by pod UID         (podsync.c)
+ *   cert     keep the kubelet API's serving certificate current    (kubeletcert.c)
+ *
+ * plus the kubelet HTTPS API's own server threads (kubelet.c).
  *
  * Threads never share mutable state except through the pod table and
  * the queue (both locked) and the node state (locked in nodeloop.c). */
@@ -21,6 +24,7 @@
 
 #include "interlink.h"
 #include "kube.h"
+#include "kubelet.h"
 #include "pods.h"
 #include "queue.h"
 #include "vkconfig.h"
@@ -33,6 +37,8 @@ typedef struct vk {
     vk_interlink *il;
     vk_pods *pods;
     vk_queue *queue;
+    vk_kubelet *kubelet;      /* started by vk_run */
+    char *cluster_ca;         /* the kubeconfig's CA (PEM), or NULL */
 
     pthread_mutex_t lock;     /* guards stopping and node_uid; cond wakes sleepers */
     pthread_cond_t wake;

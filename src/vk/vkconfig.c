@@ -51,6 +51,11 @@ static const il_cfg_field fields[] = {
       "accepted for compatibility; no effect (as upstream)"),
     F("KubeletCertFile", NULL, IL_CFG_STRING, kubelet_cert, NULL, "kubelet serving certificate"),
     F("KubeletKeyFile", NULL, IL_CFG_STRING, kubelet_key, NULL, "its key"),
+    F("KubeletClientCAFile", NULL, IL_CFG_STRING, kubelet_client_ca, NULL,
+      "CAs of client certificates accepted on the kubelet API (default: the kubeconfig's CA)"),
+    F("KubeletAllowedUsers", NULL, IL_CFG_STRLIST, kubelet_allowed_users, NULL,
+      "users allowed on the kubelet API besides group system:masters "
+      "(default: kube-apiserver-kubelet-client)"),
     F("KubeletCSRSignerName", NULL, IL_CFG_STRING, csr_signer, "kubernetes.io/kubelet-serving",
       "signer of the kubelet serving certificate CSR"),
     F("DisableCSR", NULL, IL_CFG_BOOL, disable_csr, NULL,

@@ -43,6 +43,8 @@ typedef struct vk_config {
     char *tls_cert, *tls_key, *tls_ca;
     bool kubelet_http_insecure;
     char *kubelet_cert, *kubelet_key;
+    char *kubelet_client_ca;  /* KubeletClientCAFile */
+    char **kubelet_allowed_users;
     char *csr_signer;
     bool disable_csr;
     bool verbose, errors_only;

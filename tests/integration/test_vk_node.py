@@ -39,7 +39,7 @@ def test_node_registered_with_labels_taints_capacity(env):
     assert st["capacity"]["pods"] == "1000" and st["allocatable"]["pods"] == "1000"
     assert int(st["capacity"]["cpu"]) >= 1
     assert {"type": "InternalIP", "address": "127.0.0.1"} in st["addresses"]
-    assert st["daemonEndpoints"]["kubeletEndpoint"]["Port"] == 10250
+    assert st["daemonEndpoints"]["kubeletEndpoint"]["Port"] == env.kubelet_port
     assert st["nodeInfo"]["operatingSystem"] == "linux"
     conn = condition(node, "InterlinkConnectivity")
     assert conn["status"] == "True" and conn["reason"] == "InterlinkPingSuccessful"

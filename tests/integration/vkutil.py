@@ -4,6 +4,7 @@ daemon against it and a harness.Stack, and polling helpers."""
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -33,7 +34,7 @@ def wait_for(what, fn, timeout=30, interval=0.1):
 class FakeKube:
     """tests/kube/fake_apiserver.py in its own process, as a real API server would be."""
 
-    def __init__(self, directory):
+    def __init__(self, directory, args=()):
         self.dir = str(directory)
         os.makedirs(self.dir, exist_ok=True)
         port_file = os.path.join(self.dir, "port")
@@ -42,7 +43,7 @@ class FakeKube:
         self.log = open(os.path.join(self.dir, "apiserver.log"), "ab")
         self.proc = subprocess.Popen(
             [sys.executable, os.path.join(KUBE_DIR, "fake_apiserver.py"), "--port", "0",
-             "--dir", self.dir, "--bookmark-interval", "1"],
+             "--dir", self.dir, "--bookmark-interval", "1", *args],
             stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True)
         wait_for("the fake API server", lambda: os.path.exists(port_file)
                  and open(port_file).read().strip(), timeout=30)
@@ -114,10 +115,18 @@ def phase(pod):
     return ((pod or {}).get("status") or {}).get("phase")
 
 
+def free_port():
+    """A TCP port nothing listens on now (tests run side by side on one machine)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
 class VK(harness.Daemon):
     """interlink-vk with a generated config, pointed at the fake API server and a Stack."""
 
-    def __init__(self, directory, kube, stack, **extra):
+    def __init__(self, directory, kube, stack, kubelet_port=None, **extra):
+        self.kubelet_port = kubelet_port or free_port()
         self.cfg = harness.write_yaml(os.path.join(str(directory), "vk.yaml"), {
             "InterlinkURL": stack.api_addr,
             "PingIntervalSeconds": 1,
@@ -130,7 +139,8 @@ class VK(harness.Daemon):
         super().__init__([harness.binary("interlink-vk"), "--config", self.cfg,
                           "--nodename", NODE],
                          os.path.join(str(directory), "vk.log"),
-                         env={"KUBECONFIG": kube.kubeconfig, "KUBELET_PORT": "10250",
+                         env={"KUBECONFIG": kube.kubeconfig,
+                              "KUBELET_PORT": str(self.kubelet_port),
                               "POD_IP": "127.0.0.1"})
 
 
@@ -143,16 +153,18 @@ def logs_from_plugin(stack, pod, container):
 class VKEnv:
     """The fake API server, interlink + interlink-local, and interlink-vk, in one dir."""
 
-    def __init__(self, directory, **vk_config):
+    def __init__(self, directory, kube_args=(), **vk_config):
         self.dir = str(directory)
         self.vk_config = vk_config
-        self.kube = FakeKube(os.path.join(self.dir, "kube"))
+        self.kube = FakeKube(os.path.join(self.dir, "kube"), kube_args)
         self.stack = harness.Stack(os.path.join(self.dir, "stack")).start()
-        self.vk = VK(self.dir, self.kube, self.stack, **vk_config).start()
+        self.kubelet_port = free_port()
+        self.vk = VK(self.dir, self.kube, self.stack, self.kubelet_port, **vk_config).start()
 
     def restart_vk(self):
         assert self.vk.stop() == 0, "interlink-vk did not exit 0 on SIGTERM"
-        self.vk = VK(self.dir, self.kube, self.stack, **self.vk_config).start()
+        self.vk = VK(self.dir, self.kube, self.stack, self.kubelet_port,
+                     **self.vk_config).start()
 
     def stop(self):
         try:

@@ -61,16 +61,23 @@ static void test_script_shared(void **state)
     (void)state;
     job_script_opts o = {.bash_path = "/bin/bash", .runner_path = "/opt/il/bin/interlink-slurm",
                          .pod_dir = "/shared/pods/it's", .pod_uid = UID,
-                         .command_prefix = "module load apptainer"};
+                         .command_prefix = "module load apptainer",
+                         .sbatch_json = "[\"sbatch\",\"--comment=a\\nrm -rf /\"]"};
     char *text = job_script(&o);
+    /* The argv comment stays one line: JSON escaped the newline. */
     assert_string_equal(text,
                         "#!/bin/bash\n"
                         "# interlink-slurm: pod " UID "\n"
-                        "# sbatch options are in sbatch.json next to this file\n"
+                        "# sbatch argv: [\"sbatch\",\"--comment=a\\nrm -rf /\"]\n"
                         "set -e\n"
                         "pod_dir='/shared/pods/it'\\''s'\n"
                         "module load apptainer\n"
                         "exec '/opt/il/bin/interlink-slurm' --run-pod \"$pod_dir\"\n");
+    free(text);
+    /* A raw line break would end the comment: such a record is left out. */
+    o.sbatch_json = "[\"--comment=a\nrm -rf /\"]";
+    text = job_script(&o);
+    assert_null(strstr(text, "rm -rf"));
     free(text);
 }
 
@@ -83,7 +90,6 @@ static void test_script_embedded(void **state)
     assert_string_equal(text,
                         "#!/bin/bash\n"
                         "# interlink-slurm: pod " UID "\n"
-                        "# sbatch options are in sbatch.json next to this file\n"
                         "set -e\n"
                         "pod_dir='/scratch/node'/'" UID "'\n"
                         "mkdir -p -- \"$pod_dir\"\n"

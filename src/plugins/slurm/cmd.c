@@ -58,6 +58,11 @@ static int wait_exit(pid_t pid, bool kill_first)
 
 int cmd_run(char *const argv[], int64_t timeout_s, cmd_result *res)
 {
+    return cmd_run_fd3(argv, -1, timeout_s, res);
+}
+
+int cmd_run_fd3(char *const argv[], int fd3, int64_t timeout_s, cmd_result *res)
+{
     memset(res, 0, sizeof(*res));
     res->status = -1;
     int out[2] = {-1, -1}, errp[2] = {-1, -1};
@@ -69,7 +74,7 @@ int cmd_run(char *const argv[], int64_t timeout_s, cmd_result *res)
         return -1;
     }
     pid_t pid;
-    int rc = sandbox_spawn(argv, NULL, out[1], errp[1], -1, &pid);
+    int rc = sandbox_spawn(argv, NULL, out[1], errp[1], fd3, &pid);
     close(out[1]);
     close(errp[1]);
     int fds[2] = {out[0], errp[0]};

@@ -32,6 +32,12 @@ static const il_cfg_field fields[] = {
     {"ScancelPath", "SCANCELPATH", IL_CFG_STRING, CFG(scancel_path), "scancel",
      "scancel executable"},
     {"SinfoPath", "SINFOPATH", IL_CFG_STRING, CFG(sinfo_path), "sinfo", "sinfo executable"},
+    {"SacctPath", "SACCTPATH", IL_CFG_STRING, CFG(sacct_path), NULL,
+     "sacct executable, asked (once per /status, only then) how jobs that left squeue ended; "
+     "empty: not used; not asked again once it reports accounting storage disabled"},
+    {"JobCompPath", NULL, IL_CFG_STRING, CFG(jobcomp_path), NULL,
+     "SLURM's jobcomp/filetxt log (JobCompLoc), read for jobs that left squeue; wins over "
+     "SacctPath"},
     {"ContainerRuntime", NULL, IL_CFG_STRING, CFG(runtime), "apptainer",
      "apptainer, singularity, podman, charliecloud, enroot, or none (processes under bubblewrap)"},
     {"ImagePrefix", NULL, IL_CFG_STRING, CFG(image_prefix), NULL,

@@ -48,6 +48,22 @@ static job_phase job_phase_now(const slurm_ctx *ctx, const char *job_id, const c
     return phase;
 }
 
+/* The job a create submitted but did not live to record, if any. */
+static char *job_by_name(const slurm_ctx *ctx, const char *uid)
+{
+    char *names[] = {(char *)uid};
+    job_info *jobs = NULL;
+    ssize_t found = squeue_names(ctx->cfg, names, 1, &jobs);
+    char *id = NULL;
+    for (ssize_t i = 0; i < found; i++) {
+        if (!id && strcmp(jobs[i].name, uid) == 0)
+            id = il_xstrdup(jobs[i].id);
+        job_info_free(&jobs[i]);
+    }
+    free(jobs);
+    return id;
+}
+
 static bool wait_finished(const slurm_ctx *ctx, const char *job_id, const char *uid,
                           int64_t deadline_ms)
 {
@@ -103,6 +119,8 @@ int slurm_delete(void *vctx, const il_pod *pod, il_buf *err)
         il_create_request_free(&req);
     job_info final;
     char *job_id = job_record_read(dir, &final);
+    if (!job_id)
+        job_id = job_by_name(ctx, pod->uid);   /* a create died before recording it */
     if (job_id && !final.state)
         stop_job(ctx, dir, job_id, pod->uid, grace);
     job_info_free(&final);

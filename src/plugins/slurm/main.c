@@ -61,6 +61,7 @@ static int serve(const slurm_config *cfg)
         il_error("cannot create %s: %s", ctx.pods_dir, strerror(errno));
     } else {
         poddir_remove_stale(ctx.pods_dir);
+        slurm_recover(&ctx);
         il_info("runtime %s, data in %s (%s filesystem), runner %s", cfg->runtime, cfg->data_root,
                 cfg->shared_fs ? "shared" : "non-shared", ctx.runner_path);
         rc = runner_serve(&slurm_ops, &ctx, cfg->socket, cfg->sidecar_url, cfg->sidecar_port,

@@ -60,7 +60,13 @@ char *job_script(const job_script_opts *o)
     il_buf_printf(&out, "#!%s\n", o->bash_path);
     il_buf_puts(&out, "# interlink-slurm: pod ");
     il_buf_puts(&out, o->pod_uid);   /* a validated UUID: safe in a comment */
-    il_buf_puts(&out, "\n# sbatch options are in sbatch.json next to this file\nset -e\n");
+    il_buf_puts(&out, "\n");
+    /* sbatch's argv for debugging, as the job was submitted.  A comment
+     * line cannot end early: JSON escapes every control character, so a
+     * newline in a value stays the two bytes \n. */
+    if (o->sbatch_json && !strpbrk(o->sbatch_json, "\r\n"))
+        il_buf_printf(&out, "# sbatch argv: %s\n", o->sbatch_json);
+    il_buf_puts(&out, "set -e\n");
     if (o->archive_b64)
         embedded_body(&out, o);
     else

@@ -1,14 +1,16 @@
 /* slurm.h -- internals of interlink-slurm: one SLURM batch job per pod.
  *
  * The pod directory (runner.h) lives in DataRootFolder/pods/<uid>/; this
- * plugin adds to it
+ * plugin makes it lean (poddir_opts: no per-container files until the job
+ * starts them, no create.lock) and adds to it
  *
- *   job.sh        the generated batch script (every value single-quoted)
- *   sbatch.json   the exact sbatch argv, for debugging
- *   job.json      {"jobId": "..."} once submitted, plus the final SLURM
- *                 state once one was observed ("final": {...})
+ *   job.sh        the generated batch script (every value single-quoted),
+ *                 its second comment line the exact sbatch argv as JSON
+ *   job.json      the create lock and the pod<->job record: empty from the
+ *                 moment the directory is published (a submission may be
+ *                 under way), {"jobId": "..."} once sbatch answered, plus
+ *                 the final SLURM state once one was observed ("final")
  *   job.out       the job's stdout/stderr (shared filesystem only)
- *   create.lock   held while a create is in progress (runner's poddir)
  *
  * On the node the job runs this same binary as `--run-pod DIR`: the shared
  * supervisor of libilrunner, which writes the per-container state and log
@@ -16,11 +18,13 @@
  * squeue for every pod of the call) only about jobs not yet finished;
  * without one, the job script carries the pod directory itself and status
  * comes from SLURM alone.  The job name is the pod UID, so a job id reused
- * after a controller crash is never mistaken for ours. */
+ * after a controller crash is never mistaken for ours, and a job whose id
+ * never reached job.json is found again by name (create.c). */
 #ifndef IL_SLURM_H
 #define IL_SLURM_H
 
 #include <jansson.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -39,6 +43,8 @@ typedef struct slurm_config {
     char *squeue_path;
     char *scancel_path;
     char *sinfo_path;
+    char *sacct_path;         /* optional: finished jobs that left squeue */
+    char *jobcomp_path;       /* optional: jobcomp/filetxt's JobCompLoc, wins over sacct */
     char *runtime;
     char *image_prefix;
     char *apptainer_path;
@@ -80,6 +86,7 @@ typedef struct slurm_ctx {
     const slurm_config *cfg;
     char *pods_dir;           /* DataRootFolder/pods */
     char *runner_path;        /* what the job script executes on the node */
+    atomic_bool sacct_disabled; /* sacct said accounting storage is disabled */
 } slurm_ctx;
 
 /* ---- running SLURM commands (cmd.c) ----------------------------------- */
@@ -92,6 +99,10 @@ typedef struct cmd_result {
 
 /* Run argv (no shell) with a deadline, capturing stdout and stderr. */
 int cmd_run(char *const argv[], int64_t timeout_s, cmd_result *res);
+/* The same with fd3 (if >= 0) inherited as the child's fd 3: an open file
+ * description, and with it any flock on it, that lives as long as the
+ * child, even if this process dies first. */
+int cmd_run_fd3(char *const argv[], int fd3, int64_t timeout_s, cmd_result *res);
 void cmd_result_free(cmd_result *res);
 
 /* ---- shell quoting and the job script (script.c) ----------------------- */
@@ -109,6 +120,7 @@ typedef struct job_script_opts {
     const char *node_local_dir; /* non-shared FS: parent dir on the node, NULL = $TMPDIR */
     const char *command_prefix; /* admin config: trusted shell, NULL if none */
     const char *pre_exec;     /* the pre-exec annotation when allowed, else NULL */
+    const char *sbatch_json;  /* the sbatch argv as one line of JSON (a comment), or NULL */
 } job_script_opts;
 
 /* The batch script text; caller frees. */
@@ -187,17 +199,35 @@ void job_mark_lost(il_pod_status *st, const char *job_id);
 
 /* ---- the job record and squeue (jobs.c) -------------------------------- */
 
-/* job.json: the job id (NULL if none); *final (if not NULL) the last
+/* job.json: the job id (NULL if none: not submitted, or the create that
+ * submitted died before recording it); *final (if not NULL) the last
  * terminal state observed, or NULL. */
 char *job_record_read(const char *pod_dir, job_info *final);
+/* Replace job.json atomically (the final state, seen by /status). */
 int job_record_write(const char *pod_dir, const char *job_id, const job_info *final);
+/* Record job_id in the job.json open as fd (the create lock), in place,
+ * and make it durable: the file, the pod directory and DataRootFolder/pods
+ * (the rename that published the pod).  0 or -1 with errno. */
+int job_record_commit(int fd, const char *pods_dir, const char *pod_dir, const char *job_id);
 /* One squeue call for all ids.  Returns the number of jobs found, or -1 if
  * SLURM could not be asked (then nothing may be concluded from absence). */
 ssize_t squeue_jobs(const slurm_config *cfg, char *const *ids, size_t n, job_info **out);
+/* The same by job name (pod UIDs). */
+ssize_t squeue_names(const slurm_config *cfg, char *const *names, size_t n, job_info **out);
+
+/* ---- after squeue (fallback.c) ------------------------------------------- */
+
+/* How the jobs ids (gone from squeue) ended: from JobCompPath when set,
+ * else one sacct call when SacctPath is set and accounting works.  Returns
+ * how many were found (*out: caller frees each and the array). */
+size_t fallback_jobs(slurm_ctx *ctx, char *const *ids, size_t n, job_info **out);
 
 /* ---- callbacks (create.c, status.c, delete.c, ping.c) ------------------ */
 
 int slurm_create(void *ctx, const il_create_request *req, char **job_id, il_buf *err);
+/* At startup: adopt the jobs of pods whose create died between sbatch and
+ * job.json (one squeue by name for all of them). */
+void slurm_recover(const slurm_ctx *ctx);
 int slurm_status(void *ctx, const il_pod *pods, size_t n, il_pod_status *out, il_buf *err);
 int slurm_delete(void *ctx, const il_pod *pod, il_buf *err);
 int slurm_logs_open(void *ctx, const il_log_request *req, void **stream, il_buf *err);

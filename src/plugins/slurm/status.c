@@ -2,8 +2,10 @@
  *
  * One squeue call per /status, for exactly the pods whose outcome the files
  * cannot tell: not finished by the supervisor (shared filesystem: the
- * `done` marker) and no final SLURM state recorded yet.  A job SLURM no
- * longer knows, that left neither, is reported Lost -- never success. */
+ * `done` marker) and no final SLURM state recorded yet.  A job squeue no
+ * longer knows is looked up in the job completion log or with sacct when
+ * configured (fallback.c: a file read, or one sacct for all such jobs);
+ * one that none of them knows is reported Lost -- never success. */
 #include "slurm.h"
 
 #include <stdlib.h>
@@ -112,9 +114,14 @@ static void settle(const slurm_ctx *ctx, pod_view *v, const job_info *job, bool 
     }   /* else SLURM could not be asked: the files are the best we know */
 }
 
+static const job_info *find_in(const job_info *jobs, ssize_t n, const char *id, const char *uid)
+{
+    return n > 0 ? find_job(jobs, (size_t)n, id, uid) : NULL;
+}
+
 int slurm_status(void *vctx, const il_pod *pods, size_t n, il_pod_status *out, il_buf *err)
 {
-    const slurm_ctx *ctx = vctx;
+    slurm_ctx *ctx = vctx;
     (void)err;
     pod_view *views = il_xcalloc(n ? n : 1, sizeof(*views));
     bool *known = il_xcalloc(n ? n : 1, sizeof(*known));
@@ -127,18 +134,33 @@ int slurm_status(void *vctx, const il_pod *pods, size_t n, il_pod_status *out, i
     }
     job_info *jobs = NULL;
     ssize_t found = squeue_jobs(ctx->cfg, ids, n_ids, &jobs);
+    /* Gone from squeue, and the supervisor did not say how it ended. */
+    size_t n_gone = 0;
+    for (size_t i = 0; found >= 0 && i < n; i++)
+        if (known[i] && views[i].queried &&
+            !find_in(jobs, found, views[i].job_id, pods[i].uid) &&
+            !(ctx->cfg->shared_fs && supervisor_done(views[i].dir)))
+            ids[n_gone++] = views[i].job_id;
+    job_info *ended = NULL;
+    size_t n_ended = fallback_jobs(ctx, ids, n_gone, &ended);
     for (size_t i = 0; i < n; i++) {
         pod_view *v = &views[i];
-        if (known[i] && v->final.state && !v->files_final)
+        if (known[i] && v->final.state && !v->files_final) {
             job_apply_state(&out[i], &v->final, ctx->cfg->shared_fs);
-        else if (known[i] && v->queried)
-            settle(ctx, v, found > 0 ? find_job(jobs, (size_t)found, v->job_id, pods[i].uid)
-                                     : NULL, found >= 0, &out[i]);
+        } else if (known[i] && v->queried) {
+            const job_info *job = find_in(jobs, found, v->job_id, pods[i].uid);
+            const job_info *last = find_in(ended, (ssize_t)n_ended, v->job_id, pods[i].uid);
+            settle(ctx, v, job ? job : last && job_state_phase(last->state) == JOB_FINISHED
+                                           ? last : NULL, found >= 0, &out[i]);
+        }
         view_close(v);
     }
     for (ssize_t i = 0; i < found; i++)
         job_info_free(&jobs[i]);
     free(jobs);
+    for (size_t i = 0; i < n_ended; i++)
+        job_info_free(&ended[i]);
+    free(ended);
     free(ids);
     free(known);
     free(views);

@@ -1,0 +1,513 @@
+#!/usr/bin/python3
+"""vk_bench.py BINDIR WORKDIR -- interlink-vk figures, driven by scripts/bench-vk.sh.
+
+Starts, under WORKDIR: the Kubernetes API server test double
+(tests/kube/fake_apiserver.py), interlink + interlink-local (host runtime) and
+interlink-vk, then measures
+
+  1. creation throughput: BENCH_VK_PODS pods (default 200, `sleep 600`) bound
+     to the virtual node are POSTed as fast as 8 keep-alive clients can; a
+     watch on the node's pods timestamps the event in which each pod is first
+     Running.  pods/s = N / (first create sent -> last pod Running), plus
+     p50/p99 of each pod's own create -> Running latency;
+  2. the status cycle at BENCH_VK_STATUS_PODS pods (default 1000; the pods of
+     step 1 plus more, created the same way): once every pod is Running and
+     nothing changes, over BENCH_VK_CYCLES cycles (default 5), the interlink
+     /status calls and plugin calls per cycle (interlink's /metrics deltas),
+     the API requests per cycle (the double's request log: pods/status
+     PATCHes should be 0), the duration of interlink's /status answer (its
+     log), the whole cycle's duration (gap between successive /status calls
+     minus StatusIntervalSeconds) and the VK's CPU time per cycle;
+  3. deletion of every pod through the API (the VK deletes on the backend
+     first, then removes the object): time until all are gone.
+
+Prints a table; no thresholds.  Daemons are stopped and every process whose
+command line names WORKDIR is killed at the end, whatever happened.
+"""
+import calendar
+import http.client
+import json
+import math
+import os
+import re
+import signal
+import socket
+import ssl
+import statistics
+import subprocess
+import sys
+import threading
+import time
+
+BIN = os.path.abspath(sys.argv[1])
+WORK = os.path.abspath(sys.argv[2])
+SRC = os.path.abspath(os.path.join(os.path.dirname(__file__), ".."))
+os.environ["IL_BIN_DIR"] = BIN
+sys.path.insert(0, os.path.join(SRC, "tests", "integration"))
+sys.path.insert(0, os.path.join(SRC, "tests", "kube"))
+import harness as h  # noqa: E402
+
+N_CREATE = int(os.environ.get("BENCH_VK_PODS", "200"))
+N_STATUS = max(int(os.environ.get("BENCH_VK_STATUS_PODS", "1000")), N_CREATE)
+CYCLES = int(os.environ.get("BENCH_VK_CYCLES", "5"))
+INTERVAL = int(os.environ.get("BENCH_VK_STATUS_INTERVAL", "1"))
+CLIENTS = int(os.environ.get("BENCH_VK_CLIENTS", "8"))
+NODE = "vk-bench"
+NS = "default"
+
+
+def log(msg):
+    print(f"== {msg}", flush=True)
+
+
+# ---- the API server double ----------------------------------------------------
+
+class Kube:
+    def __init__(self, directory):
+        self.dir = directory
+        os.makedirs(directory, exist_ok=True)
+        self.logf = open(os.path.join(directory, "apiserver.log"), "ab")
+        # A large event window: 1000 pods make several thousand pod events in
+        # a minute; the point is the VK's cost, not relists.
+        # The double's handler writes headers and body in two send()s without
+        # TCP_NODELAY, so on a keep-alive connection every answer waits for the
+        # client's delayed ACK (~40 ms): a test-double artefact (Go's net/http,
+        # hence kube-apiserver, sets TCP_NODELAY) that would swamp the VK's own
+        # cost.  It is turned on here unless BENCH_VK_DOUBLE_NAGLE=1.
+        nodelay = os.environ.get("BENCH_VK_DOUBLE_NAGLE") != "1"
+        launcher = ("import sys; sys.path.insert(0, sys.argv.pop(1)); import fake_apiserver as f; "
+                    f"f.Handler.disable_nagle_algorithm = {nodelay}; f.main(sys.argv[1:])")
+        self.proc = subprocess.Popen(
+            ["/usr/bin/python3", "-c", launcher, os.path.join(SRC, "tests", "kube"),
+             "--port", "0", "--dir", directory, "--bookmark-interval", "1",
+             "--event-window", "50000"],
+            stdout=self.logf, stderr=subprocess.STDOUT, start_new_session=True)
+        port_file = os.path.join(directory, "port")
+        deadline = time.time() + 30
+        while not (os.path.exists(port_file) and open(port_file).read().strip()):
+            if time.time() > deadline or self.proc.poll() is not None:
+                raise RuntimeError("the API server double did not start")
+            time.sleep(0.05)
+        self.port = int(open(port_file).read())
+        self.token = open(os.path.join(directory, "token")).read().strip()
+        self.kubeconfig = os.path.join(directory, "kubeconfig")
+        self.ctx = ssl.create_default_context(cafile=os.path.join(directory, "ca.crt"))
+        self.local = threading.local()
+
+    def conn(self, fresh=False):
+        c = getattr(self.local, "conn", None)
+        if c is None or fresh:
+            if c is not None:
+                c.close()
+            c = http.client.HTTPSConnection("127.0.0.1", self.port, context=self.ctx, timeout=60)
+            self.local.conn = c
+        return c
+
+    def call(self, method, path, body=None, ctype="application/json"):
+        """One request on this thread's keep-alive connection: (code, JSON)."""
+        hdrs = {"Authorization": "Bearer " + self.token, "Accept": "application/json"}
+        data = None
+        if body is not None:
+            data = json.dumps(body)
+            hdrs["Content-Type"] = ctype
+        for attempt in (0, 1):
+            c = self.conn(fresh=attempt > 0)
+            try:
+                c.request(method, path, body=data, headers=hdrs)
+                resp = c.getresponse()
+                raw = resp.read()
+                break
+            except (http.client.HTTPException, OSError):
+                if attempt:
+                    raise
+        try:
+            return resp.status, json.loads(raw) if raw else None
+        except ValueError:
+            return resp.status, raw.decode(errors="replace")
+
+    def stop(self):
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.logf.close()
+
+
+class PodWatch:
+    """Watch of the node's pods; the monotonic time each pod is first seen Running."""
+
+    def __init__(self, kube):
+        self.running = {}
+        self.lock = threading.Lock()
+        self.cond = threading.Condition(self.lock)
+        self.conn = http.client.HTTPSConnection("127.0.0.1", kube.port, context=kube.ctx,
+                                                timeout=600)
+        self.conn.request("GET", f"/api/v1/pods?watch=true&fieldSelector=spec.nodeName%3D{NODE}"
+                          "&allowWatchBookmarks=true&timeoutSeconds=3600",
+                          headers={"Authorization": "Bearer " + kube.token})
+        self.resp = self.conn.getresponse()
+        assert self.resp.status == 200, self.resp.status
+        threading.Thread(target=self._read, daemon=True).start()
+
+    def _read(self):
+        try:
+            while True:
+                line = self.resp.readline()
+                if not line:
+                    return
+                t = time.monotonic()
+                if not line.strip():
+                    continue
+                ev = json.loads(line)
+                obj = ev.get("object") or {}
+                if ev.get("type") in ("ADDED", "MODIFIED") and \
+                        (obj.get("status") or {}).get("phase") == "Running":
+                    name = obj["metadata"]["name"]
+                    with self.cond:
+                        if name not in self.running:
+                            self.running[name] = t
+                            self.cond.notify_all()
+        except Exception:
+            return
+
+    def wait_running(self, names, timeout):
+        deadline = time.monotonic() + timeout
+        with self.cond:
+            while True:
+                missing = [n for n in names if n not in self.running]
+                left = deadline - time.monotonic()
+                if not missing or left <= 0:
+                    return missing
+                self.cond.wait(min(left, 1.0))
+
+    def close(self):
+        try:
+            self.conn.sock.shutdown(2)
+        except Exception:
+            pass
+        self.conn.close()
+
+
+def pod_manifest(name):
+    return {"apiVersion": "v1", "kind": "Pod",
+            "metadata": {"name": name, "namespace": NS, "labels": {"app": "vk-bench"}},
+            "spec": {"nodeName": NODE, "restartPolicy": "Never",
+                     "containers": [{"name": "main", "image": "busybox",
+                                     "command": ["sleep", "600"]}],
+                     "tolerations": [{"key": "virtual-node.interlink/no-schedule",
+                                      "operator": "Exists"}]}}
+
+
+def parallel(kube, items, fn):
+    """fn(item) on CLIENTS threads; returns the errors."""
+    errors, it, lock = [], iter(items), threading.Lock()
+
+    def run():
+        while True:
+            with lock:
+                item = next(it, None)
+            if item is None:
+                return
+            try:
+                err = fn(item)
+            except Exception as e:   # noqa: BLE001 - reported below
+                err = f"{item}: {e}"
+            if err:
+                with lock:
+                    errors.append(err)
+
+    threads = [threading.Thread(target=run) for _ in range(CLIENTS)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return errors
+
+
+def create_pods(kube, names, sent):
+    def one(name):
+        sent[name] = time.monotonic()
+        code, body = kube.call("POST", f"/api/v1/namespaces/{NS}/pods", pod_manifest(name))
+        return None if code == 201 else f"create {name}: {code} {str(body)[:200]}"
+    t0 = time.monotonic()
+    errors = parallel(kube, names, one)
+    if errors:
+        raise RuntimeError(f"{len(errors)} creates failed, first: {errors[0]}")
+    return time.monotonic() - t0
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def pct(values, p):
+    """Nearest-rank percentile."""
+    v = sorted(values)
+    return v[min(len(v) - 1, max(0, math.ceil(p / 100.0 * len(v)) - 1))]
+
+
+# ---- interlink figures --------------------------------------------------------
+
+def metrics(stack):
+    code, data = h.request(stack.api_addr, "GET", "/metrics")
+    assert code == 200, data
+    out = {}
+    for line in data.decode().splitlines():
+        m = re.match(r'^(\w+)\{([^}]*)\} ([\d.eE+-]+)$', line)
+        if m:
+            out[(m.group(1), m.group(2))] = float(m.group(3))
+    return out
+
+
+def delta(before, after, name, **labels):
+    total = 0.0
+    for (n, lab), v in after.items():
+        if n != name or not all(f'{k}="{val}"' in lab for k, val in labels.items()):
+            continue
+        total += v - before.get((n, lab), 0.0)
+    return total
+
+
+def cpu_seconds(pid):
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+STATUS_LINE = re.compile(r"^(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3})Z .*GET /status \[[^]]*\] "
+                         r"-> (\d+) in ([\d.]+)s")
+
+
+def status_calls_in_log(path, offset):
+    """(completion time in s, duration in s) of each /status interlink answered after offset."""
+    out = []
+    with open(path, "rb") as f:
+        f.seek(offset)
+        for line in f.read().decode(errors="replace").splitlines():
+            m = STATUS_LINE.match(line)
+            if m:
+                t = calendar.timegm(time.strptime(m.group(1)[:19], "%Y-%m-%dT%H:%M:%S"))
+                out.append((t + int(m.group(1)[20:]) / 1000.0, float(m.group(3))))
+    return out
+
+
+# ---- the run --------------------------------------------------------------------
+
+def main():
+    rows = []
+    kube = stack = vk = watch = None
+    t_start = time.monotonic()
+    try:
+        kube = Kube(os.path.join(WORK, "kube"))
+        stack = h.Stack(os.path.join(WORK, "stack"),
+                        plugin_extra={"VerboseLogging": False, "ErrorsOnlyLogging": True})
+        stack.start()   # interlink keeps VerboseLogging: its per-request lines time /status
+        vk_cfg = h.write_yaml(os.path.join(WORK, "vk.yaml"), {
+            "InterlinkURL": stack.api_addr, "PingIntervalSeconds": 10,
+            "StatusIntervalSeconds": INTERVAL, "InterlinkTimeoutSeconds": 60,
+            "ErrorsOnlyLogging": True, "DisableCSR": True})
+        vk = h.Daemon([h.binary("interlink-vk"), "--config", vk_cfg, "--nodename", NODE],
+                      os.path.join(WORK, "vk.log"),
+                      env={"KUBECONFIG": kube.kubeconfig, "KUBELET_PORT": str(free_port()),
+                           "POD_IP": "127.0.0.1"}).start()
+        deadline = time.time() + 30
+        while True:
+            code, node = kube.call("GET", f"/api/v1/nodes/{NODE}")
+            conds = {c["type"]: c["status"] for c in
+                     ((node or {}).get("status") or {}).get("conditions") or []} \
+                if code == 200 else {}
+            if conds.get("Ready") == "True":
+                break
+            if time.time() > deadline or not vk.alive():
+                raise RuntimeError(f"node {NODE} not Ready: {code} {conds}\n{vk.output()[-2000:]}")
+            time.sleep(0.2)
+        watch = PodWatch(kube)
+
+        # 1. creation throughput
+        log(f"creating {N_CREATE} pods (sleep 600) on node {NODE}, {CLIENTS} clients; "
+            f"StatusIntervalSeconds {INTERVAL}")
+        sent = {}
+        kube.call("DELETE", "/_test/requests")
+        names = [f"bench-{i:04d}" for i in range(N_CREATE)]
+        create_s = create_pods(kube, names, sent)
+        missing = watch.wait_running(names, timeout=90)
+        done = [n for n in names if n in watch.running]
+        if not done:
+            raise RuntimeError("no pod reached Running")
+        first, last = min(sent[n] for n in names), max(watch.running[n] for n in done)
+        lat = [watch.running[n] - sent[n] for n in done]
+        note = "" if not missing else f" ({len(missing)} not Running after 90 s)"
+        rows += [
+            (f"{N_CREATE} pods: POSTs accepted by the API (client side)",
+             f"{create_s:.2f} s, {N_CREATE / create_s:.0f} pods/s"),
+            (f"{N_CREATE} pods: first create -> all Running{note}",
+             f"{last - first:.2f} s = **{len(done) / (last - first):.1f} pods/s**"),
+            ("per-pod create -> Running: p50 / p99 / max",
+             f"{pct(lat, 50):.2f} s / {pct(lat, 99):.2f} s / {max(lat):.2f} s"),
+        ]
+        # Where the time goes: the status loop writes each change itself, one
+        # PATCH (and one Started Event) after the other.
+        code, body = kube.call("GET", "/_test/requests?method=PATCH")
+        sp = sorted(r["time"] for r in body["items"] if "/pods/" in r["path"]
+                    and r["path"].endswith("/status"))
+        if len(sp) > 1:
+            rows.append((f"{N_CREATE} pods: pods/status PATCHes (first -> last)",
+                         f"{len(sp)} in {sp[-1] - sp[0]:.2f} s = {(len(sp) - 1) / (sp[-1] - sp[0]):.0f}/s"))
+
+        # 2. status cycle at N_STATUS pods
+        more = [f"bench-{i:04d}" for i in range(N_CREATE, N_STATUS)]
+        all_names = names + more
+        if more:
+            log(f"creating {len(more)} more pods, {N_STATUS} in all")
+            create_pods(kube, more, sent)
+            budget = max(60.0, 0.2 * len(more))
+            missing = watch.wait_running(more, timeout=budget)
+            done2 = [n for n in more if n in watch.running]
+            if missing:
+                log(f"{len(missing)} of the {len(more)} pods not Running after {budget:.0f} s")
+            if done2:
+                span = max(watch.running[n] for n in done2) - min(sent[n] for n in more)
+                lat2 = [watch.running[n] - sent[n] for n in done2]
+                rows.append((f"{len(more)} more pods (on top of {N_CREATE}): create -> all Running",
+                             f"{span:.2f} s = {len(done2) / span:.1f} pods/s "
+                             f"(p50 {pct(lat2, 50):.2f} s, p99 {pct(lat2, 99):.2f} s)"))
+        n_running = sum(1 for n in all_names if n in watch.running)
+
+        log("waiting until nothing changes (no pods/status write for 3 cycles)")
+        quiet_deadline = time.time() + 30
+        while time.time() < quiet_deadline:
+            code, body = kube.call("GET", "/_test/requests?method=PATCH")
+            writes = [r["time"] for r in body["items"] if r["path"].startswith("/api/v1/namespaces/")
+                      and r["path"].endswith("/status")]
+            if not writes or time.time() - max(writes) > 3 * INTERVAL + 1:
+                break
+            time.sleep(0.5)
+
+        log(f"measuring {CYCLES} status cycles over {n_running} Running pods")
+        vk_pid = vk.proc.pid
+        ilog = os.path.join(stack.dir, "interlink.log")
+        kube.call("DELETE", "/_test/requests")
+        # align on a cycle boundary: wait for the next /status
+        m0 = metrics(stack)
+        while delta(m0, metrics(stack), "interlink_requests_total", endpoint="/status") < 1:
+            time.sleep(0.02)
+        m0, cpu0, off0 = metrics(stack), cpu_seconds(vk_pid), os.path.getsize(ilog)
+        t0 = time.time()
+        kube.call("DELETE", "/_test/requests")
+        while True:
+            m1 = metrics(stack)
+            if delta(m0, m1, "interlink_requests_total", endpoint="/status") >= CYCLES:
+                break
+            if time.time() - t0 > CYCLES * (INTERVAL + 30):
+                raise RuntimeError("status cycles did not come")
+            time.sleep(0.02)
+        cpu1, t1 = cpu_seconds(vk_pid), time.time()
+        code, body = kube.call("GET", "/_test/requests")
+        reqs = [r for r in body["items"] if not r["path"].startswith("/_test")]
+        calls = status_calls_in_log(ilog, off0)
+        n_cyc = delta(m0, m1, "interlink_requests_total", endpoint="/status")
+        per = lambda x: f"{x / n_cyc:.2f}".rstrip("0").rstrip(".")  # noqa: E731
+        il_status_s = delta(m0, m1, "interlink_request_seconds_sum", endpoint="/status") / n_cyc
+        plugin, il_reqs = {}, {}
+        for (n, lab), v in m1.items():
+            d = v - m0.get((n, lab), 0.0)
+            ep = re.search(r'endpoint="([^"]*)"', lab)
+            if not d or not ep or ep.group(1) == "/metrics":
+                continue
+            if n == "interlink_plugin_requests_total":
+                plugin[ep.group(1)] = plugin.get(ep.group(1), 0) + d
+            elif n == "interlink_requests_total":
+                il_reqs[ep.group(1)] = il_reqs.get(ep.group(1), 0) + d
+        # interlink answers /pinglink with a plugin /status of no pods: those
+        # calls come from the VK's ping loop, not from the status cycle.
+        pings = il_reqs.get("/pinglink", 0)
+        cycle_plugin = dict(plugin)
+        if "/status" in cycle_plugin:
+            cycle_plugin["/status"] -= pings
+        status_patches = [r for r in reqs if r["method"] == "PATCH" and
+                          r["path"].startswith("/api/v1/namespaces/") and
+                          "/pods/" in r["path"] and r["path"].endswith("/status")]
+        by_kind = {}
+        for r in reqs:
+            key = r["method"] + " " + re.sub(r"/(namespaces|pods|nodes|leases)/[^/]+",
+                                             r"/\1/*", r["path"])
+            by_kind[key] = by_kind.get(key, 0) + 1
+        gaps = [b[0] - a[0] - INTERVAL for a, b in zip(calls, calls[1:])]
+        durs = [d for _, d in calls]
+        rows += [
+            (f"status cycle over {n_running} pods: interlink /status calls per cycle",
+             f"**{per(n_cyc)}**"),
+            ("plugin calls per cycle (interlink /metrics)",
+             ", ".join(f"{k} {per(v)}" for k, v in sorted(cycle_plugin.items()) if v) or "0"),
+            (f"other interlink traffic in the {n_cyc:.0f} cycles (not per cycle)",
+             ", ".join(f"{k} ×{v:.0f}" for k, v in sorted(il_reqs.items()) if k != "/status")
+             + (f" (each /pinglink is one plugin /status of no pods)" if pings else "")
+             or "none"),
+            ("pods/status PATCHes per cycle, nothing changing (API request log)",
+             f"**{per(len(status_patches))}**"),
+            (f"all API requests in the {n_cyc:.0f} cycles (not per cycle)",
+             ", ".join(f"{k} ×{v}" for k, v in sorted(by_kind.items())) or "none"),
+            (f"interlink's /status answer ({n_running}-pod body): mean / max",
+             f"{il_status_s * 1000:.0f} ms / {max(durs) * 1000:.0f} ms" if durs else
+             f"{il_status_s * 1000:.0f} ms"),
+        ]
+        if gaps:
+            rows.append(("whole cycle (gap between /status calls − interval): mean / max",
+                         f"{statistics.mean(gaps) * 1000:.0f} ms / {max(gaps) * 1000:.0f} ms"))
+        rows.append(("interlink-vk CPU per cycle (whole process, /proc)",
+                     f"{(cpu1 - cpu0) / n_cyc * 1000:.0f} ms over {t1 - t0:.1f} s"))
+
+        # 3. delete everything through the API
+        log(f"deleting {len(all_names)} pods through the API (backend first, then the object)")
+        t0 = time.monotonic()
+        errors = parallel(kube, all_names, lambda n: None if kube.call(
+            "DELETE", f"/api/v1/namespaces/{NS}/pods/{n}")[0] in (200, 404) else f"delete {n}")
+        gone_deadline = time.monotonic() + 90
+        left = None
+        while time.monotonic() < gone_deadline:
+            code, body = kube.call("GET", f"/api/v1/pods?fieldSelector=spec.nodeName%3D{NODE}")
+            left = len(body["items"])
+            if left == 0:
+                break
+            time.sleep(0.5)
+        el = time.monotonic() - t0
+        rows.append((f"delete {len(all_names)} pods -> all objects gone",
+                     f"{el:.1f} s = {len(all_names) / el:.0f} pods/s" if not left else
+                     f"{left} still there after {el:.0f} s"))
+        if errors:
+            rows.append(("delete errors", f"{len(errors)}: {errors[0]}"))
+    finally:
+        if watch:
+            watch.close()
+        code = None
+        if vk:
+            try:
+                code = vk.stop()
+            except AssertionError as e:
+                print(f"vk-bench: {e}", file=sys.stderr)
+        if stack:
+            stack.stop()
+        if kube:
+            kube.stop()
+        h.kill_processes_under(WORK)
+        if code not in (None, 0):
+            print(f"vk-bench: interlink-vk exited {code}", file=sys.stderr)
+
+    print()
+    print(f"interlink-vk figures ({os.cpu_count()} CPUs; run took "
+          f"{time.monotonic() - t_start:.0f} s)")
+    print()
+    w = max(len(r[0]) for r in rows)
+    print(f"| {'figure'.ljust(w)} | value |")
+    print(f"|{'-' * (w + 2)}|-------|")
+    for k, v in rows:
+        print(f"| {k.ljust(w)} | {v} |")
+
+
+if __name__ == "__main__":
+    main()

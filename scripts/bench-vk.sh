@@ -1,0 +1,45 @@
+#!/usr/bin/env bash
+# bench-vk.sh BINDIR -- interlink-vk figures against the Kubernetes API server
+# test double (tests/kube), with interlink + interlink-local (host runtime):
+#
+#   1. pods/s from pod creation (BENCH_VK_PODS, default 200, `sleep 600`) to
+#      Running on the node, and p50/p99 of each pod's create -> Running;
+#   2. one status cycle over BENCH_VK_STATUS_PODS pods (default 1000): its
+#      duration, interlink /status and plugin calls per cycle (interlink's
+#      /metrics), API writes per cycle (the double's request log);
+#   3. deleting them all through the API.
+#
+# Everything runs in a temp dir that is removed at the end; leftover
+# processes started there are killed.  Other knobs: BENCH_VK_CYCLES (5),
+# BENCH_VK_STATUS_INTERVAL (StatusIntervalSeconds, 1), BENCH_VK_CLIENTS (8).
+# The work is in bench/vk_bench.py (Debian's /usr/bin/python3, stdlib only).
+set -euo pipefail
+
+[ $# -eq 1 ] || { echo "usage: $0 BINDIR" >&2; exit 2; }
+BIN=$(cd "$1" && pwd -P)
+SRC=$(cd "$(dirname "$0")/.." && pwd -P)
+for b in interlink interlink-local interlink-vk; do
+  [ -x "$BIN/$b" ] || { echo "bench-vk: $BIN/$b is not built" >&2; exit 2; }
+done
+
+WORK=$(mktemp -d /tmp/ilvkbench-XXXXXX)
+cleanup() {
+  local rc=$?
+  if [ $rc -ne 0 ]; then
+    echo "bench-vk: failed; daemon logs:" >&2
+    tail -n 15 "$WORK"/vk.log "$WORK"/stack/*.log "$WORK"/kube/apiserver.log >&2 2>/dev/null || true
+  fi
+  # Anything still running from the temp dir (the python side already does
+  # this; a second pass covers an interrupted run).  By pid, never by name.
+  for p in /proc/[0-9]*; do
+    pid=${p#/proc/}
+    [ "$pid" = $$ ] && continue
+    if { tr '\0' ' ' <"$p/cmdline"; } 2>/dev/null | grep -qF -- "$WORK"; then
+      kill -KILL "$pid" 2>/dev/null || true
+    fi
+  done
+  rm -rf "$WORK"
+}
+trap cleanup EXIT
+
+/usr/bin/python3 "$SRC/bench/vk_bench.py" "$BIN" "$WORK"

@@ -1,0 +1,252 @@
+/* kubeletcert.c -- the kubelet API's serving certificate: where it comes
+ * from and keeping it current (the certificate thread).
+ *
+ *   files        KubeletCertFile/KubeletKeyFile, re-read every
+ *                FILE_CHECK_MS and served again when they changed
+ *                (cert-manager and friends rotate them in place)
+ *   CSR          a kubernetes.io/kubelet-serving CertificateSigningRequest
+ *                (KubeletCSRSignerName), CN system:node:NAME, O system:nodes,
+ *                SANs POD_IP and the node name; renewed with a new key at
+ *                80% of its lifetime.  Until the first one is issued a
+ *                self-signed certificate is served, so the port answers
+ *                (/healthz, clients that do not verify) instead of failing
+ *                every handshake as upstream does.
+ *   self-signed  DisableCSR: a new key and certificate for a year,
+ *                renewed at 80% as well. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "base64.h"
+#include "certs.h"
+#include "kubelet.h"
+#include "log.h"
+#include "timeutil.h"
+#include "util.h"
+#include "vk.h"
+
+#define FILE_CHECK_MS (30 * 1000)
+#define CSR_POLL_MS 1000      /* first poll; doubling up to CSR_POLL_MAX_MS while */
+#define CSR_POLL_MAX_MS 30000 /* a person has yet to approve */
+#define CSR_RETRY_MS (10 * 1000)
+#define SELF_SIGNED_DAYS 365
+#define PEM_MAX (1024 * 1024)
+#define CSR_PATH "/apis/certificates.k8s.io/v1/certificatesigningrequests"
+
+vk_cert_source vk_kubelet_cert_source(const vk *v)
+{
+    if (v->cfg->kubelet_cert && *v->cfg->kubelet_cert)
+        return VK_CERT_FILES;
+    return v->cfg->disable_csr ? VK_CERT_SELF_SIGNED : VK_CERT_CSR;
+}
+
+/* The names of this node's serving certificate; valid while v lives. */
+typedef struct node_names {
+    char cn[320];
+    const char *sans[2];
+    vk_cert_names names;
+} node_names;
+
+static void node_names_init(const vk *v, node_names *n)
+{
+    snprintf(n->cn, sizeof n->cn, "system:node:%s", v->cfg->node_name);
+    size_t count = 0;
+    if (v->cfg->pod_ip && *v->cfg->pod_ip)
+        n->sans[count++] = v->cfg->pod_ip;
+    n->sans[count++] = v->cfg->node_name;
+    n->names = (vk_cert_names){.cn = n->cn, .org = "system:nodes", .sans = n->sans,
+                               .n_sans = count};
+}
+
+static int self_signed(const vk *v, char **cert, char **key, char *err, size_t errlen)
+{
+    node_names n;
+    node_names_init(v, &n);
+    *key = vk_certs_new_key(err, errlen);
+    *cert = *key ? vk_certs_self_signed(*key, &n.names, SELF_SIGNED_DAYS, err, errlen) : NULL;
+    if (*cert)
+        return 0;
+    free(*key);
+    *key = NULL;
+    return -1;
+}
+
+static int read_files(const vk *v, char **cert, char **key, char *err, size_t errlen)
+{
+    il_buf c = IL_BUF_INIT, k = IL_BUF_INIT;
+    const char *bad = il_read_file(v->cfg->kubelet_cert, PEM_MAX, &c) < 0 ? v->cfg->kubelet_cert
+                      : il_read_file(v->cfg->kubelet_key, PEM_MAX, &k) < 0 ? v->cfg->kubelet_key
+                                                                             : NULL;
+    if (bad) {
+        snprintf(err, errlen, "cannot read %s", bad);
+        il_buf_free(&c);
+        il_buf_free(&k);
+        return -1;
+    }
+    *cert = il_buf_steal(&c);
+    *key = il_buf_steal(&k);
+    return 0;
+}
+
+int vk_kubelet_first_cert(vk *v, char **cert, char **key, char *err, size_t errlen)
+{
+    if (vk_kubelet_cert_source(v) == VK_CERT_FILES)
+        return read_files(v, cert, key, err, errlen);
+    return self_signed(v, cert, key, err, errlen);
+}
+
+/* ---- the CSR flow ------------------------------------------------------- */
+
+static json_t *csr_object(const vk *v, const char *csr_pem)
+{
+    char *request = il_base64_encode(csr_pem, strlen(csr_pem));
+    char *gen = il_xasprintf("csr-%s-", v->cfg->node_name);
+    json_t *obj = json_pack("{s:s, s:s, s:{s:s}, s:{s:s, s:s, s:[s, s, s]}}", "apiVersion",
+                            "certificates.k8s.io/v1", "kind", "CertificateSigningRequest",
+                            "metadata", "generateName", gen, "spec", "request", request,
+                            "signerName", v->cfg->csr_signer, "usages", "digital signature",
+                            "key encipherment", "server auth");
+    free(gen);
+    free(request);
+    return obj;
+}
+
+/* Create the CSR; its generated name, or NULL. */
+static char *csr_create(vk *v, const char *csr_pem)
+{
+    json_t *obj = csr_object(v, csr_pem);
+    vk_kube_result res;
+    char *name = NULL;
+    if (vk_kube_create(v->kube, CSR_PATH, obj, &res) == 0)
+        name = il_xstrdup(json_string_value(json_object_get(json_object_get(res.body, "metadata"),
+                                                            "name")));
+    else
+        il_warn("kubelet serving certificate: %s", res.error);
+    vk_kube_result_free(&res);
+    json_decref(obj);
+    return name;
+}
+
+/* The reason of a Denied or Failed condition, or NULL. */
+static const char *csr_refusal(const json_t *status)
+{
+    size_t i;
+    json_t *c;
+    json_array_foreach(json_object_get(status, "conditions"), i, c) {
+        const char *type = json_string_value(json_object_get(c, "type"));
+        if (type && (!strcmp(type, "Denied") || !strcmp(type, "Failed"))) {
+            const char *msg = json_string_value(json_object_get(c, "message"));
+            return msg ? msg : type;
+        }
+    }
+    return NULL;
+}
+
+/* Poll the CSR until it is issued (the PEM), refused, or the VK stops. */
+static char *csr_wait(vk *v, const char *name)
+{
+    char *path = il_xasprintf("%s/%s", CSR_PATH, name), *cert = NULL;
+    il_info("kubelet serving certificate: waiting for CSR %s to be approved and signed "
+            "(kubectl certificate approve %s)", name, name);
+    bool done = false;
+    for (int polls = 1; !done && vk_sleep(v, vk_backoff_ms(polls, CSR_POLL_MS, CSR_POLL_MAX_MS));
+         polls++) {
+        vk_kube_result res;
+        if (vk_kube_get(v->kube, path, &res) == 0) {
+            json_t *status = json_object_get(res.body, "status");
+            const char *b64 = json_string_value(json_object_get(status, "certificate"));
+            const char *refused = csr_refusal(status);
+            size_t len;
+            if (b64 && *b64)
+                cert = (char *)il_base64_decode(b64, &len);
+            if (refused)
+                il_warn("kubelet serving certificate: CSR %s refused: %s", name, refused);
+            done = cert || refused;
+        } else {
+            il_warn("kubelet serving certificate: %s", res.error);
+            done = vk_kube_is(&res, 404);   /* deleted under us: start over */
+        }
+        vk_kube_result_free(&res);
+    }
+    free(path);
+    return cert;
+}
+
+/* One round of the CSR flow: a new key, its CSR, the signed certificate. */
+static int csr_round(vk *v, char **cert, char **key)
+{
+    node_names n;
+    node_names_init(v, &n);
+    char err[512];
+    *key = vk_certs_new_key(err, sizeof err);
+    char *csr = *key ? vk_certs_csr(*key, &n.names, err, sizeof err) : NULL;
+    char *name = csr ? csr_create(v, csr) : NULL;
+    *cert = name ? csr_wait(v, name) : NULL;
+    if (!csr)
+        il_error("kubelet serving certificate: %s", err);
+    free(name);
+    free(csr);
+    if (*cert)
+        return 0;
+    free(*key);
+    *key = NULL;
+    return -1;
+}
+
+/* ---- the certificate thread --------------------------------------------- */
+
+/* Sleep until the current certificate is due for renewal; false when the
+ * VK is stopping. */
+static bool sleep_until_renewal(vk *v)
+{
+    int64_t wait_s = vk_kubelet_renew_at(v->kubelet) - il_time_now().sec;
+    return wait_s <= 0 || vk_sleep(v, wait_s * 1000);
+}
+
+static void renew_loop(vk *v, vk_cert_source source)
+{
+    int failures = 0;
+    /* false while the CSR flow's self-signed stand-in is served */
+    bool issued = source == VK_CERT_SELF_SIGNED;
+    while (!vk_stopping(v)) {
+        if (issued && !sleep_until_renewal(v))
+            return;
+        char *cert = NULL, *key = NULL, err[512];
+        int rc = source == VK_CERT_CSR ? csr_round(v, &cert, &key)
+                                       : self_signed(v, &cert, &key, err, sizeof err);
+        if (rc == 0) {
+            vk_kubelet_install(v->kubelet, cert, key, source == VK_CERT_CSR
+                               ? "the CSR-issued certificate" : "a new self-signed certificate");
+            issued = true;
+            failures = 0;
+        } else if (!vk_sleep(v, vk_backoff_ms(++failures, CSR_RETRY_MS, 10 * CSR_RETRY_MS))) {
+            return;
+        }
+        free(cert);
+        free(key);
+    }
+}
+
+static void files_loop(vk *v)
+{
+    while (vk_sleep(v, FILE_CHECK_MS)) {
+        char *cert = NULL, *key = NULL, err[512];
+        if (read_files(v, &cert, &key, err, sizeof err) != 0)
+            il_warn("kubelet serving certificate: %s (still serving the previous one)", err);
+        else if (vk_kubelet_changed(v->kubelet, cert))
+            vk_kubelet_install(v->kubelet, cert, key, "the updated KubeletCertFile certificate");
+        free(cert);
+        free(key);
+    }
+}
+
+void *vk_kubelet_cert_loop(void *arg)
+{
+    vk *v = arg;
+    vk_cert_source source = vk_kubelet_cert_source(v);
+    if (source == VK_CERT_FILES)
+        files_loop(v);
+    else
+        renew_loop(v, source);
+    return NULL;
+}

@@ -1,0 +1,800 @@
+#!/usr/bin/python3
+"""Runs the public interLink conformance templates (vk-test-set) against
+interlink-vk + interlink + interlink-local, with the Kubernetes API server
+test double (tests/kube) standing in for the cluster.
+
+    /usr/bin/python3 tests/conformance/run.py --bin-dir build/bin [--ci] [-k 0[0-9]0] ...
+
+What it does, as vk-test-set's `test_manifest` does (see README.md here):
+render each template (Jinja2, or an equivalent renderer for the few constructs
+the templates use) with the values of a vktest_config (default: interLink's
+k3s CI config), split it at the `# VALIDATION` line, create every manifest
+document through the API in file order (the pods' images rewritten to local
+stand-ins, images.json), bind each pod to the node its nodeSelector and
+tolerations allow (the double has no scheduler: this plays kube-scheduler),
+and run the template's own ValidationProcedure: every check_pods then every
+check_logs per iteration, 1 s apart, until all pass or timeout_seconds x
+timeout_multiplier runs out; a pod Failed when another phase is expected, or
+any API error (logs included), fails at once; then clean_configs.
+"""
+import argparse
+import fnmatch
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+import sys
+import tempfile
+import time
+import traceback
+import urllib.parse
+import uuid as uuidlib
+
+import yaml
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+REPO = os.path.abspath(os.path.join(HERE, "..", ".."))
+sys.path.insert(0, HERE)
+sys.path.insert(0, os.path.join(REPO, "tests", "integration"))
+sys.path.insert(0, os.path.join(REPO, "tests", "kube"))
+
+import harness  # noqa: E402  (tests/integration: daemons on unix sockets)
+import localimages  # noqa: E402
+from kube_client import KubeClient  # noqa: E402
+
+DEFAULT_SUITE = os.path.abspath(os.path.join(REPO, "..", "shared", "conformance", "vk-test-set"))
+DEFAULT_MAPPING = os.path.join(HERE, "images.json")
+PASS, FAIL, SKIP = "PASS", "FAIL", "SKIP"
+
+
+# ---------------------------------------------------------------------------------------------
+# rendering
+
+def _tojson(value):
+    """Jinja2's |tojson: sorted keys, and <, >, &, ' escaped for HTML."""
+    text = json.dumps(value, sort_keys=True)
+    return (text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
+            .replace("'", "\\u0027"))
+
+
+_EXPR = re.compile(r"\{\{-?\s*([A-Za-z_][A-Za-z0-9_]*)\s*(\|\s*tojson\s*)?-?\}\}")
+
+
+def render(text, values):
+    """Jinja2 when python3-jinja2 is installed; otherwise an equivalent of it
+    for `{{ name }}` and `{{ name | tojson }}`, refusing anything else."""
+    try:
+        import jinja2
+    except ImportError:
+        jinja2 = None
+    if jinja2 is not None:
+        return jinja2.Template(text).render(**values)
+    for token in ("{%", "{#"):
+        if token in text:
+            raise ValueError(f"template uses {token!r}: install python3-jinja2")
+
+    def sub(m):
+        name, filt = m.group(1), m.group(2)
+        if name not in values:
+            return ""   # jinja2's Undefined renders empty
+        v = values[name]
+        return _tojson(v) if filt else str(v)
+    out = _EXPR.sub(sub, text)
+    if "{{" in out:
+        raise ValueError("template uses an expression this renderer does not know: "
+                         "install python3-jinja2")
+    return out[:-1] if out.endswith("\n") else out   # jinja2 drops one trailing newline
+
+
+def split_validation(rendered):
+    """(manifest text, validation text) split at the first `#+ *validation` line."""
+    lines = rendered.splitlines(keepends=True)
+    for i, line in enumerate(lines):
+        if re.match(r"\s*#+ *validation", line, re.IGNORECASE):
+            return "".join(lines[:i]), "".join(lines[i + 1:])
+    return rendered, ""
+
+
+# ---------------------------------------------------------------------------------------------
+# the environment: API server double, interlink + interlink-local per runtime, a VK per runtime
+
+def free_port():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+def wait_for(what, fn, timeout, interval=0.2):
+    deadline = time.time() + timeout
+    last = None
+    while time.time() < deadline:
+        last = fn()
+        if last:
+            return last
+        time.sleep(interval)
+    raise RuntimeError(f"timed out after {timeout}s waiting for {what}; last: {last!r}")
+
+
+class FakeKube(harness.Daemon):
+    """tests/kube/fake_apiserver.py; kubelet-serving CSRs are approved as the CI
+    setup script does (here by the double's --auto-approve-csr)."""
+
+    def __init__(self, directory):
+        self.dir = directory
+        os.makedirs(directory, exist_ok=True)
+        super().__init__([sys.executable, os.path.join(REPO, "tests", "kube", "fake_apiserver.py"),
+                          "--port", "0", "--dir", directory, "--auto-approve-csr"],
+                         os.path.join(directory, "apiserver.log"))
+
+    def start(self):
+        port_file = os.path.join(self.dir, "port")
+        if os.path.exists(port_file):
+            os.unlink(port_file)
+        super().start()
+        wait_for("the API server double", lambda: os.path.exists(port_file)
+                 and open(port_file).read().strip(), timeout=60)
+        self.port = int(open(port_file).read())
+        with open(os.path.join(self.dir, "token")) as f:
+            self.token = f.read().strip()
+
+        class Pki:
+            ca_crt = os.path.join(self.dir, "ca.crt")
+        self.pki = Pki
+        self.kubeconfig = os.path.join(self.dir, "kubeconfig")
+        self.api = KubeClient(self)
+        return self
+
+
+class Node:
+    """interlink + interlink-local (one runtime) and an interlink-vk registering `name`."""
+
+    def __init__(self, directory, kube, name, runtime, verbose):
+        self.name, self.runtime = name, runtime
+        self.dir = directory
+        self.stack = harness.Stack(os.path.join(directory, "stack"), runtime=runtime)
+        self.stack.start()
+        # interLink k3s CI's VK config (configs/k3s-ci-vk-config.yaml), pointed at our
+        # interlink; the status period is shortened so the run stays quick.
+        cfg = harness.write_yaml(os.path.join(directory, "vk.yaml"), {
+            "InterlinkURL": self.stack.api_addr,
+            "VerboseLogging": bool(verbose),
+            "ErrorsOnlyLogging": False,
+            "ServiceAccount": "virtual-kubelet",
+            "Namespace": "default",
+            "Resources": {"CPU": "100", "Memory": "128Gi", "Pods": "100"},
+            "HTTP": {"Insecure": True},
+            "KubeletHTTP": {"Insecure": True},
+            "PingIntervalSeconds": 2,
+            "StatusIntervalSeconds": 1,
+        })
+        self.vk = harness.Daemon(
+            [harness.binary("interlink-vk"), "--config", cfg, "--nodename", name],
+            os.path.join(directory, "vk.log"),
+            env={"KUBECONFIG": kube.kubeconfig, "KUBELET_PORT": str(free_port()),
+                 "POD_IP": "127.0.0.1"}).start()
+
+    def stop(self):
+        try:
+            if self.vk.alive():
+                self.vk.stop()
+        finally:
+            self.stack.stop()
+
+
+class Env:
+    def __init__(self, workdir, node_prefix, verbose=False):
+        self.workdir = workdir
+        self.node_prefix = node_prefix
+        self.verbose = verbose
+        self.kube = FakeKube(os.path.join(workdir, "kube")).start()
+        self.nodes = {}
+        self.created = []          # (plural path, name) of everything applied, for teardown
+
+    def node(self, runtime):
+        """The node (started on first use) whose plugin has this runtime."""
+        if runtime not in self.nodes:
+            name = f"{self.node_prefix}-{runtime}"
+            n = Node(os.path.join(self.workdir, runtime), self.kube, name, runtime, self.verbose)
+            self.nodes[runtime] = n
+            wait_for(f"node {name} Ready", lambda: node_ready(self.get(f"/api/v1/nodes/{name}")),
+                     timeout=60)
+        return self.nodes[runtime]
+
+    # -- API --------------------------------------------------------------------------------
+    def get(self, path):
+        code, body = self.kube.api.get(path)
+        return body if code == 200 else None
+
+    def raw_get(self, path, params):
+        """GET returning (status, text): pod logs must not go through a JSON decoder."""
+        api = self.kube.api
+        conn = api._conn(timeout=60)
+        try:
+            conn.request("GET", path + "?" + urllib.parse.urlencode(params),
+                         headers=api._headers())
+            resp = conn.getresponse()
+            return resp.status, resp.read().decode("utf-8", errors="replace")
+        finally:
+            conn.close()
+
+    def stop(self, keep_pods=False):
+        try:
+            if not keep_pods:
+                self.delete_leftovers()
+        finally:
+            for n in self.nodes.values():
+                try:
+                    n.stop()
+                except Exception as e:   # keep stopping the others
+                    print(f"warning: stopping node {n.name}: {e}", file=sys.stderr)
+            if self.kube.alive():
+                self.kube.stop()
+            harness.kill_processes_under(self.workdir)
+
+    def delete_leftovers(self):
+        """Pods the templates keep (cleanup onSuccess after a failure, or never):
+        deleted through the API so every backend job is removed by the VK."""
+        pods = [(p, n) for p, n in self.created if p.endswith("/pods")]
+        for path, name in pods:
+            self.kube.api.delete(f"{path}/{name}")
+        try:
+            wait_for("leftover pods deleted by the VKs",
+                     lambda: all(self.get(f"{p}/{n}") is None for p, n in pods), timeout=60)
+        except RuntimeError as e:
+            print(f"warning: {e}", file=sys.stderr)
+
+
+def node_ready(node):
+    for c in ((node or {}).get("status") or {}).get("conditions") or []:
+        if c.get("type") == "Ready":
+            return c.get("status") == "True"
+    return False
+
+
+# ---------------------------------------------------------------------------------------------
+# applying manifests (kubernetes.utils.create_from_yaml) and scheduling
+
+def collection_path(doc):
+    api_version = doc.get("apiVersion", "v1")
+    kind = doc.get("kind", "")
+    plural = kind.lower() + ("es" if kind.lower().endswith("s") else "s")
+    base = "/api/v1" if api_version == "v1" else f"/apis/{api_version}"
+    if kind == "Namespace":
+        return f"{base}/namespaces"
+    ns = (doc.get("metadata") or {}).get("namespace") or "default"
+    return f"{base}/namespaces/{ns}/{plural}"
+
+
+def tolerates(tolerations, taint):
+    for t in tolerations or []:
+        if t.get("effect") and t["effect"] != taint.get("effect"):
+            continue
+        if not t.get("key"):
+            if t.get("operator") == "Exists":
+                return True
+            continue
+        if t["key"] != taint.get("key"):
+            continue
+        if t.get("operator") == "Exists" or t.get("value", "") == taint.get("value", ""):
+            return True
+    return False
+
+
+def schedule(env, pod):
+    """What kube-scheduler would do for these pods: the Ready nodes whose labels
+    match spec.nodeSelector and whose NoSchedule/NoExecute taints the pod
+    tolerates; bind to the first.  Returns None or why the pod stays Pending."""
+    spec = pod.get("spec") or {}
+    if spec.get("nodeName"):
+        return None
+    code, nodes = env.kube.api.get("/api/v1/nodes")
+    why = []
+    for node in sorted((nodes or {}).get("items") or [], key=lambda n: n["metadata"]["name"]):
+        name = node["metadata"]["name"]
+        labels = node["metadata"].get("labels") or {}
+        sel = spec.get("nodeSelector") or {}
+        if any(labels.get(k) != v for k, v in sel.items()):
+            why.append(f"{name}: node selector does not match")
+            continue
+        untolerated = [t for t in (node.get("spec") or {}).get("taints") or []
+                       if t.get("effect") in ("NoSchedule", "NoExecute")
+                       and not tolerates(spec.get("tolerations"), t)]
+        if untolerated:
+            why.append(f"{name}: untolerated taint {untolerated[0].get('key')}")
+            continue
+        if not node_ready(node):
+            why.append(f"{name}: not Ready")
+            continue
+        ns = pod["metadata"]["namespace"]
+        code, body = env.kube.api.post(
+            f"/api/v1/namespaces/{ns}/pods/{pod['metadata']['name']}/binding",
+            {"apiVersion": "v1", "kind": "Binding",
+             "metadata": {"name": pod["metadata"]["name"]},
+             "target": {"apiVersion": "v1", "kind": "Node", "name": name}})
+        if code != 201:
+            return f"binding to {name} failed: {code} {body}"
+        return None
+    return "unschedulable: " + "; ".join(why or ["no nodes"])
+
+
+def map_images(doc, mapping):
+    """Point every container of a Pod (or a pod template) at its local image."""
+    spec = doc.get("spec") or {}
+    if doc.get("kind") != "Pod":
+        spec = ((spec.get("template") or {}).get("spec")) or {}
+    for c in (spec.get("containers") or []) + (spec.get("initContainers") or []):
+        if c.get("image") in mapping:
+            c["image"] = mapping[c["image"]]
+
+
+def apply(env, docs, image_map):
+    """Create every document in file order; returns scheduling problems."""
+    problems = []
+    for doc in docs:
+        if not doc:
+            continue
+        map_images(doc, image_map)
+        path = collection_path(doc)
+        code, body = env.kube.api.post(path, doc)
+        if code != 201:
+            raise ApiFailure(f"create {doc.get('kind')} {doc['metadata'].get('name')}: "
+                             f"{code} {status_message(body)}")
+        env.created.append((path, body["metadata"]["name"]))
+        if doc.get("kind") == "Pod":
+            why = schedule(env, body)
+            if why:
+                problems.append(f"pod {body['metadata']['name']}: {why}")
+    return problems
+
+
+# ---------------------------------------------------------------------------------------------
+# ValidationProcedure (vktestset/ValidationProcedure.py semantics)
+
+class RecoverableError(Exception):
+    pass
+
+
+class TestFailure(Exception):
+    pass
+
+
+class ApiFailure(Exception):
+    """The Kubernetes client raised: vk-test-set fails the test at once."""
+
+
+def status_message(body):
+    return body.get("message") if isinstance(body, dict) else str(body)[:300]
+
+
+def pod_summary(pod):
+    st = pod.get("status") or {}
+    parts = [f"phase={st.get('phase')}"]
+    if st.get("reason") or st.get("message"):
+        parts.append(f"reason={st.get('reason')} message={st.get('message')!r}")
+    for key in ("initContainerStatuses", "containerStatuses"):
+        for cs in st.get(key) or []:
+            state = cs.get("state") or {}
+            for k, v in state.items():
+                if v is None:
+                    continue   # the VK writes the other two states as null
+                extra = ""
+                if k == "terminated":
+                    extra = f" exit={v.get('exitCode')} reason={v.get('reason')}"
+                    if v.get("message"):
+                        extra += f" message={v['message'][:200]!r}"
+                elif v.get("reason"):
+                    extra = f" reason={v.get('reason')} message={(v.get('message') or '')[:200]!r}"
+                parts.append(f"{cs['name']}:{k}{extra}")
+    return ", ".join(parts)
+
+
+def check_pod(env, chk):
+    ns, name = chk["namespace"], chk["name"]
+    want = chk.get("status", "Succeeded")
+    code, pod = env.kube.api.get(f"/api/v1/namespaces/{ns}/pods/{name}")
+    if code != 200:
+        raise ApiFailure(f"read pod {ns}/{name}: {code} {status_message(pod)}")
+    phase = (pod.get("status") or {}).get("phase")
+    if want != "Failed" and phase == "Failed":
+        raise TestFailure(f"pod {name} failed: {pod_summary(pod)}")
+    if phase != want:
+        raise RecoverableError(f"pod {name}: want phase {want}; {pod_summary(pod)}")
+
+
+def read_log(env, chk, via):
+    """(status, text) of a container's log: through the API server and the
+    node's kubelet API (what `kubectl logs` and vk-test-set do), or, in the
+    diagnostic mode, straight from the node's interlink (/getLogs)."""
+    ns, name = chk["namespace"], chk["name"]
+    if via == "kubelet":
+        params = {"insecureSkipTLSVerifyBackend": "true"}
+        if chk.get("container"):
+            params["container"] = chk["container"]
+        return env.raw_get(f"/api/v1/namespaces/{ns}/pods/{name}/log", params)
+    code, pod = env.kube.api.get(f"/api/v1/namespaces/{ns}/pods/{name}")
+    if code != 200:
+        return code, str(pod)
+    spec = pod["spec"]
+    container = chk.get("container")
+    if not container:
+        if len(spec["containers"]) != 1:
+            return 400, "a container name must be specified"
+        container = spec["containers"][0]["name"]
+    node = next((n for n in env.nodes.values() if n.name == spec.get("nodeName")), None)
+    if node is None:
+        return 400, f"pod {name} is not on one of our nodes"
+    code, body = node.stack.logs(harness.log_struct(pod, container))
+    return code, body.decode("utf-8", errors="replace")
+
+
+def check_logs(env, chk, via="kubelet"):
+    ns, name = chk["namespace"], chk["name"]
+    code, log = read_log(env, chk, via)
+    if code != 200:
+        try:
+            log = json.loads(log).get("message") or log
+        except (ValueError, AttributeError):
+            pass
+        raise ApiFailure(f"read log {ns}/{name} container={chk.get('container')}"
+                         f"{' (via interlink /getLogs)' if via != 'kubelet' else ''}: {code} "
+                         f"{log[:300]}")
+    matches = re.findall(chk["regex"], log)
+    op, value = chk.get("operator", "Exists"), chk.get("value")
+    where = f"log of {name}/{chk.get('container') or '(only container)'}"
+    if op == "Exists" and len(matches) <= 0:
+        raise RecoverableError(f"{chk['regex']!r} not in the {where}: {log[-600:]!r}")
+    if op in ("CountAtLeast", "CountExactly") and len(matches) < int(value):
+        raise RecoverableError(f"{chk['regex']!r} found {len(matches)} < {value} times in the {where}")
+    if op in ("CountAtMost", "CountExactly") and len(matches) > int(value):
+        raise TestFailure(f"{chk['regex']!r} found {len(matches)} > {value} times in the {where}")
+    if op == "Is" and str(value) not in matches:
+        raise RecoverableError(f"{chk['regex']!r} matched {matches}, want {value!r} ({where})")
+
+
+def cleanup(env, cfg, succeeded):
+    cond = cfg.get("condition", "always")
+    if not ((succeeded and cond in ("always", "onSuccess"))
+            or (not succeeded and cond in ("always", "onFailure"))):
+        return
+    plural = {"pod": "pods", "service": "services", "config_map": "configmaps",
+              "secret": "secrets"}.get(cfg["type"])
+    if cfg["type"] == "namespace":
+        path = f"/api/v1/namespaces/{cfg['name']}"
+    else:
+        path = f"/api/v1/namespaces/{cfg['namespace']}/{plural}/{cfg['name']}"
+    code, body = env.kube.api.delete(path)
+    if code not in (200, 202):
+        # the python client raises here too, after the verdict is known
+        raise ApiFailure(f"cleanup delete {cfg['type']} {cfg['name']}: {code} {status_message(body)}")
+
+
+def diagnose_logs(env, proc):
+    """After a failed kubelet-API log read: would the backend's own logs (interlink
+    /getLogs) satisfy the template's log checks?  Information only."""
+    bad = []
+    for chk in proc.get("check_logs") or []:
+        try:
+            check_logs(env, chk, via="interlink")
+        except (RecoverableError, TestFailure, ApiFailure) as e:
+            bad.append(str(e)[:300])
+    n = len(proc.get("check_logs") or [])
+    if not bad:
+        return f"[diagnosis: read from interlink /getLogs instead, all {n} log checks pass]"
+    return f"[diagnosis: read from interlink /getLogs, {len(bad)}/{n} log checks fail: {bad[0]}]"
+
+
+def validate(env, proc, multiplier, logs_via="kubelet"):
+    """Returns (succeeded, detail)."""
+    timeout = float(proc["timeout_seconds"]) * multiplier
+    start = time.monotonic()
+    succeeded, detail = False, None
+    try:
+        while time.monotonic() - start < timeout:
+            try:
+                for chk in proc.get("check_pods") or []:
+                    check_pod(env, chk)
+                for chk in proc.get("check_logs") or []:
+                    check_logs(env, chk, logs_via)
+            except RecoverableError as e:
+                detail = str(e)
+                time.sleep(1)
+            else:
+                succeeded = True
+                break
+        else:
+            detail = (f"validation failed after {proc['timeout_seconds']} s x {multiplier:g}; "
+                      f"last: {detail}")
+    except TestFailure as e:
+        detail = str(e)
+    except ApiFailure as e:
+        detail = str(e)
+        if logs_via == "kubelet" and "read log" in detail:
+            detail += " " + diagnose_logs(env, proc)
+    finally:
+        cleanup_errors = []
+        for cfg in proc.get("clean_configs") or []:
+            try:
+                cleanup(env, cfg, succeeded)
+            except ApiFailure as e:
+                cleanup_errors.append(str(e))
+        if cleanup_errors and succeeded:
+            succeeded, detail = False, "; ".join(cleanup_errors)
+    return succeeded, detail
+
+
+# ---------------------------------------------------------------------------------------------
+# templates
+
+class Template:
+    def __init__(self, name, path, source, in_ci):
+        self.name, self.path, self.source, self.in_ci = name, path, source, in_ci
+
+    @property
+    def label(self):
+        return self.name if self.source != "removed-upstream" else f"removed/{self.name}"
+
+
+def discover(suite_dir, variant):
+    """The templates in vktestset's sorted order; variant 'ci' copies the
+    interLink e2e overrides over them as k3s-test-run.sh does."""
+    exp = json.load(open(os.path.join(suite_dir, "expectations.json")))
+    in_ci = {t["template"]: t.get("runs_in_interlink_k3s_ci", False) for t in exp["upstream"]}
+    out = []
+    tdir = os.path.join(suite_dir, "templates")
+    for name in sorted(os.listdir(tdir)):
+        if not name.endswith(".yaml"):
+            continue
+        path, source = os.path.join(tdir, name), "upstream"
+        override = os.path.join(suite_dir, "e2e-overrides", name)
+        if variant == "ci" and os.path.exists(override):
+            path, source = override, "e2e-override"
+        out.append(Template(name, path, source, in_ci.get(name, False)))
+    rdir = os.path.join(suite_dir, "removed-upstream")
+    if os.path.isdir(rdir):
+        for name in sorted(os.listdir(rdir)):
+            if name.endswith(".yaml"):
+                out.append(Template(name, os.path.join(rdir, name), "removed-upstream", False))
+    return out
+
+
+def template_images(docs):
+    imgs = []
+    for doc in docs:
+        spec = (doc or {}).get("spec") or {}
+        if (doc or {}).get("kind") != "Pod":
+            spec = ((spec.get("template") or {}).get("spec")) or {}
+        for c in (spec.get("initContainers") or []) + (spec.get("containers") or []):
+            if c.get("image") not in imgs:
+                imgs.append(c.get("image"))
+    return imgs
+
+
+class Runner:
+    def __init__(self, env, config, mapping, multiplier=None, run_unsupported=False,
+                 podman_reason=None, logs_via="kubelet"):
+        self.env = env
+        self.logs_via = logs_via
+        self.config = config
+        self.values = dict(config.get("values") or {})
+        self.multiplier = float(multiplier if multiplier is not None
+                                else config.get("timeout_multiplier", 1.0))
+        self.mapping = mapping
+        self.run_unsupported = run_unsupported
+        self.podman_reason = podman_reason
+        self.built = {}
+
+    def plan(self, tmpl, docs):
+        """(runtime, {image: local ref}) or raise Skip(reason)."""
+        tcfg = self.mapping["templates"].get(tmpl.name, {})
+        if tcfg.get("skip") and not (tcfg["skip"] == "unsupported" and self.run_unsupported):
+            raise Skip(tcfg["why"])
+        images = template_images(docs)
+        icfg = {i: self.mapping["images"].get(i) for i in images}
+        unknown = [i for i, c in icfg.items() if c is None]
+        if unknown:
+            raise Skip(f"no local stand-in for image {unknown[0]} (add it to images.json)")
+        for i, c in icfg.items():
+            if c.get("unavailable"):
+                raise Skip(f"image {i}: {c['unavailable']}")
+        runtime = tcfg.get("runtime", self.mapping.get("default_runtime", "podman"))
+        if runtime == "podman" and self.podman_reason:
+            no_host = [i for i, c in icfg.items() if not c.get("host")]
+            if no_host:
+                raise Skip(f"podman unusable ({self.podman_reason}) and image {no_host[0]} cannot "
+                           f"run on the host runtime: {icfg[no_host[0]].get('host_why')}")
+            runtime = "host"
+        if runtime == "host":
+            return runtime, {}
+        refs = {}
+        for i, c in icfg.items():
+            recipe = c["recipe"]
+            if recipe not in self.built:
+                try:
+                    self.built[recipe] = localimages.ensure(recipe)
+                except localimages.ImageUnavailable as e:
+                    self.built[recipe] = e
+            if isinstance(self.built[recipe], Exception):
+                raise Skip(f"image {i}: the local stand-in cannot be built: {self.built[recipe]}")
+            refs[i] = self.built[recipe]
+        return runtime, refs
+
+    def run(self, tmpl):
+        """Returns a result dict: template, runtime, result, reason, seconds."""
+        t0 = time.monotonic()
+        res = {"template": tmpl.label, "runtime": "-", "result": None, "reason": "",
+               "in_ci": tmpl.in_ci, "source": tmpl.source}
+        try:
+            text = open(tmpl.path, encoding="utf-8").read()
+            # a first render to learn the images (the node name does not change them)
+            probe = render(text, {**self.values, "uuid": "x", "target_node": "x"})
+            runtime, refs = self.plan(tmpl, list(yaml.safe_load_all(split_validation(probe)[0])))
+            res["runtime"] = runtime
+            node = self.env.node(runtime)
+            values = {**self.values, "uuid": str(uuidlib.uuid4()), "target_node": node.name}
+            manifest, validation = split_validation(render(text, values))
+            docs = list(yaml.safe_load_all(manifest))
+            proc = yaml.safe_load(validation) or {}
+            problems = apply(self.env, docs, refs)
+            ok, detail = validate(self.env, proc, self.multiplier, self.logs_via)
+            if ok:
+                res["result"] = PASS
+            else:
+                res["result"] = FAIL
+                res["reason"] = detail + ("; " + "; ".join(problems) if problems else "")
+        except Skip as e:
+            res["result"], res["reason"] = SKIP, str(e)
+        except ApiFailure as e:
+            res["result"], res["reason"] = FAIL, str(e)
+        except Exception as e:   # a harness problem: report it as a failure with the trace
+            res["result"] = FAIL
+            res["reason"] = f"runner error: {e!r}\n{traceback.format_exc()}"
+        res["seconds"] = round(time.monotonic() - t0, 1)
+        return res
+
+
+class Skip(Exception):
+    pass
+
+
+# ---------------------------------------------------------------------------------------------
+# command line
+
+def load_mapping(path):
+    with open(path) as f:
+        return json.load(f)
+
+
+def select(templates, patterns, ci_only):
+    out = []
+    for t in templates:
+        if ci_only and not t.in_ci:
+            continue
+        if patterns and not any(fnmatch.fnmatch(t.name, p) or fnmatch.fnmatch(t.name, p + "*")
+                                or p in t.name for p in patterns):
+            continue
+        out.append(t)
+    return out
+
+
+def print_table(rows, out=sys.stdout):
+    w1 = max([len("template")] + [len(r["template"]) for r in rows])
+    w2 = max([len("runtime")] + [len(r["runtime"]) for r in rows])
+    out.write(f"{'template':<{w1}} | {'runtime':<{w2}} | result | reason\n")
+    out.write(f"{'-' * w1}-+-{'-' * w2}-+--------+-------\n")
+    for r in rows:
+        reason = r["reason"] or f"{r['seconds']} s"
+        first, *rest = reason.splitlines() or [""]
+        out.write(f"{r['template']:<{w1}} | {r['runtime']:<{w2}} | {r['result']:<6} | {first}\n")
+        for line in rest:
+            out.write(f"{'':<{w1}} | {'':<{w2}} |        |   {line}\n")
+    n = {k: sum(1 for r in rows if r["result"] == k) for k in (PASS, FAIL, SKIP)}
+    out.write(f"{n[PASS]} passed, {n[FAIL]} failed, {n[SKIP]} skipped\n")
+    out.flush()
+    return n
+
+
+def setup_env(args, config):
+    harness.BIN_DIR = os.path.abspath(args.bin_dir)
+    for b in ("interlink", "interlink-local", "interlink-vk"):
+        harness.binary(b)   # fails early with the path when not built
+    workdir = args.work_dir or tempfile.mkdtemp(prefix="il-conformance-")
+    os.makedirs(workdir, exist_ok=True)
+    env = Env(workdir, args.node_prefix, verbose=args.verbose)
+    ns = (config.get("values") or {}).get("namespace", "default")
+    if env.get(f"/api/v1/namespaces/{ns}") is None:   # CI creates it in its setup
+        code, body = env.kube.api.post("/api/v1/namespaces", {"metadata": {"name": ns}})
+        if code != 201:
+            raise RuntimeError(f"cannot create namespace {ns}: {code} {body}")
+    return env
+
+
+def preflight(env, config, runtimes):
+    """vk-test-set's test_namespace_exists and test_node_exists."""
+    rows = []
+    code, nss = env.kube.api.get("/api/v1/namespaces")
+    names = {n["metadata"]["name"] for n in (nss or {}).get("items") or []}
+    for ns in config.get("required_namespaces") or []:
+        rows.append({"template": f"namespace_exists[{ns}]", "runtime": "-", "seconds": 0,
+                     "result": PASS if ns in names else FAIL,
+                     "reason": "" if ns in names else f"namespace {ns} missing"})
+    for rt in runtimes:
+        name = env.node(rt).name
+        ok = env.get(f"/api/v1/nodes/{name}") is not None
+        rows.append({"template": f"node_exists[{name}]", "runtime": rt, "seconds": 0,
+                     "result": PASS if ok else FAIL, "reason": "" if ok else "no Node object"})
+    return rows
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--bin-dir", default=os.path.join(REPO, "build", "bin"))
+    p.add_argument("--suite", default=DEFAULT_SUITE, help="the vk-test-set directory")
+    p.add_argument("--config", default=None,
+                   help="vktest_config file (default: SUITE/configs/vktest_config.k3s-ci.yaml)")
+    p.add_argument("--mapping", default=DEFAULT_MAPPING, help="image/runtime mapping (images.json)")
+    p.add_argument("--variant", choices=("ci", "upstream"), default="ci",
+                   help="ci: interLink's e2e overrides replace 030/085/095 (default); upstream: as published")
+    p.add_argument("--ci", action="store_true", help="only the templates interLink's k3s CI runs")
+    p.add_argument("-k", dest="patterns", action="append", default=[],
+                   help="run templates whose file name matches (glob or substring); repeatable")
+    p.add_argument("--run-unsupported", action="store_true",
+                   help="also run templates skipped for a feature interlink does not implement")
+    p.add_argument("--timeout-multiplier", type=float, default=None,
+                   help="override the config's timeout_multiplier")
+    p.add_argument("--logs-via", choices=("kubelet", "interlink"), default="kubelet",
+                   help="kubelet: logs through the API server and the VK's kubelet API, as "
+                        "vk-test-set reads them (default); interlink: DIAGNOSTIC ONLY, read them "
+                        "from interlink /getLogs, bypassing the VK")
+    p.add_argument("--node-prefix", default="virtual-kubelet")
+    p.add_argument("--work-dir", default=None, help="keep daemons' files here (default: a temp dir)")
+    p.add_argument("--keep", action="store_true", help="keep the work dir and leftover pods")
+    p.add_argument("--json", default=None, help="also write the results here")
+    p.add_argument("-v", "--verbose", action="store_true", help="daemons log at debug level")
+    args = p.parse_args(argv)
+    # SIGTERM: unwind through the finally below, so every daemon and pod is stopped
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+
+    config_path = args.config or os.path.join(args.suite, "configs", "vktest_config.k3s-ci.yaml")
+    with open(config_path) as f:
+        config = yaml.safe_load(f)
+    mapping = load_mapping(args.mapping)
+    templates = select(discover(args.suite, args.variant), args.patterns, args.ci)
+    podman_reason = localimages.podman_usable()
+    if podman_reason:
+        print(f"note: podman unusable, host runtime only: {podman_reason}", file=sys.stderr)
+
+    env = setup_env(args, config)
+    rows, failed = [], True
+    try:
+        runner = Runner(env, config, mapping, args.timeout_multiplier, args.run_unsupported,
+                        podman_reason, args.logs_via)
+        if args.logs_via != "kubelet":
+            print("DIAGNOSTIC MODE: logs are read from interlink /getLogs, not through the "
+                  "kubelet API; these results are not conformance results")
+        runtimes = ["podman", "host"] if not podman_reason else ["host"]
+        rows += preflight(env, config, runtimes)
+        for t in templates:
+            r = runner.run(t)
+            rows.append(r)
+            if args.verbose:
+                print(f"{r['template']}: {r['result']} {r['reason'] or ''}", file=sys.stderr)
+        n = print_table(rows)
+        failed = n[FAIL] > 0
+        if args.json:
+            with open(args.json, "w") as f:
+                json.dump(rows, f, indent=1)
+    finally:
+        env.stop(keep_pods=args.keep)
+        if failed or args.keep or args.work_dir:
+            print(f"daemon logs: {env.workdir}", file=sys.stderr)
+        else:
+            shutil.rmtree(env.workdir, ignore_errors=True)
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,231 @@
+"""The kubelet HTTPS API of interlink-vk: container logs through the fake API
+server's node proxy (the `kubectl logs` path) and directly, authentication
+(client certificates, TokenReview'd bearer tokens) and authorization, and the
+three sources of the serving certificate (CSR flow, self-signed, files)."""
+import base64
+import http.client
+import json
+import os
+import ssl
+import subprocess
+import time
+import urllib.parse
+
+import pytest
+
+import vkutil
+from vkutil import condition, wait_for
+
+SH = "/bin/sh"
+
+
+def ready(env):
+    wait_for("Ready", lambda: (condition(env.kube.node(), "Ready") or {}).get("status") == "True",
+             timeout=15)
+
+
+@pytest.fixture(scope="module")
+def env(tmp_path_factory):
+    # The proxy verifies the kubelet's certificate, so logs through it work
+    # only once the CSR flow has produced a CA-signed one.
+    e = vkutil.VKEnv(tmp_path_factory.mktemp("vkkubelet"),
+                     kube_args=["--auto-approve-csr", "--verify-kubelet-cert"])
+    ready(e)
+    yield e
+    e.stop()
+
+
+def sh(name, script):
+    return {"name": name, "image": "busybox", "command": [SH, "-c", script]}
+
+
+def kubelet(env, path, cert=None, token=None, ca=None, timeout=30):
+    """GET on the kubelet port itself: (status, body text)."""
+    ctx = ssl.create_default_context(cafile=ca) if ca else ssl._create_unverified_context()
+    if cert:
+        ctx.load_cert_chain(*cert)
+    conn = http.client.HTTPSConnection("127.0.0.1", env.kubelet_port, context=ctx,
+                                       timeout=timeout)
+    try:
+        conn.request("GET", path, headers={"Authorization": "Bearer " + token} if token else {})
+        resp = conn.getresponse()
+        return resp.status, resp.read().decode(errors="replace")
+    finally:
+        conn.close()
+
+
+def proxied_log(env, pod, container, **query):
+    """GET pods/{pod}/log through the API server: (status, text)."""
+    query["container"] = container
+    path = f"/api/v1/namespaces/default/pods/{pod}/log?" + urllib.parse.urlencode(query)
+    conn, resp = env.kube.api.stream(path)
+    try:
+        return resp.status, resp.read().decode(errors="replace")
+    finally:
+        conn.close()
+
+
+def kube_file(env, name):
+    return os.path.join(env.kube.dir, name)
+
+
+def admin_cert(env):
+    return kube_file(env, "kubelet-client.crt"), kube_file(env, "kubelet-client.key")
+
+
+def finished_pod(env, name, script):
+    env.kube.create_pod(name, [sh("c", script)])
+    env.wait_phase(name)
+
+
+def serving_cert_text(env):
+    pem = ssl.get_server_certificate(("127.0.0.1", env.kubelet_port))
+    return subprocess.run(["openssl", "x509", "-noout", "-subject", "-issuer", "-ext",
+                           "subjectAltName"], input=pem.encode(), capture_output=True,
+                          check=True).stdout.decode()
+
+
+# ---- CSR flow and logs through the node proxy ------------------------------------
+
+
+def test_csr_flow_issues_a_cert_the_proxy_trusts(env):
+    def issued():
+        code, body = env.kube.api.get("/apis/certificates.k8s.io/v1/certificatesigningrequests")
+        items = body.get("items", []) if code == 200 else []
+        return [c for c in items if (c.get("status") or {}).get("certificate")]
+    csrs = wait_for("an issued kubelet-serving CSR", issued, timeout=30)
+    spec = csrs[0]["spec"]
+    assert spec["signerName"] == "kubernetes.io/kubelet-serving"
+    assert sorted(spec["usages"]) == ["digital signature", "key encipherment", "server auth"]
+    assert csrs[0]["metadata"]["name"].startswith("csr-vk-test-")
+    wait_for("the CA-signed certificate served",
+             lambda: "fake-kubernetes-ca" in serving_cert_text(env), timeout=30)
+    text = serving_cert_text(env)
+    assert "system:node:vk-test" in text and "system:nodes" in text
+    assert "IP Address:127.0.0.1" in text and "DNS:vk-test" in text
+    # Verified against the cluster CA, with the host name checked (IP SAN).
+    assert kubelet(env, "/healthz", ca=kube_file(env, "ca.crt")) == (200, "ok")
+
+
+def test_logs_of_a_finished_pod_through_the_proxy(env):
+    finished_pod(env, "done", "for i in 1 2 3 4 5; do echo line$i; done")
+    wait_for("the CA-signed certificate served",
+             lambda: "fake-kubernetes-ca" in serving_cert_text(env), timeout=30)
+    assert proxied_log(env, "done", "c") == (200, "line1\nline2\nline3\nline4\nline5\n")
+    assert proxied_log(env, "done", "c", tailLines=2) == (200, "line4\nline5\n")
+    assert proxied_log(env, "done", "c", limitBytes=8) == (200, "line1\nli")
+    code, text = proxied_log(env, "done", "c", timestamps="true")
+    assert code == 200
+    first = text.splitlines()[0]
+    stamp, _, rest = first.partition(" ")
+    assert rest == "line1" and stamp[:2] == "20" and stamp.endswith("Z"), first
+
+
+def test_bad_queries_and_unknown_names(env):
+    cert = admin_cert(env)
+    assert kubelet(env, "/containerLogs/default/done/c?tailLines=-1", cert)[0] == 400
+    assert kubelet(env, "/containerLogs/default/done/c?limitBytes=0", cert)[0] == 400
+    code, body = kubelet(env, "/containerLogs/default/done/c?sinceSeconds=5&sinceTime="
+                         "2025-01-01T00:00:00Z", cert)
+    assert code == 400 and "at most one" in body
+    assert kubelet(env, "/containerLogs/default/done/c?follow=maybe", cert)[0] == 400
+    assert kubelet(env, "/containerLogs/default/nope/c", cert)[0] == 404
+    assert kubelet(env, "/containerLogs/default/done/nope", cert)[0] == 404
+    assert kubelet(env, "/containerLogs/default/done", cert)[0] == 404
+    assert kubelet(env, "/runningpods/", cert)[0] == 404
+
+
+def test_follow_streams_until_the_container_ends(env):
+    env.kube.create_pod("talker", [sh("c", "for i in 1 2 3 4; do echo tick$i; sleep 1; done")])
+    wait_for("talker running", lambda: vkutil.phase(env.kube.pod("talker")) == "Running",
+             timeout=30)
+    conn, resp = env.kube.api.stream(
+        "/api/v1/namespaces/default/pods/talker/log?container=c&follow=true")
+    try:
+        assert resp.status == 200
+        start = time.time()
+        first = resp.readline().decode()
+        assert first.startswith("tick"), first
+        rest = resp.read().decode()   # returns when the container ends
+        elapsed = time.time() - start
+    finally:
+        conn.close()
+    lines = (first + rest).splitlines()
+    assert lines[-1] == "tick4" and len(lines) >= 2, lines
+    assert elapsed >= 1, "the stream should have waited for the container"
+
+
+# ---- authentication and authorization ------------------------------------------------
+
+
+def test_no_credentials_is_401(env):
+    code, body = kubelet(env, "/containerLogs/default/done/c")
+    assert code == 401 and "Unauthorized" in body
+    assert kubelet(env, "/healthz") == (200, "ok")   # open, as a probe needs
+    assert kubelet(env, "/nowhere")[0] == 401        # nothing is revealed before auth
+
+
+def test_client_certificate_of_the_cluster_ca(env):
+    assert kubelet(env, "/containerLogs/default/done/c?tailLines=1", admin_cert(env)) == \
+        (200, "line5\n")
+
+
+def test_client_certificate_from_another_ca_is_rejected(env, tmp_path):
+    key, crt = str(tmp_path / "o.key"), str(tmp_path / "o.crt")
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
+                    "ec_paramgen_curve:P-256", "-nodes", "-keyout", key, "-out", crt, "-days",
+                    "1", "-subj", "/O=system:masters/CN=kube-apiserver-kubelet-client",
+                    "-addext", "extendedKeyUsage=clientAuth"], check=True, capture_output=True)
+    assert kubelet(env, "/containerLogs/default/done/c", (crt, key))[0] == 401
+
+
+def test_bearer_token_checked_by_token_review(env):
+    env.kube.api.request("DELETE", "/_test/requests")
+    path = "/containerLogs/default/done/c?tailLines=1"
+    assert kubelet(env, path, token=env.kube.token) == (200, "line5\n")
+    assert kubelet(env, path, token=env.kube.token) == (200, "line5\n")
+    reviews = env.kube.requests(path="/apis/authentication.k8s.io/v1/tokenreviews")
+    assert len(reviews) == 1, "the second request should be answered from the cache"
+    assert kubelet(env, path, token="not-a-token")[0] == 401
+
+
+def test_authenticated_but_not_allowed_is_403(env):
+    code, body = env.kube.api.post(
+        "/api/v1/namespaces/default/serviceaccounts/default/token",
+        {"apiVersion": "authentication.k8s.io/v1", "kind": "TokenRequest",
+         "spec": {"expirationSeconds": 3600}})
+    assert code == 201, body
+    code, text = kubelet(env, "/containerLogs/default/done/c", token=body["status"]["token"])
+    assert code == 403 and "system:serviceaccount:default:default" in text
+
+
+# ---- other certificate sources -----------------------------------------------------------
+
+
+def test_self_signed_when_csr_disabled(tmp_path):
+    e = vkutil.VKEnv(tmp_path, DisableCSR=True)
+    try:
+        ready(e)
+        text = serving_cert_text(e)
+        assert "subject=O = system:nodes, CN = system:node:vk-test" in text
+        assert "issuer=O = system:nodes, CN = system:node:vk-test" in text
+        code, body = e.kube.api.get("/apis/certificates.k8s.io/v1/certificatesigningrequests")
+        assert code == 200 and body["items"] == []
+        finished_pod(e, "ss", "echo hello")
+        # The proxy does not verify kubelet certificates by default (as the real one).
+        assert proxied_log(e, "ss", "c") == (200, "hello\n")
+        assert "self-signed certificate (DisableCSR)" in e.vk.output()
+    finally:
+        e.stop()
+
+
+def test_certificate_files(tmp_path):
+    kube_dir = tmp_path / "kube"
+    e = vkutil.VKEnv(tmp_path, KubeletCertFile=str(kube_dir / "apiserver.crt"),
+                     KubeletKeyFile=str(kube_dir / "apiserver.key"))
+    try:
+        ready(e)
+        assert "CN = kube-apiserver" in serving_cert_text(e)
+        assert kubelet(e, "/healthz", ca=str(kube_dir / "ca.crt")) == (200, "ok")
+    finally:
+        e.stop()
