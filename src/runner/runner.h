@@ -53,6 +53,13 @@ int strvec_from_json(json_t *arr, strvec *out);    /* -1 if not an array of stri
 
 /* ---- runtimes and the frozen runtime spec (store.c) -------------------- */
 
+/* The default podman arguments of both plugins (config key PodmanArgs, a
+ * comma-separated default; a YAML list replaces it).  Sandboxes without
+ * CAP_SYS_RESOURCE cannot take podman's default rlimits (raising nofile and
+ * nproc to the hard maximum: "error setting rlimit type 7/6"); explicit
+ * limits within reach work. */
+#define RUNNER_DEFAULT_PODMAN_ARGS "--ulimit,nofile=16384:16384,--ulimit,nproc=16384:16384"
+
 typedef enum {
     RUNTIME_HOST,             /* processes under bubblewrap ("host", "none") */
     RUNTIME_PODMAN,

@@ -22,12 +22,6 @@
 
 #define CFG(member) offsetof(local_config, member)
 
-/* The default PodmanArgs: this machine's sandbox lacks CAP_SYS_RESOURCE, so
- * podman's default rlimits (raising nofile/nproc to the hard maximum) fail
- * with "error setting rlimit type 7/6"; explicit limits within reach work.
- * A YAML PodmanArgs list replaces this default entirely. */
-#define DEFAULT_PODMAN_ARGS "--ulimit,nofile=16384:16384,--ulimit,nproc=16384:16384"
-
 static const il_cfg_field fields[] = {
     {"Socket", NULL, IL_CFG_STRING, CFG(socket), NULL,
      "listen on this unix socket (\"unix:///path\"); empty: SidecarURL + SidecarPort"},
@@ -41,7 +35,7 @@ static const il_cfg_field fields[] = {
      "\"host\": processes under bubblewrap (image ignored); \"podman\": podman run"},
     {"PodmanPath", NULL, IL_CFG_STRING, CFG(podman_path), "podman", "podman executable"},
     {"BwrapPath", NULL, IL_CFG_STRING, CFG(bwrap_path), "bwrap", "bubblewrap executable"},
-    {"PodmanArgs", NULL, IL_CFG_STRLIST, CFG(podman_args), DEFAULT_PODMAN_ARGS,
+    {"PodmanArgs", NULL, IL_CFG_STRLIST, CFG(podman_args), RUNNER_DEFAULT_PODMAN_ARGS,
      "extra `podman run` arguments (default sets ulimits that work without CAP_SYS_RESOURCE)"},
     {"VerboseLogging", NULL, IL_CFG_BOOL, CFG(verbose), "false", "debug logging"},
     {"ErrorsOnlyLogging", NULL, IL_CFG_BOOL, CFG(errors_only), "false", "log errors only"},

@@ -15,9 +15,6 @@
 
 #define CFG(member) offsetof(slurm_config, member)
 
-/* See interlink-local: podman's default rlimits fail without CAP_SYS_RESOURCE. */
-#define DEFAULT_PODMAN_ARGS "--ulimit,nofile=16384:16384,--ulimit,nproc=16384:16384"
-
 static const il_cfg_field fields[] = {
     {"Socket", NULL, IL_CFG_STRING, CFG(socket), NULL,
      "listen on this unix socket (\"unix:///path\"); empty: SidecarURL + SidecarPort"},
@@ -56,7 +53,7 @@ static const il_cfg_field fields[] = {
     {"ChRunDefaultOptions", NULL, IL_CFG_STRLIST, CFG(chrun_options), NULL,
      "ch-run options before the image (list)"},
     {"PodmanPath", NULL, IL_CFG_STRING, CFG(podman_path), "podman", "podman executable"},
-    {"PodmanArgs", NULL, IL_CFG_STRLIST, CFG(podman_args), DEFAULT_PODMAN_ARGS,
+    {"PodmanArgs", NULL, IL_CFG_STRLIST, CFG(podman_args), RUNNER_DEFAULT_PODMAN_ARGS,
      "extra `podman run` arguments (list)"},
     {"BwrapPath", NULL, IL_CFG_STRING, CFG(bwrap_path), "bwrap",
      "bubblewrap executable (runtime none)"},
