@@ -22,6 +22,7 @@
 
 #define STREAM_PAUSE_BYTES (1024 * 1024)
 #define CA_FILE_MAX (4 * 1024 * 1024)
+#define IL_HTTPC_MAX_IDLE_CONNECTIONS 64L
 
 struct il_httpc {
     char *base;               /* "http://localhost" for unix sockets */
@@ -264,6 +265,11 @@ static CURL *easy_new(il_httpc *c, const il_httpc_req *req, struct curl_slist **
     if (c->unix_path)
         curl_easy_setopt(h, CURLOPT_UNIX_SOCKET_PATH, c->unix_path);
     curl_easy_setopt(h, CURLOPT_SHARE, c->share);
+    /* The shared cache keeps at most this many idle connections when a
+     * handle is done; curl's default of 5 is less than the concurrency of
+     * interlink's or the VK's workers, and every connection it closes costs
+     * the next request a connect and the server a new thread. */
+    curl_easy_setopt(h, CURLOPT_MAXCONNECTS, IL_HTTPC_MAX_IDLE_CONNECTIONS);
     curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, c->connect_timeout_ms);
     if (c->https)

@@ -189,3 +189,29 @@ def test_delete_running_pod_cancels_the_job_before_the_object_goes(env):
     assert not os.path.exists(env.stack.pod_dir(pod))
     row = env.squeue(job)
     assert row is None or row[1] in FINAL, row
+
+
+def partition_taints(node):
+    return [t for t in node["spec"].get("taints") or []
+            if t["key"] == "interlink.slurm/partition-unavailable"]
+
+
+def test_drained_partition_taints_the_node_until_it_is_up(env):
+    """The plugin's ping taint reaches the Node's spec (upstream's VK kept it
+    to itself), and goes away when SLURM takes pods again."""
+    drain = env.cluster.run("scontrol", "update", "PartitionName=debug", "State=DRAIN")
+    assert drain.returncode == 0, drain.stderr
+    try:
+        node = wait_for("the partition-unavailable taint",
+                        lambda: partition_taints(env.kube.node()) and env.kube.node(), timeout=20)
+        assert partition_taints(node) == [{"key": "interlink.slurm/partition-unavailable",
+                                           "value": "down", "effect": "NoSchedule"}], node["spec"]
+        # Still reachable: a drained partition is a scheduling matter, not an outage.
+        assert condition(node, "Ready")["status"] == "True", node["status"]["conditions"]
+    finally:
+        up = env.cluster.run("scontrol", "update", "PartitionName=debug", "State=UP")
+        assert up.returncode == 0, up.stderr
+    wait_for("the taint lifted", lambda: not partition_taints(env.kube.node()), timeout=20)
+    # The VK's own taint stays.
+    assert "virtual-node.interlink/no-schedule" in \
+        [t["key"] for t in env.kube.node()["spec"]["taints"]]
