@@ -1,6 +1,7 @@
 # Small front door over CMake/CTest.  `make` builds, `make test` builds with
-# ASan+UBSan and runs every test, `make demo` runs the example pods end to end,
-# `make bench` prints throughput and latency figures.
+# ASan+UBSan and runs every test, then every daemon under valgrind, `make demo`
+# runs the example pods end to end, `make bench` prints throughput and latency
+# figures.
 BUILD      ?= build
 ASAN_BUILD ?= build-asan
 JOBS       ?= $(shell nproc)
@@ -21,6 +22,7 @@ test:
 	cd $(ASAN_BUILD) && ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
 	  UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 	  ctest --output-on-failure --timeout 900
+	@$(MAKE) --no-print-directory valgrind
 
 unit: all
 	cd $(BUILD) && ctest --output-on-failure -R unit/
@@ -37,6 +39,7 @@ bench:
 
 valgrind: all
 	scripts/valgrind.sh $(BUILD)/bin
+	/usr/bin/python3 scripts/valgrind-stack.py $(BUILD)/bin
 
 clean:
 	rm -rf $(BUILD) $(ASAN_BUILD)

@@ -15,6 +15,8 @@ import uuid
 BIN_DIR = os.environ.get("IL_BIN_DIR") or os.path.join(
     os.path.dirname(__file__), "..", "..", "build", "bin")
 SRC_DIR = os.environ.get("IL_SOURCE_DIR") or os.path.join(os.path.dirname(__file__), "..", "..")
+# Daemons under valgrind (valgrind_prefix) start, answer and stop this much slower.
+SLOWDOWN = 4 if os.environ.get("IL_VALGRIND_LOGS") else 1
 
 
 def binary(name):
@@ -73,7 +75,7 @@ def request_json(address, method, path, body=None, **kw):
 
 
 def wait_for_socket(address, proc=None, timeout=20):
-    deadline = time.time() + timeout
+    deadline = time.time() + timeout * SLOWDOWN
     while time.time() < deadline:
         if proc is not None and proc.poll() is not None:
             raise RuntimeError(f"daemon exited with {proc.returncode} before listening")
@@ -95,9 +97,20 @@ def write_yaml(path, mapping):
     return path
 
 
+def valgrind_prefix(binary):
+    """With IL_VALGRIND_LOGS=DIR set (scripts/valgrind-stack.py), our daemons
+    run under valgrind, one log per process in DIR; otherwise nothing."""
+    logs = os.environ.get("IL_VALGRIND_LOGS")
+    if not logs or not os.path.abspath(binary).startswith(os.path.abspath(BIN_DIR)):
+        return []
+    return ["valgrind", "--leak-check=full", "--errors-for-leak-kinds=definite",
+            "--error-exitcode=99", "--num-callers=30",
+            f"--log-file={logs}/{os.path.basename(binary)}.%p.valgrind"]
+
+
 class Daemon:
     def __init__(self, argv, log_path, env=None):
-        self.argv = argv
+        self.argv = valgrind_prefix(argv[0]) + list(argv)
         self.log_path = log_path
         self.env = dict(os.environ)
         self.env.update(env or {})
@@ -113,6 +126,7 @@ class Daemon:
         return self.proc is not None and self.proc.poll() is None
 
     def stop(self, sig=signal.SIGTERM, timeout=15):
+        timeout *= SLOWDOWN
         if not self.alive():
             return self.proc.returncode if self.proc else None
         self.proc.send_signal(sig)
