@@ -19,7 +19,14 @@ interlink-vk, then measures
      log), the whole cycle's duration (gap between successive /status calls
      minus StatusIntervalSeconds) and the VK's CPU time per cycle;
   3. deletion of every pod through the API (the VK deletes on the backend
-     first, then removes the object): time until all are gone.
+     first, then removes the object): time until all are gone;
+  4. the status watch (interlink's GET /watch, the VK's StatusWatch) off and
+     on: a VK restarted with StatusIntervalSeconds BENCH_VK_WATCH_INTERVAL
+     (default 5, the VK's default) and each setting in turn, BENCH_VK_WATCH_PODS
+     pods (default 100) created as in 1: pods/s to Running and p50/p99 of
+     create -> Running.  Steps 1-3 run with the watch off (StatusWatch: false),
+     so their figures compare with earlier runs and interlink's refresher adds
+     no plugin calls to step 2's counts.
 
 Prints a table; no thresholds.  Daemons are stopped and every process whose
 command line names WORKDIR is killed at the end, whatever happened.
@@ -52,6 +59,8 @@ N_STATUS = max(int(os.environ.get("BENCH_VK_STATUS_PODS", "1000")), N_CREATE)
 CYCLES = int(os.environ.get("BENCH_VK_CYCLES", "5"))
 INTERVAL = int(os.environ.get("BENCH_VK_STATUS_INTERVAL", "1"))
 CLIENTS = int(os.environ.get("BENCH_VK_CLIENTS", "8"))
+WATCH_PODS = int(os.environ.get("BENCH_VK_WATCH_PODS", "100"))
+WATCH_INTERVAL = int(os.environ.get("BENCH_VK_WATCH_INTERVAL", "5"))
 NODE = "vk-bench"
 NS = "default"
 
@@ -296,6 +305,79 @@ def status_calls_in_log(path, offset):
     return out
 
 
+# ---- the VK ------------------------------------------------------------------------
+
+def start_vk(kube, stack, tag, interval, status_watch):
+    """interlink-vk at info level (its few lines say when it is settled)."""
+    cfg = h.write_yaml(os.path.join(WORK, f"{tag}.yaml"), {
+        "InterlinkURL": stack.api_addr, "PingIntervalSeconds": 10,
+        "StatusIntervalSeconds": interval, "InterlinkTimeoutSeconds": 60,
+        "StatusWatch": status_watch, "DisableCSR": True})
+    return h.Daemon([h.binary("interlink-vk"), "--config", cfg, "--nodename", NODE],
+                    os.path.join(WORK, f"{tag}.log"),
+                    env={"KUBECONFIG": kube.kubeconfig, "KUBELET_PORT": str(free_port()),
+                         "POD_IP": "127.0.0.1"}).start()
+
+
+def wait_ready(kube, vk):
+    deadline = time.time() + 30
+    while True:
+        code, node = kube.call("GET", f"/api/v1/nodes/{NODE}")
+        conds = {c["type"]: c["status"] for c in
+                 ((node or {}).get("status") or {}).get("conditions") or []} \
+            if code == 200 else {}
+        if conds.get("Ready") == "True":
+            return
+        if time.time() > deadline or not vk.alive():
+            raise RuntimeError(f"node {NODE} not Ready: {code} {conds}\n{vk.output()[-2000:]}")
+        time.sleep(0.2)
+
+
+def wait_log(vk, text, timeout=60):
+    deadline = time.time() + timeout
+    while text not in vk.output():
+        if time.time() > deadline or not vk.alive():
+            raise RuntimeError(f"interlink-vk never logged {text!r}:\n{vk.output()[-2000:]}")
+        time.sleep(0.1)
+
+
+def delete_all(kube, names):
+    parallel(kube, names, lambda n: None if kube.call(
+        "DELETE", f"/api/v1/namespaces/{NS}/pods/{n}")[0] in (200, 404) else f"delete {n}")
+    deadline = time.monotonic() + 90
+    while time.monotonic() < deadline:
+        code, body = kube.call("GET", f"/api/v1/pods?fieldSelector=spec.nodeName%3D{NODE}")
+        if not body["items"]:
+            return
+        time.sleep(0.5)
+    raise RuntimeError("pods of the watch comparison not deleted after 90 s")
+
+
+def watch_figure(kube, stack, vk, watch, on):
+    """Step 4 for one setting: a settled VK (start-up catch-up over, and with
+    the watch on, watching), WATCH_PODS pods, create -> Running."""
+    tag = "on" if on else "off"
+    wait_log(vk, "pod statuses: every")
+    if on:
+        wait_log(vk, "watching interlink for status changes")
+    log(f"watch {tag}: creating {WATCH_PODS} pods, StatusIntervalSeconds {WATCH_INTERVAL}")
+    names = [f"watch-{tag}-{i:04d}" for i in range(WATCH_PODS)]
+    sent = {}
+    create_pods(kube, names, sent)
+    missing = watch.wait_running(names, timeout=max(120, 3 * WATCH_INTERVAL))
+    done = [n for n in names if n in watch.running]
+    if not done:
+        raise RuntimeError(f"watch {tag}: no pod reached Running")
+    span = max(watch.running[n] for n in done) - min(sent[n] for n in names)
+    lat = [watch.running[n] - sent[n] for n in done]
+    delete_all(kube, names)
+    note = f" ({len(missing)} not Running)" if missing else ""
+    return (f"status watch {tag}, interval {WATCH_INTERVAL} s: {WATCH_PODS} pods create -> "
+            f"all Running{note}",
+            f"{span:.2f} s = **{len(done) / span:.1f} pods/s** (p50 {pct(lat, 50):.2f} s, "
+            f"p99 {pct(lat, 99):.2f} s)")
+
+
 # ---- the run --------------------------------------------------------------------
 
 def main():
@@ -307,25 +389,8 @@ def main():
         stack = h.Stack(os.path.join(WORK, "stack"),
                         plugin_extra={"VerboseLogging": False, "ErrorsOnlyLogging": True})
         stack.start()   # interlink keeps VerboseLogging: its per-request lines time /status
-        vk_cfg = h.write_yaml(os.path.join(WORK, "vk.yaml"), {
-            "InterlinkURL": stack.api_addr, "PingIntervalSeconds": 10,
-            "StatusIntervalSeconds": INTERVAL, "InterlinkTimeoutSeconds": 60,
-            "ErrorsOnlyLogging": True, "DisableCSR": True})
-        vk = h.Daemon([h.binary("interlink-vk"), "--config", vk_cfg, "--nodename", NODE],
-                      os.path.join(WORK, "vk.log"),
-                      env={"KUBECONFIG": kube.kubeconfig, "KUBELET_PORT": str(free_port()),
-                           "POD_IP": "127.0.0.1"}).start()
-        deadline = time.time() + 30
-        while True:
-            code, node = kube.call("GET", f"/api/v1/nodes/{NODE}")
-            conds = {c["type"]: c["status"] for c in
-                     ((node or {}).get("status") or {}).get("conditions") or []} \
-                if code == 200 else {}
-            if conds.get("Ready") == "True":
-                break
-            if time.time() > deadline or not vk.alive():
-                raise RuntimeError(f"node {NODE} not Ready: {code} {conds}\n{vk.output()[-2000:]}")
-            time.sleep(0.2)
+        vk = start_vk(kube, stack, "vk", INTERVAL, False)
+        wait_ready(kube, vk)
         watch = PodWatch(kube)
 
         # 1. creation throughput
@@ -481,6 +546,14 @@ def main():
                      f"{left} still there after {el:.0f} s"))
         if errors:
             rows.append(("delete errors", f"{len(errors)}: {errors[0]}"))
+
+        # 4. the status watch off and on
+        for on in (False, True):
+            code, vk = vk.stop(), None
+            if code != 0:
+                raise RuntimeError(f"interlink-vk exited {code}")
+            vk = start_vk(kube, stack, f"vk-watch-{'on' if on else 'off'}", WATCH_INTERVAL, on)
+            rows.append(watch_figure(kube, stack, vk, watch, on))
     finally:
         if watch:
             watch.close()

@@ -48,7 +48,7 @@ IL_BIN_DIR="$BIN" IL_SOURCE_DIR="$SRC" BENCH_WORK="$WORK" \
 BENCH_SUBMIT_N="${BENCH_SUBMIT_N:-200}" BENCH_STATUS_N="${BENCH_STATUS_N:-1000}" \
 BENCH_ROUNDS="${BENCH_ROUNDS:-3}" \
 /usr/bin/python3 - <<'PY'
-import os, subprocess, sys, threading, time
+import os, shutil, subprocess, sys, tempfile, threading, time
 sys.path.insert(0, os.path.join(os.environ["IL_SOURCE_DIR"], "tests", "integration"))
 import harness as h
 import slurmutil as su
@@ -94,24 +94,37 @@ stack = su.SlurmStack(os.path.join(work, "stack"), cluster, runtime="none",
                                     "VerboseLogging": False},
                       api_extra={"VerboseLogging": False})
 stack.start()
+# The same chain with the plugin's DataRootFolder on tmpfs: not durable, so
+# no deployment choice, but it tells how much of a create is the disk (the
+# pod's files and their fsyncs) rather than our code.
+shm = tempfile.mkdtemp(prefix="ilbench-", dir="/dev/shm") if os.path.isdir("/dev/shm") else None
+shm_stack = su.SlurmStack(os.path.join(work, "stack-shm"), cluster, runtime="none",
+                          plugin_extra={"DataRootFolder": shm, "VerboseLogging": False},
+                          api_extra={"VerboseLogging": False}).start() if shm else None
 try:
     def pods(n, tag):
         return [h.make_pod(f"{tag}{i}", [h.container("main", ["/bin/true"])],
                            annotations={"slurm-job.vk.io/flags": "--hold"}) for i in range(n)]
 
-    def via_interlink(pod):
-        code, body = stack.create(h.create_request(pod))
-        return None if code == 200 else body
+    def via(chain):
+        def create(pod):
+            code, body = chain.create(h.create_request(pod))
+            return None if code == 200 else body
+        return create
+    via_interlink = via(stack)
 
     # 1. submission, alternating so both sides see the same machine
     serial = concurrently(list(range(n_submit)), plain_sbatch, clients=1)
     cancel_all()
-    plain, api = [], []
+    plain, api, api_shm = [], [], []
     for r in range(rounds):
         plain.append(concurrently(list(range(n_submit)), plain_sbatch))
         cancel_all()
         api.append(concurrently(pods(n_submit, f"sub{r}x"), via_interlink))
         cancel_all()
+        if shm_stack:
+            api_shm.append(concurrently(pods(n_submit, f"shm{r}x"), via(shm_stack)))
+            cancel_all()
     plain_mean, api_mean = sum(plain) / rounds, sum(api) / rounds
 
     # 2. one /status call over n_status pods
@@ -133,6 +146,9 @@ try:
     print(f"submit: {n_submit} pods, {CLIENTS} concurrent clients on both sides, "
           f"{rounds} alternating rounds (mean, then each round)")
     print(f"  through interlink->interlink-slurm:            {api_mean:6.1f} pods/s ({rates(api)})")
+    if api_shm:
+        print(f"  the same, plugin DataRootFolder on tmpfs:     {sum(api_shm) / rounds:6.1f} pods/s "
+              f"({rates(api_shm)}) (not durable: how much is the disk)")
     print(f"  plain `sbatch --hold --wrap true`, {CLIENTS} workers: {plain_mean:6.1f} jobs/s "
           f"({rates(plain)})")
     print(f"  plain serial loop of `sbatch --hold --wrap true`: {serial:6.1f} jobs/s")
@@ -144,4 +160,8 @@ try:
 finally:
     subprocess.run(["scancel", "--user", "root"], capture_output=True)
     stack.stop()
+    if shm_stack:
+        shm_stack.stop()
+    if shm:
+        shutil.rmtree(shm, ignore_errors=True)
 PY

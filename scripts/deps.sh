@@ -9,8 +9,11 @@ build_pkgs=(build-essential cmake pkg-config libmicrohttpd-dev libcurl4-openssl-
             libcmocka-dev)
 runtime_pkgs=(bubblewrap podman runc uidmap busybox-static)
 # slurm-wlm and munge are installed by tests/slurm/slurm-up.sh itself, which
-# keeps their packaged services from starting.
-test_pkgs=(python3 python3-pytest python3-yaml python3-kubernetes valgrind openssl charliecloud)
+# keeps their packaged services from starting.  mariadb-server and slurmdbd:
+# SLURM accounting for tests/integration/test_slurm_fallback.py (slurm-up.sh
+# runs its own mariadbd and slurmdbd; the packaged services are not used).
+test_pkgs=(python3 python3-pytest python3-yaml python3-kubernetes python3-jwt valgrind openssl charliecloud
+           mariadb-server slurmdbd openmpi-bin)
 
 want=("${build_pkgs[@]}" "${runtime_pkgs[@]}")
 case "${1:-build}" in
@@ -24,11 +27,35 @@ missing=()
 for p in "${want[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
 done
-[ ${#missing[@]} -eq 0 ] && exit 0
 
-echo "deps: installing ${missing[*]}" >&2
 SUDO=""
 [ "$(id -u)" -eq 0 ] || SUDO="sudo"
 export DEBIAN_FRONTEND=noninteractive
-$SUDO apt-get update -qq
-$SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "deps: installing ${missing[*]}" >&2
+  $SUDO apt-get update -qq
+  $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+# The conformance test's nginx stand-in image (tests/conformance/localimages.py)
+# is built from the nginx binary of Debian's nginx package, downloaded into the
+# cache it reads, never installed (its service would start).  Fetched here
+# because only here may apt-get update run: on a fresh machine the apt lists
+# can be missing even when every package above is already installed.
+fetch_nginx_deb() {
+  local cache="${IL_CONFORMANCE_CACHE:-$HOME/.cache/interlink-conformance}"
+  [ -x /usr/sbin/nginx ] && return 0
+  compgen -G "$cache/nginx_*.deb" >/dev/null && return 0
+  mkdir -p "$cache"
+  (cd "$cache" && apt-get download -qq nginx 2>/dev/null) && return 0
+  echo "deps: downloading Debian's nginx package for the conformance test" >&2
+  $SUDO apt-get update -qq
+  if ! (cd "$cache" && apt-get download -qq nginx); then
+    echo "deps: cannot download Debian's nginx package into $cache (apt-get download nginx" \
+         "failed, above); the conformance test's nginx stand-in image needs it" >&2
+    exit 1
+  fi
+}
+if [ "${1:-build}" = test ]; then
+  fetch_nginx_deb
+fi

@@ -26,7 +26,16 @@ typedef struct api_config {
     int64_t max_body;
     int64_t sidecar_timeout_s;
     char *job_script_template;
-    bool tls_enabled;
+    bool tls_enabled;         /* TLS.*: serve https (upstream keys) */
+    char *tls_cert_file;
+    char *tls_key_file;
+    char *tls_ca_file;        /* set: client certificates required (mTLS) */
+    char *auth_token_file;    /* AuthTokenFile: accepted bearer tokens (auth.c) */
+    char *jwt_key_file;       /* AuthJWT.*: accepted JWTs */
+    char *jwt_issuer;
+    char *jwt_audience;
+    int64_t status_refresh_s; /* StatusRefreshSeconds: watch.c's refresher; 0 = off */
+    int64_t max_watchers;     /* MaxWatchers: concurrent GET /watch */
 } api_config;
 
 /* UIDs whose /create is being relayed right now, so that a concurrent
@@ -44,6 +53,8 @@ typedef struct api {
     store *store;
     il_httpc *plugin;
     inflight_set creating;
+    struct api_auth *auth;    /* who may call (auth.c) */
+    struct watch_hub *watch;  /* GET /watch: change journal and refresher (watch.c) */
 } api;
 
 /* relay.c: one call to the plugin, counted in metrics.  Returns 0 when the
@@ -67,11 +78,14 @@ void handle_logs(il_request *req, void *api);
 void handle_ping(il_request *req, void *api);
 void handle_metrics(il_request *req, void *api);
 void handle_healthz(il_request *req, void *api);
+void handle_watch(il_request *req, void *api);
 
 /* status.c: refresh the statuses of pods (JSON pod objects, borrowed) with
  * at most one plugin call; returns a new array of PodStatus in pods' order
  * (unknown pods left out).  If the plugin cannot answer: with strict, NULL
- * after answering the caller with the error; otherwise the stored statuses. */
+ * after answering the caller with the error; otherwise the stored statuses.
+ * Changed statuses are stored and told to watchers (watch.c).  req is NULL
+ * for interlink's own refreshes (then strict must be false). */
 json_t *status_refresh(api *a, il_request *req, json_t *pods, bool strict);
 
 #endif

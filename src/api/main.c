@@ -4,6 +4,7 @@
  * Configuration keys are upstream's InterLinkConfig.yaml keys with the same
  * environment overrides; flags work (upstream's -verbose and friends made
  * the binary exit 2) and win over both. */
+#include <errno.h>
 #include <getopt.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -12,12 +13,15 @@
 #include <unistd.h>
 
 #include "api.h"
+#include "auth.h"
 #include "config.h"
 #include "daemon.h"
 #include "log.h"
 #include "metrics.h"
+#include "watch.h"
 
 #define DEFAULT_CONFIG_PATH "/etc/interlink/InterLinkConfig.yaml"
+#define TLS_FILE_MAX (1024 * 1024)
 
 static const il_cfg_field config_fields[] = {
     {"InterlinkAddress", "INTERLINKURL", IL_CFG_STRING, offsetof(api_config, interlink_address),
@@ -42,7 +46,29 @@ static const il_cfg_field config_fields[] = {
     {"JobScriptTemplate", NULL, IL_CFG_STRING, offsetof(api_config, job_script_template), NULL,
      "upstream job-script template: not supported, refused when set"},
     {"TLS.Enabled", NULL, IL_CFG_BOOL, offsetof(api_config, tls_enabled), NULL,
-     "upstream TLS listener: not supported yet, refused when true"},
+     "serve HTTPS on InterlinkAddress:InterlinkPort (needs TLS.CertFile and TLS.KeyFile)"},
+    {"TLS.CertFile", NULL, IL_CFG_STRING, offsetof(api_config, tls_cert_file), NULL,
+     "serving certificate (PEM, chain allowed)"},
+    {"TLS.KeyFile", NULL, IL_CFG_STRING, offsetof(api_config, tls_key_file), NULL,
+     "its private key (PEM)"},
+    {"TLS.CACertFile", NULL, IL_CFG_STRING, offsetof(api_config, tls_ca_file), NULL,
+     "when set, every caller must present a client certificate signed by this CA (mTLS)"},
+    {"AuthTokenFile", "INTERLINK_AUTH_TOKEN_FILE", IL_CFG_STRING,
+     offsetof(api_config, auth_token_file), NULL,
+     "bearer tokens accepted, one a line (re-read when it changes); with AuthJWT.*, "
+     "either kind of token is enough"},
+    {"AuthJWT.PublicKeyFile", NULL, IL_CFG_STRING, offsetof(api_config, jwt_key_file), NULL,
+     "accept bearer JWTs signed by this public key (PEM; RS*/ES* only) with an unexpired exp"},
+    {"AuthJWT.Issuer", NULL, IL_CFG_STRING, offsetof(api_config, jwt_issuer), NULL,
+     "the \"iss\" such JWTs must carry (empty: any)"},
+    {"AuthJWT.Audience", NULL, IL_CFG_STRING, offsetof(api_config, jwt_audience), NULL,
+     "a value their \"aud\" must contain (empty: any)"},
+    {"StatusRefreshSeconds", "INTERLINK_STATUS_REFRESH", IL_CFG_INT,
+     offsetof(api_config, status_refresh_s), "1",
+     "while somebody watches (GET /watch), refresh unfinished pods from the plugin this often "
+     "(one batched call); 0: never (watchers hear only of changes /status calls find)"},
+    {"MaxWatchers", "INTERLINK_MAX_WATCHERS", IL_CFG_INT, offsetof(api_config, max_watchers),
+     "64", "concurrent GET /watch requests; more get 429"},
 };
 #define N_CONFIG_FIELDS (sizeof(config_fields) / sizeof(config_fields[0]))
 
@@ -110,10 +136,21 @@ static int check_config(const api_config *cfg, const char *path)
         problem = "SidecarURL is not set";
     else if (cfg->job_script_template && *cfg->job_script_template)
         problem = "JobScriptTemplate is not supported by this interlink; remove it";
-    else if (cfg->tls_enabled)
-        problem = "TLS.Enabled: TLS is not supported yet; use a unix socket or a TLS proxy";
+    else if (cfg->tls_enabled && (!cfg->tls_cert_file || !cfg->tls_key_file))
+        problem = "TLS.Enabled needs TLS.CertFile and TLS.KeyFile";
+    else if (cfg->tls_enabled && strncmp(cfg->interlink_address, "unix://", 7) == 0)
+        problem = "TLS.Enabled: TLS is for TCP listeners, not unix sockets";
+    else if (!cfg->tls_enabled && strncmp(cfg->interlink_address, "https://", 8) == 0)
+        problem = "an https:// InterlinkAddress needs TLS.Enabled with TLS.CertFile and "
+                  "TLS.KeyFile";
+    else if (cfg->tls_ca_file && *cfg->tls_ca_file && !cfg->tls_enabled)
+        problem = "TLS.CACertFile (client certificates) needs TLS.Enabled";
     else if (cfg->sidecar_timeout_s <= 0)
         problem = "SidecarTimeoutSeconds must be positive";
+    else if (cfg->status_refresh_s < 0 || cfg->status_refresh_s > 86400)
+        problem = "StatusRefreshSeconds must be from 0 (off) to 86400";
+    else if (cfg->max_watchers < 1 || cfg->max_watchers > 10000)
+        problem = "MaxWatchers must be from 1 to 10000";
     if (problem)
         il_error("%s: %s", path, problem);
     return problem ? -1 : 0;
@@ -145,7 +182,61 @@ static void add_routes(il_httpd *srv, api *a)
     il_httpd_route(srv, "/pods", handle_pods, a);
     il_httpd_route(srv, "/metrics", handle_metrics, a);
     il_httpd_route(srv, "/healthz", handle_healthz, a);
+    il_httpd_route(srv, "/watch", handle_watch, a);
     il_httpd_set_observer(srv, observe, NULL);
+}
+
+/* TLS.* files, read once at start-up; NULL for those not configured. */
+typedef struct tls_files {
+    il_buf cert, key, ca;
+} tls_files;
+
+static int read_tls_files(const api_config *cfg, tls_files *f, char *err, size_t errlen)
+{
+    const char *paths[] = {cfg->tls_cert_file, cfg->tls_key_file, cfg->tls_ca_file};
+    il_buf *into[] = {&f->cert, &f->key, &f->ca};
+    for (size_t i = 0; cfg->tls_enabled && i < 3; i++) {
+        if (paths[i] && *paths[i] && il_read_file(paths[i], TLS_FILE_MAX, into[i]) != 0) {
+            snprintf(err, errlen, "%s: %s", paths[i], strerror(errno));
+            return -1;
+        }
+    }
+    return 0;
+}
+
+static const char *pem_or_null(const il_buf *pem)
+{
+    return pem->len > 0 ? il_buf_cstr(pem) : NULL;
+}
+
+/* The listening server with its TLS and the authentication filter. */
+static il_httpd *open_listener(api *a, char *err, size_t errlen)
+{
+    tls_files tls = {0};
+    il_httpd *srv = NULL;
+    auth_config acfg = {.client_cert = a->cfg.tls_ca_file && *a->cfg.tls_ca_file,
+                        .token_file = a->cfg.auth_token_file,
+                        .jwt_key_file = a->cfg.jwt_key_file,
+                        .jwt_issuer = a->cfg.jwt_issuer,
+                        .jwt_audience = a->cfg.jwt_audience};
+    if (read_tls_files(&a->cfg, &tls, err, errlen) == 0 &&
+        (a->auth = auth_new(&acfg, err, errlen)) != NULL) {
+        il_httpd_opts sopts = {.address = a->cfg.interlink_address,
+                               .port = a->cfg.interlink_port, .max_body = a->cfg.max_body,
+                               .tls_cert_pem = pem_or_null(&tls.cert),
+                               .tls_key_pem = pem_or_null(&tls.key),
+                               .tls_client_ca_pem = pem_or_null(&tls.ca)};
+        srv = il_httpd_new(&sopts, err, errlen);
+    }
+    if (srv && auth_enabled(a->auth))
+        il_httpd_set_filter(srv, auth_filter, a->auth);
+    else if (srv)
+        il_warn("no authentication configured (TLS.CACertFile, AuthTokenFile, AuthJWT.*): "
+                "anyone who can reach %s may call it", a->cfg.interlink_address);
+    il_buf_free(&tls.cert);
+    il_buf_free(&tls.key);
+    il_buf_free(&tls.ca);
+    return srv;
 }
 
 /* Open the state, the plugin client and the listener; serve until a signal. */
@@ -156,11 +247,12 @@ static int serve(api *a)
     il_httpc_opts copts = {.url = a->cfg.sidecar_url, .port = a->cfg.sidecar_port,
                            .timeout_ms = a->cfg.sidecar_timeout_s * 1000};
     a->plugin = a->store ? il_httpc_new(&copts, err, sizeof(err)) : NULL;
-    il_httpd_opts sopts = {.address = a->cfg.interlink_address, .port = a->cfg.interlink_port,
-                           .max_body = a->cfg.max_body};
-    il_httpd *srv = a->plugin ? il_httpd_new(&sopts, err, sizeof(err)) : NULL;
+    il_httpd *srv = a->plugin ? open_listener(a, err, sizeof(err)) : NULL;
     int status = 1;
-    if (srv) {
+    a->watch = srv ? watch_hub_new(a->cfg.max_watchers) : NULL;
+    if (srv && watch_start(a) != 0)
+        snprintf(err, sizeof(err), "cannot start the status refresher");
+    else if (srv) {
         add_routes(srv, a);
         if (il_httpd_start(srv, err, sizeof(err)) == 0) {
             il_info("interlink %s listening on %s%s%s, plugin at %s", IL_VERSION,
@@ -173,7 +265,10 @@ static int serve(api *a)
     }
     if (status != 0)
         il_error("%s", err);
+    watch_stop(a);            /* answers waiting watchers, so the server can stop */
     il_httpd_stop(srv);
+    auth_free(a->auth);
+    watch_hub_free(a->watch);
     il_httpc_free(a->plugin);
     store_close(a->store);
     return status;

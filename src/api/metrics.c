@@ -23,10 +23,11 @@ static size_t n_requests;
 static series plugin_calls[MAX_SERIES];
 static size_t n_plugin_calls;
 static long long pods_known;
+static metrics_watch watch_counts;
 
 static const char *const known_paths[] = {
     "/create", "/status", "/delete", "/getLogs", "/pinglink", "/updateCache",
-    "/pods", "/metrics", "/healthz",
+    "/pods", "/metrics", "/healthz", "/watch",
 };
 
 static const char *canonical_path(const char *path)
@@ -77,6 +78,34 @@ void metrics_set_pods(long long pods)
     pthread_mutex_unlock(&mu);
 }
 
+void metrics_set_watch(const metrics_watch *w)
+{
+    pthread_mutex_lock(&mu);
+    watch_counts = *w;
+    pthread_mutex_unlock(&mu);
+}
+
+static void render_watch(il_buf *out)
+{
+    il_buf_printf(out, "# HELP interlink_watchers Watchers connected to /watch.\n"
+                       "# TYPE interlink_watchers gauge\ninterlink_watchers %lld\n"
+                       "# HELP interlink_watch_generation The latest status change generation.\n"
+                       "# TYPE interlink_watch_generation gauge\n"
+                       "interlink_watch_generation %llu\n", watch_counts.watchers,
+                  watch_counts.generation);
+    il_buf_printf(out, "# HELP interlink_watch_refreshes_total Plugin status refreshes made "
+                       "for watchers.\n"
+                       "# TYPE interlink_watch_refreshes_total counter\n"
+                       "interlink_watch_refreshes_total %llu\n"
+                       "# HELP interlink_watch_rejected_total Watchers refused: too many (429).\n"
+                       "# TYPE interlink_watch_rejected_total counter\n"
+                       "interlink_watch_rejected_total %llu\n"
+                       "# HELP interlink_watch_resyncs_total Watchers told to resync (410).\n"
+                       "# TYPE interlink_watch_resyncs_total counter\n"
+                       "interlink_watch_resyncs_total %llu\n", watch_counts.refreshes,
+                  watch_counts.rejected, watch_counts.resyncs);
+}
+
 static void render_plugin_calls(il_buf *out, bool failed_only, const char *name)
 {
     for (size_t i = 0; i < n_plugin_calls; i++)
@@ -116,5 +145,6 @@ void metrics_render(il_buf *out)
     render_plugin_calls(out, true, "interlink_plugin_request_errors_total");
     il_buf_printf(out, "# HELP interlink_pods Pods in the state database.\n"
                        "# TYPE interlink_pods gauge\ninterlink_pods %lld\n", pods_known);
+    render_watch(out);
     pthread_mutex_unlock(&mu);
 }

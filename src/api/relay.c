@@ -17,7 +17,9 @@ int relay_call(api *a, il_request *req, const char *method, const char *path,
                const void *body, size_t len, il_http_result *res)
 {
     int64_t started = il_monotonic_ms();
-    int rc = il_httpc_request(a->plugin, method, path, il_request_session(req), body, len, res);
+    /* No request: interlink's own status refresh (watch.c). */
+    const char *session = req ? il_request_session(req) : "StatusRefresh";
+    int rc = il_httpc_request(a->plugin, method, path, session, body, len, res);
     metrics_count_plugin_call(path, rc != 0, (double)(il_monotonic_ms() - started) / 1000.0);
     return rc;
 }

@@ -13,6 +13,7 @@
 #include "metrics.h"
 #include "pod.h"
 #include "timeutil.h"
+#include "watch.h"
 #include "wire.h"
 
 static const char *pod_uid(json_t *pod)
@@ -56,11 +57,13 @@ static json_t *ask_plugin(api *a, il_request *req, json_t *pods, il_http_result 
 }
 
 /* Persist what the plugin said that differs from what is stored, with the
- * phase each pod is now in.  A steady batch of running pods writes nothing. */
+ * phase each pod is now in, and tell the watchers.  A steady batch of
+ * running pods writes nothing. */
 static void remember(api *a, json_t *pods, json_t *by_uid, json_t *stored)
 {
     size_t n = json_array_size(pods), changed = 0;
     json_t **statuses = il_xcalloc(n, sizeof(*statuses));
+    json_t **changed_pods = il_xcalloc(n, sizeof(*changed_pods));
     const char **phases = il_xcalloc(n, sizeof(*phases));
     for (size_t i = 0; i < n; i++) {
         json_t *pod = json_array_get(pods, i);
@@ -69,11 +72,15 @@ static void remember(api *a, json_t *pods, json_t *by_uid, json_t *stored)
         if (!st || !known || json_equal(st, json_object_get(known, "status")))
             continue;
         statuses[changed] = st;
+        changed_pods[changed] = pod;
         phases[changed++] = il_pod_phase_json(st, pod_restart_policy(pod));
     }
     if (store_put_statuses(a->store, statuses, phases, changed) != 0)
         il_error("could not record %zu pod statuses", changed);
+    else
+        watch_record(a->watch, changed_pods, phases, changed);
     free(statuses);
+    free(changed_pods);
     free(phases);
 }
 
@@ -167,8 +174,10 @@ json_t *status_refresh(api *a, il_request *req, json_t *pods, bool strict)
             respond_plugin_error(a, req, &res);
             failed = true;
         } else {
-            il_warn("plugin could not refresh statuses (%s); serving stored ones",
-                    res.error[0] ? res.error : il_buf_cstr(&res.body));
+            /* interlink's own refreshes (no req) retry every second: no warning each time */
+            il_log(req ? IL_LOG_WARN : IL_LOG_DEBUG,
+                   "plugin could not refresh statuses (%s); serving stored ones",
+                   res.error[0] ? res.error : il_buf_cstr(&res.body));
             add_stored(answers, stored);
         }
         il_http_result_free(&res);

@@ -263,17 +263,17 @@ int store_delete(store *st, const char *uid)
     return exec_uid(st, "DELETE FROM pods WHERE uid = ?", uid);
 }
 
-int store_list(store *st, const char *ns, store_pod **out, size_t *n)
+/* The rows sql selects (POD_COLUMNS), with arg bound to its one parameter
+ * when not NULL. */
+static int list_rows(store *st, const char *sql, const char *arg, store_pod **out, size_t *n)
 {
     *out = NULL;
     *n = 0;
     pthread_mutex_lock(&st->mu);
-    sqlite3_stmt *stmt = prepare(st, ns
-        ? "SELECT " POD_COLUMNS " FROM pods WHERE namespace = ? ORDER BY created_at, name"
-        : "SELECT " POD_COLUMNS " FROM pods ORDER BY created_at, name");
+    sqlite3_stmt *stmt = prepare(st, sql);
     int rc = stmt ? 0 : -1;
-    if (stmt && ns)
-        sqlite3_bind_text(stmt, 1, ns, -1, SQLITE_STATIC);
+    if (stmt && arg)
+        sqlite3_bind_text(stmt, 1, arg, -1, SQLITE_STATIC);
     size_t cap = 0;
     while (stmt && sqlite3_step(stmt) == SQLITE_ROW) {
         if (*n == cap) {
@@ -287,6 +287,20 @@ int store_list(store *st, const char *ns, store_pod **out, size_t *n)
         sqlite3_finalize(stmt);
     pthread_mutex_unlock(&st->mu);
     return rc;
+}
+
+int store_list(store *st, const char *ns, store_pod **out, size_t *n)
+{
+    return list_rows(st, ns
+        ? "SELECT " POD_COLUMNS " FROM pods WHERE namespace = ? ORDER BY created_at, name"
+        : "SELECT " POD_COLUMNS " FROM pods ORDER BY created_at, name", ns, out, n);
+}
+
+int store_list_unfinished(store *st, store_pod **out, size_t *n)
+{
+    return list_rows(st, "SELECT " POD_COLUMNS " FROM pods WHERE phase IS NULL"
+                         " OR phase NOT IN ('Succeeded', 'Failed') ORDER BY created_at, name",
+                     NULL, out, n);
 }
 
 long long store_count(store *st)

@@ -42,6 +42,9 @@ int store_forget_status(store *st, const char *uid);
 int store_delete(store *st, const char *uid);
 /* Every pod, oldest first, optionally only one namespace (NULL = all). */
 int store_list(store *st, const char *ns, store_pod **out, size_t *n);
+/* Every pod whose stored phase is not final (none yet, Pending, Running):
+ * the ones a status refresh must ask the plugin about. */
+int store_list_unfinished(store *st, store_pod **out, size_t *n);
 long long store_count(store *st);
 
 void store_pod_free(store_pod *p);

@@ -24,6 +24,10 @@ typedef struct cli_ctx {
     const char *url;          /* --url, INTERLINK_URL or CLI_DEFAULT_URL */
     const char *ns;           /* -n/--namespace, "default" */
     long timeout_s;           /* --timeout, whole-request limit */
+    const char *token_file;   /* --token-file or INTERLINK_TOKEN_FILE: bearer token */
+    const char *cacert;       /* --cacert or INTERLINK_CACERT: CA of an https interlink */
+    const char *cert, *key;   /* --cert/--key or INTERLINK_CERT/_KEY: client certificate */
+    bool insecure;            /* --insecure-skip-tls-verify */
     il_httpc *http;           /* created on first use by cli_http() */
 } cli_ctx;
 
@@ -33,9 +37,15 @@ typedef struct cli_ctx {
  * Long-only options use values from CLI_OPT_LONG_ONLY up, which no short
  * option can collide with; commands start theirs at CLI_OPT_COMMAND. */
 enum { CLI_OPT_LONG_ONLY = 0x100, CLI_OPT_URL = CLI_OPT_LONG_ONLY, CLI_OPT_TIMEOUT,
-       CLI_OPT_VERSION, CLI_OPT_COMMAND = 0x200 };
+       CLI_OPT_VERSION, CLI_OPT_TOKEN_FILE, CLI_OPT_CACERT, CLI_OPT_CERT, CLI_OPT_KEY,
+       CLI_OPT_INSECURE, CLI_OPT_COMMAND = 0x200 };
 #define CLI_GLOBAL_LONGOPTS                                  \
     {"url", required_argument, NULL, CLI_OPT_URL},           \
+    {"token-file", required_argument, NULL, CLI_OPT_TOKEN_FILE}, \
+    {"cacert", required_argument, NULL, CLI_OPT_CACERT},     \
+    {"cert", required_argument, NULL, CLI_OPT_CERT},         \
+    {"key", required_argument, NULL, CLI_OPT_KEY},           \
+    {"insecure-skip-tls-verify", no_argument, NULL, CLI_OPT_INSECURE}, \
     {"namespace", required_argument, NULL, 'n'},             \
     {"timeout", required_argument, NULL, CLI_OPT_TIMEOUT},   \
     {"help", no_argument, NULL, 'h'}

@@ -3,21 +3,49 @@
  * non-200 answers into messages a person can act on, and the GET /pods
  * lookups every pod command starts with. */
 #include <ctype.h>
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "cli.h"
 
+#define CREDENTIAL_FILE_MAX (1024 * 1024)
+
+/* A credential file's content, or -1 after saying which flag's file failed. */
+static int read_credential(const char *flag, const char *path, il_buf *out)
+{
+    if (!path || !*path)
+        return 0;
+    if (il_read_file(path, CREDENTIAL_FILE_MAX, out) == 0)
+        return 0;
+    cli_err("%s %s: %s", flag, path, strerror(errno));
+    return -1;
+}
+
 il_httpc *cli_http(cli_ctx *ctx)
 {
     if (ctx->http)
         return ctx->http;
-    il_httpc_opts opts = {.url = ctx->url, .timeout_ms = ctx->timeout_s * 1000};
-    char err[256];
-    ctx->http = il_httpc_new(&opts, err, sizeof err);
-    if (!ctx->http)
-        cli_err("bad --url \"%s\": %s", ctx->url, err);
+    il_buf token = {0}, cert = {0}, key = {0};
+    if (read_credential("--token-file", ctx->token_file, &token) == 0 &&
+        read_credential("--cert", ctx->cert, &cert) == 0 &&
+        read_credential("--key", ctx->key, &key) == 0) {
+        il_httpc_tls tls = {.ca_file = ctx->cacert && *ctx->cacert ? ctx->cacert : NULL,
+                            .cert_pem = cert.len ? cert.data : NULL, .cert_len = cert.len,
+                            .key_pem = key.len ? key.data : NULL, .key_len = key.len,
+                            .insecure = ctx->insecure};
+        il_httpc_opts opts = {.url = ctx->url, .timeout_ms = ctx->timeout_s * 1000,
+                              .bearer_token = token.len ? il_trim(token.data) : NULL,
+                              .tls = &tls};
+        char err[256];
+        ctx->http = il_httpc_new(&opts, err, sizeof err);
+        if (!ctx->http)
+            cli_err("bad --url \"%s\" or TLS settings: %s", ctx->url, err);
+    }
+    il_buf_free(&token);
+    il_buf_free(&cert);
+    il_buf_free(&key);
     return ctx->http;
 }
 

@@ -27,6 +27,12 @@ static const char usage_text[] =
     "                           (env INTERLINK_URL; default " CLI_DEFAULT_URL ")\n"
     "  -n, --namespace NS       namespace (default \"default\")\n"
     "  --timeout SECONDS        limit for each request (default 60)\n"
+    "  --token-file FILE        send the bearer token in FILE (env INTERLINK_TOKEN_FILE)\n"
+    "  --cacert FILE            CA of an https:// interlink (env INTERLINK_CACERT;\n"
+    "                           default: the system's CAs)\n"
+    "  --cert FILE, --key FILE  client certificate and key, PEM (env INTERLINK_CERT,\n"
+    "                           INTERLINK_KEY), for an interlink that requires one\n"
+    "  --insecure-skip-tls-verify  do not check interlink's certificate\n"
     "  -h, --help               this text; COMMAND --help for a command's flags\n"
     "  --version                print the version\n";
 
@@ -80,6 +86,11 @@ static int global_opt(cli_ctx *ctx, int opt, const char *arg)
         ctx->ns = arg;
         return 1;
     case CLI_OPT_TIMEOUT: return cli_parse_long("--timeout", arg, 1, &ctx->timeout_s) == 0 ? 1 : -1;
+    case CLI_OPT_TOKEN_FILE: ctx->token_file = arg; return 1;
+    case CLI_OPT_CACERT: ctx->cacert = arg; return 1;
+    case CLI_OPT_CERT: ctx->cert = arg; return 1;
+    case CLI_OPT_KEY: ctx->key = arg; return 1;
+    case CLI_OPT_INSECURE: ctx->insecure = true; return 1;
     default: return 0;
     }
 }
@@ -177,7 +188,11 @@ int main(int argc, char **argv)
     const char *env_url = getenv("INTERLINK_URL");
     cli_ctx ctx = {.url = (env_url && *env_url) ? env_url : CLI_DEFAULT_URL,
                    .ns = "default",
-                   .timeout_s = CLI_DEFAULT_TIMEOUT_S};
+                   .timeout_s = CLI_DEFAULT_TIMEOUT_S,
+                   .token_file = getenv("INTERLINK_TOKEN_FILE"),
+                   .cacert = getenv("INTERLINK_CACERT"),
+                   .cert = getenv("INTERLINK_CERT"),
+                   .key = getenv("INTERLINK_KEY")};
     int rc = parse_leading_flags(&ctx, argc, argv);
     if (rc != CLI_PARSE_OK)
         return CLI_PARSE_EXIT(rc);

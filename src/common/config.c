@@ -163,9 +163,7 @@ int il_config_set(const il_cfg_field *f, void *target, const char *value, char *
 
 /* ---- values from YAML -------------------------------------------------- */
 
-/* Scalars into a string field as yaml.v2 does: "3000" and 3000 both give
- * "3000". */
-static char *scalar_to_string(const json_t *v)
+char *il_config_scalar_text(const json_t *v)
 {
     if (json_is_string(v))
         return il_xstrdup(json_string_value(v));
@@ -211,7 +209,7 @@ static int apply_json(const il_cfg_field *f, void *target, const json_t *v, cons
     const char *expected = NULL;
     switch (f->type) {
     case IL_CFG_STRING: {
-        char *s = scalar_to_string(v);
+        char *s = il_config_scalar_text(v);
         if (!s) {
             expected = "a string";
             break;

@@ -18,6 +18,8 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include <jansson.h>
+
 typedef enum {
     IL_CFG_STRING,   /* char *; YAML string or number ("3000" and 3000 both work) */
     IL_CFG_BOOL,     /* bool; YAML bool, or env "true"/"false"/"1"/"0" */
@@ -51,6 +53,10 @@ void il_config_free(const il_cfg_field *fields, size_t nfields, void *target);
  * file leaves the default in place. */
 int il_config_set(const il_cfg_field *field, void *target, const char *value,
                   char *err, size_t errlen);
+/* A YAML scalar as text, as yaml.v2 reads one into a string: "3000" and
+ * 3000 both give "3000", true gives "true".  NULL (nothing allocated) for a
+ * null, an array or an object; otherwise the caller frees the result. */
+char *il_config_scalar_text(const json_t *v);
 /* Print the table: key, env, type, default, doc. */
 void il_config_print_help(FILE *out, const il_cfg_field *fields, size_t nfields);
 

@@ -63,6 +63,13 @@ static void answer_ping(il_request *req, plugin_server *ps)
     json_t *pong = ps->ops->ping ? ps->ops->ping(ps->ctx) : NULL;
     if (!pong)
         pong = json_pack("{s:s}", "status", "ok");
+    const char *status = json_string_value(json_object_get(pong, "status"));
+    if (status && strcmp(status, "error") == 0) {   /* the backend cannot tell: not ready */
+        const char *message = json_string_value(json_object_get(pong, "message"));
+        il_respond_error(req, 503, "%s", message ? message : "plugin ping failed");
+        json_decref(pong);
+        return;
+    }
     il_respond_json(req, 200, pong);
 }
 

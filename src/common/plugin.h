@@ -45,7 +45,8 @@ typedef struct il_plugin_ops {
     void (*logs_close)(void *stream);
 
     /* Capacity and taints as a PingResponse object (new reference), or
-     * NULL to answer a plain "ok". */
+     * NULL to answer a plain "ok".  {"status": "error", "message": M}
+     * answers 503 with M: the backend cannot say what it has. */
     json_t *(*ping)(void *ctx);
 } il_plugin_ops;
 

@@ -56,7 +56,7 @@ void il_time_format(il_time t, bool nanos, char out[IL_RFC3339_MAX])
         char frac[16];
         snprintf(frac, sizeof frac, ".%09d", (int)t.nsec);
         size_t flen = strlen(frac);
-        while (frac[flen - 1] == '0')
+        while (flen > 1 && frac[flen - 1] == '0')   /* nsec > 0: stops at a digit */
             frac[--flen] = '\0';
         snprintf(out + n, (size_t)(IL_RFC3339_MAX - n), "%sZ", frac);
     } else {

@@ -5,6 +5,7 @@
  * NUL-terminated. */
 #include "util.h"
 
+#include <ctype.h>
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -315,4 +316,14 @@ static int rm_rf_at(int parent_fd, const char *name)
 int il_rm_rf(const char *path)
 {
     return rm_rf_at(AT_FDCWD, path);
+}
+
+char *il_trim(char *s)
+{
+    while (isspace((unsigned char)*s))
+        s++;
+    size_t len = strlen(s);
+    while (len > 0 && isspace((unsigned char)s[len - 1]))
+        s[--len] = '\0';
+    return s;
 }

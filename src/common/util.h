@@ -53,6 +53,10 @@ int il_rm_rf(const char *path);                     /* missing path is success *
  * overflow).  0, or -1 leaving *out alone. */
 int il_parse_int64(const char *s, int64_t *out);
 
+/* s without leading and trailing whitespace: a pointer into s, which is
+ * cut short in place. */
+char *il_trim(char *s);
+
 /* Read/write all bytes, retrying on EINTR and short transfers. */
 ssize_t il_write_all(int fd, const void *data, size_t len);
 

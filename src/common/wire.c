@@ -560,7 +560,9 @@ static json_t *container_status_json(const il_container_status *cs)
                           "restartCount", cs->restart_count, "image", cs->image ? cs->image : "",
                           "imageID", "");
     set_opt_string(o, "containerID", cs->container_id);
-    json_object_set_new(o, "started", json_boolean(cs->state == IL_STATE_RUNNING));
+    bool started = cs->started == IL_STARTED_UNSET ? cs->state == IL_STATE_RUNNING
+                                                   : cs->started == IL_STARTED_YES;
+    json_object_set_new(o, "started", json_boolean(started));
     return o;
 }
 
@@ -666,6 +668,14 @@ static int container_status_from_json(const json_t *c, const char *path, il_cont
         il_jbool(c, path, "ready", false, &cs->ready, err, errlen) < 0 ||
         int_field(c, path, "restartCount", &cs->restart_count, err, errlen) < 0)
         return -1;
+    json_t *started = il_jget(c, "started");
+    if (started && !json_is_boolean(started)) {
+        char spath[IL_JPATH_MAX];
+        il_jpath_key(spath, path, "started");
+        return il_jfail(err, errlen, spath, "expected a boolean");
+    }
+    if (started)
+        cs->started = json_is_true(started) ? IL_STARTED_YES : IL_STARTED_NO;
     return state_from_json(c, path, cs, err, errlen);
 }
 

@@ -62,6 +62,11 @@ json_t *il_create_response(const char *pod_uid, const char *job_id);  /* {"PodUI
 
 typedef enum { IL_STATE_WAITING = 0, IL_STATE_RUNNING, IL_STATE_TERMINATED } il_state_kind;
 
+/* A producer that runs no probes or hooks leaves `started` unset: it then
+ * means "running", and a parsed status without the key is unset too, so
+ * the VK can tell a plugin's verdict from a plugin's silence. */
+typedef enum { IL_STARTED_UNSET = 0, IL_STARTED_YES, IL_STARTED_NO } il_started;
+
 typedef struct il_container_status {
     char *name;
     char *image;
@@ -73,6 +78,7 @@ typedef struct il_container_status {
     il_time started_at;       /* running/terminated */
     il_time finished_at;      /* terminated */
     bool ready;
+    il_started started;       /* k8s `started` (postStart done, startup probe passed) */
     int restart_count;
     char *container_id;       /* NULL if none */
 } il_container_status;

@@ -66,7 +66,7 @@ int poddir_validate(const il_pod *pod, il_buf *err)
     for (size_t i = 0; i < pod->n_containers; i++)
         if (validate_container(&pod->containers[i], err) != 0)
             return -1;
-    return 0;
+    return checks_validate(pod, err);   /* probes and lifecycle hooks (probe.c) */
 }
 
 /* Nobody reads a staging directory, so its files need no atomic replace

@@ -3,7 +3,8 @@
  * The supervisor writes the states; here they are only read.  Whether the
  * files can be trusted (is the supervisor still there?) is the backend's
  * judgement: it then calls podstatus_terminate() for what it knows ended
- * otherwise (a lost supervisor, a cancelled or timed-out batch job). */
+ * otherwise (a lost supervisor, a cancelled or timed-out batch job).
+ * `ready` and `started` are the supervisor's probe verdicts, as stored. */
 #include "runner.h"
 
 #include <stdlib.h>
@@ -31,7 +32,10 @@ static void read_states(const char *pod_dir, const il_pod *pod, bool init,
         free(dir);
         cs->name = il_xstrdup(specs[i].name);
         cs->image = il_xstrdup(specs[i].image ? specs[i].image : "");
-        cs->ready = cs->state == IL_STATE_RUNNING;
+        if (cs->state != IL_STATE_RUNNING)   /* only a running container is ready */
+            cs->ready = false;
+        if (init)   /* init containers have no startup probe: started is running */
+            cs->started = IL_STARTED_UNSET;
         cs->restart_count = 0;
     }
 }
@@ -77,6 +81,7 @@ static void terminate_each(il_container_status *cs, size_t n, const char *reason
         cs[i].exit_code = exit_code;
         cs[i].finished_at = now;
         cs[i].ready = false;
+        cs[i].started = IL_STARTED_NO;
     }
 }
 

@@ -82,6 +82,9 @@ typedef struct runtime_spec {
     strvec args;              /* extra runtime options, before the image */
     char *image_prefix;       /* prepended to relative image names; NULL = none */
     bool gpu;                 /* turn the runtime's GPU switch on */
+    strvec mpi;               /* MPI launcher {mpiexec, flags...}; empty: none.  The pod's
+                               * (non-init) containers run as `mpiexec -np $SLURM_NTASKS
+                               * flags... <runtime argv>` (runtime_mpi_wrap) */
 } runtime_spec;
 
 void runtime_spec_free(runtime_spec *rt);
@@ -240,6 +243,11 @@ int sandbox_spawn(char *const argv[], char *const envp[], int out_fd, int err_fd
                   pid_t *pid);
 /* Run argv to completion with stdio on /dev/null; returns the wait status or -1. */
 int sandbox_run_quiet(char *const argv[]);
+/* pid's process group from /proc, -1 if gone; whether pid is pid 1 of a
+ * PID namespace below ours (bwrap's init: it ignores unhandled signals and
+ * only reaps; the container is its child). */
+pid_t sandbox_proc_pgrp(pid_t pid);
+bool sandbox_is_namespace_init(pid_t pid);
 
 /* Shared by the runtimes' argv builders (runtimes.c, sandbox.c). */
 /* Kubernetes order: runtime defaults, then the pod's env (later entries
@@ -259,6 +267,9 @@ int runtime_charliecloud_command(const runtime_spec *rt, const il_pod *pod,
                                  launch_spec *out, il_buf *err);
 int runtime_enroot_command(const runtime_spec *rt, const il_pod *pod, const il_container *c,
                            const mount_spec *mounts, size_t n, launch_spec *out, il_buf *err);
+/* With rt->mpi set, put the MPI launcher in front of out->argv, the number
+ * of processes from $SLURM_NTASKS as the job sees it.  -1 with err. */
+int runtime_mpi_wrap(const runtime_spec *rt, launch_spec *out, il_buf *err);
 
 /* ---- log files (logfile.c) -------------------------------------------- */
 
@@ -301,6 +312,106 @@ void runner_set_log_level(bool verbose, bool errors_only);
 /* Serve ops on the unix socket when set, else on url + port. */
 int runner_serve(const il_plugin_ops *ops, void *ctx, const char *socket, const char *url,
                  const char *port, int64_t max_body);
+
+/* ---- probes and lifecycle hooks (probe.c, probe_run.c) ------------------ */
+
+/* What a probe or a hook does: Kubernetes' ProbeHandler / LifecycleHandler.
+ * Named ports are resolved against the container's ports at parse time. */
+typedef enum { HANDLER_EXEC = 1, HANDLER_HTTP, HANDLER_TCP, HANDLER_SLEEP } handler_kind;
+
+typedef struct probe_handler {
+    handler_kind kind;
+    strvec command;           /* exec: argv, run inside the container */
+    bool https;               /* httpGet scheme */
+    char *host;               /* httpGet / tcpSocket; NULL: the pod's address */
+    char *path;               /* httpGet, "/" when absent */
+    int port;                 /* httpGet / tcpSocket */
+    strvec headers;           /* httpGet: "Name: value" lines */
+    int64_t sleep_seconds;    /* sleep (hooks only) */
+} probe_handler;
+
+typedef enum { PROBE_STARTUP, PROBE_READINESS, PROBE_LIVENESS, PROBE_KINDS } probe_kind;
+
+typedef struct probe_spec {
+    probe_handler handler;
+    int64_t initial_delay_s, period_s, timeout_s;
+    int64_t success_threshold, failure_threshold;
+    int64_t grace_s;          /* the probe's terminationGracePeriodSeconds, -1: the pod's */
+} probe_spec;
+
+/* A container's probes and hooks; NULL members are absent. */
+typedef struct ctr_checks {
+    probe_spec *probes[PROBE_KINDS];
+    probe_handler *post_start;
+    probe_handler *pre_stop;
+} ctr_checks;
+
+/* From the pod's JSON (spec.containers[].startupProbe ...).  Returns 0 or
+ * -1 with the field path and problem in err (unsupported handlers such as
+ * grpc included: a probe that would silently never run is refused). */
+int checks_parse(const il_pod *pod, const il_container *c, ctr_checks *out, il_buf *err);
+void checks_free(ctr_checks *ck);
+/* Every container of the pod, for /create. */
+int checks_validate(const il_pod *pod, il_buf *err);
+const char *probe_kind_name(probe_kind kind);   /* "Startup", "Readiness", "Liveness" */
+
+/* The kubelet's probe worker, without the clock: consecutive results of
+ * one kind move the verdict once they reach the threshold.  Readiness
+ * starts failed (not ready), liveness succeeded, startup not yet. */
+typedef enum { PROBE_SUCCESS, PROBE_FAILURE, PROBE_UNKNOWN } probe_result;
+
+typedef struct probe_sched {
+    const probe_spec *spec;
+    bool verdict;             /* ready / alive / started */
+    probe_result last;
+    int64_t run;              /* consecutive results equal to last */
+    int64_t next_ms;          /* when the next run is due (monotonic) */
+} probe_sched;
+
+/* started_ms: when the container started; the first run is due
+ * initialDelaySeconds after it, and never before not_before_ms. */
+void probe_sched_init(probe_sched *ps, const probe_spec *spec, probe_kind kind,
+                      int64_t started_ms, int64_t not_before_ms);
+/* Record a run that began at began_ms; schedules the next one a period
+ * after it.  Returns true when the verdict changed.  Unknown (the
+ * container could not be reached yet) counts for nothing. */
+bool probe_sched_record(probe_sched *ps, probe_result result, int64_t began_ms);
+/* failureThreshold failures in a row: a startup or liveness probe gave up. */
+bool probe_sched_gave_up(const probe_sched *ps);
+
+/* One run of a handler: a child process (exec through the runtime; HTTP,
+ * TCP and sleep in a forked child), its output on a pipe. */
+typedef struct check_run {
+    pid_t pid;                /* its process group; 0 when none runs */
+    int out_fd;               /* read end of its output, -1 once closed */
+    il_buf output;            /* at most CHECK_OUTPUT_MAX bytes kept */
+    int64_t began_ms;
+    int64_t deadline_ms;      /* 0: none */
+    bool timed_out;           /* killed at its deadline */
+} check_run;
+
+#define CHECK_OUTPUT_MAX 10240   /* the kubelet's limit on exec probe output */
+
+/* How to run argv inside container c (whose process group is pgid) with
+ * runtime rt: `podman exec`, or nsenter into the namespaces of the
+ * container's process.  Returns 0, 1 when the container has no process to
+ * enter yet (try again later), -1 with err set. */
+int check_exec_command(const runtime_spec *rt, const il_pod *pod, const il_container *c,
+                       pid_t pgid, char *const argv[], launch_spec *out, il_buf *err);
+/* The same once the process to enter (target, unused by podman) is known. */
+int check_exec_argv(const runtime_spec *rt, const il_pod *pod, const il_container *c,
+                    pid_t target, char *const argv[], launch_spec *out, il_buf *err);
+/* Start h; timeout_ms 0 = none.  Returns 0 (run->pid set), 1 (exec: no
+ * process to enter yet) or -1 with err set. */
+int check_start(const runtime_spec *rt, const il_pod *pod, const il_container *c, pid_t pgid,
+                const probe_handler *h, int64_t timeout_ms, check_run *run, il_buf *err);
+/* Read what the run wrote so far; false once its output is closed. */
+bool check_read(check_run *run);
+/* The run's outcome from its wait status; message (if not NULL) gets the
+ * kubelet-style explanation of a failure.  Frees the run's resources. */
+probe_result check_finish(check_run *run, int status, const probe_handler *h, il_buf *message);
+/* Kill a run (its whole process group) and forget it. */
+void check_abort(check_run *run);
 
 /* ---- the supervisor (supervisor.c) ------------------------------------ */
 

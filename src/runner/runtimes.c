@@ -8,7 +8,10 @@
  * string, and mount paths with the runtime's separators in them (':' and
  * ','; whitespace and '$' for enroot's fstab entries) are refused rather
  * than mangled.  None of these runtimes can be installed on the CI machine:
- * their command lines are pinned by golden tests (tests/unit). */
+ * their command lines are pinned by golden tests (tests/unit).
+ *
+ * Also the MPI launcher any runtime's command may be wrapped in (the
+ * interlink-slurm mpi-flags annotation, frozen in runtime_spec.mpi). */
 #include "runner.h"
 
 #include <pwd.h>
@@ -211,5 +214,36 @@ int runtime_enroot_command(const runtime_spec *rt, const il_pod *pod, const il_c
     sandbox_push_image(rt, pod, c->image, argv);
     strvec_push_all(argv, c->command);
     strvec_push_all(argv, c->args);
+    return 0;
+}
+
+/* ---- MPI launcher ------------------------------------------------------ */
+
+/* `mpiexec -np N flags... <runtime argv>`: what upstream's mpi-flags
+ * annotation meant to do.  N is read from the job's environment when the
+ * container starts, as upstream's $SLURM_NTASKS would have been by the
+ * shell, but without one: the flags are argv items made at create time. */
+int runtime_mpi_wrap(const runtime_spec *rt, launch_spec *out, il_buf *err)
+{
+    if (rt->mpi.n == 0)
+        return 0;
+    const char *ntasks = getenv("SLURM_NTASKS");
+    char *end = NULL;
+    long n = ntasks ? strtol(ntasks, &end, 10) : 0;
+    if (!ntasks || end == ntasks || *end || n <= 0) {
+        il_buf_printf(err, "slurm-job.vk.io/mpi-flags: SLURM_NTASKS is %s%s%s in the job's "
+                      "environment; give the job --ntasks", ntasks ? "\"" : "not set",
+                      ntasks ? ntasks : "", ntasks ? "\"" : "");
+        return -1;
+    }
+    strvec argv = {0};
+    strvec_push(&argv, rt->mpi.v[0]);
+    strvec_push(&argv, "-np");
+    strvec_pushf(&argv, "%ld", n);
+    for (size_t i = 1; i < rt->mpi.n; i++)
+        strvec_push(&argv, rt->mpi.v[i]);
+    strvec_push_all(&argv, out->argv.v);
+    strvec_free(&out->argv);
+    out->argv = argv;
     return 0;
 }

@@ -311,6 +311,9 @@ int sandbox_command_mounts(const runtime_spec *rt, const il_pod *pod, const il_c
         rc = runtime_enroot_command(rt, pod, c, mounts, n, out, err);
         break;
     }
+    bool init = c >= pod->init_containers && c < pod->init_containers + pod->n_init_containers;
+    if (rc == 0 && !init)   /* init containers are set-up steps: run once, not per rank */
+        rc = runtime_mpi_wrap(rt, out, err);
     if (rc != 0)
         launch_spec_free(out);
     return rc;
@@ -399,7 +402,7 @@ int sandbox_run_quiet(char *const argv[])
 /* The init of a nested pid namespace (bwrap's, with --unshare-pid) ignores
  * signals it has no handler for, so "signalled it" would not mean "asked
  * the container to stop".  Its NSpid line ends in 1. */
-static bool is_namespace_init(pid_t pid)
+bool sandbox_is_namespace_init(pid_t pid)
 {
     char path[64];
     snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
@@ -422,6 +425,21 @@ static bool is_namespace_init(pid_t pid)
     return init;
 }
 
+pid_t sandbox_proc_pgrp(pid_t pid)
+{
+    char path[64];
+    snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+    il_buf stat_text = IL_BUF_INIT;
+    int pgrp = -1;
+    if (il_read_file(path, 4096, &stat_text) == 0) {
+        const char *p = strrchr(il_buf_cstr(&stat_text), ')');
+        if (!p || sscanf(p + 1, " %*c %*d %d", &pgrp) != 1)
+            pgrp = -1;
+    }
+    il_buf_free(&stat_text);
+    return (pid_t)pgrp;
+}
+
 static int signal_group_members(pid_t pgid, int sig)
 {
     int signalled = 0;
@@ -431,17 +449,9 @@ static int signal_group_members(pid_t pgid, int sig)
         pid_t pid = (pid_t)atoi(e->d_name);
         if (pid <= 0 || pid == pgid)
             continue;
-        char path[64];
-        snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
-        il_buf stat_text = IL_BUF_INIT;
-        int pgrp = 0;
-        if (il_read_file(path, 4096, &stat_text) == 0) {
-            const char *p = strrchr(il_buf_cstr(&stat_text), ')');
-            if (p && sscanf(p + 1, " %*c %*d %d", &pgrp) == 1 && pgrp == pgid &&
-                kill(pid, sig) == 0 && !is_namespace_init(pid))
-                signalled++;
-        }
-        il_buf_free(&stat_text);
+        if (sandbox_proc_pgrp(pid) == pgid && kill(pid, sig) == 0 &&
+            !sandbox_is_namespace_init(pid))
+            signalled++;
     }
     if (d)
         closedir(d);

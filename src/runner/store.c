@@ -111,9 +111,13 @@ const char *runtime_kind_name(runtime_kind kind)
 
 static json_t *runtime_spec_json(const runtime_spec *rt)
 {
-    return json_pack("{s:s, s:s?, s:s?, s:o, s:s?, s:b}", "runtime", runtime_kind_name(rt->kind),
-                     "path", rt->path, "bwrapPath", rt->bwrap_path, "args",
-                     strvec_to_json(&rt->args), "imagePrefix", rt->image_prefix, "gpu", rt->gpu);
+    json_t *json = json_pack("{s:s, s:s?, s:s?, s:o, s:s?, s:b}", "runtime",
+                             runtime_kind_name(rt->kind), "path", rt->path, "bwrapPath",
+                             rt->bwrap_path, "args", strvec_to_json(&rt->args), "imagePrefix",
+                             rt->image_prefix, "gpu", rt->gpu);
+    if (json && rt->mpi.n > 0)
+        json_object_set_new(json, "mpi", strvec_to_json(&rt->mpi));
+    return json;
 }
 
 char *runtime_spec_dump(const runtime_spec *rt)
@@ -144,7 +148,9 @@ int runtime_spec_read(const char *pod_dir, runtime_spec *out, char *err, size_t 
         return -1;
     int rc = -1;
     if (runtime_kind_parse(json_string_value(json_object_get(json, "runtime")), &out->kind) != 0 ||
-        strvec_from_json(json_object_get(json, "args"), &out->args) != 0) {
+        strvec_from_json(json_object_get(json, "args"), &out->args) != 0 ||
+        (json_object_get(json, "mpi") &&
+         strvec_from_json(json_object_get(json, "mpi"), &out->mpi) != 0)) {
         snprintf(err, errlen, "%s/runtime.json: malformed", pod_dir);
     } else {
         out->path = il_xstrdup(json_string_value(json_object_get(json, "path")));
@@ -163,6 +169,7 @@ void runtime_spec_free(runtime_spec *rt)
     free(rt->bwrap_path);
     free(rt->image_prefix);
     strvec_free(&rt->args);
+    strvec_free(&rt->mpi);
     memset(rt, 0, sizeof(*rt));
 }
 
@@ -199,6 +206,10 @@ int state_write(const char *ctr_dir, const il_container_status *st, pid_t pid)
     json_t *json = json_pack("{s:s, s:i, s:i, s:I}", "state", state_names[st->state],
                              "exitCode", st->exit_code, "signal", st->signal,
                              "pid", (json_int_t)pid);
+    /* ready/started: the supervisor's probe verdicts, so a restarted
+     * plugin reports what the probes said, not what the state implies. */
+    json_object_set_new(json, "ready", json_boolean(st->ready));
+    json_object_set_new(json, "started", json_boolean(st->started == IL_STARTED_YES));
     put_string(json, "reason", st->reason);
     put_string(json, "message", st->message);
     put_string(json, "containerID", st->container_id);
@@ -231,6 +242,12 @@ int state_read(const char *ctr_dir, il_container_status *st, pid_t *pid)
     st->signal = (int)json_integer_value(json_object_get(json, "signal"));
     st->started_at = get_time(json, "startedAt");
     st->finished_at = get_time(json, "finishedAt");
+    /* Files from before probes: running meant ready and started. */
+    json_t *ready = json_object_get(json, "ready"), *started = json_object_get(json, "started");
+    st->ready = json_is_boolean(ready) ? json_is_true(ready) : st->state == IL_STATE_RUNNING;
+    st->started = !json_is_boolean(started) ? IL_STARTED_UNSET
+                  : json_is_true(started)   ? IL_STARTED_YES
+                                            : IL_STARTED_NO;
     if (pid)
         *pid = (pid_t)json_integer_value(json_object_get(json, "pid"));
     json_decref(json);

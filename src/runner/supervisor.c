@@ -6,7 +6,16 @@
  * file, and writes every state change to state.json.  One thread, one
  * poll() loop over the pipes and a signalfd (SIGCHLD reaps, SIGTERM starts
  * a graceful stop), so there are no locks and no zombies.  It exits once
- * every container it started has ended. */
+ * every container it started has ended.
+ *
+ * It also runs the containers' probes and lifecycle hooks (probe.c parses
+ * and counts, probe_run.c runs one check as a child process): a container
+ * with a postStart hook is reported Running once the hook succeeded; the
+ * startup probe gates readiness and liveness; readiness sets `ready`; a
+ * startup or liveness probe that gives up, or a failed postStart hook,
+ * stops the container the way a delete does (preStop, SIGTERM, SIGKILL
+ * after the grace period) and names the cause in its terminated state,
+ * since restarts are not implemented. */
 #include "runner.h"
 
 #include <errno.h>
@@ -25,20 +34,48 @@
 
 #define DRAIN_AFTER_EXIT_MS 2000   /* stray processes may hold a pipe open */
 #define PODMAN_KILL_SLACK_MS 5000  /* podman stop kills at grace; we follow later */
+#define HOOK_RETRY_MS 250          /* postStart: the container cannot be entered yet */
+#define HOOK_ENTER_LIMIT_MS 120000 /* ... for this long: the hook fails */
+
+/* Where a check run's output is polled: slot 0/1 the container's pipes,
+ * CHECK_SLOT + kind a probe run, HOOK_SLOT the hook run. */
+#define CHECK_SLOT 2
+#define HOOK_SLOT (CHECK_SLOT + PROBE_KINDS)
+#define FD_SLOTS (HOOK_SLOT + 1)
+
+typedef enum { HOOK_NONE, HOOK_POST_START, HOOK_PRE_STOP } hook_kind;
 
 typedef struct sup_ctr {
     const il_container *spec;
+    bool init;                /* an init container: no probes, no hooks */
     char *dir;
     il_container_status st;
     pid_t pid;                /* process group leader while running, else 0 */
     int pipes[2];             /* stdout, stderr read ends; -1 once closed */
     log_writer writers[2];
     int log_fd;
-    bool started;
+    bool started;             /* spawned (or failed to start) */
+    bool running;             /* postStart done: reported Running, probes on */
     bool exited;              /* reaped: st holds the exit status */
     bool finalized;           /* terminated state written */
-    bool term_delivered;      /* stopping: SIGTERM reached a process */
     int64_t exited_ms;
+    il_time spawned_at;
+    int64_t spawned_ms;
+    /* probes and hooks */
+    ctr_checks checks;
+    probe_sched sched[PROBE_KINDS];
+    bool sched_on[PROBE_KINDS];
+    check_run probe_runs[PROBE_KINDS];
+    check_run hook;
+    hook_kind hook_kind;
+    int64_t hook_retry_ms;    /* postStart: try again at; 0 = not waiting */
+    /* stopping this container (pod delete, failed probe or hook) */
+    bool stopping;
+    bool term_due;            /* SIGTERM to deliver (preStop done) */
+    bool term_delivered;      /* SIGTERM reached a process */
+    int64_t kill_at_ms;
+    char *end_reason;         /* why it was stopped, for its terminated state */
+    char *end_message;
 } sup_ctr;
 
 typedef struct supervisor {
@@ -46,14 +83,20 @@ typedef struct supervisor {
     il_create_request req;
     runtime_spec rt;
     int sigfd;
-    bool stopping;
-    int64_t kill_at_ms;       /* 0: no kill pending */
+    bool stopping;            /* the pod is being stopped: start nothing more */
 } supervisor;
 
-static void ctr_init(sup_ctr *c, const il_container *spec, const char *pod_dir)
+static void run_reset(check_run *run)
+{
+    memset(run, 0, sizeof(*run));
+    run->out_fd = -1;
+}
+
+static void ctr_init(sup_ctr *c, const il_container *spec, bool init, const char *pod_dir)
 {
     memset(c, 0, sizeof(*c));
     c->spec = spec;
+    c->init = init;
     c->dir = store_ctr_dir(pod_dir, spec->name);
     /* Backends with lazy layouts (poddir_opts) leave this to us; a failure
      * shows as the state and log writes failing, with their errors. */
@@ -62,10 +105,26 @@ static void ctr_init(sup_ctr *c, const il_container *spec, const char *pod_dir)
     c->pipes[0] = c->pipes[1] = c->log_fd = -1;
     c->writers[0].stream = "stdout";
     c->writers[1].stream = "stderr";
+    for (int k = 0; k < PROBE_KINDS; k++)
+        run_reset(&c->probe_runs[k]);
+    run_reset(&c->hook);
+}
+
+static void ctr_abort_checks(sup_ctr *c)
+{
+    for (int k = 0; k < PROBE_KINDS; k++) {
+        check_abort(&c->probe_runs[k]);
+        c->sched_on[k] = false;
+    }
+    check_abort(&c->hook);
+    c->hook_kind = HOOK_NONE;
+    c->hook_retry_ms = 0;
 }
 
 static void ctr_free(sup_ctr *c)
 {
+    ctr_abort_checks(c);
+    checks_free(&c->checks);
     for (int i = 0; i < 2; i++) {
         if (c->pipes[i] >= 0)
             close(c->pipes[i]);
@@ -74,6 +133,8 @@ static void ctr_free(sup_ctr *c)
     if (c->log_fd >= 0)
         close(c->log_fd);
     il_container_status_free(&c->st);
+    free(c->end_reason);
+    free(c->end_message);
     free(c->dir);
 }
 
@@ -81,6 +142,17 @@ static void ctr_save(const sup_ctr *c)
 {
     if (state_write(c->dir, &c->st, c->pid) != 0)
         il_error("writing state of %s: %s", c->spec->name, strerror(errno));
+}
+
+/* Kubernetes' rule: ready while running, past the startup probe, and
+ * (with a readiness probe) while that succeeds; never while stopping. */
+static void ctr_update_ready(sup_ctr *c)
+{
+    bool started = c->running && (!c->checks.probes[PROBE_STARTUP] || c->sched[PROBE_STARTUP].verdict);
+    c->st.started = started ? IL_STARTED_YES : IL_STARTED_NO;
+    c->st.ready = started && !c->stopping && !c->exited &&
+                  (!c->checks.probes[PROBE_READINESS] ||
+                   (c->sched_on[PROBE_READINESS] && c->sched[PROBE_READINESS].verdict));
 }
 
 /* A container that could not be started ends at once, as terminated with
@@ -92,6 +164,7 @@ static void ctr_fail_start(sup_ctr *c, const char *reason, const char *message)
     c->st.exit_code = 128;
     c->st.started_at = c->st.finished_at = il_time_now();
     c->started = c->exited = c->finalized = true;
+    ctr_update_ready(c);
     ctr_save(c);
 }
 
@@ -107,11 +180,237 @@ static int open_pipes(sup_ctr *c, int write_ends[2])
     return 0;
 }
 
+/* ---- probes and hooks -------------------------------------------------- */
+
+static void ctr_stop(supervisor *sv, sup_ctr *c, int64_t grace, const char *reason,
+                     const char *message);
+
+static int64_t probe_grace(const supervisor *sv, const probe_spec *p)
+{
+    return p->grace_s >= 0 ? p->grace_s : sv->req.pod.grace_seconds;
+}
+
+/* Probes start once the container runs: startup first, the others after
+ * it succeeded (or right away without one), each initialDelaySeconds
+ * after the container started. */
+static void sched_start(sup_ctr *c, probe_kind kind, int64_t now)
+{
+    const probe_spec *p = c->checks.probes[kind];
+    if (!p || c->sched_on[kind])
+        return;
+    probe_sched_init(&c->sched[kind], p, kind, c->spawned_ms, now);
+    c->sched_on[kind] = true;
+}
+
+static void ctr_mark_running(sup_ctr *c)
+{
+    int64_t now = il_monotonic_ms();
+    c->running = true;
+    state_set(&c->st, IL_STATE_RUNNING, NULL, NULL);
+    c->st.started_at = c->spawned_at;
+    if (c->checks.probes[PROBE_STARTUP]) {
+        sched_start(c, PROBE_STARTUP, now);
+    } else {
+        sched_start(c, PROBE_READINESS, now);
+        sched_start(c, PROBE_LIVENESS, now);
+    }
+    ctr_update_ready(c);
+    ctr_save(c);
+    il_info("container %s running", c->spec->name);
+}
+
+static void hook_start(supervisor *sv, sup_ctr *c, hook_kind kind, int64_t timeout_ms)
+{
+    const probe_handler *h = kind == HOOK_POST_START ? c->checks.post_start : c->checks.pre_stop;
+    il_buf err = IL_BUF_INIT;
+    c->hook_kind = kind;
+    c->hook_retry_ms = 0;
+    int rc = check_start(&sv->rt, &sv->req.pod, c->spec, c->pid, h, timeout_ms, &c->hook, &err);
+    if (rc == 1) {
+        c->hook_retry_ms = il_monotonic_ms() + HOOK_RETRY_MS;
+    } else if (rc < 0) {
+        c->hook_kind = HOOK_NONE;
+        il_warn("container %s: %s hook: %s", c->spec->name,
+                kind == HOOK_POST_START ? "postStart" : "preStop", il_buf_cstr(&err));
+        if (kind == HOOK_POST_START) {
+            char *msg = il_xasprintf("PostStartHook failed: %s", il_buf_cstr(&err));
+            ctr_stop(sv, c, sv->req.pod.grace_seconds, "FailedPostStartHook", msg);
+            free(msg);
+        } else {
+            c->term_due = true;
+        }
+    }
+    il_buf_free(&err);
+}
+
+static void post_start_done(supervisor *sv, sup_ctr *c, probe_result result, const char *why)
+{
+    if (result == PROBE_SUCCESS) {
+        il_info("container %s: postStart hook done", c->spec->name);
+        ctr_mark_running(c);
+    } else if (result == PROBE_UNKNOWN &&
+               il_monotonic_ms() - c->spawned_ms < HOOK_ENTER_LIMIT_MS) {
+        c->hook_kind = HOOK_POST_START;
+        c->hook_retry_ms = il_monotonic_ms() + HOOK_RETRY_MS;
+    } else {
+        char *msg = il_xasprintf("PostStartHook failed: %s", why);
+        il_warn("container %s: %s", c->spec->name, msg);
+        ctr_stop(sv, c, sv->req.pod.grace_seconds, "FailedPostStartHook", msg);
+        free(msg);
+    }
+}
+
+static void hook_done(supervisor *sv, sup_ctr *c, int status)
+{
+    hook_kind kind = c->hook_kind;
+    const probe_handler *h = kind == HOOK_POST_START ? c->checks.post_start : c->checks.pre_stop;
+    il_buf msg = IL_BUF_INIT;
+    probe_result result = check_finish(&c->hook, status, h, &msg);
+    c->hook_kind = HOOK_NONE;
+    if (kind == HOOK_POST_START) {
+        post_start_done(sv, c, result, il_buf_cstr(&msg));
+    } else {
+        if (result != PROBE_SUCCESS)
+            il_warn("container %s: PreStopHook failed: %s", c->spec->name, il_buf_cstr(&msg));
+        else
+            il_info("container %s: preStop hook done", c->spec->name);
+        c->term_due = true;
+    }
+    il_buf_free(&msg);
+}
+
+/* A verdict that changed, or a startup/liveness probe that gave up. */
+static void probe_verdict(supervisor *sv, sup_ctr *c, probe_kind kind, bool changed,
+                          const char *why)
+{
+    probe_sched *ps = &c->sched[kind];
+    if (kind != PROBE_READINESS && probe_sched_gave_up(ps)) {
+        char *msg = il_xasprintf("%s probe failed: %s", probe_kind_name(kind), why);
+        il_warn("container %s: %s; killing it", c->spec->name, msg);
+        ctr_stop(sv, c, probe_grace(sv, ps->spec),
+                 kind == PROBE_STARTUP ? "StartupProbeFailed" : "LivenessProbeFailed", msg);
+        free(msg);
+        return;
+    }
+    if (!changed)
+        return;
+    if (kind == PROBE_STARTUP && ps->verdict) {
+        int64_t now = il_monotonic_ms();
+        c->sched_on[PROBE_STARTUP] = false;
+        sched_start(c, PROBE_READINESS, now);
+        sched_start(c, PROBE_LIVENESS, now);
+    }
+    il_info("container %s: %s probe %s", c->spec->name, probe_kind_name(kind),
+            ps->verdict ? "succeeded" : "failed");
+    ctr_update_ready(c);
+    ctr_save(c);
+}
+
+static void probe_done(supervisor *sv, sup_ctr *c, probe_kind kind, int status)
+{
+    int64_t began = c->probe_runs[kind].began_ms;
+    il_buf msg = IL_BUF_INIT;
+    probe_result result = check_finish(&c->probe_runs[kind], status,
+                                       &c->checks.probes[kind]->handler, &msg);
+    if (c->sched_on[kind] && !c->stopping && !c->exited) {
+        if (result == PROBE_FAILURE)
+            il_debug("container %s: %s probe failed: %s", c->spec->name, probe_kind_name(kind),
+                     il_buf_cstr(&msg));
+        bool changed = probe_sched_record(&c->sched[kind], result, began);
+        probe_verdict(sv, c, kind, changed, il_buf_cstr(&msg));
+    }
+    il_buf_free(&msg);
+}
+
+static void probe_start(supervisor *sv, sup_ctr *c, probe_kind kind, int64_t now)
+{
+    const probe_spec *p = c->checks.probes[kind];
+    il_buf err = IL_BUF_INIT;
+    int rc = check_start(&sv->rt, &sv->req.pod, c->spec, c->pid, &p->handler,
+                         p->timeout_s * 1000, &c->probe_runs[kind], &err);
+    if (rc != 0) {   /* nothing to enter yet, or could not run: no result */
+        if (rc < 0)
+            il_warn("container %s: %s probe: %s", c->spec->name, probe_kind_name(kind),
+                    il_buf_cstr(&err));
+        bool changed = probe_sched_record(&c->sched[kind], rc > 0 ? PROBE_UNKNOWN : PROBE_FAILURE,
+                                          now);
+        probe_verdict(sv, c, kind, changed, il_buf_cstr(&err));
+    }
+    il_buf_free(&err);
+}
+
+/* Due probes and hook retries; runs past their deadline are killed (the
+ * reap then reports the timeout). */
+static void ctr_run_checks(supervisor *sv, sup_ctr *c, int64_t now)
+{
+    check_run *runs[FD_SLOTS - CHECK_SLOT];
+    for (int k = 0; k < PROBE_KINDS; k++)
+        runs[k] = &c->probe_runs[k];
+    runs[PROBE_KINDS] = &c->hook;
+    for (size_t i = 0; i < sizeof(runs) / sizeof(runs[0]); i++) {
+        if (runs[i]->pid > 0 && runs[i]->deadline_ms && now >= runs[i]->deadline_ms &&
+            !runs[i]->timed_out) {
+            killpg(runs[i]->pid, SIGKILL);
+            runs[i]->timed_out = true;
+        }
+    }
+    if (c->exited || c->stopping) {
+        if (c->hook_kind == HOOK_PRE_STOP && c->hook_retry_ms && now >= c->hook_retry_ms)
+            hook_start(sv, c, HOOK_PRE_STOP, c->kill_at_ms - now);
+        return;
+    }
+    if (c->hook_kind == HOOK_POST_START && c->hook_retry_ms && now >= c->hook_retry_ms)
+        hook_start(sv, c, HOOK_POST_START, 0);
+    for (int k = 0; k < PROBE_KINDS && !c->stopping; k++)
+        if (c->sched_on[k] && c->probe_runs[k].pid == 0 && now >= c->sched[k].next_ms)
+            probe_start(sv, c, (probe_kind)k, now);
+}
+
+/* Which run (if any) a reaped child was; true when it was one. */
+static bool ctr_reaped_check(supervisor *sv, sup_ctr *c, pid_t pid, int status)
+{
+    for (int k = 0; k < PROBE_KINDS; k++) {
+        if (c->probe_runs[k].pid == pid) {
+            probe_done(sv, c, (probe_kind)k, status);
+            return true;
+        }
+    }
+    if (c->hook.pid == pid) {
+        hook_done(sv, c, status);
+        return true;
+    }
+    return false;
+}
+
+/* ---- starting ---------------------------------------------------------- */
+
+static void ctr_spawned(supervisor *sv, sup_ctr *c)
+{
+    c->writers[0].fd = c->writers[1].fd = c->log_fd;
+    c->started = true;
+    c->spawned_at = il_time_now();
+    c->spawned_ms = il_monotonic_ms();
+    c->st.container_id = sandbox_container_id(&sv->rt, &sv->req.pod, c->spec->name);
+    il_info("container %s started (pid %d)", c->spec->name, (int)c->pid);
+    if (!c->checks.post_start) {
+        ctr_mark_running(c);
+        return;
+    }
+    /* Not Running until postStart has completed (as the kubelet, whose
+     * container start returns only after the hook); the pid is recorded
+     * so a delete can still find the process group. */
+    state_set(&c->st, IL_STATE_WAITING, "ContainerCreating", "running the postStart hook");
+    ctr_update_ready(c);
+    ctr_save(c);
+    hook_start(sv, c, HOOK_POST_START, 0);
+}
+
 static void ctr_start(supervisor *sv, sup_ctr *c)
 {
     il_buf err = IL_BUF_INIT;
     launch_spec ls;
-    if (sandbox_command(&sv->rt, &sv->req.pod, c->spec, sv->pod_dir, &ls, &err) != 0) {
+    if ((!c->init && checks_parse(&sv->req.pod, c->spec, &c->checks, &err) != 0) ||
+        sandbox_command(&sv->rt, &sv->req.pod, c->spec, sv->pod_dir, &ls, &err) != 0) {
         ctr_fail_start(c, "CreateContainerError", il_buf_cstr(&err));
         il_buf_free(&err);
         return;
@@ -130,13 +429,7 @@ static void ctr_start(supervisor *sv, sup_ctr *c)
         il_buf_printf(&err, "starting %s: %s", ls.argv.v[0], strerror(rc));
         ctr_fail_start(c, "StartError", il_buf_cstr(&err));
     } else {
-        c->writers[0].fd = c->writers[1].fd = c->log_fd;
-        c->started = true;
-        state_set(&c->st, IL_STATE_RUNNING, NULL, NULL);
-        c->st.started_at = il_time_now();
-        c->st.container_id = sandbox_container_id(&sv->rt, &sv->req.pod, c->spec->name);
-        ctr_save(c);
-        il_info("container %s started (pid %d)", c->spec->name, (int)c->pid);
+        ctr_spawned(sv, c);
     }
     launch_spec_free(&ls);
     il_buf_free(&err);
@@ -152,6 +445,7 @@ static void ctr_exited(sup_ctr *c, int status)
     } else {
         c->st.exit_code = WEXITSTATUS(status);
     }
+    ctr_abort_checks(c);
     il_info("container %s exited with %d", c->spec->name, c->st.exit_code);
 }
 
@@ -164,10 +458,16 @@ static void ctr_finalize(sup_ctr *c)
             close(c->pipes[i]);
         c->pipes[i] = -1;
     }
-    state_set(&c->st, IL_STATE_TERMINATED, c->st.exit_code == 0 ? "Completed" : "Error", NULL);
+    const char *reason = c->end_reason ? c->end_reason
+                         : c->st.exit_code == 0 ? "Completed" : "Error";
+    state_set(&c->st, IL_STATE_TERMINATED, reason, c->end_message);
+    if (il_time_is_zero(c->st.started_at))
+        c->st.started_at = c->spawned_at;   /* stopped during its postStart hook */
     c->st.finished_at = il_time_now();
     c->pid = 0;
     c->finalized = true;
+    ctr_update_ready(c);
+    c->st.started = IL_STARTED_NO;
     ctr_save(c);
 }
 
@@ -203,12 +503,39 @@ static int64_t stop_grace(const supervisor *sv)
  * (bwrap is still setting up); advance() retries until one got it. */
 static void deliver_term(supervisor *sv, sup_ctr *c)
 {
-    if (!c->started || c->exited || c->term_delivered)
+    if (!c->started || c->exited || c->term_delivered || !c->term_due)
         return;
     int64_t slack = sv->rt.kind == RUNTIME_PODMAN ? PODMAN_KILL_SLACK_MS : 0;
-    int64_t grace = (sv->kill_at_ms - slack - il_monotonic_ms() + 999) / 1000;
+    int64_t grace = (c->kill_at_ms - slack - il_monotonic_ms() + 999) / 1000;
     c->term_delivered = sandbox_stop(&sv->rt, &sv->req.pod, c->spec->name, c->pid,
                                      grace < 0 ? 0 : grace) > 0;
+}
+
+/* Stop one container as the kubelet kills one: its preStop hook first
+ * (when it runs and there is time), then SIGTERM, SIGKILL at the end of
+ * the grace period.  reason/message (may be NULL) become its terminated
+ * state's, when it was a probe or a hook that stopped it. */
+static void ctr_stop(supervisor *sv, sup_ctr *c, int64_t grace, const char *reason,
+                     const char *message)
+{
+    if (!c->started || c->exited || c->stopping)
+        return;
+    int64_t now = il_monotonic_ms();
+    c->stopping = true;
+    c->kill_at_ms = now + grace * 1000 + (sv->rt.kind == RUNTIME_PODMAN ? PODMAN_KILL_SLACK_MS : 0);
+    if (reason) {
+        c->end_reason = il_xstrdup(reason);
+        c->end_message = il_xstrdup(message);
+    }
+    bool pre_stop = c->checks.pre_stop && c->running && grace > 0;
+    ctr_abort_checks(c);
+    ctr_update_ready(c);
+    ctr_save(c);
+    if (pre_stop)
+        hook_start(sv, c, HOOK_PRE_STOP, grace * 1000);
+    else
+        c->term_due = true;
+    deliver_term(sv, c);
 }
 
 static void begin_stop(supervisor *sv, sup_ctr *ctrs, size_t n)
@@ -218,9 +545,8 @@ static void begin_stop(supervisor *sv, sup_ctr *ctrs, size_t n)
     int64_t grace = stop_grace(sv);
     il_info("stopping pod %s (grace %llds)", sv->req.pod.name, (long long)grace);
     sv->stopping = true;
-    sv->kill_at_ms = il_monotonic_ms() + grace * 1000 + (sv->rt.kind == RUNTIME_PODMAN ? PODMAN_KILL_SLACK_MS : 0);
     for (size_t i = 0; i < n; i++)
-        deliver_term(sv, &ctrs[i]);
+        ctr_stop(sv, &ctrs[i], grace, NULL, NULL);
 }
 
 static void handle_signals(supervisor *sv, sup_ctr *ctrs, size_t n)
@@ -233,41 +559,71 @@ static void handle_signals(supervisor *sv, sup_ctr *ctrs, size_t n)
         }
         int status;
         pid_t pid;
-        /* Reap everything: containers, and `podman stop` helpers. */
-        while ((pid = waitpid(-1, &status, WNOHANG)) > 0)
-            for (size_t i = 0; i < n; i++)
-                if (ctrs[i].pid == pid && !ctrs[i].exited)
+        /* Reap everything: containers, probes, hooks, `podman stop` helpers. */
+        while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
+            for (size_t i = 0; i < n; i++) {
+                if (ctrs[i].pid == pid && !ctrs[i].exited) {
                     ctr_exited(&ctrs[i], status);
+                    break;
+                }
+                if (ctr_reaped_check(sv, &ctrs[i], pid, status))
+                    break;
+            }
+        }
     }
 }
 
 /* ---- the event loop ---------------------------------------------------- */
 
+static void wake_at(int64_t *wake, int64_t t)
+{
+    if (t > 0 && t < *wake)
+        *wake = t;
+}
+
+static int64_t ctr_next_event(const sup_ctr *c, int64_t wake)
+{
+    if (!c->started || c->finalized)
+        return wake;
+    if (c->exited && !c->finalized)
+        wake_at(&wake, c->exited_ms + DRAIN_AFTER_EXIT_MS);
+    if (!c->exited)
+        wake_at(&wake, c->kill_at_ms);
+    wake_at(&wake, c->hook_retry_ms);
+    wake_at(&wake, c->hook.deadline_ms);
+    for (int k = 0; k < PROBE_KINDS; k++) {
+        wake_at(&wake, c->probe_runs[k].deadline_ms);
+        if (c->sched_on[k] && c->probe_runs[k].pid == 0)
+            wake_at(&wake, c->sched[k].next_ms);
+    }
+    return wake;
+}
+
 static int loop_timeout(const supervisor *sv, const sup_ctr *ctrs, size_t n, int64_t now)
 {
     int64_t wake = now + (sv->stopping ? 50 : 1000);   /* stopping: retry SIGTERM soon */
-    if (sv->kill_at_ms && sv->kill_at_ms < wake)
-        wake = sv->kill_at_ms;
     for (size_t i = 0; i < n; i++)
-        if (ctrs[i].exited && !ctrs[i].finalized && ctrs[i].exited_ms + DRAIN_AFTER_EXIT_MS < wake)
-            wake = ctrs[i].exited_ms + DRAIN_AFTER_EXIT_MS;
+        wake = ctr_next_event(&ctrs[i], wake);
     return wake > now ? (int)(wake - now) : 0;
 }
 
-/* Kill overdue containers and finalize the ones that are done; returns
- * how many are still active. */
+/* Kill overdue containers, run due checks and finalize the containers
+ * that are done; returns how many are still active. */
 static size_t advance(supervisor *sv, sup_ctr *ctrs, size_t n)
 {
-    int64_t now = il_monotonic_ms();
     size_t active = 0;
     for (size_t i = 0; i < n; i++) {
         sup_ctr *c = &ctrs[i];
         if (!c->started || c->finalized)
             continue;
-        if (!c->exited && sv->kill_at_ms && now >= sv->kill_at_ms)
+        int64_t now = il_monotonic_ms();
+        if (!c->exited && c->kill_at_ms && now >= c->kill_at_ms) {
+            check_abort(&c->hook);
             sandbox_kill(c->pid);
-        else if (sv->stopping)
+        } else if (c->stopping) {
             deliver_term(sv, c);
+        }
+        ctr_run_checks(sv, c, now);
         bool drained = c->pipes[0] < 0 && c->pipes[1] < 0;
         if (c->exited && (drained || now >= c->exited_ms + DRAIN_AFTER_EXIT_MS))
             ctr_finalize(c);
@@ -277,27 +633,44 @@ static size_t advance(supervisor *sv, sup_ctr *ctrs, size_t n)
     return active;
 }
 
+static int slot_fd(const sup_ctr *c, int slot)
+{
+    if (slot < CHECK_SLOT)
+        return c->pipes[slot];
+    return slot < HOOK_SLOT ? c->probe_runs[slot - CHECK_SLOT].out_fd : c->hook.out_fd;
+}
+
+static void slot_read(sup_ctr *c, int slot)
+{
+    if (slot < CHECK_SLOT)
+        ctr_read_pipe(c, slot);
+    else
+        check_read(slot < HOOK_SLOT ? &c->probe_runs[slot - CHECK_SLOT] : &c->hook);
+}
+
 static void run_phase(supervisor *sv, sup_ctr *ctrs, size_t n)
 {
     for (size_t i = 0; i < n && !sv->stopping; i++)
         ctr_start(sv, &ctrs[i]);
-    struct pollfd *pfds = il_xcalloc(2 * n + 1, sizeof(*pfds));
-    /* pfds[p] (p > 0) is pipe owner[p] % 2 of container owner[p] / 2. */
-    size_t *owner = il_xcalloc(2 * n + 1, sizeof(*owner));
+    size_t max = FD_SLOTS * n + 1;
+    struct pollfd *pfds = il_xcalloc(max, sizeof(*pfds));
+    /* pfds[p] (p > 0) is slot owner[p] % FD_SLOTS of container owner[p] / FD_SLOTS. */
+    size_t *owner = il_xcalloc(max, sizeof(*owner));
     while (advance(sv, ctrs, n) > 0) {
         size_t npfd = 0;
         pfds[npfd++] = (struct pollfd){.fd = sv->sigfd, .events = POLLIN};
-        for (size_t i = 0; i < 2 * n; i++) {
-            if (ctrs[i / 2].pipes[i % 2] < 0)
+        for (size_t i = 0; i < FD_SLOTS * n; i++) {
+            int fd = slot_fd(&ctrs[i / FD_SLOTS], (int)(i % FD_SLOTS));
+            if (fd < 0)
                 continue;
             owner[npfd] = i;
-            pfds[npfd++] = (struct pollfd){.fd = ctrs[i / 2].pipes[i % 2], .events = POLLIN};
+            pfds[npfd++] = (struct pollfd){.fd = fd, .events = POLLIN};
         }
         if (poll(pfds, npfd, loop_timeout(sv, ctrs, n, il_monotonic_ms())) < 0 && errno != EINTR)
             break;
         for (size_t p = 1; p < npfd; p++)
             if (pfds[p].revents)
-                ctr_read_pipe(&ctrs[owner[p] / 2], (int)(owner[p] % 2));
+                slot_read(&ctrs[owner[p] / FD_SLOTS], (int)(owner[p] % FD_SLOTS));
         if (pfds[0].revents)
             handle_signals(sv, ctrs, n);
     }
@@ -337,7 +710,7 @@ static int run_pod(supervisor *sv)
     sup_ctr *ctrs = il_xcalloc(n, sizeof(*ctrs));
     for (size_t i = 0; i < n; i++)
         ctr_init(&ctrs[i], i < n_init ? &pod->init_containers[i] : &pod->containers[i - n_init],
-                 sv->pod_dir);
+                 i < n_init, sv->pod_dir);
     const sup_ctr *failed = NULL;
     /* Init containers in order, each in a phase of its own. */
     for (size_t i = 0; i < n_init && !failed && !sv->stopping; i++) {

@@ -12,7 +12,14 @@
  *                (/healthz, clients that do not verify) instead of failing
  *                every handshake as upstream does.
  *   self-signed  DisableCSR: a new key and certificate for a year,
- *                renewed at 80% as well. */
+ *                renewed at 80% as well.
+ *
+ * CSRs are never deleted here, neither ours nor an earlier run's: as for a
+ * kubelet, kube-controller-manager's CSR cleaner collects them (Approved,
+ * Denied or Failed after 1 h, Pending after 24 h).  Upstream deletes every
+ * CSR of the node at start and its own at renewal; that needs `delete` on
+ * CSRs, which a kubelet-like RBAC role (interLink's k3s CI one) lacks, and
+ * can remove a request someone else is acting on. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>

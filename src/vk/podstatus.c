@@ -19,11 +19,6 @@
 
 /* ---- container statuses ------------------------------------------------ */
 
-static json_t *str_or_null(const char *s)
-{
-    return s && *s ? json_string(s) : json_null();
-}
-
 static const il_container_status *reported(const il_container_status *list, size_t n,
                                            const char *name)
 {
@@ -41,49 +36,74 @@ static const char *default_reason(const il_container_status *cs)
     return cs->state == IL_STATE_WAITING ? "ContainerCreating" : NULL;
 }
 
-/* {"waiting"|"running"|"terminated": {...}}: one kind, the others null, so
- * the state stays one kind whatever the API server merges it into. */
+/* Set key to s unless s is NULL or empty: status patches carry no nulls
+ * (the API server drops them on decode; a list replaced atomically, as
+ * containerStatuses is, would otherwise keep them). */
+static void set_str(json_t *obj, const char *key, const char *s)
+{
+    if (s && *s)
+        json_object_set_new(obj, key, json_string(s));
+}
+
+/* {"waiting"|"running"|"terminated": {...}}: exactly one kind.  The
+ * containerStatuses list is replaced as a whole by a strategic merge (it
+ * has no patch merge key), so the other kinds need no null to go away. */
 static json_t *state_json(const il_container_status *cs)
 {
     const char *reason = cs->reason && *cs->reason ? cs->reason : default_reason(cs);
-    json_t *state = json_pack("{s:n, s:n, s:n}", "waiting", "running", "terminated");
     json_t *inner;
+    const char *kind;
     switch (cs->state) {
     case IL_STATE_RUNNING:
-        inner = json_pack("{s:o}", "startedAt", il_time_json(cs->started_at));
-        json_object_set_new(state, "running", inner);
+        kind = "running";
+        inner = json_object();
+        if (!il_time_is_zero(cs->started_at))
+            json_object_set_new(inner, "startedAt", il_time_json(cs->started_at));
         break;
     case IL_STATE_TERMINATED:
-        inner = json_pack("{s:i, s:o, s:o, s:o, s:o}", "exitCode", cs->exit_code, "reason",
-                          str_or_null(reason), "message", str_or_null(cs->message), "startedAt",
-                          il_time_json(cs->started_at), "finishedAt",
-                          il_time_json(cs->finished_at));
+        kind = "terminated";
+        inner = json_pack("{s:i}", "exitCode", cs->exit_code);
+        set_str(inner, "reason", reason);
+        set_str(inner, "message", cs->message);
+        if (!il_time_is_zero(cs->started_at))
+            json_object_set_new(inner, "startedAt", il_time_json(cs->started_at));
+        if (!il_time_is_zero(cs->finished_at))
+            json_object_set_new(inner, "finishedAt", il_time_json(cs->finished_at));
         if (cs->signal)
             json_object_set_new(inner, "signal", json_integer(cs->signal));
-        if (cs->container_id && *cs->container_id)
-            json_object_set_new(inner, "containerID", json_string(cs->container_id));
-        json_object_set_new(state, "terminated", inner);
+        set_str(inner, "containerID", cs->container_id);
         break;
     case IL_STATE_WAITING:
     default:
-        inner = json_pack("{s:o, s:o}", "reason", str_or_null(reason), "message",
-                          str_or_null(cs->message));
-        json_object_set_new(state, "waiting", inner);
+        kind = "waiting";
+        inner = json_object();
+        set_str(inner, "reason", reason);
+        set_str(inner, "message", cs->message);
         break;
     }
-    return state;
+    return json_pack("{s:o}", kind, inner);
 }
 
-/* A container without a readiness probe is ready while it runs (the
- * kubelet's rule; probes do not run remotely).  With a probe, the plugin's
- * word is all there is. */
+/* A plugin that sends `started` runs probes and hooks itself (ours
+ * does): its ready and started are the verdicts.  Without it (upstream's
+ * plugins), a container without a readiness probe is ready while it runs,
+ * the kubelet's rule, and with one the plugin's word is all there is. */
 static bool container_ready(const json_t *spec, const il_container_status *cs, bool init)
 {
     if (init)   /* init containers are ready once they completed */
         return cs->state == IL_STATE_TERMINATED && cs->exit_code == 0;
     if (cs->state != IL_STATE_RUNNING)
         return false;
+    if (cs->started != IL_STARTED_UNSET)
+        return cs->ready;
     return json_object_get(spec, "readinessProbe") ? cs->ready : true;
+}
+
+static bool container_started(const il_container_status *cs)
+{
+    if (cs->state != IL_STATE_RUNNING)
+        return false;
+    return cs->started != IL_STARTED_NO;
 }
 
 static json_t *container_status_json(const json_t *spec, const il_container_status *cs,
@@ -93,7 +113,7 @@ static json_t *container_status_json(const json_t *spec, const il_container_stat
     json_t *o = json_pack("{s:s, s:o, s:{}, s:b, s:i, s:s, s:s, s:b}", "name", cs->name, "state",
                           state_json(cs), "lastState", "ready", container_ready(spec, cs, init),
                           "restartCount", cs->restart_count, "image", image ? image : "",
-                          "imageID", "", "started", cs->state == IL_STATE_RUNNING);
+                          "imageID", "", "started", container_started(cs));
     if (cs->container_id && *cs->container_id)
         json_object_set_new(o, "containerID", json_string(cs->container_id));
     return o;
@@ -148,6 +168,18 @@ static const json_t *old_condition(const json_t *cur_status, const char *type)
     return NULL;
 }
 
+/* Conditions merge by type, key by key: a reason or message the condition
+ * no longer has must be deleted, and in a strategic merge patch that is a
+ * null -- the only nulls we write, and only for keys the pod has now
+ * (what the kubelet's two-way merge patch sends). */
+static void set_or_delete(json_t *cond, const json_t *old, const char *key, const char *value)
+{
+    if (value && *value)
+        json_object_set_new(cond, key, json_string(value));
+    else if (json_object_get(old, key) && !json_is_null(json_object_get(old, key)))
+        json_object_set_new(cond, key, json_null());
+}
+
 /* lastTransitionTime moves only when the status does. */
 static json_t *condition(const json_t *cur_status, const char *type, bool status,
                          const char *reason, const char *message, il_time now)
@@ -157,10 +189,11 @@ static json_t *condition(const json_t *cur_status, const char *type, bool status
     const char *old_st = json_string_value(json_object_get(old, "status"));
     json_t *since = json_object_get(old, "lastTransitionTime");
     bool kept = old_st && !strcmp(old_st, st) && json_is_string(since);
-    return json_pack("{s:s, s:s, s:n, s:o, s:o, s:o}", "type", type, "status", st,
-                     "lastProbeTime", "lastTransitionTime",
-                     kept ? json_incref(since) : il_time_json(now), "reason", str_or_null(reason),
-                     "message", str_or_null(message));
+    json_t *cond = json_pack("{s:s, s:s, s:o}", "type", type, "status", st, "lastTransitionTime",
+                             kept ? json_incref(since) : il_time_json(now));
+    set_or_delete(cond, old, "reason", reason);
+    set_or_delete(cond, old, "message", message);
+    return cond;
 }
 
 /* "containers with unready status: [a b]", as the kubelet words it, from
@@ -243,6 +276,30 @@ static void map_containers(const json_t *spec, const il_pod_status *st, mapped *
     free(unready);
 }
 
+static void earliest(il_time *t, il_time cand)
+{
+    if (!il_time_is_zero(cand) && il_time_to_ns(cand) < il_time_to_ns(*t))
+        *t = cand;
+}
+
+/* The kubelet sets startTime before it starts any container, so it is
+ * never later than a container's startedAt; the VK learns of the start
+ * afterwards, so it takes the earliest of its first look and the
+ * containers' start times.  Once set it is kept (only ever moved back). */
+static il_time start_time(const json_t *cur, const mapped *m, il_time now)
+{
+    il_time t = now;
+    const char *text = json_string_value(json_object_get(cur, "startTime"));
+    il_time was;
+    if (text && il_time_parse(text, &was) == 0)
+        t = was;
+    for (size_t i = 0; i < m->n_init; i++)
+        earliest(&t, m->init[i].started_at);
+    for (size_t i = 0; i < m->n_main; i++)
+        earliest(&t, m->main[i].started_at);
+    return t;
+}
+
 json_t *vk_pod_status(const json_t *pod, const il_pod_status *st, il_time now)
 {
     const json_t *spec = json_object_get(pod, "spec");
@@ -250,12 +307,10 @@ json_t *vk_pod_status(const json_t *pod, const il_pod_status *st, il_time now)
     il_pod_status none = {0};
     mapped m = {0};
     map_containers(spec, st ? st : &none, &m);
-    json_t *start = json_object_get(cur, "startTime");   /* set once, kept */
     json_t *status = json_pack("{s:s, s:o, s:o, s:o, s:o}", "phase", m.phase, "conditions",
                                conditions(cur, &m, now), "startTime",
-                               json_is_string(start) ? json_incref(start) : il_time_json(now),
-                               "containerStatuses", m.main_json, "initContainerStatuses",
-                               m.init_json);
+                               il_time_json(start_time(cur, &m, now)), "containerStatuses",
+                               m.main_json, "initContainerStatuses", m.init_json);
     free(m.init);
     free(m.main);
     return status;

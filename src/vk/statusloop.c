@@ -6,6 +6,9 @@
  * podstatus.c and written to pods/status only when it changed, with the
  * kubelet's Started and Failed Events.  When interlink cannot answer, the
  * pods keep their last status: a backend outage is not a pod failure.
+ * A cycle also runs soon after changes.c hears from interlink that a
+ * status changed (vk_status_poke); cycles never overlap: this thread alone
+ * runs them.
  *
  * Also, once after start, pods that interlink knows for this node but the
  * API server no longer has (deleted while the VK was down) are handed to
@@ -16,6 +19,7 @@
 #include "events.h"
 #include "log.h"
 #include "podstatus.h"
+#include "timeutil.h"
 #include "util.h"
 #include "vk.h"
 #include "wire.h"
@@ -195,14 +199,31 @@ static int adopt_orphans(vk *v)
     return 0;
 }
 
+/* A cycle asked for by changes.c starts at least this long after it was
+ * asked for: the changes of pods starting together come in bursts, and one
+ * cycle covers them all. */
+#define POKE_COALESCE_MS 200
+
 void *vk_status_loop(void *arg)
 {
     vk *v = arg;
     bool failing = false, orphans_done = false;
     int64_t period = v->cfg->status_interval_s * 1000;
-    while (vk_sleep(v, orphans_done ? period : period < 1000 ? period : 1000)) {
-        if (!orphans_done && vk_pods_synced(v->pods))
-            orphans_done = adopt_orphans(v) == 0;
+    for (;;) {
+        int64_t wait = orphans_done ? period : period < 1000 ? period : 1000;
+        int64_t started = il_monotonic_ms();
+        if (!vk_status_wait(v, wait))
+            break;
+        /* Poked: let the burst gather, then take the pokes it made (the
+         * cycle about to start sees their changes). */
+        if (il_monotonic_ms() - started < wait &&
+            (!vk_sleep(v, POKE_COALESCE_MS) || !vk_status_wait(v, 0)))
+            break;
+        if (!orphans_done && vk_pods_synced(v->pods) && adopt_orphans(v) == 0) {
+            orphans_done = true;
+            il_info("pod statuses: every %lld s, and on interlink's change reports when it "
+                    "has /watch", (long long)v->cfg->status_interval_s);
+        }
         cycle(v, &failing);
     }
     return NULL;

@@ -62,7 +62,8 @@ bool vk_stopping(vk *v)
     return s;
 }
 
-bool vk_sleep(vk *v, int64_t ms)
+/* The monotonic time ms from now, for pthread_cond_timedwait on v->wake. */
+static struct timespec deadline_in(int64_t ms)
 {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -72,9 +73,36 @@ bool vk_sleep(vk *v, int64_t ms)
         ts.tv_sec++;
         ts.tv_nsec -= 1000000000L;
     }
+    return ts;
+}
+
+bool vk_sleep(vk *v, int64_t ms)
+{
+    struct timespec ts = deadline_in(ms);
     pthread_mutex_lock(&v->lock);
     while (!v->stopping && pthread_cond_timedwait(&v->wake, &v->lock, &ts) != ETIMEDOUT)
         ;
+    bool go_on = !v->stopping;
+    pthread_mutex_unlock(&v->lock);
+    return go_on;
+}
+
+void vk_status_poke(vk *v)
+{
+    pthread_mutex_lock(&v->lock);
+    v->status_poked = true;
+    pthread_cond_broadcast(&v->wake);   /* other sleepers wake, see no stop, sleep on */
+    pthread_mutex_unlock(&v->lock);
+}
+
+bool vk_status_wait(vk *v, int64_t ms)
+{
+    struct timespec ts = deadline_in(ms);
+    pthread_mutex_lock(&v->lock);
+    while (!v->stopping && !v->status_poked &&
+           pthread_cond_timedwait(&v->wake, &v->lock, &ts) != ETIMEDOUT)
+        ;
+    v->status_poked = false;
     bool go_on = !v->stopping;
     pthread_mutex_unlock(&v->lock);
     return go_on;
@@ -110,7 +138,8 @@ int vk_run(vk *v)
 {
     static const struct { const char *name; loop_fn fn; } loops[] = {
         {"node", vk_node_loop}, {"lease", vk_lease_loop}, {"watch", vk_watch_loop},
-        {"status", vk_status_loop}, {"cert", vk_kubelet_cert_loop}};
+        {"status", vk_status_loop}, {"changes", vk_changes_loop},
+        {"cert", vk_kubelet_cert_loop}};
     enum { N_LOOPS = sizeof loops / sizeof loops[0] };
     pthread_t threads[N_LOOPS + VK_WORKERS];
     size_t started = 0;

@@ -8,6 +8,7 @@
  *   lease    renew the Lease in kube-node-lease                     (nodeloop.c)
  *   watch    list+watch this node's pods into the table             (podwatch.c)
  *   status   one batched interlink /status per cycle                (statusloop.c)
+ *   changes  long-poll interlink /watch, wake the status loop        (changes.c)
  *   workers  per-pod create / delete, serialized by pod UID         (podsync.c)
  *   cert     keep the kubelet API's serving certificate current    (kubeletcert.c)
  *
@@ -43,6 +44,7 @@ typedef struct vk {
     pthread_mutex_t lock;     /* guards stopping and node_uid; cond wakes sleepers */
     pthread_cond_t wake;
     bool stopping;
+    bool status_poked;        /* a status cycle is wanted now (changes.c) */
     char *node_uid;           /* set once the Node exists (the lease's owner) */
 } vk;
 
@@ -57,6 +59,12 @@ int vk_run(vk *v);
 /* Sleep up to ms; false when the VK is stopping (return at once then). */
 bool vk_sleep(vk *v, int64_t ms);
 bool vk_stopping(vk *v);
+/* Ask the status loop for a cycle now; pokes while one is wanted or running
+ * add up to one more cycle, never to a second one in flight. */
+void vk_status_poke(vk *v);
+/* The status loop's sleep: up to ms, or until poked (the poke is taken).
+ * false when the VK is stopping. */
+bool vk_status_wait(vk *v, int64_t ms);
 
 /* The Node's UID (caller frees), or NULL before registration. */
 char *vk_node_uid(vk *v);
@@ -70,6 +78,7 @@ void *vk_node_loop(void *arg);
 void *vk_lease_loop(void *arg);
 void *vk_watch_loop(void *arg);
 void *vk_status_loop(void *arg);
+void *vk_changes_loop(void *arg);
 void *vk_worker_loop(void *arg);
 
 #endif

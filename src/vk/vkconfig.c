@@ -89,6 +89,9 @@ static const il_cfg_field fields[] = {
     F("PingIntervalSeconds", NULL, IL_CFG_INT, ping_interval_s, "10",
       "interlink ping period (upstream: 30, first after 30)"),
     F("StatusIntervalSeconds", NULL, IL_CFG_INT, status_interval_s, "5", "pod status period"),
+    F("StatusWatch", NULL, IL_CFG_BOOL, status_watch, "true",
+      "long-poll interlink's GET /watch and refresh statuses as soon as they change "
+      "(off by itself against an interlink without it)"),
     F("LeaseDurationSeconds", NULL, IL_CFG_INT, lease_duration_s, "40",
       "node lease duration; renewed every quarter of it"),
     F("InterlinkTimeoutSeconds", NULL, IL_CFG_INT, timeout_s, "120",

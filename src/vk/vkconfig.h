@@ -60,6 +60,7 @@ typedef struct vk_config {
     char *unused_compat;      /* keys upstream declares but never uses */
     int64_t ping_interval_s;
     int64_t status_interval_s;
+    bool status_watch;        /* StatusWatch: GET /watch wakes the status loop (changes.c) */
     int64_t lease_duration_s;
     int64_t timeout_s;
 

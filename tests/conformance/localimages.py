@@ -172,7 +172,8 @@ def _nginx_binary():
         r = _run(["apt-get", "download", "nginx"], cwd=CACHE_DIR, timeout=300)
         debs = glob.glob(os.path.join(CACHE_DIR, "nginx_*.deb"))
         if r.returncode != 0 or not debs:
-            raise ImageUnavailable("nginx is not installed and `apt-get download nginx` failed: "
+            raise ImageUnavailable("nginx is not installed and `apt-get download nginx` failed "
+                                   "(scripts/deps.sh test fetches it, with apt-get update): "
                                    + (r.stderr or r.stdout).strip()[-200:])
     r = _run(["dpkg-deb", "-x", debs[0], extracted])
     if r.returncode != 0 or not os.path.exists(binary):

@@ -44,7 +44,9 @@ import harness  # noqa: E402  (tests/integration: daemons on unix sockets)
 import localimages  # noqa: E402
 from kube_client import KubeClient  # noqa: E402
 
-DEFAULT_SUITE = os.path.abspath(os.path.join(REPO, "..", "shared", "conformance", "vk-test-set"))
+DEFAULT_SUITE = os.environ.get("IL_CONFORMANCE_SUITE") or os.path.abspath(
+    os.path.join(REPO, "..", "shared", "conformance", "vk-test-set"))
+NO_SUITE_EXIT = 77   # CTest's SKIP_RETURN_CODE: reported as skipped, not passed
 DEFAULT_MAPPING = os.path.join(HERE, "images.json")
 PASS, FAIL, SKIP = "PASS", "FAIL", "SKIP"
 
@@ -178,11 +180,24 @@ class Node:
                  "POD_IP": "127.0.0.1"}).start()
 
     def stop(self):
+        """Stop the three daemons; a list of what was wrong with how they ended
+        (a status other than 0 on SIGTERM, a sanitizer report in a log)."""
+        daemons = [("interlink-vk", self.vk), ("interlink", self.stack.api),
+                   ("interlink-local", self.stack.plugin)]
         try:
-            if self.vk.alive():
-                self.vk.stop()
+            self.vk.stop()          # raises when it does not stop within the grace time
         finally:
             self.stack.stop()
+        problems = []
+        for name, d in daemons:
+            if d is None:
+                continue
+            if d.proc.returncode != 0:   # negative: killed by that signal
+                problems.append(f"{name} ended with {d.proc.returncode} on SIGTERM")
+            report = sanitizer_report(d.output())
+            if report:
+                problems.append(f"{name}: {report}")
+        return problems
 
 
 class Env:
@@ -222,18 +237,26 @@ class Env:
             conn.close()
 
     def stop(self, keep_pods=False):
+        """Stop everything; one row per node saying whether its daemons ended
+        cleanly (exit 0 on SIGTERM, no ASan/UBSan/LSan report in their logs)."""
+        rows = []
         try:
             if not keep_pods:
                 self.delete_leftovers()
         finally:
-            for n in self.nodes.values():
+            for rt, n in self.nodes.items():
                 try:
-                    n.stop()
+                    problems = n.stop()
                 except Exception as e:   # keep stopping the others
-                    print(f"warning: stopping node {n.name}: {e}", file=sys.stderr)
+                    problems = [f"stopping node {n.name}: {e!r}"]
+                rows.append({"template": f"clean_exit[{n.name}]", "runtime": rt, "seconds": 0,
+                             "result": FAIL if problems else PASS,
+                             "reason": "; ".join(problems) if problems else
+                             "0 on SIGTERM, no sanitizer report"})
             if self.kube.alive():
                 self.kube.stop()
             harness.kill_processes_under(self.workdir)
+        return rows
 
     def delete_leftovers(self):
         """Pods the templates keep (cleanup onSuccess after a failure, or never):
@@ -246,6 +269,15 @@ class Env:
                      lambda: all(self.get(f"{p}/{n}") is None for p, n in pods), timeout=60)
         except RuntimeError as e:
             print(f"warning: {e}", file=sys.stderr)
+
+
+def sanitizer_report(log):
+    """The first line of an ASan/UBSan/LSan report in a daemon's log, or None."""
+    for line in log.splitlines():
+        if ("ERROR: AddressSanitizer" in line or "ERROR: LeakSanitizer" in line
+                or "runtime error:" in line):
+            return line.strip()[:300]
+    return None
 
 
 def node_ready(node):
@@ -487,10 +519,14 @@ def diagnose_logs(env, proc):
     return f"[diagnosis: read from interlink /getLogs, {len(bad)}/{n} log checks fail: {bad[0]}]"
 
 
-def validate(env, proc, multiplier, logs_via="kubelet"):
-    """Returns (succeeded, detail)."""
+def validate(env, proc, multiplier, logs_via="kubelet", deadline=None):
+    """Returns (succeeded, detail).  deadline (time.monotonic()) cuts the
+    template's timeout short: the run's --budget."""
     timeout = float(proc["timeout_seconds"]) * multiplier
     start = time.monotonic()
+    cut = deadline is not None and start + timeout > deadline
+    if cut:
+        timeout = max(0.0, deadline - start)
     succeeded, detail = False, None
     try:
         while time.monotonic() - start < timeout:
@@ -506,8 +542,9 @@ def validate(env, proc, multiplier, logs_via="kubelet"):
                 succeeded = True
                 break
         else:
-            detail = (f"validation failed after {proc['timeout_seconds']} s x {multiplier:g}; "
-                      f"last: {detail}")
+            limit = (f"{timeout:.0f} s (cut short: the run's --budget is spent)" if cut
+                     else f"{proc['timeout_seconds']} s x {multiplier:g}")
+            detail = f"validation failed after {limit}; last: {detail}"
     except TestFailure as e:
         detail = str(e)
     except ApiFailure as e:
@@ -561,6 +598,22 @@ def discover(suite_dir, variant):
     return out
 
 
+def leaves_running_pods(tmpl):
+    """True when the template's checks expect a pod Running: its cleanup then
+    deletes a live pod, which takes up to terminationGracePeriodSeconds (30 s
+    by default; a shell as PID 1 ignores SIGTERM, here as on a kubelet)."""
+    text = open(tmpl.path, encoding="utf-8").read()
+    return re.search(r"^\s*status:\s*Running\b", split_validation(text)[1], re.M) is not None
+
+
+def run_order(templates):
+    """Templates that leave Running pods first, so their pods' graceful
+    termination overlaps the other templates instead of the final wait for
+    every pod to be gone; otherwise vk-test-set's (sorted) order.  Templates
+    are independent (own names per uuid) and the table keeps the sorted order."""
+    return sorted(templates, key=lambda t: not leaves_running_pods(t))
+
+
 def template_images(docs):
     imgs = []
     for doc in docs:
@@ -575,8 +628,11 @@ def template_images(docs):
 
 class Runner:
     def __init__(self, env, config, mapping, multiplier=None, run_unsupported=False,
-                 podman_reason=None, logs_via="kubelet"):
+                 podman_reason=None, logs_via="kubelet", strict=False, budget=None):
         self.env = env
+        self.strict = strict
+        self.deadline = time.monotonic() + budget if budget else None
+        self.budget = budget
         self.logs_via = logs_via
         self.config = config
         self.values = dict(config.get("values") or {})
@@ -591,7 +647,7 @@ class Runner:
         """(runtime, {image: local ref}) or raise Skip(reason)."""
         tcfg = self.mapping["templates"].get(tmpl.name, {})
         if tcfg.get("skip") and not (tcfg["skip"] == "unsupported" and self.run_unsupported):
-            raise Skip(tcfg["why"])
+            raise Skip(tcfg["why"], declared=True)
         images = template_images(docs)
         icfg = {i: self.mapping["images"].get(i) for i in images}
         unknown = [i for i, c in icfg.items() if c is None]
@@ -599,8 +655,10 @@ class Runner:
             raise Skip(f"no local stand-in for image {unknown[0]} (add it to images.json)")
         for i, c in icfg.items():
             if c.get("unavailable"):
-                raise Skip(f"image {i}: {c['unavailable']}")
+                raise Skip(f"image {i}: {c['unavailable']}", declared=True)
         runtime = tcfg.get("runtime", self.mapping.get("default_runtime", "podman"))
+        if runtime == "podman" and self.podman_reason and self.strict:
+            raise Skip(f"podman cannot run containers here: {self.podman_reason}")
         if runtime == "podman" and self.podman_reason:
             no_host = [i for i, c in icfg.items() if not c.get("host")]
             if no_host:
@@ -627,6 +685,10 @@ class Runner:
         t0 = time.monotonic()
         res = {"template": tmpl.label, "runtime": "-", "result": None, "reason": "",
                "in_ci": tmpl.in_ci, "source": tmpl.source}
+        if self.deadline is not None and t0 >= self.deadline:
+            res.update(result=FAIL, seconds=0,
+                       reason=f"not run: the run's --budget of {self.budget:g} s is spent")
+            return res
         try:
             text = open(tmpl.path, encoding="utf-8").read()
             # a first render to learn the images (the node name does not change them)
@@ -639,14 +701,18 @@ class Runner:
             docs = list(yaml.safe_load_all(manifest))
             proc = yaml.safe_load(validation) or {}
             problems = apply(self.env, docs, refs)
-            ok, detail = validate(self.env, proc, self.multiplier, self.logs_via)
+            ok, detail = validate(self.env, proc, self.multiplier, self.logs_via, self.deadline)
             if ok:
                 res["result"] = PASS
             else:
                 res["result"] = FAIL
                 res["reason"] = detail + ("; " + "; ".join(problems) if problems else "")
         except Skip as e:
-            res["result"], res["reason"] = SKIP, str(e)
+            if self.strict and not e.declared:
+                res["result"] = FAIL
+                res["reason"] = f"cannot run here (--strict: only images.json may skip): {e}"
+            else:
+                res["result"], res["reason"] = SKIP, str(e)
         except ApiFailure as e:
             res["result"], res["reason"] = FAIL, str(e)
         except Exception as e:   # a harness problem: report it as a failure with the trace
@@ -657,7 +723,13 @@ class Runner:
 
 
 class Skip(Exception):
-    pass
+    """The template is not run.  declared: images.json says so (a feature or
+    image this kind of machine cannot have); otherwise something is missing
+    on this machine (podman, a stand-in image), which --strict makes a FAIL."""
+
+    def __init__(self, reason, declared=False):
+        super().__init__(reason)
+        self.declared = declared
 
 
 # ---------------------------------------------------------------------------------------------
@@ -749,6 +821,13 @@ def main(argv=None):
                    help="kubelet: logs through the API server and the VK's kubelet API, as "
                         "vk-test-set reads them (default); interlink: DIAGNOSTIC ONLY, read them "
                         "from interlink /getLogs, bypassing the VK")
+    p.add_argument("--strict", action="store_true",
+                   help="only the skips images.json declares are allowed: a template that cannot "
+                        "run here (podman unusable, a stand-in image that cannot be built) FAILS "
+                        "instead of being skipped or moved to the host runtime (CTest runs this)")
+    p.add_argument("--budget", type=float, default=None, metavar="SECONDS",
+                   help="stop waiting after this long in all: the running template's timeout is "
+                        "cut short and the rest FAIL as not run (CTest: 600)")
     p.add_argument("--node-prefix", default="virtual-kubelet")
     p.add_argument("--work-dir", default=None, help="keep daemons' files here (default: a temp dir)")
     p.add_argument("--keep", action="store_true", help="keep the work dir and leftover pods")
@@ -758,6 +837,10 @@ def main(argv=None):
     # SIGTERM: unwind through the finally below, so every daemon and pod is stopped
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
 
+    if not os.path.isfile(os.path.join(args.suite, "expectations.json")):
+        print(f"conformance: SKIPPED: no vk-test-set at {args.suite} (it is not part of this "
+              f"repository: --suite or IL_CONFORMANCE_SUITE)", file=sys.stderr)
+        return NO_SUITE_EXIT
     config_path = args.config or os.path.join(args.suite, "configs", "vktest_config.k3s-ci.yaml")
     with open(config_path) as f:
         config = yaml.safe_load(f)
@@ -765,34 +848,38 @@ def main(argv=None):
     templates = select(discover(args.suite, args.variant), args.patterns, args.ci)
     podman_reason = localimages.podman_usable()
     if podman_reason:
-        print(f"note: podman unusable, host runtime only: {podman_reason}", file=sys.stderr)
+        print(f"note: podman unusable, {'its templates FAIL' if args.strict else 'host runtime only'}"
+              f": {podman_reason}", file=sys.stderr)
 
     env = setup_env(args, config)
-    rows, failed = [], True
+    rows, results, broken = [], {}, []
     try:
         runner = Runner(env, config, mapping, args.timeout_multiplier, args.run_unsupported,
-                        podman_reason, args.logs_via)
+                        podman_reason, args.logs_via, args.strict, args.budget)
         if args.logs_via != "kubelet":
             print("DIAGNOSTIC MODE: logs are read from interlink /getLogs, not through the "
                   "kubelet API; these results are not conformance results")
         runtimes = ["podman", "host"] if not podman_reason else ["host"]
         rows += preflight(env, config, runtimes)
-        for t in templates:
-            r = runner.run(t)
-            rows.append(r)
+        for t in run_order(templates):
+            r = results[t.label] = runner.run(t)
             if args.verbose:
                 print(f"{r['template']}: {r['result']} {r['reason'] or ''}", file=sys.stderr)
-        n = print_table(rows)
-        failed = n[FAIL] > 0
-        if args.json:
-            with open(args.json, "w") as f:
-                json.dump(rows, f, indent=1)
+    except Exception as e:   # the environment broke (a node never Ready...): still a table
+        broken.append({"template": "(runner)", "runtime": "-", "seconds": 0, "result": FAIL,
+                       "reason": f"runner error: {e!r}\n{traceback.format_exc()}"})
     finally:
-        env.stop(keep_pods=args.keep)
-        if failed or args.keep or args.work_dir:
-            print(f"daemon logs: {env.workdir}", file=sys.stderr)
-        else:
-            shutil.rmtree(env.workdir, ignore_errors=True)
+        rows += [results[t.label] for t in templates if t.label in results] + broken
+        rows += env.stop(keep_pods=args.keep)
+    n = print_table(rows)
+    failed = n[FAIL] > 0
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump(rows, f, indent=1)
+    if failed or args.keep or args.work_dir:
+        print(f"daemon logs: {env.workdir}", file=sys.stderr)
+    else:
+        shutil.rmtree(env.workdir, ignore_errors=True)
     return 1 if failed else 0
 
 

@@ -2,7 +2,7 @@
 (with interLink's e2e overrides, as its k3s CI runs them), each one a test,
 against interlink-vk + interlink + interlink-local and the API server double.
 That is the CI subset (expectations.json `runs_in_interlink_k3s_ci`) plus the
-runnable rest (065, the removed 080-downward-api); about 35 s when all pass.
+runnable rest (065, the removed 080-downward-api); about 40 s when all pass.
 Templates skipped by images.json are reported as skipped with their reason;
 any failed template fails.
 
@@ -29,7 +29,9 @@ CI_ONLY = os.environ.get("IL_CONFORMANCE_CI") == "1"
 if not os.path.isdir(SUITE):
     pytest.skip(f"the conformance test set is not at {SUITE}", allow_module_level=True)
 
-TEMPLATES = run.select(run.discover(SUITE, "ci"), [], ci_only=CI_ONLY)
+# templates that leave Running pods first (run.run_order): their pods' graceful
+# termination overlaps the rest instead of the teardown
+TEMPLATES = run.run_order(run.select(run.discover(SUITE, "ci"), [], ci_only=CI_ONLY))
 
 
 @pytest.fixture(scope="module")
@@ -52,11 +54,12 @@ def suite():
     failed = []
     runner.failed = failed
     yield runner
-    env.stop()
-    if failed:
+    unclean = [r["reason"] for r in env.stop() if r["result"] != run.PASS]
+    if failed or unclean:
         print(f"\nconformance daemon logs kept in {env.workdir}")
     else:
         shutil.rmtree(env.workdir, ignore_errors=True)
+    assert not unclean, f"daemons did not end cleanly: {unclean}"
 
 
 def test_namespaces_and_nodes_exist(suite):

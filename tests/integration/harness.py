@@ -302,6 +302,38 @@ def container(name, command, args=None, env=None, mounts=None, image="busybox", 
     return c
 
 
+def wait_for(what, fn, timeout=30, interval=0.1):
+    """Poll fn() until it returns a truthy value; fail with `what` and the last value."""
+    deadline = time.time() + timeout
+    last = None
+    while time.time() < deadline:
+        last = fn()
+        if last:
+            return last
+        time.sleep(interval)
+    raise AssertionError(f"timed out after {timeout}s waiting for {what}; last: {last!r}")
+
+
+def sh(name, script, **kw):
+    """A container running `script` with /bin/sh -c."""
+    return container(name, ["/bin/sh", "-c", script], **kw)
+
+
+def ctr(status, name):
+    """The status of container or init container `name` in a PodStatus."""
+    for c in (status.get("initContainers") or []) + (status.get("containers") or []):
+        if c["name"] == name:
+            return c
+    raise AssertionError(f"no container {name} in {status}")
+
+
+def logs(stack, pod, name):
+    """Container `name`'s whole log through interlink's /getLogs."""
+    code, data = stack.logs(log_struct(pod, name))
+    assert code == 200, data
+    return data
+
+
 def configmap(name, data, namespace="default"):
     return {"apiVersion": "v1", "kind": "ConfigMap",
             "metadata": {"name": name, "namespace": namespace, "uid": str(uuid.uuid4())},

@@ -1,15 +1,18 @@
 """interlink + interlink-slurm against the real single-node SLURM of
 tests/slurm (slurm-up.sh / slurm-down.sh), for the test_slurm_* modules.
 
-`cluster` (session-scoped) brings SLURM up once for the whole run in a temp
-dir and takes it down at the end; a module is skipped with the reason when
-SLURM cannot start.  SlurmStack mirrors harness.Stack (which starts
+module_cluster() brings SLURM up in a temp dir for a test module and takes it
+down at the end; the module is skipped with the reason when SLURM cannot
+start.  SlurmStack mirrors harness.Stack (which starts
 interlink-local) with interlink-slurm behind interlink."""
+import contextlib
 import os
 import shutil
 import subprocess
 import tempfile
 import time
+
+import pytest
 
 import harness as h
 
@@ -20,19 +23,25 @@ SLURM_DIR = os.path.join(h.SRC_DIR, "tests", "slurm")
 class Cluster:
     """A running SLURM: its directory and the environment its clients need."""
 
-    def __init__(self, directory, cpus):
+    def __init__(self, directory, cpus, min_job_age=30, accounting=False):
         self.dir = directory
         self.cpus = cpus
+        self.min_job_age = min_job_age
+        self.accounting = accounting   # MariaDB + slurmdbd: sacct answers
         self.env = None
         self.error = None
 
     def up(self):
-        env = dict(os.environ, SLURM_UP_CPUS=str(self.cpus), SLURM_UP_MIN_JOB_AGE="30")
+        env = dict(os.environ, SLURM_UP_CPUS=str(self.cpus),
+                   SLURM_UP_MIN_JOB_AGE=str(self.min_job_age),
+                   SLURM_UP_ACCOUNTING="1" if self.accounting else "0")
         r = subprocess.run([os.path.join(SLURM_DIR, "slurm-up.sh"), self.dir], env=env,
                            capture_output=True, text=True, timeout=300)
         last = r.stdout.strip().splitlines()[-1] if r.stdout.strip() else ""
         if r.returncode != 0 or not last.startswith("export SLURM_CONF="):
-            self.error = f"slurm-up.sh failed ({r.returncode}): {r.stderr[-800:]}"
+            why = [line for line in r.stderr.splitlines() if line.startswith("slurm-up:")]
+            self.error = (f"slurm-up.sh failed ({r.returncode}): {' / '.join(why[-3:])}\n"
+                          f"{r.stderr[-800:]}")
             return self
         self.env = dict(os.environ, SLURM_CONF=last[len("export SLURM_CONF="):])
         return self
@@ -93,10 +102,42 @@ class SlurmStack(h.Stack):
         return self.wait_phase(pod, ("Running",), timeout=timeout)
 
 
-def start_cluster(cpus):
-    """A fresh cluster in its own short temp dir (munge's socket path limit)."""
+class SlurmStackWithPods(SlurmStack):
+    """Deletes the pods it created when the test ends (jobs never leak)."""
+
+    def __init__(self, *a, **kw):
+        super().__init__(*a, **kw)
+        self.pods = []
+
+    def create(self, req, session=None):
+        self.pods.append(req["pod"])
+        return super().create(req, session)
+
+    def cleanup(self):
+        if self.api and self.api.alive():
+            for pod in self.pods:
+                self.delete(pod)
+        self.stop()
+
+
+@contextlib.contextmanager
+def module_cluster(cpus):
+    """For a module-scoped fixture: a fresh cluster, stopped afterwards; skips
+    the module, with the reason, when SLURM cannot start here."""
+    cluster = start_cluster(cpus)
+    try:
+        if cluster.error:
+            pytest.skip(f"SLURM cannot start here: {cluster.error}")
+        yield cluster
+    finally:
+        stop_cluster(cluster)
+
+
+def start_cluster(cpus, min_job_age=30, accounting=False):
+    """A fresh cluster in its own short temp dir (munge's socket path limit);
+    accounting: with MariaDB + slurmdbd (SLURM_UP_ACCOUNTING=1)."""
     directory = tempfile.mkdtemp(prefix="ilslurm-", dir="/tmp")
-    return Cluster(directory, cpus).up()
+    return Cluster(directory, cpus, min_job_age, accounting).up()
 
 
 def stop_cluster(cluster):

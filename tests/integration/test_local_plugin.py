@@ -15,6 +15,7 @@ import uuid
 import pytest
 
 import harness as h
+from harness import sh, ctr
 
 PY = "/usr/bin/python3"
 
@@ -89,19 +90,8 @@ def local(tmp_path):
     lp.cleanup()
 
 
-def ctr(status, name):
-    for c in (status.get("initContainers") or []) + (status.get("containers") or []):
-        if c["name"] == name:
-            return c
-    raise AssertionError(f"no container {name} in {status}")
-
-
 def terminated(status, name):
     return ctr(status, name)["state"]["terminated"]
-
-
-def sh(name, script, **kw):
-    return h.container(name, ["/bin/sh", "-c", script], **kw)
 
 
 # ---- basics -----------------------------------------------------------------

@@ -19,6 +19,7 @@ import uuid
 import pytest
 
 import harness as h
+from harness import sh, ctr, logs
 import slurmutil as su
 
 PY = "/usr/bin/python3"
@@ -26,55 +27,16 @@ PY = "/usr/bin/python3"
 
 @pytest.fixture(scope="module")
 def cluster():
-    c = su.start_cluster(cpus=16)
-    if c.error:
-        su.stop_cluster(c)
-        pytest.skip(f"SLURM cannot start here: {c.error}")
-    yield c
-    su.stop_cluster(c)
+    with su.module_cluster(cpus=16) as c:
+        yield c
 
 
 @pytest.fixture
 def stack(tmp_path, cluster):
     cluster.wait_idle()
-    s = SlurmStackWithPods(tmp_path / "s", cluster).start()
+    s = su.SlurmStackWithPods(tmp_path / "s", cluster).start()
     yield s
     s.cleanup()
-
-
-class SlurmStackWithPods(su.SlurmStack):
-    """Deletes the pods it created when the test ends (jobs never leak)."""
-
-    def __init__(self, *a, **kw):
-        super().__init__(*a, **kw)
-        self.pods = []
-
-    def create(self, req, session=None):
-        self.pods.append(req["pod"])
-        return super().create(req, session)
-
-    def cleanup(self):
-        if self.api and self.api.alive():
-            for pod in self.pods:
-                self.delete(pod)
-        self.stop()
-
-
-def sh(name, script, **kw):
-    return h.container(name, ["/bin/sh", "-c", script], **kw)
-
-
-def ctr(status, name):
-    for c in (status.get("initContainers") or []) + (status.get("containers") or []):
-        if c["name"] == name:
-            return c
-    raise AssertionError(f"no container {name} in {status}")
-
-
-def logs(stack, pod, name):
-    code, data = stack.logs(h.log_struct(pod, name))
-    assert code == 200, data
-    return data
 
 
 def run_pod(stack, pod, timeout=90, **cr):
@@ -232,8 +194,8 @@ def test_time_limit_reports_deadline_exceeded(stack):
 def test_shared_fs_false(tmp_path, cluster):
     cluster.wait_idle()
     node_dir = tempfile.mkdtemp(prefix="ilnode-")
-    s = SlurmStackWithPods(tmp_path / "ns", cluster,
-                           plugin_extra={"SharedFS": False, "NodeLocalDir": node_dir}).start()
+    s = su.SlurmStackWithPods(tmp_path / "ns", cluster,
+                              plugin_extra={"SharedFS": False, "NodeLocalDir": node_dir}).start()
     try:
         cm = h.configmap("cfg", {"k": "v1\n"})
         vols = [{"name": "cfg", "configMap": {"name": "cfg"}}]
@@ -295,7 +257,7 @@ def test_podman_runtime(tmp_path, cluster):
     if why:
         pytest.skip(why)
     cluster.wait_idle()
-    s = SlurmStackWithPods(tmp_path / "pm", cluster, runtime="podman").start()
+    s = su.SlurmStackWithPods(tmp_path / "pm", cluster, runtime="podman").start()
     try:
         hostile = ["$(id)", "a'b", "new\nline"]
         pod = h.make_pod("pm", [h.container("main", ["/bin/sh", "-c",
@@ -329,8 +291,8 @@ def test_charliecloud_runtime(tmp_path, cluster):
     if why:
         pytest.skip(why)
     cluster.wait_idle()
-    s = SlurmStackWithPods(tmp_path / "ch", cluster, runtime="charliecloud",
-                           plugin_extra={"ImagePrefix": str(images) + "/"}).start()
+    s = su.SlurmStackWithPods(tmp_path / "ch", cluster, runtime="charliecloud",
+                              plugin_extra={"ImagePrefix": str(images) + "/"}).start()
     try:
         cm = h.configmap("cfg", {"k": "from-configmap\n"})
         pod = h.make_pod("ch", [sh("main", 'printf "%s|" "$GREETING" "$(pwd)"; cat /cfg/k',

@@ -107,6 +107,42 @@ def test_csr_flow_issues_a_cert_the_proxy_trusts(env):
     assert kubelet(env, "/healthz", ca=kube_file(env, "ca.crt")) == (200, "ok")
 
 
+CSRS = "/apis/certificates.k8s.io/v1/certificatesigningrequests"
+
+
+def test_csrs_are_left_to_the_controller_managers_cleaner(tmp_path):
+    """As a kubelet, interlink-vk never deletes a CSR, its own or an earlier
+    run's: the API server's CSR cleaner collects them (here after 2 s instead
+    of kube-controller-manager's 1 h).  A restart asks for a new certificate
+    (the issued one is kept in memory only); once its CSR is collected the VK
+    keeps serving the certificate and does not ask again."""
+    e = vkutil.VKEnv(tmp_path, kube_args=["--auto-approve-csr", "--csr-gc-finished", "2"])
+    try:
+        def ca_signed_pem():
+            try:
+                pem = ssl.get_server_certificate(("127.0.0.1", e.kubelet_port))
+            except OSError:
+                return None     # the restarted VK is not listening yet
+            issuer = subprocess.run(["openssl", "x509", "-noout", "-issuer"], input=pem.encode(),
+                                    capture_output=True, check=True).stdout.decode()
+            return pem if "fake-kubernetes-ca" in issuer else None
+        ready(e)
+        first = wait_for("the first CA-signed certificate", ca_signed_pem, timeout=30)
+        e.restart_vk()
+        second = wait_for("a new CA-signed certificate after the restart",
+                          lambda: (ca_signed_pem() or first) != first and ca_signed_pem(),
+                          timeout=30)
+        wait_for("both CSRs collected by the cleaner",
+                 lambda: e.kube.api.get(CSRS)[1]["items"] == [], timeout=30)
+        assert len(e.kube.requests(method="POST", path=CSRS)) == 2
+        assert e.kube.requests(method="DELETE", pathPrefix=CSRS) == []
+        assert ca_signed_pem() == second
+        assert kubelet(e, "/healthz", ca=kube_file(e, "ca.crt")) == (200, "ok")
+        assert len(e.kube.requests(method="POST", path=CSRS)) == 2
+    finally:
+        e.stop()
+
+
 def test_logs_of_a_finished_pod_through_the_proxy(env):
     finished_pod(env, "done", "for i in 1 2 3 4 5; do echo line$i; done")
     wait_for("the CA-signed certificate served",

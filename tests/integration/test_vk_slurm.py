@@ -24,12 +24,8 @@ FINAL = {"COMPLETED", "CANCELLED", "FAILED", "TIMEOUT", "DEADLINE", "OUT_OF_MEMO
 
 @pytest.fixture(scope="module")
 def cluster():
-    c = su.start_cluster(cpus=8)
-    if c.error:
-        su.stop_cluster(c)
-        pytest.skip(f"SLURM cannot start here: {c.error}")
-    yield c
-    su.stop_cluster(c)
+    with su.module_cluster(cpus=8) as c:
+        yield c
 
 
 class SlurmVKEnv:

@@ -7,28 +7,16 @@ import signal
 import socket
 import subprocess
 import sys
-import time
 import types
 
 import harness
+from harness import wait_for  # noqa: F401  (the VK tests' poller)
 
 KUBE_DIR = os.path.join(harness.SRC_DIR, "tests", "kube")
 sys.path.insert(0, os.path.abspath(KUBE_DIR))
 from kube_client import KubeClient  # noqa: E402
 
 NODE = "vk-test"
-
-
-def wait_for(what, fn, timeout=30, interval=0.1):
-    """Poll fn() until it returns a truthy value; fail with `what` and the last value."""
-    deadline = time.time() + timeout
-    last = None
-    while time.time() < deadline:
-        last = fn()
-        if last:
-            return last
-        time.sleep(interval)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what}; last: {last!r}")
 
 
 class FakeKube:

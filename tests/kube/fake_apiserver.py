@@ -17,6 +17,7 @@ See tests/kube/README.md for what it implements and what it does not.
 
 import argparse
 import base64
+import datetime
 import hashlib
 import hmac
 import http.client
@@ -180,13 +181,16 @@ class FakeAPIServer:
     def __init__(self, directory, port=0, auto_approve_csr=False, event_window=1000,
                  bookmark_interval=5.0, watch_timeout=1800, csr_sign_delay=0.2,
                  verify_kubelet_cert=False, static_tokens=(), key_type="ec", verbose=False,
-                 kubelet_address_types=("InternalIP", "ExternalIP", "Hostname")):
+                 kubelet_address_types=("InternalIP", "ExternalIP", "Hostname"),
+                 csr_gc_finished=3600, csr_gc_pending=86400):
         self.dir = os.path.abspath(directory)
         self.port = port
         self.auto_approve_csr = auto_approve_csr
         self.bookmark_interval = bookmark_interval
         self.watch_timeout = watch_timeout
         self.csr_sign_delay = csr_sign_delay
+        self.csr_gc_finished = csr_gc_finished
+        self.csr_gc_pending = csr_gc_pending
         self.verify_kubelet_cert = verify_kubelet_cert
         self.kubelet_address_types = list(kubelet_address_types)
         self.verbose = verbose
@@ -210,6 +214,7 @@ class FakeAPIServer:
         self.watches = {}
         self.watch_seq = 0
         self.stopping = False
+        self.stopped = threading.Event()
         self.httpd = None
         for ns in ("default", "kube-system", "kube-public", "kube-node-lease"):
             self.store.create(self.store.resource("", "namespaces"), None, {"metadata": {"name": ns}})
@@ -238,6 +243,7 @@ class FakeAPIServer:
             f.write("%d\n" % self.port)
         self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
         self.thread.start()
+        threading.Thread(target=self._csr_cleaner, daemon=True).start()
         return self
 
     def serve_until_signal(self):
@@ -250,6 +256,7 @@ class FakeAPIServer:
 
     def stop(self):
         self.stopping = True
+        self.stopped.set()
         self.store.close_watches()
         if self.httpd:
             self.httpd.shutdown()
@@ -372,6 +379,47 @@ class FakeAPIServer:
             except ApiError:
                 continue
 
+    # -- CSR cleaner (kube-controller-manager's csrcleaner) ---------------------
+    def _csr_cleaner(self):
+        # The real one looks every hour; here often enough for short test ages.
+        period = max(0.2, min(60.0, self.csr_gc_finished / 2, self.csr_gc_pending / 2))
+        while not self.stopped.wait(period):
+            self.collect_csrs()
+
+    def collect_csrs(self):
+        """Delete the CSRs the controller-manager's cleaner would: Approved,
+        Denied or Failed for csr_gc_finished seconds (1 h) by the condition's
+        lastUpdateTime, Pending for csr_gc_pending seconds (24 h) since
+        creation.  Not modelled: it also deletes an issued CSR as soon as
+        its certificate has expired (at the earliest 10 min, the shortest
+        expirationSeconds).  Returns the names deleted."""
+        res = self.store.resource("certificates.k8s.io", "certificatesigningrequests")
+        t = now()
+
+        def older(stamp, seconds):
+            try:
+                when = datetime.datetime.strptime(stamp or "", "%Y-%m-%dT%H:%M:%SZ")
+            except ValueError:
+                return False
+            return (t - when.replace(tzinfo=datetime.timezone.utc)).total_seconds() >= seconds
+
+        gone = []
+        for csr in self.store.list(res, None)["items"]:
+            meta, conds = csr["metadata"], (csr.get("status") or {}).get("conditions") or []
+            finished = [c for c in conds if c.get("type") in ("Approved", "Denied", "Failed")]
+            if finished:
+                expired = any(older(c.get("lastUpdateTime"), self.csr_gc_finished) for c in finished)
+            else:
+                expired = older(meta.get("creationTimestamp"), self.csr_gc_pending)
+            if not expired:
+                continue
+            try:
+                self.store.delete(res, None, meta["name"], {"preconditions": {"uid": meta["uid"]}})
+                gone.append(meta["name"])
+            except ApiError:
+                pass    # changed or deleted meanwhile: the next round decides
+        return gone
+
     @staticmethod
     def _signer_check(signer, info, usages):
         if signer in (KUBELET_SERVING, KUBELET_CLIENT):
@@ -438,6 +486,11 @@ class ClientGone(Exception):
 
 class Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
+    # TCP_NODELAY (set by StreamRequestHandler.setup): the headers and the body
+    # go out as separate writes, and with Nagle on the body waits for the
+    # client's delayed ACK of the headers, ~40 ms per keep-alive request.
+    # Watch chunks are flushed one by one and leave at once too.
+    disable_nagle_algorithm = True
     server_version = "fake-kube-apiserver"
     sys_version = ""
 
@@ -1107,6 +1160,11 @@ def main(argv=None):
     ap.add_argument("--watch-timeout", type=float, default=1800,
                     help="server-side watch timeout when the client gives no timeoutSeconds")
     ap.add_argument("--csr-sign-delay", type=float, default=0.2)
+    ap.add_argument("--csr-gc-finished", type=float, default=3600,
+                    help="seconds after which an Approved/Denied/Failed CSR is garbage-collected "
+                         "(kube-controller-manager: 1 h)")
+    ap.add_argument("--csr-gc-pending", type=float, default=86400,
+                    help="seconds after which a Pending CSR is garbage-collected (24 h)")
     ap.add_argument("--verify-kubelet-cert", action="store_true",
                     help="verify the kubelet serving certificate against the cluster CA when proxying")
     ap.add_argument("--token", action="append", default=[],
@@ -1116,7 +1174,8 @@ def main(argv=None):
     a = ap.parse_args(argv)
     srv = FakeAPIServer(a.dir, a.port, a.auto_approve_csr, a.event_window, a.bookmark_interval,
                         a.watch_timeout, a.csr_sign_delay, a.verify_kubelet_cert, a.token,
-                        a.key_type, a.verbose)
+                        a.key_type, a.verbose, csr_gc_finished=a.csr_gc_finished,
+                        csr_gc_pending=a.csr_gc_pending)
     srv.serve_until_signal()
 
 

@@ -6,6 +6,7 @@ validation), modelled on kubernetes/pkg/registry/*/strategy.go.
 
 import base64
 import copy
+import datetime
 import re
 import secrets
 import uuid
@@ -74,6 +75,37 @@ def bad_request(msg):
 DNS1123_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 DNS1123_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
 NAME_CHARS = "bcdfghjklmnpqrstvwxz2456789"  # k8s.io/apimachinery/pkg/util/rand
+
+
+# metav1.Time / MicroTime *values* (not pointers): a zero time encodes as null,
+# so the real server keeps `"lastProbeTime": null` and the like.
+_TIME_VALUE_FIELDS = frozenset((
+    "lastProbeTime", "lastTransitionTime", "lastHeartbeatTime", "lastUpdateTime",
+    "startedAt", "finishedAt", "creationTimestamp", "firstTimestamp", "lastTimestamp",
+    "eventTime", "deprecatedFirstTimestamp", "deprecatedLastTimestamp"))
+# map[string]string fields: a null value decodes to "".
+_STRING_MAP_FIELDS = frozenset(("labels", "annotations", "nodeSelector"))
+
+
+def decode_nulls(value, parent=None):
+    """What decoding a JSON body into the typed k8s.io/api structs does to its
+    nulls, in place: a null member is a nil pointer / empty omitempty field and
+    disappears (`{"waiting": null, "running": {...}}` is stored as
+    `{"running": {...}}`), except metav1.Time values (kept as null) and the
+    values of string maps (become "").  Patches reach the store through the
+    same decode, so nulls left in atomically replaced lists go the same way."""
+    if isinstance(value, list):
+        for item in value:
+            decode_nulls(item)
+    elif isinstance(value, dict):
+        for key in list(value):
+            if value[key] is not None:
+                decode_nulls(value[key], key)
+            elif parent in _STRING_MAP_FIELDS:
+                value[key] = ""
+            elif key not in _TIME_VALUE_FIELDS:
+                del value[key]
+    return value
 
 
 def random_suffix(n=5):
@@ -544,6 +576,7 @@ class CSRs(Resource):
                 st.pop("conditions", None)
             else:
                 st["conditions"] = conds
+            self._condition_times(new, old)
             return
         super().prepare_update(new, old, subresource)
         if subresource == "status":
@@ -554,6 +587,22 @@ class CSRs(Resource):
                     if c.get("type") not in ("Approved", "Denied")]
             if keep or rest:
                 new.setdefault("status", {})["conditions"] = keep + rest
+            self._condition_times(new, old)
+
+    @staticmethod
+    def _condition_times(new, old):
+        """populateConditionTimestamps: a condition without lastUpdateTime gets
+        now (the CSR cleaner ages Approved/Denied/Failed ones by it); without
+        lastTransitionTime, the old one of the same type and status, else now."""
+        stamp = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+        olds = (old.get("status") or {}).get("conditions") or []
+        for c in (new.get("status") or {}).get("conditions") or []:
+            if not c.get("lastUpdateTime"):
+                c["lastUpdateTime"] = stamp
+            if not c.get("lastTransitionTime"):
+                same = [o.get("lastTransitionTime") for o in olds if o.get("type") == c.get("type")
+                        and o.get("status") == c.get("status") and o.get("lastTransitionTime")]
+                c["lastTransitionTime"] = same[0] if same else stamp
 
 
 class StorageOnly(Resource):

@@ -21,7 +21,7 @@ import threading
 
 import kube_patch
 from kube_resources import (ApiError, DNS1123_LABEL, DNS1123_SUBDOMAIN, Namespaces, Pods,
-                            bad_request, conflict, already_exists, invalid, new_uid,
+                            bad_request, conflict, already_exists, decode_nulls, invalid, new_uid,
                             not_found, random_suffix, parse_field_selector,
                             parse_label_selector)
 
@@ -215,7 +215,7 @@ class Store:
         if not isinstance(body, dict):
             raise bad_request("the body of the request must be a JSON object")
         with self.cond:
-            obj = res.to_storage(copy.deepcopy(body))
+            obj = res.to_storage(decode_nulls(copy.deepcopy(body)))
             meta = obj.setdefault("metadata", {})
             if not isinstance(meta, dict):
                 raise bad_request("metadata must be an object")
@@ -267,7 +267,7 @@ class Store:
             raise bad_request("the body of the request must be a JSON object")
         with self.cond:
             cur = self._get(res, ns, name)
-            new = res.to_storage(copy.deepcopy(body))
+            new = res.to_storage(decode_nulls(copy.deepcopy(body)))
             meta = new.setdefault("metadata", {})
             if meta.get("name", name) != name:
                 raise bad_request("the name of the object (%s) does not match the name on the "

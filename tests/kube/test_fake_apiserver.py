@@ -351,6 +351,56 @@ def test_strategic_merge_patch_on_pod_and_node_status(kc):
     assert {c["type"]: c["status"] for c in n["status"]["conditions"]} == {"Ready": "True", "MemoryPressure": "False"}
 
 
+def test_nulls_in_writes_are_decoded_as_typed_objects(kc):
+    """A real API server decodes every write into the k8s.io/api structs: a
+    null pointer or omitempty field is gone from what it stores and serves
+    (a kubelet writing `{"waiting": null, "running": {...}}` reads back only
+    `running`), a zero metav1.Time stays null, a null label value becomes ""."""
+    name = uniq()
+    code, obj = kc.post(PODS, {**pod(name, node="n1"), "metadata": {
+        "name": name, "labels": {"a": None, "b": "2"}, "annotations": None}})
+    assert code == 201, obj
+    assert obj["metadata"]["labels"] == {"a": "", "b": "2"} and "annotations" not in obj["metadata"]
+    path = PODS + "/" + name + "/status"
+    state = {"waiting": None, "running": {"startedAt": "2024-01-01T00:00:00Z"}, "terminated": None}
+    code, p = kc.patch(path, {"status": {
+        "phase": "Running", "message": None, "reason": None,
+        "conditions": [{"type": "Ready", "status": "True", "reason": None, "message": None,
+                        "lastProbeTime": None, "lastTransitionTime": "2024-01-01T00:00:00Z"}],
+        "containerStatuses": [{"name": "main", "ready": True, "restartCount": 0, "image": "busybox",
+                               "imageID": "", "containerID": None, "state": state,
+                               "lastState": {"terminated": None}}]}})
+    assert code == 200, p
+    for served in (p, kc.get(PODS + "/" + name)[1]):
+        st = served["status"]
+        assert "message" not in st and "reason" not in st
+        cs = st["containerStatuses"][0]
+        assert cs["state"] == {"running": {"startedAt": "2024-01-01T00:00:00Z"}}, cs
+        assert cs["lastState"] == {} and "containerID" not in cs, cs
+        ready = [c for c in st["conditions"] if c["type"] == "Ready"][0]
+        assert "reason" not in ready and "message" not in ready, ready
+        assert ready["lastTransitionTime"] == "2024-01-01T00:00:00Z", ready
+    # merge patch (RFC 7386): null deletes the key; nulls inside the replaced list go too
+    code, p = kc.patch(path, {"status": {"containerStatuses": [
+        {"name": "main", "ready": False, "restartCount": 0, "image": "busybox", "imageID": "",
+         "state": {"waiting": None, "terminated": {"exitCode": 0, "reason": None,
+                                                   "startedAt": None, "finishedAt": None}}}],
+        "conditions": None}}, "merge")
+    assert code == 200, p
+    assert "conditions" not in p["status"]
+    assert p["status"]["containerStatuses"][0]["state"] == {"terminated": {
+        "exitCode": 0, "startedAt": None, "finishedAt": None}}
+    # JSON patch values go through the same decode
+    code, p = kc.patch(path, [{"op": "add", "path": "/status/hostIP", "value": None},
+                              {"op": "add", "path": "/status/podIPs", "value": [{"ip": "10.0.0.9"}]},
+                              {"op": "add", "path": "/status/nominatedNodeName", "value": "x"},
+                              {"op": "replace", "path": "/status/nominatedNodeName", "value": None}],
+                       "json")
+    assert code == 200, p
+    assert "hostIP" not in p["status"] and "nominatedNodeName" not in p["status"]
+    assert p["status"]["podIPs"] == [{"ip": "10.0.0.9"}]
+
+
 def test_merge_patch_json_patch_and_patch_errors(kc):
     name = uniq()
     obj = make_pod(kc, name, node="n1", labels={"a": "1", "b": "2"})
@@ -767,6 +817,33 @@ def test_csr_auto_approve(tmp_path):
         csr = kc.get(CSRS + "/auto")[1]
         assert csr["status"]["conditions"][0]["reason"] == "AutoApproved" and csr["status"]["certificate"]
         w.close()
+    finally:
+        s.stop()
+
+
+def test_csr_cleaner_collects_finished_then_pending_csrs(tmp_path):
+    """kube-controller-manager's csrcleaner: Approved/Denied/Failed CSRs go an
+    hour after their condition's lastUpdateTime (filled in by the server when
+    the approver leaves it out), Pending ones a day after creation.  Here the
+    ages are 1 s and, later, 1 s for pending too."""
+    s = FakeAPIServer(tmp_path / "srv", csr_sign_delay=0.05, csr_gc_finished=1,
+                      csr_gc_pending=3600).start()
+    try:
+        kc = KubeClient(s)
+        for name in ("approved", "denied", "pending"):
+            assert kc.post(CSRS, csr_body(name, make_csr(tmp_path)))[0] == 201
+        for name, verdict in (("approved", "Approved"), ("denied", "Denied")):
+            cur = kc.get(CSRS + "/" + name)[1]
+            cur["status"] = {"conditions": [{"type": verdict, "status": "True", "reason": "T"}]}
+            code, done = kc.put(CSRS + "/" + name + "/approval", cur)
+            assert code == 200, done
+            cond = done["status"]["conditions"][0]
+            assert cond["lastUpdateTime"] and cond["lastTransitionTime"], cond
+        wait_for(lambda: [c["metadata"]["name"] for c in kc.get(CSRS)[1]["items"]] == ["pending"],
+                 timeout=15, what="the finished CSRs collected")
+        assert kc.get(CSRS + "/approved")[0] == 404
+        s.csr_gc_pending = 1
+        wait_for(lambda: kc.get(CSRS)[1]["items"] == [], timeout=15, what="the pending CSR collected")
     finally:
         s.stop()
 

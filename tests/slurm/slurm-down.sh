@@ -2,7 +2,8 @@
 # slurm-down.sh DIR — stop the cluster started by slurm-up.sh DIR.
 #
 # Cancels the jobs still known to slurmctld (so their processes get killed by
-# slurmd), then stops slurmd, slurmctld and munged via their pid files, waits
+# slurmd), then stops slurmd, slurmctld, slurmdbd, mariadbd (the last two
+# only run with SLURM_UP_ACCOUNTING=1) and munged via their pid files, waits
 # for them to exit (SIGKILL after a grace period), and finally kills any
 # slurmstepd (and its job processes) left over from this DIR. Only processes
 # that belong to DIR are touched. Safe to call twice / on a half-dead cluster.
@@ -78,6 +79,11 @@ else
     stop slurmd 2
 fi
 stop slurmctld 15
+# Accounting (SLURM_UP_ACCOUNTING=1): slurmdbd after slurmctld (which
+# flushes its last job records to it), MariaDB after slurmdbd.
+stop slurmdbd 15
+stop mariadbd 30
+rm -f "$DIR/mariadb/mariadbd.sock"
 stop munged 10
 
 # 3. leftovers: slurmstepd processes of this cluster (their environment has

@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # slurm-up.sh DIR — bring up a private, single-node SLURM cluster (munged +
-# slurmctld + slurmd) whose every file lives under DIR.
+# slurmctld + slurmd, plus MariaDB + slurmdbd with SLURM_UP_ACCOUNTING=1)
+# whose every file lives under DIR.
 #
-# - installs slurm-wlm/munge from Debian's apt registry if missing
+# - installs slurm-wlm/munge (and mariadb-server/slurmdbd) from Debian's apt
+#   registry if missing
 # - private munged on DIR/munge/munge.socket with key DIR/munge/munge.key
 #   (the system /etc/munge and /run/munge are never touched)
 # - DIR/slurm.conf (+ DIR/cgroup.conf), state/spool/logs/pids under DIR
@@ -23,6 +25,12 @@
 #   SLURM_UP_TIMEOUT=S        wait for node idle (default 60)
 #   SLURM_UP_CLUSTER=NAME     ClusterName (default interlink)
 #   SLURM_UP_DEBUG=LEVEL      SlurmctldDebug/SlurmdDebug (default info)
+#   SLURM_UP_ACCOUNTING=1     real accounting: a private mariadbd (127.0.0.1
+#                             only, datadir DIR/mariadb) and slurmdbd, so that
+#                             sacct answers.  Default 0: AccountingStorageType
+#                             none (sacct says "accounting storage is disabled")
+#   SLURM_UP_DB_PORT=N        first port to try for mariadbd (default 16830)
+#   SLURM_UP_DBD_PORT=N       first port to try for slurmdbd (default 16831)
 set -euo pipefail
 
 log() { echo "slurm-up: $*" >&2; }
@@ -40,9 +48,14 @@ HERE=$(cd "$(dirname "$0")" && pwd -P)
 SOCK="$DIR/munge/munge.socket"
 [ ${#SOCK} -lt 90 ] || die "DIR path too long for unix sockets (${#SOCK} chars): $SOCK"
 
+ACCT=${SLURM_UP_ACCOUNTING:-0}
+case "$ACCT" in 0|1) ;; *) die "SLURM_UP_ACCOUNTING must be 0 or 1, not '$ACCT'" ;; esac
+
 # ---------------------------------------------------------------- install
+pkgs=(slurm-wlm munge slurmctld slurmd slurm-client)
+[ "$ACCT" = 1 ] && pkgs+=(mariadb-server slurmdbd)
 need=()
-for p in slurm-wlm munge slurmctld slurmd slurm-client; do
+for p in "${pkgs[@]}"; do
     st=$(dpkg-query -W -f='${db:Status-Status}' "$p" 2>/dev/null || true)
     [ "$st" = installed ] || need+=("$p")
 done
@@ -65,7 +78,9 @@ if [ ${#need[@]} -gt 0 ]; then
     fi
     [ -n "$tmp_policy" ] && rm -f "$tmp_policy"
 fi
-for b in munged slurmctld slurmd sinfo sbatch scontrol; do
+bins=(munged slurmctld slurmd sinfo sbatch scontrol)
+[ "$ACCT" = 1 ] && bins+=(mariadbd mariadb-install-db mariadb-admin mariadb slurmdbd sacctmgr sacct)
+for b in "${bins[@]}"; do
     command -v "$b" >/dev/null || die "$b not found after install"
 done
 
@@ -86,9 +101,11 @@ pid_alive() {
 
 port_busy() { ss -Htanl "sport = :$1" 2>/dev/null | grep -q .; }
 
-free_port() {  # free_port START [EXCLUDE]
+free_port() {  # free_port START [EXCLUDE...]
     local p=$1
-    while port_busy "$p" || [ "$p" = "${2:-}" ]; do
+    [[ $p =~ ^[0-9]+$ ]] || die "port '$p' is not a number"
+    shift
+    while port_busy "$p" || [[ " $* " == *" $p "* ]]; do
         p=$((p + 1))
         [ "$p" -lt 65000 ] || die "no free port found"
     done
@@ -96,7 +113,8 @@ free_port() {  # free_port START [EXCLUDE]
 }
 
 tails() {
-    for f in "$DIR"/log/munged.log "$DIR"/log/slurmctld.log "$DIR"/log/slurmd.log; do
+    for f in "$DIR"/log/munged.log "$DIR"/log/mariadbd.log "$DIR"/log/slurmdbd.log \
+             "$DIR"/log/slurmctld.log "$DIR"/log/slurmd.log; do
         [ -f "$f" ] || continue
         echo "----- tail $f" >&2
         tail -n 25 "$f" >&2
@@ -109,10 +127,34 @@ node_state() {
 
 NODE=$(hostname -s)
 
-# Already up and healthy? Then just print the export line.
-if [ -f "$CONF" ] && pid_alive "$DIR/run/munged.pid" munged \
-   && pid_alive "$DIR/run/slurmctld.pid" slurmctld \
-   && pid_alive "$DIR/run/slurmd.pid" slurmd; then
+# The daemons of this cluster, in start order.  An existing slurm.conf made
+# with the other accounting mode does not count as this cluster: it is
+# stopped and replaced (full start).
+DAEMONS=(munged slurmctld slurmd)
+[ "$ACCT" = 1 ] && DAEMONS=(munged mariadbd slurmdbd slurmctld slurmd)
+conf_matches() {
+    [ -f "$CONF" ] || return 1
+    if grep -q '^AccountingStorageType=accounting_storage/slurmdbd' "$CONF"; then
+        [ "$ACCT" = 1 ]
+    else
+        [ "$ACCT" = 0 ]
+    fi
+}
+all_alive() {
+    local d
+    for d in "${DAEMONS[@]}"; do pid_alive "$DIR/run/$d.pid" "$d" || return 1; done
+}
+any_alive() {
+    local d
+    for d in munged mariadbd slurmdbd slurmctld slurmd; do
+        pid_alive "$DIR/run/$d.pid" "$d" && return 0
+    done
+    return 1
+}
+
+# Already up and healthy (and no clean start asked)? Then just print the
+# export line.
+if [ "${SLURM_UP_CLEAN:-0}" != 1 ] && conf_matches && all_alive; then
     st=$(node_state)
     case "$st" in
         idle*|mixed*|allocated*|completing*)
@@ -126,10 +168,7 @@ fi
 # restart only what is missing, unless SLURM_UP_CLEAN=1. If nothing runs any
 # more, stop leftovers (stray slurmstepds, stale pid files) and start afresh.
 MODE=full
-if [ "${SLURM_UP_CLEAN:-0}" != 1 ] && [ -f "$CONF" ] && {
-       pid_alive "$DIR/run/munged.pid" munged ||
-       pid_alive "$DIR/run/slurmctld.pid" slurmctld ||
-       pid_alive "$DIR/run/slurmd.pid" slurmd; }; then
+if [ "${SLURM_UP_CLEAN:-0}" != 1 ] && conf_matches && any_alive; then
     MODE=partial
     log "partially running in $DIR: restarting the missing daemons"
 elif ls "$DIR"/run/*.pid >/dev/null 2>&1; then
@@ -143,8 +182,8 @@ chmod 755 "$DIR"/{run,log,state,spool}
 chmod 1777 "$DIR/jobs"   # convenient output dir for test jobs
 
 if [ "${SLURM_UP_CLEAN:-0}" = 1 ]; then
-    log "SLURM_UP_CLEAN=1: wiping controller state and spool"
-    rm -rf "${DIR:?}/state" "${DIR:?}/spool"
+    log "SLURM_UP_CLEAN=1: wiping controller state, spool and accounting database"
+    rm -rf "${DIR:?}/state" "${DIR:?}/spool" "${DIR:?}/mariadb/data"
     mkdir -p "$DIR/state" "$DIR/spool"
 fi
 
@@ -174,13 +213,19 @@ start_munged() {
         --log-file="$DIR/log/munged.log" \
         --seed-file="$DIR/munge/munged.seed" \
         --num-threads=4 \
-        >>"$DIR/log/munged.out" 2>&1 || { cat "$DIR/log/munged.out" >&2; tails; die "munged failed to start"; }
+        9>&- >>"$DIR/log/munged.out" 2>&1 || { cat "$DIR/log/munged.out" >&2; tails; die "munged failed to start"; }
     for _ in $(seq 50); do [ -S "$SOCK" ] && break; sleep 0.1; done
     [ -S "$SOCK" ] || { tails; die "munged socket $SOCK did not appear"; }
     if ! munge -S "$SOCK" -n </dev/null | unmunge -S "$SOCK" >/dev/null 2>&1; then
         tails; die "munge round trip over $SOCK failed"
     fi
 }
+
+# Ports are picked (free_port) and bound (daemon start) under a machine-wide
+# lock, so that clusters started at the same time never pick the same free
+# port.  Daemons do not inherit the lock's fd (9>&-): it would stay held.
+exec 9>/tmp/.slurm-up-ports.lock
+flock -w 120 9 || die "could not take /tmp/.slurm-up-ports.lock within 120 s"
 
 if [ "$MODE" = full ]; then
 # ------------------------------------------------------- slurm.conf
@@ -199,6 +244,25 @@ if [ -f "$CONF" ]; then
 fi
 CTLD_PORT=$(free_port "${old_ctld:-${SLURM_UP_CTLD_PORT:-16817}}")
 SLURMD_PORT=$(free_port "${old_slurmd:-${SLURM_UP_SLURMD_PORT:-16818}}" "$CTLD_PORT")
+
+# Accounting: where slurmctld finds slurmdbd, and which munge socket it
+# uses for that connection (AccountingStoragePass; AuthInfo is not read
+# there: without it slurmctld would try /run/munge).
+if [ "$ACCT" = 1 ]; then
+    old_db=""; old_dbd=""
+    [ -f "$DIR/mariadb/my.cnf" ] && old_db=$(sed -n 's/^port=//p' "$DIR/mariadb/my.cnf")
+    [ -f "$DIR/slurmdbd.conf" ] && old_dbd=$(sed -n 's/^DbdPort=//p' "$DIR/slurmdbd.conf")
+    DB_PORT=$(free_port "${old_db:-${SLURM_UP_DB_PORT:-16830}}" "$CTLD_PORT" "$SLURMD_PORT")
+    DBD_PORT=$(free_port "${old_dbd:-${SLURM_UP_DBD_PORT:-16831}}" "$CTLD_PORT" "$SLURMD_PORT" "$DB_PORT")
+    ACCT_CONF="# Accounting (SLURM_UP_ACCOUNTING=1): slurmdbd on 127.0.0.1:$DBD_PORT, MariaDB behind it.
+AccountingStorageType=accounting_storage/slurmdbd
+AccountingStorageHost=127.0.0.1
+AccountingStoragePort=$DBD_PORT
+AccountingStoragePass=$SOCK"
+else
+    ACCT_CONF="# No slurmdbd => sacct has no data (\"accounting storage is disabled\").
+AccountingStorageType=accounting_storage/none"
+fi
 
 # SLURM_UP_CPUS=N advertises N CPUs (1 socket x N cores) instead of the real
 # count, e.g. to run more jobs at once on a 2-core box; slurmd accepts the
@@ -238,9 +302,8 @@ ProctrackType=proctrack/linuxproc
 TaskPlugin=task/none
 JobAcctGatherType=jobacct_gather/linux
 JobAcctGatherFrequency=30
-# No slurmdbd => sacct has no data. Finished jobs are appended (state,
-# exit code, times) to a text file instead.
-AccountingStorageType=accounting_storage/none
+$ACCT_CONF
+# Finished jobs are also appended (state, exit code, times) to a text file.
 JobCompType=jobcomp/filetxt
 JobCompLoc=$DIR/log/jobcomp.txt
 MpiDefault=none
@@ -270,18 +333,128 @@ EOF
 # No cgroup.conf is needed: with proctrack/linuxproc, task/none and
 # jobacct_gather/linux, slurmd 22.05 never loads a cgroup plugin.
 rm -f "$DIR/cgroup.conf"
+
+if [ "$ACCT" = 1 ]; then
+    # MariaDB: only this file is read (no /etc/mysql), TCP on 127.0.0.1
+    # only (slurmdbd cannot be given a unix socket path), small InnoDB
+    # files so that initialising the datadir stays cheap.  slurmdbd logs
+    # "Database settings not recommended values" for them: harmless here.
+    mkdir -p "$DIR/mariadb"
+    chmod 700 "$DIR/mariadb"
+    cat > "$DIR/mariadb/my.cnf" <<EOF2
+# Generated by tests/slurm/slurm-up.sh (SLURM_UP_ACCOUNTING=1)
+[mariadbd]
+datadir=$DIR/mariadb/data
+socket=$DIR/mariadb/mariadbd.sock
+pid-file=$DIR/run/mariadbd.pid
+log-error=$DIR/log/mariadbd.log
+port=$DB_PORT
+bind-address=127.0.0.1
+user=root
+skip-name-resolve
+performance_schema=OFF
+innodb_buffer_pool_size=32M
+innodb_log_file_size=8M
+innodb_flush_log_at_trx_commit=2
+innodb_lock_wait_timeout=900
+[client]
+socket=$DIR/mariadb/mariadbd.sock
+EOF2
+    # The database password lives only in slurmdbd.conf (0600, SlurmUser
+    # root); kept across restarts of the same DIR.
+    DB_PASS=""
+    [ -f "$DIR/slurmdbd.conf" ] && DB_PASS=$(sed -n 's/^StoragePass=//p' "$DIR/slurmdbd.conf")
+    [ -n "$DB_PASS" ] || DB_PASS=$(head -c 24 /dev/urandom | base64 | tr -dc 'A-Za-z0-9')
+    ( umask 077; cat > "$DIR/slurmdbd.conf" <<EOF2
+# Generated by tests/slurm/slurm-up.sh (SLURM_UP_ACCOUNTING=1)
+AuthType=auth/munge
+AuthInfo=socket=$SOCK
+DbdHost=localhost
+DbdAddr=127.0.0.1
+DbdPort=$DBD_PORT
+SlurmUser=root
+DebugLevel=${SLURM_UP_DEBUG:-info}
+LogFile=$DIR/log/slurmdbd.log
+PidFile=$DIR/run/slurmdbd.pid
+StorageType=accounting_storage/mysql
+StorageHost=127.0.0.1
+StoragePort=$DB_PORT
+StorageUser=slurm
+StoragePass=$DB_PASS
+StorageLoc=slurm_acct_db
+EOF2
+    )
+    chown root:root "$DIR/slurmdbd.conf"
+    chmod 0600 "$DIR/slurmdbd.conf"
+else
+    rm -f "$DIR/slurmdbd.conf" "$DIR/mariadb/my.cnf"
+fi
 fi  # MODE=full
 
 # ------------------------------------------------------- daemons
 # SLURM_CONF (exported above) ends up in every slurmstepd's environment;
 # slurm-down uses it to find the slurmstepd processes of this cluster.
+# slurmdbd reads DIR/slurmdbd.conf, next to SLURM_CONF.
+MYCNF="$DIR/mariadb/my.cnf"
+db_sql() { mariadb --defaults-file="$MYCNF" -u root "$@"; }
+
+# mariadbd does not daemonize: it runs in the background in its own
+# session, with no tie to our stdout (a caller capturing it would hang).
+# root logs in over the unix socket only (unix_socket authentication);
+# slurmdbd uses the user `slurm` over TCP.
+start_mariadbd() {
+    if [ ! -d "$DIR/mariadb/data/mysql" ]; then
+        rm -rf "${DIR:?}/mariadb/data"
+        mariadb-install-db --defaults-file="$MYCNF" --auth-root-authentication-method=socket \
+            --skip-test-db >>"$DIR/log/mariadbd.out" 2>&1 \
+            || { cat "$DIR/log/mariadbd.out" >&2; die "mariadb-install-db failed"; }
+    fi
+    rm -f "$DIR/mariadb/mariadbd.sock"
+    setsid mariadbd --defaults-file="$MYCNF" </dev/null >>"$DIR/log/mariadbd.out" 2>&1 9>&- &
+    for _ in $(seq 300); do
+        mariadb-admin --defaults-file="$MYCNF" -u root ping >/dev/null 2>&1 && break
+        kill -0 $! 2>/dev/null || { tails; die "mariadbd exited"; }
+        sleep 0.1
+    done
+    mariadb-admin --defaults-file="$MYCNF" -u root ping >/dev/null 2>&1 \
+        || { tails; die "mariadbd did not answer within 30 s"; }
+    local pass
+    pass=$(sed -n 's/^StoragePass=//p' "$DIR/slurmdbd.conf")
+    db_sql -e "CREATE USER IF NOT EXISTS 'slurm'@'127.0.0.1' IDENTIFIED BY '$pass';
+               ALTER USER 'slurm'@'127.0.0.1' IDENTIFIED BY '$pass';
+               GRANT ALL ON slurm_acct_db.* TO 'slurm'@'127.0.0.1';" \
+        || { tails; die "creating the slurm database user failed"; }
+}
+
+# slurmdbd daemonizes once it listens; the first start also creates the
+# schema.  Ready when sacctmgr gets an answer through it.
+start_slurmdbd() {
+    if ! slurmdbd 9>&- >>"$DIR/log/slurmdbd.out" 2>&1; then
+        cat "$DIR/log/slurmdbd.out" >&2; tails; die "slurmdbd failed to start"
+    fi
+    for _ in $(seq 300); do
+        timeout 10 sacctmgr -n -P show cluster format=cluster >/dev/null 2>&1 && break
+        [ -s "$DIR/run/slurmdbd.pid" ] && ! pid_alive "$DIR/run/slurmdbd.pid" slurmdbd \
+            && { tails; die "slurmdbd exited"; }
+        sleep 0.1
+    done
+    timeout 10 sacctmgr -n -P show cluster format=cluster >/dev/null 2>&1 \
+        || { tails; die "slurmdbd did not answer within 30 s"; }
+    # slurmctld only reports to a cluster slurmdbd knows.
+    local name
+    name=$(sed -n 's/^ClusterName=//p' "$CONF")
+    if [ -z "$(timeout 10 sacctmgr -n -P show cluster where cluster="$name" format=cluster 2>/dev/null)" ]; then
+        timeout 20 sacctmgr -i add cluster "$name" >>"$DIR/log/slurmdbd.out" 2>&1 \
+            || { tails; die "sacctmgr add cluster $name failed"; }
+    fi
+}
 start_slurmctld() {
-    if ! slurmctld -f "$CONF" >>"$DIR/log/slurmctld.out" 2>&1; then
+    if ! slurmctld -f "$CONF" 9>&- >>"$DIR/log/slurmctld.out" 2>&1; then
         cat "$DIR/log/slurmctld.out" >&2; tails; die "slurmctld failed to start"
     fi
 }
 start_slurmd() {
-    if ! slurmd -f "$CONF" >>"$DIR/log/slurmd.out" 2>&1; then
+    if ! slurmd -f "$CONF" 9>&- >>"$DIR/log/slurmd.out" 2>&1; then
         cat "$DIR/log/slurmd.out" >&2; tails; die "slurmd failed to start"
     fi
 }
@@ -291,13 +464,22 @@ if [ "$MODE" = partial ]; then
     # the dead ones with the existing slurm.conf. slurmctld recovers its
     # state, slurmd re-attaches to the running slurmstepds, so jobs survive.
     pid_alive "$DIR/run/munged.pid" munged || { log "restarting munged"; start_munged; }
+    if [ "$ACCT" = 1 ]; then
+        pid_alive "$DIR/run/mariadbd.pid" mariadbd || { log "restarting mariadbd"; start_mariadbd; }
+        pid_alive "$DIR/run/slurmdbd.pid" slurmdbd || { log "restarting slurmdbd"; start_slurmdbd; }
+    fi
     pid_alive "$DIR/run/slurmctld.pid" slurmctld || { log "restarting slurmctld"; start_slurmctld; }
     pid_alive "$DIR/run/slurmd.pid" slurmd || { log "restarting slurmd"; start_slurmd; }
 else
     start_munged
+    if [ "$ACCT" = 1 ]; then
+        start_mariadbd
+        start_slurmdbd
+    fi
     start_slurmctld
     start_slurmd
 fi
+exec 9>&-   # the ports are bound: release the lock
 
 deadline=$(( $(date +%s) + ${SLURM_UP_TIMEOUT:-60} ))
 st=""
@@ -317,12 +499,13 @@ while :; do
         tails
         die "cluster in $DIR did not come up"
     fi
-    for d in slurmctld slurmd; do
-        if [ -s "$DIR/run/$d.pid" ] && ! pid_alive "$DIR/run/$d.pid" $d; then
+    for d in "${DAEMONS[@]}"; do
+        if [ -s "$DIR/run/$d.pid" ] && ! pid_alive "$DIR/run/$d.pid" "$d"; then
             tails; die "$d exited"
         fi
     done
     sleep 0.5
 done
+[ "$ACCT" = 1 ] && log "accounting: slurmdbd on port $(sed -n 's/^DbdPort=//p' "$DIR/slurmdbd.conf"), mariadbd on $(sed -n 's/^port=//p' "$MYCNF")"
 log "up: node $NODE $st ($(sinfo -h -N -n "$NODE" -o '%c CPUs, %m MB' 2>/dev/null | head -n1)), ports $(sed -n 's/^SlurmctldPort=//p' "$CONF")/$(sed -n 's/^SlurmdPort=//p' "$CONF"), logs in $DIR/log"
 echo "export SLURM_CONF=$CONF"

@@ -13,34 +13,9 @@
 #include <string.h>
 
 #include "slurm.h"
+#include "podtest.h"
 
 #define UID "8c1e2f3a-1b2c-4d5e-8f90-a1b2c3d4e5f6"
-
-static void parse_pod(const char *text, il_pod *pod)
-{
-    json_error_t jerr;
-    json_t *json = json_loads(text, 0, &jerr);
-    if (!json)
-        fail_msg("bad test JSON: %s", jerr.text);
-    char err[256];
-    if (il_pod_parse(json, pod, err, sizeof(err)) != 0)
-        fail_msg("pod: %s", err);
-    json_decref(json);
-}
-
-/* The argv joined with " | " so a mismatch shows every element. */
-static void assert_argv(const strvec *got, const char *const *want)
-{
-    il_buf g = IL_BUF_INIT, w = IL_BUF_INIT;
-    for (size_t i = 0; i < got->n; i++)
-        il_buf_printf(&g, "%s%s", i ? " | " : "", got->v[i]);
-    for (size_t i = 0; want[i]; i++)
-        il_buf_printf(&w, "%s%s", i ? " | " : "", want[i]);
-    if (strcmp(il_buf_cstr(&g), il_buf_cstr(&w)) != 0)
-        fail_msg("got  %s\nwant %s", il_buf_cstr(&g), il_buf_cstr(&w));
-    il_buf_free(&g);
-    il_buf_free(&w);
-}
 
 /* ---- quoting and the script ------------------------------------------- */
 
@@ -110,7 +85,7 @@ static void test_tokenize(void **state)
     assert_int_equal(flags_tokenize(" -p 'my part' --comment=\"a \\\"b\\\" $(x)\" x\\ y ",
                                     &t, &err), 0);
     const char *want[] = {"-p", "my part", "--comment=a \"b\" $(x)", "x y", NULL};
-    assert_argv(&t, want);
+    podtest_assert_argv(&t, want);
     strvec_free(&t);
     assert_int_equal(flags_tokenize("--comment='open", &t, &err), -1);
     strvec_free(&t);
@@ -134,7 +109,7 @@ static void test_filter_canonical(void **state)
     assert_int_equal(filter("-p debug -c4 --time 10 -H --mem-per-cpu=2G", NULL, &out), 0);
     const char *want[] = {"--partition=debug", "--cpus-per-task=4", "--time=10", "--hold",
                           "--mem-per-cpu=2G", NULL};
-    assert_argv(&out, want);
+    podtest_assert_argv(&out, want);
     strvec_free(&out);
 }
 
@@ -156,12 +131,12 @@ static void test_filter_refuses(void **state)
     strvec out = {0};
     assert_int_equal(filter("-Hoevil", NULL, &out), 0);
     const char *hold[] = {"--hold=oevil", NULL};
-    assert_argv(&out, hold);
+    podtest_assert_argv(&out, hold);
     strvec_free(&out);
     char *allowed[] = {"--uid", "chdir", NULL};
     assert_int_equal(filter("--uid=1000 -D /scratch", allowed, &out), 0);
     const char *want[] = {"--uid=1000", "--chdir=/scratch", NULL};
-    assert_argv(&out, want);
+    podtest_assert_argv(&out, want);
     strvec_free(&out);
 }
 
@@ -183,7 +158,7 @@ static void test_resources_rule(void **state)
 {
     (void)state;
     il_pod pod;
-    parse_pod(resource_pod, &pod);
+    podtest_parse(resource_pod, &pod);
     char *map[] = {"nvidia.com/gpu=gpu", NULL};
     job_resources r;
     il_buf err = IL_BUF_INIT;
@@ -197,7 +172,7 @@ static void test_resources_rule(void **state)
     strvec flags = {0};
     job_resources_flags(&r, &flags);
     const char *want[] = {"--cpus-per-task=3", "--mem=3072M", "--gres=gpu:3", NULL};
-    assert_argv(&flags, want);
+    podtest_assert_argv(&flags, want);
     strvec_free(&flags);
     job_resources_free(&r);
     char *no_map[] = {NULL};
@@ -212,7 +187,7 @@ static void test_sbatch_argv(void **state)
 {
     (void)state;
     il_pod pod;
-    parse_pod(resource_pod, &pod);
+    podtest_parse(resource_pod, &pod);
     char *map[] = {"nvidia.com/gpu=gpu", NULL};
     slurm_config cfg = {.sbatch_path = "sbatch", .shared_fs = true, .partition = "cpu",
                         .account = "proj", .time_limit = "1:00:00", .gres_resources = map};
@@ -220,14 +195,14 @@ static void test_sbatch_argv(void **state)
     il_buf err = IL_BUF_INIT;
     assert_int_equal(job_resources_compute(&pod, map, &r, &err), 0);
     strvec argv = {0};
-    assert_int_equal(sbatch_argv(&cfg, &pod, "/d/pods/" UID, &r, &argv, &err), 0);
+    assert_int_equal(sbatch_argv(&cfg, &pod, NULL, "/d/pods/" UID, &r, &argv, &err), 0);
     /* The annotation's partition and --mem-per-cpu replace the config's
      * partition and the computed --mem. */
     const char *want[] = {"sbatch", "--parsable", "--job-name=" UID,
                           "--output=/d/pods/" UID "/job.out", "--chdir=/d/pods/" UID,
                           "--account=proj", "--time=1:00:00", "--cpus-per-task=3",
                           "--gres=gpu:3", "--mem-per-cpu=1G", "--partition=gpu", NULL};
-    assert_argv(&argv, want);
+    podtest_assert_argv(&argv, want);
     strvec_free(&argv);
     job_resources_free(&r);
     il_buf_free(&err);
@@ -374,14 +349,14 @@ static void assert_env_tail(const strvec *envp, const char *const *want)
         n++;
     assert_true(envp->n >= n);
     strvec tail = {.v = envp->v + envp->n - n, .n = n};
-    assert_argv(&tail, want);
+    podtest_assert_argv(&tail, want);
 }
 
 static void test_apptainer_command(void **state)
 {
     (void)state;
     il_pod pod;
-    parse_pod(runtime_pod, &pod);
+    podtest_parse(runtime_pod, &pod);
     runtime_spec rt = {.kind = RUNTIME_APPTAINER, .path = "apptainer", .gpu = true};
     strvec_push(&rt.args, "--no-eval");
     strvec_push(&rt.args, "--containall");
@@ -393,7 +368,7 @@ static void test_apptainer_command(void **state)
                           "--bind", "/pods/u/volumes/cfg:/cfg:ro", "--bind",
                           "/pods/u/volumes/work:/work:rw", "docker://ghcr.io/x/y:1", "/bin/sh",
                           "-c", "echo $(x) 'q'", NULL};
-    assert_argv(&ls.argv, want);
+    podtest_assert_argv(&ls.argv, want);
     const char *env[] = {"APPTAINERENV_HOSTNAME=p", "APPTAINERENV_A=1,2 $(id)\nb", NULL};
     assert_env_tail(&ls.envp, env);
     launch_spec_free(&ls);
@@ -403,7 +378,7 @@ static void test_apptainer_command(void **state)
     assert_int_equal(sandbox_command_mounts(&rt, &pod, &pod.containers[1], NULL, 0, &ls, &err), 0);
     const char *want2[] = {"apptainer", "run", "--no-eval", "--containall", "/images/y.sif",
                            "--flag", NULL};
-    assert_argv(&ls.argv, want2);
+    podtest_assert_argv(&ls.argv, want2);
     const char *env2[] = {"SINGULARITYENV_HOSTNAME=p", NULL};
     assert_env_tail(&ls.envp, env2);
     launch_spec_free(&ls);
@@ -419,7 +394,7 @@ static void test_enroot_command(void **state)
 {
     (void)state;
     il_pod pod;
-    parse_pod(runtime_pod, &pod);
+    podtest_parse(runtime_pod, &pod);
     runtime_spec rt = {.kind = RUNTIME_ENROOT, .path = "enroot", .image_prefix = "/sq/"};
     strvec_push(&rt.args, "--rw");
     launch_spec ls;
@@ -437,7 +412,7 @@ static void test_enroot_command(void **state)
                           "/pods/u/volumes/work /work none x-create=auto,rbind", "--env",
                           "HOSTNAME", "--env", "A", "/sq/ghcr.io/x/y:1", "/bin/sh", "-c",
                           "echo $(x) 'q'", NULL};
-    assert_argv(&ls.argv, want);
+    podtest_assert_argv(&ls.argv, want);
     bool found = false;
     for (size_t i = 0; i < ls.envp.n; i++)
         found |= strcmp(ls.envp.v[i], "A=1,2 $(id)\nb") == 0;
@@ -452,7 +427,7 @@ static void test_charliecloud_command(void **state)
 {
     (void)state;
     il_pod pod;
-    parse_pod(runtime_pod, &pod);
+    podtest_parse(runtime_pod, &pod);
     runtime_spec rt = {.kind = RUNTIME_CHARLIECLOUD, .path = "ch-run", .image_prefix = "/img/"};
     launch_spec ls;
     il_buf err = IL_BUF_INIT;
@@ -461,7 +436,7 @@ static void test_charliecloud_command(void **state)
     const char *want[] = {"ch-run", "--bind=/pods/u/volumes/cfg:/cfg",
                           "--bind=/pods/u/volumes/work:/work", "--cd=/w", "/img/ghcr.io/x/y:1",
                           "--", "/bin/sh", "-c", "echo $(x) 'q'", NULL};
-    assert_argv(&ls.argv, want);
+    podtest_assert_argv(&ls.argv, want);
     launch_spec_free(&ls);
     il_buf_free(&err);
     il_pod_free(&pod);

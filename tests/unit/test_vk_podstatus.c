@@ -260,8 +260,8 @@ static void test_container_fields(void **state)
     assert_string_equal(json_string_value(at(t, "message")), "memory limit");
     assert_string_equal(json_string_value(at(t, "startedAt")), NOW_TEXT);
     assert_string_equal(json_string_value(at(t, "finishedAt")), LATER_TEXT);
-    assert_true(json_is_null(at(a, "state.running")));   /* one kind only, whatever the merge */
-    assert_true(json_is_null(at(a, "state.waiting")));
+    assert_null(at(a, "state.running"));   /* one kind only, and no nulls */
+    assert_null(at(a, "state.waiting"));
     const json_t *b = at(s, "containerStatuses.1");
     assert_true(json_is_true(at(b, "ready")));
     assert_true(json_is_true(at(b, "started")));
@@ -348,6 +348,85 @@ static void test_change_detection_and_patch(void **state)
     json_decref(pod);
 }
 
+/* No null anywhere in v, except at the paths listed (NULL-terminated). */
+static void assert_no_nulls(const json_t *v, const char *path)
+{
+    const char *key;
+    json_t *x;
+    size_t i;
+    if (json_is_null(v))
+        fail_msg("null at %s", path);
+    if (json_is_object(v)) {
+        json_object_foreach((json_t *)v, key, x) {
+            char *sub = il_xasprintf("%s.%s", path, key);
+            assert_no_nulls(x, sub);
+            free(sub);
+        }
+    }
+    json_array_foreach(v, i, x) {
+        char *sub = il_xasprintf("%s.%zu", path, i);
+        assert_no_nulls(x, sub);
+        free(sub);
+    }
+}
+
+#define RUN_VERDICT(n, ready, started)                                                        \
+    "{\"name\":\"" n "\",\"ready\":" ready ",\"started\":" started                        \
+    ",\"state\":{\"running\":{\"startedAt\":\"" NOW_TEXT "\"}}}"
+
+/* A plugin that sends `started` runs the probes: its ready/started are
+ * the verdicts, and the pod's conditions follow them. */
+static void test_plugin_probe_verdicts(void **state)
+{
+    (void)state;
+    json_t *pod = make_pod("", "a", "Never", NULL);
+    il_pod_status st;
+    plugin_status("", RUN_VERDICT("a", "false", "false"), &st);
+    json_t *s = vk_pod_status(pod, &st, LATER);
+    assert_false(json_is_true(at(s, "containerStatuses.0.ready")));
+    assert_false(json_is_true(at(s, "containerStatuses.0.started")));
+    assert_string_equal(json_string_value(at(cond(s, "Ready"), "status")), "False");
+    assert_string_equal(json_string_value(at(cond(s, "ContainersReady"), "reason")),
+                        "ContainersNotReady");
+    assert_string_equal(json_string_value(at(s, "phase")), "Running");
+    /* startTime: never after the container's start, though seen later. */
+    assert_string_equal(json_string_value(at(s, "startTime")), NOW_TEXT);
+    assert_no_nulls(s, "status");
+    json_object_set_new(pod, "status", s);
+    il_pod_status_free(&st);
+
+    plugin_status("", RUN_VERDICT("a", "false", "true"), &st);
+    s = vk_pod_status(pod, &st, LATER);
+    assert_true(json_is_true(at(s, "containerStatuses.0.started")));
+    assert_false(json_is_true(at(s, "containerStatuses.0.ready")));
+    json_decref(s);
+    il_pod_status_free(&st);
+
+    /* Ready: the stale reason and message are deleted, by the only kind
+     * of null a status patch carries (a strategic merge's delete). */
+    plugin_status("", RUN_VERDICT("a", "true", "true"), &st);
+    json_t *patch = vk_pod_status_patch(pod, &st, LATER);
+    assert_non_null(patch);
+    const json_t *ready = cond(at(patch, "status"), "Ready");
+    assert_string_equal(json_string_value(at(ready, "status")), "True");
+    assert_true(json_is_null(json_object_get(ready, "reason")));
+    assert_true(json_is_null(json_object_get(ready, "message")));
+    assert_null(json_object_get(cond(at(patch, "status"), "PodScheduled"), "reason"));
+    assert_true(json_is_true(at(patch, "status.containerStatuses.0.ready")));
+    assert_no_nulls(at(patch, "status.containerStatuses"), "containerStatuses");
+    json_decref(patch);
+    il_pod_status_free(&st);
+
+    /* Upstream's plugins send no `started`: running is ready, as before. */
+    plugin_status("", RUN("a"), &st);
+    s = vk_pod_status(pod, &st, LATER);
+    assert_true(json_is_true(at(s, "containerStatuses.0.ready")));
+    assert_true(json_is_true(at(s, "containerStatuses.0.started")));
+    json_decref(s);
+    il_pod_status_free(&st);
+    json_decref(pod);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -356,6 +435,7 @@ int main(void)
         cmocka_unit_test(test_container_fields),
         cmocka_unit_test(test_transition_times),
         cmocka_unit_test(test_change_detection_and_patch),
+        cmocka_unit_test(test_plugin_probe_verdicts),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -2,9 +2,11 @@
  * keys, declared once here (the table also prints --help-config and is
  * what README documents), and the runtime spec new pods are frozen with.
  *
- * Upstream keys we do not implement (Flavors, Tsocks*, EnableProbes,
- * ResourceScriptPath, ...) are reported by the loader as unknown keys:
- * a warning, never fatal, so upstream files load unchanged. */
+ * Upstream keys we do not implement (Tsocks*, EnableProbes) are reported
+ * by the loader as unknown keys: a warning, never fatal, so upstream files
+ * load unchanged.  Structured keys (Flavors, Taints) are checked here at
+ * load, so a mistake stops the plugin at start-up rather than failing pods
+ * later; so is a DefaultUID we cannot honour. */
 #include "slurm.h"
 
 #include <stddef.h>
@@ -33,8 +35,8 @@ static const il_cfg_field fields[] = {
      "sacct executable, asked (once per /status, only then) how jobs that left squeue ended; "
      "empty: not used; not asked again once it reports accounting storage disabled"},
     {"JobCompPath", NULL, IL_CFG_STRING, CFG(jobcomp_path), NULL,
-     "SLURM's jobcomp/filetxt log (JobCompLoc), read for jobs that left squeue; wins over "
-     "SacctPath"},
+     "SLURM's jobcomp/filetxt log (JobCompLoc), read first for jobs that left squeue; "
+     "SacctPath is asked about the ones it does not know"},
     {"ContainerRuntime", NULL, IL_CFG_STRING, CFG(runtime), "apptainer",
      "apptainer, singularity, podman, charliecloud, enroot, or none (processes under bubblewrap)"},
     {"ImagePrefix", NULL, IL_CFG_STRING, CFG(image_prefix), NULL,
@@ -82,25 +84,60 @@ static const il_cfg_field fields[] = {
     {"VerboseLogging", NULL, IL_CFG_BOOL, CFG(verbose), "false", "debug logging"},
     {"ErrorsOnlyLogging", NULL, IL_CFG_BOOL, CFG(errors_only), "false", "log errors only"},
     {"MaxBodyBytes", NULL, IL_CFG_SIZE, CFG(max_body), "16Mi", "largest accepted request body"},
+    {"Flavors", NULL, IL_CFG_JSON, CFG(flavors_json), NULL,
+     "list of {Name, Description, CPUDefault, MemoryDefault, UID, SlurmFlags}: sbatch flags "
+     "and resource defaults picked per pod (slurm-job.vk.io/flavor, GPU count, DefaultFlavor)"},
+    {"DefaultFlavor", NULL, IL_CFG_STRING, CFG(default_flavor), NULL,
+     "the flavor of pods that name none and ask for no GPU"},
+    {"DefaultUID", NULL, IL_CFG_STRING, CFG(default_uid), NULL,
+     "refused unless it is the plugin's own uid: every job runs as the plugin's user"},
+    {"Taints", NULL, IL_CFG_JSON, CFG(taints_json), NULL,
+     "list of {Key, Value, Effect} added to every ping's taints (a key set here wins)"},
+    {"ResourceScriptPath", NULL, IL_CFG_STRING, CFG(resource_script_path), NULL,
+     "executable whose stdout (a PingResponse JSON) answers ping instead of sinfo"},
+    {"ExportPodData", NULL, IL_CFG_BOOL, CFG(export_pod_data), "true",
+     "false: configMap, secret, projected and downwardAPI volumes are left out of the job"},
+    {"AllowRuntimeOptions", NULL, IL_CFG_BOOL, CFG(allow_runtime_options), "true",
+     "accept the slurm-job.vk.io/{singularity,enroot}-{options,mounts} annotations"},
+    {"MpiexecPath", NULL, IL_CFG_STRING, CFG(mpiexec_path), "mpiexec",
+     "MPI launcher of the slurm-job.vk.io/mpi-flags annotation"},
 };
 #define NFIELDS (sizeof(fields) / sizeof(fields[0]))
+
+/* The keys whose values need more than the schema's type check. */
+static int config_check(slurm_config *cfg, il_buf *err)
+{
+    runtime_kind kind;
+    if (runtime_kind_parse(cfg->runtime, &kind) != 0) {
+        il_buf_printf(err, "ContainerRuntime \"%s\": expected apptainer, singularity, podman, "
+                      "charliecloud, enroot or none", cfg->runtime);
+        return -1;
+    }
+    if (uid_config_check(cfg->default_uid, "DefaultUID", err) != 0 ||
+        flavors_load(cfg->flavors_json, cfg->default_flavor, &cfg->flavors, &cfg->n_flavors,
+                     err) != 0)
+        return -1;
+    cfg->taints = ping_taints_load(cfg->taints_json, err);
+    return cfg->taints ? 0 : -1;
+}
 
 int slurm_config_load(const char *path, slurm_config *cfg, char *err, size_t errlen)
 {
     memset(cfg, 0, sizeof(*cfg));
     if (il_config_load(path, fields, NFIELDS, cfg, err, errlen) != 0)
         return -1;
-    runtime_kind kind;
-    if (runtime_kind_parse(cfg->runtime, &kind) != 0) {
-        snprintf(err, errlen, "ContainerRuntime \"%s\": expected apptainer, singularity, podman, "
-                 "charliecloud, enroot or none", cfg->runtime);
-        return -1;
-    }
-    return 0;
+    il_buf msg = IL_BUF_INIT;
+    int rc = config_check(cfg, &msg);
+    if (rc != 0)
+        snprintf(err, errlen, "%s%s%s", path ? path : "", path ? ": " : "", il_buf_cstr(&msg));
+    il_buf_free(&msg);
+    return rc;
 }
 
 void slurm_config_free(slurm_config *cfg)
 {
+    flavors_free(cfg->flavors, cfg->n_flavors);
+    json_decref(cfg->taints);
     il_config_free(fields, NFIELDS, cfg);
 }
 
@@ -132,4 +169,64 @@ int slurm_runtime_spec(const slurm_config *cfg, bool gpu, runtime_spec *out, il_
     strvec_push_all(&out->args, args);
     out->gpu = gpu;
     return 0;
+}
+
+/* ---- what the pod's annotations ask of the runtime ------------------------ */
+
+/* Each annotation's words, split shell-style without expansion, appended
+ * to out as separate argv items (never re-parsed by a shell). */
+static int annotation_words(const il_pod *pod, const char *const *names, strvec *out,
+                            il_buf *err)
+{
+    for (const char *const *name = names; *name; name++) {
+        const char *text = il_pod_annotation(pod, *name);
+        if (text && flags_tokenize_what(text, *name, out, err) != 0)
+            return -1;
+    }
+    return 0;
+}
+
+/* singularity-/enroot- mounts then options, after the admin's default
+ * options (upstream's order); annotations of another runtime are ignored,
+ * as upstream ignores them. */
+static int runtime_option_annotations(const slurm_config *cfg, const il_pod *pod,
+                                      runtime_spec *rt, il_buf *err)
+{
+    static const char *const singularity[] = {"slurm-job.vk.io/singularity-mounts",
+                                              "slurm-job.vk.io/singularity-options", NULL};
+    static const char *const enroot[] = {"slurm-job.vk.io/enroot-mounts",
+                                         "slurm-job.vk.io/enroot-options", NULL};
+    bool apptainer = rt->kind == RUNTIME_APPTAINER || rt->kind == RUNTIME_SINGULARITY;
+    const char *const *mine = apptainer ? singularity
+                              : rt->kind == RUNTIME_ENROOT ? enroot : NULL;
+    if (!mine)
+        return 0;
+    strvec words = {0};
+    int rc = annotation_words(pod, mine, &words, err);
+    if (rc == 0 && words.n > 0 && !cfg->allow_runtime_options) {
+        il_buf_printf(err, "%s and %s are refused here (AllowRuntimeOptions is false)", mine[0],
+                      mine[1]);
+        rc = -1;
+    }
+    if (rc == 0)
+        strvec_push_all(&rt->args, words.v);
+    strvec_free(&words);
+    return rc;
+}
+
+int slurm_runtime_annotations(const slurm_config *cfg, const il_pod *pod, runtime_spec *rt,
+                              il_buf *err)
+{
+    if (runtime_option_annotations(cfg, pod, rt, err) != 0)
+        return -1;
+    const char *mpi_flags = il_pod_annotation(pod, "slurm-job.vk.io/mpi-flags");
+    if (!mpi_flags)
+        return 0;
+    if (rt->kind == RUNTIME_PODMAN) {
+        il_buf_printf(err, "slurm-job.vk.io/mpi-flags: not with ContainerRuntime podman (every "
+                      "rank would start the same named container)");
+        return -1;
+    }
+    strvec_push(&rt->mpi, cfg->mpiexec_path);
+    return flags_tokenize_what(mpi_flags, "slurm-job.vk.io/mpi-flags", &rt->mpi, err);
 }

@@ -195,20 +195,29 @@ int slurm_create(void *vctx, const il_create_request *req, char **job_id, il_buf
                       "account); set AllowPreExec to allow it");
         return 400;
     }
-    job_resources res;
-    runtime_spec rt;
+    const slurm_flavor *flavor;
+    if (flavor_for_pod(ctx->cfg, pod, &flavor, err) != 0 || uid_check(pod, err) != 0)
+        return 400;
+    job_resources res = {0};
+    runtime_spec rt = {0};
+    il_create_request stripped = {0};
     strvec sbatch = {0};
     char *dir = store_pod_dir(ctx->pods_dir, pod->uid);
     int status = 400;
-    if (job_resources_compute(pod, ctx->cfg->gres_resources, &res, err) != 0 ||
-        slurm_runtime_spec(ctx->cfg, res.gpu, &rt, err) != 0) {
+    if (job_resources_for_flavor(pod, ctx->cfg->gres_resources, flavor, &res, err) != 0 ||
+        slurm_runtime_spec(ctx->cfg, res.gpu, &rt, err) != 0 ||
+        slurm_runtime_annotations(ctx->cfg, pod, &rt, err) != 0 ||
+        (!ctx->cfg->export_pod_data && pod_data_strip(req, &stripped, err) != 0)) {
+        runtime_spec_free(&rt);
         job_resources_free(&res);
         free(dir);
         return 400;
     }
+    if (!ctx->cfg->export_pod_data)
+        req = &stripped;   /* what the job may see: no configMap/secret/... data */
     /* Everything sbatch will be told is decided before anything touches
      * the disk: a refused flag costs no files. */
-    if (sbatch_argv(ctx->cfg, pod, dir, &res, &sbatch, err) == 0) {
+    if (sbatch_argv(ctx->cfg, pod, flavor, dir, &res, &sbatch, err) == 0) {
         strvec_pushf(&sbatch, "%s/job.sh", dir);
         script_job job = {.ctx = ctx, .pod = pod, .dir = dir, .pre_exec = pre_exec,
                           .sbatch = &sbatch};
@@ -231,6 +240,7 @@ int slurm_create(void *vctx, const il_create_request *req, char **job_id, il_buf
     strvec_free(&sbatch);
     runtime_spec_free(&rt);
     job_resources_free(&res);
+    il_create_request_free(&stripped);
     free(dir);
     return status;
 }

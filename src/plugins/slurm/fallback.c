@@ -1,13 +1,16 @@
 /* fallback.c -- how a job ended after it left squeue (MinJobAge) before
  * any /status saw its final state: SLURM's job completion log
- * (JobCompPath, jobcomp/filetxt) or accounting (SacctPath).
+ * (JobCompPath, jobcomp/filetxt), then accounting (SacctPath).
  *
- * Only asked about jobs squeue no longer knows whose pod left no `done`
- * file (the supervisor's own outcome wins where there is one); what they
+ * Only asked about jobs squeue no longer knows and whose supervisor did not
+ * finish by itself (its own files say how such a pod ended); what they
  * answer is recorded in job.json like a final state squeue showed, so a job
  * is looked up here at most once.  The completion log is a file read, not
- * a SLURM command; sacct is one more command, only in the rare call where
- * such jobs exist, and never again once it said accounting is disabled. */
+ * a SLURM command; sacct is one command for every job the log did not
+ * know, only in the rare call where such jobs exist, and never again once
+ * it said accounting storage is disabled.  A source that could not be read
+ * or run is reported as such: its silence says nothing about the job
+ * (status.c then reports the files as they are, not Lost). */
 #include "slurm.h"
 
 #include <errno.h>
@@ -23,7 +26,12 @@
 /* The log only grows; the jobs we look for ended minutes ago, at its end. */
 #define JOBCOMP_TAIL_BYTES (8 * 1024 * 1024)
 
-/* SLURM's local "2026-11-22T02:49:52" (as in jobs.c). */
+/* sacct --parsable2: these fields, '|'-separated; the name last, so a '|'
+ * in some other job's name cannot shift the others. */
+#define SACCT_FORMAT "JobID,State,Reason,ExitCode,Start,End,JobName"
+#define SACCT_FIELDS 7
+
+/* SLURM's local "2026-11-22T02:49:52" (as in jobs.c); zero for "Unknown". */
 static il_time local_time(const char *text, size_t len)
 {
     char buf[32];
@@ -40,7 +48,8 @@ static il_time local_time(const char *text, size_t len)
     return (il_time){(int64_t)mktime(&tm), 0};
 }
 
-/* "code:signal" as a wait status. */
+/* "code:signal" (both sources print it so) as the wait status squeue's
+ * exit_code gives: the code in the high byte, the signal in the low bits. */
 static int exit_status_of(const char *text)
 {
     int code = 0, sig = 0;
@@ -48,6 +57,34 @@ static int exit_status_of(const char *text)
         return 0;
     return sig ? (sig & 0x7f) : (code & 0xff) << 8;
 }
+
+static bool wanted(const char *id, size_t len, char *const *ids, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (strlen(ids[i]) == len && memcmp(ids[i], id, len) == 0)
+            return true;
+    return false;
+}
+
+/* Append j (taken over) to the found jobs; a later record of the same id
+ * replaces the earlier one (a requeued job ends more than once). */
+static void keep_last(job_info **jobs, size_t *n, size_t *cap, job_info *j)
+{
+    for (size_t k = 0; k < *n; k++) {
+        if (strcmp((*jobs)[k].id, j->id) == 0) {
+            job_info_free(&(*jobs)[k]);
+            (*jobs)[k] = *j;
+            return;
+        }
+    }
+    if (*n == *cap) {
+        *cap = *cap ? *cap * 2 : 8;
+        *jobs = il_xrealloc(*jobs, *cap * sizeof(**jobs));
+    }
+    (*jobs)[(*n)++] = *j;
+}
+
+/* ---- the job completion log (jobcomp/filetxt) ---------------------------- */
 
 /* The value of " Key=" in a jobcomp line, up to the next space. */
 static const char *field(const char *line, const char *key, size_t *len)
@@ -58,14 +95,6 @@ static const char *field(const char *line, const char *key, size_t *len)
     p += strlen(key);
     *len = strcspn(p, " \n");
     return p;
-}
-
-static bool wanted(const char *id, size_t len, char *const *ids, size_t n)
-{
-    for (size_t i = 0; i < n; i++)
-        if (strlen(ids[i]) == len && memcmp(ids[i], id, len) == 0)
-            return true;
-    return false;
 }
 
 /* One jobcomp/filetxt line: "JobId=12 UserId=... Name=<uid> JobState=COMPLETED
@@ -97,119 +126,160 @@ static int parse_jobcomp_line(const char *line, char *const *ids, size_t n, job_
     return 0;
 }
 
-static void push(job_info **out, size_t *n, size_t *cap, const job_info *j)
+/* The log's last JOBCOMP_TAIL_BYTES, NUL-terminated; NULL if there is no
+ * log yet (no job ended: an empty answer) or, with *readable false, if it
+ * cannot be read. */
+static char *jobcomp_tail(const char *path, bool *readable)
 {
-    if (*n == *cap) {
-        *cap = *cap ? *cap * 2 : 8;
-        *out = il_xrealloc(*out, *cap * sizeof(**out));
-    }
-    (*out)[(*n)++] = *j;
-}
-
-/* The last line for a job wins (a requeued job ends more than once). */
-static size_t jobcomp_lookup(const char *path, char *const *ids, size_t n, job_info **out)
-{
-    *out = NULL;
+    *readable = true;
     int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0 && errno == ENOENT)
+        return NULL;
     struct stat st;
     if (fd < 0 || fstat(fd, &st) != 0) {
         il_warn("JobCompPath %s: %s", path, strerror(errno));
         if (fd >= 0)
             close(fd);
-        return 0;
+        *readable = false;
+        return NULL;
     }
     off_t from = st.st_size > JOBCOMP_TAIL_BYTES ? st.st_size - JOBCOMP_TAIL_BYTES : 0;
     size_t size = (size_t)(st.st_size - from);
     char *text = il_xmalloc(size + 1);
     ssize_t got = pread(fd, text, size, from);
+    if (got < 0) {
+        il_warn("JobCompPath %s: %s", path, strerror(errno));
+        *readable = false;
+    }
     close(fd);
     text[got > 0 ? got : 0] = '\0';
-    size_t found = 0, cap = 0;
-    char *line = text, *save = NULL;
-    if (from > 0)
-        line = strchr(text, '\n');   /* skip the partial first line */
-    for (line = line ? strtok_r(line, "\n", &save) : NULL; line;
-         line = strtok_r(NULL, "\n", &save)) {
-        job_info j;
-        if (parse_jobcomp_line(line, ids, n, &j) != 0)
-            continue;
-        for (size_t k = 0; k < found; k++) {
-            if (strcmp((*out)[k].id, j.id) == 0) {
-                job_info_free(&(*out)[k]);
-                (*out)[k] = (*out)[--found];
-                break;
-            }
-        }
-        push(out, &found, &cap, &j);
+    if (from > 0) {   /* blank out the partial first line */
+        char *nl = strchr(text, '\n');
+        memset(text, '\n', nl ? (size_t)(nl - text) : strlen(text));
     }
-    free(text);
-    return found;
+    return text;
 }
 
-/* sacct -X -n -P: "id|STATE[ by uid]|reason|code:sig|start|end|name". */
-static ssize_t sacct_lookup(slurm_ctx *ctx, char *const *ids, size_t n, job_info **out)
+/* Adds the jobs of ids the log knows to *jobs; false if it cannot be read. */
+static bool jobcomp_lookup(const char *path, char *const *ids, size_t n, job_info **jobs,
+                           size_t *n_jobs, size_t *cap)
 {
-    *out = NULL;
+    bool readable;
+    char *text = jobcomp_tail(path, &readable);
+    char *save = NULL;
+    for (char *line = text ? strtok_r(text, "\n", &save) : NULL; line;
+         line = strtok_r(NULL, "\n", &save)) {
+        job_info j;
+        if (parse_jobcomp_line(line, ids, n, &j) == 0)
+            keep_last(jobs, n_jobs, cap, &j);
+    }
+    free(text);
+    return readable;
+}
+
+/* ---- accounting (sacct) ---------------------------------------------------- */
+
+/* One sacct line: "id|STATE[ by uid]|reason|code:sig|start|end|name". */
+static int parse_sacct_line(char *line, char *const *ids, size_t n, job_info *out)
+{
+    char *f[SACCT_FIELDS];
+    char *p = line;
+    for (int k = 0; k < SACCT_FIELDS - 1; k++) {
+        char *bar = strchr(p, '|');
+        if (!bar)
+            return -1;
+        *bar = '\0';
+        f[k] = p;
+        p = bar + 1;
+    }
+    f[SACCT_FIELDS - 1] = p;
+    if (!wanted(f[0], strlen(f[0]), ids, n))
+        return -1;
+    f[1][strcspn(f[1], " ")] = '\0';   /* "CANCELLED by 0" */
+    memset(out, 0, sizeof(*out));
+    out->id = il_xstrdup(f[0]);
+    out->state = il_xstrdup(f[1]);
+    out->reason = il_xstrdup(f[2]);
+    out->exit_status = exit_status_of(f[3]);
+    out->start = local_time(f[4], strlen(f[4]));
+    out->end = local_time(f[5], strlen(f[5]));
+    out->name = il_xstrdup(f[6]);
+    return 0;
+}
+
+static bool accounting_disabled(const cmd_result *res)
+{
+    const char *text = "accounting storage is disabled";
+    return strstr(il_buf_cstr(&res->err), text) || strstr(il_buf_cstr(&res->out), text);
+}
+
+/* One sacct for all ids; adds what it knows to *jobs.  False if it gave no
+ * answer (failed, timed out); "accounting storage is disabled" is an
+ * answer -- it knows nothing, now or later -- and sacct is not run again. */
+static bool sacct_lookup(slurm_ctx *ctx, char *const *ids, size_t n, job_info **jobs,
+                         size_t *n_jobs, size_t *cap)
+{
     il_buf list = IL_BUF_INIT;
     for (size_t i = 0; i < n; i++)
         il_buf_printf(&list, "%s%s", i ? "," : "", ids[i]);
     char *argv[] = {ctx->cfg->sacct_path, "--noheader", "--parsable2", "--allocations",
-                    "--jobs", (char *)il_buf_cstr(&list), "--format",
-                    "JobID,State,Reason,ExitCode,Start,End,JobName", NULL};
+                    "--jobs", (char *)il_buf_cstr(&list), "--format", SACCT_FORMAT, NULL};
     cmd_result res;
     cmd_run(argv, ctx->cfg->command_timeout_s, &res);
-    ssize_t found = -1;
-    if (strstr(il_buf_cstr(&res.err), "accounting storage is disabled") ||
-        strstr(il_buf_cstr(&res.out), "accounting storage is disabled")) {
+    bool answered = true;
+    if (accounting_disabled(&res)) {
         il_warn("sacct: SLURM accounting storage is disabled; not asking sacct again");
         atomic_store(&ctx->sacct_disabled, true);
     } else if (res.status != 0) {
         il_warn("sacct failed (%d): %s", res.status, il_buf_cstr(&res.err));
+        answered = false;
     } else {
-        size_t cap = 0;
-        found = 0;
         char *save = NULL;
         for (char *line = strtok_r(res.out.data ? res.out.data : (char *)"", "\n", &save); line;
              line = strtok_r(NULL, "\n", &save)) {
-            char *f[7];
-            size_t k = 0;
-            for (char *p = line; k < 7; k++) {
-                f[k] = p;
-                char *bar = k < 6 ? strchr(p, '|') : NULL;
-                if (k < 6 && !bar)
-                    break;
-                if (bar) {
-                    *bar = '\0';
-                    p = bar + 1;
-                }
-            }
-            if (k < 7)
-                continue;
-            f[1][strcspn(f[1], " ")] = '\0';   /* "CANCELLED by 0" */
-            job_info j = {.id = il_xstrdup(f[0]), .state = il_xstrdup(f[1]),
-                          .reason = il_xstrdup(f[2]), .exit_status = exit_status_of(f[3]),
-                          .start = local_time(f[4], strlen(f[4])),
-                          .end = local_time(f[5], strlen(f[5])), .name = il_xstrdup(f[6])};
-            size_t n_found = (size_t)found;
-            push(out, &n_found, &cap, &j);
-            found = (ssize_t)n_found;
+            job_info j;
+            if (parse_sacct_line(line, ids, n, &j) == 0)
+                keep_last(jobs, n_jobs, cap, &j);
         }
     }
     cmd_result_free(&res);
     il_buf_free(&list);
-    return found;
+    return answered;
 }
 
-size_t fallback_jobs(slurm_ctx *ctx, char *const *ids, size_t n, job_info **out)
+/* The ids no job of jobs[0..n_jobs) has; borrowed from ids. */
+static size_t ids_not_in(char *const *ids, size_t n, const job_info *jobs, size_t n_jobs,
+                         char **rest)
+{
+    size_t n_rest = 0;
+    for (size_t i = 0; i < n; i++) {
+        size_t k = 0;
+        while (k < n_jobs && strcmp(jobs[k].id, ids[i]) != 0)
+            k++;
+        if (k == n_jobs)
+            rest[n_rest++] = ids[i];
+    }
+    return n_rest;
+}
+
+size_t fallback_jobs(slurm_ctx *ctx, char *const *ids, size_t n, job_info **out,
+                     bool *answered)
 {
     *out = NULL;
+    *answered = true;
     if (n == 0)
         return 0;
+    size_t found = 0, cap = 0;
     if (ctx->cfg->jobcomp_path && ctx->cfg->jobcomp_path[0])
-        return jobcomp_lookup(ctx->cfg->jobcomp_path, ids, n, out);
-    if (ctx->cfg->sacct_path && ctx->cfg->sacct_path[0] && !atomic_load(&ctx->sacct_disabled)) {
-        ssize_t found = sacct_lookup(ctx, ids, n, out);
-        return found > 0 ? (size_t)found : 0;
-    }
-    return 0;
+        *answered = jobcomp_lookup(ctx->cfg->jobcomp_path, ids, n, out, &found, &cap);
+    if (!ctx->cfg->sacct_path || !ctx->cfg->sacct_path[0] || atomic_load(&ctx->sacct_disabled))
+        return found;
+    char **rest = il_xcalloc(n, sizeof(*rest));
+    size_t n_rest = ids_not_in(ids, n, *out, found, rest);
+    /* sacct knows every job the log does not: it decides whether they
+     * are unknown, even when the log could not be read. */
+    if (n_rest > 0)
+        *answered = sacct_lookup(ctx, rest, n_rest, out, &found, &cap);
+    free(rest);
+    return found;
 }

@@ -1,5 +1,8 @@
-/* flags.c -- the sbatch command line: config defaults, the pod's
- * resources, and the slurm-job.vk.io/flags annotation, filtered.
+/* flags.c -- the sbatch command line: config defaults, the pod's flavor,
+ * the pod's resources, and the slurm-job.vk.io/flags annotation, filtered,
+ * in that order of precedence (each layer replaces what earlier ones set).
+ * The tokenizer is shared with every annotation that carries words
+ * (runtime options, mpi-flags) and with the flavors' SlurmFlags.
  *
  * The annotation is split shell-style without expansion, then every option
  * is rewritten into one canonical "--name[=value]" argument.  That closes
@@ -28,7 +31,7 @@ static const char *dquoted(const char *p, il_buf *tok)
     return p;
 }
 
-int flags_tokenize(const char *text, strvec *out, il_buf *err)
+int flags_tokenize_what(const char *text, const char *what, strvec *out, il_buf *err)
 {
     const char *p = text;
     while (*p) {
@@ -54,7 +57,7 @@ int flags_tokenize(const char *text, strvec *out, il_buf *err)
             }
             if (!p) {
                 il_buf_free(&tok);
-                il_buf_printf(err, "slurm-job.vk.io/flags: unterminated %c quote", quote);
+                il_buf_printf(err, "%s: unterminated %c quote", what, quote);
                 return -1;
             }
         }
@@ -62,6 +65,11 @@ int flags_tokenize(const char *text, strvec *out, il_buf *err)
         il_buf_free(&tok);
     }
     return 0;
+}
+
+int flags_tokenize(const char *text, strvec *out, il_buf *err)
+{
+    return flags_tokenize_what(text, "slurm-job.vk.io/flags", out, err);
 }
 
 /* ---- canonical options ------------------------------------------------- */
@@ -111,7 +119,7 @@ static bool allowed(const char *name, char **allowed_unsafe)
 
 /* "--name=value" / "--name" for the option at tokens->v[*i] (value from
  * the next token if it is not an option); *i is advanced past it. */
-static char *canonical(const strvec *tokens, size_t *i, il_buf *err)
+static char *canonical(const strvec *tokens, size_t *i, const char *what, il_buf *err)
 {
     const char *tok = tokens->v[*i];
     const char *next = *i + 1 < tokens->n ? tokens->v[*i + 1] : NULL;
@@ -127,7 +135,7 @@ static char *canonical(const strvec *tokens, size_t *i, il_buf *err)
         name_len = strlen(name);
         value = tok[2] ? tok + 2 : NULL;
     } else {
-        il_buf_printf(err, "slurm-job.vk.io/flags: \"%s\" is not a known sbatch option", tok);
+        il_buf_printf(err, "%s: \"%s\" is not a known sbatch option", what, tok);
         return NULL;
     }
     if (!value && next && next[0] != '-') {
@@ -139,29 +147,32 @@ static char *canonical(const strvec *tokens, size_t *i, il_buf *err)
                  : il_xasprintf("--%.*s", (int)name_len, name);
 }
 
-static int check_option(const char *arg, char **allowed_unsafe, il_buf *err)
+/* trusted: admin-written flags, which may use every unsafe flag. */
+static int check_option(const char *arg, char **allowed_unsafe, bool trusted, const char *what,
+                        il_buf *err)
 {
     const char *name = arg + 2;
     size_t len = strcspn(name, "=");
     const char *hit = matching(name, len, reserved);
     if (hit) {
-        il_buf_printf(err, "slurm-job.vk.io/flags: --%s is set by interlink-slurm itself", hit);
+        il_buf_printf(err, "%s: --%s is set by interlink-slurm itself", what, hit);
         return -1;
     }
     hit = matching(name, len, unsafe);
-    if (hit && !allowed(hit, allowed_unsafe)) {
-        il_buf_printf(err, "slurm-job.vk.io/flags: --%s is refused (it changes the job's "
-                      "identity or environment); list it in AllowedUnsafeFlags to allow it", hit);
+    if (hit && !trusted && !allowed(hit, allowed_unsafe)) {
+        il_buf_printf(err, "%s: --%s is refused (it changes the job's identity or environment); "
+                      "list it in AllowedUnsafeFlags to allow it", what, hit);
         return -1;
     }
     return 0;
 }
 
-int flags_filter(const strvec *tokens, char **allowed_unsafe, strvec *out, il_buf *err)
+static int filter_tokens(const strvec *tokens, char **allowed_unsafe, bool trusted,
+                         const char *what, strvec *out, il_buf *err)
 {
     for (size_t i = 0; i < tokens->n;) {
-        char *arg = canonical(tokens, &i, err);
-        if (!arg || check_option(arg, allowed_unsafe, err) != 0) {
+        char *arg = canonical(tokens, &i, what, err);
+        if (!arg || check_option(arg, allowed_unsafe, trusted, what, err) != 0) {
             free(arg);
             return -1;
         }
@@ -169,6 +180,16 @@ int flags_filter(const strvec *tokens, char **allowed_unsafe, strvec *out, il_bu
         free(arg);
     }
     return 0;
+}
+
+int flags_filter(const strvec *tokens, char **allowed_unsafe, strvec *out, il_buf *err)
+{
+    return filter_tokens(tokens, allowed_unsafe, false, "slurm-job.vk.io/flags", out, err);
+}
+
+int flags_filter_trusted(const strvec *tokens, const char *what, strvec *out, il_buf *err)
+{
+    return filter_tokens(tokens, NULL, true, what, out, err);
 }
 
 /* Options that set the same thing: a user's choice of one replaces our
@@ -205,46 +226,67 @@ bool flags_override(const strvec *user_flags, const char *name)
 
 /* ---- the sbatch argv ---------------------------------------------------- */
 
-static void push_default(strvec *out, const strvec *user, const char *name, const char *value)
+/* acc += layer, where the layer replaces every earlier flag that sets the
+ * same thing (flags_override: --mem-per-cpu replaces --mem). */
+static void overlay(strvec *acc, const strvec *layer)
 {
-    if (value && value[0] && !flags_override(user, name))
+    strvec kept = {0};
+    for (size_t i = 0; i < acc->n; i++) {
+        char *name = il_xstrndup(acc->v[i] + 2, strcspn(acc->v[i] + 2, "="));
+        if (!flags_override(layer, name))
+            strvec_push(&kept, acc->v[i]);
+        free(name);
+    }
+    strvec_push_all(&kept, layer->v);
+    strvec_free(acc);
+    *acc = kept;
+}
+
+static void push_default(strvec *out, const char *name, const char *value)
+{
+    if (value && value[0])
         strvec_pushf(out, "--%s=%s", name, value);
 }
 
-int sbatch_argv(const slurm_config *cfg, const il_pod *pod, const char *pod_dir,
-                const job_resources *res, strvec *out, il_buf *err)
+/* The lowest layer: where the job runs from, and the config's defaults. */
+static void config_layer(const slurm_config *cfg, const char *pod_dir, strvec *out)
 {
-    strvec tokens = {0}, user = {0}, computed = {0};
+    if (cfg->shared_fs)
+        push_default(out, "chdir", pod_dir);
+    push_default(out, "partition", cfg->partition);
+    push_default(out, "account", cfg->account);
+    push_default(out, "time", cfg->time_limit);
+    push_default(out, "qos", cfg->qos);
+}
+
+int sbatch_argv(const slurm_config *cfg, const il_pod *pod, const slurm_flavor *flavor,
+                const char *pod_dir, const job_resources *res, strvec *out, il_buf *err)
+{
+    strvec tokens = {0}, user = {0}, computed = {0}, flags = {0};
     const char *annotation = il_pod_annotation(pod, "slurm-job.vk.io/flags");
-    int rc = -1;
-    if ((!annotation || flags_tokenize(annotation, &tokens, err) == 0) &&
-        flags_filter(&tokens, cfg->allowed_unsafe_flags, &user, err) == 0) {
-        strvec_push(out, cfg->sbatch_path);
-        strvec_push(out, "--parsable");
-        strvec_pushf(out, "--job-name=%s", pod->uid);
-        if (cfg->shared_fs) {
-            strvec_pushf(out, "--output=%s/job.out", pod_dir);
-            push_default(out, &user, "chdir", pod_dir);
-        } else {
-            strvec_push(out, "--output=/dev/null");   /* no place the plugin could read */
-        }
-        push_default(out, &user, "partition", cfg->partition);
-        push_default(out, &user, "account", cfg->account);
-        push_default(out, &user, "time", cfg->time_limit);
-        push_default(out, &user, "qos", cfg->qos);
-        job_resources_flags(res, &computed);
-        for (size_t i = 0; i < computed.n; i++) {
-            size_t len = strcspn(computed.v[i] + 2, "=");
-            char *name = il_xstrndup(computed.v[i] + 2, len);
-            if (!flags_override(&user, name))
-                strvec_push(out, computed.v[i]);
-            free(name);
-        }
-        strvec_push_all(out, user.v);
-        rc = 0;
+    if ((annotation && flags_tokenize(annotation, &tokens, err) != 0) ||
+        flags_filter(&tokens, cfg->allowed_unsafe_flags, &user, err) != 0) {
+        strvec_free(&tokens);
+        strvec_free(&user);
+        return -1;
     }
+    strvec_push(out, cfg->sbatch_path);
+    strvec_push(out, "--parsable");
+    strvec_pushf(out, "--job-name=%s", pod->uid);
+    if (cfg->shared_fs)
+        strvec_pushf(out, "--output=%s/job.out", pod_dir);
+    else
+        strvec_push(out, "--output=/dev/null");   /* no place the plugin could read */
+    config_layer(cfg, pod_dir, &flags);
+    if (flavor)
+        overlay(&flags, &flavor->flags);
+    job_resources_flags(res, &computed);
+    overlay(&flags, &computed);
+    overlay(&flags, &user);
+    strvec_push_all(out, flags.v);
     strvec_free(&tokens);
     strvec_free(&user);
     strvec_free(&computed);
-    return rc;
+    strvec_free(&flags);
+    return 0;
 }

@@ -1,6 +1,8 @@
 /* ping.c -- the PingResponse: the partition's capacity from sinfo, and a
  * NoSchedule taint when SLURM cannot run new pods there (partition not up,
- * or no node of it in a state that accepts jobs). */
+ * or no node of it in a state that accepts jobs); or, with
+ * ResourceScriptPath, whatever the admin's script prints, validated.  The
+ * configured Taints are added to either. */
 #include "slurm.h"
 
 #include <stdio.h>
@@ -91,9 +93,164 @@ json_t *ping_from_sinfo(const char *text, const char *partition)
     return resp;
 }
 
-json_t *slurm_ping(void *vctx)
+/* ---- configured taints ------------------------------------------------- */
+
+static const char *const taint_effects[] = {"NoSchedule", "PreferNoSchedule", "NoExecute"};
+
+/* A taint as Kubernetes spells it: key and effect required, value optional;
+ * fields given as Key or key (config files use Go names, PingResponse
+ * lower case).  NULL with err. */
+static json_t *taint_parse(json_t *t, const char *where, il_buf *err)
 {
-    const slurm_ctx *ctx = vctx;
+    const char *names[][2] = {{"Key", "key"}, {"Value", "value"}, {"Effect", "effect"}};
+    json_t *v[3];
+    for (size_t i = 0; i < 3; i++) {
+        v[i] = json_object_get(t, names[i][0]);
+        if (!v[i])
+            v[i] = json_object_get(t, names[i][1]);
+        if (v[i] && !json_is_string(v[i])) {
+            il_buf_printf(err, "%s.%s: expected a string", where, names[i][0]);
+            return NULL;
+        }
+    }
+    bool effect_ok = false;
+    for (size_t i = 0; v[2] && i < 3; i++)
+        effect_ok |= strcmp(json_string_value(v[2]), taint_effects[i]) == 0;
+    if (!json_is_object(t) || !v[0] || !json_string_value(v[0])[0] || !effect_ok) {
+        il_buf_printf(err, "%s: expected {Key, Value, Effect} with a non-empty Key and Effect "
+                      "NoSchedule, PreferNoSchedule or NoExecute", where);
+        return NULL;
+    }
+    return json_pack("{s:O, s:s, s:O}", "key", v[0], "value",
+                     v[1] ? json_string_value(v[1]) : "", "effect", v[2]);
+}
+
+/* A list of taints; where names it in errors.  NULL with err. */
+static json_t *taints_parse(json_t *list, const char *where, il_buf *err)
+{
+    if (list && !json_is_null(list) && !json_is_array(list)) {
+        il_buf_printf(err, "%s: expected a list of {Key, Value, Effect}", where);
+        return NULL;
+    }
+    json_t *out = json_array();
+    size_t i;
+    json_t *t;
+    json_array_foreach(list, i, t) {
+        char *item = il_xasprintf("%s[%zu]", where, i);
+        json_t *taint = taint_parse(t, item, err);
+        free(item);
+        if (!taint) {
+            json_decref(out);
+            return NULL;
+        }
+        json_array_append_new(out, taint);
+    }
+    return out;
+}
+
+json_t *ping_taints_load(json_t *list, il_buf *err)
+{
+    return taints_parse(list, "Taints", err);
+}
+
+void ping_add_taints(json_t *resp, json_t *taints)
+{
+    json_t *have = json_object_get(resp, "taints");
+    if (!json_is_array(have)) {
+        have = json_array();
+        json_object_set_new(resp, "taints", have);
+    }
+    size_t i, j;
+    json_t *t, *h;
+    json_array_foreach(taints, i, t) {
+        const char *key = json_string_value(json_object_get(t, "key"));
+        for (j = 0; j < json_array_size(have);) {
+            h = json_array_get(have, j);
+            if (strcmp(json_string_value(json_object_get(h, "key")), key) == 0)
+                json_array_remove(have, j);   /* the admin's taint wins */
+            else
+                j++;
+        }
+        json_array_append(have, t);
+    }
+}
+
+/* ---- ResourceScriptPath ------------------------------------------------ */
+
+static bool all_strings(json_t *obj, const char *const *keys, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        json_t *v = json_object_get(obj, keys[i]);
+        if (v && !json_is_string(v))
+            return false;
+    }
+    return true;
+}
+
+/* resources {cpu, memory, pods: quantity strings, accelerators: [{resourceType,
+ * available}]}; every part optional, as in upstream's PingResponse. */
+static int check_resources(json_t *res, il_buf *err)
+{
+    static const char *const quantities[] = {"cpu", "memory", "pods"};
+    static const char *const acc_keys[] = {"resourceType", "available"};
+    json_t *acc = json_object_get(res, "accelerators");
+    bool ok = json_is_object(res) && all_strings(res, quantities, 3) &&
+              (!acc || json_is_array(acc));
+    size_t i;
+    json_t *a;
+    json_array_foreach(acc, i, a)
+        ok &= json_is_object(a) && all_strings(a, acc_keys, 2);
+    if (!ok)
+        il_buf_printf(err, "resources: expected {cpu, memory, pods: strings, accelerators: "
+                      "[{resourceType, available: strings}]}");
+    return ok ? 0 : -1;
+}
+
+json_t *ping_from_script(const char *text, il_buf *err)
+{
+    json_error_t jerr;
+    json_t *resp = json_loads(text, JSON_REJECT_DUPLICATES, &jerr);
+    if (!json_is_object(resp)) {
+        il_buf_printf(err, "not a JSON object (%s)", resp ? "another JSON value" : jerr.text);
+        json_decref(resp);
+        return NULL;
+    }
+    json_t *status = json_object_get(resp, "status");
+    json_t *res = json_object_get(resp, "resources");
+    json_t *taints = NULL;
+    if (status && !json_is_string(status)) {
+        il_buf_printf(err, "status: expected a string");
+    } else if ((!res || check_resources(res, err) == 0) &&
+               (taints = taints_parse(json_object_get(resp, "taints"), "taints", err)) != NULL) {
+        json_object_set_new(resp, "taints", taints);   /* normalized: key/value/effect */
+        if (!status)
+            json_object_set_new(resp, "status", json_string("ok"));
+        return resp;
+    }
+    json_decref(resp);
+    return NULL;
+}
+
+/* The script's answer, or NULL (logged) when it failed or printed junk. */
+static json_t *ping_script(const slurm_ctx *ctx)
+{
+    char *argv[] = {ctx->cfg->resource_script_path, NULL};
+    cmd_result res;
+    il_buf err = IL_BUF_INIT;
+    json_t *resp = NULL;
+    if (cmd_run(argv, ctx->cfg->command_timeout_s, &res) != 0 || res.status != 0)
+        il_buf_printf(&err, "exit %d: %s", res.status, il_buf_cstr(&res.err));
+    else
+        resp = ping_from_script(il_buf_cstr(&res.out), &err);
+    if (!resp)
+        il_error("ResourceScriptPath %s: %s", ctx->cfg->resource_script_path, il_buf_cstr(&err));
+    il_buf_free(&err);
+    cmd_result_free(&res);
+    return resp;
+}
+
+static json_t *ping_sinfo(const slurm_ctx *ctx)
+{
     char *argv[] = {ctx->cfg->sinfo_path, "--noheader", "--Node", "--format", "%P|%a|%T|%c|%m|%G",
                     NULL};
     cmd_result res;
@@ -105,5 +262,17 @@ json_t *slurm_ping(void *vctx)
         resp = ping_from_sinfo("", ctx->cfg->partition);   /* tainted: SLURM is unreachable */
     }
     cmd_result_free(&res);
+    return resp;
+}
+
+json_t *slurm_ping(void *vctx)
+{
+    const slurm_ctx *ctx = vctx;
+    const char *script = ctx->cfg->resource_script_path;
+    json_t *resp = script && script[0] ? ping_script(ctx) : ping_sinfo(ctx);
+    if (!resp)   /* the plugin framework answers this with an error */
+        return json_pack("{s:s, s:s}", "status", "error", "message",
+                         "ResourceScriptPath failed; see the plugin's log");
+    ping_add_taints(resp, ctx->cfg->taints);
     return resp;
 }

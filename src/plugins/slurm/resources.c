@@ -5,7 +5,8 @@
  * only the largest counts; the job gets the larger of the two.  Per
  * container the larger of request and limit counts (a limit is what the
  * container may use; a request alone is what it said it needs).  Amounts
- * nobody gave are left to SLURM's defaults (DefMemPerCPU, one CPU). */
+ * nobody gave come from the pod's flavor (CPUDefault, MemoryDefault), else
+ * are left to SLURM's defaults (DefMemPerCPU, one CPU). */
 #include "slurm.h"
 
 #include <stdlib.h>
@@ -78,10 +79,21 @@ static const char *gres_for(char **gres_map, const char *resource)
     return NULL;
 }
 
-static int add_gres(const il_pod *pod, char **gres_map, const char *resource, job_resources *out,
-                    il_buf *err)
+static bool is_gpu_resource(const char *resource)
+{
+    return strstr(resource, "/gpu") != NULL;
+}
+
+/* flavor_gpus: the pod's flavor asks for GPUs itself, so a GPU resource
+ * without a mapping is its business, not an error. */
+static int add_gres(const il_pod *pod, char **gres_map, const char *resource, bool flavor_gpus,
+                    job_resources *out, il_buf *err)
 {
     const char *gres = gres_for(gres_map, resource);
+    if (!gres && flavor_gpus && is_gpu_resource(resource)) {
+        out->gpu = true;
+        return 0;
+    }
     if (!gres) {
         il_buf_printf(err, "resource %s has no SLURM GRES mapping (config GresResources)",
                       resource);
@@ -96,35 +108,60 @@ static int add_gres(const il_pod *pod, char **gres_map, const char *resource, jo
     out->gres = il_xrealloc(out->gres, (out->n_gres + 1) * sizeof(*out->gres));
     out->gres[out->n_gres].name = il_xstrdup(gres);
     out->gres[out->n_gres++].count = count;
-    if (strstr(resource, "/gpu"))
+    if (is_gpu_resource(resource))
         out->gpu = true;
     return 0;
 }
 
 static int ctr_gres(const il_pod *pod, const il_container *c, char **gres_map,
-                    job_resources *out, il_buf *err)
+                    bool flavor_gpus, job_resources *out, il_buf *err)
 {
     const il_resource_list *lists[] = {&c->resources.requests, &c->resources.limits};
     for (size_t l = 0; l < 2; l++)
         for (size_t i = 0; i < lists[l]->n_extended; i++)
-            if (add_gres(pod, gres_map, lists[l]->extended[i].key, out, err) != 0)
+            if (add_gres(pod, gres_map, lists[l]->extended[i].key, flavor_gpus, out, err) != 0)
                 return -1;
+    return 0;
+}
+
+int job_resources_for_flavor(const il_pod *pod, char **gres_map, const slurm_flavor *flavor,
+                             job_resources *out, il_buf *err)
+{
+    memset(out, 0, sizeof(*out));
+    bool flavor_gpus = flavor && flavor->gpus > 0;
+    out->cpu_milli = pod_amount(pod, cpu_of, NULL);
+    out->memory_bytes = pod_amount(pod, memory_of, NULL);
+    /* Upstream computes these defaults and then ignores them. */
+    if (out->cpu_milli < 0 && flavor)
+        out->cpu_milli = flavor->cpu_milli;
+    if (out->memory_bytes < 0 && flavor)
+        out->memory_bytes = flavor->memory_bytes;
+    for (size_t i = 0; i < pod->n_init_containers; i++)
+        if (ctr_gres(pod, &pod->init_containers[i], gres_map, flavor_gpus, out, err) != 0)
+            return -1;
+    for (size_t i = 0; i < pod->n_containers; i++)
+        if (ctr_gres(pod, &pod->containers[i], gres_map, flavor_gpus, out, err) != 0)
+            return -1;
+    if (flavor_gpus)
+        out->gpu = true;   /* the flavor's GPUs need the runtime's GPU switch as well */
     return 0;
 }
 
 int job_resources_compute(const il_pod *pod, char **gres_map, job_resources *out,
                           il_buf *err)
 {
-    memset(out, 0, sizeof(*out));
-    out->cpu_milli = pod_amount(pod, cpu_of, NULL);
-    out->memory_bytes = pod_amount(pod, memory_of, NULL);
-    for (size_t i = 0; i < pod->n_init_containers; i++)
-        if (ctr_gres(pod, &pod->init_containers[i], gres_map, out, err) != 0)
-            return -1;
-    for (size_t i = 0; i < pod->n_containers; i++)
-        if (ctr_gres(pod, &pod->containers[i], gres_map, out, err) != 0)
-            return -1;
-    return 0;
+    return job_resources_for_flavor(pod, gres_map, NULL, out, err);
+}
+
+int64_t pod_gpu_count(const il_pod *pod)
+{
+    const char *const gpu_resources[] = {"nvidia.com/gpu", "amd.com/gpu"};
+    int64_t total = 0;
+    for (size_t i = 0; i < 2; i++) {
+        int64_t n = pod_amount(pod, extended_of, gpu_resources[i]);
+        total += n > 0 ? n : 0;
+    }
+    return total;
 }
 
 void job_resources_free(job_resources *r)

@@ -32,6 +32,8 @@
 #include "timeutil.h"
 #include "wire.h"
 
+typedef struct slurm_flavor slurm_flavor;   /* flavor.c */
+
 /* ---- configuration (config.c) ----------------------------------------- */
 
 typedef struct slurm_config {
@@ -44,7 +46,7 @@ typedef struct slurm_config {
     char *scancel_path;
     char *sinfo_path;
     char *sacct_path;         /* optional: finished jobs that left squeue */
-    char *jobcomp_path;       /* optional: jobcomp/filetxt's JobCompLoc, wins over sacct */
+    char *jobcomp_path;       /* optional: jobcomp/filetxt's JobCompLoc, read before sacct */
     char *runtime;
     char *image_prefix;
     char *apptainer_path;
@@ -73,6 +75,18 @@ typedef struct slurm_config {
     bool verbose;
     bool errors_only;
     int64_t max_body;
+    json_t *flavors_json;     /* Flavors as written; parsed into flavors at load */
+    char *default_flavor;
+    char *default_uid;        /* DefaultUID: only the plugin's own uid is accepted */
+    json_t *taints_json;      /* Taints as written; parsed into taints at load */
+    char *resource_script_path;
+    bool export_pod_data;
+    bool allow_runtime_options; /* the singularity-/enroot- options and mounts annotations */
+    char *mpiexec_path;
+    /* Derived at load (config.c, flavor.c), owned by the config: */
+    slurm_flavor *flavors;
+    size_t n_flavors;
+    json_t *taints;           /* PingResponse taints [{key, value, effect}] */
 } slurm_config;
 
 /* Load path (NULL: defaults and environment only) into *cfg; -1 with err. */
@@ -81,6 +95,11 @@ void slurm_config_free(slurm_config *cfg);
 void slurm_config_print_help(void);
 /* The runtime a new pod is frozen with (gpu decided per pod); -1 with err. */
 int slurm_runtime_spec(const slurm_config *cfg, bool gpu, runtime_spec *out, il_buf *err);
+/* Add what the pod's annotations ask of the runtime to rt: the
+ * singularity-/enroot- mounts and options (split shell-style, no
+ * expansion, one argv item per word) and mpi-flags.  400 with err. */
+int slurm_runtime_annotations(const slurm_config *cfg, const il_pod *pod, runtime_spec *rt,
+                              il_buf *err);
 
 typedef struct slurm_ctx {
     const slurm_config *cfg;
@@ -148,13 +167,60 @@ typedef struct job_resources {
  * mapping. */
 int job_resources_compute(const il_pod *pod, char **gres_map, job_resources *out,
                           il_buf *err);
+/* The same with the pod's flavor: its CPUDefault/MemoryDefault stand in for
+ * amounts no container gives, and a GPU resource without a GRES mapping is
+ * accepted when the flavor's own flags ask for GPUs. */
+int job_resources_for_flavor(const il_pod *pod, char **gres_map, const slurm_flavor *flavor,
+                             job_resources *out, il_buf *err);
+/* GPUs the pod asks for (nvidia.com/gpu, amd.com/gpu), by the same rule. */
+int64_t pod_gpu_count(const il_pod *pod);
 void job_resources_free(job_resources *r);
 /* --cpus-per-task, --mem, --gres flags for r. */
 void job_resources_flags(const job_resources *r, strvec *out);
 
+/* ---- flavors (flavor.c) ------------------------------------------------ */
+
+/* One entry of Flavors: admin-defined sbatch flags and resource defaults. */
+typedef struct slurm_flavor {
+    char *name;
+    char *description;
+    int64_t cpu_milli;        /* CPUDefault; -1: none */
+    int64_t memory_bytes;     /* MemoryDefault; -1: none */
+    strvec flags;             /* SlurmFlags, canonical "--name[=value]" */
+    int64_t gpus;             /* GPUs its flags ask for (--gres=gpu:N, --gpus=N); 0: none */
+} slurm_flavor;
+
+/* Parse Flavors (a YAML list of mappings) and check DefaultFlavor; flags
+ * go through the same filter as the flags annotation, except that the
+ * admin may use the identity/escape flags.  -1 with err. */
+int flavors_load(json_t *list, const char *default_flavor, slurm_flavor **out, size_t *n,
+                 il_buf *err);
+void flavors_free(slurm_flavor *flavors, size_t n);
+/* The pod's flavor: the slurm-job.vk.io/flavor annotation, else for a pod
+ * asking for GPUs the flavor asking for the same number (else any GPU
+ * flavor), else DefaultFlavor.  *out NULL: none.  -1 with err (400) for an
+ * unknown flavor name. */
+int flavor_for_pod(const slurm_config *cfg, const il_pod *pod, const slurm_flavor **out,
+                   il_buf *err);
+/* The uid a pod (runAsUser), DefaultUID or a flavor's UID asks to run as,
+ * checked against ours: every job runs as the plugin's own user, so only
+ * that uid can be honoured (see README).  0 or -1 with err. */
+int uid_check(const il_pod *pod, il_buf *err);
+int uid_config_check(const char *uid, const char *what, il_buf *err);
+
+/* ---- what the job may see of the pod's data (poddata.c) ------------------ */
+
+/* ExportPodData false: a copy of req without configMap, secret, projected
+ * and downwardAPI volumes, their mounts, and the data interLink sent for
+ * them.  0 or -1 with err; *out freed with il_create_request_free. */
+int pod_data_strip(const il_create_request *req, il_create_request *out, il_buf *err);
+
 /* ---- sbatch flags (flags.c) ------------------------------------------- */
 
-/* Split shell-style (quotes, backslashes) without any expansion. */
+/* Split shell-style (quotes, backslashes) without any expansion; what
+ * names the text in errors ("slurm-job.vk.io/flags"). */
+int flags_tokenize_what(const char *text, const char *what, strvec *out, il_buf *err);
+/* The same for the flags annotation. */
 int flags_tokenize(const char *text, strvec *out, il_buf *err);
 /* Turn the tokens of the flags annotation into canonical "--name[=value]"
  * arguments: short options are mapped to long ones, values joined, and
@@ -162,13 +228,18 @@ int flags_tokenize(const char *text, strvec *out, il_buf *err);
  * refused, as are identity/escape flags (--uid, --gid, --chdir, --export,
  * ...) unless listed in allowed_unsafe.  -1 with err. */
 int flags_filter(const strvec *tokens, char **allowed_unsafe, strvec *out, il_buf *err);
+/* The same for admin-written flags (Flavors): every identity/escape flag is
+ * allowed, the flags that break the plugin's own job handling are not. */
+int flags_filter_trusted(const strvec *tokens, const char *what, strvec *out, il_buf *err);
 /* Whether the user flags set `name` or an option that conflicts with it
  * (--mem vs --mem-per-cpu, ...); such defaults are then left out. */
 bool flags_override(const strvec *user_flags, const char *name);
 
-/* The whole sbatch argv for a pod (without the script path). */
-int sbatch_argv(const slurm_config *cfg, const il_pod *pod, const char *pod_dir,
-                const job_resources *res, strvec *out, il_buf *err);
+/* The whole sbatch argv for a pod (without the script path).  Later
+ * layers replace what earlier ones set: config defaults < the flavor's
+ * SlurmFlags (flavor may be NULL) < computed resources < the annotation. */
+int sbatch_argv(const slurm_config *cfg, const il_pod *pod, const slurm_flavor *flavor,
+                const char *pod_dir, const job_resources *res, strvec *out, il_buf *err);
 
 /* ---- SLURM job states (state.c) --------------------------------------- */
 
@@ -217,10 +288,13 @@ ssize_t squeue_names(const slurm_config *cfg, char *const *names, size_t n, job_
 
 /* ---- after squeue (fallback.c) ------------------------------------------- */
 
-/* How the jobs ids (gone from squeue) ended: from JobCompPath when set,
- * else one sacct call when SacctPath is set and accounting works.  Returns
- * how many were found (*out: caller frees each and the array). */
-size_t fallback_jobs(slurm_ctx *ctx, char *const *ids, size_t n, job_info **out);
+/* How the jobs ids (gone from squeue) ended: JobCompPath first when set,
+ * then one sacct call for the ids it does not know when SacctPath is set
+ * and accounting works.  Returns how many were found (*out: caller frees
+ * each and the array).  *answered false: a source could not be read or
+ * run, so an id missing from *out may still be known to SLURM. */
+size_t fallback_jobs(slurm_ctx *ctx, char *const *ids, size_t n, job_info **out,
+                     bool *answered);
 
 /* ---- callbacks (create.c, status.c, delete.c, ping.c) ------------------ */
 
@@ -234,5 +308,14 @@ int slurm_logs_open(void *ctx, const il_log_request *req, void **stream, il_buf 
 json_t *slurm_ping(void *ctx);
 /* Ping's parser, for tests: sinfo -N -o '%P|%a|%T|%c|%m|%G' lines. */
 json_t *ping_from_sinfo(const char *text, const char *partition);
+/* Taints (a YAML list of {Key, Value, Effect}) as PingResponse taints; NULL
+ * with err when malformed. */
+json_t *ping_taints_load(json_t *list, il_buf *err);
+/* A ResourceScriptPath script's stdout as a PingResponse (new reference),
+ * or NULL with err when it is not one. */
+json_t *ping_from_script(const char *text, il_buf *err);
+/* Add the configured taints to resp (a configured key replaces the
+ * response's taint of the same key: admin config wins, as upstream). */
+void ping_add_taints(json_t *resp, json_t *taints);
 
 #endif

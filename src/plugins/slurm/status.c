@@ -3,9 +3,10 @@
  * One squeue call per /status, for exactly the pods whose outcome the files
  * cannot tell: not finished by the supervisor (shared filesystem: the
  * `done` marker) and no final SLURM state recorded yet.  A job squeue no
- * longer knows is looked up in the job completion log or with sacct when
- * configured (fallback.c: a file read, or one sacct for all such jobs);
- * one that none of them knows is reported Lost -- never success. */
+ * longer knows is looked up in the job completion log, then with sacct when
+ * configured (fallback.c: a file read, and one sacct for all the jobs the
+ * log does not know); one that none of them knows is reported Lost --
+ * never success. */
 #include "slurm.h"
 
 #include <stdlib.h>
@@ -22,11 +23,25 @@ typedef struct pod_view {
     bool queried;
 } pod_view;
 
-/* A supervisor that was stopped (SLURM's SIGTERM at a time limit, say)
- * wrote what it saw, but SLURM knows why. */
-static bool files_final(const slurm_ctx *ctx, const char *dir)
+static bool killed_by_signal(const il_container_status *cs, size_t n)
 {
-    return ctx->cfg->shared_fs && supervisor_done(dir) && !supervisor_stopped(dir);
+    for (size_t i = 0; i < n; i++)
+        if (cs[i].state == IL_STATE_TERMINATED &&
+            (cs[i].signal != 0 || cs[i].exit_code == 128 + 15 || cs[i].exit_code == 128 + 9))
+            return true;
+    return false;
+}
+
+/* A supervisor that was stopped (SLURM's SIGTERM at a time limit, say)
+ * wrote what it saw, but SLURM knows why.  So may one whose container died
+ * of SIGTERM/SIGKILL: slurmstepd signals every process of the job, and a
+ * container can die of it before its supervisor reads its own SIGTERM (it
+ * then finishes "by itself"); an OOM kill is SLURM's to name too. */
+static bool files_final(const slurm_ctx *ctx, const char *dir, const il_pod_status *st)
+{
+    return ctx->cfg->shared_fs && supervisor_done(dir) && !supervisor_stopped(dir) &&
+           !killed_by_signal(st->init_containers, st->n_init_containers) &&
+           !killed_by_signal(st->containers, st->n_containers);
 }
 
 static bool view_open(const slurm_ctx *ctx, const il_pod *pod, pod_view *v, il_pod_status *out)
@@ -38,7 +53,7 @@ static bool view_open(const slurm_ctx *ctx, const il_pod *pod, pod_view *v, il_p
         return false;
     v->job_id = job_record_read(v->dir, &v->final);
     out->job_id = il_xstrdup(v->job_id);
-    v->files_final = files_final(ctx, v->dir);
+    v->files_final = files_final(ctx, v->dir, out);
     v->queried = v->job_id && !v->final.state && !v->files_final;
     return true;
 }
@@ -99,9 +114,9 @@ static void settle(const slurm_ctx *ctx, pod_view *v, const job_info *job, bool 
         job_phase phase = job_state_phase(job->state);
         if (phase == JOB_FINISHED && job_record_write(v->dir, v->job_id, job) != 0)
             il_warn("recording the final state of job %s in %s failed", v->job_id, v->dir);
-        if (files_final(ctx, v->dir)) {
-            reread(v, out);   /* it finished between our two looks: the files are final */
-        } else {
+        if (shared && supervisor_done(v->dir))
+            reread(v, out);   /* it may have finished between our two looks */
+        if (!files_final(ctx, v->dir, out)) {
             if (shared && phase != JOB_FINISHED)
                 hold_failures(out, v->job_id);
             job_apply_state(out, job, shared);
@@ -134,15 +149,17 @@ int slurm_status(void *vctx, const il_pod *pods, size_t n, il_pod_status *out, i
     }
     job_info *jobs = NULL;
     ssize_t found = squeue_jobs(ctx->cfg, ids, n_ids, &jobs);
-    /* Gone from squeue, and the supervisor did not say how it ended. */
+    /* Gone from squeue, and the supervisor did not finish by itself (a
+     * stopped one saw SLURM's signal, not why: a time limit, a scancel). */
     size_t n_gone = 0;
     for (size_t i = 0; found >= 0 && i < n; i++)
         if (known[i] && views[i].queried &&
             !find_in(jobs, found, views[i].job_id, pods[i].uid) &&
-            !(ctx->cfg->shared_fs && supervisor_done(views[i].dir)))
+            !files_final(ctx, views[i].dir, &out[i]))
             ids[n_gone++] = views[i].job_id;
     job_info *ended = NULL;
-    size_t n_ended = fallback_jobs(ctx, ids, n_gone, &ended);
+    bool ended_answered;
+    size_t n_ended = fallback_jobs(ctx, ids, n_gone, &ended, &ended_answered);
     for (size_t i = 0; i < n; i++) {
         pod_view *v = &views[i];
         if (known[i] && v->final.state && !v->files_final) {
@@ -151,7 +168,7 @@ int slurm_status(void *vctx, const il_pod *pods, size_t n, il_pod_status *out, i
             const job_info *job = find_in(jobs, found, v->job_id, pods[i].uid);
             const job_info *last = find_in(ended, (ssize_t)n_ended, v->job_id, pods[i].uid);
             settle(ctx, v, job ? job : last && job_state_phase(last->state) == JOB_FINISHED
-                                           ? last : NULL, found >= 0, &out[i]);
+                                           ? last : NULL, found >= 0 && ended_answered, &out[i]);
         }
         view_close(v);
     }

@@ -1,0 +1,320 @@
+/* auth.c -- who may call interlink.
+ *
+ * Owns the filter that runs before every route.  Upstream interlink has no
+ * authentication of its own (sites put oauth2-proxy in front, or use its
+ * mTLS listener); here the checks are built in and add up, each one on
+ * only when configured:
+ *
+ *   - client certificate (TLS.CACertFile, upstream's mTLS): the caller
+ *     presented a certificate that chains to that CA and allows client
+ *     authentication;
+ *   - bearer token: "Authorization: Bearer T" where T is a line of
+ *     AuthTokenFile (what the VK sends from its VKTokenFile), or a JWT
+ *     signed by AuthJWT.PublicKeyFile, unexpired, with the configured
+ *     issuer and audience.  Either one is enough.
+ *
+ * The token file is re-read when it changes (tokens rotate without a
+ * restart); if it cannot be read the tokens read before stay in force.
+ * Only asymmetric JWT algorithms are accepted: with HS256 a public key
+ * would double as the HMAC secret, and anyone holding it could sign.
+ * /healthz stays open for liveness probes.  Failures answer 401 with the
+ * reason, and are logged with the caller's session. */
+#include "auth.h"
+
+#include <errno.h>
+#include <jansson.h>
+#include <jwt.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+
+#include "log.h"
+#include "util.h"
+
+#define TOKEN_FILE_MAX (1024 * 1024)
+#define JWT_KEY_MAX (64 * 1024)
+#define JWT_LEEWAY_S 60   /* clock skew allowed on exp and nbf */
+
+struct api_auth {
+    bool client_cert;
+    char *token_file;
+    pthread_mutex_t mu;            /* tokens and their file's identity */
+    char **tokens;
+    size_t n_tokens;
+    struct stat token_stat;        /* of the file the tokens came from */
+    il_buf jwt_key;                /* PEM; empty = no JWTs */
+    char *jwt_issuer;
+    char *jwt_audience;
+};
+
+/* ---- token file ------------------------------------------------------------ */
+
+static void tokens_free(char **tokens, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        free(tokens[i]);
+    free(tokens);
+}
+
+/* One token a line; blank lines and "#" comments ignored, blanks trimmed. */
+static char **tokens_parse(char *text, size_t *n)
+{
+    char **tokens = NULL;
+    size_t cap = 0;
+    *n = 0;
+    char *save = NULL;
+    for (char *line = strtok_r(text, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+        char *token = il_trim(line);
+        if (!*token || *token == '#')
+            continue;
+        if (*n == cap) {
+            cap = cap ? cap * 2 : 8;
+            tokens = il_xrealloc(tokens, cap * sizeof *tokens);
+        }
+        tokens[(*n)++] = il_xstrdup(token);
+    }
+    return tokens;
+}
+
+static bool same_file(const struct stat *a, const struct stat *b)
+{
+    return a->st_ino == b->st_ino && a->st_dev == b->st_dev && a->st_size == b->st_size &&
+           a->st_mtim.tv_sec == b->st_mtim.tv_sec && a->st_mtim.tv_nsec == b->st_mtim.tv_nsec;
+}
+
+/* Load the file if it changed since the last load (caller holds mu).
+ * Returns -1 with err set when it cannot be read or holds no token. */
+static int tokens_refresh(api_auth *auth, char *err, size_t errlen)
+{
+    struct stat st;
+    if (stat(auth->token_file, &st) != 0) {
+        snprintf(err, errlen, "%s: %s", auth->token_file, strerror(errno));
+        return -1;
+    }
+    if (auth->tokens && same_file(&st, &auth->token_stat))
+        return 0;
+    il_buf text = {0};
+    if (il_read_file(auth->token_file, TOKEN_FILE_MAX, &text) != 0) {
+        snprintf(err, errlen, "%s: %s", auth->token_file, strerror(errno));
+        il_buf_free(&text);
+        return -1;
+    }
+    size_t n = 0;
+    char **tokens = text.len ? tokens_parse(text.data, &n) : NULL;
+    il_buf_free(&text);
+    if (n == 0) {
+        snprintf(err, errlen, "%s holds no token", auth->token_file);
+        tokens_free(tokens, n);
+        return -1;
+    }
+    tokens_free(auth->tokens, auth->n_tokens);
+    auth->tokens = tokens;
+    auth->n_tokens = n;
+    auth->token_stat = st;
+    return 0;
+}
+
+/* Compare in time that depends on the lengths only, not on where the first
+ * difference is: a caller must not learn a token byte by byte. */
+static bool same_secret(const char *a, const char *b)
+{
+    size_t la = strlen(a), lb = strlen(b);
+    unsigned char diff = la != lb;
+    for (size_t i = 0; i < la && lb > 0; i++)
+        diff |= (unsigned char)(a[i] ^ b[i % lb]);
+    return diff == 0;
+}
+
+static bool token_listed(api_auth *auth, const char *token)
+{
+    char err[512];
+    pthread_mutex_lock(&auth->mu);
+    if (tokens_refresh(auth, err, sizeof err) != 0)
+        il_warn("AuthTokenFile: %s (the %zu tokens read before stay in force)", err,
+                auth->n_tokens);
+    bool found = false;
+    for (size_t i = 0; i < auth->n_tokens; i++)
+        found |= same_secret(token, auth->tokens[i]);
+    pthread_mutex_unlock(&auth->mu);
+    return found;
+}
+
+/* ---- JWT ------------------------------------------------------------------- */
+
+static bool asymmetric(jwt_alg_t alg)
+{
+    switch (alg) {
+    case JWT_ALG_RS256: case JWT_ALG_RS384: case JWT_ALG_RS512:
+    case JWT_ALG_ES256: case JWT_ALG_ES384: case JWT_ALG_ES512:
+        return true;
+    default:
+        return false;
+    }
+}
+
+/* "aud" is a string or an array of strings (RFC 7519 4.1.3). */
+static bool audience_matches(jwt_t *jwt, const char *want)
+{
+    char *text = jwt_get_grants_json(jwt, "aud");
+    json_t *aud = text ? json_loads(text, JSON_DECODE_ANY, NULL) : NULL;
+    free(text);
+    bool ok = json_is_string(aud) && strcmp(json_string_value(aud), want) == 0;
+    size_t i;
+    json_t *item;
+    json_array_foreach(aud, i, item)
+        ok |= json_is_string(item) && strcmp(json_string_value(item), want) == 0;
+    json_decref(aud);
+    return ok;
+}
+
+/* The time claim, or -1 when absent or not a number. */
+static long long time_claim(jwt_t *jwt, const char *name)
+{
+    errno = 0;
+    long value = jwt_get_grant_int(jwt, name);
+    return errno != 0 ? -1 : (long long)value;
+}
+
+static int check_claims(api_auth *auth, jwt_t *jwt, long long now, char *why, size_t whylen)
+{
+    long long exp = time_claim(jwt, "exp"), nbf = time_claim(jwt, "nbf");
+    const char *iss = jwt_get_grant(jwt, "iss");
+    if (exp < 0)
+        snprintf(why, whylen, "the token has no expiry (exp)");
+    else if (now > exp + JWT_LEEWAY_S)
+        snprintf(why, whylen, "the token expired %lld s ago", now - exp);
+    else if (nbf > now + JWT_LEEWAY_S)
+        snprintf(why, whylen, "the token is not valid before %lld", nbf);
+    else if (auth->jwt_issuer && (!iss || strcmp(iss, auth->jwt_issuer) != 0))
+        snprintf(why, whylen, "the token's issuer is not %s", auth->jwt_issuer);
+    else if (auth->jwt_audience && !audience_matches(jwt, auth->jwt_audience))
+        snprintf(why, whylen, "the token is not for audience %s", auth->jwt_audience);
+    else
+        return 0;
+    return -1;
+}
+
+int auth_check_jwt(api_auth *auth, const char *token, long long now, char *why, size_t whylen)
+{
+    if (auth->jwt_key.len == 0) {
+        snprintf(why, whylen, "no JWT key is configured");
+        return -1;
+    }
+    jwt_t *jwt = NULL;
+    int rc = jwt_decode(&jwt, token, (const unsigned char *)il_buf_cstr(&auth->jwt_key),
+                        (int)auth->jwt_key.len);
+    if (rc != 0 || !jwt) {
+        snprintf(why, whylen, "not a JWT signed by the configured key");
+        rc = -1;
+    } else if (!asymmetric(jwt_get_alg(jwt))) {
+        snprintf(why, whylen, "JWT algorithm %s is not accepted",
+                 jwt_alg_str(jwt_get_alg(jwt)) ? jwt_alg_str(jwt_get_alg(jwt)) : "?");
+        rc = -1;
+    } else {
+        rc = check_claims(auth, jwt, now, why, whylen);
+    }
+    jwt_free(jwt);
+    return rc;
+}
+
+/* ---- the filter ------------------------------------------------------------ */
+
+static bool tokens_configured(const api_auth *auth)
+{
+    return auth->token_file || auth->jwt_key.len > 0;
+}
+
+/* NULL when the bearer token is accepted, else why not. */
+static const char *bearer_problem(api_auth *auth, il_request *req, char *why, size_t whylen)
+{
+    const char *token = il_request_bearer(req);
+    if (!token || !*token)
+        return "a bearer token is required (Authorization: Bearer ...)";
+    if (auth->token_file && token_listed(auth, token))
+        return NULL;
+    if (auth->jwt_key.len > 0 && auth_check_jwt(auth, token, (long long)time(NULL), why,
+                                                 whylen) == 0)
+        return NULL;
+    if (auth->jwt_key.len == 0 || strchr(token, '.') == NULL)
+        return "the bearer token is not accepted";
+    return why;
+}
+
+bool auth_filter(il_request *req, void *vauth)
+{
+    api_auth *auth = vauth;
+    if (strcmp(il_request_path(req), "/healthz") == 0)
+        return true;
+    char why[256];
+    il_tls_peer peer;   /* problem may point into it */
+    const char *problem = NULL;
+    if (auth->client_cert) {
+        il_request_tls_peer(req, &peer);
+        if (!peer.presented)
+            problem = "a client certificate is required";
+        else if (!peer.verified)
+            problem = peer.why[0] ? peer.why : "the client certificate is not trusted";
+    }
+    if (!problem && tokens_configured(auth))
+        problem = bearer_problem(auth, req, why, sizeof why);
+    if (!problem)
+        return true;
+    il_respond_error(req, 401, "unauthorized: %s", problem);
+    return false;
+}
+
+/* ---- life cycle ------------------------------------------------------------ */
+
+bool auth_enabled(const api_auth *auth)
+{
+    return auth && (auth->client_cert || tokens_configured(auth));
+}
+
+static char *dup_or_null(const char *s)
+{
+    return s && *s ? il_xstrdup(s) : NULL;
+}
+
+api_auth *auth_new(const auth_config *cfg, char *err, size_t errlen)
+{
+    api_auth *auth = il_xcalloc(1, sizeof *auth);
+    pthread_mutex_init(&auth->mu, NULL);
+    auth->client_cert = cfg->client_cert;
+    auth->token_file = dup_or_null(cfg->token_file);
+    auth->jwt_issuer = dup_or_null(cfg->jwt_issuer);
+    auth->jwt_audience = dup_or_null(cfg->jwt_audience);
+    int rc = 0;
+    if (auth->token_file) {
+        char terr[512];
+        rc = tokens_refresh(auth, terr, sizeof terr);
+        if (rc != 0)
+            snprintf(err, errlen, "AuthTokenFile: %s", terr);
+    }
+    if (rc == 0 && cfg->jwt_key_file && *cfg->jwt_key_file &&
+        (il_read_file(cfg->jwt_key_file, JWT_KEY_MAX, &auth->jwt_key) != 0 ||
+         auth->jwt_key.len == 0)) {
+        snprintf(err, errlen, "AuthJWT.PublicKeyFile %s: %s", cfg->jwt_key_file,
+                 auth->jwt_key.len == 0 && errno == 0 ? "empty" : strerror(errno));
+        rc = -1;
+    }
+    if (rc != 0) {
+        auth_free(auth);
+        return NULL;
+    }
+    return auth;
+}
+
+void auth_free(api_auth *auth)
+{
+    if (!auth)
+        return;
+    tokens_free(auth->tokens, auth->n_tokens);
+    pthread_mutex_destroy(&auth->mu);
+    il_buf_free(&auth->jwt_key);
+    free(auth->token_file);
+    free(auth->jwt_issuer);
+    free(auth->jwt_audience);
+    free(auth);
+}

@@ -1,0 +1,42 @@
+/* watch.h -- GET /watch: telling status watchers (a virtual kubelet) that
+ * pod statuses changed, and the refresher that finds the changes.
+ *
+ * Our extension; upstream clients never call it.  Every stored status
+ * change (status.c) is recorded in a bounded journal under a generation
+ * number; a watcher asks for the changes after the generation it last saw
+ * and is answered at once, or when the next change comes, or at its
+ * timeout.  While somebody watches, a refresher thread asks the plugin for
+ * the statuses of every unfinished pod (one batched /status call) every
+ * StatusRefreshSeconds, so changes are found without anyone polling. */
+#ifndef IL_API_WATCH_H
+#define IL_API_WATCH_H
+
+#include <jansson.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct api;
+typedef struct watch_hub watch_hub;
+
+/* Changes kept for watchers; one further behind must resync. */
+#define WATCH_JOURNAL_SIZE 4096
+/* Longest timeoutSeconds a watcher may ask for. */
+#define WATCH_MAX_TIMEOUT_S 300
+/* timeoutSeconds when the caller gives none. */
+#define WATCH_DEFAULT_TIMEOUT_S 30
+
+watch_hub *watch_hub_new(int64_t max_watchers);
+/* After watch_stop and il_httpd_stop (no reader may still hold it). */
+void watch_hub_free(watch_hub *h);
+
+/* Record that pods[i] (JSON pods, borrowed) now has phase phases[i]; wakes
+ * every waiting watcher.  Called after the statuses were stored. */
+void watch_record(watch_hub *h, json_t *const *pods, const char *const *phases, size_t n);
+
+/* Start the refresher thread (a->cfg.status_refresh_s > 0).  0 or -1. */
+int watch_start(struct api *a);
+/* Before il_httpd_stop: waiting watchers are answered at once and the
+ * refresher is joined. */
+void watch_stop(struct api *a);
+
+#endif
