@@ -4,6 +4,7 @@ interlink-local, and their statuses back.  Covers what the VK gathers for a pod
 Events, deletion (backend first), a VK restart, and a plugin outage."""
 import base64
 import json
+import time
 
 import pytest
 
@@ -205,3 +206,33 @@ def test_vk_restart_no_double_submission_and_cleanup(env):
     after_restart = env.vk.output().rsplit("API server", 1)[-1]
     assert "default/mid submitted" not in after_restart
     assert vkutil.logs_from_plugin(env.stack, done, "main") == "done\n"
+
+
+def test_pod_created_during_a_watch_outage_past_compaction_runs_once(env):
+    """The VK's pod watch is cut and refused for a while; a pod bound to the
+    node is created meanwhile and the history the VK would resume from is
+    compacted away.  Resuming gets 410 Gone (an ERROR event, as a real API
+    server sends it), so the VK lists again: the pod runs, once."""
+    refuse = {"method": "GET", "path": "/api/v1/pods", "query_regex": r"(^|&)watch=",
+              "code": 503, "count": -1}
+    assert env.kube.hook("faults", refuse)[0] == 200
+    env.kube.hook("close-watches")
+    wait_for("the VK's pod watch refused",
+             lambda: any("watch=" in r["query"] and r["code"] == 503
+                         for r in env.kube.requests(method="GET", path="/api/v1/pods")),
+             timeout=10)
+    gap_start = time.time()
+    env.kube.create_pod("gap", [sh("main", "echo in-the-gap")])
+    env.kube.create("configmaps", {"metadata": {"name": "after-the-gap"}})  # history moves on
+    assert env.kube.hook("compact")[0] == 200
+    env.kube.api.request("DELETE", "/_test/faults")
+
+    pod = env.wait_phase("gap", timeout=60)
+    assert pod["status"]["phase"] == "Succeeded", pod["status"]
+    assert "is too old; listing again" in env.vk.output()
+    pod_requests = env.kube.requests(method="GET", path="/api/v1/pods")
+    lists = [r for r in pod_requests if r["time"] > gap_start and "watch=" not in r["query"]]
+    assert lists, "no relist after the 410"
+    assert pod["metadata"]["uid"] in env.interlink_pods()
+    assert env.vk.output().count("default/gap submitted") == 1
+    assert vkutil.logs_from_plugin(env.stack, pod, "main") == "in-the-gap\n"
