@@ -335,13 +335,19 @@ int checks_parse(const il_pod *pod, const il_container *c, ctr_checks *out, il_b
     return rc;
 }
 
-void checks_free(ctr_checks *ck)
+void checks_drop_probes(ctr_checks *ck)
 {
     for (int k = 0; k < PROBE_KINDS; k++) {
         if (ck->probes[k])
             handler_free(&ck->probes[k]->handler);
         free(ck->probes[k]);
+        ck->probes[k] = NULL;
     }
+}
+
+void checks_free(ctr_checks *ck)
+{
+    checks_drop_probes(ck);
     probe_handler *hooks[] = {ck->post_start, ck->pre_stop};
     for (size_t i = 0; i < 2; i++) {
         if (hooks[i])

@@ -82,6 +82,8 @@ typedef struct runtime_spec {
     strvec args;              /* extra runtime options, before the image */
     char *image_prefix;       /* prepended to relative image names; NULL = none */
     bool gpu;                 /* turn the runtime's GPU switch on */
+    bool no_probes;           /* the supervisor ignores startup/readiness/liveness probes
+                               * (interlink-slurm's EnableProbes: false); hooks still run */
     strvec mpi;               /* MPI launcher {mpiexec, flags...}; empty: none.  The pod's
                                * (non-init) containers run as `mpiexec -np $SLURM_NTASKS
                                * flags... <runtime argv>` (runtime_mpi_wrap) */
@@ -351,6 +353,8 @@ typedef struct ctr_checks {
  * grpc included: a probe that would silently never run is refused). */
 int checks_parse(const il_pod *pod, const il_container *c, ctr_checks *out, il_buf *err);
 void checks_free(ctr_checks *ck);
+/* Forget the probes, keep the hooks (probes switched off by the runtime spec). */
+void checks_drop_probes(ctr_checks *ck);
 /* Every container of the pod, for /create. */
 int checks_validate(const il_pod *pod, il_buf *err);
 const char *probe_kind_name(probe_kind kind);   /* "Startup", "Readiness", "Liveness" */

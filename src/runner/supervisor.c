@@ -415,6 +415,8 @@ static void ctr_start(supervisor *sv, sup_ctr *c)
         il_buf_free(&err);
         return;
     }
+    if (sv->rt.no_probes)
+        checks_drop_probes(&c->checks);
     char *log_path = store_path(c->dir, "log");
     c->log_fd = open(log_path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
     free(log_path);

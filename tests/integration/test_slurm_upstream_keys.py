@@ -1,7 +1,7 @@
 """Upstream SLURM plugin keys and annotations against the real SLURM of
 tests/slurm (started once for this module): Flavors / DefaultFlavor and the
 flavor annotation (seen by `scontrol show job`), the run-as-uid keys refused,
-Taints and ResourceScriptPath in ping, ExportPodData: false, the
+Taints and ResourceScriptPath in ping, ExportPodData: false, EnableProbes, the
 singularity-/enroot- annotations as argv items, and mpi-flags with the real
 Open MPI mpiexec.
 
@@ -231,6 +231,47 @@ def test_export_pod_data_false(make_stack):
                 data = f.read()
             assert b"CONFIGDATA" not in data and b"SECRETDATA" not in data, name
             assert b"U0VDUkVUREFUQQ" not in data, name   # base64 of it
+
+
+# ---- probes --------------------------------------------------------------------------
+
+def readiness_probed_pod(name):
+    """A container that sleeps, ready once /www/ready exists (an exec probe)."""
+    c = sh("main", "sleep 300", mounts=[{"name": "www", "mountPath": "/www"}])
+    c["readinessProbe"] = {"exec": {"command": ["/bin/sh", "-c", "test -e /www/ready"]},
+                           "periodSeconds": 1, "failureThreshold": 1, "timeoutSeconds": 2}
+    return h.make_pod(name, [c], volumes=[{"name": "www", "emptyDir": {}}], grace=1)
+
+
+def main_ready(stack, pod):
+    code, body = stack.status([pod])
+    assert code == 200, body
+    return ctr(body[0], "main").get("ready")
+
+
+def test_probes_run_in_the_job(make_stack):
+    """The supervisor running the pod in the job runs its probes, as a kubelet
+    would: readiness follows the exec probe."""
+    stack = make_stack()
+    pod = readiness_probed_pod("probed")
+    create_ok(stack, pod)
+    stack.wait_running(pod, timeout=60)
+    time.sleep(2.5)                      # two probe periods: the probe fails
+    assert main_ready(stack, pod) is False
+    open(os.path.join(stack.pod_dir(pod), "volumes", "www", "ready"), "w").close()
+    h.wait_for("ready after the probe passes", lambda: main_ready(stack, pod), timeout=15)
+
+
+def test_enable_probes_false_ignores_them(make_stack):
+    """EnableProbes: false (upstream's default): the probe never runs, the
+    running container is ready."""
+    stack = make_stack(EnableProbes=False)
+    pod = readiness_probed_pod("unprobed")
+    create_ok(stack, pod)
+    stack.wait_running(pod, timeout=60)
+    h.wait_for("ready without any probe", lambda: main_ready(stack, pod), timeout=15)
+    with open(os.path.join(stack.pod_dir(pod), "runtime.json")) as f:
+        assert json.load(f)["probes"] is False
 
 
 # ---- runtime annotations ----------------------------------------------------------

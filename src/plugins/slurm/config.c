@@ -2,7 +2,7 @@
  * keys, declared once here (the table also prints --help-config and is
  * what README documents), and the runtime spec new pods are frozen with.
  *
- * Upstream keys we do not implement (Tsocks*, EnableProbes) are reported
+ * Upstream keys we do not implement (Tsocks*) are reported
  * by the loader as unknown keys: a warning, never fatal, so upstream files
  * load unchanged.  Structured keys (Flavors, Taints) are checked here at
  * load, so a mistake stops the plugin at start-up rather than failing pods
@@ -101,6 +101,9 @@ static const il_cfg_field fields[] = {
      "accept the slurm-job.vk.io/{singularity,enroot}-{options,mounts} annotations"},
     {"MpiexecPath", NULL, IL_CFG_STRING, CFG(mpiexec_path), "mpiexec",
      "MPI launcher of the slurm-job.vk.io/mpi-flags annotation"},
+    {"EnableProbes", NULL, IL_CFG_BOOL, CFG(enable_probes), "true",
+     "run the containers' startup/readiness/liveness probes inside the job, as a kubelet "
+     "would; false: ignore them (upstream's default), readiness follows the container"},
 };
 #define NFIELDS (sizeof(fields) / sizeof(fields[0]))
 
@@ -168,6 +171,7 @@ int slurm_runtime_spec(const slurm_config *cfg, bool gpu, runtime_spec *out, il_
     out->image_prefix = il_xstrdup(cfg->image_prefix);
     strvec_push_all(&out->args, args);
     out->gpu = gpu;
+    out->no_probes = !cfg->enable_probes;
     return 0;
 }
 

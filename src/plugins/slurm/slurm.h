@@ -83,6 +83,7 @@ typedef struct slurm_config {
     bool export_pod_data;
     bool allow_runtime_options; /* the singularity-/enroot- options and mounts annotations */
     char *mpiexec_path;
+    bool enable_probes;       /* run the containers' probes in the job (the supervisor) */
     /* Derived at load (config.c, flavor.c), owned by the config: */
     slurm_flavor *flavors;
     size_t n_flavors;
