@@ -82,6 +82,9 @@ typedef struct runtime_spec {
     strvec args;              /* extra runtime options, before the image */
     char *image_prefix;       /* prepended to relative image names; NULL = none */
     bool gpu;                 /* turn the runtime's GPU switch on */
+    bool limits;              /* podman: enforce the containers' CPU and memory limits
+                               * (--cpus, --memory); an exit by SIGKILL under a memory
+                               * limit that no stop of ours explains is OOMKilled */
     bool no_probes;           /* the supervisor ignores startup/readiness/liveness probes
                                * (interlink-slurm's EnableProbes: false); hooks still run */
     strvec mpi;               /* MPI launcher {mpiexec, flags...}; empty: none.  The pod's

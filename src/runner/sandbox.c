@@ -239,6 +239,19 @@ static int podman_volume_args(const mount_spec *mounts, size_t n, strvec *argv, 
     return 0;
 }
 
+/* The container's limits as a kubelet enforces them through the CRI: a
+ * memory cgroup limit with no swap beyond it, a CFS quota for the CPU. */
+static void podman_limit_args(const il_resource_list *limits, strvec *argv)
+{
+    if (limits->memory_bytes > 0) {
+        strvec_pushf(argv, "--memory=%lld", (long long)limits->memory_bytes);
+        strvec_pushf(argv, "--memory-swap=%lld", (long long)limits->memory_bytes);
+    }
+    if (limits->cpu_milli > 0)
+        strvec_pushf(argv, "--cpus=%lld.%03lld", (long long)(limits->cpu_milli / 1000),
+                     (long long)(limits->cpu_milli % 1000));
+}
+
 static int podman_command(const runtime_spec *rt, const il_pod *pod, const il_container *c,
                           const mount_spec *mounts, size_t n, launch_spec *out, il_buf *err)
 {
@@ -254,6 +267,8 @@ static int podman_command(const runtime_spec *rt, const il_pod *pod, const il_co
         strvec_push(argv, fixed[i]);
     strvec_pushf(argv, "il-%s-%s", pod->uid, c->name);
     strvec_push_all(argv, rt->args.v);
+    if (rt->limits)
+        podman_limit_args(&c->resources.limits, argv);
     if (rt->gpu) {
         strvec_push(argv, "--device");
         strvec_push(argv, "nvidia.com/gpu=all");   /* CDI, as podman documents for NVIDIA */

@@ -117,6 +117,8 @@ static json_t *runtime_spec_json(const runtime_spec *rt)
                              rt->image_prefix, "gpu", rt->gpu);
     if (json && rt->mpi.n > 0)
         json_object_set_new(json, "mpi", strvec_to_json(&rt->mpi));
+    if (json && rt->limits)
+        json_object_set_new(json, "limits", json_true());
     if (json && rt->no_probes)
         json_object_set_new(json, "probes", json_false());
     return json;
@@ -160,6 +162,7 @@ int runtime_spec_read(const char *pod_dir, runtime_spec *out, char *err, size_t 
         out->image_prefix = il_xstrdup(json_string_value(json_object_get(json, "imagePrefix")));
         out->gpu = json_is_true(json_object_get(json, "gpu"));
         out->no_probes = json_is_false(json_object_get(json, "probes"));
+        out->limits = json_is_true(json_object_get(json, "limits"));
         rc = 0;
     }
     json_decref(json);

@@ -451,8 +451,25 @@ static void ctr_exited(sup_ctr *c, int status)
     il_info("container %s exited with %d", c->spec->name, c->st.exit_code);
 }
 
+/* The reason of a container's terminated state.  podman reports a
+ * container the kernel's OOM killer ended as killed by SIGKILL (137) and
+ * then removes it (--rm), so under an enforced memory limit such an end
+ * that no stop of ours explains is taken for the OOM kill it almost
+ * always is. */
+static const char *ctr_end_reason(const supervisor *sv, const sup_ctr *c)
+{
+    if (c->end_reason)
+        return c->end_reason;
+    if (c->st.exit_code == 0)
+        return "Completed";
+    if (c->st.exit_code == 128 + SIGKILL && !c->stopping && sv->rt.kind == RUNTIME_PODMAN &&
+        sv->rt.limits && c->spec->resources.limits.memory_bytes > 0)
+        return "OOMKilled";
+    return "Error";
+}
+
 /* Terminated once the process is reaped and its output fully logged. */
-static void ctr_finalize(sup_ctr *c)
+static void ctr_finalize(const supervisor *sv, sup_ctr *c)
 {
     for (int i = 0; i < 2; i++) {
         log_writer_flush(&c->writers[i]);
@@ -460,9 +477,7 @@ static void ctr_finalize(sup_ctr *c)
             close(c->pipes[i]);
         c->pipes[i] = -1;
     }
-    const char *reason = c->end_reason ? c->end_reason
-                         : c->st.exit_code == 0 ? "Completed" : "Error";
-    state_set(&c->st, IL_STATE_TERMINATED, reason, c->end_message);
+    state_set(&c->st, IL_STATE_TERMINATED, ctr_end_reason(sv, c), c->end_message);
     if (il_time_is_zero(c->st.started_at))
         c->st.started_at = c->spawned_at;   /* stopped during its postStart hook */
     c->st.finished_at = il_time_now();
@@ -628,7 +643,7 @@ static size_t advance(supervisor *sv, sup_ctr *ctrs, size_t n)
         ctr_run_checks(sv, c, now);
         bool drained = c->pipes[0] < 0 && c->pipes[1] < 0;
         if (c->exited && (drained || now >= c->exited_ms + DRAIN_AFTER_EXIT_MS))
-            ctr_finalize(c);
+            ctr_finalize(sv, c);
         else
             active++;
     }

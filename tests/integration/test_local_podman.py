@@ -96,3 +96,46 @@ def test_podman_delete_running(local):
     assert local.status(pod) is None
     r = subprocess.run(["podman", "container", "exists", name])
     assert r.returncode == 1, "the podman container was left behind"
+
+
+def limited(c, **limits):
+    c["resources"] = {"limits": limits}
+    return c
+
+
+def test_memory_limit_enforced_and_oom_killed(local):
+    """limits.memory is a cgroup limit without swap (PodmanLimits, default on):
+    a container writing 200 MiB into one buffer under 50Mi is killed by the
+    kernel and reported OOMKilled (137); 4 MiB under the same limit, and
+    200 MiB without a limit, run."""
+    dd = "echo start; /bin/busybox dd if=/dev/zero of=/dev/null bs={} count=1 2>/dev/null; echo survived"
+    # exec: the OOM killer picks the largest process, which must be PID 1
+    hog = limited(sh("hog", "echo start; exec /bin/busybox dd if=/dev/zero of=/dev/null bs=200M count=1",
+                     image="busybox"), memory="50Mi", cpu="500m")
+    fits = limited(sh("fits", dd.format("4M"), image="busybox"), memory="50Mi")
+    free = sh("free", dd.format("200M"), image="busybox")
+    pod = h.make_pod("oom", [hog, fits, free])
+    assert local.create(pod)[0] == 200
+    st = local.wait_done(pod, timeout=60)
+    t = terminated(st, "hog")
+    assert t["exitCode"] == 137 and t["reason"] == "OOMKilled", t
+    assert local.logs(pod, "hog") == b"start\n"
+    for name in ("fits", "free"):
+        t = terminated(st, name)
+        assert t["exitCode"] == 0 and t["reason"] == "Completed", (name, t)
+        assert local.logs(pod, name) == b"start\nsurvived\n"
+    assert h.derive_phase(st) == "Failed"
+
+
+def test_podman_limits_false_leaves_containers_unlimited(tmp_path, podman_ok):
+    """PodmanLimits: false (podman without cgroup delegation): no limit."""
+    lp = Local(tmp_path, ContainerRuntime="podman", PodmanLimits=False).start()
+    try:
+        hog = limited(sh("hog", "/bin/busybox dd if=/dev/zero of=/dev/null bs=200M count=1 2>/dev/null "
+                                "&& echo survived", image="busybox"), memory="50Mi")
+        pod = h.make_pod("nolimit", [hog])
+        assert lp.create(pod)[0] == 200
+        t = terminated(lp.wait_done(pod, timeout=60), "hog")
+        assert t["exitCode"] == 0 and lp.logs(pod, "hog") == b"survived\n", t
+    finally:
+        lp.cleanup()

@@ -71,6 +71,17 @@ static const char *const expected_env[] = {
     "HOSTNAME=p", "A=last wins", "B=", NULL,
 };
 
+/* got[from..] must begin with want (NULL-terminated). */
+static void assert_tail_prefix(const strvec *got, size_t from, const char *const *want)
+{
+    for (size_t i = 0; want[i]; i++) {
+        if (from + i >= got->n)
+            fail_msg("argv ends at %zu, want \"%s\" there", got->n, want[i]);
+        if (strcmp(got->v[from + i], want[i]) != 0)
+            fail_msg("element %zu: got \"%s\", want \"%s\"", from + i, got->v[from + i], want[i]);
+    }
+}
+
 static void test_host_argv_and_env(void **state)
 {
     (void)state;
@@ -163,12 +174,51 @@ static void test_podman_argv(void **state)
     il_pod_free(&pod);
 }
 
+/* Limits on: the container's memory limit without swap and its CPU limit
+ * as a CFS quota, right after the configured arguments; none without limits. */
+static void test_podman_limits(void **state)
+{
+    (void)state;
+    static const char pod_json[] =
+        "{\"metadata\":{\"name\":\"p\",\"namespace\":\"default\",\"uid\":\"" UID "\"},"
+        " \"spec\":{\"containers\":["
+        "   {\"name\":\"lim\",\"image\":\"busybox\",\"resources\":"
+        "      {\"limits\":{\"memory\":\"50Mi\",\"cpu\":\"1500m\"},\"requests\":{\"cpu\":\"1\"}}},"
+        "   {\"name\":\"free\",\"image\":\"busybox\",\"resources\":{\"requests\":{\"memory\":\"1Gi\"}}}]}}";
+    json_t *json = json_loads(pod_json, 0, NULL);
+    assert_non_null(json);
+    il_pod pod;
+    char perr[256];
+    assert_int_equal(il_pod_parse(json, &pod, perr, sizeof(perr)), 0);
+    json_decref(json);
+    runtime_spec rt = {.kind = RUNTIME_PODMAN, .path = "podman", .limits = true};
+    launch_spec ls;
+    il_buf err = IL_BUF_INIT;
+    assert_int_equal(sandbox_command_mounts(&rt, &pod, &pod.containers[0], NULL, 0, &ls, &err), 0);
+    const char *const limited[] = {"--name", "il-" UID "-lim", "--memory=52428800",
+                                   "--memory-swap=52428800", "--cpus=1.500", "-e", NULL};
+    assert_tail_prefix(&ls.argv, 12, limited);
+    launch_spec_free(&ls);
+    assert_int_equal(sandbox_command_mounts(&rt, &pod, &pod.containers[1], NULL, 0, &ls, &err), 0);
+    const char *const unlimited[] = {"--name", "il-" UID "-free", "-e", NULL};
+    assert_tail_prefix(&ls.argv, 12, unlimited);
+    launch_spec_free(&ls);
+    rt.limits = false;
+    assert_int_equal(sandbox_command_mounts(&rt, &pod, &pod.containers[0], NULL, 0, &ls, &err), 0);
+    const char *const off[] = {"--name", "il-" UID "-lim", "-e", NULL};
+    assert_tail_prefix(&ls.argv, 12, off);
+    launch_spec_free(&ls);
+    il_buf_free(&err);
+    il_pod_free(&pod);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_host_argv_and_env),
         cmocka_unit_test(test_host_args_only_and_no_command),
         cmocka_unit_test(test_podman_argv),
+        cmocka_unit_test(test_podman_limits),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

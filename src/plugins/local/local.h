@@ -28,6 +28,7 @@ typedef struct local_config {
     char *podman_path;
     char *bwrap_path;
     char **podman_args;
+    bool podman_limits;
     bool verbose;
     bool errors_only;
     int64_t max_body;

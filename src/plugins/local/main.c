@@ -37,6 +37,10 @@ static const il_cfg_field fields[] = {
     {"BwrapPath", NULL, IL_CFG_STRING, CFG(bwrap_path), "bwrap", "bubblewrap executable"},
     {"PodmanArgs", NULL, IL_CFG_STRLIST, CFG(podman_args), RUNNER_DEFAULT_PODMAN_ARGS,
      "extra `podman run` arguments (default sets ulimits that work without CAP_SYS_RESOURCE)"},
+    {"PodmanLimits", NULL, IL_CFG_BOOL, CFG(podman_limits), "true",
+     "podman: enforce the containers' CPU and memory limits (--cpus, --memory, no swap "
+     "beyond it; a SIGKILLed container under a memory limit is reported OOMKilled); false "
+     "where podman cannot set cgroup limits (rootless without delegation)"},
     {"VerboseLogging", NULL, IL_CFG_BOOL, CFG(verbose), "false", "debug logging"},
     {"ErrorsOnlyLogging", NULL, IL_CFG_BOOL, CFG(errors_only), "false", "log errors only"},
     {"MaxBodyBytes", NULL, IL_CFG_SIZE, CFG(max_body), "16Mi", "largest accepted request body"},
@@ -81,6 +85,7 @@ static int runtime_from_config(const local_config *cfg, runtime_spec *rt)
     rt->path = il_xstrdup(cfg->podman_path);
     rt->bwrap_path = il_xstrdup(cfg->bwrap_path);
     strvec_push_all(&rt->args, cfg->podman_args);
+    rt->limits = rt->kind == RUNTIME_PODMAN && cfg->podman_limits;
     return 0;
 }
 

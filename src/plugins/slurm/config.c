@@ -57,6 +57,10 @@ static const il_cfg_field fields[] = {
     {"PodmanPath", NULL, IL_CFG_STRING, CFG(podman_path), "podman", "podman executable"},
     {"PodmanArgs", NULL, IL_CFG_STRLIST, CFG(podman_args), RUNNER_DEFAULT_PODMAN_ARGS,
      "extra `podman run` arguments (list)"},
+    {"PodmanLimits", NULL, IL_CFG_BOOL, CFG(podman_limits), "true",
+     "podman: enforce the containers' CPU and memory limits (--cpus, --memory, no swap "
+     "beyond it; a SIGKILLed container under a memory limit is reported OOMKilled); false "
+     "where podman cannot set cgroup limits (rootless without delegation)"},
     {"BwrapPath", NULL, IL_CFG_STRING, CFG(bwrap_path), "bwrap",
      "bubblewrap executable (runtime none)"},
     {"BashPath", NULL, IL_CFG_STRING, CFG(bash_path), "/bin/bash", "job script interpreter"},
@@ -172,6 +176,7 @@ int slurm_runtime_spec(const slurm_config *cfg, bool gpu, runtime_spec *out, il_
     strvec_push_all(&out->args, args);
     out->gpu = gpu;
     out->no_probes = !cfg->enable_probes;
+    out->limits = out->kind == RUNTIME_PODMAN && cfg->podman_limits;
     return 0;
 }
 

@@ -58,6 +58,7 @@ typedef struct slurm_config {
     char **chrun_options;
     char *podman_path;
     char **podman_args;
+    bool podman_limits;
     char *bwrap_path;
     char *bash_path;
     char *runner_path;
