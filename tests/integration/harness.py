@@ -108,8 +108,18 @@ def valgrind_prefix(binary):
             f"--log-file={logs}/{os.path.basename(binary)}.%p.valgrind"]
 
 
+def sanitizer_report(log):
+    """The first line of an ASan/UBSan/LSan report in a daemon's log, or None."""
+    for line in log.splitlines():
+        if ("ERROR: AddressSanitizer" in line or "ERROR: LeakSanitizer" in line
+                or "runtime error:" in line):
+            return line.strip()[:300]
+    return None
+
+
 class Daemon:
     def __init__(self, argv, log_path, env=None):
+        self.name = os.path.basename(argv[0])
         self.argv = valgrind_prefix(argv[0]) + list(argv)
         self.log_path = log_path
         self.env = dict(os.environ)
@@ -148,6 +158,17 @@ class Daemon:
     def output(self):
         with open(self.log_path, "rb") as f:
             return f.read().decode(errors="replace")
+
+    def stop_cleanly(self):
+        """Stop with SIGTERM if it runs; fail unless it exited 0 then and its
+        log holds no sanitizer report (a daemon killed on purpose earlier is
+        only checked for the report)."""
+        was_alive = self.alive()
+        code = self.stop()
+        report = sanitizer_report(self.output())
+        assert report is None, f"{self.log_path}: {report}"
+        assert not was_alive or code == 0, f"{self.name} exited {code} on SIGTERM (log {self.log_path})"
+        return code
 
 
 def kill_processes_under(directory):
@@ -218,10 +239,14 @@ class Stack:
         return self
 
     def stop(self):
-        for d in (self.api, self.plugin):
-            if d is not None and d.alive():
-                d.stop()
-        kill_processes_under(self.dir)
+        """Stops both daemons; fails when one did not exit 0 on SIGTERM or
+        logged a sanitizer report (the ASan+UBSan build of make test)."""
+        try:
+            for d in (self.api, self.plugin):
+                if d is not None:
+                    d.stop_cleanly()
+        finally:
+            kill_processes_under(self.dir)
 
     # -- the calls the virtual kubelet makes --------------------------------
     def create(self, req, session=None):

@@ -150,20 +150,20 @@ class VKEnv:
         self.vk = VK(self.dir, self.kube, self.stack, self.kubelet_port, **vk_config).start()
 
     def restart_vk(self):
-        assert self.vk.stop() == 0, "interlink-vk did not exit 0 on SIGTERM"
+        self.vk.stop_cleanly()
         self.vk = VK(self.dir, self.kube, self.stack, self.kubelet_port,
                      **self.vk_config).start()
 
     def stop(self):
+        """Stops everything; fails when a daemon did not exit 0 on SIGTERM or
+        logged a sanitizer report."""
         try:
-            code = self.vk.stop()
+            self.vk.stop_cleanly()
         finally:
-            self.stack.stop()
-            self.kube.stop()
-        assert code == 0, f"interlink-vk exited {code} on SIGTERM:\n{self.vk.output()[-3000:]}"
-        out = self.vk.output()
-        assert "ERROR: AddressSanitizer" not in out and "runtime error:" not in out, out[-5000:]
-        assert "LeakSanitizer" not in out, out[-5000:]
+            try:
+                self.stack.stop()
+            finally:
+                self.kube.stop()
 
     def plugin_pod_dirs(self):
         pods = os.path.join(self.stack.dir, "local-data", "pods")
