@@ -83,8 +83,7 @@ typedef struct runtime_spec {
     char *image_prefix;       /* prepended to relative image names; NULL = none */
     bool gpu;                 /* turn the runtime's GPU switch on */
     bool limits;              /* podman: enforce the containers' CPU and memory limits
-                               * (--cpus, --memory); an exit by SIGKILL under a memory
-                               * limit that no stop of ours explains is OOMKilled */
+                               * (--cpus, --memory, --memory-swap) */
     bool no_probes;           /* the supervisor ignores startup/readiness/liveness probes
                                * (interlink-slurm's EnableProbes: false); hooks still run */
     strvec mpi;               /* MPI launcher {mpiexec, flags...}; empty: none.  The pod's
@@ -246,6 +245,13 @@ void sandbox_cleanup(const runtime_spec *rt, const il_pod *pod);
  * inherit.  Returns 0 or an errno value (exec failures included). */
 int sandbox_spawn(char *const argv[], char *const envp[], int out_fd, int err_fd, int fd3,
                   pid_t *pid);
+/* The same, started in directory cwd (NULL: ours). */
+int sandbox_spawn_in(const char *cwd, char *const argv[], char *const envp[], int out_fd,
+                     int err_fd, int fd3, pid_t *pid);
+/* podman's conmon, started in a container's directory, leaves this file
+ * there when the kernel's OOM killer struck the container (podman's own
+ * State.OOMKilled); with --rm nothing else of the container is left. */
+#define SANDBOX_OOM_FILE "oom"
 /* Run argv to completion with stdio on /dev/null; returns the wait status or -1. */
 int sandbox_run_quiet(char *const argv[]);
 /* pid's process group from /proc, -1 if gone; whether pid is pid 1 of a

@@ -363,6 +363,12 @@ void launch_spec_free(launch_spec *ls)
 int sandbox_spawn(char *const argv[], char *const envp[], int out_fd, int err_fd, int fd3,
                   pid_t *pid)
 {
+    return sandbox_spawn_in(NULL, argv, envp, out_fd, err_fd, fd3, pid);
+}
+
+int sandbox_spawn_in(const char *cwd, char *const argv[], char *const envp[], int out_fd,
+                     int err_fd, int fd3, pid_t *pid)
+{
     extern char **environ;
     posix_spawn_file_actions_t fa;
     posix_spawnattr_t attr;
@@ -380,6 +386,8 @@ int sandbox_spawn(char *const argv[], char *const envp[], int out_fd, int err_fd
     if (fd3 >= 0)
         posix_spawn_file_actions_adddup2(&fa, fd3, 3);   /* clears FD_CLOEXEC, even if fd3 == 3 */
     posix_spawn_file_actions_addclosefrom_np(&fa, fd3 >= 0 ? 4 : 3);
+    if (cwd)
+        posix_spawn_file_actions_addchdir_np(&fa, cwd);
     sigset_t none;
     sigemptyset(&none);
     posix_spawnattr_setsigmask(&attr, &none);

@@ -422,7 +422,8 @@ static void ctr_start(supervisor *sv, sup_ctr *c)
     free(log_path);
     int write_ends[2] = {-1, -1};
     int rc = c->log_fd < 0 || open_pipes(c, write_ends) != 0 ? errno
-             : sandbox_spawn(ls.argv.v, ls.envp.v, write_ends[0], write_ends[1], -1,
+             : sandbox_spawn_in(sv->rt.kind == RUNTIME_PODMAN ? c->dir : NULL, ls.argv.v,
+                                ls.envp.v, write_ends[0], write_ends[1], -1,
                                  &c->pid);
     for (int i = 0; i < 2; i++)
         if (write_ends[i] >= 0)
@@ -451,21 +452,21 @@ static void ctr_exited(sup_ctr *c, int status)
     il_info("container %s exited with %d", c->spec->name, c->st.exit_code);
 }
 
-/* The reason of a container's terminated state.  podman reports a
- * container the kernel's OOM killer ended as killed by SIGKILL (137) and
- * then removes it (--rm), so under an enforced memory limit such an end
- * that no stop of ours explains is taken for the OOM kill it almost
- * always is. */
+/* The reason of a container's terminated state: a probe's or a hook's,
+ * else OOMKilled when conmon saw the OOM killer strike (podman runs in the
+ * container's directory for that, SANDBOX_OOM_FILE), else by exit code. */
 static const char *ctr_end_reason(const supervisor *sv, const sup_ctr *c)
 {
     if (c->end_reason)
         return c->end_reason;
-    if (c->st.exit_code == 0)
-        return "Completed";
-    if (c->st.exit_code == 128 + SIGKILL && !c->stopping && sv->rt.kind == RUNTIME_PODMAN &&
-        sv->rt.limits && c->spec->resources.limits.memory_bytes > 0)
-        return "OOMKilled";
-    return "Error";
+    if (sv->rt.kind == RUNTIME_PODMAN) {
+        char *oom = store_path(c->dir, SANDBOX_OOM_FILE);
+        bool oom_killed = access(oom, F_OK) == 0;
+        free(oom);
+        if (oom_killed)
+            return "OOMKilled";
+    }
+    return c->st.exit_code == 0 ? "Completed" : "Error";
 }
 
 /* Terminated once the process is reaped and its output fully logged. */

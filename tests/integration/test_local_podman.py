@@ -107,14 +107,16 @@ def test_memory_limit_enforced_and_oom_killed(local):
     """limits.memory is a cgroup limit without swap (PodmanLimits, default on):
     a container writing 200 MiB into one buffer under 50Mi is killed by the
     kernel and reported OOMKilled (137); 4 MiB under the same limit, and
-    200 MiB without a limit, run."""
+    200 MiB without a limit, run; an exit 137 of its own under the limit
+    is an Error, not an OOM kill."""
     dd = "echo start; /bin/busybox dd if=/dev/zero of=/dev/null bs={} count=1 2>/dev/null; echo survived"
     # exec: the OOM killer picks the largest process, which must be PID 1
     hog = limited(sh("hog", "echo start; exec /bin/busybox dd if=/dev/zero of=/dev/null bs=200M count=1",
                      image="busybox"), memory="50Mi", cpu="500m")
     fits = limited(sh("fits", dd.format("4M"), image="busybox"), memory="50Mi")
     free = sh("free", dd.format("200M"), image="busybox")
-    pod = h.make_pod("oom", [hog, fits, free])
+    fake = limited(sh("fake", "exit 137", image="busybox"), memory="50Mi")
+    pod = h.make_pod("oom", [hog, fits, free, fake])
     assert local.create(pod)[0] == 200
     st = local.wait_done(pod, timeout=60)
     t = terminated(st, "hog")
@@ -124,6 +126,8 @@ def test_memory_limit_enforced_and_oom_killed(local):
         t = terminated(st, name)
         assert t["exitCode"] == 0 and t["reason"] == "Completed", (name, t)
         assert local.logs(pod, name) == b"start\nsurvived\n"
+    t = terminated(st, "fake")
+    assert t["exitCode"] == 137 and t["reason"] == "Error", t
     assert h.derive_phase(st) == "Failed"
 
 

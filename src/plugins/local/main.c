@@ -39,8 +39,8 @@ static const il_cfg_field fields[] = {
      "extra `podman run` arguments (default sets ulimits that work without CAP_SYS_RESOURCE)"},
     {"PodmanLimits", NULL, IL_CFG_BOOL, CFG(podman_limits), "true",
      "podman: enforce the containers' CPU and memory limits (--cpus, --memory, no swap "
-     "beyond it; a SIGKILLed container under a memory limit is reported OOMKilled); false "
-     "where podman cannot set cgroup limits (rootless without delegation)"},
+     "beyond it); false where podman cannot set cgroup limits (rootless without "
+     "delegation).  OOM kills are reported OOMKilled either way"},
     {"VerboseLogging", NULL, IL_CFG_BOOL, CFG(verbose), "false", "debug logging"},
     {"ErrorsOnlyLogging", NULL, IL_CFG_BOOL, CFG(errors_only), "false", "log errors only"},
     {"MaxBodyBytes", NULL, IL_CFG_SIZE, CFG(max_body), "16Mi", "largest accepted request body"},

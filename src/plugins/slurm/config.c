@@ -59,8 +59,8 @@ static const il_cfg_field fields[] = {
      "extra `podman run` arguments (list)"},
     {"PodmanLimits", NULL, IL_CFG_BOOL, CFG(podman_limits), "true",
      "podman: enforce the containers' CPU and memory limits (--cpus, --memory, no swap "
-     "beyond it; a SIGKILLed container under a memory limit is reported OOMKilled); false "
-     "where podman cannot set cgroup limits (rootless without delegation)"},
+     "beyond it); false where podman cannot set cgroup limits (rootless without "
+     "delegation).  OOM kills are reported OOMKilled either way"},
     {"BwrapPath", NULL, IL_CFG_STRING, CFG(bwrap_path), "bwrap",
      "bubblewrap executable (runtime none)"},
     {"BashPath", NULL, IL_CFG_STRING, CFG(bash_path), "/bin/bash", "job script interpreter"},
