@@ -18,7 +18,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "log.h"
@@ -30,23 +29,6 @@
  * in some other job's name cannot shift the others. */
 #define SACCT_FORMAT "JobID,State,Reason,ExitCode,Start,End,JobName"
 #define SACCT_FIELDS 7
-
-/* SLURM's local "2026-11-22T02:49:52" (as in jobs.c); zero for "Unknown". */
-static il_time local_time(const char *text, size_t len)
-{
-    char buf[32];
-    struct tm tm;
-    if (len >= sizeof(buf))
-        return IL_TIME_ZERO;
-    memcpy(buf, text, len);
-    buf[len] = '\0';
-    memset(&tm, 0, sizeof(tm));
-    const char *end = strptime(buf, "%Y-%m-%dT%H:%M:%S", &tm);
-    if (!end || *end)
-        return IL_TIME_ZERO;
-    tm.tm_isdst = -1;
-    return (il_time){(int64_t)mktime(&tm), 0};
-}
 
 /* "code:signal" (both sources print it so) as the wait status squeue's
  * exit_code gives: the code in the high byte, the signal in the low bits. */
@@ -121,8 +103,8 @@ static int parse_jobcomp_line(const char *line, char *const *ids, size_t n, job_
     out->state = il_xstrndup(state, state_len);
     out->reason = il_xstrdup("from the job completion log");
     out->exit_status = exit_status_of(exit_code);
-    out->start = start ? local_time(start, start_len) : IL_TIME_ZERO;
-    out->end = end ? local_time(end, end_len) : IL_TIME_ZERO;
+    out->start = start ? job_time(start, start_len) : IL_TIME_ZERO;
+    out->end = end ? job_time(end, end_len) : IL_TIME_ZERO;
     return 0;
 }
 
@@ -183,17 +165,7 @@ static bool jobcomp_lookup(const char *path, char *const *ids, size_t n, job_inf
 static int parse_sacct_line(char *line, char *const *ids, size_t n, job_info *out)
 {
     char *f[SACCT_FIELDS];
-    char *p = line;
-    for (int k = 0; k < SACCT_FIELDS - 1; k++) {
-        char *bar = strchr(p, '|');
-        if (!bar)
-            return -1;
-        *bar = '\0';
-        f[k] = p;
-        p = bar + 1;
-    }
-    f[SACCT_FIELDS - 1] = p;
-    if (!wanted(f[0], strlen(f[0]), ids, n))
+    if (job_split_fields(line, f, SACCT_FIELDS) != 0 || !wanted(f[0], strlen(f[0]), ids, n))
         return -1;
     f[1][strcspn(f[1], " ")] = '\0';   /* "CANCELLED by 0" */
     memset(out, 0, sizeof(*out));
@@ -201,8 +173,8 @@ static int parse_sacct_line(char *line, char *const *ids, size_t n, job_info *ou
     out->state = il_xstrdup(f[1]);
     out->reason = il_xstrdup(f[2]);
     out->exit_status = exit_status_of(f[3]);
-    out->start = local_time(f[4], strlen(f[4]));
-    out->end = local_time(f[5], strlen(f[5]));
+    out->start = job_time(f[4], strlen(f[4]));
+    out->end = job_time(f[5], strlen(f[5]));
     out->name = il_xstrdup(f[6]);
     return 0;
 }

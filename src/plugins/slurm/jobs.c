@@ -24,16 +24,34 @@
 #define SQUEUE_FORMAT "JobID:|,State:|,Reason:|,exit_code:|,StartTime:|,EndTime:|,Name:|"
 #define SQUEUE_FIELDS 7
 
-/* SLURM prints local time without a zone: "2026-11-22T02:49:52". */
-static il_time slurm_time(const char *text)
+il_time job_time(const char *text, size_t len)
 {
+    char buf[32];
+    if (len >= sizeof(buf))
+        return IL_TIME_ZERO;
+    memcpy(buf, text, len);
+    buf[len] = '\0';
     struct tm tm;
     memset(&tm, 0, sizeof(tm));
-    const char *end = text ? strptime(text, "%Y-%m-%dT%H:%M:%S", &tm) : NULL;
+    const char *end = strptime(buf, "%Y-%m-%dT%H:%M:%S", &tm);
     if (!end || *end)
         return IL_TIME_ZERO;
     tm.tm_isdst = -1;
     return (il_time){(int64_t)mktime(&tm), 0};
+}
+
+int job_split_fields(char *line, char **fields, int n)
+{
+    for (int i = 0; i < n - 1; i++) {
+        char *bar = strchr(line, '|');
+        if (!bar)
+            return -1;
+        *bar = '\0';
+        fields[i] = line;
+        line = bar + 1;
+    }
+    fields[n - 1] = line;
+    return 0;
 }
 
 static json_t *time_json(il_time t)
@@ -136,26 +154,19 @@ int job_record_commit(int fd, const char *pods_dir, const char *pod_dir, const c
 static int parse_line(char *line, job_info *j)
 {
     char *field[SQUEUE_FIELDS];
-    char *p = line;
-    for (int i = 0; i < SQUEUE_FIELDS - 1; i++) {
-        char *bar = strchr(p, '|');
-        if (!bar)
-            return -1;
-        *bar = '\0';
-        field[i] = p;
-        p = bar + 1;
-    }
-    size_t len = strlen(p);
-    if (len > 0 && p[len - 1] == '|')
-        p[len - 1] = '\0';   /* the name's own suffix; a '|' inside it stays */
-    field[SQUEUE_FIELDS - 1] = p;
+    if (job_split_fields(line, field, SQUEUE_FIELDS) != 0)
+        return -1;
+    char *name = field[SQUEUE_FIELDS - 1];
+    size_t len = strlen(name);
+    if (len > 0 && name[len - 1] == '|')
+        name[len - 1] = '\0';   /* the name's own suffix; a '|' inside it stays */
     memset(j, 0, sizeof(*j));
     j->id = il_xstrdup(field[0]);
     j->state = il_xstrdup(field[1]);
     j->reason = il_xstrdup(field[2]);
     j->exit_status = atoi(field[3]);
-    j->start = slurm_time(field[4]);
-    j->end = slurm_time(field[5]);
+    j->start = job_time(field[4], strlen(field[4]));
+    j->end = job_time(field[5], strlen(field[5]));
     j->name = il_xstrdup(field[6]);
     return 0;
 }

@@ -263,6 +263,12 @@ job_phase job_state_phase(const char *state);
  * not finish by themselves (TIMEOUT -> DeadlineExceeded, ...). */
 const char *job_state_reason(const char *state);
 int job_state_exit_code(const job_info *j);
+/* SLURM's local time without a zone ("2026-11-22T02:49:52", len bytes of
+ * text); zero for anything else ("Unknown", "None"). */
+il_time job_time(const char *text, size_t len);
+/* Split a '|'-separated line in place into n fields, the last taking the
+ * rest (a '|' in it stays); -1 when it has fewer. */
+int job_split_fields(char *line, char **fields, int n);
 /* Parse squeue -O output (see jobs.c); returns how many jobs. */
 size_t job_info_parse(const char *text, job_info **out);
 /* Apply what SLURM says about the job to a status read from the files. */
