@@ -110,17 +110,6 @@ def free_port():
     return port
 
 
-def wait_for(what, fn, timeout, interval=0.2):
-    deadline = time.time() + timeout
-    last = None
-    while time.time() < deadline:
-        last = fn()
-        if last:
-            return last
-        time.sleep(interval)
-    raise RuntimeError(f"timed out after {timeout}s waiting for {what}; last: {last!r}")
-
-
 class FakeKube(harness.Daemon):
     """tests/kube/fake_apiserver.py; kubelet-serving CSRs are approved as the CI
     setup script does (here by the double's --auto-approve-csr)."""
@@ -137,8 +126,8 @@ class FakeKube(harness.Daemon):
         if os.path.exists(port_file):
             os.unlink(port_file)
         super().start()
-        wait_for("the API server double", lambda: os.path.exists(port_file)
-                 and open(port_file).read().strip(), timeout=60)
+        harness.wait_for("the API server double", lambda: os.path.exists(port_file)
+                         and open(port_file).read().strip(), timeout=60, interval=0.2)
         self.port = int(open(port_file).read())
         with open(os.path.join(self.dir, "token")) as f:
             self.token = f.read().strip()
@@ -182,21 +171,12 @@ class Node:
     def stop(self):
         """Stop the three daemons; a list of what was wrong with how they ended
         (a status other than 0 on SIGTERM, a sanitizer report in a log)."""
-        daemons = [("interlink-vk", self.vk), ("interlink", self.stack.api),
-                   ("interlink-local", self.stack.plugin)]
-        try:
-            self.vk.stop()          # raises when it does not stop within the grace time
-        finally:
-            self.stack.stop()
         problems = []
-        for name, d in daemons:
-            if d is None:
-                continue
-            if d.proc.returncode != 0:   # negative: killed by that signal
-                problems.append(f"{name} ended with {d.proc.returncode} on SIGTERM")
-            report = sanitizer_report(d.output())
-            if report:
-                problems.append(f"{name}: {report}")
+        try:
+            # raises when it does not stop within the grace time
+            problems += self.vk.stop_and_check(must_be_running=True)
+        finally:
+            problems += self.stack.stop_and_check(must_be_running=True)
         return problems
 
 
@@ -215,8 +195,9 @@ class Env:
             name = f"{self.node_prefix}-{runtime}"
             n = Node(os.path.join(self.workdir, runtime), self.kube, name, runtime, self.verbose)
             self.nodes[runtime] = n
-            wait_for(f"node {name} Ready", lambda: node_ready(self.get(f"/api/v1/nodes/{name}")),
-                     timeout=60)
+            harness.wait_for(f"node {name} Ready",
+                             lambda: node_ready(self.get(f"/api/v1/nodes/{name}")),
+                             timeout=60, interval=0.2)
         return self.nodes[runtime]
 
     # -- API --------------------------------------------------------------------------------
@@ -265,19 +246,11 @@ class Env:
         for path, name in pods:
             self.kube.api.delete(f"{path}/{name}")
         try:
-            wait_for("leftover pods deleted by the VKs",
-                     lambda: all(self.get(f"{p}/{n}") is None for p, n in pods), timeout=60)
-        except RuntimeError as e:
+            harness.wait_for("leftover pods deleted by the VKs",
+                             lambda: all(self.get(f"{p}/{n}") is None for p, n in pods),
+                             timeout=60, interval=0.2)
+        except AssertionError as e:
             print(f"warning: {e}", file=sys.stderr)
-
-
-def sanitizer_report(log):
-    """The first line of an ASan/UBSan/LSan report in a daemon's log, or None."""
-    for line in log.splitlines():
-        if ("ERROR: AddressSanitizer" in line or "ERROR: LeakSanitizer" in line
-                or "runtime error:" in line):
-            return line.strip()[:300]
-    return None
 
 
 def node_ready(node):
