@@ -1,6 +1,6 @@
 /* podresolve.h -- a pod as interlink's /create wants it: upstream's
  * PodCreateRequests {pod, configmaps, secrets, projectedvolumesmaps,
- * jobscriptURL} (interlink-core.md §5.7).
+ * jobscriptURL} (docs/upstream.md).
  *
  * ConfigMaps and Secrets referenced by volumes travel whole, once each;
  * projected and downwardAPI volumes become one synthetic ConfigMap each

@@ -18,7 +18,7 @@
 
 #define DEFAULT_FILE_MODE 0644
 
-/* The zero-valued ScriptBuildConfig upstream always sends (§1.2). */
+/* The zero-valued ScriptBuildConfig upstream always sends (docs/upstream.md). */
 static const char job_config_zero[] =
     "{\"SingularityHubProxy\":{\"server\":\"\",\"master_token\":\"\",\"cache_validity_seconds\":0},"
     "\"ApptainerOptions\":{\"executable\":\"\",\"fakeroot\":false,\"containall\":false,"

@@ -5,7 +5,7 @@
  * / ContainersReady / Ready conditions, and the "did anything change"
  * comparison that keeps the VK from rewriting an unchanged status.
  *
- * Upstream's mapping (reference §5.8, §11 item 11) overwrote OOMKilled with
+ * Upstream's mapping (docs/upstream.md) overwrote OOMKilled with
  * "Error: 137", called a pod with zero reported containers Succeeded, left
  * a pod whose init container failed Pending forever, and replaced all
  * conditions by one Ready (appending duplicates).  Each of those is a test

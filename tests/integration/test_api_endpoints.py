@@ -1,5 +1,5 @@
 """Every `interlink` endpoint through the real daemons, with upstream's JSON
-shapes (interlink-core.md §1, §2) and our extensions (/pods, /metrics,
+shapes (docs/upstream.md) and our extensions (/pods, /metrics,
 /healthz)."""
 import datetime
 import json

@@ -152,7 +152,7 @@ def test_plugin_error_status_and_text_are_relayed(stack_factory):
 
 
 def test_garbage_ping_body_is_relayed_verbatim(stack_factory):
-    # /pinglink relays any body (PingResponse JSON or opaque text, §1.6).
+    # /pinglink relays any body (PingResponse JSON or opaque text: docs/upstream.md).
     stack = stack_factory()
     plugin = MisbehavingPlugin(stack.plugin_sock, "garbage")
     try:

@@ -394,7 +394,7 @@ static void test_create_response(void **state)
 
 /* ---- PodStatus --------------------------------------------------------- */
 
-/* §12.3's plugin answer, one element. */
+/* A plugin's status answer as upstream's SLURM plugin writes it, one element. */
 static const char status_example[] =
     "{\"name\":\"hello\",\"UID\":\"0b1f3c1e-7c0e-4f55-9b1d-3c0f7c1a2b3c\",\"namespace\":\"default\","
     " \"JID\":\"12345\",\"containers\":[{\"name\":\"main\",\"state\":{\"terminated\":{\"exitCode\":0,"
