@@ -27,7 +27,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 
-#include "plugin.h"
+#include "httpd.h"
 #include "pod.h"
 #include "util.h"
 #include "wire.h"
@@ -304,25 +304,6 @@ int logs_open_in(const char *pods_dir, const il_log_request *req, logs_pod_alive
                  void *alive_ctx, void **stream, il_buf *err);
 ssize_t logs_read(void *stream, char *buf, size_t max);
 void logs_close(void *stream);
-
-/* ---- the plugin process (plugin_main.c) -------------------------------- */
-
-typedef struct runner_cli {
-    const char *name;              /* "interlink-local" */
-    const char *usage;             /* the whole --help text */
-    const char *config_env;        /* "LOCALCONFIGPATH" */
-    const char *config_flag_alias; /* upstream's "-SlurmConfigpath", or NULL */
-    void (*print_config)(void);    /* --help-config */
-} runner_cli;
-
-/* Parse the common flags.  Returns -1 to go on (config_path: the file, or
- * NULL), else the exit status (--help, --version, a bad flag). */
-int runner_parse_cli(const runner_cli *cli, int argc, char **argv, const char **config_path,
-                     bool *verbose);
-void runner_set_log_level(bool verbose, bool errors_only);
-/* Serve ops on the unix socket when set, else on url + port. */
-int runner_serve(const il_plugin_ops *ops, void *ctx, const char *socket, const char *url,
-                 const char *port, int64_t max_body);
 
 /* ---- probes and lifecycle hooks (probe.c, probe_run.c) ------------------ */
 

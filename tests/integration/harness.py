@@ -204,10 +204,13 @@ def kill_processes_under(directory):
 
 
 class Stack:
-    """interlink + interlink-local on unix sockets under tmpdir."""
+    """interlink + a plugin (interlink-local unless plugin names another) on
+    unix sockets under tmpdir."""
 
-    def __init__(self, tmpdir, runtime="host", api_extra=None, plugin_extra=None):
+    def __init__(self, tmpdir, runtime="host", api_extra=None, plugin_extra=None,
+                 plugin="interlink-local"):
         self.dir = str(tmpdir)
+        self.plugin_name = plugin
         os.makedirs(self.dir, exist_ok=True)
         self.plugin_sock = os.path.join(self.dir, "plugin.sock")
         self.api_sock = os.path.join(self.dir, "interlink.sock")
@@ -231,7 +234,7 @@ class Stack:
         self.api = None
 
     def start_plugin(self):
-        self.plugin = Daemon([binary("interlink-local"), "--config", self.plugin_cfg],
+        self.plugin = Daemon([binary(self.plugin_name), "--config", self.plugin_cfg],
                              os.path.join(self.dir, "plugin.log")).start()
         wait_for_socket(self.plugin_addr, self.plugin.proc)
         return self.plugin

@@ -29,7 +29,7 @@ static int spawn_supervisor(const local_ctx *ctx, const char *dir, il_buf *err)
     char *log_path = store_path(dir, "supervisor.log");
     int log_fd = open(log_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
     bool verbose = il_log_get_level() == IL_LOG_DEBUG;
-    char *argv[] = {ctx->self_exe, "--supervise", (char *)dir, "--ready-fd", "3",
+    char *argv[] = {ctx->self_exe, "--run-pod", (char *)dir, "--ready-fd", "3",
                     verbose ? "--verbose" : NULL, NULL};
     int ready[2] = {-1, -1};
     pid_t pid = -1;

@@ -3,7 +3,7 @@
  * The plugin runs pods on this host with libilrunner (runner.h: the pod
  * directory, volumes, runtimes, the supervisor, logs).  What is local is
  * only this: the configuration, a detached supervisor process per pod (this
- * binary in `--supervise DIR` mode, reparented to init so it outlives the
+ * binary in `--run-pod DIR` mode, reparented to init so it outlives the
  * plugin), judging that supervisor by its pid, and delete.  The plugin is
  * stateless: everything about a pod lives in DataRootFolder/pods/<uid>/,
  * so a plugin restart (or kill -9) loses nothing. */
@@ -14,24 +14,19 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "plugin.h"
 #include "runner.h"
 #include "wire.h"
 
 /* ---- configuration (main.c) ------------------------------------------- */
 
 typedef struct local_config {
-    char *socket;
-    char *sidecar_url;
-    char *sidecar_port;
-    char *data_root;
+    il_plugin_base base;      /* Socket, SidecarURL/Port, DataRootFolder, logging, MaxBodyBytes */
     char *runtime;
     char *podman_path;
     char *bwrap_path;
     char **podman_args;
     bool podman_limits;
-    bool verbose;
-    bool errors_only;
-    int64_t max_body;
 } local_config;
 
 typedef struct local_ctx {

@@ -17,15 +17,10 @@
 
 #define CFG(member) offsetof(slurm_config, member)
 
-static const il_cfg_field fields[] = {
-    {"Socket", NULL, IL_CFG_STRING, CFG(socket), NULL,
-     "listen on this unix socket (\"unix:///path\"); empty: SidecarURL + SidecarPort"},
-    {"SidecarURL", NULL, IL_CFG_STRING, CFG(sidecar_url), "http://127.0.0.1",
-     "HTTP listen address when Socket is empty"},
-    {"SidecarPort", "SIDECARPORT", IL_CFG_STRING, CFG(sidecar_port), "4000",
-     "HTTP listen port when Socket is empty"},
-    {"DataRootFolder", NULL, IL_CFG_STRING, CFG(data_root), "/var/lib/interlink-slurm",
-     "pod directories, job scripts, states and logs (on the shared filesystem when SharedFS)"},
+const il_cfg_field slurm_config_fields[] = {
+    IL_PLUGIN_BASE_FIELDS(slurm_config, base, "/var/lib/interlink-slurm",
+                          "pod directories, job scripts, states and logs (on the shared "
+                          "filesystem when SharedFS)"),
     {"SbatchPath", "SBATCHPATH", IL_CFG_STRING, CFG(sbatch_path), "sbatch", "sbatch executable"},
     {"SqueuePath", "SQUEUEPATH", IL_CFG_STRING, CFG(squeue_path), "squeue", "squeue executable"},
     {"ScancelPath", "SCANCELPATH", IL_CFG_STRING, CFG(scancel_path), "scancel",
@@ -85,9 +80,6 @@ static const il_cfg_field fields[] = {
      "extended resources sent as --gres: \"k8s-name=gres-name\" (list)"},
     {"CommandTimeoutSeconds", NULL, IL_CFG_INT, CFG(command_timeout_s), "60",
      "deadline of one sbatch/squeue/scancel/sinfo call"},
-    {"VerboseLogging", NULL, IL_CFG_BOOL, CFG(verbose), "false", "debug logging"},
-    {"ErrorsOnlyLogging", NULL, IL_CFG_BOOL, CFG(errors_only), "false", "log errors only"},
-    {"MaxBodyBytes", NULL, IL_CFG_SIZE, CFG(max_body), "16Mi", "largest accepted request body"},
     {"Flavors", NULL, IL_CFG_JSON, CFG(flavors_json), NULL,
      "list of {Name, Description, CPUDefault, MemoryDefault, UID, SlurmFlags}: sbatch flags "
      "and resource defaults picked per pod (slurm-job.vk.io/flavor, GPU count, DefaultFlavor)"},
@@ -109,11 +101,11 @@ static const il_cfg_field fields[] = {
      "run the containers' startup/readiness/liveness probes inside the job, as a kubelet "
      "would; false: ignore them (upstream's default), readiness follows the container"},
 };
-#define NFIELDS (sizeof(fields) / sizeof(fields[0]))
+const size_t slurm_config_nfields = sizeof(slurm_config_fields) / sizeof(slurm_config_fields[0]);
 
-/* The keys whose values need more than the schema's type check. */
-static int config_check(slurm_config *cfg, il_buf *err)
+int slurm_config_check(void *vcfg, il_buf *err)
 {
+    slurm_config *cfg = vcfg;
     runtime_kind kind;
     if (runtime_kind_parse(cfg->runtime, &kind) != 0) {
         il_buf_printf(err, "ContainerRuntime \"%s\": expected apptainer, singularity, podman, "
@@ -131,26 +123,30 @@ static int config_check(slurm_config *cfg, il_buf *err)
 int slurm_config_load(const char *path, slurm_config *cfg, char *err, size_t errlen)
 {
     memset(cfg, 0, sizeof(*cfg));
-    if (il_config_load(path, fields, NFIELDS, cfg, err, errlen) != 0)
+    if (il_config_load(path, slurm_config_fields, slurm_config_nfields, cfg, err, errlen) != 0)
         return -1;
     il_buf msg = IL_BUF_INIT;
-    int rc = config_check(cfg, &msg);
+    int rc = slurm_config_check(cfg, &msg);
     if (rc != 0)
         snprintf(err, errlen, "%s%s%s", path ? path : "", path ? ": " : "", il_buf_cstr(&msg));
     il_buf_free(&msg);
     return rc;
 }
 
-void slurm_config_free(slurm_config *cfg)
+void slurm_config_release(void *vcfg)
 {
+    slurm_config *cfg = vcfg;
     flavors_free(cfg->flavors, cfg->n_flavors);
+    cfg->flavors = NULL;
+    cfg->n_flavors = 0;
     json_decref(cfg->taints);
-    il_config_free(fields, NFIELDS, cfg);
+    cfg->taints = NULL;
 }
 
-void slurm_config_print_help(void)
+void slurm_config_free(slurm_config *cfg)
 {
-    il_config_print_help(stdout, fields, NFIELDS);
+    slurm_config_release(cfg);
+    il_config_free(slurm_config_fields, slurm_config_nfields, cfg);
 }
 
 int slurm_runtime_spec(const slurm_config *cfg, bool gpu, runtime_spec *out, il_buf *err)

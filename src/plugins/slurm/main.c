@@ -1,18 +1,18 @@
-/* main.c -- interlink-slurm: command line and the plugin callbacks table.
+/* main.c -- interlink-slurm: the plugin definition.
  *
- * Two modes: the plugin server (default), and `--run-pod DIR`, which the
- * generated job script execs on the compute node: the shared supervisor
- * (libilrunner) runs the pod in DIR in the foreground, so the job lives
- * exactly as long as the pod, and exits with the pod's outcome. */
+ * Two modes, both run by the plugin framework (plugin.h): the plugin server
+ * (default), and `--run-pod DIR`, which the generated job script execs on
+ * the compute node: the shared supervisor (libilrunner) runs the pod in DIR
+ * in the foreground, so the job lives exactly as long as the pod, and exits
+ * with the pod's outcome. */
 #include "slurm.h"
 
 #include <errno.h>
-#include <stdio.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "log.h"
-#include "plugin.h"
 
 static const il_plugin_ops slurm_ops = {
     .name = "slurm",
@@ -25,72 +25,68 @@ static const il_plugin_ops slurm_ops = {
     .ping = slurm_ping,
 };
 
-static const runner_cli cli = {
-    .name = "interlink-slurm",
-    .usage = "usage: interlink-slurm [--config FILE] [--verbose]\n"
-             "       interlink-slurm --help | --help-config | --version\n"
-             "       interlink-slurm --run-pod DIR [--remove-after]   (in the job script)\n\n"
-             "Runs offloaded pods as SLURM batch jobs, one job per pod.\n"
-             "The config file defaults to $SLURMCONFIGPATH.\n",
-    .config_env = "SLURMCONFIGPATH",
-    .config_flag_alias = "-SlurmConfigpath",
-    .print_config = slurm_config_print_help,
-};
-
-static int run_pod(int argc, char **argv)
+/* --run-pod DIR [--remove-after]: the end of every job script. */
+static int run_pod(const char *dir, int argc, char **args)
 {
-    il_log_set_ident("interlink-slurm-pod");
-    const char *dir = argv[2];
-    bool remove_after = argc > 3 && strcmp(argv[3], "--remove-after") == 0;
+    bool remove_after = argc > 0 && strcmp(args[0], "--remove-after") == 0;
     int rc = runner_supervise(dir, -1);
     if (remove_after)
         il_rm_rf(dir);
     return rc;
 }
 
-static int serve(const slurm_config *cfg)
+static void stop(void *vctx)
 {
-    slurm_ctx ctx = {.cfg = cfg};
-    ctx.runner_path = cfg->runner_path && cfg->runner_path[0] ? il_xstrdup(cfg->runner_path)
-                                                             : runner_self_exe();
-    ctx.pods_dir = il_xasprintf("%s/pods", cfg->data_root);
-    int rc = 1;
-    if (!ctx.runner_path) {
-        il_error("cannot find my own executable: %s", strerror(errno));
-    } else if (il_mkdir_p(ctx.pods_dir, 0755) != 0) {
-        il_error("cannot create %s: %s", ctx.pods_dir, strerror(errno));
-    } else {
-        poddir_remove_stale(ctx.pods_dir);
-        slurm_recover(&ctx);
-        il_info("runtime %s, data in %s (%s filesystem), runner %s", cfg->runtime, cfg->data_root,
-                cfg->shared_fs ? "shared" : "non-shared", ctx.runner_path);
-        rc = runner_serve(&slurm_ops, &ctx, cfg->socket, cfg->sidecar_url, cfg->sidecar_port,
-                          cfg->max_body);
-    }
-    free(ctx.pods_dir);
-    free(ctx.runner_path);
-    return rc;
+    slurm_ctx *ctx = vctx;
+    free(ctx->pods_dir);
+    free(ctx->runner_path);
+    free(ctx);
 }
+
+static int start(const void *vcfg, void **out)
+{
+    const slurm_config *cfg = vcfg;
+    slurm_ctx *ctx = il_xcalloc(1, sizeof(*ctx));
+    ctx->cfg = cfg;
+    ctx->runner_path = cfg->runner_path && cfg->runner_path[0] ? il_xstrdup(cfg->runner_path)
+                                                               : runner_self_exe();
+    ctx->pods_dir = il_xasprintf("%s/pods", cfg->base.data_root);
+    if (!ctx->runner_path) {
+        il_error("cannot find my own executable: %s", strerror(errno));
+    } else if (il_mkdir_p(ctx->pods_dir, 0755) != 0) {
+        il_error("cannot create %s: %s", ctx->pods_dir, strerror(errno));
+    } else {
+        poddir_remove_stale(ctx->pods_dir);
+        slurm_recover(ctx);
+        il_info("runtime %s, data in %s (%s filesystem), runner %s", cfg->runtime,
+                cfg->base.data_root, cfg->shared_fs ? "shared" : "non-shared", ctx->runner_path);
+        *out = ctx;
+        return 0;
+    }
+    stop(ctx);
+    return 1;
+}
+
+static const il_plugin_def slurm_plugin = {
+    .name = "interlink-slurm",
+    .summary = "Runs offloaded pods as SLURM batch jobs, one job per pod.",
+    .config_env = "SLURMCONFIGPATH",
+    .config_flag_alias = "-SlurmConfigpath",
+    .fields = slurm_config_fields,
+    .config_size = sizeof(slurm_config),
+    .base_offset = offsetof(slurm_config, base),
+    .config_check = slurm_config_check,
+    .config_release = slurm_config_release,
+    .start = start,
+    .stop = stop,
+    .ops = &slurm_ops,
+    .run_pod = run_pod,
+    .run_pod_usage = "[--remove-after]",
+};
 
 int main(int argc, char **argv)
 {
-    if (argc > 2 && strcmp(argv[1], "--run-pod") == 0)
-        return run_pod(argc, argv);
-    il_log_set_ident("interlink-slurm");
-    const char *config_path;
-    bool verbose_flag;
-    int exit_status = runner_parse_cli(&cli, argc, argv, &config_path, &verbose_flag);
-    if (exit_status >= 0)
-        return exit_status;
-    slurm_config cfg;
-    char err[512];
-    if (slurm_config_load(config_path, &cfg, err, sizeof(err)) != 0) {
-        il_error("%s", err);
-        slurm_config_free(&cfg);
-        return 2;
-    }
-    runner_set_log_level(cfg.verbose || verbose_flag, cfg.errors_only);
-    int rc = serve(&cfg);
-    slurm_config_free(&cfg);
-    return rc;
+    il_plugin_def def = slurm_plugin;
+    def.nfields = slurm_config_nfields;   /* not a constant expression across files */
+    return il_plugin_main(&def, argc, argv);
 }

@@ -28,6 +28,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "plugin.h"
 #include "runner.h"
 #include "timeutil.h"
 #include "wire.h"
@@ -37,10 +38,7 @@ typedef struct slurm_flavor slurm_flavor;   /* flavor.c */
 /* ---- configuration (config.c) ----------------------------------------- */
 
 typedef struct slurm_config {
-    char *socket;
-    char *sidecar_url;
-    char *sidecar_port;
-    char *data_root;
+    il_plugin_base base;      /* Socket, SidecarURL/Port, DataRootFolder, logging, MaxBodyBytes */
     char *sbatch_path;
     char *squeue_path;
     char *scancel_path;
@@ -73,9 +71,6 @@ typedef struct slurm_config {
     char *command_prefix;
     char **gres_resources;
     int64_t command_timeout_s;
-    bool verbose;
-    bool errors_only;
-    int64_t max_body;
     json_t *flavors_json;     /* Flavors as written; parsed into flavors at load */
     char *default_flavor;
     char *default_uid;        /* DefaultUID: only the plugin's own uid is accepted */
@@ -91,10 +86,18 @@ typedef struct slurm_config {
     json_t *taints;           /* PingResponse taints [{key, value, effect}] */
 } slurm_config;
 
-/* Load path (NULL: defaults and environment only) into *cfg; -1 with err. */
+/* The key table (IL_PLUGIN_BASE_FIELDS and SlurmConfig.yaml's keys). */
+extern const il_cfg_field slurm_config_fields[];
+extern const size_t slurm_config_nfields;
+/* The keys whose values need more than the table's type check: the runtime
+ * name, DefaultUID, Flavors and Taints (parsed into cfg); -1 with err. */
+int slurm_config_check(void *cfg, il_buf *err);
+/* Free what slurm_config_check derived. */
+void slurm_config_release(void *cfg);
+/* Load path (NULL: defaults and environment only) into *cfg and check it,
+ * as the plugin does at start-up (for tests); -1 with err. */
 int slurm_config_load(const char *path, slurm_config *cfg, char *err, size_t errlen);
 void slurm_config_free(slurm_config *cfg);
-void slurm_config_print_help(void);
 /* The runtime a new pod is frozen with (gpu decided per pod); -1 with err. */
 int slurm_runtime_spec(const slurm_config *cfg, bool gpu, runtime_spec *out, il_buf *err);
 /* Add what the pod's annotations ask of the runtime to rt: the
