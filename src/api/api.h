@@ -34,7 +34,7 @@ typedef struct api_config {
     char *jwt_key_file;       /* AuthJWT.*: accepted JWTs */
     char *jwt_issuer;
     char *jwt_audience;
-    int64_t status_refresh_s; /* StatusRefreshSeconds: watch.c's refresher; 0 = off */
+    int64_t status_refresh_s; /* StatusRefreshSeconds: the refresher (refresher.c); 0 = off */
     int64_t max_watchers;     /* MaxWatchers: concurrent GET /watch */
 } api_config;
 
@@ -54,7 +54,7 @@ typedef struct api {
     il_httpc *plugin;
     inflight_set creating;
     struct api_auth *auth;    /* who may call (auth.c) */
-    struct watch_hub *watch;  /* GET /watch: change journal and refresher (watch.c) */
+    struct watch_hub *watch;  /* GET /watch: the change journal (watch.c) */
 } api;
 
 /* relay.c: one call to the plugin, counted in metrics.  Returns 0 when the

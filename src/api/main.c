@@ -18,6 +18,7 @@
 #include "daemon.h"
 #include "log.h"
 #include "metrics.h"
+#include "refresher.h"
 #include "watch.h"
 
 #define DEFAULT_CONFIG_PATH "/etc/interlink/InterLinkConfig.yaml"
@@ -250,7 +251,9 @@ static int serve(api *a)
     il_httpd *srv = a->plugin ? open_listener(a, err, sizeof(err)) : NULL;
     int status = 1;
     a->watch = srv ? watch_hub_new(a->cfg.max_watchers) : NULL;
-    if (srv && watch_start(a) != 0)
+    bool refresher_ok = true;
+    refresher *refresh = srv ? refresher_start(a, &refresher_ok) : NULL;
+    if (!refresher_ok)
         snprintf(err, sizeof(err), "cannot start the status refresher");
     else if (srv) {
         add_routes(srv, a);
@@ -265,7 +268,8 @@ static int serve(api *a)
     }
     if (status != 0)
         il_error("%s", err);
-    watch_stop(a);            /* answers waiting watchers, so the server can stop */
+    watch_stop(a->watch);     /* answers waiting watchers, so the server can stop */
+    refresher_stop(refresh);
     il_httpd_stop(srv);
     auth_free(a->auth);
     watch_hub_free(a->watch);

@@ -1,8 +1,9 @@
-/* watch.c -- GET /watch and the status refresher (see watch.h).
+/* watch.c -- GET /watch (see watch.h).
  *
  * Owns the change journal (a ring of the last WATCH_JOURNAL_SIZE stored
  * status changes, each under its generation), the watcher count and its
- * limit, the long-poll answer, and the refresher thread.
+ * limit, and the long-poll answer.  It tells the refresher (refresher.c)
+ * whether anyone watches; it calls nothing back.
  *
  * Generations: the one before a run's first change is the start time in
  * microseconds, so generations only grow across restarts, and a watcher
@@ -46,8 +47,6 @@ struct watch_hub {
     bool has_watched;
     int64_t last_watch_ms;           /* monotonic: when a watcher last came or left */
     bool stopping;
-    bool refresher_started;
-    pthread_t refresher;
     metrics_watch counts;            /* watchers, generation and event counts */
 };
 
@@ -335,73 +334,31 @@ void handle_watch(il_request *req, void *ud)
     }
 }
 
-/* ---- the refresher ----------------------------------------------------------- */
+/* ---- what the refresher asks (refresher.c) ------------------------------------ */
 
-/* One batched plugin /status for every pod whose stored phase is not final;
- * changes reach the journal through status_refresh.  True if it asked. */
-static bool refresh_once(api *a)
+int watch_wait_for_watchers(watch_hub *h, int64_t period_ms)
 {
-    store_pod *rows;
-    size_t n;
-    if (store_list_unfinished(a->store, &rows, &n) != 0)
-        return false;
-    json_t *pods = json_array();
-    for (size_t i = 0; i < n; i++)
-        if (json_is_object(rows[i].pod))
-            json_array_append(pods, rows[i].pod);
-    bool asked = json_array_size(pods) > 0;
-    if (asked)
-        json_decref(status_refresh(a, NULL, pods, false));
-    json_decref(pods);
-    store_pods_free(rows, n);
-    return asked;
-}
-
-/* Every StatusRefreshSeconds, but only while somebody watches: without a
- * watcher nobody would hear of the changes, and an upstream VK polls
- * /status itself. */
-static void *refresh_loop(void *arg)
-{
-    api *a = arg;
-    watch_hub *h = a->watch;
-    int64_t period_ms = a->cfg.status_refresh_s * 1000;
     pthread_mutex_lock(&h->mu);
-    while (!h->stopping) {
-        int64_t next = il_monotonic_ms() + period_ms;
-        while (!h->stopping && il_monotonic_ms() < next)
-            wait_until(h, next);
-        bool wanted = h->counts.watchers > 0 ||
-                      (h->has_watched && il_monotonic_ms() - h->last_watch_ms < WATCH_LINGER_MS);
-        if (h->stopping || !wanted)
-            continue;
-        pthread_mutex_unlock(&h->mu);
-        bool asked = refresh_once(a);
-        pthread_mutex_lock(&h->mu);
-        if (asked) {
-            h->counts.refreshes++;
-            publish(h);
-        }
-    }
+    int64_t next = il_monotonic_ms() + period_ms;
+    while (!h->stopping && il_monotonic_ms() < next)
+        wait_until(h, next);
+    bool wanted = h->counts.watchers > 0 ||
+                  (h->has_watched && il_monotonic_ms() - h->last_watch_ms < WATCH_LINGER_MS);
+    int rc = h->stopping ? -1 : wanted;
     pthread_mutex_unlock(&h->mu);
-    return NULL;
+    return rc;
 }
 
-int watch_start(api *a)
+void watch_count_refresh(watch_hub *h)
 {
-    if (a->cfg.status_refresh_s <= 0)
-        return 0;
-    int e = pthread_create(&a->watch->refresher, NULL, refresh_loop, a);
-    if (e != 0) {
-        il_error("cannot start the status refresher: %s", strerror(e));
-        return -1;
-    }
-    a->watch->refresher_started = true;
-    return 0;
+    pthread_mutex_lock(&h->mu);
+    h->counts.refreshes++;
+    publish(h);
+    pthread_mutex_unlock(&h->mu);
 }
 
-void watch_stop(api *a)
+void watch_stop(watch_hub *h)
 {
-    watch_hub *h = a->watch;
     if (!h)
         return;
     /* Waiting watchers answer at once; give them a moment to send it, so
@@ -413,7 +370,4 @@ void watch_stop(api *a)
     while (h->counts.watchers > 0 && wait_until(h, deadline))
         ;
     pthread_mutex_unlock(&h->mu);
-    if (h->refresher_started)
-        pthread_join(h->refresher, NULL);
-    h->refresher_started = false;
 }

@@ -1,13 +1,13 @@
 /* watch.h -- GET /watch: telling status watchers (a virtual kubelet) that
- * pod statuses changed, and the refresher that finds the changes.
+ * pod statuses changed.
  *
  * Our extension; upstream clients never call it.  Every stored status
  * change (status.c) is recorded in a bounded journal under a generation
  * number; a watcher asks for the changes after the generation it last saw
  * and is answered at once, or when the next change comes, or at its
- * timeout.  While somebody watches, a refresher thread asks the plugin for
- * the statuses of every unfinished pod (one batched /status call) every
- * StatusRefreshSeconds, so changes are found without anyone polling. */
+ * timeout.  While somebody watches, the refresher (refresher.c) asks the
+ * plugin for the statuses of every unfinished pod, so changes are found
+ * without anyone polling. */
 #ifndef IL_API_WATCH_H
 #define IL_API_WATCH_H
 
@@ -15,7 +15,6 @@
 #include <stddef.h>
 #include <stdint.h>
 
-struct api;
 typedef struct watch_hub watch_hub;
 
 /* Changes kept for watchers; one further behind must resync. */
@@ -33,10 +32,15 @@ void watch_hub_free(watch_hub *h);
  * every waiting watcher.  Called after the statuses were stored. */
 void watch_record(watch_hub *h, json_t *const *pods, const char *const *phases, size_t n);
 
-/* Start the refresher thread (a->cfg.status_refresh_s > 0).  0 or -1. */
-int watch_start(struct api *a);
-/* Before il_httpd_stop: waiting watchers are answered at once and the
- * refresher is joined. */
-void watch_stop(struct api *a);
+/* For the refresher: wait period_ms (less when stopping), then whether
+ * somebody watches now or did within the last few seconds: 1 or 0; -1 once
+ * watch_stop was called. */
+int watch_wait_for_watchers(watch_hub *h, int64_t period_ms);
+/* Count one refresh in /metrics. */
+void watch_count_refresh(watch_hub *h);
+
+/* Before il_httpd_stop: waiting watchers are answered at once, and
+ * watch_wait_for_watchers returns -1 from now on. */
+void watch_stop(watch_hub *h);
 
 #endif
