@@ -80,7 +80,7 @@ void handle_metrics(il_request *req, void *api);
 void handle_healthz(il_request *req, void *api);
 void handle_watch(il_request *req, void *api);
 
-/* status.c: refresh the statuses of pods (JSON pod objects, borrowed) with
+/* batchstatus.c: refresh the statuses of pods (JSON pod objects, borrowed) with
  * at most one plugin call; returns a new array of PodStatus in pods' order
  * (unknown pods left out).  If the plugin cannot answer: with strict, NULL
  * after answering the caller with the error; otherwise the stored statuses.

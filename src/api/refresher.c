@@ -1,6 +1,6 @@
 /* refresher.c -- the status refresher thread (see refresher.h).
  *
- * Asks the plugin, through status_refresh (status.c), for every pod whose
+ * Asks the plugin, through status_refresh (batchstatus.c), for every pod whose
  * stored phase is not final; what changed is stored and reaches watchers
  * through the journal (watch.c).  It runs only while somebody watches:
  * without a watcher nobody would hear of the changes, and an upstream VK

@@ -2,7 +2,7 @@
  * pod statuses changed.
  *
  * Our extension; upstream clients never call it.  Every stored status
- * change (status.c) is recorded in a bounded journal under a generation
+ * change (batchstatus.c) is recorded in a bounded journal under a generation
  * number; a watcher asks for the changes after the generation it last saw
  * and is answered at once, or when the next change comes, or at its
  * timeout.  While somebody watches, the refresher (refresher.c) asks the

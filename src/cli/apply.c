@@ -1,5 +1,5 @@
 /* apply.c -- `interlinkctl apply -f FILE`: every Pod in the files becomes
- * one POST /create, built as the virtual kubelet builds it (resolve.c).
+ * one POST /create, built as the virtual kubelet builds it (manifestrefs.c).
  * Everything is loaded and checked before the first request, so a mistake
  * in the last document does not leave the first pods half applied. */
 #include <stdio.h>

@@ -148,7 +148,7 @@ void cli_object_where(const cli_object *o, char *out, size_t outlen);
 /* "FILE" or "the given files", for "not found in ..." */
 const char *cli_manifest_source(const cli_manifest *m);
 
-/* ---- resolve.c: what the virtual kubelet does before /create ---------- */
+/* ---- manifestrefs.c: what the virtual kubelet does before /create ---------- */
 
 /* Build the PodCreateRequests for pod object o with the given uid.
  * Returns a new object, or NULL with err set ("volume \"v\": ..."). */

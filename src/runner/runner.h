@@ -51,7 +51,7 @@ void strvec_free(strvec *sv);
 json_t *strvec_to_json(const strvec *sv);
 int strvec_from_json(json_t *arr, strvec *out);    /* -1 if not an array of strings */
 
-/* ---- runtimes and the frozen runtime spec (store.c) -------------------- */
+/* ---- runtimes and the frozen runtime spec (podfiles.c) -------------------- */
 
 /* The default podman arguments of both plugins (config key PodmanArgs, a
  * comma-separated default; a YAML list replaces it).  Sandboxes without
@@ -96,7 +96,7 @@ int runtime_spec_write(const char *pod_dir, const runtime_spec *rt);
 char *runtime_spec_dump(const runtime_spec *rt);   /* runtime.json's text; caller frees */
 int runtime_spec_read(const char *pod_dir, runtime_spec *out, char *err, size_t errlen);
 
-/* ---- pod directory store (store.c) ------------------------------------ */
+/* ---- pod directory files (podfiles.c) ------------------------------------ */
 
 bool store_is_dns_label(const char *s);
 char *store_pod_dir(const char *pods_dir, const char *uid);             /* caller frees */
@@ -181,7 +181,7 @@ void poddir_remove_stale(const char *pods_dir);
  * then the pod as created (stored may be NULL). */
 int64_t poddir_delete_grace(const il_pod *pod, const il_pod *stored);
 
-/* ---- pod status from the state files (podstatus.c) --------------------- */
+/* ---- pod status from the state files (filestatus.c) --------------------- */
 
 /* Fill *out from the stored request and the state files (job_id left NULL).
  * Returns 0, or -1 when the pod is unknown (out untouched). */

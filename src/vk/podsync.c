@@ -1,6 +1,6 @@
 /* podsync.c -- what a worker does for one pod: submit it, or delete it.
  *
- * Owns the pod's life on the backend.  A new pod is resolved (resolve.c)
+ * Owns the pod's life on the backend.  A new pod is resolved (podrequest.c)
  * and sent to interlink /create once; the job id goes into the pod's
  * JobID annotation, so a restarted VK never submits it again.  A pod being
  * deleted (deletionTimestamp), gone from the API, or known only to
@@ -13,8 +13,8 @@
 
 #include "events.h"
 #include "log.h"
-#include "podstatus.h"
-#include "resolve.h"
+#include "kubestatus.h"
+#include "podrequest.h"
 #include "util.h"
 #include "vk.h"
 #include "wire.h"

@@ -3,7 +3,7 @@
  * Owns the status cycle: every StatusIntervalSeconds, ONE interlink
  * /status call for all of the node's submitted, non-terminal pods
  * (upstream made one call per pod, serially), each answer mapped with
- * podstatus.c and written to pods/status only when it changed, with the
+ * kubestatus.c and written to pods/status only when it changed, with the
  * kubelet's Started and Failed Events.  When interlink cannot answer, the
  * pods keep their last status: a backend outage is not a pod failure.
  * A cycle also runs soon after changes.c hears from interlink that a
@@ -18,7 +18,7 @@
 
 #include "events.h"
 #include "log.h"
-#include "podstatus.h"
+#include "kubestatus.h"
 #include "timeutil.h"
 #include "util.h"
 #include "vk.h"

@@ -1,4 +1,4 @@
-/* podstatus.h -- an interLink PodStatus as a Kubernetes pod status.
+/* kubestatus.h -- an interLink PodStatus as a Kubernetes pod status.
  *
  * The plugin reports the containers it knows about; the pod's spec says
  * which containers exist.  The mapping walks the spec, so a container the

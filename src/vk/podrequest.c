@@ -1,9 +1,9 @@
-/* resolve.c -- PodCreateRequests from a pod and what it refers to: the
+/* podrequest.c -- PodCreateRequests from a pod and what it refers to: the
  * shared resolver (podresolve.c) over the API server (refs.c).  Unlike
  * upstream: optional references are honoured, service-account tokens keep
  * the source's audience and lifetime, resourceFieldRef works, and the
  * order of env is the kubelet's (envFrom, then env; later names win). */
-#include "resolve.h"
+#include "podrequest.h"
 
 #include <stdio.h>
 #include <stdlib.h>

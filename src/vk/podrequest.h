@@ -1,4 +1,4 @@
-/* resolve.h -- a pod from the API server as interlink's /create wants it.
+/* podrequest.h -- a pod from the API server as interlink's /create wants it.
  *
  * The shared resolver (podresolve.h) over what the API server holds
  * (refs.h), plus what only a virtual kubelet knows: the

@@ -1,4 +1,4 @@
-/* podstatus.c -- a pod's status as its state files tell it.
+/* filestatus.c -- a pod's status as its state files tell it.
  *
  * The supervisor writes the states; here they are only read.  Whether the
  * files can be trusted (is the supervisor still there?) is the backend's

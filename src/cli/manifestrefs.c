@@ -1,4 +1,4 @@
-/* resolve.c -- the PodCreateRequests body as the virtual kubelet builds it
+/* manifestrefs.c -- the PodCreateRequests body as the virtual kubelet builds it
  * (podresolve.h), with the objects a pod refers to taken from the
  * manifest instead of a Kubernetes API.  Without one, service-account
  * tokens and resourceFieldRef volume items are skipped with a warning. */

@@ -1,4 +1,4 @@
-/* status.c -- GET /status, GET /pods and POST /updateCache.
+/* batchstatus.c -- GET /status, GET /pods and POST /updateCache.
  *
  * A status request for N pods costs at most one plugin call: pods whose
  * stored status is already terminal are answered from the state database,

@@ -1,4 +1,4 @@
-/* test_vk_podstatus.c -- interLink PodStatus -> Kubernetes pod status:
+/* test_vk_kubestatus.c -- interLink PodStatus -> Kubernetes pod status:
  * a table of plugin reports against phase, conditions and container
  * states, then transition times, change detection and the patch. */
 #include <setjmp.h>
@@ -10,7 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "podstatus.h"
+#include "kubestatus.h"
 #include "util.h"
 
 #define NOW ((il_time){1800000000, 0})

@@ -1,4 +1,4 @@
-/* store.c -- the pod directory: paths, names, state files, records.
+/* podfiles.c -- the pod directory: paths, names, state files, records.
  *
  * Owns the on-disk format described in runner.h.  Every file a concurrent
  * reader may look at is replaced atomically (il_write_file_atomic), so

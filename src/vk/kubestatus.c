@@ -1,4 +1,4 @@
-/* podstatus.c -- from interLink's PodStatus to the Kubernetes pod status.
+/* kubestatus.c -- from interLink's PodStatus to the Kubernetes pod status.
  *
  * Owns container states (waiting/running/terminated with the plugin's
  * reasons and times), readiness, the phase, the PodScheduled / Initialized
@@ -9,8 +9,8 @@
  * "Error: 137", called a pod with zero reported containers Succeeded, left
  * a pod whose init container failed Pending forever, and replaced all
  * conditions by one Ready (appending duplicates).  Each of those is a test
- * in test_vk_podstatus.c. */
-#include "podstatus.h"
+ * in test_vk_kubestatus.c. */
+#include "kubestatus.h"
 
 #include <stdlib.h>
 #include <string.h>
