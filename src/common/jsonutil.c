@@ -153,3 +153,31 @@ int il_jarray(const json_t *obj, const char *parent, const char *key, json_t **o
     il_jpath_key(path, parent, key);
     return il_jas_array(il_jget(obj, key), path, out, err, errlen);
 }
+
+int il_jtime(const json_t *obj, const char *parent, const char *key, il_time *out, char *err,
+             size_t errlen)
+{
+    const char *s;
+    if (il_jstring(obj, parent, key, &s, err, errlen) < 0)
+        return -1;
+    if (il_time_parse(s, out) < 0) {
+        char path[IL_JPATH_MAX];
+        il_jpath_key(path, parent, key);
+        return il_jfail(err, errlen, path, "invalid RFC 3339 time \"%s\"", s);
+    }
+    return 0;
+}
+
+json_t *il_jfind_named(const json_t *list, const char *name)
+{
+    size_t i;
+    json_t *item;
+    if (!name)
+        return NULL;
+    json_array_foreach(list, i, item) {
+        const char *n = json_string_value(il_jget(il_jget(item, "metadata"), "name"));
+        if (n && !strcmp(n, name))
+            return item;
+    }
+    return NULL;
+}

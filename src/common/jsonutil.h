@@ -13,6 +13,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "timeutil.h"
+
 #define IL_JPATH_MAX 256
 
 /* "parent.key" (or "key" when parent is "") and "parent[idx]". */
@@ -49,5 +51,11 @@ int il_jobject(const json_t *obj, const char *parent, const char *key, json_t **
                char *err, size_t errlen);
 int il_jarray(const json_t *obj, const char *parent, const char *key, json_t **out,
               char *err, size_t errlen);
+/* obj[key] as an RFC 3339 time (absent, null or "": the zero time). */
+int il_jtime(const json_t *obj, const char *parent, const char *key, il_time *out, char *err,
+             size_t errlen);
+
+/* The first object of list (an array or NULL) whose metadata.name is name. */
+json_t *il_jfind_named(const json_t *list, const char *name);
 
 #endif

@@ -4,6 +4,7 @@
  *   RetrievedPodData   interlink -> plugin       {pod, container[], jobConfig, jobScript?}
  *   CreateStruct       plugin -> VK              {"PodUID","PodJID"}
  *   PodStatus          plugin -> VK              {name, UID, namespace, JID, containers[], initContainers[]}
+ *                                                (podstatus.h)
  *   LogStruct          VK -> plugin              {Namespace, PodUID, PodName, ContainerName, Opts{...}}
  *
  * Key casing is inconsistent upstream on purpose of history ("configMaps" vs
@@ -18,6 +19,7 @@
 #include <stdint.h>
 
 #include "pod.h"
+#include "podstatus.h"
 #include "timeutil.h"
 
 /* ---- create ------------------------------------------------------------ */
@@ -39,76 +41,7 @@ void il_create_request_free(il_create_request *req);
  * Returns a new object, or NULL with err set. */
 json_t *il_retrieved_pod_data(json_t *create_requests, char *err, size_t errlen);
 
-/* One file to materialize inside a volume. */
-typedef struct il_volume_file {
-    char *path;               /* relative to the volume root, validated: no "..", not absolute */
-    unsigned char *data;
-    size_t len;
-    int mode;                 /* items[].mode, else defaultMode, else 0644 (Kubernetes' default for every kind) */
-} il_volume_file;
-
-/* The files of a configMap, secret, projected or downwardAPI volume, looked
- * up in the request (ConfigMap data/binaryData, Secret data base64-decoded,
- * projected maps' data), with `items` applied.  emptyDir/hostPath give 0
- * files.  A missing object is an error unless the volume is optional.
- * Returns 0 or -1 with err set; free with il_volume_files_free. */
-int il_volume_files(const il_create_request *req, const il_volume *vol,
-                    il_volume_file **files, size_t *nfiles, char *err, size_t errlen);
-void il_volume_files_free(il_volume_file *files, size_t nfiles);
-
 json_t *il_create_response(const char *pod_uid, const char *job_id);  /* {"PodUID","PodJID"} */
-
-/* ---- status ------------------------------------------------------------ */
-
-typedef enum { IL_STATE_WAITING = 0, IL_STATE_RUNNING, IL_STATE_TERMINATED } il_state_kind;
-
-/* A producer that runs no probes or hooks leaves `started` unset: it then
- * means "running", and a parsed status without the key is unset too, so
- * the VK can tell a plugin's verdict from a plugin's silence. */
-typedef enum { IL_STARTED_UNSET = 0, IL_STARTED_YES, IL_STARTED_NO } il_started;
-
-typedef struct il_container_status {
-    char *name;
-    char *image;
-    il_state_kind state;
-    char *reason;             /* waiting/terminated reason, NULL if none */
-    char *message;
-    int exit_code;            /* terminated only */
-    int signal;               /* terminated only, 0 if none */
-    il_time started_at;       /* running/terminated */
-    il_time finished_at;      /* terminated */
-    bool ready;
-    il_started started;       /* k8s `started` (postStart done, startup probe passed) */
-    int restart_count;
-    char *container_id;       /* NULL if none */
-} il_container_status;
-
-typedef struct il_pod_status {
-    char *name;
-    char *ns;
-    char *uid;
-    char *job_id;
-    il_container_status *containers;
-    size_t n_containers;
-    il_container_status *init_containers;
-    size_t n_init_containers;
-} il_pod_status;
-
-json_t *il_pod_status_to_json(const il_pod_status *st);
-/* metav1.Time: RFC 3339 seconds, or null when unset. */
-json_t *il_time_json(il_time t);
-int il_pod_status_from_json(json_t *json, il_pod_status *out, char *err, size_t errlen);
-void il_pod_status_free(il_pod_status *st);
-void il_container_status_free(il_container_status *cs);
-
-/* The pod phase Kubernetes would derive: "Pending", "Running",
- * "Succeeded" or "Failed" (restartPolicy decides whether a failed container
- * fails the pod; NULL means "Always").  Works on JSON PodStatus too; a
- * PodStatus that does not parse gives "Pending".  Backends never restart
- * containers, so today the policy does not change the result (see wire.c). */
-const char *il_pod_phase(const il_pod_status *st, const char *restart_policy);
-const char *il_pod_phase_json(json_t *pod_status, const char *restart_policy);
-bool il_phase_is_terminal(const char *phase);
 
 /* ---- logs -------------------------------------------------------------- */
 

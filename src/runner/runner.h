@@ -96,6 +96,25 @@ int runtime_spec_write(const char *pod_dir, const runtime_spec *rt);
 char *runtime_spec_dump(const runtime_spec *rt);   /* runtime.json's text; caller frees */
 int runtime_spec_read(const char *pod_dir, runtime_spec *out, char *err, size_t errlen);
 
+/* ---- volume files (volumefiles.c) ------------------------------------- */
+
+/* One file to materialize inside a volume. */
+typedef struct il_volume_file {
+    char *path;               /* relative to the volume root, validated: no "..", not absolute */
+    unsigned char *data;
+    size_t len;
+    int mode;                 /* items[].mode, else defaultMode, else 0644 (Kubernetes' default for every kind) */
+} il_volume_file;
+
+/* The files of a configMap, secret, projected or downwardAPI volume, looked
+ * up in the request (ConfigMap data/binaryData, Secret data base64-decoded,
+ * projected maps' data), with `items` applied.  emptyDir/hostPath give 0
+ * files.  A missing object is an error unless the volume is optional.
+ * Returns 0 or -1 with err set; free with il_volume_files_free. */
+int il_volume_files(const il_create_request *req, const il_volume *vol,
+                    il_volume_file **files, size_t *nfiles, char *err, size_t errlen);
+void il_volume_files_free(il_volume_file *files, size_t nfiles);
+
 /* ---- pod directory files (podfiles.c) ------------------------------------ */
 
 bool store_is_dns_label(const char *s);

@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "runner.h"   /* volume files */
 #include "wire.h"
 
 #define UID "8c1e2f3a-1b2c-4d5e-8f90-a1b2c3d4e5f6"
