@@ -163,6 +163,10 @@ int poddir_create_opts(const char *pods_dir, const il_create_request *req,
                        int *lock_fd, il_buf *err)
 {
     const il_pod *pod = &req->pod;
+    *created = false;
+    *lock_fd = -1;
+    if (runtime_check_images(rt, pod, err) != 0)
+        return 400;   /* before anything touches the disk */
     char *dir = store_pod_dir(pods_dir, pod->uid);
     char token[37];
     il_uuid4(token);
