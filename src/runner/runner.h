@@ -98,7 +98,6 @@ int runtime_spec_read(const char *pod_dir, runtime_spec *out, char *err, size_t 
 
 /* ---- pod directory store (store.c) ------------------------------------ */
 
-bool store_is_dns_label(const char *s);
 char *store_pod_dir(const char *pods_dir, const char *uid);             /* caller frees */
 char *store_ctr_dir(const char *pod_dir, const char *name);             /* caller frees */
 char *store_path(const char *pod_dir, const char *file);                /* caller frees */
