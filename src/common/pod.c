@@ -22,13 +22,14 @@
 #include "util.h"
 
 #define DNS_LABEL_MAX 63
+#define DNS_SUBDOMAIN_MAX 253
 #define MODE_MAX 0777
 
 bool il_is_dns_label(const char *s)
 {
-    if (!s || !*s)
+    size_t len = s ? strlen(s) : 0;
+    if (len == 0 || len > DNS_LABEL_MAX)
         return false;
-    size_t len = strlen(s);
     for (size_t i = 0; i < len; i++) {
         char c = s[i];
         bool alnum = (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9');
@@ -40,10 +41,46 @@ bool il_is_dns_label(const char *s)
 
 static int check_dns_label(const char *s, const char *path, char *err, size_t errlen)
 {
-    if (!il_is_dns_label(s) || strlen(s) > DNS_LABEL_MAX)
+    if (!il_is_dns_label(s))
         return il_jfail(err, errlen, path,
                         "must be a DNS label (at most 63 lowercase letters, digits or '-')");
     return 0;
+}
+
+/* RFC 1123 subdomain: DNS labels joined by '.', at most 253 bytes; what
+ * Kubernetes allows as a pod name, so never an option, never a control
+ * character, never a path (it becomes a hostname and HOSTNAME). */
+static bool is_dns_subdomain(const char *s)
+{
+    size_t len = strlen(s);
+    if (len == 0 || len > DNS_SUBDOMAIN_MAX)
+        return false;
+    for (const char *p = s;; p++) {
+        size_t n = strcspn(p, ".");
+        char label[DNS_LABEL_MAX + 1];
+        if (n == 0 || n > DNS_LABEL_MAX)
+            return false;
+        memcpy(label, p, n);
+        label[n] = '\0';
+        if (!il_is_dns_label(label))
+            return false;
+        p += n;
+        if (!*p)
+            return true;
+    }
+}
+
+int64_t il_grace_clamp(int64_t seconds)
+{
+    return seconds < 0 ? 0 : seconds > IL_GRACE_MAX_SECONDS ? IL_GRACE_MAX_SECONDS : seconds;
+}
+
+static bool has_control(const char *s)
+{
+    for (; *s; s++)
+        if ((unsigned char)*s < 0x20 || *s == 0x7f)
+            return true;
+    return false;
 }
 
 /* Backends name directories after the uid: allow only a safe charset. */
@@ -211,10 +248,15 @@ static int parse_mount(const json_t *elem, const char *path, void *out, char *er
     m->name = il_xstrdup(name);
     m->mount_path = il_xstrdup(mount_path);
     m->sub_path = sub_path && *sub_path ? il_xstrdup(sub_path) : NULL;
-    if (mount_path[0] != '/') {
-        char mpath[IL_JPATH_MAX];
-        il_jpath_key(mpath, path, "mountPath");
+    char mpath[IL_JPATH_MAX];
+    il_jpath_key(mpath, path, "mountPath");
+    if (mount_path[0] != '/')
         return il_jfail(err, errlen, mpath, "must be an absolute path");
+    if (has_control(mount_path))
+        return il_jfail(err, errlen, mpath, "must not contain control characters");
+    if (m->sub_path && has_control(m->sub_path)) {
+        il_jpath_key(mpath, path, "subPath");
+        return il_jfail(err, errlen, mpath, "must not contain control characters");
     }
     return 0;
 }
@@ -512,6 +554,14 @@ static int parse_metadata(json_t *json, il_pod *out, bool require_name, char *er
         return -1;
     if (il_jstring(meta, "metadata", "namespace", &ns, err, errlen) < 0)
         return -1;
+    /* A full pod (a /create) has a Kubernetes name and namespace; a
+     * reference to one (status, delete) is looked up by uid only. */
+    if (require_name && !is_dns_subdomain(name))
+        return il_jfail(err, errlen, "metadata.name", "must be a DNS subdomain (lowercase "
+                        "letters, digits, '-' and '.', at most 253)");
+    if (require_name && ns && *ns && !il_is_dns_label(ns))
+        return il_jfail(err, errlen, "metadata.namespace",
+                        "must be a DNS label (at most 63 lowercase letters, digits or '-')");
     out->uid = il_xstrdup(uid);
     out->name = il_xstrdup(name ? name : "");
     out->ns = il_xstrdup(ns && *ns ? ns : "default");
@@ -530,8 +580,9 @@ static int parse_spec_scalars(const json_t *spec, il_pod *out, char *err, size_t
         il_jint(spec, "spec", "terminationGracePeriodSeconds", 30, &out->grace_seconds, err,
                 errlen) < 0)
         return -1;
-    if (out->grace_seconds < 0)
-        return il_jfail(err, errlen, "spec.terminationGracePeriodSeconds", "must be >= 0");
+    if (out->grace_seconds < 0 || out->grace_seconds > IL_GRACE_MAX_SECONDS)
+        return il_jfail(err, errlen, "spec.terminationGracePeriodSeconds",
+                        "must be between 0 and %lld (a year)", (long long)IL_GRACE_MAX_SECONDS);
     if (policy && *policy && strcmp(policy, "Always") && strcmp(policy, "OnFailure") &&
         strcmp(policy, "Never"))
         return il_jfail(err, errlen, "spec.restartPolicy",

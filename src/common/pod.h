@@ -129,8 +129,15 @@ const il_container *il_pod_container(const il_pod *pod, const char *name);
 /* Job id from the "JobID" annotation the virtual kubelet keeps, or NULL. */
 const char *il_pod_job_id(const il_pod *pod);
 
-/* Upstream's DNS-label check for namespaces and container names:
- * ^[a-z0-9][a-z0-9-]*[a-z0-9]$|^[a-z0-9]$ (no length limit, as upstream). */
+/* The one DNS-label check (namespaces, container and volume names, log
+ * requests): ^[a-z0-9]([a-z0-9-]*[a-z0-9])?$, at most 63 bytes. */
 bool il_is_dns_label(const char *s);
+
+/* The longest grace period accepted (terminationGracePeriodSeconds is
+ * refused beyond it at /create; a deletion's grace is clamped to it), so
+ * that grace * 1000 and deadlines in milliseconds never overflow. */
+#define IL_GRACE_MAX_SECONDS (365LL * 86400)
+/* seconds within [0, IL_GRACE_MAX_SECONDS]. */
+int64_t il_grace_clamp(int64_t seconds);
 
 #endif

@@ -328,7 +328,7 @@ static bool declared_not_started(const char *pod_dir, const char *name)
 int logs_open_in(const char *pods_dir, const il_log_request *req, logs_pod_alive_fn alive,
                  void *alive_ctx, void **stream, il_buf *err)
 {
-    if (!il_is_uuid(req->pod_uid) || !store_is_dns_label(req->container)) {
+    if (!il_is_uuid(req->pod_uid) || !il_is_dns_label(req->container)) {
         il_buf_printf(err, "invalid pod UID or container name");
         return 400;
     }

@@ -25,7 +25,7 @@
 
 static int validate_container(const il_container *c, il_buf *err)
 {
-    if (!store_is_dns_label(c->name)) {
+    if (!il_is_dns_label(c->name)) {
         il_buf_printf(err, "container name \"%s\" is not a DNS label", c->name);
         return -1;
     }
@@ -55,7 +55,7 @@ int poddir_validate(const il_pod *pod, il_buf *err)
         return -1;
     }
     for (size_t i = 0; i < pod->n_volumes; i++) {
-        if (!store_is_dns_label(pod->volumes[i].name)) {
+        if (!il_is_dns_label(pod->volumes[i].name)) {
             il_buf_printf(err, "volume name \"%s\" is not a DNS label", pod->volumes[i].name);
             return -1;
         }
@@ -163,6 +163,10 @@ int poddir_create_opts(const char *pods_dir, const il_create_request *req,
                        int *lock_fd, il_buf *err)
 {
     const il_pod *pod = &req->pod;
+    *created = false;
+    *lock_fd = -1;
+    if (runtime_check_images(rt, pod, err) != 0)
+        return 400;   /* before anything touches the disk */
     char *dir = store_pod_dir(pods_dir, pod->uid);
     char token[37];
     il_uuid4(token);
@@ -255,5 +259,5 @@ int64_t poddir_delete_grace(const il_pod *pod, const il_pod *stored)
         value = json_object_get(spec, "terminationGracePeriodSeconds");
     int64_t grace = json_is_integer(value) ? json_integer_value(value)
                                            : stored ? stored->grace_seconds : pod->grace_seconds;
-    return grace < 0 ? 0 : grace;
+    return il_grace_clamp(grace);
 }

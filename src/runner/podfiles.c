@@ -3,8 +3,9 @@
  * Owns the on-disk format described in runner.h.  Every file a concurrent
  * reader may look at is replaced atomically (il_write_file_atomic), so
  * /status never sees half a state.  Names that become path components are
- * validated here: a pod UID must be a UUID and container / volume names
- * DNS labels, so nothing can escape DataRootFolder. */
+ * validated before they get here (poddir_validate: a pod UID must be a
+ * UUID, container / volume names DNS labels), so nothing can escape
+ * DataRootFolder. */
 #include "runner.h"
 
 #include <errno.h>
@@ -17,19 +18,6 @@
 #include "timeutil.h"
 
 #define STATE_MAX_BYTES (64 * 1024)
-
-bool store_is_dns_label(const char *s)
-{
-    size_t len = s ? strlen(s) : 0;
-    if (len == 0 || len > 63 || s[0] == '-' || s[len - 1] == '-')
-        return false;
-    for (size_t i = 0; i < len; i++) {
-        char ch = s[i];
-        if (!((ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9') || ch == '-'))
-            return false;
-    }
-    return true;
-}
 
 char *store_pod_dir(const char *pods_dir, const char *uid)
 {

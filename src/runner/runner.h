@@ -117,7 +117,6 @@ void il_volume_files_free(il_volume_file *files, size_t nfiles);
 
 /* ---- pod directory files (podfiles.c) ------------------------------------ */
 
-bool store_is_dns_label(const char *s);
 char *store_pod_dir(const char *pods_dir, const char *uid);             /* caller frees */
 char *store_ctr_dir(const char *pod_dir, const char *name);             /* caller frees */
 char *store_path(const char *pod_dir, const char *file);                /* caller frees */
@@ -287,8 +286,17 @@ void sandbox_container_env(const il_pod *pod, const il_container *c, bool with_p
 /* Image name with the prefix (the slurm-job.vk.io/image-root annotation,
  * else rt->image_prefix) unless absolute or already a URI; caller frees. */
 char *sandbox_image_ref(const runtime_spec *rt, const il_pod *pod, const char *image);
-void sandbox_push_image(const runtime_spec *rt, const il_pod *pod, const char *image,
-                        strvec *argv);
+/* Whether ref (prefix included) is an image reference runtime `kind` can
+ * use: a registry name[:tag][@digest], for podman also docker://..., for
+ * apptainer/singularity also an absolute path and docker:// library://
+ * oras:// shub://, for ch-run and enroot also an absolute path.  Never an
+ * option, never a host-file transport. */
+bool runtime_image_ref_valid(runtime_kind kind, const char *ref);
+/* c's image with its prefix, checked; -1 with err naming the container. */
+int runtime_image_ref(const runtime_spec *rt, const il_pod *pod, const il_container *c,
+                      char **out, il_buf *err);
+/* Every container's image, checked at /create (nothing for the host runtime). */
+int runtime_check_images(const runtime_spec *rt, const il_pod *pod, il_buf *err);
 int runtime_apptainer_command(const runtime_spec *rt, const il_pod *pod, const il_container *c,
                               const mount_spec *mounts, size_t n, launch_spec *out,
                               il_buf *err);

@@ -39,12 +39,160 @@ char *sandbox_image_ref(const runtime_spec *rt, const il_pod *pod, const char *i
     return il_xasprintf("%s%s", prefix, image);
 }
 
-void sandbox_push_image(const runtime_spec *rt, const il_pod *pod, const char *image,
-                        strvec *argv)
+/* ---- image references -------------------------------------------------- */
+
+/* Image references are checked against a grammar, never against a list of
+ * bad strings: a reference (registry name, local path, URI) can then never
+ * be read by the runtime as an option, whatever the image-root annotation
+ * or the image put in front of it. */
+
+static bool is_alnum(char ch)
 {
-    char *ref = sandbox_image_ref(rt, pod, image);
-    strvec_push(argv, ref);
-    free(ref);
+    return (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9');
+}
+
+/* A name component: alphanumerics with '.', '_', '-' inside (so never "..",
+ * never a leading '-'). */
+static bool name_component(const char *s, size_t len)
+{
+    if (len == 0 || !is_alnum(s[0]) || !is_alnum(s[len - 1]))
+        return false;
+    for (size_t i = 0; i < len; i++)
+        if (!is_alnum(s[i]) && !strchr("._-", s[i]))
+            return false;
+    return true;
+}
+
+static bool all_of(const char *s, size_t len, const char *set, size_t min)
+{
+    for (size_t i = 0; i < len; i++)
+        if (!is_alnum(s[i]) && !strchr(set, s[i]))
+            return false;
+    return len >= min;
+}
+
+/* [host[:port]/]name[/name...][:tag][@algorithm:hex], as registries name
+ * images (upper case allowed: enroot and ch-run names are not registry
+ * names, and podman refuses what it cannot use). */
+static bool registry_ref(const char *ref)
+{
+    size_t len = strlen(ref);
+    const char *at = strchr(ref, '@');
+    if (at) {
+        const char *colon = strchr(at, ':');
+        if (!colon || !all_of(at + 1, (size_t)(colon - at - 1), "+._-", 1) ||
+            strspn(colon + 1, "0123456789abcdefABCDEF") != strlen(colon + 1) ||
+            strlen(colon + 1) < 32)
+            return false;
+        len = (size_t)(at - ref);
+    }
+    const char *last_slash = memrchr(ref, '/', len);
+    size_t name_from = last_slash ? (size_t)(last_slash - ref) : 0;
+    const char *tag = memrchr(ref + name_from, ':', len - name_from);
+    if (tag) {
+        size_t tag_len = len - (size_t)(tag - ref) - 1;
+        if (tag_len == 0 || tag_len > 128 || tag[1] == '.' || tag[1] == '-' ||
+            !all_of(tag + 1, tag_len, "_.-", 1))
+            return false;
+        len = (size_t)(tag - ref);
+    }
+    for (size_t start = 0, first = 1; start <= len; first = 0) {
+        const char *slash = memchr(ref + start, '/', len - start);
+        size_t end = slash ? (size_t)(slash - ref) : len;
+        const char *port = first && slash ? memchr(ref + start, ':', end - start) : NULL;
+        size_t name_end = port ? (size_t)(port - ref) : end;
+        if (!name_component(ref + start, name_end - start) ||
+            (port && !all_of(port + 1, end - name_end - 1, "", 1)) ||
+            (port && strspn(port + 1, "0123456789") != end - name_end - 1))
+            return false;
+        start = end + 1;
+        if (!slash)
+            break;
+    }
+    return true;
+}
+
+/* An absolute path without ".", ".." or empty components. */
+static bool local_path(const char *ref)
+{
+    if (ref[0] != '/')
+        return false;
+    for (const char *p = ref + 1;;) {
+        size_t len = strcspn(p, "/");
+        if (!all_of(p, len, "._+@:-", 1) || (len == 1 && p[0] == '.') ||
+            (len == 2 && p[0] == '.' && p[1] == '.'))
+            return false;
+        if (!p[len])
+            return true;
+        p += len + 1;
+    }
+}
+
+/* The URI schemes each runtime pulls from; none reads a host file. */
+static bool scheme_allowed(runtime_kind kind, const char *scheme, size_t len)
+{
+    static const char *const apptainer[] = {"docker", "library", "oras", "shub", NULL};
+    static const char *const podman[] = {"docker", NULL};
+    const char *const *allowed = kind == RUNTIME_PODMAN ? podman
+                                 : kind == RUNTIME_APPTAINER || kind == RUNTIME_SINGULARITY
+                                     ? apptainer : NULL;
+    for (const char *const *a = allowed; a && *a; a++)
+        if (strlen(*a) == len && strncmp(*a, scheme, len) == 0)
+            return true;
+    return false;
+}
+
+bool runtime_image_ref_valid(runtime_kind kind, const char *ref)
+{
+    const char *sep = strstr(ref, "://");
+    if (has_scheme(ref))
+        return scheme_allowed(kind, ref, (size_t)(sep - ref)) && registry_ref(sep + 3);
+    if (ref[0] == '/')
+        return kind != RUNTIME_PODMAN && local_path(ref);
+    return registry_ref(ref);
+}
+
+int runtime_image_ref(const runtime_spec *rt, const il_pod *pod, const il_container *c,
+                      char **out, il_buf *err)
+{
+    *out = NULL;
+    if (!c->image || !c->image[0]) {
+        il_buf_printf(err, "container %s: no image", c->name);
+        return -1;
+    }
+    char *ref = sandbox_image_ref(rt, pod, c->image);
+    if (!runtime_image_ref_valid(rt->kind, ref)) {
+        const char *root = il_pod_annotation(pod, IMAGE_ROOT_ANNOTATION);
+        il_buf_printf(err, "container %s: image \"%s\"%s%s%s is not an image reference %s can "
+                      "use (a registry name[:tag][@digest]%s)", c->name, c->image,
+                      root && root[0] ? " with " IMAGE_ROOT_ANNOTATION " \"" : "",
+                      root && root[0] ? root : "", root && root[0] ? "\"" : "",
+                      runtime_kind_name(rt->kind),
+                      rt->kind == RUNTIME_PODMAN ? " or docker://..."
+                      : rt->kind == RUNTIME_APPTAINER || rt->kind == RUNTIME_SINGULARITY
+                          ? ", an absolute path, or docker://, library://, oras://, shub://"
+                          : " or an absolute path");
+        free(ref);
+        return -1;
+    }
+    *out = ref;
+    return 0;
+}
+
+int runtime_check_images(const runtime_spec *rt, const il_pod *pod, il_buf *err)
+{
+    if (rt->kind == RUNTIME_HOST)
+        return 0;   /* the host runtime runs no image */
+    for (size_t i = 0; i < pod->n_init_containers + pod->n_containers; i++) {
+        const il_container *c = i < pod->n_init_containers
+                                    ? &pod->init_containers[i]
+                                    : &pod->containers[i - pod->n_init_containers];
+        char *ref;
+        if (runtime_image_ref(rt, pod, c, &ref, err) != 0)
+            return -1;
+        free(ref);
+    }
+    return 0;
 }
 
 /* Paths the runtime splits on `forbidden` cannot be passed faithfully. */
@@ -57,15 +205,6 @@ static int check_mount_paths(const mount_spec *mounts, size_t n, const char *for
                           mounts[i].dest, runtime, forbidden);
             return -1;
         }
-    }
-    return 0;
-}
-
-static int check_image(const il_container *c, il_buf *err)
-{
-    if (!c->image || !c->image[0] || c->image[0] == '-') {
-        il_buf_printf(err, "container %s: invalid image name", c->name);
-        return -1;
     }
     return 0;
 }
@@ -93,7 +232,9 @@ int runtime_apptainer_command(const runtime_spec *rt, const il_pod *pod, const i
                               const mount_spec *mounts, size_t n, launch_spec *out,
                               il_buf *err)
 {
-    if (check_image(c, err) != 0 || check_mount_paths(mounts, n, ":,", "apptainer", err) != 0)
+    char *image;
+    if (check_mount_paths(mounts, n, ":,", "apptainer", err) != 0 ||
+        runtime_image_ref(rt, pod, c, &image, err) != 0)
         return -1;
     strvec *argv = &out->argv;
     strvec_push(argv, rt->path);
@@ -110,7 +251,6 @@ int runtime_apptainer_command(const runtime_spec *rt, const il_pod *pod, const i
         strvec_pushf(argv, "%s:%s:%s", mounts[i].source, mounts[i].dest,
                      mounts[i].read_only ? "ro" : "rw");
     }
-    char *image = sandbox_image_ref(rt, pod, c->image);
     if (image[0] == '/' || has_scheme(image))
         strvec_push(argv, image);
     else
@@ -150,20 +290,23 @@ int runtime_charliecloud_command(const runtime_spec *rt, const il_pod *pod,
                                  launch_spec *out, il_buf *err)
 {
     char **exec_argv = c->command ? c->command : c->args;
-    if (check_image(c, err) != 0 || check_mount_paths(mounts, n, ":", "ch-run", err) != 0)
-        return -1;
+    char *image;
     if (!exec_argv || !exec_argv[0]) {
         il_buf_printf(err, "container %s has neither command nor args; ch-run has no image "
                       "entrypoint to fall back on", c->name);
         return -1;
     }
+    if (check_mount_paths(mounts, n, ":", "ch-run", err) != 0 ||
+        runtime_image_ref(rt, pod, c, &image, err) != 0)
+        return -1;
     strvec *argv = &out->argv;
     strvec_push(argv, rt->path);
     strvec_push_all(argv, rt->args.v);
     for (size_t i = 0; i < n; i++)
         strvec_pushf(argv, "--bind=%s:%s", mounts[i].source, mounts[i].dest);
     strvec_pushf(argv, "--cd=%s", c->working_dir ? c->working_dir : "/");
-    sandbox_push_image(rt, pod, c->image, argv);
+    strvec_push(argv, image);
+    free(image);
     strvec_push(argv, "--");
     strvec_push_all(argv, exec_argv);
     if (c->command)
@@ -182,12 +325,14 @@ int runtime_charliecloud_command(const runtime_spec *rt, const il_pod *pod,
 int runtime_enroot_command(const runtime_spec *rt, const il_pod *pod, const il_container *c,
                            const mount_spec *mounts, size_t n, launch_spec *out, il_buf *err)
 {
-    if (check_image(c, err) != 0 || check_mount_paths(mounts, n, ": \t\n$,", "enroot", err) != 0)
-        return -1;
+    char *image;
     if (c->working_dir) {
         il_buf_printf(err, "container %s: workingDir is not supported by enroot", c->name);
         return -1;
     }
+    if (check_mount_paths(mounts, n, ": \t\n$,", "enroot", err) != 0 ||
+        runtime_image_ref(rt, pod, c, &image, err) != 0)
+        return -1;
     strvec *argv = &out->argv;
     strvec_push(argv, rt->path);
     strvec_push(argv, "start");
@@ -211,7 +356,8 @@ int runtime_enroot_command(const runtime_spec *rt, const il_pod *pod, const il_c
         free(name);
     }
     strvec_free(&env);
-    sandbox_push_image(rt, pod, c->image, argv);
+    strvec_push(argv, image);
+    free(image);
     strvec_push_all(argv, c->command);
     strvec_push_all(argv, c->args);
     return 0;

@@ -255,10 +255,9 @@ static void podman_limit_args(const il_resource_list *limits, strvec *argv)
 static int podman_command(const runtime_spec *rt, const il_pod *pod, const il_container *c,
                           const mount_spec *mounts, size_t n, launch_spec *out, il_buf *err)
 {
-    if (!c->image || !c->image[0] || c->image[0] == '-') {
-        il_buf_printf(err, "container %s: invalid image name", c->name);
+    char *image;
+    if (runtime_image_ref(rt, pod, c, &image, err) != 0)
         return -1;
-    }
     strvec *argv = &out->argv;
     const char *const fixed[] = {rt->path, "--runtime", "runc", "--cgroup-manager",
                                  "cgroupfs", "run", "--rm", "--replace", "--pull", "never",
@@ -280,8 +279,10 @@ static int podman_command(const runtime_spec *rt, const il_pod *pod, const il_co
         strvec_push(argv, env.v[i]);
     }
     strvec_free(&env);
-    if (podman_volume_args(mounts, n, argv, err) != 0)
+    if (podman_volume_args(mounts, n, argv, err) != 0) {
+        free(image);
         return -1;
+    }
     if (c->working_dir) {
         strvec_push(argv, "-w");
         strvec_push(argv, c->working_dir);
@@ -298,7 +299,8 @@ static int podman_command(const runtime_spec *rt, const il_pod *pod, const il_co
         json_decref(arr);
         strvec_free(&cmd);
     }
-    sandbox_push_image(rt, pod, c->image, argv);
+    strvec_push(argv, image);   /* podman stops reading options at the image */
+    free(image);
     strvec_push_all(argv, c->args);
     return 0;
 }

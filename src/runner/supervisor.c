@@ -514,7 +514,7 @@ static int64_t stop_grace(const supervisor *sv)
     if (json_is_integer(value) && json_integer_value(value) >= 0)
         grace = json_integer_value(value);
     json_decref(json);
-    return grace < 0 ? 0 : grace;
+    return il_grace_clamp(grace);
 }
 
 /* A container that has just started may not have a process to signal yet

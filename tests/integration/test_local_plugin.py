@@ -159,6 +159,40 @@ def test_rejects_names_that_escape(local):
     assert os.listdir(os.path.join(local.data, "pods")) == []
 
 
+
+def test_hostile_names_namespaces_and_grace_periods(local):
+    """Names that become a hostname, namespaces, subPaths and grace periods
+    are checked at /create; a deletion's grace period of INT64_MAX is
+    clamped (grace * 1000 overflowed: UBSan aborted the supervisor and the
+    pod was never stopped)."""
+    bad = [("name", "-n"), ("name", "a\nb"), ("name", "$(id)"), ("name", "`id`"),
+           ("name", "a b"), ("name", "Ünï"), ("name", "../x"), ("namespace", "Team-A"),
+           ("namespace", "a.b"), ("namespace", "-a"), ("namespace", "it's"),
+           ("namespace", "x" * 64)]
+    for key, value in bad:
+        pod = h.make_pod("bad", [sh("main", "true")])
+        pod["metadata"][key] = value
+        code, body = local.create(pod)
+        assert code == 400 and f"metadata.{key}" in str(body), (key, value, code, body)
+    for grace in (2**63 - 1, 10**12, 86400 * 365 + 1, -1):
+        code, body = local.create(h.make_pod("g", [sh("main", "true")], grace=grace))
+        assert code == 400 and "terminationGracePeriodSeconds" in str(body), (grace, body)
+    pod = h.make_pod("sub", [sh("main", "true", mounts=[{"name": "v", "mountPath": "/v",
+                                                         "subPath": "a\nb"}])],
+                     volumes=[{"name": "v", "emptyDir": {}}])
+    code, body = local.create(pod)
+    assert code == 400 and "subPath" in str(body), body
+    assert os.listdir(os.path.join(local.data, "pods")) == []
+    pod = h.make_pod("huge-delete", [sh("main", "echo up; exec sleep 300")], grace=30)
+    assert local.create(pod)[0] == 200
+    local.wait_running(pod, "main")
+    pod["metadata"]["deletionGracePeriodSeconds"] = 2**63 - 1
+    t0 = time.time()
+    code, _ = local.delete(pod)
+    assert code == 200 and time.time() - t0 < 10
+    assert local.status(pod) is None
+
+
 # ---- hostile input ------------------------------------------------------------
 
 HOSTILE = [

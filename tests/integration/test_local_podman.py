@@ -98,6 +98,32 @@ def test_podman_delete_running(local):
     assert r.returncode == 1, "the podman container was left behind"
 
 
+
+def test_image_root_cannot_inject_podman_options(local):
+    """slurm-job.vk.io/image-root is prepended to the image: "--privileged="
+    + image "true" made the image word a podman option (a container with
+    every capability, running the next word as its image).  Refused at
+    /create, with nothing run; a real prefix still works."""
+    probe = ["localhost/busybox:latest", "/bin/sh", "-c", "grep CapEff /proc/self/status"]
+    for root, image in (("--privileged=", "true"), ("-v/:/host:", "x"),
+                        ("localhost/", "--privileged"), ("", "-it"), ("", "a b"),
+                        ("", "busybox\n--privileged"), ("", "docker-archive:/etc/passwd"),
+                        ("", "/etc/passwd"), ("../", "busybox"), ("", "busybox:$(id)")):
+        main = h.container("main", ["/bin/sh"], args=probe[1:], image=image)
+        pod = h.make_pod("inject", [main], annotations={"slurm-job.vk.io/image-root": root})
+        code, body = local.create(pod)
+        assert code == 400 and "is not an image reference podman can use" in str(body), \
+            (root, image, code, body)
+        assert local.status(pod) is None, (root, image)
+    pod = h.make_pod("rooted", [h.container("main", ["/bin/sh", "-c", "echo rooted"],
+                                            image="busybox:latest")],
+                     annotations={"slurm-job.vk.io/image-root": "localhost/"})
+    code, body = local.create(pod)
+    assert code == 200, body
+    st = local.wait_done(pod, timeout=60)
+    assert terminated(st, "main")["exitCode"] == 0 and local.logs(pod, "main") == b"rooted\n"
+
+
 def limited(c, **limits):
     c["resources"] = {"limits": limits}
     return c

@@ -100,6 +100,39 @@ def test_refused_flags_and_pre_exec(stack):
     assert code == 400 and "AllowPreExec" in str(body)
 
 
+
+def test_flags_allow_list_refuses_host_files_and_privilege(stack, cluster, tmp_path):
+    """sbatch inlines a --bbf file into the job (and --nodefile reads one) on
+    the submit host, as the plugin's user: refused at /create, naming the
+    option however it is spelled, before anything reaches sbatch."""
+    secret = tmp_path / "key"
+    secret.write_text("#!/bin/sh\necho PLUGIN-HOST-SECRET\n")
+    refused = {f"--bbf={secret}": "--bbf", f"--bbf {secret}": "--bbf",
+               f"--bbf='{secret}'": "--bbf", f"-F {secret}": "--nodefile",
+               f"-HF{secret}": "--nodefile", f"--nodef={secret}": "--nodefile",
+               f"--export-file={secret}": "--export-file", "--priority=10": "--priority",
+               "--nice=-5": "--nice", "--account=other": "--account",
+               "--exclusive": "--exclusive", "--propagate": "--propagate",
+               "--mail-user=x@example.org": "--mail-user", "--node=1": "is ambiguous"}
+    uids = set()
+    for flags, named in refused.items():
+        pod = h.make_pod("hostfile", [sh("main", "true")],
+                         annotations={"slurm-job.vk.io/flags": flags})
+        code, body = stack.create(h.create_request(pod))
+        assert code == 400 and named in str(body), (flags, code, body)
+        assert not os.path.exists(stack.pod_dir(pod)), flags
+        uids.add(pod["metadata"]["uid"])
+    assert not uids & {job[1] for job in cluster.squeue_ids()}, "a refused pod has a job"
+    # What the allow-list keeps still reaches SLURM, in canonical form.
+    pod = h.make_pod("allowed", [sh("main", "echo ok")],
+                     annotations={"slurm-job.vk.io/flags": "-c2 --time 5 --nice=7 --comm ok"})
+    phase, st = run_pod(stack, pod)
+    assert phase == "Succeeded" and logs(stack, pod, "main") == b"ok\n", st
+    r = cluster.run("scontrol", "show", "job", st["JID"])
+    assert "NumCPUs=2" in r.stdout and "Nice=7" in r.stdout, r.stdout
+    assert "Comment=ok" in r.stdout and "TimeLimit=00:05:00" in r.stdout, r.stdout
+
+
 def test_volumes_with_init_container(stack):
     cm = h.configmap("cfg", {"a.conf": "alpha\n", "b.conf": "beta\n"})
     sec = h.secret("creds", {"password": "s3cr3t"})

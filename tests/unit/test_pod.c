@@ -188,6 +188,62 @@ typedef struct {
 } pod_error_case;
 
 static const pod_error_case error_cases[] = {
+    {"metadata.namespace", "\"Team-A\"",
+     "metadata.namespace: must be a DNS label (at most 63 lowercase letters, digits or '-')"},
+    {"metadata.namespace", "\"-a\"",
+     "metadata.namespace: must be a DNS label (at most 63 lowercase letters, digits or '-')"},
+    {"metadata.namespace", "\"a/../b\"",
+     "metadata.namespace: must be a DNS label (at most 63 lowercase letters, digits or '-')"},
+    {"metadata.namespace", "\"..\"",
+     "metadata.namespace: must be a DNS label (at most 63 lowercase letters, digits or '-')"},
+    {"metadata.namespace", "\"a\\nb\"",
+     "metadata.namespace: must be a DNS label (at most 63 lowercase letters, digits or '-')"},
+    {"metadata.namespace", "\"$(id)\"",
+     "metadata.namespace: must be a DNS label (at most 63 lowercase letters, digits or '-')"},
+    {"metadata.namespace", "\"`id`\"",
+     "metadata.namespace: must be a DNS label (at most 63 lowercase letters, digits or '-')"},
+    {"metadata.namespace", "\"it\\u0027s\"",
+     "metadata.namespace: must be a DNS label (at most 63 lowercase letters, digits or '-')"},
+    {"metadata.namespace", "\"\\u00fcn\\u00efc\\u00f6d\\u00e9\"",
+     "metadata.namespace: must be a DNS label (at most 63 lowercase letters, digits or '-')"},
+    {"metadata.namespace", "\"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\"",
+     "metadata.namespace: must be a DNS label (at most 63 lowercase letters, digits or '-')"},
+    {"metadata.name", "\"-n\"",
+     "metadata.name: must be a DNS subdomain (lowercase letters, digits, '-' and '.', at most 253)"},
+    {"metadata.name", "\"a b\"",
+     "metadata.name: must be a DNS subdomain (lowercase letters, digits, '-' and '.', at most 253)"},
+    {"metadata.name", "\"a\\nb\"",
+     "metadata.name: must be a DNS subdomain (lowercase letters, digits, '-' and '.', at most 253)"},
+    {"metadata.name", "\"$(id)\"",
+     "metadata.name: must be a DNS subdomain (lowercase letters, digits, '-' and '.', at most 253)"},
+    {"metadata.name", "\"`id`\"",
+     "metadata.name: must be a DNS subdomain (lowercase letters, digits, '-' and '.', at most 253)"},
+    {"metadata.name", "\"a..b\"",
+     "metadata.name: must be a DNS subdomain (lowercase letters, digits, '-' and '.', at most 253)"},
+    {"metadata.name", "\"../x\"",
+     "metadata.name: must be a DNS subdomain (lowercase letters, digits, '-' and '.', at most 253)"},
+    {"metadata.name", "\"Hello\"",
+     "metadata.name: must be a DNS subdomain (lowercase letters, digits, '-' and '.', at most 253)"},
+    {"metadata.name", "\"\\u00fc\"",
+     "metadata.name: must be a DNS subdomain (lowercase letters, digits, '-' and '.', at most 253)"},
+    {"metadata.name", "\"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\"",
+     "metadata.name: must be a DNS subdomain (lowercase letters, digits, '-' and '.', at most 253)"},
+    {"spec.terminationGracePeriodSeconds", "-1",
+     "spec.terminationGracePeriodSeconds: must be between 0 and 31536000 (a year)"},
+    {"spec.terminationGracePeriodSeconds", "9223372036854775807",
+     "spec.terminationGracePeriodSeconds: must be between 0 and 31536000 (a year)"},
+    {"spec.terminationGracePeriodSeconds", "31536001",
+     "spec.terminationGracePeriodSeconds: must be between 0 and 31536000 (a year)"},
+    {"spec.terminationGracePeriodSeconds", "-9223372036854775807",
+     "spec.terminationGracePeriodSeconds: must be between 0 and 31536000 (a year)"},
+    {"spec.containers.0.volumeMounts.1.subPath", "\"a\\nb\"",
+     "spec.containers[0].volumeMounts[1].subPath: must not contain control characters"},
+    {"spec.containers.0.volumeMounts.1.subPath", "\"a\\tb\"",
+     "spec.containers[0].volumeMounts[1].subPath: must not contain control characters"},
+    {"spec.containers.0.volumeMounts.1.subPath", "\"x\\u007f\"",
+     "spec.containers[0].volumeMounts[1].subPath: must not contain control characters"},
+    {"spec.containers.0.volumeMounts.0.mountPath", "\"/etc/\\r\"",
+     "spec.containers[0].volumeMounts[0].mountPath: must not contain control characters"},
     {"metadata.uid", NULL, "metadata.uid: required"},
     {"metadata.uid", "\"\"", "metadata.uid: required"},
     {"metadata.uid", "7", "metadata.uid: expected a string"},
@@ -249,7 +305,7 @@ static const pod_error_case error_cases[] = {
     {"spec.volumes.5.hostPath.path", NULL, "spec.volumes[5].hostPath.path: required"},
     {"spec.restartPolicy", "\"Sometimes\"",
      "spec.restartPolicy: must be Always, OnFailure or Never, not \"Sometimes\""},
-    {"spec.terminationGracePeriodSeconds", "-1", "spec.terminationGracePeriodSeconds: must be >= 0"},
+    {"spec.terminationGracePeriodSeconds", "-1", "spec.terminationGracePeriodSeconds: must be between 0 and 31536000 (a year)"},
     {"spec.terminationGracePeriodSeconds", "\"30\"",
      "spec.terminationGracePeriodSeconds: expected an integer"},
 };
@@ -325,6 +381,16 @@ static void test_dns_label(void **state)
     assert_false(il_is_dns_label("A"));
     assert_false(il_is_dns_label("a.b"));
     assert_false(il_is_dns_label("a_b"));
+    /* 63 is the limit (one check everywhere: the runner had its own). */
+    char label[65];
+    memset(label, 'a', 64);
+    label[64] = '\0';
+    assert_false(il_is_dns_label(label));
+    label[63] = '\0';
+    assert_true(il_is_dns_label(label));
+    assert_int_equal(il_grace_clamp(INT64_MAX), IL_GRACE_MAX_SECONDS);
+    assert_int_equal(il_grace_clamp(INT64_MIN), 0);
+    assert_int_equal(il_grace_clamp(30), 30);
 }
 
 int main(void)

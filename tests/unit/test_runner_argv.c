@@ -212,6 +212,97 @@ static void test_podman_limits(void **state)
     il_pod_free(&pod);
 }
 
+/* Image references: a grammar, per runtime; nothing option-shaped, no
+ * host-file transport, no control character, whatever the prefix. */
+static void test_image_refs(void **state)
+{
+    (void)state;
+    static const struct {
+        runtime_kind kind;
+        const char *ref;
+        bool valid;
+    } cases[] = {
+        {RUNTIME_PODMAN, "busybox", true},
+        {RUNTIME_PODMAN, "localhost/busybox:latest", true},
+        {RUNTIME_PODMAN, "registry.example:5000/a/b-c_d.e:v1.2-rc", true},
+        {RUNTIME_PODMAN, "busybox@sha256:0123456789abcdef0123456789abcdef0123456789abcdef", true},
+        {RUNTIME_PODMAN, "docker://docker.io/library/busybox:1", true},
+        {RUNTIME_PODMAN, "--privileged=true", false},
+        {RUNTIME_PODMAN, "-it", false},
+        {RUNTIME_PODMAN, "/etc/passwd", false},
+        {RUNTIME_PODMAN, "docker-archive:/etc/passwd", false},
+        {RUNTIME_PODMAN, "oci-archive:///x", false},
+        {RUNTIME_PODMAN, "../busybox", false},
+        {RUNTIME_PODMAN, "a//b", false},
+        {RUNTIME_PODMAN, "a/-b", false},
+        {RUNTIME_PODMAN, "busybox:", false},
+        {RUNTIME_PODMAN, "busybox:-x", false},
+        {RUNTIME_PODMAN, "busybox:$(id)", false},
+        {RUNTIME_PODMAN, "busy`id`box", false},
+        {RUNTIME_PODMAN, "busy box", false},
+        {RUNTIME_PODMAN, "busybox\n--privileged", false},
+        {RUNTIME_PODMAN, "b\xc3\xbcsybox", false},
+        {RUNTIME_PODMAN, "busybox@sha256:short", false},
+        {RUNTIME_PODMAN, "host:port/x", false},
+        {RUNTIME_PODMAN, "", false},
+        {RUNTIME_APPTAINER, "/cvmfs/images/py.sif", true},
+        {RUNTIME_APPTAINER, "oras://ghcr.io/a/b:1", true},
+        {RUNTIME_APPTAINER, "library://user/col/img:tag", true},
+        {RUNTIME_APPTAINER, "/images/../etc/shadow", false},
+        {RUNTIME_APPTAINER, "/images/./x", false},
+        {RUNTIME_APPTAINER, "file:///etc/shadow", false},
+        {RUNTIME_APPTAINER, "docker://--privileged", false},
+        {RUNTIME_SINGULARITY, "shub://a/b", true},
+        {RUNTIME_CHARLIECLOUD, "/var/tmp/images/alpine", true},
+        {RUNTIME_CHARLIECLOUD, "alpine:3.17", true},
+        {RUNTIME_CHARLIECLOUD, "docker://alpine", false},
+        {RUNTIME_ENROOT, "/scratch/pytorch+23.10.sqsh", true},
+        {RUNTIME_ENROOT, "--rw", false},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
+        if (runtime_image_ref_valid(cases[i].kind, cases[i].ref) != cases[i].valid)
+            fail_msg("%s \"%s\": expected %s", runtime_kind_name(cases[i].kind), cases[i].ref,
+                     cases[i].valid ? "valid" : "refused");
+}
+
+/* The image-root annotation is checked with the image, by every argv
+ * builder and at /create (runtime_check_images): "--privileged=" + "true"
+ * never reaches podman, apptainer, ch-run or enroot as an option. */
+static void test_image_root_injection(void **state)
+{
+    (void)state;
+    static const char pod_json[] =
+        "{\"metadata\":{\"name\":\"p\",\"uid\":\"" UID "\",\"annotations\":"
+        "   {\"slurm-job.vk.io/image-root\":\"--privileged=\"}},"
+        " \"spec\":{\"containers\":[{\"name\":\"c\",\"image\":\"true\","
+        "   \"command\":[\"/bin/true\"]}]}}";
+    json_error_t jerr;
+    json_t *json = json_loads(pod_json, 0, &jerr);
+    il_pod pod;
+    char perr[256];
+    assert_int_equal(il_pod_parse(json, &pod, perr, sizeof perr), 0);
+    json_decref(json);
+    const runtime_kind kinds[] = {RUNTIME_PODMAN, RUNTIME_APPTAINER, RUNTIME_SINGULARITY,
+                                  RUNTIME_CHARLIECLOUD, RUNTIME_ENROOT};
+    for (size_t i = 0; i < sizeof(kinds) / sizeof(kinds[0]); i++) {
+        runtime_spec rt = {.kind = kinds[i], .path = "rt"};
+        launch_spec ls;
+        il_buf err = IL_BUF_INIT;
+        assert_int_equal(runtime_check_images(&rt, &pod, &err), -1);
+        assert_non_null(strstr(il_buf_cstr(&err), "--privileged="));
+        il_buf_reset(&err);
+        assert_int_equal(sandbox_command_mounts(&rt, &pod, &pod.containers[0], NULL, 0, &ls,
+                                                &err), -1);
+        assert_non_null(strstr(il_buf_cstr(&err), "is not an image reference"));
+        il_buf_free(&err);
+    }
+    runtime_spec host = {.kind = RUNTIME_HOST};
+    il_buf err = IL_BUF_INIT;
+    assert_int_equal(runtime_check_images(&host, &pod, &err), 0);   /* no image is run */
+    il_buf_free(&err);
+    il_pod_free(&pod);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -219,6 +310,8 @@ int main(void)
         cmocka_unit_test(test_host_args_only_and_no_command),
         cmocka_unit_test(test_podman_argv),
         cmocka_unit_test(test_podman_limits),
+        cmocka_unit_test(test_image_refs),
+        cmocka_unit_test(test_image_root_injection),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -92,52 +92,115 @@ static void test_tokenize(void **state)
     il_buf_free(&err);
 }
 
-static int filter(const char *text, char **allowed, strvec *out)
+static int filter_as(const char *text, char **allowed, const char *account, strvec *out,
+                     il_buf *err)
 {
     strvec t = {0};
-    il_buf err = IL_BUF_INIT;
-    int rc = flags_tokenize(text, &t, &err) == 0 ? flags_filter(&t, allowed, out, &err) : -1;
+    int rc = flags_tokenize(text, &t, err) == 0 ? flags_filter(&t, allowed, account, out, err)
+                                                 : -1;
     strvec_free(&t);
+    return rc;
+}
+
+static int filter(const char *text, char **allowed, strvec *out)
+{
+    il_buf err = IL_BUF_INIT;
+    int rc = filter_as(text, allowed, NULL, out, &err);
     il_buf_free(&err);
     return rc;
+}
+
+static void assert_filtered(const char *text, char **allowed, const char *const *want)
+{
+    strvec out = {0};
+    il_buf err = IL_BUF_INIT;
+    if (filter_as(text, allowed, "proj", &out, &err) != 0)
+        fail_msg("refused %s: %s", text, il_buf_cstr(&err));
+    podtest_assert_argv(&out, want);
+    strvec_free(&out);
+    il_buf_free(&err);
 }
 
 static void test_filter_canonical(void **state)
 {
     (void)state;
-    strvec out = {0};
-    assert_int_equal(filter("-p debug -c4 --time 10 -H --mem-per-cpu=2G", NULL, &out), 0);
-    const char *want[] = {"--partition=debug", "--cpus-per-task=4", "--time=10", "--hold",
-                          "--mem-per-cpu=2G", NULL};
-    podtest_assert_argv(&out, want);
-    strvec_free(&out);
+    const char *plain[] = {"--partition=debug", "--cpus-per-task=4", "--time=10", "--hold",
+                           "--mem-per-cpu=2G", NULL};
+    assert_filtered("-p debug -c4 --time 10 -H --mem-per-cpu=2G", NULL, plain);
+    /* Bundled short options, unique abbreviations, values that look like
+     * options (getopt_long takes the next word whatever it is). */
+    const char *bundled[] = {"--hold", "--cpus-per-task=4", "--partition=gpu",
+                             "--time-min=5", "--partition=-x", "--nice", "--nice=10", NULL};
+    assert_filtered("-Hc4 --part gpu --time-m=5 -p -x --nice --nice=10", NULL, bundled);
+    /* The mapped account is the one --account a pod may name. */
+    const char *account[] = {"--account=proj", "--account=proj", NULL};
+    assert_filtered("--accou=proj -Aproj", NULL, account);
 }
 
+/* Each of these reads a file on the submit host, changes who or where the
+ * job runs, needs privilege, breaks the plugin's job, or is not an option
+ * as sbatch would read it. */
 static void test_filter_refuses(void **state)
 {
     (void)state;
-    const char *bad[] = {"--uid=0", "--gid 0", "-D /", "--chdir=/", "--export=ALL",
-                         "--get-user-env", "--job-name=x", "-J x", "-o /x", "--out=/x",
-                         "--wrap=id", "--array=1-9", "-Z", "bare", "--parsable",
-                         "-W", "--clusters=other", NULL};
+    const char *bad[] = {
+        "--bbf=/etc/shadow", "--bbf /etc/munge/munge.key", "--bb=stage_in", "--bbf",
+        "--nodefile=/etc/hosts", "--nodef=/etc/hosts", "-F /etc/hosts", "-F/etc/hosts",
+        "-HF/etc/hosts", "--export-file=/x", "--export=ALL", "--get-user-env",
+        "--uid=0", "--gid 0", "-D /", "-D/", "--chdir=/", "--ch=/", "--priority=1",
+        "--prio=9", "--nice=-5", "--nice=-1", "--nice=x", "--account=other", "-A other",
+        "--account", "--propagate", "--exclusive", "--excl", "--mail-user=a@b",
+        "--container=/x", "--job-name=x", "-J x", "-o /x", "--out=/x", "-Hoevil",
+        "--wrap=id", "--array=1-9", "--parsable", "-W", "--clusters=other", "-M other",
+        "--node=1", "--no=1", "--tim=10", "--hold=x", "--time", "-c", "--", "-", "bare",
+        "-p x bare", "-Z", "--no-such-option", "-\xc3\xa9", NULL};
     for (size_t i = 0; bad[i]; i++) {
         strvec out = {0};
-        if (filter(bad[i], NULL, &out) != -1)
+        il_buf err = IL_BUF_INIT;
+        if (filter_as(bad[i], NULL, "proj", &out, &err) != -1)
             fail_msg("accepted %s", bad[i]);
+        assert_int_equal(out.n, 0);
         strvec_free(&out);
+        il_buf_free(&err);
     }
-    /* Short options never smuggle another one: -Hoevil is --hold=oevil,
-     * which sbatch rejects, not -H -o evil. */
+    /* The error names the option as sbatch would have read it. */
     strvec out = {0};
-    assert_int_equal(filter("-Hoevil", NULL, &out), 0);
-    const char *hold[] = {"--hold=oevil", NULL};
-    podtest_assert_argv(&out, hold);
+    il_buf err = IL_BUF_INIT;
+    assert_int_equal(filter_as("-c 2 --bbf=/etc/shadow", NULL, NULL, &out, &err), -1);
+    assert_non_null(strstr(il_buf_cstr(&err), "--bbf is not allowed"));
+    il_buf_reset(&err);
+    assert_int_equal(filter_as("-HF/etc/hosts", NULL, NULL, &out, &err), -1);
+    assert_non_null(strstr(il_buf_cstr(&err), "--nodefile"));
+    il_buf_free(&err);
+    /* The admin widens the list, by full name, with or without dashes. */
+    char *allowed[] = {"--uid", "chdir", "bbf", NULL};
+    const char *widened[] = {"--uid=1000", "--chdir=/scratch", "--bbf=/x", NULL};
+    assert_filtered("--uid=1000 -D /scratch --bbf /x", allowed, widened);
+    assert_int_equal(filter("--job-name=x", allowed, &out), -1);
     strvec_free(&out);
-    char *allowed[] = {"--uid", "chdir", NULL};
-    assert_int_equal(filter("--uid=1000 -D /scratch", allowed, &out), 0);
-    const char *want[] = {"--uid=1000", "--chdir=/scratch", NULL};
+}
+
+static void test_filter_trusted(void **state)
+{
+    (void)state;
+    strvec t = {0}, out = {0};
+    il_buf err = IL_BUF_INIT;
+    assert_int_equal(flags_tokenize("--uid=0 -F /etc/nodes --exclusive --prio 5", &t, &err), 0);
+    assert_int_equal(flags_filter_trusted(&t, "Flavors x", &out, &err), 0);
+    const char *want[] = {"--uid=0", "--nodefile=/etc/nodes", "--exclusive", "--priority=5",
+                          NULL};
     podtest_assert_argv(&out, want);
+    strvec_free(&t);
     strvec_free(&out);
+    assert_int_equal(flags_tokenize("--out=/x", &t, &err), 0);
+    assert_int_equal(flags_filter_trusted(&t, "Flavors x", &out, &err), -1);
+    strvec_free(&t);
+    strvec_free(&out);
+    il_buf_free(&err);
+    assert_true(flags_is_option("--bbf"));
+    assert_true(flags_is_option("nodefile"));
+    assert_false(flags_is_option("--node"));
+    assert_false(flags_is_option("bogus"));
 }
 
 /* ---- resources and the sbatch argv -------------------------------------- */
@@ -452,6 +515,7 @@ int main(void)
         cmocka_unit_test(test_filter_canonical),
         cmocka_unit_test(test_filter_refuses),
         cmocka_unit_test(test_resources_rule),
+        cmocka_unit_test(test_filter_trusted),
         cmocka_unit_test(test_sbatch_argv),
         cmocka_unit_test(test_state_mapping),
         cmocka_unit_test(test_squeue_parse_and_lost),

@@ -71,7 +71,8 @@ const il_cfg_field slurm_config_fields[] = {
     {"NodeLocalDir", NULL, IL_CFG_STRING, CFG(node_local_dir), NULL,
      "SharedFS false: where the pod is unpacked on the node (default $SLURM_TMPDIR, $TMPDIR, /tmp)"},
     {"AllowedUnsafeFlags", NULL, IL_CFG_STRLIST, CFG(allowed_unsafe_flags), NULL,
-     "identity/escape sbatch flags the flags annotation may use (--uid, --gid, --chdir, --export, ...)"},
+     "sbatch options the flags annotation may use beyond the pod allow-list "
+     "(docs/slurm-flags.md): bbf, chdir, uid, ..."},
     {"AllowPreExec", NULL, IL_CFG_BOOL, CFG(allow_pre_exec), "false",
      "run the slurm-job.vk.io/pre-exec annotation (shell) in the job script"},
     {"CommandPrefix", NULL, IL_CFG_STRING, CFG(command_prefix), NULL,
@@ -111,6 +112,13 @@ int slurm_config_check(void *vcfg, il_buf *err)
         il_buf_printf(err, "ContainerRuntime \"%s\": expected apptainer, singularity, podman, "
                       "charliecloud, enroot or none", cfg->runtime);
         return -1;
+    }
+    for (char **f = cfg->allowed_unsafe_flags; f && *f; f++) {
+        if (!flags_is_option(*f)) {   /* a typo would silently widen nothing */
+            il_buf_printf(err, "AllowedUnsafeFlags: \"%s\" is not the full name of an sbatch "
+                          "option", *f);
+            return -1;
+        }
     }
     if (uid_config_check(cfg->default_uid, "DefaultUID", err) != 0 ||
         flavors_load(cfg->flavors_json, cfg->default_flavor, &cfg->flavors, &cfg->n_flavors,

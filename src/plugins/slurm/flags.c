@@ -4,13 +4,18 @@
  * The tokenizer is shared with every annotation that carries words
  * (runtime options, mpi-flags) and with the flavors' SlurmFlags.
  *
- * The annotation is split shell-style without expansion, then every option
- * is rewritten into one canonical "--name[=value]" argument.  That closes
- * the door on injection through sbatch's own parsing: no bare word can
- * reach sbatch (where it would become the script path), short options are
- * accepted only when known (so "-Hoevil" cannot smuggle "-o evil"), and
- * getopt_long's unique-prefix matching ("--out" for "--output") is matched
- * the same way when refusing. */
+ * The annotation is split shell-style without expansion, then read the way
+ * sbatch's getopt_long would read it, against sbatch's complete option
+ * table, and every option is rewritten into one canonical
+ * "--full-name[=value]" argument.  Only then is it judged, against an
+ * allow-list: a pod may set what shapes its own job (resources, placement,
+ * time), never what reads files on the submit host (--bbf, --nodefile),
+ * changes who or where the job runs (--uid, --chdir, --export) or asks for
+ * what a privileged plugin would grant and the pod's owner may not have
+ * (--priority, --exclusive, --nice below 0, another --account).  The admin
+ * widens the list with AllowedUnsafeFlags.  No bare word reaches sbatch
+ * (it would become the script path) and no abbreviation either (sbatch
+ * sees the name we judged). */
 #include "slurm.h"
 
 #include <stdlib.h>
@@ -72,124 +77,332 @@ int flags_tokenize(const char *text, strvec *out, il_buf *err)
     return flags_tokenize_what(text, "slurm-job.vk.io/flags", out, err);
 }
 
-/* ---- canonical options ------------------------------------------------- */
+/* ---- the option table -------------------------------------------------- */
 
-static const char *const short_names[128] = {
-    ['A'] = "account", ['B'] = "extra-node-info", ['C'] = "constraint", ['D'] = "chdir",
-    ['F'] = "nodefile", ['G'] = "gpus", ['H'] = "hold", ['J'] = "job-name", ['L'] = "licenses",
-    ['M'] = "clusters", ['N'] = "nodes", ['O'] = "overcommit", ['Q'] = "quiet",
-    ['S'] = "core-spec", ['V'] = "version", ['W'] = "wait", ['a'] = "array", ['b'] = "begin",
-    ['c'] = "cpus-per-task", ['d'] = "dependency", ['e'] = "error", ['h'] = "help",
-    ['i'] = "input", ['k'] = "no-kill", ['m'] = "distribution", ['n'] = "ntasks",
-    ['o'] = "output", ['p'] = "partition", ['q'] = "qos", ['s'] = "oversubscribe",
-    ['t'] = "time", ['v'] = "verbose", ['w'] = "nodelist", ['x'] = "exclude",
+/* Who may set an option.  POD: any pod, through the flags annotation.
+ * ADMIN: the admin's own flags (Flavors), or a pod when AllowedUnsafeFlags
+ * names it -- the option reads files on the submit host, changes who or
+ * where the job runs, or takes something a root plugin would grant that
+ * the pod's owner may not have.  PLUGIN: nobody; interlink-slurm sets it
+ * itself or depends on it not being set (the name it finds jobs by, the
+ * output it reads, one job per pod, an immediate parsable job id). */
+enum opt_who { POD, ADMIN, PLUGIN };
+enum opt_arg { NO_ARG, REQUIRED_ARG, OPTIONAL_ARG };
+
+typedef struct {
+    const char *name;
+    unsigned char arg;   /* enum opt_arg, as sbatch declares it to getopt_long */
+    unsigned char who;   /* enum opt_who */
+} sbatch_option;
+
+/* Every long option of sbatch (Slurm 22.05, Debian 12), sorted.  The
+ * complete list matters: getopt_long resolves an abbreviation against all
+ * of them, so a name is only known for what it is once it is resolved
+ * against the same list.  docs/slurm-flags.md explains each choice. */
+static const sbatch_option options[] = {
+    {"account", REQUIRED_ARG, ADMIN},          {"acctg-freq", REQUIRED_ARG, ADMIN},
+    {"array", REQUIRED_ARG, PLUGIN},           {"batch", REQUIRED_ARG, PLUGIN},
+    {"bb", REQUIRED_ARG, ADMIN},               {"bbf", REQUIRED_ARG, ADMIN},
+    {"begin", REQUIRED_ARG, POD},              {"chdir", REQUIRED_ARG, ADMIN},
+    {"cluster", REQUIRED_ARG, PLUGIN},         {"cluster-constraint", REQUIRED_ARG, PLUGIN},
+    {"clusters", REQUIRED_ARG, PLUGIN},        {"comment", REQUIRED_ARG, POD},
+    {"constraint", REQUIRED_ARG, POD},         {"container", REQUIRED_ARG, ADMIN},
+    {"context", REQUIRED_ARG, ADMIN},          {"contiguous", NO_ARG, POD},
+    {"core-spec", REQUIRED_ARG, ADMIN},        {"cores-per-socket", REQUIRED_ARG, POD},
+    {"cpu-freq", REQUIRED_ARG, POD},           {"cpus-per-gpu", REQUIRED_ARG, POD},
+    {"cpus-per-task", REQUIRED_ARG, POD},      {"deadline", REQUIRED_ARG, POD},
+    {"delay-boot", REQUIRED_ARG, ADMIN},       {"dependency", REQUIRED_ARG, ADMIN},
+    {"distribution", REQUIRED_ARG, POD},       {"error", REQUIRED_ARG, PLUGIN},
+    {"exclude", REQUIRED_ARG, POD},            {"exclusive", OPTIONAL_ARG, ADMIN},
+    {"export", REQUIRED_ARG, ADMIN},           {"export-file", REQUIRED_ARG, ADMIN},
+    {"extra-node-info", REQUIRED_ARG, POD},    {"get-user-env", OPTIONAL_ARG, ADMIN},
+    {"gid", REQUIRED_ARG, ADMIN},              {"gpu-bind", REQUIRED_ARG, POD},
+    {"gpu-freq", REQUIRED_ARG, POD},           {"gpus", REQUIRED_ARG, POD},
+    {"gpus-per-node", REQUIRED_ARG, POD},      {"gpus-per-socket", REQUIRED_ARG, POD},
+    {"gpus-per-task", REQUIRED_ARG, POD},      {"gres", REQUIRED_ARG, POD},
+    {"gres-flags", REQUIRED_ARG, POD},         {"help", NO_ARG, PLUGIN},
+    {"hint", REQUIRED_ARG, POD},               {"hold", NO_ARG, POD},
+    {"ignore-pbs", NO_ARG, ADMIN},             {"input", REQUIRED_ARG, PLUGIN},
+    {"job-name", REQUIRED_ARG, PLUGIN},        {"kill-on-invalid-dep", REQUIRED_ARG, ADMIN},
+    {"licenses", REQUIRED_ARG, POD},           {"mail-type", REQUIRED_ARG, ADMIN},
+    {"mail-user", REQUIRED_ARG, ADMIN},        {"mcs-label", REQUIRED_ARG, ADMIN},
+    {"mem", REQUIRED_ARG, POD},                {"mem-bind", REQUIRED_ARG, POD},
+    {"mem-per-cpu", REQUIRED_ARG, POD},        {"mem-per-gpu", REQUIRED_ARG, POD},
+    {"mincpus", REQUIRED_ARG, POD},            {"network", REQUIRED_ARG, ADMIN},
+    {"nice", OPTIONAL_ARG, POD},               {"no-kill", OPTIONAL_ARG, POD},
+    {"no-requeue", NO_ARG, POD},               {"nodefile", REQUIRED_ARG, ADMIN},
+    {"nodelist", REQUIRED_ARG, POD},           {"nodes", REQUIRED_ARG, POD},
+    {"ntasks", REQUIRED_ARG, POD},             {"ntasks-per-core", REQUIRED_ARG, POD},
+    {"ntasks-per-gpu", REQUIRED_ARG, POD},     {"ntasks-per-node", REQUIRED_ARG, POD},
+    {"ntasks-per-socket", REQUIRED_ARG, POD},  {"ntasks-per-tres", REQUIRED_ARG, POD},
+    {"open-mode", REQUIRED_ARG, POD},          {"output", REQUIRED_ARG, PLUGIN},
+    {"overcommit", NO_ARG, POD},               {"oversubscribe", NO_ARG, POD},
+    {"parsable", NO_ARG, PLUGIN},              {"partition", REQUIRED_ARG, POD},
+    {"power", REQUIRED_ARG, ADMIN},            {"prefer", REQUIRED_ARG, POD},
+    {"priority", REQUIRED_ARG, ADMIN},         {"profile", REQUIRED_ARG, ADMIN},
+    {"propagate", OPTIONAL_ARG, ADMIN},        {"qos", REQUIRED_ARG, POD},
+    {"quiet", NO_ARG, POD},                    {"reboot", NO_ARG, ADMIN},
+    {"requeue", NO_ARG, POD},                  {"reservation", REQUIRED_ARG, ADMIN},
+    {"signal", REQUIRED_ARG, POD},             {"sockets-per-node", REQUIRED_ARG, POD},
+    {"spread-job", NO_ARG, POD},               {"switches", REQUIRED_ARG, POD},
+    {"tasks-per-node", REQUIRED_ARG, POD},     {"test-only", NO_ARG, PLUGIN},
+    {"thread-spec", REQUIRED_ARG, ADMIN},      {"threads-per-core", REQUIRED_ARG, POD},
+    {"time", REQUIRED_ARG, POD},               {"time-min", REQUIRED_ARG, POD},
+    {"tmp", REQUIRED_ARG, POD},                {"uid", REQUIRED_ARG, ADMIN},
+    {"usage", NO_ARG, PLUGIN},                 {"use-min-nodes", NO_ARG, POD},
+    {"verbose", NO_ARG, ADMIN},                {"version", NO_ARG, PLUGIN},
+    {"wait", NO_ARG, PLUGIN},                  {"wait-all-nodes", REQUIRED_ARG, POD},
+    {"wckey", REQUIRED_ARG, ADMIN},            {"wrap", REQUIRED_ARG, PLUGIN},
+};
+#define N_OPTIONS (sizeof(options) / sizeof(options[0]))
+
+/* sbatch's short options and the long option each stands for; the short
+ * form's argument rule is its own (-k takes none, --no-kill may). */
+static const struct {
+    char letter;
+    const char *name;
+    unsigned char arg;
+} short_options[] = {
+    {'A', "account", REQUIRED_ARG},   {'B', "extra-node-info", REQUIRED_ARG},
+    {'C', "constraint", REQUIRED_ARG}, {'D', "chdir", REQUIRED_ARG},
+    {'F', "nodefile", REQUIRED_ARG},  {'G', "gpus", REQUIRED_ARG},
+    {'H', "hold", NO_ARG},            {'J', "job-name", REQUIRED_ARG},
+    {'L', "licenses", REQUIRED_ARG},  {'M', "clusters", REQUIRED_ARG},
+    {'N', "nodes", REQUIRED_ARG},     {'O', "overcommit", NO_ARG},
+    {'Q', "quiet", NO_ARG},           {'S', "core-spec", REQUIRED_ARG},
+    {'V', "version", NO_ARG},         {'W', "wait", NO_ARG},
+    {'a', "array", REQUIRED_ARG},     {'b', "begin", REQUIRED_ARG},
+    {'c', "cpus-per-task", REQUIRED_ARG}, {'d', "dependency", REQUIRED_ARG},
+    {'e', "error", REQUIRED_ARG},     {'h', "help", NO_ARG},
+    {'i', "input", REQUIRED_ARG},     {'k', "no-kill", NO_ARG},
+    {'m', "distribution", REQUIRED_ARG}, {'n', "ntasks", REQUIRED_ARG},
+    {'o', "output", REQUIRED_ARG},    {'p', "partition", REQUIRED_ARG},
+    {'q', "qos", REQUIRED_ARG},       {'s', "oversubscribe", NO_ARG},
+    {'t', "time", REQUIRED_ARG},      {'v', "verbose", NO_ARG},
+    {'w', "nodelist", REQUIRED_ARG},  {'x', "exclude", REQUIRED_ARG},
 };
 
-/* Flags that would break the plugin's contract with its own job: the name
- * it matches jobs by, the output it reads, one job per pod, a submission
- * that returns at once with a parsable id. */
-static const char *const reserved[] = {
-    "job-name", "output", "error", "input", "array", "wrap", "parsable", "wait", "clusters",
-    "test-only", "help", "usage", "version", "batch", NULL,
-};
-
-/* Flags that change who the job runs as, where, or with what environment. */
-static const char *const unsafe[] = {
-    "uid", "gid", "chdir", "export", "export-file", "get-user-env", "container", NULL,
-};
-
-/* getopt_long accepts any unambiguous prefix: "--ou" is --output. */
-static const char *matching(const char *name, size_t len, const char *const *names)
+static const sbatch_option *option_named(const char *name, size_t len)
 {
-    for (const char *const *n = names; *n; n++)
-        if (len > 0 && strncmp(*n, name, len) == 0)
-            return *n;
+    for (size_t i = 0; i < N_OPTIONS; i++)
+        if (strlen(options[i].name) == len && strncmp(options[i].name, name, len) == 0)
+            return &options[i];
     return NULL;
 }
 
-static bool allowed(const char *name, char **allowed_unsafe)
+/* The option "--name" means to getopt_long: an exact name, else the only
+ * option it abbreviates.  An abbreviation of several is refused (sbatch
+ * would pick one of them when they share a meaning; we never guess). */
+static const sbatch_option *resolve_long(const char *name, size_t len, const char *what,
+                                         il_buf *err)
 {
-    for (char **a = allowed_unsafe; a && *a; a++) {
-        const char *entry = *a + strspn(*a, "-");
-        if (strcmp(entry, name) == 0)
-            return true;
+    const sbatch_option *hit = option_named(name, len), *first = NULL;
+    size_t n = 0;
+    for (size_t i = 0; !hit && len > 0 && i < N_OPTIONS; i++)
+        if (strncmp(options[i].name, name, len) == 0 && n++ == 0)
+            first = &options[i];
+    if (hit || n == 1)
+        return hit ? hit : first;
+    if (n == 0)
+        il_buf_printf(err, "%s: --%.*s is not an sbatch option", what, (int)len, name);
+    else
+        il_buf_printf(err, "%s: --%.*s is ambiguous (it abbreviates %zu sbatch options); "
+                      "write the option's full name", what, (int)len, name, n);
+    return NULL;
+}
+
+bool flags_is_option(const char *name)
+{
+    name += strspn(name, "-");
+    return option_named(name, strlen(name)) != NULL;
+}
+
+/* ---- canonical options ------------------------------------------------- */
+
+/* One option as sbatch would read it, before any policy. */
+typedef struct {
+    const sbatch_option *opt;
+    const char *value;   /* NULL: none given */
+} parsed_option;
+
+/* The value of an option that requires one: the rest of the word, else the
+ * next word whatever it looks like (getopt_long takes "-x" as a value). */
+static int take_value(const strvec *tokens, size_t *i, const char *rest, const char *spelled,
+                      const char *what, const char **value, il_buf *err)
+{
+    if (rest) {
+        *value = rest;
+        return 0;
     }
+    if (*i + 1 >= tokens->n) {
+        il_buf_printf(err, "%s: %s needs a value", what, spelled);
+        return -1;
+    }
+    *value = tokens->v[++*i];
+    return 0;
+}
+
+static int parse_long(const strvec *tokens, size_t *i, const char *what, parsed_option *out,
+                      il_buf *err)
+{
+    const char *name = tokens->v[*i] + 2;
+    size_t len = strcspn(name, "=");
+    const char *rest = name[len] ? name + len + 1 : NULL;
+    if (!(out->opt = resolve_long(name, len, what, err)))
+        return -1;
+    out->value = NULL;
+    switch (out->opt->arg) {
+    case NO_ARG:
+        if (rest) {
+            il_buf_printf(err, "%s: --%s takes no value", what, out->opt->name);
+            return -1;
+        }
+        return 0;
+    case OPTIONAL_ARG:
+        out->value = rest;   /* only ever "--name=value", as getopt_long reads it */
+        return 0;
+    default:
+        return take_value(tokens, i, rest, tokens->v[*i], what, &out->value, err);
+    }
+}
+
+/* "-abc": a, b, c are options until one of them takes a value, which is
+ * the rest of the word or the next word ("-c4", "-c 4", "-Hc4"). */
+static int parse_short(const strvec *tokens, size_t *i, const char *what, strvec *letters,
+                       il_buf *err)
+{
+    for (const char *p = tokens->v[*i] + 1; *p; p++) {
+        size_t k = 0;
+        while (k < sizeof(short_options) / sizeof(short_options[0]) &&
+               short_options[k].letter != *p)
+            k++;
+        if (k == sizeof(short_options) / sizeof(short_options[0])) {
+            il_buf_printf(err, "%s: -%c (in \"%s\") is not an sbatch option", what,
+                          (unsigned char)*p >= 32 && (unsigned char)*p < 127 ? *p : '?',
+                          tokens->v[*i]);
+            return -1;
+        }
+        const char *value = NULL;
+        char spelled[3] = {'-', *p, '\0'};
+        if (short_options[k].arg == REQUIRED_ARG &&
+            take_value(tokens, i, p[1] ? p + 1 : NULL, spelled, what, &value, err) != 0)
+            return -1;
+        if (value)
+            strvec_pushf(letters, "--%s=%s", short_options[k].name, value);
+        else
+            strvec_pushf(letters, "--%s", short_options[k].name);
+        if (value)
+            break;
+    }
+    return 0;
+}
+
+/* The words as sbatch's getopt_long would read them, each option rewritten
+ * to its canonical "--full-name[=value]" (so sbatch sees no abbreviation,
+ * no bundle and no bare word it could take for the script).  -1 with err. */
+static int canonical_options(const strvec *tokens, const char *what, strvec *out, il_buf *err)
+{
+    for (size_t i = 0; i < tokens->n; i++) {
+        const char *tok = tokens->v[i];
+        if (tok[0] == '-' && tok[1] == '-' && tok[2]) {
+            parsed_option o;
+            if (parse_long(tokens, &i, what, &o, err) != 0)
+                return -1;
+            if (o.value)
+                strvec_pushf(out, "--%s=%s", o.opt->name, o.value);
+            else
+                strvec_pushf(out, "--%s", o.opt->name);
+        } else if (tok[0] == '-' && tok[1] && tok[1] != '-') {
+            if (parse_short(tokens, &i, what, out, err) != 0)
+                return -1;
+        } else {
+            il_buf_printf(err, "%s: \"%s\" is not a known sbatch option", what, tok);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+/* ---- the policy -------------------------------------------------------- */
+
+static bool admin_allowed(const char *name, char **allowed_unsafe)
+{
+    for (char **a = allowed_unsafe; a && *a; a++)
+        if (strcmp(*a + strspn(*a, "-"), name) == 0)
+            return true;
     return false;
 }
 
-/* "--name=value" / "--name" for the option at tokens->v[*i] (value from
- * the next token if it is not an option); *i is advanced past it. */
-static char *canonical(const strvec *tokens, size_t *i, const char *what, il_buf *err)
+/* A pod may lower its own priority, never raise it: --nice without a value
+ * is +100, with one it must be a non-negative integer. */
+static bool nice_is_lowering(const char *value)
 {
-    const char *tok = tokens->v[*i];
-    const char *next = *i + 1 < tokens->n ? tokens->v[*i + 1] : NULL;
-    const char *value = NULL, *name;
-    size_t name_len;
-    if (tok[0] == '-' && tok[1] == '-' && tok[2]) {
-        name = tok + 2;
-        name_len = strcspn(name, "=");
-        value = name[name_len] ? name + name_len + 1 : NULL;
-    } else if (tok[0] == '-' && tok[1] > 0 && (unsigned char)tok[1] < 128 &&
-               short_names[(unsigned char)tok[1]]) {
-        name = short_names[(unsigned char)tok[1]];
-        name_len = strlen(name);
-        value = tok[2] ? tok + 2 : NULL;
-    } else {
-        il_buf_printf(err, "%s: \"%s\" is not a known sbatch option", what, tok);
-        return NULL;
-    }
-    if (!value && next && next[0] != '-') {
-        value = next;
-        (*i)++;
-    }
-    (*i)++;
-    return value ? il_xasprintf("--%.*s=%s", (int)name_len, name, value)
-                 : il_xasprintf("--%.*s", (int)name_len, name);
+    if (!value)
+        return true;
+    char *end = NULL;
+    long n = strtol(value, &end, 10);
+    return end != value && *end == '\0' && n >= 0;
 }
 
-/* trusted: admin-written flags, which may use every unsafe flag. */
-static int check_option(const char *arg, char **allowed_unsafe, bool trusted, const char *what,
+/* policy: NULL for admin-written flags (every option but PLUGIN ones). */
+typedef struct {
+    char **allowed_unsafe;
+    const char *account;   /* the one --account a pod may name; NULL: none */
+} pod_policy;
+
+static int check_option(const char *arg, const pod_policy *policy, const char *what,
                         il_buf *err)
 {
     const char *name = arg + 2;
     size_t len = strcspn(name, "=");
-    const char *hit = matching(name, len, reserved);
-    if (hit) {
-        il_buf_printf(err, "%s: --%s is set by interlink-slurm itself", what, hit);
+    const char *value = name[len] ? name + len + 1 : NULL;
+    const sbatch_option *o = option_named(name, len);
+    if (o->who == PLUGIN) {
+        il_buf_printf(err, "%s: --%s is set by interlink-slurm itself", what, o->name);
         return -1;
     }
-    hit = matching(name, len, unsafe);
-    if (hit && !trusted && !allowed(hit, allowed_unsafe)) {
-        il_buf_printf(err, "%s: --%s is refused (it changes the job's identity or environment); "
-                      "list it in AllowedUnsafeFlags to allow it", what, hit);
+    if (!policy || admin_allowed(o->name, policy->allowed_unsafe))
+        return 0;
+    if (strcmp(o->name, "nice") == 0 && !nice_is_lowering(value)) {
+        il_buf_printf(err, "%s: --nice below 0 raises the job's priority; only the admin may "
+                      "(AllowedUnsafeFlags: nice)", what);
+        return -1;
+    }
+    if (strcmp(o->name, "account") == 0 && policy->account && value &&
+        strcmp(value, policy->account) == 0)
+        return 0;
+    if (o->who == ADMIN) {
+        il_buf_printf(err, "%s: --%s is not allowed for pods (it reads files on the submit host "
+                      "or needs privilege the plugin would lend); the admin may allow it with "
+                      "AllowedUnsafeFlags", what, o->name);
         return -1;
     }
     return 0;
 }
 
-static int filter_tokens(const strvec *tokens, char **allowed_unsafe, bool trusted,
-                         const char *what, strvec *out, il_buf *err)
+static int filter_tokens(const strvec *tokens, const pod_policy *policy, const char *what,
+                         strvec *out, il_buf *err)
 {
-    for (size_t i = 0; i < tokens->n;) {
-        char *arg = canonical(tokens, &i, what, err);
-        if (!arg || check_option(arg, allowed_unsafe, trusted, what, err) != 0) {
-            free(arg);
-            return -1;
-        }
-        strvec_push(out, arg);
-        free(arg);
-    }
-    return 0;
+    strvec canon = {0};
+    int rc = canonical_options(tokens, what, &canon, err);
+    for (size_t i = 0; rc == 0 && i < canon.n; i++)
+        rc = check_option(canon.v[i], policy, what, err);
+    if (rc == 0)
+        strvec_push_all(out, canon.v);
+    strvec_free(&canon);
+    return rc;
 }
 
-int flags_filter(const strvec *tokens, char **allowed_unsafe, strvec *out, il_buf *err)
+int flags_filter(const strvec *tokens, char **allowed_unsafe, const char *account, strvec *out,
+                 il_buf *err)
 {
-    return filter_tokens(tokens, allowed_unsafe, false, "slurm-job.vk.io/flags", out, err);
+    pod_policy policy = {.allowed_unsafe = allowed_unsafe, .account = account};
+    return filter_tokens(tokens, &policy, "slurm-job.vk.io/flags", out, err);
 }
 
 int flags_filter_trusted(const strvec *tokens, const char *what, strvec *out, il_buf *err)
 {
-    return filter_tokens(tokens, NULL, true, what, out, err);
+    return filter_tokens(tokens, NULL, what, out, err);
 }
 
 /* Options that set the same thing: a user's choice of one replaces our
@@ -203,9 +416,9 @@ static const char *const conflicts[][4] = {
 static bool user_sets(const strvec *user_flags, const char *name)
 {
     for (size_t i = 0; i < user_flags->n; i++) {
-        const char *opt = user_flags->v[i] + 2;
+        const char *opt = user_flags->v[i] + 2;   /* canonical: full names */
         size_t len = strcspn(opt, "=");
-        if (len > 0 && strncmp(name, opt, len) == 0)
+        if (len == strlen(name) && strncmp(name, opt, len) == 0)
             return true;
     }
     return false;
@@ -265,7 +478,7 @@ int sbatch_argv(const slurm_config *cfg, const il_pod *pod, const slurm_flavor *
     strvec tokens = {0}, user = {0}, computed = {0}, flags = {0};
     const char *annotation = il_pod_annotation(pod, "slurm-job.vk.io/flags");
     if ((annotation && flags_tokenize(annotation, &tokens, err) != 0) ||
-        flags_filter(&tokens, cfg->allowed_unsafe_flags, &user, err) != 0) {
+        flags_filter(&tokens, cfg->allowed_unsafe_flags, cfg->account, &user, err) != 0) {
         strvec_free(&tokens);
         strvec_free(&user);
         return -1;

@@ -228,14 +228,18 @@ int flags_tokenize_what(const char *text, const char *what, strvec *out, il_buf 
 /* The same for the flags annotation. */
 int flags_tokenize(const char *text, strvec *out, il_buf *err);
 /* Turn the tokens of the flags annotation into canonical "--name[=value]"
- * arguments: short options are mapped to long ones, values joined, and
- * flags that would break the plugin (--job-name, --output, --wrap, ...)
- * refused, as are identity/escape flags (--uid, --gid, --chdir, --export,
- * ...) unless listed in allowed_unsafe.  -1 with err. */
-int flags_filter(const strvec *tokens, char **allowed_unsafe, strvec *out, il_buf *err);
-/* The same for admin-written flags (Flavors): every identity/escape flag is
- * allowed, the flags that break the plugin's own job handling are not. */
+ * arguments, read as sbatch's getopt_long reads them (abbreviations
+ * resolved against every sbatch option, short options unbundled), and keep
+ * them only if every option is on the pod allow-list (docs/slurm-flags.md)
+ * or named in allowed_unsafe; --account only with the value `account`
+ * (may be NULL), --nice only >= 0.  -1 with err naming the option. */
+int flags_filter(const strvec *tokens, char **allowed_unsafe, const char *account, strvec *out,
+                 il_buf *err);
+/* The same for admin-written flags (Flavors): every sbatch option is
+ * allowed but those the plugin sets itself (--job-name, --output, ...). */
 int flags_filter_trusted(const strvec *tokens, const char *what, strvec *out, il_buf *err);
+/* Whether name ("--x" or "x") is the full name of an sbatch option. */
+bool flags_is_option(const char *name);
 /* Whether the user flags set `name` or an option that conflicts with it
  * (--mem vs --mem-per-cpu, ...); such defaults are then left out. */
 bool flags_override(const strvec *user_flags, const char *name);
