@@ -1,27 +1,322 @@
-/* runtimes.c -- argv and envp for the HPC container runtimes: apptainer /
- * singularity, charliecloud (ch-run on an image directory) and enroot.
+/* runtimes.c -- every runtime's command line: how a container becomes an
+ * argv and an envp.  Spawning, stopping and killing the processes is
+ * sandbox.c's; nothing here starts one.
  *
- * As for host and podman (sandbox.c), nothing goes through a shell on our
- * side.  The values a runtime would re-parse are kept out of its option
- * syntax: environment values travel in the runtime's own environment
- * (APPTAINERENV_NAME=value, enroot's `--env NAME`), never in an option
- * string, and mount paths with the runtime's separators in them (':' and
- * ','; whitespace and '$' for enroot's fstab entries) are refused rather
- * than mangled.  None of these runtimes can be installed on the CI machine:
- * their command lines are pinned by golden tests (tests/unit).
+ * Runtime "host": the container's argv runs directly on this host inside
+ * bubblewrap, which gives it a private mount namespace where every volume
+ * is at its mountPath.  The host root is not bound as a whole (bwrap would
+ * then create missing mount points on the real filesystem); instead each
+ * directory on the way to a mount point is "mirrored": recreated in bwrap's
+ * tmpfs root with every host entry in it bound individually, so new mount
+ * points only ever appear in the tmpfs.
  *
- * Also the MPI launcher any runtime's command may be wrapped in (the
- * interlink-slurm mpi-flags annotation, frozen in runtime_spec.mpi). */
+ * Runtime "podman": `podman run` in the foreground, so that its exit code is
+ * the container's and its stdout/stderr are captured exactly like a host
+ * process's.  Short image names ("busybox") need no mapping: with
+ * --pull never podman resolves them against local images (localhost/...).
+ *
+ * The HPC runtimes: apptainer / singularity, charliecloud (ch-run on an
+ * image directory) and enroot.  The values a runtime would re-parse are
+ * kept out of its option syntax: environment values travel in the
+ * runtime's own environment (APPTAINERENV_NAME=value, enroot's `--env
+ * NAME`), never in an option string, and mount paths with the runtime's
+ * separators in them (':' and ','; whitespace and '$' for enroot's fstab
+ * entries) are refused rather than mangled.  None of these runtimes can be
+ * installed on the CI machine: their command lines are pinned by golden
+ * tests (tests/unit).  Also the MPI launcher any runtime's command may be
+ * wrapped in (the interlink-slurm mpi-flags annotation, runtime_spec.mpi).
+ *
+ * Nothing ever goes through a shell: argv and envp reach execve() (or
+ * podman's JSON --entrypoint) byte for byte. */
 #include "runner.h"
 
+#include <dirent.h>
+#include <errno.h>
+#include <limits.h>
 #include <pwd.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
+
+#include "log.h"
 
 extern char **environ;
 
+#define DEFAULT_PATH "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 #define IMAGE_ROOT_ANNOTATION "slurm-job.vk.io/image-root"
+
+/* ---- environment and argv, shared by both runtimes --------------------- */
+
+void sandbox_container_env(const il_pod *pod, const il_container *c, bool with_path, strvec *env)
+{
+    if (with_path)
+        strvec_setenv(env, "PATH", DEFAULT_PATH);
+    strvec_setenv(env, "HOSTNAME", pod->name);
+    for (size_t i = 0; i < c->n_env; i++)
+        strvec_setenv(env, c->env[i].name, c->env[i].value);
+}
+
+char *sandbox_container_id(const runtime_spec *rt, const il_pod *pod, const char *name)
+{
+    if (rt->kind == RUNTIME_PODMAN)
+        return il_xasprintf("podman://il-%s-%s", pod->uid, name);
+    return il_xasprintf("%s://%s/%s", rt->kind == RUNTIME_HOST ? "local"
+                                                                : runtime_kind_name(rt->kind),
+                        pod->uid, name);
+}
+
+/* ---- host runtime: bubblewrap ------------------------------------------ */
+
+/* The mount point in host terms: symlinks in the existing part of the path
+ * are resolved (a mount at /bin/x lands on /usr/bin/x where /bin -> usr/bin),
+ * so the mirror below never replaces a host symlink by a directory. */
+static char *resolve_dest(const char *dest)
+{
+    char *prefix = il_xstrdup(dest);
+    const char *rest = NULL;
+    struct stat st;
+    while (lstat(prefix, &st) != 0) {
+        char *slash = strrchr(prefix, '/');
+        if (slash == prefix) {
+            free(prefix);
+            return il_xstrdup(dest);
+        }
+        *slash = '\0';
+        rest = dest + (slash - prefix);
+    }
+    char resolved[PATH_MAX];
+    char *out = realpath(prefix, resolved)
+                    ? il_xasprintf("%s%s", strcmp(resolved, "/") ? resolved : "", rest ? rest : "")
+                    : il_xstrdup(dest);
+    free(prefix);
+    return out;
+}
+
+static bool is_under(const char *path, const char *dir)
+{
+    size_t len = strlen(dir);
+    return strncmp(path, dir, len) == 0 && (path[len] == '/' || path[len] == '\0');
+}
+
+/* Bind every host entry of dir except those on the way to a mount point. */
+static void mirror_dir(const char *dir, const strvec *skip, strvec *argv)
+{
+    if (strcmp(dir, "/") != 0) {
+        strvec_push(argv, "--dir");
+        strvec_push(argv, dir);
+    }
+    DIR *d = opendir(dir);
+    if (!d)
+        return;   /* does not exist on the host: an empty tmpfs directory */
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL) {
+        if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
+            continue;
+        char *path = il_xasprintf("%s/%s", strcmp(dir, "/") ? dir : "", e->d_name);
+        char target[PATH_MAX];
+        ssize_t tlen;
+        struct stat st;
+        if (strvec_contains(skip, path) || lstat(path, &st) != 0) {
+            /* on the way to a mount point, or vanished meanwhile */
+        } else if (S_ISLNK(st.st_mode) && (tlen = readlink(path, target, sizeof(target) - 1)) > 0) {
+            target[tlen] = '\0';
+            strvec_push(argv, "--symlink");
+            strvec_push(argv, target);
+            strvec_push(argv, path);
+        } else {
+            strvec_push(argv, "--dev-bind");
+            strvec_push(argv, path);
+            strvec_push(argv, path);
+        }
+        free(path);
+    }
+    closedir(d);
+}
+
+static int cmp_str(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* The mirrored directories: every strict ancestor of a mount point that is
+ * not itself inside another mount (those live in the volume, not the host). */
+static void mirrored_dirs(char **dests, size_t n, strvec *dirs, strvec *skip)
+{
+    strvec_push(dirs, "/");
+    for (size_t i = 0; i < n; i++) {
+        bool nested = false;
+        for (size_t j = 0; j < n; j++)
+            if (j != i && strcmp(dests[i], dests[j]) != 0 && is_under(dests[i], dests[j]))
+                nested = true;
+        if (!strvec_contains(skip, dests[i]))
+            strvec_push(skip, dests[i]);
+        for (char *p = strchr(dests[i] + 1, '/'); !nested && p; p = strchr(p + 1, '/')) {
+            char *ancestor = il_xstrndup(dests[i], (size_t)(p - dests[i]));
+            if (!strvec_contains(dirs, ancestor)) {
+                strvec_push(dirs, ancestor);
+                strvec_push(skip, ancestor);
+            }
+            free(ancestor);
+        }
+    }
+    qsort(dirs->v, dirs->n, sizeof(char *), cmp_str);
+}
+
+static void bwrap_mounts(const mount_spec *mounts, size_t n, strvec *argv)
+{
+    char **dests = il_xcalloc(n, sizeof(char *));
+    for (size_t i = 0; i < n; i++)
+        dests[i] = resolve_dest(mounts[i].dest);
+    strvec dirs = {0}, skip = {0};
+    mirrored_dirs(dests, n, &dirs, &skip);
+    for (size_t i = 0; i < dirs.n; i++)
+        mirror_dir(dirs.v[i], &skip, argv);
+    /* Parents before children: lexical order puts "/a" before "/a/b". */
+    size_t *order = il_xcalloc(n, sizeof(size_t));
+    for (size_t i = 0; i < n; i++)
+        order[i] = i;
+    for (size_t i = 1; i < n; i++)
+        for (size_t j = i; j > 0 && strcmp(dests[order[j - 1]], dests[order[j]]) > 0; j--) {
+            size_t tmp = order[j];
+            order[j] = order[j - 1];
+            order[j - 1] = tmp;
+        }
+    for (size_t i = 0; i < n; i++) {
+        strvec_push(argv, mounts[order[i]].read_only ? "--ro-bind" : "--bind");
+        strvec_push(argv, mounts[order[i]].source);
+        strvec_push(argv, dests[order[i]]);
+    }
+    for (size_t i = 0; i < n; i++)
+        free(dests[i]);
+    free(dests);
+    free(order);
+    strvec_free(&dirs);
+    strvec_free(&skip);
+}
+
+static int host_command(const runtime_spec *rt, const il_pod *pod, const il_container *c,
+                        const mount_spec *mounts, size_t n, launch_spec *out, il_buf *err)
+{
+    /* Kubernetes: command replaces the entrypoint and args the cmd; with
+     * no image there is neither, so args alone are the argv. */
+    char **exec_argv = c->command ? c->command : c->args;
+    if (!exec_argv || !exec_argv[0]) {
+        il_buf_printf(err, "container %s has neither command nor args; the host runtime "
+                      "has no image entrypoint to fall back on", c->name);
+        return -1;
+    }
+    il_debug("pod %s container %s: image %s ignored by the host runtime", pod->name, c->name,
+             c->image ? c->image : "(none)");
+    strvec *argv = &out->argv;
+    strvec_push(argv, rt->bwrap_path);
+    /* A pid namespace: when the main process exits bwrap's init ends, and
+     * every process the container left behind dies with it (no strays
+     * holding the log pipes open).  --die-with-parent ties the container to
+     * its supervisor. */
+    const char *const fixed[] = {"--unshare-pid", "--unshare-uts", "--die-with-parent",
+                                 "--hostname", pod->name};
+    for (size_t i = 0; i < sizeof(fixed) / sizeof(fixed[0]); i++)
+        strvec_push(argv, fixed[i]);
+    bwrap_mounts(mounts, n, argv);
+    strvec_push(argv, "--chdir");
+    strvec_push(argv, c->working_dir ? c->working_dir : "/");
+    strvec_push(argv, "--");
+    for (char **a = exec_argv; *a; a++)
+        strvec_push(argv, *a);
+    if (c->command)
+        for (char **a = c->args; a && *a; a++)
+            strvec_push(argv, *a);
+    sandbox_container_env(pod, c, true, &out->envp);
+    return 0;
+}
+
+/* ---- podman runtime ---------------------------------------------------- */
+
+static int podman_volume_args(const mount_spec *mounts, size_t n, strvec *argv, il_buf *err)
+{
+    for (size_t i = 0; i < n; i++) {
+        /* -v splits on ':' and has no quoting. */
+        if (strchr(mounts[i].source, ':') || strchr(mounts[i].dest, ':')) {
+            il_buf_printf(err, "mount %s: ':' in a path is not supported by podman -v",
+                          mounts[i].dest);
+            return -1;
+        }
+        strvec_push(argv, "-v");
+        strvec_pushf(argv, "%s:%s%s", mounts[i].source, mounts[i].dest,
+                     mounts[i].read_only ? ":ro" : "");
+    }
+    return 0;
+}
+
+/* The container's limits as a kubelet enforces them through the CRI: a
+ * memory cgroup limit with no swap beyond it, a CFS quota for the CPU. */
+static void podman_limit_args(const il_resource_list *limits, strvec *argv)
+{
+    if (limits->memory_bytes > 0) {
+        strvec_pushf(argv, "--memory=%lld", (long long)limits->memory_bytes);
+        strvec_pushf(argv, "--memory-swap=%lld", (long long)limits->memory_bytes);
+    }
+    if (limits->cpu_milli > 0)
+        strvec_pushf(argv, "--cpus=%lld.%03lld", (long long)(limits->cpu_milli / 1000),
+                     (long long)(limits->cpu_milli % 1000));
+}
+
+static int podman_command(const runtime_spec *rt, const il_pod *pod, const il_container *c,
+                          const mount_spec *mounts, size_t n, launch_spec *out, il_buf *err)
+{
+    char *image;
+    if (runtime_image_ref(rt, pod, c, &image, err) != 0)
+        return -1;
+    strvec *argv = &out->argv;
+    const char *const fixed[] = {rt->path, "--runtime", "runc", "--cgroup-manager",
+                                 "cgroupfs", "run", "--rm", "--replace", "--pull", "never",
+                                 "--network", "host", "--name"};
+    for (size_t i = 0; i < sizeof(fixed) / sizeof(fixed[0]); i++)
+        strvec_push(argv, fixed[i]);
+    strvec_pushf(argv, "il-%s-%s", pod->uid, c->name);
+    strvec_push_all(argv, rt->args.v);
+    if (rt->limits)
+        podman_limit_args(&c->resources.limits, argv);
+    if (rt->gpu) {
+        strvec_push(argv, "--device");
+        strvec_push(argv, "nvidia.com/gpu=all");   /* CDI, as podman documents for NVIDIA */
+    }
+    strvec env = {0};
+    sandbox_container_env(pod, c, false, &env);
+    for (size_t i = 0; i < env.n; i++) {
+        strvec_push(argv, "-e");
+        strvec_push(argv, env.v[i]);
+    }
+    strvec_free(&env);
+    if (podman_volume_args(mounts, n, argv, err) != 0) {
+        free(image);
+        return -1;
+    }
+    if (c->working_dir) {
+        strvec_push(argv, "-w");
+        strvec_push(argv, c->working_dir);
+    }
+    if (c->command) {
+        strvec cmd = {0};
+        for (char **a = c->command; *a; a++)
+            strvec_push(&cmd, *a);
+        json_t *arr = strvec_to_json(&cmd);
+        char *text = json_dumps(arr, JSON_COMPACT);
+        strvec_push(argv, "--entrypoint");
+        strvec_push(argv, text);
+        free(text);
+        json_decref(arr);
+        strvec_free(&cmd);
+    }
+    strvec_push(argv, image);   /* podman stops reading options at the image */
+    free(image);
+    strvec_push_all(argv, c->args);
+    return 0;
+}
+
+/* ---- HPC runtimes ---------------------------------------------------- */
 
 static bool has_scheme(const char *image)
 {
@@ -392,4 +687,56 @@ int runtime_mpi_wrap(const runtime_spec *rt, launch_spec *out, il_buf *err)
     strvec_free(&out->argv);
     out->argv = argv;
     return 0;
+}
+
+/* ---- the runtime of a container -------------------------------------- */
+
+int sandbox_command_mounts(const runtime_spec *rt, const il_pod *pod, const il_container *c,
+                           const mount_spec *mounts, size_t n, launch_spec *out, il_buf *err)
+{
+    memset(out, 0, sizeof(*out));
+    int rc = -1;
+    switch (rt->kind) {
+    case RUNTIME_HOST:
+        rc = host_command(rt, pod, c, mounts, n, out, err);
+        break;
+    case RUNTIME_PODMAN:
+        rc = podman_command(rt, pod, c, mounts, n, out, err);
+        break;
+    case RUNTIME_APPTAINER:
+    case RUNTIME_SINGULARITY:
+        rc = runtime_apptainer_command(rt, pod, c, mounts, n, out, err);
+        break;
+    case RUNTIME_CHARLIECLOUD:
+        rc = runtime_charliecloud_command(rt, pod, c, mounts, n, out, err);
+        break;
+    case RUNTIME_ENROOT:
+        rc = runtime_enroot_command(rt, pod, c, mounts, n, out, err);
+        break;
+    }
+    bool init = c >= pod->init_containers && c < pod->init_containers + pod->n_init_containers;
+    if (rc == 0 && !init)   /* init containers are set-up steps: run once, not per rank */
+        rc = runtime_mpi_wrap(rt, out, err);
+    if (rc != 0)
+        launch_spec_free(out);
+    return rc;
+}
+
+int sandbox_command(const runtime_spec *rt, const il_pod *pod, const il_container *c,
+                    const char *pod_dir, launch_spec *out, il_buf *err)
+{
+    memset(out, 0, sizeof(*out));
+    mount_spec *mounts = NULL;
+    size_t n = 0;
+    if (volumes_mounts(pod, c, pod_dir, &mounts, &n, err) != 0)
+        return -1;
+    int rc = sandbox_command_mounts(rt, pod, c, mounts, n, out, err);
+    mounts_free(mounts, n);
+    return rc;
+}
+
+void launch_spec_free(launch_spec *ls)
+{
+    strvec_free(&ls->argv);
+    strvec_free(&ls->envp);
 }
