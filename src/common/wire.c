@@ -203,7 +203,7 @@ json_t *il_retrieved_pod_data(json_t *create_requests, char *err, size_t errlen)
 /* ---- create request (plugin side) -------------------------------------- */
 
 /* Each RetrievedContainer's lists must be null or arrays of objects, so
- * il_volume_files can trust their shape. */
+ * rn_volume_files can trust their shape. */
 static int check_retrieved_container(const json_t *c, const char *path, char *err,
                                      size_t errlen)
 {

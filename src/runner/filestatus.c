@@ -2,7 +2,7 @@
  *
  * The supervisor writes the states; here they are only read.  Whether the
  * files can be trusted (is the supervisor still there?) is the backend's
- * judgement: it then calls podstatus_terminate() for what it knows ended
+ * judgement: it then calls rn_podstatus_terminate() for what it knows ended
  * otherwise (a lost supervisor, a cancelled or timed-out batch job).
  * `ready` and `started` are the supervisor's probe verdicts, as stored. */
 #include "runner.h"
@@ -12,7 +12,7 @@
 
 #include "timeutil.h"
 
-const char *podstatus_waiting_reason(const il_pod *pod, bool init_container)
+const char *rn_podstatus_waiting_reason(const il_pod *pod, bool init_container)
 {
     return init_container || pod->n_init_containers ? "PodInitializing" : "ContainerCreating";
 }
@@ -26,9 +26,9 @@ static void read_states(const char *pod_dir, const il_pod *pod, bool init,
     size_t n = init ? pod->n_init_containers : pod->n_containers;
     for (size_t i = 0; i < n; i++) {
         il_container_status *cs = &out[i];
-        char *dir = store_ctr_dir(pod_dir, specs[i].name);
-        if (state_read(dir, cs, NULL) != 0)
-            state_set(cs, IL_STATE_WAITING, podstatus_waiting_reason(pod, init), NULL);
+        char *dir = rn_store_ctr_dir(pod_dir, specs[i].name);
+        if (rn_state_read(dir, cs, NULL) != 0)
+            rn_state_set(cs, IL_STATE_WAITING, rn_podstatus_waiting_reason(pod, init), NULL);
         free(dir);
         cs->name = il_xstrdup(specs[i].name);
         cs->image = il_xstrdup(specs[i].image ? specs[i].image : "");
@@ -40,11 +40,11 @@ static void read_states(const char *pod_dir, const il_pod *pod, bool init,
     }
 }
 
-int podstatus_read(const char *pod_dir, il_pod_status *out)
+int rn_podstatus_read(const char *pod_dir, il_pod_status *out)
 {
     il_create_request req;
     char err[512];
-    if (store_read_request(pod_dir, &req, err, sizeof(err)) != 0)
+    if (rn_store_read_request(pod_dir, &req, err, sizeof(err)) != 0)
         return -1;   /* unknown, or being deleted */
     const il_pod *pod = &req.pod;
     out->name = il_xstrdup(pod->name);
@@ -60,7 +60,7 @@ int podstatus_read(const char *pod_dir, il_pod_status *out)
     return 0;
 }
 
-bool podstatus_all_terminated(const il_pod_status *st)
+bool rn_podstatus_all_terminated(const il_pod_status *st)
 {
     for (size_t i = 0; i < st->n_containers; i++)
         if (st->containers[i].state != IL_STATE_TERMINATED)
@@ -77,7 +77,7 @@ static void terminate_each(il_container_status *cs, size_t n, const char *reason
             continue;
         if (il_time_is_zero(cs[i].started_at))
             cs[i].started_at = now;
-        state_set(&cs[i], IL_STATE_TERMINATED, reason, message);
+        rn_state_set(&cs[i], IL_STATE_TERMINATED, reason, message);
         cs[i].exit_code = exit_code;
         cs[i].finished_at = now;
         cs[i].ready = false;
@@ -85,7 +85,7 @@ static void terminate_each(il_container_status *cs, size_t n, const char *reason
     }
 }
 
-void podstatus_terminate(il_pod_status *st, const char *reason, const char *message,
+void rn_podstatus_terminate(il_pod_status *st, const char *reason, const char *message,
                          int exit_code)
 {
     terminate_each(st->init_containers, st->n_init_containers, reason, message, exit_code);

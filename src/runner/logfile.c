@@ -42,7 +42,7 @@ static void write_record(log_writer *w, char tag, const char *data, size_t len)
     il_buf_free(&rec);
 }
 
-void log_writer_feed(log_writer *w, const char *data, size_t len)
+void rn_log_writer_feed(log_writer *w, const char *data, size_t len)
 {
     while (len > 0) {
         const char *nl = memchr(data, '\n', len);
@@ -64,14 +64,14 @@ void log_writer_feed(log_writer *w, const char *data, size_t len)
     }
 }
 
-void log_writer_flush(log_writer *w)
+void rn_log_writer_flush(log_writer *w)
 {
     if (w->line.len > 0)
         write_record(w, 'P', w->line.data, w->line.len);
     il_buf_reset(&w->line);
 }
 
-void log_writer_free(log_writer *w)
+void rn_log_writer_free(log_writer *w)
 {
     il_buf_free(&w->line);
 }
@@ -216,7 +216,7 @@ static void drain_pending(log_stream *s)
 
 static int open_log(const char *ctr_dir)
 {
-    char *path = store_path(ctr_dir, "log");
+    char *path = rn_store_path(ctr_dir, "log");
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     free(path);
     return fd;
@@ -227,7 +227,7 @@ static int open_log(const char *ctr_dir)
 static bool container_finished(const log_stream *s)
 {
     il_container_status st = {0};
-    if (state_read(s->ctr_dir, &st, NULL) != 0)
+    if (rn_state_read(s->ctr_dir, &st, NULL) != 0)
         return s->fd >= 0 || !s->pod_alive(s->pod_dir, s->pod_alive_ctx);   /* not started yet */
     bool finished = st.state == IL_STATE_TERMINATED;
     il_container_status_free(&st);
@@ -264,7 +264,7 @@ static ssize_t fill(log_stream *s)
     return s->out.len > s->out_pos ? 1 : 0;
 }
 
-ssize_t logs_read(void *stream, char *buf, size_t max)
+ssize_t rn_logs_read(void *stream, char *buf, size_t max)
 {
     log_stream *s = stream;
     if (s->out_pos == s->out.len) {
@@ -282,7 +282,7 @@ ssize_t logs_read(void *stream, char *buf, size_t max)
     return (ssize_t)n;
 }
 
-void logs_close(void *stream)
+void rn_logs_close(void *stream)
 {
     log_stream *s = stream;
     if (!s)
@@ -314,7 +314,7 @@ static bool declared_not_started(const char *pod_dir, const char *name)
 {
     il_create_request req;
     char err[256];
-    if (errno != ENOENT || store_read_request(pod_dir, &req, err, sizeof(err)) != 0)
+    if (errno != ENOENT || rn_store_read_request(pod_dir, &req, err, sizeof(err)) != 0)
         return false;
     bool found = false;
     for (size_t i = 0; i < req.pod.n_init_containers && !found; i++)
@@ -325,7 +325,7 @@ static bool declared_not_started(const char *pod_dir, const char *name)
     return found;
 }
 
-int logs_open_in(const char *pods_dir, const il_log_request *req, logs_pod_alive_fn alive,
+int rn_logs_open_in(const char *pods_dir, const il_log_request *req, logs_pod_alive_fn alive,
                  void *alive_ctx, void **stream, il_buf *err)
 {
     if (!il_is_uuid(req->pod_uid) || !il_is_dns_label(req->container)) {
@@ -338,15 +338,15 @@ int logs_open_in(const char *pods_dir, const il_log_request *req, logs_pod_alive
         return 400;
     }
     log_stream *s = il_xcalloc(1, sizeof(*s));
-    s->pod_dir = store_pod_dir(pods_dir, req->pod_uid);
-    s->ctr_dir = store_ctr_dir(s->pod_dir, req->container);
+    s->pod_dir = rn_store_pod_dir(pods_dir, req->pod_uid);
+    s->ctr_dir = rn_store_ctr_dir(s->pod_dir, req->container);
     s->pod_alive = alive;
     s->pod_alive_ctx = alive_ctx;
     s->fd = open_log(s->ctr_dir);
     if (s->fd < 0 && !declared_not_started(s->pod_dir, req->container)) {
         il_buf_printf(err, "container \"%s\" of pod %s/%s (uid %s) not found", req->container,
                       req->ns, req->pod_name, req->pod_uid);
-        logs_close(s);
+        rn_logs_close(s);
         return 404;
     }
     s->follow = req->follow;

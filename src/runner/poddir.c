@@ -38,8 +38,8 @@ static int validate_container(const il_container *c, il_buf *err)
     }
     for (size_t i = 0; i < c->n_mounts; i++) {
         const il_volume_mount *m = &c->mounts[i];
-        if (!volumes_valid_mount_path(m->mount_path) ||
-            (m->sub_path && !volumes_valid_sub_path(m->sub_path))) {
+        if (!rn_volumes_valid_mount_path(m->mount_path) ||
+            (m->sub_path && !rn_volumes_valid_sub_path(m->sub_path))) {
             il_buf_printf(err, "container %s: volumeMount %s: mountPath must be absolute and "
                           "subPath relative, without \".\" or \"..\"", c->name, m->name);
             return -1;
@@ -48,7 +48,7 @@ static int validate_container(const il_container *c, il_buf *err)
     return 0;
 }
 
-int poddir_validate(const il_pod *pod, il_buf *err)
+int rn_poddir_validate(const il_pod *pod, il_buf *err)
 {
     if (!il_is_uuid(pod->uid)) {
         il_buf_printf(err, "metadata.uid \"%s\" is not a lowercase UUID", pod->uid);
@@ -66,7 +66,7 @@ int poddir_validate(const il_pod *pod, il_buf *err)
     for (size_t i = 0; i < pod->n_containers; i++)
         if (validate_container(&pod->containers[i], err) != 0)
             return -1;
-    return checks_validate(pod, err);   /* probes and lifecycle hooks (probe.c) */
+    return rn_checks_validate(pod, err);   /* probes and lifecycle hooks (probe.c) */
 }
 
 /* Nobody reads a staging directory, so its files need no atomic replace
@@ -93,11 +93,11 @@ static int write_new_file(const char *path, const void *data, size_t len, mode_t
 static int init_container_dir(const char *dir, const il_container *c, const char *reason,
                               il_buf *err)
 {
-    char *ctr_dir = store_ctr_dir(dir, c->name);
-    char *log_path = store_path(ctr_dir, "log");
+    char *ctr_dir = rn_store_ctr_dir(dir, c->name);
+    char *log_path = rn_store_path(ctr_dir, "log");
     il_container_status st = {0};
-    state_set(&st, IL_STATE_WAITING, reason, NULL);
-    int rc = il_mkdir_p(ctr_dir, 0755) == 0 && state_write(ctr_dir, &st, 0) == 0 &&
+    rn_state_set(&st, IL_STATE_WAITING, reason, NULL);
+    int rc = il_mkdir_p(ctr_dir, 0755) == 0 && rn_state_write(ctr_dir, &st, 0) == 0 &&
              write_new_file(log_path, "", 0, 0644, true) == 0 ? 0 : -1;
     if (rc != 0)
         il_buf_printf(err, "writing %s: %s", ctr_dir, strerror(errno));
@@ -113,10 +113,10 @@ static int populate(const il_create_request *req, const runtime_spec *rt, const 
                     const poddir_opts *opts, il_buf *err)
 {
     const il_pod *pod = &req->pod;
-    char *pod_json = store_path(dir, "pod.json");
-    char *rt_json = store_path(dir, "runtime.json");
+    char *pod_json = rn_store_path(dir, "pod.json");
+    char *rt_json = rn_store_path(dir, "runtime.json");
     char *text = json_dumps(req->raw, JSON_COMPACT);
-    char *rt_text = runtime_spec_dump(rt);
+    char *rt_text = rn_runtime_spec_dump(rt);
     const char *failed = pod_json;
     int rc = il_mkdir_p(dir, 0700) == 0 && text &&
              write_new_file(pod_json, text, strlen(text), 0600, opts->sync_files) == 0 &&
@@ -129,12 +129,12 @@ static int populate(const il_create_request *req, const runtime_spec *rt, const 
     free(text);
     free(rt_json);
     free(pod_json);
-    const char *main_reason = podstatus_waiting_reason(pod, false);
+    const char *main_reason = rn_podstatus_waiting_reason(pod, false);
     for (size_t i = 0; !opts->lazy_containers && rc == 0 && i < pod->n_init_containers; i++)
         rc = init_container_dir(dir, &pod->init_containers[i], "PodInitializing", err) ? 500 : 0;
     for (size_t i = 0; !opts->lazy_containers && rc == 0 && i < pod->n_containers; i++)
         rc = init_container_dir(dir, &pod->containers[i], main_reason, err) ? 500 : 0;
-    if (rc == 0 && volumes_materialize(req, dir, err) != 0)
+    if (rc == 0 && rn_volumes_materialize(req, dir, err) != 0)
         rc = 400;
     if (rc == 0 && opts->finish)
         rc = opts->finish(dir, opts->finish_ctx, err);
@@ -143,7 +143,7 @@ static int populate(const il_create_request *req, const runtime_spec *rt, const 
 
 static int lock_pod(const char *dir, const char *name, bool create)
 {
-    char *path = store_path(dir, name);
+    char *path = rn_store_path(dir, name);
     int fd = open(path, O_RDWR | O_CLOEXEC | (create ? O_CREAT : 0), 0600);
     free(path);
     while (fd >= 0 && flock(fd, LOCK_EX) != 0 && errno == EINTR) {}
@@ -152,22 +152,22 @@ static int lock_pod(const char *dir, const char *name, bool create)
 
 static const poddir_opts default_opts = {.lock_name = "create.lock", .sync_files = true};
 
-int poddir_create(const char *pods_dir, const il_create_request *req, const runtime_spec *rt,
+int rn_poddir_create(const char *pods_dir, const il_create_request *req, const runtime_spec *rt,
                   bool *created, int *lock_fd, il_buf *err)
 {
-    return poddir_create_opts(pods_dir, req, rt, &default_opts, created, lock_fd, err);
+    return rn_poddir_create_opts(pods_dir, req, rt, &default_opts, created, lock_fd, err);
 }
 
-int poddir_create_opts(const char *pods_dir, const il_create_request *req,
+int rn_poddir_create_opts(const char *pods_dir, const il_create_request *req,
                        const runtime_spec *rt, const poddir_opts *opts, bool *created,
                        int *lock_fd, il_buf *err)
 {
     const il_pod *pod = &req->pod;
     *created = false;
     *lock_fd = -1;
-    if (runtime_check_images(rt, pod, err) != 0)
+    if (rn_runtime_check_images(rt, pod, err) != 0)
         return 400;   /* before anything touches the disk */
-    char *dir = store_pod_dir(pods_dir, pod->uid);
+    char *dir = rn_store_pod_dir(pods_dir, pod->uid);
     char token[37];
     il_uuid4(token);
     char *staging = il_xasprintf("%s/" STAGING_PREFIX "%s-%s", pods_dir, pod->uid, token);
@@ -202,9 +202,9 @@ int poddir_create_opts(const char *pods_dir, const il_create_request *req,
     return status;
 }
 
-int poddir_remove(const char *pods_dir, const char *uid, il_buf *err)
+int rn_poddir_remove(const char *pods_dir, const char *uid, il_buf *err)
 {
-    char *dir = store_pod_dir(pods_dir, uid);
+    char *dir = rn_store_pod_dir(pods_dir, uid);
     char token[37];
     il_uuid4(token);
     char *doomed = il_xasprintf("%s/" DELETING_PREFIX "%s-%s", pods_dir, uid, token);
@@ -218,7 +218,7 @@ int poddir_remove(const char *pods_dir, const char *uid, il_buf *err)
     return rc;
 }
 
-void poddir_remove_stale(const char *pods_dir)
+void rn_poddir_remove_stale(const char *pods_dir)
 {
     const char *prefixes[] = {STAGING_PREFIX, DELETING_PREFIX};
     DIR *d = opendir(pods_dir);
@@ -227,7 +227,7 @@ void poddir_remove_stale(const char *pods_dir)
         for (size_t i = 0; i < 2; i++) {
             if (strncmp(e->d_name, prefixes[i], strlen(prefixes[i])) != 0)
                 continue;
-            char *path = store_path(pods_dir, e->d_name);
+            char *path = rn_store_path(pods_dir, e->d_name);
             il_info("removing stale %s", path);
             il_rm_rf(path);
             free(path);
@@ -237,11 +237,11 @@ void poddir_remove_stale(const char *pods_dir)
         closedir(d);
 }
 
-char *poddir_find(const char *pods_dir, const il_pod *pod)
+char *rn_poddir_find(const char *pods_dir, const il_pod *pod)
 {
     if (!pod->uid || !il_is_uuid(pod->uid))
         return NULL;   /* cannot be one of ours */
-    char *dir = store_pod_dir(pods_dir, pod->uid);
+    char *dir = rn_store_pod_dir(pods_dir, pod->uid);
     struct stat st;
     if (stat(dir, &st) != 0) {
         free(dir);
@@ -250,7 +250,7 @@ char *poddir_find(const char *pods_dir, const il_pod *pod)
     return dir;
 }
 
-int64_t poddir_delete_grace(const il_pod *pod, const il_pod *stored)
+int64_t rn_poddir_delete_grace(const il_pod *pod, const il_pod *stored)
 {
     json_t *meta = json_object_get(pod->raw, "metadata");
     json_t *spec = json_object_get(pod->raw, "spec");

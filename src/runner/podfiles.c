@@ -3,7 +3,7 @@
  * Owns the on-disk format described in runner.h.  Every file a concurrent
  * reader may look at is replaced atomically (il_write_file_atomic), so
  * /status never sees half a state.  Names that become path components are
- * validated before they get here (poddir_validate: a pod UID must be a
+ * validated before they get here (rn_poddir_validate: a pod UID must be a
  * UUID, container / volume names DNS labels), so nothing can escape
  * DataRootFolder. */
 #include "runner.h"
@@ -19,22 +19,22 @@
 
 #define STATE_MAX_BYTES (64 * 1024)
 
-char *store_pod_dir(const char *pods_dir, const char *uid)
+char *rn_store_pod_dir(const char *pods_dir, const char *uid)
 {
     return il_xasprintf("%s/%s", pods_dir, uid);
 }
 
-char *store_ctr_dir(const char *pod_dir, const char *name)
+char *rn_store_ctr_dir(const char *pod_dir, const char *name)
 {
     return il_xasprintf("%s/containers/%s", pod_dir, name);
 }
 
-char *store_path(const char *pod_dir, const char *file)
+char *rn_store_path(const char *pod_dir, const char *file)
 {
     return il_xasprintf("%s/%s", pod_dir, file);
 }
 
-json_t *store_load_json(const char *path, size_t max, char *err, size_t errlen)
+json_t *rn_store_load_json(const char *path, size_t max, char *err, size_t errlen)
 {
     il_buf buf = IL_BUF_INIT;
     if (il_read_file(path, max, &buf) != 0) {
@@ -50,7 +50,7 @@ json_t *store_load_json(const char *path, size_t max, char *err, size_t errlen)
     return json;
 }
 
-int store_save_json(const char *path, json_t *json)
+int rn_store_save_json(const char *path, json_t *json)
 {
     char *text = json_dumps(json, JSON_COMPACT);
     int rc = text ? il_write_file_atomic(path, text, strlen(text), 0644) : -1;
@@ -58,10 +58,10 @@ int store_save_json(const char *path, json_t *json)
     return rc;
 }
 
-int store_read_request(const char *pod_dir, il_create_request *out, char *err, size_t errlen)
+int rn_store_read_request(const char *pod_dir, il_create_request *out, char *err, size_t errlen)
 {
-    char *path = store_path(pod_dir, "pod.json");
-    json_t *body = store_load_json(path, SIZE_MAX / 2, err, errlen);
+    char *path = rn_store_path(pod_dir, "pod.json");
+    json_t *body = rn_store_load_json(path, SIZE_MAX / 2, err, errlen);
     free(path);
     if (!body)
         return -1;
@@ -79,7 +79,7 @@ static const char *const runtime_names[] = {
 };
 #define N_RUNTIMES (sizeof(runtime_names) / sizeof(runtime_names[0]))
 
-int runtime_kind_parse(const char *name, runtime_kind *out)
+int rn_runtime_kind_parse(const char *name, runtime_kind *out)
 {
     if (name && strcmp(name, "none") == 0)
         name = "host";   /* upstream's word for "no container runtime" */
@@ -92,7 +92,7 @@ int runtime_kind_parse(const char *name, runtime_kind *out)
     return -1;
 }
 
-const char *runtime_kind_name(runtime_kind kind)
+const char *rn_runtime_kind_name(runtime_kind kind)
 {
     return (size_t)kind < N_RUNTIMES ? runtime_names[kind] : "unknown";
 }
@@ -100,11 +100,11 @@ const char *runtime_kind_name(runtime_kind kind)
 static json_t *runtime_spec_json(const runtime_spec *rt)
 {
     json_t *json = json_pack("{s:s, s:s?, s:s?, s:o, s:s?, s:b}", "runtime",
-                             runtime_kind_name(rt->kind), "path", rt->path, "bwrapPath",
-                             rt->bwrap_path, "args", strvec_to_json(&rt->args), "imagePrefix",
+                             rn_runtime_kind_name(rt->kind), "path", rt->path, "bwrapPath",
+                             rt->bwrap_path, "args", rn_strvec_to_json(&rt->args), "imagePrefix",
                              rt->image_prefix, "gpu", rt->gpu);
     if (json && rt->mpi.n > 0)
-        json_object_set_new(json, "mpi", strvec_to_json(&rt->mpi));
+        json_object_set_new(json, "mpi", rn_strvec_to_json(&rt->mpi));
     if (json && rt->limits)
         json_object_set_new(json, "limits", json_true());
     if (json && rt->no_probes)
@@ -112,7 +112,7 @@ static json_t *runtime_spec_json(const runtime_spec *rt)
     return json;
 }
 
-char *runtime_spec_dump(const runtime_spec *rt)
+char *rn_runtime_spec_dump(const runtime_spec *rt)
 {
     json_t *json = runtime_spec_json(rt);
     char *text = json ? json_dumps(json, JSON_COMPACT) : NULL;
@@ -120,29 +120,29 @@ char *runtime_spec_dump(const runtime_spec *rt)
     return text;
 }
 
-int runtime_spec_write(const char *pod_dir, const runtime_spec *rt)
+int rn_runtime_spec_write(const char *pod_dir, const runtime_spec *rt)
 {
     json_t *json = runtime_spec_json(rt);
-    char *path = store_path(pod_dir, "runtime.json");
-    int rc = json ? store_save_json(path, json) : -1;
+    char *path = rn_store_path(pod_dir, "runtime.json");
+    int rc = json ? rn_store_save_json(path, json) : -1;
     free(path);
     json_decref(json);
     return rc;
 }
 
-int runtime_spec_read(const char *pod_dir, runtime_spec *out, char *err, size_t errlen)
+int rn_runtime_spec_read(const char *pod_dir, runtime_spec *out, char *err, size_t errlen)
 {
     memset(out, 0, sizeof(*out));
-    char *path = store_path(pod_dir, "runtime.json");
-    json_t *json = store_load_json(path, STATE_MAX_BYTES, err, errlen);
+    char *path = rn_store_path(pod_dir, "runtime.json");
+    json_t *json = rn_store_load_json(path, STATE_MAX_BYTES, err, errlen);
     free(path);
     if (!json)
         return -1;
     int rc = -1;
-    if (runtime_kind_parse(json_string_value(json_object_get(json, "runtime")), &out->kind) != 0 ||
-        strvec_from_json(json_object_get(json, "args"), &out->args) != 0 ||
+    if (rn_runtime_kind_parse(json_string_value(json_object_get(json, "runtime")), &out->kind) != 0 ||
+        rn_strvec_from_json(json_object_get(json, "args"), &out->args) != 0 ||
         (json_object_get(json, "mpi") &&
-         strvec_from_json(json_object_get(json, "mpi"), &out->mpi) != 0)) {
+         rn_strvec_from_json(json_object_get(json, "mpi"), &out->mpi) != 0)) {
         snprintf(err, errlen, "%s/runtime.json: malformed", pod_dir);
     } else {
         out->path = il_xstrdup(json_string_value(json_object_get(json, "path")));
@@ -157,13 +157,13 @@ int runtime_spec_read(const char *pod_dir, runtime_spec *out, char *err, size_t 
     return rc;
 }
 
-void runtime_spec_free(runtime_spec *rt)
+void rn_runtime_spec_free(runtime_spec *rt)
 {
     free(rt->path);
     free(rt->bwrap_path);
     free(rt->image_prefix);
-    strvec_free(&rt->args);
-    strvec_free(&rt->mpi);
+    rn_strvec_free(&rt->args);
+    rn_strvec_free(&rt->mpi);
     memset(rt, 0, sizeof(*rt));
 }
 
@@ -195,7 +195,7 @@ static void put_string(json_t *obj, const char *key, const char *value)
         json_object_set_new(obj, key, json_string(value));
 }
 
-int state_write(const char *ctr_dir, const il_container_status *st, pid_t pid)
+int rn_state_write(const char *ctr_dir, const il_container_status *st, pid_t pid)
 {
     json_t *json = json_pack("{s:s, s:i, s:i, s:I}", "state", state_names[st->state],
                              "exitCode", st->exit_code, "signal", st->signal,
@@ -210,17 +210,17 @@ int state_write(const char *ctr_dir, const il_container_status *st, pid_t pid)
     put_time(json, "startedAt", st->started_at);
     put_time(json, "finishedAt", st->finished_at);
     char *path = il_xasprintf("%s/state.json", ctr_dir);
-    int rc = store_save_json(path, json);
+    int rc = rn_store_save_json(path, json);
     free(path);
     json_decref(json);
     return rc;
 }
 
-int state_read(const char *ctr_dir, il_container_status *st, pid_t *pid)
+int rn_state_read(const char *ctr_dir, il_container_status *st, pid_t *pid)
 {
     char err[256];
     char *path = il_xasprintf("%s/state.json", ctr_dir);
-    json_t *json = store_load_json(path, STATE_MAX_BYTES, err, sizeof(err));
+    json_t *json = rn_store_load_json(path, STATE_MAX_BYTES, err, sizeof(err));
     free(path);
     if (!json)
         return -1;
@@ -248,7 +248,7 @@ int state_read(const char *ctr_dir, il_container_status *st, pid_t *pid)
     return 0;
 }
 
-void state_set(il_container_status *st, il_state_kind kind, const char *reason,
+void rn_state_set(il_container_status *st, il_state_kind kind, const char *reason,
                const char *message)
 {
     st->state = kind;
@@ -282,7 +282,7 @@ static int proc_start_time(pid_t pid, unsigned long long *start, bool *zombie)
     return rc;
 }
 
-int supervisor_record_write(const char *pod_dir, pid_t pid)
+int rn_supervisor_record_write(const char *pod_dir, pid_t pid)
 {
     unsigned long long start = 0;
     bool zombie;
@@ -291,17 +291,17 @@ int supervisor_record_write(const char *pod_dir, pid_t pid)
     json_t *json = json_pack("{s:I, s:I}", "pid", (json_int_t)pid, "startTime",
                              (json_int_t)start);
     char *path = il_xasprintf("%s/supervisor.json", pod_dir);
-    int rc = store_save_json(path, json);
+    int rc = rn_store_save_json(path, json);
     free(path);
     json_decref(json);
     return rc;
 }
 
-int supervisor_alive(const char *pod_dir, pid_t *pid)
+int rn_supervisor_alive(const char *pod_dir, pid_t *pid)
 {
     char err[256];
     char *path = il_xasprintf("%s/supervisor.json", pod_dir);
-    json_t *json = store_load_json(path, STATE_MAX_BYTES, err, sizeof(err));
+    json_t *json = rn_store_load_json(path, STATE_MAX_BYTES, err, sizeof(err));
     free(path);
     if (!json)
         return -1;
@@ -316,26 +316,26 @@ int supervisor_alive(const char *pod_dir, pid_t *pid)
     return now_start == recorded && !zombie;
 }
 
-int supervisor_mark_done(const char *pod_dir, bool stopped)
+int rn_supervisor_mark_done(const char *pod_dir, bool stopped)
 {
-    char *path = store_path(pod_dir, "done");
+    char *path = rn_store_path(pod_dir, "done");
     const char *text = stopped ? "stopped\n" : "";
     int rc = il_write_file_atomic(path, text, strlen(text), 0644);
     free(path);
     return rc;
 }
 
-bool supervisor_done(const char *pod_dir)
+bool rn_supervisor_done(const char *pod_dir)
 {
-    char *path = store_path(pod_dir, "done");
+    char *path = rn_store_path(pod_dir, "done");
     bool done = access(path, F_OK) == 0;
     free(path);
     return done;
 }
 
-bool supervisor_stopped(const char *pod_dir)
+bool rn_supervisor_stopped(const char *pod_dir)
 {
-    char *path = store_path(pod_dir, "done");
+    char *path = rn_store_path(pod_dir, "done");
     il_buf text = IL_BUF_INIT;
     bool stopped = il_read_file(path, 64, &text) == 0 &&
                    strncmp(il_buf_cstr(&text), "stopped", 7) == 0;
@@ -344,7 +344,7 @@ bool supervisor_stopped(const char *pod_dir)
     return stopped;
 }
 
-char *runner_self_exe(void)
+char *rn_self_exe(void)
 {
     char exe[PATH_MAX];
     ssize_t len = readlink("/proc/self/exe", exe, sizeof(exe) - 1);

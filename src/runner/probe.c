@@ -24,7 +24,7 @@ static const char *const kind_keys[PROBE_KINDS] = {
     [PROBE_STARTUP] = "startupProbe", [PROBE_READINESS] = "readinessProbe",
     [PROBE_LIVENESS] = "livenessProbe"};
 
-const char *probe_kind_name(probe_kind kind)
+const char *rn_probe_kind_name(probe_kind kind)
 {
     static const char *const names[PROBE_KINDS] = {"Startup", "Readiness", "Liveness"};
     return (unsigned)kind < PROBE_KINDS ? names[kind] : "?";
@@ -125,7 +125,7 @@ static int parse_exec(json_t *obj, const char *path, probe_handler *h, char *err
         return -1;
     if (!cmd || json_array_size(cmd) == 0)
         return il_jfail(err, ERRLEN, cpath, "required");
-    if (strvec_from_json(cmd, &h->command) != 0)
+    if (rn_strvec_from_json(cmd, &h->command) != 0)
         return il_jfail(err, ERRLEN, cpath, "expected an array of strings");
     for (size_t i = 0; i < h->command.n; i++)
         if (strlen(h->command.v[i]) != json_string_length(json_array_get(cmd, i)))
@@ -151,7 +151,7 @@ static int parse_headers(json_t *obj, const char *path, probe_handler *h, char *
             return -1;
         if (!clean_text(name, false, false) || (value && !clean_text(value, true, true)))
             return il_jfail(err, ERRLEN, epath, "invalid header name or value");
-        strvec_pushf(&h->headers, "%s: %s", name, value ? value : "");
+        rn_strvec_pushf(&h->headers, "%s: %s", name, value ? value : "");
     }
     return 0;
 }
@@ -206,8 +206,8 @@ static int parse_sleep(json_t *obj, const char *path, probe_handler *h, char *er
 
 static void handler_free(probe_handler *h)
 {
-    strvec_free(&h->command);
-    strvec_free(&h->headers);
+    rn_strvec_free(&h->command);
+    rn_strvec_free(&h->headers);
     free(h->host);
     free(h->path);
     memset(h, 0, sizeof(*h));
@@ -312,7 +312,7 @@ static int parse_lifecycle(json_t *ctr, const char *cpath, ctr_checks *out, char
     return 0;
 }
 
-int checks_parse(const il_pod *pod, const il_container *c, ctr_checks *out, il_buf *err)
+int rn_checks_parse(const il_pod *pod, const il_container *c, ctr_checks *out, il_buf *err)
 {
     memset(out, 0, sizeof(*out));
     char cpath[IL_JPATH_MAX], ppath[IL_JPATH_MAX], msg[ERRLEN] = "";
@@ -329,13 +329,13 @@ int checks_parse(const il_pod *pod, const il_container *c, ctr_checks *out, il_b
         rc = parse_probe(p, ppath, ctr, (probe_kind)k, out->probes[k], msg);
     }
     if (rc != 0) {
-        checks_free(out);
+        rn_checks_free(out);
         il_buf_append(err, msg, strlen(msg));
     }
     return rc;
 }
 
-void checks_drop_probes(ctr_checks *ck)
+void rn_checks_drop_probes(ctr_checks *ck)
 {
     for (int k = 0; k < PROBE_KINDS; k++) {
         if (ck->probes[k])
@@ -345,9 +345,9 @@ void checks_drop_probes(ctr_checks *ck)
     }
 }
 
-void checks_free(ctr_checks *ck)
+void rn_checks_free(ctr_checks *ck)
 {
-    checks_drop_probes(ck);
+    rn_checks_drop_probes(ck);
     probe_handler *hooks[] = {ck->post_start, ck->pre_stop};
     for (size_t i = 0; i < 2; i++) {
         if (hooks[i])
@@ -357,20 +357,20 @@ void checks_free(ctr_checks *ck)
     memset(ck, 0, sizeof(*ck));
 }
 
-int checks_validate(const il_pod *pod, il_buf *err)
+int rn_checks_validate(const il_pod *pod, il_buf *err)
 {
     for (size_t i = 0; i < pod->n_containers; i++) {
         ctr_checks ck;
-        if (checks_parse(pod, &pod->containers[i], &ck, err) != 0)
+        if (rn_checks_parse(pod, &pod->containers[i], &ck, err) != 0)
             return -1;
-        checks_free(&ck);
+        rn_checks_free(&ck);
     }
     return 0;
 }
 
 /* ---- the probe worker's counting --------------------------------------- */
 
-void probe_sched_init(probe_sched *ps, const probe_spec *spec, probe_kind kind,
+void rn_probe_sched_init(probe_sched *ps, const probe_spec *spec, probe_kind kind,
                       int64_t started_ms, int64_t not_before_ms)
 {
     memset(ps, 0, sizeof(*ps));
@@ -382,7 +382,7 @@ void probe_sched_init(probe_sched *ps, const probe_spec *spec, probe_kind kind,
         ps->next_ms = not_before_ms;
 }
 
-bool probe_sched_record(probe_sched *ps, probe_result result, int64_t began_ms)
+bool rn_probe_sched_record(probe_sched *ps, probe_result result, int64_t began_ms)
 {
     ps->next_ms = began_ms + ps->spec->period_s * 1000;
     if (result == PROBE_UNKNOWN)
@@ -397,7 +397,7 @@ bool probe_sched_record(probe_sched *ps, probe_result result, int64_t began_ms)
     return true;
 }
 
-bool probe_sched_gave_up(const probe_sched *ps)
+bool rn_probe_sched_gave_up(const probe_sched *ps)
 {
     return ps->last == PROBE_FAILURE && ps->run >= ps->spec->failure_threshold;
 }

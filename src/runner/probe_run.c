@@ -7,7 +7,7 @@
  *
  *   exec       inside the container: `podman exec NAME argv...`; for the
  *              other runtimes nsenter into the namespaces of the
- *              container's process (see check_exec_command).
+ *              container's process (see rn_check_exec_command).
  *   httpGet    libcurl in a forked child (GET, 200-399 is success, TLS
  *              not verified and no proxy, as the kubelet does).
  *   tcpSocket  a connect() in a forked child.
@@ -62,8 +62,8 @@ static pid_t container_process(pid_t pgid)
     struct dirent *e;
     while (d && (e = readdir(d)) != NULL) {
         pid_t pid = (pid_t)atoi(e->d_name);
-        if (pid <= 0 || (best && pid >= best) || sandbox_proc_pgrp(pid) != pgid ||
-            !ns_differs(pid, "mnt") || sandbox_is_namespace_init(pid))
+        if (pid <= 0 || (best && pid >= best) || rn_sandbox_proc_pgrp(pid) != pgid ||
+            !ns_differs(pid, "mnt") || rn_sandbox_is_namespace_init(pid))
             continue;
         best = pid;
     }
@@ -72,17 +72,17 @@ static pid_t container_process(pid_t pgid)
     return best;
 }
 
-int check_exec_command(const runtime_spec *rt, const il_pod *pod, const il_container *c,
+int rn_check_exec_command(const runtime_spec *rt, const il_pod *pod, const il_container *c,
                        pid_t pgid, char *const argv[], launch_spec *out, il_buf *err)
 {
     memset(out, 0, sizeof(*out));
     pid_t target = 0;
     if (rt->kind != RUNTIME_PODMAN && (target = pgid > 0 ? container_process(pgid) : 0) <= 0)
         return 1;
-    return check_exec_argv(rt, pod, c, target, argv, out, err);
+    return rn_check_exec_argv(rt, pod, c, target, argv, out, err);
 }
 
-int check_exec_argv(const runtime_spec *rt, const il_pod *pod, const il_container *c,
+int rn_check_exec_argv(const runtime_spec *rt, const il_pod *pod, const il_container *c,
                     pid_t target, char *const argv[], launch_spec *out, il_buf *err)
 {
     memset(out, 0, sizeof(*out));
@@ -93,10 +93,10 @@ int check_exec_argv(const runtime_spec *rt, const il_pod *pod, const il_containe
     if (rt->kind == RUNTIME_PODMAN) {
         /* podman exec takes the container's environment and workingDir;
          * options end at the container name. */
-        strvec_push(&out->argv, rt->path);
-        strvec_push(&out->argv, "exec");
-        strvec_pushf(&out->argv, "il-%s-%s", pod->uid, c->name);
-        strvec_push_all(&out->argv, argv);
+        rn_strvec_push(&out->argv, rt->path);
+        rn_strvec_push(&out->argv, "exec");
+        rn_strvec_pushf(&out->argv, "il-%s-%s", pod->uid, c->name);
+        rn_strvec_push_all(&out->argv, argv);
         return 0;
     }
     /* Every namespace of the target (mount, pid, uts, and the user
@@ -105,19 +105,19 @@ int check_exec_argv(const runtime_spec *rt, const il_pod *pod, const il_containe
      * inside the container's mounts.  Without a workingDir: the host
      * runtime's "/" (what bwrap --chdir got), else the target's own cwd,
      * the image's WORKDIR. */
-    strvec_push(&out->argv, "nsenter");
-    strvec_pushf(&out->argv, "--target=%d", (int)target);
-    strvec_push(&out->argv, "--all");
-    strvec_push(&out->argv, "--preserve-credentials");
-    strvec_push(&out->argv, "--root");
+    rn_strvec_push(&out->argv, "nsenter");
+    rn_strvec_pushf(&out->argv, "--target=%d", (int)target);
+    rn_strvec_push(&out->argv, "--all");
+    rn_strvec_push(&out->argv, "--preserve-credentials");
+    rn_strvec_push(&out->argv, "--root");
     if (c->working_dir || rt->kind == RUNTIME_HOST)
-        strvec_pushf(&out->argv, "--wd=/proc/%d/root%s", (int)target,
+        rn_strvec_pushf(&out->argv, "--wd=/proc/%d/root%s", (int)target,
                      c->working_dir ? c->working_dir : "/");
     else
-        strvec_push(&out->argv, "--wd");
-    strvec_push(&out->argv, "--");
-    strvec_push_all(&out->argv, argv);
-    sandbox_container_env(pod, c, true, &out->envp);
+        rn_strvec_push(&out->argv, "--wd");
+    rn_strvec_push(&out->argv, "--");
+    rn_strvec_push_all(&out->argv, argv);
+    rn_sandbox_container_env(pod, c, true, &out->envp);
     return 0;
 }
 
@@ -263,25 +263,25 @@ static int fork_check(const probe_handler *h, int64_t timeout_ms, int write_end,
 
 /* ---- a run ------------------------------------------------------------- */
 
-int check_start(const runtime_spec *rt, const il_pod *pod, const il_container *c, pid_t pgid,
+int rn_check_start(const runtime_spec *rt, const il_pod *pod, const il_container *c, pid_t pgid,
                 const probe_handler *h, int64_t timeout_ms, check_run *run, il_buf *err)
 {
     memset(run, 0, sizeof(*run));
     run->out_fd = -1;
     launch_spec ls = {0};
     if (h->kind == HANDLER_EXEC) {
-        int rc = check_exec_command(rt, pod, c, pgid, h->command.v, &ls, err);
+        int rc = rn_check_exec_command(rt, pod, c, pgid, h->command.v, &ls, err);
         if (rc != 0)
             return rc;
     }
     int fds[2];
     if (pipe2(fds, O_CLOEXEC) != 0) {
         il_buf_printf(err, "pipe: %s", strerror(errno));
-        launch_spec_free(&ls);
+        rn_launch_spec_free(&ls);
         return -1;
     }
     int rc = h->kind == HANDLER_EXEC
-                 ? sandbox_spawn(ls.argv.v, ls.envp.v, fds[1], fds[1], -1, &run->pid)
+                 ? rn_sandbox_spawn(ls.argv.v, ls.envp.v, fds[1], fds[1], -1, &run->pid)
                  : fork_check(h, timeout_ms, fds[1], &run->pid);
     close(fds[1]);
     if (rc != 0) {
@@ -289,10 +289,10 @@ int check_start(const runtime_spec *rt, const il_pod *pod, const il_container *c
                       strerror(rc));
         close(fds[0]);
         run->pid = 0;
-        launch_spec_free(&ls);
+        rn_launch_spec_free(&ls);
         return -1;
     }
-    launch_spec_free(&ls);
+    rn_launch_spec_free(&ls);
     fcntl(fds[0], F_SETFL, O_NONBLOCK);
     run->out_fd = fds[0];
     run->began_ms = il_monotonic_ms();
@@ -300,7 +300,7 @@ int check_start(const runtime_spec *rt, const il_pod *pod, const il_container *c
     return 0;
 }
 
-bool check_read(check_run *run)
+bool rn_check_read(check_run *run)
 {
     char chunk[4096];
     while (run->out_fd >= 0) {
@@ -344,9 +344,9 @@ static probe_result exec_result(check_run *run, int status, il_buf *message)
     return PROBE_FAILURE;
 }
 
-probe_result check_finish(check_run *run, int status, const probe_handler *h, il_buf *message)
+probe_result rn_check_finish(check_run *run, int status, const probe_handler *h, il_buf *message)
 {
-    check_read(run);
+    rn_check_read(run);
     il_buf dummy = IL_BUF_INIT;
     il_buf *msg = message ? message : &dummy;
     probe_result result;
@@ -370,7 +370,7 @@ probe_result check_finish(check_run *run, int status, const probe_handler *h, il
     return result;
 }
 
-void check_abort(check_run *run)
+void rn_check_abort(check_run *run)
 {
     if (run->pid > 0)
         killpg(run->pid, SIGKILL);

@@ -1,6 +1,8 @@
 /* runner.h -- libilrunner: how a pod runs, shared by every backend that
  * runs containers itself (interlink-local on this host, interlink-slurm on
- * a compute node).
+ * a compute node).  Every function it exports starts with rn_, so a call
+ * site says which library it calls (the plugin framework's callbacks of the
+ * same names, logs_read and friends, are not these).
  *
  * Everything about a pod lives in its directory PODS/<uid>/:
  *
@@ -14,7 +16,7 @@
  *   containers/<name>/state.json   waiting | running | terminated
  *   containers/<name>/log          CRI-format log: "<ts> <stream> <P|F> <bytes>\n"
  *
- * The supervisor (runner_supervise) runs the init containers in order, then
+ * The supervisor (rn_supervise) runs the init containers in order, then
  * the containers in parallel, and is the only writer of state.json and log
  * after create; status and log readers only read those files, so a plugin
  * restart loses nothing.  Backends decide where the supervisor runs (a
@@ -41,15 +43,15 @@ typedef struct strvec {
     size_t cap;
 } strvec;
 
-void strvec_push(strvec *sv, const char *s);
-void strvec_pushf(strvec *sv, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-void strvec_push_all(strvec *sv, char *const *items);   /* NULL-terminated, may be NULL */
+void rn_strvec_push(strvec *sv, const char *s);
+void rn_strvec_pushf(strvec *sv, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void rn_strvec_push_all(strvec *sv, char *const *items);   /* NULL-terminated, may be NULL */
 /* Set "NAME=value", replacing an existing NAME (environment semantics). */
-void strvec_setenv(strvec *sv, const char *name, const char *value);
-bool strvec_contains(const strvec *sv, const char *s);
-void strvec_free(strvec *sv);
-json_t *strvec_to_json(const strvec *sv);
-int strvec_from_json(json_t *arr, strvec *out);    /* -1 if not an array of strings */
+void rn_strvec_setenv(strvec *sv, const char *name, const char *value);
+bool rn_strvec_contains(const strvec *sv, const char *s);
+void rn_strvec_free(strvec *sv);
+json_t *rn_strvec_to_json(const strvec *sv);
+int rn_strvec_from_json(json_t *arr, strvec *out);    /* -1 if not an array of strings */
 
 /* ---- runtimes and the frozen runtime spec (podfiles.c) -------------------- */
 
@@ -70,8 +72,8 @@ typedef enum {
 } runtime_kind;
 
 /* "host" and "none" are the same runtime; -1 for an unknown name. */
-int runtime_kind_parse(const char *name, runtime_kind *out);
-const char *runtime_kind_name(runtime_kind kind);
+int rn_runtime_kind_parse(const char *name, runtime_kind *out);
+const char *rn_runtime_kind_name(runtime_kind kind);
 
 /* Runtime settings frozen into the pod directory at create time, so that
  * a config change never confuses a running pod's supervisor or delete. */
@@ -88,13 +90,13 @@ typedef struct runtime_spec {
                                * (interlink-slurm's EnableProbes: false); hooks still run */
     strvec mpi;               /* MPI launcher {mpiexec, flags...}; empty: none.  The pod's
                                * (non-init) containers run as `mpiexec -np $SLURM_NTASKS
-                               * flags... <runtime argv>` (runtime_mpi_wrap) */
+                               * flags... <runtime argv>` (rn_runtime_mpi_wrap) */
 } runtime_spec;
 
-void runtime_spec_free(runtime_spec *rt);
-int runtime_spec_write(const char *pod_dir, const runtime_spec *rt);
-char *runtime_spec_dump(const runtime_spec *rt);   /* runtime.json's text; caller frees */
-int runtime_spec_read(const char *pod_dir, runtime_spec *out, char *err, size_t errlen);
+void rn_runtime_spec_free(runtime_spec *rt);
+int rn_runtime_spec_write(const char *pod_dir, const runtime_spec *rt);
+char *rn_runtime_spec_dump(const runtime_spec *rt);   /* runtime.json's text; caller frees */
+int rn_runtime_spec_read(const char *pod_dir, runtime_spec *out, char *err, size_t errlen);
 
 /* ---- volume files (volumefiles.c) ------------------------------------- */
 
@@ -110,52 +112,52 @@ typedef struct il_volume_file {
  * up in the request (ConfigMap data/binaryData, Secret data base64-decoded,
  * projected maps' data), with `items` applied.  emptyDir/hostPath give 0
  * files.  A missing object is an error unless the volume is optional.
- * Returns 0 or -1 with err set; free with il_volume_files_free. */
-int il_volume_files(const il_create_request *req, const il_volume *vol,
+ * Returns 0 or -1 with err set; free with rn_volume_files_free. */
+int rn_volume_files(const il_create_request *req, const il_volume *vol,
                     il_volume_file **files, size_t *nfiles, char *err, size_t errlen);
-void il_volume_files_free(il_volume_file *files, size_t nfiles);
+void rn_volume_files_free(il_volume_file *files, size_t nfiles);
 
 /* ---- pod directory files (podfiles.c) ------------------------------------ */
 
-char *store_pod_dir(const char *pods_dir, const char *uid);             /* caller frees */
-char *store_ctr_dir(const char *pod_dir, const char *name);             /* caller frees */
-char *store_path(const char *pod_dir, const char *file);                /* caller frees */
+char *rn_store_pod_dir(const char *pods_dir, const char *uid);             /* caller frees */
+char *rn_store_ctr_dir(const char *pod_dir, const char *name);             /* caller frees */
+char *rn_store_path(const char *pod_dir, const char *file);                /* caller frees */
 /* The stored create request (pod.json), parsed; -1 if missing/invalid. */
-int store_read_request(const char *pod_dir, il_create_request *out, char *err, size_t errlen);
+int rn_store_read_request(const char *pod_dir, il_create_request *out, char *err, size_t errlen);
 /* JSON files of the pod directory, replaced atomically. */
-json_t *store_load_json(const char *path, size_t max, char *err, size_t errlen);
-int store_save_json(const char *path, json_t *json);
+json_t *rn_store_load_json(const char *path, size_t max, char *err, size_t errlen);
+int rn_store_save_json(const char *path, json_t *json);
 
 /* Container state files: name/image are not stored (they come from the
  * pod); pid is the process group of the running container, 0 if none. */
-int state_write(const char *ctr_dir, const il_container_status *st, pid_t pid);
-int state_read(const char *ctr_dir, il_container_status *st, pid_t *pid);
-void state_set(il_container_status *st, il_state_kind kind, const char *reason,
+int rn_state_write(const char *ctr_dir, const il_container_status *st, pid_t pid);
+int rn_state_read(const char *ctr_dir, il_container_status *st, pid_t *pid);
+void rn_state_set(il_container_status *st, il_state_kind kind, const char *reason,
                const char *message);
 
 /* The supervisor record and its liveness check: a pid alone is not enough
  * (pids are reused after a reboot), so the /proc start time is kept too.
  * Only meaningful on the host the supervisor runs on. */
-int supervisor_record_write(const char *pod_dir, pid_t pid);
+int rn_supervisor_record_write(const char *pod_dir, pid_t pid);
 /* 1 alive, 0 gone, -1 no record yet (*pid set when a record exists). */
-int supervisor_alive(const char *pod_dir, pid_t *pid);
+int rn_supervisor_alive(const char *pod_dir, pid_t *pid);
 /* The supervisor ran the pod to its end (a gone supervisor is then no
  * loss); stopped: it ended because it was told to stop (SIGTERM: a delete,
  * or a batch system enforcing a limit), so the containers did not end by
  * themselves and a backend may know better why. */
-int supervisor_mark_done(const char *pod_dir, bool stopped);
-bool supervisor_done(const char *pod_dir);
-bool supervisor_stopped(const char *pod_dir);
+int rn_supervisor_mark_done(const char *pod_dir, bool stopped);
+bool rn_supervisor_done(const char *pod_dir);
+bool rn_supervisor_stopped(const char *pod_dir);
 
 /* This program's own executable (re-executed as the supervisor, locally
  * or on a compute node); NULL with errno set if unknown.  Caller frees. */
-char *runner_self_exe(void);
+char *rn_self_exe(void);
 
 /* ---- pod directories: create, remove (poddir.c) ------------------------ */
 
 /* Everything that becomes a path component or reaches execve() is checked
  * before anything touches the disk.  Returns 0 or -1 with err set. */
-int poddir_validate(const il_pod *pod, il_buf *err);
+int rn_poddir_validate(const il_pod *pod, il_buf *err);
 /* Lay out PODS/<uid> for req: pod.json, runtime.json, every container
  * waiting with an empty log, materialized volumes.  Built under a staging
  * name and renamed into place, so of two concurrent creates of one UID
@@ -165,10 +167,10 @@ int poddir_validate(const il_pod *pod, il_buf *err);
  * (an flock on create.lock, taken before the directory became visible), so
  * a concurrent duplicate waits here until the winner has finished starting
  * the pod; -1 if the pod vanished meanwhile.  The caller closes it. */
-int poddir_create(const char *pods_dir, const il_create_request *req, const runtime_spec *rt,
+int rn_poddir_create(const char *pods_dir, const il_create_request *req, const runtime_spec *rt,
                   bool *created, int *lock_fd, il_buf *err);
 
-/* How a backend wants its pod directories made (poddir_create: the
+/* How a backend wants its pod directories made (rn_poddir_create: the
  * defaults, create.lock / eager / sync).  Every file created costs an inode
  * allocation and every fsync a disk write, on the create path of every
  * pod, so a backend that submits pods at a high rate asks for less. */
@@ -184,40 +186,40 @@ typedef struct poddir_opts {
     void *finish_ctx;
 } poddir_opts;
 
-int poddir_create_opts(const char *pods_dir, const il_create_request *req,
+int rn_poddir_create_opts(const char *pods_dir, const il_create_request *req,
                        const runtime_spec *rt, const poddir_opts *opts, bool *created,
                        int *lock_fd, il_buf *err);
 /* Remove PODS/<uid>: renamed first so status never sees half a pod.
  * A missing directory is success.  Returns 0 or 500. */
-int poddir_remove(const char *pods_dir, const char *uid, il_buf *err);
+int rn_poddir_remove(const char *pods_dir, const char *uid, il_buf *err);
 /* PODS/<uid> of an existing pod (caller frees), or NULL: an invalid UID
  * or no such pod (a delete of it is then a success). */
-char *poddir_find(const char *pods_dir, const il_pod *pod);
+char *rn_poddir_find(const char *pods_dir, const il_pod *pod);
 /* Leftovers of a crash in the middle of a create or a remove. */
-void poddir_remove_stale(const char *pods_dir);
+void rn_poddir_remove_stale(const char *pods_dir);
 /* Kubernetes' grace period for a delete: the deletion's own, the spec's,
  * then the pod as created (stored may be NULL). */
-int64_t poddir_delete_grace(const il_pod *pod, const il_pod *stored);
+int64_t rn_poddir_delete_grace(const il_pod *pod, const il_pod *stored);
 
 /* ---- pod status from the state files (filestatus.c) --------------------- */
 
 /* Fill *out from the stored request and the state files (job_id left NULL).
  * Returns 0, or -1 when the pod is unknown (out untouched). */
-int podstatus_read(const char *pod_dir, il_pod_status *out);
-bool podstatus_all_terminated(const il_pod_status *st);
+int rn_podstatus_read(const char *pod_dir, il_pod_status *out);
+bool rn_podstatus_all_terminated(const il_pod_status *st);
 /* What a container not started yet is waiting for: PodInitializing for
  * init containers and for the others of a pod that has init containers,
  * else ContainerCreating. */
-const char *podstatus_waiting_reason(const il_pod *pod, bool init_container);
+const char *rn_podstatus_waiting_reason(const il_pod *pod, bool init_container);
 /* Every container not terminated yet becomes terminated with reason and
  * message (exit code exit_code; started/finished now when unknown). */
-void podstatus_terminate(il_pod_status *st, const char *reason, const char *message,
+void rn_podstatus_terminate(il_pod_status *st, const char *reason, const char *message,
                          int exit_code);
 
 /* ---- volumes (volumes.c) ---------------------------------------------- */
 
 /* Write every volume's files under pod_dir/volumes/ (create time). */
-int volumes_materialize(const il_create_request *req, const char *pod_dir, il_buf *err);
+int rn_volumes_materialize(const il_create_request *req, const char *pod_dir, il_buf *err);
 
 typedef struct mount_spec {
     char *source;             /* host path */
@@ -227,12 +229,12 @@ typedef struct mount_spec {
 
 /* The container's mounts, subPaths resolved (created when missing, as
  * the kubelet does).  Returns 0 or -1 with err set. */
-int volumes_mounts(const il_pod *pod, const il_container *c, const char *pod_dir,
+int rn_volumes_mounts(const il_pod *pod, const il_container *c, const char *pod_dir,
                    mount_spec **out, size_t *n, il_buf *err);
-void mounts_free(mount_spec *m, size_t n);
+void rn_mounts_free(mount_spec *m, size_t n);
 /* Checks shared by create: absolute, no "." / ".." components, no NUL. */
-bool volumes_valid_mount_path(const char *path);
-bool volumes_valid_sub_path(const char *path);
+bool rn_volumes_valid_mount_path(const char *path);
+bool rn_volumes_valid_sub_path(const char *path);
 
 /* ---- sandbox: argv for each runtime (sandbox.c, runtimes.c) ------------ */
 
@@ -243,71 +245,71 @@ typedef struct launch_spec {
 
 /* How to start container c.  Returns 0, or -1 with a CreateContainerError
  * message in err (no command, bad mount, ...). */
-int sandbox_command(const runtime_spec *rt, const il_pod *pod, const il_container *c,
+int rn_sandbox_command(const runtime_spec *rt, const il_pod *pod, const il_container *c,
                     const char *pod_dir, launch_spec *out, il_buf *err);
 /* The same from mounts already resolved (golden tests use this directly). */
-int sandbox_command_mounts(const runtime_spec *rt, const il_pod *pod, const il_container *c,
+int rn_sandbox_command_mounts(const runtime_spec *rt, const il_pod *pod, const il_container *c,
                            const mount_spec *mounts, size_t n, launch_spec *out, il_buf *err);
-void launch_spec_free(launch_spec *ls);
-char *sandbox_container_id(const runtime_spec *rt, const il_pod *pod, const char *name);
+void rn_launch_spec_free(launch_spec *ls);
+char *rn_sandbox_container_id(const runtime_spec *rt, const il_pod *pod, const char *name);
 /* Ask a running container to stop (SIGTERM, or `podman stop -t grace`);
  * returns how many processes were asked, 0 meaning "none yet, ask again".
- * sandbox_kill kills it outright.  pgid is the container's process group. */
-int sandbox_stop(const runtime_spec *rt, const il_pod *pod, const char *name, pid_t pgid,
+ * rn_sandbox_kill kills it outright.  pgid is the container's process group. */
+int rn_sandbox_stop(const runtime_spec *rt, const il_pod *pod, const char *name, pid_t pgid,
                  int64_t grace);
-void sandbox_kill(pid_t pgid);
+void rn_sandbox_kill(pid_t pgid);
 /* Remove runtime leftovers (podman containers) after the pod is gone. */
-void sandbox_cleanup(const runtime_spec *rt, const il_pod *pod);
+void rn_sandbox_cleanup(const runtime_spec *rt, const il_pod *pod);
 /* Start argv in its own process group, stdin on /dev/null, stdout/stderr
  * on out_fd/err_fd (-1: /dev/null), fd3 (if >= 0) as fd 3, envp NULL =
  * inherit.  Returns 0 or an errno value (exec failures included). */
-int sandbox_spawn(char *const argv[], char *const envp[], int out_fd, int err_fd, int fd3,
+int rn_sandbox_spawn(char *const argv[], char *const envp[], int out_fd, int err_fd, int fd3,
                   pid_t *pid);
 /* The same, started in directory cwd (NULL: ours). */
-int sandbox_spawn_in(const char *cwd, char *const argv[], char *const envp[], int out_fd,
+int rn_sandbox_spawn_in(const char *cwd, char *const argv[], char *const envp[], int out_fd,
                      int err_fd, int fd3, pid_t *pid);
 /* podman's conmon, started in a container's directory, leaves this file
  * there when the kernel's OOM killer struck the container (podman's own
  * State.OOMKilled); with --rm nothing else of the container is left. */
 #define SANDBOX_OOM_FILE "oom"
 /* Run argv to completion with stdio on /dev/null; returns the wait status or -1. */
-int sandbox_run_quiet(char *const argv[]);
+int rn_sandbox_run_quiet(char *const argv[]);
 /* pid's process group from /proc, -1 if gone; whether pid is pid 1 of a
  * PID namespace below ours (bwrap's init: it ignores unhandled signals and
  * only reaps; the container is its child). */
-pid_t sandbox_proc_pgrp(pid_t pid);
-bool sandbox_is_namespace_init(pid_t pid);
+pid_t rn_sandbox_proc_pgrp(pid_t pid);
+bool rn_sandbox_is_namespace_init(pid_t pid);
 
 /* Shared by the runtimes' argv builders (runtimes.c, sandbox.c). */
 /* Kubernetes order: runtime defaults, then the pod's env (later entries
  * win).  HOSTNAME is the pod name, as in a pod's UTS namespace. */
-void sandbox_container_env(const il_pod *pod, const il_container *c, bool with_path,
+void rn_sandbox_container_env(const il_pod *pod, const il_container *c, bool with_path,
                            strvec *env);
 /* Image name with the prefix (the slurm-job.vk.io/image-root annotation,
  * else rt->image_prefix) unless absolute or already a URI; caller frees. */
-char *sandbox_image_ref(const runtime_spec *rt, const il_pod *pod, const char *image);
+char *rn_sandbox_image_ref(const runtime_spec *rt, const il_pod *pod, const char *image);
 /* Whether ref (prefix included) is an image reference runtime `kind` can
  * use: a registry name[:tag][@digest], for podman also docker://..., for
  * apptainer/singularity also an absolute path and docker:// library://
  * oras:// shub://, for ch-run and enroot also an absolute path.  Never an
  * option, never a host-file transport. */
-bool runtime_image_ref_valid(runtime_kind kind, const char *ref);
+bool rn_runtime_image_ref_valid(runtime_kind kind, const char *ref);
 /* c's image with its prefix, checked; -1 with err naming the container. */
-int runtime_image_ref(const runtime_spec *rt, const il_pod *pod, const il_container *c,
+int rn_runtime_image_ref(const runtime_spec *rt, const il_pod *pod, const il_container *c,
                       char **out, il_buf *err);
 /* Every container's image, checked at /create (nothing for the host runtime). */
-int runtime_check_images(const runtime_spec *rt, const il_pod *pod, il_buf *err);
-int runtime_apptainer_command(const runtime_spec *rt, const il_pod *pod, const il_container *c,
+int rn_runtime_check_images(const runtime_spec *rt, const il_pod *pod, il_buf *err);
+int rn_runtime_apptainer_command(const runtime_spec *rt, const il_pod *pod, const il_container *c,
                               const mount_spec *mounts, size_t n, launch_spec *out,
                               il_buf *err);
-int runtime_charliecloud_command(const runtime_spec *rt, const il_pod *pod,
+int rn_runtime_charliecloud_command(const runtime_spec *rt, const il_pod *pod,
                                  const il_container *c, const mount_spec *mounts, size_t n,
                                  launch_spec *out, il_buf *err);
-int runtime_enroot_command(const runtime_spec *rt, const il_pod *pod, const il_container *c,
+int rn_runtime_enroot_command(const runtime_spec *rt, const il_pod *pod, const il_container *c,
                            const mount_spec *mounts, size_t n, launch_spec *out, il_buf *err);
 /* With rt->mpi set, put the MPI launcher in front of out->argv, the number
  * of processes from $SLURM_NTASKS as the job sees it.  -1 with err. */
-int runtime_mpi_wrap(const runtime_spec *rt, launch_spec *out, il_buf *err);
+int rn_runtime_mpi_wrap(const runtime_spec *rt, launch_spec *out, il_buf *err);
 
 /* ---- log files (logfile.c) -------------------------------------------- */
 
@@ -318,19 +320,19 @@ typedef struct log_writer {
     il_buf line;              /* bytes of the current, unfinished line */
 } log_writer;
 
-void log_writer_feed(log_writer *w, const char *data, size_t len);
-void log_writer_flush(log_writer *w);   /* at EOF: the partial line as a P record */
-void log_writer_free(log_writer *w);
+void rn_log_writer_feed(log_writer *w, const char *data, size_t len);
+void rn_log_writer_flush(log_writer *w);   /* at EOF: the partial line as a P record */
+void rn_log_writer_free(log_writer *w);
 
 /* Whether the pod can still write logs (follow mode ends when it cannot);
  * the backend judges its own supervisors. */
 typedef bool (*logs_pod_alive_fn)(const char *pod_dir, void *ctx);
 
 /* Open a container's log in PODS/<uid>; returns 0 or an HTTP status. */
-int logs_open_in(const char *pods_dir, const il_log_request *req, logs_pod_alive_fn alive,
+int rn_logs_open_in(const char *pods_dir, const il_log_request *req, logs_pod_alive_fn alive,
                  void *alive_ctx, void **stream, il_buf *err);
-ssize_t logs_read(void *stream, char *buf, size_t max);
-void logs_close(void *stream);
+ssize_t rn_logs_read(void *stream, char *buf, size_t max);
+void rn_logs_close(void *stream);
 
 /* ---- probes and lifecycle hooks (probe.c, probe_run.c) ------------------ */
 
@@ -368,13 +370,13 @@ typedef struct ctr_checks {
 /* From the pod's JSON (spec.containers[].startupProbe ...).  Returns 0 or
  * -1 with the field path and problem in err (unsupported handlers such as
  * grpc included: a probe that would silently never run is refused). */
-int checks_parse(const il_pod *pod, const il_container *c, ctr_checks *out, il_buf *err);
-void checks_free(ctr_checks *ck);
+int rn_checks_parse(const il_pod *pod, const il_container *c, ctr_checks *out, il_buf *err);
+void rn_checks_free(ctr_checks *ck);
 /* Forget the probes, keep the hooks (probes switched off by the runtime spec). */
-void checks_drop_probes(ctr_checks *ck);
+void rn_checks_drop_probes(ctr_checks *ck);
 /* Every container of the pod, for /create. */
-int checks_validate(const il_pod *pod, il_buf *err);
-const char *probe_kind_name(probe_kind kind);   /* "Startup", "Readiness", "Liveness" */
+int rn_checks_validate(const il_pod *pod, il_buf *err);
+const char *rn_probe_kind_name(probe_kind kind);   /* "Startup", "Readiness", "Liveness" */
 
 /* The kubelet's probe worker, without the clock: consecutive results of
  * one kind move the verdict once they reach the threshold.  Readiness
@@ -391,14 +393,14 @@ typedef struct probe_sched {
 
 /* started_ms: when the container started; the first run is due
  * initialDelaySeconds after it, and never before not_before_ms. */
-void probe_sched_init(probe_sched *ps, const probe_spec *spec, probe_kind kind,
+void rn_probe_sched_init(probe_sched *ps, const probe_spec *spec, probe_kind kind,
                       int64_t started_ms, int64_t not_before_ms);
 /* Record a run that began at began_ms; schedules the next one a period
  * after it.  Returns true when the verdict changed.  Unknown (the
  * container could not be reached yet) counts for nothing. */
-bool probe_sched_record(probe_sched *ps, probe_result result, int64_t began_ms);
+bool rn_probe_sched_record(probe_sched *ps, probe_result result, int64_t began_ms);
 /* failureThreshold failures in a row: a startup or liveness probe gave up. */
-bool probe_sched_gave_up(const probe_sched *ps);
+bool rn_probe_sched_gave_up(const probe_sched *ps);
 
 /* One run of a handler: a child process (exec through the runtime; HTTP,
  * TCP and sleep in a forked child), its output on a pipe. */
@@ -417,22 +419,22 @@ typedef struct check_run {
  * runtime rt: `podman exec`, or nsenter into the namespaces of the
  * container's process.  Returns 0, 1 when the container has no process to
  * enter yet (try again later), -1 with err set. */
-int check_exec_command(const runtime_spec *rt, const il_pod *pod, const il_container *c,
+int rn_check_exec_command(const runtime_spec *rt, const il_pod *pod, const il_container *c,
                        pid_t pgid, char *const argv[], launch_spec *out, il_buf *err);
 /* The same once the process to enter (target, unused by podman) is known. */
-int check_exec_argv(const runtime_spec *rt, const il_pod *pod, const il_container *c,
+int rn_check_exec_argv(const runtime_spec *rt, const il_pod *pod, const il_container *c,
                     pid_t target, char *const argv[], launch_spec *out, il_buf *err);
 /* Start h; timeout_ms 0 = none.  Returns 0 (run->pid set), 1 (exec: no
  * process to enter yet) or -1 with err set. */
-int check_start(const runtime_spec *rt, const il_pod *pod, const il_container *c, pid_t pgid,
+int rn_check_start(const runtime_spec *rt, const il_pod *pod, const il_container *c, pid_t pgid,
                 const probe_handler *h, int64_t timeout_ms, check_run *run, il_buf *err);
 /* Read what the run wrote so far; false once its output is closed. */
-bool check_read(check_run *run);
+bool rn_check_read(check_run *run);
 /* The run's outcome from its wait status; message (if not NULL) gets the
  * kubelet-style explanation of a failure.  Frees the run's resources. */
-probe_result check_finish(check_run *run, int status, const probe_handler *h, il_buf *message);
+probe_result rn_check_finish(check_run *run, int status, const probe_handler *h, il_buf *message);
 /* Kill a run (its whole process group) and forget it. */
-void check_abort(check_run *run);
+void rn_check_abort(check_run *run);
 
 /* ---- the supervisor (supervisor.c) ------------------------------------ */
 
@@ -440,6 +442,6 @@ void check_abort(check_run *run);
  * gets one byte once the supervisor is recorded.  Returns 0 when every
  * container that ran exited 0, the first non-zero exit code otherwise
  * (so a batch system sees the pod fail), 1 if the pod could not run. */
-int runner_supervise(const char *pod_dir, int ready_fd);
+int rn_supervise(const char *pod_dir, int ready_fd);
 
 #endif

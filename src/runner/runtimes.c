@@ -49,21 +49,21 @@ extern char **environ;
 
 /* ---- environment and argv, shared by both runtimes --------------------- */
 
-void sandbox_container_env(const il_pod *pod, const il_container *c, bool with_path, strvec *env)
+void rn_sandbox_container_env(const il_pod *pod, const il_container *c, bool with_path, strvec *env)
 {
     if (with_path)
-        strvec_setenv(env, "PATH", DEFAULT_PATH);
-    strvec_setenv(env, "HOSTNAME", pod->name);
+        rn_strvec_setenv(env, "PATH", DEFAULT_PATH);
+    rn_strvec_setenv(env, "HOSTNAME", pod->name);
     for (size_t i = 0; i < c->n_env; i++)
-        strvec_setenv(env, c->env[i].name, c->env[i].value);
+        rn_strvec_setenv(env, c->env[i].name, c->env[i].value);
 }
 
-char *sandbox_container_id(const runtime_spec *rt, const il_pod *pod, const char *name)
+char *rn_sandbox_container_id(const runtime_spec *rt, const il_pod *pod, const char *name)
 {
     if (rt->kind == RUNTIME_PODMAN)
         return il_xasprintf("podman://il-%s-%s", pod->uid, name);
     return il_xasprintf("%s://%s/%s", rt->kind == RUNTIME_HOST ? "local"
-                                                                : runtime_kind_name(rt->kind),
+                                                                : rn_runtime_kind_name(rt->kind),
                         pod->uid, name);
 }
 
@@ -104,8 +104,8 @@ static bool is_under(const char *path, const char *dir)
 static void mirror_dir(const char *dir, const strvec *skip, strvec *argv)
 {
     if (strcmp(dir, "/") != 0) {
-        strvec_push(argv, "--dir");
-        strvec_push(argv, dir);
+        rn_strvec_push(argv, "--dir");
+        rn_strvec_push(argv, dir);
     }
     DIR *d = opendir(dir);
     if (!d)
@@ -118,17 +118,17 @@ static void mirror_dir(const char *dir, const strvec *skip, strvec *argv)
         char target[PATH_MAX];
         ssize_t tlen;
         struct stat st;
-        if (strvec_contains(skip, path) || lstat(path, &st) != 0) {
+        if (rn_strvec_contains(skip, path) || lstat(path, &st) != 0) {
             /* on the way to a mount point, or vanished meanwhile */
         } else if (S_ISLNK(st.st_mode) && (tlen = readlink(path, target, sizeof(target) - 1)) > 0) {
             target[tlen] = '\0';
-            strvec_push(argv, "--symlink");
-            strvec_push(argv, target);
-            strvec_push(argv, path);
+            rn_strvec_push(argv, "--symlink");
+            rn_strvec_push(argv, target);
+            rn_strvec_push(argv, path);
         } else {
-            strvec_push(argv, "--dev-bind");
-            strvec_push(argv, path);
-            strvec_push(argv, path);
+            rn_strvec_push(argv, "--dev-bind");
+            rn_strvec_push(argv, path);
+            rn_strvec_push(argv, path);
         }
         free(path);
     }
@@ -144,19 +144,19 @@ static int cmp_str(const void *a, const void *b)
  * not itself inside another mount (those live in the volume, not the host). */
 static void mirrored_dirs(char **dests, size_t n, strvec *dirs, strvec *skip)
 {
-    strvec_push(dirs, "/");
+    rn_strvec_push(dirs, "/");
     for (size_t i = 0; i < n; i++) {
         bool nested = false;
         for (size_t j = 0; j < n; j++)
             if (j != i && strcmp(dests[i], dests[j]) != 0 && is_under(dests[i], dests[j]))
                 nested = true;
-        if (!strvec_contains(skip, dests[i]))
-            strvec_push(skip, dests[i]);
+        if (!rn_strvec_contains(skip, dests[i]))
+            rn_strvec_push(skip, dests[i]);
         for (char *p = strchr(dests[i] + 1, '/'); !nested && p; p = strchr(p + 1, '/')) {
             char *ancestor = il_xstrndup(dests[i], (size_t)(p - dests[i]));
-            if (!strvec_contains(dirs, ancestor)) {
-                strvec_push(dirs, ancestor);
-                strvec_push(skip, ancestor);
+            if (!rn_strvec_contains(dirs, ancestor)) {
+                rn_strvec_push(dirs, ancestor);
+                rn_strvec_push(skip, ancestor);
             }
             free(ancestor);
         }
@@ -184,16 +184,16 @@ static void bwrap_mounts(const mount_spec *mounts, size_t n, strvec *argv)
             order[j - 1] = tmp;
         }
     for (size_t i = 0; i < n; i++) {
-        strvec_push(argv, mounts[order[i]].read_only ? "--ro-bind" : "--bind");
-        strvec_push(argv, mounts[order[i]].source);
-        strvec_push(argv, dests[order[i]]);
+        rn_strvec_push(argv, mounts[order[i]].read_only ? "--ro-bind" : "--bind");
+        rn_strvec_push(argv, mounts[order[i]].source);
+        rn_strvec_push(argv, dests[order[i]]);
     }
     for (size_t i = 0; i < n; i++)
         free(dests[i]);
     free(dests);
     free(order);
-    strvec_free(&dirs);
-    strvec_free(&skip);
+    rn_strvec_free(&dirs);
+    rn_strvec_free(&skip);
 }
 
 static int host_command(const runtime_spec *rt, const il_pod *pod, const il_container *c,
@@ -210,7 +210,7 @@ static int host_command(const runtime_spec *rt, const il_pod *pod, const il_cont
     il_debug("pod %s container %s: image %s ignored by the host runtime", pod->name, c->name,
              c->image ? c->image : "(none)");
     strvec *argv = &out->argv;
-    strvec_push(argv, rt->bwrap_path);
+    rn_strvec_push(argv, rt->bwrap_path);
     /* A pid namespace: when the main process exits bwrap's init ends, and
      * every process the container left behind dies with it (no strays
      * holding the log pipes open).  --die-with-parent ties the container to
@@ -218,17 +218,17 @@ static int host_command(const runtime_spec *rt, const il_pod *pod, const il_cont
     const char *const fixed[] = {"--unshare-pid", "--unshare-uts", "--die-with-parent",
                                  "--hostname", pod->name};
     for (size_t i = 0; i < sizeof(fixed) / sizeof(fixed[0]); i++)
-        strvec_push(argv, fixed[i]);
+        rn_strvec_push(argv, fixed[i]);
     bwrap_mounts(mounts, n, argv);
-    strvec_push(argv, "--chdir");
-    strvec_push(argv, c->working_dir ? c->working_dir : "/");
-    strvec_push(argv, "--");
+    rn_strvec_push(argv, "--chdir");
+    rn_strvec_push(argv, c->working_dir ? c->working_dir : "/");
+    rn_strvec_push(argv, "--");
     for (char **a = exec_argv; *a; a++)
-        strvec_push(argv, *a);
+        rn_strvec_push(argv, *a);
     if (c->command)
         for (char **a = c->args; a && *a; a++)
-            strvec_push(argv, *a);
-    sandbox_container_env(pod, c, true, &out->envp);
+            rn_strvec_push(argv, *a);
+    rn_sandbox_container_env(pod, c, true, &out->envp);
     return 0;
 }
 
@@ -243,8 +243,8 @@ static int podman_volume_args(const mount_spec *mounts, size_t n, strvec *argv, 
                           mounts[i].dest);
             return -1;
         }
-        strvec_push(argv, "-v");
-        strvec_pushf(argv, "%s:%s%s", mounts[i].source, mounts[i].dest,
+        rn_strvec_push(argv, "-v");
+        rn_strvec_pushf(argv, "%s:%s%s", mounts[i].source, mounts[i].dest,
                      mounts[i].read_only ? ":ro" : "");
     }
     return 0;
@@ -255,11 +255,11 @@ static int podman_volume_args(const mount_spec *mounts, size_t n, strvec *argv, 
 static void podman_limit_args(const il_resource_list *limits, strvec *argv)
 {
     if (limits->memory_bytes > 0) {
-        strvec_pushf(argv, "--memory=%lld", (long long)limits->memory_bytes);
-        strvec_pushf(argv, "--memory-swap=%lld", (long long)limits->memory_bytes);
+        rn_strvec_pushf(argv, "--memory=%lld", (long long)limits->memory_bytes);
+        rn_strvec_pushf(argv, "--memory-swap=%lld", (long long)limits->memory_bytes);
     }
     if (limits->cpu_milli > 0)
-        strvec_pushf(argv, "--cpus=%lld.%03lld", (long long)(limits->cpu_milli / 1000),
+        rn_strvec_pushf(argv, "--cpus=%lld.%03lld", (long long)(limits->cpu_milli / 1000),
                      (long long)(limits->cpu_milli % 1000));
 }
 
@@ -267,52 +267,52 @@ static int podman_command(const runtime_spec *rt, const il_pod *pod, const il_co
                           const mount_spec *mounts, size_t n, launch_spec *out, il_buf *err)
 {
     char *image;
-    if (runtime_image_ref(rt, pod, c, &image, err) != 0)
+    if (rn_runtime_image_ref(rt, pod, c, &image, err) != 0)
         return -1;
     strvec *argv = &out->argv;
     const char *const fixed[] = {rt->path, "--runtime", "runc", "--cgroup-manager",
                                  "cgroupfs", "run", "--rm", "--replace", "--pull", "never",
                                  "--network", "host", "--name"};
     for (size_t i = 0; i < sizeof(fixed) / sizeof(fixed[0]); i++)
-        strvec_push(argv, fixed[i]);
-    strvec_pushf(argv, "il-%s-%s", pod->uid, c->name);
-    strvec_push_all(argv, rt->args.v);
+        rn_strvec_push(argv, fixed[i]);
+    rn_strvec_pushf(argv, "il-%s-%s", pod->uid, c->name);
+    rn_strvec_push_all(argv, rt->args.v);
     if (rt->limits)
         podman_limit_args(&c->resources.limits, argv);
     if (rt->gpu) {
-        strvec_push(argv, "--device");
-        strvec_push(argv, "nvidia.com/gpu=all");   /* CDI, as podman documents for NVIDIA */
+        rn_strvec_push(argv, "--device");
+        rn_strvec_push(argv, "nvidia.com/gpu=all");   /* CDI, as podman documents for NVIDIA */
     }
     strvec env = {0};
-    sandbox_container_env(pod, c, false, &env);
+    rn_sandbox_container_env(pod, c, false, &env);
     for (size_t i = 0; i < env.n; i++) {
-        strvec_push(argv, "-e");
-        strvec_push(argv, env.v[i]);
+        rn_strvec_push(argv, "-e");
+        rn_strvec_push(argv, env.v[i]);
     }
-    strvec_free(&env);
+    rn_strvec_free(&env);
     if (podman_volume_args(mounts, n, argv, err) != 0) {
         free(image);
         return -1;
     }
     if (c->working_dir) {
-        strvec_push(argv, "-w");
-        strvec_push(argv, c->working_dir);
+        rn_strvec_push(argv, "-w");
+        rn_strvec_push(argv, c->working_dir);
     }
     if (c->command) {
         strvec cmd = {0};
         for (char **a = c->command; *a; a++)
-            strvec_push(&cmd, *a);
-        json_t *arr = strvec_to_json(&cmd);
+            rn_strvec_push(&cmd, *a);
+        json_t *arr = rn_strvec_to_json(&cmd);
         char *text = json_dumps(arr, JSON_COMPACT);
-        strvec_push(argv, "--entrypoint");
-        strvec_push(argv, text);
+        rn_strvec_push(argv, "--entrypoint");
+        rn_strvec_push(argv, text);
         free(text);
         json_decref(arr);
-        strvec_free(&cmd);
+        rn_strvec_free(&cmd);
     }
-    strvec_push(argv, image);   /* podman stops reading options at the image */
+    rn_strvec_push(argv, image);   /* podman stops reading options at the image */
     free(image);
-    strvec_push_all(argv, c->args);
+    rn_strvec_push_all(argv, c->args);
     return 0;
 }
 
@@ -324,7 +324,7 @@ static bool has_scheme(const char *image)
     return colon && colon > image && strcspn(image, "/") > (size_t)(colon - image);
 }
 
-char *sandbox_image_ref(const runtime_spec *rt, const il_pod *pod, const char *image)
+char *rn_sandbox_image_ref(const runtime_spec *rt, const il_pod *pod, const char *image)
 {
     const char *prefix = il_pod_annotation(pod, IMAGE_ROOT_ANNOTATION);
     if (!prefix || !prefix[0])
@@ -437,7 +437,7 @@ static bool scheme_allowed(runtime_kind kind, const char *scheme, size_t len)
     return false;
 }
 
-bool runtime_image_ref_valid(runtime_kind kind, const char *ref)
+bool rn_runtime_image_ref_valid(runtime_kind kind, const char *ref)
 {
     const char *sep = strstr(ref, "://");
     if (has_scheme(ref))
@@ -447,7 +447,7 @@ bool runtime_image_ref_valid(runtime_kind kind, const char *ref)
     return registry_ref(ref);
 }
 
-int runtime_image_ref(const runtime_spec *rt, const il_pod *pod, const il_container *c,
+int rn_runtime_image_ref(const runtime_spec *rt, const il_pod *pod, const il_container *c,
                       char **out, il_buf *err)
 {
     *out = NULL;
@@ -455,14 +455,14 @@ int runtime_image_ref(const runtime_spec *rt, const il_pod *pod, const il_contai
         il_buf_printf(err, "container %s: no image", c->name);
         return -1;
     }
-    char *ref = sandbox_image_ref(rt, pod, c->image);
-    if (!runtime_image_ref_valid(rt->kind, ref)) {
+    char *ref = rn_sandbox_image_ref(rt, pod, c->image);
+    if (!rn_runtime_image_ref_valid(rt->kind, ref)) {
         const char *root = il_pod_annotation(pod, IMAGE_ROOT_ANNOTATION);
         il_buf_printf(err, "container %s: image \"%s\"%s%s%s is not an image reference %s can "
                       "use (a registry name[:tag][@digest]%s)", c->name, c->image,
                       root && root[0] ? " with " IMAGE_ROOT_ANNOTATION " \"" : "",
                       root && root[0] ? root : "", root && root[0] ? "\"" : "",
-                      runtime_kind_name(rt->kind),
+                      rn_runtime_kind_name(rt->kind),
                       rt->kind == RUNTIME_PODMAN ? " or docker://..."
                       : rt->kind == RUNTIME_APPTAINER || rt->kind == RUNTIME_SINGULARITY
                           ? ", an absolute path, or docker://, library://, oras://, shub://"
@@ -474,7 +474,7 @@ int runtime_image_ref(const runtime_spec *rt, const il_pod *pod, const il_contai
     return 0;
 }
 
-int runtime_check_images(const runtime_spec *rt, const il_pod *pod, il_buf *err)
+int rn_runtime_check_images(const runtime_spec *rt, const il_pod *pod, il_buf *err)
 {
     if (rt->kind == RUNTIME_HOST)
         return 0;   /* the host runtime runs no image */
@@ -483,7 +483,7 @@ int runtime_check_images(const runtime_spec *rt, const il_pod *pod, il_buf *err)
                                     ? &pod->init_containers[i]
                                     : &pod->containers[i - pod->n_init_containers];
         char *ref;
-        if (runtime_image_ref(rt, pod, c, &ref, err) != 0)
+        if (rn_runtime_image_ref(rt, pod, c, &ref, err) != 0)
             return -1;
         free(ref);
     }
@@ -511,11 +511,11 @@ static void prefixed_env(const il_pod *pod, const il_container *c, const char *p
                          strvec *out)
 {
     strvec env = {0};
-    sandbox_container_env(pod, c, false, &env);
-    strvec_push_all(out, environ);
+    rn_sandbox_container_env(pod, c, false, &env);
+    rn_strvec_push_all(out, environ);
     for (size_t i = 0; i < env.n; i++)
-        strvec_pushf(out, "%s%s", prefix, env.v[i]);
-    strvec_free(&env);
+        rn_strvec_pushf(out, "%s%s", prefix, env.v[i]);
+    rn_strvec_free(&env);
 }
 
 /* ---- apptainer / singularity ------------------------------------------- */
@@ -523,36 +523,36 @@ static void prefixed_env(const il_pod *pod, const il_container *c, const char *p
 /* `exec` when the pod sets command (it replaces the entrypoint), `run` when
  * it does not, so the image's runscript gets args appended -- Kubernetes'
  * command/args semantics.  A bare name means a registry image: docker://. */
-int runtime_apptainer_command(const runtime_spec *rt, const il_pod *pod, const il_container *c,
+int rn_runtime_apptainer_command(const runtime_spec *rt, const il_pod *pod, const il_container *c,
                               const mount_spec *mounts, size_t n, launch_spec *out,
                               il_buf *err)
 {
     char *image;
     if (check_mount_paths(mounts, n, ":,", "apptainer", err) != 0 ||
-        runtime_image_ref(rt, pod, c, &image, err) != 0)
+        rn_runtime_image_ref(rt, pod, c, &image, err) != 0)
         return -1;
     strvec *argv = &out->argv;
-    strvec_push(argv, rt->path);
-    strvec_push(argv, c->command ? "exec" : "run");
-    strvec_push_all(argv, rt->args.v);
+    rn_strvec_push(argv, rt->path);
+    rn_strvec_push(argv, c->command ? "exec" : "run");
+    rn_strvec_push_all(argv, rt->args.v);
     if (rt->gpu)
-        strvec_push(argv, "--nv");
+        rn_strvec_push(argv, "--nv");
     if (c->working_dir) {
-        strvec_push(argv, "--pwd");
-        strvec_push(argv, c->working_dir);
+        rn_strvec_push(argv, "--pwd");
+        rn_strvec_push(argv, c->working_dir);
     }
     for (size_t i = 0; i < n; i++) {
-        strvec_push(argv, "--bind");
-        strvec_pushf(argv, "%s:%s:%s", mounts[i].source, mounts[i].dest,
+        rn_strvec_push(argv, "--bind");
+        rn_strvec_pushf(argv, "%s:%s:%s", mounts[i].source, mounts[i].dest,
                      mounts[i].read_only ? "ro" : "rw");
     }
     if (image[0] == '/' || has_scheme(image))
-        strvec_push(argv, image);
+        rn_strvec_push(argv, image);
     else
-        strvec_pushf(argv, "docker://%s", image);
+        rn_strvec_pushf(argv, "docker://%s", image);
     free(image);
-    strvec_push_all(argv, c->command);
-    strvec_push_all(argv, c->args);
+    rn_strvec_push_all(argv, c->command);
+    rn_strvec_push_all(argv, c->args);
     prefixed_env(pod, c, rt->kind == RUNTIME_SINGULARITY ? "SINGULARITYENV_" : "APPTAINERENV_",
                  &out->envp);
     return 0;
@@ -571,16 +571,16 @@ static void chrun_env(const il_pod *pod, const il_container *c, strvec *env)
             struct passwd *pw = getpwuid(getuid());
             value = pw ? (i == 0 ? pw->pw_name : pw->pw_dir) : (i == 0 ? "nobody" : "/");
         }
-        strvec_setenv(env, inherited[i], value);
+        rn_strvec_setenv(env, inherited[i], value);
     }
-    sandbox_container_env(pod, c, true, env);
+    rn_sandbox_container_env(pod, c, true, env);
 }
 
 /* ch-run knows no image entrypoint, so command (else args) is the argv, as
  * with the host runtime; the image is a directory (ImagePrefix + image).
  * ch-run passes its own environment to the container: it gets exactly the
  * container's.  ch-run has no read-only bind: readOnly is not enforced. */
-int runtime_charliecloud_command(const runtime_spec *rt, const il_pod *pod,
+int rn_runtime_charliecloud_command(const runtime_spec *rt, const il_pod *pod,
                                  const il_container *c, const mount_spec *mounts, size_t n,
                                  launch_spec *out, il_buf *err)
 {
@@ -592,20 +592,20 @@ int runtime_charliecloud_command(const runtime_spec *rt, const il_pod *pod,
         return -1;
     }
     if (check_mount_paths(mounts, n, ":", "ch-run", err) != 0 ||
-        runtime_image_ref(rt, pod, c, &image, err) != 0)
+        rn_runtime_image_ref(rt, pod, c, &image, err) != 0)
         return -1;
     strvec *argv = &out->argv;
-    strvec_push(argv, rt->path);
-    strvec_push_all(argv, rt->args.v);
+    rn_strvec_push(argv, rt->path);
+    rn_strvec_push_all(argv, rt->args.v);
     for (size_t i = 0; i < n; i++)
-        strvec_pushf(argv, "--bind=%s:%s", mounts[i].source, mounts[i].dest);
-    strvec_pushf(argv, "--cd=%s", c->working_dir ? c->working_dir : "/");
-    strvec_push(argv, image);
+        rn_strvec_pushf(argv, "--bind=%s:%s", mounts[i].source, mounts[i].dest);
+    rn_strvec_pushf(argv, "--cd=%s", c->working_dir ? c->working_dir : "/");
+    rn_strvec_push(argv, image);
     free(image);
-    strvec_push(argv, "--");
-    strvec_push_all(argv, exec_argv);
+    rn_strvec_push(argv, "--");
+    rn_strvec_push_all(argv, exec_argv);
     if (c->command)
-        strvec_push_all(argv, c->args);
+        rn_strvec_push_all(argv, c->args);
     chrun_env(pod, c, &out->envp);
     return 0;
 }
@@ -617,7 +617,7 @@ int runtime_charliecloud_command(const runtime_spec *rt, const il_pod *pod,
  * fstab entries, env values come from enroot's environment (`--env NAME`).
  * enroot has no working-directory option: a workingDir is refused rather
  * than ignored.  Command, else args, replace the image's /etc/rc command. */
-int runtime_enroot_command(const runtime_spec *rt, const il_pod *pod, const il_container *c,
+int rn_runtime_enroot_command(const runtime_spec *rt, const il_pod *pod, const il_container *c,
                            const mount_spec *mounts, size_t n, launch_spec *out, il_buf *err)
 {
     char *image;
@@ -626,35 +626,35 @@ int runtime_enroot_command(const runtime_spec *rt, const il_pod *pod, const il_c
         return -1;
     }
     if (check_mount_paths(mounts, n, ": \t\n$,", "enroot", err) != 0 ||
-        runtime_image_ref(rt, pod, c, &image, err) != 0)
+        rn_runtime_image_ref(rt, pod, c, &image, err) != 0)
         return -1;
     strvec *argv = &out->argv;
-    strvec_push(argv, rt->path);
-    strvec_push(argv, "start");
-    strvec_push_all(argv, rt->args.v);
+    rn_strvec_push(argv, rt->path);
+    rn_strvec_push(argv, "start");
+    rn_strvec_push_all(argv, rt->args.v);
     for (size_t i = 0; i < n; i++) {
-        strvec_push(argv, "--mount");
-        strvec_pushf(argv, "%s %s none x-create=auto,rbind%s", mounts[i].source, mounts[i].dest,
+        rn_strvec_push(argv, "--mount");
+        rn_strvec_pushf(argv, "%s %s none x-create=auto,rbind%s", mounts[i].source, mounts[i].dest,
                      mounts[i].read_only ? ",ro" : "");
     }
     strvec env = {0};
-    sandbox_container_env(pod, c, false, &env);
+    rn_sandbox_container_env(pod, c, false, &env);
     if (rt->gpu)
-        strvec_setenv(&env, "NVIDIA_VISIBLE_DEVICES", "all");   /* enroot's nvidia hook */
-    strvec_push_all(&out->envp, environ);
+        rn_strvec_setenv(&env, "NVIDIA_VISIBLE_DEVICES", "all");   /* enroot's nvidia hook */
+    rn_strvec_push_all(&out->envp, environ);
     for (size_t i = 0; i < env.n; i++) {
         const char *eq = strchr(env.v[i], '=');   /* names never hold '=' (poddir.c) */
         char *name = il_xstrndup(env.v[i], (size_t)(eq - env.v[i]));
-        strvec_push(argv, "--env");
-        strvec_push(argv, name);
-        strvec_setenv(&out->envp, name, eq + 1);
+        rn_strvec_push(argv, "--env");
+        rn_strvec_push(argv, name);
+        rn_strvec_setenv(&out->envp, name, eq + 1);
         free(name);
     }
-    strvec_free(&env);
-    strvec_push(argv, image);
+    rn_strvec_free(&env);
+    rn_strvec_push(argv, image);
     free(image);
-    strvec_push_all(argv, c->command);
-    strvec_push_all(argv, c->args);
+    rn_strvec_push_all(argv, c->command);
+    rn_strvec_push_all(argv, c->args);
     return 0;
 }
 
@@ -664,7 +664,7 @@ int runtime_enroot_command(const runtime_spec *rt, const il_pod *pod, const il_c
  * annotation meant to do.  N is read from the job's environment when the
  * container starts, as upstream's $SLURM_NTASKS would have been by the
  * shell, but without one: the flags are argv items made at create time. */
-int runtime_mpi_wrap(const runtime_spec *rt, launch_spec *out, il_buf *err)
+int rn_runtime_mpi_wrap(const runtime_spec *rt, launch_spec *out, il_buf *err)
 {
     if (rt->mpi.n == 0)
         return 0;
@@ -678,20 +678,20 @@ int runtime_mpi_wrap(const runtime_spec *rt, launch_spec *out, il_buf *err)
         return -1;
     }
     strvec argv = {0};
-    strvec_push(&argv, rt->mpi.v[0]);
-    strvec_push(&argv, "-np");
-    strvec_pushf(&argv, "%ld", n);
+    rn_strvec_push(&argv, rt->mpi.v[0]);
+    rn_strvec_push(&argv, "-np");
+    rn_strvec_pushf(&argv, "%ld", n);
     for (size_t i = 1; i < rt->mpi.n; i++)
-        strvec_push(&argv, rt->mpi.v[i]);
-    strvec_push_all(&argv, out->argv.v);
-    strvec_free(&out->argv);
+        rn_strvec_push(&argv, rt->mpi.v[i]);
+    rn_strvec_push_all(&argv, out->argv.v);
+    rn_strvec_free(&out->argv);
     out->argv = argv;
     return 0;
 }
 
 /* ---- the runtime of a container -------------------------------------- */
 
-int sandbox_command_mounts(const runtime_spec *rt, const il_pod *pod, const il_container *c,
+int rn_sandbox_command_mounts(const runtime_spec *rt, const il_pod *pod, const il_container *c,
                            const mount_spec *mounts, size_t n, launch_spec *out, il_buf *err)
 {
     memset(out, 0, sizeof(*out));
@@ -705,38 +705,38 @@ int sandbox_command_mounts(const runtime_spec *rt, const il_pod *pod, const il_c
         break;
     case RUNTIME_APPTAINER:
     case RUNTIME_SINGULARITY:
-        rc = runtime_apptainer_command(rt, pod, c, mounts, n, out, err);
+        rc = rn_runtime_apptainer_command(rt, pod, c, mounts, n, out, err);
         break;
     case RUNTIME_CHARLIECLOUD:
-        rc = runtime_charliecloud_command(rt, pod, c, mounts, n, out, err);
+        rc = rn_runtime_charliecloud_command(rt, pod, c, mounts, n, out, err);
         break;
     case RUNTIME_ENROOT:
-        rc = runtime_enroot_command(rt, pod, c, mounts, n, out, err);
+        rc = rn_runtime_enroot_command(rt, pod, c, mounts, n, out, err);
         break;
     }
     bool init = c >= pod->init_containers && c < pod->init_containers + pod->n_init_containers;
     if (rc == 0 && !init)   /* init containers are set-up steps: run once, not per rank */
-        rc = runtime_mpi_wrap(rt, out, err);
+        rc = rn_runtime_mpi_wrap(rt, out, err);
     if (rc != 0)
-        launch_spec_free(out);
+        rn_launch_spec_free(out);
     return rc;
 }
 
-int sandbox_command(const runtime_spec *rt, const il_pod *pod, const il_container *c,
+int rn_sandbox_command(const runtime_spec *rt, const il_pod *pod, const il_container *c,
                     const char *pod_dir, launch_spec *out, il_buf *err)
 {
     memset(out, 0, sizeof(*out));
     mount_spec *mounts = NULL;
     size_t n = 0;
-    if (volumes_mounts(pod, c, pod_dir, &mounts, &n, err) != 0)
+    if (rn_volumes_mounts(pod, c, pod_dir, &mounts, &n, err) != 0)
         return -1;
-    int rc = sandbox_command_mounts(rt, pod, c, mounts, n, out, err);
-    mounts_free(mounts, n);
+    int rc = rn_sandbox_command_mounts(rt, pod, c, mounts, n, out, err);
+    rn_mounts_free(mounts, n);
     return rc;
 }
 
-void launch_spec_free(launch_spec *ls)
+void rn_launch_spec_free(launch_spec *ls)
 {
-    strvec_free(&ls->argv);
-    strvec_free(&ls->envp);
+    rn_strvec_free(&ls->argv);
+    rn_strvec_free(&ls->envp);
 }

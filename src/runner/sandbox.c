@@ -25,13 +25,13 @@
  * child gets stdin from /dev/null, out_fd/err_fd (-1: /dev/null), fd3 as
  * its fd 3 if >= 0, its own process group (so the whole container can be
  * signalled), default signal dispositions, and no other fd. */
-int sandbox_spawn(char *const argv[], char *const envp[], int out_fd, int err_fd, int fd3,
+int rn_sandbox_spawn(char *const argv[], char *const envp[], int out_fd, int err_fd, int fd3,
                   pid_t *pid)
 {
-    return sandbox_spawn_in(NULL, argv, envp, out_fd, err_fd, fd3, pid);
+    return rn_sandbox_spawn_in(NULL, argv, envp, out_fd, err_fd, fd3, pid);
 }
 
-int sandbox_spawn_in(const char *cwd, char *const argv[], char *const envp[], int out_fd,
+int rn_sandbox_spawn_in(const char *cwd, char *const argv[], char *const envp[], int out_fd,
                      int err_fd, int fd3, pid_t *pid)
 {
     extern char **environ;
@@ -68,10 +68,10 @@ int sandbox_spawn_in(const char *cwd, char *const argv[], char *const envp[], in
     return rc;
 }
 
-int sandbox_run_quiet(char *const argv[])
+int rn_sandbox_run_quiet(char *const argv[])
 {
     pid_t pid;
-    int rc = sandbox_spawn(argv, NULL, -1, -1, -1, &pid);
+    int rc = rn_sandbox_spawn(argv, NULL, -1, -1, -1, &pid);
     if (rc != 0) {
         il_warn("cannot run %s: %s", argv[0], strerror(rc));
         return -1;
@@ -90,7 +90,7 @@ int sandbox_run_quiet(char *const argv[])
 /* The init of a nested pid namespace (bwrap's, with --unshare-pid) ignores
  * signals it has no handler for, so "signalled it" would not mean "asked
  * the container to stop".  Its NSpid line ends in 1. */
-bool sandbox_is_namespace_init(pid_t pid)
+bool rn_sandbox_is_namespace_init(pid_t pid)
 {
     char path[64];
     snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
@@ -113,7 +113,7 @@ bool sandbox_is_namespace_init(pid_t pid)
     return init;
 }
 
-pid_t sandbox_proc_pgrp(pid_t pid)
+pid_t rn_sandbox_proc_pgrp(pid_t pid)
 {
     char path[64];
     snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
@@ -137,8 +137,8 @@ static int signal_group_members(pid_t pgid, int sig)
         pid_t pid = (pid_t)atoi(e->d_name);
         if (pid <= 0 || pid == pgid)
             continue;
-        if (sandbox_proc_pgrp(pid) == pgid && kill(pid, sig) == 0 &&
-            !sandbox_is_namespace_init(pid))
+        if (rn_sandbox_proc_pgrp(pid) == pgid && kill(pid, sig) == 0 &&
+            !rn_sandbox_is_namespace_init(pid))
             signalled++;
     }
     if (d)
@@ -148,7 +148,7 @@ static int signal_group_members(pid_t pgid, int sig)
 
 /* Returns how many processes were asked to stop: 0 right after a start,
  * when only bwrap itself exists yet, and the caller should ask again. */
-int sandbox_stop(const runtime_spec *rt, const il_pod *pod, const char *name, pid_t pgid,
+int rn_sandbox_stop(const runtime_spec *rt, const il_pod *pod, const char *name, pid_t pgid,
                  int64_t grace)
 {
     if (rt->kind == RUNTIME_HOST)
@@ -158,19 +158,19 @@ int sandbox_stop(const runtime_spec *rt, const il_pod *pod, const char *name, pi
     /* Asynchronous: the supervisor keeps capturing logs meanwhile and reaps
      * this child like any other. */
     strvec argv = {0};
-    strvec_push(&argv, rt->path);
-    strvec_push(&argv, "stop");
-    strvec_push(&argv, "-t");
-    strvec_pushf(&argv, "%lld", (long long)grace);
-    strvec_pushf(&argv, "il-%s-%s", pod->uid, name);
+    rn_strvec_push(&argv, rt->path);
+    rn_strvec_push(&argv, "stop");
+    rn_strvec_push(&argv, "-t");
+    rn_strvec_pushf(&argv, "%lld", (long long)grace);
+    rn_strvec_pushf(&argv, "il-%s-%s", pod->uid, name);
     pid_t pid;
-    if (sandbox_spawn(argv.v, NULL, -1, -1, -1, &pid) != 0)
+    if (rn_sandbox_spawn(argv.v, NULL, -1, -1, -1, &pid) != 0)
         killpg(pgid, SIGTERM);
-    strvec_free(&argv);
+    rn_strvec_free(&argv);
     return 1;
 }
 
-void sandbox_kill(pid_t pgid)
+void rn_sandbox_kill(pid_t pgid)
 {
     if (pgid > 0)
         killpg(pgid, SIGKILL);
@@ -179,16 +179,16 @@ void sandbox_kill(pid_t pgid)
 static void podman_rm(const runtime_spec *rt, const il_pod *pod, const il_container *c)
 {
     strvec argv = {0};
-    strvec_push(&argv, rt->path);
-    strvec_push(&argv, "rm");
-    strvec_push(&argv, "--force");
-    strvec_push(&argv, "--ignore");
-    strvec_pushf(&argv, "il-%s-%s", pod->uid, c->name);
-    sandbox_run_quiet(argv.v);
-    strvec_free(&argv);
+    rn_strvec_push(&argv, rt->path);
+    rn_strvec_push(&argv, "rm");
+    rn_strvec_push(&argv, "--force");
+    rn_strvec_push(&argv, "--ignore");
+    rn_strvec_pushf(&argv, "il-%s-%s", pod->uid, c->name);
+    rn_sandbox_run_quiet(argv.v);
+    rn_strvec_free(&argv);
 }
 
-void sandbox_cleanup(const runtime_spec *rt, const il_pod *pod)
+void rn_sandbox_cleanup(const runtime_spec *rt, const il_pod *pod)
 {
     if (rt->kind != RUNTIME_PODMAN)
         return;

@@ -19,12 +19,12 @@ static void strvec_take(strvec *sv, char *s)
     sv->v[sv->n] = NULL;
 }
 
-void strvec_push(strvec *sv, const char *s)
+void rn_strvec_push(strvec *sv, const char *s)
 {
     strvec_take(sv, il_xstrdup(s));
 }
 
-void strvec_pushf(strvec *sv, const char *fmt, ...)
+void rn_strvec_pushf(strvec *sv, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
@@ -36,13 +36,13 @@ void strvec_pushf(strvec *sv, const char *fmt, ...)
     strvec_take(sv, s);
 }
 
-void strvec_push_all(strvec *sv, char *const *items)
+void rn_strvec_push_all(strvec *sv, char *const *items)
 {
     for (; items && *items; items++)
-        strvec_push(sv, *items);
+        rn_strvec_push(sv, *items);
 }
 
-bool strvec_contains(const strvec *sv, const char *s)
+bool rn_strvec_contains(const strvec *sv, const char *s)
 {
     for (size_t i = 0; i < sv->n; i++)
         if (strcmp(sv->v[i], s) == 0)
@@ -50,7 +50,7 @@ bool strvec_contains(const strvec *sv, const char *s)
     return false;
 }
 
-void strvec_setenv(strvec *sv, const char *name, const char *value)
+void rn_strvec_setenv(strvec *sv, const char *name, const char *value)
 {
     size_t name_len = strlen(name);
     char *entry = il_xasprintf("%s=%s", name, value);
@@ -64,7 +64,7 @@ void strvec_setenv(strvec *sv, const char *name, const char *value)
     strvec_take(sv, entry);
 }
 
-void strvec_free(strvec *sv)
+void rn_strvec_free(strvec *sv)
 {
     for (size_t i = 0; i < sv->n; i++)
         free(sv->v[i]);
@@ -73,7 +73,7 @@ void strvec_free(strvec *sv)
     sv->n = sv->cap = 0;
 }
 
-json_t *strvec_to_json(const strvec *sv)
+json_t *rn_strvec_to_json(const strvec *sv)
 {
     json_t *arr = json_array();
     for (size_t i = 0; i < sv->n; i++)
@@ -81,7 +81,7 @@ json_t *strvec_to_json(const strvec *sv)
     return arr;
 }
 
-int strvec_from_json(json_t *arr, strvec *out)
+int rn_strvec_from_json(json_t *arr, strvec *out)
 {
     if (!json_is_array(arr))
         return -1;
@@ -89,10 +89,10 @@ int strvec_from_json(json_t *arr, strvec *out)
     json_t *item;
     json_array_foreach(arr, i, item) {
         if (!json_is_string(item)) {
-            strvec_free(out);
+            rn_strvec_free(out);
             return -1;
         }
-        strvec_push(out, json_string_value(item));
+        rn_strvec_push(out, json_string_value(item));
     }
     return 0;
 }

@@ -1,4 +1,4 @@
-/* supervisor.c -- the per-pod supervisor (runner_supervise).
+/* supervisor.c -- the per-pod supervisor (rn_supervise).
  *
  * Run by the backend where the pod runs (interlink-local: a detached
  * process that outlives the plugin; interlink-slurm: the batch job): it runs the init containers one by one, then all
@@ -97,7 +97,7 @@ static void ctr_init(sup_ctr *c, const il_container *spec, bool init, const char
     memset(c, 0, sizeof(*c));
     c->spec = spec;
     c->init = init;
-    c->dir = store_ctr_dir(pod_dir, spec->name);
+    c->dir = rn_store_ctr_dir(pod_dir, spec->name);
     /* Backends with lazy layouts (poddir_opts) leave this to us; a failure
      * shows as the state and log writes failing, with their errors. */
     if (il_mkdir_p(c->dir, 0755) != 0)
@@ -113,10 +113,10 @@ static void ctr_init(sup_ctr *c, const il_container *spec, bool init, const char
 static void ctr_abort_checks(sup_ctr *c)
 {
     for (int k = 0; k < PROBE_KINDS; k++) {
-        check_abort(&c->probe_runs[k]);
+        rn_check_abort(&c->probe_runs[k]);
         c->sched_on[k] = false;
     }
-    check_abort(&c->hook);
+    rn_check_abort(&c->hook);
     c->hook_kind = HOOK_NONE;
     c->hook_retry_ms = 0;
 }
@@ -124,11 +124,11 @@ static void ctr_abort_checks(sup_ctr *c)
 static void ctr_free(sup_ctr *c)
 {
     ctr_abort_checks(c);
-    checks_free(&c->checks);
+    rn_checks_free(&c->checks);
     for (int i = 0; i < 2; i++) {
         if (c->pipes[i] >= 0)
             close(c->pipes[i]);
-        log_writer_free(&c->writers[i]);
+        rn_log_writer_free(&c->writers[i]);
     }
     if (c->log_fd >= 0)
         close(c->log_fd);
@@ -140,7 +140,7 @@ static void ctr_free(sup_ctr *c)
 
 static void ctr_save(const sup_ctr *c)
 {
-    if (state_write(c->dir, &c->st, c->pid) != 0)
+    if (rn_state_write(c->dir, &c->st, c->pid) != 0)
         il_error("writing state of %s: %s", c->spec->name, strerror(errno));
 }
 
@@ -160,7 +160,7 @@ static void ctr_update_ready(sup_ctr *c)
 static void ctr_fail_start(sup_ctr *c, const char *reason, const char *message)
 {
     il_warn("container %s: %s: %s", c->spec->name, reason, message);
-    state_set(&c->st, IL_STATE_TERMINATED, reason, message);
+    rn_state_set(&c->st, IL_STATE_TERMINATED, reason, message);
     c->st.exit_code = 128;
     c->st.started_at = c->st.finished_at = il_time_now();
     c->started = c->exited = c->finalized = true;
@@ -198,7 +198,7 @@ static void sched_start(sup_ctr *c, probe_kind kind, int64_t now)
     const probe_spec *p = c->checks.probes[kind];
     if (!p || c->sched_on[kind])
         return;
-    probe_sched_init(&c->sched[kind], p, kind, c->spawned_ms, now);
+    rn_probe_sched_init(&c->sched[kind], p, kind, c->spawned_ms, now);
     c->sched_on[kind] = true;
 }
 
@@ -206,7 +206,7 @@ static void ctr_mark_running(sup_ctr *c)
 {
     int64_t now = il_monotonic_ms();
     c->running = true;
-    state_set(&c->st, IL_STATE_RUNNING, NULL, NULL);
+    rn_state_set(&c->st, IL_STATE_RUNNING, NULL, NULL);
     c->st.started_at = c->spawned_at;
     if (c->checks.probes[PROBE_STARTUP]) {
         sched_start(c, PROBE_STARTUP, now);
@@ -225,7 +225,7 @@ static void hook_start(supervisor *sv, sup_ctr *c, hook_kind kind, int64_t timeo
     il_buf err = IL_BUF_INIT;
     c->hook_kind = kind;
     c->hook_retry_ms = 0;
-    int rc = check_start(&sv->rt, &sv->req.pod, c->spec, c->pid, h, timeout_ms, &c->hook, &err);
+    int rc = rn_check_start(&sv->rt, &sv->req.pod, c->spec, c->pid, h, timeout_ms, &c->hook, &err);
     if (rc == 1) {
         c->hook_retry_ms = il_monotonic_ms() + HOOK_RETRY_MS;
     } else if (rc < 0) {
@@ -265,7 +265,7 @@ static void hook_done(supervisor *sv, sup_ctr *c, int status)
     hook_kind kind = c->hook_kind;
     const probe_handler *h = kind == HOOK_POST_START ? c->checks.post_start : c->checks.pre_stop;
     il_buf msg = IL_BUF_INIT;
-    probe_result result = check_finish(&c->hook, status, h, &msg);
+    probe_result result = rn_check_finish(&c->hook, status, h, &msg);
     c->hook_kind = HOOK_NONE;
     if (kind == HOOK_POST_START) {
         post_start_done(sv, c, result, il_buf_cstr(&msg));
@@ -284,8 +284,8 @@ static void probe_verdict(supervisor *sv, sup_ctr *c, probe_kind kind, bool chan
                           const char *why)
 {
     probe_sched *ps = &c->sched[kind];
-    if (kind != PROBE_READINESS && probe_sched_gave_up(ps)) {
-        char *msg = il_xasprintf("%s probe failed: %s", probe_kind_name(kind), why);
+    if (kind != PROBE_READINESS && rn_probe_sched_gave_up(ps)) {
+        char *msg = il_xasprintf("%s probe failed: %s", rn_probe_kind_name(kind), why);
         il_warn("container %s: %s; killing it", c->spec->name, msg);
         ctr_stop(sv, c, probe_grace(sv, ps->spec),
                  kind == PROBE_STARTUP ? "StartupProbeFailed" : "LivenessProbeFailed", msg);
@@ -300,7 +300,7 @@ static void probe_verdict(supervisor *sv, sup_ctr *c, probe_kind kind, bool chan
         sched_start(c, PROBE_READINESS, now);
         sched_start(c, PROBE_LIVENESS, now);
     }
-    il_info("container %s: %s probe %s", c->spec->name, probe_kind_name(kind),
+    il_info("container %s: %s probe %s", c->spec->name, rn_probe_kind_name(kind),
             ps->verdict ? "succeeded" : "failed");
     ctr_update_ready(c);
     ctr_save(c);
@@ -310,13 +310,13 @@ static void probe_done(supervisor *sv, sup_ctr *c, probe_kind kind, int status)
 {
     int64_t began = c->probe_runs[kind].began_ms;
     il_buf msg = IL_BUF_INIT;
-    probe_result result = check_finish(&c->probe_runs[kind], status,
+    probe_result result = rn_check_finish(&c->probe_runs[kind], status,
                                        &c->checks.probes[kind]->handler, &msg);
     if (c->sched_on[kind] && !c->stopping && !c->exited) {
         if (result == PROBE_FAILURE)
-            il_debug("container %s: %s probe failed: %s", c->spec->name, probe_kind_name(kind),
+            il_debug("container %s: %s probe failed: %s", c->spec->name, rn_probe_kind_name(kind),
                      il_buf_cstr(&msg));
-        bool changed = probe_sched_record(&c->sched[kind], result, began);
+        bool changed = rn_probe_sched_record(&c->sched[kind], result, began);
         probe_verdict(sv, c, kind, changed, il_buf_cstr(&msg));
     }
     il_buf_free(&msg);
@@ -326,13 +326,13 @@ static void probe_start(supervisor *sv, sup_ctr *c, probe_kind kind, int64_t now
 {
     const probe_spec *p = c->checks.probes[kind];
     il_buf err = IL_BUF_INIT;
-    int rc = check_start(&sv->rt, &sv->req.pod, c->spec, c->pid, &p->handler,
+    int rc = rn_check_start(&sv->rt, &sv->req.pod, c->spec, c->pid, &p->handler,
                          p->timeout_s * 1000, &c->probe_runs[kind], &err);
     if (rc != 0) {   /* nothing to enter yet, or could not run: no result */
         if (rc < 0)
-            il_warn("container %s: %s probe: %s", c->spec->name, probe_kind_name(kind),
+            il_warn("container %s: %s probe: %s", c->spec->name, rn_probe_kind_name(kind),
                     il_buf_cstr(&err));
-        bool changed = probe_sched_record(&c->sched[kind], rc > 0 ? PROBE_UNKNOWN : PROBE_FAILURE,
+        bool changed = rn_probe_sched_record(&c->sched[kind], rc > 0 ? PROBE_UNKNOWN : PROBE_FAILURE,
                                           now);
         probe_verdict(sv, c, kind, changed, il_buf_cstr(&err));
     }
@@ -390,7 +390,7 @@ static void ctr_spawned(supervisor *sv, sup_ctr *c)
     c->started = true;
     c->spawned_at = il_time_now();
     c->spawned_ms = il_monotonic_ms();
-    c->st.container_id = sandbox_container_id(&sv->rt, &sv->req.pod, c->spec->name);
+    c->st.container_id = rn_sandbox_container_id(&sv->rt, &sv->req.pod, c->spec->name);
     il_info("container %s started (pid %d)", c->spec->name, (int)c->pid);
     if (!c->checks.post_start) {
         ctr_mark_running(c);
@@ -399,7 +399,7 @@ static void ctr_spawned(supervisor *sv, sup_ctr *c)
     /* Not Running until postStart has completed (as the kubelet, whose
      * container start returns only after the hook); the pid is recorded
      * so a delete can still find the process group. */
-    state_set(&c->st, IL_STATE_WAITING, "ContainerCreating", "running the postStart hook");
+    rn_state_set(&c->st, IL_STATE_WAITING, "ContainerCreating", "running the postStart hook");
     ctr_update_ready(c);
     ctr_save(c);
     hook_start(sv, c, HOOK_POST_START, 0);
@@ -409,20 +409,20 @@ static void ctr_start(supervisor *sv, sup_ctr *c)
 {
     il_buf err = IL_BUF_INIT;
     launch_spec ls;
-    if ((!c->init && checks_parse(&sv->req.pod, c->spec, &c->checks, &err) != 0) ||
-        sandbox_command(&sv->rt, &sv->req.pod, c->spec, sv->pod_dir, &ls, &err) != 0) {
+    if ((!c->init && rn_checks_parse(&sv->req.pod, c->spec, &c->checks, &err) != 0) ||
+        rn_sandbox_command(&sv->rt, &sv->req.pod, c->spec, sv->pod_dir, &ls, &err) != 0) {
         ctr_fail_start(c, "CreateContainerError", il_buf_cstr(&err));
         il_buf_free(&err);
         return;
     }
     if (sv->rt.no_probes)
-        checks_drop_probes(&c->checks);
-    char *log_path = store_path(c->dir, "log");
+        rn_checks_drop_probes(&c->checks);
+    char *log_path = rn_store_path(c->dir, "log");
     c->log_fd = open(log_path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
     free(log_path);
     int write_ends[2] = {-1, -1};
     int rc = c->log_fd < 0 || open_pipes(c, write_ends) != 0 ? errno
-             : sandbox_spawn_in(sv->rt.kind == RUNTIME_PODMAN ? c->dir : NULL, ls.argv.v,
+             : rn_sandbox_spawn_in(sv->rt.kind == RUNTIME_PODMAN ? c->dir : NULL, ls.argv.v,
                                 ls.envp.v, write_ends[0], write_ends[1], -1,
                                  &c->pid);
     for (int i = 0; i < 2; i++)
@@ -434,7 +434,7 @@ static void ctr_start(supervisor *sv, sup_ctr *c)
     } else {
         ctr_spawned(sv, c);
     }
-    launch_spec_free(&ls);
+    rn_launch_spec_free(&ls);
     il_buf_free(&err);
 }
 
@@ -460,7 +460,7 @@ static const char *ctr_end_reason(const supervisor *sv, const sup_ctr *c)
     if (c->end_reason)
         return c->end_reason;
     if (sv->rt.kind == RUNTIME_PODMAN) {
-        char *oom = store_path(c->dir, SANDBOX_OOM_FILE);
+        char *oom = rn_store_path(c->dir, SANDBOX_OOM_FILE);
         bool oom_killed = access(oom, F_OK) == 0;
         free(oom);
         if (oom_killed)
@@ -473,12 +473,12 @@ static const char *ctr_end_reason(const supervisor *sv, const sup_ctr *c)
 static void ctr_finalize(const supervisor *sv, sup_ctr *c)
 {
     for (int i = 0; i < 2; i++) {
-        log_writer_flush(&c->writers[i]);
+        rn_log_writer_flush(&c->writers[i]);
         if (c->pipes[i] >= 0)
             close(c->pipes[i]);
         c->pipes[i] = -1;
     }
-    state_set(&c->st, IL_STATE_TERMINATED, ctr_end_reason(sv, c), c->end_message);
+    rn_state_set(&c->st, IL_STATE_TERMINATED, ctr_end_reason(sv, c), c->end_message);
     if (il_time_is_zero(c->st.started_at))
         c->st.started_at = c->spawned_at;   /* stopped during its postStart hook */
     c->st.finished_at = il_time_now();
@@ -494,9 +494,9 @@ static void ctr_read_pipe(sup_ctr *c, int i)
     char chunk[65536];
     ssize_t got = read(c->pipes[i], chunk, sizeof(chunk));
     if (got > 0) {
-        log_writer_feed(&c->writers[i], chunk, (size_t)got);
+        rn_log_writer_feed(&c->writers[i], chunk, (size_t)got);
     } else if (got == 0 || errno != EINTR) {
-        log_writer_flush(&c->writers[i]);
+        rn_log_writer_flush(&c->writers[i]);
         close(c->pipes[i]);
         c->pipes[i] = -1;
     }
@@ -507,7 +507,7 @@ static void ctr_read_pipe(sup_ctr *c, int i)
 static int64_t stop_grace(const supervisor *sv)
 {
     int64_t grace = sv->req.pod.grace_seconds;
-    char *path = store_path(sv->pod_dir, "stop.json");
+    char *path = rn_store_path(sv->pod_dir, "stop.json");
     json_t *json = json_load_file(path, 0, NULL);
     free(path);
     json_t *value = json_object_get(json, "grace");
@@ -525,7 +525,7 @@ static void deliver_term(supervisor *sv, sup_ctr *c)
         return;
     int64_t slack = sv->rt.kind == RUNTIME_PODMAN ? PODMAN_KILL_SLACK_MS : 0;
     int64_t grace = (c->kill_at_ms - slack - il_monotonic_ms() + 999) / 1000;
-    c->term_delivered = sandbox_stop(&sv->rt, &sv->req.pod, c->spec->name, c->pid,
+    c->term_delivered = rn_sandbox_stop(&sv->rt, &sv->req.pod, c->spec->name, c->pid,
                                      grace < 0 ? 0 : grace) > 0;
 }
 
@@ -636,8 +636,8 @@ static size_t advance(supervisor *sv, sup_ctr *ctrs, size_t n)
             continue;
         int64_t now = il_monotonic_ms();
         if (!c->exited && c->kill_at_ms && now >= c->kill_at_ms) {
-            check_abort(&c->hook);
-            sandbox_kill(c->pid);
+            rn_check_abort(&c->hook);
+            rn_sandbox_kill(c->pid);
         } else if (c->stopping) {
             deliver_term(sv, c);
         }
@@ -663,7 +663,7 @@ static void slot_read(sup_ctr *c, int slot)
     if (slot < CHECK_SLOT)
         ctr_read_pipe(c, slot);
     else
-        check_read(slot < HOOK_SLOT ? &c->probe_runs[slot - CHECK_SLOT] : &c->hook);
+        rn_check_read(slot < HOOK_SLOT ? &c->probe_runs[slot - CHECK_SLOT] : &c->hook);
 }
 
 static void run_phase(supervisor *sv, sup_ctr *ctrs, size_t n)
@@ -705,7 +705,7 @@ static void fail_not_started(sup_ctr *ctrs, size_t n, const sup_ctr *failed)
     for (size_t i = 0; i < n; i++) {
         if (ctrs[i].started)
             continue;
-        state_set(&ctrs[i].st, IL_STATE_WAITING, "PodInitializing", message);
+        rn_state_set(&ctrs[i].st, IL_STATE_WAITING, "PodInitializing", message);
         ctr_save(&ctrs[i]);
     }
     free(message);
@@ -759,17 +759,17 @@ static int signal_setup(void)
     return signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC);
 }
 
-int runner_supervise(const char *pod_dir, int ready_fd)
+int rn_supervise(const char *pod_dir, int ready_fd)
 {
     supervisor sv = {.pod_dir = il_xstrdup(pod_dir), .sigfd = signal_setup()};
     char err[512];
     int rc = 1;
     if (sv.sigfd < 0) {
         il_error("signalfd: %s", strerror(errno));
-    } else if (store_read_request(pod_dir, &sv.req, err, sizeof(err)) != 0 ||
-               runtime_spec_read(pod_dir, &sv.rt, err, sizeof(err)) != 0) {
+    } else if (rn_store_read_request(pod_dir, &sv.req, err, sizeof(err)) != 0 ||
+               rn_runtime_spec_read(pod_dir, &sv.rt, err, sizeof(err)) != 0) {
         il_error("%s", err);
-    } else if (supervisor_record_write(pod_dir, getpid()) != 0) {
+    } else if (rn_supervisor_record_write(pod_dir, getpid()) != 0) {
         il_error("recording supervisor: %s", strerror(errno));
     } else {
         /* Tell /create we are recorded: from now on status can judge us. */
@@ -778,13 +778,13 @@ int runner_supervise(const char *pod_dir, int ready_fd)
         if (ready_fd >= 0)
             close(ready_fd);
         rc = run_pod(&sv);
-        if (supervisor_mark_done(pod_dir, sv.stopping) != 0)
+        if (rn_supervisor_mark_done(pod_dir, sv.stopping) != 0)
             il_warn("marking pod done: %s", strerror(errno));
         il_info("pod %s done", sv.req.pod.name);
     }
     if (sv.req.raw)
         il_create_request_free(&sv.req);
-    runtime_spec_free(&sv.rt);
+    rn_runtime_spec_free(&sv.rt);
     if (sv.sigfd >= 0)
         close(sv.sigfd);
     free(sv.pod_dir);

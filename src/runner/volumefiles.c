@@ -198,7 +198,7 @@ static int add_items(file_list *fl, const il_volume *vol, const volume_source *s
     return 0;
 }
 
-int il_volume_files(const il_create_request *req, const il_volume *vol, il_volume_file **files,
+int rn_volume_files(const il_create_request *req, const il_volume *vol, il_volume_file **files,
                     size_t *nfiles, char *err, size_t errlen)
 {
     *files = NULL;
@@ -213,7 +213,7 @@ int il_volume_files(const il_create_request *req, const il_volume *vol, il_volum
     else if ((rc = add_all_keys(&fl, vol, &src, src.plain, false, err, errlen)) == 0)
         rc = add_all_keys(&fl, vol, &src, src.encoded, true, err, errlen);
     if (rc < 0) {
-        il_volume_files_free(fl.files, fl.n);
+        rn_volume_files_free(fl.files, fl.n);
         return -1;
     }
     *files = fl.files;
@@ -221,7 +221,7 @@ int il_volume_files(const il_create_request *req, const il_volume *vol, il_volum
     return 0;
 }
 
-void il_volume_files_free(il_volume_file *files, size_t nfiles)
+void rn_volume_files_free(il_volume_file *files, size_t nfiles)
 {
     for (size_t i = 0; i < nfiles; i++) {
         free(files[i].path);

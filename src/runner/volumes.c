@@ -2,7 +2,7 @@
  * by the sandbox at container start.
  *
  * configMap, secret (decoded), projected and downwardAPI volumes become
- * files under pod_dir/volumes/<volume>/ (il_volume_files() applies items
+ * files under pod_dir/volumes/<volume>/ (rn_volume_files() applies items
  * and modes); an emptyDir is one directory there, shared by every container
  * of the pod.  hostPath mounts the host path itself: the pod sees and
  * changes the real host directory, which is what hostPath means.  Other
@@ -55,16 +55,16 @@ static int materialize_one(const il_create_request *req, const il_volume *vol,
     size_t nfiles = 0;
     char msg[512];
     if (rc == 0 && vol->kind != IL_VOL_EMPTYDIR &&
-        (rc = il_volume_files(req, vol, &files, &nfiles, msg, sizeof(msg))) != 0)
+        (rc = rn_volume_files(req, vol, &files, &nfiles, msg, sizeof(msg))) != 0)
         il_buf_puts(err, msg);   /* already names the volume */
     for (size_t i = 0; rc == 0 && i < nfiles; i++)
         rc = write_volume_file(dir, &files[i], err);
-    il_volume_files_free(files, nfiles);
+    rn_volume_files_free(files, nfiles);
     free(dir);
     return rc;
 }
 
-int volumes_materialize(const il_create_request *req, const char *pod_dir, il_buf *err)
+int rn_volumes_materialize(const il_create_request *req, const char *pod_dir, il_buf *err)
 {
     for (size_t i = 0; i < req->pod.n_volumes; i++)
         if (materialize_one(req, &req->pod.volumes[i], pod_dir, err) != 0)
@@ -87,14 +87,14 @@ static bool clean_components(const char *path)
     return true;
 }
 
-bool volumes_valid_mount_path(const char *path)
+bool rn_volumes_valid_mount_path(const char *path)
 {
     if (!path || path[0] != '/' || strchr(path, '\n'))
         return false;
     return path[1] == '\0' ? false : clean_components(path + 1);
 }
 
-bool volumes_valid_sub_path(const char *path)
+bool rn_volumes_valid_sub_path(const char *path)
 {
     return path && path[0] != '/' && path[0] != '\0' && clean_components(path);
 }
@@ -119,7 +119,7 @@ static char *mount_source(const il_volume *vol, const il_volume_mount *m, const 
     return source;
 }
 
-int volumes_mounts(const il_pod *pod, const il_container *c, const char *pod_dir,
+int rn_volumes_mounts(const il_pod *pod, const il_container *c, const char *pod_dir,
                    mount_spec **out, size_t *n, il_buf *err)
 {
     *out = il_xcalloc(c->n_mounts, sizeof(**out));
@@ -141,13 +141,13 @@ int volumes_mounts(const il_pod *pod, const il_container *c, const char *pod_dir
     }
     return 0;
 fail:
-    mounts_free(*out, *n);
+    rn_mounts_free(*out, *n);
     *out = NULL;
     *n = 0;
     return -1;
 }
 
-void mounts_free(mount_spec *m, size_t n)
+void rn_mounts_free(mount_spec *m, size_t n)
 {
     for (size_t i = 0; i < n; i++) {
         free(m[i].source);

@@ -90,7 +90,7 @@ static void test_host_argv_and_env(void **state)
     runtime_spec rt = {.kind = RUNTIME_HOST, .bwrap_path = "/usr/bin/bwrap"};
     launch_spec ls;
     il_buf err = IL_BUF_INIT;
-    assert_int_equal(sandbox_command_mounts(&rt, &pod, &pod.containers[0], mounts, 2, &ls, &err),
+    assert_int_equal(rn_sandbox_command_mounts(&rt, &pod, &pod.containers[0], mounts, 2, &ls, &err),
                      0);
     const char *const head[] = {"/usr/bin/bwrap", "--unshare-pid", "--unshare-uts",
                                 "--die-with-parent", "--hostname", "p"};
@@ -113,7 +113,7 @@ static void test_host_argv_and_env(void **state)
                                 NULL};
     assert_tail(&ls.argv, (size_t)chdir_at, tail);
     assert_tail(&ls.envp, 0, expected_env);
-    launch_spec_free(&ls);
+    rn_launch_spec_free(&ls);
     il_buf_free(&err);
     il_pod_free(&pod);
 }
@@ -127,13 +127,13 @@ static void test_host_args_only_and_no_command(void **state)
     launch_spec ls;
     il_buf err = IL_BUF_INIT;
     /* No image entrypoint on the host: args alone are the argv. */
-    assert_int_equal(sandbox_command_mounts(&rt, &pod, &pod.containers[1], NULL, 0, &ls, &err),
+    assert_int_equal(rn_sandbox_command_mounts(&rt, &pod, &pod.containers[1], NULL, 0, &ls, &err),
                      0);
     const char *const tail[] = {"--chdir", "/", "--", "/bin/true", "x", NULL};
     assert_tail(&ls.argv, (size_t)index_of(&ls.argv, "--chdir"), tail);
-    launch_spec_free(&ls);
+    rn_launch_spec_free(&ls);
     /* Neither command nor args: a CreateContainerError message, no argv. */
-    assert_int_equal(sandbox_command_mounts(&rt, &pod, &pod.containers[2], NULL, 0, &ls, &err),
+    assert_int_equal(rn_sandbox_command_mounts(&rt, &pod, &pod.containers[2], NULL, 0, &ls, &err),
                      -1);
     assert_non_null(strstr(il_buf_cstr(&err), "neither command nor args"));
     assert_int_equal(ls.argv.n, 0);
@@ -147,11 +147,11 @@ static void test_podman_argv(void **state)
     il_pod pod;
     parse_pod(&pod);
     runtime_spec rt = {.kind = RUNTIME_PODMAN, .path = "podman"};
-    strvec_push(&rt.args, "--ulimit");
-    strvec_push(&rt.args, "nofile=16384:16384");
+    rn_strvec_push(&rt.args, "--ulimit");
+    rn_strvec_push(&rt.args, "nofile=16384:16384");
     launch_spec ls;
     il_buf err = IL_BUF_INIT;
-    assert_int_equal(sandbox_command_mounts(&rt, &pod, &pod.containers[0], mounts, 2, &ls, &err),
+    assert_int_equal(rn_sandbox_command_mounts(&rt, &pod, &pod.containers[0], mounts, 2, &ls, &err),
                      0);
     /* command becomes a JSON entrypoint; args follow the image, unquoted. */
     const char *const want[] = {
@@ -163,13 +163,13 @@ static void test_podman_argv(void **state)
         "-w", "/w", "--entrypoint", "[\"/bin/echo\",\"$(touch /x)\"]", "busybox",
         "`id`", "a;b", "it's \"q\"", "l1\nl2", "\xc3\xbc\xe2\x9c\x93", "-n", NULL};
     assert_tail(&ls.argv, 0, want);
-    launch_spec_free(&ls);
+    rn_launch_spec_free(&ls);
     /* podman -v cannot quote ':'; refused rather than mis-mounted. */
     mount_spec colon = {"/pods/u/volumes/a:b", "/x", false};
-    assert_int_equal(sandbox_command_mounts(&rt, &pod, &pod.containers[0], &colon, 1, &ls, &err),
+    assert_int_equal(rn_sandbox_command_mounts(&rt, &pod, &pod.containers[0], &colon, 1, &ls, &err),
                      -1);
     assert_non_null(strstr(il_buf_cstr(&err), "':'"));
-    strvec_free(&rt.args);
+    rn_strvec_free(&rt.args);
     il_buf_free(&err);
     il_pod_free(&pod);
 }
@@ -194,20 +194,20 @@ static void test_podman_limits(void **state)
     runtime_spec rt = {.kind = RUNTIME_PODMAN, .path = "podman", .limits = true};
     launch_spec ls;
     il_buf err = IL_BUF_INIT;
-    assert_int_equal(sandbox_command_mounts(&rt, &pod, &pod.containers[0], NULL, 0, &ls, &err), 0);
+    assert_int_equal(rn_sandbox_command_mounts(&rt, &pod, &pod.containers[0], NULL, 0, &ls, &err), 0);
     const char *const limited[] = {"--name", "il-" UID "-lim", "--memory=52428800",
                                    "--memory-swap=52428800", "--cpus=1.500", "-e", NULL};
     assert_tail_prefix(&ls.argv, 12, limited);
-    launch_spec_free(&ls);
-    assert_int_equal(sandbox_command_mounts(&rt, &pod, &pod.containers[1], NULL, 0, &ls, &err), 0);
+    rn_launch_spec_free(&ls);
+    assert_int_equal(rn_sandbox_command_mounts(&rt, &pod, &pod.containers[1], NULL, 0, &ls, &err), 0);
     const char *const unlimited[] = {"--name", "il-" UID "-free", "-e", NULL};
     assert_tail_prefix(&ls.argv, 12, unlimited);
-    launch_spec_free(&ls);
+    rn_launch_spec_free(&ls);
     rt.limits = false;
-    assert_int_equal(sandbox_command_mounts(&rt, &pod, &pod.containers[0], NULL, 0, &ls, &err), 0);
+    assert_int_equal(rn_sandbox_command_mounts(&rt, &pod, &pod.containers[0], NULL, 0, &ls, &err), 0);
     const char *const off[] = {"--name", "il-" UID "-lim", "-e", NULL};
     assert_tail_prefix(&ls.argv, 12, off);
-    launch_spec_free(&ls);
+    rn_launch_spec_free(&ls);
     il_buf_free(&err);
     il_pod_free(&pod);
 }
@@ -260,13 +260,13 @@ static void test_image_refs(void **state)
         {RUNTIME_ENROOT, "--rw", false},
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
-        if (runtime_image_ref_valid(cases[i].kind, cases[i].ref) != cases[i].valid)
-            fail_msg("%s \"%s\": expected %s", runtime_kind_name(cases[i].kind), cases[i].ref,
+        if (rn_runtime_image_ref_valid(cases[i].kind, cases[i].ref) != cases[i].valid)
+            fail_msg("%s \"%s\": expected %s", rn_runtime_kind_name(cases[i].kind), cases[i].ref,
                      cases[i].valid ? "valid" : "refused");
 }
 
 /* The image-root annotation is checked with the image, by every argv
- * builder and at /create (runtime_check_images): "--privileged=" + "true"
+ * builder and at /create (rn_runtime_check_images): "--privileged=" + "true"
  * never reaches podman, apptainer, ch-run or enroot as an option. */
 static void test_image_root_injection(void **state)
 {
@@ -288,17 +288,17 @@ static void test_image_root_injection(void **state)
         runtime_spec rt = {.kind = kinds[i], .path = "rt"};
         launch_spec ls;
         il_buf err = IL_BUF_INIT;
-        assert_int_equal(runtime_check_images(&rt, &pod, &err), -1);
+        assert_int_equal(rn_runtime_check_images(&rt, &pod, &err), -1);
         assert_non_null(strstr(il_buf_cstr(&err), "--privileged="));
         il_buf_reset(&err);
-        assert_int_equal(sandbox_command_mounts(&rt, &pod, &pod.containers[0], NULL, 0, &ls,
+        assert_int_equal(rn_sandbox_command_mounts(&rt, &pod, &pod.containers[0], NULL, 0, &ls,
                                                 &err), -1);
         assert_non_null(strstr(il_buf_cstr(&err), "is not an image reference"));
         il_buf_free(&err);
     }
     runtime_spec host = {.kind = RUNTIME_HOST};
     il_buf err = IL_BUF_INIT;
-    assert_int_equal(runtime_check_images(&host, &pod, &err), 0);   /* no image is run */
+    assert_int_equal(rn_runtime_check_images(&host, &pod, &err), 0);   /* no image is run */
     il_buf_free(&err);
     il_pod_free(&pod);
 }

@@ -50,9 +50,9 @@ static char *checks_of(const char *ctr_extra, ctr_checks *out)
     il_pod pod;
     parse_pod(ctr_extra, &pod);
     il_buf err = IL_BUF_INIT;
-    int rc = checks_parse(&pod, &pod.containers[0], out, &err);
+    int rc = rn_checks_parse(&pod, &pod.containers[0], out, &err);
     il_buf probe_err = IL_BUF_INIT;
-    assert_int_equal(checks_validate(&pod, &probe_err) == 0, rc == 0);
+    assert_int_equal(rn_checks_validate(&pod, &probe_err) == 0, rc == 0);
     il_buf_free(&probe_err);
     char *msg = il_xstrdup(il_buf_cstr(&err));
     il_buf_free(&err);
@@ -98,7 +98,7 @@ static void test_defaults_and_named_ports(void **state)
     assert_int_equal(s->grace_s, 5);
     assert_null(ck.post_start);
     assert_null(ck.pre_stop);
-    checks_free(&ck);
+    rn_checks_free(&ck);
 }
 
 static void test_hooks(void **state)
@@ -121,7 +121,7 @@ static void test_hooks(void **state)
     assert_int_equal(ck.pre_stop->sleep_seconds, 3);
     for (int k = 0; k < PROBE_KINDS; k++)
         assert_null(ck.probes[k]);
-    checks_free(&ck);
+    rn_checks_free(&ck);
 }
 
 static void test_refused(void **state)
@@ -183,22 +183,22 @@ static void test_sched_readiness(void **state)
     (void)state;
     probe_spec p = spec_of(3, 2, 2, 3);
     probe_sched ps;
-    probe_sched_init(&ps, &p, PROBE_READINESS, 1000, 0);
+    rn_probe_sched_init(&ps, &p, PROBE_READINESS, 1000, 0);
     assert_false(ps.verdict);                 /* not ready until proven */
     assert_int_equal(ps.next_ms, 4000);       /* started + initialDelaySeconds */
-    assert_false(probe_sched_record(&ps, PROBE_SUCCESS, 4000));
+    assert_false(rn_probe_sched_record(&ps, PROBE_SUCCESS, 4000));
     assert_int_equal(ps.next_ms, 6000);       /* a period after the run began */
-    assert_false(probe_sched_record(&ps, PROBE_UNKNOWN, 6000));   /* counts for nothing */
-    assert_true(probe_sched_record(&ps, PROBE_SUCCESS, 8000));    /* second success in a row */
+    assert_false(rn_probe_sched_record(&ps, PROBE_UNKNOWN, 6000));   /* counts for nothing */
+    assert_true(rn_probe_sched_record(&ps, PROBE_SUCCESS, 8000));    /* second success in a row */
     assert_true(ps.verdict);
-    assert_false(probe_sched_record(&ps, PROBE_FAILURE, 10000));
-    assert_false(probe_sched_record(&ps, PROBE_FAILURE, 12000));
-    assert_false(probe_sched_record(&ps, PROBE_SUCCESS, 14000));  /* resets the failures */
-    assert_false(probe_sched_record(&ps, PROBE_FAILURE, 16000));
-    assert_false(probe_sched_record(&ps, PROBE_FAILURE, 18000));
-    assert_true(probe_sched_record(&ps, PROBE_FAILURE, 20000));
+    assert_false(rn_probe_sched_record(&ps, PROBE_FAILURE, 10000));
+    assert_false(rn_probe_sched_record(&ps, PROBE_FAILURE, 12000));
+    assert_false(rn_probe_sched_record(&ps, PROBE_SUCCESS, 14000));  /* resets the failures */
+    assert_false(rn_probe_sched_record(&ps, PROBE_FAILURE, 16000));
+    assert_false(rn_probe_sched_record(&ps, PROBE_FAILURE, 18000));
+    assert_true(rn_probe_sched_record(&ps, PROBE_FAILURE, 20000));
     assert_false(ps.verdict);
-    assert_true(probe_sched_gave_up(&ps));   /* the supervisor acts on this for liveness/startup only */
+    assert_true(rn_probe_sched_gave_up(&ps));   /* the supervisor acts on this for liveness/startup only */
 }
 
 static void test_sched_liveness_and_startup(void **state)
@@ -206,26 +206,26 @@ static void test_sched_liveness_and_startup(void **state)
     (void)state;
     probe_spec p = spec_of(0, 1, 1, 2);
     probe_sched live;
-    probe_sched_init(&live, &p, PROBE_LIVENESS, 5000, 9000);
+    rn_probe_sched_init(&live, &p, PROBE_LIVENESS, 5000, 9000);
     assert_true(live.verdict);                /* alive until proven otherwise */
     assert_int_equal(live.next_ms, 9000);     /* not before the startup probe passed */
-    assert_false(probe_sched_record(&live, PROBE_FAILURE, 9000));
-    assert_false(probe_sched_gave_up(&live));
-    assert_true(probe_sched_record(&live, PROBE_FAILURE, 10000));
-    assert_true(probe_sched_gave_up(&live));
+    assert_false(rn_probe_sched_record(&live, PROBE_FAILURE, 9000));
+    assert_false(rn_probe_sched_gave_up(&live));
+    assert_true(rn_probe_sched_record(&live, PROBE_FAILURE, 10000));
+    assert_true(rn_probe_sched_gave_up(&live));
 
     probe_sched start;
-    probe_sched_init(&start, &p, PROBE_STARTUP, 0, 0);
+    rn_probe_sched_init(&start, &p, PROBE_STARTUP, 0, 0);
     assert_false(start.verdict);              /* not started */
-    assert_false(probe_sched_record(&start, PROBE_FAILURE, 0));
-    assert_false(probe_sched_gave_up(&start));
-    assert_true(probe_sched_record(&start, PROBE_SUCCESS, 1000));
+    assert_false(rn_probe_sched_record(&start, PROBE_FAILURE, 0));
+    assert_false(rn_probe_sched_gave_up(&start));
+    assert_true(rn_probe_sched_record(&start, PROBE_SUCCESS, 1000));
     assert_true(start.verdict);
-    assert_false(probe_sched_gave_up(&start));
-    probe_sched_init(&start, &p, PROBE_STARTUP, 0, 0);
-    assert_false(probe_sched_record(&start, PROBE_FAILURE, 0));
-    assert_false(probe_sched_record(&start, PROBE_FAILURE, 1000));   /* verdict stays "not yet" */
-    assert_true(probe_sched_gave_up(&start));                        /* ... but it gave up */
+    assert_false(rn_probe_sched_gave_up(&start));
+    rn_probe_sched_init(&start, &p, PROBE_STARTUP, 0, 0);
+    assert_false(rn_probe_sched_record(&start, PROBE_FAILURE, 0));
+    assert_false(rn_probe_sched_record(&start, PROBE_FAILURE, 1000));   /* verdict stays "not yet" */
+    assert_true(rn_probe_sched_gave_up(&start));                        /* ... but it gave up */
 }
 
 /* ---- exec commands, per runtime ------------------------------------------ */
@@ -241,13 +241,13 @@ static void exec_for(runtime_kind kind, const char *working_dir_extra, const cha
     runtime_spec rt = {.kind = kind, .path = "/usr/bin/podman"};
     launch_spec ls;
     il_buf err = IL_BUF_INIT;
-    assert_int_equal(check_exec_argv(&rt, &pod, &pod.containers[0], 4242, (char *const *)hostile_cmd,
+    assert_int_equal(rn_check_exec_argv(&rt, &pod, &pod.containers[0], 4242, (char *const *)hostile_cmd,
                                      &ls, &err), 0);
     podtest_assert_argv(&ls.argv, want);
     /* The container's environment (HOSTNAME is the pod's) for nsenter;
      * podman exec takes the container's own. */
-    assert_int_equal(strvec_contains(&ls.envp, "HOSTNAME=p"), want_env);
-    launch_spec_free(&ls);
+    assert_int_equal(rn_strvec_contains(&ls.envp, "HOSTNAME=p"), want_env);
+    rn_launch_spec_free(&ls);
     il_buf_free(&err);
     il_pod_free(&pod);
 }
@@ -290,10 +290,10 @@ static void test_exec_no_process_yet(void **state)
     runtime_spec rt = {.kind = RUNTIME_HOST};
     launch_spec ls;
     il_buf err = IL_BUF_INIT;
-    assert_int_equal(check_exec_command(&rt, &pod, &pod.containers[0], 0,
+    assert_int_equal(rn_check_exec_command(&rt, &pod, &pod.containers[0], 0,
                                         (char *const *)hostile_cmd, &ls, &err), 1);
     /* Our own process group shares our mount namespace: nothing to enter. */
-    assert_int_equal(check_exec_command(&rt, &pod, &pod.containers[0], getpgrp(),
+    assert_int_equal(rn_check_exec_command(&rt, &pod, &pod.containers[0], getpgrp(),
                                         (char *const *)hostile_cmd, &ls, &err), 1);
     il_buf_free(&err);
     il_pod_free(&pod);
@@ -308,10 +308,10 @@ static void test_state_file_verdicts(void **state)
     assert_non_null(mkdtemp(dir));
     il_container_status st = {.state = IL_STATE_RUNNING, .ready = false,
                               .started = IL_STARTED_YES};
-    assert_int_equal(state_write(dir, &st, 42), 0);
+    assert_int_equal(rn_state_write(dir, &st, 42), 0);
     il_container_status back = {0};
     pid_t pid = 0;
-    assert_int_equal(state_read(dir, &back, &pid), 0);
+    assert_int_equal(rn_state_read(dir, &back, &pid), 0);
     assert_int_equal(pid, 42);
     assert_false(back.ready);
     assert_int_equal(back.started, IL_STARTED_YES);
@@ -321,7 +321,7 @@ static void test_state_file_verdicts(void **state)
     static const char old[] = "{\"state\":\"running\",\"exitCode\":0,\"signal\":0,\"pid\":7}";
     assert_int_equal(il_write_file_atomic(path, old, strlen(old), 0644), 0);
     memset(&back, 0, sizeof(back));
-    assert_int_equal(state_read(dir, &back, NULL), 0);
+    assert_int_equal(rn_state_read(dir, &back, NULL), 0);
     assert_true(back.ready);
     assert_int_equal(back.started, IL_STARTED_UNSET);
     il_container_status_free(&back);

@@ -197,10 +197,10 @@ static void flags_for(const char *annotations, const char *resources, const char
         fail_msg("resources: %s", il_buf_cstr(&e));
     assert_int_equal(sbatch_argv(&cfg, &pod, f, "/d/" UID, &res, &argv, &e), 0);
     for (size_t i = 5; i < argv.n; i++)   /* sbatch --parsable --job-name --output --chdir */
-        strvec_push(&tail, argv.v[i]);
+        rn_strvec_push(&tail, argv.v[i]);
     podtest_assert_argv(&tail, want);
-    strvec_free(&argv);
-    strvec_free(&tail);
+    rn_strvec_free(&argv);
+    rn_strvec_free(&tail);
     job_resources_free(&res);
     il_buf_free(&e);
     il_pod_free(&pod);
@@ -388,28 +388,28 @@ static void test_runtime_annotations(void **state)
     il_pod pod;
     make_pod("{}", "{}", &pod);
     launch_spec ls;
-    assert_int_equal(sandbox_command_mounts(&rt, &pod, &pod.containers[0], NULL, 0, &ls, &err), 0);
+    assert_int_equal(rn_sandbox_command_mounts(&rt, &pod, &pod.containers[0], NULL, 0, &ls, &err), 0);
     const char *line[] = {"apptainer", "exec", "--no-eval", "--containall", "--bind",
                           "/scratch:/scratch", "--cleanenv", "--hostname", "a b", "it's",
                           "$(touch /tmp/il-pwned)", "`id`", "\xc3\xa9", "--x=a\"b",
                           "docker://img", "/bin/true", NULL};
     podtest_assert_argv(&ls.argv, line);
-    launch_spec_free(&ls);
-    runtime_spec_free(&rt);
+    rn_launch_spec_free(&ls);
+    rn_runtime_spec_free(&rt);
     /* enroot takes its own annotations only. */
     assert_int_equal(annotated_runtime("ContainerRuntime: enroot\n", ann, &rt, &err), 0);
     const char *en[] = {"--rw", "--root", NULL};
     podtest_assert_argv(&rt.args, en);
-    runtime_spec_free(&rt);
+    rn_runtime_spec_free(&rt);
     /* Refused by the admin. */
     assert_int_equal(annotated_runtime("AllowRuntimeOptions: false\n", ann, &rt, &err), -1);
     assert_non_null(strstr(il_buf_cstr(&err), "AllowRuntimeOptions is false"));
-    runtime_spec_free(&rt);
+    rn_runtime_spec_free(&rt);
     il_buf_reset(&err);
     assert_int_equal(annotated_runtime("", "{\"slurm-job.vk.io/singularity-options\":\"'x\"}",
                                        &rt, &err), -1);
     assert_non_null(strstr(il_buf_cstr(&err), "singularity-options: unterminated"));
-    runtime_spec_free(&rt);
+    rn_runtime_spec_free(&rt);
     il_pod_free(&pod);
     il_buf_free(&err);
     free(ann);
@@ -428,10 +428,10 @@ static void test_mpi_flags(void **state)
     /* Frozen into runtime.json and back. */
     char dir[] = "/tmp/il-test-mpi-XXXXXX";
     assert_non_null(mkdtemp(dir));
-    assert_int_equal(runtime_spec_write(dir, &rt), 0);
+    assert_int_equal(rn_runtime_spec_write(dir, &rt), 0);
     runtime_spec back;
     char rerr[256];
-    assert_int_equal(runtime_spec_read(dir, &back, rerr, sizeof(rerr)), 0);
+    assert_int_equal(rn_runtime_spec_read(dir, &back, rerr, sizeof(rerr)), 0);
     podtest_assert_argv(&back.mpi, mpi);
     il_rm_rf(dir);
     il_pod pod;
@@ -441,22 +441,22 @@ static void test_mpi_flags(void **state)
               "\"args\":[\"$SLURM_NTASKS\"]}]}}", &pod);
     launch_spec ls;
     setenv("SLURM_NTASKS", "4", 1);
-    assert_int_equal(sandbox_command_mounts(&back, &pod, &pod.containers[0], NULL, 0, &ls, &err),
+    assert_int_equal(rn_sandbox_command_mounts(&back, &pod, &pod.containers[0], NULL, 0, &ls, &err),
                      0);
     const char *want[] = {"/opt/mpi/mpiexec", "-np", "4", "--bind-to", "none", "-x", "A=$(id) b",
                           "bwrap", NULL};
     strvec head = {0};
     for (size_t i = 0; i < 8; i++)
-        strvec_push(&head, ls.argv.v[i]);
+        rn_strvec_push(&head, ls.argv.v[i]);
     podtest_assert_argv(&head, want);
     assert_string_equal(ls.argv.v[ls.argv.n - 1], "$SLURM_NTASKS");   /* never expanded */
-    strvec_free(&head);
-    launch_spec_free(&ls);
+    rn_strvec_free(&head);
+    rn_launch_spec_free(&ls);
     /* Init containers run once, not per rank. */
-    assert_int_equal(sandbox_command_mounts(&back, &pod, &pod.init_containers[0], NULL, 0, &ls,
+    assert_int_equal(rn_sandbox_command_mounts(&back, &pod, &pod.init_containers[0], NULL, 0, &ls,
                                             &err), 0);
     assert_string_equal(ls.argv.v[0], "bwrap");
-    launch_spec_free(&ls);
+    rn_launch_spec_free(&ls);
     const char *bad[] = {NULL, "", "two", "0", "-1"};
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         if (bad[i])
@@ -464,17 +464,17 @@ static void test_mpi_flags(void **state)
         else
             unsetenv("SLURM_NTASKS");
         il_buf_reset(&err);
-        assert_int_equal(sandbox_command_mounts(&back, &pod, &pod.containers[0], NULL, 0, &ls,
+        assert_int_equal(rn_sandbox_command_mounts(&back, &pod, &pod.containers[0], NULL, 0, &ls,
                                                 &err), -1);
         assert_non_null(strstr(il_buf_cstr(&err), "--ntasks"));
     }
     unsetenv("SLURM_NTASKS");
-    runtime_spec_free(&back);
-    runtime_spec_free(&rt);
+    rn_runtime_spec_free(&back);
+    rn_runtime_spec_free(&rt);
     /* podman: every rank would be the same named container. */
     assert_int_equal(annotated_runtime("ContainerRuntime: podman\n",
                                        "{\"slurm-job.vk.io/mpi-flags\":\"\"}", &rt, &err), -1);
-    runtime_spec_free(&rt);
+    rn_runtime_spec_free(&rt);
     il_pod_free(&pod);
     il_buf_free(&err);
 }

@@ -86,9 +86,9 @@ static void test_tokenize(void **state)
                                     &t, &err), 0);
     const char *want[] = {"-p", "my part", "--comment=a \"b\" $(x)", "x y", NULL};
     podtest_assert_argv(&t, want);
-    strvec_free(&t);
+    rn_strvec_free(&t);
     assert_int_equal(flags_tokenize("--comment='open", &t, &err), -1);
-    strvec_free(&t);
+    rn_strvec_free(&t);
     il_buf_free(&err);
 }
 
@@ -98,7 +98,7 @@ static int filter_as(const char *text, char **allowed, const char *account, strv
     strvec t = {0};
     int rc = flags_tokenize(text, &t, err) == 0 ? flags_filter(&t, allowed, account, out, err)
                                                  : -1;
-    strvec_free(&t);
+    rn_strvec_free(&t);
     return rc;
 }
 
@@ -117,7 +117,7 @@ static void assert_filtered(const char *text, char **allowed, const char *const 
     if (filter_as(text, allowed, "proj", &out, &err) != 0)
         fail_msg("refused %s: %s", text, il_buf_cstr(&err));
     podtest_assert_argv(&out, want);
-    strvec_free(&out);
+    rn_strvec_free(&out);
     il_buf_free(&err);
 }
 
@@ -160,7 +160,7 @@ static void test_filter_refuses(void **state)
         if (filter_as(bad[i], NULL, "proj", &out, &err) != -1)
             fail_msg("accepted %s", bad[i]);
         assert_int_equal(out.n, 0);
-        strvec_free(&out);
+        rn_strvec_free(&out);
         il_buf_free(&err);
     }
     /* The error names the option as sbatch would have read it. */
@@ -177,7 +177,7 @@ static void test_filter_refuses(void **state)
     const char *widened[] = {"--uid=1000", "--chdir=/scratch", "--bbf=/x", NULL};
     assert_filtered("--uid=1000 -D /scratch --bbf /x", allowed, widened);
     assert_int_equal(filter("--job-name=x", allowed, &out), -1);
-    strvec_free(&out);
+    rn_strvec_free(&out);
 }
 
 static void test_filter_trusted(void **state)
@@ -190,12 +190,12 @@ static void test_filter_trusted(void **state)
     const char *want[] = {"--uid=0", "--nodefile=/etc/nodes", "--exclusive", "--priority=5",
                           NULL};
     podtest_assert_argv(&out, want);
-    strvec_free(&t);
-    strvec_free(&out);
+    rn_strvec_free(&t);
+    rn_strvec_free(&out);
     assert_int_equal(flags_tokenize("--out=/x", &t, &err), 0);
     assert_int_equal(flags_filter_trusted(&t, "Flavors x", &out, &err), -1);
-    strvec_free(&t);
-    strvec_free(&out);
+    rn_strvec_free(&t);
+    rn_strvec_free(&out);
     il_buf_free(&err);
     assert_true(flags_is_option("--bbf"));
     assert_true(flags_is_option("nodefile"));
@@ -236,7 +236,7 @@ static void test_resources_rule(void **state)
     job_resources_flags(&r, &flags);
     const char *want[] = {"--cpus-per-task=3", "--mem=3072M", "--gres=gpu:3", NULL};
     podtest_assert_argv(&flags, want);
-    strvec_free(&flags);
+    rn_strvec_free(&flags);
     job_resources_free(&r);
     char *no_map[] = {NULL};
     assert_int_equal(job_resources_compute(&pod, no_map, &r, &err), -1);
@@ -266,7 +266,7 @@ static void test_sbatch_argv(void **state)
                           "--account=proj", "--time=1:00:00", "--cpus-per-task=3",
                           "--gres=gpu:3", "--mem-per-cpu=1G", "--partition=gpu", NULL};
     podtest_assert_argv(&argv, want);
-    strvec_free(&argv);
+    rn_strvec_free(&argv);
     job_resources_free(&r);
     il_buf_free(&err);
     il_pod_free(&pod);
@@ -280,7 +280,7 @@ static il_pod_status one_container(il_state_kind kind, int exit_code)
     st.n_containers = 1;
     st.containers = il_xcalloc(1, sizeof(il_container_status));
     st.containers[0].name = il_xstrdup("main");
-    state_set(&st.containers[0], kind, kind == IL_STATE_WAITING ? "ContainerCreating" : NULL,
+    rn_state_set(&st.containers[0], kind, kind == IL_STATE_WAITING ? "ContainerCreating" : NULL,
               NULL);
     st.containers[0].exit_code = exit_code;
     return st;
@@ -421,11 +421,11 @@ static void test_apptainer_command(void **state)
     il_pod pod;
     podtest_parse(runtime_pod, &pod);
     runtime_spec rt = {.kind = RUNTIME_APPTAINER, .path = "apptainer", .gpu = true};
-    strvec_push(&rt.args, "--no-eval");
-    strvec_push(&rt.args, "--containall");
+    rn_strvec_push(&rt.args, "--no-eval");
+    rn_strvec_push(&rt.args, "--containall");
     launch_spec ls;
     il_buf err = IL_BUF_INIT;
-    assert_int_equal(sandbox_command_mounts(&rt, &pod, &pod.containers[0], mounts, 2, &ls, &err),
+    assert_int_equal(rn_sandbox_command_mounts(&rt, &pod, &pod.containers[0], mounts, 2, &ls, &err),
                      0);
     const char *want[] = {"apptainer", "exec", "--no-eval", "--containall", "--nv", "--pwd", "/w",
                           "--bind", "/pods/u/volumes/cfg:/cfg:ro", "--bind",
@@ -434,21 +434,21 @@ static void test_apptainer_command(void **state)
     podtest_assert_argv(&ls.argv, want);
     const char *env[] = {"APPTAINERENV_HOSTNAME=p", "APPTAINERENV_A=1,2 $(id)\nb", NULL};
     assert_env_tail(&ls.envp, env);
-    launch_spec_free(&ls);
+    rn_launch_spec_free(&ls);
     /* No command: `run` keeps the image's runscript; an absolute image stays. */
     rt.kind = RUNTIME_SINGULARITY;
     rt.gpu = false;
-    assert_int_equal(sandbox_command_mounts(&rt, &pod, &pod.containers[1], NULL, 0, &ls, &err), 0);
+    assert_int_equal(rn_sandbox_command_mounts(&rt, &pod, &pod.containers[1], NULL, 0, &ls, &err), 0);
     const char *want2[] = {"apptainer", "run", "--no-eval", "--containall", "/images/y.sif",
                            "--flag", NULL};
     podtest_assert_argv(&ls.argv, want2);
     const char *env2[] = {"SINGULARITYENV_HOSTNAME=p", NULL};
     assert_env_tail(&ls.envp, env2);
-    launch_spec_free(&ls);
+    rn_launch_spec_free(&ls);
     mount_spec comma = {"/pods/u/volumes/a,b", "/x", false};
-    assert_int_equal(sandbox_command_mounts(&rt, &pod, &pod.containers[1], &comma, 1, &ls, &err),
+    assert_int_equal(rn_sandbox_command_mounts(&rt, &pod, &pod.containers[1], &comma, 1, &ls, &err),
                      -1);
-    strvec_free(&rt.args);
+    rn_strvec_free(&rt.args);
     il_buf_free(&err);
     il_pod_free(&pod);
 }
@@ -459,16 +459,16 @@ static void test_enroot_command(void **state)
     il_pod pod;
     podtest_parse(runtime_pod, &pod);
     runtime_spec rt = {.kind = RUNTIME_ENROOT, .path = "enroot", .image_prefix = "/sq/"};
-    strvec_push(&rt.args, "--rw");
+    rn_strvec_push(&rt.args, "--rw");
     launch_spec ls;
     il_buf err = IL_BUF_INIT;
     /* workingDir cannot be honoured by enroot: refused, not ignored. */
-    assert_int_equal(sandbox_command_mounts(&rt, &pod, &pod.containers[0], mounts, 2, &ls, &err),
+    assert_int_equal(rn_sandbox_command_mounts(&rt, &pod, &pod.containers[0], mounts, 2, &ls, &err),
                      -1);
     assert_non_null(strstr(il_buf_cstr(&err), "workingDir"));
     free(pod.containers[0].working_dir);
     pod.containers[0].working_dir = NULL;
-    assert_int_equal(sandbox_command_mounts(&rt, &pod, &pod.containers[0], mounts, 2, &ls, &err),
+    assert_int_equal(rn_sandbox_command_mounts(&rt, &pod, &pod.containers[0], mounts, 2, &ls, &err),
                      0);
     const char *want[] = {"enroot", "start", "--rw", "--mount",
                           "/pods/u/volumes/cfg /cfg none x-create=auto,rbind,ro", "--mount",
@@ -480,8 +480,8 @@ static void test_enroot_command(void **state)
     for (size_t i = 0; i < ls.envp.n; i++)
         found |= strcmp(ls.envp.v[i], "A=1,2 $(id)\nb") == 0;
     assert_true(found);
-    launch_spec_free(&ls);
-    strvec_free(&rt.args);
+    rn_launch_spec_free(&ls);
+    rn_strvec_free(&rt.args);
     il_buf_free(&err);
     il_pod_free(&pod);
 }
@@ -494,13 +494,13 @@ static void test_charliecloud_command(void **state)
     runtime_spec rt = {.kind = RUNTIME_CHARLIECLOUD, .path = "ch-run", .image_prefix = "/img/"};
     launch_spec ls;
     il_buf err = IL_BUF_INIT;
-    assert_int_equal(sandbox_command_mounts(&rt, &pod, &pod.containers[0], mounts, 2, &ls, &err),
+    assert_int_equal(rn_sandbox_command_mounts(&rt, &pod, &pod.containers[0], mounts, 2, &ls, &err),
                      0);
     const char *want[] = {"ch-run", "--bind=/pods/u/volumes/cfg:/cfg",
                           "--bind=/pods/u/volumes/work:/work", "--cd=/w", "/img/ghcr.io/x/y:1",
                           "--", "/bin/sh", "-c", "echo $(x) 'q'", NULL};
     podtest_assert_argv(&ls.argv, want);
-    launch_spec_free(&ls);
+    rn_launch_spec_free(&ls);
     il_buf_free(&err);
     il_pod_free(&pod);
 }

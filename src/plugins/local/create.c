@@ -1,5 +1,5 @@
 /* create.c -- /create: validate, lay out the pod directory (runner's
- * poddir_create), start the detached supervisor.
+ * rn_poddir_create), start the detached supervisor.
  *
  * Of two concurrent creates of one UID exactly one makes the directory and
  * starts a supervisor; the other (and any later repeat) just returns the
@@ -26,7 +26,7 @@
  * process.  It writes one byte on its fd 3 once it has recorded itself. */
 static int spawn_supervisor(const local_ctx *ctx, const char *dir, il_buf *err)
 {
-    char *log_path = store_path(dir, "supervisor.log");
+    char *log_path = rn_store_path(dir, "supervisor.log");
     int log_fd = open(log_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
     bool verbose = il_log_get_level() == IL_LOG_DEBUG;
     char *argv[] = {ctx->self_exe, "--run-pod", (char *)dir, "--ready-fd", "3",
@@ -34,7 +34,7 @@ static int spawn_supervisor(const local_ctx *ctx, const char *dir, il_buf *err)
     int ready[2] = {-1, -1};
     pid_t pid = -1;
     int rc = log_fd < 0 || pipe2(ready, O_CLOEXEC) != 0
-                 ? errno : sandbox_spawn(argv, NULL, log_fd, log_fd, ready[1], &pid);
+                 ? errno : rn_sandbox_spawn(argv, NULL, log_fd, log_fd, ready[1], &pid);
     if (ready[1] >= 0)
         close(ready[1]);
     if (log_fd >= 0)
@@ -63,13 +63,13 @@ int local_create(void *vctx, const il_create_request *req, char **job_id, il_buf
 {
     const local_ctx *ctx = vctx;
     const il_pod *pod = &req->pod;
-    if (poddir_validate(pod, err) != 0)
+    if (rn_poddir_validate(pod, err) != 0)
         return 400;
     bool created = false;
     int lock_fd = -1;
-    int status = poddir_create(ctx->pods_dir, req, &ctx->runtime, &created, &lock_fd, err);
+    int status = rn_poddir_create(ctx->pods_dir, req, &ctx->runtime, &created, &lock_fd, err);
     if (status == 0 && created) {
-        char *dir = store_pod_dir(ctx->pods_dir, pod->uid);
+        char *dir = rn_store_pod_dir(ctx->pods_dir, pod->uid);
         if (spawn_supervisor(ctx, dir, err) != 0) {
             il_rm_rf(dir);
             status = 500;

@@ -23,7 +23,7 @@
 
 static void write_stop_request(const char *dir, int64_t grace)
 {
-    char *path = store_path(dir, "stop.json");
+    char *path = rn_store_path(dir, "stop.json");
     char *text = il_xasprintf("{\"grace\":%lld}", (long long)grace);
     if (il_write_file_atomic(path, text, strlen(text), 0644) != 0)
         il_warn("writing %s: %s", path, strerror(errno));
@@ -38,11 +38,11 @@ static void kill_recorded_groups(const char *dir, const il_pod *stored)
         const il_container *c = i < stored->n_init_containers
                                     ? &stored->init_containers[i]
                                     : &stored->containers[i - stored->n_init_containers];
-        char *ctr_dir = store_ctr_dir(dir, c->name);
+        char *ctr_dir = rn_store_ctr_dir(dir, c->name);
         il_container_status st = {0};
         pid_t pgid = 0;
-        if (state_read(ctr_dir, &st, &pgid) == 0 && st.state == IL_STATE_RUNNING)
-            sandbox_kill(pgid);
+        if (rn_state_read(ctr_dir, &st, &pgid) == 0 && st.state == IL_STATE_RUNNING)
+            rn_sandbox_kill(pgid);
         il_container_status_free(&st);
         free(ctr_dir);
     }
@@ -51,14 +51,14 @@ static void kill_recorded_groups(const char *dir, const il_pod *stored)
 static void stop_pod(const char *dir, const il_pod *stored, int64_t grace)
 {
     pid_t pid = 0;
-    if (supervisor_alive(dir, &pid) != 1)
+    if (rn_supervisor_alive(dir, &pid) != 1)
         return;   /* finished, or lost: there is nobody left to signal safely */
     write_stop_request(dir, grace);
     kill(pid, SIGTERM);
     int64_t deadline = il_monotonic_ms() + grace * 1000 + SUPERVISOR_EXIT_SLACK_MS;
-    while (supervisor_alive(dir, &pid) == 1 && il_monotonic_ms() < deadline)
+    while (rn_supervisor_alive(dir, &pid) == 1 && il_monotonic_ms() < deadline)
         usleep(POLL_MS * 1000);
-    if (supervisor_alive(dir, &pid) == 1) {
+    if (rn_supervisor_alive(dir, &pid) == 1) {
         il_warn("supervisor %d of %s did not stop in time: killing it", (int)pid, dir);
         kill(pid, SIGKILL);
         if (stored)
@@ -69,21 +69,21 @@ static void stop_pod(const char *dir, const il_pod *stored, int64_t grace)
 int local_delete(void *vctx, const il_pod *pod, il_buf *err)
 {
     const local_ctx *ctx = vctx;
-    char *dir = poddir_find(ctx->pods_dir, pod);
+    char *dir = rn_poddir_find(ctx->pods_dir, pod);
     if (!dir)
         return 0;
     il_create_request req;
     char msg[512];
-    bool have_req = store_read_request(dir, &req, msg, sizeof(msg)) == 0;
+    bool have_req = rn_store_read_request(dir, &req, msg, sizeof(msg)) == 0;
     const il_pod *stored = have_req ? &req.pod : NULL;
-    stop_pod(dir, stored, poddir_delete_grace(pod, stored));
+    stop_pod(dir, stored, rn_poddir_delete_grace(pod, stored));
     runtime_spec rt;
-    if (have_req && runtime_spec_read(dir, &rt, msg, sizeof(msg)) == 0) {
-        sandbox_cleanup(&rt, &req.pod);
-        runtime_spec_free(&rt);
+    if (have_req && rn_runtime_spec_read(dir, &rt, msg, sizeof(msg)) == 0) {
+        rn_sandbox_cleanup(&rt, &req.pod);
+        rn_runtime_spec_free(&rt);
     }
     if (have_req)
         il_create_request_free(&req);
     free(dir);
-    return poddir_remove(ctx->pods_dir, pod->uid, err);
+    return rn_poddir_remove(ctx->pods_dir, pod->uid, err);
 }

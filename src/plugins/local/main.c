@@ -39,8 +39,8 @@ static const il_plugin_ops local_ops = {
     .status = local_status,
     .delete = local_delete,
     .logs_open = local_logs_open,
-    .logs_read = logs_read,
-    .logs_close = logs_close,
+    .logs_read = rn_logs_read,
+    .logs_close = rn_logs_close,
     .ping = local_ping,
 };
 
@@ -48,14 +48,14 @@ static const il_plugin_ops local_ops = {
 static int runtime_from_config(const local_config *cfg, runtime_spec *rt)
 {
     memset(rt, 0, sizeof(*rt));
-    if (runtime_kind_parse(cfg->runtime, &rt->kind) != 0 ||
+    if (rn_runtime_kind_parse(cfg->runtime, &rt->kind) != 0 ||
         (rt->kind != RUNTIME_HOST && rt->kind != RUNTIME_PODMAN)) {
         il_error("ContainerRuntime must be \"host\" or \"podman\", not \"%s\"", cfg->runtime);
         return -1;
     }
     rt->path = il_xstrdup(cfg->podman_path);
     rt->bwrap_path = il_xstrdup(cfg->bwrap_path);
-    strvec_push_all(&rt->args, cfg->podman_args);
+    rn_strvec_push_all(&rt->args, cfg->podman_args);
     rt->limits = rt->kind == RUNTIME_PODMAN && cfg->podman_limits;
     return 0;
 }
@@ -65,7 +65,7 @@ static void stop(void *vctx)
     local_ctx *ctx = vctx;
     free(ctx->pods_dir);
     free(ctx->self_exe);
-    runtime_spec_free(&ctx->runtime);
+    rn_runtime_spec_free(&ctx->runtime);
     free(ctx);
 }
 
@@ -78,12 +78,12 @@ static int start(const void *vcfg, void **out)
     int rc = 1;
     if (runtime_from_config(cfg, &ctx->runtime) != 0) {
         rc = 2;
-    } else if (!(ctx->self_exe = runner_self_exe())) {
+    } else if (!(ctx->self_exe = rn_self_exe())) {
         il_error("cannot find my own executable: %s", strerror(errno));
     } else if (il_mkdir_p(ctx->pods_dir, 0700) != 0) {
         il_error("cannot create %s: %s", ctx->pods_dir, strerror(errno));
     } else {
-        poddir_remove_stale(ctx->pods_dir);
+        rn_poddir_remove_stale(ctx->pods_dir);
         il_info("runtime %s, data in %s", cfg->runtime, cfg->base.data_root);
         *out = ctx;
         return 0;
@@ -109,7 +109,7 @@ static int run_pod(const char *dir, int argc, char **args)
     if (child != 0)
         _exit(child < 0 ? 1 : 0);
     setsid();
-    runner_supervise(dir, ready_fd);
+    rn_supervise(dir, ready_fd);
     return 0;
 }
 

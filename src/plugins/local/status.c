@@ -23,13 +23,13 @@
  * is alive, or the pod is so fresh its supervisor has not recorded itself. */
 static bool pod_supervised(const char *pod_dir)
 {
-    if (supervisor_done(pod_dir))
+    if (rn_supervisor_done(pod_dir))
         return true;
     pid_t pid = 0;
-    int alive = supervisor_alive(pod_dir, &pid);
+    int alive = rn_supervisor_alive(pod_dir, &pid);
     if (alive >= 0)
         return alive == 1;
-    char *path = store_path(pod_dir, "pod.json");
+    char *path = rn_store_path(pod_dir, "pod.json");
     struct stat st;
     bool fresh = stat(path, &st) == 0 && time(NULL) - st.st_mtime < NO_SUPERVISOR_GRACE_S;
     free(path);
@@ -39,18 +39,18 @@ static bool pod_supervised(const char *pod_dir)
 /* Status of one stored pod; out->uid stays NULL when it is unknown. */
 static void status_of_pod(const char *pod_dir, il_pod_status *out)
 {
-    if (podstatus_read(pod_dir, out) != 0)
+    if (rn_podstatus_read(pod_dir, out) != 0)
         return;
     out->job_id = local_job_id(out->uid);
-    if (podstatus_all_terminated(out) || pod_supervised(pod_dir))
+    if (rn_podstatus_all_terminated(out) || pod_supervised(pod_dir))
         return;
     /* Re-read: the supervisor may have finished between the two looks. */
     il_pod_status_free(out);
     memset(out, 0, sizeof(*out));
-    if (podstatus_read(pod_dir, out) != 0)
+    if (rn_podstatus_read(pod_dir, out) != 0)
         return;
     out->job_id = local_job_id(out->uid);
-    podstatus_terminate(out, "Lost", "the pod's supervisor process is gone (killed, or the "
+    rn_podstatus_terminate(out, "Lost", "the pod's supervisor process is gone (killed, or the "
                         "host rebooted); the container's outcome is unknown", LOST_EXIT_CODE);
 }
 
@@ -61,7 +61,7 @@ int local_status(void *vctx, const il_pod *pods, size_t n, il_pod_status *out, i
     for (size_t i = 0; i < n; i++) {
         if (!pods[i].uid || !il_is_uuid(pods[i].uid))
             continue;
-        char *dir = store_pod_dir(ctx->pods_dir, pods[i].uid);
+        char *dir = rn_store_pod_dir(ctx->pods_dir, pods[i].uid);
         status_of_pod(dir, &out[i]);
         free(dir);
     }
@@ -74,13 +74,13 @@ static bool supervisor_not_gone(const char *pod_dir, void *unused)
 {
     (void)unused;
     pid_t pid;
-    return supervisor_alive(pod_dir, &pid) != 0;
+    return rn_supervisor_alive(pod_dir, &pid) != 0;
 }
 
 int local_logs_open(void *vctx, const il_log_request *req, void **stream, il_buf *err)
 {
     const local_ctx *ctx = vctx;
-    return logs_open_in(ctx->pods_dir, req, supervisor_not_gone, NULL, stream, err);
+    return rn_logs_open_in(ctx->pods_dir, req, supervisor_not_gone, NULL, stream, err);
 }
 
 /* ---- ping -------------------------------------------------------------- */

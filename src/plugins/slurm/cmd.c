@@ -74,7 +74,7 @@ int cmd_run_fd3(char *const argv[], int fd3, int64_t timeout_s, cmd_result *res)
         return -1;
     }
     pid_t pid;
-    int rc = sandbox_spawn(argv, NULL, out[1], errp[1], fd3, &pid);
+    int rc = rn_sandbox_spawn(argv, NULL, out[1], errp[1], fd3, &pid);
     close(out[1]);
     close(errp[1]);
     int fds[2] = {out[0], errp[0]};

@@ -108,7 +108,7 @@ int slurm_config_check(void *vcfg, il_buf *err)
 {
     slurm_config *cfg = vcfg;
     runtime_kind kind;
-    if (runtime_kind_parse(cfg->runtime, &kind) != 0) {
+    if (rn_runtime_kind_parse(cfg->runtime, &kind) != 0) {
         il_buf_printf(err, "ContainerRuntime \"%s\": expected apptainer, singularity, podman, "
                       "charliecloud, enroot or none", cfg->runtime);
         return -1;
@@ -160,7 +160,7 @@ void slurm_config_free(slurm_config *cfg)
 int slurm_runtime_spec(const slurm_config *cfg, bool gpu, runtime_spec *out, il_buf *err)
 {
     memset(out, 0, sizeof(*out));
-    if (runtime_kind_parse(cfg->runtime, &out->kind) != 0) {
+    if (rn_runtime_kind_parse(cfg->runtime, &out->kind) != 0) {
         il_buf_printf(err, "unknown ContainerRuntime \"%s\"", cfg->runtime);
         return -1;
     }
@@ -177,7 +177,7 @@ int slurm_runtime_spec(const slurm_config *cfg, bool gpu, runtime_spec *out, il_
     out->path = il_xstrdup(path);
     out->bwrap_path = il_xstrdup(cfg->bwrap_path);
     out->image_prefix = il_xstrdup(cfg->image_prefix);
-    strvec_push_all(&out->args, args);
+    rn_strvec_push_all(&out->args, args);
     out->gpu = gpu;
     out->no_probes = !cfg->enable_probes;
     out->limits = out->kind == RUNTIME_PODMAN && cfg->podman_limits;
@@ -222,8 +222,8 @@ static int runtime_option_annotations(const slurm_config *cfg, const il_pod *pod
         rc = -1;
     }
     if (rc == 0)
-        strvec_push_all(&rt->args, words.v);
-    strvec_free(&words);
+        rn_strvec_push_all(&rt->args, words.v);
+    rn_strvec_free(&words);
     return rc;
 }
 
@@ -240,6 +240,6 @@ int slurm_runtime_annotations(const slurm_config *cfg, const il_pod *pod, runtim
                       "rank would start the same named container)");
         return -1;
     }
-    strvec_push(&rt->mpi, cfg->mpiexec_path);
+    rn_strvec_push(&rt->mpi, cfg->mpiexec_path);
     return flags_tokenize_what(mpi_flags, "slurm-job.vk.io/mpi-flags", &rt->mpi, err);
 }

@@ -72,7 +72,7 @@ static int write_script(const char *staging, void *vjob, il_buf *err)
 {
     const script_job *job = vjob;
     const slurm_config *cfg = job->ctx->cfg;
-    json_t *argv_json = strvec_to_json(job->sbatch);
+    json_t *argv_json = rn_strvec_to_json(job->sbatch);
     char *sbatch_json = json_dumps(argv_json, JSON_COMPACT);
     json_decref(argv_json);
     job_script_opts o = {
@@ -85,7 +85,7 @@ static int write_script(const char *staging, void *vjob, il_buf *err)
     int rc = 0;
     if (!cfg->shared_fs && !(archive = pod_archive(job->ctx, staging, err)))
         rc = 500;
-    char *path = store_path(staging, "job.sh");
+    char *path = rn_store_path(staging, "job.sh");
     if (rc == 0) {
         o.archive_b64 = archive;
         char *text = job_script(&o);
@@ -188,7 +188,7 @@ int slurm_create(void *vctx, const il_create_request *req, char **job_id, il_buf
     const slurm_ctx *ctx = vctx;
     const il_pod *pod = &req->pod;
     const char *pre_exec = il_pod_annotation(pod, "slurm-job.vk.io/pre-exec");
-    if (poddir_validate(pod, err) != 0)
+    if (rn_poddir_validate(pod, err) != 0)
         return 400;
     if (pre_exec && !ctx->cfg->allow_pre_exec) {
         il_buf_printf(err, "slurm-job.vk.io/pre-exec is refused (shell run as the plugin's "
@@ -202,13 +202,13 @@ int slurm_create(void *vctx, const il_create_request *req, char **job_id, il_buf
     runtime_spec rt = {0};
     il_create_request stripped = {0};
     strvec sbatch = {0};
-    char *dir = store_pod_dir(ctx->pods_dir, pod->uid);
+    char *dir = rn_store_pod_dir(ctx->pods_dir, pod->uid);
     int status = 400;
     if (job_resources_for_flavor(pod, ctx->cfg->gres_resources, flavor, &res, err) != 0 ||
         slurm_runtime_spec(ctx->cfg, res.gpu, &rt, err) != 0 ||
         slurm_runtime_annotations(ctx->cfg, pod, &rt, err) != 0 ||
         (!ctx->cfg->export_pod_data && pod_data_strip(req, &stripped, err) != 0)) {
-        runtime_spec_free(&rt);
+        rn_runtime_spec_free(&rt);
         job_resources_free(&res);
         free(dir);
         return 400;
@@ -218,14 +218,14 @@ int slurm_create(void *vctx, const il_create_request *req, char **job_id, il_buf
     /* Everything sbatch will be told is decided before anything touches
      * the disk: a refused flag costs no files. */
     if (sbatch_argv(ctx->cfg, pod, flavor, dir, &res, &sbatch, err) == 0) {
-        strvec_pushf(&sbatch, "%s/job.sh", dir);
+        rn_strvec_pushf(&sbatch, "%s/job.sh", dir);
         script_job job = {.ctx = ctx, .pod = pod, .dir = dir, .pre_exec = pre_exec,
                           .sbatch = &sbatch};
         poddir_opts opts = {.lock_name = JOB_RECORD, .lazy_containers = true,
                             .sync_files = true, .finish = write_script, .finish_ctx = &job};
         bool created = false;
         int lock_fd = -1;
-        status = poddir_create_opts(ctx->pods_dir, req, &rt, &opts, &created, &lock_fd, err);
+        status = rn_poddir_create_opts(ctx->pods_dir, req, &rt, &opts, &created, &lock_fd, err);
         if (status == 0 && lock_fd < 0) {
             il_buf_printf(err, "pod %s was deleted while being created", pod->uid);
             status = 409;
@@ -237,8 +237,8 @@ int slurm_create(void *vctx, const il_create_request *req, char **job_id, il_buf
         if (lock_fd >= 0)
             close(lock_fd);
     }
-    strvec_free(&sbatch);
-    runtime_spec_free(&rt);
+    rn_strvec_free(&sbatch);
+    rn_runtime_spec_free(&rt);
     job_resources_free(&res);
     il_create_request_free(&stripped);
     free(dir);
@@ -257,9 +257,9 @@ typedef struct orphan {
  * and job.json.  Locking waits for an sbatch that outlived that create. */
 static bool take_orphan(const slurm_ctx *ctx, const char *uid, orphan *out)
 {
-    char *dir = store_pod_dir(ctx->pods_dir, uid);
+    char *dir = rn_store_pod_dir(ctx->pods_dir, uid);
     char *id = job_record_read(dir, NULL);
-    char *path = store_path(dir, JOB_RECORD);
+    char *path = rn_store_path(dir, JOB_RECORD);
     int fd = id ? -1 : open(path, O_RDWR | O_CLOEXEC);
     free(path);
     free(id);

@@ -78,8 +78,8 @@ static bool wait_finished(const slurm_ctx *ctx, const char *job_id, const char *
 static void write_stop_request(const char *dir, int64_t grace)
 {
     json_t *json = json_pack("{s:I}", "grace", (json_int_t)grace);
-    char *path = store_path(dir, "stop.json");
-    if (store_save_json(path, json) != 0)
+    char *path = rn_store_path(dir, "stop.json");
+    if (rn_store_save_json(path, json) != 0)
         il_warn("writing %s failed", path);
     free(path);
     json_decref(json);
@@ -108,13 +108,13 @@ static void stop_job(const slurm_ctx *ctx, const char *dir, const char *job_id, 
 int slurm_delete(void *vctx, const il_pod *pod, il_buf *err)
 {
     const slurm_ctx *ctx = vctx;
-    char *dir = poddir_find(ctx->pods_dir, pod);
+    char *dir = rn_poddir_find(ctx->pods_dir, pod);
     if (!dir)
         return 0;
     il_create_request req;
     char msg[512];
-    bool have_req = store_read_request(dir, &req, msg, sizeof(msg)) == 0;
-    int64_t grace = poddir_delete_grace(pod, have_req ? &req.pod : NULL);
+    bool have_req = rn_store_read_request(dir, &req, msg, sizeof(msg)) == 0;
+    int64_t grace = rn_poddir_delete_grace(pod, have_req ? &req.pod : NULL);
     if (have_req)
         il_create_request_free(&req);
     job_info final;
@@ -126,5 +126,5 @@ int slurm_delete(void *vctx, const il_pod *pod, il_buf *err)
     job_info_free(&final);
     free(job_id);
     free(dir);
-    return poddir_remove(ctx->pods_dir, pod->uid, err);
+    return rn_poddir_remove(ctx->pods_dir, pod->uid, err);
 }

@@ -66,7 +66,7 @@ int flags_tokenize_what(const char *text, const char *what, strvec *out, il_buf 
                 return -1;
             }
         }
-        strvec_push(out, il_buf_cstr(&tok));
+        rn_strvec_push(out, il_buf_cstr(&tok));
         il_buf_free(&tok);
     }
     return 0;
@@ -288,9 +288,9 @@ static int parse_short(const strvec *tokens, size_t *i, const char *what, strvec
             take_value(tokens, i, p[1] ? p + 1 : NULL, spelled, what, &value, err) != 0)
             return -1;
         if (value)
-            strvec_pushf(letters, "--%s=%s", short_options[k].name, value);
+            rn_strvec_pushf(letters, "--%s=%s", short_options[k].name, value);
         else
-            strvec_pushf(letters, "--%s", short_options[k].name);
+            rn_strvec_pushf(letters, "--%s", short_options[k].name);
         if (value)
             break;
     }
@@ -309,9 +309,9 @@ static int canonical_options(const strvec *tokens, const char *what, strvec *out
             if (parse_long(tokens, &i, what, &o, err) != 0)
                 return -1;
             if (o.value)
-                strvec_pushf(out, "--%s=%s", o.opt->name, o.value);
+                rn_strvec_pushf(out, "--%s=%s", o.opt->name, o.value);
             else
-                strvec_pushf(out, "--%s", o.opt->name);
+                rn_strvec_pushf(out, "--%s", o.opt->name);
         } else if (tok[0] == '-' && tok[1] && tok[1] != '-') {
             if (parse_short(tokens, &i, what, out, err) != 0)
                 return -1;
@@ -388,8 +388,8 @@ static int filter_tokens(const strvec *tokens, const pod_policy *policy, const c
     for (size_t i = 0; rc == 0 && i < canon.n; i++)
         rc = check_option(canon.v[i], policy, what, err);
     if (rc == 0)
-        strvec_push_all(out, canon.v);
-    strvec_free(&canon);
+        rn_strvec_push_all(out, canon.v);
+    rn_strvec_free(&canon);
     return rc;
 }
 
@@ -447,18 +447,18 @@ static void overlay(strvec *acc, const strvec *layer)
     for (size_t i = 0; i < acc->n; i++) {
         char *name = il_xstrndup(acc->v[i] + 2, strcspn(acc->v[i] + 2, "="));
         if (!flags_override(layer, name))
-            strvec_push(&kept, acc->v[i]);
+            rn_strvec_push(&kept, acc->v[i]);
         free(name);
     }
-    strvec_push_all(&kept, layer->v);
-    strvec_free(acc);
+    rn_strvec_push_all(&kept, layer->v);
+    rn_strvec_free(acc);
     *acc = kept;
 }
 
 static void push_default(strvec *out, const char *name, const char *value)
 {
     if (value && value[0])
-        strvec_pushf(out, "--%s=%s", name, value);
+        rn_strvec_pushf(out, "--%s=%s", name, value);
 }
 
 /* The lowest layer: where the job runs from, and the config's defaults. */
@@ -479,27 +479,27 @@ int sbatch_argv(const slurm_config *cfg, const il_pod *pod, const slurm_flavor *
     const char *annotation = il_pod_annotation(pod, "slurm-job.vk.io/flags");
     if ((annotation && flags_tokenize(annotation, &tokens, err) != 0) ||
         flags_filter(&tokens, cfg->allowed_unsafe_flags, cfg->account, &user, err) != 0) {
-        strvec_free(&tokens);
-        strvec_free(&user);
+        rn_strvec_free(&tokens);
+        rn_strvec_free(&user);
         return -1;
     }
-    strvec_push(out, cfg->sbatch_path);
-    strvec_push(out, "--parsable");
-    strvec_pushf(out, "--job-name=%s", pod->uid);
+    rn_strvec_push(out, cfg->sbatch_path);
+    rn_strvec_push(out, "--parsable");
+    rn_strvec_pushf(out, "--job-name=%s", pod->uid);
     if (cfg->shared_fs)
-        strvec_pushf(out, "--output=%s/job.out", pod_dir);
+        rn_strvec_pushf(out, "--output=%s/job.out", pod_dir);
     else
-        strvec_push(out, "--output=/dev/null");   /* no place the plugin could read */
+        rn_strvec_push(out, "--output=/dev/null");   /* no place the plugin could read */
     config_layer(cfg, pod_dir, &flags);
     if (flavor)
         overlay(&flags, &flavor->flags);
     job_resources_flags(res, &computed);
     overlay(&flags, &computed);
     overlay(&flags, &user);
-    strvec_push_all(out, flags.v);
-    strvec_free(&tokens);
-    strvec_free(&user);
-    strvec_free(&computed);
-    strvec_free(&flags);
+    rn_strvec_push_all(out, flags.v);
+    rn_strvec_free(&tokens);
+    rn_strvec_free(&user);
+    rn_strvec_free(&computed);
+    rn_strvec_free(&flags);
     return 0;
 }

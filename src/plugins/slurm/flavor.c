@@ -30,7 +30,7 @@ void flavors_free(slurm_flavor *flavors, size_t n)
     for (size_t i = 0; i < n; i++) {
         free(flavors[i].name);
         free(flavors[i].description);
-        strvec_free(&flavors[i].flags);
+        rn_strvec_free(&flavors[i].flags);
     }
     free(flavors);
 }
@@ -102,7 +102,7 @@ static int flavor_flags(json_t *list, const char *flavor, strvec *out, il_buf *e
     }
     if (rc == 0)
         rc = flags_filter_trusted(&tokens, what, out, err);
-    strvec_free(&tokens);
+    rn_strvec_free(&tokens);
     free(what);
     return rc;
 }

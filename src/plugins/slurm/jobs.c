@@ -89,8 +89,8 @@ static void final_from_json(json_t *f, job_info *out)
 char *job_record_read(const char *pod_dir, job_info *final)
 {
     char err[256];
-    char *path = store_path(pod_dir, "job.json");
-    json_t *json = store_load_json(path, JOB_RECORD_MAX, err, sizeof(err));
+    char *path = rn_store_path(pod_dir, "job.json");
+    json_t *json = rn_store_load_json(path, JOB_RECORD_MAX, err, sizeof(err));
     free(path);
     if (final)
         memset(final, 0, sizeof(*final));
@@ -109,8 +109,8 @@ int job_record_write(const char *pod_dir, const char *job_id, const job_info *fi
     json_t *json = json_pack("{s:s}", "jobId", job_id);
     if (final)
         json_object_set_new(json, "final", final_json(final));
-    char *path = store_path(pod_dir, "job.json");
-    int rc = store_save_json(path, json);
+    char *path = rn_store_path(pod_dir, "job.json");
+    int rc = rn_store_save_json(path, json);
     free(path);
     json_decref(json);
     return rc;

@@ -20,8 +20,8 @@ static const il_plugin_ops slurm_ops = {
     .status = slurm_status,
     .delete = slurm_delete,
     .logs_open = slurm_logs_open,
-    .logs_read = logs_read,
-    .logs_close = logs_close,
+    .logs_read = rn_logs_read,
+    .logs_close = rn_logs_close,
     .ping = slurm_ping,
 };
 
@@ -29,7 +29,7 @@ static const il_plugin_ops slurm_ops = {
 static int run_pod(const char *dir, int argc, char **args)
 {
     bool remove_after = argc > 0 && strcmp(args[0], "--remove-after") == 0;
-    int rc = runner_supervise(dir, -1);
+    int rc = rn_supervise(dir, -1);
     if (remove_after)
         il_rm_rf(dir);
     return rc;
@@ -49,14 +49,14 @@ static int start(const void *vcfg, void **out)
     slurm_ctx *ctx = il_xcalloc(1, sizeof(*ctx));
     ctx->cfg = cfg;
     ctx->runner_path = cfg->runner_path && cfg->runner_path[0] ? il_xstrdup(cfg->runner_path)
-                                                               : runner_self_exe();
+                                                               : rn_self_exe();
     ctx->pods_dir = il_xasprintf("%s/pods", cfg->base.data_root);
     if (!ctx->runner_path) {
         il_error("cannot find my own executable: %s", strerror(errno));
     } else if (il_mkdir_p(ctx->pods_dir, 0755) != 0) {
         il_error("cannot create %s: %s", ctx->pods_dir, strerror(errno));
     } else {
-        poddir_remove_stale(ctx->pods_dir);
+        rn_poddir_remove_stale(ctx->pods_dir);
         slurm_recover(ctx);
         il_info("runtime %s, data in %s (%s filesystem), runner %s", cfg->runtime,
                 cfg->base.data_root, cfg->shared_fs ? "shared" : "non-shared", ctx->runner_path);

@@ -175,15 +175,15 @@ void job_resources_free(job_resources *r)
 void job_resources_flags(const job_resources *r, strvec *out)
 {
     if (r->cpu_milli > 0)
-        strvec_pushf(out, "--cpus-per-task=%lld", (long long)((r->cpu_milli + 999) / 1000));
+        rn_strvec_pushf(out, "--cpus-per-task=%lld", (long long)((r->cpu_milli + 999) / 1000));
     if (r->memory_bytes > 0)
-        strvec_pushf(out, "--mem=%lldM", (long long)((r->memory_bytes + MIB - 1) / MIB));
+        rn_strvec_pushf(out, "--mem=%lldM", (long long)((r->memory_bytes + MIB - 1) / MIB));
     if (r->n_gres == 0)
         return;
     il_buf gres = IL_BUF_INIT;
     for (size_t i = 0; i < r->n_gres; i++)
         il_buf_printf(&gres, "%s%s:%lld", i ? "," : "", r->gres[i].name,
                       (long long)r->gres[i].count);
-    strvec_pushf(out, "--gres=%s", il_buf_cstr(&gres));
+    rn_strvec_pushf(out, "--gres=%s", il_buf_cstr(&gres));
     il_buf_free(&gres);
 }

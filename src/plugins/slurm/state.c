@@ -118,7 +118,7 @@ static void running(il_container_status *cs, const job_info *j, const char *unus
     (void)unused;
     if (cs->state != IL_STATE_WAITING)
         return;
-    state_set(cs, IL_STATE_RUNNING, NULL, NULL);
+    rn_state_set(cs, IL_STATE_RUNNING, NULL, NULL);
     cs->started_at = j->start;
     cs->ready = true;
 }
@@ -133,7 +133,7 @@ static void finished(il_container_status *cs, const job_info *j, const char *mes
     if (by_itself)
         return;
     bool was_terminated = cs->state == IL_STATE_TERMINATED;
-    state_set(cs, IL_STATE_TERMINATED, job_state_reason(j->state), message);
+    rn_state_set(cs, IL_STATE_TERMINATED, job_state_reason(j->state), message);
     if (!was_terminated)
         cs->exit_code = job_state_exit_code(j);
     if (il_time_is_zero(cs->started_at))
@@ -158,7 +158,7 @@ void job_apply_state(il_pod_status *st, const job_info *j, bool shared_fs)
         break;
     case JOB_FINISHED:
         text = il_xasprintf("SLURM job %s ended %s (reason: %s)", j->id, j->state, j->reason);
-        if (strcmp(j->state, "COMPLETED") != 0 || !podstatus_all_terminated(st))
+        if (strcmp(j->state, "COMPLETED") != 0 || !rn_podstatus_all_terminated(st))
             for_each(st, finished, j, text);
         break;
     default:
@@ -175,6 +175,6 @@ void job_mark_lost(il_pod_status *st, const char *job_id)
     char *message = il_xasprintf("SLURM job %s vanished from SLURM without leaving a final "
                                  "state (controller crash, or it aged out while the plugin was "
                                  "away); the container's outcome is unknown", job_id);
-    podstatus_terminate(st, "Lost", message, LOST_EXIT_CODE);
+    rn_podstatus_terminate(st, "Lost", message, LOST_EXIT_CODE);
     free(message);
 }

@@ -39,7 +39,7 @@ static bool killed_by_signal(const il_container_status *cs, size_t n)
  * then finishes "by itself"); an OOM kill is SLURM's to name too. */
 static bool files_final(const slurm_ctx *ctx, const char *dir, const il_pod_status *st)
 {
-    return ctx->cfg->shared_fs && supervisor_done(dir) && !supervisor_stopped(dir) &&
+    return ctx->cfg->shared_fs && rn_supervisor_done(dir) && !rn_supervisor_stopped(dir) &&
            !killed_by_signal(st->init_containers, st->n_init_containers) &&
            !killed_by_signal(st->containers, st->n_containers);
 }
@@ -48,8 +48,8 @@ static bool view_open(const slurm_ctx *ctx, const il_pod *pod, pod_view *v, il_p
 {
     if (!pod->uid || !il_is_uuid(pod->uid))
         return false;
-    v->dir = store_pod_dir(ctx->pods_dir, pod->uid);
-    if (podstatus_read(v->dir, out) != 0)
+    v->dir = rn_store_pod_dir(ctx->pods_dir, pod->uid);
+    if (rn_podstatus_read(v->dir, out) != 0)
         return false;
     v->job_id = job_record_read(v->dir, &v->final);
     out->job_id = il_xstrdup(v->job_id);
@@ -77,7 +77,7 @@ static void reread(pod_view *v, il_pod_status *out)
 {
     il_pod_status_free(out);
     memset(out, 0, sizeof(*out));
-    if (podstatus_read(v->dir, out) == 0)
+    if (rn_podstatus_read(v->dir, out) == 0)
         out->job_id = il_xstrdup(v->job_id);
 }
 
@@ -97,7 +97,7 @@ static void hold_failures(il_pod_status *st, const char *job_id)
                 continue;
             char *message = il_xasprintf("exited with %d; waiting for SLURM job %s to end",
                                          cs->exit_code, job_id);
-            state_set(cs, IL_STATE_RUNNING, NULL, message);
+            rn_state_set(cs, IL_STATE_RUNNING, NULL, message);
             cs->finished_at = IL_TIME_ZERO;
             cs->ready = false;
             free(message);
@@ -114,7 +114,7 @@ static void settle(const slurm_ctx *ctx, pod_view *v, const job_info *job, bool 
         job_phase phase = job_state_phase(job->state);
         if (phase == JOB_FINISHED && job_record_write(v->dir, v->job_id, job) != 0)
             il_warn("recording the final state of job %s in %s failed", v->job_id, v->dir);
-        if (shared && supervisor_done(v->dir))
+        if (shared && rn_supervisor_done(v->dir))
             reread(v, out);   /* it may have finished between our two looks */
         if (!files_final(ctx, v->dir, out)) {
             if (shared && phase != JOB_FINISHED)
@@ -122,7 +122,7 @@ static void settle(const slurm_ctx *ctx, pod_view *v, const job_info *job, bool 
             job_apply_state(out, job, shared);
         }
     } else if (slurm_answered) {
-        if (shared && supervisor_done(v->dir))
+        if (shared && rn_supervisor_done(v->dir))
             reread(v, out);
         else
             job_mark_lost(out, v->job_id);
@@ -191,7 +191,7 @@ int slurm_status(void *vctx, const il_pod *pods, size_t n, il_pod_status *out, i
 static bool pod_may_write(const char *pod_dir, void *unused)
 {
     (void)unused;
-    if (supervisor_done(pod_dir))
+    if (rn_supervisor_done(pod_dir))
         return false;
     job_info final;
     char *id = job_record_read(pod_dir, &final);
@@ -209,5 +209,5 @@ int slurm_logs_open(void *vctx, const il_log_request *req, void **stream, il_buf
                       "SharedFS false, and the logs stay on the compute node");
         return 501;
     }
-    return logs_open_in(ctx->pods_dir, req, pod_may_write, NULL, stream, err);
+    return rn_logs_open_in(ctx->pods_dir, req, pod_may_write, NULL, stream, err);
 }
