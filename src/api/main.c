@@ -24,7 +24,7 @@
 #define DEFAULT_CONFIG_PATH "/etc/interlink/InterLinkConfig.yaml"
 #define TLS_FILE_MAX (1024 * 1024)
 
-#define CFG(member) CFG(member)
+#define CFG(member) offsetof(api_config, member)
 
 static const il_cfg_field config_fields[] = {
     {"InterlinkAddress", "INTERLINKURL", IL_CFG_STRING, CFG(interlink_address),
