@@ -36,6 +36,9 @@ typedef struct api_config {
     char *jwt_audience;
     int64_t status_refresh_s; /* StatusRefreshSeconds: watch.c's refresher; 0 = off */
     int64_t max_watchers;     /* MaxWatchers: concurrent GET /watch */
+    int64_t max_connections;  /* MaxConnections, MaxConnectionsPerClient, */
+    int64_t max_per_client;   /* ConnectionTimeoutSeconds: httpd.c's caps */
+    int64_t conn_timeout_s;
 } api_config;
 
 /* UIDs whose /create is being relayed right now, so that a concurrent

@@ -69,6 +69,16 @@ static const il_cfg_field config_fields[] = {
      "(one batched call); 0: never (watchers hear only of changes /status calls find)"},
     {"MaxWatchers", "INTERLINK_MAX_WATCHERS", IL_CFG_INT, offsetof(api_config, max_watchers),
      "64", "concurrent GET /watch requests; more get 429"},
+    {"MaxConnections", "INTERLINK_MAX_CONNECTIONS", IL_CFG_INT,
+     offsetof(api_config, max_connections), "512",
+     "open connections in all; beyond it new connections are closed at once"},
+    {"MaxConnectionsPerClient", "INTERLINK_MAX_CONNECTIONS_PER_CLIENT", IL_CFG_INT,
+     offsetof(api_config, max_per_client), "128",
+     "open connections from one client address (TCP listeners), so that one client's "
+     "flood leaves room for the others; must be below MaxConnections"},
+    {"ConnectionTimeoutSeconds", "INTERLINK_CONNECTION_TIMEOUT", IL_CFG_INT,
+     offsetof(api_config, conn_timeout_s), "30",
+     "a connection that sends nothing (headers or body) this long is closed"},
 };
 #define N_CONFIG_FIELDS (sizeof(config_fields) / sizeof(config_fields[0]))
 
@@ -151,6 +161,12 @@ static int check_config(const api_config *cfg, const char *path)
         problem = "StatusRefreshSeconds must be from 0 (off) to 86400";
     else if (cfg->max_watchers < 1 || cfg->max_watchers > 10000)
         problem = "MaxWatchers must be from 1 to 10000";
+    else if (cfg->max_connections < 2 || cfg->max_connections > 100000)
+        problem = "MaxConnections must be from 2 to 100000";
+    else if (cfg->max_per_client < 1 || cfg->max_per_client >= cfg->max_connections)
+        problem = "MaxConnectionsPerClient must be from 1 to below MaxConnections";
+    else if (cfg->conn_timeout_s < 1 || cfg->conn_timeout_s > 3600)
+        problem = "ConnectionTimeoutSeconds must be from 1 to 3600";
     if (problem)
         il_error("%s: %s", path, problem);
     return problem ? -1 : 0;
@@ -223,6 +239,9 @@ static il_httpd *open_listener(api *a, char *err, size_t errlen)
         (a->auth = auth_new(&acfg, err, errlen)) != NULL) {
         il_httpd_opts sopts = {.address = a->cfg.interlink_address,
                                .port = a->cfg.interlink_port, .max_body = a->cfg.max_body,
+                               .timeout_s = (unsigned)a->cfg.conn_timeout_s,
+                               .max_connections = (unsigned)a->cfg.max_connections,
+                               .max_per_client = (unsigned)a->cfg.max_per_client,
                                .tls_cert_pem = pem_or_null(&tls.cert),
                                .tls_key_pem = pem_or_null(&tls.key),
                                .tls_client_ca_pem = pem_or_null(&tls.ca)};
