@@ -18,6 +18,7 @@
 #include "daemon.h"
 #include "log.h"
 #include "metrics.h"
+#include "tenants.h"
 #include "watch.h"
 
 #define DEFAULT_CONFIG_PATH "/etc/interlink/InterLinkConfig.yaml"
@@ -63,6 +64,13 @@ static const il_cfg_field config_fields[] = {
      "the \"iss\" such JWTs must carry (empty: any)"},
     {"AuthJWT.Audience", NULL, IL_CFG_STRING, offsetof(api_config, jwt_audience), NULL,
      "a value their \"aud\" must contain (empty: any)"},
+    {"AuthJWT.UserClaim", NULL, IL_CFG_STRING, offsetof(api_config, jwt_user_claim), "sub",
+     "the JWT claim that names the caller (for TenantsFile and the plugin)"},
+    {"AuthJWT.GroupsClaim", NULL, IL_CFG_STRING, offsetof(api_config, jwt_groups_claim),
+     "groups", "the JWT claim that lists the caller's groups (array or string)"},
+    {"TenantsFile", "INTERLINK_TENANTS_FILE", IL_CFG_STRING, offsetof(api_config, tenants_file),
+     NULL, "YAML mapping of callers (users:) and groups (groups:) to the namespaces they may "
+     "act on (\"*\": all); unset: every authenticated caller may act on every namespace"},
     {"StatusRefreshSeconds", "INTERLINK_STATUS_REFRESH", IL_CFG_INT,
      offsetof(api_config, status_refresh_s), "1",
      "while somebody watches (GET /watch), refresh unfinished pods from the plugin this often "
@@ -167,6 +175,10 @@ static int check_config(const api_config *cfg, const char *path)
         problem = "MaxConnectionsPerClient must be from 1 to below MaxConnections";
     else if (cfg->conn_timeout_s < 1 || cfg->conn_timeout_s > 3600)
         problem = "ConnectionTimeoutSeconds must be from 1 to 3600";
+    else if (cfg->tenants_file && *cfg->tenants_file && !cfg->tls_ca_file &&
+             !cfg->auth_token_file && !cfg->jwt_key_file)
+        problem = "TenantsFile needs authentication (TLS.CACertFile, AuthTokenFile or "
+                  "AuthJWT.PublicKeyFile): without it no caller has a name";
     if (problem)
         il_error("%s: %s", path, problem);
     return problem ? -1 : 0;
@@ -234,7 +246,9 @@ static il_httpd *open_listener(api *a, char *err, size_t errlen)
                         .token_file = a->cfg.auth_token_file,
                         .jwt_key_file = a->cfg.jwt_key_file,
                         .jwt_issuer = a->cfg.jwt_issuer,
-                        .jwt_audience = a->cfg.jwt_audience};
+                        .jwt_audience = a->cfg.jwt_audience,
+                        .jwt_user_claim = a->cfg.jwt_user_claim,
+                        .jwt_groups_claim = a->cfg.jwt_groups_claim};
     if (read_tls_files(&a->cfg, &tls, err, errlen) == 0 &&
         (a->auth = auth_new(&acfg, err, errlen)) != NULL) {
         il_httpd_opts sopts = {.address = a->cfg.interlink_address,
@@ -247,11 +261,20 @@ static il_httpd *open_listener(api *a, char *err, size_t errlen)
                                .tls_client_ca_pem = pem_or_null(&tls.ca)};
         srv = il_httpd_new(&sopts, err, errlen);
     }
+    if (srv && a->cfg.tenants_file && *a->cfg.tenants_file &&
+        !(a->tenants = tenants_load(a->cfg.tenants_file, err, errlen))) {
+        il_httpd_stop(srv);
+        srv = NULL;
+    }
     if (srv && auth_enabled(a->auth))
         il_httpd_set_filter(srv, auth_filter, a->auth);
     else if (srv)
-        il_warn("no authentication configured (TLS.CACertFile, AuthTokenFile, AuthJWT.*): "
-                "anyone who can reach %s may call it", a->cfg.interlink_address);
+        il_warn("UNAUTHENTICATED MODE: no authentication configured (TLS.CACertFile, "
+                "AuthTokenFile, AuthJWT.*): anyone who can reach %s may create, read and "
+                "delete every pod; only the socket's permissions protect it",
+                a->cfg.interlink_address);
+    if (srv && auth_enabled(a->auth) && !a->tenants)
+        il_warn("no TenantsFile: every authenticated caller may act on every namespace");
     il_buf_free(&tls.cert);
     il_buf_free(&tls.key);
     il_buf_free(&tls.ca);
@@ -287,6 +310,7 @@ static int serve(api *a)
     watch_stop(a);            /* answers waiting watchers, so the server can stop */
     il_httpd_stop(srv);
     auth_free(a->auth);
+    tenants_free(a->tenants);
     watch_hub_free(a->watch);
     il_httpc_free(a->plugin);
     store_close(a->store);
