@@ -39,6 +39,10 @@ static void handle_create(il_request *req, void *ud)
         return;
     }
     json_decref(body);
+    il_caller caller = {il_request_header(req, "X-Interlink-User"),
+                        il_request_header(req, "X-Interlink-Groups"),
+                        il_request_header(req, "X-Interlink-Tenant")};
+    create.caller = &caller;
 
     char *job_id = NULL;
     il_buf msg = IL_BUF_INIT;

@@ -24,7 +24,10 @@ typedef struct il_plugin_ops {
     const char *name;         /* "local", "slurm": used in logs */
 
     /* Submit the pod.  Idempotent: a pod UID already submitted returns its
-     * existing job id.  *job_id is malloc'd by the callee. */
+     * existing job id.  *job_id is malloc'd by the callee.  req->caller
+     * says for whom (the X-Interlink-* headers interlink adds; trust them
+     * only as far as the plugin's listener is reachable by interlink alone:
+     * a unix socket's permissions, or PluginToken). */
     int (*create)(void *ctx, const il_create_request *req, char **job_id, il_buf *err);
 
     /* Status of n pods in one call.  out[i] is zeroed on entry and is for
