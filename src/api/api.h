@@ -36,6 +36,9 @@ typedef struct api_config {
     char *jwt_audience;
     char *jwt_user_claim;     /* AuthJWT.UserClaim, AuthJWT.GroupsClaim */
     char *jwt_groups_claim;
+    char *oidc_issuer;        /* AuthOIDC.Issuer, AuthOIDC.CACertFile (oidc.c) */
+    char *oidc_ca_file;
+    int64_t oidc_min_refetch_s;
     char *tenants_file;       /* TenantsFile: identities -> namespaces (tenants.c) */
     int64_t status_refresh_s; /* StatusRefreshSeconds: watch.c's refresher; 0 = off */
     int64_t max_watchers;     /* MaxWatchers: concurrent GET /watch */

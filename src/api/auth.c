@@ -11,7 +11,8 @@
  *   - bearer token: "Authorization: Bearer T" where T is a line of
  *     AuthTokenFile (what the VK sends from its VKTokenFile), or a JWT
  *     signed by AuthJWT.PublicKeyFile, unexpired, with the configured
- *     issuer and audience.  Either one is enough.
+ *     issuer and audience, or a JWT of the OIDC issuer AuthOIDC.Issuer,
+ *     signed by a key of its JWKS (oidc.c).  Any one is enough.
  *
  * The filter runs on the headers, before any body is read, and leaves the
  * caller's identity on the request (api_caller): a named token's name and
@@ -38,6 +39,7 @@
 #include <time.h>
 
 #include "log.h"
+#include "oidc.h"
 #include "util.h"
 
 #define TOKEN_FILE_MAX (1024 * 1024)
@@ -63,6 +65,7 @@ struct api_auth {
     char *jwt_audience;
     char *jwt_user_claim;
     char *jwt_groups_claim;
+    api_oidc *oidc;                /* AuthOIDC.Issuer, or NULL */
 };
 
 /* ---- token file ------------------------------------------------------------ */
@@ -268,16 +271,13 @@ int auth_check_jwt(api_auth *auth, const char *token, long long now, char *why, 
     return rc;
 }
 
-int auth_jwt_caller(api_auth *auth, const char *token, long long now, api_caller *who,
-                    char *why, size_t whylen)
+/* token verified with key (PEM) and its claims checked (its iss the
+ * OIDC issuer when want_iss is set); who filled. */
+static int verify_jwt(api_auth *auth, const char *token, const char *key, const char *want_iss,
+                      long long now, api_caller *who, char *why, size_t whylen)
 {
-    if (auth->jwt_key.len == 0) {
-        snprintf(why, whylen, "no JWT key is configured");
-        return -1;
-    }
     jwt_t *jwt = NULL;
-    int rc = jwt_decode(&jwt, token, (const unsigned char *)il_buf_cstr(&auth->jwt_key),
-                        (int)auth->jwt_key.len);
+    int rc = jwt_decode(&jwt, token, (const unsigned char *)key, (int)strlen(key));
     if (rc != 0 || !jwt) {
         snprintf(why, whylen, "not a JWT signed by the configured key");
         rc = -1;
@@ -288,9 +288,34 @@ int auth_jwt_caller(api_auth *auth, const char *token, long long now, api_caller
     } else {
         rc = check_claims(auth, jwt, now, why, whylen);
     }
+    if (rc == 0 && want_iss && !oidc_same_issuer(jwt_get_grant(jwt, "iss"), want_iss)) {
+        snprintf(why, whylen, "the token's issuer is not %s", want_iss);
+        rc = -1;
+    }
     if (rc == 0)
         caller_from_jwt(auth, jwt, who);
     jwt_free(jwt);
+    return rc;
+}
+
+int auth_jwt_caller(api_auth *auth, const char *token, long long now, api_caller *who,
+                    char *why, size_t whylen)
+{
+    if (auth->jwt_key.len == 0) {
+        snprintf(why, whylen, "no JWT key is configured");
+        return -1;
+    }
+    return verify_jwt(auth, token, il_buf_cstr(&auth->jwt_key), NULL, now, who, why, whylen);
+}
+
+/* A JWT of the OIDC issuer: its key by kid (oidc.c), its iss the issuer. */
+static int oidc_caller(api_auth *auth, const char *token, long long now, api_caller *who,
+                       char *why, size_t whylen)
+{
+    char *pem = oidc_key_for(auth->oidc, token, why, whylen);
+    int rc = pem ? verify_jwt(auth, token, pem, oidc_issuer(auth->oidc), now, who, why, whylen)
+                 : -1;
+    free(pem);
     return rc;
 }
 
@@ -298,7 +323,7 @@ int auth_jwt_caller(api_auth *auth, const char *token, long long now, api_caller
 
 static bool tokens_configured(const api_auth *auth)
 {
-    return auth->token_file || auth->jwt_key.len > 0;
+    return auth->token_file || auth->jwt_key.len > 0 || auth->oidc;
 }
 
 /* NULL when the bearer token is accepted (who then names its holder),
@@ -314,7 +339,10 @@ static const char *bearer_problem(api_auth *auth, il_request *req, api_caller *w
     if (auth->jwt_key.len > 0 && auth_jwt_caller(auth, token, (long long)time(NULL), who, why,
                                                   whylen) == 0)
         return NULL;
-    if (auth->jwt_key.len == 0 || strchr(token, '.') == NULL)
+    if (auth->oidc && strchr(token, '.') &&
+        oidc_caller(auth, token, (long long)time(NULL), who, why, whylen) == 0)
+        return NULL;
+    if ((auth->jwt_key.len == 0 && !auth->oidc) || strchr(token, '.') == NULL)
         return "the bearer token is not accepted";
     return why;
 }
@@ -393,6 +421,8 @@ api_auth *auth_new(const auth_config *cfg, char *err, size_t errlen)
     auth->token_file = dup_or_null(cfg->token_file);
     auth->jwt_issuer = dup_or_null(cfg->jwt_issuer);
     auth->jwt_audience = dup_or_null(cfg->jwt_audience);
+    if (cfg->oidc_issuer && *cfg->oidc_issuer)
+        auth->oidc = oidc_new(cfg->oidc_issuer, cfg->oidc_ca_file, cfg->oidc_min_refetch_s);
     auth->jwt_user_claim = il_xstrdup(cfg->jwt_user_claim && *cfg->jwt_user_claim
                                           ? cfg->jwt_user_claim : "sub");
     auth->jwt_groups_claim = il_xstrdup(cfg->jwt_groups_claim && *cfg->jwt_groups_claim
@@ -428,6 +458,7 @@ void auth_free(api_auth *auth)
     free(auth->token_file);
     free(auth->jwt_issuer);
     free(auth->jwt_audience);
+    oidc_free(auth->oidc);
     free(auth->jwt_user_claim);
     free(auth->jwt_groups_claim);
     free(auth);

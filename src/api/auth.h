@@ -15,6 +15,9 @@ typedef struct auth_config {
     const char *jwt_audience;   /* AuthJWT.Audience: required in "aud", or NULL */
     const char *jwt_user_claim;   /* AuthJWT.UserClaim: the caller's name; NULL = "sub" */
     const char *jwt_groups_claim; /* AuthJWT.GroupsClaim: its groups; NULL = "groups" */
+    const char *oidc_issuer;    /* AuthOIDC.Issuer: JWTs signed by its JWKS keys, or NULL */
+    const char *oidc_ca_file;   /* AuthOIDC.CACertFile: CAs of an https issuer, or NULL */
+    long long oidc_min_refetch_s; /* AuthOIDC.MinRefetchSeconds; 0 = the default */
 } auth_config;
 
 /* Who a request comes from, as its credentials say (set on the request by

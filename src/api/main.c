@@ -68,6 +68,15 @@ static const il_cfg_field config_fields[] = {
      "the JWT claim that names the caller (for TenantsFile and the plugin)"},
     {"AuthJWT.GroupsClaim", NULL, IL_CFG_STRING, offsetof(api_config, jwt_groups_claim),
      "groups", "the JWT claim that lists the caller's groups (array or string)"},
+    {"AuthOIDC.Issuer", NULL, IL_CFG_STRING, offsetof(api_config, oidc_issuer), NULL,
+     "accept bearer JWTs of this OIDC issuer (its \"iss\"): signing keys found by discovery "
+     "(/.well-known/openid-configuration -> jwks_uri), cached, refetched for an unknown kid "
+     "(at most every 10 s) and hourly; AuthJWT.Audience/UserClaim/GroupsClaim apply"},
+    {"AuthOIDC.CACertFile", NULL, IL_CFG_STRING, offsetof(api_config, oidc_ca_file), NULL,
+     "CAs of an https issuer (default: the system's)"},
+    {"AuthOIDC.MinRefetchSeconds", NULL, IL_CFG_INT, offsetof(api_config, oidc_min_refetch_s),
+     "10", "shortest time between two fetches of the issuer's keys (a token with an unknown "
+     "kid asks for one)"},
     {"TenantsFile", "INTERLINK_TENANTS_FILE", IL_CFG_STRING, offsetof(api_config, tenants_file),
      NULL, "YAML mapping of callers (users:) and groups (groups:) to the namespaces they may "
      "act on (\"*\": all); unset: every authenticated caller may act on every namespace"},
@@ -176,9 +185,9 @@ static int check_config(const api_config *cfg, const char *path)
     else if (cfg->conn_timeout_s < 1 || cfg->conn_timeout_s > 3600)
         problem = "ConnectionTimeoutSeconds must be from 1 to 3600";
     else if (cfg->tenants_file && *cfg->tenants_file && !cfg->tls_ca_file &&
-             !cfg->auth_token_file && !cfg->jwt_key_file)
-        problem = "TenantsFile needs authentication (TLS.CACertFile, AuthTokenFile or "
-                  "AuthJWT.PublicKeyFile): without it no caller has a name";
+             !cfg->auth_token_file && !cfg->jwt_key_file && !cfg->oidc_issuer)
+        problem = "TenantsFile needs authentication (TLS.CACertFile, AuthTokenFile, "
+                  "AuthJWT.PublicKeyFile or AuthOIDC.Issuer): without it no caller has a name";
     if (problem)
         il_error("%s: %s", path, problem);
     return problem ? -1 : 0;
@@ -248,7 +257,10 @@ static il_httpd *open_listener(api *a, char *err, size_t errlen)
                         .jwt_issuer = a->cfg.jwt_issuer,
                         .jwt_audience = a->cfg.jwt_audience,
                         .jwt_user_claim = a->cfg.jwt_user_claim,
-                        .jwt_groups_claim = a->cfg.jwt_groups_claim};
+                        .jwt_groups_claim = a->cfg.jwt_groups_claim,
+                        .oidc_issuer = a->cfg.oidc_issuer,
+                        .oidc_ca_file = a->cfg.oidc_ca_file,
+                        .oidc_min_refetch_s = a->cfg.oidc_min_refetch_s};
     if (read_tls_files(&a->cfg, &tls, err, errlen) == 0 &&
         (a->auth = auth_new(&acfg, err, errlen)) != NULL) {
         il_httpd_opts sopts = {.address = a->cfg.interlink_address,
