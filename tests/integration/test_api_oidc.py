@@ -89,3 +89,40 @@ def test_issuer_down_keeps_known_keys(oidc_stack, issuer):
     code, _ = pods(oidc_stack, issuer.token(sub="alice", kid="unknown"))
     assert code == 401
     assert "cannot load the keys" in oidc_stack.api.output()
+
+
+def test_vk_gets_and_renews_its_own_token(tmp_path):
+    """interlink-vk with OIDC.* (client credentials) runs a pod through an
+    interlink that trusts only the issuer; the token is renewed and the
+    issuer's key rotated while it runs."""
+    import vkutil
+    issuer = Issuer(clients={"vk-client": ("s3cret", "vk-cluster-1", [])},
+                    token_lifetime=4).start()
+    secret = tmp_path / "client-secret"
+    secret.write_text("s3cret\n")
+    tenants = harness.write_yaml(str(tmp_path / "tenants.yaml"),
+                                 {"users": {"vk-cluster-1": ["*"]}})
+    kube = vkutil.FakeKube(str(tmp_path / "kube"))
+    stack = harness.Stack(str(tmp_path / "stack"), api_extra={
+        "AuthOIDC": {"Issuer": issuer.url, "MinRefetchSeconds": 1}, "TenantsFile": tenants})
+    vk = None
+    try:
+        stack.start()
+        vk = vkutil.VK(str(tmp_path), kube, stack, InterlinkURL=stack.api_addr,
+                       OIDC={"TokenURL": issuer.url + "/token", "ClientID": "vk-client",
+                             "ClientSecretFile": str(secret)}).start()
+        wait_until(lambda: issuer.tokens_issued >= 1, timeout=30, what="the VK's first token")
+        issuer.rotate(keep_old=False)
+        kube.create_pod("oidc", [{"name": "c", "image": "busybox",
+                                  "command": ["sh", "-c", "sleep 6; echo hi"]}])
+        pod = vkutil.wait_for("pod oidc done", lambda: vkutil.phase(kube.pod("oidc"))
+                              in ("Succeeded", "Failed") and kube.pod("oidc"), timeout=90)
+        assert pod["status"]["phase"] == "Succeeded", pod["status"]
+        assert issuer.tokens_issued >= 2, "the token was not renewed"
+        assert "401" not in vk.output()
+    finally:
+        if vk is not None:
+            assert vk.stop() == 0, vk.output()[-3000:]
+        stack.stop()
+        kube.stop()
+        issuer.stop()
