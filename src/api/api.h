@@ -25,6 +25,7 @@ typedef struct api_config {
     bool errors_only;
     int64_t max_body;
     int64_t sidecar_timeout_s;
+    char *sidecar_token_file; /* SidecarTokenFile: bearer token sent to the plugin */
     char *job_script_template;
     bool tls_enabled;         /* TLS.*: serve https (upstream keys) */
     char *tls_cert_file;

@@ -145,17 +145,6 @@ static int tokens_refresh(api_auth *auth, char *err, size_t errlen)
     return 0;
 }
 
-/* Compare in time that depends on the lengths only, not on where the first
- * difference is: a caller must not learn a token byte by byte. */
-static bool same_secret(const char *a, const char *b)
-{
-    size_t la = strlen(a), lb = strlen(b);
-    unsigned char diff = la != lb;
-    for (size_t i = 0; i < la && lb > 0; i++)
-        diff |= (unsigned char)(a[i] ^ b[i % lb]);
-    return diff == 0;
-}
-
 /* Add "a,b,c" to who's groups. */
 static void add_groups(api_caller *who, const char *list)
 {
@@ -176,7 +165,7 @@ static bool token_listed(api_auth *auth, const char *token, api_caller *who)
                 auth->n_tokens);
     const named_token *match = NULL;
     for (size_t i = 0; i < auth->n_tokens; i++)
-        if (same_secret(token, auth->tokens[i].secret))
+        if (il_secret_equal(token, auth->tokens[i].secret))
             match = &auth->tokens[i];
     if (match) {
         who->name = il_xstrdup(match->name);

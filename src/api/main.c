@@ -44,6 +44,10 @@ static const il_cfg_field config_fields[] = {
     {"SidecarTimeoutSeconds", "INTERLINK_SIDECAR_TIMEOUT", IL_CFG_INT,
      offsetof(api_config, sidecar_timeout_s), "120",
      "how long a plugin call may take before the caller gets 504"},
+    {"SidecarTokenFile", "INTERLINK_SIDECAR_TOKEN_FILE", IL_CFG_STRING,
+     offsetof(api_config, sidecar_token_file), NULL,
+     "file holding the token sent to the plugin as \"Authorization: Bearer\" (the plugin's "
+     "PluginTokenFile); read at start"},
     {"JobScriptTemplate", NULL, IL_CFG_STRING, offsetof(api_config, job_script_template), NULL,
      "upstream job-script template: not supported, refused when set"},
     {"TLS.Enabled", NULL, IL_CFG_BOOL, offsetof(api_config, tls_enabled), NULL,
@@ -298,9 +302,20 @@ static int serve(api *a)
 {
     char err[512];
     a->store = store_open(a->cfg.data_root, err, sizeof(err));
+    il_buf token = IL_BUF_INIT;
     il_httpc_opts copts = {.url = a->cfg.sidecar_url, .port = a->cfg.sidecar_port,
                            .timeout_ms = a->cfg.sidecar_timeout_s * 1000};
-    a->plugin = a->store ? il_httpc_new(&copts, err, sizeof(err)) : NULL;
+    bool want_token = a->cfg.sidecar_token_file && *a->cfg.sidecar_token_file;
+    if (a->store && want_token) {
+        if (il_read_file(a->cfg.sidecar_token_file, 64 * 1024, &token) == 0 && token.len)
+            copts.bearer_token = il_trim(token.data);
+        else
+            snprintf(err, sizeof(err), "SidecarTokenFile %s: cannot read it, or it is empty",
+                     a->cfg.sidecar_token_file);
+    }
+    a->plugin = a->store && (!want_token || copts.bearer_token)
+                    ? il_httpc_new(&copts, err, sizeof(err)) : NULL;
+    il_buf_free(&token);
     il_httpd *srv = a->plugin ? open_listener(a, err, sizeof(err)) : NULL;
     int status = 1;
     a->watch = srv ? watch_hub_new(a->cfg.max_watchers) : NULL;

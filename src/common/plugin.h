@@ -55,5 +55,10 @@ typedef struct il_plugin_ops {
 
 /* Serve until SIGINT or SIGTERM.  Returns the process exit status. */
 int il_plugin_serve(const il_plugin_ops *ops, void *ctx, const il_httpd_opts *listen);
+/* The same, accepting only callers that send "Authorization: Bearer
+ * token" (interlink's SidecarTokenFile) when token is not NULL: 401 on
+ * the headers otherwise, before any body is read. */
+int il_plugin_serve_token(const il_plugin_ops *ops, void *ctx, const il_httpd_opts *listen,
+                          const char *token);
 
 #endif

@@ -50,7 +50,7 @@ void runner_set_log_level(bool verbose, bool errors_only)
 }
 
 int runner_serve(const il_plugin_ops *ops, void *ctx, const char *socket, const char *url,
-                 const char *port, int64_t max_body)
+                 const char *port, int64_t max_body, const char *token_file)
 {
     bool unix_socket = socket && socket[0];
     il_httpd_opts listen = {
@@ -58,5 +58,21 @@ int runner_serve(const il_plugin_ops *ops, void *ctx, const char *socket, const 
         .port = unix_socket ? NULL : port,
         .max_body = max_body,
     };
-    return il_plugin_serve(ops, ctx, &listen);
+    il_buf text = IL_BUF_INIT;
+    const char *token = NULL;
+    if (token_file && *token_file) {
+        if (il_read_file(token_file, 64 * 1024, &text) == 0 && text.len)
+            token = il_trim(text.data);
+        if (!token || !*token) {
+            il_error("PluginTokenFile %s: cannot read it, or it is empty", token_file);
+            il_buf_free(&text);
+            return 1;
+        }
+    } else if (!unix_socket) {
+        il_warn("no PluginTokenFile: anyone who can reach %s port %s may create, read and "
+                "delete pods, in the name of any user", url, port ? port : "");
+    }
+    int rc = il_plugin_serve_token(ops, ctx, &listen, token);
+    il_buf_free(&text);
+    return rc;
 }

@@ -320,9 +320,10 @@ typedef struct runner_cli {
 int runner_parse_cli(const runner_cli *cli, int argc, char **argv, const char **config_path,
                      bool *verbose);
 void runner_set_log_level(bool verbose, bool errors_only);
-/* Serve ops on the unix socket when set, else on url + port. */
+/* Serve ops on the unix socket when set, else on url + port; with
+ * token_file (PluginTokenFile), only to callers sending its token. */
 int runner_serve(const il_plugin_ops *ops, void *ctx, const char *socket, const char *url,
-                 const char *port, int64_t max_body);
+                 const char *port, int64_t max_body, const char *token_file);
 
 /* ---- probes and lifecycle hooks (probe.c, probe_run.c) ------------------ */
 

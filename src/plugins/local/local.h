@@ -32,6 +32,7 @@ typedef struct local_config {
     bool verbose;
     bool errors_only;
     int64_t max_body;
+    char *token_file;         /* PluginTokenFile */
 } local_config;
 
 typedef struct local_ctx {

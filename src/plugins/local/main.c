@@ -44,6 +44,9 @@ static const il_cfg_field fields[] = {
     {"VerboseLogging", NULL, IL_CFG_BOOL, CFG(verbose), "false", "debug logging"},
     {"ErrorsOnlyLogging", NULL, IL_CFG_BOOL, CFG(errors_only), "false", "log errors only"},
     {"MaxBodyBytes", NULL, IL_CFG_SIZE, CFG(max_body), "16Mi", "largest accepted request body"},
+    {"PluginTokenFile", NULL, IL_CFG_STRING, CFG(token_file), NULL,
+     "file holding a token every caller must send as \"Authorization: Bearer\" (interlink's "
+     "SidecarTokenFile); for TCP listeners, where socket permissions protect nothing"},
 };
 #define NFIELDS (sizeof(fields) / sizeof(fields[0]))
 
@@ -105,7 +108,7 @@ static int serve(const local_config *cfg)
         poddir_remove_stale(ctx.pods_dir);
         il_info("runtime %s, data in %s", cfg->runtime, cfg->data_root);
         rc = runner_serve(&local_ops, &ctx, cfg->socket, cfg->sidecar_url, cfg->sidecar_port,
-                          cfg->max_body);
+                          cfg->max_body, cfg->token_file);
     }
     free(ctx.pods_dir);
     free(ctx.self_exe);

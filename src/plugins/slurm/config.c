@@ -88,6 +88,9 @@ static const il_cfg_field fields[] = {
     {"VerboseLogging", NULL, IL_CFG_BOOL, CFG(verbose), "false", "debug logging"},
     {"ErrorsOnlyLogging", NULL, IL_CFG_BOOL, CFG(errors_only), "false", "log errors only"},
     {"MaxBodyBytes", NULL, IL_CFG_SIZE, CFG(max_body), "16Mi", "largest accepted request body"},
+    {"PluginTokenFile", NULL, IL_CFG_STRING, CFG(token_file), NULL,
+     "file holding a token every caller must send as \"Authorization: Bearer\" (interlink's "
+     "SidecarTokenFile); for TCP listeners, where socket permissions protect nothing"},
     {"Flavors", NULL, IL_CFG_JSON, CFG(flavors_json), NULL,
      "list of {Name, Description, CPUDefault, MemoryDefault, UID, SlurmFlags}: sbatch flags "
      "and resource defaults picked per pod (slurm-job.vk.io/flavor, GPU count, DefaultFlavor)"},

@@ -65,7 +65,7 @@ static int serve(const slurm_config *cfg)
         il_info("runtime %s, data in %s (%s filesystem), runner %s", cfg->runtime, cfg->data_root,
                 cfg->shared_fs ? "shared" : "non-shared", ctx.runner_path);
         rc = runner_serve(&slurm_ops, &ctx, cfg->socket, cfg->sidecar_url, cfg->sidecar_port,
-                          cfg->max_body);
+                          cfg->max_body, cfg->token_file);
     }
     free(ctx.pods_dir);
     free(ctx.runner_path);

@@ -76,6 +76,7 @@ typedef struct slurm_config {
     bool verbose;
     bool errors_only;
     int64_t max_body;
+    char *token_file;         /* PluginTokenFile */
     json_t *flavors_json;     /* Flavors as written; parsed into flavors at load */
     char *default_flavor;
     char *default_uid;        /* DefaultUID: only the plugin's own uid is accepted */
