@@ -75,6 +75,11 @@ static const il_cfg_field fields[] = {
     F("ErrorsOnlyLogging", NULL, IL_CFG_BOOL, errors_only, NULL, "errors only"),
     F("KubeletAddress", "KUBELET_URL", IL_CFG_STRING, kubelet_address, "0.0.0.0",
       "kubelet API listen address"),
+    F("KubeletMaxConnections", NULL, IL_CFG_INT, kubelet_max_connections, "1024",
+      "open connections to the kubelet port in all; beyond it new ones are closed at once"),
+    F("KubeletMaxConnectionsPerClient", NULL, IL_CFG_INT, kubelet_max_per_client, "512",
+      "open connections from one address (the API server proxies every kubectl logs/exec "
+      "from its own address, so keep it high)"),
     F("KubeletPort", "KUBELET_PORT", IL_CFG_INT, kubelet_port, "5820",
       "kubelet API port (node daemonEndpoints)"),
     F("PodIP", "POD_IP", IL_CFG_STRING, pod_ip, NULL, "node InternalIP address"),
@@ -337,6 +342,11 @@ static const char *check(const vk_config *cfg)
         return "Network.EnableTunnel/FullMesh are not supported by this virtual kubelet";
     if (cfg->kubelet_port <= 0 || cfg->kubelet_port > 65535)
         return "KubeletPort (KUBELET_PORT) must be a TCP port";
+    if (cfg->kubelet_max_connections < 2 || cfg->kubelet_max_connections > 100000 ||
+        cfg->kubelet_max_per_client < 1 ||
+        cfg->kubelet_max_per_client > cfg->kubelet_max_connections)
+        return "KubeletMaxConnections must be from 2 to 100000 and "
+               "KubeletMaxConnectionsPerClient from 1 to KubeletMaxConnections";
     if (cfg->ping_interval_s <= 0 || cfg->status_interval_s <= 0 || cfg->timeout_s <= 0)
         return "PingIntervalSeconds, StatusIntervalSeconds and InterlinkTimeoutSeconds must be "
                "positive";

@@ -56,6 +56,8 @@ typedef struct vk_config {
     bool verbose, errors_only;
     char *kubelet_address;    /* KUBELET_URL */
     int64_t kubelet_port;     /* KUBELET_PORT */
+    int64_t kubelet_max_connections;     /* KubeletMaxConnections */
+    int64_t kubelet_max_per_client;      /* KubeletMaxConnectionsPerClient */
     char *pod_ip;             /* POD_IP */
     char *pod_cidr;
     char *k8s_api_addr, *k8s_api_port, *k8s_api_ca;
