@@ -25,6 +25,7 @@ typedef struct api_config {
     bool errors_only;
     int64_t max_body;
     int64_t sidecar_timeout_s;
+    char *sidecar_token_file; /* SidecarTokenFile: bearer token sent to the plugin */
     char *job_script_template;
     bool tls_enabled;         /* TLS.*: serve https (upstream keys) */
     char *tls_cert_file;
@@ -34,8 +35,17 @@ typedef struct api_config {
     char *jwt_key_file;       /* AuthJWT.*: accepted JWTs */
     char *jwt_issuer;
     char *jwt_audience;
+    char *jwt_user_claim;     /* AuthJWT.UserClaim, AuthJWT.GroupsClaim */
+    char *jwt_groups_claim;
+    char *oidc_issuer;        /* AuthOIDC.Issuer, AuthOIDC.CACertFile (oidc.c) */
+    char *oidc_ca_file;
+    int64_t oidc_min_refetch_s;
+    char *tenants_file;       /* TenantsFile: identities -> namespaces (tenants.c) */
     int64_t status_refresh_s; /* StatusRefreshSeconds: the refresher (refresher.c); 0 = off */
     int64_t max_watchers;     /* MaxWatchers: concurrent GET /watch */
+    int64_t max_connections;  /* MaxConnections, MaxConnectionsPerClient, */
+    int64_t max_per_client;   /* ConnectionTimeoutSeconds: httpd.c's caps */
+    int64_t conn_timeout_s;
 } api_config;
 
 /* UIDs whose /create is being relayed right now, so that a concurrent
@@ -54,6 +64,7 @@ typedef struct api {
     il_httpc *plugin;
     inflight_set creating;
     struct api_auth *auth;    /* who may call (auth.c) */
+    struct tenants *tenants;  /* what each caller may touch (tenants.c); NULL = all */
     struct watch_hub *watch;  /* GET /watch: the change journal (watch.c) */
 } api;
 
@@ -62,6 +73,14 @@ typedef struct api {
  * why; relay_unreachable answers the caller). */
 int relay_call(api *a, il_request *req, const char *method, const char *path,
                const void *body, size_t len, il_http_result *res);
+/* The same, telling the plugin who asks and for which tenant (namespace,
+ * or NULL) in X-Interlink-User, -Groups and -Tenant headers. */
+int relay_call_for(api *a, il_request *req, const char *method, const char *path,
+                   const void *body, size_t len, const char *tenant, il_http_result *res);
+/* Those headers ("Name: value" lines, NULL-terminated) into hdrs, at most
+ * 4 entries with the NULL; free them with relay_headers_free. */
+void relay_identity_headers(il_request *req, const char *tenant, char *hdrs[4]);
+void relay_headers_free(char *hdrs[4]);
 /* Answer 502 (unreachable) or 504 (timed out) for a failed relay_call. */
 void relay_unreachable(api *a, il_request *req, const char *path, const il_http_result *res);
 /* Answer the caller with the plugin's non-200 status and body, as upstream

@@ -12,6 +12,7 @@
 #include "log.h"
 #include "metrics.h"
 #include "pod.h"
+#include "tenants.h"
 #include "timeutil.h"
 #include "watch.h"
 #include "wire.h"
@@ -189,8 +190,9 @@ json_t *status_refresh(api *a, il_request *req, json_t *pods, bool strict)
     return result;
 }
 
-/* Every element must be a pod object with metadata.uid. */
-static bool valid_pod_list(il_request *req, json_t *body)
+/* Every element must be a pod object with metadata.uid, of a namespace
+ * the caller may act on (tenants.c). */
+static bool valid_pod_list(api *a, il_request *req, json_t *body)
 {
     if (!json_is_array(body)) {
         il_respond_error(req, 400, "invalid status request: expected a JSON array of pods");
@@ -205,7 +207,10 @@ static bool valid_pod_list(il_request *req, json_t *body)
             il_respond_error(req, 400, "invalid pod at index %zu: %s", i, err);
             return false;
         }
+        bool allowed = access_check_pod(a, req, meta.uid, meta.ns);
         il_pod_free(&meta);
+        if (!allowed)
+            return false;
     }
     return true;
 }
@@ -216,7 +221,7 @@ void handle_status(il_request *req, void *ud)
     json_t *body = il_request_json(req);
     if (!body)
         return;
-    if (valid_pod_list(req, body)) {
+    if (valid_pod_list(a, req, body)) {
         json_t *statuses = status_refresh(a, req, body, true);
         if (statuses)
             il_respond_json(req, 200, statuses);
@@ -245,10 +250,21 @@ void handle_pods(il_request *req, void *ud)
     api *a = ud;
     store_pod *rows;
     size_t n;
-    if (store_list(a->store, il_request_query(req, "namespace"), &rows, &n) != 0) {
+    const char *ns = il_request_query(req, "namespace");
+    if (ns && !access_check_ns(a, req, ns))
+        return;
+    if (store_list(a->store, ns, &rows, &n) != 0) {
         il_respond_error(req, 500, "state database error; see the server log");
         return;
     }
+    size_t kept = 0;   /* only the namespaces the caller may see */
+    for (size_t i = 0; i < n; i++) {
+        if (access_may(a, req, rows[i].ns))
+            rows[kept++] = rows[i];
+        else
+            store_pod_free(&rows[i]);
+    }
+    n = kept;
     metrics_set_pods(store_count(a->store));
     json_t *pods = json_array();
     for (size_t i = 0; i < n; i++)
@@ -286,7 +302,7 @@ void handle_update_cache(il_request *req, void *ud)
     }
     if (!uid || !*uid) {
         il_respond_error(req, 400, "updateCache needs a pod (with metadata.uid) or a pod UID");
-    } else {
+    } else if (access_check_pod(a, req, uid, NULL)) {
         store_forget_status(a->store, uid);
         il_debug("dropped stored status of %s", uid);
         il_respond_text(req, 200, "Updated cache");

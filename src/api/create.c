@@ -12,6 +12,7 @@
 #include "api.h"
 #include "log.h"
 #include "pod.h"
+#include "tenants.h"
 #include "wire.h"
 
 /* ---- in-flight UIDs ------------------------------------------------------- */
@@ -87,7 +88,7 @@ static char *submit(api *a, il_request *req, json_t *plugin_body, const il_pod *
 {
     char *text = json_dumps(plugin_body, JSON_COMPACT);
     il_http_result res;
-    int rc = relay_call(a, req, "POST", "/create", text, strlen(text), &res);
+    int rc = relay_call_for(a, req, "POST", "/create", text, strlen(text), pod->ns, &res);
     free(text);
     if (rc != 0) {
         relay_unreachable(a, req, "/create", &res);
@@ -128,10 +129,21 @@ void handle_create(il_request *req, void *ud)
         json_decref(body);
         return;
     }
+    if (!access_check_ns(a, req, pod.ns)) {
+        il_pod_free(&pod);
+        json_decref(plugin_body);
+        json_decref(body);
+        return;
+    }
     inflight_claim(&a->creating, pod.uid);
     store_pod known;
     int found = store_get(a->store, pod.uid, &known);
-    if (found == 1) {
+    if (found == 1 && strcmp(known.ns, pod.ns) != 0) {
+        /* a UID is a pod's, in one namespace: never hand out another's job */
+        il_respond_error(req, 409, "pod UID %s is already in use in another namespace",
+                         pod.uid);
+        store_pod_free(&known);
+    } else if (found == 1) {
         il_info("create %s/%s (%s): already submitted as job %s", pod.ns, pod.name, pod.uid,
                 known.job_id);
         respond_created(req, pod.uid, known.job_id);

@@ -9,6 +9,7 @@
 #include "log.h"
 #include "metrics.h"
 #include "pod.h"
+#include "tenants.h"
 #include "wire.h"
 
 /* ---- /delete ---------------------------------------------------------------- */
@@ -30,9 +31,13 @@ void handle_delete(il_request *req, void *ud)
         return;
     }
     json_decref(body);
+    if (!access_check_pod(a, req, pod.uid, pod.ns)) {
+        il_pod_free(&pod);
+        return;
+    }
     il_http_result res;
-    if (relay_call(a, req, "POST", "/delete", il_request_body(req), il_request_body_len(req),
-                   &res) != 0) {
+    if (relay_call_for(a, req, "POST", "/delete", il_request_body(req),
+                       il_request_body_len(req), pod.ns, &res) != 0) {
         relay_unreachable(a, req, "/delete", &res);
     } else if (res.status != 200) {
         relay_failure(req, "delete", &res);
@@ -69,15 +74,24 @@ void handle_logs(il_request *req, void *ud)
         il_respond_error(req, 400, "%s", err);
         return;
     }
+    if (!access_check_pod(a, req, lr.pod_uid, lr.ns)) {
+        il_log_request_free(&lr);
+        return;
+    }
     json_t *forward = il_log_request_to_json(&lr);
-    il_log_request_free(&lr);
     char *text = json_dumps(forward, JSON_COMPACT);
     json_decref(forward);
     long status = 0;
     bool timed_out = false;
-    il_httpc_stream *stream = il_httpc_stream_open(a->plugin, "GET", "/getLogs",
-                                                   il_request_session(req), text, strlen(text),
-                                                   &status, &timed_out, err, sizeof(err));
+    char *hdrs[4];
+    relay_identity_headers(req, lr.ns, hdrs);
+    il_log_request_free(&lr);
+    il_httpc_req call = {.method = "GET", .path = "/getLogs",
+                         .headers = (const char *const *)hdrs,
+                         .session = il_request_session(req), .body = text, .len = strlen(text)};
+    il_httpc_stream *stream = il_httpc_stream_call(a->plugin, &call, &status, &timed_out, err,
+                                                   sizeof(err));
+    relay_headers_free(hdrs);
     free(text);
     metrics_count_plugin_call("/getLogs", stream == NULL, 0);
     if (!stream) {

@@ -19,6 +19,7 @@
 #include "log.h"
 #include "metrics.h"
 #include "refresher.h"
+#include "tenants.h"
 #include "watch.h"
 
 #define DEFAULT_CONFIG_PATH "/etc/interlink/InterLinkConfig.yaml"
@@ -46,6 +47,10 @@ static const il_cfg_field config_fields[] = {
     {"SidecarTimeoutSeconds", "INTERLINK_SIDECAR_TIMEOUT", IL_CFG_INT,
      CFG(sidecar_timeout_s), "120",
      "how long a plugin call may take before the caller gets 504"},
+    {"SidecarTokenFile", "INTERLINK_SIDECAR_TOKEN_FILE", IL_CFG_STRING,
+     CFG(sidecar_token_file), NULL,
+     "file holding the token sent to the plugin as \"Authorization: Bearer\" (the plugin's "
+     "PluginTokenFile); read at start"},
     {"JobScriptTemplate", NULL, IL_CFG_STRING, CFG(job_script_template), NULL,
      "upstream job-script template: not supported, refused when set"},
     {"TLS.Enabled", NULL, IL_CFG_BOOL, CFG(tls_enabled), NULL,
@@ -66,12 +71,38 @@ static const il_cfg_field config_fields[] = {
      "the \"iss\" such JWTs must carry (empty: any)"},
     {"AuthJWT.Audience", NULL, IL_CFG_STRING, CFG(jwt_audience), NULL,
      "a value their \"aud\" must contain (empty: any)"},
+    {"AuthJWT.UserClaim", NULL, IL_CFG_STRING, CFG(jwt_user_claim), "sub",
+     "the JWT claim that names the caller (for TenantsFile and the plugin)"},
+    {"AuthJWT.GroupsClaim", NULL, IL_CFG_STRING, CFG(jwt_groups_claim),
+     "groups", "the JWT claim that lists the caller's groups (array or string)"},
+    {"AuthOIDC.Issuer", NULL, IL_CFG_STRING, CFG(oidc_issuer), NULL,
+     "accept bearer JWTs of this OIDC issuer (its \"iss\"): signing keys found by discovery "
+     "(/.well-known/openid-configuration -> jwks_uri), cached, refetched for an unknown kid "
+     "(at most every 10 s) and hourly; AuthJWT.Audience/UserClaim/GroupsClaim apply"},
+    {"AuthOIDC.CACertFile", NULL, IL_CFG_STRING, CFG(oidc_ca_file), NULL,
+     "CAs of an https issuer (default: the system's)"},
+    {"AuthOIDC.MinRefetchSeconds", NULL, IL_CFG_INT, CFG(oidc_min_refetch_s),
+     "10", "shortest time between two fetches of the issuer's keys (a token with an unknown "
+     "kid asks for one)"},
+    {"TenantsFile", "INTERLINK_TENANTS_FILE", IL_CFG_STRING, CFG(tenants_file),
+     NULL, "YAML mapping of callers (users:) and groups (groups:) to the namespaces they may "
+     "act on (\"*\": all); unset: every authenticated caller may act on every namespace"},
     {"StatusRefreshSeconds", "INTERLINK_STATUS_REFRESH", IL_CFG_INT,
      CFG(status_refresh_s), "1",
      "while somebody watches (GET /watch), refresh unfinished pods from the plugin this often "
      "(one batched call); 0: never (watchers hear only of changes /status calls find)"},
     {"MaxWatchers", "INTERLINK_MAX_WATCHERS", IL_CFG_INT, CFG(max_watchers),
      "64", "concurrent GET /watch requests; more get 429"},
+    {"MaxConnections", "INTERLINK_MAX_CONNECTIONS", IL_CFG_INT,
+     CFG(max_connections), "512",
+     "open connections in all; beyond it new connections are closed at once"},
+    {"MaxConnectionsPerClient", "INTERLINK_MAX_CONNECTIONS_PER_CLIENT", IL_CFG_INT,
+     CFG(max_per_client), "128",
+     "open connections from one client address (TCP listeners), so that one client's "
+     "flood leaves room for the others; must be below MaxConnections"},
+    {"ConnectionTimeoutSeconds", "INTERLINK_CONNECTION_TIMEOUT", IL_CFG_INT,
+     CFG(conn_timeout_s), "30",
+     "a connection that sends nothing (headers or body) this long is closed"},
 };
 #define N_CONFIG_FIELDS (sizeof(config_fields) / sizeof(config_fields[0]))
 
@@ -154,6 +185,16 @@ static int check_config(const api_config *cfg, const char *path)
         problem = "StatusRefreshSeconds must be from 0 (off) to 86400";
     else if (cfg->max_watchers < 1 || cfg->max_watchers > 10000)
         problem = "MaxWatchers must be from 1 to 10000";
+    else if (cfg->max_connections < 2 || cfg->max_connections > 100000)
+        problem = "MaxConnections must be from 2 to 100000";
+    else if (cfg->max_per_client < 1 || cfg->max_per_client >= cfg->max_connections)
+        problem = "MaxConnectionsPerClient must be from 1 to below MaxConnections";
+    else if (cfg->conn_timeout_s < 1 || cfg->conn_timeout_s > 3600)
+        problem = "ConnectionTimeoutSeconds must be from 1 to 3600";
+    else if (cfg->tenants_file && *cfg->tenants_file && !cfg->tls_ca_file &&
+             !cfg->auth_token_file && !cfg->jwt_key_file && !cfg->oidc_issuer)
+        problem = "TenantsFile needs authentication (TLS.CACertFile, AuthTokenFile, "
+                  "AuthJWT.PublicKeyFile or AuthOIDC.Issuer): without it no caller has a name";
     if (problem)
         il_error("%s: %s", path, problem);
     return problem ? -1 : 0;
@@ -221,21 +262,38 @@ static il_httpd *open_listener(api *a, char *err, size_t errlen)
                         .token_file = a->cfg.auth_token_file,
                         .jwt_key_file = a->cfg.jwt_key_file,
                         .jwt_issuer = a->cfg.jwt_issuer,
-                        .jwt_audience = a->cfg.jwt_audience};
+                        .jwt_audience = a->cfg.jwt_audience,
+                        .jwt_user_claim = a->cfg.jwt_user_claim,
+                        .jwt_groups_claim = a->cfg.jwt_groups_claim,
+                        .oidc_issuer = a->cfg.oidc_issuer,
+                        .oidc_ca_file = a->cfg.oidc_ca_file,
+                        .oidc_min_refetch_s = a->cfg.oidc_min_refetch_s};
     if (read_tls_files(&a->cfg, &tls, err, errlen) == 0 &&
         (a->auth = auth_new(&acfg, err, errlen)) != NULL) {
         il_httpd_opts sopts = {.address = a->cfg.interlink_address,
                                .port = a->cfg.interlink_port, .max_body = a->cfg.max_body,
+                               .timeout_s = (unsigned)a->cfg.conn_timeout_s,
+                               .max_connections = (unsigned)a->cfg.max_connections,
+                               .max_per_client = (unsigned)a->cfg.max_per_client,
                                .tls_cert_pem = pem_or_null(&tls.cert),
                                .tls_key_pem = pem_or_null(&tls.key),
                                .tls_client_ca_pem = pem_or_null(&tls.ca)};
         srv = il_httpd_new(&sopts, err, errlen);
     }
+    if (srv && a->cfg.tenants_file && *a->cfg.tenants_file &&
+        !(a->tenants = tenants_load(a->cfg.tenants_file, err, errlen))) {
+        il_httpd_stop(srv);
+        srv = NULL;
+    }
     if (srv && auth_enabled(a->auth))
         il_httpd_set_filter(srv, auth_filter, a->auth);
     else if (srv)
-        il_warn("no authentication configured (TLS.CACertFile, AuthTokenFile, AuthJWT.*): "
-                "anyone who can reach %s may call it", a->cfg.interlink_address);
+        il_warn("UNAUTHENTICATED MODE: no authentication configured (TLS.CACertFile, "
+                "AuthTokenFile, AuthJWT.*): anyone who can reach %s may create, read and "
+                "delete every pod; only the socket's permissions protect it",
+                a->cfg.interlink_address);
+    if (srv && auth_enabled(a->auth) && !a->tenants)
+        il_warn("no TenantsFile: every authenticated caller may act on every namespace");
     il_buf_free(&tls.cert);
     il_buf_free(&tls.key);
     il_buf_free(&tls.ca);
@@ -247,9 +305,20 @@ static int serve(api *a)
 {
     char err[512];
     a->store = store_open(a->cfg.data_root, err, sizeof(err));
+    il_buf token = IL_BUF_INIT;
     il_httpc_opts copts = {.url = a->cfg.sidecar_url, .port = a->cfg.sidecar_port,
                            .timeout_ms = a->cfg.sidecar_timeout_s * 1000};
-    a->plugin = a->store ? il_httpc_new(&copts, err, sizeof(err)) : NULL;
+    bool want_token = a->cfg.sidecar_token_file && *a->cfg.sidecar_token_file;
+    if (a->store && want_token) {
+        if (il_read_file(a->cfg.sidecar_token_file, 64 * 1024, &token) == 0 && token.len)
+            copts.bearer_token = il_trim(token.data);
+        else
+            snprintf(err, sizeof(err), "SidecarTokenFile %s: cannot read it, or it is empty",
+                     a->cfg.sidecar_token_file);
+    }
+    a->plugin = a->store && (!want_token || copts.bearer_token)
+                    ? il_httpc_new(&copts, err, sizeof(err)) : NULL;
+    il_buf_free(&token);
     il_httpd *srv = a->plugin ? open_listener(a, err, sizeof(err)) : NULL;
     int status = 1;
     a->watch = srv ? watch_hub_new(a->cfg.max_watchers) : NULL;
@@ -274,6 +343,7 @@ static int serve(api *a)
     refresher_stop(refresh);
     il_httpd_stop(srv);
     auth_free(a->auth);
+    tenants_free(a->tenants);
     watch_hub_free(a->watch);
     il_httpc_free(a->plugin);
     store_close(a->store);

@@ -143,6 +143,24 @@ int store_get(store *st, const char *uid, store_pod *out)
     return found;
 }
 
+int store_get_namespace(store *st, const char *uid, char **ns)
+{
+    *ns = NULL;
+    pthread_mutex_lock(&st->mu);
+    sqlite3_stmt *stmt = prepare(st, "SELECT namespace FROM pods WHERE uid = ?");
+    int found = -1;
+    if (stmt) {
+        sqlite3_bind_text(stmt, 1, uid, -1, SQLITE_STATIC);
+        int rc = sqlite3_step(stmt);
+        found = rc == SQLITE_ROW ? 1 : rc == SQLITE_DONE ? 0 : -1;
+        if (found == 1)
+            *ns = column_text(stmt, 0);
+        sqlite3_finalize(stmt);
+    }
+    pthread_mutex_unlock(&st->mu);
+    return found;
+}
+
 json_t *store_get_statuses(store *st, json_t *uids)
 {
     char *uid_list = json_dumps(uids, JSON_COMPACT);

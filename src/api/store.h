@@ -28,6 +28,8 @@ void store_close(store *st);
 
 /* 1 found, 0 not found, -1 error. */
 int store_get(store *st, const char *uid, store_pod *out);
+/* The namespace a pod was created in (*ns malloc'd): 1 found, 0 not, -1 error. */
+int store_get_namespace(store *st, const char *uid, char **ns);
 /* The stored phase and status of many pods in one query: a new object
  * {uid: {"phase": str|null, "status": PodStatus|null}} holding the UIDs
  * (a JSON array of strings) that are known.  NULL on error. */

@@ -25,6 +25,7 @@
 #include "api.h"
 #include "log.h"
 #include "metrics.h"
+#include "tenants.h"
 #include "timeutil.h"
 #include "util.h"
 
@@ -160,6 +161,18 @@ static json_t *changes_since(watch_hub *h, uint64_t since)
                      "resync", resync);
 }
 
+/* Leave out the pods of namespaces the caller may not see (tenants.c). */
+static void drop_foreign(api *a, il_request *req, json_t *answer)
+{
+    json_t *pods = json_object_get(answer, "pods");
+    for (size_t i = json_array_size(pods); i > 0; i--) {
+        const char *ns = json_string_value(json_object_get(json_array_get(pods, i - 1),
+                                                           "namespace"));
+        if (!access_may(a, req, ns))
+            json_array_remove(pods, i - 1);
+    }
+}
+
 static void watcher_leaves(watch_hub *h)
 {
     pthread_mutex_lock(&h->mu);
@@ -175,6 +188,8 @@ static void watcher_leaves(watch_hub *h)
 /* A watcher waiting for its answer: the pulled stream's context. */
 typedef struct watch_stream {
     watch_hub *hub;
+    api *a;
+    il_request *req;                 /* alive while the stream is read */
     uint64_t since;
     int64_t deadline_ms;
     char *body;                      /* the answer, once known */
@@ -194,6 +209,7 @@ static bool answer_ready(watch_stream *ws)
     json_t *answer = ready ? changes_since(h, ws->since) : NULL;
     pthread_mutex_unlock(&h->mu);
     if (answer) {
+        drop_foreign(ws->a, ws->req, answer);
         ws->body = json_dumps(answer, JSON_COMPACT);
         ws->len = strlen(ws->body);
         json_decref(answer);
@@ -323,11 +339,12 @@ void handle_watch(il_request *req, void *ud)
     } else if (refused) {
         il_respond_json(req, refused, answer);
     } else if (now) {
+        drop_foreign(a, req, answer);
         il_respond_json(req, 200, answer);
         watcher_leaves(h);
     } else {
         watch_stream *ws = il_xcalloc(1, sizeof *ws);
-        *ws = (watch_stream){.hub = h, .since = q.since,
+        *ws = (watch_stream){.hub = h, .a = a, .req = req, .since = q.since,
                              .deadline_ms = il_monotonic_ms() + q.timeout_s * 1000};
         il_respond_stream(req, 200, "application/json", watch_stream_read, ws,
                           watch_stream_free);

@@ -64,6 +64,7 @@ struct il_httpd {
     int port;
     int64_t max_body;
     unsigned timeout_s;
+    unsigned max_connections, max_per_client;
     route routes[IL_MAX_ROUTES];
     size_t n_routes;
     il_filter_fn filter;
@@ -85,9 +86,12 @@ struct il_request {
     il_buf body;
     bool too_large;
     bool responded;
+    bool early;                   /* answered on the headers: close after it */
     int status;
     char session[64];
     int64_t started_ms;
+    void *caller;                 /* il_request_set_caller */
+    void (*caller_free)(void *);
 };
 
 /* ---- listening socket -------------------------------------------------- */
@@ -211,6 +215,8 @@ static void finish(il_request *req, struct MHD_Response *resp, int status,
     req->status = status;
     if (content_type)
         MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, content_type);
+    if (req->early)   /* an unread body may follow: do not read it as the next request */
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_CONNECTION, "close");
     if (MHD_queue_response(req->conn, (unsigned)status, resp) != MHD_YES)
         il_warn("%s %s: could not queue response %d", req->method, req->path, status);
     MHD_destroy_response(resp);
@@ -368,6 +374,19 @@ void il_request_tls_peer(il_request *req, il_tls_peer *out)
         il_tls_peer_read(ci->tls_session, out);
 }
 
+void il_request_set_caller(il_request *req, void *data, void (*free_fn)(void *))
+{
+    if (req->caller_free)
+        req->caller_free(req->caller);
+    req->caller = data;
+    req->caller_free = free_fn;
+}
+
+void *il_request_caller(const il_request *req)
+{
+    return req->caller;
+}
+
 const char *il_request_bearer(const il_request *req)
 {
     const char *auth = il_request_header(req, MHD_HTTP_HEADER_AUTHORIZATION);
@@ -438,8 +457,6 @@ static const route *find_route(const il_httpd *srv, const char *path)
 static void dispatch(il_request *req)
 {
     il_httpd *srv = req->srv;
-    if (srv->filter && !srv->filter(req, srv->filter_ud))
-        return;
     const route *r = find_route(srv, req->path);
     if (r) {
         r->fn(req, r->userdata);
@@ -462,14 +479,25 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     if (!req) {
         req = request_new(srv, conn, method, url);
         *con_cls = req;
-        if (body_exceeds_limit(req)) {
+        req->early = true;
+        /* Headers only so far: the filter (authentication) decides before
+         * a byte of the body is read, so an anonymous caller costs nothing. */
+        if (srv->filter && !srv->filter(req, srv->filter_ud)) {
+            if (!req->responded)
+                il_respond_error(req, 500, "internal error: the request filter gave no answer");
+        } else if (body_exceeds_limit(req)) {
             req->too_large = true;
             il_respond_error(req, 413, "request body larger than the limit of %lld bytes",
                              (long long)srv->max_body);
         }
+        req->early = false;
         return MHD_YES;
     }
     if (*upload_data_size > 0) {
+        if (req->responded) {
+            *upload_data_size = 0;   /* refused early: discard, never buffer */
+            return MHD_YES;
+        }
         if (!req->too_large && req->body.len + *upload_data_size <= (size_t)srv->max_body)
             il_buf_append(&req->body, upload_data, *upload_data_size);
         else
@@ -500,6 +528,7 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
              seconds, toe == MHD_REQUEST_TERMINATED_COMPLETED_OK ? "" : " (connection ended early)");
     if (srv->observer && req->responded)
         srv->observer(req->method, req->path, req->status, seconds, srv->observer_ud);
+    il_request_set_caller(req, NULL, NULL);
     il_buf_free(&req->body);
     free(req->method);
     free(req->path);
@@ -573,7 +602,10 @@ il_httpd *il_httpd_new(const il_httpd_opts *opts, char *err, size_t errlen)
     il_httpd *srv = il_xcalloc(1, sizeof(*srv));
     srv->listen_fd = -1;
     srv->max_body = opts->max_body > 0 ? opts->max_body : IL_DEFAULT_MAX_BODY;
-    srv->timeout_s = opts->timeout_s ? opts->timeout_s : 120;
+    srv->timeout_s = opts->timeout_s ? opts->timeout_s : IL_HTTPD_TIMEOUT_S;
+    srv->max_connections = opts->max_connections ? opts->max_connections
+                                                 : IL_HTTPD_MAX_CONNECTIONS;
+    srv->max_per_client = opts->max_per_client ? opts->max_per_client : IL_HTTPD_MAX_PER_CLIENT;
     pthread_mutex_init(&srv->tls_lock, NULL);
     if (take_tls_opts(srv, opts, err, errlen) != 0 || open_listener(srv, opts, err, errlen) != 0) {
         free_tls(srv);
@@ -606,6 +638,8 @@ static struct MHD_Daemon *start_mhd(il_httpd *srv, const char *cert, const char 
         MHD_OPTION_EXTERNAL_LOGGER, mhd_logger, NULL,
         MHD_OPTION_LISTEN_SOCKET, srv->listen_fd,
         MHD_OPTION_CONNECTION_TIMEOUT, srv->timeout_s,
+        MHD_OPTION_CONNECTION_LIMIT, srv->max_connections,
+        MHD_OPTION_PER_IP_CONNECTION_LIMIT, srv->unix_path ? 0u : srv->max_per_client,
         MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv,
         MHD_OPTION_ARRAY, tls,
         MHD_OPTION_END);

@@ -3,7 +3,8 @@
  * Listens on "unix:///path" or "http://host" + port.  A connection gets its
  * own thread, so a handler may block (relaying to a plugin, following a log)
  * without stalling other callers.  The server reads the whole request body
- * (up to max_body bytes; larger bodies get 413 before any handler runs),
+ * (up to max_body bytes; larger bodies get 413 before any handler runs,
+ * and a filter may refuse a request on its headers before any body is read),
  * then calls the handler routed by exact path; any method is accepted, as
  * upstream's Go ServeMux does, and GET bodies are read.
  *
@@ -37,11 +38,20 @@ typedef void (*il_handler_fn)(il_request *req, void *userdata);
 typedef ssize_t (*il_stream_read_fn)(void *ctx, char *buf, size_t max);
 typedef void (*il_stream_free_fn)(void *ctx);
 
+/* Connection caps: beyond them a new connection is closed at once, so a
+ * flood from one address (half-open connections) cannot take every
+ * thread and descriptor from the others. */
+#define IL_HTTPD_MAX_CONNECTIONS 512
+#define IL_HTTPD_MAX_PER_CLIENT 128
+#define IL_HTTPD_TIMEOUT_S 30
+
 typedef struct il_httpd_opts {
     const char *address;      /* "unix:///run/x.sock" or "http://127.0.0.1" */
     const char *port;         /* for http; ignored for unix */
     int64_t max_body;         /* bytes; <= 0 means 16 MiB */
-    unsigned timeout_s;       /* idle connection timeout; 0 = 120 */
+    unsigned timeout_s;       /* idle connection timeout; 0 = 30 */
+    unsigned max_connections; /* open connections in all; 0 = IL_HTTPD_MAX_CONNECTIONS */
+    unsigned max_per_client;  /* from one client address (TCP); 0 = IL_HTTPD_MAX_PER_CLIENT */
     unsigned socket_mode;     /* unix socket permissions; 0 = 0660 */
     const char *tls_cert_pem; /* serving certificate (chain), PEM; NULL = plain HTTP */
     const char *tls_key_pem;  /* its private key, PEM */
@@ -57,8 +67,10 @@ il_httpd *il_httpd_new(const il_httpd_opts *opts, char *err, size_t errlen);
 void il_httpd_route(il_httpd *srv, const char *path, il_handler_fn fn, void *userdata);
 /* Start serving in background threads.  Returns 0 or -1 with err set. */
 int il_httpd_start(il_httpd *srv, char *err, size_t errlen);
-/* Set a handler called for every request before routing (authentication
- * hooks in later).  Returning false means it already responded. */
+/* Set a handler called for every request as soon as its headers are in,
+ * before any of its body is read (authentication: an anonymous caller
+ * costs no memory for its body).  Returning false means it already
+ * responded; the body is then discarded and the connection closed. */
 typedef bool (*il_filter_fn)(il_request *req, void *userdata);
 void il_httpd_set_filter(il_httpd *srv, il_filter_fn fn, void *userdata);
 /* Called after every response with what was answered (for metrics and
@@ -104,6 +116,11 @@ typedef struct il_tls_peer {
     size_t n_orgs;
 } il_tls_peer;
 void il_request_tls_peer(il_request *req, il_tls_peer *out);
+/* Something the filter learnt about the caller (its identity), kept for
+ * the handler; free_fn(data) runs when the request ends.  Setting again
+ * frees the previous one. */
+void il_request_set_caller(il_request *req, void *data, void (*free_fn)(void *));
+void *il_request_caller(const il_request *req);
 /* The token of "Authorization: Bearer TOKEN", or NULL. */
 const char *il_request_bearer(const il_request *req);
 /* Parse the body as JSON; on failure responds 400 itself and returns NULL. */

@@ -318,6 +318,15 @@ int il_rm_rf(const char *path)
     return rm_rf_at(AT_FDCWD, path);
 }
 
+bool il_secret_equal(const char *a, const char *b)
+{
+    size_t la = strlen(a), lb = strlen(b);
+    unsigned char diff = la != lb;
+    for (size_t i = 0; i < la && lb > 0; i++)
+        diff |= (unsigned char)(a[i] ^ b[i % lb]);
+    return diff == 0;
+}
+
 char *il_trim(char *s)
 {
     while (isspace((unsigned char)*s))

@@ -56,6 +56,9 @@ int il_parse_int64(const char *s, int64_t *out);
 /* s without leading and trailing whitespace: a pointer into s, which is
  * cut short in place. */
 char *il_trim(char *s);
+/* Secrets compared in time that depends on the lengths only, not on where
+ * the first difference is: a caller must not learn a token byte by byte. */
+bool il_secret_equal(const char *a, const char *b);
 
 /* Read/write all bytes, retrying on EINTR and short transfers. */
 ssize_t il_write_all(int fd, const void *data, size_t len);

@@ -24,12 +24,21 @@
 
 /* ---- create ------------------------------------------------------------ */
 
+/* Who a request is made for, as interlink authenticated its caller (its
+ * X-Interlink-User, -Groups and -Tenant headers); NULL fields: not told. */
+typedef struct il_caller {
+    const char *user;
+    const char *groups;       /* comma-separated */
+    const char *tenant;       /* the pod's namespace */
+} il_caller;
+
 /* A RetrievedPodData as a plugin receives it. */
 typedef struct il_create_request {
     il_pod pod;
     json_t *raw;              /* the whole body (a reference) */
     json_t *containers;       /* borrowed: raw["container"], array or NULL */
     const char *job_script;   /* borrowed: raw["jobScript"] or NULL */
+    const il_caller *caller;  /* borrowed: set by plugin.c for the create callback */
 } il_create_request;
 
 int il_create_request_parse(json_t *body, il_create_request *out, char *err, size_t errlen);

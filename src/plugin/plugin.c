@@ -39,6 +39,10 @@ static void handle_create(il_request *req, void *ud)
         return;
     }
     json_decref(body);
+    il_caller caller = {il_request_header(req, "X-Interlink-User"),
+                        il_request_header(req, "X-Interlink-Groups"),
+                        il_request_header(req, "X-Interlink-Tenant")};
+    create.caller = &caller;
 
     char *job_id = NULL;
     il_buf msg = IL_BUF_INIT;
@@ -229,7 +233,23 @@ static void handle_logs(il_request *req, void *ud)
 
 /* ---- serving -------------------------------------------------------------------- */
 
+static bool token_filter(il_request *req, void *token)
+{
+    const char *sent = il_request_bearer(req);
+    if (sent && il_secret_equal(sent, token))
+        return true;
+    il_respond_error(req, 401, "unauthorized: %s", sent ? "the bearer token is not accepted"
+                                                        : "a bearer token is required");
+    return false;
+}
+
 int il_plugin_serve(const il_plugin_ops *ops, void *ctx, const il_httpd_opts *listen)
+{
+    return il_plugin_serve_token(ops, ctx, listen, NULL);
+}
+
+int il_plugin_serve_token(const il_plugin_ops *ops, void *ctx, const il_httpd_opts *listen,
+                          const char *token)
 {
     plugin_server ps = {ops, ctx};
     char err[512];
@@ -243,6 +263,8 @@ int il_plugin_serve(const il_plugin_ops *ops, void *ctx, const il_httpd_opts *li
     il_httpd_route(srv, "/status", handle_status, &ps);
     il_httpd_route(srv, "/delete", handle_delete, &ps);
     il_httpd_route(srv, "/getLogs", handle_logs, &ps);
+    if (token)
+        il_httpd_set_filter(srv, token_filter, (void *)token);
     if (il_httpd_start(srv, err, sizeof(err)) != 0) {
         il_error("%s", err);
         il_httpd_stop(srv);

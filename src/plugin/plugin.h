@@ -34,7 +34,10 @@ typedef struct il_plugin_ops {
     const char *name;         /* "local", "slurm": used in logs */
 
     /* Submit the pod.  Idempotent: a pod UID already submitted returns its
-     * existing job id.  *job_id is malloc'd by the callee. */
+     * existing job id.  *job_id is malloc'd by the callee.  req->caller
+     * says for whom (the X-Interlink-* headers interlink adds; trust them
+     * only as far as the plugin's listener is reachable by interlink alone:
+     * a unix socket's permissions, or PluginTokenFile). */
     int (*create)(void *ctx, const il_create_request *req, char **job_id, il_buf *err);
 
     /* Status of n pods in one call.  out[i] is zeroed on entry and is for
@@ -62,6 +65,11 @@ typedef struct il_plugin_ops {
 
 /* Serve until SIGINT or SIGTERM.  Returns the process exit status. */
 int il_plugin_serve(const il_plugin_ops *ops, void *ctx, const il_httpd_opts *listen);
+/* The same, accepting only callers that send "Authorization: Bearer
+ * token" (interlink's SidecarTokenFile) when token is not NULL: 401 on
+ * the headers otherwise, before any body is read. */
+int il_plugin_serve_token(const il_plugin_ops *ops, void *ctx, const il_httpd_opts *listen,
+                          const char *token);
 
 /* ---- the plugin process (plugin_main.c) ------------------------------------ */
 
@@ -76,6 +84,7 @@ typedef struct il_plugin_base {
     bool verbose;             /* VerboseLogging */
     bool errors_only;         /* ErrorsOnlyLogging */
     int64_t max_body;         /* MaxBodyBytes */
+    char *token_file;         /* PluginTokenFile: callers must send this bearer token */
 } il_plugin_base;
 
 /* The il_cfg_field entries of an il_plugin_base that is member m of type;
@@ -93,7 +102,10 @@ typedef struct il_plugin_base {
     {"ErrorsOnlyLogging", NULL, IL_CFG_BOOL, offsetof(type, m.errors_only), "false",             \
      "log errors only"},                                                                        \
     {"MaxBodyBytes", NULL, IL_CFG_SIZE, offsetof(type, m.max_body), "16Mi",                      \
-     "largest accepted request body"}
+     "largest accepted request body"},                                                          \
+    {"PluginTokenFile", NULL, IL_CFG_STRING, offsetof(type, m.token_file), NULL,                 \
+     "file holding a token every caller must send as \"Authorization: Bearer\" (interlink's "    \
+     "SidecarTokenFile); for TCP listeners, where socket permissions protect nothing"}
 
 /* A plugin: its names, its configuration, its callbacks.  Only ops, start
  * and the config fields are required. */

@@ -89,7 +89,24 @@ static int serve(const il_plugin_def *def, const il_plugin_base *base, void *ctx
         .port = unix_socket ? NULL : base->sidecar_port,
         .max_body = base->max_body,
     };
-    return il_plugin_serve(def->ops, ctx, &listen);
+    il_buf text = IL_BUF_INIT;
+    const char *token = NULL;
+    if (base->token_file && *base->token_file) {
+        if (il_read_file(base->token_file, 64 * 1024, &text) == 0 && text.len)
+            token = il_trim(text.data);
+        if (!token || !*token) {
+            il_error("PluginTokenFile %s: cannot read it, or it is empty", base->token_file);
+            il_buf_free(&text);
+            return 1;
+        }
+    } else if (!unix_socket) {
+        il_warn("no PluginTokenFile: anyone who can reach %s port %s may create, read and "
+                "delete pods, in the name of any user", listen.address,
+                listen.port ? listen.port : "");
+    }
+    int rc = il_plugin_serve_token(def->ops, ctx, &listen, token);
+    il_buf_free(&text);
+    return rc;
 }
 
 static int run(const il_plugin_def *def, const char *config_path, bool verbose_flag)

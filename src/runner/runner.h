@@ -2,7 +2,7 @@
  * runs containers itself (interlink-local on this host, interlink-slurm on
  * a compute node).  Every function it exports starts with rn_, so a call
  * site says which library it calls (the plugin framework's callbacks of the
- * same names, logs_read and friends, are not these).
+ * same names, rn_logs_read and friends, are not these).
  *
  * Everything about a pod lives in its directory PODS/<uid>/:
  *

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "kubeconfig.h"
+#include "oidctoken.h"
 #include "util.h"
 
 #define CRED_MAX (1024 * 1024)
@@ -15,6 +16,7 @@
 struct vk_interlink {
     il_httpc *http;
     char *token_file;         /* VKTokenFile, or NULL */
+    vk_oidc_token *oidc;      /* OIDC.TokenURL, or NULL: wins over token_file */
     atomic_ulong seq;         /* session numbers */
 };
 
@@ -49,6 +51,7 @@ vk_interlink *vk_interlink_new(const vk_config *cfg, char *err, size_t errlen)
     il = il_xcalloc(1, sizeof *il);
     il->http = http;
     il->token_file = cfg->token_file && *cfg->token_file ? il_xstrdup(cfg->token_file) : NULL;
+    il->oidc = vk_oidc_token_new(cfg);
 out:
     il_buf_free(&cert);
     il_buf_free(&key);
@@ -61,6 +64,7 @@ void vk_interlink_free(vk_interlink *il)
         return;
     il_httpc_free(il->http);
     free(il->token_file);
+    vk_oidc_token_free(il->oidc);
     free(il);
 }
 
@@ -82,11 +86,14 @@ static int call_parts_make(vk_interlink *il, const char *label, const json_t *bo
     memset(p, 0, sizeof *p);
     char *token = NULL, terr[256];
     vk_kubeconfig kc = {.token_file = il->token_file};
-    if (il->token_file && vk_kubeconfig_token(&kc, &token, terr, sizeof terr) < 0) {
+    if (il->oidc) {
+        if (vk_oidc_token_get(il->oidc, &token, err, errlen) != 0)
+            return -1;
+    } else if (il->token_file && vk_kubeconfig_token(&kc, &token, terr, sizeof terr) < 0) {
         snprintf(err, errlen, "VKTokenFile: %s", terr);
         return -1;
     }
-    if (il->token_file)   /* sent even when empty, as upstream */
+    if (il->token_file || il->oidc)   /* sent even when empty, as upstream */
         p->auth = il_xasprintf("Authorization: Bearer %s", token ? token : "");
     free(token);
     p->headers[0] = p->auth;

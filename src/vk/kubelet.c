@@ -291,7 +291,9 @@ static il_httpd *listen_https(vk *v, const char *cert, const char *key, const ch
     char *addr = il_xasprintf("https://%s", v->cfg->kubelet_address), port[16];
     snprintf(port, sizeof port, "%lld", (long long)v->cfg->kubelet_port);
     il_httpd_opts opts = {.address = addr, .port = port, .timeout_s = 30, .tls_cert_pem = cert,
-                          .tls_key_pem = key, .tls_client_ca_pem = ca};
+                          .tls_key_pem = key, .tls_client_ca_pem = ca,
+                          .max_connections = (unsigned)v->cfg->kubelet_max_connections,
+                          .max_per_client = (unsigned)v->cfg->kubelet_max_per_client};
     il_httpd *http = il_httpd_new(&opts, err, errlen);
     free(addr);
     return http;

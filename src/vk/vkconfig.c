@@ -29,6 +29,17 @@ static const il_cfg_field fields[] = {
      "port appended to an http(s) InterlinkURL"},
     {"VKTokenFile", NULL, IL_CFG_STRING, CFG(token_file), NULL,
      "bearer token for interlink, re-read on every call (trimmed)"},
+    {"OIDC.TokenURL", NULL, IL_CFG_STRING, CFG(oidc_token_url), NULL,
+     "the issuer's token endpoint: the VK gets its own bearer token for interlink there "
+     "(client-credentials grant) and renews it at 4/5 of its lifetime; wins over VKTokenFile"},
+    {"OIDC.ClientID", NULL, IL_CFG_STRING, CFG(oidc_client_id), NULL, "the VK's client id"},
+    {"OIDC.ClientSecretFile", NULL, IL_CFG_STRING, CFG(oidc_client_secret_file), NULL,
+     "file holding its client secret (re-read at each renewal)"},
+    {"OIDC.Scope", NULL, IL_CFG_STRING, CFG(oidc_scope), NULL, "scope asked for (optional)"},
+    {"OIDC.Audience", NULL, IL_CFG_STRING, CFG(oidc_audience), NULL,
+     "audience asked for (optional; some issuers need it)"},
+    {"OIDC.CACertFile", NULL, IL_CFG_STRING, CFG(oidc_ca_file), NULL,
+     "CAs of an https token endpoint (default: the system's)"},
     {"Resources.CPU", NULL, IL_CFG_STRING, CFG(cpu), "100", "node cpu capacity (quantity)"},
     {"Resources.Memory", NULL, IL_CFG_STRING, CFG(memory), "3000G", "node memory capacity"},
     {"Resources.Pods", NULL, IL_CFG_STRING, CFG(pods), "10000", "node pod capacity"},
@@ -63,6 +74,11 @@ static const il_cfg_field fields[] = {
     {"ErrorsOnlyLogging", NULL, IL_CFG_BOOL, CFG(errors_only), NULL, "errors only"},
     {"KubeletAddress", "KUBELET_URL", IL_CFG_STRING, CFG(kubelet_address), "0.0.0.0",
      "kubelet API listen address"},
+    {"KubeletMaxConnections", NULL, IL_CFG_INT, CFG(kubelet_max_connections), "1024",
+     "open connections to the kubelet port in all; beyond it new ones are closed at once"},
+    {"KubeletMaxConnectionsPerClient", NULL, IL_CFG_INT, CFG(kubelet_max_per_client), "512",
+     "open connections from one address (the API server proxies every kubectl logs/exec "
+     "from its own address, so keep it high)"},
     {"KubeletPort", "KUBELET_PORT", IL_CFG_INT, CFG(kubelet_port), "5820",
      "kubelet API port (node daemonEndpoints)"},
     {"PodIP", "POD_IP", IL_CFG_STRING, CFG(pod_ip), NULL, "node InternalIP address"},
@@ -325,6 +341,11 @@ static const char *check(const vk_config *cfg)
         return "Network.EnableTunnel/FullMesh are not supported by this virtual kubelet";
     if (cfg->kubelet_port <= 0 || cfg->kubelet_port > 65535)
         return "KubeletPort (KUBELET_PORT) must be a TCP port";
+    if (cfg->kubelet_max_connections < 2 || cfg->kubelet_max_connections > 100000 ||
+        cfg->kubelet_max_per_client < 1 ||
+        cfg->kubelet_max_per_client > cfg->kubelet_max_connections)
+        return "KubeletMaxConnections must be from 2 to 100000 and "
+               "KubeletMaxConnectionsPerClient from 1 to KubeletMaxConnections";
     if (cfg->ping_interval_s <= 0 || cfg->status_interval_s <= 0 || cfg->timeout_s <= 0)
         return "PingIntervalSeconds, StatusIntervalSeconds and InterlinkTimeoutSeconds must be "
                "positive";

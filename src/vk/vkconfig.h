@@ -33,6 +33,12 @@ typedef struct vk_config {
     char *interlink_url;
     char *interlink_port;
     char *token_file;         /* VKTokenFile */
+    char *oidc_token_url;     /* OIDC.*: the VK's own token (oidctoken.c) */
+    char *oidc_client_id;
+    char *oidc_client_secret_file;
+    char *oidc_scope;
+    char *oidc_audience;
+    char *oidc_ca_file;
     char *cpu, *memory, *pods;
     json_t *accelerators_raw; /* Resources.Accelerators */
     char **node_labels_raw;   /* NodeLabels: "k=v" */
@@ -50,6 +56,8 @@ typedef struct vk_config {
     bool verbose, errors_only;
     char *kubelet_address;    /* KUBELET_URL */
     int64_t kubelet_port;     /* KUBELET_PORT */
+    int64_t kubelet_max_connections;     /* KubeletMaxConnections */
+    int64_t kubelet_max_per_client;      /* KubeletMaxConnectionsPerClient */
     char *pod_ip;             /* POD_IP */
     char *pod_cidr;
     char *k8s_api_addr, *k8s_api_port, *k8s_api_ca;

@@ -201,6 +201,19 @@ def test_no_credentials_is_401(env):
     assert kubelet(env, "/nowhere")[0] == 401        # nothing is revealed before auth
 
 
+def test_anonymous_body_refused_on_the_headers(env):
+    """Issue 10, hole 3: 401 before any of an anonymous body is read (checked
+    to hang on the code before: the whole body was awaited first)."""
+    import socket
+    ctx = ssl._create_unverified_context()
+    with socket.create_connection(("127.0.0.1", env.kubelet_port), timeout=5) as raw:
+        with ctx.wrap_socket(raw) as s:
+            s.sendall(b"POST /exec/default/done/c HTTP/1.1\r\nHost: x\r\n"
+                      b"Content-Length: 15000000\r\n\r\n")
+            answer = s.recv(4096)
+    assert answer.startswith(b"HTTP/1.1 401"), answer
+
+
 def test_client_certificate_of_the_cluster_ca(env):
     assert kubelet(env, "/containerLogs/default/done/c?tailLines=1", admin_cert(env)) == \
         (200, "line5\n")

@@ -101,6 +101,11 @@ const il_cfg_field slurm_config_fields[] = {
     {"EnableProbes", NULL, IL_CFG_BOOL, CFG(enable_probes), "true",
      "run the containers' startup/readiness/liveness probes inside the job, as a kubelet "
      "would; false: ignore them (upstream's default), readiness follows the container"},
+    {"IdentityMapFile", NULL, IL_CFG_STRING, CFG(identity_map_file), NULL,
+     "YAML mapping of callers (users:) and groups (groups:) to {Account, QoS, Partition, "
+     "UnixUser}; set: callers it does not map are refused (403)"},
+    {"RunuserPath", NULL, IL_CFG_STRING, CFG(runuser_path), "runuser",
+     "runs sbatch as an IdentityMapFile UnixUser (root plugins)"},
 };
 const size_t slurm_config_nfields = sizeof(slurm_config_fields) / sizeof(slurm_config_fields[0]);
 
@@ -123,6 +128,9 @@ int slurm_config_check(void *vcfg, il_buf *err)
     if (uid_config_check(cfg->default_uid, "DefaultUID", err) != 0 ||
         flavors_load(cfg->flavors_json, cfg->default_flavor, &cfg->flavors, &cfg->n_flavors,
                      err) != 0)
+        return -1;
+    if (cfg->identity_map_file && *cfg->identity_map_file &&
+        !(cfg->identity_map = identity_map_load(cfg->identity_map_file, err)))
         return -1;
     cfg->taints = ping_taints_load(cfg->taints_json, err);
     return cfg->taints ? 0 : -1;
@@ -149,6 +157,8 @@ void slurm_config_release(void *vcfg)
     cfg->n_flavors = 0;
     json_decref(cfg->taints);
     cfg->taints = NULL;
+    json_decref(cfg->identity_map);
+    cfg->identity_map = NULL;
 }
 
 void slurm_config_free(slurm_config *cfg)

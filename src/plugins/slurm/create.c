@@ -190,14 +190,20 @@ int slurm_create(void *vctx, const il_create_request *req, char **job_id, il_buf
     const char *pre_exec = il_pod_annotation(pod, "slurm-job.vk.io/pre-exec");
     if (rn_poddir_validate(pod, err) != 0)
         return 400;
+    slurm_identity who;
+    int refused = identity_resolve(ctx->cfg, req->caller, &who, err);
+    if (refused != 0)
+        return refused;
     if (pre_exec && !ctx->cfg->allow_pre_exec) {
         il_buf_printf(err, "slurm-job.vk.io/pre-exec is refused (shell run as the plugin's "
                       "account); set AllowPreExec to allow it");
         return 400;
     }
     const slurm_flavor *flavor;
-    if (flavor_for_pod(ctx->cfg, pod, &flavor, err) != 0 || uid_check(pod, err) != 0)
+    if (flavor_for_pod(ctx->cfg, pod, &flavor, err) != 0 || uid_check(pod, err) != 0) {
+        identity_free(&who);
         return 400;
+    }
     job_resources res = {0};
     runtime_spec rt = {0};
     il_create_request stripped = {0};
@@ -210,6 +216,7 @@ int slurm_create(void *vctx, const il_create_request *req, char **job_id, il_buf
         (!ctx->cfg->export_pod_data && pod_data_strip(req, &stripped, err) != 0)) {
         rn_runtime_spec_free(&rt);
         job_resources_free(&res);
+        identity_free(&who);
         free(dir);
         return 400;
     }
@@ -218,7 +225,9 @@ int slurm_create(void *vctx, const il_create_request *req, char **job_id, il_buf
     /* Everything sbatch will be told is decided before anything touches
      * the disk: a refused flag costs no files. */
     if (sbatch_argv(ctx->cfg, pod, flavor, dir, &res, &sbatch, err) == 0) {
+        rn_strvec_push_all(&sbatch, who.flags.v);   /* last: the pod's flags cannot undo them */
         rn_strvec_pushf(&sbatch, "%s/job.sh", dir);
+        identity_wrap_argv(ctx->cfg, &who, &sbatch);
         script_job job = {.ctx = ctx, .pod = pod, .dir = dir, .pre_exec = pre_exec,
                           .sbatch = &sbatch};
         poddir_opts opts = {.lock_name = JOB_RECORD, .lazy_containers = true,
@@ -229,6 +238,9 @@ int slurm_create(void *vctx, const il_create_request *req, char **job_id, il_buf
         if (status == 0 && lock_fd < 0) {
             il_buf_printf(err, "pod %s was deleted while being created", pod->uid);
             status = 409;
+        } else if (status == 0 && created &&
+                   (status = identity_hand_over(&who, dir, err)) != 0) {
+            il_rm_rf(dir);   /* nothing was submitted */
         } else if (status == 0) {
             status = ensure_job(ctx, pod, dir, created, &sbatch, lock_fd, job_id, err);
             if (status != 0 && status != 500 && status != 503)
@@ -238,6 +250,7 @@ int slurm_create(void *vctx, const il_create_request *req, char **job_id, il_buf
             close(lock_fd);
     }
     rn_strvec_free(&sbatch);
+    identity_free(&who);
     rn_runtime_spec_free(&rt);
     job_resources_free(&res);
     il_create_request_free(&stripped);

@@ -80,7 +80,10 @@ typedef struct slurm_config {
     bool allow_runtime_options; /* the singularity-/enroot- options and mounts annotations */
     char *mpiexec_path;
     bool enable_probes;       /* run the containers' probes in the job (the supervisor) */
+    char *identity_map_file;  /* IdentityMapFile: callers -> account, QoS, Unix user */
+    char *runuser_path;
     /* Derived at load (config.c, flavor.c), owned by the config: */
+    json_t *identity_map;     /* IdentityMapFile parsed (identity.c); NULL = none */
     slurm_flavor *flavors;
     size_t n_flavors;
     json_t *taints;           /* PingResponse taints [{key, value, effect}] */
@@ -219,6 +222,28 @@ int uid_config_check(const char *uid, const char *what, il_buf *err);
  * and downwardAPI volumes, their mounts, and the data interLink sent for
  * them.  0 or -1 with err; *out freed with il_create_request_free. */
 int pod_data_strip(const il_create_request *req, il_create_request *out, il_buf *err);
+
+/* ---- whose job it is (identity.c) ------------------------------------- */
+
+typedef struct slurm_identity {
+    strvec flags;             /* --comment, then the mapped --account, --qos, --partition */
+    bool as_user;             /* UnixUser: submit as that user */
+    char unix_user[64];
+    uid_t uid;
+    gid_t gid;
+} slurm_identity;
+
+/* Parse and check IdentityMapFile; NULL with err. */
+json_t *identity_map_load(const char *path, il_buf *err);
+/* What the caller's pods become.  0, or 403 (unmapped: refused) / 500
+ * with err. */
+int identity_resolve(const slurm_config *cfg, const il_caller *caller, slurm_identity *out,
+                     il_buf *err);
+void identity_free(slurm_identity *id);
+/* UnixUser: make the pod directory the user's (0, or 500 with err). */
+int identity_hand_over(const slurm_identity *id, const char *dir, il_buf *err);
+/* UnixUser: run argv through runuser as the user. */
+void identity_wrap_argv(const slurm_config *cfg, const slurm_identity *id, strvec *argv);
 
 /* ---- sbatch flags (flags.c) ------------------------------------------- */
 

@@ -1,0 +1,17 @@
+/* oidctoken.h -- the VK's own access token from an OIDC issuer (see oidctoken.c). */
+#ifndef IL_VK_OIDCTOKEN_H
+#define IL_VK_OIDCTOKEN_H
+
+#include <stddef.h>
+
+typedef struct vk_oidc_token vk_oidc_token;
+struct vk_config;
+
+/* NULL when OIDC.TokenURL is not set. */
+vk_oidc_token *vk_oidc_token_new(const struct vk_config *cfg);
+void vk_oidc_token_free(vk_oidc_token *t);
+/* A valid access token (*token malloc'd), fetched anew when none is held
+ * or the one held is near its expiry.  0, or -1 with err. */
+int vk_oidc_token_get(vk_oidc_token *t, char **token, char *err, size_t errlen);
+
+#endif

@@ -1,0 +1,114 @@
+"""The submitting user reaches SLURM (issue 10): interlink authenticates two
+callers by named tokens, passes their identity to interlink-slurm, whose
+IdentityMapFile maps each to a SLURM account (created with sacctmgr in a
+real SLURM with accounting) and to a local Unix user (created here with
+useradd): the job runs as that user, billed to that account, with the
+identity in its comment.  A caller the map does not know is refused (403).
+"""
+import os
+import pwd
+import shutil
+import subprocess
+import tempfile
+
+import pytest
+
+import harness as h
+import slurmutil as su
+
+SUFFIX = str(os.getpid() % 100000)
+USERS = {"alice": f"ila{SUFFIX}", "bob": f"ilb{SUFFIX}"}
+ACCOUNTS = {"alice": "acct-a", "bob": "acct-b"}
+
+
+@pytest.fixture(scope="module")
+def cluster():
+    if os.geteuid() != 0 or not shutil.which("useradd"):
+        pytest.skip("needs root and useradd")
+    c = su.start_cluster(cpus=4, accounting=True)
+    try:
+        if c.error:
+            pytest.skip(f"SLURM with accounting cannot start here: {c.error}")
+        # the mapped users' sbatch must reach slurm.conf and munge's socket
+        os.chmod(c.dir, 0o755)
+        os.chmod(os.path.join(c.dir, "munge"), 0o755)
+        for name, unix in USERS.items():
+            subprocess.run(["useradd", "--no-create-home", "--shell", "/bin/sh", unix],
+                           check=True, capture_output=True)
+        for name, unix in USERS.items():
+            for argv in (["sacctmgr", "-i", "add", "account", ACCOUNTS[name]],
+                         ["sacctmgr", "-i", "add", "user", unix, f"account={ACCOUNTS[name]}"]):
+                r = c.run(*argv)
+                assert r.returncode == 0, r.stderr
+        yield c
+    finally:
+        for unix in USERS.values():
+            subprocess.run(["userdel", unix], capture_output=True)
+        su.stop_cluster(c)
+
+
+@pytest.fixture
+def stack(cluster):
+    top = tempfile.mkdtemp(prefix="ilid-", dir="/tmp")
+    os.chmod(top, 0o755)   # the jobs, run as the mapped users, live in here
+    tokens = os.path.join(top, "tokens")
+    with open(tokens, "w") as f:
+        f.write("tok-alice alice\ntok-bob bob\ntok-carol carol\n")
+    tenants = h.write_yaml(os.path.join(top, "tenants.yaml"), {
+        "users": {"alice": ["team-a"], "bob": ["team-b"], "carol": ["*"]}})
+    idmap = h.write_yaml(os.path.join(top, "idmap.yaml"), {"users": {
+        name: {"Account": ACCOUNTS[name], "UnixUser": USERS[name]} for name in USERS}})
+    s = su.SlurmStackWithPods(os.path.join(top, "s"), cluster,
+                              plugin_extra={"IdentityMapFile": idmap},
+                              api_extra={"AuthTokenFile": tokens, "TenantsFile": tenants})
+    os.chmod(s.dir, 0o755)
+    s.start()
+    yield s
+    try:
+        for pod in s.pods:
+            h.request(s.api_addr, "DELETE", "/delete", pod,
+                      headers={"Authorization": "Bearer tok-carol"})
+        s.stop()
+    finally:
+        shutil.rmtree(top, ignore_errors=True)
+
+
+def call(s, token, method, path, body):
+    return h.request_json(s.api_addr, method, path, body,
+                          headers={"Authorization": f"Bearer {token}"})
+
+
+def job_fields(cluster, jid):
+    r = cluster.run("squeue", "-h", "-j", jid, "-o", "%u|%a|%k")
+    return r.stdout.strip()
+
+
+@pytest.mark.parametrize("who", ["alice", "bob"])
+def test_job_runs_as_the_mapped_user_and_account(stack, cluster, who):
+    ns = "team-a" if who == "alice" else "team-b"
+    pod = h.make_pod(f"whoami-{who}", [h.container("main", ["sh", "-c", "id -un; sleep 60"])],
+                     namespace=ns, grace=1)
+    stack.pods.append(pod)
+    code, body = call(stack, f"tok-{who}", "POST", "/create", h.create_request(pod))
+    assert code == 200, body
+    jid = body["PodJID"]
+    assert job_fields(cluster, jid) == f"{USERS[who]}|{ACCOUNTS[who]}|interlink user={who} " \
+                                       f"tenant={ns}"
+    pod_dir = stack.pod_dir(pod)
+    assert os.stat(pod_dir).st_uid == pwd.getpwnam(USERS[who]).pw_uid
+
+    def printed():
+        code, data = h.request(stack.api_addr, "GET", "/getLogs", h.log_struct(pod, "main"),
+                               headers={"Authorization": f"Bearer tok-{who}"})
+        return code == 200 and USERS[who].encode() in data
+    h.wait_for("the job's id -un", printed, timeout=60)
+    assert call(stack, f"tok-{who}", "DELETE", "/delete", pod)[0] == 200
+
+
+def test_unmapped_caller_is_refused(stack, cluster):
+    pod = h.make_pod("carol", [h.container("main", ["true"])], namespace="team-c")
+    code, body = call(stack, "tok-carol", "POST", "/create", h.create_request(pod))
+    assert code == 403, body
+    assert 'user "carol"' in str(body) and "not mapped" in str(body), body
+    assert not os.path.exists(stack.pod_dir(pod))
+    assert all(job[1] != pod["metadata"]["uid"] for job in cluster.squeue_ids())
