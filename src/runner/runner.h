@@ -121,6 +121,14 @@ void state_set(il_container_status *st, il_state_kind kind, const char *reason,
 int supervisor_record_write(const char *pod_dir, pid_t pid);
 /* 1 alive, 0 gone, -1 no record yet (*pid set when a record exists). */
 int supervisor_alive(const char *pod_dir, pid_t *pid);
+/* Claim the pod for the calling process before it runs it, so that no pod
+ * ever runs twice even when a retried create starts a second supervisor
+ * (the first one's create died before it knew whether it started).
+ * supervisor.lock is held for the rest of the process's life (*lock_fd,
+ * close-on-exec); a pod whose supervisor.json exists was claimed before.
+ * 1: ours, run it; 0: claimed by another supervisor, alive or not; -1:
+ * error (errno). */
+int supervisor_claim(const char *pod_dir, int *lock_fd);
 /* The supervisor ran the pod to its end (a gone supervisor is then no
  * loss); stopped: it ended because it was told to stop (SIGTERM: a delete,
  * or a batch system enforcing a limit), so the containers did not end by

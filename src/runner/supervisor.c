@@ -762,6 +762,7 @@ static int signal_setup(void)
 int runner_supervise(const char *pod_dir, int ready_fd)
 {
     supervisor sv = {.pod_dir = il_xstrdup(pod_dir), .sigfd = signal_setup()};
+    signal(SIGPIPE, SIG_IGN);   /* whoever reads ready_fd may be gone: EPIPE, not death */
     char err[512];
     int rc = 1;
     if (sv.sigfd < 0) {
