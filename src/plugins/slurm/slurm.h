@@ -126,6 +126,19 @@ int cmd_run(char *const argv[], int64_t timeout_s, cmd_result *res);
 int cmd_run_fd3(char *const argv[], int fd3, int64_t timeout_s, cmd_result *res);
 void cmd_result_free(cmd_result *res);
 
+/* ---- what a failed command means (failure.c) -------------------------- */
+
+typedef enum {
+    SLURM_FAILURE_NONE,       /* it succeeded */
+    SLURM_FAILURE_TRANSIENT,  /* SLURM did not answer (down, restarting, busy): retry */
+    SLURM_FAILURE_PERMANENT,  /* SLURM refused the request: retrying changes nothing */
+} slurm_failure;
+
+/* Classify by exit status (as cmd_result.status) and stderr. */
+slurm_failure slurm_failure_classify(int status, const char *message);
+/* 200, 503 (transient: the caller retries) or 400 (permanent). */
+int slurm_failure_http(slurm_failure kind);
+
 /* ---- shell quoting and the job script (script.c) ----------------------- */
 
 /* Append s single-quoted for sh/bash: 'it'\''s'.  The one quoting function
@@ -293,6 +306,11 @@ int job_record_commit(int fd, const char *pods_dir, const char *pod_dir, const c
 ssize_t squeue_jobs(const slurm_config *cfg, char *const *ids, size_t n, job_info **out);
 /* The same by job name (pod UIDs). */
 ssize_t squeue_names(const slurm_config *cfg, char *const *names, size_t n, job_info **out);
+/* The same, appending to why what went wrong when they return -1. */
+ssize_t squeue_jobs_why(const slurm_config *cfg, char *const *ids, size_t n, job_info **out,
+                        il_buf *why);
+ssize_t squeue_names_why(const slurm_config *cfg, char *const *names, size_t n,
+                         job_info **out, il_buf *why);
 
 /* ---- after squeue (fallback.c) ------------------------------------------- */
 
