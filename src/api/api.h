@@ -36,6 +36,7 @@ typedef struct api_config {
     char *jwt_audience;
     int64_t status_refresh_s; /* StatusRefreshSeconds: watch.c's refresher; 0 = off */
     int64_t max_watchers;     /* MaxWatchers: concurrent GET /watch */
+    int64_t pending_delete_retry_s; /* PendingDeleteRetrySeconds (deleter.c) */
 } api_config;
 
 /* UIDs whose /create is being relayed right now, so that a concurrent
@@ -55,6 +56,7 @@ typedef struct api {
     inflight_set creating;
     struct api_auth *auth;    /* who may call (auth.c) */
     struct watch_hub *watch;  /* GET /watch: change journal and refresher (watch.c) */
+    struct deleter *deleter;  /* retries the deletes the plugin did not confirm (deleter.c) */
 } api;
 
 /* relay.c: one call to the plugin, counted in metrics.  Returns 0 when the

@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "api.h"
+#include "deleter.h"
 #include "auth.h"
 #include "config.h"
 #include "daemon.h"
@@ -69,6 +70,10 @@ static const il_cfg_field config_fields[] = {
      "(one batched call); 0: never (watchers hear only of changes /status calls find)"},
     {"MaxWatchers", "INTERLINK_MAX_WATCHERS", IL_CFG_INT, offsetof(api_config, max_watchers),
      "64", "concurrent GET /watch requests; more get 429"},
+    {"PendingDeleteRetrySeconds", "INTERLINK_PENDING_DELETE_RETRY", IL_CFG_INT,
+     offsetof(api_config, pending_delete_retry_s), "10",
+     "a delete the plugin did not confirm (unreachable, 503) is kept in the state database "
+     "and retried this often until it is confirmed (1 to 3600)"},
 };
 #define N_CONFIG_FIELDS (sizeof(config_fields) / sizeof(config_fields[0]))
 
@@ -151,6 +156,8 @@ static int check_config(const api_config *cfg, const char *path)
         problem = "StatusRefreshSeconds must be from 0 (off) to 86400";
     else if (cfg->max_watchers < 1 || cfg->max_watchers > 10000)
         problem = "MaxWatchers must be from 1 to 10000";
+    else if (cfg->pending_delete_retry_s < 1 || cfg->pending_delete_retry_s > 3600)
+        problem = "PendingDeleteRetrySeconds must be from 1 to 3600";
     if (problem)
         il_error("%s: %s", path, problem);
     return problem ? -1 : 0;
@@ -252,6 +259,8 @@ static int serve(api *a)
     a->watch = srv ? watch_hub_new(a->cfg.max_watchers) : NULL;
     if (srv && watch_start(a) != 0)
         snprintf(err, sizeof(err), "cannot start the status refresher");
+    else if (srv && deleter_start(a) != 0)
+        snprintf(err, sizeof(err), "cannot start the pending-delete retrier");
     else if (srv) {
         add_routes(srv, a);
         if (il_httpd_start(srv, err, sizeof(err)) == 0) {
@@ -267,6 +276,7 @@ static int serve(api *a)
         il_error("%s", err);
     watch_stop(a);            /* answers waiting watchers, so the server can stop */
     il_httpd_stop(srv);
+    deleter_stop(a);
     auth_free(a->auth);
     watch_hub_free(a->watch);
     il_httpc_free(a->plugin);
