@@ -113,3 +113,25 @@ def test_create_during_outage_is_transient(stack, cluster):
     assert code == 200, body
     phase, st = stack.wait_phase(pod, timeout=90)
     assert phase == "Succeeded", st
+
+
+def test_drained_node_named_in_ping(stack, cluster):
+    """slurmctld restarted without its state drains the node ("Duplicate
+    jobid"); the ping names the node and SLURM's reason (a condition the
+    virtual kubelet puts on its Node) besides the NoSchedule taint."""
+    node = cluster.run("sinfo", "-h", "-N", "-o", "%N").stdout.split()[0]
+    r = cluster.run("scontrol", "update", f"nodename={node}", "state=drain",
+                    "reason=Duplicate jobid")
+    assert r.returncode == 0, r.stderr
+    try:
+        code, body = stack.ping()
+        assert code == 200, body
+        ping = json.loads(body)
+        cond = ping["conditions"][0]
+        assert cond["type"] == "SlurmNodesUnavailable" and cond["status"] == "True"
+        assert node in cond["message"] and "Duplicate jobid" in cond["message"], cond
+        assert [t["value"] for t in ping["taints"]] == ["no-usable-node"], ping
+    finally:
+        cluster.run("scontrol", "update", f"nodename={node}", "state=resume")
+    code, body = stack.ping()
+    assert "conditions" not in json.loads(body)

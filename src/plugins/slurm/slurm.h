@@ -286,8 +286,9 @@ int job_split_fields(char *line, char **fields, int n);
 size_t job_info_parse(const char *text, job_info **out);
 /* Apply what SLURM says about the job to a status read from the files. */
 void job_apply_state(il_pod_status *st, const job_info *j, bool shared_fs);
-/* The job is gone from SLURM and left no final state. */
-void job_mark_lost(il_pod_status *st, const char *job_id);
+/* The job is gone from SLURM and left no final state; node_problems
+ * (may be NULL): slurm_node_problems() at the time, for the message. */
+void job_mark_lost(il_pod_status *st, const char *job_id, const char *node_problems);
 
 /* ---- the job record and squeue (jobs.c) -------------------------------- */
 
@@ -334,6 +335,10 @@ int slurm_logs_open(void *ctx, const il_log_request *req, void **stream, il_buf 
 json_t *slurm_ping(void *ctx);
 /* Ping's parser, for tests: sinfo -N -o '%P|%a|%T|%c|%m|%G' lines. */
 json_t *ping_from_sinfo(const char *text, const char *partition);
+/* The partition's nodes that cannot take jobs, with SLURM's reasons
+ * ("n1 drained: Duplicate jobid; ..."), or NULL (none, or sinfo failed).
+ * Caller frees. */
+char *slurm_node_problems(const slurm_ctx *ctx);
 /* Taints (a YAML list of {Key, Value, Effect}) as PingResponse taints; NULL
  * with err when malformed. */
 json_t *ping_taints_load(json_t *list, il_buf *err);
