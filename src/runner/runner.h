@@ -297,10 +297,15 @@ typedef struct log_writer {
     int fd;                   /* the container's log file, O_APPEND */
     const char *stream;       /* "stdout" / "stderr" */
     il_buf line;              /* bytes of the current, unfinished line */
+    il_buf pending;           /* whole records the disk did not take yet (full) */
+    bool dropped;             /* pending hit its bound: records were lost */
 } log_writer;
 
 void log_writer_feed(log_writer *w, const char *data, size_t len);
 void log_writer_flush(log_writer *w);   /* at EOF: the partial line as a P record */
+/* Write what a full disk refused before (kept in memory, bounded); true
+ * when nothing is pending any more. */
+bool log_writer_retry(log_writer *w);
 void log_writer_free(log_writer *w);
 
 /* Whether the pod can still write logs (follow mode ends when it cannot);

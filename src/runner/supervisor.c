@@ -642,6 +642,8 @@ static size_t advance(supervisor *sv, sup_ctr *ctrs, size_t n)
         sup_ctr *c = &ctrs[i];
         if (c->unsaved)
             ctr_save(c);
+        for (int k = 0; k < 2; k++)
+            log_writer_retry(&c->writers[k]);
         if (!c->started || c->finalized)
             continue;
         int64_t now = il_monotonic_ms();
@@ -745,18 +747,20 @@ static bool stop_signalled(const supervisor *sv, int timeout_ms)
     return false;
 }
 
-/* The final states go to disk before the done marker: with `done` and a
- * stale state.json a finished pod reads as running forever.  When the
- * disk is full, wait for space (a stop signal, from a delete that removes
+/* The final states (and the logs a full disk refused) go to disk before
+ * the done marker: with `done` and a stale state.json a finished pod reads
+ * as running forever.  When the disk is full, wait for space (a stop signal, from a delete that removes
  * the directory anyway, ends the wait). */
 static void save_until_durable(const supervisor *sv, sup_ctr *ctrs, size_t n)
 {
     for (;;) {
         bool all_saved = true;
         for (size_t i = 0; i < n; i++) {
+            bool logs_written = log_writer_retry(&ctrs[i].writers[0]) &
+                                log_writer_retry(&ctrs[i].writers[1]);
             if (ctrs[i].unsaved)
                 ctr_save(&ctrs[i]);
-            all_saved = all_saved && !ctrs[i].unsaved;
+            all_saved = all_saved && !ctrs[i].unsaved && logs_written;
         }
         if (all_saved || stop_signalled(sv, SAVE_RETRY_MS))
             return;

@@ -52,13 +52,14 @@ def fill(d):
 def test_local_final_state_written_before_done_and_after_space_returns(tmp_path, small_disk):
     local = Local(tmp_path, DataRootFolder=str(small_disk)).start()
     try:
-        pod = h.make_pod("full", [sh("main", "sleep 2")])
+        script = "echo before; sleep 2; head -c 20000 /dev/zero | tr '\\0' x; echo"
+        pod = h.make_pod("full", [sh("main", script)])
         code, body = local.create(pod)
         assert code == 200, body
         local.wait_running(pod, "main")
         filler = fill(small_disk)
         pod_dir = os.path.join(str(small_disk), "pods", pod["metadata"]["uid"])
-        # The container (sleep 2) ends while the disk is full: no done
+        # The container (sleep 2, echo) ends while the disk is full: no done
         # marker without the final state; the supervisor waits for space.
         time.sleep(4)
         assert not os.path.exists(os.path.join(pod_dir, "done"))
@@ -68,6 +69,9 @@ def test_local_final_state_written_before_done_and_after_space_returns(tmp_path,
         t = terminated(st, "main")
         assert t["exitCode"] == 0 and t["reason"] == "Completed", st
         assert os.path.exists(os.path.join(pod_dir, "done"))
+        # What the container printed while the disk was full was kept and
+        # written once space returned, whole.
+        assert local.logs(pod, "main") == b"before\n" + b"x" * 20000 + b"\n"
     finally:
         local.cleanup()
 
