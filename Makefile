@@ -6,7 +6,7 @@ BUILD      ?= build
 ASAN_BUILD ?= build-asan
 JOBS       ?= $(shell nproc)
 
-.PHONY: all deps test unit demo bench valgrind clean
+.PHONY: all deps test unit demo bench valgrind chaos clean
 
 all: deps
 	cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
@@ -36,6 +36,13 @@ bench:
 	@scripts/deps.sh demo
 	@$(MAKE) --no-print-directory all
 	scripts/bench.sh $(BUILD)/bin
+
+# The chaos suite (tests/chaos/chaos.py; not part of `make test`): kill -9,
+# outages and full disks during create/delete storms, then a per-pod check.
+# CHAOS_TRIALS, CHAOS_PODS, CHAOS_SLURM_TRIALS, ... size it (docs/reliability.md).
+chaos: all
+	@scripts/deps.sh test
+	IL_BIN_DIR=$(CURDIR)/$(BUILD)/bin IL_SOURCE_DIR=$(CURDIR) /usr/bin/python3 tests/chaos/chaos.py
 
 valgrind: all
 	scripts/valgrind.sh $(BUILD)/bin

@@ -46,6 +46,7 @@ typedef struct api_config {
     int64_t max_connections;  /* MaxConnections, MaxConnectionsPerClient, */
     int64_t max_per_client;   /* ConnectionTimeoutSeconds: httpd.c's caps */
     int64_t conn_timeout_s;
+    int64_t pending_delete_retry_s; /* PendingDeleteRetrySeconds (deleter.c) */
 } api_config;
 
 /* UIDs whose /create is being relayed right now, so that a concurrent
@@ -66,6 +67,7 @@ typedef struct api {
     struct api_auth *auth;    /* who may call (auth.c) */
     struct tenants *tenants;  /* what each caller may touch (tenants.c); NULL = all */
     struct watch_hub *watch;  /* GET /watch: the change journal (watch.c) */
+    struct deleter *deleter;  /* retries the deletes the plugin did not confirm (deleter.c) */
 } api;
 
 /* relay.c: one call to the plugin, counted in metrics.  Returns 0 when the

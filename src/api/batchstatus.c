@@ -242,6 +242,8 @@ static json_t *pod_entry(const store_pod *row, json_t *status)
                                : "Pending";
     json_object_set_new(entry, "phase", json_string(phase));
     json_object_set(entry, "status", status ? status : json_null());
+    if (row->delete_pending)   /* deleted by a caller, not yet confirmed by the plugin */
+        json_object_set_new(entry, "deletePending", json_string(row->delete_pending));
     return entry;
 }
 

@@ -154,7 +154,14 @@ void handle_create(il_request *req, void *ud)
         char *job_id = submit(a, req, plugin_body, &pod);
         if (job_id && store_put_created(a->store, pod.uid, pod.ns, pod.name, job_id,
                                         json_object_get(body, "pod")) != 0) {
+            /* Never acknowledge what is not durable: the caller retries,
+             * and the plugin's create is idempotent (same UID, same job). */
             il_error("pod %s was submitted as job %s but could not be recorded", pod.uid, job_id);
+            il_respond_error(req, 503, "pod %s was submitted as job %s but the state database "
+                             "could not record it (disk full?); repeat the create", pod.uid,
+                             job_id);
+            free(job_id);
+            job_id = NULL;
         }
         if (job_id) {
             il_info("created pod %s/%s (%s) as job %s", pod.ns, pod.name, pod.uid, job_id);

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "api.h"
+#include "deleter.h"
 #include "log.h"
 #include "metrics.h"
 #include "pod.h"
@@ -16,7 +17,9 @@
 
 /* The plugin gets the caller's bytes unchanged (upstream forwards the
  * original body), and the pod is forgotten only once the plugin confirmed:
- * a failed delete can be retried and nothing is orphaned. */
+ * a failed delete is recorded and retried in the background (deleter.c),
+ * the caller hears the failure, and nothing is orphaned.  Success means
+ * the pod is gone from the backend and from the state database. */
 void handle_delete(il_request *req, void *ud)
 {
     api *a = ud;
@@ -36,13 +39,20 @@ void handle_delete(il_request *req, void *ud)
         return;
     }
     il_http_result res;
-    if (relay_call_for(a, req, "POST", "/delete", il_request_body(req),
-                       il_request_body_len(req), pod.ns, &res) != 0) {
+    int rc = relay_call_for(a, req, "POST", "/delete", il_request_body(req),
+                            il_request_body_len(req), pod.ns, &res);
+    if (rc != 0 || res.status != 200)
+        deleter_record(a, pod.uid, il_request_body(req), il_request_body_len(req), &res, rc);
+    if (rc != 0) {
         relay_unreachable(a, req, "/delete", &res);
     } else if (res.status != 200) {
         relay_failure(req, "delete", &res);
+    } else if (store_delete(a->store, pod.uid) != 0) {
+        /* The backend is clean; the row stays until a repeat (idempotent
+         * at the plugin) finds the database writable again. */
+        il_respond_error(req, 503, "pod %s was deleted by the plugin but the state database "
+                         "could not record it (disk full?); repeat the delete", pod.uid);
     } else {
-        store_delete(a->store, pod.uid);
         il_info("deleted pod %s/%s (%s)", pod.ns, pod.name, pod.uid);
         il_respond(req, 200, "text/plain; charset=utf-8", res.body.data, res.body.len);
     }

@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "api.h"
+#include "deleter.h"
 #include "auth.h"
 #include "config.h"
 #include "daemon.h"
@@ -103,6 +104,10 @@ static const il_cfg_field config_fields[] = {
     {"ConnectionTimeoutSeconds", "INTERLINK_CONNECTION_TIMEOUT", IL_CFG_INT,
      CFG(conn_timeout_s), "30",
      "a connection that sends nothing (headers or body) this long is closed"},
+    {"PendingDeleteRetrySeconds", "INTERLINK_PENDING_DELETE_RETRY", IL_CFG_INT,
+     CFG(pending_delete_retry_s), "10",
+     "a delete the plugin did not confirm (unreachable, 503) is kept in the state database "
+     "and retried this often until it is confirmed (1 to 3600)"},
 };
 #define N_CONFIG_FIELDS (sizeof(config_fields) / sizeof(config_fields[0]))
 
@@ -195,6 +200,8 @@ static int check_config(const api_config *cfg, const char *path)
              !cfg->auth_token_file && !cfg->jwt_key_file && !cfg->oidc_issuer)
         problem = "TenantsFile needs authentication (TLS.CACertFile, AuthTokenFile, "
                   "AuthJWT.PublicKeyFile or AuthOIDC.Issuer): without it no caller has a name";
+    else if (cfg->pending_delete_retry_s < 1 || cfg->pending_delete_retry_s > 3600)
+        problem = "PendingDeleteRetrySeconds must be from 1 to 3600";
     if (problem)
         il_error("%s: %s", path, problem);
     return problem ? -1 : 0;
@@ -326,6 +333,8 @@ static int serve(api *a)
     refresher *refresh = srv ? refresher_start(a, &refresher_ok) : NULL;
     if (!refresher_ok)
         snprintf(err, sizeof(err), "cannot start the status refresher");
+    else if (srv && deleter_start(a) != 0)
+        snprintf(err, sizeof(err), "cannot start the pending-delete retrier");
     else if (srv) {
         add_routes(srv, a);
         if (il_httpd_start(srv, err, sizeof(err)) == 0) {
@@ -342,6 +351,7 @@ static int serve(api *a)
     watch_stop(a->watch);     /* answers waiting watchers, so the server can stop */
     refresher_stop(refresh);
     il_httpd_stop(srv);
+    deleter_stop(a);
     auth_free(a->auth);
     tenants_free(a->tenants);
     watch_hub_free(a->watch);

@@ -33,7 +33,15 @@ static const char *schema =
     "  phase TEXT,"
     "  created_at INTEGER NOT NULL,"
     "  updated_at INTEGER NOT NULL);"
-    "CREATE INDEX IF NOT EXISTS pods_by_ns ON pods(namespace, created_at);";
+    "CREATE INDEX IF NOT EXISTS pods_by_ns ON pods(namespace, created_at);"
+    /* A delete the plugin did not confirm: retried until it does (deleter.c). */
+    "CREATE TABLE IF NOT EXISTS pending_deletes("
+    "  uid TEXT PRIMARY KEY,"
+    "  body TEXT NOT NULL,"
+    "  reason TEXT NOT NULL,"
+    "  attempts INTEGER NOT NULL,"
+    "  created_at INTEGER NOT NULL,"
+    "  next_at INTEGER NOT NULL);";
 
 store *store_open(const char *dir, char *err, size_t errlen)
 {
@@ -99,7 +107,8 @@ static json_t *column_json(sqlite3_stmt *stmt, int col)
     return text ? json_loads(text, JSON_DECODE_ANY, NULL) : NULL;
 }
 
-#define POD_COLUMNS "uid, namespace, name, job_id, phase, pod_json, status_json, created_at"
+#define POD_COLUMNS "uid, namespace, name, job_id, phase, pod_json, status_json, created_at," \
+    " (SELECT reason FROM pending_deletes d WHERE d.uid = pods.uid)"
 
 static void row_to_pod(sqlite3_stmt *stmt, store_pod *out)
 {
@@ -111,6 +120,7 @@ static void row_to_pod(sqlite3_stmt *stmt, store_pod *out)
     out->pod = column_json(stmt, 5);
     out->status = column_json(stmt, 6);
     out->created_at = sqlite3_column_int64(stmt, 7);
+    out->delete_pending = column_text(stmt, 8);
 }
 
 /* Run a prepared statement to completion; 0 or -1. */
@@ -276,9 +286,94 @@ int store_forget_status(store *st, const char *uid)
     return exec_uid(st, "UPDATE pods SET status_json = NULL, phase = NULL WHERE uid = ?", uid);
 }
 
+/* The pod and its pending delete in one transaction: a confirmed delete
+ * leaves neither, a failed one (disk full) both. */
 int store_delete(store *st, const char *uid)
 {
-    return exec_uid(st, "DELETE FROM pods WHERE uid = ?", uid);
+    const char *sqls[] = {"DELETE FROM pods WHERE uid = ?",
+                          "DELETE FROM pending_deletes WHERE uid = ?"};
+    pthread_mutex_lock(&st->mu);
+    int rc = sqlite3_exec(st->db, "BEGIN IMMEDIATE", NULL, NULL, NULL) == SQLITE_OK ? 0 : -1;
+    for (size_t i = 0; rc == 0 && i < 2; i++) {
+        sqlite3_stmt *stmt = prepare(st, sqls[i]);
+        if (!stmt) {
+            rc = -1;
+            break;
+        }
+        sqlite3_bind_text(stmt, 1, uid, -1, SQLITE_STATIC);
+        rc = step_done(st, stmt);
+    }
+    if (rc == 0 && sqlite3_exec(st->db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK) {
+        il_error("sqlite: commit: %s", sqlite3_errmsg(st->db));
+        rc = -1;
+    }
+    if (rc != 0)
+        sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
+    pthread_mutex_unlock(&st->mu);
+    return rc;
+}
+
+/* ---- pending deletes ------------------------------------------------------- */
+
+int store_put_pending_delete(store *st, const char *uid, const char *body, size_t len,
+                             const char *reason, long long next_at)
+{
+    long long now = (long long)time(NULL);
+    pthread_mutex_lock(&st->mu);
+    sqlite3_stmt *stmt = prepare(st,
+        "INSERT INTO pending_deletes(uid, body, reason, attempts, created_at, next_at)"
+        " VALUES(?1, ?2, ?3, 1, ?4, ?5) ON CONFLICT(uid) DO UPDATE SET"
+        " body = excluded.body, reason = excluded.reason, attempts = attempts + 1,"
+        " next_at = excluded.next_at");
+    int rc = -1;
+    if (stmt) {
+        sqlite3_bind_text(stmt, 1, uid, -1, SQLITE_STATIC);
+        sqlite3_bind_text(stmt, 2, body, (int)len, SQLITE_STATIC);
+        sqlite3_bind_text(stmt, 3, reason, -1, SQLITE_STATIC);
+        sqlite3_bind_int64(stmt, 4, now);
+        sqlite3_bind_int64(stmt, 5, next_at);
+        rc = step_done(st, stmt);
+    }
+    pthread_mutex_unlock(&st->mu);
+    return rc;
+}
+
+int store_list_pending_deletes(store *st, long long due, store_pending_delete **out, size_t *n)
+{
+    *out = NULL;
+    *n = 0;
+    pthread_mutex_lock(&st->mu);
+    sqlite3_stmt *stmt = prepare(st, "SELECT uid, body, reason, attempts FROM pending_deletes"
+                                     " WHERE next_at <= ? ORDER BY next_at");
+    int rc = stmt ? 0 : -1;
+    size_t cap = 0;
+    if (stmt)
+        sqlite3_bind_int64(stmt, 1, due);
+    while (stmt && sqlite3_step(stmt) == SQLITE_ROW) {
+        if (*n == cap) {
+            cap = cap ? cap * 2 : 16;
+            *out = il_xrealloc(*out, cap * sizeof(**out));
+        }
+        store_pending_delete *p = &(*out)[(*n)++];
+        p->uid = column_text(stmt, 0);
+        p->body = column_text(stmt, 1);
+        p->reason = column_text(stmt, 2);
+        p->attempts = sqlite3_column_int64(stmt, 3);
+    }
+    if (stmt)
+        sqlite3_finalize(stmt);
+    pthread_mutex_unlock(&st->mu);
+    return rc;
+}
+
+void store_pending_deletes_free(store_pending_delete *p, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        free(p[i].uid);
+        free(p[i].body);
+        free(p[i].reason);
+    }
+    free(p);
 }
 
 /* The rows sql selects (POD_COLUMNS), with arg bound to its one parameter
@@ -343,6 +438,7 @@ void store_pod_free(store_pod *p)
     free(p->phase);
     json_decref(p->pod);
     json_decref(p->status);
+    free(p->delete_pending);
     memset(p, 0, sizeof(*p));
 }
 

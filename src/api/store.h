@@ -21,7 +21,17 @@ typedef struct store_pod {
     json_t *pod;              /* the pod as created (new reference) */
     json_t *status;           /* last PodStatus or NULL (new reference) */
     long long created_at;     /* unix seconds */
+    char *delete_pending;     /* why the plugin has not confirmed a delete yet, or NULL */
 } store_pod;
+
+/* A delete the plugin did not confirm (unreachable, 503): kept until a
+ * retry succeeds, across restarts.  body: the caller's /delete body. */
+typedef struct store_pending_delete {
+    char *uid;
+    char *body;
+    char *reason;
+    long long attempts;
+} store_pending_delete;
 
 store *store_open(const char *dir, char *err, size_t errlen);
 void store_close(store *st);
@@ -41,7 +51,15 @@ int store_put_created(store *st, const char *uid, const char *ns, const char *na
  * skipped.  phases[i] belongs to statuses[i]. */
 int store_put_statuses(store *st, json_t *const *statuses, const char *const *phases, size_t n);
 int store_forget_status(store *st, const char *uid);
+/* Forget the pod and its pending delete (one transaction).  0 or -1. */
 int store_delete(store *st, const char *uid);
+/* Record (or update: attempts + 1) a pending delete, due again at next_at
+ * (unix seconds).  0 or -1. */
+int store_put_pending_delete(store *st, const char *uid, const char *body, size_t len,
+                             const char *reason, long long next_at);
+/* The pending deletes due at or before due, soonest first.  0 or -1. */
+int store_list_pending_deletes(store *st, long long due, store_pending_delete **out, size_t *n);
+void store_pending_deletes_free(store_pending_delete *p, size_t n);
 /* Every pod, oldest first, optionally only one namespace (NULL = all). */
 int store_list(store *st, const char *ns, store_pod **out, size_t *n);
 /* Every pod whose stored phase is not final (none yet, Pending, Running):

@@ -24,22 +24,48 @@
 
 #define LOG_LINE_MAX (16 * 1024)      /* longer lines are split into P records */
 #define TAIL_MAX (1 << 20)            /* Tail beyond this means "everything" */
+#define LOG_PENDING_MAX (4 << 20)     /* per stream, while the disk is full */
 #define FOLLOW_POLL_US (100 * 1000)
 #define FOLLOW_AGAIN_POLLS 9          /* ~0.9 s without data: IL_STREAM_AGAIN */
 
 /* ---- writing ----------------------------------------------------------- */
 
+bool rn_log_writer_retry(log_writer *w)
+{
+    if (w->pending.len == 0)
+        return true;
+    /* Whole records or nothing: a record torn by ENOSPC would glue the
+     * next one to it, so the file is cut back to where this write began. */
+    off_t end = lseek(w->fd, 0, SEEK_END);
+    if (end < 0 || il_write_all(w->fd, w->pending.data, w->pending.len) < 0) {
+        if (end >= 0 && ftruncate(w->fd, end) != 0)
+            il_warn("cutting a torn log record: %s", strerror(errno));
+        return false;
+    }
+    il_buf_reset(&w->pending);
+    return true;
+}
+
+/* Records queue behind those a full disk refused, so their order holds;
+ * the queue is bounded (a container that logs fast on a full disk loses
+ * the newest records, and says so once). */
 static void write_record(log_writer *w, char tag, const char *data, size_t len)
 {
     char ts[IL_RFC3339_MAX];
     il_time_format(il_time_now(), true, ts);
-    il_buf rec = IL_BUF_INIT;
-    il_buf_printf(&rec, "%s %s %c ", ts, w->stream, tag);
-    il_buf_append(&rec, data, len);
-    il_buf_append(&rec, "\n", 1);
-    if (il_write_all(w->fd, rec.data, rec.len) < 0)
-        il_warn("writing container log: %s", strerror(errno));
-    il_buf_free(&rec);
+    size_t before = w->pending.len;
+    il_buf_printf(&w->pending, "%s %s %c ", ts, w->stream, tag);
+    il_buf_append(&w->pending, data, len);
+    il_buf_append(&w->pending, "\n", 1);
+    if (w->pending.len > LOG_PENDING_MAX) {
+        w->pending.len = before;   /* drop this record */
+        if (!w->dropped)
+            il_warn("container log: the disk is full and %d bytes are waiting: dropping records",
+                    LOG_PENDING_MAX);
+        w->dropped = true;
+    }
+    if (!rn_log_writer_retry(w) && before == 0)
+        il_warn("writing container log: %s (kept, retrying)", strerror(errno));
 }
 
 void rn_log_writer_feed(log_writer *w, const char *data, size_t len)
@@ -73,6 +99,7 @@ void rn_log_writer_flush(log_writer *w)
 
 void rn_log_writer_free(log_writer *w)
 {
+    il_buf_free(&w->pending);
     il_buf_free(&w->line);
 }
 

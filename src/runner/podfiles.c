@@ -9,10 +9,12 @@
 #include "runner.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <unistd.h>
 
 #include "timeutil.h"
@@ -314,6 +316,29 @@ int rn_supervisor_alive(const char *pod_dir, pid_t *pid)
     if (*pid <= 0 || proc_start_time(*pid, &now_start, &zombie) != 0)
         return 0;
     return now_start == recorded && !zombie;
+}
+
+int rn_supervisor_claim(const char *pod_dir, int *lock_fd)
+{
+    char *lock_path = rn_store_path(pod_dir, "supervisor.lock");
+    char *record = rn_store_path(pod_dir, "supervisor.json");
+    int fd = open(lock_path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    int rc = -1;
+    if (fd >= 0) {
+        while ((rc = flock(fd, LOCK_EX | LOCK_NB)) != 0 && errno == EINTR) {}
+        if (rc != 0)
+            rc = errno == EWOULDBLOCK ? 0 : -1;   /* held: a live supervisor has it */
+        else
+            rc = access(record, F_OK) == 0 ? 0 : 1;
+    }
+    int saved = errno;
+    if (rc != 1 && fd >= 0)
+        close(fd);
+    *lock_fd = rc == 1 ? fd : -1;
+    free(record);
+    free(lock_path);
+    errno = saved;
+    return rc;
 }
 
 int rn_supervisor_mark_done(const char *pod_dir, bool stopped)

@@ -141,6 +141,14 @@ void rn_state_set(il_container_status *st, il_state_kind kind, const char *reaso
 int rn_supervisor_record_write(const char *pod_dir, pid_t pid);
 /* 1 alive, 0 gone, -1 no record yet (*pid set when a record exists). */
 int rn_supervisor_alive(const char *pod_dir, pid_t *pid);
+/* Claim the pod for the calling process before it runs it, so that no pod
+ * ever runs twice even when a retried create starts a second supervisor
+ * (the first one's create died before it knew whether it started).
+ * supervisor.lock is held for the rest of the process's life (*lock_fd,
+ * close-on-exec); a pod whose supervisor.json exists was claimed before.
+ * 1: ours, run it; 0: claimed by another supervisor, alive or not; -1:
+ * error (errno). */
+int rn_supervisor_claim(const char *pod_dir, int *lock_fd);
 /* The supervisor ran the pod to its end (a gone supervisor is then no
  * loss); stopped: it ended because it was told to stop (SIGTERM: a delete,
  * or a batch system enforcing a limit), so the containers did not end by
@@ -318,10 +326,15 @@ typedef struct log_writer {
     int fd;                   /* the container's log file, O_APPEND */
     const char *stream;       /* "stdout" / "stderr" */
     il_buf line;              /* bytes of the current, unfinished line */
+    il_buf pending;           /* whole records the disk did not take yet (full) */
+    bool dropped;             /* pending hit its bound: records were lost */
 } log_writer;
 
 void rn_log_writer_feed(log_writer *w, const char *data, size_t len);
 void rn_log_writer_flush(log_writer *w);   /* at EOF: the partial line as a P record */
+/* Write what a full disk refused before (kept in memory, bounded); true
+ * when nothing is pending any more. */
+bool rn_log_writer_retry(log_writer *w);
 void rn_log_writer_free(log_writer *w);
 
 /* Whether the pod can still write logs (follow mode ends when it cannot);

@@ -36,6 +36,7 @@
 #define PODMAN_KILL_SLACK_MS 5000  /* podman stop kills at grace; we follow later */
 #define HOOK_RETRY_MS 250          /* postStart: the container cannot be entered yet */
 #define HOOK_ENTER_LIMIT_MS 120000 /* ... for this long: the hook fails */
+#define SAVE_RETRY_MS 1000         /* a state write failed (disk full): try again */
 
 /* Where a check run's output is polled: slot 0/1 the container's pipes,
  * CHECK_SLOT + kind a probe run, HOOK_SLOT the hook run. */
@@ -58,6 +59,7 @@ typedef struct sup_ctr {
     bool running;             /* postStart done: reported Running, probes on */
     bool exited;              /* reaped: st holds the exit status */
     bool finalized;           /* terminated state written */
+    bool unsaved;             /* the last rn_state_write failed (disk full): retried */
     int64_t exited_ms;
     il_time spawned_at;
     int64_t spawned_ms;
@@ -138,10 +140,16 @@ static void ctr_free(sup_ctr *c)
     free(c->dir);
 }
 
-static void ctr_save(const sup_ctr *c)
+/* A failed write (disk full) is retried from the event loop and, for the
+ * final states, before the pod is marked done (save_until_durable). */
+static void ctr_save(sup_ctr *c)
 {
-    if (rn_state_write(c->dir, &c->st, c->pid) != 0)
-        il_error("writing state of %s: %s", c->spec->name, strerror(errno));
+    bool failed = rn_state_write(c->dir, &c->st, c->pid) != 0;
+    if (failed && !c->unsaved)
+        il_error("writing state of %s: %s (retrying)", c->spec->name, strerror(errno));
+    else if (!failed && c->unsaved)
+        il_info("state of %s written after all", c->spec->name);
+    c->unsaved = failed;
 }
 
 /* Kubernetes' rule: ready while running, past the startup probe, and
@@ -632,6 +640,10 @@ static size_t advance(supervisor *sv, sup_ctr *ctrs, size_t n)
     size_t active = 0;
     for (size_t i = 0; i < n; i++) {
         sup_ctr *c = &ctrs[i];
+        if (c->unsaved)
+            ctr_save(c);
+        for (int k = 0; k < 2; k++)
+            rn_log_writer_retry(&c->writers[k]);
         if (!c->started || c->finalized)
             continue;
         int64_t now = il_monotonic_ms();
@@ -721,6 +733,53 @@ static int pod_exit_code(const sup_ctr *ctrs, size_t n)
     return 0;
 }
 
+/* Whether a stop signal arrived within timeout_ms (other signals are
+ * reaped children: nothing is left to run). */
+static bool stop_signalled(const supervisor *sv, int timeout_ms)
+{
+    struct pollfd pfd = {.fd = sv->sigfd, .events = POLLIN};
+    struct signalfd_siginfo si;
+    if (poll(&pfd, 1, timeout_ms) != 1)
+        return false;
+    while (read(sv->sigfd, &si, sizeof(si)) == (ssize_t)sizeof(si))
+        if (si.ssi_signo != SIGCHLD)
+            return true;
+    return false;
+}
+
+/* The final states (and the logs a full disk refused) go to disk before
+ * the done marker: with `done` and a stale state.json a finished pod reads
+ * as running forever.  When the disk is full, wait for space (a stop signal, from a delete that removes
+ * the directory anyway, ends the wait). */
+static void save_until_durable(const supervisor *sv, sup_ctr *ctrs, size_t n)
+{
+    for (;;) {
+        bool all_saved = true;
+        for (size_t i = 0; i < n; i++) {
+            bool logs_written = rn_log_writer_retry(&ctrs[i].writers[0]) &
+                                rn_log_writer_retry(&ctrs[i].writers[1]);
+            if (ctrs[i].unsaved)
+                ctr_save(&ctrs[i]);
+            all_saved = all_saved && !ctrs[i].unsaved && logs_written;
+        }
+        if (all_saved || stop_signalled(sv, SAVE_RETRY_MS))
+            return;
+    }
+}
+
+/* The done marker, with the same patience as the states. */
+static void mark_done_durably(const supervisor *sv)
+{
+    bool warned = false;
+    while (rn_supervisor_mark_done(sv->pod_dir, sv->stopping) != 0) {
+        if (!warned)
+            il_warn("marking pod done: %s (retrying)", strerror(errno));
+        warned = true;
+        if (stop_signalled(sv, SAVE_RETRY_MS))
+            return;
+    }
+}
+
 static int run_pod(supervisor *sv)
 {
     const il_pod *pod = &sv->req.pod;
@@ -741,6 +800,7 @@ static int run_pod(supervisor *sv)
     else if (!sv->stopping)
         run_phase(sv, ctrs + n_init, pod->n_containers);
     int exit_code = pod_exit_code(ctrs, n);
+    save_until_durable(sv, ctrs, n);
     for (size_t i = 0; i < n; i++)
         ctr_free(&ctrs[i]);
     free(ctrs);
@@ -762,6 +822,7 @@ static int signal_setup(void)
 int rn_supervise(const char *pod_dir, int ready_fd)
 {
     supervisor sv = {.pod_dir = il_xstrdup(pod_dir), .sigfd = signal_setup()};
+    signal(SIGPIPE, SIG_IGN);   /* whoever reads ready_fd may be gone: EPIPE, not death */
     char err[512];
     int rc = 1;
     if (sv.sigfd < 0) {
@@ -778,8 +839,7 @@ int rn_supervise(const char *pod_dir, int ready_fd)
         if (ready_fd >= 0)
             close(ready_fd);
         rc = run_pod(&sv);
-        if (rn_supervisor_mark_done(pod_dir, sv.stopping) != 0)
-            il_warn("marking pod done: %s", strerror(errno));
+        mark_done_durably(&sv);
         il_info("pod %s done", sv.req.pod.name);
     }
     if (sv.req.raw)

@@ -318,7 +318,7 @@ json_t *vk_pod_status(const json_t *pod, const il_pod_status *st, il_time now)
 
 /* ---- comparison and patch ---------------------------------------------- */
 
-/* A copy without nulls, empty strings and empty objects: what the API
+/* A copy without nulls, empty strings, empty objects and empty lists: what the API
  * server drops (omitempty, nil pointers) must not count as a change. */
 static json_t *normalized(const json_t *v)
 {
@@ -338,6 +338,8 @@ static json_t *normalized(const json_t *v)
         return o;
     }
     if (json_is_array(v)) {
+        if (json_array_size(v) == 0)
+            return NULL;   /* the API server stores no empty list (omitempty) */
         json_t *a = json_array();
         size_t i;
         json_t *x;

@@ -86,6 +86,11 @@ void vk_node_free(vk_node *n)
     free(n->ready.message);
     free(n->connectivity.reason);
     free(n->connectivity.message);
+    for (size_t i = 0; i < n->n_plugin_conds; i++) {
+        free(n->plugin_conds[i].type);
+        free(n->plugin_conds[i].c.reason);
+        free(n->plugin_conds[i].c.message);
+    }
     memset(n, 0, sizeof *n);
 }
 
@@ -160,6 +165,62 @@ static void take_taints(vk_node *n, const json_t *list)
     }
 }
 
+static vk_plugin_condition *plugin_cond_find(vk_node *n, const char *type)
+{
+    for (size_t i = 0; i < n->n_plugin_conds; i++)
+        if (strcmp(n->plugin_conds[i].type, type) == 0)
+            return &n->plugin_conds[i];
+    return NULL;
+}
+
+/* Conditions whose type a kubelet owns are not the plugin's to set. */
+static bool plugin_may_set(const char *type)
+{
+    static const char *const ours[] = {"Ready", "MemoryPressure", "DiskPressure", "PIDPressure",
+                                       "NetworkUnavailable", "InterlinkConnectivity"};
+    for (size_t i = 0; i < sizeof ours / sizeof ours[0]; i++)
+        if (strcmp(type, ours[i]) == 0)
+            return false;
+    return type[0] != '\0';
+}
+
+/* The list replaces the previous one; a type seen before keeps its
+ * lastTransitionTime while its status holds. */
+static void take_conditions(vk_node *n, const json_t *list, il_time now)
+{
+    vk_plugin_condition next[VK_PLUGIN_CONDITIONS_MAX];
+    size_t n_next = 0;
+    size_t i;
+    json_t *c;
+    json_array_foreach(list, i, c) {
+        const char *type = json_string_value(json_object_get(c, "type"));
+        const char *status = json_string_value(json_object_get(c, "status"));
+        const char *reason = json_string_value(json_object_get(c, "reason"));
+        const char *message = json_string_value(json_object_get(c, "message"));
+        if (!type || !status || !plugin_may_set(type) ||
+            (strcmp(status, "True") != 0 && strcmp(status, "False") != 0) ||
+            n_next == VK_PLUGIN_CONDITIONS_MAX) {
+            il_warn("ping conditions[%zu]: not a condition the plugin may set (ignored)", i);
+            continue;
+        }
+        vk_plugin_condition *old = plugin_cond_find(n, type);
+        vk_plugin_condition *nc = &next[n_next++];
+        memset(nc, 0, sizeof *nc);
+        nc->type = il_xstrdup(type);
+        if (old)
+            nc->c.status = old->c.status, nc->c.since = old->c.since;
+        condition_set(&nc->c, strcmp(status, "True") == 0, reason ? reason : "",
+                      message ? message : "", now);
+    }
+    for (size_t k = 0; k < n->n_plugin_conds; k++) {
+        free(n->plugin_conds[k].type);
+        free(n->plugin_conds[k].c.reason);
+        free(n->plugin_conds[k].c.message);
+    }
+    memcpy(n->plugin_conds, next, n_next * sizeof next[0]);
+    n->n_plugin_conds = n_next;
+}
+
 void vk_node_ping_ok(vk_node *n, const char *body, size_t len, il_time now)
 {
     json_t *ping = json_loadb(body ? body : "", len, 0, NULL);
@@ -170,6 +231,7 @@ void vk_node_ping_ok(vk_node *n, const char *body, size_t len, il_time now)
         take_quantity(res, "pods", true, &n->pods);
         take_accelerators(n, json_object_get(res, "accelerators"));
         take_taints(n, json_object_get(ping, "taints"));
+        take_conditions(n, json_object_get(ping, "conditions"), now);
     }
     json_decref(ping);
     free(n->ping_body);
@@ -321,6 +383,11 @@ static json_t *conditions(const vk_node *n, il_time heartbeat)
     json_array_append_new(list, condition_json("InterlinkConnectivity", n->connectivity.status,
                                                n->connectivity.reason, n->connectivity.message,
                                                n->connectivity.since, heartbeat));
+    for (size_t i = 0; i < n->n_plugin_conds; i++) {
+        const vk_plugin_condition *pc = &n->plugin_conds[i];
+        json_array_append_new(list, condition_json(pc->type, pc->c.status, pc->c.reason,
+                                                   pc->c.message, pc->c.since, heartbeat));
+    }
     return list;
 }
 

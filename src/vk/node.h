@@ -26,6 +26,15 @@ typedef struct vk_condition {
     char *message;
 } vk_condition;
 
+/* A condition the plugin reports in its ping ("conditions": a drained
+ * SLURM node with SLURM's reason), shown on the Node as it is. */
+typedef struct vk_plugin_condition {
+    char *type;
+    vk_condition c;
+} vk_plugin_condition;
+
+#define VK_PLUGIN_CONDITIONS_MAX 8
+
 typedef struct vk_node {
     const vk_config *cfg;     /* borrowed; outlives the node */
     char *cpu, *memory, *pods;        /* capacity now (config, then ping) */
@@ -36,6 +45,8 @@ typedef struct vk_node {
     char *ping_body;                  /* the latest successful ping's body */
     vk_condition ready;
     vk_condition connectivity;
+    vk_plugin_condition plugin_conds[VK_PLUGIN_CONDITIONS_MAX];
+    size_t n_plugin_conds;
     il_time started;
 } vk_node;
 
@@ -47,7 +58,9 @@ void vk_node_free(vk_node *n);
  * plugins may send anything).  Resources in it replace the current ones;
  * an accelerators list replaces the accelerator set (so a vanished GPU
  * type leaves capacity); a taints list (even empty) replaces the plugin
- * taints, absent leaves them. */
+ * taints, absent leaves them; a conditions list (type, status "True" or
+ * "False", reason, message) replaces the plugin's conditions, absent clears
+ * them (the plugin reports a condition while it holds). */
 void vk_node_ping_ok(vk_node *n, const char *body, size_t len, il_time now);
 /* A ping failed: message says how (status and body, or transport error). */
 void vk_node_ping_failed(vk_node *n, const char *message, il_time now);

@@ -164,9 +164,9 @@ bool vk_pods_put(vk_pods *t, json_t *pod)
     return store(t, pod, true);
 }
 
-void vk_pods_refresh(vk_pods *t, json_t *pod)
+bool vk_pods_refresh(vk_pods *t, json_t *pod)
 {
-    store(t, pod, false);
+    return store(t, pod, false);
 }
 
 bool vk_pods_mark_gone(vk_pods *t, const char *uid)

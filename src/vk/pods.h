@@ -34,8 +34,10 @@ void vk_pods_free(vk_pods *t);
 bool vk_pods_put(vk_pods *t, json_t *pod);
 /* The same for the answer to one of our writes: only a pod still in the
  * table is updated (a write racing with the pod's removal must not bring
- * it back). */
-void vk_pods_refresh(vk_pods *t, json_t *pod);
+ * it back).  True when the reply implies work, as for vk_pods_put: it may
+ * already carry the deletionTimestamp, and then the watch event that
+ * follows is no news and queues nothing. */
+bool vk_pods_refresh(vk_pods *t, json_t *pod);
 /* The API object is gone; true when the pod was known. */
 bool vk_pods_mark_gone(vk_pods *t, const char *uid);
 /* Every known pod whose UID is not a key of present (after a relist) is

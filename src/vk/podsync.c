@@ -55,7 +55,7 @@ static void report_pending(vk *v, const json_t *pod, const char *reason, const c
         char *path = pod_path(pod, "/status");
         vk_kube_result res;
         if (vk_kube_patch(v->kube, path, VK_PATCH_STRATEGIC, patch, &res) == 0)
-            vk_pods_refresh(v->pods, res.body);
+            vk_pod_written(v, res.body);
         vk_kube_result_free(&res);
         free(path);
         json_decref(patch);
@@ -78,7 +78,7 @@ static int annotate(vk *v, const json_t *pod, const char *job_id)
     vk_kube_result res;
     int rc = vk_kube_patch(v->kube, path, VK_PATCH_MERGE, patch, &res);
     if (rc == 0)
-        vk_pods_refresh(v->pods, res.body);
+        vk_pod_written(v, res.body);
     else
         il_warn("pod %s/%s: job id %s not recorded: %s", vk_pod_ns(pod), vk_pod_name(pod),
                 job_id, res.error);

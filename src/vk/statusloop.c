@@ -92,7 +92,7 @@ static void write_status(vk *v, const json_t *pod, const il_pod_status *st)
                               vk_pod_name(pod));
     vk_kube_result res;
     if (vk_kube_patch(v->kube, path, VK_PATCH_STRATEGIC, patch, &res) == 0) {
-        vk_pods_refresh(v->pods, res.body);
+        vk_pod_written(v, res.body);
         emit_events(v, pod, json_object_get(pod, "status"), json_object_get(patch, "status"));
     } else if (!vk_kube_is(&res, 404)) {
         il_warn("pod %s/%s status: %s", vk_pod_ns(pod), vk_pod_name(pod), res.error);
@@ -105,26 +105,32 @@ static void write_status(vk *v, const json_t *pod, const il_pod_status *st)
 /* Map interlink's answer (an array of PodStatus) onto pods. */
 static void apply(vk *v, const json_t *pods, const json_t *answer)
 {
+    /* UID -> status through a hash (a jansson object), not a scan of the
+     * answer per pod: a cycle over n pods stays O(n).  The first status of
+     * a UID wins, as interlink sends each once. */
+    json_t *by_uid = json_object();
     size_t i;
     const json_t *pod, *js;
+    json_array_foreach(answer, i, js) {
+        const char *uid = json_string_value(json_object_get(js, "UID"));
+        if (uid && !json_object_get(by_uid, uid))
+            json_object_set(by_uid, uid, (json_t *)js);
+    }
     json_array_foreach(pods, i, pod) {
-        size_t j;
-        json_array_foreach(answer, j, js) {
-            const char *uid = json_string_value(json_object_get(js, "UID"));
-            if (!uid || strcmp(uid, vk_pod_uid(pod)) != 0)
-                continue;
-            il_pod_status st;
-            char err[256];
-            if (il_pod_status_from_json((json_t *)js, &st, err, sizeof err) == 0) {
-                write_status(v, pod, &st);
-                il_pod_status_free(&st);
-            } else {
-                il_warn("pod %s/%s: interlink status: %s", vk_pod_ns(pod), vk_pod_name(pod),
-                        err);
-            }
-            break;
+        const char *uid = vk_pod_uid(pod);
+        js = uid ? json_object_get(by_uid, uid) : NULL;
+        if (!js)
+            continue;
+        il_pod_status st;
+        char err[256];
+        if (il_pod_status_from_json((json_t *)js, &st, err, sizeof err) == 0) {
+            write_status(v, pod, &st);
+            il_pod_status_free(&st);
+        } else {
+            il_warn("pod %s/%s: interlink status: %s", vk_pod_ns(pod), vk_pod_name(pod), err);
         }
     }
+    json_decref(by_uid);
 }
 
 /* 0 when interlink answered, -1 otherwise (logged once per outage). */

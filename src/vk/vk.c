@@ -95,6 +95,12 @@ void vk_status_poke(vk *v)
     pthread_mutex_unlock(&v->lock);
 }
 
+void vk_pod_written(vk *v, json_t *pod)
+{
+    if (vk_pods_refresh(v->pods, pod))
+        vk_queue_add(v->queue, vk_pod_uid(pod), 0);
+}
+
 bool vk_status_wait(vk *v, int64_t ms)
 {
     struct timespec ts = deadline_in(ms);

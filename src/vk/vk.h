@@ -62,6 +62,10 @@ bool vk_stopping(vk *v);
 /* Ask the status loop for a cycle now; pokes while one is wanted or running
  * add up to one more cycle, never to a second one in flight. */
 void vk_status_poke(vk *v);
+/* Store the API server's reply to one of our pod writes (vk_pods_refresh)
+ * and queue the pod for a worker when the reply implies work (a
+ * deletionTimestamp we had not seen). */
+void vk_pod_written(vk *v, json_t *pod);
 /* The status loop's sleep: up to ms, or until poked (the poke is taken).
  * false when the VK is stopping. */
 bool vk_status_wait(vk *v, int64_t ms);

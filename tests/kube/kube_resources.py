@@ -93,13 +93,18 @@ def decode_nulls(value, parent=None):
     disappears (`{"waiting": null, "running": {...}}` is stored as
     `{"running": {...}}`), except metav1.Time values (kept as null) and the
     values of string maps (become "").  Patches reach the store through the
-    same decode, so nulls left in atomically replaced lists go the same way."""
+    same decode, so nulls left in atomically replaced lists go the same way.
+    An empty list member disappears too: the API types' slices are omitempty
+    (and storage turns an empty slice into nil), so `"initContainerStatuses":
+    []` is stored, and read back, without the key."""
     if isinstance(value, list):
         for item in value:
             decode_nulls(item)
     elif isinstance(value, dict):
         for key in list(value):
-            if value[key] is not None:
+            if isinstance(value[key], list) and not value[key]:
+                del value[key]
+            elif value[key] is not None:
                 decode_nulls(value[key], key)
             elif parent in _STRING_MAP_FIELDS:
                 value[key] = ""

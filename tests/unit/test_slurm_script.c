@@ -359,7 +359,7 @@ static void test_squeue_parse_and_lost(void **state)
         job_info_free(&jobs[i]);
     free(jobs);
     il_pod_status st = one_container(IL_STATE_RUNNING, 0);
-    job_mark_lost(&st, "12");
+    job_mark_lost(&st, "12", NULL);
     assert_string_equal(st.containers[0].reason, "Lost");
     assert_int_equal(st.containers[0].exit_code, 137);
     il_pod_status_free(&st);

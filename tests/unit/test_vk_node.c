@@ -175,6 +175,36 @@ static void test_ping_updates_everything(void **state)
     vk_node_free(&n);
 }
 
+/* A plugin's condition (a drained SLURM node, with SLURM's reason) is
+ * shown on the Node while the plugin reports it; kubelet-owned types are
+ * not the plugin's to set. */
+static void test_ping_conditions(void **state)
+{
+    (void)state;
+    vk_node n;
+    vk_node_init(&n, &cfg, T0);
+    static const char drained[] =
+        "{\"conditions\":[{\"type\":\"SlurmNodesUnavailable\",\"status\":\"True\","
+        "\"reason\":\"NoUsableNode\",\"message\":\"n1 drained: Duplicate jobid\"},"
+        "{\"type\":\"Ready\",\"status\":\"False\",\"reason\":\"x\",\"message\":\"x\"}]}";
+    vk_node_ping_ok(&n, drained, strlen(drained), T1);
+    vk_node_ping_ok(&n, drained, strlen(drained), T2);
+    json_t *st = vk_node_status(&n, T2);
+    const json_t *c = condition(st, "SlurmNodesUnavailable");
+    assert_non_null(c);
+    assert_string_equal(str(c, "status"), "True");
+    assert_string_equal(str(c, "reason"), "NoUsableNode");
+    assert_string_equal(str(c, "message"), "n1 drained: Duplicate jobid");
+    assert_string_equal(str(c, "lastTransitionTime"), T1_TEXT);
+    assert_string_equal(str(condition(st, "Ready"), "status"), "True");
+    json_decref(st);
+    vk_node_ping_ok(&n, "{}", 2, T2);   /* the node is back: no condition */
+    st = vk_node_status(&n, T2);
+    assert_null(condition(st, "SlurmNodesUnavailable"));
+    json_decref(st);
+    vk_node_free(&n);
+}
+
 static void test_ping_bad_values_and_text(void **state)
 {
     (void)state;
@@ -307,6 +337,7 @@ int main(void)
         cmocka_unit_test(test_initial_object),
         cmocka_unit_test(test_ping_updates_everything),
         cmocka_unit_test(test_ping_bad_values_and_text),
+        cmocka_unit_test(test_ping_conditions),
         cmocka_unit_test(test_status_patch_only_on_change),
         cmocka_unit_test(test_meta_patch_keeps_foreign_taints),
         cmocka_unit_test(test_lease),

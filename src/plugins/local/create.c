@@ -2,8 +2,9 @@
  * rn_poddir_create), start the detached supervisor.
  *
  * Of two concurrent creates of one UID exactly one makes the directory and
- * starts a supervisor; the other (and any later repeat) just returns the
- * job id. */
+ * starts a supervisor; the other (and any later repeat) returns the job id,
+ * after starting the supervisor itself when the first create died before
+ * one recorded itself. */
 #include "local.h"
 
 #include <errno.h>
@@ -54,6 +55,14 @@ static int spawn_supervisor(const local_ctx *ctx, const char *dir, il_buf *err)
     return ok ? 0 : -1;
 }
 
+/* Called with the pod's create lock held, so no other create is between
+ * making the directory and starting its supervisor. */
+static bool never_supervised(const char *dir)
+{
+    pid_t pid;
+    return !rn_supervisor_done(dir) && rn_supervisor_alive(dir, &pid) < 0;
+}
+
 char *local_job_id(const char *uid)
 {
     return il_xasprintf("local-%s", uid);
@@ -68,14 +77,21 @@ int local_create(void *vctx, const il_create_request *req, char **job_id, il_buf
     bool created = false;
     int lock_fd = -1;
     int status = rn_poddir_create(ctx->pods_dir, req, &ctx->runtime, &created, &lock_fd, err);
+    char *dir = rn_store_pod_dir(ctx->pods_dir, pod->uid);
     if (status == 0 && created) {
-        char *dir = rn_store_pod_dir(ctx->pods_dir, pod->uid);
         if (spawn_supervisor(ctx, dir, err) != 0) {
             il_rm_rf(dir);
             status = 500;
         }
-        free(dir);
+    } else if (status == 0 && never_supervised(dir)) {
+        /* The create that made the directory died before its supervisor
+         * recorded itself (kill -9 of the plugin): this repeat starts the
+         * pod.  The supervisor's claim keeps it from running twice. */
+        il_warn("pod %s (%s): no supervisor ever ran it; starting one", pod->name, pod->uid);
+        if (spawn_supervisor(ctx, dir, err) != 0)
+            status = 500;   /* the directory stays: the next repeat tries again */
     }
+    free(dir);
     if (lock_fd >= 0)
         close(lock_fd);
     if (status == 0)

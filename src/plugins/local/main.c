@@ -8,6 +8,7 @@
 #include "local.h"
 
 #include <errno.h>
+#include <signal.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -109,7 +110,23 @@ static int run_pod(const char *dir, int argc, char **args)
     if (child != 0)
         _exit(child < 0 ? 1 : 0);
     setsid();
-    rn_supervise(dir, ready_fd);
+    /* The plugin that waits for the ready byte may have died (kill -9):
+     * writing to its pipe must fail with EPIPE, not kill the pod. */
+    signal(SIGPIPE, SIG_IGN);
+    int lock_fd = -1;
+    int claim = rn_supervisor_claim(dir, &lock_fd);
+    if (claim == 1) {
+        rn_supervise(dir, ready_fd);
+    } else if (claim == 0) {
+        /* A retried create started us, but the pod has its supervisor. */
+        il_info("%s already has a supervisor", dir);
+        if (ready_fd >= 0 && il_write_all(ready_fd, "1", 1) < 0)
+            il_warn("ready pipe: %s", strerror(errno));
+    } else {
+        il_error("claiming %s: %s", dir, strerror(errno));
+    }
+    if (lock_fd >= 0)
+        close(lock_fd);
     return 0;
 }
 

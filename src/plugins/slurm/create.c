@@ -114,12 +114,11 @@ static char *parse_job_id(const char *out)
 }
 
 /* SLURM unreachable (503: try again later) or the job refused (400: the
- * pod's flags or resources do not fit the cluster). */
+ * pod's flags or resources do not fit the cluster): failure.c's table. */
 static int sbatch_failure_status(const cmd_result *out)
 {
-    const char *text = il_buf_cstr(&out->err);
-    return out->status < 0 || strstr(text, "Unable to contact") ||
-           strstr(text, "Socket timed out") ? 503 : 400;
+    slurm_failure kind = slurm_failure_classify(out->status, il_buf_cstr(&out->err));
+    return kind == SLURM_FAILURE_NONE ? 502 : slurm_failure_http(kind);   /* 502: no job id */
 }
 
 /* sbatch inherits the create lock (lock_fd) as its fd 3. */

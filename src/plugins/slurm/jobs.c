@@ -189,7 +189,7 @@ size_t job_info_parse(const char *text, job_info **out)
 }
 
 static ssize_t squeue_by(const slurm_config *cfg, const char *option, char *const *keys,
-                         size_t n, job_info **out)
+                         size_t n, job_info **out, il_buf *why)
 {
     *out = NULL;
     if (n == 0)
@@ -208,6 +208,9 @@ static ssize_t squeue_by(const slurm_config *cfg, const char *option, char *cons
         found = 0;   /* every id is unknown to SLURM: that is an answer */
     } else {
         il_warn("squeue failed (%d): %s", res.status, il_buf_cstr(&res.err));
+        if (why)
+            il_buf_printf(why, "squeue failed (exit %d): %s", res.status,
+                          il_buf_cstr(&res.err));
     }
     cmd_result_free(&res);
     il_buf_free(&list);
@@ -216,10 +219,22 @@ static ssize_t squeue_by(const slurm_config *cfg, const char *option, char *cons
 
 ssize_t squeue_jobs(const slurm_config *cfg, char *const *ids, size_t n, job_info **out)
 {
-    return squeue_by(cfg, "--jobs", ids, n, out);
+    return squeue_by(cfg, "--jobs", ids, n, out, NULL);
 }
 
 ssize_t squeue_names(const slurm_config *cfg, char *const *names, size_t n, job_info **out)
 {
-    return squeue_by(cfg, "--name", names, n, out);
+    return squeue_by(cfg, "--name", names, n, out, NULL);
+}
+
+ssize_t squeue_jobs_why(const slurm_config *cfg, char *const *ids, size_t n, job_info **out,
+                        il_buf *why)
+{
+    return squeue_by(cfg, "--jobs", ids, n, out, why);
+}
+
+ssize_t squeue_names_why(const slurm_config *cfg, char *const *names, size_t n,
+                         job_info **out, il_buf *why)
+{
+    return squeue_by(cfg, "--name", names, n, out, why);
 }

@@ -2,7 +2,10 @@
  * NoSchedule taint when SLURM cannot run new pods there (partition not up,
  * or no node of it in a state that accepts jobs); or, with
  * ResourceScriptPath, whatever the admin's script prints, validated.  The
- * configured Taints are added to either. */
+ * configured Taints are added to either.  Nodes that cannot take jobs are
+ * named with SLURM's reason ("n1 drained: Duplicate jobid") in a
+ * "conditions" entry the virtual kubelet shows on its Node, and in the
+ * message of pods whose jobs SLURM lost (slurm_node_problems). */
 #include "slurm.h"
 
 #include <stdio.h>
@@ -20,6 +23,7 @@ typedef struct capacity {
     int usable_nodes;
     bool partition_up;
     bool seen;
+    il_buf problems;          /* "node state: reason; ..." of unusable nodes */
 } capacity;
 
 /* "gpu:4", "gpu:a100:2(S:0-1)", several comma-separated: the gpu count. */
@@ -48,13 +52,16 @@ static bool node_usable(const char *state)
     return true;
 }
 
-/* One "%P|%a|%T|%c|%m|%G" line; the default partition ends in '*'. */
+/* One "%P|%a|%T|%c|%m|%G[|%N|%E]" line (SINFO_FORMAT); the default
+ * partition ends in '*'; the reason, last, may hold anything. */
 static void add_node(char *line, const char *partition, capacity *cap)
 {
     char *f[6], *save = NULL, *p = line;
     for (int i = 0; i < 6; i++, p = NULL)
         if (!(f[i] = strtok_r(p, "|", &save)))
             return;
+    char *node = strtok_r(NULL, "|", &save);
+    char *reason = node ? strtok_r(NULL, "", &save) : NULL;
     size_t len = strlen(f[0]);
     bool is_default = len > 0 && f[0][len - 1] == '*';
     if (is_default)
@@ -67,15 +74,23 @@ static void add_node(char *line, const char *partition, capacity *cap)
     cap->memory_mb += strtoll(f[4], NULL, 10);
     cap->gpus += gpus_in(f[5]);
     cap->usable_nodes += node_usable(f[2]);
+    if (node && !node_usable(f[2]))
+        il_buf_printf(&cap->problems, "%s%s %s: %s", cap->problems.len ? "; " : "", node, f[2],
+                      reason && strcmp(reason, "none") != 0 ? reason : "no reason given");
+}
+
+static void add_nodes(const char *text, const char *partition, capacity *cap)
+{
+    char *copy = il_xstrdup(text), *save = NULL;
+    for (char *line = strtok_r(copy, "\n", &save); line; line = strtok_r(NULL, "\n", &save))
+        add_node(line, partition, cap);
+    free(copy);
 }
 
 json_t *ping_from_sinfo(const char *text, const char *partition)
 {
     capacity cap = {0};
-    char *copy = il_xstrdup(text), *save = NULL;
-    for (char *line = strtok_r(copy, "\n", &save); line; line = strtok_r(NULL, "\n", &save))
-        add_node(line, partition, &cap);
-    free(copy);
+    add_nodes(text, partition, &cap);
     char cpu[32], memory[32], gpus[32];
     snprintf(cpu, sizeof(cpu), "%lld", cap.cpus);
     snprintf(memory, sizeof(memory), "%lldMi", cap.memory_mb);
@@ -90,6 +105,12 @@ json_t *ping_from_sinfo(const char *text, const char *partition)
                               json_pack("{s:s, s:s, s:s}", "key", TAINT_KEY, "value", why,
                                         "effect", "NoSchedule"));
     }
+    if (cap.problems.len)
+        json_object_set_new(resp, "conditions", json_pack(
+            "[{s:s, s:s, s:s, s:s}]", "type", "SlurmNodesUnavailable", "status", "True",
+            "reason", cap.usable_nodes ? "SomeNodesUnavailable" : "NoUsableNode",
+            "message", il_buf_cstr(&cap.problems)));
+    il_buf_free(&cap.problems);
     return resp;
 }
 
@@ -249,9 +270,25 @@ static json_t *ping_script(const slurm_ctx *ctx)
     return resp;
 }
 
+#define SINFO_FORMAT "%P|%a|%T|%c|%m|%G|%N|%E"
+
+char *slurm_node_problems(const slurm_ctx *ctx)
+{
+    char *argv[] = {ctx->cfg->sinfo_path, "--noheader", "--Node", "--format", SINFO_FORMAT,
+                    NULL};
+    cmd_result res;
+    capacity cap = {0};
+    if (cmd_run(argv, ctx->cfg->command_timeout_s, &res) == 0)
+        add_nodes(il_buf_cstr(&res.out), ctx->cfg->partition, &cap);
+    cmd_result_free(&res);
+    char *problems = cap.problems.len ? il_xstrdup(il_buf_cstr(&cap.problems)) : NULL;
+    il_buf_free(&cap.problems);
+    return problems;
+}
+
 static json_t *ping_sinfo(const slurm_ctx *ctx)
 {
-    char *argv[] = {ctx->cfg->sinfo_path, "--noheader", "--Node", "--format", "%P|%a|%T|%c|%m|%G",
+    char *argv[] = {ctx->cfg->sinfo_path, "--noheader", "--Node", "--format", SINFO_FORMAT,
                     NULL};
     cmd_result res;
     json_t *resp;

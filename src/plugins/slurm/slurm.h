@@ -132,6 +132,19 @@ int cmd_run(char *const argv[], int64_t timeout_s, cmd_result *res);
 int cmd_run_fd3(char *const argv[], int fd3, int64_t timeout_s, cmd_result *res);
 void cmd_result_free(cmd_result *res);
 
+/* ---- what a failed command means (failure.c) -------------------------- */
+
+typedef enum {
+    SLURM_FAILURE_NONE,       /* it succeeded */
+    SLURM_FAILURE_TRANSIENT,  /* SLURM did not answer (down, restarting, busy): retry */
+    SLURM_FAILURE_PERMANENT,  /* SLURM refused the request: retrying changes nothing */
+} slurm_failure;
+
+/* Classify by exit status (as cmd_result.status) and stderr. */
+slurm_failure slurm_failure_classify(int status, const char *message);
+/* 200, 503 (transient: the caller retries) or 400 (permanent). */
+int slurm_failure_http(slurm_failure kind);
+
 /* ---- shell quoting and the job script (script.c) ----------------------- */
 
 /* Append s single-quoted for sh/bash: 'it'\''s'.  The one quoting function
@@ -305,8 +318,9 @@ int job_split_fields(char *line, char **fields, int n);
 size_t job_info_parse(const char *text, job_info **out);
 /* Apply what SLURM says about the job to a status read from the files. */
 void job_apply_state(il_pod_status *st, const job_info *j, bool shared_fs);
-/* The job is gone from SLURM and left no final state. */
-void job_mark_lost(il_pod_status *st, const char *job_id);
+/* The job is gone from SLURM and left no final state; node_problems
+ * (may be NULL): slurm_node_problems() at the time, for the message. */
+void job_mark_lost(il_pod_status *st, const char *job_id, const char *node_problems);
 
 /* ---- the job record and squeue (jobs.c) -------------------------------- */
 
@@ -325,6 +339,11 @@ int job_record_commit(int fd, const char *pods_dir, const char *pod_dir, const c
 ssize_t squeue_jobs(const slurm_config *cfg, char *const *ids, size_t n, job_info **out);
 /* The same by job name (pod UIDs). */
 ssize_t squeue_names(const slurm_config *cfg, char *const *names, size_t n, job_info **out);
+/* The same, appending to why what went wrong when they return -1. */
+ssize_t squeue_jobs_why(const slurm_config *cfg, char *const *ids, size_t n, job_info **out,
+                        il_buf *why);
+ssize_t squeue_names_why(const slurm_config *cfg, char *const *names, size_t n,
+                         job_info **out, il_buf *why);
 
 /* ---- after squeue (fallback.c) ------------------------------------------- */
 
@@ -348,6 +367,10 @@ int slurm_logs_open(void *ctx, const il_log_request *req, void **stream, il_buf 
 json_t *slurm_ping(void *ctx);
 /* Ping's parser, for tests: sinfo -N -o '%P|%a|%T|%c|%m|%G' lines. */
 json_t *ping_from_sinfo(const char *text, const char *partition);
+/* The partition's nodes that cannot take jobs, with SLURM's reasons
+ * ("n1 drained: Duplicate jobid; ..."), or NULL (none, or sinfo failed).
+ * Caller frees. */
+char *slurm_node_problems(const slurm_ctx *ctx);
 /* Taints (a YAML list of {Key, Value, Effect}) as PingResponse taints; NULL
  * with err when malformed. */
 json_t *ping_taints_load(json_t *list, il_buf *err);

@@ -170,11 +170,13 @@ void job_apply_state(il_pod_status *st, const job_info *j, bool shared_fs)
     free(text);
 }
 
-void job_mark_lost(il_pod_status *st, const char *job_id)
+void job_mark_lost(il_pod_status *st, const char *job_id, const char *node_problems)
 {
     char *message = il_xasprintf("SLURM job %s vanished from SLURM without leaving a final "
                                  "state (controller crash, or it aged out while the plugin was "
-                                 "away); the container's outcome is unknown", job_id);
+                                 "away); the container's outcome is unknown%s%s", job_id,
+                                 node_problems ? "; SLURM reports: " : "",
+                                 node_problems ? node_problems : "");
     rn_podstatus_terminate(st, "Lost", message, LOST_EXIT_CODE);
     free(message);
 }

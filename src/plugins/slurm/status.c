@@ -105,9 +105,25 @@ static void hold_failures(il_pod_status *st, const char *job_id)
     }
 }
 
+/* sinfo's word on unusable nodes, asked once per /status and only when a
+ * job was lost: the operator's first clue (a drained node, "Duplicate
+ * jobid" after slurmctld lost its state). */
+typedef struct lost_clue {
+    bool asked;
+    char *problems;
+} lost_clue;
+
+static const char *lost_clue_get(const slurm_ctx *ctx, lost_clue *clue)
+{
+    if (!clue->asked)
+        clue->problems = slurm_node_problems(ctx);
+    clue->asked = true;
+    return clue->problems;
+}
+
 /* What SLURM said (or did not say) about one queried pod. */
 static void settle(const slurm_ctx *ctx, pod_view *v, const job_info *job, bool slurm_answered,
-                   il_pod_status *out)
+                   lost_clue *clue, il_pod_status *out)
 {
     bool shared = ctx->cfg->shared_fs;
     if (job) {
@@ -125,7 +141,7 @@ static void settle(const slurm_ctx *ctx, pod_view *v, const job_info *job, bool 
         if (shared && rn_supervisor_done(v->dir))
             reread(v, out);
         else
-            job_mark_lost(out, v->job_id);
+            job_mark_lost(out, v->job_id, lost_clue_get(ctx, clue));
     }   /* else SLURM could not be asked: the files are the best we know */
 }
 
@@ -160,6 +176,7 @@ int slurm_status(void *vctx, const il_pod *pods, size_t n, il_pod_status *out, i
     job_info *ended = NULL;
     bool ended_answered;
     size_t n_ended = fallback_jobs(ctx, ids, n_gone, &ended, &ended_answered);
+    lost_clue clue = {0};
     for (size_t i = 0; i < n; i++) {
         pod_view *v = &views[i];
         if (known[i] && v->final.state && !v->files_final) {
@@ -168,7 +185,8 @@ int slurm_status(void *vctx, const il_pod *pods, size_t n, il_pod_status *out, i
             const job_info *job = find_in(jobs, found, v->job_id, pods[i].uid);
             const job_info *last = find_in(ended, (ssize_t)n_ended, v->job_id, pods[i].uid);
             settle(ctx, v, job ? job : last && job_state_phase(last->state) == JOB_FINISHED
-                                           ? last : NULL, found >= 0 && ended_answered, &out[i]);
+                                           ? last : NULL, found >= 0 && ended_answered, &clue,
+                   &out[i]);
         }
         view_close(v);
     }
@@ -178,6 +196,7 @@ int slurm_status(void *vctx, const il_pod *pods, size_t n, il_pod_status *out, i
     for (size_t i = 0; i < n_ended; i++)
         job_info_free(&ended[i]);
     free(ended);
+    free(clue.problems);
     free(ids);
     free(known);
     free(views);
