@@ -38,6 +38,8 @@ static const il_cfg_field config_fields[] = {
      "log at debug level (wins over ErrorsOnlyLogging, as upstream)"},
     {"ErrorsOnlyLogging", NULL, IL_CFG_BOOL, offsetof(api_config, errors_only), NULL,
      "log errors only"},
+    {"LogFormat", "INTERLINK_LOG_FORMAT", IL_CFG_STRING, offsetof(api_config, log_format), "text",
+     "log line format: text, or json (one object per line: time, level, daemon, msg, trace_id)"},
     {"MaxBodyBytes", "INTERLINK_MAX_BODY", IL_CFG_SIZE, offsetof(api_config, max_body), "16Mi",
      "largest request body accepted (bytes or a quantity such as 16Mi); larger gets 413"},
     {"SidecarTimeoutSeconds", "INTERLINK_SIDECAR_TIMEOUT", IL_CFG_INT,
@@ -151,6 +153,8 @@ static int check_config(const api_config *cfg, const char *path)
         problem = "StatusRefreshSeconds must be from 0 (off) to 86400";
     else if (cfg->max_watchers < 1 || cfg->max_watchers > 10000)
         problem = "MaxWatchers must be from 1 to 10000";
+    else if (il_log_parse_format(cfg->log_format, &(il_log_format){0}) != 0)
+        problem = "LogFormat must be text or json";
     if (problem)
         il_error("%s: %s", path, problem);
     return problem ? -1 : 0;
@@ -162,6 +166,7 @@ static void set_log_level(const api_config *cfg, const cli_flags *flags)
         il_log_set_level(IL_LOG_DEBUG);
     else if (cfg->errors_only || flags->errors_only)
         il_log_set_level(IL_LOG_ERROR);
+    il_log_use_format(cfg->log_format);   /* a bad value is refused by check_config */
 }
 
 static void observe(const char *method, const char *path, int status, double seconds, void *ud)

@@ -6,6 +6,7 @@
 #include "log.h"
 
 #include <stdarg.h>
+#include <strings.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
@@ -14,6 +15,36 @@
 
 static _Atomic int log_level = IL_LOG_INFO;
 static const char *log_ident = "interlink";
+
+static _Atomic int log_format = IL_LOG_TEXT;
+static _Thread_local char log_trace_id[33];
+
+void il_log_set_format(il_log_format format) { log_format = format; }
+
+int il_log_parse_format(const char *name, il_log_format *out)
+{
+    if (name && strcasecmp(name, "text") == 0)
+        *out = IL_LOG_TEXT;
+    else if (name && strcasecmp(name, "json") == 0)
+        *out = IL_LOG_JSON;
+    else
+        return -1;
+    return 0;
+}
+
+int il_log_use_format(const char *name)
+{
+    il_log_format format;
+    if (il_log_parse_format(name, &format) != 0)
+        return -1;
+    il_log_set_format(format);
+    return 0;
+}
+
+void il_log_set_trace_id(const char *trace_id)
+{
+    snprintf(log_trace_id, sizeof log_trace_id, "%s", trace_id ? trace_id : "");
+}
 
 void il_log_set_level(il_log_level level) { log_level = level; }
 il_log_level il_log_get_level(void) { return (il_log_level)log_level; }
@@ -29,10 +60,65 @@ static const char *level_name(il_log_level level)
     }
 }
 
+/* s as the inside of a JSON string (quotes, backslashes, control bytes
+ * escaped; other bytes as they are), truncated to fit. */
+static size_t json_escape(char *out, size_t cap, const char *s, size_t len)
+{
+    size_t o = 0;
+    for (size_t i = 0; i < len && o + 7 < cap; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (c == '"' || c == '\\') {
+            out[o++] = '\\';
+            out[o++] = (char)c;
+        } else if (c < 0x20) {
+            o += (size_t)snprintf(out + o, cap - o, "\\u%04x", c);
+        } else {
+            out[o++] = (char)c;
+        }
+    }
+    return o;
+}
+
+static void log_json(il_log_level level, const struct timespec *now, const char *msg,
+                     size_t msg_len)
+{
+    static const char *const names[] = {"debug", "info", "warn", "error"};
+    char line[9000];
+    struct tm tm;
+    gmtime_r(&now->tv_sec, &tm);
+    size_t len = strftime(line, sizeof(line), "{\"time\":\"%Y-%m-%dT%H:%M:%S", &tm);
+    len += (size_t)snprintf(line + len, sizeof(line) - len,
+                            ".%03ldZ\",\"level\":\"%s\",\"daemon\":\"", now->tv_nsec / 1000000,
+                            names[level <= IL_LOG_ERROR ? level : IL_LOG_ERROR]);
+    len += json_escape(line + len, 200, log_ident, strlen(log_ident));
+    len += (size_t)snprintf(line + len, sizeof(line) - len, "\",\"msg\":\"");
+    len += json_escape(line + len, sizeof(line) - len - 80, msg, msg_len);
+    line[len++] = '"';
+    if (log_trace_id[0])
+        len += (size_t)snprintf(line + len, sizeof(line) - len, ",\"trace_id\":\"%s\"",
+                                log_trace_id);
+    line[len++] = '}';
+    line[len++] = '\n';
+    ssize_t ignored = write(STDERR_FILENO, line, len);
+    (void)ignored;
+}
+
 void il_log(il_log_level level, const char *fmt, ...)
 {
     if ((int)level < log_level)
         return;
+    if (log_format == IL_LOG_JSON) {
+        char msg[4096];
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        va_list ap;
+        va_start(ap, fmt);
+        int n = vsnprintf(msg, sizeof(msg), fmt, ap);
+        va_end(ap);
+        size_t msg_len = n < 0 ? 0 : (size_t)n >= sizeof(msg) ? sizeof(msg) - 1 : (size_t)n;
+        log_json(level, &ts, msg, msg_len);
+        return;
+    }
 
     char line[4096];
     struct timespec now;

@@ -12,11 +12,15 @@
 
 #include "daemon.h"
 #include "log.h"
+#include "prom.h"
 
 typedef struct plugin_server {
     const il_plugin_ops *ops;
     void *ctx;
 } plugin_server;
+
+/* The backend label of this process's metrics ("slurm", "local"). */
+static const char *backend_name = "unknown";
 
 static int failure_status(int rc)
 {
@@ -90,6 +94,25 @@ static int parse_pod_list(il_request *req, json_t *list, il_pod *pods)
     return 0;
 }
 
+/* interlink_backend_pods: the pods of the latest /status answer by
+ * phase ("unknown": the backend does not know the pod). */
+static void count_phases(const il_pod *pods, const il_pod_status *statuses, size_t n)
+{
+    static const char *const phases[] = {"Pending", "Running", "Succeeded", "Failed", "Unknown"};
+    double counts[5] = {0};
+    for (size_t i = 0; i < n; i++) {
+        const char *phase = statuses[i].uid ? il_pod_phase(&statuses[i], pods[i].restart_policy)
+                                            : "Unknown";
+        for (size_t p = 0; p < 5; p++)
+            if (strcmp(phase, phases[p]) == 0)
+                counts[p]++;
+    }
+    il_metric *m = il_prom_gauge("interlink_backend_pods",
+                                 "Pods in the latest /status answer, by phase.", "backend,phase");
+    for (size_t p = 0; p < 5; p++)
+        il_prom_set(m, counts[p], backend_name, phases[p]);
+}
+
 static void answer_status(il_request *req, plugin_server *ps, json_t *list)
 {
     size_t n = json_array_size(list);
@@ -107,6 +130,7 @@ static void answer_status(il_request *req, plugin_server *ps, json_t *list)
             if (statuses[i].uid)
                 json_array_append_new(answer, il_pod_status_to_json(&statuses[i]));
         il_respond_json(req, 200, answer);
+        count_phases(pods, statuses, n);
     } else {
         il_respond_error(req, failure_status(rc), "cannot get status: %s", il_buf_cstr(&msg));
     }
@@ -227,12 +251,64 @@ static void handle_logs(il_request *req, void *ud)
     il_log_request_free(&lr);
 }
 
+/* ---- metrics --------------------------------------------------------------------- */
+
+void il_plugin_observe_command(const char *command, double seconds, const char *failure)
+{
+    const char *base = strrchr(command, '/');
+    base = base ? base + 1 : command;
+    il_prom_observe(il_prom_histogram("interlink_backend_command_seconds",
+                                      "Time backend commands (sbatch, squeue, podman...) took.",
+                                      "backend,command", NULL, 0),
+                    seconds, backend_name, base);
+    il_metric *failures = il_prom_counter("interlink_backend_command_failures_total",
+                                          "Backend commands that failed, by reason (exit: a "
+                                          "non-zero status, timeout, spawn: could not start).",
+                                          "backend,command,reason");
+    if (failure)
+        il_prom_add(failures, 1, backend_name, base, failure);
+}
+
+static const char *const plugin_paths[] = {"/create", "/status", "/delete", "/getLogs",
+                                           "/metrics"};
+
+static void observe_request(const char *method, const char *path, int status, double seconds,
+                            void *ud)
+{
+    (void)method;
+    (void)ud;
+    const char *endpoint = "other";
+    for (size_t i = 0; i < sizeof(plugin_paths) / sizeof(plugin_paths[0]); i++)
+        if (strcmp(path, plugin_paths[i]) == 0)
+            endpoint = plugin_paths[i];
+    char code[16];
+    snprintf(code, sizeof code, "%d", status);
+    il_prom_add(il_prom_counter("interlink_backend_requests_total",
+                                "Requests the plugin answered, by endpoint and code.",
+                                "backend,endpoint,code"),
+                1, backend_name, endpoint, code);
+    il_prom_observe(il_prom_histogram("interlink_backend_request_seconds",
+                                      "Time the plugin took to answer, by endpoint.",
+                                      "backend,endpoint", NULL, 0),
+                    seconds, backend_name, endpoint);
+}
+
+static void handle_metrics(il_request *req, void *ud)
+{
+    (void)ud;
+    il_buf text = IL_BUF_INIT;
+    il_prom_render(&text);
+    il_respond(req, 200, "text/plain; version=0.0.4; charset=utf-8", text.data, text.len);
+    il_buf_free(&text);
+}
+
 /* ---- serving -------------------------------------------------------------------- */
 
 int il_plugin_serve(const il_plugin_ops *ops, void *ctx, const il_httpd_opts *listen)
 {
     plugin_server ps = {ops, ctx};
     char err[512];
+    backend_name = ops->name;
     il_daemon_init_signals();
     il_httpd *srv = il_httpd_new(listen, err, sizeof(err));
     if (!srv) {
@@ -243,6 +319,8 @@ int il_plugin_serve(const il_plugin_ops *ops, void *ctx, const il_httpd_opts *li
     il_httpd_route(srv, "/status", handle_status, &ps);
     il_httpd_route(srv, "/delete", handle_delete, &ps);
     il_httpd_route(srv, "/getLogs", handle_logs, &ps);
+    il_httpd_route(srv, "/metrics", handle_metrics, NULL);
+    il_httpd_set_observer(srv, observe_request, NULL);
     if (il_httpd_start(srv, err, sizeof(err)) != 0) {
         il_error("%s", err);
         il_httpd_stop(srv);

@@ -50,7 +50,14 @@ typedef struct il_plugin_ops {
     json_t *(*ping)(void *ctx);
 } il_plugin_ops;
 
-/* Serve until SIGINT or SIGTERM.  Returns the process exit status. */
+/* Count one backend command (argv[0]; the base name is the label) in
+ * the plugin's metrics: how long it took, and failure ("exit",
+ * "timeout", "spawn") or NULL when it succeeded. */
+void il_plugin_observe_command(const char *command, double seconds, const char *failure);
+
+/* Serve until SIGINT or SIGTERM.  GET /metrics on the same listener
+ * answers the process's metrics (prom.h) in Prometheus text format.
+ * Returns the process exit status. */
 int il_plugin_serve(const il_plugin_ops *ops, void *ctx, const il_httpd_opts *listen);
 
 #endif

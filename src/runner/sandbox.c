@@ -33,6 +33,8 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "plugin.h"
+#include "timeutil.h"
 
 #define DEFAULT_PATH "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
@@ -406,15 +408,19 @@ int sandbox_spawn_in(const char *cwd, char *const argv[], char *const envp[], in
 int sandbox_run_quiet(char *const argv[])
 {
     pid_t pid;
+    int64_t started = il_monotonic_ms();
     int rc = sandbox_spawn(argv, NULL, -1, -1, -1, &pid);
     if (rc != 0) {
         il_warn("cannot run %s: %s", argv[0], strerror(rc));
+        il_plugin_observe_command(argv[0], 0, "spawn");
         return -1;
     }
     int status;
     while (waitpid(pid, &status, 0) < 0)
         if (errno != EINTR)
             return -1;
+    il_plugin_observe_command(argv[0], (double)(il_monotonic_ms() - started) / 1000.0,
+                              status != 0 ? "exit" : NULL);
     return status;
 }
 

@@ -26,6 +26,7 @@ int main(int argc, char **argv)
         il_log_set_level(IL_LOG_DEBUG);
     else if (cfg.errors_only)
         il_log_set_level(IL_LOG_ERROR);
+    il_log_use_format(cfg.log_format);   /* validated by vk_config_load */
     int rc = 1;
     if (vk_kubeconfig_load(&kc, err, sizeof err) < 0) {
         il_error("%s", err);

@@ -17,6 +17,7 @@
 #include "resolve.h"
 #include "util.h"
 #include "vk.h"
+#include "vkmetrics.h"
 #include "wire.h"
 
 #define RETRY_BASE_MS 500
@@ -185,6 +186,7 @@ static int delete_pod(vk *v, const vk_pod_view *p)
     }
     if (!p->gone && delete_object(v, p->pod) == RETRY)
         return RETRY;
+    vk_metrics_pod_gone(p->pod);
     vk_pods_forget(v->pods, vk_pod_uid(p->pod));
     return DONE;
 }

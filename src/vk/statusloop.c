@@ -22,6 +22,7 @@
 #include "timeutil.h"
 #include "util.h"
 #include "vk.h"
+#include "vkmetrics.h"
 #include "wire.h"
 
 /* What the status request carries of a pod: everything but its status
@@ -76,6 +77,8 @@ static void emit_events(vk *v, const json_t *pod, const json_t *old, const json_
     }
     const char *phase = json_string_value(json_object_get(now, "phase"));
     const char *before = json_string_value(json_object_get(old, "phase"));
+    if (phase && !strcmp(phase, "Running") && (!before || strcmp(before, "Running") != 0))
+        vk_metrics_pod_running(pod);
     if (phase && !strcmp(phase, "Failed") && (!before || strcmp(before, "Failed") != 0))
         vk_event(v->kube, v->cfg->node_name, pod, "Warning", "Failed",
                  "The pod failed on the backend");
@@ -128,9 +131,10 @@ static void apply(vk *v, const json_t *pods, const json_t *answer)
 }
 
 /* 0 when interlink answered, -1 otherwise (logged once per outage). */
-static int cycle(vk *v, bool *failing)
+static int cycle(vk *v, bool *failing, size_t *n_pods)
 {
     json_t *pods = vk_pods_active(v->pods);
+    *n_pods = json_array_size(pods);
     if (json_array_size(pods) == 0) {
         json_decref(pods);
         return 0;
@@ -224,7 +228,11 @@ void *vk_status_loop(void *arg)
             il_info("pod statuses: every %lld s, and on interlink's change reports when it "
                     "has /watch", (long long)v->cfg->status_interval_s);
         }
-        cycle(v, &failing);
+        int64_t cycle_started = il_monotonic_ms();
+        size_t n_pods = 0;
+        int rc = cycle(v, &failing, &n_pods);
+        vk_metrics_status_cycle((double)(il_monotonic_ms() - cycle_started) / 1000.0, n_pods,
+                                rc != 0);
     }
     return NULL;
 }

@@ -62,10 +62,17 @@ static const il_cfg_field fields[] = {
       "self-signed kubelet certificate instead of a CSR"),
     F("VerboseLogging", NULL, IL_CFG_BOOL, verbose, NULL, "debug logging"),
     F("ErrorsOnlyLogging", NULL, IL_CFG_BOOL, errors_only, NULL, "errors only"),
+    F("LogFormat", "INTERLINK_LOG_FORMAT", IL_CFG_STRING, log_format, "text",
+      "log line format: text, or json (one object per line: time, level, daemon, msg, "
+      "trace_id)"),
     F("KubeletAddress", "KUBELET_URL", IL_CFG_STRING, kubelet_address, "0.0.0.0",
       "kubelet API listen address"),
     F("KubeletPort", "KUBELET_PORT", IL_CFG_INT, kubelet_port, "5820",
       "kubelet API port (node daemonEndpoints)"),
+    F("MetricsAddress", "VK_METRICS_ADDRESS", IL_CFG_STRING, metrics_address, "0.0.0.0",
+      "address of the plain-HTTP /metrics listener (Prometheus)"),
+    F("MetricsPort", "VK_METRICS_PORT", IL_CFG_INT, metrics_port, "0",
+      "port of the /metrics listener; 0: none (metrics are never on the kubelet port)"),
     F("PodIP", "POD_IP", IL_CFG_STRING, pod_ip, NULL, "node InternalIP address"),
     F("PodCIDR.Subnet", NULL, IL_CFG_STRING, pod_cidr, NULL, "node spec.podCIDR"),
     F("KubernetesApiAddr", NULL, IL_CFG_STRING, k8s_api_addr, NULL,
@@ -324,6 +331,10 @@ static const char *check(const vk_config *cfg)
         return "KubeletCertFile and KubeletKeyFile go together";
     if (cfg->net_tunnel || cfg->net_mesh)
         return "Network.EnableTunnel/FullMesh are not supported by this virtual kubelet";
+    if (il_log_parse_format(cfg->log_format, &(il_log_format){0}) != 0)
+        return "LogFormat (INTERLINK_LOG_FORMAT) must be text or json";
+    if (cfg->metrics_port < 0 || cfg->metrics_port > 65535)
+        return "MetricsPort (VK_METRICS_PORT) must be a TCP port or 0";
     if (cfg->kubelet_port <= 0 || cfg->kubelet_port > 65535)
         return "KubeletPort (KUBELET_PORT) must be a TCP port";
     if (cfg->ping_interval_s <= 0 || cfg->status_interval_s <= 0 || cfg->timeout_s <= 0)

@@ -31,6 +31,7 @@ typedef struct local_config {
     bool podman_limits;
     bool verbose;
     bool errors_only;
+    char *log_format;         /* LogFormat: text or json */
     int64_t max_body;
 } local_config;
 

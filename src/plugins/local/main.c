@@ -43,6 +43,8 @@ static const il_cfg_field fields[] = {
      "delegation).  OOM kills are reported OOMKilled either way"},
     {"VerboseLogging", NULL, IL_CFG_BOOL, CFG(verbose), "false", "debug logging"},
     {"ErrorsOnlyLogging", NULL, IL_CFG_BOOL, CFG(errors_only), "false", "log errors only"},
+    {"LogFormat", "INTERLINK_LOG_FORMAT", IL_CFG_STRING, CFG(log_format), "text",
+     "log line format: text, or json (one object per line: time, level, daemon, msg, trace_id)"},
     {"MaxBodyBytes", NULL, IL_CFG_SIZE, CFG(max_body), "16Mi", "largest accepted request body"},
 };
 #define NFIELDS (sizeof(fields) / sizeof(fields[0]))
@@ -156,6 +158,11 @@ int main(int argc, char **argv)
         return 2;
     }
     runner_set_log_level(cfg.verbose || verbose_flag, cfg.errors_only);
+    if (il_log_use_format(cfg.log_format) != 0) {
+        il_error("%s: LogFormat must be text or json", config_path);
+        il_config_free(fields, NFIELDS, &cfg);
+        return 2;
+    }
     int rc = serve(&cfg);
     il_config_free(fields, NFIELDS, &cfg);
     return rc;

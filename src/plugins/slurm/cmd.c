@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "plugin.h"
 #include "timeutil.h"
 
 static void drain(int *fd, il_buf *into)
@@ -65,6 +66,7 @@ int cmd_run_fd3(char *const argv[], int fd3, int64_t timeout_s, cmd_result *res)
 {
     memset(res, 0, sizeof(*res));
     res->status = -1;
+    int64_t started = il_monotonic_ms();
     int out[2] = {-1, -1}, errp[2] = {-1, -1};
     if (pipe2(out, O_CLOEXEC) != 0 || pipe2(errp, O_CLOEXEC) != 0) {
         il_buf_printf(&res->err, "pipe: %s", strerror(errno));
@@ -82,6 +84,7 @@ int cmd_run_fd3(char *const argv[], int fd3, int64_t timeout_s, cmd_result *res)
         il_buf_printf(&res->err, "cannot run %s: %s", argv[0], strerror(rc));
         close(fds[0]);
         close(fds[1]);
+        il_plugin_observe_command(argv[0], 0, "spawn");
         return -1;
     }
     il_buf *bufs[2] = {&res->out, &res->err};
@@ -93,6 +96,8 @@ int cmd_run_fd3(char *const argv[], int fd3, int64_t timeout_s, cmd_result *res)
     if (!in_time)
         il_buf_printf(&res->err, "%s did not finish within %llds", argv[0], (long long)timeout_s);
     il_debug("%s exited %d", argv[0], res->status);
+    il_plugin_observe_command(argv[0], (double)(il_monotonic_ms() - started) / 1000.0,
+                              !in_time ? "timeout" : res->status != 0 ? "exit" : NULL);
     return res->status;
 }
 

@@ -87,6 +87,8 @@ static const il_cfg_field fields[] = {
      "deadline of one sbatch/squeue/scancel/sinfo call"},
     {"VerboseLogging", NULL, IL_CFG_BOOL, CFG(verbose), "false", "debug logging"},
     {"ErrorsOnlyLogging", NULL, IL_CFG_BOOL, CFG(errors_only), "false", "log errors only"},
+    {"LogFormat", "INTERLINK_LOG_FORMAT", IL_CFG_STRING, CFG(log_format), "text",
+     "log line format: text, or json (one object per line: time, level, daemon, msg, trace_id)"},
     {"MaxBodyBytes", NULL, IL_CFG_SIZE, CFG(max_body), "16Mi", "largest accepted request body"},
     {"Flavors", NULL, IL_CFG_JSON, CFG(flavors_json), NULL,
      "list of {Name, Description, CPUDefault, MemoryDefault, UID, SlurmFlags}: sbatch flags "

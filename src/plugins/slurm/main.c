@@ -90,6 +90,11 @@ int main(int argc, char **argv)
         return 2;
     }
     runner_set_log_level(cfg.verbose || verbose_flag, cfg.errors_only);
+    if (il_log_use_format(cfg.log_format) != 0) {
+        il_error("%s: LogFormat must be text or json", config_path);
+        slurm_config_free(&cfg);
+        return 2;
+    }
     int rc = serve(&cfg);
     slurm_config_free(&cfg);
     return rc;

@@ -75,6 +75,7 @@ typedef struct slurm_config {
     int64_t command_timeout_s;
     bool verbose;
     bool errors_only;
+    char *log_format;         /* LogFormat: text or json */
     int64_t max_body;
     json_t *flavors_json;     /* Flavors as written; parsed into flavors at load */
     char *default_flavor;
