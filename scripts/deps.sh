@@ -13,7 +13,8 @@ runtime_pkgs=(bubblewrap podman runc uidmap busybox-static)
 # SLURM accounting for tests/integration/test_slurm_fallback.py (slurm-up.sh
 # runs its own mariadbd and slurmdbd; the packaged services are not used).
 test_pkgs=(python3 python3-pytest python3-yaml python3-kubernetes python3-jwt python3-cryptography valgrind openssl charliecloud
-           mariadb-server slurmdbd openmpi-bin)
+           mariadb-server slurmdbd openmpi-bin
+           prometheus)   # promtool: checks every daemon's /metrics and deploy/monitoring's rules
 
 want=("${build_pkgs[@]}" "${runtime_pkgs[@]}")
 case "${1:-build}" in

@@ -23,6 +23,7 @@ typedef struct api_config {
     char *data_root;
     bool verbose;
     bool errors_only;
+    char *log_format;         /* LogFormat: text or json */
     int64_t max_body;
     int64_t sidecar_timeout_s;
     char *sidecar_token_file; /* SidecarTokenFile: bearer token sent to the plugin */

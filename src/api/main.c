@@ -21,6 +21,7 @@
 #include "metrics.h"
 #include "refresher.h"
 #include "tenants.h"
+#include "trace.h"
 #include "watch.h"
 
 #define DEFAULT_CONFIG_PATH "/etc/interlink/InterLinkConfig.yaml"
@@ -43,6 +44,8 @@ static const il_cfg_field config_fields[] = {
      "log at debug level (wins over ErrorsOnlyLogging, as upstream)"},
     {"ErrorsOnlyLogging", NULL, IL_CFG_BOOL, CFG(errors_only), NULL,
      "log errors only"},
+    {"LogFormat", "INTERLINK_LOG_FORMAT", IL_CFG_STRING, CFG(log_format), "text",
+     "log line format: text, or json (one object per line: time, level, daemon, msg, trace_id)"},
     {"MaxBodyBytes", "INTERLINK_MAX_BODY", IL_CFG_SIZE, CFG(max_body), "16Mi",
      "largest request body accepted (bytes or a quantity such as 16Mi); larger gets 413"},
     {"SidecarTimeoutSeconds", "INTERLINK_SIDECAR_TIMEOUT", IL_CFG_INT,
@@ -202,6 +205,8 @@ static int check_config(const api_config *cfg, const char *path)
                   "AuthJWT.PublicKeyFile or AuthOIDC.Issuer): without it no caller has a name";
     else if (cfg->pending_delete_retry_s < 1 || cfg->pending_delete_retry_s > 3600)
         problem = "PendingDeleteRetrySeconds must be from 1 to 3600";
+    else if (il_log_parse_format(cfg->log_format, &(il_log_format){0}) != 0)
+        problem = "LogFormat must be text or json";
     if (problem)
         il_error("%s: %s", path, problem);
     return problem ? -1 : 0;
@@ -213,6 +218,7 @@ static void set_log_level(const api_config *cfg, const cli_flags *flags)
         il_log_set_level(IL_LOG_DEBUG);
     else if (cfg->errors_only || flags->errors_only)
         il_log_set_level(IL_LOG_ERROR);
+    il_log_use_format(cfg->log_format);   /* a bad value is refused by check_config */
 }
 
 static void observe(const char *method, const char *path, int status, double seconds, void *ud)
@@ -386,7 +392,9 @@ int main(int argc, char **argv)
         pthread_mutex_init(&a.creating.mu, NULL);
         pthread_cond_init(&a.creating.changed, NULL);
         il_daemon_init_signals();
+        il_trace_init("interlink");
         status = serve(&a);
+        il_trace_shutdown();
         free(a.creating.uids);
     }
     il_config_free(config_fields, N_CONFIG_FIELDS, &a.cfg);

@@ -12,11 +12,16 @@
 
 #include "daemon.h"
 #include "log.h"
+#include "prom.h"
+#include "trace.h"
 
 typedef struct plugin_server {
     const il_plugin_ops *ops;
     void *ctx;
 } plugin_server;
+
+/* The backend label of this process's metrics ("slurm", "local"). */
+static const char *backend_name = "unknown";
 
 static int failure_status(int rc)
 {
@@ -46,7 +51,11 @@ static void handle_create(il_request *req, void *ud)
 
     char *job_id = NULL;
     il_buf msg = IL_BUF_INIT;
+    il_span *span = il_span_current();   /* the request's, from httpd.c */
+    il_span_set_pod(span, create.pod.ns, create.pod.name, create.pod.uid);
+    il_span_set_str(span, "interlink.backend", ps->ops->name);
     int rc = ps->ops->create(ps->ctx, &create, &job_id, &msg);
+    il_span_set_str(span, "interlink.job_id", job_id);
     if (rc == 0) {
         il_info("created pod %s/%s (%s) as job %s", create.pod.ns, create.pod.name,
                 create.pod.uid, job_id);
@@ -94,6 +103,25 @@ static int parse_pod_list(il_request *req, json_t *list, il_pod *pods)
     return 0;
 }
 
+/* interlink_backend_pods: the pods of the latest /status answer by
+ * phase ("unknown": the backend does not know the pod). */
+static void count_phases(const il_pod *pods, const il_pod_status *statuses, size_t n)
+{
+    static const char *const phases[] = {"Pending", "Running", "Succeeded", "Failed", "Unknown"};
+    double counts[5] = {0};
+    for (size_t i = 0; i < n; i++) {
+        const char *phase = statuses[i].uid ? il_pod_phase(&statuses[i], pods[i].restart_policy)
+                                            : "Unknown";
+        for (size_t p = 0; p < 5; p++)
+            if (strcmp(phase, phases[p]) == 0)
+                counts[p]++;
+    }
+    il_metric *m = il_prom_gauge("interlink_backend_pods",
+                                 "Pods in the latest /status answer, by phase.", "backend,phase");
+    for (size_t p = 0; p < 5; p++)
+        il_prom_set(m, counts[p], backend_name, phases[p]);
+}
+
 static void answer_status(il_request *req, plugin_server *ps, json_t *list)
 {
     size_t n = json_array_size(list);
@@ -111,6 +139,7 @@ static void answer_status(il_request *req, plugin_server *ps, json_t *list)
             if (statuses[i].uid)
                 json_array_append_new(answer, il_pod_status_to_json(&statuses[i]));
         il_respond_json(req, 200, answer);
+        count_phases(pods, statuses, n);
     } else {
         il_respond_error(req, failure_status(rc), "cannot get status: %s", il_buf_cstr(&msg));
     }
@@ -231,6 +260,41 @@ static void handle_logs(il_request *req, void *ud)
     il_log_request_free(&lr);
 }
 
+/* ---- metrics --------------------------------------------------------------------- */
+
+static const char *const plugin_paths[] = {"/create", "/status", "/delete", "/getLogs",
+                                           "/metrics"};
+
+static void observe_request(const char *method, const char *path, int status, double seconds,
+                            void *ud)
+{
+    (void)method;
+    (void)ud;
+    const char *endpoint = "other";
+    for (size_t i = 0; i < sizeof(plugin_paths) / sizeof(plugin_paths[0]); i++)
+        if (strcmp(path, plugin_paths[i]) == 0)
+            endpoint = plugin_paths[i];
+    char code[16];
+    snprintf(code, sizeof code, "%d", status);
+    il_prom_add(il_prom_counter("interlink_backend_requests_total",
+                                "Requests the plugin answered, by endpoint and code.",
+                                "backend,endpoint,code"),
+                1, backend_name, endpoint, code);
+    il_prom_observe(il_prom_histogram("interlink_backend_request_seconds",
+                                      "Time the plugin took to answer, by endpoint and code.",
+                                      "backend,endpoint,code", NULL, 0),
+                    seconds, backend_name, endpoint, code);
+}
+
+static void handle_metrics(il_request *req, void *ud)
+{
+    (void)ud;
+    il_buf text = IL_BUF_INIT;
+    il_prom_render(&text);
+    il_respond(req, 200, "text/plain; version=0.0.4; charset=utf-8", text.data, text.len);
+    il_buf_free(&text);
+}
+
 /* ---- serving -------------------------------------------------------------------- */
 
 static bool token_filter(il_request *req, void *token)
@@ -253,7 +317,12 @@ int il_plugin_serve_token(const il_plugin_ops *ops, void *ctx, const il_httpd_op
 {
     plugin_server ps = {ops, ctx};
     char err[512];
+    backend_name = ops->name;
+    il_prom_set_backend(ops->name);
     il_daemon_init_signals();
+    char *service = il_xasprintf("interlink-%s", ops->name);
+    il_trace_init(service);
+    free(service);
     il_httpd *srv = il_httpd_new(listen, err, sizeof(err));
     if (!srv) {
         il_error("%s", err);
@@ -265,6 +334,8 @@ int il_plugin_serve_token(const il_plugin_ops *ops, void *ctx, const il_httpd_op
     il_httpd_route(srv, "/getLogs", handle_logs, &ps);
     if (token)
         il_httpd_set_filter(srv, token_filter, (void *)token);
+    il_httpd_route(srv, "/metrics", handle_metrics, NULL);
+    il_httpd_set_observer(srv, observe_request, NULL);
     if (il_httpd_start(srv, err, sizeof(err)) != 0) {
         il_error("%s", err);
         il_httpd_stop(srv);
@@ -276,5 +347,6 @@ int il_plugin_serve_token(const il_plugin_ops *ops, void *ctx, const il_httpd_op
     int sig = il_daemon_wait_for_signal();
     il_info("signal %d: shutting down", sig);
     il_httpd_stop(srv);
+    il_trace_shutdown();
     return 0;
 }

@@ -63,7 +63,9 @@ typedef struct il_plugin_ops {
     json_t *(*ping)(void *ctx);
 } il_plugin_ops;
 
-/* Serve until SIGINT or SIGTERM.  Returns the process exit status. */
+/* Serve until SIGINT or SIGTERM.  GET /metrics on the same listener
+ * answers the process's metrics (prom.h) in Prometheus text format.
+ * Returns the process exit status. */
 int il_plugin_serve(const il_plugin_ops *ops, void *ctx, const il_httpd_opts *listen);
 /* The same, accepting only callers that send "Authorization: Bearer
  * token" (interlink's SidecarTokenFile) when token is not NULL: 401 on
@@ -83,6 +85,7 @@ typedef struct il_plugin_base {
     char *data_root;          /* DataRootFolder */
     bool verbose;             /* VerboseLogging */
     bool errors_only;         /* ErrorsOnlyLogging */
+    char *log_format;         /* LogFormat: text or json */
     int64_t max_body;         /* MaxBodyBytes */
     char *token_file;         /* PluginTokenFile: callers must send this bearer token */
 } il_plugin_base;
@@ -101,6 +104,9 @@ typedef struct il_plugin_base {
     {"VerboseLogging", NULL, IL_CFG_BOOL, offsetof(type, m.verbose), "false", "debug logging"},   \
     {"ErrorsOnlyLogging", NULL, IL_CFG_BOOL, offsetof(type, m.errors_only), "false",             \
      "log errors only"},                                                                        \
+    {"LogFormat", "INTERLINK_LOG_FORMAT", IL_CFG_STRING, offsetof(type, m.log_format), "text",   \
+     "log line format: text, or json (one object per line: time, level, daemon, msg, "          \
+     "trace_id)"},                                                                              \
     {"MaxBodyBytes", NULL, IL_CFG_SIZE, offsetof(type, m.max_body), "16Mi",                      \
      "largest accepted request body"},                                                          \
     {"PluginTokenFile", NULL, IL_CFG_STRING, offsetof(type, m.token_file), NULL,                 \

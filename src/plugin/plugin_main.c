@@ -120,7 +120,12 @@ static int run(const il_plugin_def *def, const char *config_path, bool verbose_f
         else if (base->errors_only)
             il_log_set_level(IL_LOG_ERROR);
         void *ctx = NULL;
-        rc = def->start(cfg, &ctx);
+        if (il_log_use_format(base->log_format) != 0) {
+            il_error("%s: LogFormat must be text or json", config_path ? config_path : "config");
+            rc = 2;
+        } else {
+            rc = def->start(cfg, &ctx);
+        }
         if (rc == 0) {
             rc = serve(def, base, ctx);
             if (def->stop)

@@ -17,6 +17,8 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "prom.h"
+#include "timeutil.h"
 
 /* ---- processes --------------------------------------------------------- */
 
@@ -71,15 +73,19 @@ int rn_sandbox_spawn_in(const char *cwd, char *const argv[], char *const envp[],
 int rn_sandbox_run_quiet(char *const argv[])
 {
     pid_t pid;
+    int64_t started = il_monotonic_ms();
     int rc = rn_sandbox_spawn(argv, NULL, -1, -1, -1, &pid);
     if (rc != 0) {
         il_warn("cannot run %s: %s", argv[0], strerror(rc));
+        il_prom_observe_command(argv[0], 0, "spawn");
         return -1;
     }
     int status;
     while (waitpid(pid, &status, 0) < 0)
         if (errno != EINTR)
             return -1;
+    il_prom_observe_command(argv[0], (double)(il_monotonic_ms() - started) / 1000.0,
+                              status != 0 ? "exit" : NULL);
     return status;
 }
 

@@ -12,7 +12,9 @@
 #include <string.h>
 
 #include "httpc.h"
+#include "timeutil.h"
 #include "util.h"
+#include "vkmetrics.h"
 
 #define WATCH_MAX_LINE (64 * 1024 * 1024)   /* one object; pods are far smaller */
 
@@ -121,7 +123,10 @@ int vk_kube_request(vk_kube *k, const char *method, const char *path, const char
     il_httpc_req req = {.method = method, .path = path, .content_type = content_type,
                         .headers = headers, .body = text, .len = text ? strlen(text) : 0};
     il_http_result hr;
+    int64_t started = il_monotonic_ms();
     int rc = il_httpc_call(k->http, &req, &hr);
+    vk_metrics_apiserver(method, hr.status, (double)(il_monotonic_ms() - started) / 1000.0,
+                         rc < 0 || hr.status < 200 || hr.status > 299);
     free(text);
     free(auth);
     res->status = hr.status;
@@ -259,7 +264,11 @@ vk_watch *vk_watch_open(vk_kube *k, const char *path, vk_kube_result *res)
     }
     const char *headers[] = {"Accept: application/json", auth, NULL};
     il_httpc_req req = {.method = "GET", .path = path, .headers = headers};
+    int64_t started = il_monotonic_ms();
     il_httpc_stream *s = il_httpc_stream_call(k->http, &req, &res->status, NULL, err, sizeof err);
+    vk_metrics_apiserver("WATCH", s ? res->status : 0,
+                         (double)(il_monotonic_ms() - started) / 1000.0,
+                         !s || res->status < 200 || res->status > 299);
     free(auth);
     if (!s) {
         snprintf(res->error, sizeof res->error, "GET %s%s: %s", vk_kube_server(k), path, err);

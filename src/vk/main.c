@@ -5,6 +5,7 @@
 #include "daemon.h"
 #include "kubeconfig.h"
 #include "log.h"
+#include "trace.h"
 #include "vk.h"
 #include "vkconfig.h"
 
@@ -26,6 +27,7 @@ int main(int argc, char **argv)
         il_log_set_level(IL_LOG_DEBUG);
     else if (cfg.errors_only)
         il_log_set_level(IL_LOG_ERROR);
+    il_log_use_format(cfg.log_format);   /* validated by vk_config_load */
     int rc = 1;
     if (vk_kubeconfig_load(&kc, err, sizeof err) < 0) {
         il_error("%s", err);
@@ -37,7 +39,9 @@ int main(int argc, char **argv)
         } else {
             il_info("node %s: API server %s (%s), interlink %s", cfg.node_name,
                     vk_kube_server(v->kube), kc.source, vk_interlink_url(v->il));
+            il_trace_init("interlink-vk");
             rc = vk_run(v);
+            il_trace_shutdown();
             vk_free(v);
         }
         vk_kubeconfig_free(&kc);

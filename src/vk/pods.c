@@ -328,6 +328,21 @@ json_t *vk_pods_active(vk_pods *t)
     return list;
 }
 
+void vk_pods_count_phases(vk_pods *t, const char *const *phases, size_t n, size_t *counts)
+{
+    memset(counts, 0, n * sizeof *counts);
+    pthread_mutex_lock(&t->lock);
+    for (size_t b = 0; b < BUCKETS; b++) {
+        for (entry *e = t->buckets[b]; e; e = e->next) {
+            const char *phase = e->pod && !e->gone ? vk_pod_phase(e->pod) : NULL;
+            for (size_t i = 0; phase && i < n; i++)
+                if (strcmp(phase, phases[i]) == 0)
+                    counts[i]++;
+        }
+    }
+    pthread_mutex_unlock(&t->lock);
+}
+
 void vk_pods_set_synced(vk_pods *t)
 {
     pthread_mutex_lock(&t->lock);

@@ -63,6 +63,9 @@ void vk_pods_forget(vk_pods *t, const char *uid);
 /* References to the pods the status cycle asks about: submitted, still in
  * the API, not being deleted, not terminal.  New array. */
 json_t *vk_pods_active(vk_pods *t);
+/* How many pods still in the API are in each of phases[0..n) (a pod
+ * without a status counts as "Pending"). */
+void vk_pods_count_phases(vk_pods *t, const char *const *phases, size_t n, size_t *counts);
 /* Whether the first full list has been stored (so a UID missing from the
  * table is really not on the node). */
 void vk_pods_set_synced(vk_pods *t);

@@ -13,6 +13,7 @@
 #include "log.h"
 #include "util.h"
 #include "vk.h"
+#include "vkmetrics.h"
 
 #define WATCH_TIMEOUT_S 300   /* server-side end of a stream; we resume at once */
 
@@ -129,6 +130,8 @@ void *vk_watch_loop(void *arg)
     free(sel);
     while (!vk_stopping(v)) {
         int rc = w.rv ? follow(v, &w) : relist(v, &w);
+        if (rc == VK_WATCH_GONE || rc < 0)
+            vk_metrics_watch_restart(rc < 0 ? "error" : "gone");
         if (rc == VK_WATCH_GONE) {
             il_info("pod watch: resourceVersion %s is too old; listing again", w.rv);
             free(w.rv);

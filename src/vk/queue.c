@@ -14,6 +14,7 @@
 
 #include "timeutil.h"
 #include "util.h"
+#include "vkmetrics.h"
 
 typedef struct entry {
     char *key;
@@ -29,6 +30,16 @@ struct vk_queue {
     size_t n, cap;
     bool shutdown;
 };
+
+/* Keys waiting (not being worked on) into the queue-depth gauge; called
+ * with the lock held. */
+static void report_depth(const vk_queue *q)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < q->n; i++)
+        n += q->v[i].queued;
+    vk_metrics_queue_depth(n);
+}
 
 vk_queue *vk_queue_new(void)
 {
@@ -86,6 +97,7 @@ void vk_queue_add(vk_queue *q, const char *key, int64_t delay_ms)
     }
     e->queued = true;
     e->due = due;
+    report_depth(q);
     pthread_cond_broadcast(&q->cond);
     pthread_mutex_unlock(&q->lock);
 }
@@ -129,6 +141,7 @@ char *vk_queue_take(vk_queue *q)
             e->queued = false;
             e->running = true;
             key = il_xstrdup(e->key);
+            report_depth(q);
             break;
         }
         wait_until(q, e ? e->due : now + 1000);

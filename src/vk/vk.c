@@ -12,6 +12,7 @@
 #include "log.h"
 #include "timeutil.h"
 #include "util.h"
+#include "vkmetrics.h"
 
 vk *vk_new(const vk_config *cfg, const vk_kubeconfig *kc, char *err, size_t errlen)
 {
@@ -154,6 +155,13 @@ int vk_run(vk *v)
         il_error("kubelet API: %s", err);
         return 1;
     }
+    il_httpd *metrics = vk_metrics_listen(v, err, sizeof err);
+    if (!metrics && *err) {
+        il_error("metrics: %s", err);
+        vk_kubelet_stop(v->kubelet);
+        v->kubelet = NULL;
+        return 1;
+    }
     for (size_t i = 0; i < N_LOOPS + VK_WORKERS; i++) {
         loop_fn fn = i < N_LOOPS ? loops[i].fn : vk_worker_loop;
         int e = pthread_create(&threads[started], NULL, fn, v);
@@ -177,5 +185,6 @@ int vk_run(vk *v)
         pthread_join(threads[i], NULL);
     vk_kubelet_stop(v->kubelet);
     v->kubelet = NULL;
+    il_httpd_stop(metrics);
     return rc;
 }

@@ -72,6 +72,13 @@ static const il_cfg_field fields[] = {
      "self-signed kubelet certificate instead of a CSR"},
     {"VerboseLogging", NULL, IL_CFG_BOOL, CFG(verbose), NULL, "debug logging"},
     {"ErrorsOnlyLogging", NULL, IL_CFG_BOOL, CFG(errors_only), NULL, "errors only"},
+    {"LogFormat", "INTERLINK_LOG_FORMAT", IL_CFG_STRING, CFG(log_format), "text",
+     "log line format: text, or json (one object per line: time, level, daemon, msg, "
+     "trace_id)"},
+    {"MetricsAddress", "VK_METRICS_ADDRESS", IL_CFG_STRING, CFG(metrics_address), "0.0.0.0",
+     "address of the plain-HTTP /metrics listener (Prometheus)"},
+    {"MetricsPort", "VK_METRICS_PORT", IL_CFG_INT, CFG(metrics_port), "0",
+     "port of the /metrics listener; 0: none (metrics are never on the kubelet port)"},
     {"KubeletAddress", "KUBELET_URL", IL_CFG_STRING, CFG(kubelet_address), "0.0.0.0",
      "kubelet API listen address"},
     {"KubeletMaxConnections", NULL, IL_CFG_INT, CFG(kubelet_max_connections), "1024",
@@ -339,6 +346,10 @@ static const char *check(const vk_config *cfg)
         return "KubeletCertFile and KubeletKeyFile go together";
     if (cfg->net_tunnel || cfg->net_mesh)
         return "Network.EnableTunnel/FullMesh are not supported by this virtual kubelet";
+    if (il_log_parse_format(cfg->log_format, &(il_log_format){0}) != 0)
+        return "LogFormat (INTERLINK_LOG_FORMAT) must be text or json";
+    if (cfg->metrics_port < 0 || cfg->metrics_port > 65535)
+        return "MetricsPort (VK_METRICS_PORT) must be a TCP port or 0";
     if (cfg->kubelet_port <= 0 || cfg->kubelet_port > 65535)
         return "KubeletPort (KUBELET_PORT) must be a TCP port";
     if (cfg->kubelet_max_connections < 2 || cfg->kubelet_max_connections > 100000 ||

@@ -58,6 +58,9 @@ typedef struct vk_config {
     int64_t kubelet_port;     /* KUBELET_PORT */
     int64_t kubelet_max_connections;     /* KubeletMaxConnections */
     int64_t kubelet_max_per_client;      /* KubeletMaxConnectionsPerClient */
+    char *log_format;         /* LogFormat: text or json */
+    char *metrics_address;    /* MetricsAddress: GET /metrics, plain HTTP */
+    int64_t metrics_port;     /* MetricsPort; 0 = no metrics listener */
     char *pod_ip;             /* POD_IP */
     char *pod_cidr;
     char *k8s_api_addr, *k8s_api_port, *k8s_api_ca;

@@ -12,7 +12,9 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "prom.h"
 #include "timeutil.h"
+#include "trace.h"
 
 static void drain(int *fd, il_buf *into)
 {
@@ -61,10 +63,27 @@ int cmd_run(char *const argv[], int64_t timeout_s, cmd_result *res)
     return cmd_run_fd3(argv, -1, timeout_s, res);
 }
 
+static int run(char *const argv[], int fd3, int64_t timeout_s, cmd_result *res);
+
+/* Every SLURM command is a span of the request that ran it. */
 int cmd_run_fd3(char *const argv[], int fd3, int64_t timeout_s, cmd_result *res)
+{
+    const char *base = strrchr(argv[0], '/');
+    il_span *span = il_span_start_child(base ? base + 1 : argv[0], IL_SPAN_INTERNAL);
+    il_span_set_str(span, "interlink.backend", "slurm");
+    int rc = run(argv, fd3, timeout_s, res);
+    il_span_set_int(span, "process.exit.code", res->status);
+    if (res->status != 0)
+        il_span_set_error(span, il_buf_cstr(&res->err));
+    il_span_end(span);
+    return rc;
+}
+
+static int run(char *const argv[], int fd3, int64_t timeout_s, cmd_result *res)
 {
     memset(res, 0, sizeof(*res));
     res->status = -1;
+    int64_t started = il_monotonic_ms();
     int out[2] = {-1, -1}, errp[2] = {-1, -1};
     if (pipe2(out, O_CLOEXEC) != 0 || pipe2(errp, O_CLOEXEC) != 0) {
         il_buf_printf(&res->err, "pipe: %s", strerror(errno));
@@ -82,6 +101,7 @@ int cmd_run_fd3(char *const argv[], int fd3, int64_t timeout_s, cmd_result *res)
         il_buf_printf(&res->err, "cannot run %s: %s", argv[0], strerror(rc));
         close(fds[0]);
         close(fds[1]);
+        il_prom_observe_command(argv[0], 0, "spawn");
         return -1;
     }
     il_buf *bufs[2] = {&res->out, &res->err};
@@ -93,6 +113,8 @@ int cmd_run_fd3(char *const argv[], int fd3, int64_t timeout_s, cmd_result *res)
     if (!in_time)
         il_buf_printf(&res->err, "%s did not finish within %llds", argv[0], (long long)timeout_s);
     il_debug("%s exited %d", argv[0], res->status);
+    il_prom_observe_command(argv[0], (double)(il_monotonic_ms() - started) / 1000.0,
+                              !in_time ? "timeout" : res->status != 0 ? "exit" : NULL);
     return res->status;
 }
 
