@@ -9,7 +9,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sched.h>
+#include <sys/mount.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -368,6 +371,66 @@ static void test_open_errors(void **state)
     free(dir);
 }
 
+/* In a child with a mount namespace of its own, dir made read-only (what
+ * a full or read-only-remounted disk looks like; root ignores file
+ * modes): whether the store opens, whether a create is accepted.  Exit
+ * status: 10 + opened * 2 + put_ok; 1 when the namespace cannot be had. */
+static int open_read_only(const char *dir, char *err, size_t errlen)
+{
+    int pipefd[2];
+    assert_int_equal(pipe(pipefd), 0);
+    fflush(NULL);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        close(pipefd[0]);
+        if (unshare(CLONE_NEWNS) != 0 || mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) != 0 ||
+            mount(dir, dir, NULL, MS_BIND, NULL) != 0 ||
+            mount(NULL, dir, NULL, MS_REMOUNT | MS_BIND | MS_RDONLY, NULL) != 0)
+            _exit(1);
+        char msg[512] = "";
+        store *st = store_open(dir, msg, sizeof(msg));
+        bool put_ok = false;
+        if (st) {
+            json_t *pod = pod_json(UID_C, "ns", "ro");
+            put_ok = store_put_created(st, UID_C, "ns", "ro", "j", pod) == 0;
+            json_decref(pod);
+            store_close(st);
+        }
+        if (write(pipefd[1], msg, strlen(msg)) < 0)
+            _exit(2);
+        _exit(10 + (st ? 2 : 0) + (put_ok ? 1 : 0));
+    }
+    close(pipefd[1]);
+    ssize_t got = read(pipefd[0], err, errlen - 1);
+    err[got > 0 ? got : 0] = '\0';
+    close(pipefd[0]);
+    int status;
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    assert_true(WIFEXITED(status));
+    return WEXITSTATUS(status);
+}
+
+/* A directory that cannot be written: refused at open with a clear error,
+ * rather than opened read-only and every create failing later. */
+static void test_read_only_directory(void **state)
+{
+    fixture *f = *state;
+    put(f->st, UID_A, "ns1", "alpha", "1");
+    store_close(f->st);
+    f->st = NULL;
+    char err[512];
+    int rc = open_read_only(f->dir, err, sizeof(err));
+    if (rc == 1)
+        skip();   /* no mount namespace here (not root) */
+    assert_int_equal(rc, 10);   /* not opened, nothing accepted */
+    assert_non_null(strstr(err, "cannot open state database"));
+    char err2[512];
+    f->st = store_open(f->dir, err2, sizeof(err2));
+    assert_non_null(f->st);
+    assert_int_equal(store_count(f->st), 1);
+}
+
 /* Writers on several threads at once (the server's request threads): no
  * row lost, none doubled. */
 #define WRITERS 4
@@ -436,6 +499,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_list_unfinished, setup, teardown),
         cmocka_unit_test_setup_teardown(test_reopen_keeps_rows, setup, teardown),
         cmocka_unit_test_setup_teardown(test_open_errors, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_read_only_directory, setup, teardown),
         cmocka_unit_test_setup_teardown(test_concurrent_writers, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
