@@ -1,7 +1,8 @@
 /* test_api_store.c -- interlink's SQLite state (src/api/store.c) on its
  * own: every call against a real database in a temporary directory, rows
- * surviving a close and reopen, what an unusable directory or a corrupt
- * database file gives, and writers on several threads at once. */
+ * surviving a close and reopen, what an unusable or read-only directory
+ * or a corrupt database file gives, and writers on several threads at
+ * once. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>

@@ -305,7 +305,6 @@ static void test_init_order_then_parallel(void **state)
     /* In parallel: each started before the other finished. */
     assert_true(before_or_at(m.started_at, s.finished_at));
     assert_true(before_or_at(s.started_at, m.finished_at));
-    assert_true(ms_between(m.started_at, s.finished_at) < 1900);
     il_container_status_free(&a);
     il_container_status_free(&b);
     il_container_status_free(&m);
