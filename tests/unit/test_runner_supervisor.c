@@ -284,7 +284,7 @@ static void test_init_order_then_parallel(void **state)
 {
     fixture *f = *state;
     const ctr_def inits[] = {{"init-a", "sleep 0.3; echo one"}, {"init-b", "echo two"}, {0}};
-    const ctr_def ctrs[] = {{"main", "sleep 1; echo main-out"},
+    const ctr_def ctrs[] = {{"main", "sleep 1; echo main-out; printf no-newline"},
                             {"side", "sleep 1; echo side-err >&2"}, {0}};
     start_pod(f, inits, ctrs, 30);
     assert_int_equal(wait_pod(f, 20000), 0);
@@ -294,6 +294,7 @@ static void test_init_order_then_parallel(void **state)
     assert_log_has(f, "init-a", " stdout F one\n");
     assert_log_has(f, "init-b", " stdout F two\n");
     assert_log_has(f, "main", " stdout F main-out\n");
+    assert_log_has(f, "main", " stdout P no-newline\n");   /* the last piece at EOF */
     assert_log_has(f, "side", " stderr F side-err\n");
 
     il_container_status a = state_of(f, "init-a"), b = state_of(f, "init-b");
@@ -338,18 +339,26 @@ static void test_init_failure(void **state)
 }
 
 /* The pod's exit code is the first non-zero one; a container that cannot
- * be created ends at once (128, CreateContainerError) and the others run. */
+ * be created ends at once (128, CreateContainerError) and the others run;
+ * a process a container left behind ends with it. */
 static void test_exit_codes(void **state)
 {
     fixture *f = *state;
-    const ctr_def ctrs[] = {{"ok", "exit 0"}, {"bad", "sleep 0.2; exit 5"},
+    const ctr_def ctrs[] = {{"ok", "sleep 30 & echo left-a-child"}, {"bad", "sleep 0.2; exit 5"},
                             {"nocmd", NULL}, {"late", "sleep 0.4; exit 6"}, {0}};
     start_pod(f, NULL, ctrs, 30);
     int rc = wait_pod(f, 20000);
+    il_container_status st;
     assert_terminated(f, "ok", 0, "Completed");
+    /* Its child died with it (the sandbox's PID namespace), so it did not
+     * hold the log pipe open: finalized at once, not after the drain time. */
+    assert_log_has(f, "ok", " stdout F left-a-child\n");
+    st = state_of(f, "ok");
+    assert_true(ms_between(st.started_at, st.finished_at) < 1500);
+    il_container_status_free(&st);
     assert_terminated(f, "bad", 5, "Error");
     assert_terminated(f, "late", 6, "Error");
-    il_container_status st = state_of(f, "nocmd");
+    st = state_of(f, "nocmd");
     assert_int_equal(st.state, IL_STATE_TERMINATED);
     assert_int_equal(st.exit_code, 128);
     assert_string_equal(st.reason, "CreateContainerError");
