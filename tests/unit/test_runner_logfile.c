@@ -39,9 +39,9 @@ static int setup(void **state)
     strcpy(f->pods, "/tmp/il-logfile-XXXXXX");
     if (!mkdtemp(f->pods))
         return -1;
-    f->pod_dir = store_pod_dir(f->pods, UID);
-    f->ctr_dir = store_ctr_dir(f->pod_dir, "main");
-    f->log = store_path(f->ctr_dir, "log");
+    f->pod_dir = rn_store_pod_dir(f->pods, UID);
+    f->ctr_dir = rn_store_ctr_dir(f->pod_dir, "main");
+    f->log = rn_store_path(f->ctr_dir, "log");
     if (il_mkdir_p(f->ctr_dir, 0755) != 0)
         return -1;
     f->alive = true;
@@ -107,10 +107,10 @@ static void feed(const fixture *f, const char *stream, const char *const *chunks
     assert_true(fd >= 0);
     log_writer w = {.fd = fd, .stream = stream};
     for (size_t i = 0; chunks[i]; i++)
-        log_writer_feed(&w, chunks[i], strlen(chunks[i]));
+        rn_log_writer_feed(&w, chunks[i], strlen(chunks[i]));
     if (flush)
-        log_writer_flush(&w);
-    log_writer_free(&w);
+        rn_log_writer_flush(&w);
+    rn_log_writer_free(&w);
     close(fd);
 }
 
@@ -140,9 +140,9 @@ static void *open_stream(fixture *f, const il_log_request *req)
 {
     void *s = NULL;
     il_buf err = IL_BUF_INIT;
-    int rc = logs_open_in(f->pods, req, alive_cb, f, &s, &err);
+    int rc = rn_logs_open_in(f->pods, req, alive_cb, f, &s, &err);
     if (rc != 0)
-        fail_msg("logs_open_in: %d %s", rc, il_buf_cstr(&err));
+        fail_msg("rn_logs_open_in: %d %s", rc, il_buf_cstr(&err));
     il_buf_free(&err);
     return s;
 }
@@ -153,7 +153,7 @@ static char *read_all(void *s, size_t *len)
     il_buf out = IL_BUF_INIT;
     char buf[777];   /* odd size: answers split anywhere */
     ssize_t n;
-    while ((n = logs_read(s, buf, sizeof(buf))) > 0)
+    while ((n = rn_logs_read(s, buf, sizeof(buf))) > 0)
         il_buf_append(&out, buf, (size_t)n);
     assert_int_equal(n, 0);
     *len = out.len;
@@ -166,7 +166,7 @@ static char *logs_of(fixture *f, const il_log_request *req)
     void *s = open_stream(f, req);
     size_t len;
     char *text = read_all(s, &len);
-    logs_close(s);
+    rn_logs_close(s);
     return text;
 }
 
@@ -423,27 +423,27 @@ static void test_request_errors(void **state)
 
     il_log_request req = request();
     req.pod_uid = "../../etc";
-    assert_int_equal(logs_open_in(f->pods, &req, alive_cb, f, &s, &err), 400);
+    assert_int_equal(rn_logs_open_in(f->pods, &req, alive_cb, f, &s, &err), 400);
     req = request();
     req.container = "../main";
-    assert_int_equal(logs_open_in(f->pods, &req, alive_cb, f, &s, &err), 400);
+    assert_int_equal(rn_logs_open_in(f->pods, &req, alive_cb, f, &s, &err), 400);
     il_buf_reset(&err);
 
     req = request();
     req.previous = true;
-    assert_int_equal(logs_open_in(f->pods, &req, alive_cb, f, &s, &err), 400);
+    assert_int_equal(rn_logs_open_in(f->pods, &req, alive_cb, f, &s, &err), 400);
     assert_non_null(strstr(il_buf_cstr(&err), "never restarted"));
     il_buf_reset(&err);
 
     req = request();
     req.container = "other";
-    assert_int_equal(logs_open_in(f->pods, &req, alive_cb, f, &s, &err), 404);
+    assert_int_equal(rn_logs_open_in(f->pods, &req, alive_cb, f, &s, &err), 404);
     assert_non_null(strstr(il_buf_cstr(&err), "container \"other\""));
     il_buf_reset(&err);
 
     req = request();
     req.pod_uid = "00000000-0000-4000-8000-000000000000";
-    assert_int_equal(logs_open_in(f->pods, &req, alive_cb, f, &s, &err), 404);
+    assert_int_equal(rn_logs_open_in(f->pods, &req, alive_cb, f, &s, &err), 404);
     assert_null(s);
     il_buf_free(&err);
 }
@@ -458,8 +458,8 @@ static void test_declared_not_started(void **state)
         "name", "p", "namespace", "default", "uid", UID, "spec", "initContainers", "name",
         "setup", "image", "busybox", "containers", "name", "main", "image", "busybox",
         "container");
-    char *path = store_path(f->pod_dir, "pod.json");
-    assert_int_equal(store_save_json(path, body), 0);
+    char *path = rn_store_path(f->pod_dir, "pod.json");
+    assert_int_equal(rn_store_save_json(path, body), 0);
     free(path);
     json_decref(body);
 
@@ -472,15 +472,15 @@ static void test_declared_not_started(void **state)
     void *s = NULL;
     il_buf err = IL_BUF_INIT;
     req.container = "undeclared";
-    assert_int_equal(logs_open_in(f->pods, &req, alive_cb, f, &s, &err), 404);
+    assert_int_equal(rn_logs_open_in(f->pods, &req, alive_cb, f, &s, &err), 404);
     il_buf_free(&err);
 }
 
 static void set_state(const fixture *f, il_state_kind kind)
 {
     il_container_status st = {0};
-    state_set(&st, kind, kind == IL_STATE_TERMINATED ? "Completed" : NULL, NULL);
-    assert_int_equal(state_write(f->ctr_dir, &st, 0), 0);
+    rn_state_set(&st, kind, kind == IL_STATE_TERMINATED ? "Completed" : NULL, NULL);
+    assert_int_equal(rn_state_write(f->ctr_dir, &st, 0), 0);
     il_container_status_free(&st);
 }
 
@@ -496,12 +496,12 @@ static void test_follow(void **state)
     req.follow = true;
     void *s = open_stream(f, &req);
     char buf[256];
-    ssize_t n = logs_read(s, buf, sizeof(buf));
+    ssize_t n = rn_logs_read(s, buf, sizeof(buf));
     assert_int_equal(n, 6);
     assert_memory_equal(buf, "first\n", 6);
 
     int64_t t0 = il_monotonic_ms();
-    assert_int_equal(logs_read(s, buf, sizeof(buf)), IL_STREAM_AGAIN);
+    assert_int_equal(rn_logs_read(s, buf, sizeof(buf)), IL_STREAM_AGAIN);
     int64_t waited = il_monotonic_ms() - t0;
     assert_true(waited >= 500 && waited < 3000);
 
@@ -510,10 +510,10 @@ static void test_follow(void **state)
     il_time_format(il_time_now(), true, ts);
     char *rec = il_xasprintf("%s stderr F second\n", ts);
     append_raw(f, rec, 10);
-    assert_int_equal(logs_read(s, buf, sizeof(buf)), IL_STREAM_AGAIN);
+    assert_int_equal(rn_logs_read(s, buf, sizeof(buf)), IL_STREAM_AGAIN);
     append_raw(f, rec + 10, strlen(rec) - 10);
     free(rec);
-    n = logs_read(s, buf, sizeof(buf));
+    n = rn_logs_read(s, buf, sizeof(buf));
     assert_int_equal(n, 7);
     assert_memory_equal(buf, "second\n", 7);
 
@@ -521,12 +521,12 @@ static void test_follow(void **state)
     append_record(f, 0, "stdout", 'F', "last");
     set_state(f, IL_STATE_TERMINATED);
     il_buf rest = IL_BUF_INIT;
-    while ((n = logs_read(s, buf, sizeof(buf))) > 0)
+    while ((n = rn_logs_read(s, buf, sizeof(buf))) > 0)
         il_buf_append(&rest, buf, (size_t)n);
     assert_int_equal(n, 0);
     assert_string_equal(il_buf_cstr(&rest), "last\n");
     il_buf_free(&rest);
-    logs_close(s);
+    rn_logs_close(s);
 }
 
 /* Follow also ends when the backend says the pod can write no more (its
@@ -546,7 +546,7 @@ static void test_follow_pod_gone(void **state)
     char *got = read_all(s, &len);
     assert_string_equal(got, "only\nlate\n");
     free(got);
-    logs_close(s);
+    rn_logs_close(s);
 }
 
 int main(void)

@@ -105,13 +105,13 @@ static void start_pod(fixture *f, const ctr_def *inits, const ctr_def *ctrs, int
     bool created = false;
     int lock_fd = -1;
     il_buf perr = IL_BUF_INIT;
-    if (poddir_create(f->pods, &req, &rt, &created, &lock_fd, &perr) != 0)
-        fail_msg("poddir_create: %s", il_buf_cstr(&perr));
+    if (rn_poddir_create(f->pods, &req, &rt, &created, &lock_fd, &perr) != 0)
+        fail_msg("rn_poddir_create: %s", il_buf_cstr(&perr));
     il_buf_free(&perr);
     assert_true(created);
     il_create_request_free(&req);
-    runtime_spec_free(&rt);
-    f->pod_dir = store_pod_dir(f->pods, UID);
+    rn_runtime_spec_free(&rt);
+    f->pod_dir = rn_store_pod_dir(f->pods, UID);
 
     int ready[2];
     assert_int_equal(pipe(ready), 0);
@@ -120,7 +120,7 @@ static void start_pod(fixture *f, const ctr_def *inits, const ctr_def *ctrs, int
     assert_true(f->sup >= 0);
     if (f->sup == 0) {
         close(ready[0]);
-        _exit(runner_supervise(f->pod_dir, ready[1]));
+        _exit(rn_supervise(f->pod_dir, ready[1]));
     }
     close(ready[1]);
     if (lock_fd >= 0)
@@ -135,7 +135,7 @@ static void start_pod(fixture *f, const ctr_def *inits, const ctr_def *ctrs, int
 
 static char *ctr_dir(const fixture *f, const char *name)
 {
-    return store_ctr_dir(f->pod_dir, name);
+    return rn_store_ctr_dir(f->pod_dir, name);
 }
 
 /* All the state files' bytes, in container order. */
@@ -144,7 +144,7 @@ static char *states_text(const fixture *f)
     il_buf all = IL_BUF_INIT;
     for (size_t i = 0; i < f->n; i++) {
         char *dir = ctr_dir(f, f->names[i]);
-        char *path = store_path(dir, "state.json");
+        char *path = rn_store_path(dir, "state.json");
         FILE *fp = fopen(path, "r");
         char chunk[4096];
         size_t got;
@@ -168,7 +168,7 @@ static int wait_pod(fixture *f, int64_t timeout_ms)
     int64_t deadline = il_monotonic_ms() + timeout_ms;
     int status = 0;
     for (;;) {
-        if (!f->done_snapshot && supervisor_done(f->pod_dir))
+        if (!f->done_snapshot && rn_supervisor_done(f->pod_dir))
             f->done_snapshot = states_text(f);
         pid_t got = waitpid(f->sup, &status, WNOHANG);
         assert_true(got >= 0);
@@ -180,7 +180,7 @@ static int wait_pod(fixture *f, int64_t timeout_ms)
     }
     f->sup = 0;
     assert_true(WIFEXITED(status));
-    assert_true(supervisor_done(f->pod_dir));
+    assert_true(rn_supervisor_done(f->pod_dir));
     assert_non_null(f->done_snapshot);
     char *final = states_text(f);
     assert_string_equal(f->done_snapshot, final);
@@ -193,7 +193,7 @@ static il_container_status state_of(const fixture *f, const char *name)
     char *dir = ctr_dir(f, name);
     il_container_status st = {0};
     pid_t pid = -1;
-    if (state_read(dir, &st, &pid) != 0)
+    if (rn_state_read(dir, &st, &pid) != 0)
         fail_msg("no state for %s", name);
     free(dir);
     return st;
@@ -216,7 +216,7 @@ static void assert_terminated(const fixture *f, const char *name, int exit_code,
 static char *log_of(const fixture *f, const char *name)
 {
     char *dir = ctr_dir(f, name);
-    char *path = store_path(dir, "log");
+    char *path = rn_store_path(dir, "log");
     free(dir);
     FILE *fp = fopen(path, "r");
     free(path);
@@ -268,9 +268,9 @@ static void wait_running(const fixture *f, const char *name, const char *text)
 /* What /delete does: the grace period in stop.json, then SIGTERM. */
 static void request_stop(const fixture *f, int64_t grace)
 {
-    char *path = store_path(f->pod_dir, "stop.json");
+    char *path = rn_store_path(f->pod_dir, "stop.json");
     json_t *stop = json_pack("{s:I}", "grace", (json_int_t)grace);
-    assert_int_equal(store_save_json(path, stop), 0);
+    assert_int_equal(rn_store_save_json(path, stop), 0);
     json_decref(stop);
     free(path);
     assert_int_equal(kill(f->sup, SIGTERM), 0);
@@ -310,7 +310,7 @@ static void test_init_order_then_parallel(void **state)
     il_container_status_free(&b);
     il_container_status_free(&m);
     il_container_status_free(&s);
-    assert_false(supervisor_stopped(f->pod_dir));
+    assert_false(rn_supervisor_stopped(f->pod_dir));
 }
 
 /* A failing init container fails the pod: nothing after it starts, and
@@ -382,7 +382,7 @@ static void test_stop_graceful(void **state)
     assert_true(il_monotonic_ms() - t0 < 5000);   /* it did not wait for the grace period */
     assert_terminated(f, "main", 7, "Error");
     assert_log_has(f, "main", " stdout F bye\n");
-    assert_true(supervisor_stopped(f->pod_dir));
+    assert_true(rn_supervisor_stopped(f->pod_dir));
 }
 
 /* A container that ignores SIGTERM is killed once the grace period from
@@ -404,7 +404,7 @@ static void test_stop_grace_enforced(void **state)
     assert_int_equal(st.exit_code, rc);
     assert_true(st.exit_code == 137 || st.exit_code == 128 + SIGKILL);
     il_container_status_free(&st);
-    assert_true(supervisor_stopped(f->pod_dir));
+    assert_true(rn_supervisor_stopped(f->pod_dir));
 }
 
 /* Stopped during an init container: nothing after it starts. */
@@ -428,7 +428,7 @@ static void test_stop_during_init(void **state)
     char *log = log_of(f, "main");
     assert_string_equal(log, "");
     free(log);
-    assert_true(supervisor_stopped(f->pod_dir));
+    assert_true(rn_supervisor_stopped(f->pod_dir));
 }
 
 int main(void)
