@@ -243,6 +243,7 @@ int il_plugin_serve(const il_plugin_ops *ops, void *ctx, const il_httpd_opts *li
     il_httpd_route(srv, "/status", handle_status, &ps);
     il_httpd_route(srv, "/delete", handle_delete, &ps);
     il_httpd_route(srv, "/getLogs", handle_logs, &ps);
+    il_plugin_route_sessions(srv, ops, ctx);
     if (il_httpd_start(srv, err, sizeof(err)) != 0) {
         il_error("%s", err);
         il_httpd_stop(srv);

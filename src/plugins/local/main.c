@@ -56,6 +56,8 @@ static const il_plugin_ops local_ops = {
     .logs_read = logs_read,
     .logs_close = logs_close,
     .ping = local_ping,
+    .exec = local_exec,
+    .port_connect = local_port_connect,
 };
 
 static void print_config(void)
