@@ -44,7 +44,9 @@ static void relay_pump(il_upgraded *u, void *arg)
     while (ok) {
         struct pollfd p[2] = {{.fd = caller, .events = POLLIN},
                               {.fd = il_httpc_upgrade_fd(j->plugin), .events = POLLIN}};
-        if (poll(p, 2, -1) < 0 && errno != EINTR)
+        if (poll(p, 2, 1000) < 0 && errno != EINTR)
+            break;
+        if (il_upgraded_gone(u))
             break;
         if (p[0].revents) {
             char buf[32 * 1024];

@@ -345,6 +345,7 @@ struct il_upgraded {
     void *ctx;
     atomic_bool claimed;
     int fd;
+    int peer_fd;              /* the client's own socket (behind TLS: not fd) */
     char *early;
     size_t n_early;
     struct MHD_UpgradeResponseHandle *urh;
@@ -361,10 +362,12 @@ static void on_upgrade(void *cls, struct MHD_Connection *conn, void *con_cls,
                        const char *extra_in, size_t extra_in_size, MHD_socket sock,
                        struct MHD_UpgradeResponseHandle *urh)
 {
-    (void)conn;
     (void)con_cls;
     il_upgraded *u = cls;
     u->fd = sock;
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+    u->peer_fd = ci ? ci->connect_fd : -1;
     u->urh = urh;
     if (extra_in_size) {
         u->early = il_xmalloc(extra_in_size);
@@ -384,7 +387,7 @@ void il_respond_upgrade(il_request *req, const char *protocol, const char *const
                         il_upgrade_fn fn, void *ctx, il_stream_free_fn free_fn)
 {
     il_upgraded *u = il_xcalloc(1, sizeof *u);
-    *u = (il_upgraded){.fn = fn, .free_fn = free_fn, .ctx = ctx, .fd = -1};
+    *u = (il_upgraded){.fn = fn, .free_fn = free_fn, .ctx = ctx, .fd = -1, .peer_fd = -1};
     struct MHD_Response *resp = MHD_create_response_for_upgrade(on_upgrade, u);
     MHD_add_response_header(resp, MHD_HTTP_HEADER_UPGRADE, protocol);
     for (size_t i = 0; headers && headers[i]; i++) {
@@ -400,6 +403,11 @@ void il_respond_upgrade(il_request *req, const char *protocol, const char *const
 }
 
 int il_upgraded_fd(const il_upgraded *u) { return u->fd; }
+
+bool il_upgraded_gone(const il_upgraded *u)
+{
+    return client_gone(u->peer_fd);
+}
 
 const char *il_upgraded_early(const il_upgraded *u, size_t *len)
 {

@@ -137,6 +137,9 @@ typedef void (*il_upgrade_fn)(il_upgraded *u, void *ctx);
 void il_respond_upgrade(il_request *req, const char *protocol, const char *const *headers,
                         il_upgrade_fn fn, void *ctx, il_stream_free_fn free_fn);
 int il_upgraded_fd(const il_upgraded *u);
+/* Whether the client hung up.  Over TLS the server relays through fd and
+ * does not always pass a hang-up on, so loops ask this now and then. */
+bool il_upgraded_gone(const il_upgraded *u);
 /* Bytes the client sent after its request, before the switch: read them
  * before the socket. */
 const char *il_upgraded_early(const il_upgraded *u, size_t *len);

@@ -190,6 +190,8 @@ static void exec_pump(il_upgraded *u, void *arg)
             break;
         if (p[0].revents)
             vk_here = read_vk(j, vk_fd);
+        if (vk_here && il_upgraded_gone(u))
+            vk_here = false;
         if (vk_here && p[1].revents)
             vk_here = pump_output(&pr->out_fd, IL_SESSION_STDOUT, vk_fd);
         if (vk_here && p[2].revents)
@@ -295,7 +297,9 @@ static void splice_pump(il_upgraded *u, void *arg)
     bool ok = !early_len || il_session_send(b, early, early_len) == 0;
     while (ok) {
         struct pollfd p[2] = {{.fd = a, .events = POLLIN}, {.fd = b, .events = POLLIN}};
-        if (poll(p, 2, -1) < 0 && errno != EINTR)
+        if (poll(p, 2, 1000) < 0 && errno != EINTR)
+            break;
+        if (il_upgraded_gone(u))
             break;
         for (int i = 0; i < 2 && ok; i++) {
             if (!p[i].revents)

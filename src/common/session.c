@@ -77,6 +77,12 @@ int il_exec_request_parse(json_t *json, il_exec_request *out, char *err, size_t 
     }
     out->stdin_open = json_is_true(json_object_get(json, "stdin"));
     out->tty = json_is_true(json_object_get(json, "tty"));
+    json_int_t width = json_integer_value(json_object_get(json, "width"));
+    json_int_t height = json_integer_value(json_object_get(json, "height"));
+    if (width > 0 && height > 0 && width < 65536 && height < 65536) {
+        out->width = (int)width;
+        out->height = (int)height;
+    }
     return 0;
 }
 

@@ -3,7 +3,8 @@
  * clients never call it).
  *
  *   POST /exec         {"pod": {"metadata": {name, namespace, uid}},
- *                       "container": C, "command": [...], "stdin": B, "tty": B}
+ *                       "container": C, "command": [...], "stdin": B, "tty": B,
+ *                       "width": W, "height": H}  (the terminal's size, optional)
  *   POST /portforward  {"pod": {...}, "port": N}
  *
  * Both are HTTP/1.1 upgrades (Upgrade: interlink-session).  An answer other
@@ -51,6 +52,7 @@ typedef struct il_exec_request {
     char **command;           /* NULL-terminated, at least one word */
     bool stdin_open;
     bool tty;
+    int width, height;        /* the terminal's first size; 0 when unknown */
 } il_exec_request;
 
 /* The JSON body of /exec (new reference), and back; -1 with err set when

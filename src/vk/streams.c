@@ -43,6 +43,7 @@
 /* ---- one SPDY connection ------------------------------------------------- */
 
 typedef struct conn {
+    il_upgraded *u;
     int fd;
     vk_spdy_zlib *z;
     il_buf in;                /* bytes from kubectl not yet parsed */
@@ -50,11 +51,13 @@ typedef struct conn {
     bool gone;                /* kubectl closed, or a write failed */
 } conn;
 
+static void conn_read(conn *c);
+
 static void conn_init(conn *c, il_upgraded *u)
 {
     size_t n;
     const char *early = il_upgraded_early(u, &n);
-    *c = (conn){.fd = il_upgraded_fd(u), .z = vk_spdy_zlib_new(), .in = IL_BUF_INIT,
+    *c = (conn){.u = u, .fd = il_upgraded_fd(u), .z = vk_spdy_zlib_new(), .in = IL_BUF_INIT,
                 .out = IL_BUF_INIT};
     il_buf_append(&c->in, early, n);
 }
@@ -66,7 +69,16 @@ static void conn_flush(conn *c)
     il_buf_reset(&c->out);
 }
 
-/* Read what kubectl sent; marks the connection gone at its end. */
+/* After a poll: read what kubectl sent if any (revents), and notice its
+ * end -- also a hang-up the TLS relay does not pass on. */
+static void conn_poll_done(conn *c, short revents)
+{
+    if (revents)
+        conn_read(c);
+    if (!c->gone && il_upgraded_gone(c->u))
+        c->gone = true;
+}
+
 static void conn_read(conn *c)
 {
     char buf[32 * 1024];
@@ -148,7 +160,11 @@ static const char *const stream_names[S_KINDS] = {"error", "stdin", "stdout", "s
                                                   "resize"};
 
 typedef struct exec_session {
-    il_httpc_upgrade *be;     /* the interlink session */
+    vk *v;
+    json_t *request;          /* the /exec body, sent once kubectl is ready */
+    int width, height;        /* the terminal's first size, for the request */
+    bool sized;
+    il_httpc_upgrade *be;     /* the interlink session; NULL until opened */
     il_buf be_in;             /* its bytes not yet parsed */
     uint32_t ids[S_KINDS];    /* 0: not opened */
     size_t expected, opened;
@@ -174,7 +190,15 @@ static void resize_data(exec_session *s, conn *c, const uint8_t *p, size_t n)
     char *nl;
     while (s->resize.len && (nl = memchr(s->resize.data, '\n', s->resize.len)) != NULL) {
         size_t line = (size_t)(nl - s->resize.data);
-        to_backend(s, c, IL_SESSION_RESIZE, s->resize.data, line);
+        if (s->be) {
+            to_backend(s, c, IL_SESSION_RESIZE, s->resize.data, line);
+        } else {   /* before the command starts: its terminal's first size */
+            json_t *size = json_loadb(s->resize.data, line, 0, NULL);
+            s->width = (int)json_integer_value(json_object_get(size, "Width"));
+            s->height = (int)json_integer_value(json_object_get(size, "Height"));
+            s->sized = true;
+            json_decref(size);
+        }
         memmove(s->resize.data, nl + 1, s->resize.len - line - 1);
         s->resize.len -= line + 1;
     }
@@ -303,16 +327,51 @@ static void backend_read(exec_session *s, conn *c)
     backend_frames(s, c);
 }
 
+/* Start the command through interlink, with the terminal's size; a
+ * refusal goes to kubectl as the session's Status. */
+static void exec_start(exec_session *s, conn *c)
+{
+    if (s->sized && s->width > 0 && s->height > 0) {
+        json_object_set_new(s->request, "width", json_integer(s->width));
+        json_object_set_new(s->request, "height", json_integer(s->height));
+    }
+    long status;
+    char err[512];
+    s->be = vk_interlink_upgrade(s->v->il, "/exec", "Exec", s->request, IL_SESSION_PROTOCOL,
+                                 &status, err, sizeof err);
+    if (!s->be) {
+        json_t *why = json_pack("{s:s+}", "error", "interlink: ", err);
+        char *text = json_dumps(why, JSON_COMPACT);
+        send_status(s, c, (const uint8_t *)text, strlen(text));
+        free(text);
+        json_decref(why);
+        s->done = true;
+    }
+}
+
+/* All streams are there, and with a TTY its first size (or a second
+ * passed: kubectl sends it at once when it has a terminal). */
+static bool exec_ready(const exec_session *s, int64_t streams_at)
+{
+    if (s->opened < s->expected)
+        return false;
+    return !s->ids[S_RESIZE] || s->sized || il_monotonic_ms() - streams_at > 1000;
+}
+
 static void exec_run(il_upgraded *u, void *arg)
 {
     exec_session *s = arg;
     conn c;
     conn_init(&c, u);
-    int64_t deadline = il_monotonic_ms() + STREAMS_TIMEOUT_MS;
+    int64_t deadline = il_monotonic_ms() + STREAMS_TIMEOUT_MS, streams_at = 0;
     while (!c.gone && !s->done) {
         conn_frames(&c, exec_frame, s);
-        bool ready = s->opened >= s->expected;
-        if (ready)
+        if (!streams_at && s->opened >= s->expected)
+            streams_at = il_monotonic_ms();
+        bool ready = s->be || exec_ready(s, streams_at);
+        if (ready && !s->be)
+            exec_start(s, &c);
+        if (s->be)
             backend_read(s, &c);
         conn_flush(&c);
         if (c.gone || s->done)
@@ -323,11 +382,10 @@ static void exec_run(il_upgraded *u, void *arg)
             break;
         }
         struct pollfd p[2] = {{.fd = c.fd, .events = POLLIN},
-                              {.fd = ready ? il_httpc_upgrade_fd(s->be) : -1, .events = POLLIN}};
-        if (poll(p, 2, 1000) < 0 && errno != EINTR)
+                              {.fd = s->be ? il_httpc_upgrade_fd(s->be) : -1, .events = POLLIN}};
+        if (poll(p, 2, streams_at && !s->be ? 100 : 1000) < 0 && errno != EINTR)
             break;
-        if (p[0].revents)
-            conn_read(&c);
+        conn_poll_done(&c, p[0].revents);
     }
     for (int k = 0; k < S_KINDS && !c.gone; k++)   /* half-close what we write on */
         if (s->ids[k] && k != S_STDIN && k != S_RESIZE)
@@ -335,6 +393,7 @@ static void exec_run(il_upgraded *u, void *arg)
     il_httpc_upgrade_close(s->be);   /* before waiting: the plugin kills the command */
     s->be = NULL;
     conn_end(&c, u);
+    json_decref(s->request);
     il_buf_free(&s->be_in);
     il_buf_free(&s->resize);
     free(s->cmdline);
@@ -344,7 +403,7 @@ static void exec_run(il_upgraded *u, void *arg)
 static void exec_abandon(void *arg)
 {
     exec_session *s = arg;
-    il_httpc_upgrade_close(s->be);
+    json_decref(s->request);
     free(s->cmdline);
     free(s);
 }
@@ -437,12 +496,6 @@ static bool flag(il_request *req, const char *name)
     return s && (!strcmp(s, "1") || !strcasecmp(s, "true"));
 }
 
-static void answer_refusal(il_request *req, long status, const char *what, const char *err)
-{
-    il_respond_error(req, status >= 400 && status <= 599 ? (int)status : 502,
-                     "%s: interlink: %s", what, err);
-}
-
 static void handle_exec(il_request *req, void *ud)
 {
     vk *v = ud;
@@ -464,18 +517,10 @@ static void handle_exec(il_request *req, void *ud)
     else if (spdy_requested(req, EXEC_PROTOCOL) &&
              (pod_id = pod_uid(req, v, ns, name, uid, container)) != NULL) {
         er.pod.uid = pod_id;
-        json_t *body = il_exec_request_to_json(&er);
-        long status;
-        char err[512];
-        il_httpc_upgrade *be = vk_interlink_upgrade(v->il, "/exec", "Exec", body,
-                                                    IL_SESSION_PROTOCOL, &status, err,
-                                                    sizeof err);
-        json_decref(body);
-        if (!be) {
-            answer_refusal(req, status, "exec", err);
-        } else {
+        {
             exec_session *s = il_xcalloc(1, sizeof *s);
-            s->be = be;
+            s->v = v;
+            s->request = il_exec_request_to_json(&er);
             s->expected = 1 + er.stdin_open + out + (err_wanted && !er.tty) + er.tty;
             il_buf words = IL_BUF_INIT;
             for (size_t i = 0; command[i]; i++)
@@ -645,8 +690,7 @@ static void pf_run(il_upgraded *u, void *arg)
         for (size_t i = 1; i < np; i++)
             if (p[i].revents)
                 pf_backend(&c, who[i]);
-        if (p[0].revents)
-            conn_read(&c);
+        conn_poll_done(&c, p[0].revents);
     }
     for (size_t i = 0; i < s->n; i++)
         forward_end(&c, &s->f[i], NULL);

@@ -137,6 +137,11 @@ int local_exec(void *ctx, const il_exec_request *req, il_exec_proc *proc, il_buf
         launch_spec_free(&ls);
         return 500;
     }
+    if (req->tty && req->width > 0) {   /* the size kubectl's terminal has */
+        struct winsize ws = {.ws_row = (unsigned short)req->height,
+                             .ws_col = (unsigned short)req->width};
+        ioctl(fds[1], TIOCSWINSZ, &ws);
+    }
     pid_t pid = fork();
     if (pid == 0) {
         if (req->tty)
