@@ -31,6 +31,7 @@
 #include "timeutil.h"
 #include "util.h"
 #include "vk.h"
+#include "wire.h"
 
 #define EXEC_PREFIX "/exec/"
 #define ATTACH_PREFIX "/attach/"
@@ -165,6 +166,8 @@ typedef struct exec_session {
     int width, height;        /* the terminal's first size, for the request */
     bool sized;
     il_httpc_upgrade *be;     /* the interlink session; NULL until opened */
+    il_log_request *attach;   /* attach: the log to follow instead */
+    il_httpc_stream *logs;    /* attach: the followed log once opened */
     il_buf be_in;             /* its bytes not yet parsed */
     uint32_t ids[S_KINDS];    /* 0: not opened */
     size_t expected, opened;
@@ -175,6 +178,8 @@ typedef struct exec_session {
 
 static void to_backend(exec_session *s, conn *c, int type, const void *p, size_t n)
 {
+    if (!s->be)
+        return;   /* attach: the container's stdin is not reachable */
     il_buf f = IL_BUF_INIT;
     il_session_frame(&f, type, p, n);
     if (il_httpc_upgrade_write(s->be, f.data, f.len) < 0)
@@ -190,7 +195,7 @@ static void resize_data(exec_session *s, conn *c, const uint8_t *p, size_t n)
     char *nl;
     while (s->resize.len && (nl = memchr(s->resize.data, '\n', s->resize.len)) != NULL) {
         size_t line = (size_t)(nl - s->resize.data);
-        if (s->be) {
+        if (s->be || s->logs) {
             to_backend(s, c, IL_SESSION_RESIZE, s->resize.data, line);
         } else {   /* before the command starts: its terminal's first size */
             json_t *size = json_loadb(s->resize.data, line, 0, NULL);
@@ -408,6 +413,87 @@ static void exec_abandon(void *arg)
     free(s);
 }
 
+/* ---- attach ------------------------------------------------------------------ */
+
+/* kubectl attach: the container's output from now on, followed through
+ * interlink's /getLogs (what every plugin serves); the session ends with
+ * the container. */
+static void attach_start(exec_session *s, conn *c)
+{
+    json_t *body = il_log_request_to_json(s->attach);
+    long status = 0;
+    char err[512] = "";
+    s->logs = vk_interlink_stream(s->v->il, "GET", "/getLogs", "Attach", body, &status, err,
+                                  sizeof err);
+    json_decref(body);
+    if (!s->logs || status != 200) {
+        json_t *why = json_pack("{s:s+}", "error", "interlink /getLogs: ",
+                                s->logs ? "refused" : err);
+        char *text = json_dumps(why, JSON_COMPACT);
+        send_status(s, c, (const uint8_t *)text, strlen(text));
+        free(text);
+        json_decref(why);
+        s->done = true;
+    }
+}
+
+static void attach_read(exec_session *s, conn *c)
+{
+    char buf[32 * 1024];
+    ssize_t n = il_httpc_stream_read(s->logs, buf, sizeof buf);   /* waits ~1 s at most */
+    if (n > 0 && s->ids[S_STDOUT]) {
+        vk_spdy_data(s->ids[S_STDOUT], 0, buf, (size_t)n, &c->out);
+    } else if (n == 0 || (n < 0 && n != IL_STREAM_AGAIN)) {
+        static const char end[] = "{\"exitCode\":0}";
+        send_status(s, c, (const uint8_t *)end, sizeof end - 1);
+        s->done = true;
+    }
+}
+
+static void attach_run(il_upgraded *u, void *arg)
+{
+    exec_session *s = arg;
+    conn c;
+    conn_init(&c, u);
+    int64_t deadline = il_monotonic_ms() + STREAMS_TIMEOUT_MS;
+    while (!c.gone && !s->done) {
+        conn_frames(&c, exec_frame, s);
+        bool ready = s->opened >= s->expected;
+        if (ready && !s->logs)
+            attach_start(s, &c);
+        if (s->logs && !s->done)
+            attach_read(s, &c);
+        conn_flush(&c);
+        if (c.gone || s->done || (!ready && il_monotonic_ms() > deadline))
+            break;
+        struct pollfd p = {.fd = c.fd, .events = POLLIN};
+        if (poll(&p, 1, s->logs ? 0 : 100) < 0 && errno != EINTR)
+            break;
+        conn_poll_done(&c, p.revents);
+    }
+    for (int k = 0; k < S_KINDS && !c.gone; k++)
+        if (s->ids[k] && k != S_STDIN && k != S_RESIZE)
+            vk_spdy_data(s->ids[k], VK_SPDY_FLAG_FIN, NULL, 0, &c.out);
+    if (s->logs)
+        il_httpc_stream_close(s->logs);
+    conn_end(&c, u);
+    il_log_request_free(s->attach);
+    free(s->attach);
+    json_decref(s->request);
+    il_buf_free(&s->resize);
+    free(s->cmdline);
+    free(s);
+}
+
+static void attach_abandon(void *arg)
+{
+    exec_session *s = arg;
+    il_log_request_free(s->attach);
+    free(s->attach);
+    free(s->cmdline);
+    free(s);
+}
+
 /* ---- request checks ------------------------------------------------------ */
 
 /* "{ns}/{pod}[/{uid}][/{container}]" after prefix: the parts (new
@@ -531,6 +617,40 @@ static void handle_exec(il_request *req, void *ud)
         }
     }
     free(command);
+    free(pod_id);
+    free(ns);
+    free(name);
+    free(uid);
+    free(container);
+}
+
+static void handle_attach(il_request *req, void *ud)
+{
+    vk *v = ud;
+    char *ns, *name, *uid, *container, *pod_id = NULL;
+    if (parse_target(il_request_path(req) + strlen(ATTACH_PREFIX), true, &ns, &name, &uid,
+                     &container) < 0) {
+        il_respond_error(req, 404, "expected /attach/NAMESPACE/POD[/UID]/CONTAINER");
+        return;
+    }
+    bool in = flag(req, "input"), out = flag(req, "output"), err_wanted = flag(req, "error");
+    bool tty = flag(req, "tty");
+    if (!in && !out && !err_wanted) {
+        il_respond_error(req, 400, "attach: at least one of stdin, stdout or stderr is required");
+    } else if (spdy_requested(req, EXEC_PROTOCOL) &&
+               (pod_id = pod_uid(req, v, ns, name, uid, container)) != NULL) {
+        exec_session *s = il_xcalloc(1, sizeof *s);
+        s->v = v;
+        s->cmdline = il_xstrdup("attach");
+        s->expected = 1 + in + out + (err_wanted && !tty) + tty;
+        s->attach = il_xcalloc(1, sizeof *s->attach);
+        *s->attach = (il_log_request){.ns = ns, .pod_uid = pod_id, .pod_name = name,
+                                      .container = container, .follow = true,
+                                      .since_time = il_time_now()};
+        ns = name = container = pod_id = NULL;
+        const char *headers[] = {"X-Stream-Protocol-Version: " EXEC_PROTOCOL, NULL};
+        il_respond_upgrade(req, "SPDY/3.1", headers, attach_run, s, attach_abandon);
+    }
     free(pod_id);
     free(ns);
     free(name);
@@ -735,5 +855,6 @@ static void handle_portforward(il_request *req, void *ud)
 void vk_streams_route(il_httpd *http, vk *v)
 {
     il_httpd_route_prefix(http, EXEC_PREFIX, handle_exec, v);
+    il_httpd_route_prefix(http, ATTACH_PREFIX, handle_attach, v);
     il_httpd_route_prefix(http, PORTFORWARD_PREFIX, handle_portforward, v);
 }

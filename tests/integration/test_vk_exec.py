@@ -87,6 +87,9 @@ SERVER = ("import http.server as h\n"
           f"h.HTTPServer(('127.0.0.1', {HTTP_PORT}), H).serve_forever()\n")
 
 
+TICKER = "i=0; while true; do echo tick $i; i=$((i+1)); sleep 0.3; done"
+
+
 @pytest.fixture(scope="module")
 def k(tmp_path_factory):
     c = Cluster(str(tmp_path_factory.mktemp("exec")))
@@ -97,7 +100,9 @@ def k(tmp_path_factory):
                "spec": {"nodeName": NODE, "tolerations": [{"operator": "Exists"}],
                         "restartPolicy": "Never",
                         "containers": [{"name": "main", "image": "busybox",
-                                        "command": ["/usr/bin/python3", "-c", SERVER]}]}}
+                                        "command": ["/usr/bin/python3", "-c", SERVER]},
+                                       {"name": "ticker", "image": "busybox",
+                                        "command": ["sh", "-c", TICKER]}]}}
         c.kubectl("apply", "-f", "-", input=json.dumps(pod).encode())
         wait_for("pod running", lambda: (c.pod(POD) or {}).get("status", {}).get("phase")
                  == "Running", timeout=60)
@@ -177,6 +182,21 @@ def test_port_forward_http_round_trip(k):
     finally:
         proc.terminate()
         proc.wait(timeout=10)
+
+
+def test_attach_streams_live_output(k):
+    """kubectl attach shows what the container writes from now on."""
+    proc = subprocess.Popen([KUBECTL, "--kubeconfig", k.kubeconfig, "attach", POD, "-c",
+                             "ticker"], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        first = proc.stdout.readline()
+        assert first.startswith(b"tick "), (first, proc.stderr.read1() if proc.poll() else b"")
+        later = [proc.stdout.readline() for _ in range(3)]
+        numbers = [int(line.split()[1]) for line in [first] + later]
+        assert numbers == list(range(numbers[0], numbers[0] + 4)), numbers   # live, in order
+    finally:
+        proc.kill()
+        proc.wait()
 
 
 def processes_running(marker):
