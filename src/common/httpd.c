@@ -71,6 +71,7 @@ struct il_httpd {
     il_observer_fn observer;
     void *observer_ud;
     atomic_bool stopping;
+    atomic_int upgraded;      /* sessions running after a 101 */
     bool tls;
     char *tls_cert, *tls_key, *tls_client_ca;   /* the current PEMs */
     retired_daemon *retired;
@@ -340,6 +341,7 @@ void il_respond_stream(il_request *req, int status, const char *content_type,
 /* Who owns it is decided by `claimed`: the upgrade handler (the switch
  * happened: a thread runs fn) or on_completed (it never did: free_fn). */
 struct il_upgraded {
+    il_httpd *srv;
     il_upgrade_fn fn;
     il_stream_free_fn free_fn;
     void *ctx;
@@ -378,6 +380,7 @@ static void on_upgrade(void *cls, struct MHD_Connection *conn, void *con_cls,
     pthread_attr_t attr;
     pthread_attr_init(&attr);
     pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+    atomic_fetch_add(&u->srv->upgraded, 1);
     if (atomic_exchange(&u->claimed, true) || pthread_create(&t, &attr, upgraded_main, u) != 0)
         il_upgraded_close(u);   /* (a handler that never runs frees nothing else) */
     pthread_attr_destroy(&attr);
@@ -387,7 +390,8 @@ void il_respond_upgrade(il_request *req, const char *protocol, const char *const
                         il_upgrade_fn fn, void *ctx, il_stream_free_fn free_fn)
 {
     il_upgraded *u = il_xcalloc(1, sizeof *u);
-    *u = (il_upgraded){.fn = fn, .free_fn = free_fn, .ctx = ctx, .fd = -1, .peer_fd = -1};
+    *u = (il_upgraded){.srv = req->srv, .fn = fn, .free_fn = free_fn, .ctx = ctx, .fd = -1,
+                       .peer_fd = -1};
     struct MHD_Response *resp = MHD_create_response_for_upgrade(on_upgrade, u);
     MHD_add_response_header(resp, MHD_HTTP_HEADER_UPGRADE, protocol);
     for (size_t i = 0; headers && headers[i]; i++) {
@@ -406,7 +410,7 @@ int il_upgraded_fd(const il_upgraded *u) { return u->fd; }
 
 bool il_upgraded_gone(const il_upgraded *u)
 {
-    return client_gone(u->peer_fd);
+    return atomic_load(&u->srv->stopping) || client_gone(u->peer_fd);
 }
 
 const char *il_upgraded_early(const il_upgraded *u, size_t *len)
@@ -417,10 +421,14 @@ const char *il_upgraded_early(const il_upgraded *u, size_t *len)
 
 void il_upgraded_close(il_upgraded *u)
 {
+    il_httpd *srv = u->srv;
+    bool counted = u->urh != NULL;
     if (u->urh)
         MHD_upgrade_action(u->urh, MHD_UPGRADE_ACTION_CLOSE);
     free(u->early);
     free(u);
+    if (counted)
+        atomic_fetch_sub(&srv->upgraded, 1);
 }
 
 typedef struct query_values {
@@ -841,6 +849,10 @@ void il_httpd_stop(il_httpd *srv)
     if (!srv)
         return;
     atomic_store(&srv->stopping, true);
+    /* Sessions see `stopping` within a second (il_upgraded_gone) and end;
+     * they use srv until then. */
+    while (atomic_load(&srv->upgraded) > 0)
+        usleep(10 * 1000);
     pthread_mutex_lock(&srv->tls_lock);   /* no rotation from here on */
     pthread_mutex_unlock(&srv->tls_lock);
     for (retired_daemon *r = srv->retired, *next; r; r = next) {
