@@ -199,6 +199,23 @@ def test_attach_streams_live_output(k):
         proc.wait()
 
 
+def test_port_forward_to_a_closed_port_says_why(k):
+    local, closed = vkutil.free_port(), vkutil.free_port()
+    proc = subprocess.Popen([KUBECTL, "--kubeconfig", k.kubeconfig, "port-forward", f"pod/{POD}",
+                             f"{local}:{closed}"], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE)
+    try:
+        wait_for("port-forward listening", lambda: b"Forwarding" in
+                 (proc.stdout.readline() if proc.poll() is None else b"x"), timeout=30)
+        with pytest.raises(Exception):
+            urllib.request.urlopen(f"http://127.0.0.1:{local}/", timeout=20).read()
+    finally:
+        proc.terminate()
+        _, err = proc.communicate(timeout=10)
+    assert f"error forwarding port {closed}".encode() in err, err
+    assert b"Connection refused" in err, err
+
+
 def processes_running(marker):
     found = []
     for pid in os.listdir("/proc"):
@@ -227,3 +244,16 @@ def test_exec_errors(k):
     assert p.returncode != 0 and b"nope" in p.stderr
     p = k.kubectl("exec", "no-such-pod", "--", "true", check=False)
     assert p.returncode != 0
+
+
+def test_plugin_stopped_mid_exec_kills_the_command(k):
+    """Last: stops interlink-local while a command runs; the plugin kills
+    it and exits cleanly, and kubectl is told the session ended."""
+    marker = b"sleep 4713"
+    proc = subprocess.Popen([KUBECTL, "--kubeconfig", k.kubeconfig, "exec", POD, "--", "sh",
+                             "-c", "echo started; exec sleep 4713"], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE)
+    assert proc.stdout.readline() == b"started\n"
+    assert k.stack.plugin.stop_and_check(must_be_running=True) == []
+    assert not processes_running(marker)
+    assert proc.wait(timeout=30) != 0
