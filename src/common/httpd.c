@@ -381,8 +381,14 @@ static void on_upgrade(void *cls, struct MHD_Connection *conn, void *con_cls,
     pthread_attr_init(&attr);
     pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
     atomic_fetch_add(&u->srv->upgraded, 1);
-    if (atomic_exchange(&u->claimed, true) || pthread_create(&t, &attr, upgraded_main, u) != 0)
-        il_upgraded_close(u);   /* (a handler that never runs frees nothing else) */
+    if (atomic_exchange(&u->claimed, true)) {
+        il_upgraded_close(u);   /* on_completed freed the context already */
+    } else if (pthread_create(&t, &attr, upgraded_main, u) != 0) {
+        il_error("upgraded connection: no thread for it");
+        if (u->free_fn)
+            u->free_fn(u->ctx);
+        il_upgraded_close(u);
+    }
     pthread_attr_destroy(&attr);
 }
 
