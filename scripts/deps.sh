@@ -6,7 +6,7 @@ set -euo pipefail
 
 build_pkgs=(build-essential cmake pkg-config libmicrohttpd-dev libcurl4-openssl-dev
             libjansson-dev libyaml-dev libssl-dev libgnutls28-dev libsqlite3-dev libjwt-dev
-            libcmocka-dev)
+            libcmocka-dev zlib1g-dev)
 runtime_pkgs=(bubblewrap podman runc uidmap busybox-static)
 # slurm-wlm and munge are installed by tests/slurm/slurm-up.sh itself, which
 # keeps their packaged services from starting.  mariadb-server and slurmdbd:

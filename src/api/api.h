@@ -101,6 +101,8 @@ void handle_ping(il_request *req, void *api);
 void handle_metrics(il_request *req, void *api);
 void handle_healthz(il_request *req, void *api);
 void handle_watch(il_request *req, void *api);
+/* POST /exec and /portforward: sessions relayed to the plugin (sessionrelay.c). */
+void handle_session(il_request *req, void *api);
 
 /* batchstatus.c: refresh the statuses of pods (JSON pod objects, borrowed) with
  * at most one plugin call; returns a new array of PodStatus in pods' order

@@ -240,6 +240,8 @@ static void add_routes(il_httpd *srv, api *a)
     il_httpd_route(srv, "/metrics", handle_metrics, a);
     il_httpd_route(srv, "/healthz", handle_healthz, a);
     il_httpd_route(srv, "/watch", handle_watch, a);
+    il_httpd_route(srv, "/exec", handle_session, a);
+    il_httpd_route(srv, "/portforward", handle_session, a);
     il_httpd_set_observer(srv, observe, NULL);
 }
 

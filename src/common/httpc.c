@@ -12,6 +12,7 @@
 
 #include <curl/curl.h>
 #include <errno.h>
+#include <poll.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -20,6 +21,7 @@
 #include "base64.h"
 #include "log.h"
 #include "trace.h"
+#include "timeutil.h"
 
 #define STREAM_PAUSE_BYTES (1024 * 1024)
 #define CA_FILE_MAX (4 * 1024 * 1024)
@@ -519,4 +521,211 @@ void il_httpc_stream_close(il_httpc_stream *s)
     curl_slist_free_all(s->headers);
     il_buf_free(&s->pending);
     free(s);
+}
+
+/* ---- connection upgrade ------------------------------------------------ */
+
+/* libcurl connects (TCP or unix socket, TLS with the client's
+ * credentials) and then steps aside (CONNECT_ONLY): the request and the
+ * stream after the 101 are ours, through curl_easy_send/recv. */
+struct il_httpc_upgrade {
+    CURL *easy;
+    int fd;
+    il_buf early;             /* bytes that came after the 101's headers */
+    size_t early_at;
+};
+
+#define UPGRADE_HEAD_MAX (16 * 1024)
+
+static int upgrade_wait(il_httpc_upgrade *u, short events, int timeout_ms)
+{
+    struct pollfd p = {.fd = u->fd, .events = events};
+    int n = poll(&p, 1, timeout_ms);
+    return n > 0 ? 0 : -1;
+}
+
+int il_httpc_upgrade_write(il_httpc_upgrade *u, const void *buf, size_t len)
+{
+    const char *p = buf;
+    while (len > 0) {
+        size_t sent = 0;
+        CURLcode rc = curl_easy_send(u->easy, p, len, &sent);
+        if (rc == CURLE_AGAIN) {
+            if (upgrade_wait(u, POLLOUT, 30000) < 0)
+                return -1;
+            continue;
+        }
+        if (rc != CURLE_OK)
+            return -1;
+        p += sent;
+        len -= sent;
+    }
+    return 0;
+}
+
+ssize_t il_httpc_upgrade_read(il_httpc_upgrade *u, void *buf, size_t max)
+{
+    if (u->early_at < u->early.len) {
+        size_t n = u->early.len - u->early_at;
+        n = n < max ? n : max;
+        memcpy(buf, u->early.data + u->early_at, n);
+        u->early_at += n;
+        return (ssize_t)n;
+    }
+    size_t got = 0;
+    CURLcode rc = curl_easy_recv(u->easy, buf, max, &got);
+    if (rc == CURLE_AGAIN)
+        return IL_STREAM_AGAIN;
+    if (rc != CURLE_OK)
+        return -1;
+    return (ssize_t)got;
+}
+
+int il_httpc_upgrade_fd(const il_httpc_upgrade *u)
+{
+    return u->fd;
+}
+
+void il_httpc_upgrade_close(il_httpc_upgrade *u)
+{
+    if (!u)
+        return;
+    curl_easy_cleanup(u->easy);
+    il_buf_free(&u->early);
+    free(u);
+}
+
+/* "host[:port]" and the path prefix of the base URL. */
+static void base_parts(const char *base, char **host, const char **prefix)
+{
+    const char *h = strstr(base, "://");
+    h = h ? h + 3 : base;
+    size_t n = strcspn(h, "/");
+    *host = il_xstrndup(h, n);
+    *prefix = h + n;
+}
+
+static void upgrade_request(il_httpc *c, const il_httpc_req *req, const char *protocol,
+                            il_buf *out)
+{
+    char *host;
+    const char *prefix;
+    base_parts(c->base, &host, &prefix);
+    il_buf_printf(out, "%s %s%s HTTP/1.1\r\nHost: %s\r\nConnection: Upgrade\r\nUpgrade: %s\r\n"
+                  "Content-Type: %s\r\nContent-Length: %zu\r\n", req->method, prefix, req->path,
+                  host, protocol, req->content_type ? req->content_type : "application/json",
+                  req->body ? req->len : 0);
+    free(host);
+    if (req->session && *req->session)
+        il_buf_printf(out, "InterLink-Http-Session: %s\r\n", req->session);
+    if (c->auth_header)
+        il_buf_printf(out, "%s\r\n", c->auth_header);
+    for (size_t i = 0; req->headers && req->headers[i]; i++)
+        il_buf_printf(out, "%s\r\n", req->headers[i]);
+    il_buf_puts(out, "\r\n");
+    if (req->body && req->len)
+        il_buf_append(out, req->body, req->len);
+}
+
+/* Read the response head into u->early; its length (through the blank
+ * line), or -1. */
+static ssize_t read_head(il_httpc_upgrade *u, long timeout_ms)
+{
+    int64_t deadline = il_monotonic_ms() + timeout_ms;
+    char chunk[4096];
+    for (;;) {
+        const char *end = u->early.len ? memmem(u->early.data, u->early.len, "\r\n\r\n", 4)
+                                       : NULL;
+        if (end)
+            return end + 4 - u->early.data;
+        if (u->early.len > UPGRADE_HEAD_MAX)
+            return -1;
+        size_t got = 0;
+        CURLcode rc = curl_easy_recv(u->easy, chunk, sizeof chunk, &got);
+        if (rc == CURLE_AGAIN) {
+            int64_t left = deadline - il_monotonic_ms();
+            if (left <= 0 || upgrade_wait(u, POLLIN, (int)left) < 0)
+                return -1;
+            continue;
+        }
+        if (rc != CURLE_OK || got == 0)
+            return -1;
+        il_buf_append(&u->early, chunk, got);
+    }
+}
+
+/* A refusal's body (what the peer said), as far as it came. */
+static void refusal_body(il_httpc_upgrade *u, size_t head_len, char *err, size_t errlen)
+{
+    size_t have = u->early.len - head_len;
+    for (int i = 0; i < 20 && have < 1024; i++) {
+        char chunk[1024];
+        ssize_t n = il_httpc_upgrade_read(u, chunk, sizeof chunk);
+        if (n == IL_STREAM_AGAIN) {
+            if (upgrade_wait(u, POLLIN, 100) < 0)
+                break;
+            continue;
+        }
+        if (n <= 0)
+            break;
+        il_buf_append(&u->early, chunk, (size_t)n);
+        have += (size_t)n;
+    }
+    snprintf(err, errlen, "%.*s", (int)(have < 1024 ? have : 1024), u->early.data + head_len);
+    err[strcspn(err, "\r\n")] = '\0';
+}
+
+il_httpc_upgrade *il_httpc_upgrade_open(il_httpc *c, const il_httpc_req *req,
+                                        const char *protocol, long *status, char *err,
+                                        size_t errlen)
+{
+    *status = 0;
+    struct curl_slist *headers = NULL;
+    il_httpc_upgrade *u = il_xcalloc(1, sizeof *u);
+    u->fd = -1;
+    u->easy = easy_new(c, req, &headers);
+    if (!u->easy) {
+        snprintf(err, errlen, "cannot create a curl handle");
+        free(u);
+        return NULL;
+    }
+    char errbuf[CURL_ERROR_SIZE] = "";
+    curl_easy_setopt(u->easy, CURLOPT_ERRORBUFFER, errbuf);
+    /* A connection of its own (not from or into the shared cache), kept
+     * open after perform for send/recv. */
+    curl_easy_setopt(u->easy, CURLOPT_CONNECT_ONLY, 1L);
+    curl_easy_setopt(u->easy, CURLOPT_SHARE, NULL);
+    curl_easy_setopt(u->easy, CURLOPT_FRESH_CONNECT, 1L);
+    CURLcode rc = curl_easy_perform(u->easy);
+    curl_easy_setopt(u->easy, CURLOPT_ERRORBUFFER, NULL);
+    curl_slist_free_all(headers);
+    curl_socket_t sock = CURL_SOCKET_BAD;
+    if (rc == CURLE_OK)
+        rc = curl_easy_getinfo(u->easy, CURLINFO_ACTIVESOCKET, &sock);
+    if (rc != CURLE_OK) {
+        describe_failure(u->easy, rc, errbuf, err, errlen);
+        il_httpc_upgrade_close(u);
+        return NULL;
+    }
+    u->fd = (int)sock;
+    il_buf text = IL_BUF_INIT;
+    upgrade_request(c, req, protocol, &text);
+    int sent = il_httpc_upgrade_write(u, text.data, text.len);
+    il_buf_free(&text);
+    ssize_t head = sent < 0 ? -1 : read_head(u, req->timeout_ms > 0 ? req->timeout_ms
+                                                                     : c->timeout_ms);
+    int code = 0;
+    if (head < 0 || sscanf(u->early.data, "HTTP/1.%*d %d", &code) != 1) {
+        snprintf(err, errlen, "%s: no answer to the %s upgrade", c->display, protocol);
+        il_httpc_upgrade_close(u);
+        return NULL;
+    }
+    *status = code;
+    if (code != 101) {
+        refusal_body(u, (size_t)head, err, errlen);
+        il_httpc_upgrade_close(u);
+        return NULL;
+    }
+    u->early_at = (size_t)head;
+    return u;
 }

@@ -91,4 +91,23 @@ il_httpc_stream *il_httpc_stream_call(il_httpc *c, const il_httpc_req *req, long
 ssize_t il_httpc_stream_read(il_httpc_stream *s, char *buf, size_t max);
 void il_httpc_stream_close(il_httpc_stream *s);
 
+/* Connection upgrade: send req with "Connection: Upgrade" and "Upgrade:
+ * protocol" and, on a 101, keep the connection as a raw byte stream both
+ * ways (over TLS too).  Returns NULL otherwise: *status 0 and err for a
+ * transport failure, or the status with the first KiB of its body in err.
+ * The caller owns the handle and ends it with il_httpc_upgrade_close. */
+typedef struct il_httpc_upgrade il_httpc_upgrade;
+il_httpc_upgrade *il_httpc_upgrade_open(il_httpc *c, const il_httpc_req *req,
+                                        const char *protocol, long *status, char *err,
+                                        size_t errlen);
+/* The socket to poll for reading.  Data may be buffered above it (TLS, or
+ * bytes that came with the 101), so read until IL_STREAM_AGAIN before
+ * polling again. */
+int il_httpc_upgrade_fd(const il_httpc_upgrade *u);
+/* Bytes read, 0 at end, -1 on error, IL_STREAM_AGAIN when none now. */
+ssize_t il_httpc_upgrade_read(il_httpc_upgrade *u, void *buf, size_t max);
+/* Write all of buf (waiting as needed): 0, or -1 once the peer is gone. */
+int il_httpc_upgrade_write(il_httpc_upgrade *u, const void *buf, size_t len);
+void il_httpc_upgrade_close(il_httpc_upgrade *u);
+
 #endif

@@ -73,6 +73,7 @@ struct il_httpd {
     il_observer_fn observer;
     void *observer_ud;
     atomic_bool stopping;
+    atomic_int upgraded;      /* sessions running after a 101 */
     bool tls;
     char *tls_cert, *tls_key, *tls_client_ca;   /* the current PEMs */
     retired_daemon *retired;
@@ -93,6 +94,7 @@ struct il_request {
     int64_t started_ms;
     void *caller;                 /* il_request_set_caller */
     void (*caller_free)(void *);
+    struct il_upgraded *upgrade;   /* set by il_respond_upgrade */
 };
 
 /* ---- listening socket -------------------------------------------------- */
@@ -341,6 +343,140 @@ void il_respond_stream(il_request *req, int status, const char *content_type,
     finish(req, resp, status, content_type);
 }
 
+/* ---- upgrade ------------------------------------------------------------ */
+
+/* Who owns it is decided by `claimed`: the upgrade handler (the switch
+ * happened: a thread runs fn) or on_completed (it never did: free_fn). */
+struct il_upgraded {
+    il_httpd *srv;
+    il_upgrade_fn fn;
+    il_stream_free_fn free_fn;
+    void *ctx;
+    atomic_bool claimed;
+    int fd;
+    int peer_fd;              /* the client's own socket (behind TLS: not fd) */
+    char *early;
+    size_t n_early;
+    struct MHD_UpgradeResponseHandle *urh;
+};
+
+static void *upgraded_main(void *arg)
+{
+    il_upgraded *u = arg;
+    u->fn(u, u->ctx);
+    return NULL;
+}
+
+static void on_upgrade(void *cls, struct MHD_Connection *conn, void *con_cls,
+                       const char *extra_in, size_t extra_in_size, MHD_socket sock,
+                       struct MHD_UpgradeResponseHandle *urh)
+{
+    (void)con_cls;
+    il_upgraded *u = cls;
+    u->fd = sock;
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+    u->peer_fd = ci ? ci->connect_fd : -1;
+    u->urh = urh;
+    if (extra_in_size) {
+        u->early = il_xmalloc(extra_in_size);
+        memcpy(u->early, extra_in, extra_in_size);
+        u->n_early = extra_in_size;
+    }
+    pthread_t t;
+    pthread_attr_t attr;
+    pthread_attr_init(&attr);
+    pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+    atomic_fetch_add(&u->srv->upgraded, 1);
+    if (atomic_exchange(&u->claimed, true)) {
+        il_upgraded_close(u);   /* on_completed freed the context already */
+    } else if (pthread_create(&t, &attr, upgraded_main, u) != 0) {
+        il_error("upgraded connection: no thread for it");
+        if (u->free_fn)
+            u->free_fn(u->ctx);
+        il_upgraded_close(u);
+    }
+    pthread_attr_destroy(&attr);
+}
+
+void il_respond_upgrade(il_request *req, const char *protocol, const char *const *headers,
+                        il_upgrade_fn fn, void *ctx, il_stream_free_fn free_fn)
+{
+    il_upgraded *u = il_xcalloc(1, sizeof *u);
+    *u = (il_upgraded){.srv = req->srv, .fn = fn, .free_fn = free_fn, .ctx = ctx, .fd = -1,
+                       .peer_fd = -1};
+    struct MHD_Response *resp = MHD_create_response_for_upgrade(on_upgrade, u);
+    MHD_add_response_header(resp, MHD_HTTP_HEADER_UPGRADE, protocol);
+    for (size_t i = 0; headers && headers[i]; i++) {
+        const char *colon = strchr(headers[i], ':');
+        if (!colon)
+            continue;
+        char *name = il_xstrndup(headers[i], (size_t)(colon - headers[i]));
+        MHD_add_response_header(resp, name, colon + 1 + strspn(colon + 1, " "));
+        free(name);
+    }
+    req->upgrade = u;
+    finish(req, resp, MHD_HTTP_SWITCHING_PROTOCOLS, NULL);
+}
+
+int il_upgraded_fd(const il_upgraded *u) { return u->fd; }
+
+bool il_upgraded_gone(const il_upgraded *u)
+{
+    return atomic_load(&u->srv->stopping) || client_gone(u->peer_fd);
+}
+
+const char *il_upgraded_early(const il_upgraded *u, size_t *len)
+{
+    *len = u->n_early;
+    return u->early;
+}
+
+void il_upgraded_close(il_upgraded *u)
+{
+    il_httpd *srv = u->srv;
+    bool counted = u->urh != NULL;
+    if (u->urh)
+        MHD_upgrade_action(u->urh, MHD_UPGRADE_ACTION_CLOSE);
+    free(u->early);
+    free(u);
+    if (counted)
+        atomic_fetch_sub(&srv->upgraded, 1);
+}
+
+typedef struct query_values {
+    const char *name;
+    const char **v;
+    size_t n;
+} query_values;
+
+/* Header names compare without case, query parameters exactly. */
+static enum MHD_Result collect_query(void *cls, enum MHD_ValueKind kind, const char *key,
+                                     const char *value)
+{
+    query_values *q = cls;
+    if (key && (kind == MHD_HEADER_KIND ? !strcasecmp(key, q->name) : !strcmp(key, q->name))) {
+        q->v = il_xrealloc(q->v, (q->n + 2) * sizeof *q->v);
+        q->v[q->n++] = value ? value : "";
+        q->v[q->n] = NULL;
+    }
+    return MHD_YES;
+}
+
+const char **il_request_query_all(const il_request *req, const char *name)
+{
+    query_values q = {.name = name, .v = il_xcalloc(1, sizeof(char *))};
+    MHD_get_connection_values(req->conn, MHD_GET_ARGUMENT_KIND, collect_query, &q);
+    return q.v;
+}
+
+const char **il_request_header_all(const il_request *req, const char *name)
+{
+    query_values q = {.name = name, .v = il_xcalloc(1, sizeof(char *))};
+    MHD_get_connection_values(req->conn, MHD_HEADER_KIND, collect_query, &q);
+    return q.v;
+}
+
 /* ---- request accessors -------------------------------------------------- */
 
 const char *il_request_method(const il_request *req) { return req->method; }
@@ -549,6 +685,11 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     if (srv->observer && req->responded)
         srv->observer(req->method, req->path, req->status, seconds, srv->observer_ud);
     il_request_set_caller(req, NULL, NULL);
+    if (req->upgrade && !atomic_exchange(&req->upgrade->claimed, true)) {
+        if (req->upgrade->free_fn)
+            req->upgrade->free_fn(req->upgrade->ctx);
+        il_upgraded_close(req->upgrade);
+    }
     il_buf_free(&req->body);
     free(req->method);
     free(req->path);
@@ -641,7 +782,7 @@ il_httpd *il_httpd_new(const il_httpd_opts *opts, char *err, size_t errlen)
 static struct MHD_Daemon *start_mhd(il_httpd *srv, const char *cert, const char *key)
 {
     unsigned flags = MHD_USE_THREAD_PER_CONNECTION | MHD_USE_POLL_INTERNAL_THREAD |
-                     MHD_USE_ERROR_LOG | MHD_USE_SUPPRESS_DATE_NO_CLOCK;
+                     MHD_USE_ERROR_LOG | MHD_USE_SUPPRESS_DATE_NO_CLOCK | MHD_ALLOW_UPGRADE;
     struct MHD_OptionItem tls[] = {
         {MHD_OPTION_HTTPS_MEM_CERT, 0, (void *)cert},
         {MHD_OPTION_HTTPS_MEM_KEY, 0, (void *)key},
@@ -768,6 +909,10 @@ void il_httpd_stop(il_httpd *srv)
     if (!srv)
         return;
     atomic_store(&srv->stopping, true);
+    /* Sessions see `stopping` within a second (il_upgraded_gone) and end;
+     * they use srv until then. */
+    while (atomic_load(&srv->upgraded) > 0)
+        usleep(10 * 1000);
     pthread_mutex_lock(&srv->tls_lock);   /* no rotation from here on */
     pthread_mutex_unlock(&srv->tls_lock);
     for (retired_daemon *r = srv->retired, *next; r; r = next) {

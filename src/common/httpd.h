@@ -140,4 +140,32 @@ void il_respond_error(il_request *req, int status, const char *fmt, ...)
 void il_respond_stream(il_request *req, int status, const char *content_type,
                        il_stream_read_fn read_fn, void *ctx, il_stream_free_fn free_fn);
 
+/* ---- connection upgrade (101 Switching Protocols) ---------------------- */
+
+/* A connection the server handed over after a 101: raw bytes both ways
+ * (over TLS the server relays them through this socket). */
+typedef struct il_upgraded il_upgraded;
+/* Runs on a thread of its own once the 101 is on the wire.  It owns u and
+ * ends by calling il_upgraded_close(u). */
+typedef void (*il_upgrade_fn)(il_upgraded *u, void *ctx);
+/* Answer 101 with "Upgrade: protocol" and the extra headers ("Name:
+ * value", NULL-terminated list, may be NULL).  If the switch never
+ * happens (the client left), free_fn(ctx) runs instead of fn. */
+void il_respond_upgrade(il_request *req, const char *protocol, const char *const *headers,
+                        il_upgrade_fn fn, void *ctx, il_stream_free_fn free_fn);
+int il_upgraded_fd(const il_upgraded *u);
+/* Whether the client hung up.  Over TLS the server relays through fd and
+ * does not always pass a hang-up on, so loops ask this now and then. */
+bool il_upgraded_gone(const il_upgraded *u);
+/* Bytes the client sent after its request, before the switch: read them
+ * before the socket. */
+const char *il_upgraded_early(const il_upgraded *u, size_t *len);
+void il_upgraded_close(il_upgraded *u);
+/* Every value of a repeated query parameter (?command=a&command=b), in
+ * order; a NULL-terminated array the caller frees (not its strings, which
+ * live until the handler returns). */
+const char **il_request_query_all(const il_request *req, const char *name);
+/* The same for a header sent more than once. */
+const char **il_request_header_all(const il_request *req, const char *name);
+
 #endif

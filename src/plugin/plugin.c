@@ -336,6 +336,7 @@ int il_plugin_serve_token(const il_plugin_ops *ops, void *ctx, const il_httpd_op
         il_httpd_set_filter(srv, token_filter, (void *)token);
     il_httpd_route(srv, "/metrics", handle_metrics, NULL);
     il_httpd_set_observer(srv, observe_request, NULL);
+    il_plugin_route_sessions(srv, ops, ctx);
     if (il_httpd_start(srv, err, sizeof(err)) != 0) {
         il_error("%s", err);
         il_httpd_stop(srv);

@@ -27,8 +27,16 @@
 #include "config.h"
 #include "httpd.h"
 #include "pod.h"
+#include "session.h"
 #include "util.h"
 #include "wire.h"
+
+/* A process kubectl exec started in a container (plugin_session.c). */
+typedef struct il_exec_proc {
+    pid_t pid;
+    int in_fd, out_fd, err_fd;
+    bool tty;
+} il_exec_proc;
 
 typedef struct il_plugin_ops {
     const char *name;         /* "local", "slurm": used in logs */
@@ -61,6 +69,20 @@ typedef struct il_plugin_ops {
      * NULL to answer a plain "ok".  {"status": "error", "message": M}
      * answers 503 with M: the backend cannot say what it has. */
     json_t *(*ping)(void *ctx);
+
+    /* ---- optional: interactive sessions (NULL: the endpoint answers 501) */
+
+    /* kubectl exec: start req->command in the container.  *proc gets the
+     * process (leading its own process group) and the fds of its stdin,
+     * stdout and stderr, or with req->tty a pty's master in in_fd and
+     * out_fd and -1 in err_fd.  The framework owns them from then on: it
+     * pumps them, sizes the terminal, kills the group when the caller
+     * goes away, and reaps the process for its exit code. */
+    int (*exec)(void *ctx, const il_exec_request *req, il_exec_proc *proc, il_buf *err);
+
+    /* kubectl port-forward: a TCP connection to port in the pod's network,
+     * connected, in *fd (the framework owns it). */
+    int (*port_connect)(void *ctx, const il_pod *pod, int port, int *fd, il_buf *err);
 } il_plugin_ops;
 
 /* Serve until SIGINT or SIGTERM.  GET /metrics on the same listener
@@ -72,6 +94,10 @@ int il_plugin_serve(const il_plugin_ops *ops, void *ctx, const il_httpd_opts *li
  * the headers otherwise, before any body is read. */
 int il_plugin_serve_token(const il_plugin_ops *ops, void *ctx, const il_httpd_opts *listen,
                           const char *token);
+
+/* POST /exec and /portforward (plugin_session.c), routed by
+ * il_plugin_serve. */
+void il_plugin_route_sessions(il_httpd *srv, const il_plugin_ops *ops, void *ctx);
 
 /* ---- the plugin process (plugin_main.c) ------------------------------------ */
 

@@ -146,6 +146,20 @@ il_httpc_stream *vk_interlink_stream(vk_interlink *il, const char *method, const
     return s;
 }
 
+il_httpc_upgrade *vk_interlink_upgrade(vk_interlink *il, const char *path, const char *label,
+                                       const json_t *body, const char *protocol, long *status,
+                                       char *err, size_t errlen)
+{
+    call_parts parts;
+    *status = 0;
+    if (call_parts_make(il, label, body, &parts, err, errlen) < 0)
+        return NULL;
+    il_httpc_req req = call_parts_req(&parts, "POST", path);
+    il_httpc_upgrade *u = il_httpc_upgrade_open(il->http, &req, protocol, status, err, errlen);
+    call_parts_free(&parts);
+    return u;
+}
+
 int vk_interlink_ok(const il_http_result *res, int rc, char *why, size_t len)
 {
     if (rc == 0 && res->status == 200)

@@ -31,6 +31,12 @@ int vk_interlink_call(vk_interlink *il, const char *method, const char *path,
 il_httpc_stream *vk_interlink_stream(vk_interlink *il, const char *method, const char *path,
                                      const char *label, const json_t *body, long *status,
                                      char *err, size_t errlen);
+/* The same as an upgraded connection (exec, port-forward sessions): the
+ * stream after interlink's 101, or NULL with *status (0: unreachable) and
+ * err set. */
+il_httpc_upgrade *vk_interlink_upgrade(vk_interlink *il, const char *path, const char *label,
+                                       const json_t *body, const char *protocol, long *status,
+                                       char *err, size_t errlen);
 /* 0 only for a 200 answer; otherwise -1 with "what went wrong" in why
  * (status and the start of the body, or the transport error). */
 int vk_interlink_ok(const il_http_result *res, int rc, char *why, size_t len);

@@ -127,7 +127,7 @@ static int parse_log_path(const char *path, char **ns, char **pod, char **contai
 
 /* ---- containerLogs ------------------------------------------------------- */
 
-static bool has_container(const json_t *pod, const char *name)
+bool vk_pod_has_container(const json_t *pod, const char *name)
 {
     static const char *const lists[] = {"containers", "initContainers"};
     json_t *spec = json_object_get(pod, "spec");
@@ -153,7 +153,7 @@ static int resolve_pod(il_request *req, vk *v, il_log_request *lr)
         return -1;
     }
     int rc = 0;
-    if (!has_container(view.pod, lr->container)) {
+    if (!vk_pod_has_container(view.pod, lr->container)) {
         il_respond_error(req, 404, "container %s is not valid for pod %s", lr->container,
                          lr->pod_name);
         rc = -1;
@@ -324,6 +324,7 @@ vk_kubelet *vk_kubelet_start(vk *v, char *err, size_t errlen)
         il_httpd_route(http, "/healthz", handle_healthz, v);
         il_httpd_route_prefix(http, LOGS_PREFIX, handle_logs, v);
         il_httpd_set_observer(http, vk_metrics_kubelet_request, NULL);
+        vk_streams_route(http, v);
         vk_kubelet_install(k, cert, key, source_name(vk_kubelet_cert_source(v)));
         if (!ca)
             il_warn("kubelet API: no client CA: only bearer tokens can authenticate");

@@ -4,6 +4,8 @@
  *
  *   GET /containerLogs/{ns}/{pod}/{container}   relayed to interlink /getLogs,
  *                                               streamed (follow)
+ *   GET|POST /exec/{ns}/{pod}[/{uid}]/{container}, /attach/...,
+ *       /portForward/{ns}/{pod}[/{uid}]         SPDY/3.1 sessions (streams.c)
  *   GET /healthz                                "ok", open to anyone
  *   anything else                               404
  *
@@ -27,6 +29,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <jansson.h>
+
 #include "httpd.h"
 
 struct vk;
@@ -39,7 +43,12 @@ void vk_kubelet_stop(vk_kubelet *k);
 /* Thread body (arg: the vk): keeps the serving certificate current. */
 void *vk_kubelet_cert_loop(void *arg);
 
-/* ---- internal to kubelet*.c -------------------------------------------- */
+/* ---- internal to kubelet*.c and streams.c ------------------------------ */
+
+/* Whether the pod's spec has a container (or init container) so named. */
+bool vk_pod_has_container(const json_t *pod, const char *name);
+/* /exec, /attach and /portForward (streams.c). */
+void vk_streams_route(il_httpd *http, struct vk *v);
 
 /* Who authenticated, and how. */
 #define VK_USER_MAX_GROUPS 16

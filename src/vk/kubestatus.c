@@ -300,7 +300,21 @@ static il_time start_time(const json_t *cur, const mapped *m, il_time now)
     return t;
 }
 
-json_t *vk_pod_status(const json_t *pod, const il_pod_status *st, il_time now)
+/* An offloaded pod has no address of its own: without a tunnel it is
+ * reached, as far as it can be, at its node's (upstream writes 127.0.0.1).
+ * Services and the downward API need one; an empty podIP makes a pod look
+ * as if it never started.  hostIPs is left out: v1.23 API servers drop it,
+ * so it would count as a change on every pass. */
+static void set_addresses(json_t *status, const char *ip)
+{
+    if (!ip || !*ip)
+        return;
+    json_object_set_new(status, "hostIP", json_string(ip));
+    json_object_set_new(status, "podIP", json_string(ip));
+    json_object_set_new(status, "podIPs", json_pack("[{s:s}]", "ip", ip));
+}
+
+json_t *vk_pod_status(const json_t *pod, const il_pod_status *st, const char *ip, il_time now)
 {
     const json_t *spec = json_object_get(pod, "spec");
     const json_t *cur = json_object_get(pod, "status");
@@ -311,6 +325,7 @@ json_t *vk_pod_status(const json_t *pod, const il_pod_status *st, il_time now)
                                conditions(cur, &m, now), "startTime",
                                il_time_json(start_time(cur, &m, now)), "containerStatuses",
                                m.main_json, "initContainerStatuses", m.init_json);
+    set_addresses(status, ip);
     free(m.init);
     free(m.main);
     return status;
@@ -382,9 +397,10 @@ bool vk_pod_status_changed(const json_t *cur, const json_t *status)
     return false;
 }
 
-json_t *vk_pod_status_patch(const json_t *pod, const il_pod_status *st, il_time now)
+json_t *vk_pod_status_patch(const json_t *pod, const il_pod_status *st, const char *ip,
+                            il_time now)
 {
-    json_t *status = vk_pod_status(pod, st, now);
+    json_t *status = vk_pod_status(pod, st, ip, now);
     if (!vk_pod_status_changed(json_object_get(pod, "status"), status)) {
         json_decref(status);
         return NULL;

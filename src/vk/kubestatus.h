@@ -19,8 +19,10 @@
 
 /* The status the pod should have now.  pod is the Kubernetes Pod (spec,
  * and the status it has, for transition and start times); st may be NULL
- * when the plugin does not know the pod yet.  New reference. */
-json_t *vk_pod_status(const json_t *pod, const il_pod_status *st, il_time now);
+ * when the plugin does not know the pod yet.  ip is the pod's address
+ * (status.podIP, podIPs and hostIP; vk_node_address), NULL for none.
+ * New reference. */
+json_t *vk_pod_status(const json_t *pod, const il_pod_status *st, const char *ip, il_time now);
 
 /* Whether status (from vk_pod_status) says anything cur (the pod's status
  * as the API server has it) does not.  Fields the API server drops when
@@ -30,6 +32,7 @@ bool vk_pod_status_changed(const json_t *cur, const json_t *status);
 /* A strategic-merge patch for pods/status, or NULL when nothing changed.
  * It carries metadata.uid, so it fails (409/422) instead of writing into a
  * pod recreated under the same name. */
-json_t *vk_pod_status_patch(const json_t *pod, const il_pod_status *st, il_time now);
+json_t *vk_pod_status_patch(const json_t *pod, const il_pod_status *st, const char *ip,
+                            il_time now);
 
 #endif

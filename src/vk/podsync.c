@@ -38,7 +38,7 @@ static char *pod_path(const json_t *pod, const char *sub)
  * reason and message) and, when the message is new, in an Event. */
 static void report_pending(vk *v, const json_t *pod, const char *reason, const char *message)
 {
-    json_t *status = vk_pod_status(pod, NULL, il_time_now());
+    json_t *status = vk_pod_status(pod, NULL, vk_node_address(v->cfg), il_time_now());
     const char *waiting = strcmp(reason, "FailedMount") ? reason : "ContainerCreating";
     static const char *const lists[] = {"containerStatuses", "initContainerStatuses"};
     for (size_t l = 0; l < 2; l++) {

@@ -100,15 +100,16 @@ static char *status_field(il_podres *pr, const char *path)
     const vk_refs *r = pr->ctx;
     const char *v;
     if (!strcmp(path, "status.hostIP") || !strcmp(path, "status.hostIPs"))
-        v = r->cfg->pod_ip && *r->cfg->pod_ip ? r->cfg->pod_ip : "127.0.0.1";
+        v = vk_node_address(r->cfg);
     else if (!strcmp(path, "status.podIP") || !strcmp(path, "status.podIPs"))
         v = json_string_value(json_object_get(json_object_get(r->pod, "status"), "podIP"));
     else {
         il_podres_fail(pr, NULL, "fieldRef \"%s\" is not supported", path);
         return NULL;
     }
-    /* No pod network without a tunnel, as upstream. */
-    return il_xstrdup(v ? v : "127.0.0.1");
+    /* No pod network without a tunnel: the node's address, as the status
+     * will say once it is written. */
+    return il_xstrdup(v ? v : vk_node_address(r->cfg));
 }
 
 static const json_t *container_named(const json_t *pod, const char *name)

@@ -115,7 +115,7 @@ static void emit_events(vk *v, const json_t *pod, const json_t *old, const json_
 
 static void write_status(vk *v, const json_t *pod, const il_pod_status *st)
 {
-    json_t *patch = vk_pod_status_patch(pod, st, il_time_now());
+    json_t *patch = vk_pod_status_patch(pod, st, vk_node_address(v->cfg), il_time_now());
     if (!patch)
         return;
     char *path = il_xasprintf("/api/v1/namespaces/%s/pods/%s/status", vk_pod_ns(pod),

@@ -186,6 +186,11 @@ void vk_config_print_help(FILE *out)
 
 /* ---- taints ------------------------------------------------------------ */
 
+const char *vk_node_address(const vk_config *cfg)
+{
+    return cfg->pod_ip && *cfg->pod_ip ? cfg->pod_ip : "127.0.0.1";
+}
+
 const char *vk_taint_effect(const char *s)
 {
     static const char *const effects[] = {"NoSchedule", "PreferNoSchedule", "NoExecute"};

@@ -104,6 +104,9 @@ int vk_parse_flags(int argc, char **argv, vk_flags *flags, FILE *out, FILE *erro
 int vk_config_load(const vk_flags *flags, vk_config *cfg, char *err, size_t errlen);
 void vk_config_free(vk_config *cfg);
 void vk_config_print_help(FILE *out);
+/* The node's address: PodIP, else 127.0.0.1.  Offloaded pods get it as
+ * their hostIP and, without a tunnel, their podIP. */
+const char *vk_node_address(const vk_config *cfg);
 
 /* The config's taint effect spelling, or NULL if s is not an effect. */
 const char *vk_taint_effect(const char *s);

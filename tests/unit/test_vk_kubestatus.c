@@ -188,7 +188,7 @@ static void check_case(const ps_case *c)
     il_pod_status st;
     if (!c->no_report)
         plugin_status(c->rep_inits, c->rep_mains, &st);
-    json_t *s = vk_pod_status(pod, c->no_report ? NULL : &st, NOW);
+    json_t *s = vk_pod_status(pod, c->no_report ? NULL : &st, NULL, NOW);
     char *init_states = states(json_object_get(s, "initContainerStatuses"));
     char *main_states = states(json_object_get(s, "containerStatuses"));
     const json_t *ready = cond(s, "Ready");
@@ -248,7 +248,7 @@ static void test_container_fields(void **state)
                   "\"state\":{\"terminated\":{\"exitCode\":137,\"signal\":9,\"reason\":\"OOMKilled\","
                   "\"message\":\"memory limit\",\"startedAt\":\"" NOW_TEXT "\",\"finishedAt\":\""
                   LATER_TEXT "\"}}}," RUN("b"), &st);
-    json_t *s = vk_pod_status(pod, &st, NOW);
+    json_t *s = vk_pod_status(pod, &st, NULL, NOW);
     const json_t *a = at(s, "containerStatuses.0");
     assert_string_equal(json_string_value(at(a, "image")), "busybox");
     assert_string_equal(json_string_value(at(a, "containerID")), "slurm://42");
@@ -284,7 +284,7 @@ static void test_transition_times(void **state)
                            "{\"type\":\"PodScheduled\",\"status\":\"True\",\"lastTransitionTime\":\"2027-01-01T00:00:00Z\"}]}");
     il_pod_status st;
     plugin_status("", WAIT("a", "Queued"), &st);
-    json_t *s = vk_pod_status(pod, &st, LATER);
+    json_t *s = vk_pod_status(pod, &st, NULL, LATER);
     assert_string_equal(json_string_value(at(cond(s, "Ready"), "lastTransitionTime")), NOW_TEXT);
     assert_string_equal(json_string_value(at(cond(s, "PodScheduled"), "lastTransitionTime")),
                         "2027-01-01T00:00:00Z");
@@ -295,7 +295,7 @@ static void test_transition_times(void **state)
     il_pod_status_free(&st);
 
     plugin_status("", RUN("a"), &st);
-    s = vk_pod_status(pod, &st, LATER);
+    s = vk_pod_status(pod, &st, NULL, LATER);
     assert_string_equal(json_string_value(at(cond(s, "Ready"), "lastTransitionTime")),
                         LATER_TEXT);   /* False -> True */
     json_decref(s);
@@ -312,7 +312,7 @@ static void test_change_detection_and_patch(void **state)
     json_t *pod = make_pod("", "a", "Never", NULL);
     il_pod_status st;
     plugin_status("", RUN("a"), &st);
-    json_t *patch = vk_pod_status_patch(pod, &st, NOW);
+    json_t *patch = vk_pod_status_patch(pod, &st, NULL, NOW);
     assert_non_null(patch);
     assert_string_equal(json_string_value(at(patch, "metadata.uid")), "uid-1");
     assert_string_equal(json_string_value(at(patch, "status.phase")), "Running");
@@ -334,11 +334,11 @@ static void test_change_detection_and_patch(void **state)
     json_object_set_new(pod, "status", stored);
     json_decref(patch);
 
-    assert_null(vk_pod_status_patch(pod, &st, LATER));
+    assert_null(vk_pod_status_patch(pod, &st, NULL, LATER));
     il_pod_status_free(&st);
 
     plugin_status("", DONE("a", 0, "Completed"), &st);
-    patch = vk_pod_status_patch(pod, &st, LATER);
+    patch = vk_pod_status_patch(pod, &st, NULL, LATER);
     assert_non_null(patch);
     assert_string_equal(json_string_value(at(patch, "status.phase")), "Succeeded");
     assert_string_equal(json_string_value(at(cond(at(patch, "status"), "Ready"),
@@ -382,7 +382,7 @@ static void test_plugin_probe_verdicts(void **state)
     json_t *pod = make_pod("", "a", "Never", NULL);
     il_pod_status st;
     plugin_status("", RUN_VERDICT("a", "false", "false"), &st);
-    json_t *s = vk_pod_status(pod, &st, LATER);
+    json_t *s = vk_pod_status(pod, &st, NULL, LATER);
     assert_false(json_is_true(at(s, "containerStatuses.0.ready")));
     assert_false(json_is_true(at(s, "containerStatuses.0.started")));
     assert_string_equal(json_string_value(at(cond(s, "Ready"), "status")), "False");
@@ -396,7 +396,7 @@ static void test_plugin_probe_verdicts(void **state)
     il_pod_status_free(&st);
 
     plugin_status("", RUN_VERDICT("a", "false", "true"), &st);
-    s = vk_pod_status(pod, &st, LATER);
+    s = vk_pod_status(pod, &st, NULL, LATER);
     assert_true(json_is_true(at(s, "containerStatuses.0.started")));
     assert_false(json_is_true(at(s, "containerStatuses.0.ready")));
     json_decref(s);
@@ -405,7 +405,7 @@ static void test_plugin_probe_verdicts(void **state)
     /* Ready: the stale reason and message are deleted, by the only kind
      * of null a status patch carries (a strategic merge's delete). */
     plugin_status("", RUN_VERDICT("a", "true", "true"), &st);
-    json_t *patch = vk_pod_status_patch(pod, &st, LATER);
+    json_t *patch = vk_pod_status_patch(pod, &st, NULL, LATER);
     assert_non_null(patch);
     const json_t *ready = cond(at(patch, "status"), "Ready");
     assert_string_equal(json_string_value(at(ready, "status")), "True");
@@ -419,10 +419,37 @@ static void test_plugin_probe_verdicts(void **state)
 
     /* Upstream's plugins send no `started`: running is ready, as before. */
     plugin_status("", RUN("a"), &st);
-    s = vk_pod_status(pod, &st, LATER);
+    s = vk_pod_status(pod, &st, NULL, LATER);
     assert_true(json_is_true(at(s, "containerStatuses.0.ready")));
     assert_true(json_is_true(at(s, "containerStatuses.0.started")));
     json_decref(s);
+    il_pod_status_free(&st);
+    json_decref(pod);
+}
+
+/* Every status carries the pod's address (podIP, podIPs, hostIP), and a
+ * status the API server has stored with it is not rewritten: the node's
+ * address is what an offloaded pod is reached at without a tunnel. */
+static void test_addresses(void **state)
+{
+    (void)state;
+    json_t *pod = make_pod("", "a", "Never", NULL);
+    il_pod_status st;
+    plugin_status("", RUN("a"), &st);
+    json_t *patch = vk_pod_status_patch(pod, &st, "10.9.8.7", NOW);
+    assert_non_null(patch);
+    assert_string_equal(json_string_value(at(patch, "status.podIP")), "10.9.8.7");
+    assert_string_equal(json_string_value(at(patch, "status.hostIP")), "10.9.8.7");
+    assert_string_equal(json_string_value(at(patch, "status.podIPs.0.ip")), "10.9.8.7");
+    assert_int_equal(json_array_size(at(patch, "status.podIPs")), 1);
+    assert_null(at(patch, "status.hostIPs"));
+    json_object_set(pod, "status", at(patch, "status"));
+    json_decref(patch);
+    assert_null(vk_pod_status_patch(pod, &st, "10.9.8.7", LATER));
+    patch = vk_pod_status_patch(pod, &st, "10.9.8.8", LATER);   /* PodIP reconfigured */
+    assert_non_null(patch);
+    assert_string_equal(json_string_value(at(patch, "status.podIP")), "10.9.8.8");
+    json_decref(patch);
     il_pod_status_free(&st);
     json_decref(pod);
 }
@@ -436,6 +463,7 @@ int main(void)
         cmocka_unit_test(test_transition_times),
         cmocka_unit_test(test_change_detection_and_patch),
         cmocka_unit_test(test_plugin_probe_verdicts),
+        cmocka_unit_test(test_addresses),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

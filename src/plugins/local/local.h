@@ -48,5 +48,8 @@ int local_status(void *ctx, const il_pod *pods, size_t n, il_pod_status *out, il
 int local_delete(void *ctx, const il_pod *pod, il_buf *err);
 int local_logs_open(void *ctx, const il_log_request *req, void **stream, il_buf *err);
 json_t *local_ping(void *ctx);
+/* exec.c: kubectl exec and port-forward. */
+int local_exec(void *ctx, const il_exec_request *req, il_exec_proc *proc, il_buf *err);
+int local_port_connect(void *ctx, const il_pod *pod, int port, int *fd, il_buf *err);
 
 #endif

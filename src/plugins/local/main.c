@@ -43,6 +43,8 @@ static const il_plugin_ops local_ops = {
     .logs_read = rn_logs_read,
     .logs_close = rn_logs_close,
     .ping = local_ping,
+    .exec = local_exec,
+    .port_connect = local_port_connect,
 };
 
 /* The runtime every new pod is frozen with (runtime.json). */

@@ -1,0 +1,860 @@
+/* streams.c -- kubectl exec, attach and port-forward: the kubelet API's
+ * SPDY/3.1 sessions, relayed to interlink's /exec and /portforward.
+ *
+ * kubectl asks the API server, which opens the same upgrade to this node's
+ * kubelet port with its kubelet client certificate (so the kubelet authn
+ * and authz filter has already run), then copies bytes.  kubectl then opens
+ * SPDY streams: for exec ("v4.channel.k8s.io") one each for error, stdin,
+ * stdout, stderr and, with a TTY, resize; for port-forward
+ * ("portforward.k8s.io") a data and an error stream per connection, tied
+ * by their requestid header.  This file maps those streams onto interlink
+ * sessions (session.h): an exec's stdin, resize and output become session
+ * frames, its exit code becomes the metav1.Status a kubelet writes on the
+ * error stream; each forwarded connection is one raw /portforward session.
+ *
+ * Each upgraded connection is served by one thread with one poll loop, so
+ * nothing here is shared between threads.  kubectl going away closes the
+ * interlink session, and the plugin then kills the command. */
+#include <errno.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "kubelet.h"
+#include "log.h"
+#include "session.h"
+#include "spdy.h"
+#include "timeutil.h"
+#include "util.h"
+#include "vk.h"
+#include "wire.h"
+
+#define EXEC_PREFIX "/exec/"
+#define ATTACH_PREFIX "/attach/"
+#define PORTFORWARD_PREFIX "/portForward/"
+#define EXEC_PROTOCOL "v4.channel.k8s.io"
+#define PORTFORWARD_PROTOCOL "portforward.k8s.io"
+#define STREAMS_TIMEOUT_MS 30000   /* the kubelet's wait for a session's streams */
+#define MAX_FORWARDS 64
+
+/* ---- one SPDY connection ------------------------------------------------- */
+
+typedef struct conn {
+    il_upgraded *u;
+    int fd;
+    vk_spdy_zlib *z;
+    il_buf in;                /* bytes from kubectl not yet parsed */
+    il_buf out;               /* frames to send at the next flush */
+    bool gone;                /* kubectl closed, or a write failed */
+} conn;
+
+static void conn_read(conn *c);
+
+static void conn_init(conn *c, il_upgraded *u)
+{
+    size_t n;
+    const char *early = il_upgraded_early(u, &n);
+    *c = (conn){.u = u, .fd = il_upgraded_fd(u), .z = vk_spdy_zlib_new(), .in = IL_BUF_INIT,
+                .out = IL_BUF_INIT};
+    il_buf_append(&c->in, early, n);
+}
+
+static void conn_flush(conn *c)
+{
+    if (c->out.len && !c->gone && il_session_send(c->fd, c->out.data, c->out.len) < 0)
+        c->gone = true;
+    il_buf_reset(&c->out);
+}
+
+/* After a poll: read what kubectl sent if any (revents), and notice its
+ * end -- also a hang-up the TLS relay does not pass on. */
+static void conn_poll_done(conn *c, short revents)
+{
+    if (revents)
+        conn_read(c);
+    if (!c->gone && il_upgraded_gone(c->u))
+        c->gone = true;
+}
+
+static void conn_read(conn *c)
+{
+    char buf[32 * 1024];
+    ssize_t n = read(c->fd, buf, sizeof buf);
+    if (n > 0)
+        il_buf_append(&c->in, buf, (size_t)n);
+    else if (n == 0 || (errno != EAGAIN && errno != EINTR))
+        c->gone = true;
+}
+
+/* A last flush, then close our side and give kubectl a moment to read
+ * it all (closing with unread input would reset the connection). */
+static void conn_end(conn *c, il_upgraded *u)
+{
+    conn_flush(c);
+    shutdown(c->fd, SHUT_WR);
+    int64_t until = il_monotonic_ms() + 2000;
+    while (!c->gone && il_monotonic_ms() < until) {
+        struct pollfd p = {.fd = c->fd, .events = POLLIN};
+        if (poll(&p, 1, 200) > 0)
+            conn_read(c);
+        il_buf_reset(&c->in);
+    }
+    vk_spdy_zlib_free(c->z);
+    il_buf_free(&c->in);
+    il_buf_free(&c->out);
+    il_upgraded_close(u);
+}
+
+typedef void (*frame_fn)(conn *c, const vk_spdy_frame *f, void *session);
+
+/* Handle every complete frame in c->in; PING is answered here. */
+static void conn_frames(conn *c, frame_fn fn, void *session)
+{
+    size_t at = 0;
+    while (!c->gone) {
+        vk_spdy_frame f;
+        char err[128];
+        ssize_t n = vk_spdy_parse((const uint8_t *)c->in.data + at, c->in.len - at, &f, err,
+                                  sizeof err);
+        if (n == 0)
+            break;
+        if (n < 0) {
+            il_warn("kubelet API: SPDY: %s", err);
+            c->gone = true;
+            break;
+        }
+        at += (size_t)n;
+        if (f.control && f.type == VK_SPDY_PING)
+            vk_spdy_ping(f.stream_id, &c->out);
+        else if (f.control && f.type == VK_SPDY_GOAWAY)
+            c->gone = true;
+        else
+            fn(c, &f, session);
+    }
+    if (at) {
+        memmove(c->in.data, c->in.data + at, c->in.len - at);
+        c->in.len -= at;
+    }
+}
+
+/* Accept a new stream: its headers (caller frees), after the SYN_REPLY. */
+static int accept_stream(conn *c, const vk_spdy_frame *f, il_kv **h, size_t *n)
+{
+    char err[128];
+    if (vk_spdy_headers_decode(c->z, f->payload, f->len, h, n, err, sizeof err) < 0) {
+        il_warn("kubelet API: SPDY stream %u: %s", f->stream_id, err);
+        c->gone = true;
+        return -1;
+    }
+    vk_spdy_syn_reply(c->z, f->stream_id, 0, NULL, 0, &c->out);
+    return 0;
+}
+
+/* ---- exec ------------------------------------------------------------------ */
+
+enum { S_ERROR, S_STDIN, S_STDOUT, S_STDERR, S_RESIZE, S_KINDS };
+static const char *const stream_names[S_KINDS] = {"error", "stdin", "stdout", "stderr",
+                                                  "resize"};
+
+typedef struct exec_session {
+    vk *v;
+    json_t *request;          /* the /exec body, sent once kubectl is ready */
+    int width, height;        /* the terminal's first size, for the request */
+    bool sized;
+    il_httpc_upgrade *be;     /* the interlink session; NULL until opened */
+    il_log_request *attach;   /* attach: the log to follow instead */
+    il_httpc_stream *logs;    /* attach: the followed log once opened */
+    il_buf be_in;             /* its bytes not yet parsed */
+    uint32_t ids[S_KINDS];    /* 0: not opened */
+    size_t expected, opened;
+    il_buf resize;            /* partial resize JSON */
+    char *cmdline;            /* for the failure message */
+    bool done;
+} exec_session;
+
+static void to_backend(exec_session *s, conn *c, int type, const void *p, size_t n)
+{
+    if (!s->be)
+        return;   /* attach: the container's stdin is not reachable */
+    il_buf f = IL_BUF_INIT;
+    il_session_frame(&f, type, p, n);
+    if (il_httpc_upgrade_write(s->be, f.data, f.len) < 0)
+        s->done = true;
+    il_buf_free(&f);
+    (void)c;
+}
+
+/* Each resize message is one JSON object on a line. */
+static void resize_data(exec_session *s, conn *c, const uint8_t *p, size_t n)
+{
+    il_buf_append(&s->resize, p, n);
+    char *nl;
+    while (s->resize.len && (nl = memchr(s->resize.data, '\n', s->resize.len)) != NULL) {
+        size_t line = (size_t)(nl - s->resize.data);
+        if (s->be || s->logs) {
+            to_backend(s, c, IL_SESSION_RESIZE, s->resize.data, line);
+        } else {   /* before the command starts: its terminal's first size */
+            json_t *size = json_loadb(s->resize.data, line, 0, NULL);
+            s->width = (int)json_integer_value(json_object_get(size, "Width"));
+            s->height = (int)json_integer_value(json_object_get(size, "Height"));
+            s->sized = true;
+            json_decref(size);
+        }
+        memmove(s->resize.data, nl + 1, s->resize.len - line - 1);
+        s->resize.len -= line + 1;
+    }
+    if (s->resize.len > 4096)
+        il_buf_reset(&s->resize);
+}
+
+static void exec_frame(conn *c, const vk_spdy_frame *f, void *arg)
+{
+    exec_session *s = arg;
+    if (f->control && f->type == VK_SPDY_SYN_STREAM) {
+        il_kv *h;
+        size_t n;
+        if (accept_stream(c, f, &h, &n) < 0)
+            return;
+        const char *type = vk_spdy_header(h, n, "streamtype");
+        for (int k = 0; type && k < S_KINDS; k++)
+            if (!strcmp(type, stream_names[k]) && !s->ids[k]) {
+                s->ids[k] = f->stream_id;
+                s->opened++;
+            }
+        vk_spdy_headers_free(h, n);
+        return;
+    }
+    bool is_stdin = s->ids[S_STDIN] && f->stream_id == s->ids[S_STDIN];
+    if (f->control && f->type == VK_SPDY_RST_STREAM && is_stdin) {
+        to_backend(s, c, IL_SESSION_STDIN, NULL, 0);
+    } else if (!f->control && is_stdin) {
+        if (f->len)
+            to_backend(s, c, IL_SESSION_STDIN, f->payload, f->len);
+        if (f->flags & VK_SPDY_FLAG_FIN)
+            to_backend(s, c, IL_SESSION_STDIN, NULL, 0);
+    } else if (!f->control && s->ids[S_RESIZE] && f->stream_id == s->ids[S_RESIZE]) {
+        resize_data(s, c, f->payload, f->len);
+    }
+}
+
+/* The metav1.Status a kubelet writes on the error stream. */
+static char *exit_status(const exec_session *s, const uint8_t *p, size_t n)
+{
+    json_t *exit = json_loadb((const char *)p, n, 0, NULL);
+    json_t *code = json_object_get(exit, "exitCode");
+    const char *why = json_string_value(json_object_get(exit, "error"));
+    json_t *st;
+    if (json_is_integer(code) && json_integer_value(code) == 0) {
+        st = json_pack("{s:{}, s:s}", "metadata", "status", "Success");
+    } else if (json_is_integer(code)) {
+        char *msg = il_xasprintf("command terminated with non-zero exit code: error executing "
+                                 "command [%s], exit code %lld", s->cmdline,
+                                 (long long)json_integer_value(code));
+        char num[24];
+        snprintf(num, sizeof num, "%lld", (long long)json_integer_value(code));
+        st = json_pack("{s:{}, s:s, s:s, s:s, s:{s:[{s:s, s:s}]}}", "metadata", "status",
+                       "Failure", "message", msg, "reason", "NonZeroExitCode", "details",
+                       "causes", "reason", "ExitCode", "message", num);
+        free(msg);
+    } else {
+        st = json_pack("{s:{}, s:s, s:s}", "metadata", "status", "Failure", "message",
+                       why ? why : "the session ended without an exit code");
+    }
+    char *text = json_dumps(st, JSON_COMPACT);
+    json_decref(st);
+    json_decref(exit);
+    return text;
+}
+
+static void send_status(exec_session *s, conn *c, const uint8_t *p, size_t n)
+{
+    if (!s->ids[S_ERROR])
+        return;
+    char *text = exit_status(s, p, n);
+    vk_spdy_data(s->ids[S_ERROR], 0, text, strlen(text), &c->out);
+    free(text);
+}
+
+/* Frames from interlink into SPDY data; the EXIT frame ends the session. */
+static void backend_frames(exec_session *s, conn *c)
+{
+    size_t at = 0;
+    while (!s->done) {
+        int type;
+        const uint8_t *p;
+        size_t n;
+        ssize_t used = il_session_parse((const uint8_t *)s->be_in.data + at, s->be_in.len - at,
+                                        &type, &p, &n);
+        if (used <= 0) {
+            if (used < 0)
+                s->done = true;
+            break;
+        }
+        at += (size_t)used;
+        uint32_t id = type == IL_SESSION_STDOUT ? s->ids[S_STDOUT]
+                    : type == IL_SESSION_STDERR ? s->ids[S_STDERR] : 0;
+        if (id && n)
+            vk_spdy_data(id, 0, p, n, &c->out);
+        if (type == IL_SESSION_EXIT) {
+            send_status(s, c, p, n);
+            s->done = true;
+        }
+    }
+    if (at) {
+        memmove(s->be_in.data, s->be_in.data + at, s->be_in.len - at);
+        s->be_in.len -= at;
+    }
+}
+
+/* Read all interlink has (TLS may hold more than the socket shows). */
+static void backend_read(exec_session *s, conn *c)
+{
+    char buf[32 * 1024];
+    for (;;) {
+        ssize_t n = il_httpc_upgrade_read(s->be, buf, sizeof buf);
+        if (n == IL_STREAM_AGAIN)
+            break;
+        if (n <= 0) {
+            backend_frames(s, c);
+            if (!s->done) {
+                static const char lost[] = "{\"error\":\"interlink ended the session\"}";
+                send_status(s, c, (const uint8_t *)lost, sizeof lost - 1);
+                s->done = true;
+            }
+            return;
+        }
+        il_buf_append(&s->be_in, buf, (size_t)n);
+    }
+    backend_frames(s, c);
+}
+
+/* Start the command through interlink, with the terminal's size; a
+ * refusal goes to kubectl as the session's Status. */
+static void exec_start(exec_session *s, conn *c)
+{
+    if (s->sized && s->width > 0 && s->height > 0) {
+        json_object_set_new(s->request, "width", json_integer(s->width));
+        json_object_set_new(s->request, "height", json_integer(s->height));
+    }
+    long status;
+    char err[512];
+    s->be = vk_interlink_upgrade(s->v->il, "/exec", "Exec", s->request, IL_SESSION_PROTOCOL,
+                                 &status, err, sizeof err);
+    if (!s->be) {
+        json_t *why = json_pack("{s:s+}", "error", "interlink: ", err);
+        char *text = json_dumps(why, JSON_COMPACT);
+        send_status(s, c, (const uint8_t *)text, strlen(text));
+        free(text);
+        json_decref(why);
+        s->done = true;
+    }
+}
+
+/* All streams are there, and with a TTY its first size (or a second
+ * passed: kubectl sends it at once when it has a terminal). */
+static bool exec_ready(const exec_session *s, int64_t streams_at)
+{
+    if (s->opened < s->expected)
+        return false;
+    return !s->ids[S_RESIZE] || s->sized || il_monotonic_ms() - streams_at > 1000;
+}
+
+static void exec_run(il_upgraded *u, void *arg)
+{
+    exec_session *s = arg;
+    conn c;
+    conn_init(&c, u);
+    int64_t deadline = il_monotonic_ms() + STREAMS_TIMEOUT_MS, streams_at = 0;
+    while (!c.gone && !s->done) {
+        conn_frames(&c, exec_frame, s);
+        if (!streams_at && s->opened >= s->expected)
+            streams_at = il_monotonic_ms();
+        bool ready = s->be || exec_ready(s, streams_at);
+        if (ready && !s->be)
+            exec_start(s, &c);
+        if (s->be)
+            backend_read(s, &c);
+        conn_flush(&c);
+        if (c.gone || s->done)
+            break;
+        if (!ready && il_monotonic_ms() > deadline) {
+            il_warn("kubelet API: exec: kubectl opened %zu of %zu streams in %d s", s->opened,
+                    s->expected, STREAMS_TIMEOUT_MS / 1000);
+            break;
+        }
+        struct pollfd p[2] = {{.fd = c.fd, .events = POLLIN},
+                              {.fd = s->be ? il_httpc_upgrade_fd(s->be) : -1, .events = POLLIN}};
+        if (poll(p, 2, streams_at && !s->be ? 100 : 1000) < 0 && errno != EINTR)
+            break;
+        conn_poll_done(&c, p[0].revents);
+    }
+    for (int k = 0; k < S_KINDS && !c.gone; k++)   /* half-close what we write on */
+        if (s->ids[k] && k != S_STDIN && k != S_RESIZE)
+            vk_spdy_data(s->ids[k], VK_SPDY_FLAG_FIN, NULL, 0, &c.out);
+    il_httpc_upgrade_close(s->be);   /* before waiting: the plugin kills the command */
+    s->be = NULL;
+    conn_end(&c, u);
+    json_decref(s->request);
+    il_buf_free(&s->be_in);
+    il_buf_free(&s->resize);
+    free(s->cmdline);
+    free(s);
+}
+
+static void exec_abandon(void *arg)
+{
+    exec_session *s = arg;
+    json_decref(s->request);
+    free(s->cmdline);
+    free(s);
+}
+
+/* ---- attach ------------------------------------------------------------------ */
+
+/* kubectl attach: the container's output from now on, followed through
+ * interlink's /getLogs (what every plugin serves); the session ends with
+ * the container. */
+static void attach_start(exec_session *s, conn *c)
+{
+    json_t *body = il_log_request_to_json(s->attach);
+    long status = 0;
+    char err[512] = "";
+    s->logs = vk_interlink_stream(s->v->il, "GET", "/getLogs", "Attach", body, &status, err,
+                                  sizeof err);
+    json_decref(body);
+    if (!s->logs || status != 200) {
+        json_t *why = json_pack("{s:s+}", "error", "interlink /getLogs: ",
+                                s->logs ? "refused" : err);
+        char *text = json_dumps(why, JSON_COMPACT);
+        send_status(s, c, (const uint8_t *)text, strlen(text));
+        free(text);
+        json_decref(why);
+        s->done = true;
+    }
+}
+
+static void attach_read(exec_session *s, conn *c)
+{
+    char buf[32 * 1024];
+    ssize_t n = il_httpc_stream_read(s->logs, buf, sizeof buf);   /* waits ~1 s at most */
+    if (n > 0 && s->ids[S_STDOUT]) {
+        vk_spdy_data(s->ids[S_STDOUT], 0, buf, (size_t)n, &c->out);
+    } else if (n == 0 || (n < 0 && n != IL_STREAM_AGAIN)) {
+        static const char end[] = "{\"exitCode\":0}";
+        send_status(s, c, (const uint8_t *)end, sizeof end - 1);
+        s->done = true;
+    }
+}
+
+static void attach_run(il_upgraded *u, void *arg)
+{
+    exec_session *s = arg;
+    conn c;
+    conn_init(&c, u);
+    int64_t deadline = il_monotonic_ms() + STREAMS_TIMEOUT_MS;
+    while (!c.gone && !s->done) {
+        conn_frames(&c, exec_frame, s);
+        bool ready = s->opened >= s->expected;
+        if (ready && !s->logs)
+            attach_start(s, &c);
+        if (s->logs && !s->done)
+            attach_read(s, &c);
+        conn_flush(&c);
+        if (c.gone || s->done || (!ready && il_monotonic_ms() > deadline))
+            break;
+        struct pollfd p = {.fd = c.fd, .events = POLLIN};
+        if (poll(&p, 1, s->logs ? 0 : 100) < 0 && errno != EINTR)
+            break;
+        conn_poll_done(&c, p.revents);
+    }
+    for (int k = 0; k < S_KINDS && !c.gone; k++)
+        if (s->ids[k] && k != S_STDIN && k != S_RESIZE)
+            vk_spdy_data(s->ids[k], VK_SPDY_FLAG_FIN, NULL, 0, &c.out);
+    if (s->logs)
+        il_httpc_stream_close(s->logs);
+    conn_end(&c, u);
+    il_log_request_free(s->attach);
+    free(s->attach);
+    json_decref(s->request);
+    il_buf_free(&s->resize);
+    free(s->cmdline);
+    free(s);
+}
+
+static void attach_abandon(void *arg)
+{
+    exec_session *s = arg;
+    il_log_request_free(s->attach);
+    free(s->attach);
+    free(s->cmdline);
+    free(s);
+}
+
+/* ---- request checks ------------------------------------------------------ */
+
+/* "{ns}/{pod}[/{uid}][/{container}]" after prefix: the parts (new
+ * strings; *uid and *container may stay NULL). */
+static int parse_target(const char *rest, bool with_container, char **ns, char **pod, char **uid,
+                        char **container)
+{
+    char *parts[4] = {NULL, NULL, NULL, NULL};
+    size_t count = 0;
+    while (*rest && count < 4) {
+        size_t n = strcspn(rest, "/");
+        if (n == 0)
+            break;
+        parts[count++] = il_xstrndup(rest, n);
+        rest += n + (rest[n] == '/');
+    }
+    size_t min = with_container ? 3 : 2;
+    if (*rest || count < min || count > min + 1) {
+        for (size_t i = 0; i < count; i++)
+            free(parts[i]);
+        return -1;
+    }
+    *ns = parts[0];
+    *pod = parts[1];
+    *uid = count == min + 1 ? parts[2] : NULL;
+    *container = with_container ? parts[count - 1] : NULL;
+    return 0;
+}
+
+/* Upgrade: SPDY/3.1 with the wanted protocol among X-Stream-Protocol-
+ * Version; answers itself otherwise.  A WebSocket upgrade is refused, so
+ * kubectl falls back to SPDY. */
+static bool spdy_requested(il_request *req, const char *protocol)
+{
+    const char *up = il_request_header(req, "Upgrade");
+    if (!up || strcasecmp(up, "SPDY/3.1") != 0) {
+        il_respond_error(req, 400, "%s: only SPDY/3.1 upgrades are served here (Upgrade: %s)",
+                         il_request_path(req), up ? up : "none");
+        return false;
+    }
+    const char **versions = il_request_header_all(req, "X-Stream-Protocol-Version");
+    bool found = false;
+    for (size_t i = 0; versions[i] && !found; i++) {
+        const char *v = versions[i];   /* one header each, or a comma-separated list */
+        while (*v && !found) {
+            v += strspn(v, " ,");
+            size_t n = strcspn(v, " ,");
+            found = n == strlen(protocol) && !strncmp(v, protocol, n);
+            v += n;
+        }
+    }
+    free(versions);
+    if (!found)
+        il_respond_error(req, 403, "%s: stream protocol %s is required", il_request_path(req),
+                         protocol);
+    return found;
+}
+
+/* The pod's UID (new string), or NULL after answering 404. */
+static char *pod_uid(il_request *req, vk *v, const char *ns, const char *name, const char *uid,
+                     const char *container)
+{
+    vk_pod_view view;
+    if (!vk_pods_find(v->pods, ns, name, &view)) {
+        il_respond_error(req, 404, "pod %s/%s not found on node %s", ns, name,
+                         v->cfg->node_name);
+        return NULL;
+    }
+    char *out = NULL;
+    const char *have = vk_pod_uid(view.pod);
+    if (uid && (!have || strcmp(uid, have) != 0))
+        il_respond_error(req, 404, "pod %s/%s has uid %s, not %s", ns, name, have ? have : "",
+                         uid);
+    else if (container && !vk_pod_has_container(view.pod, container))
+        il_respond_error(req, 404, "container %s is not valid for pod %s", container, name);
+    else
+        out = il_xstrdup(have ? have : "");
+    vk_pod_view_free(&view);
+    return out;
+}
+
+/* The kubelet's query flags: "1" or "true" (the API server sends "1"). */
+static bool flag(il_request *req, const char *name)
+{
+    const char *s = il_request_query(req, name);
+    return s && (!strcmp(s, "1") || !strcasecmp(s, "true"));
+}
+
+static void handle_exec(il_request *req, void *ud)
+{
+    vk *v = ud;
+    char *ns, *name, *uid, *container, *pod_id = NULL;
+    if (parse_target(il_request_path(req) + strlen(EXEC_PREFIX), true, &ns, &name, &uid,
+                     &container) < 0) {
+        il_respond_error(req, 404, "expected /exec/NAMESPACE/POD[/UID]/CONTAINER");
+        return;
+    }
+    const char **command = il_request_query_all(req, "command");
+    il_exec_request er = {.pod = {.name = name, .ns = ns}, .container = container,
+                          .command = (char **)command, .stdin_open = flag(req, "input"),
+                          .tty = flag(req, "tty")};
+    bool out = flag(req, "output"), err_wanted = flag(req, "error");
+    if (!command[0])
+        il_respond_error(req, 400, "exec: no command given");
+    else if (!er.stdin_open && !out && !err_wanted)
+        il_respond_error(req, 400, "exec: at least one of stdin, stdout or stderr is required");
+    else if (spdy_requested(req, EXEC_PROTOCOL) &&
+             (pod_id = pod_uid(req, v, ns, name, uid, container)) != NULL) {
+        er.pod.uid = pod_id;
+        {
+            exec_session *s = il_xcalloc(1, sizeof *s);
+            s->v = v;
+            s->request = il_exec_request_to_json(&er);
+            s->expected = 1 + er.stdin_open + out + (err_wanted && !er.tty) + er.tty;
+            il_buf words = IL_BUF_INIT;
+            for (size_t i = 0; command[i]; i++)
+                il_buf_printf(&words, "%s%s", i ? " " : "", command[i]);
+            s->cmdline = il_buf_steal(&words);
+            const char *headers[] = {"X-Stream-Protocol-Version: " EXEC_PROTOCOL, NULL};
+            il_respond_upgrade(req, "SPDY/3.1", headers, exec_run, s, exec_abandon);
+        }
+    }
+    free(command);
+    free(pod_id);
+    free(ns);
+    free(name);
+    free(uid);
+    free(container);
+}
+
+static void handle_attach(il_request *req, void *ud)
+{
+    vk *v = ud;
+    char *ns, *name, *uid, *container, *pod_id = NULL;
+    if (parse_target(il_request_path(req) + strlen(ATTACH_PREFIX), true, &ns, &name, &uid,
+                     &container) < 0) {
+        il_respond_error(req, 404, "expected /attach/NAMESPACE/POD[/UID]/CONTAINER");
+        return;
+    }
+    bool in = flag(req, "input"), out = flag(req, "output"), err_wanted = flag(req, "error");
+    bool tty = flag(req, "tty");
+    if (!in && !out && !err_wanted) {
+        il_respond_error(req, 400, "attach: at least one of stdin, stdout or stderr is required");
+    } else if (spdy_requested(req, EXEC_PROTOCOL) &&
+               (pod_id = pod_uid(req, v, ns, name, uid, container)) != NULL) {
+        exec_session *s = il_xcalloc(1, sizeof *s);
+        s->v = v;
+        s->cmdline = il_xstrdup("attach");
+        s->expected = 1 + in + out + (err_wanted && !tty) + tty;
+        s->attach = il_xcalloc(1, sizeof *s->attach);
+        *s->attach = (il_log_request){.ns = ns, .pod_uid = pod_id, .pod_name = name,
+                                      .container = container, .follow = true,
+                                      .since_time = il_time_now()};
+        ns = name = container = pod_id = NULL;
+        const char *headers[] = {"X-Stream-Protocol-Version: " EXEC_PROTOCOL, NULL};
+        il_respond_upgrade(req, "SPDY/3.1", headers, attach_run, s, attach_abandon);
+    }
+    free(pod_id);
+    free(ns);
+    free(name);
+    free(uid);
+    free(container);
+}
+
+/* ---- port-forward ---------------------------------------------------------- */
+
+typedef struct forward {
+    char key[32];             /* requestid */
+    uint32_t data_id, error_id;
+    int port;
+    il_httpc_upgrade *be;
+    bool ended;
+} forward;
+
+typedef struct pf_session {
+    vk *v;
+    char *ns, *name, *uid;
+    forward f[MAX_FORWARDS];
+    size_t n;
+} pf_session;
+
+static forward *forward_for(pf_session *s, const char *key)
+{
+    for (size_t i = 0; i < s->n; i++)
+        if (!strcmp(s->f[i].key, key))
+            return &s->f[i];
+    if (s->n == MAX_FORWARDS)
+        return NULL;
+    forward *f = &s->f[s->n++];
+    memset(f, 0, sizeof *f);
+    snprintf(f->key, sizeof f->key, "%s", key);
+    return f;
+}
+
+static void forward_end(conn *c, forward *f, const char *message)
+{
+    if (f->ended)
+        return;
+    if (message && f->error_id)
+        vk_spdy_data(f->error_id, 0, message, strlen(message), &c->out);
+    if (f->data_id)
+        vk_spdy_data(f->data_id, VK_SPDY_FLAG_FIN, NULL, 0, &c->out);
+    if (f->error_id)
+        vk_spdy_data(f->error_id, VK_SPDY_FLAG_FIN, NULL, 0, &c->out);
+    il_httpc_upgrade_close(f->be);
+    f->be = NULL;
+    f->ended = true;
+}
+
+static void forward_open(pf_session *s, conn *c, forward *f)
+{
+    json_t *body = il_portforward_to_json(s->name, s->ns, s->uid, f->port);
+    long status;
+    char err[512];
+    f->be = vk_interlink_upgrade(s->v->il, "/portforward", "PortForward", body,
+                                 IL_SESSION_PROTOCOL, &status, err, sizeof err);
+    json_decref(body);
+    if (!f->be) {
+        char *msg = il_xasprintf("error forwarding port %d to pod %s, uid %s: %s", f->port,
+                                 s->name, s->uid, err);
+        forward_end(c, f, msg);
+        free(msg);
+    }
+}
+
+static void pf_stream(pf_session *s, conn *c, const vk_spdy_frame *fr)
+{
+    il_kv *h;
+    size_t n;
+    if (accept_stream(c, fr, &h, &n) < 0)
+        return;
+    const char *type = vk_spdy_header(h, n, "streamtype");
+    const char *port = vk_spdy_header(h, n, "port");
+    const char *rid = vk_spdy_header(h, n, "requestid");
+    char key[32];
+    bool data = type && !strcmp(type, "data");
+    /* Without a requestid the error stream comes just before its data stream. */
+    snprintf(key, sizeof key, "%s", rid ? rid : "");
+    if (!rid)
+        snprintf(key, sizeof key, "#%u", data ? fr->stream_id - 2 : fr->stream_id);
+    int64_t p = 0;
+    forward *f = forward_for(s, key);
+    if (!f || !type || (!data && strcmp(type, "error") != 0) || !port ||
+        il_parse_int64(port, &p) < 0 || p < 1 || p > 65535) {
+        vk_spdy_rst_stream(fr->stream_id, VK_SPDY_REFUSED_STREAM, &c->out);
+    } else {
+        f->port = (int)p;
+        if (data)
+            f->data_id = fr->stream_id;
+        else
+            f->error_id = fr->stream_id;
+        if (data && !f->ended)
+            forward_open(s, c, f);
+    }
+    vk_spdy_headers_free(h, n);
+}
+
+static void pf_frame(conn *c, const vk_spdy_frame *fr, void *arg)
+{
+    pf_session *s = arg;
+    if (fr->control && fr->type == VK_SPDY_SYN_STREAM) {
+        pf_stream(s, c, fr);
+        return;
+    }
+    for (size_t i = 0; i < s->n; i++) {
+        forward *f = &s->f[i];
+        if (f->ended || fr->stream_id != f->data_id)
+            continue;
+        if (fr->control && fr->type == VK_SPDY_RST_STREAM)
+            forward_end(c, f, NULL);
+        else if (!fr->control && fr->len && f->be &&
+                 il_httpc_upgrade_write(f->be, fr->payload, fr->len) < 0)
+            forward_end(c, f, "the connection in the pod closed");
+    }
+}
+
+static void pf_backend(conn *c, forward *f)
+{
+    char buf[32 * 1024];
+    for (;;) {
+        ssize_t n = il_httpc_upgrade_read(f->be, buf, sizeof buf);
+        if (n == IL_STREAM_AGAIN)
+            return;
+        if (n <= 0) {
+            forward_end(c, f, NULL);
+            return;
+        }
+        vk_spdy_data(f->data_id, 0, buf, (size_t)n, &c->out);
+        if (c->out.len > 256 * 1024)
+            conn_flush(c);
+    }
+}
+
+static void pf_run(il_upgraded *u, void *arg)
+{
+    pf_session *s = arg;
+    conn c;
+    conn_init(&c, u);
+    while (!c.gone) {
+        conn_frames(&c, pf_frame, s);
+        conn_flush(&c);
+        struct pollfd p[1 + MAX_FORWARDS];
+        forward *who[1 + MAX_FORWARDS];
+        size_t np = 1;
+        p[0] = (struct pollfd){.fd = c.fd, .events = POLLIN};
+        for (size_t i = 0; i < s->n; i++)
+            if (s->f[i].be) {
+                who[np] = &s->f[i];
+                p[np++] = (struct pollfd){.fd = il_httpc_upgrade_fd(s->f[i].be),
+                                          .events = POLLIN};
+            }
+        if (poll(p, np, 1000) < 0 && errno != EINTR)
+            break;
+        for (size_t i = 1; i < np; i++)
+            if (p[i].revents)
+                pf_backend(&c, who[i]);
+        conn_poll_done(&c, p[0].revents);
+    }
+    for (size_t i = 0; i < s->n; i++)
+        forward_end(&c, &s->f[i], NULL);
+    conn_end(&c, u);
+    free(s->ns);
+    free(s->name);
+    free(s->uid);
+    free(s);
+}
+
+static void pf_abandon(void *arg)
+{
+    pf_session *s = arg;
+    free(s->ns);
+    free(s->name);
+    free(s->uid);
+    free(s);
+}
+
+static void handle_portforward(il_request *req, void *ud)
+{
+    vk *v = ud;
+    char *ns, *name, *uid, *none, *pod_id;
+    if (parse_target(il_request_path(req) + strlen(PORTFORWARD_PREFIX), false, &ns, &name, &uid,
+                     &none) < 0) {
+        il_respond_error(req, 404, "expected /portForward/NAMESPACE/POD[/UID]");
+        return;
+    }
+    if (spdy_requested(req, PORTFORWARD_PROTOCOL) &&
+        (pod_id = pod_uid(req, v, ns, name, uid, NULL)) != NULL) {
+        pf_session *s = il_xcalloc(1, sizeof *s);
+        *s = (pf_session){.v = v, .ns = ns, .name = name, .uid = pod_id};
+        const char *headers[] = {"X-Stream-Protocol-Version: " PORTFORWARD_PROTOCOL, NULL};
+        il_respond_upgrade(req, "SPDY/3.1", headers, pf_run, s, pf_abandon);
+        ns = name = NULL;
+    }
+    free(ns);
+    free(name);
+    free(uid);
+}
+
+void vk_streams_route(il_httpd *http, vk *v)
+{
+    il_httpd_route_prefix(http, EXEC_PREFIX, handle_exec, v);
+    il_httpd_route_prefix(http, ATTACH_PREFIX, handle_attach, v);
+    il_httpd_route_prefix(http, PORTFORWARD_PREFIX, handle_portforward, v);
+}

@@ -1,0 +1,259 @@
+"""kubectl exec, exec -i, exec -it, port-forward and pod addresses against the
+real API server (../shared/k8s), through interlink-vk's kubelet API, interlink
+and interlink-local (host runtime).  The API server reaches the VK at the
+node's InternalIP (127.0.0.1) and daemonEndpoints port with its kubelet
+client certificate, so the kubelet API's authn/authz is in force; the VK
+serves a self-signed certificate (DisableCSR), which this API server does
+not verify (no --kubelet-certificate-authority)."""
+import json
+import os
+import pty
+import select
+import signal
+import subprocess
+import termios
+import time
+import struct
+import fcntl
+import urllib.request
+
+import pytest
+
+import harness
+import vkutil
+from harness import wait_for
+
+K8S = os.path.abspath(os.path.join(harness.SRC_DIR, "..", "shared", "k8s"))
+KUBECTL = "/usr/bin/kubectl"
+STATE = os.environ.get("K8S_STATE", "/tmp/k8s-exec")
+PORT = os.environ.get("K8S_APISERVER_PORT", "16943")
+NODE = "vk-exec"
+POD = "shell"
+HTTP_PORT = vkutil.free_port()
+
+pytestmark = pytest.mark.skipif(
+    not (os.access(os.path.join(K8S, "start.sh"), os.X_OK) and os.access(KUBECTL, os.X_OK)),
+    reason="needs ../shared/k8s and kubectl")
+
+
+class Cluster:
+    def __init__(self, tmp):
+        self.env = dict(os.environ, K8S_STATE=STATE, K8S_APISERVER_PORT=PORT)
+        subprocess.run([os.path.join(K8S, "start.sh")], env=self.env, check=True,
+                       stdout=subprocess.DEVNULL, timeout=180)
+        self.kubeconfig = os.path.join(STATE, "kubeconfig")
+        self.stack = harness.Stack(os.path.join(tmp, "stack")).start()
+        self.kubelet_port = vkutil.free_port()
+        cfg = harness.write_yaml(os.path.join(tmp, "vk.yaml"), {
+            "InterlinkURL": self.stack.api_addr, "PingIntervalSeconds": 1,
+            "StatusIntervalSeconds": 1, "DisableCSR": True, "VerboseLogging": True})
+        self.vk = harness.Daemon(
+            [harness.binary("interlink-vk"), "--config", cfg, "--nodename", NODE],
+            os.path.join(tmp, "vk.log"),
+            env={"KUBECONFIG": self.kubeconfig, "KUBELET_PORT": str(self.kubelet_port),
+                 "POD_IP": "127.0.0.1"}).start()
+
+    def kubectl(self, *args, input=None, timeout=60, check=True):
+        p = subprocess.run([KUBECTL, "--kubeconfig", self.kubeconfig, *args], input=input,
+                           capture_output=True, timeout=timeout)
+        if check:
+            assert p.returncode == 0, (args, p.stdout, p.stderr)
+        return p
+
+    def pod(self, name):
+        p = self.kubectl("get", "pod", name, "-o", "json", check=False)
+        return json.loads(p.stdout) if p.returncode == 0 else None
+
+    def stop(self):
+        try:
+            self.kubectl("delete", "pod", "--all", "--wait=false", check=False)
+            self.vk.stop_cleanly()
+        finally:
+            try:
+                self.stack.stop()
+            finally:
+                subprocess.run([os.path.join(K8S, "stop.sh")], env=self.env, timeout=60,
+                               stdout=subprocess.DEVNULL)
+
+
+# A shell to exec into, and an HTTP server on HTTP_PORT that answers
+# "pod says hi" (pods of interlink-local share the host's network).
+SERVER = ("import http.server as h\n"
+          "class H(h.BaseHTTPRequestHandler):\n"
+          "    def do_GET(self):\n"
+          "        b = b'pod says hi ' + self.path.encode()\n"
+          "        self.send_response(200); self.send_header('Content-Length', str(len(b)))\n"
+          "        self.end_headers(); self.wfile.write(b)\n"
+          f"h.HTTPServer(('127.0.0.1', {HTTP_PORT}), H).serve_forever()\n")
+
+
+TICKER = "i=0; while true; do echo tick $i; i=$((i+1)); sleep 0.3; done"
+
+
+@pytest.fixture(scope="module")
+def k(tmp_path_factory):
+    c = Cluster(str(tmp_path_factory.mktemp("exec")))
+    try:
+        wait_for("node registered", lambda: c.kubectl("get", "node", NODE, check=False)
+                 .returncode == 0, timeout=60)
+        pod = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": POD},
+               "spec": {"nodeName": NODE, "tolerations": [{"operator": "Exists"}],
+                        "restartPolicy": "Never",
+                        "containers": [{"name": "main", "image": "busybox",
+                                        "command": ["/usr/bin/python3", "-c", SERVER]},
+                                       {"name": "ticker", "image": "busybox",
+                                        "command": ["sh", "-c", TICKER]}]}}
+        c.kubectl("apply", "-f", "-", input=json.dumps(pod).encode())
+        wait_for("pod running", lambda: (c.pod(POD) or {}).get("status", {}).get("phase")
+                 == "Running", timeout=60)
+        yield c
+    finally:
+        c.stop()
+
+
+def test_pod_addresses_are_set(k):
+    st = k.pod(POD)["status"]
+    assert st["podIP"] == "127.0.0.1"
+    assert st["podIPs"] == [{"ip": "127.0.0.1"}]
+    assert st["hostIP"] == "127.0.0.1"
+
+
+def test_exec_output_and_exit_code(k):
+    p = k.kubectl("exec", POD, "-c", "main", "--", "sh", "-c", "echo hi; echo oops >&2; exit 3",
+                  check=False)
+    assert p.returncode == 3, p.stderr
+    assert p.stdout == b"hi\n"
+    assert b"oops" in p.stderr
+    p = k.kubectl("exec", POD, "--", "true", check=False)
+    assert p.returncode == 0, p.stderr
+
+
+def test_exec_stdin(k):
+    data = b"".join(b"line %d\n" % i for i in range(5000))   # more than one SPDY frame
+    p = k.kubectl("exec", "-i", POD, "--", "sh", "-c", "wc -l; echo done", input=data)
+    assert p.stdout.split() == [b"5000", b"done"]
+
+
+def test_exec_tty(k):
+    """-it through a pty: the command has a terminal of the size kubectl's
+    own terminal has, and what it prints comes back."""
+    master, slave = pty.openpty()
+    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 33, 77, 0, 0))
+    proc = subprocess.Popen([KUBECTL, "--kubeconfig", k.kubeconfig, "exec", "-it", POD, "--",
+                             "sh", "-c", "stty size; tty; read x; echo got=$x; exit 4"],
+                            stdin=slave, stdout=slave, stderr=slave, start_new_session=True)
+    os.close(slave)
+    out = b""
+    deadline = time.time() + 30
+    sent = False
+    while time.time() < deadline:
+        r, _, _ = select.select([master], [], [], 0.5)
+        if r:
+            try:
+                chunk = os.read(master, 4096)
+            except OSError:
+                break
+            if not chunk:
+                break
+            out += chunk
+        if not sent and b"/dev/pts/" in out:
+            os.write(master, b"ping\r")
+            sent = True
+        if proc.poll() is not None and not r:
+            break
+    rc = proc.wait(timeout=30)
+    os.close(master)
+    assert b"33 77" in out, out
+    assert b"got=ping" in out, out
+    assert rc == 4, out
+
+
+def test_port_forward_http_round_trip(k):
+    local = vkutil.free_port()
+    proc = subprocess.Popen([KUBECTL, "--kubeconfig", k.kubeconfig, "port-forward", f"pod/{POD}",
+                             f"{local}:{HTTP_PORT}"], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE)
+    try:
+        wait_for("port-forward listening", lambda: b"Forwarding" in
+                 (proc.stdout.readline() if proc.poll() is None else b"x"), timeout=30)
+        for path in ("/a", "/b"):   # two connections over one session
+            body = urllib.request.urlopen(f"http://127.0.0.1:{local}{path}", timeout=20).read()
+            assert body == b"pod says hi " + path.encode()
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+
+
+def test_attach_streams_live_output(k):
+    """kubectl attach shows what the container writes from now on."""
+    proc = subprocess.Popen([KUBECTL, "--kubeconfig", k.kubeconfig, "attach", POD, "-c",
+                             "ticker"], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        first = proc.stdout.readline()
+        assert first.startswith(b"tick "), (first, proc.stderr.read1() if proc.poll() else b"")
+        later = [proc.stdout.readline() for _ in range(3)]
+        numbers = [int(line.split()[1]) for line in [first] + later]
+        assert numbers == list(range(numbers[0], numbers[0] + 4)), numbers   # live, in order
+    finally:
+        proc.kill()
+        proc.wait()
+
+
+def test_port_forward_to_a_closed_port_says_why(k):
+    local, closed = vkutil.free_port(), vkutil.free_port()
+    proc = subprocess.Popen([KUBECTL, "--kubeconfig", k.kubeconfig, "port-forward", f"pod/{POD}",
+                             f"{local}:{closed}"], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE)
+    try:
+        wait_for("port-forward listening", lambda: b"Forwarding" in
+                 (proc.stdout.readline() if proc.poll() is None else b"x"), timeout=30)
+        with pytest.raises(Exception):
+            urllib.request.urlopen(f"http://127.0.0.1:{local}/", timeout=20).read()
+    finally:
+        proc.terminate()
+        _, err = proc.communicate(timeout=10)
+    assert f"error forwarding port {closed}".encode() in err, err
+    assert b"Connection refused" in err, err
+
+
+def processes_running(marker):
+    found = []
+    for pid in os.listdir("/proc"):
+        try:
+            with open(f"/proc/{pid}/cmdline", "rb") as f:
+                if marker in f.read():
+                    found.append(pid)
+        except OSError:
+            pass
+    return found
+
+
+def test_killed_client_leaves_no_process(k):
+    marker = b"sleep 4711"
+    proc = subprocess.Popen([KUBECTL, "--kubeconfig", k.kubeconfig, "exec", POD, "--", "sh",
+                             "-c", "echo started; exec sleep 4711"], stdout=subprocess.PIPE)
+    assert proc.stdout.readline() == b"started\n"
+    assert processes_running(marker)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    wait_for("the command killed", lambda: not processes_running(marker), timeout=30)
+
+
+def test_exec_errors(k):
+    p = k.kubectl("exec", POD, "-c", "nope", "--", "true", check=False)
+    assert p.returncode != 0 and b"nope" in p.stderr
+    p = k.kubectl("exec", "no-such-pod", "--", "true", check=False)
+    assert p.returncode != 0
+
+
+def test_plugin_stopped_mid_exec_kills_the_command(k):
+    """Last: stops interlink-local while a command runs; the plugin kills
+    it and exits cleanly, and kubectl is told the session ended."""
+    marker = b"sleep 4713"
+    proc = subprocess.Popen([KUBECTL, "--kubeconfig", k.kubeconfig, "exec", POD, "--", "sh",
+                             "-c", "echo started; exec sleep 4713"], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE)
+    assert proc.stdout.readline() == b"started\n"
+    assert k.stack.plugin.stop_and_check(must_be_running=True) == []
+    assert not processes_running(marker)
+    assert proc.wait(timeout=30) != 0
