@@ -31,7 +31,7 @@ typedef struct cli_ctx {
     il_httpc *http;           /* created on first use by cli_http() */
 } cli_ctx;
 
-/* ---- main.c: flags shared by every command ------------------------------ */
+/* ---- args.c: flags shared by every command ------------------------------ */
 
 /* Long options every command accepts; append to a command's table.
  * Long-only options use values from CLI_OPT_LONG_ONLY up, which no short
@@ -50,6 +50,10 @@ enum { CLI_OPT_LONG_ONLY = 0x100, CLI_OPT_URL = CLI_OPT_LONG_ONLY, CLI_OPT_TIMEO
     {"timeout", required_argument, NULL, CLI_OPT_TIMEOUT},   \
     {"help", no_argument, NULL, 'h'}
 #define CLI_GLOBAL_SHORTOPTS "n:h"
+
+/* args.c: apply one global flag to ctx; 1 if opt was one, 0 if not, -1 on
+ * error (printed). */
+int cli_global_opt(cli_ctx *ctx, int opt, const char *arg);
 
 /* Parse argv (starting at the command word) with the command's options,
  * which must include CLI_GLOBAL_LONGOPTS and CLI_GLOBAL_SHORTOPTS.  Global

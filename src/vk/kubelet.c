@@ -30,9 +30,7 @@ struct vk_kubelet {
     vk *v;
     il_httpd *http;
     vk_authn *authn;
-    pthread_mutex_t lock;     /* guards cert and renew_at */
-    char *cert;               /* the PEM served now */
-    int64_t renew_at;
+    vk_serving_cert *cert;    /* what the listener serves (kubeletcert.c) */
 };
 
 /* ---- query ---------------------------------------------------------------- */
@@ -127,22 +125,6 @@ static int parse_log_path(const char *path, char **ns, char **pod, char **contai
 
 /* ---- containerLogs ------------------------------------------------------- */
 
-bool vk_pod_has_container(const json_t *pod, const char *name)
-{
-    static const char *const lists[] = {"containers", "initContainers"};
-    json_t *spec = json_object_get(pod, "spec");
-    for (size_t l = 0; l < 2; l++) {
-        size_t i;
-        json_t *c;
-        json_array_foreach(json_object_get(spec, lists[l]), i, c) {
-            const char *n = json_string_value(json_object_get(c, "name"));
-            if (n && !strcmp(n, name))
-                return true;
-        }
-    }
-    return false;
-}
-
 /* The pod's UID and the container check; responds 404 itself. */
 static int resolve_pod(il_request *req, vk *v, il_log_request *lr)
 {
@@ -234,41 +216,6 @@ static void handle_healthz(il_request *req, void *ud)
 
 /* ---- certificates --------------------------------------------------------- */
 
-void vk_kubelet_install(vk_kubelet *k, const char *cert, const char *key, const char *what)
-{
-    char err[512];
-    int64_t not_before, not_after;
-    if (vk_certs_validity(cert, &not_before, &not_after, err, sizeof err) < 0 ||
-        il_httpd_set_tls_cert(k->http, cert, key, err, sizeof err) < 0) {
-        il_error("kubelet API: cannot serve %s: %s", what, err);
-        return;
-    }
-    pthread_mutex_lock(&k->lock);
-    free(k->cert);
-    k->cert = il_xstrdup(cert);
-    k->renew_at = vk_certs_renew_at(not_before, not_after);
-    pthread_mutex_unlock(&k->lock);
-    char until[IL_RFC3339_MAX];
-    il_time_format((il_time){not_after, 0}, false, until);
-    il_info("kubelet API: serving %s (valid until %s)", what, until);
-}
-
-int64_t vk_kubelet_renew_at(vk_kubelet *k)
-{
-    pthread_mutex_lock(&k->lock);
-    int64_t at = k->renew_at;
-    pthread_mutex_unlock(&k->lock);
-    return at;
-}
-
-bool vk_kubelet_changed(vk_kubelet *k, const char *cert)
-{
-    pthread_mutex_lock(&k->lock);
-    bool changed = !k->cert || strcmp(k->cert, cert) != 0;
-    pthread_mutex_unlock(&k->lock);
-    return changed;
-}
-
 /* ---- life cycle ----------------------------------------------------------- */
 
 /* KubeletClientCAFile, else the cluster CA (the API server's kubelet
@@ -318,14 +265,15 @@ vk_kubelet *vk_kubelet_start(vk *v, char *err, size_t errlen)
     vk_kubelet *k = NULL;
     if (http) {
         k = il_xcalloc(1, sizeof *k);
-        *k = (vk_kubelet){.v = v, .http = http, .authn = vk_authn_new(v)};
-        pthread_mutex_init(&k->lock, NULL);
+        *k = (vk_kubelet){.v = v, .http = http, .authn = vk_authn_new(v),
+                          .cert = vk_serving_cert_new(http)};
+        v->serving_cert = k->cert;
         il_httpd_set_filter(http, vk_authn_filter, k->authn);
         il_httpd_route(http, "/healthz", handle_healthz, v);
         il_httpd_route_prefix(http, LOGS_PREFIX, handle_logs, v);
         il_httpd_set_observer(http, vk_metrics_kubelet_request, NULL);
         vk_streams_route(http, v);
-        vk_kubelet_install(k, cert, key, source_name(vk_kubelet_cert_source(v)));
+        vk_serving_cert_install(k->cert, cert, key, source_name(vk_kubelet_cert_source(v)));
         if (!ca)
             il_warn("kubelet API: no client CA: only bearer tokens can authenticate");
         if (il_httpd_start(http, err, errlen) < 0) {
@@ -347,7 +295,6 @@ void vk_kubelet_stop(vk_kubelet *k)
         return;
     il_httpd_stop(k->http);
     vk_authn_free(k->authn);
-    pthread_mutex_destroy(&k->lock);
-    free(k->cert);
+    vk_serving_cert_free(k->cert);
     free(k);
 }

@@ -45,8 +45,6 @@ void *vk_kubelet_cert_loop(void *arg);
 
 /* ---- internal to kubelet*.c and streams.c ------------------------------ */
 
-/* Whether the pod's spec has a container (or init container) so named. */
-bool vk_pod_has_container(const json_t *pod, const char *name);
 /* /exec, /attach and /portForward (streams.c). */
 void vk_streams_route(il_httpd *http, struct vk *v);
 
@@ -74,11 +72,17 @@ vk_cert_source vk_kubelet_cert_source(const struct vk *v);
 /* The first certificate to serve (PEMs the caller frees).  For the CSR
  * source this is a self-signed stand-in until the CSR is issued. */
 int vk_kubelet_first_cert(struct vk *v, char **cert, char **key, char *err, size_t errlen);
+
+/* The certificate the listener serves now (kubeletcert.c). */
+typedef struct vk_serving_cert vk_serving_cert;
+vk_serving_cert *vk_serving_cert_new(il_httpd *http);
+void vk_serving_cert_free(vk_serving_cert *sc);
 /* Serve a new certificate (rotation); what names it in the log. */
-void vk_kubelet_install(vk_kubelet *k, const char *cert, const char *key, const char *what);
+void vk_serving_cert_install(vk_serving_cert *sc, const char *cert, const char *key,
+                             const char *what);
 /* When the certificate served now is due for renewal (Unix seconds). */
-int64_t vk_kubelet_renew_at(vk_kubelet *k);
+int64_t vk_serving_cert_renew_at(vk_serving_cert *sc);
 /* Whether cert differs from the certificate served now. */
-bool vk_kubelet_changed(vk_kubelet *k, const char *cert);
+bool vk_serving_cert_changed(vk_serving_cert *sc, const char *cert);
 
 #endif

@@ -20,6 +20,7 @@
  * CSR of the node at start and its own at renewal; that needs `delete` on
  * CSRs, which a kubelet-like RBAC role (interLink's k3s CI one) lacks, and
  * can remove a request someone else is acting on. */
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -39,6 +40,70 @@
 #define SELF_SIGNED_DAYS 365
 #define PEM_MAX (1024 * 1024)
 #define CSR_PATH "/apis/certificates.k8s.io/v1/certificatesigningrequests"
+
+/* ---- the certificate served now ------------------------------------------- */
+
+struct vk_serving_cert {
+    il_httpd *http;
+    pthread_mutex_t lock;     /* guards cert and renew_at */
+    char *cert;               /* the PEM served now */
+    int64_t renew_at;
+};
+
+vk_serving_cert *vk_serving_cert_new(il_httpd *http)
+{
+    vk_serving_cert *sc = il_xcalloc(1, sizeof(*sc));
+    sc->http = http;
+    pthread_mutex_init(&sc->lock, NULL);
+    return sc;
+}
+
+void vk_serving_cert_free(vk_serving_cert *sc)
+{
+    if (!sc)
+        return;
+    pthread_mutex_destroy(&sc->lock);
+    free(sc->cert);
+    free(sc);
+}
+
+void vk_serving_cert_install(vk_serving_cert *sc, const char *cert, const char *key,
+                             const char *what)
+{
+    char err[512];
+    int64_t not_before, not_after;
+    if (vk_certs_validity(cert, &not_before, &not_after, err, sizeof err) < 0 ||
+        il_httpd_set_tls_cert(sc->http, cert, key, err, sizeof err) < 0) {
+        il_error("kubelet API: cannot serve %s: %s", what, err);
+        return;
+    }
+    pthread_mutex_lock(&sc->lock);
+    free(sc->cert);
+    sc->cert = il_xstrdup(cert);
+    sc->renew_at = vk_certs_renew_at(not_before, not_after);
+    pthread_mutex_unlock(&sc->lock);
+    char until[IL_RFC3339_MAX];
+    il_time_format((il_time){not_after, 0}, false, until);
+    il_info("kubelet API: serving %s (valid until %s)", what, until);
+}
+
+int64_t vk_serving_cert_renew_at(vk_serving_cert *sc)
+{
+    pthread_mutex_lock(&sc->lock);
+    int64_t at = sc->renew_at;
+    pthread_mutex_unlock(&sc->lock);
+    return at;
+}
+
+bool vk_serving_cert_changed(vk_serving_cert *sc, const char *cert)
+{
+    pthread_mutex_lock(&sc->lock);
+    bool changed = !sc->cert || strcmp(sc->cert, cert) != 0;
+    pthread_mutex_unlock(&sc->lock);
+    return changed;
+}
+
+/* ---- where it comes from ------------------------------------------------------ */
 
 vk_cert_source vk_kubelet_cert_source(const vk *v)
 {
@@ -206,7 +271,7 @@ static int csr_round(vk *v, char **cert, char **key)
  * VK is stopping. */
 static bool sleep_until_renewal(vk *v)
 {
-    int64_t wait_s = vk_kubelet_renew_at(v->kubelet) - il_time_now().sec;
+    int64_t wait_s = vk_serving_cert_renew_at(v->serving_cert) - il_time_now().sec;
     return wait_s <= 0 || vk_sleep(v, wait_s * 1000);
 }
 
@@ -222,7 +287,7 @@ static void renew_loop(vk *v, vk_cert_source source)
         int rc = source == VK_CERT_CSR ? csr_round(v, &cert, &key)
                                        : self_signed(v, &cert, &key, err, sizeof err);
         if (rc == 0) {
-            vk_kubelet_install(v->kubelet, cert, key, source == VK_CERT_CSR
+            vk_serving_cert_install(v->serving_cert, cert, key, source == VK_CERT_CSR
                                ? "the CSR-issued certificate" : "a new self-signed certificate");
             issued = true;
             failures = 0;
@@ -240,8 +305,8 @@ static void files_loop(vk *v)
         char *cert = NULL, *key = NULL, err[512];
         if (read_files(v, &cert, &key, err, sizeof err) != 0)
             il_warn("kubelet serving certificate: %s (still serving the previous one)", err);
-        else if (vk_kubelet_changed(v->kubelet, cert))
-            vk_kubelet_install(v->kubelet, cert, key, "the updated KubeletCertFile certificate");
+        else if (vk_serving_cert_changed(v->serving_cert, cert))
+            vk_serving_cert_install(v->serving_cert, cert, key, "the updated KubeletCertFile certificate");
         free(cert);
         free(key);
     }

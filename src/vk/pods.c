@@ -357,3 +357,19 @@ bool vk_pods_synced(vk_pods *t)
     pthread_mutex_unlock(&t->lock);
     return s;
 }
+
+bool vk_pod_has_container(const json_t *pod, const char *name)
+{
+    static const char *const lists[] = {"containers", "initContainers"};
+    json_t *spec = json_object_get(pod, "spec");
+    for (size_t l = 0; l < 2; l++) {
+        size_t i;
+        json_t *c;
+        json_array_foreach(json_object_get(spec, lists[l]), i, c) {
+            const char *n = json_string_value(json_object_get(c, "name"));
+            if (n && !strcmp(n, name))
+                return true;
+        }
+    }
+    return false;
+}

@@ -78,4 +78,7 @@ const char *vk_pod_ns(const json_t *pod);
 const char *vk_pod_phase(const json_t *pod);
 bool vk_pod_deleting(const json_t *pod);
 
+/* Whether the pod's spec has a container (or init container) so named. */
+bool vk_pod_has_container(const json_t *pod, const char *name);
+
 #endif

@@ -256,3 +256,12 @@ void *vk_worker_loop(void *arg)
     }
     return NULL;
 }
+
+/* A pod object the VK just wrote (a PATCH or POST reply): refresh the
+ * cache with it and queue the work it implies (a deletionTimestamp the
+ * reply already carries, say). */
+void vk_pod_written(vk *v, json_t *pod)
+{
+    if (vk_pods_refresh(v->pods, pod))
+        vk_queue_add(v->queue, vk_pod_uid(pod), 0);
+}

@@ -12,7 +12,8 @@
  *   workers  per-pod create / delete, serialized by pod UID         (podsync.c)
  *   cert     keep the kubelet API's serving certificate current    (kubeletcert.c)
  *
- * plus the kubelet HTTPS API's own server threads (kubelet.c).
+ * plus the kubelet HTTPS API's own server threads (kubelet.c).  How they
+ * sleep, wake and stop is wake.c's; vk.c builds, starts and joins them.
  *
  * Threads never share mutable state except through the pod table and
  * the queue (both locked) and the node state (locked in nodeloop.c). */
@@ -39,6 +40,7 @@ typedef struct vk {
     vk_pods *pods;
     vk_queue *queue;
     vk_kubelet *kubelet;      /* started by vk_run */
+    vk_serving_cert *serving_cert; /* the kubelet's, kept current by the cert thread */
     char *cluster_ca;         /* the kubeconfig's CA (PEM), or NULL */
 
     pthread_mutex_t lock;     /* guards stopping and node_uid; cond wakes sleepers */
@@ -56,15 +58,17 @@ void vk_free(vk *v);
 /* Start every loop, block until SIGINT/SIGTERM, stop and join them all. */
 int vk_run(vk *v);
 
+/* ---- wake.c ---------------------------------------------------------- */
+
 /* Sleep up to ms; false when the VK is stopping (return at once then). */
 bool vk_sleep(vk *v, int64_t ms);
 bool vk_stopping(vk *v);
 /* Ask the status loop for a cycle now; pokes while one is wanted or running
  * add up to one more cycle, never to a second one in flight. */
 void vk_status_poke(vk *v);
-/* Store the API server's reply to one of our pod writes (vk_pods_refresh)
- * and queue the pod for a worker when the reply implies work (a
- * deletionTimestamp we had not seen). */
+/* podsync.c: store the API server's reply to one of our pod writes
+ * (vk_pods_refresh) and queue the pod for a worker when the reply implies
+ * work (a deletionTimestamp we had not seen). */
 void vk_pod_written(vk *v, json_t *pod);
 /* The status loop's sleep: up to ms, or until poked (the poke is taken).
  * false when the VK is stopping. */
