@@ -101,7 +101,10 @@ static bool registry_ref(const char *ref)
         size_t end = slash ? (size_t)(slash - ref) : len;
         const char *port = first && slash ? memchr(ref + start, ':', end - start) : NULL;
         size_t name_end = port ? (size_t)(port - ref) : end;
-        if (!name_component(ref + start, name_end - start) ||
+        /* host:port: a registry host is localhost or has a dot. */
+        bool host_ok = !port || memchr(ref + start, '.', name_end - start) ||
+                       (name_end - start == 9 && strncmp(ref + start, "localhost", 9) == 0);
+        if (!host_ok || !name_component(ref + start, name_end - start) ||
             (port && !all_of(port + 1, end - name_end - 1, "", 1)) ||
             (port && strspn(port + 1, "0123456789") != end - name_end - 1))
             return false;
@@ -142,8 +145,27 @@ static bool scheme_allowed(runtime_kind kind, const char *scheme, size_t len)
     return false;
 }
 
+/* "dir:x", "oci-archive:/x", "docker-archive:5000/x": a name before the
+ * first ':' that the containers-image library (podman) or apptainer takes
+ * for a transport, which would read the rest as a path on this host. */
+static bool transport_prefixed(const char *ref)
+{
+    static const char *const transports[] = {
+        "atomic", "containers-storage", "dir", "docker", "docker-archive", "docker-daemon",
+        "oci", "oci-archive", "ostree", "sif", "tarball", "library", "oras", "shub", NULL};
+    size_t len = strcspn(ref, ":/");
+    if (ref[len] != ':')
+        return false;
+    for (const char *const *t = transports; *t; t++)
+        if (strlen(*t) == len && strncmp(*t, ref, len) == 0)
+            return true;
+    return false;
+}
+
 bool runtime_image_ref_valid(runtime_kind kind, const char *ref)
 {
+    if (transport_prefixed(ref) && !has_scheme(ref))
+        return false;
     const char *sep = strstr(ref, "://");
     if (has_scheme(ref))
         return scheme_allowed(kind, ref, (size_t)(sep - ref)) && registry_ref(sep + 3);
