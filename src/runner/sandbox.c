@@ -38,11 +38,26 @@
 
 /* ---- environment and argv, shared by both runtimes --------------------- */
 
+/* The pod's hostname as the kubelet makes it: the name (a DNS subdomain,
+ * checked at /create), cut to 63 bytes without a trailing '-' or '.'
+ * (sethostname refuses more than 64). */
+static char *pod_hostname(const il_pod *pod)
+{
+    size_t len = strlen(pod->name);
+    if (len > 63)
+        len = 63;
+    while (len > 1 && (pod->name[len - 1] == '-' || pod->name[len - 1] == '.'))
+        len--;
+    return il_xstrndup(pod->name, len);
+}
+
 void sandbox_container_env(const il_pod *pod, const il_container *c, bool with_path, strvec *env)
 {
     if (with_path)
         strvec_setenv(env, "PATH", DEFAULT_PATH);
-    strvec_setenv(env, "HOSTNAME", pod->name);
+    char *hostname = pod_hostname(pod);
+    strvec_setenv(env, "HOSTNAME", hostname);
+    free(hostname);
     for (size_t i = 0; i < c->n_env; i++)
         strvec_setenv(env, c->env[i].name, c->env[i].value);
 }
@@ -204,10 +219,12 @@ static int host_command(const runtime_spec *rt, const il_pod *pod, const il_cont
      * every process the container left behind dies with it (no strays
      * holding the log pipes open).  --die-with-parent ties the container to
      * its supervisor. */
+    char *hostname = pod_hostname(pod);
     const char *const fixed[] = {"--unshare-pid", "--unshare-uts", "--die-with-parent",
-                                 "--hostname", pod->name};
+                                 "--hostname", hostname};
     for (size_t i = 0; i < sizeof(fixed) / sizeof(fixed[0]); i++)
         strvec_push(argv, fixed[i]);
+    free(hostname);
     bwrap_mounts(mounts, n, argv);
     strvec_push(argv, "--chdir");
     strvec_push(argv, c->working_dir ? c->working_dir : "/");
