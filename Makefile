@@ -1,12 +1,14 @@
 # Small front door over CMake/CTest.  `make` builds, `make test` builds with
 # ASan+UBSan and runs every test, then every daemon under valgrind, `make demo`
 # runs the example pods end to end, `make bench` prints throughput and latency
-# figures.
+# figures, `make fuzz` runs every libFuzzer harness for FUZZ_SECONDS each.
 BUILD      ?= build
 ASAN_BUILD ?= build-asan
 JOBS       ?= $(shell nproc)
+FUZZ_BUILD ?= build-fuzz
+FUZZ_SECONDS ?= 60
 
-.PHONY: all deps test unit demo bench valgrind chaos clean
+.PHONY: all deps test unit demo bench valgrind chaos fuzz clean
 
 all: deps
 	cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
@@ -48,5 +50,11 @@ valgrind: all
 	scripts/valgrind.sh $(BUILD)/bin
 	/usr/bin/python3 scripts/valgrind-stack.py $(BUILD)/bin
 
+fuzz:
+	@scripts/deps.sh fuzz
+	cmake -S . -B $(FUZZ_BUILD) -DCMAKE_C_COMPILER=clang -DCMAKE_BUILD_TYPE=Debug -DIL_FUZZ=ON >/dev/null
+	cmake --build $(FUZZ_BUILD) -j $(JOBS) --target fuzz-harnesses
+	scripts/fuzz.sh $(FUZZ_BUILD) $(FUZZ_SECONDS)
+
 clean:
-	rm -rf $(BUILD) $(ASAN_BUILD)
+	rm -rf $(BUILD) $(ASAN_BUILD) $(FUZZ_BUILD)

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs the Debian packages the build, the demo and the tests need.
 # Idempotent: packages already present are not touched, and apt-get is only
-# called when something is missing.  Usage: scripts/deps.sh [build|demo|test]
+# called when something is missing.  Usage: scripts/deps.sh [build|demo|test|fuzz]
 set -euo pipefail
 
 build_pkgs=(build-essential cmake pkg-config libmicrohttpd-dev libcurl4-openssl-dev
@@ -15,13 +15,16 @@ runtime_pkgs=(bubblewrap podman runc uidmap busybox-static)
 test_pkgs=(python3 python3-pytest python3-yaml python3-kubernetes python3-jwt python3-cryptography valgrind openssl charliecloud
            mariadb-server slurmdbd openmpi-bin
            prometheus)   # promtool: checks every daemon's /metrics and deploy/monitoring's rules
+# make fuzz: clang's libFuzzer and sanitizer runtimes (tests/fuzz, docs/fuzzing.md).
+fuzz_pkgs=(clang libclang-rt-14-dev)
 
 want=("${build_pkgs[@]}" "${runtime_pkgs[@]}")
 case "${1:-build}" in
   build) want=("${build_pkgs[@]}") ;;
   demo)  ;;
   test)  want+=("${test_pkgs[@]}") ;;
-  *) echo "usage: $0 [build|demo|test]" >&2; exit 2 ;;
+  fuzz)  want=("${build_pkgs[@]}" "${fuzz_pkgs[@]}") ;;
+  *) echo "usage: $0 [build|demo|test|fuzz]" >&2; exit 2 ;;
 esac
 
 missing=()

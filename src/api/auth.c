@@ -219,7 +219,7 @@ static int check_claims(api_auth *auth, jwt_t *jwt, long long now, char *why, si
     const char *iss = jwt_get_grant(jwt, "iss");
     if (exp < 0)
         snprintf(why, whylen, "the token has no expiry (exp)");
-    else if (now > exp + JWT_LEEWAY_S)
+    else if (now - JWT_LEEWAY_S > exp)   /* not exp + leeway: exp may be INT64_MAX */
         snprintf(why, whylen, "the token expired %lld s ago", now - exp);
     else if (nbf > now + JWT_LEEWAY_S)
         snprintf(why, whylen, "the token is not valid before %lld", nbf);

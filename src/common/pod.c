@@ -47,27 +47,25 @@ static int check_dns_label(const char *s, const char *path, char *err, size_t er
     return 0;
 }
 
-/* RFC 1123 subdomain: DNS labels joined by '.', at most 253 bytes; what
- * Kubernetes allows as a pod name, so never an option, never a control
- * character, never a path (it becomes a hostname and HOSTNAME). */
+/* A pod name as Kubernetes validates it (IsDNS1123Subdomain): at most 253
+ * bytes of lowercase alphanumerics, '-' and '.', each '.'-separated part
+ * starting and ending alphanumeric (a part may exceed 63 bytes).  So never
+ * an option, a control character or a path; it becomes the hostname. */
 static bool is_dns_subdomain(const char *s)
 {
     size_t len = strlen(s);
     if (len == 0 || len > DNS_SUBDOMAIN_MAX)
         return false;
-    for (const char *p = s;; p++) {
-        size_t n = strcspn(p, ".");
-        char label[DNS_LABEL_MAX + 1];
-        if (n == 0 || n > DNS_LABEL_MAX)
+    for (size_t i = 0; i < len; i++) {
+        char c = s[i];
+        bool alnum = (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9');
+        bool edge = i == 0 || i == len - 1 || s[i - 1] == '.' || s[i + 1] == '.';
+        if (!alnum && (c != '-' && c != '.'))
             return false;
-        memcpy(label, p, n);
-        label[n] = '\0';
-        if (!il_is_dns_label(label))
-            return false;
-        p += n;
-        if (!*p)
-            return true;
+        if (!alnum && edge)
+            return false;   /* a part starts or ends with '-' or '.' (or is empty) */
     }
+    return true;
 }
 
 int64_t il_grace_clamp(int64_t seconds)

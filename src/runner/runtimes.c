@@ -49,11 +49,26 @@ extern char **environ;
 
 /* ---- environment and argv, shared by both runtimes --------------------- */
 
+/* The pod's hostname as the kubelet makes it: the name (a DNS subdomain,
+ * checked at /create), cut to 63 bytes without a trailing '-' or '.'
+ * (sethostname refuses more than 64). */
+static char *pod_hostname(const il_pod *pod)
+{
+    size_t len = strlen(pod->name);
+    if (len > 63)
+        len = 63;
+    while (len > 1 && (pod->name[len - 1] == '-' || pod->name[len - 1] == '.'))
+        len--;
+    return il_xstrndup(pod->name, len);
+}
+
 void rn_sandbox_container_env(const il_pod *pod, const il_container *c, bool with_path, strvec *env)
 {
     if (with_path)
         rn_strvec_setenv(env, "PATH", DEFAULT_PATH);
-    rn_strvec_setenv(env, "HOSTNAME", pod->name);
+    char *hostname = pod_hostname(pod);
+    rn_strvec_setenv(env, "HOSTNAME", hostname);
+    free(hostname);
     for (size_t i = 0; i < c->n_env; i++)
         rn_strvec_setenv(env, c->env[i].name, c->env[i].value);
 }
@@ -215,10 +230,12 @@ static int host_command(const runtime_spec *rt, const il_pod *pod, const il_cont
      * every process the container left behind dies with it (no strays
      * holding the log pipes open).  --die-with-parent ties the container to
      * its supervisor. */
+    char *hostname = pod_hostname(pod);
     const char *const fixed[] = {"--unshare-pid", "--unshare-uts", "--die-with-parent",
-                                 "--hostname", pod->name};
+                                 "--hostname", hostname};
     for (size_t i = 0; i < sizeof(fixed) / sizeof(fixed[0]); i++)
         rn_strvec_push(argv, fixed[i]);
+    free(hostname);
     bwrap_mounts(mounts, n, argv);
     rn_strvec_push(argv, "--chdir");
     rn_strvec_push(argv, c->working_dir ? c->working_dir : "/");
@@ -396,7 +413,10 @@ static bool registry_ref(const char *ref)
         size_t end = slash ? (size_t)(slash - ref) : len;
         const char *port = first && slash ? memchr(ref + start, ':', end - start) : NULL;
         size_t name_end = port ? (size_t)(port - ref) : end;
-        if (!name_component(ref + start, name_end - start) ||
+        /* host:port: a registry host is localhost or has a dot. */
+        bool host_ok = !port || memchr(ref + start, '.', name_end - start) ||
+                       (name_end - start == 9 && strncmp(ref + start, "localhost", 9) == 0);
+        if (!host_ok || !name_component(ref + start, name_end - start) ||
             (port && !all_of(port + 1, end - name_end - 1, "", 1)) ||
             (port && strspn(port + 1, "0123456789") != end - name_end - 1))
             return false;
@@ -437,8 +457,27 @@ static bool scheme_allowed(runtime_kind kind, const char *scheme, size_t len)
     return false;
 }
 
+/* "dir:x", "oci-archive:/x", "docker-archive:5000/x": a name before the
+ * first ':' that the containers-image library (podman) or apptainer takes
+ * for a transport, which would read the rest as a path on this host. */
+static bool transport_prefixed(const char *ref)
+{
+    static const char *const transports[] = {
+        "atomic", "containers-storage", "dir", "docker", "docker-archive", "docker-daemon",
+        "oci", "oci-archive", "ostree", "sif", "tarball", "library", "oras", "shub", NULL};
+    size_t len = strcspn(ref, ":/");
+    if (ref[len] != ':')
+        return false;
+    for (const char *const *t = transports; *t; t++)
+        if (strlen(*t) == len && strncmp(*t, ref, len) == 0)
+            return true;
+    return false;
+}
+
 bool rn_runtime_image_ref_valid(runtime_kind kind, const char *ref)
 {
+    if (transport_prefixed(ref) && !has_scheme(ref))
+        return false;
     const char *sep = strstr(ref, "://");
     if (has_scheme(ref))
         return scheme_allowed(kind, ref, (size_t)(sep - ref)) && registry_ref(sep + 3);

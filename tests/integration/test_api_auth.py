@@ -234,6 +234,11 @@ def test_jwt_signature_expiry_issuer_audience(stack_factory, jwt_keys):
     refused(hand_made({"alg": "none", "typ": "JWT"}, good, lambda m: b""), "")
     refused("not.a.jwt", "")
     refused("$(touch /tmp/x)`id`\u00e9", "")
+    # Extreme times: exp + leeway overflowed (UBSan aborted the server).
+    assert call(jwt.encode(dict(good, exp=2**63 - 1), private, algorithm="RS256"))[0] == 200
+    refused(jwt.encode(dict(good, exp=-2**63), private, algorithm="RS256"), "")
+    refused(jwt.encode(dict(good, nbf=2**63 - 1), private, algorithm="RS256"), "not valid before")
+    assert call(jwt.encode(dict(good, nbf=-2**63), private, algorithm="RS256"))[0] == 200
 
 
 # ---- configuration errors --------------------------------------------------

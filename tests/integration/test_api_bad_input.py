@@ -35,6 +35,20 @@ BAD_REQUESTS = [
     ("create-pod-int-uid", "/create", create_body(INT_UID_POD), r"uid"),
     ("create-pod-without-metadata", "/create", create_body(NO_META_POD), r"metadata|uid"),
     ("create-configmaps-string", "/create", create_body(GOOD_POD, configmaps="x"), r"configmaps"),
+    # Names that reach paths, hostnames and argv: checked at /create.
+    *[(f"create-namespace-{i}", "/create",
+       create_body({**GOOD_POD, "metadata": {**GOOD_POD["metadata"], "namespace": ns}}),
+       r"metadata\.namespace.*DNS label")
+      for i, ns in enumerate(["Team-A", "-a", "a.b", "..", "$(id)", "`id`", "a\nb", "ü",
+                              "x" * 64])],
+    *[(f"create-name-{i}", "/create",
+       create_body({**GOOD_POD, "metadata": {**GOOD_POD["metadata"], "name": name}}),
+       r"metadata\.name.*DNS subdomain")
+      for i, name in enumerate(["-n", "a\nb", "a b", "../x", "$(id)", "x" * 254])],
+    ("create-grace-huge", "/create",
+     create_body({**GOOD_POD, "spec": {**GOOD_POD["spec"],
+                                       "terminationGracePeriodSeconds": 2**63 - 1}}),
+     r"terminationGracePeriodSeconds"),
     ("status-truncated", "/status", json.dumps([GOOD_POD])[:30], JSON_PROBLEM),
     ("status-object", "/status", json.dumps(GOOD_POD), r"(?i)array|list"),
     ("status-numbers", "/status", "[1, 2]", r"(?i)pod|object"),

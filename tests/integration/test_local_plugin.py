@@ -193,6 +193,18 @@ def test_hostile_names_namespaces_and_grace_periods(local):
     assert local.status(pod) is None
 
 
+
+def test_long_pod_name_hostname_cut_as_the_kubelet_does(local):
+    """A pod name may be 253 bytes; a hostname at most 64 (bwrap's
+    sethostname failed): cut to 63, without a trailing '-' or '.'."""
+    name = "x" * 62 + "-" + "y" * 30
+    pod = h.make_pod(name, [sh("main", 'echo "$(hostname) $HOSTNAME"')])
+    assert local.create(pod)[0] == 200
+    st = local.wait_done(pod)
+    assert terminated(st, "main")["exitCode"] == 0, st
+    assert local.logs(pod, "main") == ("x" * 62 + " " + "x" * 62 + "\n").encode()
+
+
 # ---- hostile input ------------------------------------------------------------
 
 HOSTILE = [

@@ -244,6 +244,12 @@ static void test_image_refs(void **state)
         {RUNTIME_PODMAN, "b\xc3\xbcsybox", false},
         {RUNTIME_PODMAN, "busybox@sha256:short", false},
         {RUNTIME_PODMAN, "host:port/x", false},
+        {RUNTIME_PODMAN, "localhost:5000/x", true},
+        {RUNTIME_PODMAN, "dir:x", false},                 /* transports read host files */
+        {RUNTIME_PODMAN, "oci-archive:x.tar", false},
+        {RUNTIME_PODMAN, "docker-archive:5000/x", false},
+        {RUNTIME_PODMAN, "docker://dofile:cker.i1", true}, /* a tag, found by fuzz_image_ref */
+        {RUNTIME_APPTAINER, "sif:x", false},
         {RUNTIME_PODMAN, "", false},
         {RUNTIME_APPTAINER, "/cvmfs/images/py.sif", true},
         {RUNTIME_APPTAINER, "oras://ghcr.io/a/b:1", true},

@@ -81,7 +81,7 @@ static const char *field(const char *line, const char *key, size_t *len)
 
 /* One jobcomp/filetxt line: "JobId=12 UserId=... Name=<uid> JobState=COMPLETED
  * ... StartTime=... EndTime=... ... ExitCode=0:0". */
-static int parse_jobcomp_line(const char *line, char *const *ids, size_t n, job_info *out)
+int jobcomp_parse_line(const char *line, char *const *ids, size_t n, job_info *out)
 {
     size_t id_len, name_len = 0, state_len = 0, start_len = 0, end_len = 0, exit_len = 0;
     const char *id = strncmp(line, "JobId=", 6) == 0 ? line + 6 : NULL;
@@ -152,7 +152,7 @@ static bool jobcomp_lookup(const char *path, char *const *ids, size_t n, job_inf
     for (char *line = text ? strtok_r(text, "\n", &save) : NULL; line;
          line = strtok_r(NULL, "\n", &save)) {
         job_info j;
-        if (parse_jobcomp_line(line, ids, n, &j) == 0)
+        if (jobcomp_parse_line(line, ids, n, &j) == 0)
             keep_last(jobs, n_jobs, cap, &j);
     }
     free(text);
@@ -162,7 +162,7 @@ static bool jobcomp_lookup(const char *path, char *const *ids, size_t n, job_inf
 /* ---- accounting (sacct) ---------------------------------------------------- */
 
 /* One sacct line: "id|STATE[ by uid]|reason|code:sig|start|end|name". */
-static int parse_sacct_line(char *line, char *const *ids, size_t n, job_info *out)
+int sacct_parse_line(char *line, char *const *ids, size_t n, job_info *out)
 {
     char *f[SACCT_FIELDS];
     if (job_split_fields(line, f, SACCT_FIELDS) != 0 || !wanted(f[0], strlen(f[0]), ids, n))
@@ -210,7 +210,7 @@ static bool sacct_lookup(slurm_ctx *ctx, char *const *ids, size_t n, job_info **
         for (char *line = strtok_r(res.out.data ? res.out.data : (char *)"", "\n", &save); line;
              line = strtok_r(NULL, "\n", &save)) {
             job_info j;
-            if (parse_sacct_line(line, ids, n, &j) == 0)
+            if (sacct_parse_line(line, ids, n, &j) == 0)
                 keep_last(jobs, n_jobs, cap, &j);
         }
     }

@@ -287,12 +287,12 @@ static int parse_short(const strvec *tokens, size_t *i, const char *what, strvec
         if (short_options[k].arg == REQUIRED_ARG &&
             take_value(tokens, i, p[1] ? p + 1 : NULL, spelled, what, &value, err) != 0)
             return -1;
-        if (value)
-            rn_strvec_pushf(letters, "--%s=%s", short_options[k].name, value);
-        else
+        if (!value) {
             rn_strvec_pushf(letters, "--%s", short_options[k].name);
-        if (value)
-            break;
+            continue;
+        }
+        rn_strvec_pushf(letters, "--%s=%s", short_options[k].name, value);
+        break;   /* the value ended the word */
     }
     return 0;
 }

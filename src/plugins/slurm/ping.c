@@ -8,6 +8,7 @@
  * message of pods whose jobs SLURM lost (slurm_node_problems). */
 #include "slurm.h"
 
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -26,6 +27,19 @@ typedef struct capacity {
     il_buf problems;          /* "node state: reason; ..." of unusable nodes */
 } capacity;
 
+/* A count sinfo printed, as a non-negative number; sums of them saturate
+ * (a garbled or hostile line must not overflow the totals). */
+static long long count_of(const char *text)
+{
+    long long n = strtoll(text, NULL, 10);   /* clamps to LLONG_MAX itself */
+    return n < 0 ? 0 : n;
+}
+
+static void add_count(long long *total, long long n)
+{
+    *total = n > LLONG_MAX - *total ? LLONG_MAX : *total + n;
+}
+
 /* "gpu:4", "gpu:a100:2(S:0-1)", several comma-separated: the gpu count. */
 static long long gpus_in(const char *gres)
 {
@@ -36,7 +50,7 @@ static long long gpus_in(const char *gres)
         while (colon > p && colon[-1] != ':')
             colon--;
         if (colon > p)
-            total += strtoll(colon, NULL, 10);
+            add_count(&total, count_of(colon));
     }
     return total;
 }
@@ -70,9 +84,9 @@ static void add_node(char *line, const char *partition, capacity *cap)
         return;
     cap->seen = true;
     cap->partition_up = strcmp(f[1], "up") == 0;
-    cap->cpus += strtoll(f[3], NULL, 10);
-    cap->memory_mb += strtoll(f[4], NULL, 10);
-    cap->gpus += gpus_in(f[5]);
+    add_count(&cap->cpus, count_of(f[3]));
+    add_count(&cap->memory_mb, count_of(f[4]));
+    add_count(&cap->gpus, gpus_in(f[5]));
     cap->usable_nodes += node_usable(f[2]);
     if (node && !node_usable(f[2]))
         il_buf_printf(&cap->problems, "%s%s %s: %s", cap->problems.len ? "; " : "", node, f[2],

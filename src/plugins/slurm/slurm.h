@@ -354,6 +354,11 @@ ssize_t squeue_names_why(const slurm_config *cfg, char *const *names, size_t n,
  * run, so an id missing from *out may still be known to SLURM. */
 size_t fallback_jobs(slurm_ctx *ctx, char *const *ids, size_t n, job_info **out,
                      bool *answered);
+/* One line of the jobcomp log ("JobId=... JobState=...") or of sacct
+ * --parsable2 (modified in place), for one of ids: 0 with *out filled (free
+ * with job_info_free), -1 when it is not such a line.  For tests and fuzzing. */
+int jobcomp_parse_line(const char *line, char *const *ids, size_t n, job_info *out);
+int sacct_parse_line(char *line, char *const *ids, size_t n, job_info *out);
 
 /* ---- callbacks (create.c, status.c, delete.c, ping.c) ------------------ */
 
