@@ -77,13 +77,16 @@ class RealKube:
         self.port = port
         self.kubeconfig = os.path.join(self.dir, "kubeconfig")
         pki = os.path.join(self.dir, "pki")
-        self.pki = types.SimpleNamespace(ca_crt=os.path.join(pki, "ca.crt"),
-                                         admin=(os.path.join(pki, "admin.crt"),
-                                                os.path.join(pki, "admin.key")))
+        self.pki = types.SimpleNamespace(
+            ca_crt=os.path.join(pki, "ca.crt"), ca_cn="k8s-test-ca",
+            admin=(os.path.join(pki, "admin.crt"), os.path.join(pki, "admin.key")),
+            kubelet_client=(os.path.join(pki, "apiserver-kubelet-client.crt"),
+                            os.path.join(pki, "apiserver-kubelet-client.key")))
         self.api = KubeClient(self, cert=self.pki.admin)
         wait_for("the default ServiceAccount", lambda: self.api.get(
             "/api/v1/namespaces/default/serviceaccounts/default")[0] == 200, timeout=60)
         self.token = self._admin_token()
+        self.token_user = "system:serviceaccount:kube-system:il-test-admin"
         self._stop = threading.Event()
         self.approved = []
         self._approver = None

@@ -2,7 +2,7 @@
 
 With StatusIntervalSeconds 300 the status loop's own interval never comes
 during a test, so a pod that still goes Pending -> Running -> Succeeded in the
-API server double got there through the watch (also across an interlink
+API server got there through the watch (also across an interlink
 restart, which the watcher survives by reconnecting and resyncing).  Without
 the watch -- StatusWatch off, or an interlink without /watch (an upstream one,
 stood in for by a proxy that answers /watch 404 as Go's mux does) -- interval
@@ -47,11 +47,11 @@ def wait_log(env, text, timeout=LONG):
 
 
 @pytest.fixture
-def env_with(tmp_path):
+def env_with(tmp_path, real_kube):
     made = []
 
     def make(**vk_config):
-        e = vkutil.VKEnv(tmp_path / f"e{len(made)}", **vk_config)
+        e = vkutil.VKEnv(tmp_path / f"e{len(made)}", kube=real_kube, **vk_config)
         made.append(e)
         ready(e)
         return e

@@ -38,7 +38,10 @@ class FakeKube:
         self.port = int(open(port_file).read())
         with open(os.path.join(self.dir, "token")) as f:
             self.token = f.read().strip()
-        self.pki = types.SimpleNamespace(ca_crt=os.path.join(self.dir, "ca.crt"))
+        self.pki = types.SimpleNamespace(
+            ca_crt=os.path.join(self.dir, "ca.crt"), ca_cn="fake-kubernetes-ca",
+            kubelet_client=(os.path.join(self.dir, "kubelet-client.crt"),
+                            os.path.join(self.dir, "kubelet-client.key")))
         self.kubeconfig = os.path.join(self.dir, "kubeconfig")
         self.api = KubeClient(self)
 
