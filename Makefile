@@ -6,7 +6,10 @@ BUILD      ?= build
 ASAN_BUILD ?= build-asan
 JOBS       ?= $(shell nproc)
 
-.PHONY: all deps test unit demo bench valgrind clean
+PREFIX     ?= /usr/local
+DESTDIR    ?=
+
+.PHONY: all deps test unit demo bench valgrind clean install
 
 all: deps
 	cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
@@ -23,6 +26,13 @@ test:
 	  UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 	  ctest --output-on-failure --timeout 900
 	@$(MAKE) --no-print-directory valgrind
+
+# Binaries, systemd units (paths for PREFIX), example configs under
+# share/doc/interlink-c; DESTDIR stages the tree (packaging).
+install: deps
+	cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_INSTALL_PREFIX=$(PREFIX) >/dev/null
+	cmake --build $(BUILD) -j $(JOBS)
+	DESTDIR=$(DESTDIR) cmake --install $(BUILD)
 
 unit: all
 	cd $(BUILD) && ctest --output-on-failure -R unit/
