@@ -2,6 +2,9 @@
 # the daemons and interlinkctl, example configurations, the systemd units
 # (their paths filled in for this prefix) and the deployment manifests.
 include(GNUInstallDirs)
+# Installing needs only the installed targets (make install / make deb build
+# them first), not the unit tests and the benchmark.
+set(CMAKE_SKIP_INSTALL_ALL_DEPENDENCY TRUE)
 
 # Units go where systemd looks for them: /lib/systemd/system for /usr (as
 # Debian does), PREFIX/lib/systemd/system otherwise.
@@ -26,11 +29,33 @@ endforeach()
 install(FILES ${CMAKE_SOURCE_DIR}/deploy/systemd/interlink.sysusers
         DESTINATION ${CMAKE_INSTALL_PREFIX}/lib/sysusers.d RENAME interlink.conf)
 
-# Example configurations: under share/doc, copied to /etc/interlink by the
-# Debian package or by the admin (interlinkctl setup writes site ones).
+# Example configurations: under share/interlink (not share/doc, which
+# minimal images leave out), copied to /etc/interlink by the Debian package
+# or by the admin (interlinkctl setup writes site ones).
+set(IL_SHAREDIR ${CMAKE_INSTALL_DATADIR}/interlink)
 file(GLOB IL_EXAMPLE_CONFIGS ${CMAKE_SOURCE_DIR}/deploy/config/*.yaml)
-install(FILES ${IL_EXAMPLE_CONFIGS} DESTINATION ${CMAKE_INSTALL_DOCDIR}/examples)
-install(DIRECTORY ${CMAKE_SOURCE_DIR}/examples/ DESTINATION ${CMAKE_INSTALL_DOCDIR}/examples/pods)
+install(FILES ${IL_EXAMPLE_CONFIGS} DESTINATION ${IL_SHAREDIR}/examples)
+install(DIRECTORY ${CMAKE_SOURCE_DIR}/examples/ DESTINATION ${IL_SHAREDIR}/examples/pods)
 if(EXISTS ${CMAKE_SOURCE_DIR}/deploy/kubernetes)
-  install(DIRECTORY ${CMAKE_SOURCE_DIR}/deploy/kubernetes DESTINATION ${CMAKE_INSTALL_DOCDIR})
+  install(DIRECTORY ${CMAKE_SOURCE_DIR}/deploy/kubernetes DESTINATION ${IL_SHAREDIR})
 endif()
+
+# `make deb`: a Debian package of the same tree (configured with
+# CMAKE_INSTALL_PREFIX=/usr).  Its maintainer scripts create the system
+# user, the state directories and /etc/interlink (deploy/debian/).
+set(CPACK_GENERATOR DEB)
+set(CPACK_PACKAGE_NAME interlink)
+set(CPACK_PACKAGE_VERSION ${PROJECT_VERSION})
+set(CPACK_PACKAGE_CONTACT "interlink-c maintainers <interlink@localhost>")
+set(CPACK_PACKAGE_DESCRIPTION_SUMMARY
+    "interLink: Kubernetes pods offloaded to SLURM and other backends (C implementation)")
+set(CPACK_DEBIAN_PACKAGE_SECTION admin)
+set(CPACK_DEBIAN_FILE_NAME DEB-DEFAULT)
+set(CPACK_DEBIAN_PACKAGE_SHLIBDEPS ON)
+set(CPACK_DEBIAN_PACKAGE_DEPENDS "adduser")
+set(CPACK_DEBIAN_PACKAGE_RECOMMENDS "bubblewrap")
+set(CPACK_DEBIAN_PACKAGE_SUGGESTS "slurm-client, podman")
+set(CPACK_DEBIAN_PACKAGE_CONTROL_EXTRA
+    ${CMAKE_SOURCE_DIR}/deploy/debian/postinst ${CMAKE_SOURCE_DIR}/deploy/debian/postrm)
+set(CPACK_DEBIAN_PACKAGE_CONTROL_STRICT_PERMISSION ON)
+include(CPack)

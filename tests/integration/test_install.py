@@ -33,7 +33,7 @@ def installed(tmp_path_factory):
     prefix = cache_value("CMAKE_INSTALL_PREFIX")
     unitdir = cache_value("IL_SYSTEMD_UNITDIR")
     return {"root": root, "prefix": prefix, "bin": root + prefix + "/bin",
-            "units": root + unitdir, "doc": root + prefix + "/share/doc/interlink-c"}
+            "units": root + unitdir, "share": root + prefix + "/share/interlink"}
 
 
 def test_tree_has_binaries_units_and_examples(installed):
@@ -49,7 +49,7 @@ def test_tree_has_binaries_units_and_examples(installed):
         assert f"ExecStart={installed['prefix']}/bin/" in text, u
         assert not re.search(r"@[A-Z_]+@", text), u
     for c in ("InterLinkConfig.yaml", "interlink-local.yaml", "interlink-slurm.yaml", "vk.yaml"):
-        assert os.path.isfile(os.path.join(installed["doc"], "examples", c)), c
+        assert os.path.isfile(os.path.join(installed["share"], "examples", c)), c
     sysusers = installed["root"] + installed["prefix"] + "/lib/sysusers.d/interlink.conf"
     assert open(sysusers).read().splitlines()[-1].startswith("u interlink ")
 

@@ -135,8 +135,9 @@ class UpstreamHandler(http.server.BaseHTTPRequestHandler):
     do_GET = do_POST = do_DELETE = do_PUT = handle_one
 
 
-def test_interlink_without_watch_falls_back_to_polling(tmp_path):
-    kube = vkutil.FakeKube(tmp_path / "kube")
+def test_interlink_without_watch_falls_back_to_polling(tmp_path, real_kube):
+    kube = real_kube
+    kube.reset()
     stack = harness.Stack(tmp_path / "stack").start()
     sock = str(tmp_path / "upstream.sock")
     proxy = UpstreamLike(sock, stack.api_addr)
@@ -160,7 +161,6 @@ def test_interlink_without_watch_falls_back_to_polling(tmp_path):
         proxy.shutdown()
         proxy.server_close()
         stack.stop()
-        kube.stop()
         if os.path.exists(sock):
             os.unlink(sock)
     assert code == 0, f"interlink-vk exited {code} on SIGTERM"
@@ -169,12 +169,13 @@ def test_interlink_without_watch_falls_back_to_polling(tmp_path):
     assert "LeakSanitizer" not in out, out[-5000:]
 
 
-def test_the_watch_carries_the_vk_token(tmp_path):
+def test_the_watch_carries_the_vk_token(tmp_path, real_kube):
     """Against an interlink that wants a bearer token, the watch sends
     VKTokenFile's like every other call, and still pushes."""
     (tmp_path / "tokens").write_text("vk-watch-secret\n")
     (tmp_path / "vk-token").write_text("vk-watch-secret\n")
-    kube = vkutil.FakeKube(tmp_path / "kube")
+    kube = real_kube
+    kube.reset()
     stack = harness.Stack(tmp_path / "stack",
                           api_extra={"AuthTokenFile": str(tmp_path / "tokens")}).start()
     vk = None
@@ -193,7 +194,6 @@ def test_the_watch_carries_the_vk_token(tmp_path):
     finally:
         code = vk.stop() if vk else 0
         stack.stop()
-        kube.stop()
     assert code == 0, f"interlink-vk exited {code} on SIGTERM"
 
 
