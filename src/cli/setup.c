@@ -271,7 +271,10 @@ static int ensure_pair(const char *dir, const char *name, const char *cn, const 
         EVP_PKEY *key = EVP_EC_gen("P-256");
         X509 *cert = key ? make_cert(key, cn, kind, san, ca, ca_key) : NULL;
         char *kpem = cert ? pem_of_key(key) : NULL, *cpem = kpem ? pem_of_cert(cert) : NULL;
-        rc = cpem && il_write_file_atomic(keyp, kpem, strlen(kpem), 0600) == 0 &&
+        /* The CA key is for the admin alone; a daemon's key is readable by
+         * its group (the interlink user, once the admin chgrps it). */
+        mode_t key_mode = strcmp(kind, "ca") == 0 ? 0600 : 0640;
+        rc = cpem && il_write_file_atomic(keyp, kpem, strlen(kpem), key_mode) == 0 &&
                      il_write_file_atomic(crtp, cpem, strlen(cpem), 0644) == 0 ? 0 : -1;
         if (rc)
             cli_err("setup: cannot make %s", crtp);

@@ -80,6 +80,7 @@ def test_mtls_site(tmp_path, real_kube):
     assert "TLS Web Client Authentication" in openssl("x509", "-noout", "-text", "-in",
                                                       str(cluster / "vk.crt"))
     assert oct(os.stat(tls / "ca.key").st_mode & 0o777) == "0o600"
+    assert oct(os.stat(tls / "interlink.key").st_mode & 0o777) == "0o640"   # for its group
     # Idempotent: the same flags again change nothing, keys included.
     before = snapshot(out)
     r = run_setup(out, port)

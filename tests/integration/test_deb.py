@@ -6,6 +6,7 @@ systemd's units would run them) and take a pod through create, status, logs
 and delete.  `make deb-test` runs it with IL_DEB set; the root comes from
 scripts/debian-root.sh (mmdebstrap, cached)."""
 import os
+import re
 import shutil
 import subprocess
 import tarfile
@@ -13,6 +14,7 @@ import tarfile
 import pytest
 
 import harness
+import vkutil
 
 DEB = os.environ.get("IL_DEB")
 pytestmark = pytest.mark.skipif(not DEB, reason="IL_DEB is not set: `make deb-test` builds the "
@@ -47,9 +49,14 @@ def in_root(root, *argv, user=None):
 
 def daemon_in_root(root, name, env, log):
     """The daemon as its unit runs it: the interlink user, /proc of its own,
-    the root as /; its pid is the daemon's (exec all the way)."""
-    script = ("mount -t proc proc \"$R/proc\" && mount --rbind /dev \"$R/dev\" && "
-              f"exec chroot --userspec=interlink:interlink \"$R\" env {env} /usr/bin/{name}")
+    the root as / (pivot_root in a mount namespace, not chroot: a chrooted
+    process may not create user namespaces, which bubblewrap needs); its
+    pid is the daemon's (exec all the way)."""
+    inner = ("umount -l /mnt && exec setpriv --reuid=interlink --regid=interlink --init-groups "
+             f"env {env} /usr/bin/{name}")
+    script = ('mount --bind "$R" "$R" && mount -t proc proc "$R/proc" && '
+              'mount --rbind /dev "$R/dev" && cd "$R" && pivot_root . mnt && '
+              f"exec /usr/bin/env -i PATH=/usr/bin:/bin /bin/sh -c '{inner}'")
     return harness.Daemon(["unshare", "--mount", "--propagation", "private", "sh", "-c", script],
                           log, env={"R": root})
 
@@ -70,23 +77,25 @@ def test_package_installs_and_its_daemons_run_a_pod(root, tmp_path):
         assert os.path.isfile(os.path.join(root, "lib", "systemd", "system", u + ".service"))
     r = in_root(root, "/usr/bin/interlink", "--version")
     assert r.returncode == 0 and r.stdout.startswith("interlink "), r
-    # A second install (upgrade) keeps an edited config.
+    uid = int(user[2])
+
+    # The site's files, as docs/deploy.md has the admin make them: interlink
+    # on HTTPS with mTLS (on loopback here), relaying to interlink-local.
+    port = vkutil.free_port()
+    r = in_root(root, "/usr/bin/interlinkctl", "setup", "--backend", "local",
+                "--interlink-host", "127.0.0.1", "--port", str(port), "--out", "/root/site")
+    assert r.returncode == 0 and "Next steps" in r.stdout, r.stdout + r.stderr
+    r = in_root(root, "sh", "-c", "cp -r /root/site/edge/* /etc/interlink/ && "
+                "chgrp -R interlink /etc/interlink")
+    assert r.returncode == 0, r.stderr
+    # InterLinkConfig.yaml now points at interlink-local: an upgrade keeps it.
     cfg = os.path.join(root, "etc", "interlink", "InterLinkConfig.yaml")
     text = open(cfg).read()
-    # As the admin would for a single host: interlink on a unix socket, no
-    # TLS, relaying to interlink-local (the shipped example listens on HTTPS).
-    text = text.replace("InterlinkAddress: https://0.0.0.0",
-                        "InterlinkAddress: unix:///run/interlink/interlink.sock")
-    text = text.replace("  Enabled: true", "  Enabled: false")
-    text = text.replace("unix:///run/interlink-slurm/plugin.sock",
-                        "unix:///run/interlink-local/plugin.sock")
-    with open(cfg, "w") as f:
-        f.write(text)
+    assert "interlink-local/plugin.sock" in text
     r = in_root(root, "dpkg", "-i", "/tmp/interlink.deb")
     assert r.returncode == 0 and open(cfg).read() == text, r.stdout + r.stderr
 
     # The RuntimeDirectory= systemd would make.
-    uid = int(user[2])
     for d in ("interlink", "interlink-local"):
         p = os.path.join(root, "run", d)
         os.makedirs(p, exist_ok=True)
@@ -96,32 +105,39 @@ def test_package_installs_and_its_daemons_run_a_pod(root, tmp_path):
                             "LOCALCONFIGPATH=/etc/interlink/interlink-local.yaml",
                             str(tmp_path / "local.log")).start()
     api = None
+    cluster = os.path.join(root, "root", "site", "cluster")
+    ctl = [harness.binary("interlinkctl"), "--url", f"https://127.0.0.1:{port}",
+           "--cacert", os.path.join(cluster, "ca.crt"), "--cert", os.path.join(cluster, "vk.crt"),
+           "--key", os.path.join(cluster, "vk.key")]
+
+    def run(*args):
+        return subprocess.run(ctl + list(args), capture_output=True, text=True, timeout=60)
     try:
         harness.wait_for_socket("unix://" + os.path.join(root, "run/interlink-local/plugin.sock"),
                                 plugin.proc)
         api = daemon_in_root(root, "interlink",
                              "INTERLINKCONFIGPATH=/etc/interlink/InterLinkConfig.yaml",
                              str(tmp_path / "interlink.log")).start()
-        addr = "unix://" + os.path.join(root, "run/interlink/interlink.sock")
-        harness.wait_for_socket(addr, api.proc)
-        stack = harness.Stack.__new__(harness.Stack)   # only its client calls
-        stack.api_addr = addr
-        pod = harness.make_pod("from-deb", [harness.sh("main", "id -un; echo packaged")])
-        code, body = stack.create(harness.create_request(pod))
-        assert code == 200, body
-        phase, st = stack.wait_phase(pod)
-        assert phase == "Succeeded", st
-        assert harness.logs(stack, pod, "main") == b"interlink\npackaged\n"
+        harness.wait_for("interlink answering", lambda: api.proc.poll() is None
+                         and run("ping").returncode == 0, timeout=30)
+        pod = tmp_path / "pod.yaml"
+        pod.write_text("apiVersion: v1\nkind: Pod\nmetadata: {name: from-deb}\nspec:\n"
+                       "  containers:\n  - name: main\n    image: busybox\n"
+                       "    command: [/bin/sh, -c, 'id -un; echo packaged']\n")
+        r = run("apply", "-f", str(pod))
+        assert r.returncode == 0, r.stdout + r.stderr
+        harness.wait_for("the pod's log", lambda: run("logs", "from-deb").stdout ==
+                         "interlink\npackaged\n", timeout=60)
+        r = run("get", "pods", "-o", "wide")
+        assert re.search(r"from-deb +0/1 +Completed", r.stdout), r.stdout
         # state in the package's directories, owned by the system user
         db = os.path.join(root, "var", "lib", "interlink", "interlink.db")
         assert os.stat(db).st_uid == uid
-        pod_dir = os.path.join(root, "var", "lib", "interlink-local", "pods",
-                               pod["metadata"]["uid"])
-        assert os.path.isdir(pod_dir)
-        code, body = stack.delete(pod)
-        assert code == 200, body
-        harness.wait_for("the pod's directory removed", lambda: not os.path.exists(pod_dir),
-                         timeout=30)
+        pods = os.path.join(root, "var", "lib", "interlink-local", "pods")
+        assert len(os.listdir(pods)) == 1
+        r = run("delete", "pod", "from-deb")
+        assert r.returncode == 0, r.stdout + r.stderr
+        harness.wait_for("the pod's directory removed", lambda: not os.listdir(pods), timeout=30)
     finally:
         problems = []
         for d in (api, plugin):
