@@ -18,7 +18,7 @@ rm "$work/root.tar"
 cp "$deb" "$work/root/tmp/interlink.deb"
 chroot "$work/root" groupadd --system --gid 65532 interlink
 chroot "$work/root" useradd --system --uid 65532 --gid 65532 --home-dir /var/lib/interlink \
-  --no-create-home --shell /usr/sbin/nologin --comment "interLink daemons" interlink
+  --no-create-home --shell /usr/sbin/nologin --comment "interLink daemons" interlink 2>/dev/null
 chroot "$work/root" dpkg -i /tmp/interlink.deb >/dev/null
 rm -rf "$work/root/tmp/"* "$work/root/var/cache/apt/"*.bin "$work/root/var/lib/apt/lists/"* \
   "$work/root/var/cache/debconf/"*-old "$work/root/var/log/"*
@@ -28,4 +28,7 @@ cp "$here/deploy/Containerfile" "$work/ctx/Containerfile"
 podman build --quiet -t "$image" -f "$work/ctx/Containerfile" "$work/ctx" >/dev/null
 size=$(podman image inspect --format '{{.Size}}' "$image")
 echo "image $image: $((size / 1024 / 1024)) MiB ($size bytes)"
-podman --runtime runc --cgroup-manager cgroupfs run --rm --network none "$image" interlink --version
+# The same ulimits as interlink-local's default PodmanArgs: podman's own
+# defaults need CAP_SYS_RESOURCE, which a nested or rootless podman lacks.
+podman --runtime runc --cgroup-manager cgroupfs run --rm --network none \
+  --ulimit nofile=16384:16384 --ulimit nproc=16384:16384 "$image" interlink --version
