@@ -65,7 +65,7 @@ def wait_listening(port, proc):
                                     text=True).stdout.strip(), timeout=20)
 
 
-def test_mtls_site(tmp_path, real_kube):
+def test_mtls_site(tmp_path):
     out, port = tmp_path / "site", vkutil.free_port()
     r = run_setup(out, port)
     assert r.returncode == 0, r.stderr
@@ -98,17 +98,6 @@ def test_mtls_site(tmp_path, real_kube):
     finally:
         stop_all(api, plugin)
 
-    # The cluster side: applies as it is (server-side), config and Secret in place.
-    r = real_kube.kubectl("apply", "--server-side", "--force-conflicts", "-k", str(cluster))
-    code, secret = real_kube.api.get("/api/v1/namespaces/interlink/secrets/interlink-vk-tls")
-    assert code == 200 and set(secret["data"]) == {"ca.crt", "vk.crt", "vk.key"}
-    code, cm = real_kube.api.get("/api/v1/namespaces/interlink/configmaps/interlink-vk-config")
-    assert f"InterlinkPort: \"{port}\"" in cm["data"]["vk.yaml"]
-    code, dep = real_kube.api.get("/apis/apps/v1/namespaces/interlink/deployments/interlink-vk")
-    assert dep["spec"]["template"]["spec"]["containers"][0]["env"][0] == \
-        {"name": "NODENAME", "value": "interlink-vk"}
-    real_kube.kubectl("delete", "--wait=false", "-k", str(cluster), check=False)
-
 
 def test_token_site(tmp_path):
     out, port = tmp_path / "site", vkutil.free_port()
@@ -126,6 +115,23 @@ def test_token_site(tmp_path):
         assert ctl(port, *ca).returncode != 0
     finally:
         stop_all(api, plugin)
+
+
+def test_cluster_side_applies(tmp_path, real_kube):
+    """The cluster side applies as it is (server-side): config, Secret and
+    node name in place."""
+    out, port = tmp_path / "site", vkutil.free_port()
+    assert run_setup(out, port).returncode == 0
+    cluster = out / "cluster"
+    r = real_kube.kubectl("apply", "--server-side", "--force-conflicts", "-k", str(cluster))
+    code, secret = real_kube.api.get("/api/v1/namespaces/interlink/secrets/interlink-vk-tls")
+    assert code == 200 and set(secret["data"]) == {"ca.crt", "vk.crt", "vk.key"}
+    code, cm = real_kube.api.get("/api/v1/namespaces/interlink/configmaps/interlink-vk-config")
+    assert f"InterlinkPort: \"{port}\"" in cm["data"]["vk.yaml"]
+    code, dep = real_kube.api.get("/apis/apps/v1/namespaces/interlink/deployments/interlink-vk")
+    assert dep["spec"]["template"]["spec"]["containers"][0]["env"][0] == \
+        {"name": "NODENAME", "value": "interlink-vk"}
+    real_kube.kubectl("delete", "--wait=true", "--timeout=90s", "-k", str(cluster), check=False)
 
 
 @pytest.mark.parametrize("flag,value", [

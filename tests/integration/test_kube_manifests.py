@@ -57,7 +57,7 @@ def deployed(real_kube, tmp_path_factory):
     r = apply(real_kube, "edge")
     assert r.returncode == 0, r.stderr
     yield real_kube
-    real_kube.kubectl("delete", "--wait=false", "-k",
+    real_kube.kubectl("delete", "--wait=true", "--timeout=90s", "-k",
                       os.path.join(KUSTOMIZE, "overlays", "edge"), check=False)
 
 
