@@ -8,7 +8,13 @@ JOBS       ?= $(shell nproc)
 FUZZ_BUILD ?= build-fuzz
 FUZZ_SECONDS ?= 60
 
-.PHONY: all deps test unit demo bench valgrind chaos fuzz clean
+PREFIX     ?= /usr/local
+DESTDIR    ?=
+
+DEB_BUILD  ?= build-deb
+IMAGE      ?= localhost/interlink:latest
+
+.PHONY: all deps test unit demo bench valgrind chaos fuzz clean install deb deb-test image
 
 all: deps
 	cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
@@ -25,6 +31,33 @@ test:
 	  UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 	  ctest --output-on-failure --timeout 900
 	@$(MAKE) --no-print-directory valgrind
+
+# Binaries, systemd units (paths for PREFIX), example configs under
+# share/doc/interlink-c; DESTDIR stages the tree (packaging).
+install: deps
+	cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_INSTALL_PREFIX=$(PREFIX) >/dev/null
+	cmake --build $(BUILD) -j $(JOBS)
+	DESTDIR=$(DESTDIR) cmake --install $(BUILD)
+
+# The Debian package (CPack; maintainer scripts in deploy/debian/), built
+# for /usr in its own build directory.
+deb: deps
+	cmake -S . -B $(DEB_BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_INSTALL_PREFIX=/usr >/dev/null
+	cmake --build $(DEB_BUILD) -j $(JOBS) --target interlink interlink-local interlink-slurm interlink-vk interlinkctl
+	cd $(DEB_BUILD) && cpack -G DEB >/dev/null
+	@ls $(DEB_BUILD)/interlink_*.deb
+
+# The package installed into a clean Debian 12 root (mmdebstrap, cached)
+# and its daemons run from there: a pod created, run, and its status read.
+deb-test: deb
+	@scripts/deps.sh test
+	IL_DEB=$$(ls $(CURDIR)/$(DEB_BUILD)/interlink_*.deb) IL_BIN_DIR=$(CURDIR)/$(DEB_BUILD)/bin \
+	  /usr/bin/python3 -m pytest -q -p no:cacheprovider tests/integration/test_deb.py
+
+# A container image (podman) from a Debian 12 root with the package
+# installed; prints its size.
+image: deb
+	scripts/build-image.sh $$(ls $(CURDIR)/$(DEB_BUILD)/interlink_*.deb) $(IMAGE)
 
 unit: all
 	cd $(BUILD) && ctest --output-on-failure -R unit/

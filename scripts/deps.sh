@@ -13,12 +13,17 @@ runtime_pkgs=(bubblewrap podman runc uidmap busybox-static)
 # SLURM accounting for tests/integration/test_slurm_fallback.py (slurm-up.sh
 # runs its own mariadbd and slurmdbd; the packaged services are not used).
 test_pkgs=(python3 python3-pytest python3-yaml python3-kubernetes python3-jwt python3-cryptography valgrind openssl charliecloud
-           mariadb-server slurmdbd openmpi-bin
-           prometheus)   # promtool: checks every daemon's /metrics and deploy/monitoring's rules
+           mariadb-server slurmdbd openmpi-bin etcd-server mmdebstrap dpkg-dev systemd
+           prometheus)
+# etcd-server: the real Kubernetes control plane (../shared/k8s, realkube.py);
+# mmdebstrap, dpkg-dev (dpkg-shlibdeps): make deb, make deb-test, make image;
+# prometheus: promtool checks every daemon's /metrics and deploy/monitoring's rules.
 # make fuzz: clang's libFuzzer and sanitizer runtimes (tests/fuzz, docs/fuzzing.md).
 fuzz_pkgs=(clang libclang-rt-14-dev)
 
 want=("${build_pkgs[@]}" "${runtime_pkgs[@]}")
+# kubectl for the manifests' test: Debian's kubernetes-client unless one is there.
+command -v kubectl >/dev/null || test_pkgs+=(kubernetes-client)
 case "${1:-build}" in
   build) want=("${build_pkgs[@]}") ;;
   demo)  ;;

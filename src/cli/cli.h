@@ -167,5 +167,6 @@ int cmd_describe(cli_ctx *ctx, int argc, char **argv);
 int cmd_logs(cli_ctx *ctx, int argc, char **argv);
 int cmd_delete(cli_ctx *ctx, int argc, char **argv);
 int cmd_ping(cli_ctx *ctx, int argc, char **argv);
+int cmd_setup(cli_ctx *ctx, int argc, char **argv);
 
 #endif

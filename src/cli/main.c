@@ -22,6 +22,9 @@ static const char usage_text[] =
     "  logs [-f] [-c C] NAME    print a container's log\n"
     "  delete pod NAME...       delete pods (or delete -f FILE)\n"
     "  ping                     check that interlink and its plugin answer\n"
+    "  setup --backend B --interlink-host H\n"
+    "                           generate certificates, configs and the cluster's\n"
+    "                           kustomization for a site (setup --help)\n"
     "\n"
     "Global flags:\n"
     "  --url URL                interlink API: unix:///path or http://host:port\n"
@@ -45,7 +48,7 @@ static const struct {
 } commands[] = {
     {"apply", cmd_apply},     {"create", cmd_apply}, {"get", cmd_get},
     {"describe", cmd_describe}, {"logs", cmd_logs},  {"log", cmd_logs},
-    {"delete", cmd_delete},   {"ping", cmd_ping},
+    {"delete", cmd_delete},   {"ping", cmd_ping},    {"setup", cmd_setup},
 };
 
 /* Global flags before the command word: stop at the first non-option

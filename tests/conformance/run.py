@@ -1,7 +1,8 @@
 #!/usr/bin/python3
 """Runs the public interLink conformance templates (vk-test-set) against
-interlink-vk + interlink + interlink-local, with the Kubernetes API server
-test double (tests/kube) standing in for the cluster.
+interlink-vk + interlink + interlink-local, on the real Kubernetes control
+plane (tests/integration/realkube.py: kube-apiserver, controller-manager and
+kube-scheduler) when it is there, otherwise the API server double (tests/kube).
 
     /usr/bin/python3 tests/conformance/run.py --bin-dir build/bin [--ci] [-k 0[0-9]0] ...
 
@@ -10,8 +11,9 @@ render each template (Jinja2, or an equivalent renderer for the few constructs
 the templates use) with the values of a vktest_config (default: interLink's
 k3s CI config), split it at the `# VALIDATION` line, create every manifest
 document through the API in file order (the pods' images rewritten to local
-stand-ins, images.json), bind each pod to the node its nodeSelector and
-tolerations allow (the double has no scheduler: this plays kube-scheduler),
+stand-ins, images.json), let kube-scheduler bind each pod (on the double,
+which has no scheduler, the runner binds it to the node its nodeSelector and
+tolerations allow),
 and run the template's own ValidationProcedure: every check_pods then every
 check_logs per iteration, 1 s apart, until all pass or timeout_seconds x
 timeout_multiplier runs out; a pod Failed when another phase is expected, or
@@ -42,6 +44,7 @@ sys.path.insert(0, os.path.join(REPO, "tests", "kube"))
 
 import harness  # noqa: E402  (tests/integration: daemons on unix sockets)
 import localimages  # noqa: E402
+import realkube  # noqa: E402
 from kube_client import KubeClient  # noqa: E402
 
 DEFAULT_SUITE = os.environ.get("IL_CONFORMANCE_SUITE") or os.path.abspath(
@@ -181,11 +184,15 @@ class Node:
 
 
 class Env:
-    def __init__(self, workdir, node_prefix, verbose=False):
+    def __init__(self, workdir, node_prefix, verbose=False, kube="auto"):
         self.workdir = workdir
         self.node_prefix = node_prefix
         self.verbose = verbose
-        self.kube = FakeKube(os.path.join(workdir, "kube")).start()
+        self.real = kube == "real" or (kube == "auto" and realkube.unavailable() is None)
+        if self.real:
+            self.kube = realkube.RealKube()
+        else:
+            self.kube = FakeKube(os.path.join(workdir, "kube")).start()
         self.nodes = {}
         self.created = []          # (plural path, name) of everything applied, for teardown
 
@@ -234,7 +241,9 @@ class Env:
                              "result": FAIL if problems else PASS,
                              "reason": "; ".join(problems) if problems else
                              "0 on SIGTERM, no sanitizer report"})
-            if self.kube.alive():
+            if self.real:
+                self.kube.stop()
+            elif self.kube.alive():
                 self.kube.stop()
             harness.kill_processes_under(self.workdir)
         return rows
@@ -349,7 +358,7 @@ def apply(env, docs, image_map):
             raise ApiFailure(f"create {doc.get('kind')} {doc['metadata'].get('name')}: "
                              f"{code} {status_message(body)}")
         env.created.append((path, body["metadata"]["name"]))
-        if doc.get("kind") == "Pod":
+        if doc.get("kind") == "Pod" and not env.real:
             why = schedule(env, body)
             if why:
                 problems.append(f"pod {body['metadata']['name']}: {why}")
@@ -748,7 +757,9 @@ def setup_env(args, config):
         harness.binary(b)   # fails early with the path when not built
     workdir = args.work_dir or tempfile.mkdtemp(prefix="il-conformance-")
     os.makedirs(workdir, exist_ok=True)
-    env = Env(workdir, args.node_prefix, verbose=args.verbose)
+    env = Env(workdir, args.node_prefix, verbose=args.verbose, kube=args.kube)
+    print(f"conformance: on {'the real control plane' if env.real else 'the API server double'}",
+          file=sys.stderr)
     ns = (config.get("values") or {}).get("namespace", "default")
     if env.get(f"/api/v1/namespaces/{ns}") is None:   # CI creates it in its setup
         code, body = env.kube.api.post("/api/v1/namespaces", {"metadata": {"name": ns}})
@@ -802,6 +813,9 @@ def main(argv=None):
                    help="stop waiting after this long in all: the running template's timeout is "
                         "cut short and the rest FAIL as not run (CTest: 600)")
     p.add_argument("--node-prefix", default="virtual-kubelet")
+    p.add_argument("--kube", choices=("auto", "real", "double"), default="auto",
+                   help="the API server: the real control plane (realkube.py), the double, or "
+                        "the real one when ../shared/k8s is there (default)")
     p.add_argument("--work-dir", default=None, help="keep daemons' files here (default: a temp dir)")
     p.add_argument("--keep", action="store_true", help="keep the work dir and leftover pods")
     p.add_argument("--json", default=None, help="also write the results here")

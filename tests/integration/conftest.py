@@ -29,3 +29,15 @@ def stack_factory(tmp_path):
     yield make
     for s in made:
         s.stop()
+
+
+@pytest.fixture(scope="session")
+def real_kube():
+    """The real Kubernetes control plane (tests/integration/realkube.py), one
+    per session; the test skips with the reason when it cannot run here."""
+    import realkube
+    why = realkube.unavailable()
+    if why:
+        pytest.skip(why)
+    yield realkube.session()
+    realkube.stop_session()

@@ -1,7 +1,12 @@
-"""The kubelet HTTPS API of interlink-vk: container logs through the fake API
+"""The kubelet HTTPS API of interlink-vk: container logs through the real API
 server's node proxy (the `kubectl logs` path) and directly, authentication
 (client certificates, TokenReview'd bearer tokens) and authorization, and the
-three sources of the serving certificate (CSR flow, self-signed, files)."""
+three sources of the serving certificate (CSR flow, self-signed, files).
+
+On the double: what needs its request log (CSRs never deleted by the VK,
+TokenReviews cached) or its CSR cleaner on a 2 s period, and the self-signed
+and certificate-file sources (a VK of their own beside the module's one,
+which on the shared real server would be the same node)."""
 import base64
 import http.client
 import json
@@ -25,11 +30,11 @@ def ready(env):
 
 
 @pytest.fixture(scope="module")
-def env(tmp_path_factory):
-    # The proxy verifies the kubelet's certificate, so logs through it work
-    # only once the CSR flow has produced a CA-signed one.
-    e = vkutil.VKEnv(tmp_path_factory.mktemp("vkkubelet"),
-                     kube_args=["--auto-approve-csr", "--verify-kubelet-cert"])
+def env(tmp_path_factory, real_kube):
+    # realkube approves the kubelet-serving CSR as a site admin would.  Its
+    # .token is a ServiceAccount's (not in system:masters): allowed by name.
+    e = vkutil.VKEnv(tmp_path_factory.mktemp("vkkubelet"), kube=real_kube,
+                     KubeletAllowedUsers=["kube-apiserver-kubelet-client", real_kube.token_user])
     ready(e)
     yield e
     e.stop()
@@ -70,7 +75,11 @@ def kube_file(env, name):
 
 
 def admin_cert(env):
-    return kube_file(env, "kubelet-client.crt"), kube_file(env, "kubelet-client.key")
+    return env.kube.pki.kubelet_client
+
+
+def ca_signed(env):
+    return env.kube.pki.ca_cn in serving_cert_text(env)
 
 
 def finished_pod(env, name, script):
@@ -98,13 +107,12 @@ def test_csr_flow_issues_a_cert_the_proxy_trusts(env):
     assert spec["signerName"] == "kubernetes.io/kubelet-serving"
     assert sorted(spec["usages"]) == ["digital signature", "key encipherment", "server auth"]
     assert csrs[0]["metadata"]["name"].startswith("csr-vk-test-")
-    wait_for("the CA-signed certificate served",
-             lambda: "fake-kubernetes-ca" in serving_cert_text(env), timeout=30)
+    wait_for("the CA-signed certificate served", lambda: ca_signed(env), timeout=30)
     text = serving_cert_text(env)
     assert "system:node:vk-test" in text and "system:nodes" in text
     assert "IP Address:127.0.0.1" in text and "DNS:vk-test" in text
     # Verified against the cluster CA, with the host name checked (IP SAN).
-    assert kubelet(env, "/healthz", ca=kube_file(env, "ca.crt")) == (200, "ok")
+    assert kubelet(env, "/healthz", ca=env.kube.pki.ca_crt) == (200, "ok")
 
 
 CSRS = "/apis/certificates.k8s.io/v1/certificatesigningrequests"
@@ -145,8 +153,7 @@ def test_csrs_are_left_to_the_controller_managers_cleaner(tmp_path):
 
 def test_logs_of_a_finished_pod_through_the_proxy(env):
     finished_pod(env, "done", "for i in 1 2 3 4 5; do echo line$i; done")
-    wait_for("the CA-signed certificate served",
-             lambda: "fake-kubernetes-ca" in serving_cert_text(env), timeout=30)
+    wait_for("the CA-signed certificate served", lambda: ca_signed(env), timeout=30)
     assert proxied_log(env, "done", "c") == (200, "line1\nline2\nline3\nline4\nline5\n")
     assert proxied_log(env, "done", "c", tailLines=2) == (200, "line4\nline5\n")
     assert proxied_log(env, "done", "c", limitBytes=8) == (200, "line1\nli")
@@ -229,13 +236,24 @@ def test_client_certificate_from_another_ca_is_rejected(env, tmp_path):
 
 
 def test_bearer_token_checked_by_token_review(env):
-    env.kube.api.request("DELETE", "/_test/requests")
     path = "/containerLogs/default/done/c?tailLines=1"
     assert kubelet(env, path, token=env.kube.token) == (200, "line5\n")
-    assert kubelet(env, path, token=env.kube.token) == (200, "line5\n")
-    reviews = env.kube.requests(path="/apis/authentication.k8s.io/v1/tokenreviews")
-    assert len(reviews) == 1, "the second request should be answered from the cache"
     assert kubelet(env, path, token="not-a-token")[0] == 401
+
+
+def test_token_reviews_are_cached(tmp_path):
+    e = vkutil.VKEnv(tmp_path, DisableCSR=True)
+    try:
+        ready(e)
+        finished_pod(e, "done", "echo line5")
+        e.kube.api.request("DELETE", "/_test/requests")
+        path = "/containerLogs/default/done/c?tailLines=1"
+        assert kubelet(e, path, token=e.kube.token) == (200, "line5\n")
+        assert kubelet(e, path, token=e.kube.token) == (200, "line5\n")
+        reviews = e.kube.requests(path="/apis/authentication.k8s.io/v1/tokenreviews")
+        assert len(reviews) == 1, "the second request should be answered from the cache"
+    finally:
+        e.stop()
 
 
 def test_authenticated_but_not_allowed_is_403(env):

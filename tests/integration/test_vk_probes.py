@@ -11,8 +11,8 @@ from vkutil import condition, wait_for
 
 
 @pytest.fixture(scope="module")
-def env(tmp_path_factory):
-    e = vkutil.VKEnv(tmp_path_factory.mktemp("vkprobes"))
+def env(tmp_path_factory, real_kube):
+    e = vkutil.VKEnv(tmp_path_factory.mktemp("vkprobes"), kube=real_kube)
     wait_for("Ready", lambda: (condition(e.kube.node(), "Ready") or {}).get("status") == "True",
              timeout=15)
     yield e
@@ -20,7 +20,10 @@ def env(tmp_path_factory):
 
 
 def nulls(v, path="status"):
-    """Paths of the nulls in v."""
+    """Paths of the nulls in v (but lastProbeTime: a real API server renders
+    the unset time as null whatever the VK wrote)."""
+    if path.endswith(".lastProbeTime"):
+        return []
     if v is None:
         return [path]
     if isinstance(v, dict):

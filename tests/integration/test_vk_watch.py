@@ -2,7 +2,7 @@
 
 With StatusIntervalSeconds 300 the status loop's own interval never comes
 during a test, so a pod that still goes Pending -> Running -> Succeeded in the
-API server double got there through the watch (also across an interlink
+API server got there through the watch (also across an interlink
 restart, which the watcher survives by reconnecting and resyncing).  Without
 the watch -- StatusWatch off, or an interlink without /watch (an upstream one,
 stood in for by a proxy that answers /watch 404 as Go's mux does) -- interval
@@ -47,11 +47,11 @@ def wait_log(env, text, timeout=LONG):
 
 
 @pytest.fixture
-def env_with(tmp_path):
+def env_with(tmp_path, real_kube):
     made = []
 
     def make(**vk_config):
-        e = vkutil.VKEnv(tmp_path / f"e{len(made)}", **vk_config)
+        e = vkutil.VKEnv(tmp_path / f"e{len(made)}", kube=real_kube, **vk_config)
         made.append(e)
         ready(e)
         return e
@@ -135,8 +135,9 @@ class UpstreamHandler(http.server.BaseHTTPRequestHandler):
     do_GET = do_POST = do_DELETE = do_PUT = handle_one
 
 
-def test_interlink_without_watch_falls_back_to_polling(tmp_path):
-    kube = vkutil.FakeKube(tmp_path / "kube")
+def test_interlink_without_watch_falls_back_to_polling(tmp_path, real_kube):
+    kube = real_kube
+    kube.reset()
     stack = harness.Stack(tmp_path / "stack").start()
     sock = str(tmp_path / "upstream.sock")
     proxy = UpstreamLike(sock, stack.api_addr)
@@ -160,7 +161,6 @@ def test_interlink_without_watch_falls_back_to_polling(tmp_path):
         proxy.shutdown()
         proxy.server_close()
         stack.stop()
-        kube.stop()
         if os.path.exists(sock):
             os.unlink(sock)
     assert code == 0, f"interlink-vk exited {code} on SIGTERM"
@@ -169,12 +169,13 @@ def test_interlink_without_watch_falls_back_to_polling(tmp_path):
     assert "LeakSanitizer" not in out, out[-5000:]
 
 
-def test_the_watch_carries_the_vk_token(tmp_path):
+def test_the_watch_carries_the_vk_token(tmp_path, real_kube):
     """Against an interlink that wants a bearer token, the watch sends
     VKTokenFile's like every other call, and still pushes."""
     (tmp_path / "tokens").write_text("vk-watch-secret\n")
     (tmp_path / "vk-token").write_text("vk-watch-secret\n")
-    kube = vkutil.FakeKube(tmp_path / "kube")
+    kube = real_kube
+    kube.reset()
     stack = harness.Stack(tmp_path / "stack",
                           api_extra={"AuthTokenFile": str(tmp_path / "tokens")}).start()
     vk = None
@@ -193,7 +194,6 @@ def test_the_watch_carries_the_vk_token(tmp_path):
     finally:
         code = vk.stop() if vk else 0
         stack.stop()
-        kube.stop()
     assert code == 0, f"interlink-vk exited {code} on SIGTERM"
 
 

@@ -38,7 +38,10 @@ class FakeKube:
         self.port = int(open(port_file).read())
         with open(os.path.join(self.dir, "token")) as f:
             self.token = f.read().strip()
-        self.pki = types.SimpleNamespace(ca_crt=os.path.join(self.dir, "ca.crt"))
+        self.pki = types.SimpleNamespace(
+            ca_crt=os.path.join(self.dir, "ca.crt"), ca_cn="fake-kubernetes-ca",
+            kubelet_client=(os.path.join(self.dir, "kubelet-client.crt"),
+                            os.path.join(self.dir, "kubelet-client.key")))
         self.kubeconfig = os.path.join(self.dir, "kubeconfig")
         self.api = KubeClient(self)
 
@@ -141,10 +144,17 @@ def logs_from_plugin(stack, pod, container):
 class VKEnv:
     """The fake API server, interlink + interlink-local, and interlink-vk, in one dir."""
 
-    def __init__(self, directory, kube_args=(), **vk_config):
+    def __init__(self, directory, kube_args=(), kube=None, **vk_config):
+        """``kube``: a running API server to use (realkube.RealKube; reset
+        here, left running at stop); by default a FakeKube of our own."""
         self.dir = str(directory)
         self.vk_config = vk_config
-        self.kube = FakeKube(os.path.join(self.dir, "kube"), kube_args)
+        self.own_kube = kube is None
+        if kube is None:
+            kube = FakeKube(os.path.join(self.dir, "kube"), kube_args)
+        else:
+            kube.reset()
+        self.kube = kube
         self.stack = harness.Stack(os.path.join(self.dir, "stack")).start()
         self.kubelet_port = free_port()
         self.vk = VK(self.dir, self.kube, self.stack, self.kubelet_port, **vk_config).start()
@@ -163,7 +173,8 @@ class VKEnv:
             try:
                 self.stack.stop()
             finally:
-                self.kube.stop()
+                if self.own_kube:
+                    self.kube.stop()
 
     def plugin_pod_dirs(self):
         pods = os.path.join(self.stack.dir, "local-data", "pods")

@@ -370,7 +370,53 @@ class Nodes(Resource):
     # spec.taints, status.images, status.volumesInUse... are atomic (replaced).
 
     def prepare_create(self, obj, ctx):
-        pass  # the kubelet registers its node with a status
+        # the kubelet registers its node with a status
+        canonical_resource_lists(obj.get("status") or {})
+
+    def prepare_update(self, new, old, subresource):
+        super().prepare_update(new, old, subresource)
+        canonical_resource_lists(new.get("status") or {})
+
+
+def canonical_resource_lists(status):
+    """A real API server stores quantities in canonical form (1000 -> 1k)."""
+    for key in ("capacity", "allocatable"):
+        for name, value in list((status.get(key) or {}).items()):
+            status[key][name] = canonical_quantity(value)
+
+
+_DEC = {"": 0, "k": 3, "M": 6, "G": 9, "T": 12, "P": 15, "E": 18}
+_BIN = {"Ki": 10, "Mi": 20, "Gi": 30, "Ti": 40, "Pi": 50, "Ei": 60}
+
+
+def canonical_quantity(text):
+    """resource.Quantity's canonical string for the usual forms (integer or
+    decimal mantissa; SI, binary or milli suffix); other text as it came."""
+    import fractions
+    import re
+    m = re.fullmatch(r"(\d+(?:\.\d+)?)(m|k|M|G|T|P|E|Ki|Mi|Gi|Ti|Pi|Ei)?", str(text))
+    if not m:
+        return text
+    mant, suffix = fractions.Fraction(m.group(1)), m.group(2) or ""
+    if suffix in _BIN:
+        value = mant * 2 ** _BIN[suffix]
+        if value.denominator == 1 and value >= 1024:
+            exp = max(e for e in (0, 10, 20, 30, 40, 50, 60) if value % 2 ** e == 0)
+            name = {v: k for k, v in _BIN.items()}.get(exp, "")
+            return f"{value // 2 ** exp}{name}"
+        suffix = ""   # small or fractional: decimal form, as the API server prints it
+        mant = value
+    value = mant / 1000 if suffix == "m" else mant * 10 ** _DEC[suffix]
+    if value.denominator != 1:
+        milli = value * 1000
+        return f"{-(-milli.numerator // milli.denominator)}m"   # rounded up to milli
+    value = int(value)
+    if value == 0:
+        return "0"
+    exp = 0
+    while exp < 18 and value % 10 ** (exp + 3) == 0:
+        exp += 3
+    return f"{value // 10 ** exp}{ {v: k for k, v in _DEC.items()}[exp]}"
 
 
 class Namespaces(Resource):
