@@ -12,6 +12,7 @@
 #include "api.h"
 #include "log.h"
 #include "pod.h"
+#include "trace.h"
 #include "wire.h"
 
 /* ---- in-flight UIDs ------------------------------------------------------- */
@@ -128,6 +129,7 @@ void handle_create(il_request *req, void *ud)
         json_decref(body);
         return;
     }
+    il_span_set_pod(il_span_current(), pod.ns, pod.name, pod.uid);
     inflight_claim(&a->creating, pod.uid);
     store_pod known;
     int found = store_get(a->store, pod.uid, &known);
@@ -145,6 +147,7 @@ void handle_create(il_request *req, void *ud)
             il_error("pod %s was submitted as job %s but could not be recorded", pod.uid, job_id);
         }
         if (job_id) {
+            il_span_set_str(il_span_current(), "interlink.job_id", job_id);
             il_info("created pod %s/%s (%s) as job %s", pod.ns, pod.name, pod.uid, job_id);
             respond_created(req, pod.uid, job_id);
         }

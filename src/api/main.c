@@ -18,6 +18,7 @@
 #include "daemon.h"
 #include "log.h"
 #include "metrics.h"
+#include "trace.h"
 #include "watch.h"
 
 #define DEFAULT_CONFIG_PATH "/etc/interlink/InterLinkConfig.yaml"
@@ -305,7 +306,9 @@ int main(int argc, char **argv)
         pthread_mutex_init(&a.creating.mu, NULL);
         pthread_cond_init(&a.creating.changed, NULL);
         il_daemon_init_signals();
+        il_trace_init("interlink");
         status = serve(&a);
+        il_trace_shutdown();
         free(a.creating.uids);
     }
     il_config_free(config_fields, N_CONFIG_FIELDS, &a.cfg);

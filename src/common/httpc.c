@@ -19,6 +19,7 @@
 
 #include "base64.h"
 #include "log.h"
+#include "trace.h"
 
 #define STREAM_PAUSE_BYTES (1024 * 1024)
 #define CA_FILE_MAX (4 * 1024 * 1024)
@@ -250,6 +251,12 @@ static struct curl_slist *header_list(il_httpc *c, const il_httpc_req *req)
         hdrs = curl_slist_append(hdrs, c->auth_header);
     for (size_t i = 0; req->headers && req->headers[i]; i++)
         hdrs = curl_slist_append(hdrs, req->headers[i]);
+    char traceparent[IL_TRACEPARENT_SIZE];
+    if (il_trace_traceparent(traceparent)) {
+        line = il_xasprintf("traceparent: %s", traceparent);
+        hdrs = curl_slist_append(hdrs, line);
+        free(line);
+    }
     return hdrs;
 }
 
@@ -300,7 +307,33 @@ int il_httpc_request(il_httpc *c, const char *method, const char *path, const ch
     return il_httpc_call(c, &req, res);
 }
 
+static int httpc_call(il_httpc *c, const il_httpc_req *req, il_http_result *res);
+
+/* A client span around one call, inside the caller's trace only. */
+static il_span *trace_call(const il_httpc *c, const il_httpc_req *req)
+{
+    char name[160];
+    const char *q = strchr(req->path, '?');
+    snprintf(name, sizeof name, "%s %.*s", req->method, (int)(q ? q - req->path : 120),
+             req->path);
+    il_span *span = il_span_start_child(name, IL_SPAN_CLIENT);
+    il_span_set_str(span, "http.request.method", req->method);
+    il_span_set_str(span, "server.address", il_httpc_url(c));
+    return span;
+}
+
 int il_httpc_call(il_httpc *c, const il_httpc_req *req, il_http_result *res)
+{
+    il_span *span = trace_call(c, req);
+    int ret = httpc_call(c, req, res);
+    il_span_set_int(span, "http.response.status_code", res->status);
+    if (ret != 0 || res->status >= 500)
+        il_span_set_error(span, ret != 0 ? res->error : NULL);
+    il_span_end(span);
+    return ret;
+}
+
+static int httpc_call(il_httpc *c, const il_httpc_req *req, il_http_result *res)
 {
     memset(res, 0, sizeof(*res));
     struct curl_slist *headers = NULL;

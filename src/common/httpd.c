@@ -34,6 +34,7 @@
 #include "httpd_tls.h"
 #include "log.h"
 #include "timeutil.h"
+#include "trace.h"
 #include "util.h"
 
 #define IL_DEFAULT_MAX_BODY (16 * 1024 * 1024)
@@ -435,6 +436,20 @@ static const route *find_route(const il_httpd *srv, const char *path)
     return NULL;
 }
 
+/* A server span for the request, continuing the caller's traceparent;
+ * scrapes and health checks are not traced. */
+static il_span *trace_request(il_request *req, const char *route_path)
+{
+    if (strcmp(route_path, "/metrics") == 0 || strcmp(route_path, "/healthz") == 0)
+        return NULL;
+    char name[160];
+    snprintf(name, sizeof name, "%s %s", req->method, route_path);
+    il_span *span = il_span_start(name, IL_SPAN_SERVER, il_request_header(req, "traceparent"));
+    il_span_set_str(span, "http.request.method", req->method);
+    il_span_set_str(span, "url.path", req->path);
+    return span;
+}
+
 static void dispatch(il_request *req)
 {
     il_httpd *srv = req->srv;
@@ -442,9 +457,14 @@ static void dispatch(il_request *req)
         return;
     const route *r = find_route(srv, req->path);
     if (r) {
+        il_span *span = trace_request(req, r->path);
         r->fn(req, r->userdata);
         if (!req->responded)
             il_respond_error(req, 500, "internal error: %s gave no answer", req->path);
+        il_span_set_int(span, "http.response.status_code", req->status);
+        if (req->status >= 500)
+            il_span_set_error(span, NULL);
+        il_span_end(span);
         return;
     }
     il_debug("%s %s: no such endpoint", req->method, req->path);

@@ -13,6 +13,7 @@
 #include "daemon.h"
 #include "log.h"
 #include "prom.h"
+#include "trace.h"
 
 typedef struct plugin_server {
     const il_plugin_ops *ops;
@@ -46,7 +47,11 @@ static void handle_create(il_request *req, void *ud)
 
     char *job_id = NULL;
     il_buf msg = IL_BUF_INIT;
+    il_span *span = il_span_current();   /* the request's, from httpd.c */
+    il_span_set_pod(span, create.pod.ns, create.pod.name, create.pod.uid);
+    il_span_set_str(span, "interlink.backend", ps->ops->name);
     int rc = ps->ops->create(ps->ctx, &create, &job_id, &msg);
+    il_span_set_str(span, "interlink.job_id", job_id);
     if (rc == 0) {
         il_info("created pod %s/%s (%s) as job %s", create.pod.ns, create.pod.name,
                 create.pod.uid, job_id);
@@ -310,6 +315,9 @@ int il_plugin_serve(const il_plugin_ops *ops, void *ctx, const il_httpd_opts *li
     char err[512];
     backend_name = ops->name;
     il_daemon_init_signals();
+    char *service = il_xasprintf("interlink-%s", ops->name);
+    il_trace_init(service);
+    free(service);
     il_httpd *srv = il_httpd_new(listen, err, sizeof(err));
     if (!srv) {
         il_error("%s", err);
@@ -332,5 +340,6 @@ int il_plugin_serve(const il_plugin_ops *ops, void *ctx, const il_httpd_opts *li
     int sig = il_daemon_wait_for_signal();
     il_info("signal %d: shutting down", sig);
     il_httpd_stop(srv);
+    il_trace_shutdown();
     return 0;
 }

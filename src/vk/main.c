@@ -5,6 +5,7 @@
 #include "daemon.h"
 #include "kubeconfig.h"
 #include "log.h"
+#include "trace.h"
 #include "vk.h"
 #include "vkconfig.h"
 
@@ -38,7 +39,9 @@ int main(int argc, char **argv)
         } else {
             il_info("node %s: API server %s (%s), interlink %s", cfg.node_name,
                     vk_kube_server(v->kube), kc.source, vk_interlink_url(v->il));
+            il_trace_init("interlink-vk");
             rc = vk_run(v);
+            il_trace_shutdown();
             vk_free(v);
         }
         vk_kubeconfig_free(&kc);

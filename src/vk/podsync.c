@@ -15,6 +15,7 @@
 #include "log.h"
 #include "podstatus.h"
 #include "resolve.h"
+#include "trace.h"
 #include "util.h"
 #include "vk.h"
 #include "vkmetrics.h"
@@ -128,6 +129,7 @@ static int create(vk *v, const vk_pod_view *p)
         return RETRY;
     }
     il_info("pod %s/%s submitted: job %s", vk_pod_ns(p->pod), vk_pod_name(p->pod), job);
+    il_span_set_str(il_span_current(), "interlink.job_id", job);
     vk_pods_set_job(v->pods, vk_pod_uid(p->pod), job);
     vk_event(v->kube, v->cfg->node_name, p->pod, "Normal", "Created",
              "Submitted to %s, job %s", vk_interlink_url(v->il), job);
@@ -193,14 +195,37 @@ static int delete_pod(vk *v, const vk_pod_view *p)
 
 /* ---- the worker -------------------------------------------------------- */
 
+/* The annotation a user may set to make the pod's create and delete part
+ * of a trace of their own (a W3C traceparent value). */
+#define TRACEPARENT_ANNOTATION "interlink.vk.io/traceparent"
+
+/* One pod's create or delete as a trace root (or as a child of the
+ * annotation's traceparent): interlink's and the plugin's spans join it
+ * through the traceparent header of the calls made inside. */
+static int traced(vk *v, const vk_pod_view *p, const char *name,
+                  int (*fn)(vk *, const vk_pod_view *))
+{
+    const char *parent = json_string_value(json_object_get(
+        json_object_get(json_object_get(p->pod, "metadata"), "annotations"),
+        TRACEPARENT_ANNOTATION));
+    il_span *span = il_span_start(name, IL_SPAN_INTERNAL, parent);
+    il_span_set_pod(span, vk_pod_ns(p->pod), vk_pod_name(p->pod), vk_pod_uid(p->pod));
+    il_span_set_str(span, "k8s.node.name", v->cfg->node_name);
+    int rc = fn(v, p);
+    if (rc == RETRY)
+        il_span_set_error(span, "will retry");
+    il_span_end(span);
+    return rc;
+}
+
 static int sync_pod(vk *v, const vk_pod_view *p)
 {
     if (p->gone || vk_pod_deleting(p->pod))
-        return delete_pod(v, p);
+        return traced(v, p, "delete pod", delete_pod);
     if (il_phase_is_terminal(vk_pod_phase(p->pod)))
         return DONE;
     if (!p->job_id)
-        return create(v, p);
+        return traced(v, p, "create pod", create);
     const char *annotated = json_string_value(json_object_get(
         json_object_get(json_object_get(p->pod, "metadata"), "annotations"), "JobID"));
     if (!annotated || strcmp(annotated, p->job_id) != 0)

@@ -159,3 +159,78 @@ def test_vk_metrics_time_the_delete(env, ran):
     assert sample(a, "interlink_backend_command_seconds_count") is None   # not the VK's
     p = scrape(env.stack.plugin_addr)
     assert sample(p, "interlink_backend_command_seconds_count", command="scancel") >= 1, p
+
+
+def by_id(spans):
+    return {s["spanId"]: s for s in spans}
+
+
+def test_one_pods_create_is_one_trace_down_to_sbatch(env, ran):
+    uid = ran["pod"]["metadata"]["uid"]
+    job = ran["done"]["metadata"]["annotations"]["JobID"]
+
+    def trace():
+        roots = [s for s in env.receiver.snapshot() if s["service"] == "interlink-vk"
+                 and s["name"] == "create pod" and s["attrs"].get("k8s.pod.uid") == uid]
+        if not roots:
+            return None
+        spans = [s for s in env.receiver.snapshot() if s["traceId"] == roots[0]["traceId"]]
+        return spans if any(s["name"] == "sbatch" for s in spans) else None
+
+    spans = wait_for("the create's trace with its sbatch span", trace, timeout=15)
+    ids = by_id(spans)
+    root = [s for s in spans if not s.get("parentSpanId")]
+    assert [(s["service"], s["name"]) for s in root] == [("interlink-vk", "create pod")], root
+    assert root[0]["attrs"]["k8s.namespace.name"] == "default"
+    assert root[0]["attrs"]["interlink.job_id"] == job
+    # Connected: every other span's parent is in the trace.
+    for s in spans:
+        assert not s.get("parentSpanId") or s["parentSpanId"] in ids, (s, sorted(ids))
+
+    def chain(span):
+        out = []
+        while span:
+            out.append((span["service"], span["name"], span["kind"]))
+            span = ids.get(span.get("parentSpanId"))
+        return out
+
+    sbatch = [s for s in spans if s["name"] == "sbatch"]
+    assert len(sbatch) == 1, sbatch
+    assert chain(sbatch[0]) == [
+        ("interlink-slurm", "sbatch", 1),
+        ("interlink-slurm", "POST /create", 2),
+        ("interlink", "POST /create", 3),
+        ("interlink", "POST /create", 2),
+        ("interlink-vk", "POST /create", 3),
+        ("interlink-vk", "create pod", 1),
+    ], chain(sbatch[0])
+    assert sbatch[0]["attrs"]["process.exit.code"] == "0"
+    plugin = ids[sbatch[0]["parentSpanId"]]
+    assert plugin["attrs"]["k8s.pod.uid"] == uid
+    assert plugin["attrs"]["k8s.namespace.name"] == "default"
+    assert plugin["attrs"]["interlink.job_id"] == job
+    assert plugin["attrs"]["interlink.backend"] == "slurm"
+    assert plugin["attrs"]["http.response.status_code"] == "200"
+    api = ids[ids[plugin["parentSpanId"]]["parentSpanId"]]
+    assert api["attrs"]["k8s.pod.uid"] == uid and api["attrs"]["interlink.job_id"] == job
+    # Children lie within their parents' time.
+    for s in spans:
+        p = ids.get(s.get("parentSpanId"))
+        if p:
+            assert int(p["startTimeUnixNano"]) <= int(s["startTimeUnixNano"])
+            assert int(s["endTimeUnixNano"]) <= int(p["endTimeUnixNano"])
+
+
+def test_a_dead_collector_costs_spans_not_requests(env, ran):
+    env.receiver.fail = True
+    try:
+        before = sample(scrape(env.stack.api_addr), "interlink_trace_spans_dropped_total",
+                        reason="export_failed")
+        for _ in range(5):
+            code, _body = h.request(env.stack.api_addr, "GET", "/pinglink", timeout=5)
+            assert code == 200
+        wait_for("failed exports counted", lambda: sample(
+            scrape(env.stack.api_addr), "interlink_trace_spans_dropped_total",
+            reason="export_failed") > before, timeout=10)
+    finally:
+        env.receiver.fail = False

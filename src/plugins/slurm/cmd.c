@@ -14,6 +14,7 @@
 #include "log.h"
 #include "plugin.h"
 #include "timeutil.h"
+#include "trace.h"
 
 static void drain(int *fd, il_buf *into)
 {
@@ -62,7 +63,23 @@ int cmd_run(char *const argv[], int64_t timeout_s, cmd_result *res)
     return cmd_run_fd3(argv, -1, timeout_s, res);
 }
 
+static int run(char *const argv[], int fd3, int64_t timeout_s, cmd_result *res);
+
+/* Every SLURM command is a span of the request that ran it. */
 int cmd_run_fd3(char *const argv[], int fd3, int64_t timeout_s, cmd_result *res)
+{
+    const char *base = strrchr(argv[0], '/');
+    il_span *span = il_span_start_child(base ? base + 1 : argv[0], IL_SPAN_INTERNAL);
+    il_span_set_str(span, "interlink.backend", "slurm");
+    int rc = run(argv, fd3, timeout_s, res);
+    il_span_set_int(span, "process.exit.code", res->status);
+    if (res->status != 0)
+        il_span_set_error(span, il_buf_cstr(&res->err));
+    il_span_end(span);
+    return rc;
+}
+
+static int run(char *const argv[], int fd3, int64_t timeout_s, cmd_result *res)
 {
     memset(res, 0, sizeof(*res));
     res->status = -1;
