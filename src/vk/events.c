@@ -1,15 +1,101 @@
 /* events.c -- Events about pods: what a kubelet posts (Created, Started,
- * Failed, Killing, FailedMount), so `kubectl describe pod` tells the story. */
+ * Failed, Killing, FailedMount), so `kubectl describe pod` tells the story.
+ *
+ * Repeats are aggregated as the kubelet's event correlator does: the same
+ * pod, type, reason and message within AGGREGATE_WINDOW_MS updates the
+ * first Event's count and lastTimestamp instead of adding another, so a
+ * pod retried every few seconds for an hour is one Event, not a thousand. */
 #include "events.h"
 
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "log.h"
 #include "pods.h"
 #include "timeutil.h"
 #include "util.h"
+
+#define AGGREGATE_WINDOW_MS (10 * 60 * 1000)
+#define AGGREGATE_SLOTS 1024
+
+/* An Event posted recently: what it was about and its name, to update. */
+typedef struct recent {
+    char *key;                /* uid, type, reason, message joined by '\x1f' */
+    char *name;
+    int count;
+    int64_t first_ms;         /* monotonic */
+    int64_t used_ms;
+} recent;
+
+static pthread_mutex_t recent_lock = PTHREAD_MUTEX_INITIALIZER;
+static recent slots[AGGREGATE_SLOTS];
+
+/* The slot of key (a live match), or the one to reuse: empty, expired or
+ * least recently used.  Called with recent_lock held. */
+static recent *slot_for(const char *key, int64_t now)
+{
+    recent *victim = NULL;
+    bool victim_live = true;
+    for (size_t i = 0; i < AGGREGATE_SLOTS; i++) {
+        recent *r = &slots[i];
+        bool live = r->key && now - r->first_ms < AGGREGATE_WINDOW_MS;
+        if (live && strcmp(r->key, key) == 0)
+            return r;
+        if (!victim || (victim_live && (!live || r->used_ms < victim->used_ms))) {
+            victim = r;
+            victim_live = live;
+        }
+    }
+    free(victim->key);
+    free(victim->name);
+    *victim = (recent){0};
+    return victim;
+}
+
+/* A repeat: count + 1 and the new lastTimestamp on the existing Event.
+ * false when there is no such Event (first time, or it expired). */
+static bool update_repeat(vk_kube *k, const json_t *pod, const char *key)
+{
+    int64_t now = il_monotonic_ms();
+    pthread_mutex_lock(&recent_lock);
+    recent *r = slot_for(key, now);
+    bool repeat = r->key != NULL;
+    char *name = repeat ? il_xstrdup(r->name) : NULL;
+    int count = repeat ? ++r->count : 0;
+    r->used_ms = now;
+    pthread_mutex_unlock(&recent_lock);
+    if (!repeat)
+        return false;
+    char ts[IL_RFC3339_MAX];
+    il_time_format(il_time_now(), false, ts);
+    json_t *patch = json_pack("{s:i, s:s}", "count", count, "lastTimestamp", ts);
+    char *path = il_xasprintf("/api/v1/namespaces/%s/events/%s", vk_pod_ns(pod), name);
+    vk_kube_result res;
+    int rc = vk_kube_patch(k, path, VK_PATCH_MERGE, patch, &res);
+    bool gone = rc < 0 && vk_kube_is(&res, 404);   /* expired: post a new one */
+    if (rc < 0 && !gone)
+        il_warn("event %s not updated: %s", name, res.error);
+    vk_kube_result_free(&res);
+    free(path);
+    json_decref(patch);
+    free(name);
+    return !gone;
+}
+
+static void remember(const char *key, const char *name)
+{
+    int64_t now = il_monotonic_ms();
+    pthread_mutex_lock(&recent_lock);
+    recent *r = slot_for(key, now);
+    free(r->key);
+    free(r->name);
+    *r = (recent){.key = il_xstrdup(key), .name = il_xstrdup(name), .count = 1,
+                  .first_ms = now, .used_ms = now};
+    pthread_mutex_unlock(&recent_lock);
+}
 
 static json_t *event_object(const char *node, const json_t *pod, const char *type,
                             const char *reason, const char *message)
@@ -41,14 +127,25 @@ void vk_event(vk_kube *k, const char *node, const json_t *pod, const char *type,
     if (vasprintf(&message, fmt, ap) < 0)
         message = NULL;
     va_end(ap);
-    json_t *ev = event_object(node, pod, type, reason, message ? message : reason);
+    const char *text = message ? message : reason;
+    char *key = il_xasprintf("%s\x1f%s\x1f%s\x1f%s", vk_pod_uid(pod), type, reason, text);
+    if (update_repeat(k, pod, key)) {
+        free(key);
+        free(message);
+        return;
+    }
+    json_t *ev = event_object(node, pod, type, reason, text);
     char *path = il_xasprintf("/api/v1/namespaces/%s/events", vk_pod_ns(pod));
     vk_kube_result res;
     if (vk_kube_create(k, path, ev, &res) < 0)
         il_warn("event %s for pod %s/%s not recorded: %s", reason, vk_pod_ns(pod),
                 vk_pod_name(pod), res.error);
+    else
+        remember(key, json_string_value(json_object_get(json_object_get(ev, "metadata"),
+                                                        "name")));
     vk_kube_result_free(&res);
     free(path);
     json_decref(ev);
+    free(key);
     free(message);
 }

@@ -153,6 +153,9 @@ static int delete_remote(vk *v, const vk_pod_view *p)
         return RETRY;
     }
     il_info("pod %s/%s deleted on the backend", vk_pod_ns(p->pod), vk_pod_name(p->pod));
+    if (p->job_id)
+        vk_event(v->kube, v->cfg->node_name, p->pod, "Normal", "Deleted",
+                 "Deleted on the backend (job %s)", p->job_id);
     vk_pods_set_backend_deleted(v->pods, vk_pod_uid(p->pod));
     return DONE;
 }

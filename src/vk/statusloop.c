@@ -60,7 +60,37 @@ static const json_t *status_named(const json_t *list, const char *name)
     return NULL;
 }
 
-/* Started per container that began since old; Failed when the pod did. */
+/* The state's field (state.waiting.message, state.terminated.reason...). */
+static const char *state_field(const json_t *cs, const char *state, const char *field)
+{
+    return json_string_value(
+        json_object_get(json_object_get(json_object_get(cs, "state"), state), field));
+}
+
+static bool differs(const char *a, const char *b)
+{
+    return (a == NULL) != (b == NULL) || (a && strcmp(a, b) != 0);
+}
+
+/* What the backend said about one container since old: Pending with its
+ * reason (a new waiting message), Started, OOMKilled. */
+static void container_events(vk *v, const json_t *pod, const json_t *was, const json_t *cs)
+{
+    const char *name = json_string_value(json_object_get(cs, "name"));
+    const char *waiting = state_field(cs, "waiting", "message");
+    if (waiting && *waiting && differs(waiting, state_field(was, "waiting", "message")))
+        vk_event(v->kube, v->cfg->node_name, pod, "Normal", "Pending", "%s", waiting);
+    if (has_started(cs) && !has_started(was))
+        vk_event(v->kube, v->cfg->node_name, pod, "Normal", "Started", "Started container %s",
+                 name);
+    const char *reason = state_field(cs, "terminated", "reason");
+    if (reason && strcmp(reason, "OOMKilled") == 0 &&
+        differs(reason, state_field(was, "terminated", "reason")))
+        vk_event(v->kube, v->cfg->node_name, pod, "Warning", "OOMKilled",
+                 "Container %s was killed on the backend: out of memory", name);
+}
+
+/* Per container (above); Failed when the pod did. */
 static void emit_events(vk *v, const json_t *pod, const json_t *old, const json_t *now)
 {
     static const char *const lists[] = {"initContainerStatuses", "containerStatuses"};
@@ -69,10 +99,7 @@ static void emit_events(vk *v, const json_t *pod, const json_t *old, const json_
         const json_t *cs;
         json_array_foreach(json_object_get(now, lists[l]), i, cs) {
             const char *name = json_string_value(json_object_get(cs, "name"));
-            if (has_started(cs) &&
-                !has_started(status_named(json_object_get(old, lists[l]), name)))
-                vk_event(v->kube, v->cfg->node_name, pod, "Normal", "Started",
-                         "Started container %s", name);
+            container_events(v, pod, status_named(json_object_get(old, lists[l]), name), cs);
         }
     }
     const char *phase = json_string_value(json_object_get(now, "phase"));

@@ -108,8 +108,12 @@ void vk_metrics_pod_gone(const json_t *pod)
 
 /* ---- the listener -------------------------------------------------------- */
 
-static void declare_families(void)
+static void declare_families(const vk_config *cfg)
 {
+    /* What the status cycle's duration is to be compared with (alerts). */
+    il_prom_set(il_prom_gauge("interlink_vk_status_interval_seconds",
+                              "StatusIntervalSeconds: how often a status cycle starts.", NULL),
+                (double)cfg->status_interval_s);
     /* Families that are only updated later show from the first scrape. */
     vk_metrics_queue_depth(0);
     il_prom_histogram("interlink_vk_status_cycle_seconds",
@@ -144,7 +148,7 @@ il_httpd *vk_metrics_listen(vk *v, char *err, size_t errlen)
     *err = '\0';
     if (v->cfg->metrics_port <= 0)
         return NULL;
-    declare_families();
+    declare_families(v->cfg);
     char port[16];
     snprintf(port, sizeof port, "%lld", (long long)v->cfg->metrics_port);
     char *addr = il_xasprintf("http://%s", v->cfg->metrics_address);

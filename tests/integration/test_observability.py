@@ -4,6 +4,7 @@ single-node SLURM.  One pod runs to Succeeded; then every daemon's /metrics
 passes `promtool check metrics` and its counters show what happened, and
 (with OTEL_* set) the spans in otlp_receiver.py form one trace from the VK
 down to the sbatch call.  About 20 s on the 2-core machine."""
+import json
 import os
 import re
 import shutil
@@ -159,6 +160,10 @@ def test_vk_metrics_time_the_delete(env, ran):
     assert sample(a, "interlink_backend_command_seconds_count") is None   # not the VK's
     p = scrape(env.stack.plugin_addr)
     assert sample(p, "interlink_backend_command_seconds_count", command="scancel") >= 1, p
+    # The backend delete is told as an Event, with the job id.
+    wait_for("a Deleted event", lambda: [e for e in env.kube.events("sleeper")
+                                         if e["reason"] == "Deleted" and "job" in e["message"]],
+             timeout=5)
 
 
 def by_id(spans):
@@ -234,3 +239,26 @@ def test_a_dead_collector_costs_spans_not_requests(env, ran):
             reason="export_failed") > before, timeout=10)
     finally:
         env.receiver.fail = False
+
+
+def families(text):
+    return set(re.findall(r"^# TYPE (\S+) ", text, re.M))
+
+
+def test_alert_rules_and_dashboard_use_only_metrics_the_daemons_export(ran):
+    root = os.environ.get("IL_SOURCE_DIR") or os.path.join(os.path.dirname(__file__), "..", "..")
+    rules = os.path.join(root, "deploy", "monitoring", "alerts.yml")
+    if not PROMTOOL:
+        pytest.fail("promtool is missing: scripts/deps.sh test installs it (Debian prometheus)")
+    for argv in ([PROMTOOL, "check", "rules", rules],
+                 [PROMTOOL, "test", "rules", os.path.join(root, "tests", "monitoring",
+                                                          "alerts_test.yml")]):
+        r = subprocess.run(argv, capture_output=True, text=True, timeout=60)
+        assert r.returncode == 0, f"{' '.join(argv)}:\n{r.stdout}{r.stderr}"
+    exported = set().union(*(families(t) for t in ran["after"].values()))
+    dashboard = open(os.path.join(root, "deploy", "monitoring", "grafana-dashboard.json")).read()
+    exprs = [t["expr"] for p in json.loads(dashboard)["panels"] for t in p["targets"]]
+    used = set(re.findall(r"\binterlink_[a-z_]+", open(rules).read() + "\n".join(exprs)))
+    unknown = {u for u in used if re.sub(r"_(bucket|sum|count)$", "", u) not in exported
+               and u not in exported}
+    assert not unknown, f"not exported by any daemon: {sorted(unknown)}"

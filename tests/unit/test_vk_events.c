@@ -1,0 +1,127 @@
+/* test_vk_events.c -- Events are aggregated as the kubelet's are: a repeat
+ * of the same pod, type, reason and message raises count and
+ * lastTimestamp on the first Event instead of posting another; an Event
+ * that expired meanwhile (404 on the update) is posted anew. */
+#include <pthread.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "events.h"
+#include "httpd.h"
+#include "kube.h"
+
+static il_httpd *srv;
+static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
+static json_t *calls;         /* [{method, path, body}] */
+static bool expire_next_patch;
+
+static void handle_events(il_request *req, void *ud)
+{
+    (void)ud;
+    json_t *body = json_loads(il_request_body(req), 0, NULL);
+    pthread_mutex_lock(&mu);
+    json_array_append_new(calls, json_pack("{s:s, s:s, s:O}", "method", il_request_method(req),
+                                           "path", il_request_path(req), "body",
+                                           body ? body : json_null()));
+    bool expired = strcmp(il_request_method(req), "PATCH") == 0 && expire_next_patch;
+    if (expired)
+        expire_next_patch = false;
+    pthread_mutex_unlock(&mu);
+    if (expired) {
+        static const char st[] = "{\"kind\":\"Status\",\"apiVersion\":\"v1\",\"status\":"
+                                 "\"Failure\",\"reason\":\"NotFound\",\"code\":404}";
+        il_respond(req, 404, "application/json", st, strlen(st));
+    } else {
+        il_respond_json(req, strcmp(il_request_method(req), "POST") == 0 ? 201 : 200,
+                        body ? json_incref(body) : json_object());
+    }
+    json_decref(body);
+}
+
+static vk_kube *kube(void)
+{
+    char url[64], err[256];
+    snprintf(url, sizeof url, "http://127.0.0.1:%d", il_httpd_port(srv));
+    vk_kubeconfig kc = {.server = url};
+    vk_kube *k = vk_kube_new(&kc, 5000, err, sizeof err);
+    if (!k)
+        fail_msg("%s", err);
+    return k;
+}
+
+static json_t *call(size_t i, const char **method)
+{
+    json_t *c = json_array_get(calls, i);
+    *method = json_string_value(json_object_get(c, "method"));
+    return json_object_get(c, "body");
+}
+
+static void test_repeats_update_the_first_event(void **state)
+{
+    (void)state;
+    vk_kube *k = kube();
+    json_t *pod = json_pack("{s:{s:s, s:s, s:s}}", "metadata", "name", "p", "namespace",
+                            "default", "uid", "uid-1");
+    for (int i = 0; i < 3; i++)
+        vk_event(k, "node", pod, "Warning", "FailedMount", "configmap %s not found", "cm");
+    vk_event(k, "node", pod, "Warning", "FailedMount", "configmap %s not found", "other");
+    assert_int_equal(json_array_size(calls), 4);
+    const char *method;
+    json_t *first = call(0, &method);
+    assert_string_equal(method, "POST");
+    const char *name = json_string_value(json_object_get(json_object_get(first, "metadata"),
+                                                         "name"));
+    char *path = NULL;
+    assert_true(asprintf(&path, "/api/v1/namespaces/default/events/%s", name) > 0);
+    for (size_t i = 1; i < 3; i++) {
+        json_t *patch = call(i, &method);
+        assert_string_equal(method, "PATCH");
+        assert_string_equal(json_string_value(json_object_get(json_array_get(calls, i), "path")),
+                            path);
+        assert_int_equal(json_integer_value(json_object_get(patch, "count")), (int)i + 1);
+        assert_non_null(json_string_value(json_object_get(patch, "lastTimestamp")));
+    }
+    json_t *other = call(3, &method);   /* another message: another Event */
+    assert_string_equal(method, "POST");
+    assert_non_null(strstr(json_string_value(json_object_get(other, "message")), "other"));
+    free(path);
+
+    /* The first Event expired: the next repeat posts a new one. */
+    expire_next_patch = true;
+    vk_event(k, "node", pod, "Warning", "FailedMount", "configmap %s not found", "cm");
+    assert_int_equal(json_array_size(calls), 6);
+    call(4, &method);
+    assert_string_equal(method, "PATCH");
+    json_t *again = call(5, &method);
+    assert_string_equal(method, "POST");
+    assert_int_equal(json_integer_value(json_object_get(again, "count")), 1);
+    json_decref(pod);
+    vk_kube_free(k);
+}
+
+int main(void)
+{
+    char err[256];
+    il_httpd_opts opts = {.address = "http://127.0.0.1", .port = "0"};
+    srv = il_httpd_new(&opts, err, sizeof err);
+    if (!srv)
+        return 1;
+    il_httpd_route_prefix(srv, "/api/v1/namespaces/default/events", handle_events, NULL);
+    if (il_httpd_start(srv, err, sizeof err) != 0)
+        return 1;
+    calls = json_array();
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_repeats_update_the_first_event),
+    };
+    int rc = cmocka_run_group_tests(tests, NULL, NULL);
+    il_httpd_stop(srv);
+    json_decref(calls);
+    return rc;
+}
