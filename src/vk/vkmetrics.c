@@ -46,12 +46,16 @@ void vk_metrics_apiserver(const char *method, long status, double seconds, bool 
                     seconds, verb);
 }
 
+static il_metric *watch_restarts(void)
+{
+    return il_prom_counter("interlink_vk_watch_restarts_total",
+                           "Times the pod watch started again, by reason (gone: 410, relist; "
+                           "error: the stream failed).", "reason");
+}
+
 void vk_metrics_watch_restart(const char *reason)
 {
-    il_prom_add(il_prom_counter("interlink_vk_watch_restarts_total",
-                                "Times the pod watch started again, by reason (gone: 410, "
-                                "relist; error: the stream failed).", "reason"),
-                1, reason);
+    il_prom_add(watch_restarts(), 1, reason);
 }
 
 void vk_metrics_queue_depth(size_t n)
@@ -116,6 +120,7 @@ static void declare_families(const vk_config *cfg)
                 (double)cfg->status_interval_s);
     /* Families that are only updated later show from the first scrape. */
     vk_metrics_queue_depth(0);
+    watch_restarts();
     il_prom_histogram("interlink_vk_status_cycle_seconds",
                       "Duration of one status cycle (one interlink /status call and the status "
                       "writes).", NULL, NULL, 0);

@@ -262,3 +262,50 @@ def test_alert_rules_and_dashboard_use_only_metrics_the_daemons_export(ran):
     unknown = {u for u in used if re.sub(r"_(bucket|sum|count)$", "", u) not in exported
                and u not in exported}
     assert not unknown, f"not exported by any daemon: {sorted(unknown)}"
+
+
+def test_json_logs_carry_the_trace_id_and_interlink_local_has_metrics(tmp_path):
+    """LogFormat json on interlink and interlink-local: every line is one
+    JSON object, and a line written while handling a traced request carries
+    its trace id.  interlink-local's /metrics passes promtool too."""
+    receiver = otlp_receiver.Receiver().start()
+    saved = os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT")
+    os.environ["OTEL_EXPORTER_OTLP_ENDPOINT"] = receiver.url
+    stack = h.Stack(tmp_path, api_extra={"LogFormat": "json"},
+                    plugin_extra={"LogFormat": "json"})
+    try:
+        stack.start()
+    finally:
+        if saved is None:
+            os.environ.pop("OTEL_EXPORTER_OTLP_ENDPOINT")
+        else:
+            os.environ["OTEL_EXPORTER_OTLP_ENDPOINT"] = saved
+    try:
+        trace_id = "4bf92f3577b34da6a3ce929d0e0e4736"
+        code, _ = h.request(stack.api_addr, "POST", "/create", body={"pod": {"bad": True}},
+                            headers={"traceparent": f"00-{trace_id}-00f067aa0ba902b7-01"})
+        assert code == 400
+        code, _ = h.request(stack.api_addr, "GET", "/pinglink")
+        assert code == 200
+        text = scrape(stack.plugin_addr)
+        promtool_check(text)
+        assert sample(text, "interlink_backend_requests_total", backend="local",
+                      endpoint="/status", code="200") >= 1, text
+        wait_for("the server span", lambda: [s for s in receiver.snapshot()
+                                             if s["traceId"] == trace_id], timeout=10)
+    finally:
+        stack.stop()
+        receiver.stop()
+    for name in ("interlink.log", "plugin.log"):
+        lines = [ln for ln in open(os.path.join(str(tmp_path), name)).read().splitlines()
+                 if ln.strip()]
+        assert lines, name
+        records = [json.loads(ln) for ln in lines]   # every line is one object
+        for r in records:
+            assert {"time", "level", "daemon", "msg"} <= set(r), r
+            assert r["level"] in ("debug", "info", "warn", "error"), r
+    api = [json.loads(ln) for ln in open(os.path.join(str(tmp_path), "interlink.log"))
+           if ln.strip()]
+    traced = [r for r in api if r.get("trace_id") == trace_id]
+    assert traced and any("/create" in r["msg"] for r in traced), api
+    assert {r["daemon"] for r in api} == {"interlink"}
