@@ -155,8 +155,10 @@ def test_vk_metrics_time_the_delete(env, ran):
     before = sample(scrape(env.vk.metrics_addr), "interlink_vk_pod_delete_seconds_count")
     env.kube.delete_pod("sleeper", gracePeriodSeconds=5)
     wait_for("pod sleeper gone", lambda: env.kube.pod("sleeper") is None, timeout=30)
-    a = scrape(env.vk.metrics_addr)
-    assert sample(a, "interlink_vk_pod_delete_seconds_count") == before + 1, a
+    # Observed by the worker right after the removal: wait for it.
+    a = wait_for("the delete observed", lambda: (lambda t: sample(
+        t, "interlink_vk_pod_delete_seconds_count") == before + 1 and t)(
+            scrape(env.vk.metrics_addr)), timeout=5)
     assert sample(a, "interlink_backend_command_seconds_count") is None   # not the VK's
     p = scrape(env.stack.plugin_addr)
     assert sample(p, "interlink_backend_command_seconds_count", command="scancel") >= 1, p
@@ -166,64 +168,12 @@ def test_vk_metrics_time_the_delete(env, ran):
              timeout=5)
 
 
-def by_id(spans):
-    return {s["spanId"]: s for s in spans}
-
-
 def test_one_pods_create_is_one_trace_down_to_sbatch(env, ran):
     uid = ran["pod"]["metadata"]["uid"]
     job = ran["done"]["metadata"]["annotations"]["JobID"]
-
-    def trace():
-        roots = [s for s in env.receiver.snapshot() if s["service"] == "interlink-vk"
-                 and s["name"] == "create pod" and s["attrs"].get("k8s.pod.uid") == uid]
-        if not roots:
-            return None
-        spans = [s for s in env.receiver.snapshot() if s["traceId"] == roots[0]["traceId"]]
-        return spans if any(s["name"] == "sbatch" for s in spans) else None
-
-    spans = wait_for("the create's trace with its sbatch span", trace, timeout=15)
-    ids = by_id(spans)
-    root = [s for s in spans if not s.get("parentSpanId")]
-    assert [(s["service"], s["name"]) for s in root] == [("interlink-vk", "create pod")], root
-    assert root[0]["attrs"]["k8s.namespace.name"] == "default"
-    assert root[0]["attrs"]["interlink.job_id"] == job
-    # Connected: every other span's parent is in the trace.
-    for s in spans:
-        assert not s.get("parentSpanId") or s["parentSpanId"] in ids, (s, sorted(ids))
-
-    def chain(span):
-        out = []
-        while span:
-            out.append((span["service"], span["name"], span["kind"]))
-            span = ids.get(span.get("parentSpanId"))
-        return out
-
-    sbatch = [s for s in spans if s["name"] == "sbatch"]
-    assert len(sbatch) == 1, sbatch
-    assert chain(sbatch[0]) == [
-        ("interlink-slurm", "sbatch", 1),
-        ("interlink-slurm", "POST /create", 2),
-        ("interlink", "POST /create", 3),
-        ("interlink", "POST /create", 2),
-        ("interlink-vk", "POST /create", 3),
-        ("interlink-vk", "create pod", 1),
-    ], chain(sbatch[0])
-    assert sbatch[0]["attrs"]["process.exit.code"] == "0"
-    plugin = ids[sbatch[0]["parentSpanId"]]
-    assert plugin["attrs"]["k8s.pod.uid"] == uid
-    assert plugin["attrs"]["k8s.namespace.name"] == "default"
-    assert plugin["attrs"]["interlink.job_id"] == job
-    assert plugin["attrs"]["interlink.backend"] == "slurm"
-    assert plugin["attrs"]["http.response.status_code"] == "200"
-    api = ids[ids[plugin["parentSpanId"]]["parentSpanId"]]
-    assert api["attrs"]["k8s.pod.uid"] == uid and api["attrs"]["interlink.job_id"] == job
-    # Children lie within their parents' time.
-    for s in spans:
-        p = ids.get(s.get("parentSpanId"))
-        if p:
-            assert int(p["startTimeUnixNano"]) <= int(s["startTimeUnixNano"])
-            assert int(s["endTimeUnixNano"]) <= int(p["endTimeUnixNano"])
+    spans = wait_for("the create's trace with its sbatch span",
+                     lambda: otlp_receiver.create_trace(env.receiver, uid), timeout=15)
+    otlp_receiver.assert_create_trace(spans, uid, job, "default")
 
 
 def test_a_dead_collector_costs_spans_not_requests(env, ran):
@@ -287,10 +237,11 @@ def test_json_logs_carry_the_trace_id_and_interlink_local_has_metrics(tmp_path):
         assert code == 400
         code, _ = h.request(stack.api_addr, "GET", "/pinglink")
         assert code == 200
-        text = scrape(stack.plugin_addr)
+        # Counted once the answer has gone out: a moment after interlink has it.
+        text = wait_for("the plugin's /status counted", lambda: (lambda t: sample(
+            t, "interlink_backend_requests_total", backend="local", endpoint="/status",
+            code="200") and t)(scrape(stack.plugin_addr)), timeout=5)
         promtool_check(text)
-        assert sample(text, "interlink_backend_requests_total", backend="local",
-                      endpoint="/status", code="200") >= 1, text
         wait_for("the server span", lambda: [s for s in receiver.snapshot()
                                              if s["traceId"] == trace_id], timeout=10)
     finally:
