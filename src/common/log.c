@@ -8,6 +8,7 @@
 #include <stdarg.h>
 #include <strings.h>
 #include <stdatomic.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
@@ -60,20 +61,48 @@ static const char *level_name(il_log_level level)
     }
 }
 
-/* s as the inside of a JSON string (quotes, backslashes, control bytes
- * escaped; other bytes as they are), truncated to fit. */
+/* The length of the valid UTF-8 sequence at s (at most left bytes), or 0:
+ * a stray byte, a truncated or overlong sequence, a surrogate. */
+static size_t utf8_sequence(const unsigned char *s, size_t left)
+{
+    unsigned char c = s[0];
+    size_t n = c < 0x80 ? 1 : (c >> 5) == 6 ? 2 : (c >> 4) == 14 ? 3 : (c >> 3) == 30 ? 4 : 0;
+    if (n == 0 || n > left)
+        return 0;
+    uint32_t cp = n == 1 ? c : (uint32_t)(c & (0x7f >> n));
+    for (size_t i = 1; i < n; i++) {
+        if ((s[i] & 0xc0) != 0x80)
+            return 0;
+        cp = (cp << 6) | (s[i] & 0x3f);
+    }
+    static const uint32_t min[] = {0, 0, 0x80, 0x800, 0x10000};
+    if (cp < min[n] || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
+        return 0;
+    return n;
+}
+
+/* s as the inside of a JSON string: quotes, backslashes and control bytes
+ * escaped, bytes that are not UTF-8 replaced by U+FFFD (a log shipper
+ * rejects the whole line otherwise); truncated to fit cap. */
 static size_t json_escape(char *out, size_t cap, const char *s, size_t len)
 {
+    const unsigned char *u = (const unsigned char *)s;
     size_t o = 0;
-    for (size_t i = 0; i < len && o + 7 < cap; i++) {
-        unsigned char c = (unsigned char)s[i];
-        if (c == '"' || c == '\\') {
+    for (size_t i = 0; i < len && o + 7 < cap;) {
+        size_t n = utf8_sequence(u + i, len - i);
+        if (n == 0) {
+            memcpy(out + o, "\\ufffd", 6);
+            o += 6;
+            i++;
+        } else if (u[i] == '"' || u[i] == '\\') {
             out[o++] = '\\';
-            out[o++] = (char)c;
-        } else if (c < 0x20) {
-            o += (size_t)snprintf(out + o, cap - o, "\\u%04x", c);
+            out[o++] = (char)u[i++];
+        } else if (u[i] < 0x20) {
+            o += (size_t)snprintf(out + o, cap - o, "\\u%04x", u[i++]);
         } else {
-            out[o++] = (char)c;
+            memcpy(out + o, u + i, n);
+            o += n;
+            i += n;
         }
     }
     return o;

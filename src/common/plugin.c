@@ -293,9 +293,9 @@ static void observe_request(const char *method, const char *path, int status, do
                                 "backend,endpoint,code"),
                 1, backend_name, endpoint, code);
     il_prom_observe(il_prom_histogram("interlink_backend_request_seconds",
-                                      "Time the plugin took to answer, by endpoint.",
-                                      "backend,endpoint", NULL, 0),
-                    seconds, backend_name, endpoint);
+                                      "Time the plugin took to answer, by endpoint and code.",
+                                      "backend,endpoint,code", NULL, 0),
+                    seconds, backend_name, endpoint, code);
 }
 
 static void handle_metrics(il_request *req, void *ud)

@@ -20,6 +20,7 @@
 #include "timeutil.h"
 #include "util.h"
 #include "vk.h"
+#include "vkmetrics.h"
 #include "wire.h"
 
 #define LOGS_PREFIX "/containerLogs/"
@@ -320,6 +321,7 @@ vk_kubelet *vk_kubelet_start(vk *v, char *err, size_t errlen)
         il_httpd_set_filter(http, vk_authn_filter, k->authn);
         il_httpd_route(http, "/healthz", handle_healthz, v);
         il_httpd_route_prefix(http, LOGS_PREFIX, handle_logs, v);
+        il_httpd_set_observer(http, vk_metrics_kubelet_request, NULL);
         vk_kubelet_install(k, cert, key, source_name(vk_kubelet_cert_source(v)));
         if (!ca)
             il_warn("kubelet API: no client CA: only bearer tokens can authenticate");

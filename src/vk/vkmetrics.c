@@ -46,6 +46,26 @@ void vk_metrics_apiserver(const char *method, long status, double seconds, bool 
                     seconds, verb);
 }
 
+void vk_metrics_kubelet_request(const char *method, const char *path, int status,
+                                double seconds, void *ud)
+{
+    (void)method;
+    (void)ud;
+    const char *endpoint = strcmp(path, "/healthz") == 0 ? "/healthz"
+                           : strncmp(path, "/containerLogs/", 15) == 0 ? "/containerLogs"
+                                                                       : "other";
+    char code[16];
+    snprintf(code, sizeof code, "%d", status);
+    il_prom_add(il_prom_counter("interlink_vk_kubelet_requests_total",
+                                "Kubelet API requests answered, by endpoint and code.",
+                                "endpoint,code"),
+                1, endpoint, code);
+    il_prom_observe(il_prom_histogram("interlink_vk_kubelet_request_seconds",
+                                      "Kubelet API answer time, by endpoint and code (a log "
+                                      "stream: until it ended).", "endpoint,code", NULL, 0),
+                    seconds, endpoint, code);
+}
+
 static il_metric *watch_restarts(void)
 {
     return il_prom_counter("interlink_vk_watch_restarts_total",

@@ -19,6 +19,10 @@ struct vk;
 /* One API server call: method (GET, POST, ...; "WATCH" for a watch),
  * HTTP status (0: no answer), seconds, and whether it failed. */
 void vk_metrics_apiserver(const char *method, long status, double seconds, bool failed);
+/* An il_httpd observer for the kubelet API: requests by endpoint
+ * (/healthz, /containerLogs, other) and code, and their latency. */
+void vk_metrics_kubelet_request(const char *method, const char *path, int status,
+                                double seconds, void *ud);
 /* The pod watch had to start again: "gone" (410, relist), "error". */
 void vk_metrics_watch_restart(const char *reason);
 void vk_metrics_queue_depth(size_t n);

@@ -145,6 +145,20 @@ def test_vk_metrics_count_the_pod(ran):
     assert sample(a, "interlink_vk_queue_depth") == 0, a
 
 
+def test_vk_metrics_count_kubelet_api_requests(env, ran):
+    """An unauthenticated caller is refused (401), and counted."""
+    import http.client
+    import ssl
+    conn = http.client.HTTPSConnection("127.0.0.1", env.vk.kubelet_port, timeout=10,
+                                       context=ssl._create_unverified_context())
+    conn.request("GET", "/containerLogs/default/traced/main")
+    assert conn.getresponse().status == 401
+    conn.close()
+    wait_for("the 401 counted", lambda: sample(
+        scrape(env.vk.metrics_addr), "interlink_vk_kubelet_requests_total",
+        endpoint="/containerLogs", code="401") == 1, timeout=5)
+
+
 def test_vk_metrics_time_the_delete(env, ran):
     """delete -> gone: from the deletionTimestamp of a running pod to its
     removal once SLURM cancelled the job."""
