@@ -8,6 +8,7 @@
 
 #include <ctype.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -43,7 +44,7 @@ const size_t il_prom_n_latency_buckets =
 
 static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
 static il_metric *families, **families_tail = &families;
-static il_metric *dropped;   /* updates lost to IL_PROM_MAX_SERIES */
+static il_metric *_Atomic dropped;   /* updates lost to IL_PROM_MAX_SERIES */
 
 static bool valid_name(const char *s)
 {
@@ -154,9 +155,8 @@ static prom_series *series_for(il_metric *m, va_list ap, bool create)
     if (!create)
         return NULL;
     if (m->n_series == IL_PROM_MAX_SERIES) {
-        if (!dropped)   /* declared lazily, and never full itself: it has no labels */
-            return NULL;
-        prom_series *d = dropped->series;
+        il_metric *counter = dropped;   /* never full itself: it has no labels */
+        prom_series *d = counter ? counter->series : NULL;
         if (d)
             d->value++;
         return NULL;

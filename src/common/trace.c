@@ -13,6 +13,7 @@
 #include <inttypes.h>
 #include <jansson.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -48,7 +49,8 @@ static struct {
     root_sampler root;
     bool parent_based;
     double ratio;
-    long delay_ms, timeout_ms;
+    long delay_ms;
+    _Atomic long timeout_ms;  /* shortened by il_trace_shutdown */
     size_t max_queue, max_batch;
 } cfg;
 
@@ -110,6 +112,8 @@ static void *export_loop(void *arg);
 
 void il_trace_init(const char *service)
 {
+    if (cfg.enabled)
+        return;
     const char *traces = getenv("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT");
     const char *base = getenv("OTEL_EXPORTER_OTLP_ENDPOINT");
     if (traces && *traces) {
@@ -193,8 +197,9 @@ bool il_trace_parse_traceparent(const char *s, unsigned char trace_id[16],
         return false;
     if (!unhex(s, version, 1) && strncmp(s, "00", 2) != 0)
         return false;
-    if (strncmp(s, "ff", 2) == 0 || (strncmp(s, "00", 2) == 0 && s[55] != '\0'))
-        return false;   /* ff is invalid; version 00 has exactly four fields */
+    bool v00 = strncmp(s, "00", 2) == 0;
+    if (strncmp(s, "ff", 2) == 0 || (v00 && s[55] != '\0') || (!v00 && s[55] && s[55] != '-'))
+        return false;   /* ff is invalid; 00 has four fields, later versions may add some */
     if (!unhex(s + 3, trace_id, 16) || !unhex(s + 36, span_id, 8))
         return false;
     if (!unhex(s + 53, flags, 1) && strncmp(s + 53, "00", 2) != 0)
@@ -401,9 +406,9 @@ static bool post(json_t *spans)
         curl_easy_setopt(h, CURLOPT_HTTPHEADER, hdrs);
         curl_easy_setopt(h, CURLOPT_POSTFIELDS, body);
         curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
-        curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, cfg.timeout_ms);
-        curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, cfg.timeout_ms < 5000 ? cfg.timeout_ms
-                                                                            : 5000L);
+        long timeout_ms = cfg.timeout_ms;
+        curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, timeout_ms);
+        curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, timeout_ms < 5000 ? timeout_ms : 5000L);
         curl_easy_setopt(h, CURLOPT_NOPROXY, "*");
         curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, discard_body);
         long status = 0;
