@@ -81,7 +81,7 @@ static void tokens_free(named_token *tokens, size_t n)
 }
 
 /* "TOKEN [NAME [GROUP,GROUP...]]" a line, words separated by blanks; blank
- * lines and "#" comments ignored.  A bare TOKEN (the original format) is
+ * lines, "#" comment lines and "#" comments after the words ignored.  A bare TOKEN (the original format) is
  * the caller "token". */
 static named_token *tokens_parse(char *text, size_t *n)
 {
@@ -97,6 +97,10 @@ static named_token *tokens_parse(char *text, size_t *n)
         char *secret = strtok_r(trimmed, " \t\r", &wsave);
         char *name = strtok_r(NULL, " \t\r", &wsave);
         char *groups = name ? strtok_r(NULL, " \t\r", &wsave) : NULL;
+        if (name && *name == '#')     /* a comment after the token */
+            name = groups = NULL;
+        if (groups && *groups == '#')
+            groups = NULL;
         if (*n == cap) {
             cap = cap ? cap * 2 : 8;
             tokens = il_xrealloc(tokens, cap * sizeof *tokens);
@@ -105,12 +109,6 @@ static named_token *tokens_parse(char *text, size_t *n)
                                        groups ? il_xstrdup(groups) : NULL};
     }
     return tokens;
-}
-
-static bool same_file(const struct stat *a, const struct stat *b)
-{
-    return a->st_ino == b->st_ino && a->st_dev == b->st_dev && a->st_size == b->st_size &&
-           a->st_mtim.tv_sec == b->st_mtim.tv_sec && a->st_mtim.tv_nsec == b->st_mtim.tv_nsec;
 }
 
 /* Load the file if it changed since the last load (caller holds mu).
@@ -122,7 +120,7 @@ static int tokens_refresh(api_auth *auth, char *err, size_t errlen)
         snprintf(err, errlen, "%s: %s", auth->token_file, strerror(errno));
         return -1;
     }
-    if (auth->tokens && same_file(&st, &auth->token_stat))
+    if (auth->tokens && il_same_file_version(&st, &auth->token_stat))
         return 0;
     il_buf text = {0};
     if (il_read_file(auth->token_file, TOKEN_FILE_MAX, &text) != 0) {

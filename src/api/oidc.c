@@ -161,18 +161,18 @@ static json_t *get_json(const api_oidc *o, const char *url, char *why, size_t wh
     char err[256];
     il_httpc *c = il_httpc_new(&opts, err, sizeof err);
     if (!c) {
-        snprintf(why, whylen, "%.100s: %.150s", url, err);
+        snprintf(why, whylen, "%.100s: %.140s", url, err);
         return NULL;
     }
     il_httpc_req req = {.method = "GET", .path = ""};
     il_http_result res;
     json_t *doc = NULL;
     if (il_httpc_call(c, &req, &res) != 0)
-        snprintf(why, whylen, "%.100s: %.150s", url, res.error);
+        snprintf(why, whylen, "%.100s: %.140s", url, res.error);
     else if (res.status != 200)
-        snprintf(why, whylen, "%s answered %ld", url, res.status);
+        snprintf(why, whylen, "%.200s answered %ld", url, res.status);
     else if (!(doc = json_loadb(res.body.data, res.body.len, 0, NULL)) || !json_is_object(doc))
-        snprintf(why, whylen, "%s: not a JSON object", url);
+        snprintf(why, whylen, "%.200s: not a JSON object", url);
     if (doc && !json_is_object(doc)) {
         json_decref(doc);
         doc = NULL;
@@ -192,7 +192,7 @@ static int fetch_keys(api_oidc *o, char *why, size_t whylen)
     const char *jwks_uri = json_string_value(json_object_get(disc, "jwks_uri"));
     json_t *jwks = NULL;
     if (disc && !oidc_same_issuer(iss, o->issuer))
-        snprintf(why, whylen, "the discovery document names issuer %s, not %s",
+        snprintf(why, whylen, "the discovery document names issuer %.90s, not %.90s",
                  iss ? iss : "(none)", o->issuer);
     else if (disc && !jwks_uri)
         snprintf(why, whylen, "the discovery document has no jwks_uri");
@@ -279,7 +279,7 @@ char *oidc_key_for(api_oidc *o, const char *token, char *why, size_t whylen)
     }
     pthread_mutex_unlock(&o->mu);
     if (!pem)
-        snprintf(why, whylen, "the token's signing key (kid \"%s\") is not one of issuer %s",
+        snprintf(why, whylen, "the token's signing key (kid \"%.60s\") is not one of issuer %.120s",
                  kid, o->issuer);
     free(kid);
     return pem;

@@ -11,22 +11,34 @@
  *
  * A caller listed nowhere may act on no namespace.  A pod's namespace is
  * the one stored when it was created, looked up by UID, so the right UID
- * with another namespace in the body reaches nothing. */
+ * with another namespace in the body reaches nothing.
+ *
+ * The file is looked at again at most once a second and re-read when it
+ * changed; a new version that does not load leaves the old one in force
+ * (logged), so a typo never opens or closes everything. */
 #include "tenants.h"
 
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "api.h"
 #include "log.h"
+#include "timeutil.h"
 #include "util.h"
 #include "yamljson.h"
 
 #define TENANTS_FILE_MAX (4 * 1024 * 1024)
+#define TENANTS_CHECK_MS 1000
 
 struct tenants {
-    json_t *users;    /* name -> [namespace] */
-    json_t *groups;   /* group -> [namespace] */
+    char *path;
+    pthread_mutex_t mu;       /* the maps, and the file's identity */
+    json_t *users;            /* name -> [namespace] */
+    json_t *groups;           /* group -> [namespace] */
+    struct stat st;           /* of the file they came from */
+    int64_t checked_ms;       /* monotonic: when st was last compared */
 };
 
 /* section must be absent or a mapping of names to lists of strings. */
@@ -59,7 +71,8 @@ static int check_section(json_t *doc, const char *section, char *err, size_t err
     return 0;
 }
 
-tenants *tenants_load(const char *path, char *err, size_t errlen)
+/* The file parsed and checked: {users, groups}, or NULL with err. */
+static json_t *load_doc(const char *path, char *err, size_t errlen)
 {
     il_buf text = IL_BUF_INIT;
     char yerr[256];
@@ -90,10 +103,35 @@ tenants *tenants_load(const char *path, char *err, size_t errlen)
         json_decref(doc);
         return NULL;
     }
-    tenants *t = il_xcalloc(1, sizeof *t);
+    return doc;
+}
+
+/* Replace the maps with doc's (caller holds mu, or owns t alone). */
+static void take_doc(tenants *t, json_t *doc, const struct stat *st)
+{
+    json_decref(t->users);
+    json_decref(t->groups);
     t->users = json_incref(json_object_get(doc, "users"));
     t->groups = json_incref(json_object_get(doc, "groups"));
+    t->st = *st;
     json_decref(doc);
+}
+
+tenants *tenants_load(const char *path, char *err, size_t errlen)
+{
+    struct stat st;
+    if (stat(path, &st) != 0) {
+        snprintf(err, errlen, "TenantsFile %s: cannot read it", path);
+        return NULL;
+    }
+    json_t *doc = load_doc(path, err, errlen);
+    if (!doc)
+        return NULL;
+    tenants *t = il_xcalloc(1, sizeof *t);
+    t->path = il_xstrdup(path);
+    pthread_mutex_init(&t->mu, NULL);
+    take_doc(t, doc, &st);
+    t->checked_ms = il_monotonic_ms();
     return t;
 }
 
@@ -103,7 +141,30 @@ void tenants_free(tenants *t)
         return;
     json_decref(t->users);
     json_decref(t->groups);
+    pthread_mutex_destroy(&t->mu);
+    free(t->path);
     free(t);
+}
+
+/* Caller holds mu: re-read the file if it changed (checked once a second). */
+static void refresh(tenants *t)
+{
+    int64_t now = il_monotonic_ms();
+    if (now - t->checked_ms < TENANTS_CHECK_MS)
+        return;
+    t->checked_ms = now;
+    struct stat st;
+    if (stat(t->path, &st) != 0 || il_same_file_version(&st, &t->st))
+        return;   /* gone (a secret volume being swapped) or unchanged: keep what we have */
+    char err[512] = "";
+    json_t *doc = load_doc(t->path, err, sizeof err);
+    if (!doc) {
+        il_warn("%s (the mapping read before stays in force)", err);
+        t->st = st;   /* warn once per version */
+        return;
+    }
+    take_doc(t, doc, &st);
+    il_info("TenantsFile %s re-read", t->path);
 }
 
 static bool list_has(json_t *list, const char *ns)
@@ -118,16 +179,17 @@ static bool list_has(json_t *list, const char *ns)
     return false;
 }
 
-bool tenants_allows(const tenants *t, const api_caller *who, const char *ns)
+bool tenants_allows(tenants *t, const api_caller *who, const char *ns)
 {
     if (!who->name)
         return false;
-    if (*who->name && list_has(json_object_get(t->users, who->name), ns))
-        return true;
-    for (size_t i = 0; i < who->n_groups; i++)
-        if (list_has(json_object_get(t->groups, who->groups[i]), ns))
-            return true;
-    return false;
+    pthread_mutex_lock(&t->mu);
+    refresh(t);
+    bool ok = *who->name && list_has(json_object_get(t->users, who->name), ns);
+    for (size_t i = 0; !ok && i < who->n_groups; i++)
+        ok = list_has(json_object_get(t->groups, who->groups[i]), ns);
+    pthread_mutex_unlock(&t->mu);
+    return ok;
 }
 
 /* ---- the endpoints' checks ------------------------------------------------ */

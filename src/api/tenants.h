@@ -12,12 +12,12 @@ typedef struct tenants tenants;
 struct api;
 
 /* Load TenantsFile; NULL with err set when it cannot be read or is not
- * the documented shape. */
+ * the documented shape.  Later changes to the file are picked up. */
 tenants *tenants_load(const char *path, char *err, size_t errlen);
 void tenants_free(tenants *t);
 /* True when who may act on namespace ns (a user or one of its groups
  * lists ns or "*"; a NULL ns, a pod nobody knows, only for "*"). */
-bool tenants_allows(const tenants *t, const api_caller *who, const char *ns);
+bool tenants_allows(tenants *t, const api_caller *who, const char *ns);
 
 /* The checks the endpoints make.  Everything is allowed when no
  * TenantsFile is configured (one trust domain) or nobody authenticated

@@ -318,6 +318,12 @@ int il_rm_rf(const char *path)
     return rm_rf_at(AT_FDCWD, path);
 }
 
+bool il_same_file_version(const struct stat *a, const struct stat *b)
+{
+    return a->st_ino == b->st_ino && a->st_dev == b->st_dev && a->st_size == b->st_size &&
+           a->st_mtim.tv_sec == b->st_mtim.tv_sec && a->st_mtim.tv_nsec == b->st_mtim.tv_nsec;
+}
+
 bool il_secret_equal(const char *a, const char *b)
 {
     size_t la = strlen(a), lb = strlen(b);

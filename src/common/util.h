@@ -59,6 +59,10 @@ char *il_trim(char *s);
 /* Secrets compared in time that depends on the lengths only, not on where
  * the first difference is: a caller must not learn a token byte by byte. */
 bool il_secret_equal(const char *a, const char *b);
+/* Two stat results of the same version of one file (inode, size, mtime):
+ * a watched configuration file need not be re-read. */
+struct stat;
+bool il_same_file_version(const struct stat *a, const struct stat *b);
 
 /* Read/write all bytes, retrying on EINTR and short transfers. */
 ssize_t il_write_all(int fd, const void *data, size_t len);

@@ -80,7 +80,7 @@ static int fetch(vk_oidc_token *t, char **token, long long *lifetime, char *err,
 {
     il_buf secret = IL_BUF_INIT, form = IL_BUF_INIT;
     if (t->secret_file && il_read_file(t->secret_file, SECRET_MAX, &secret) != 0) {
-        snprintf(err, errlen, "OIDC.ClientSecretFile %s: cannot read", t->secret_file);
+        snprintf(err, errlen, "OIDC.ClientSecretFile %.200s: cannot read", t->secret_file);
         return -1;
     }
     form_add(&form, "grant_type", "client_credentials");
@@ -101,13 +101,13 @@ static int fetch(vk_oidc_token *t, char **token, long long *lifetime, char *err,
                             .body = form.data, .len = form.len};
         json_t *answer = NULL;
         if (il_httpc_call(c, &req, &res) != 0)
-            snprintf(err, errlen, "%.200s: %.300s", t->url, res.error);
+            snprintf(err, errlen, "%.200s: %.200s", t->url, res.error);
         else if (res.status != 200)
-            snprintf(err, errlen, "%s answered %ld: %.200s", t->url, res.status,
+            snprintf(err, errlen, "%.200s answered %ld: %.200s", t->url, res.status,
                      il_buf_cstr(&res.body));
         else if (!(answer = json_loadb(res.body.data, res.body.len, 0, NULL)) ||
                  !json_is_string(json_object_get(answer, "access_token")))
-            snprintf(err, errlen, "%s: no access_token in the answer", t->url);
+            snprintf(err, errlen, "%.200s: no access_token in the answer", t->url);
         else {
             *token = il_xstrdup(json_string_value(json_object_get(answer, "access_token")));
             json_t *exp = json_object_get(answer, "expires_in");
@@ -142,7 +142,7 @@ int vk_oidc_token_get(vk_oidc_token *t, char **token, char *err, size_t errlen)
             il_warn("OIDC: cannot renew the access token (%s); the current one is valid for "
                     "%lld s more", ferr, (long long)(t->expires_ms - now) / 1000);
         } else {
-            snprintf(err, errlen, "OIDC token: %s", ferr);
+            snprintf(err, errlen, "OIDC token: %.400s", ferr);
             rc = -1;
         }
     }

@@ -18,10 +18,10 @@ from apiutil import host_pod, uid, wait_until
 
 TOKENS = """# token name groups
 tok-alice alice
-tok-bob bob team-b-grp,other
+tok-bob bob team-b-grp,other    # a comment
 tok-vk vk-cluster
 tok-carol carol
-tok-plain
+tok-plain   # unnamed: the caller "token"
 """
 
 TENANTS = {
@@ -217,3 +217,21 @@ def test_tenants_file_needs_authentication_and_a_good_shape(stack_factory, tmp_p
         out = run_interlink(["--config", stack.api_cfg])
         assert out.returncode != 0 and message in out.stderr, out.stderr
     assert os.path.exists(good)
+
+
+def test_tenants_file_reread_when_it_changes(tenant_stack, tmp_path):
+    stack = tenant_stack
+    path = str(tmp_path / "tenants.yaml")
+
+    def alice_on_team_c():
+        return call(stack, "tok-alice", "GET", "/pods?namespace=team-c")[0]
+    assert alice_on_team_c() == 403
+    harness.write_yaml(path + ".new", {"users": {"alice": ["team-a", "team-c"]}})
+    os.replace(path + ".new", path)
+    wait_until(lambda: alice_on_team_c() == 200, timeout=10, what="the new mapping")
+    with open(path + ".new", "w") as f:
+        f.write("users: {alice: team-a}\n")   # broken: the mapping before stays
+    os.replace(path + ".new", path)
+    time.sleep(1.5)
+    assert alice_on_team_c() == 200
+    assert "the mapping read before stays in force" in stack.api.output()

@@ -112,3 +112,53 @@ def test_unmapped_caller_is_refused(stack, cluster):
     assert 'user "carol"' in str(body) and "not mapped" in str(body), body
     assert not os.path.exists(stack.pod_dir(pod))
     assert all(job[1] != pod["metadata"]["uid"] for job in cluster.squeue_ids())
+
+
+def test_oidc_token_from_the_vk_to_a_job_under_the_mapped_account(cluster, tmp_path):
+    """The whole path: interlink-vk gets a token from the OIDC issuer
+    (client credentials), interlink accepts it by discovery and names the
+    caller by its subject, interlink-slurm maps that subject to an account
+    and a Unix user, and the pod's job runs so."""
+    import vkutil
+    from oidc_issuer import Issuer
+    issuer = Issuer(clients={"vk-client": ("s3cret", "vk-cluster-1", [])}).start()
+    top = tempfile.mkdtemp(prefix="ilid-", dir="/tmp")
+    os.chmod(top, 0o755)
+    secret = os.path.join(top, "secret")
+    with open(secret, "w") as f:
+        f.write("s3cret\n")
+    tenants = h.write_yaml(os.path.join(top, "tenants.yaml"),
+                           {"users": {"vk-cluster-1": ["*"]}})
+    idmap = h.write_yaml(os.path.join(top, "idmap.yaml"), {"users": {
+        "vk-cluster-1": {"Account": ACCOUNTS["alice"], "UnixUser": USERS["alice"]}}})
+    s = su.SlurmStack(os.path.join(top, "s"), cluster,
+                      plugin_extra={"IdentityMapFile": idmap},
+                      api_extra={"AuthOIDC": {"Issuer": issuer.url}, "TenantsFile": tenants})
+    os.chmod(s.dir, 0o755)
+    kube = vkutil.FakeKube(str(tmp_path / "kube"))
+    vk = None
+    try:
+        s.start()
+        vk = vkutil.VK(str(tmp_path), kube, s, OIDC={
+            "TokenURL": issuer.url + "/token", "ClientID": "vk-client",
+            "ClientSecretFile": secret}).start()
+        kube.create_pod("oidc-slurm", [{"name": "c", "image": "busybox",
+                                        "command": ["sh", "-c", "id -un; sleep 30"]}])
+
+        def job():
+            for line in cluster.run("squeue", "-h", "-o", "%u|%a|%k").stdout.split("\n"):
+                if "interlink user=vk-cluster-1" in line:
+                    return line
+            return None
+        line = h.wait_for("the pod's job in squeue", job, timeout=60)
+        assert line.startswith(f"{USERS['alice']}|{ACCOUNTS['alice']}|"), line
+        assert issuer.tokens_issued >= 1 and "401" not in vk.output()
+        kube.delete_pod("oidc-slurm")
+        h.wait_for("the job gone", lambda: job() is None, timeout=60)
+    finally:
+        if vk is not None:
+            assert vk.stop() == 0, vk.output()[-3000:]
+        s.stop()
+        kube.stop()
+        issuer.stop()
+        shutil.rmtree(top, ignore_errors=True)
