@@ -184,27 +184,44 @@ class Trial:
             out.update({st["UID"]: st for st in body})
         return out
 
+    def start_chaos(self):
+        self.stop_chaos.clear()
+        self.chaos_thread = threading.Thread(target=self.chaos_loop, daemon=True)
+        self.chaos_thread.start()
+
+    def end_chaos(self):
+        self.stop_chaos.set()
+        self.chaos_thread.join()
+        self.ensure_up()
+
     def run(self):
+        """Chaos during the create storm and while the pods run, calm for
+        the status and log checks, chaos again during the delete storm,
+        calm for the orphan check."""
         started = time.time()
         self.make_pods()
         self.stack.start()
-        chaos = threading.Thread(target=self.chaos_loop, daemon=True)
-        chaos.start()
+        self.start_chaos()
         deadline = time.time() + 120 + self.n_pods * 0.5
         with concurrent.futures.ThreadPoolExecutor(CREATE_WORKERS) as pool:
             created = list(pool.map(lambda p: self.create_until_ok(p, deadline), self.pods))
-        # Chaos goes on while the pods run, then stops for the final checks.
-        time.sleep(3)
-        self.stop_chaos.set()
-        chaos.join()
-        self.ensure_up()
+        self.wait_final(deadline=time.time() + 60 + self.n_pods * 0.2)
+        self.end_chaos()
         final = self.wait_final(deadline=time.time() + 120 + self.n_pods * 0.3)
         result = self.check_runs(created, final)
+        self.start_chaos()
         self.delete_all()
+        self.end_chaos()
+        deadline = time.time() + 60 + self.n_pods * 0.2
+        while time.time() < deadline and set(self.api_rows()) & self.uids():
+            time.sleep(1)
         result["orphaned"] = self.check_orphans()
         result["seconds"] = int(time.time() - started)
         result["kills"] = dict(self.kills)
         return result
+
+    def uids(self):
+        return {p["metadata"]["uid"] for p in self.pods}
 
     def wait_final(self, deadline):
         last = {}
@@ -253,9 +270,6 @@ class Trial:
                 time.sleep(0.5)
         with concurrent.futures.ThreadPoolExecutor(CREATE_WORKERS) as pool:
             list(pool.map(delete, enumerate(self.pods)))
-        deadline = time.time() + 60 + self.n_pods * 0.2
-        while time.time() < deadline and self.api_rows():
-            time.sleep(1)
 
     def api_rows(self):
         db = os.path.join(self.disk, "api", "interlink.db")
@@ -269,7 +283,7 @@ class Trial:
             return [f"database error: {e}"]
 
     def check_orphans(self):
-        ours = {p["metadata"]["uid"] for p in self.pods}
+        ours = self.uids()
         left = set(self.api_rows()) & ours
         pods_dir = os.path.join(self.disk, "plugin", "pods")
         if os.path.isdir(pods_dir):
@@ -331,6 +345,9 @@ def main():
         if backend == "slurm" and cluster is None:
             import slurmutil as su
             cluster = su.start_cluster(cpus=16)
+            if cluster.error:   # one more try: a port or a daemon raced another cluster
+                su.stop_cluster(cluster)
+                cluster = su.start_cluster(cpus=16)
             if cluster.error:
                 log(f"SLURM trials skipped: {cluster.error.splitlines()[0]}")
                 break
