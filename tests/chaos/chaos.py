@@ -256,16 +256,22 @@ class Trial:
                     problems.append(f"no log {uid}: {code} {data[:200]!r}")
         for p in problems[:10]:
             log(p)
+        self.bad = bool(problems)
         return {"lost": lost, "duplicated": dup, "nolog": nolog}
 
     def delete_all(self):
-        """Half sent once, half repeated until 200; then interlink's pending
-        deletes must finish the rest."""
+        """Half sent once (repeated only when interlink could not take the
+        delete on: unreachable, or "repeat the delete"), half repeated until
+        200; then interlink's pending deletes must finish the rest."""
         def delete(i_pod):
             i, pod = i_pod
-            for _ in range(1 if i % 2 else 60):
-                code, _ = self.call("DELETE", "/delete", pod)
+            for _ in range(60):
+                code, body = self.call("DELETE", "/delete", pod)
                 if code == 200:
+                    return
+                # The once-only callers repeat only what interlink did not
+                # take on (it says "repeat"), as a person at interlinkctl.
+                if i % 2 and "repeat the delete" not in str(body) and code != 0:
                     return
                 time.sleep(0.5)
         with concurrent.futures.ThreadPoolExecutor(CREATE_WORKERS) as pool:
@@ -284,19 +290,20 @@ class Trial:
 
     def check_orphans(self):
         ours = self.uids()
-        left = set(self.api_rows()) & ours
+        found = {"interlink row": set(self.api_rows()) & ours}
         pods_dir = os.path.join(self.disk, "plugin", "pods")
         if os.path.isdir(pods_dir):
-            left |= set(os.listdir(pods_dir)) & ours
+            found["plugin directory"] = set(os.listdir(pods_dir)) & ours
         if self.cluster:
-            left |= {name for _, name, _ in self.cluster.squeue_ids("PD,R,CG")} & ours
-        procs = [pid for pid in os.listdir("/proc") if pid.isdigit() and
-                 self.dir.encode() in _cmdline(pid) and b"--config" not in _cmdline(pid)]
-        for uid in sorted(left)[:10]:
-            log(f"orphaned {uid}")
-        if procs:
-            log(f"orphaned processes: {procs[:10]}")
-        return len(left) + len(procs)
+            found["SLURM job"] = {name for _, name, _ in self.cluster.squeue_ids("PD,R,CG")} & ours
+        found["process"] = {pid for pid in os.listdir("/proc") if pid.isdigit() and
+                            self.dir.encode() in _cmdline(pid) and b"--config" not in _cmdline(pid)}
+        for kind, items in found.items():
+            for item in sorted(items)[:10]:
+                log(f"orphaned {kind}: {item}")
+        self.bad = self.bad or any(found.values())
+        return len(set().union(*[v for k, v in found.items() if k != "process"])) + \
+            len(found["process"])
 
     def close(self):
         self.stop_chaos.set()
@@ -306,8 +313,14 @@ class Trial:
                 log(f"daemon problem: {p}")
         finally:
             h.kill_processes_under(self.dir)
+            if getattr(self, "bad", False):   # keep the evidence: logs and the data disk
+                keep = os.path.join(self.dir, "disk-copy")
+                shutil.copytree(self.disk, keep, symlinks=True, ignore_dangling_symlinks=True,
+                                dirs_exist_ok=True)
+                log(f"trial kept for inspection in {self.dir}")
             subprocess.run(["umount", "-l", self.disk], check=False)
-            shutil.rmtree(self.dir, ignore_errors=True)
+            if not getattr(self, "bad", False):
+                shutil.rmtree(self.dir, ignore_errors=True)
 
 
 def _cmdline(pid):
