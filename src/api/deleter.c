@@ -31,8 +31,7 @@ typedef struct deleter {
     pthread_t thread;
 } deleter;
 
-/* The reason a relayed delete failed, as the caller was told. */
-static char *failure_reason(const il_http_result *res, int transport_rc)
+char *deleter_reason(const il_http_result *res, int transport_rc)
 {
     if (transport_rc != 0)
         return il_xasprintf("plugin unreachable: %s", res->timed_out ? "timed out" : res->error);
@@ -44,10 +43,17 @@ static char *failure_reason(const il_http_result *res, int transport_rc)
                         body);
 }
 
+int deleter_intend(api *a, const char *uid, const char *body, size_t len)
+{
+    long long due = (long long)time(NULL) + a->cfg.pending_delete_retry_s +
+                    a->cfg.sidecar_timeout_s;
+    return store_put_pending_delete(a->store, uid, body, len, "being relayed to the plugin", due);
+}
+
 int deleter_record(api *a, const char *uid, const char *body, size_t len,
                    const il_http_result *res, int transport_rc)
 {
-    char *reason = failure_reason(res, transport_rc);
+    char *reason = deleter_reason(res, transport_rc);
     long long next = (long long)time(NULL) + a->cfg.pending_delete_retry_s;
     int rc = store_put_pending_delete(a->store, uid, body, len, reason, next);
     if (rc == 0)
@@ -65,10 +71,15 @@ static bool retry_one(api *a, const store_pending_delete *p)
     il_http_result res;
     int rc = relay_call(a, NULL, "POST", "/delete", p->body, strlen(p->body), &res);
     bool done = rc == 0 && res.status == 200;
-    if (done && store_delete(a->store, p->uid) == 0)
+    if (done && store_delete(a->store, p->uid) == 0) {
         il_info("pending delete of %s confirmed after %lld attempts", p->uid, p->attempts + 1);
-    else if (!done)
+    } else if (rc == 0 && res.status >= 400 && res.status < 500) {
+        il_error("pending delete of %s refused by the plugin (%ld): given up", p->uid,
+                 res.status);
+        store_forget_pending_delete(a->store, p->uid);
+    } else if (!done) {
         deleter_record(a, p->uid, p->body, strlen(p->body), &res, rc);
+    }
     il_http_result_free(&res);
     return done;
 }

@@ -16,10 +16,12 @@
 /* ---- /delete ---------------------------------------------------------------- */
 
 /* The plugin gets the caller's bytes unchanged (upstream forwards the
- * original body), and the pod is forgotten only once the plugin confirmed:
- * a failed delete is recorded and retried in the background (deleter.c),
- * the caller hears the failure, and nothing is orphaned.  Success means
- * the pod is gone from the backend and from the state database. */
+ * original body), and the pod is forgotten only once the plugin confirmed.
+ * The delete is recorded as pending before it is relayed (deleter.c): a
+ * delete the plugin did not confirm, or whose row the database could not
+ * remove, or that a crash cut short, is retried in the background until
+ * it is done, and the caller hears that.  Success means the pod is gone
+ * from the backend and from the state database. */
 void handle_delete(il_request *req, void *ud)
 {
     api *a = ud;
@@ -38,20 +40,35 @@ void handle_delete(il_request *req, void *ud)
         il_pod_free(&pod);
         return;
     }
+    const char *raw = il_request_body(req);
+    size_t raw_len = il_request_body_len(req);
+    if (deleter_intend(a, pod.uid, raw, raw_len) != 0) {
+        il_respond_error(req, 503, "the state database cannot record the delete of %s (disk "
+                         "full?); nothing was deleted; repeat the delete", pod.uid);
+        il_pod_free(&pod);
+        return;
+    }
     il_http_result res;
-    int rc = relay_call_for(a, req, "POST", "/delete", il_request_body(req),
-                            il_request_body_len(req), pod.ns, &res);
-    if (rc != 0 || res.status != 200)
-        deleter_record(a, pod.uid, il_request_body(req), il_request_body_len(req), &res, rc);
-    if (rc != 0) {
-        relay_unreachable(a, req, "/delete", &res);
+    int rc = relay_call_for(a, req, "POST", "/delete", raw, raw_len, pod.ns, &res);
+    if (rc != 0 || res.status >= 500) {
+        deleter_record(a, pod.uid, raw, raw_len, &res, rc);
+        char *why = deleter_reason(&res, rc);
+        int status = rc != 0               ? (res.timed_out ? 504 : 502)
+                     : res.status <= 599 ? (int)res.status
+                                         : 502;
+        il_respond_error(req, status,
+                         "delete of %s not confirmed (%s); interlink retries it in the "
+                         "background", pod.uid, why);
+        free(why);
     } else if (res.status != 200) {
+        store_forget_pending_delete(a->store, pod.uid);   /* refused: retrying cannot help */
         relay_failure(req, "delete", &res);
     } else if (store_delete(a->store, pod.uid) != 0) {
-        /* The backend is clean; the row stays until a repeat (idempotent
-         * at the plugin) finds the database writable again. */
+        /* The backend is clean; the pending record finishes the rest once
+         * the database is writable again. */
         il_respond_error(req, 503, "pod %s was deleted by the plugin but the state database "
-                         "could not record it (disk full?); repeat the delete", pod.uid);
+                         "could not forget it yet (disk full?); interlink retries it in the "
+                         "background", pod.uid);
     } else {
         il_info("deleted pod %s/%s (%s)", pod.ns, pod.name, pod.uid);
         il_respond(req, 200, "text/plain; charset=utf-8", res.body.data, res.body.len);

@@ -184,27 +184,44 @@ class Trial:
             out.update({st["UID"]: st for st in body})
         return out
 
+    def start_chaos(self):
+        self.stop_chaos.clear()
+        self.chaos_thread = threading.Thread(target=self.chaos_loop, daemon=True)
+        self.chaos_thread.start()
+
+    def end_chaos(self):
+        self.stop_chaos.set()
+        self.chaos_thread.join()
+        self.ensure_up()
+
     def run(self):
+        """Chaos during the create storm and while the pods run, calm for
+        the status and log checks, chaos again during the delete storm,
+        calm for the orphan check."""
         started = time.time()
         self.make_pods()
         self.stack.start()
-        chaos = threading.Thread(target=self.chaos_loop, daemon=True)
-        chaos.start()
+        self.start_chaos()
         deadline = time.time() + 120 + self.n_pods * 0.5
         with concurrent.futures.ThreadPoolExecutor(CREATE_WORKERS) as pool:
             created = list(pool.map(lambda p: self.create_until_ok(p, deadline), self.pods))
-        # Chaos goes on while the pods run, then stops for the final checks.
-        time.sleep(3)
-        self.stop_chaos.set()
-        chaos.join()
-        self.ensure_up()
+        self.wait_final(deadline=time.time() + 60 + self.n_pods * 0.2)
+        self.end_chaos()
         final = self.wait_final(deadline=time.time() + 120 + self.n_pods * 0.3)
         result = self.check_runs(created, final)
+        self.start_chaos()
         self.delete_all()
+        self.end_chaos()
+        deadline = time.time() + 60 + self.n_pods * 0.2
+        while time.time() < deadline and set(self.api_rows()) & self.uids():
+            time.sleep(1)
         result["orphaned"] = self.check_orphans()
         result["seconds"] = int(time.time() - started)
         result["kills"] = dict(self.kills)
         return result
+
+    def uids(self):
+        return {p["metadata"]["uid"] for p in self.pods}
 
     def wait_final(self, deadline):
         last = {}
@@ -239,23 +256,26 @@ class Trial:
                     problems.append(f"no log {uid}: {code} {data[:200]!r}")
         for p in problems[:10]:
             log(p)
+        self.bad = bool(problems)
         return {"lost": lost, "duplicated": dup, "nolog": nolog}
 
     def delete_all(self):
-        """Half sent once, half repeated until 200; then interlink's pending
-        deletes must finish the rest."""
+        """Half sent once (repeated only when interlink could not take the
+        delete on: unreachable, or "repeat the delete"), half repeated until
+        200; then interlink's pending deletes must finish the rest."""
         def delete(i_pod):
             i, pod = i_pod
-            for _ in range(1 if i % 2 else 60):
-                code, _ = self.call("DELETE", "/delete", pod)
+            for _ in range(60):
+                code, body = self.call("DELETE", "/delete", pod)
                 if code == 200:
+                    return
+                # The once-only callers repeat only what interlink did not
+                # take on (it says "repeat"), as a person at interlinkctl.
+                if i % 2 and "repeat the delete" not in str(body) and code != 0:
                     return
                 time.sleep(0.5)
         with concurrent.futures.ThreadPoolExecutor(CREATE_WORKERS) as pool:
             list(pool.map(delete, enumerate(self.pods)))
-        deadline = time.time() + 60 + self.n_pods * 0.2
-        while time.time() < deadline and self.api_rows():
-            time.sleep(1)
 
     def api_rows(self):
         db = os.path.join(self.disk, "api", "interlink.db")
@@ -269,20 +289,21 @@ class Trial:
             return [f"database error: {e}"]
 
     def check_orphans(self):
-        ours = {p["metadata"]["uid"] for p in self.pods}
-        left = set(self.api_rows()) & ours
+        ours = self.uids()
+        found = {"interlink row": set(self.api_rows()) & ours}
         pods_dir = os.path.join(self.disk, "plugin", "pods")
         if os.path.isdir(pods_dir):
-            left |= set(os.listdir(pods_dir)) & ours
+            found["plugin directory"] = set(os.listdir(pods_dir)) & ours
         if self.cluster:
-            left |= {name for _, name, _ in self.cluster.squeue_ids("PD,R,CG")} & ours
-        procs = [pid for pid in os.listdir("/proc") if pid.isdigit() and
-                 self.dir.encode() in _cmdline(pid) and b"--config" not in _cmdline(pid)]
-        for uid in sorted(left)[:10]:
-            log(f"orphaned {uid}")
-        if procs:
-            log(f"orphaned processes: {procs[:10]}")
-        return len(left) + len(procs)
+            found["SLURM job"] = {name for _, name, _ in self.cluster.squeue_ids("PD,R,CG")} & ours
+        found["process"] = {pid for pid in os.listdir("/proc") if pid.isdigit() and
+                            self.dir.encode() in _cmdline(pid) and b"--config" not in _cmdline(pid)}
+        for kind, items in found.items():
+            for item in sorted(items)[:10]:
+                log(f"orphaned {kind}: {item}")
+        self.bad = self.bad or any(found.values())
+        return len(set().union(*[v for k, v in found.items() if k != "process"])) + \
+            len(found["process"])
 
     def close(self):
         self.stop_chaos.set()
@@ -292,8 +313,14 @@ class Trial:
                 log(f"daemon problem: {p}")
         finally:
             h.kill_processes_under(self.dir)
+            if getattr(self, "bad", False):   # keep the evidence: logs and the data disk
+                keep = os.path.join(self.dir, "disk-copy")
+                shutil.copytree(self.disk, keep, symlinks=True, ignore_dangling_symlinks=True,
+                                dirs_exist_ok=True)
+                log(f"trial kept for inspection in {self.dir}")
             subprocess.run(["umount", "-l", self.disk], check=False)
-            shutil.rmtree(self.dir, ignore_errors=True)
+            if not getattr(self, "bad", False):
+                shutil.rmtree(self.dir, ignore_errors=True)
 
 
 def _cmdline(pid):
@@ -331,6 +358,9 @@ def main():
         if backend == "slurm" and cluster is None:
             import slurmutil as su
             cluster = su.start_cluster(cpus=16)
+            if cluster.error:   # one more try: a port or a daemon raced another cluster
+                su.stop_cluster(cluster)
+                cluster = su.start_cluster(cpus=16)
             if cluster.error:
                 log(f"SLURM trials skipped: {cluster.error.splitlines()[0]}")
                 break

@@ -78,18 +78,17 @@ int local_create(void *vctx, const il_create_request *req, char **job_id, il_buf
     int lock_fd = -1;
     int status = rn_poddir_create(ctx->pods_dir, req, &ctx->runtime, &created, &lock_fd, err);
     char *dir = rn_store_pod_dir(ctx->pods_dir, pod->uid);
-    if (status == 0 && created) {
-        if (spawn_supervisor(ctx, dir, err) != 0) {
-            il_rm_rf(dir);
-            status = 500;
-        }
-    } else if (status == 0 && never_supervised(dir)) {
-        /* The create that made the directory died before its supervisor
-         * recorded itself (kill -9 of the plugin): this repeat starts the
-         * pod.  The supervisor's claim keeps it from running twice. */
-        il_warn("pod %s (%s): no supervisor ever ran it; starting one", pod->name, pod->uid);
-        if (spawn_supervisor(ctx, dir, err) != 0)
-            status = 500;   /* the directory stays: the next repeat tries again */
+    if (status == 0 && (created || never_supervised(dir))) {
+        /* !created: the create that made the directory died before its
+         * supervisor recorded itself (kill -9 of the plugin), and this
+         * repeat starts the pod.  The supervisor's claim keeps it from
+         * running twice. */
+        if (!created)
+            il_warn("pod %s (%s): no supervisor ever ran it; starting one", pod->name, pod->uid);
+        if (spawn_supervisor(ctx, dir, err) != 0 && never_supervised(dir))
+            status = 500;   /* the directory stays: a repeat tries again */
+        else
+            il_buf_reset(err);   /* a slow supervisor recorded itself after all */
     }
     free(dir);
     if (lock_fd >= 0)
