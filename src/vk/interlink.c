@@ -77,6 +77,7 @@ const char *vk_interlink_url(const vk_interlink *il)
  * "label#N" and the JSON body. */
 typedef struct call_parts {
     char *auth, *session, *text;
+    char *token;              /* the bearer token in auth, or NULL */
     const char *headers[2];
 } call_parts;
 
@@ -95,7 +96,7 @@ static int call_parts_make(vk_interlink *il, const char *label, const json_t *bo
     }
     if (il->token_file || il->oidc)   /* sent even when empty, as upstream */
         p->auth = il_xasprintf("Authorization: Bearer %s", token ? token : "");
-    free(token);
+    p->token = token;
     p->headers[0] = p->auth;
     p->session = il_xasprintf("%s#%lu", label, atomic_fetch_add(&il->seq, 1) + 1);
     p->text = body ? json_dumps(body, JSON_COMPACT) : NULL;
@@ -112,6 +113,7 @@ static il_httpc_req call_parts_req(const call_parts *p, const char *method, cons
 static void call_parts_free(call_parts *p)
 {
     free(p->auth);
+    free(p->token);
     free(p->session);
     free(p->text);
 }
@@ -129,7 +131,13 @@ int vk_interlink_call(vk_interlink *il, const char *method, const char *path,
     }
     il_httpc_req req = call_parts_req(&parts, method, path);
     int rc = il_httpc_call(il->http, &req, res);
+    bool again = rc == 0 && res->status == 401 && il->oidc &&
+                 vk_oidc_token_refused(il->oidc, parts.token);
     call_parts_free(&parts);
+    if (again) {   /* once, with a fresh token; interlink's calls are idempotent */
+        il_http_result_free(res);
+        return vk_interlink_call(il, method, path, label, body, res);
+    }
     return rc;
 }
 
@@ -142,7 +150,12 @@ il_httpc_stream *vk_interlink_stream(vk_interlink *il, const char *method, const
         return NULL;
     il_httpc_req req = call_parts_req(&parts, method, path);
     il_httpc_stream *s = il_httpc_stream_call(il->http, &req, status, NULL, err, errlen);
+    bool again = s && *status == 401 && il->oidc && vk_oidc_token_refused(il->oidc, parts.token);
     call_parts_free(&parts);
+    if (again) {   /* once, with a fresh token, as vk_interlink_call */
+        il_httpc_stream_close(s);
+        return vk_interlink_stream(il, method, path, label, body, status, err, errlen);
+    }
     return s;
 }
 

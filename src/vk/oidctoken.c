@@ -5,7 +5,10 @@
  * each fetch, so it rotates without a restart), and the token it gives:
  * kept until four fifths of its lifetime (expires_in) have passed, then
  * replaced.  A failed renewal keeps the held token while it is valid, so
- * a short issuer outage costs nothing; the next call tries again. */
+ * a short issuer outage costs nothing; the next call tries again.  A token
+ * interlink refuses is dropped (its key may have been withdrawn), at most
+ * once per OIDC_DROP_MIN_S so that a refusing interlink cannot make the VK
+ * hammer the issuer. */
 #include "oidctoken.h"
 
 #include <curl/curl.h>
@@ -29,6 +32,7 @@ struct vk_oidc_token {
     pthread_mutex_t mu;
     char *token;
     int64_t renew_ms, expires_ms;    /* monotonic */
+    int64_t dropped_ms;              /* last vk_oidc_token_refused drop; 0 = never */
 };
 
 static char *dup_set(const char *s)
@@ -121,6 +125,23 @@ static int fetch(vk_oidc_token *t, char **token, long long *lifetime, char *err,
     il_httpc_free(c);
     il_buf_free(&form);
     return rc;
+}
+
+bool vk_oidc_token_refused(vk_oidc_token *t, const char *token)
+{
+    pthread_mutex_lock(&t->mu);
+    int64_t now = il_monotonic_ms();
+    bool held = t->token && token && strcmp(t->token, token) == 0;
+    bool newer = t->token && !held;
+    bool drop = held && (t->dropped_ms == 0 || now - t->dropped_ms >= OIDC_DROP_MIN_S * 1000);
+    if (drop) {
+        free(t->token);
+        t->token = NULL;
+        t->dropped_ms = now;
+        il_info("OIDC: interlink refused the access token; getting another");
+    }
+    pthread_mutex_unlock(&t->mu);
+    return drop || newer;
 }
 
 int vk_oidc_token_get(vk_oidc_token *t, char **token, char *err, size_t errlen)

@@ -106,6 +106,8 @@ def test_anonymous_big_bodies_do_not_grow_memory(stack_factory, tmp_path):
         for s in held:
             s.close()
     grown_mib = (after - before) / 1024
+    print(f"\ninterlink RSS {before} -> {after} KiB with {N_BODIES} anonymous "
+          f"{BIG >> 20} MiB bodies in flight")
     # N_BODIES x 15 MiB = 300 MiB if bodies were buffered; allow 64 MiB of noise.
     assert grown_mib < 64, f"RSS grew by {grown_mib:.0f} MiB ({before} -> {after} KiB)"
     code, _ = harness.request(stack.api_addr, "POST", "/pinglink",

@@ -119,7 +119,7 @@ def test_vk_gets_and_renews_its_own_token(tmp_path):
                               in ("Succeeded", "Failed") and kube.pod("oidc"), timeout=90)
         assert pod["status"]["phase"] == "Succeeded", pod["status"]
         assert issuer.tokens_issued >= 2, "the token was not renewed"
-        assert "401" not in vk.output()
+        assert "HTTP 401" not in vk.output()
     finally:
         if vk is not None:
             assert vk.stop() == 0, vk.output()[-3000:]

@@ -152,7 +152,7 @@ def test_oidc_token_from_the_vk_to_a_job_under_the_mapped_account(cluster, tmp_p
             return None
         line = h.wait_for("the pod's job in squeue", job, timeout=60)
         assert line.startswith(f"{USERS['alice']}|{ACCOUNTS['alice']}|"), line
-        assert issuer.tokens_issued >= 1 and "401" not in vk.output()
+        assert issuer.tokens_issued >= 1 and "HTTP 401" not in vk.output()
         kube.delete_pod("oidc-slurm")
         h.wait_for("the job gone", lambda: job() is None, timeout=60)
     finally:
