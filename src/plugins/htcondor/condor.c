@@ -1,0 +1,178 @@
+/* condor.c -- asking HTCondor: argv for its tools (never a shell), and the
+ * one batched condor_q / condor_history query with a constraint and a
+ * projection, parsed from -json into interlink-slurm's job_info so the
+ * durable job record (job.json) is kept by one piece of code. */
+#include "htcondor.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "log.h"
+
+/* The projection: what status and find-by-UID need, nothing else. */
+#define JOB_ATTRS "ClusterId,ProcId,JobStatus," HTC_UID_ATTR ",HoldReason,RemoveReason," \
+                  "ExitCode,ExitBySignal,ExitSignal,JobStartDate,CompletionDate," \
+                  "EnteredCurrentStatus"
+
+void htc_tool_argv(const htc_config *cfg, const char *tool, bool as_user, bool pool_only,
+                   strvec *out)
+{
+    if (as_user && cfg->submit_user && cfg->submit_user[0]) {
+        strvec_push(out, cfg->runuser_path);
+        strvec_push(out, "-u");
+        strvec_push(out, cfg->submit_user);
+        strvec_push(out, "--");
+    }
+    if (cfg->bin_dir && cfg->bin_dir[0])
+        strvec_pushf(out, "%s/%s", cfg->bin_dir, tool);
+    else
+        strvec_push(out, tool);
+    if (!pool_only && cfg->schedd_name && cfg->schedd_name[0]) {
+        strvec_push(out, "-name");
+        strvec_push(out, cfg->schedd_name);
+    }
+    if (cfg->pool && cfg->pool[0]) {
+        strvec_push(out, "-pool");
+        strvec_push(out, cfg->pool);
+    }
+}
+
+const char *htc_status_name(int status)
+{
+    static const char *const names[] = {"Unexpanded", "Idle", "Running", "Removed",
+                                        "Completed", "Held", "TransferringOutput",
+                                        "Suspended"};
+    return status >= 0 && status < 8 ? names[status] : "Unknown";
+}
+
+static il_time epoch(json_t *job, const char *attr)
+{
+    json_int_t t = json_integer_value(json_object_get(job, attr));
+    return t > 0 ? (il_time){(int64_t)t, 0} : IL_TIME_ZERO;
+}
+
+static void job_from_json(json_t *job, job_info *out)
+{
+    memset(out, 0, sizeof(*out));
+    out->id = il_xasprintf("%lld.%lld",
+                           (long long)json_integer_value(json_object_get(job, "ClusterId")),
+                           (long long)json_integer_value(json_object_get(job, "ProcId")));
+    const char *uid = json_string_value(json_object_get(job, HTC_UID_ATTR));
+    out->name = il_xstrdup(uid ? uid : "");
+    int status = (int)json_integer_value(json_object_get(job, "JobStatus"));
+    out->state = il_xstrdup(htc_status_name(status));
+    const char *reason = json_string_value(json_object_get(job, status == 3 ? "RemoveReason"
+                                                                            : "HoldReason"));
+    out->reason = il_xstrdup(reason ? reason : "");
+    if (json_is_true(json_object_get(job, "ExitBySignal")))
+        out->exit_status = (int)json_integer_value(json_object_get(job, "ExitSignal")) & 0x7f;
+    else
+        out->exit_status = (int)(json_integer_value(json_object_get(job, "ExitCode")) & 0xff)
+                           << 8;
+    out->start = epoch(job, "JobStartDate");
+    out->end = epoch(job, "CompletionDate");
+    if (il_time_is_zero(out->end) && (status == 3 || status == 4))
+        out->end = epoch(job, "EnteredCurrentStatus");
+}
+
+ssize_t htc_parse_jobs(const char *text, job_info **out)
+{
+    *out = NULL;
+    if (strspn(text, " \t\r\n") == strlen(text))
+        return 0;   /* condor_q prints nothing when nothing matched */
+    json_t *arr = json_loads(text, 0, NULL);
+    if (!json_is_array(arr)) {
+        json_decref(arr);
+        return -1;
+    }
+    size_t n = json_array_size(arr);
+    *out = il_xcalloc(n ? n : 1, sizeof(**out));
+    for (size_t i = 0; i < n; i++)
+        job_from_json(json_array_get(arr, i), &(*out)[i]);
+    json_decref(arr);
+    return (ssize_t)n;
+}
+
+void htc_jobs_free(job_info *jobs, ssize_t n)
+{
+    for (ssize_t i = 0; i < n; i++)
+        job_info_free(&jobs[i]);
+    free(jobs);
+}
+
+/* "ClusterId == 12 && ProcId == 0 || ..." for ids, or by pod UID; ids and
+ * UIDs were checked (digits and a dot; UUIDs), so nothing needs quoting. */
+static char *constraint(char *const *ids, char *const *uids, size_t n)
+{
+    il_buf c = IL_BUF_INIT;
+    il_buf_puts(&c, HTC_UID_ATTR " =!= undefined && (");
+    for (size_t i = 0; i < n; i++) {
+        if (i > 0)
+            il_buf_puts(&c, " || ");
+        if (ids) {
+            long long cluster = 0, proc = 0;
+            sscanf(ids[i], "%lld.%lld", &cluster, &proc);
+            il_buf_printf(&c, "ClusterId == %lld && ProcId == %lld", cluster, proc);
+        } else {
+            il_buf_printf(&c, HTC_UID_ATTR " == \"%s\"", uids[i]);
+        }
+    }
+    il_buf_puts(&c, ")");
+    return il_buf_steal(&c);
+}
+
+ssize_t htc_query(const htc_config *cfg, bool history, char *const *ids, char *const *uids,
+                  size_t n, job_info **out)
+{
+    *out = NULL;
+    if (n == 0)
+        return 0;
+    strvec argv = {0};
+    htc_tool_argv(cfg, history ? "condor_history" : "condor_q", false, false, &argv);
+    char *where = constraint(ids, uids, n);
+    strvec_push(&argv, "-json");
+    strvec_push(&argv, "-attributes");
+    strvec_push(&argv, JOB_ATTRS);
+    strvec_push(&argv, "-constraint");
+    strvec_push(&argv, where);
+    free(where);
+    cmd_result res;
+    ssize_t found = -1;
+    if (cmd_run(argv.v, cfg->command_timeout_s, &res) == 0)
+        found = htc_parse_jobs(il_buf_cstr(&res.out), out);
+    if (found < 0)
+        il_warn("%s failed (exit %d): %s", argv.v[0], res.status, il_buf_cstr(&res.err));
+    cmd_result_free(&res);
+    strvec_free(&argv);
+    return found;
+}
+
+/* The lowest id among jobs named uid; keeps *id when none is lower. */
+static void lowest(const job_info *jobs, ssize_t n, const char *uid, char **id)
+{
+    for (ssize_t i = 0; i < n; i++) {
+        if (strcmp(jobs[i].name, uid) != 0)
+            continue;
+        if (!*id || strtod(jobs[i].id, NULL) < strtod(*id, NULL)) {
+            free(*id);
+            *id = il_xstrdup(jobs[i].id);
+        }
+    }
+}
+
+int htc_find_by_uid(const htc_config *cfg, const char *uid, char **id)
+{
+    char *uids[] = {(char *)uid};
+    *id = NULL;
+    for (int history = 0; history < 2; history++) {
+        job_info *jobs;
+        ssize_t found = htc_query(cfg, history, NULL, uids, 1, &jobs);
+        if (found < 0)
+            return -1;
+        lowest(jobs, found, uid, id);
+        htc_jobs_free(jobs, found);
+        if (*id)
+            return 0;
+    }
+    return 0;
+}
