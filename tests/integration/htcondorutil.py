@@ -8,6 +8,7 @@ reason, when ../shared/htcondor is absent or the pool cannot start.  The
 plugin runs as root (as the tests do) and submits as SUBMIT_USER, created
 when missing: HTCondor refuses jobs owned by root."""
 import contextlib
+import json
 import os
 import shutil
 import subprocess
@@ -37,6 +38,11 @@ class Pool:
         if subprocess.run(["id", SUBMIT_USER], capture_output=True).returncode != 0:
             subprocess.run(["useradd", "-r", "-s", "/usr/sbin/nologin", "-M", "-d",
                             "/nonexistent", SUBMIT_USER], check=True)
+        # More (virtual) CPUs than the machine's 2, so concurrent-pod tests
+        # are not serialized on two slots; config.d survives start.sh.
+        os.makedirs(os.path.join(self.state, "config.d"), exist_ok=True)
+        with open(os.path.join(self.state, "config.d", "50-interlink-tests"), "w") as f:
+            f.write("NUM_CPUS = 32\nCLAIM_WORKLIFE = 600\n")
         r = subprocess.run([os.path.join(CONDOR_HOME, "start.sh")], env=self.env,
                            capture_output=True, text=True, timeout=180)
         if r.returncode != 0:
@@ -49,9 +55,48 @@ class Pool:
 
     def run(self, *argv, user=None):
         argv = list(argv)
+        if argv[0] in ("condor_hold", "condor_release"):
+            argv[0] = self.rm_alias(argv[0])
+        elif user:   # runuser searches PATH as root would: the tool's full path
+            argv[0] = os.path.join(self.bin, argv[0])
         if user:
             argv = ["runuser", "-u", user, "--"] + argv
         return subprocess.run(argv, env=self.env, capture_output=True, text=True, timeout=60)
+
+    def rm_alias(self, name):
+        """condor_hold and condor_release are condor_rm under another name
+        (it acts by argv[0]); the pool's copies are link stubs, so a link
+        named so is made in a directory of ours."""
+        d = os.path.join(self.state, "tools")
+        os.makedirs(d, exist_ok=True)
+        os.chmod(d, 0o755)
+        path = os.path.join(d, name)
+        if not os.path.islink(path):
+            os.symlink(os.path.join(self.bin, "condor_rm"), path)
+        return path
+
+    def jobs_of(self, uid):
+        """Ids of every job, queued or in the history, that carries uid."""
+        c = f'InterLinkPodUID == "{uid}"'
+        ids = []
+        for tool in ("condor_q", "condor_history"):
+            r = self.run(tool, "-af", "ClusterId", "ProcId", "-constraint", c)
+            assert r.returncode == 0, r.stderr
+            ids += [".".join(line.split()) for line in r.stdout.splitlines() if line.strip()]
+        return sorted(set(ids))   # a job leaving the queue is briefly in both
+
+    def job_ad(self, job_id, attrs):
+        """The job's ad (those attributes) from the queue or the history."""
+        cluster, proc = job_id.split(".")
+        c = f"ClusterId == {cluster} && ProcId == {proc}"
+
+        def ad():
+            for tool in ("condor_q", "condor_history"):
+                r = self.run(tool, "-json", "-attributes", ",".join(attrs), "-constraint", c)
+                if r.returncode == 0 and r.stdout.strip().strip("[]").strip():
+                    return json.loads(r.stdout)[0]
+            return None
+        return h.wait_for(f"the ad of job {job_id}", ad, timeout=30, interval=0.5)
 
     def queue(self):
         """[(id, uid, JobStatus)] of the jobs in the queue that carry a pod UID."""

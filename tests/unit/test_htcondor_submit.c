@@ -123,10 +123,10 @@ static void test_classad_string(void **state)
 {
     (void)state;
     il_buf b = IL_BUF_INIT;
-    assert_int_equal(htc_classad_string(&b, "it's \"q\" a\\b ünï ✓ -x `y`"), 0);
-    assert_string_equal(il_buf_cstr(&b), "\"it's \\\"q\\\" a\\\\b ünï ✓ -x `y`\"");
+    assert_int_equal(htc_classad_string(&b, "it's \"q\" ünï ✓ -x `y` +A = 1"), 0);
+    assert_string_equal(il_buf_cstr(&b), "\"it's \\\"q\\\" ünï ✓ -x `y` +A = 1\"");
     const char *refused[] = {"$(HOME)", "$(DOLLAR)", "a$$(Name)b", "x\ny", "x\rq", "tab\there",
-                             "del\x7f", "$ENV(PATH)"};
+                             "del\x7f", "$ENV(PATH)", "a\\", "a\\\"b"};
     for (size_t i = 0; i < sizeof(refused) / sizeof(refused[0]); i++) {
         il_buf_reset(&b);
         assert_int_equal(htc_classad_string(&b, refused[i]), -1);
@@ -140,12 +140,12 @@ static void test_expression_check(void **state)
     (void)state;
     il_buf err = IL_BUF_INIT;
     const char *good[] = {"OpSysAndVer == \"AlmaLinux9\"", "(Memory > 10) && (Cpus >= 2)",
-                          "regexp(\"a)b(\", Name)", "Name == \"a\\\"b)\""};
+                          "regexp(\"a)b(\", Name)", "Name =!= \"-x ) ( +A = 1\""};
     for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++)
         assert_int_equal(htc_check_expression(good[i], &err), 0);
     const char *bad[] = {"true) || (true", "(x", "x)", "Name == \"open", "$(Requirements)",
                          "a\n+Owner = \"root\"", "x // comment", "x /* c */", "", "  ",
-                         "$$(Memory) > 1"};
+                         "$$(Memory) > 1", "Name == \"a\\\\\" || (true"};
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         il_buf_reset(&err);
         assert_int_equal(htc_check_expression(bad[i], &err), -1);

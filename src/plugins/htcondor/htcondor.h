@@ -99,15 +99,15 @@ typedef struct htc_request {
  * what no container says.  400 with err for a resource HTCondor has no
  * request for. */
 int htc_pod_request(const htc_config *cfg, const il_pod *pod, htc_request *out, il_buf *err);
-/* Append s as a ClassAd string literal for a submit file: "…" with \ and "
+/* Append s as a ClassAd string literal for a submit file: "…" with each "
  * escaped.  -1 (nothing appended) when s holds what no quoting makes safe
- * in the submit language: control characters, or '$' (macro expansion at
- * submit time, $$() substitution at match time). */
+ * in the submit language: control characters, '$' (macro expansion at
+ * submit time, $$() substitution at match time), or a backslash. */
 int htc_classad_string(il_buf *out, const char *s);
 /* The requirements annotation: a ClassAd expression the pod's owner may
  * add (in parentheses, and'ed to the admin's); -1 with err unless its
- * parentheses and string literals balance and it has no '$', no control
- * character and no comment. */
+ * parentheses and string literals balance and it has no '$', no
+ * backslash, no control character and no comment. */
 int htc_check_expression(const char *expr, il_buf *err);
 /* The whole job.sub text; 400 with err when an annotation is refused. */
 int htc_submit_text(const htc_config *cfg, const il_pod *pod, const char *pod_dir,

@@ -91,10 +91,12 @@ int htc_pod_request(const htc_config *cfg, const il_pod *pod, htc_request *out, 
     return 0;
 }
 
-/* Bytes no quoting makes safe in a submit file value. */
+/* Bytes no quoting makes safe in a submit file value.  A backslash is
+ * among them: condor_submit's ClassAd strings take \" as a quote but keep
+ * other backslashes, so "a\\" would not end where it seems to. */
 static bool unsafe_byte(unsigned char c)
 {
-    return c < 0x20 || c == 0x7f || c == '$';
+    return c < 0x20 || c == 0x7f || c == '$' || c == '\\';
 }
 
 int htc_classad_string(il_buf *out, const char *s)
@@ -104,7 +106,7 @@ int htc_classad_string(il_buf *out, const char *s)
             return -1;
     il_buf_puts(out, "\"");
     for (const char *p = s; *p; p++) {
-        if (*p == '"' || *p == '\\')
+        if (*p == '"')
             il_buf_puts(out, "\\");
         il_buf_append(out, p, 1);
     }
@@ -120,9 +122,7 @@ int htc_check_expression(const char *expr, il_buf *err)
     const char *p;
     for (p = expr; *p && !why; p++) {
         if (unsafe_byte((unsigned char)*p))
-            why = "'$' and control characters are not allowed";
-        else if (in_string && *p == '\\' && p[1])
-            p++;
+            why = "'$', backslashes and control characters are not allowed";
         else if (*p == '"')
             in_string = !in_string;
         else if (!in_string && *p == '/' && (p[1] == '/' || p[1] == '*'))
