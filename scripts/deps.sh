@@ -14,6 +14,9 @@ runtime_pkgs=(bubblewrap podman runc uidmap busybox-static)
 # runs its own mariadbd and slurmdbd; the packaged services are not used).
 test_pkgs=(python3 python3-pytest python3-yaml python3-kubernetes python3-jwt valgrind openssl charliecloud
            mariadb-server slurmdbd openmpi-bin)
+# The HTCondor pool of ../shared/htcondor (tests/integration/test_htcondor_*):
+# its binaries' runtime libraries.
+test_pkgs+=(libpcre2-8-0 libssl3 libuuid1 libgomp1 libstdc++6)
 
 want=("${build_pkgs[@]}" "${runtime_pkgs[@]}")
 case "${1:-build}" in

@@ -230,3 +230,35 @@ def test_concurrent_pods(stack, pool):
     for i, pod in enumerate(pods):
         assert logs(stack, pod, "main") == f"pod{i}\n".encode()
         assert len(pool.jobs_of(pod["metadata"]["uid"])) == 1
+
+
+def test_file_transfer_mode(tmp_path, pool):
+    """FileTransfer: the job runs in HTCondor's scratch directory on the
+    execute node; the pod's files go in, state files and logs come back."""
+    s = hu.CondorStack(tmp_path / "ft", pool, plugin_extra={"FileTransfer": True}).start()
+    try:
+        cm = h.configmap("cfg", {"a.conf": "alpha\n"})
+        vols = [{"name": "cfg", "configMap": {"name": "cfg"}}, {"name": "work", "emptyDir": {}}]
+        mounts = [{"name": "cfg", "mountPath": "/config"}, {"name": "work", "mountPath": "/work"}]
+        pod = h.make_pod("ft", [sh("main", "sleep 2; cat /config/a.conf /work/x; exit 4",
+                                   mounts=mounts)],
+                         init_containers=[sh("init", "echo from-init > /work/x", mounts=mounts)],
+                         volumes=vols)
+        plain = h.make_pod("ftplain", [sh("main", "echo plain")])
+        assert s.create(h.create_request(pod, configmaps=[cm]))[0] == 200
+        assert s.create(h.create_request(plain))[0] == 200
+        phase, st = s.wait_phase(pod, phases=("Running",), timeout=60)
+        assert "running" in ctr(st, "main")["state"], st
+        phase, st = s.wait_phase(pod, timeout=90)
+        assert phase == "Failed" and ctr(st, "main")["state"]["terminated"]["exitCode"] == 4, st
+        assert ctr(st, "init")["state"]["terminated"]["exitCode"] == 0, st
+        assert logs(s, pod, "main") == b"alpha\nfrom-init\n"
+        assert s.wait_phase(plain)[0] == "Succeeded"
+        assert logs(s, plain, "main") == b"plain\n"
+        d = s.pod_dir(pod)
+        assert "should_transfer_files = YES" in open(os.path.join(d, "job.sub")).read()
+        # the job wrote on the execute node; what came back is the copy
+        assert not os.path.exists(os.path.join(d, "containers"))
+        assert os.path.exists(os.path.join(d, pod["metadata"]["uid"], "containers", "main", "log"))
+    finally:
+        s.cleanup()

@@ -41,6 +41,10 @@ static const il_cfg_field fields[] = {
     {"Pool", NULL, IL_CFG_STRING, CFG(pool), NULL,
      "the collector (host[:port]) to find ScheddName and the slots in (-pool); empty: "
      "CONDOR_CONFIG's"},
+    {"FileTransfer", NULL, IL_CFG_BOOL, CFG(file_transfer), "false",
+     "the execute nodes do not see DataRootFolder: HTCondor transfers the pod's files to the "
+     "job and its state files and logs back when it ends (should_transfer_files = YES); "
+     "status while it runs comes from HTCondor alone, logs once it has ended"},
     {"ContainerRuntime", NULL, IL_CFG_STRING, CFG(runtime), "none",
      "on the execute node: none (processes under bubblewrap), podman, apptainer, singularity"},
     {"ImagePrefix", NULL, IL_CFG_STRING, CFG(image_prefix), NULL,

@@ -90,12 +90,26 @@ static int write_job_files(const char *staging, void *vjob, il_buf *err)
 {
     const submit_job *job = vjob;
     il_buf sh = IL_BUF_INIT;
-    il_buf_printf(&sh, "#!%s\n# interlink-htcondor: pod %s\nexec ", job->ctx->cfg->bash_path,
-                  job->pod->uid);
-    sh_quote(&sh, job->ctx->runner_path);
-    il_buf_puts(&sh, " --run-pod ");
-    sh_quote(&sh, job->dir);
-    il_buf_puts(&sh, "\n");
+    il_buf_printf(&sh, "#!%s\n# interlink-htcondor: pod %s\n", job->ctx->cfg->bash_path,
+                  job->pod->uid);   /* a checked UUID */
+    if (job->ctx->cfg->file_transfer) {
+        /* The transferred files are in the scratch directory: gather them
+         * into the directory HTCondor will transfer back. */
+        il_buf_printf(&sh, "set -e\n"
+                           "pod_dir=\"$_CONDOR_SCRATCH_DIR/%s\"\n"
+                           "mkdir -p -- \"$pod_dir\"\n"
+                           "mv -- pod.json runtime.json \"$pod_dir/\"\n"
+                           "if [ -e volumes ]; then mv -- volumes \"$pod_dir/\"; fi\n"
+                           "exec ", job->pod->uid);
+        sh_quote(&sh, job->ctx->runner_path);
+        il_buf_puts(&sh, " --run-pod \"$pod_dir\"\n");
+    } else {
+        il_buf_puts(&sh, "exec ");
+        sh_quote(&sh, job->ctx->runner_path);
+        il_buf_puts(&sh, " --run-pod ");
+        sh_quote(&sh, job->dir);
+        il_buf_puts(&sh, "\n");
+    }
     int rc = write_file(staging, "job.sh", il_buf_cstr(&sh), 0755, err);
     il_buf_free(&sh);
     if (rc == 0)

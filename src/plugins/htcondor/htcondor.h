@@ -15,6 +15,9 @@
  *               submission may be under way, {"jobId": "C.P"} once
  *               condor_submit answered, plus the final state once seen
  *   job.out     the job's stdout and stderr (the supervisor's own)
+ *   <uid>/      FileTransfer only: the pod directory as the job left it on
+ *               the execute node (state files, logs), transferred back
+ *               when the job ends
  *
  * Every job carries +InterLinkPodUID, so a job whose id never reached
  * job.json is found again by it (create.c), and a cluster id a recreated
@@ -46,6 +49,7 @@ typedef struct htc_config {
     char *bin_dir;            /* HTCondor tools' directory; NULL: PATH */
     char *schedd_name;        /* -name: a schedd on another host */
     char *pool;               /* -pool: its collector */
+    bool file_transfer;       /* no shared filesystem: pod files in, results out */
     char *runtime;
     char *image_prefix;
     char *apptainer_path;

@@ -12,12 +12,16 @@
  *   Completed  (history) the files; containers they leave unfinished:
  *              terminated with the job's exit code
  * A job neither knows is reported Lost, never success.  A final state is
- * recorded in job.json, so HTCondor forgetting the job changes nothing. */
+ * recorded in job.json, so HTCondor forgetting the job changes nothing.
+ * With FileTransfer the files come back only when the job ends (into
+ * pod_dir/<uid>/): until then a Running job's containers are reported
+ * running, ready, from the job's start. */
 #include "htcondor.h"
 
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
+#include <unistd.h>
 
 #include "log.h"
 
@@ -25,6 +29,7 @@
 
 typedef struct pod_view {
     char *dir;
+    char *files;              /* where the state files are: dir, or FileTransfer's copy */
     char *job_id;
     job_info final;           /* recorded final state; final.state NULL if none */
     bool queried;
@@ -37,22 +42,41 @@ static bool files_final(const char *dir)
     return supervisor_done(dir) && !supervisor_stopped(dir);
 }
 
+/* FileTransfer: the directory the job's files came back in, once they did. */
+static char *returned_dir(const htc_ctx *ctx, const char *dir, const char *uid)
+{
+    char *node = ctx->cfg->file_transfer ? store_pod_dir(dir, uid) : NULL;
+    char *pod_json = node ? store_path(node, "pod.json") : NULL;
+    if (node && access(pod_json, F_OK) != 0) {
+        free(node);
+        node = NULL;
+    }
+    free(pod_json);
+    return node;
+}
+
 static bool view_open(const htc_ctx *ctx, const il_pod *pod, pod_view *v, il_pod_status *out)
 {
     if (!pod->uid || !il_is_uuid(pod->uid))
         return false;
     v->dir = store_pod_dir(ctx->pods_dir, pod->uid);
-    if (podstatus_read(v->dir, out) != 0)
+    if (access(v->dir, F_OK) != 0)
+        return false;
+    v->files = returned_dir(ctx, v->dir, pod->uid);
+    if (!v->files)
+        v->files = il_xstrdup(v->dir);
+    if (podstatus_read(v->files, out) != 0)
         return false;
     v->job_id = job_record_read(v->dir, &v->final);
     out->job_id = il_xstrdup(v->job_id);
-    v->queried = v->job_id && !v->final.state && !files_final(v->dir);
+    v->queried = v->job_id && !v->final.state && !files_final(v->files);
     return true;
 }
 
 static void view_close(pod_view *v)
 {
     free(v->dir);
+    free(v->files);
     free(v->job_id);
     job_info_free(&v->final);
 }
@@ -107,10 +131,29 @@ static void apply_final(il_pod_status *st, const char *dir, const job_info *j)
     free(message);
 }
 
-static void apply_state(il_pod_status *st, const char *dir, const job_info *j)
+/* FileTransfer: the job runs, its files are on the execute node. */
+static void run_all(il_pod_status *st, const job_info *j)
+{
+    il_container_status *groups[] = {st->init_containers, st->containers};
+    size_t counts[] = {st->n_init_containers, st->n_containers};
+    for (size_t g = 0; g < 2; g++) {
+        for (size_t i = 0; i < counts[g]; i++) {
+            il_container_status *cs = &groups[g][i];
+            if (cs->state != IL_STATE_WAITING)
+                continue;
+            state_set(cs, IL_STATE_RUNNING, NULL, NULL);
+            cs->started_at = !il_time_is_zero(j->start) ? j->start : il_time_now();
+            cs->ready = true;
+        }
+    }
+}
+
+static void apply_state(il_pod_status *st, const char *dir, const job_info *j, bool remote)
 {
     char *message = NULL;
-    if (strcmp(j->state, "Idle") == 0) {
+    if (strcmp(j->state, "Running") == 0 && remote) {
+        run_all(st, j);
+    } else if (strcmp(j->state, "Idle") == 0) {
         message = il_xasprintf("HTCondor job %s is idle (waiting for a slot)", j->id);
         wait_all(st, NULL, message);
     } else if (strcmp(j->state, "Held") == 0) {
@@ -131,26 +174,34 @@ static void mark_lost(il_pod_status *st, const char *job_id)
     free(message);
 }
 
-static void reread(pod_view *v, il_pod_status *out)
+/* Read the files again: the job may have ended between our two looks (its
+ * files then complete, or, with FileTransfer, just come back). */
+static void reread(const htc_ctx *ctx, const char *uid, pod_view *v, il_pod_status *out)
 {
+    char *back = returned_dir(ctx, v->dir, uid);
+    if (back) {
+        free(v->files);
+        v->files = back;
+    }
+    if (!supervisor_done(v->files))
+        return;
     il_pod_status_free(out);
     memset(out, 0, sizeof(*out));
-    if (podstatus_read(v->dir, out) == 0)
+    if (podstatus_read(v->files, out) == 0)
         out->job_id = il_xstrdup(v->job_id);
 }
 
-static void settle(pod_view *v, const job_info *job, bool answered, il_pod_status *out)
+static void settle(const htc_ctx *ctx, const char *uid, pod_view *v, const job_info *job,
+                   bool answered, il_pod_status *out)
 {
     if (job) {
         if (is_final(job) && job_record_write(v->dir, v->job_id, job) != 0)
             il_warn("recording the final state of job %s in %s failed", v->job_id, v->dir);
-        if (supervisor_done(v->dir))
-            reread(v, out);   /* it may have finished between our two looks */
-        apply_state(out, v->dir, job);
+        reread(ctx, uid, v, out);
+        apply_state(out, v->files, job, ctx->cfg->file_transfer);
     } else if (answered) {
-        if (supervisor_done(v->dir))
-            reread(v, out);
-        if (!files_final(v->dir))
+        reread(ctx, uid, v, out);
+        if (!files_final(v->files))
             mark_lost(out, v->job_id);
     }   /* HTCondor could not be asked: the files are the best we know */
 }
@@ -179,13 +230,13 @@ int htc_status(void *vctx, const il_pod *pods, size_t n, il_pod_status *out, il_
                                        : -1;
     for (size_t i = 0; i < n; i++) {
         pod_view *v = &views[i];
-        if (known[i] && v->final.state && !files_final(v->dir)) {
-            apply_final(&out[i], v->dir, &v->final);
+        if (known[i] && v->final.state && !files_final(v->files)) {
+            apply_final(&out[i], v->files, &v->final);
         } else if (known[i] && v->queried) {
             const job_info *job = find_job(queue, in_queue, v->job_id, pods[i].uid);
             if (!job)
                 job = find_job(history, in_history, v->job_id, pods[i].uid);
-            settle(v, job, in_queue >= 0 && in_history >= 0, &out[i]);
+            settle(ctx, pods[i].uid, v, job, in_queue >= 0 && in_history >= 0, &out[i]);
         }
         view_close(v);
     }
@@ -213,8 +264,25 @@ static bool pod_may_write(const char *pod_dir, void *unused)
     return !finished;
 }
 
+/* FileTransfer: the returned copy, where nothing writes any more. */
+static bool returned_may_write(const char *pod_dir, void *unused)
+{
+    (void)pod_dir;
+    (void)unused;
+    return false;
+}
+
+/* With FileTransfer the logs exist here once the job has ended; before,
+ * the containers read as not started (empty logs; follow waits for the
+ * end). */
 int htc_logs_open(void *vctx, const il_log_request *req, void **stream, il_buf *err)
 {
     const htc_ctx *ctx = vctx;
-    return logs_open_in(ctx->pods_dir, req, pod_may_write, NULL, stream, err);
+    char *dir = il_is_uuid(req->pod_uid) ? store_pod_dir(ctx->pods_dir, req->pod_uid) : NULL;
+    char *back = dir ? returned_dir(ctx, dir, req->pod_uid) : NULL;
+    int rc = back ? logs_open_in(dir, req, returned_may_write, NULL, stream, err)
+                  : logs_open_in(ctx->pods_dir, req, pod_may_write, NULL, stream, err);
+    free(back);
+    free(dir);
+    return rc;
 }

@@ -254,12 +254,24 @@ int htc_submit_text(const htc_config *cfg, const il_pod *pod, const char *pod_di
                        "executable = %s/job.sh\n"
                        "initialdir = %s\n"
                        "output = %s/job.out\n"
-                       "error = %s/job.err\n"
-                       "should_transfer_files = NO\n"
-                       "transfer_executable = false\n"
-                       "getenv = false\n"
-                       "kill_sig = SIGTERM\n",
+                       "error = %s/job.err\n",
                   pod_dir, pod_dir, pod_dir, pod_dir);
+    if (cfg->file_transfer) {
+        /* In: what the supervisor reads; out: the directory job.sh makes
+         * for it, named after the pod, landing as pod_dir/<uid>/. */
+        il_buf_printf(out, "should_transfer_files = YES\n"
+                           "when_to_transfer_output = ON_EXIT_OR_EVICT\n"
+                           "transfer_executable = true\n"
+                           "transfer_input_files = %s/pod.json, %s/runtime.json%s%s%s\n"
+                           "transfer_output_files = %s\n",
+                      pod_dir, pod_dir, pod->n_volumes ? ", " : "",
+                      pod->n_volumes ? pod_dir : "", pod->n_volumes ? "/volumes" : "", pod->uid);
+    } else {
+        il_buf_puts(out, "should_transfer_files = NO\n"
+                         "transfer_executable = false\n");
+    }
+    il_buf_puts(out, "getenv = false\n"
+                     "kill_sig = SIGTERM\n");
     il_buf_printf(out, "job_max_vacate_time = %lld\n",
                   (long long)(pod->grace_seconds + cfg->vacate_extra_s));
     il_buf_printf(out, "request_cpus = %lld\n", (long long)req->cpus);
