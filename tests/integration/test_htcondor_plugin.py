@@ -262,3 +262,27 @@ def test_file_transfer_mode(tmp_path, pool):
         assert os.path.exists(os.path.join(d, pod["metadata"]["uid"], "containers", "main", "log"))
     finally:
         s.cleanup()
+
+
+def test_remote_spool_mode(tmp_path, pool):
+    """Spool: submitted with -name/-pool/-spool as to a schedd on another
+    host; results fetched with condor_transfer_data, then the job leaves
+    the queue."""
+    r = pool.run("condor_status", "-schedd", "-af", "Name")
+    assert r.returncode == 0 and r.stdout.strip(), r.stderr
+    s = hu.CondorStack(tmp_path / "sp", pool, plugin_extra={
+        "Spool": True, "ScheddName": r.stdout.split()[0],
+        "Pool": f"127.0.0.1:{pool.port}"}).start()
+    try:
+        pod = h.make_pod("spool", [sh("main", "echo spooled; exit 2")],
+                         init_containers=[sh("init", "echo first")])
+        assert s.create(h.create_request(pod))[0] == 200
+        phase, st = s.wait_phase(pod, timeout=90)
+        assert phase == "Failed" and ctr(st, "main")["state"]["terminated"]["exitCode"] == 2, st
+        assert logs(s, pod, "main") == b"spooled\n"
+        assert logs(s, pod, "init") == b"first\n"
+        h.wait_for("the fetched job out of the queue",
+                   lambda: st["JID"] not in [j for j, _, _ in pool.queue()], timeout=30)
+        assert f"job {st['JID']}: results fetched with condor_transfer_data" in s.plugin.output()
+    finally:
+        s.cleanup()

@@ -176,3 +176,26 @@ int htc_find_by_uid(const htc_config *cfg, const char *uid, char **id)
     }
     return 0;
 }
+
+/* One tool run as SubmitUser on one job id; false (logged) on failure. */
+static bool job_tool(const htc_config *cfg, const char *tool, const char *job_id)
+{
+    strvec argv = {0};
+    htc_tool_argv(cfg, tool, true, false, &argv);
+    strvec_push(&argv, job_id);
+    cmd_result res;
+    bool ok = cmd_run(argv.v, cfg->command_timeout_s, &res) == 0;
+    if (!ok)
+        il_warn("%s %s failed (exit %d): %s", tool, job_id, res.status, il_buf_cstr(&res.err));
+    cmd_result_free(&res);
+    strvec_free(&argv);
+    return ok;
+}
+
+int htc_fetch_spooled(const htc_config *cfg, const char *job_id)
+{
+    if (!job_tool(cfg, "condor_transfer_data", job_id))
+        return -1;
+    il_info("job %s: results fetched with condor_transfer_data", job_id);
+    return job_tool(cfg, "condor_rm", job_id) ? 0 : -1;
+}

@@ -45,6 +45,10 @@ static const il_cfg_field fields[] = {
      "the execute nodes do not see DataRootFolder: HTCondor transfers the pod's files to the "
      "job and its state files and logs back when it ends (should_transfer_files = YES); "
      "status while it runs comes from HTCondor alone, logs once it has ended"},
+    {"Spool", NULL, IL_CFG_BOOL, CFG(spool), "false",
+     "submit with -spool (a schedd on another host, see ScheddName and Pool): the pod's files "
+     "travel with the submission, and a completed job's results are fetched with "
+     "condor_transfer_data, then the job is removed from the queue; implies FileTransfer"},
     {"ContainerRuntime", NULL, IL_CFG_STRING, CFG(runtime), "none",
      "on the execute node: none (processes under bubblewrap), podman, apptainer, singularity"},
     {"ImagePrefix", NULL, IL_CFG_STRING, CFG(image_prefix), NULL,
@@ -145,6 +149,8 @@ static int config_check(htc_config *cfg, il_buf *err)
                       "digits and /._+-@: (they are written into submit descriptions)");
         return -1;
     }
+    if (cfg->spool)
+        cfg->file_transfer = true;
     if (cfg->requirements && strpbrk(cfg->requirements, "\r\n")) {
         il_buf_printf(err, "Requirements: one line expected");
         return -1;

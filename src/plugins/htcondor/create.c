@@ -139,6 +139,8 @@ static int submit(const htc_ctx *ctx, const char *dir, int lock_fd, char **job_i
 {
     strvec argv = {0};
     htc_tool_argv(ctx->cfg, "condor_submit", true, false, &argv);
+    if (ctx->cfg->spool)
+        strvec_push(&argv, "-spool");
     strvec_push(&argv, "-terse");
     strvec_pushf(&argv, "%s/job.sub", dir);
     cmd_result res;

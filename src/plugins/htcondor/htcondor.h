@@ -50,6 +50,7 @@ typedef struct htc_config {
     char *schedd_name;        /* -name: a schedd on another host */
     char *pool;               /* -pool: its collector */
     bool file_transfer;       /* no shared filesystem: pod files in, results out */
+    bool spool;               /* condor_submit -spool; results fetched by condor_transfer_data */
     char *runtime;
     char *image_prefix;
     char *apptainer_path;
@@ -138,6 +139,10 @@ ssize_t htc_query(const htc_config *cfg, bool history, char *const *ids, char *c
  * 0 with *id NULL: none; -1: HTCondor could not be asked. */
 int htc_find_by_uid(const htc_config *cfg, const char *uid, char **id);
 void htc_jobs_free(job_info *jobs, ssize_t n);
+/* Spool: fetch a completed job's output (condor_transfer_data, into the
+ * pod directory), then take the job out of the queue (condor_rm), where a
+ * spooled job otherwise stays.  0 or -1 (logged). */
+int htc_fetch_spooled(const htc_config *cfg, const char *job_id);
 
 /* ---- callbacks (create.c, status.c, delete.c, ping.c) ------------------ */
 
