@@ -63,6 +63,16 @@ class Pool:
             argv = ["runuser", "-u", user, "--"] + argv
         return subprocess.run(argv, env=self.env, capture_output=True, text=True, timeout=60)
 
+    def schedd_pid(self):
+        """The pid of this pool's condor_schedd (the last start in its log)."""
+        pid = None
+        with open(os.path.join(self.state, "local", "log", "SchedLog"), errors="replace") as f:
+            for line in f:
+                if "condor_schedd (CONDOR_SCHEDD) STARTING UP" in line:
+                    pid = int(line.split("(pid:")[1].split(")")[0])
+        assert pid and os.readlink(f"/proc/{pid}/exe").endswith("condor_schedd"), pid
+        return pid
+
     def rm_alias(self, name):
         """condor_hold and condor_release are condor_rm under another name
         (it acts by argv[0]); the pool's copies are link stubs, so a link
@@ -106,8 +116,12 @@ class Pool:
         return [(f"{a}.{b}", u, int(s)) for a, b, u, s in
                 (line.split() for line in r.stdout.splitlines() if line.strip())]
 
-    def wait_empty(self, timeout=60):
-        h.wait_for("an empty HTCondor queue", lambda: not self.queue(), timeout=timeout,
+    def wait_gone(self, pods, timeout=60):
+        """None of these pods' jobs is left in the queue (the pool's state
+        directory, and with it its queue, outlives a test run)."""
+        uids = {p["metadata"]["uid"] for p in pods}
+        h.wait_for("the pods' jobs out of the queue",
+                   lambda: not [j for j in self.queue() if j[1] in uids], timeout=timeout,
                    interval=0.5)
 
 

@@ -5,6 +5,7 @@ the virtual kubelet sends them; each becomes one HTCondor job run as the
 plugin's SubmitUser, with runtime `none` (bubblewrap)."""
 import json
 import os
+import signal
 import subprocess
 import time
 import uuid
@@ -29,7 +30,7 @@ def stack(tmp_path, pool):
     s = hu.CondorStack(tmp_path / "s", pool).start()
     yield s
     s.cleanup()
-    pool.wait_empty()
+    pool.wait_gone(s.pods)
 
 
 def run_pod(stack, pod, timeout=90, **cr):
@@ -284,5 +285,42 @@ def test_remote_spool_mode(tmp_path, pool):
         h.wait_for("the fetched job out of the queue",
                    lambda: st["JID"] not in [j for j, _, _ in pool.queue()], timeout=30)
         assert f"job {st['JID']}: results fetched with condor_transfer_data" in s.plugin.output()
+    finally:
+        s.cleanup()
+
+
+def test_duplicate_creates_one_job(stack, pool):
+    import concurrent.futures as cf
+    pod = h.make_pod("dup", [sh("main", "echo once")])
+    with cf.ThreadPoolExecutor(6) as ex:
+        answers = list(ex.map(lambda _: stack.create(h.create_request(pod)), range(6)))
+    assert all(code == 200 for code, _ in answers), answers
+    assert stack.wait_phase(pod)[0] == "Succeeded"
+    jobs = pool.jobs_of(pod["metadata"]["uid"])
+    assert len(jobs) == 1 and all(body["PodJID"] == jobs[0] for _, body in answers
+                                  if isinstance(body, dict) and "PodJID" in body), (jobs, answers)
+
+
+def test_delete_while_schedd_is_stopped_is_not_acknowledged(tmp_path, pool):
+    """A schedd that does not answer (SIGSTOP): the delete answers 503 and
+    keeps the pod; once it answers again, the delete succeeds."""
+    s = hu.CondorStack(tmp_path / "st", pool, plugin_extra={"CommandTimeoutSeconds": 3}).start()
+    try:
+        pod = h.make_pod("stopped", [sh("main", "sleep 120")], grace=1)
+        assert s.create(h.create_request(pod))[0] == 200
+        s.wait_phase(pod, phases=("Running",), timeout=60)
+        jid = s.status([pod])[1][0]["JID"]
+        pid = pool.schedd_pid()
+        os.kill(pid, signal.SIGSTOP)
+        try:
+            code, body = s.delete(pod)
+            assert code == 503, (code, body)
+            assert os.path.exists(s.pod_dir(pod))
+        finally:
+            os.kill(pid, signal.SIGCONT)
+        code, body = s.delete(pod)
+        assert code == 200, body
+        assert jid not in [j for j, _, _ in pool.queue()]
+        assert not os.path.exists(s.pod_dir(pod))
     finally:
         s.cleanup()

@@ -10,6 +10,10 @@
 #include "log.h"
 
 /* The projection: what status and find-by-UID need, nothing else. */
+/* Jobs per condor_q/condor_history call: the constraint is one argv item,
+ * which Linux caps at 128 KiB; 1000 ids take about 40 KiB. */
+#define QUERY_CHUNK 1000
+
 #define JOB_ATTRS "ClusterId,ProcId,JobStatus," HTC_UID_ATTR ",HoldReason,RemoveReason," \
                   "ExitCode,ExitBySignal,ExitSignal,JobStartDate,CompletionDate," \
                   "EnteredCurrentStatus"
@@ -121,12 +125,10 @@ static char *constraint(char *const *ids, char *const *uids, size_t n)
     return il_buf_steal(&c);
 }
 
-ssize_t htc_query(const htc_config *cfg, bool history, char *const *ids, char *const *uids,
-                  size_t n, job_info **out)
+/* One call for up to QUERY_CHUNK jobs. */
+static ssize_t query_chunk(const htc_config *cfg, bool history, char *const *ids,
+                           char *const *uids, size_t n, job_info **out)
 {
-    *out = NULL;
-    if (n == 0)
-        return 0;
     strvec argv = {0};
     htc_tool_argv(cfg, history ? "condor_history" : "condor_q", false, false, &argv);
     char *where = constraint(ids, uids, n);
@@ -145,6 +147,31 @@ ssize_t htc_query(const htc_config *cfg, bool history, char *const *ids, char *c
     cmd_result_free(&res);
     strvec_free(&argv);
     return found;
+}
+
+ssize_t htc_query(const htc_config *cfg, bool history, char *const *ids, char *const *uids,
+                  size_t n, job_info **out)
+{
+    *out = NULL;
+    ssize_t total = 0;
+    for (size_t at = 0; at < n; at += QUERY_CHUNK) {
+        size_t k = n - at < QUERY_CHUNK ? n - at : QUERY_CHUNK;
+        job_info *part;
+        ssize_t got = query_chunk(cfg, history, ids ? ids + at : NULL, uids ? uids + at : NULL,
+                                  k, &part);
+        if (got < 0) {
+            htc_jobs_free(*out, total);
+            *out = NULL;
+            return -1;
+        }
+        if (got > 0) {
+            *out = il_xrealloc(*out, (size_t)(total + got) * sizeof(**out));
+            memcpy(*out + total, part, (size_t)got * sizeof(**out));
+            total += got;
+        }
+        free(part);
+    }
+    return total;
 }
 
 /* The lowest id among jobs named uid; keeps *id when none is lower. */
