@@ -15,7 +15,7 @@
 # none runs: running them would compete with what is measured.  Everything is
 # removed and the pool stopped at the end.  Knobs: BENCH_SUBMIT_N (100),
 # BENCH_STATUS_N (1000); CONDOR_STATE (/tmp/htcondor-bench),
-# CONDOR_COLLECTOR_PORT (19619).
+# CONDOR_COLLECTOR_PORT (19618).
 set -euo pipefail
 
 [ $# -eq 1 ] || { echo "usage: $0 BINDIR" >&2; exit 2; }
@@ -27,7 +27,7 @@ if [ ! -x "$CONDOR_HOME/start.sh" ]; then
     exit 0
 fi
 export CONDOR_STATE="${CONDOR_STATE:-/tmp/htcondor-bench}"
-export CONDOR_COLLECTOR_PORT="${CONDOR_COLLECTOR_PORT:-19619}"
+export CONDOR_COLLECTOR_PORT="${CONDOR_COLLECTOR_PORT:-19618}"
 WORK=$(mktemp -d /tmp/ilbench-htc-XXXXXX)
 chmod 755 "$WORK"
 cleanup() {
