@@ -109,6 +109,20 @@ def test_refused_annotations_submit_nothing(stack, pool):
         assert pool.jobs_of(pod["metadata"]["uid"]) == []
 
 
+def test_run_as_user_only_the_submit_user(stack, pool):
+    import pwd
+    uid = pwd.getpwnam(hu.SUBMIT_USER).pw_uid
+    root = h.make_pod("asroot", [sh("main", "id -u")])
+    root["spec"]["securityContext"] = {"runAsUser": 0}
+    code, body = stack.create(h.create_request(root))
+    assert code == 400 and "SubmitUser" in str(body), (code, body)
+    assert pool.jobs_of(root["metadata"]["uid"]) == []
+    mine = h.make_pod("asme", [sh("main", "id -u")])
+    mine["spec"]["containers"][0]["securityContext"] = {"runAsUser": uid}
+    phase, st = run_pod(stack, mine)
+    assert phase == "Succeeded", st
+
+
 def test_allowed_annotations_reach_the_job_ad(tmp_path, pool):
     s = hu.CondorStack(tmp_path / "a", pool, plugin_extra={
         "AccountingGroups": ["physics"], "AllowRequirements": True,

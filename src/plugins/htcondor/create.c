@@ -187,6 +187,14 @@ int htc_create(void *vctx, const il_create_request *req, char **job_id, il_buf *
     const il_pod *pod = &req->pod;
     if (poddir_validate(pod, err) != 0)
         return 400;
+    const char *where;
+    int64_t run_as = pod_run_as_user(pod, &where);
+    if (run_as >= 0 && run_as != (int64_t)ctx->cfg->submit_uid) {
+        il_buf_printf(err, "%s %lld: interlink-htcondor runs every job as SubmitUser (uid %lld) "
+                      "and cannot run it as another user", where, (long long)run_as,
+                      (long long)ctx->cfg->submit_uid);
+        return 400;
+    }
     htc_request res;
     int status = htc_pod_request(ctx->cfg, pod, &res, err);
     if (status != 0)
