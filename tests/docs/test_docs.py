@@ -18,6 +18,7 @@ PAGES = {
     "interlink-local": "local.md",
     "interlink-slurm": "slurm.md",
     "interlink-vk": "vk.md",
+    "interlink-htcondor": "htcondor.md",
 }
 
 

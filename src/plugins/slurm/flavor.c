@@ -232,7 +232,7 @@ int flavor_for_pod(const slurm_config *cfg, const il_pod *pod, const slurm_flavo
 }
 
 /* runAsUser of the pod's securityContext, or of any container's (-1: none). */
-static int64_t pod_run_as_user(const il_pod *pod, const char **where)
+int64_t pod_run_as_user(const il_pod *pod, const char **where)
 {
     json_t *spec = json_object_get(pod->raw, "spec");
     json_t *uid = json_object_get(json_object_get(spec, "securityContext"), "runAsUser");

@@ -227,6 +227,8 @@ int flavor_for_pod(const slurm_config *cfg, const il_pod *pod, const slurm_flavo
  * checked against ours: every job runs as the plugin's own user, so only
  * that uid can be honoured (see README).  0 or -1 with err. */
 int uid_check(const il_pod *pod, il_buf *err);
+/* The runAsUser a pod asks for (-1: none); *where names the field. */
+int64_t pod_run_as_user(const il_pod *pod, const char **where);
 int uid_config_check(const char *uid, const char *what, il_buf *err);
 
 /* ---- what the job may see of the pod's data (poddata.c) ------------------ */

@@ -1,0 +1,270 @@
+/* create.c -- /create: lay out the pod directory (runner's poddir) with
+ * job.sh and job.sub, submit it with condor_submit as SubmitUser, record
+ * the job id.
+ *
+ * Crash safety is interlink-slurm's design (its create.c), with the pod
+ * UID in the job ad (+InterLinkPodUID) instead of the job name: the
+ * staging directory is renamed into place holding an flock on its empty
+ * job.json, which condor_submit inherits as fd 3, so the lock lives as long
+ * as the submission even if the plugin dies.  After a kill -9:
+ *   - before the rename: a staging directory, removed at startup; nothing
+ *     was submitted;
+ *   - after it, job.json still empty: whoever takes the lock next (a
+ *     repeated create, or htc_recover at startup) asks the queue and the
+ *     history for a job with the pod's UID: found, it is adopted; not
+ *     found, it was never submitted and is submitted now;
+ *   - after job.json was written: the id is there.
+ * So a pod never has two jobs, and a concurrent duplicate create waits on
+ * the lock and returns the winner's id. */
+#include "htcondor.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <unistd.h>
+
+#include "log.h"
+
+#define JOB_RECORD "job.json"
+
+typedef struct submit_job {
+    const htc_ctx *ctx;
+    const il_pod *pod;
+    const char *dir;          /* the pod directory as published */
+    const char *submit;       /* job.sub's text */
+} submit_job;
+
+static int write_file(const char *dir, const char *name, const char *text, mode_t mode,
+                      il_buf *err)
+{
+    char *path = rn_store_path(dir, name);
+    int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode);
+    size_t len = strlen(text);
+    int rc = 0;
+    if (fd < 0 || il_write_all(fd, text, len) != (ssize_t)len) {
+        il_buf_printf(err, "writing %s: %s", path, strerror(errno));
+        rc = 500;
+    }
+    if (fd >= 0)
+        close(fd);
+    free(path);
+    return rc;
+}
+
+static uid_t chown_uid;
+static gid_t chown_gid;
+
+static int chown_one(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
+{
+    (void)sb;
+    (void)flag;
+    (void)ftw;
+    return lchown(path, chown_uid, chown_gid);
+}
+
+/* The job runs as SubmitUser and its supervisor writes the state files and
+ * logs: the whole pod directory is that user's.  nftw has no context
+ * argument, so the ids go through statics under a lock. */
+static int give_to_submit_user(const htc_config *cfg, const char *dir, il_buf *err)
+{
+    static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+    if (cfg->submit_uid == geteuid())
+        return 0;
+    pthread_mutex_lock(&lock);
+    chown_uid = cfg->submit_uid;
+    chown_gid = cfg->submit_gid;
+    int rc = nftw(dir, chown_one, 16, FTW_PHYS);
+    pthread_mutex_unlock(&lock);
+    if (rc != 0)
+        il_buf_printf(err, "giving %s to SubmitUser: %s", dir, strerror(errno));
+    return rc == 0 ? 0 : 500;
+}
+
+/* poddir_opts.finish: job.sh and job.sub into the staging directory. */
+static int write_job_files(const char *staging, void *vjob, il_buf *err)
+{
+    const submit_job *job = vjob;
+    il_buf sh = IL_BUF_INIT;
+    il_buf_printf(&sh, "#!%s\n# interlink-htcondor: pod %s\n", job->ctx->cfg->bash_path,
+                  job->pod->uid);   /* a checked UUID */
+    if (job->ctx->cfg->file_transfer) {
+        /* The transferred files are in the scratch directory: gather them
+         * into the directory HTCondor will transfer back. */
+        il_buf_printf(&sh, "set -e\n"
+                           "pod_dir=\"$_CONDOR_SCRATCH_DIR/%s\"\n"
+                           "mkdir -p -- \"$pod_dir\"\n"
+                           "mv -- pod.json runtime.json \"$pod_dir/\"\n"
+                           "if [ -e volumes ]; then mv -- volumes \"$pod_dir/\"; fi\n"
+                           "exec ", job->pod->uid);
+        sh_quote(&sh, job->ctx->runner_path);
+        il_buf_puts(&sh, " --run-pod \"$pod_dir\"\n");
+    } else {
+        il_buf_puts(&sh, "exec ");
+        sh_quote(&sh, job->ctx->runner_path);
+        il_buf_puts(&sh, " --run-pod ");
+        sh_quote(&sh, job->dir);
+        il_buf_puts(&sh, "\n");
+    }
+    int rc = write_file(staging, "job.sh", il_buf_cstr(&sh), 0755, err);
+    il_buf_free(&sh);
+    if (rc == 0)
+        rc = write_file(staging, "job.sub", job->submit, 0644, err);
+    return rc == 0 ? give_to_submit_user(job->ctx->cfg, staging, err) : rc;
+}
+
+/* "12.0 - 12.0" (condor_submit -terse) -> "12.0"; NULL if not that. */
+static char *parse_job_id(const char *out)
+{
+    size_t a = strspn(out, "0123456789");
+    if (a == 0 || out[a] != '.')
+        return NULL;
+    size_t b = strspn(out + a + 1, "0123456789");
+    return b > 0 ? il_xstrndup(out, a + 1 + b) : NULL;
+}
+
+/* The schedd could not be reached (503: try again) or refused the job (400). */
+static int submit_failure_status(const cmd_result *res)
+{
+    const char *text = il_buf_cstr(&res->err);
+    return res->status < 0 || strstr(text, "connect") || strstr(text, "Can't find address") ||
+           strstr(text, "unknown host") || strstr(text, "timed out") ? 503 : 400;
+}
+
+static int submit(const htc_ctx *ctx, const char *dir, int lock_fd, char **job_id, il_buf *err)
+{
+    strvec argv = {0};
+    htc_tool_argv(ctx->cfg, "condor_submit", true, false, &argv);
+    if (ctx->cfg->spool)
+        rn_strvec_push(&argv, "-spool");
+    rn_strvec_push(&argv, "-terse");
+    rn_strvec_pushf(&argv, "%s/job.sub", dir);
+    cmd_result res;
+    cmd_run_fd3(argv.v, lock_fd, ctx->cfg->command_timeout_s, &res);
+    *job_id = res.status == 0 ? parse_job_id(il_buf_cstr(&res.out)) : NULL;
+    int rc = *job_id ? 0 : submit_failure_status(&res);
+    if (!*job_id)
+        il_buf_printf(err, "condor_submit failed (exit %d): %s%s", res.status,
+                      il_buf_cstr(&res.err), il_buf_cstr(&res.out));
+    cmd_result_free(&res);
+    rn_strvec_free(&argv);
+    return rc;
+}
+
+/* Make the job for a pod whose directory is in place (lock held). */
+static int ensure_job(const htc_ctx *ctx, const il_pod *pod, const char *dir, bool created,
+                      int lock_fd, char **job_id, il_buf *err)
+{
+    if (!created && (*job_id = job_record_read(dir, NULL)) != NULL)
+        return 0;
+    if (!created && htc_find_by_uid(ctx->cfg, pod->uid, job_id) != 0) {
+        il_buf_printf(err, "pod %s may have a job already, and HTCondor cannot tell", pod->uid);
+        return 503;   /* submitting now could submit twice */
+    }
+    if (*job_id) {
+        il_warn("pod %s: adopting job %s submitted by an interrupted create", pod->uid, *job_id);
+    } else {
+        int rc = submit(ctx, dir, lock_fd, job_id, err);
+        if (rc != 0)
+            return rc;
+    }
+    if (job_record_commit(lock_fd, ctx->pods_dir, dir, *job_id) != 0) {
+        il_buf_printf(err, "recording job %s in %s: %s", *job_id, dir, strerror(errno));
+        free(*job_id);
+        *job_id = NULL;
+        return 500;   /* the job exists; a retried create adopts it by UID */
+    }
+    return 0;
+}
+
+int htc_create(void *vctx, const il_create_request *req, char **job_id, il_buf *err)
+{
+    const htc_ctx *ctx = vctx;
+    const il_pod *pod = &req->pod;
+    if (rn_poddir_validate(pod, err) != 0)
+        return 400;
+    const char *where;
+    int64_t run_as = pod_run_as_user(pod, &where);
+    if (run_as >= 0 && run_as != (int64_t)ctx->cfg->submit_uid) {
+        il_buf_printf(err, "%s %lld: interlink-htcondor runs every job as SubmitUser (uid %lld) "
+                      "and cannot run it as another user", where, (long long)run_as,
+                      (long long)ctx->cfg->submit_uid);
+        return 400;
+    }
+    htc_request res;
+    int status = htc_pod_request(ctx->cfg, pod, &res, err);
+    if (status != 0)
+        return status;
+    char *dir = rn_store_pod_dir(ctx->pods_dir, pod->uid);
+    il_buf sub = IL_BUF_INIT;
+    runtime_spec rt = {0};
+    /* Everything condor_submit will be told is decided before anything
+     * touches the disk: a refused annotation costs no files. */
+    status = htc_submit_text(ctx->cfg, pod, dir, &res, &sub, err);
+    if (status == 0 && htc_runtime_spec(ctx->cfg, res.gpus > 0, &rt, err) != 0)
+        status = 400;
+    if (status == 0) {
+        submit_job job = {.ctx = ctx, .pod = pod, .dir = dir, .submit = il_buf_cstr(&sub)};
+        poddir_opts opts = {.lock_name = JOB_RECORD, .lazy_containers = true,
+                            .sync_files = true, .finish = write_job_files, .finish_ctx = &job};
+        bool created = false;
+        int lock_fd = -1;
+        status = rn_poddir_create_opts(ctx->pods_dir, req, &rt, &opts, &created, &lock_fd, err);
+        if (status == 0 && lock_fd < 0) {
+            il_buf_printf(err, "pod %s was deleted while being created", pod->uid);
+            status = 409;
+        } else if (status == 0) {
+            status = ensure_job(ctx, pod, dir, created, lock_fd, job_id, err);
+            if (status != 0 && status != 500 && status != 503)
+                il_rm_rf(dir);   /* nothing was submitted: leave no half pod behind */
+        }
+        if (lock_fd >= 0)
+            close(lock_fd);
+    }
+    rn_runtime_spec_free(&rt);
+    il_buf_free(&sub);
+    free(dir);
+    return status;
+}
+
+/* ---- startup recovery ------------------------------------------------------ */
+
+/* A published pod without a job id: its create died between the rename and
+ * job.json.  Taking the lock waits for a condor_submit that outlived it. */
+static void recover_one(const htc_ctx *ctx, const char *uid)
+{
+    char *dir = rn_store_pod_dir(ctx->pods_dir, uid);
+    char *id = job_record_read(dir, NULL);
+    char *path = rn_store_path(dir, JOB_RECORD);
+    int fd = id ? -1 : open(path, O_RDWR | O_CLOEXEC);
+    free(path);
+    while (fd >= 0 && flock(fd, LOCK_EX) != 0 && errno == EINTR) {}
+    if (fd >= 0 && !id && !(id = job_record_read(dir, NULL))) {
+        if (htc_find_by_uid(ctx->cfg, uid, &id) != 0)
+            il_warn("pod %s may have an unrecorded job and HTCondor cannot tell: a repeated "
+                    "create will look again", uid);
+        else if (id && job_record_commit(fd, ctx->pods_dir, dir, id) == 0)
+            il_warn("pod %s: adopted job %s submitted by an interrupted create", uid, id);
+        else if (id)
+            il_error("pod %s: recording adopted job %s: %s", uid, id, strerror(errno));
+    }
+    if (fd >= 0)
+        close(fd);
+    free(id);
+    free(dir);
+}
+
+void htc_recover(const htc_ctx *ctx)
+{
+    DIR *d = opendir(ctx->pods_dir);
+    struct dirent *e;
+    while (d && (e = readdir(d)) != NULL)
+        if (il_is_uuid(e->d_name))
+            recover_one(ctx, e->d_name);
+    if (d)
+        closedir(d);
+}

@@ -1,0 +1,161 @@
+/* htcondor.h -- internals of interlink-htcondor: one HTCondor job per pod.
+ *
+ * The pod directory (runner.h) lives in DataRootFolder/pods/<uid>/, made
+ * lean as interlink-slurm makes it, and owned by SubmitUser (HTCondor runs
+ * jobs as their owner, and refuses root).  This plugin adds
+ *
+ *   job.sh      what the job executes: hands over to this binary's
+ *               `--run-pod DIR` (the shared supervisor); every value
+ *               single-quoted
+ *   job.sub     the submit description.  No pod data in it at all except
+ *               what passed an allow-list: numbers, the pod UID, and the
+ *               admin-allowed annotation values, quoted as ClassAd strings
+ *   job.json    the create lock and the pod<->job record, exactly as
+ *               interlink-slurm keeps it (its jobs.c): empty while a
+ *               submission may be under way, {"jobId": "C.P"} once
+ *               condor_submit answered, plus the final state once seen
+ *   job.out     the job's stdout and stderr (the supervisor's own)
+ *   <uid>/      FileTransfer only: the pod directory as the job left it on
+ *               the execute node (state files, logs), transferred back
+ *               when the job ends
+ *
+ * Every job carries +InterLinkPodUID, so a job whose id never reached
+ * job.json is found again by it (create.c), and a cluster id a recreated
+ * schedd hands out again is never mistaken for ours (status.c). */
+#ifndef IL_HTCONDOR_H
+#define IL_HTCONDOR_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "plugin.h"
+#include "runner.h"
+#include "slurm.h"    /* cmd_run, sh_quote, job_info and job.json (see CMakeLists) */
+#include "wire.h"
+
+#define HTC_UID_ATTR "InterLinkPodUID"
+#define HTC_ANNOTATION_PREFIX "htcondor-job.vk.io/"
+
+/* ---- configuration (config.c) ----------------------------------------- */
+
+typedef struct htc_config {
+    il_plugin_base base;      /* Socket, SidecarURL/Port, DataRootFolder, logging, MaxBodyBytes */
+    char *submit_user;        /* runuser -u USER -- condor_submit/condor_rm; NULL: ourselves */
+    char *runuser_path;
+    char *bin_dir;            /* HTCondor tools' directory; NULL: PATH */
+    char *schedd_name;        /* -name: a schedd on another host */
+    char *pool;               /* -pool: its collector */
+    bool file_transfer;       /* no shared filesystem: pod files in, results out */
+    bool spool;               /* condor_submit -spool; results fetched by condor_transfer_data */
+    char *runtime;
+    char *image_prefix;
+    char *apptainer_path;
+    char **apptainer_options;
+    char *podman_path;
+    char **podman_args;
+    bool podman_limits;
+    char *bwrap_path;
+    char *bash_path;
+    char *runner_path;
+    char *requirements;       /* admin's requirements expression, trusted */
+    char **accounting_groups; /* allow-list of the accounting-group annotation; "*": any */
+    bool allow_requirements;  /* the requirements annotation */
+    char **allowed_attributes; /* allow-list of the attributes annotation's names */
+    int64_t cpu_default;      /* request_cpus when no container says */
+    int64_t memory_default_mb;
+    int64_t vacate_extra_s;   /* job_max_vacate_time = grace + this */
+    bool enable_probes;
+    int64_t command_timeout_s;
+    int64_t delete_wait_s;    /* how long a delete waits for the job to leave the queue */
+    /* Derived at load: */
+    uid_t submit_uid;
+    gid_t submit_gid;
+} htc_config;
+
+/* The key table (IL_PLUGIN_BASE_FIELDS and the plugin's own keys). */
+extern const il_cfg_field htc_config_fields[];
+extern const size_t htc_config_nfields;
+/* The checks the table cannot make (identity, paths that go into submit
+ * descriptions, bounds); -1 with err. */
+int htc_config_check(void *cfg, il_buf *err);
+/* Load and check as the plugin does at start-up (for tests); -1 with err. */
+int htc_config_load(const char *path, htc_config *cfg, char *err, size_t errlen);
+void htc_config_free(htc_config *cfg);
+int htc_runtime_spec(const htc_config *cfg, bool gpu, runtime_spec *out, il_buf *err);
+
+typedef struct htc_ctx {
+    const htc_config *cfg;
+    char *pods_dir;           /* DataRootFolder/pods */
+    char *runner_path;        /* what job.sh executes on the execute node */
+} htc_ctx;
+
+/* ---- the submit description (submit.c): pure, unit-tested -------------- */
+
+typedef struct htc_request {
+    int64_t cpus;
+    int64_t memory_mb;        /* 0: HTCondor's default */
+    int64_t disk_kb;          /* 0: HTCondor's default */
+    int64_t gpus;
+} htc_request;
+
+/* What the pod asks for (containers in parallel: their sum; init
+ * containers one at a time: the largest), with the config's defaults for
+ * what no container says.  400 with err for a resource HTCondor has no
+ * request for. */
+int htc_pod_request(const htc_config *cfg, const il_pod *pod, htc_request *out, il_buf *err);
+/* Append s as a ClassAd string literal for a submit file: "…" with each "
+ * escaped.  -1 (nothing appended) when s holds what no quoting makes safe
+ * in the submit language: control characters, '$' (macro expansion at
+ * submit time, $$() substitution at match time), or a backslash. */
+int htc_classad_string(il_buf *out, const char *s);
+/* The requirements annotation: a ClassAd expression the pod's owner may
+ * add (in parentheses, and'ed to the admin's); -1 with err unless its
+ * parentheses and string literals balance and it has no '$', no
+ * backslash, no control character and no comment. */
+int htc_check_expression(const char *expr, il_buf *err);
+/* The whole job.sub text; 400 with err when an annotation is refused. */
+int htc_submit_text(const htc_config *cfg, const il_pod *pod, const char *pod_dir,
+                    const htc_request *req, il_buf *out, il_buf *err);
+
+/* ---- HTCondor's tools (condor.c) ---------------------------------------- */
+
+/* argv for tool: [runuser -u SubmitUser --] when as_user, the tool (from
+ * CondorBinDir), then -name/-pool when configured (pool_only: -pool). */
+void htc_tool_argv(const htc_config *cfg, const char *tool, bool as_user, bool pool_only,
+                   strvec *out);
+/* JobStatus numbers as names ("Idle", "Held", ...). */
+const char *htc_status_name(int status);
+/* Jobs of condor_q -json / condor_history -json text into job_info (id
+ * "Cluster.Proc", name the pod UID, state the JobStatus name, reason
+ * HoldReason/RemoveReason, exit_status a wait status).  -1 if not JSON. */
+ssize_t htc_parse_jobs(const char *text, job_info **out);
+/* One condor_q (history false) or condor_history (true) for these job ids
+ * ("C.P"), or, with ids NULL, for the jobs of these pod UIDs.  Returns the
+ * number found, -1 when HTCondor could not be asked. */
+ssize_t htc_query(const htc_config *cfg, bool history, char *const *ids, char *const *uids,
+                  size_t n, job_info **out);
+/* The queue, then the history, for one pod's job by UID (the lowest id);
+ * 0 with *id NULL: none; -1: HTCondor could not be asked. */
+int htc_find_by_uid(const htc_config *cfg, const char *uid, char **id);
+void htc_jobs_free(job_info *jobs, ssize_t n);
+/* Spool: fetch a completed job's output (condor_transfer_data, into the
+ * pod directory), then take the job out of the queue (condor_rm), where a
+ * spooled job otherwise stays.  0 or -1 (logged). */
+int htc_fetch_spooled(const htc_config *cfg, const char *job_id);
+
+/* ---- callbacks (create.c, status.c, delete.c, ping.c) ------------------ */
+
+int htc_create(void *ctx, const il_create_request *req, char **job_id, il_buf *err);
+/* At startup: adopt the jobs of pods whose create died between
+ * condor_submit and job.json. */
+void htc_recover(const htc_ctx *ctx);
+int htc_status(void *ctx, const il_pod *pods, size_t n, il_pod_status *out, il_buf *err);
+int htc_delete(void *ctx, const il_pod *pod, il_buf *err);
+int htc_logs_open(void *ctx, const il_log_request *req, void **stream, il_buf *err);
+json_t *htc_ping(void *ctx);
+/* Ping's parser, for tests: condor_status -af Cpus Memory GPUs lines. */
+json_t *htc_ping_from_status(const char *text);
+
+#endif
