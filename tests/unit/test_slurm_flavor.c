@@ -415,6 +415,50 @@ static void test_runtime_annotations(void **state)
     free(ann);
 }
 
+/* mpiexec runs outside the container: only placement, binding, environment
+ * and output options, unless the admin lists more (AllowedMpiFlags). */
+static void test_mpi_flags_allow_list(void **state)
+{
+    (void)state;
+    static const char *const refused[] = {
+        "--mca plm_rsh_agent /tmp/evil",       /* a program to start the ranks with */
+        "-mca plm_rsh_agent /tmp/evil",
+        "--hostfile /etc/passwd",              /* reads a file of the node */
+        "--app /tmp/appfile", "--prefix=/tmp/x", "--launch-agent /tmp/x",
+        "/bin/sh -c id",                       /* a bare word: the program mpiexec runs */
+        "--bind-to core /bin/sh",
+        "-np 64",                              /* the plugin sets -np */
+        "--bind-to",                           /* a value option without its value */
+        "-genv A",
+        "--bind-tox=core",
+    };
+    runtime_spec rt;
+    il_buf err = IL_BUF_INIT;
+    for (size_t i = 0; i < sizeof(refused) / sizeof(refused[0]); i++) {
+        json_t *ann = json_pack("{s:s}", "slurm-job.vk.io/mpi-flags", refused[i]);
+        char *text = json_dumps(ann, 0);
+        il_buf_reset(&err);
+        if (annotated_runtime("ContainerRuntime: none\n", text, &rt, &err) != -1)
+            fail_msg("mpi-flags \"%s\" was accepted", refused[i]);
+        assert_non_null(strstr(il_buf_cstr(&err), "slurm-job.vk.io/mpi-flags"));
+        rn_runtime_spec_free(&rt);
+        free(text);
+        json_decref(ann);
+    }
+    /* Accepted: the allow-list, with values in both spellings. */
+    assert_int_equal(annotated_runtime("ContainerRuntime: none\n",
+                                       "{\"slurm-job.vk.io/mpi-flags\":\"--map-by=ppr:1:node "
+                                       "--bind-to core -genv A 'b c' --report-bindings\"}",
+                                       &rt, &err), 0);
+    rn_runtime_spec_free(&rt);
+    /* The admin's AllowedMpiFlags widen it. */
+    assert_int_equal(annotated_runtime("ContainerRuntime: none\nAllowedMpiFlags: [--mca]\n",
+                                       "{\"slurm-job.vk.io/mpi-flags\":\"--mca btl self\"}",
+                                       &rt, &err), 0);
+    rn_runtime_spec_free(&rt);
+    il_buf_free(&err);
+}
+
 static void test_mpi_flags(void **state)
 {
     (void)state;
@@ -491,6 +535,7 @@ int main(void)
         cmocka_unit_test(test_pod_data_strip),
         cmocka_unit_test(test_runtime_annotations),
         cmocka_unit_test(test_mpi_flags),
+        cmocka_unit_test(test_mpi_flags_allow_list),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

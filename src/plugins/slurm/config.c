@@ -98,6 +98,9 @@ const il_cfg_field slurm_config_fields[] = {
      "accept the slurm-job.vk.io/{singularity,enroot}-{options,mounts} annotations"},
     {"MpiexecPath", NULL, IL_CFG_STRING, CFG(mpiexec_path), "mpiexec",
      "MPI launcher of the slurm-job.vk.io/mpi-flags annotation"},
+    {"AllowedMpiFlags", NULL, IL_CFG_STRLIST, CFG(allowed_mpi_flags), NULL,
+     "mpiexec options the mpi-flags annotation may use besides the placement, binding, "
+     "environment and output ones (list of names, e.g. --mca); they run outside the container"},
     {"EnableProbes", NULL, IL_CFG_BOOL, CFG(enable_probes), "true",
      "run the containers' startup/readiness/liveness probes inside the job, as a kubelet "
      "would; false: ignore them (upstream's default), readiness follows the container"},
@@ -250,6 +253,14 @@ int slurm_runtime_annotations(const slurm_config *cfg, const il_pod *pod, runtim
                       "rank would start the same named container)");
         return -1;
     }
-    rn_strvec_push(&rt->mpi, cfg->mpiexec_path);
-    return flags_tokenize_what(mpi_flags, "slurm-job.vk.io/mpi-flags", &rt->mpi, err);
+    strvec words = {0};
+    int rc = flags_tokenize_what(mpi_flags, "slurm-job.vk.io/mpi-flags", &words, err);
+    if (rc == 0)
+        rc = mpi_flags_check(words.v, cfg->allowed_mpi_flags, err);
+    if (rc == 0) {
+        rn_strvec_push(&rt->mpi, cfg->mpiexec_path);
+        rn_strvec_push_all(&rt->mpi, words.v);
+    }
+    rn_strvec_free(&words);
+    return rc;
 }

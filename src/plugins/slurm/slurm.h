@@ -79,6 +79,7 @@ typedef struct slurm_config {
     bool export_pod_data;
     bool allow_runtime_options; /* the singularity-/enroot- options and mounts annotations */
     char *mpiexec_path;
+    char **allowed_mpi_flags; /* AllowedMpiFlags: mpiexec options beyond mpiflags.c's list */
     bool enable_probes;       /* run the containers' probes in the job (the supervisor) */
     char *identity_map_file;  /* IdentityMapFile: callers -> account, QoS, Unix user */
     char *runuser_path;
@@ -259,6 +260,12 @@ void identity_free(slurm_identity *id);
 int identity_hand_over(const slurm_identity *id, const char *dir, il_buf *err);
 /* UnixUser: run argv through runuser as the user. */
 void identity_wrap_argv(const slurm_config *cfg, const slurm_identity *id, strvec *argv);
+
+/* ---- mpiexec options (mpiflags.c) -------------------------------------- */
+
+/* The words of the mpi-flags annotation against mpiexec options a pod may
+ * set (and the admin's extra names); 0, or -1 with err naming the word. */
+int mpi_flags_check(char *const *words, char **extra, il_buf *err);
 
 /* ---- sbatch flags (flags.c) ------------------------------------------- */
 
