@@ -43,8 +43,7 @@ static void read_states(const char *pod_dir, const il_pod *pod, bool init,
 int rn_podstatus_read(const char *pod_dir, il_pod_status *out)
 {
     il_create_request req;
-    char err[512];
-    if (rn_store_read_request(pod_dir, &req, err, sizeof(err)) != 0)
+    if (rn_store_read_request(pod_dir, &req, NULL) != 0)
         return -1;   /* unknown, or being deleted */
     const il_pod *pod = &req.pod;
     out->name = il_xstrdup(pod->name);

@@ -340,8 +340,7 @@ static il_time since_of(const il_log_request *req)
 static bool declared_not_started(const char *pod_dir, const char *name)
 {
     il_create_request req;
-    char err[256];
-    if (errno != ENOENT || rn_store_read_request(pod_dir, &req, err, sizeof(err)) != 0)
+    if (errno != ENOENT || rn_store_read_request(pod_dir, &req, NULL) != 0)
         return false;
     bool found = false;
     for (size_t i = 0; i < req.pod.n_init_containers && !found; i++)

@@ -36,19 +36,20 @@ char *rn_store_path(const char *pod_dir, const char *file)
     return il_xasprintf("%s/%s", pod_dir, file);
 }
 
-json_t *rn_store_load_json(const char *path, size_t max, char *err, size_t errlen)
+json_t *rn_store_load_json(const char *path, size_t max, il_buf *err)
 {
     il_buf buf = IL_BUF_INIT;
     if (il_read_file(path, max, &buf) != 0) {
-        snprintf(err, errlen, "%s: %s", path, strerror(errno));
+        if (err)
+            il_buf_printf(err, "%s: %s", path, strerror(errno));
         il_buf_free(&buf);
         return NULL;
     }
     json_error_t jerr;
     json_t *json = json_loadb(il_buf_cstr(&buf), buf.len, 0, &jerr);
     il_buf_free(&buf);
-    if (!json)
-        snprintf(err, errlen, "%s: %s", path, jerr.text);
+    if (!json && err)
+        il_buf_printf(err, "%s: %s", path, jerr.text);
     return json;
 }
 
@@ -60,14 +61,17 @@ int rn_store_save_json(const char *path, json_t *json)
     return rc;
 }
 
-int rn_store_read_request(const char *pod_dir, il_create_request *out, char *err, size_t errlen)
+int rn_store_read_request(const char *pod_dir, il_create_request *out, il_buf *err)
 {
     char *path = rn_store_path(pod_dir, "pod.json");
-    json_t *body = rn_store_load_json(path, SIZE_MAX / 2, err, errlen);
+    json_t *body = rn_store_load_json(path, SIZE_MAX / 2, err);
     free(path);
     if (!body)
         return -1;
-    int rc = il_create_request_parse(body, out, err, errlen);
+    char msg[512];
+    int rc = il_create_request_parse(body, out, msg, sizeof(msg));
+    if (rc != 0 && err)
+        il_buf_printf(err, "%s/pod.json: %s", pod_dir, msg);
     json_decref(body);
     return rc;
 }
@@ -132,11 +136,11 @@ int rn_runtime_spec_write(const char *pod_dir, const runtime_spec *rt)
     return rc;
 }
 
-int rn_runtime_spec_read(const char *pod_dir, runtime_spec *out, char *err, size_t errlen)
+int rn_runtime_spec_read(const char *pod_dir, runtime_spec *out, il_buf *err)
 {
     memset(out, 0, sizeof(*out));
     char *path = rn_store_path(pod_dir, "runtime.json");
-    json_t *json = rn_store_load_json(path, STATE_MAX_BYTES, err, errlen);
+    json_t *json = rn_store_load_json(path, STATE_MAX_BYTES, err);
     free(path);
     if (!json)
         return -1;
@@ -145,7 +149,8 @@ int rn_runtime_spec_read(const char *pod_dir, runtime_spec *out, char *err, size
         rn_strvec_from_json(json_object_get(json, "args"), &out->args) != 0 ||
         (json_object_get(json, "mpi") &&
          rn_strvec_from_json(json_object_get(json, "mpi"), &out->mpi) != 0)) {
-        snprintf(err, errlen, "%s/runtime.json: malformed", pod_dir);
+        if (err)
+            il_buf_printf(err, "%s/runtime.json: malformed", pod_dir);
     } else {
         out->path = il_xstrdup(json_string_value(json_object_get(json, "path")));
         out->bwrap_path = il_xstrdup(json_string_value(json_object_get(json, "bwrapPath")));
@@ -220,9 +225,8 @@ int rn_state_write(const char *ctr_dir, const il_container_status *st, pid_t pid
 
 int rn_state_read(const char *ctr_dir, il_container_status *st, pid_t *pid)
 {
-    char err[256];
     char *path = il_xasprintf("%s/state.json", ctr_dir);
-    json_t *json = rn_store_load_json(path, STATE_MAX_BYTES, err, sizeof(err));
+    json_t *json = rn_store_load_json(path, STATE_MAX_BYTES, NULL);
     free(path);
     if (!json)
         return -1;
@@ -301,9 +305,8 @@ int rn_supervisor_record_write(const char *pod_dir, pid_t pid)
 
 int rn_supervisor_alive(const char *pod_dir, pid_t *pid)
 {
-    char err[256];
     char *path = il_xasprintf("%s/supervisor.json", pod_dir);
-    json_t *json = rn_store_load_json(path, STATE_MAX_BYTES, err, sizeof(err));
+    json_t *json = rn_store_load_json(path, STATE_MAX_BYTES, NULL);
     free(path);
     if (!json)
         return -1;

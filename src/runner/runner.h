@@ -96,7 +96,7 @@ typedef struct runtime_spec {
 void rn_runtime_spec_free(runtime_spec *rt);
 int rn_runtime_spec_write(const char *pod_dir, const runtime_spec *rt);
 char *rn_runtime_spec_dump(const runtime_spec *rt);   /* runtime.json's text; caller frees */
-int rn_runtime_spec_read(const char *pod_dir, runtime_spec *out, char *err, size_t errlen);
+int rn_runtime_spec_read(const char *pod_dir, runtime_spec *out, il_buf *err);
 
 /* ---- volume files (volumefiles.c) ------------------------------------- */
 
@@ -114,7 +114,7 @@ typedef struct il_volume_file {
  * files.  A missing object is an error unless the volume is optional.
  * Returns 0 or -1 with err set; free with rn_volume_files_free. */
 int rn_volume_files(const il_create_request *req, const il_volume *vol,
-                    il_volume_file **files, size_t *nfiles, char *err, size_t errlen);
+                    il_volume_file **files, size_t *nfiles, il_buf *err);
 void rn_volume_files_free(il_volume_file *files, size_t nfiles);
 
 /* ---- pod directory files (podfiles.c) ------------------------------------ */
@@ -123,9 +123,9 @@ char *rn_store_pod_dir(const char *pods_dir, const char *uid);             /* ca
 char *rn_store_ctr_dir(const char *pod_dir, const char *name);             /* caller frees */
 char *rn_store_path(const char *pod_dir, const char *file);                /* caller frees */
 /* The stored create request (pod.json), parsed; -1 if missing/invalid. */
-int rn_store_read_request(const char *pod_dir, il_create_request *out, char *err, size_t errlen);
+int rn_store_read_request(const char *pod_dir, il_create_request *out, il_buf *err);
 /* JSON files of the pod directory, replaced atomically. */
-json_t *rn_store_load_json(const char *path, size_t max, char *err, size_t errlen);
+json_t *rn_store_load_json(const char *path, size_t max, il_buf *err);   /* err may be NULL */
 int rn_store_save_json(const char *path, json_t *json);
 
 /* Container state files: name/image are not stored (they come from the

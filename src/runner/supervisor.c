@@ -823,13 +823,13 @@ int rn_supervise(const char *pod_dir, int ready_fd)
 {
     supervisor sv = {.pod_dir = il_xstrdup(pod_dir), .sigfd = signal_setup()};
     signal(SIGPIPE, SIG_IGN);   /* whoever reads ready_fd may be gone: EPIPE, not death */
-    char err[512];
+    il_buf err = IL_BUF_INIT;
     int rc = 1;
     if (sv.sigfd < 0) {
         il_error("signalfd: %s", strerror(errno));
-    } else if (rn_store_read_request(pod_dir, &sv.req, err, sizeof(err)) != 0 ||
-               rn_runtime_spec_read(pod_dir, &sv.rt, err, sizeof(err)) != 0) {
-        il_error("%s", err);
+    } else if (rn_store_read_request(pod_dir, &sv.req, &err) != 0 ||
+               rn_runtime_spec_read(pod_dir, &sv.rt, &err) != 0) {
+        il_error("%s", il_buf_cstr(&err));
     } else if (rn_supervisor_record_write(pod_dir, getpid()) != 0) {
         il_error("recording supervisor: %s", strerror(errno));
     } else {
@@ -848,5 +848,6 @@ int rn_supervise(const char *pod_dir, int ready_fd)
     if (sv.sigfd >= 0)
         close(sv.sigfd);
     free(sv.pod_dir);
+    il_buf_free(&err);
     return rc;
 }

@@ -42,7 +42,7 @@ static json_t *find_in_request(const il_create_request *req, const char *list_ke
 /* Returns 1 when the volume has no content here (emptyDir, missing but
  * optional...), 0 with *src filled, -1 on error. */
 static int volume_source_find(const il_create_request *req, const il_volume *vol,
-                              volume_source *src, char *err, size_t errlen)
+                              volume_source *src, il_buf *err)
 {
     const char *list_key, *plain_key, *encoded_key;
     memset(src, 0, sizeof *src);
@@ -67,16 +67,16 @@ static int volume_source_find(const il_create_request *req, const il_volume *vol
     if (!obj) {
         if (vol->optional)
             return 1;
-        snprintf(err, errlen, "volume %s: %s \"%s\" not found in the request", vol->name,
-                 src->what, src->name);
+        il_buf_printf(err, "volume %s: %s \"%s\" not found in the request", vol->name,
+                      src->what, src->name);
         return -1;
     }
     src->plain = il_jget(obj, plain_key);
     src->encoded = encoded_key ? il_jget(obj, encoded_key) : NULL;
     if ((src->plain && !json_is_object(src->plain)) ||
         (src->encoded && !json_is_object(src->encoded))) {
-        snprintf(err, errlen, "volume %s: %s \"%s\": %s/%s must be objects", vol->name,
-                 src->what, src->name, plain_key, encoded_key ? encoded_key : plain_key);
+        il_buf_printf(err, "volume %s: %s \"%s\": %s/%s must be objects", vol->name,
+                      src->what, src->name, plain_key, encoded_key ? encoded_key : plain_key);
         return -1;
     }
     return 0;
@@ -100,7 +100,7 @@ static bool volume_path_ok(const char *path)
 
 /* Value of key in src: 0 with a heap copy, 1 if absent, -1 on error. */
 static int source_value(const il_volume *vol, const volume_source *src, const char *key,
-                        unsigned char **data, size_t *len, char *err, size_t errlen)
+                        unsigned char **data, size_t *len, il_buf *err)
 {
     json_t *v = il_jget(src->plain, key);
     bool encoded = false;
@@ -111,14 +111,14 @@ static int source_value(const il_volume *vol, const volume_source *src, const ch
     if (!v)
         return 1;
     if (!json_is_string(v)) {
-        snprintf(err, errlen, "volume %s: %s \"%s\": key %s: expected a string", vol->name,
-                 src->what, src->name, key);
+        il_buf_printf(err, "volume %s: %s \"%s\": key %s: expected a string", vol->name,
+                      src->what, src->name, key);
         return -1;
     }
     if (encoded) {
         if (!(*data = il_base64_decode(json_string_value(v), len))) {
-            snprintf(err, errlen, "volume %s: %s \"%s\": key %s: invalid base64", vol->name,
-                     src->what, src->name, key);
+            il_buf_printf(err, "volume %s: %s \"%s\": key %s: invalid base64", vol->name,
+                          src->what, src->name, key);
             return -1;
         }
         return 0;
@@ -136,22 +136,22 @@ typedef struct {
 } file_list;
 
 static int add_file(file_list *fl, const il_volume *vol, const volume_source *src,
-                    const char *key, const char *path, int mode, char *err, size_t errlen)
+                    const char *key, const char *path, int mode, il_buf *err)
 {
     if (!volume_path_ok(path)) {
-        snprintf(err, errlen, "volume %s: %s \"%s\": invalid file path \"%s\"", vol->name,
-                 src->what, src->name, path);
+        il_buf_printf(err, "volume %s: %s \"%s\": invalid file path \"%s\"", vol->name,
+                      src->what, src->name, path);
         return -1;
     }
     for (size_t i = 0; i < fl->n; i++) {
         if (!strcmp(fl->files[i].path, path)) {
-            snprintf(err, errlen, "volume %s: duplicate file path \"%s\"", vol->name, path);
+            il_buf_printf(err, "volume %s: duplicate file path \"%s\"", vol->name, path);
             return -1;
         }
     }
     unsigned char *data;
     size_t len;
-    int rc = source_value(vol, src, key, &data, &len, err, errlen);
+    int rc = source_value(vol, src, key, &data, &len, err);
     if (rc != 0)
         return rc;
     if (fl->n == fl->cap) {
@@ -167,7 +167,7 @@ static int add_file(file_list *fl, const il_volume *vol, const volume_source *sr
 /* Every key of map (plain or encoded), skipping encoded keys shadowed by
  * plain ones. */
 static int add_all_keys(file_list *fl, const il_volume *vol, const volume_source *src,
-                        const json_t *map, bool is_encoded, char *err, size_t errlen)
+                        const json_t *map, bool is_encoded, il_buf *err)
 {
     const char *key;
     json_t *v;
@@ -175,23 +175,22 @@ static int add_all_keys(file_list *fl, const il_volume *vol, const volume_source
         (void)v;
         if (is_encoded && il_jget(src->plain, key))
             continue;
-        if (add_file(fl, vol, src, key, key, -1, err, errlen) < 0)
+        if (add_file(fl, vol, src, key, key, -1, err) < 0)
             return -1;
     }
     return 0;
 }
 
-static int add_items(file_list *fl, const il_volume *vol, const volume_source *src, char *err,
-                     size_t errlen)
+static int add_items(file_list *fl, const il_volume *vol, const volume_source *src, il_buf *err)
 {
     for (size_t i = 0; i < vol->n_items; i++) {
         const il_key_to_path *it = &vol->items[i];
-        int rc = add_file(fl, vol, src, it->key, it->path, it->mode, err, errlen);
+        int rc = add_file(fl, vol, src, it->key, it->path, it->mode, err);
         if (rc < 0)
             return -1;
         if (rc == 1 && !vol->optional) {
-            snprintf(err, errlen, "volume %s: %s \"%s\" has no key \"%s\"", vol->name, src->what,
-                     src->name, it->key);
+            il_buf_printf(err, "volume %s: %s \"%s\" has no key \"%s\"", vol->name, src->what,
+                          src->name, it->key);
             return -1;
         }
     }
@@ -199,19 +198,19 @@ static int add_items(file_list *fl, const il_volume *vol, const volume_source *s
 }
 
 int rn_volume_files(const il_create_request *req, const il_volume *vol, il_volume_file **files,
-                    size_t *nfiles, char *err, size_t errlen)
+                    size_t *nfiles, il_buf *err)
 {
     *files = NULL;
     *nfiles = 0;
     volume_source src;
-    int rc = volume_source_find(req, vol, &src, err, errlen);
+    int rc = volume_source_find(req, vol, &src, err);
     if (rc != 0)
         return rc < 0 ? -1 : 0;
     file_list fl = {0};
     if (vol->n_items > 0)
-        rc = add_items(&fl, vol, &src, err, errlen);
-    else if ((rc = add_all_keys(&fl, vol, &src, src.plain, false, err, errlen)) == 0)
-        rc = add_all_keys(&fl, vol, &src, src.encoded, true, err, errlen);
+        rc = add_items(&fl, vol, &src, err);
+    else if ((rc = add_all_keys(&fl, vol, &src, src.plain, false, err)) == 0)
+        rc = add_all_keys(&fl, vol, &src, src.encoded, true, err);
     if (rc < 0) {
         rn_volume_files_free(fl.files, fl.n);
         return -1;

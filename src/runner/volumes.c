@@ -53,10 +53,8 @@ static int materialize_one(const il_create_request *req, const il_volume *vol,
         il_buf_printf(err, "creating %s: %s", dir, strerror(errno));
     il_volume_file *files = NULL;
     size_t nfiles = 0;
-    char msg[512];
-    if (rc == 0 && vol->kind != IL_VOL_EMPTYDIR &&
-        (rc = rn_volume_files(req, vol, &files, &nfiles, msg, sizeof(msg))) != 0)
-        il_buf_puts(err, msg);   /* already names the volume */
+    if (rc == 0 && vol->kind != IL_VOL_EMPTYDIR)
+        rc = rn_volume_files(req, vol, &files, &nfiles, err);   /* err names the volume */
     for (size_t i = 0; rc == 0 && i < nfiles; i++)
         rc = write_volume_file(dir, &files[i], err);
     rn_volume_files_free(files, nfiles);

@@ -22,7 +22,10 @@ static void create_request(json_t *json)
     for (size_t i = 0; i < req.pod.n_volumes; i++) {
         il_volume_file *files;
         size_t n;
-        if (rn_volume_files(&req, &req.pod.volumes[i], &files, &n, err, sizeof err) != 0)
+        il_buf verr = IL_BUF_INIT;
+        int rc = rn_volume_files(&req, &req.pod.volumes[i], &files, &n, &verr);
+        il_buf_free(&verr);
+        if (rc != 0)
             continue;
         for (size_t f = 0; f < n; f++)
             FUZZ_ASSERT(files[f].path[0] != '/' && !strstr(files[f].path, ".."));

@@ -20,9 +20,10 @@ static void config_file(const uint8_t *data, size_t size)
     char path[64];
     snprintf(path, sizeof path, "/proc/self/fd/%d", fd);
     slurm_config cfg;
-    char err[512];
-    if (slurm_config_load(path, &cfg, err, sizeof err) == 0)
+    il_buf err = IL_BUF_INIT;
+    if (slurm_config_load(path, &cfg, &err) == 0)
         FUZZ_ASSERT(cfg.runtime != NULL);
+    il_buf_free(&err);
     slurm_config_free(&cfg);
     close(fd);
 }

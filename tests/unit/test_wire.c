@@ -191,6 +191,17 @@ static void test_create_request_parse(void **state)
     }
 }
 
+/* rn_volume_files with its message in a char buffer, as the checks here read it. */
+static int volume_files(const il_create_request *req, const il_volume *v, il_volume_file **files,
+                        size_t *n, char *err, size_t errlen)
+{
+    il_buf b = IL_BUF_INIT;
+    int rc = rn_volume_files(req, v, files, n, &b);
+    snprintf(err, errlen, "%s", il_buf_cstr(&b));
+    il_buf_free(&b);
+    return rc;
+}
+
 static const il_volume_file *find_file(const il_volume_file *files, size_t n, const char *path)
 {
     for (size_t i = 0; i < n; i++)
@@ -234,14 +245,14 @@ static void test_volume_files_all_keys(void **state)
     /* configMap: data as text, binaryData decoded; defaultMode applies. */
     il_volume v = *il_pod_volume(&req.pod, "cfg");
     v.default_mode = 0600;
-    assert_int_equal(rn_volume_files(&req, &v, &files, &n, err, sizeof err), 0);
+    assert_int_equal(volume_files(&req, &v, &files, &n, err, sizeof err), 0);
     assert_int_equal(n, 3);
     assert_file(files, n, "app.conf", "x=1\n", 4, 0600);
     assert_file(files, n, "blob.bin", "\x00\x01\x02", 3, 0600);
     rn_volume_files_free(files, n);
 
     /* secret: data base64-decoded, stringData plain; 0644 by default. */
-    assert_int_equal(rn_volume_files(&req, il_pod_volume(&req.pod, "sec"), &files, &n, err,
+    assert_int_equal(volume_files(&req, il_pod_volume(&req.pod, "sec"), &files, &n, err,
                                      sizeof err), 0);
     assert_int_equal(n, 2);
     assert_file(files, n, "password", "hunter2", 7, 0644);
@@ -249,14 +260,14 @@ static void test_volume_files_all_keys(void **state)
     rn_volume_files_free(files, n);
 
     /* projected: the map named after the volume; nested paths allowed. */
-    assert_int_equal(rn_volume_files(&req, il_pod_volume(&req.pod, "proj"), &files, &n, err,
+    assert_int_equal(volume_files(&req, il_pod_volume(&req.pod, "proj"), &files, &n, err,
                                      sizeof err), 0);
     assert_int_equal(n, 2);
     assert_file(files, n, "ns/namespace", "default", 7, 0644);
     rn_volume_files_free(files, n);
 
     /* emptyDir: nothing to write. */
-    assert_int_equal(rn_volume_files(&req, il_pod_volume(&req.pod, "scratch"), &files, &n, err,
+    assert_int_equal(volume_files(&req, il_pod_volume(&req.pod, "scratch"), &files, &n, err,
                                      sizeof err), 0);
     assert_int_equal(n, 0);
     assert_null(files);
@@ -276,7 +287,7 @@ static void test_volume_files_items(void **state)
     il_volume_file *files;
     size_t n;
     char err[256] = "";
-    assert_int_equal(rn_volume_files(&req, &v, &files, &n, err, sizeof err), 0);
+    assert_int_equal(volume_files(&req, &v, &files, &n, err, sizeof err), 0);
     assert_int_equal(n, 2);   /* only listed keys: "other" is left out */
     assert_file(files, n, "conf/app.ini", "x=1\n", 4, 0400);
     assert_file(files, n, "b", "\x00\x01\x02", 3, 0640);
@@ -285,10 +296,10 @@ static void test_volume_files_items(void **state)
     /* A listed key that is missing: error, unless optional. */
     il_key_to_path missing[] = {{"nope", "nope", -1}, {"other", "o", -1}};
     v.items = missing;
-    assert_int_equal(rn_volume_files(&req, &v, &files, &n, err, sizeof err), -1);
+    assert_int_equal(volume_files(&req, &v, &files, &n, err, sizeof err), -1);
     assert_string_equal(err, "volume cfg: configMap \"cm1\" has no key \"nope\"");
     v.optional = true;
-    assert_int_equal(rn_volume_files(&req, &v, &files, &n, err, sizeof err), 0);
+    assert_int_equal(volume_files(&req, &v, &files, &n, err, sizeof err), 0);
     assert_int_equal(n, 1);
     assert_file(files, n, "o", "o", 1, 0640);
     rn_volume_files_free(files, n);
@@ -305,7 +316,7 @@ static void test_volume_files_rejects(void **state)
     char err[256] = "";
 
     /* A data key that would escape the volume. */
-    assert_int_equal(rn_volume_files(&req, il_pod_volume(&req.pod, "evil"), &files, &n, err,
+    assert_int_equal(volume_files(&req, il_pod_volume(&req.pod, "evil"), &files, &n, err,
                                      sizeof err), -1);
     assert_string_equal(err, "volume evil: configMap \"cm-evil\": invalid file path \"../escape\"");
     assert_null(files);
@@ -319,22 +330,22 @@ static void test_volume_files_rejects(void **state)
         il_volume v = make_volume(IL_VOL_CONFIGMAP, "cfg", "cm1");
         v.items = &item;
         v.n_items = 1;
-        if (rn_volume_files(&req, &v, &files, &n, err, sizeof err) != -1)
+        if (volume_files(&req, &v, &files, &n, err, sizeof err) != -1)
             fail_msg("path \"%s\" accepted", bad_paths[i]);
         assert_non_null(strstr(err, "invalid file path"));
     }
 
     /* Invalid base64 in a Secret. */
-    assert_int_equal(rn_volume_files(&req, il_pod_volume(&req.pod, "badsec"), &files, &n, err,
+    assert_int_equal(volume_files(&req, il_pod_volume(&req.pod, "badsec"), &files, &n, err,
                                      sizeof err), -1);
     assert_string_equal(err, "volume badsec: secret \"s-bad\": key bad: invalid base64");
 
     /* A ConfigMap the request does not carry: error unless optional. */
     il_volume gone = *il_pod_volume(&req.pod, "gone");
-    assert_int_equal(rn_volume_files(&req, &gone, &files, &n, err, sizeof err), -1);
+    assert_int_equal(volume_files(&req, &gone, &files, &n, err, sizeof err), -1);
     assert_string_equal(err, "volume gone: configMap \"missing-cm\" not found in the request");
     gone.optional = true;
-    assert_int_equal(rn_volume_files(&req, &gone, &files, &n, err, sizeof err), 0);
+    assert_int_equal(volume_files(&req, &gone, &files, &n, err, sizeof err), 0);
     assert_int_equal(n, 0);
 
     /* Duplicate target paths. */
@@ -342,7 +353,7 @@ static void test_volume_files_rejects(void **state)
     il_volume v = make_volume(IL_VOL_CONFIGMAP, "cfg", "cm1");
     v.items = dup;
     v.n_items = 2;
-    assert_int_equal(rn_volume_files(&req, &v, &files, &n, err, sizeof err), -1);
+    assert_int_equal(volume_files(&req, &v, &files, &n, err, sizeof err), -1);
     assert_string_equal(err, "volume cfg: duplicate file path \"same\"");
     il_create_request_free(&req);
 }
@@ -370,7 +381,7 @@ static void test_base64_variants(void **state)
         il_volume v = make_volume(IL_VOL_SECRET, "v", "s");
         il_volume_file *files;
         size_t n;
-        int rc = rn_volume_files(&req, &v, &files, &n, err, sizeof err);
+        int rc = volume_files(&req, &v, &files, &n, err, sizeof err);
         if (good) {
             if (rc != 0)
                 fail_msg("\"%s\" rejected: %s", b64, err);

@@ -156,24 +156,6 @@ int htc_config_check(void *vcfg, il_buf *err)
     return identity_check(cfg, err);
 }
 
-int htc_config_load(const char *path, htc_config *cfg, char *err, size_t errlen)
-{
-    memset(cfg, 0, sizeof(*cfg));
-    if (il_config_load(path, htc_config_fields, htc_config_nfields, cfg, err, errlen) != 0)
-        return -1;
-    il_buf msg = IL_BUF_INIT;
-    int rc = htc_config_check(cfg, &msg);
-    if (rc != 0)
-        snprintf(err, errlen, "%s%s%s", path ? path : "", path ? ": " : "", il_buf_cstr(&msg));
-    il_buf_free(&msg);
-    return rc;
-}
-
-void htc_config_free(htc_config *cfg)
-{
-    il_config_free(htc_config_fields, htc_config_nfields, cfg);
-}
-
 int htc_runtime_spec(const htc_config *cfg, bool gpu, runtime_spec *out, il_buf *err)
 {
     memset(out, 0, sizeof(*out));

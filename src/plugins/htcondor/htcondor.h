@@ -80,9 +80,7 @@ extern const size_t htc_config_nfields;
 /* The checks the table cannot make (identity, paths that go into submit
  * descriptions, bounds); -1 with err. */
 int htc_config_check(void *cfg, il_buf *err);
-/* Load and check as the plugin does at start-up (for tests); -1 with err. */
-int htc_config_load(const char *path, htc_config *cfg, char *err, size_t errlen);
-void htc_config_free(htc_config *cfg);
+
 int htc_runtime_spec(const htc_config *cfg, bool gpu, runtime_spec *out, il_buf *err);
 
 typedef struct htc_ctx {

@@ -73,12 +73,11 @@ int local_delete(void *vctx, const il_pod *pod, il_buf *err)
     if (!dir)
         return 0;
     il_create_request req;
-    char msg[512];
-    bool have_req = rn_store_read_request(dir, &req, msg, sizeof(msg)) == 0;
+    bool have_req = rn_store_read_request(dir, &req, NULL) == 0;
     const il_pod *stored = have_req ? &req.pod : NULL;
     stop_pod(dir, stored, rn_poddir_delete_grace(pod, stored));
     runtime_spec rt;
-    if (have_req && rn_runtime_spec_read(dir, &rt, msg, sizeof(msg)) == 0) {
+    if (have_req && rn_runtime_spec_read(dir, &rt, NULL) == 0) {
         rn_sandbox_cleanup(&rt, &req.pod);
         rn_runtime_spec_free(&rt);
     }

@@ -45,15 +45,12 @@ static int exec_launch(local_ctx *lc, const il_exec_request *req, launch_spec *l
     }
     il_create_request cr;
     runtime_spec rt;
-    char msg[256];
     int rc = 500;
-    if (rn_store_read_request(pod_dir, &cr, msg, sizeof msg) != 0) {
-        il_buf_printf(err, "pod %s: %s", req->pod.uid, msg);
+    if (rn_store_read_request(pod_dir, &cr, err) != 0) {
         free(pod_dir);
         return 500;
     }
-    if (rn_runtime_spec_read(pod_dir, &rt, msg, sizeof msg) != 0) {
-        il_buf_printf(err, "pod %s: %s", req->pod.uid, msg);
+    if (rn_runtime_spec_read(pod_dir, &rt, err) != 0) {
         il_create_request_free(&cr);
         free(pod_dir);
         return 500;

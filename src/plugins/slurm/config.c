@@ -139,16 +139,21 @@ int slurm_config_check(void *vcfg, il_buf *err)
     return cfg->taints ? 0 : -1;
 }
 
-int slurm_config_load(const char *path, slurm_config *cfg, char *err, size_t errlen)
+int slurm_config_load(const char *path, slurm_config *cfg, il_buf *err)
 {
     memset(cfg, 0, sizeof(*cfg));
-    if (il_config_load(path, slurm_config_fields, slurm_config_nfields, cfg, err, errlen) != 0)
+    char msg[512];
+    if (il_config_load(path, slurm_config_fields, slurm_config_nfields, cfg, msg,
+                       sizeof(msg)) != 0) {
+        il_buf_puts(err, msg);
         return -1;
-    il_buf msg = IL_BUF_INIT;
-    int rc = slurm_config_check(cfg, &msg);
-    if (rc != 0)
-        snprintf(err, errlen, "%s%s%s", path ? path : "", path ? ": " : "", il_buf_cstr(&msg));
-    il_buf_free(&msg);
+    }
+    if (path)
+        il_buf_printf(err, "%s: ", path);
+    size_t prefix = err->len;
+    int rc = slurm_config_check(cfg, err);
+    if (rc == 0)
+        err->len = prefix - (path ? strlen(path) + 2 : 0);   /* no message: drop the prefix */
     return rc;
 }
 

@@ -154,8 +154,7 @@ int slurm_delete(void *vctx, const il_pod *pod, il_buf *err)
     if (!dir)
         return 0;
     il_create_request req;
-    char msg[512];
-    bool have_req = rn_store_read_request(dir, &req, msg, sizeof(msg)) == 0;
+    bool have_req = rn_store_read_request(dir, &req, NULL) == 0;
     int64_t grace = rn_poddir_delete_grace(pod, have_req ? &req.pod : NULL);
     if (have_req)
         il_create_request_free(&req);

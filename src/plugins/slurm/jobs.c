@@ -88,9 +88,8 @@ static void final_from_json(json_t *f, job_info *out)
 
 char *job_record_read(const char *pod_dir, job_info *final)
 {
-    char err[256];
     char *path = rn_store_path(pod_dir, "job.json");
-    json_t *json = rn_store_load_json(path, JOB_RECORD_MAX, err, sizeof(err));
+    json_t *json = rn_store_load_json(path, JOB_RECORD_MAX, NULL);
     free(path);
     if (final)
         memset(final, 0, sizeof(*final));

@@ -100,7 +100,7 @@ int slurm_config_check(void *cfg, il_buf *err);
 void slurm_config_release(void *cfg);
 /* Load path (NULL: defaults and environment only) into *cfg and check it,
  * as the plugin does at start-up (for tests); -1 with err. */
-int slurm_config_load(const char *path, slurm_config *cfg, char *err, size_t errlen);
+int slurm_config_load(const char *path, slurm_config *cfg, il_buf *err);
 void slurm_config_free(slurm_config *cfg);
 /* The runtime a new pod is frozen with (gpu decided per pod); -1 with err. */
 int slurm_runtime_spec(const slurm_config *cfg, bool gpu, runtime_spec *out, il_buf *err);
