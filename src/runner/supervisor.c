@@ -767,6 +767,27 @@ static void save_until_durable(const supervisor *sv, sup_ctr *ctrs, size_t n)
     }
 }
 
+/* The supervisor record, with the same patience: a pod started while the
+ * disk is full waits for space rather than failing (a batch job would end
+ * FAILED without ever running the pod).  Errors other than a full disk
+ * are final. */
+static int record_durably(const supervisor *sv)
+{
+    bool warned = false;
+    while (rn_supervisor_record_write(sv->pod_dir, getpid()) != 0) {
+        if (errno != ENOSPC && errno != EDQUOT)
+            return -1;
+        if (!warned)
+            il_warn("recording supervisor: %s (waiting for space)", strerror(errno));
+        warned = true;
+        if (stop_signalled(sv, SAVE_RETRY_MS)) {
+            errno = ENOSPC;
+            return -1;
+        }
+    }
+    return 0;
+}
+
 /* The done marker, with the same patience as the states. */
 static void mark_done_durably(const supervisor *sv)
 {
@@ -830,7 +851,7 @@ int rn_supervise(const char *pod_dir, int ready_fd)
     } else if (rn_store_read_request(pod_dir, &sv.req, &err) != 0 ||
                rn_runtime_spec_read(pod_dir, &sv.rt, &err) != 0) {
         il_error("%s", il_buf_cstr(&err));
-    } else if (rn_supervisor_record_write(pod_dir, getpid()) != 0) {
+    } else if (record_durably(&sv) != 0) {
         il_error("recording supervisor: %s", strerror(errno));
     } else {
         /* Tell /create we are recorded: from now on status can judge us. */

@@ -99,3 +99,24 @@ def test_interlink_never_acknowledges_what_it_could_not_record(tmp_path, small_d
         stack.delete(b)
     finally:
         stack.stop()
+
+
+def test_supervisor_started_on_a_full_disk_waits_for_space(tmp_path, small_disk):
+    """A supervisor that starts while the disk is full (a SLURM job started
+    then) waits to record itself instead of failing without running the pod."""
+    from test_local_crash import half_created
+    local = Local(tmp_path, DataRootFolder=str(small_disk)).start()
+    local.data = str(small_disk)
+    try:
+        pod, target = half_created(local, "late", "echo ran")
+        filler = fill(small_disk)
+        subprocess.run([h.binary("interlink-local"), "--supervise", target], check=True,
+                       timeout=10)
+        time.sleep(2)
+        assert not os.path.exists(os.path.join(target, "supervisor.json"))
+        os.unlink(filler)
+        st = local.wait_done(pod, timeout=15)
+        assert terminated(st, "main")["reason"] == "Completed", st
+        assert local.logs(pod, "main") == b"ran\n"
+    finally:
+        local.cleanup()
