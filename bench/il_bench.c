@@ -391,12 +391,13 @@ static int cmd_status(const options *opt) {
 /* ---- main ------------------------------------------------------------------ */
 
 static void usage(FILE *out) {
-    fprintf(out,
-            "usage: il-bench create --url URL --count N --out FILE [--concurrency C] [--command CMD]\n"
-            "       il-bench status --url URL --pods FILE --batch N [--concurrency C]\n"
-            "                       [--duration S | --requests N] [--label TEXT] [--header]\n"
-            "       il-bench delete --url URL --pods FILE [--concurrency C]\n"
-            "URL: unix:///path/to.sock or http://host:port\n");
+    fprintf(
+        out,
+        "usage: il-bench create --url URL --count N --out FILE [--concurrency C] [--command CMD]\n"
+        "       il-bench status --url URL --pods FILE --batch N [--concurrency C]\n"
+        "                       [--duration S | --requests N] [--label TEXT] [--header]\n"
+        "       il-bench delete --url URL --pods FILE [--concurrency C]\n"
+        "URL: unix:///path/to.sock or http://host:port\n");
 }
 
 static long parse_long(const char *s, const char *what) {

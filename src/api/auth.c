@@ -81,8 +81,8 @@ static void tokens_free(named_token *tokens, size_t n)
 }
 
 /* "TOKEN [NAME [GROUP,GROUP...]]" a line, words separated by blanks; blank
- * lines, "#" comment lines and "#" comments after the words ignored.  A bare TOKEN (the original format) is
- * the caller "token". */
+ * lines, "#" comment lines and "#" comments after the words ignored.  A
+ * bare TOKEN (the original format) is the caller "token". */
 static named_token *tokens_parse(char *text, size_t *n)
 {
     named_token *tokens = NULL;

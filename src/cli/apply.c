@@ -47,7 +47,8 @@ typedef struct pending_pod {
 /* The uid to send: the file's, the existing pod's (idempotent apply), or new. */
 static const char *choose_uid(const cli_object *o, json_t *existing, char fresh[37], bool *existed)
 {
-    const char *uid = json_string_value(json_object_get(json_object_get(o->obj, "metadata"), "uid"));
+    const char *uid =
+        json_string_value(json_object_get(json_object_get(o->obj, "metadata"), "uid"));
     json_t *entry = cli_find_pod(existing, o->ns, o->name);
     *existed = entry != NULL;
     if (uid && *uid)

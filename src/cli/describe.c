@@ -119,7 +119,8 @@ static int describe_one(cli_ctx *ctx, const char *name)
     il_pod_status st;
     json_t *status_json = json_object_get(entry, "status");
     memset(&st, 0, sizeof st);
-    if (json_is_object(status_json) && il_pod_status_from_json(status_json, &st, err, sizeof err) != 0)
+    if (json_is_object(status_json) &&
+        il_pod_status_from_json(status_json, &st, err, sizeof err) != 0)
         cli_warn("pod/%s: the plugin's status does not parse: %s", name, err);
     print_header(entry, &pod);
     print_containers("Init Containers:", pod.init_containers, pod.n_init_containers,
@@ -139,7 +140,8 @@ int cmd_describe(cli_ctx *ctx, int argc, char **argv)
                         describe_usage);
     if (prc != CLI_PARSE_OK)
         return CLI_PARSE_EXIT(prc);
-    if (argc - optind < 2 || (strcmp(argv[optind], "pod") != 0 && strcmp(argv[optind], "pods") != 0)) {
+    if (argc - optind < 2 ||
+        (strcmp(argv[optind], "pod") != 0 && strcmp(argv[optind], "pods") != 0)) {
         cli_err("describe: usage: interlinkctl describe pod NAME");
         return 1;
     }

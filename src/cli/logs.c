@@ -120,7 +120,8 @@ static const char *pick_container(json_t *pod, const char *wanted)
     json_t *spec = json_object_get(pod, "spec");
     json_t *containers = json_object_get(spec, "containers");
     json_t *inits = json_object_get(spec, "initContainers");
-    const char *pod_name = json_string_value(json_object_get(json_object_get(pod, "metadata"), "name"));
+    const char *pod_name =
+        json_string_value(json_object_get(json_object_get(pod, "metadata"), "name"));
     if (!wanted) {
         wanted = json_string_value(json_object_get(
             json_object_get(json_object_get(pod, "metadata"), "annotations"),
@@ -135,7 +136,8 @@ static const char *pick_container(json_t *pod, const char *wanted)
                                  json_array_size(inits) ? " or one of the init containers: " : "",
                                  json_array_size(inits) ? init_names : "");
     if (wanted)
-        cli_err("container %s is not valid for pod %s (choose one of: %s)", wanted, pod_name, choices);
+        cli_err("container %s is not valid for pod %s (choose one of: %s)", wanted, pod_name,
+                choices);
     else
         cli_err("a container name must be specified for pod %s, choose one of: %s (use -c NAME)",
                 pod_name, choices);
@@ -263,7 +265,8 @@ int cmd_logs(cli_ctx *ctx, int argc, char **argv)
     if (strncmp(name, "pod/", 4) == 0)
         name += 4;
     json_t *entry = cli_get_pod(ctx, name);
-    const char *container = entry ? pick_container(json_object_get(entry, "pod"), args.container) : NULL;
+    const char *container =
+        entry ? pick_container(json_object_get(entry, "pod"), args.container) : NULL;
     int rc = 1;
     if (container) {
         char *body = log_request_body(entry, container, &args);

@@ -164,8 +164,9 @@ static int check_base64_map(const loader *ld, const cli_object *o, const char *f
         size_t len;
         unsigned char *bytes = il_base64_decode(json_string_value(value), &len);
         if (!bytes)
-            return fail(ld, o->doc, o->line, "%s %s: %s.%s: not valid base64 (use stringData for plain text)",
-                        o->kind, o->name, field, key);
+            return fail(ld, o->doc, o->line,
+                        "%s %s: %s.%s: not valid base64 (use stringData for plain text)", o->kind,
+                        o->name, field, key);
         free(bytes);
     }
     return 0;
@@ -228,13 +229,16 @@ static int check_object(const loader *ld, const cli_object *o)
 static int add_object(loader *ld, json_t *obj, int doc, int line)
 {
     if (!json_is_object(obj))
-        return fail(ld, doc, line, "expected a Kubernetes object (a mapping with apiVersion and kind)");
+        return fail(ld, doc, line,
+                    "expected a Kubernetes object (a mapping with apiVersion and kind)");
     const char *kind = json_string_value(json_object_get(obj, "kind"));
     if (!kind)
         return fail(ld, doc, line, "kind: required (Pod, ConfigMap, Secret or List)");
     if (strcmp(kind, "Pod") != 0 && strcmp(kind, "ConfigMap") != 0 && strcmp(kind, "Secret") != 0)
-        return fail(ld, doc, line, "kind %s is not supported (interlinkctl applies Pod, ConfigMap, Secret and List)",
-                    kind);
+        return fail(
+            ld, doc, line,
+            "kind %s is not supported (interlinkctl applies Pod, ConfigMap, Secret and List)",
+            kind);
     json_t *meta = json_object_get(obj, "metadata");
     const char *name = json_string_value(json_object_get(meta, "name"));
     if (!name || !*name)
@@ -300,7 +304,8 @@ static int load_documents(loader *ld, const il_buf *input)
     }
     bool lines_match = docs && lines.n == json_array_size(docs);
     for (size_t i = 0; rc == 0 && i < json_array_size(docs); i++)
-        rc = add_document(ld, json_array_get(docs, i), (int)i + 1, lines_match ? lines.first[i] : 0);
+        rc =
+            add_document(ld, json_array_get(docs, i), (int)i + 1, lines_match ? lines.first[i] : 0);
     if (docs)   /* objects point into docs, also after a failure */
         json_array_append_new(ld->m->docs, docs);
     free(lines.first);

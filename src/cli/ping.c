@@ -43,7 +43,8 @@ static void print_taints(json_t *taints)
 int cmd_ping(cli_ctx *ctx, int argc, char **argv)
 {
     static const struct option longopts[] = {CLI_GLOBAL_LONGOPTS, {NULL, 0, NULL, 0}};
-    int prc = cli_parse(ctx, argc, argv, CLI_GLOBAL_SHORTOPTS, longopts, cli_no_opts, NULL, ping_usage);
+    int prc =
+        cli_parse(ctx, argc, argv, CLI_GLOBAL_SHORTOPTS, longopts, cli_no_opts, NULL, ping_usage);
     if (prc != CLI_PARSE_OK)
         return CLI_PARSE_EXIT(prc);
     if (optind < argc) {

@@ -221,7 +221,8 @@ static X509 *make_cert(EVP_PKEY *key, const char *cn, const char *kind, const ch
     int bad = add_ext(cert, signer, NID_subject_key_identifier, "hash");
     if (strcmp(kind, "ca") == 0) {
         bad |= add_ext(cert, signer, NID_basic_constraints, "critical,CA:TRUE");
-        bad |= add_ext(cert, signer, NID_key_usage, "critical,keyCertSign,cRLSign,digitalSignature");
+        bad |=
+            add_ext(cert, signer, NID_key_usage, "critical,keyCertSign,cRLSign,digitalSignature");
     } else {
         bad |= add_ext(cert, signer, NID_authority_key_identifier, "keyid");
         bad |= add_ext(cert, signer, NID_basic_constraints, "critical,CA:FALSE");
@@ -354,7 +355,8 @@ static int write_configs(const setup_opts *o, const char *edge, const char *clus
         "KubeletPort: 10250\n",
         o->host, o->port, mtls ? "true" : "false",
         mtls ? "  CertFile: /etc/interlink/tls/vk.crt\n  KeyFile: /etc/interlink/tls/vk.key\n"
-             : "HTTP:\n  CaCert: /etc/interlink/tls/ca.crt\nVKTokenFile: /etc/interlink/tls/token\n");
+             : "HTTP:\n  CaCert: /etc/interlink/tls/ca.crt\nVKTokenFile: "
+               "/etc/interlink/tls/token\n");
     char *kust = il_xasprintf(
         "# The cluster side (interlinkctl setup): kubectl apply -k .\n"
         "apiVersion: kustomize.config.k8s.io/v1beta1\n"
@@ -483,7 +485,8 @@ int cmd_setup(cli_ctx *ctx, int argc, char **argv)
         free(tok), free(tokens);
     }
     char *cluster_ca = path_of(cluster, "ca.crt");
-    ok = ok && copy_file(ca_crt, cluster_ca, 0644) == 0 && write_configs(&o, edge, cluster, mtls) == 0;
+    ok = ok && copy_file(ca_crt, cluster_ca, 0644) == 0 &&
+         write_configs(&o, edge, cluster, mtls) == 0;
     free(cluster_ca);
     free(san);
     free(ca_crt);

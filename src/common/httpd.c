@@ -681,7 +681,8 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
         return;
     double seconds = (double)(il_monotonic_ms() - req->started_ms) / 1000.0;
     il_debug("%s %s [%s] -> %d in %.3fs%s", req->method, req->path, req->session, req->status,
-             seconds, toe == MHD_REQUEST_TERMINATED_COMPLETED_OK ? "" : " (connection ended early)");
+             seconds,
+             toe == MHD_REQUEST_TERMINATED_COMPLETED_OK ? "" : " (connection ended early)");
     if (srv->observer && req->responded)
         srv->observer(req->method, req->path, req->status, seconds, srv->observer_ud);
     il_request_set_caller(req, NULL, NULL);

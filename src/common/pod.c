@@ -495,7 +495,8 @@ static int check_container_names(const il_pod *pod, char *err, size_t errlen)
             if (strcmp(a->name, b->name) != 0)
                 continue;
             char path[IL_JPATH_MAX];
-            snprintf(path, sizeof path, "spec.%s[%zu].name", init_i ? "initContainers" : "containers",
+            snprintf(path, sizeof path, "spec.%s[%zu].name",
+                     init_i ? "initContainers" : "containers",
                      init_i ? i : i - pod->n_init_containers);
             return il_jfail(err, errlen, path, "duplicate container name \"%s\"", a->name);
         }

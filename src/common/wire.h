@@ -1,11 +1,14 @@
 /* wire.h -- the interLink 0.6.x wire types, with upstream's exact keys.
  *
- *   PodCreateRequests  VK -> interlink /create   {pod, configmaps, secrets, projectedvolumesmaps, jobscriptURL}
+ *   PodCreateRequests  VK -> interlink /create   {pod, configmaps, secrets,
+ *                                                projectedvolumesmaps, jobscriptURL}
  *   RetrievedPodData   interlink -> plugin       {pod, container[], jobConfig, jobScript?}
  *   CreateStruct       plugin -> VK              {"PodUID","PodJID"}
- *   PodStatus          plugin -> VK              {name, UID, namespace, JID, containers[], initContainers[]}
+ *   PodStatus          plugin -> VK              {name, UID, namespace, JID, containers[],
+ *                                                initContainers[]}
  *                                                (podstatus.h)
- *   LogStruct          VK -> plugin              {Namespace, PodUID, PodName, ContainerName, Opts{...}}
+ *   LogStruct          VK -> plugin              {Namespace, PodUID, PodName, ContainerName,
+ *                                                Opts{...}}
  *
  * Key casing is inconsistent upstream on purpose of history ("configMaps" vs
  * "configmaps", "projectedvolumemaps" vs "projectedvolumesmaps"); it is

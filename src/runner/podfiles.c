@@ -145,7 +145,8 @@ int rn_runtime_spec_read(const char *pod_dir, runtime_spec *out, il_buf *err)
     if (!json)
         return -1;
     int rc = -1;
-    if (rn_runtime_kind_parse(json_string_value(json_object_get(json, "runtime")), &out->kind) != 0 ||
+    const char *kind = json_string_value(json_object_get(json, "runtime"));
+    if (rn_runtime_kind_parse(kind, &out->kind) != 0 ||
         rn_strvec_from_json(json_object_get(json, "args"), &out->args) != 0 ||
         (json_object_get(json, "mpi") &&
          rn_strvec_from_json(json_object_get(json, "mpi"), &out->mpi) != 0)) {

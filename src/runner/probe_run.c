@@ -306,7 +306,8 @@ bool rn_check_read(check_run *run)
     while (run->out_fd >= 0) {
         ssize_t got = read(run->out_fd, chunk, sizeof(chunk));
         if (got > 0) {
-            size_t room = CHECK_OUTPUT_MAX > run->output.len ? CHECK_OUTPUT_MAX - run->output.len : 0;
+            size_t room =
+                CHECK_OUTPUT_MAX > run->output.len ? CHECK_OUTPUT_MAX - run->output.len : 0;
             il_buf_append(&run->output, chunk, (size_t)got < room ? (size_t)got : room);
             continue;
         }

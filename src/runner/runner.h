@@ -105,7 +105,7 @@ typedef struct il_volume_file {
     char *path;               /* relative to the volume root, validated: no "..", not absolute */
     unsigned char *data;
     size_t len;
-    int mode;                 /* items[].mode, else defaultMode, else 0644 (Kubernetes' default for every kind) */
+    int mode;                 /* items[].mode, else defaultMode, else 0644 (Kubernetes') */
 } il_volume_file;
 
 /* The files of a configMap, secret, projected or downwardAPI volume, looked

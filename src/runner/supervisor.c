@@ -1,9 +1,10 @@
 /* supervisor.c -- the per-pod supervisor (rn_supervise).
  *
  * Run by the backend where the pod runs (interlink-local: a detached
- * process that outlives the plugin; interlink-slurm: the batch job): it runs the init containers one by one, then all
- * containers in parallel, pipes each container's stdout/stderr into its log
- * file, and writes every state change to state.json.  One thread, one
+ * process that outlives the plugin; interlink-slurm: the batch job): it
+ * runs the init containers one by one, then all containers in parallel,
+ * pipes each container's stdout/stderr into its log file, and writes every
+ * state change to state.json.  One thread, one
  * poll() loop over the pipes and a signalfd (SIGCHLD reaps, SIGTERM starts
  * a graceful stop), so there are no locks and no zombies.  It exits once
  * every container it started has ended.
@@ -156,7 +157,8 @@ static void ctr_save(sup_ctr *c)
  * (with a readiness probe) while that succeeds; never while stopping. */
 static void ctr_update_ready(sup_ctr *c)
 {
-    bool started = c->running && (!c->checks.probes[PROBE_STARTUP] || c->sched[PROBE_STARTUP].verdict);
+    bool started =
+        c->running && (!c->checks.probes[PROBE_STARTUP] || c->sched[PROBE_STARTUP].verdict);
     c->st.started = started ? IL_STARTED_YES : IL_STARTED_NO;
     c->st.ready = started && !c->stopping && !c->exited &&
                   (!c->checks.probes[PROBE_READINESS] ||
@@ -340,8 +342,8 @@ static void probe_start(supervisor *sv, sup_ctr *c, probe_kind kind, int64_t now
         if (rc < 0)
             il_warn("container %s: %s probe: %s", c->spec->name, rn_probe_kind_name(kind),
                     il_buf_cstr(&err));
-        bool changed = rn_probe_sched_record(&c->sched[kind], rc > 0 ? PROBE_UNKNOWN : PROBE_FAILURE,
-                                          now);
+        bool changed =
+            rn_probe_sched_record(&c->sched[kind], rc > 0 ? PROBE_UNKNOWN : PROBE_FAILURE, now);
         probe_verdict(sv, c, kind, changed, il_buf_cstr(&err));
     }
     il_buf_free(&err);
@@ -749,8 +751,8 @@ static bool stop_signalled(const supervisor *sv, int timeout_ms)
 
 /* The final states (and the logs a full disk refused) go to disk before
  * the done marker: with `done` and a stale state.json a finished pod reads
- * as running forever.  When the disk is full, wait for space (a stop signal, from a delete that removes
- * the directory anyway, ends the wait). */
+ * as running forever.  When the disk is full, wait for space (a stop
+ * signal, from a delete that removes the directory anyway, ends the wait). */
 static void save_until_durable(const supervisor *sv, sup_ctr *ctrs, size_t n)
 {
     for (;;) {

@@ -306,7 +306,8 @@ static void files_loop(vk *v)
         if (read_files(v, &cert, &key, err, sizeof err) != 0)
             il_warn("kubelet serving certificate: %s (still serving the previous one)", err);
         else if (vk_serving_cert_changed(v->serving_cert, cert))
-            vk_serving_cert_install(v->serving_cert, cert, key, "the updated KubeletCertFile certificate");
+            vk_serving_cert_install(v->serving_cert, cert, key,
+                                    "the updated KubeletCertFile certificate");
         free(cert);
         free(key);
     }

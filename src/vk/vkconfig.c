@@ -55,11 +55,13 @@ static const il_cfg_field fields[] = {
     {"TLS.Enabled", NULL, IL_CFG_BOOL, CFG(tls_enabled), NULL, "client certificate for interlink"},
     {"TLS.CertFile", NULL, IL_CFG_STRING, CFG(tls_cert), NULL, "its certificate (PEM)"},
     {"TLS.KeyFile", NULL, IL_CFG_STRING, CFG(tls_key), NULL, "its key (PEM)"},
-    {"TLS.CACertFile", NULL, IL_CFG_STRING, CFG(tls_ca), NULL, "CA of interlink (PEM); wins over "
+    {"TLS.CACertFile", NULL, IL_CFG_STRING, CFG(tls_ca), NULL,
+     "CA of interlink (PEM); wins over "
      "HTTP.CaCert"},
     {"KubeletHTTP.Insecure", NULL, IL_CFG_BOOL, CFG(kubelet_http_insecure), NULL,
      "accepted for compatibility; no effect (as upstream)"},
-    {"KubeletCertFile", NULL, IL_CFG_STRING, CFG(kubelet_cert), NULL, "kubelet serving certificate"},
+    {"KubeletCertFile", NULL, IL_CFG_STRING, CFG(kubelet_cert), NULL,
+     "kubelet serving certificate"},
     {"KubeletKeyFile", NULL, IL_CFG_STRING, CFG(kubelet_key), NULL, "its key"},
     {"KubeletClientCAFile", NULL, IL_CFG_STRING, CFG(kubelet_client_ca), NULL,
      "CAs of client certificates accepted on the kubelet API (default: the kubeconfig's CA)"},

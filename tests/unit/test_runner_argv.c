@@ -24,7 +24,8 @@ static const char hostile_pod[] =
     "{\"metadata\":{\"name\":\"p\",\"namespace\":\"default\",\"uid\":\"" UID "\"},"
     " \"spec\":{\"containers\":["
     "   {\"name\":\"c\",\"image\":\"busybox\",\"command\":[\"/bin/echo\",\"$(touch /x)\"],"
-    "    \"args\":[\"`id`\",\"a;b\",\"it's \\\"q\\\"\",\"l1\\nl2\",\"\xc3\xbc\xe2\x9c\x93\",\"-n\"],"
+    "    \"args\":[\"`id`\",\"a;b\",\"it's "
+    "\\\"q\\\"\",\"l1\\nl2\",\"\xc3\xbc\xe2\x9c\x93\",\"-n\"],"
     "    \"workingDir\":\"/w\","
     "    \"env\":[{\"name\":\"A\",\"value\":\"$(id)\\n`x`\"},{\"name\":\"B\",\"value\":\"\"},"
     "             {\"name\":\"A\",\"value\":\"last wins\"}]},"
@@ -184,7 +185,9 @@ static void test_podman_limits(void **state)
         " \"spec\":{\"containers\":["
         "   {\"name\":\"lim\",\"image\":\"busybox\",\"resources\":"
         "      {\"limits\":{\"memory\":\"50Mi\",\"cpu\":\"1500m\"},\"requests\":{\"cpu\":\"1\"}}},"
-        "   {\"name\":\"free\",\"image\":\"busybox\",\"resources\":{\"requests\":{\"memory\":\"1Gi\"}}}]}}";
+        "   "
+        "{\"name\":\"free\",\"image\":\"busybox\",\"resources\":{\"requests\":{\"memory\":\"1Gi\"}}"
+        "}]}}";
     json_t *json = json_loads(pod_json, 0, NULL);
     assert_non_null(json);
     il_pod pod;
@@ -194,17 +197,20 @@ static void test_podman_limits(void **state)
     runtime_spec rt = {.kind = RUNTIME_PODMAN, .path = "podman", .limits = true};
     launch_spec ls;
     il_buf err = IL_BUF_INIT;
-    assert_int_equal(rn_sandbox_command_mounts(&rt, &pod, &pod.containers[0], NULL, 0, &ls, &err), 0);
+    assert_int_equal(rn_sandbox_command_mounts(&rt, &pod, &pod.containers[0], NULL, 0, &ls, &err),
+                     0);
     const char *const limited[] = {"--name", "il-" UID "-lim", "--memory=52428800",
                                    "--memory-swap=52428800", "--cpus=1.500", "-e", NULL};
     assert_tail_prefix(&ls.argv, 12, limited);
     rn_launch_spec_free(&ls);
-    assert_int_equal(rn_sandbox_command_mounts(&rt, &pod, &pod.containers[1], NULL, 0, &ls, &err), 0);
+    assert_int_equal(rn_sandbox_command_mounts(&rt, &pod, &pod.containers[1], NULL, 0, &ls, &err),
+                     0);
     const char *const unlimited[] = {"--name", "il-" UID "-free", "-e", NULL};
     assert_tail_prefix(&ls.argv, 12, unlimited);
     rn_launch_spec_free(&ls);
     rt.limits = false;
-    assert_int_equal(rn_sandbox_command_mounts(&rt, &pod, &pod.containers[0], NULL, 0, &ls, &err), 0);
+    assert_int_equal(rn_sandbox_command_mounts(&rt, &pod, &pod.containers[0], NULL, 0, &ls, &err),
+                     0);
     const char *const off[] = {"--name", "il-" UID "-lim", "-e", NULL};
     assert_tail_prefix(&ls.argv, 12, off);
     rn_launch_spec_free(&ls);

@@ -24,12 +24,13 @@
 static int parse_pod(const char *ctr_extra, il_pod *pod)
 {
     char *text = NULL;
-    if (asprintf(&text,
-                 "{\"metadata\":{\"name\":\"p\",\"namespace\":\"default\",\"uid\":\"" UID "\"},"
-                 " \"spec\":{\"containers\":[{\"name\":\"c\",\"image\":\"busybox\","
-                 "  \"command\":[\"sleep\",\"9\"],\"ports\":[{\"name\":\"web\",\"containerPort\":8080},"
-                 "  {\"name\":\"bad\",\"containerPort\":0}]%s%s}]}}",
-                 *ctr_extra ? "," : "", ctr_extra) < 0)
+    if (asprintf(
+            &text,
+            "{\"metadata\":{\"name\":\"p\",\"namespace\":\"default\",\"uid\":\"" UID "\"},"
+            " \"spec\":{\"containers\":[{\"name\":\"c\",\"image\":\"busybox\","
+            "  \"command\":[\"sleep\",\"9\"],\"ports\":[{\"name\":\"web\",\"containerPort\":8080},"
+            "  {\"name\":\"bad\",\"containerPort\":0}]%s%s}]}}",
+            *ctr_extra ? "," : "", ctr_extra) < 0)
         fail_msg("asprintf");
     json_error_t jerr;
     json_t *json = json_loads(text, JSON_ALLOW_NUL, &jerr);   /* for the NUL case */
@@ -105,10 +106,11 @@ static void test_hooks(void **state)
 {
     (void)state;
     ctr_checks ck;
-    char *err = checks_of("\"lifecycle\":{\"postStart\":{\"httpGet\":{\"port\":81,\"path\":\"hook\","
-                          "  \"scheme\":\"HTTPS\",\"httpHeaders\":[{\"name\":\"X-A\",\"value\":\"it's $(x)\"}]}},"
-                          "\"preStop\":{\"sleep\":{\"seconds\":3}}}",
-                          &ck);
+    char *err = checks_of(
+        "\"lifecycle\":{\"postStart\":{\"httpGet\":{\"port\":81,\"path\":\"hook\","
+        "  \"scheme\":\"HTTPS\",\"httpHeaders\":[{\"name\":\"X-A\",\"value\":\"it's $(x)\"}]}},"
+        "\"preStop\":{\"sleep\":{\"seconds\":3}}}",
+        &ck);
     assert_string_equal(err, "");
     free(err);
     assert_non_null(ck.post_start);
@@ -138,11 +140,14 @@ static void test_refused(void **state)
         {"\"readinessProbe\":{\"httpGet\":{\"port\":1,\"scheme\":\"FTP\"}}", "HTTP or HTTPS"},
         {"\"readinessProbe\":{\"httpGet\":{\"port\":1,\"path\":\"/a\\nb\"}}", "control characters"},
         {"\"readinessProbe\":{\"httpGet\":{\"port\":1,\"host\":\"x/y@z\"}}", "not a host name"},
-        {"\"readinessProbe\":{\"httpGet\":{\"port\":1,\"httpHeaders\":[{\"name\":\"A:B\",\"value\":\"v\"}]}}",
+        {"\"readinessProbe\":{\"httpGet\":{\"port\":1,\"httpHeaders\":[{\"name\":\"A:B\",\"value\":"
+         "\"v\"}]}}",
          "invalid header"},
-        {"\"readinessProbe\":{\"httpGet\":{\"port\":1,\"httpHeaders\":[{\"name\":\"A\",\"value\":\"v\\r\\nX: y\"}]}}",
+        {"\"readinessProbe\":{\"httpGet\":{\"port\":1,\"httpHeaders\":[{\"name\":\"A\",\"value\":"
+         "\"v\\r\\nX: y\"}]}}",
          "invalid header"},
-        {"\"livenessProbe\":{\"grpc\":{\"port\":1}}", "livenessProbe.grpc: grpc probes are not supported"},
+        {"\"livenessProbe\":{\"grpc\":{\"port\":1}}",
+         "livenessProbe.grpc: grpc probes are not supported"},
         {"\"livenessProbe\":{\"sleep\":{\"seconds\":1}}", "sleep probes are not supported"},
         {"\"livenessProbe\":{}", "must specify a handler type"},
         {"\"livenessProbe\":{\"exec\":{\"command\":[\"a\"]},\"tcpSocket\":{\"port\":1}}",
@@ -198,7 +203,8 @@ static void test_sched_readiness(void **state)
     assert_false(rn_probe_sched_record(&ps, PROBE_FAILURE, 18000));
     assert_true(rn_probe_sched_record(&ps, PROBE_FAILURE, 20000));
     assert_false(ps.verdict);
-    assert_true(rn_probe_sched_gave_up(&ps));   /* the supervisor acts on this for liveness/startup only */
+    assert_true(
+        rn_probe_sched_gave_up(&ps)); /* the supervisor acts on this for liveness/startup only */
 }
 
 static void test_sched_liveness_and_startup(void **state)
@@ -224,7 +230,7 @@ static void test_sched_liveness_and_startup(void **state)
     assert_false(rn_probe_sched_gave_up(&start));
     rn_probe_sched_init(&start, &p, PROBE_STARTUP, 0, 0);
     assert_false(rn_probe_sched_record(&start, PROBE_FAILURE, 0));
-    assert_false(rn_probe_sched_record(&start, PROBE_FAILURE, 1000));   /* verdict stays "not yet" */
+    assert_false(rn_probe_sched_record(&start, PROBE_FAILURE, 1000)); /* verdict stays "not yet" */
     assert_true(rn_probe_sched_gave_up(&start));                        /* ... but it gave up */
 }
 
@@ -241,8 +247,9 @@ static void exec_for(runtime_kind kind, const char *working_dir_extra, const cha
     runtime_spec rt = {.kind = kind, .path = "/usr/bin/podman"};
     launch_spec ls;
     il_buf err = IL_BUF_INIT;
-    assert_int_equal(rn_check_exec_argv(&rt, &pod, &pod.containers[0], 4242, (char *const *)hostile_cmd,
-                                     &ls, &err), 0);
+    assert_int_equal(rn_check_exec_argv(&rt, &pod, &pod.containers[0], 4242,
+                                        (char *const *)hostile_cmd, &ls, &err),
+                     0);
     podtest_assert_argv(&ls.argv, want);
     /* The container's environment (HOSTNAME is the pod's) for nsenter;
      * podman exec takes the container's own. */

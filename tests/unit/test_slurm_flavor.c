@@ -391,7 +391,8 @@ static void test_runtime_annotations(void **state)
     il_pod pod;
     make_pod("{}", "{}", &pod);
     launch_spec ls;
-    assert_int_equal(rn_sandbox_command_mounts(&rt, &pod, &pod.containers[0], NULL, 0, &ls, &err), 0);
+    assert_int_equal(rn_sandbox_command_mounts(&rt, &pod, &pod.containers[0], NULL, 0, &ls, &err),
+                     0);
     const char *line[] = {"apptainer", "exec", "--no-eval", "--containall", "--bind",
                           "/scratch:/scratch", "--cleanenv", "--hostname", "a b", "it's",
                           "$(touch /tmp/il-pwned)", "`id`", "\xc3\xa9", "--x=a\"b",

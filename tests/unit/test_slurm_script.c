@@ -209,12 +209,18 @@ static const char resource_pod[] =
     "{\"metadata\":{\"name\":\"p\",\"namespace\":\"default\",\"uid\":\"" UID "\","
     "  \"annotations\":{\"slurm-job.vk.io/flags\":\"--mem-per-cpu=1G -p gpu\"}},"
     " \"spec\":{\"initContainers\":["
-    "   {\"name\":\"i1\",\"image\":\"x\",\"resources\":{\"requests\":{\"cpu\":\"3\",\"memory\":\"3Gi\"}}},"
+    "   "
+    "{\"name\":\"i1\",\"image\":\"x\",\"resources\":{\"requests\":{\"cpu\":\"3\",\"memory\":"
+    "\"3Gi\"}}},"
     "   {\"name\":\"i2\",\"image\":\"x\",\"resources\":{\"limits\":{\"cpu\":\"1\"}}}],"
     "  \"containers\":["
-    "   {\"name\":\"a\",\"image\":\"x\",\"resources\":{\"requests\":{\"cpu\":\"500m\",\"memory\":\"1Gi\"},"
+    "   "
+    "{\"name\":\"a\",\"image\":\"x\",\"resources\":{\"requests\":{\"cpu\":\"500m\",\"memory\":"
+    "\"1Gi\"},"
     "      \"limits\":{\"cpu\":\"1\",\"nvidia.com/gpu\":\"1\"}}},"
-    "   {\"name\":\"b\",\"image\":\"x\",\"resources\":{\"requests\":{\"cpu\":\"250m\",\"memory\":\"512Mi\","
+    "   "
+    "{\"name\":\"b\",\"image\":\"x\",\"resources\":{\"requests\":{\"cpu\":\"250m\",\"memory\":"
+    "\"512Mi\","
     "      \"nvidia.com/gpu\":\"2\"}}}]}}";
 
 static void test_resources_rule(void **state)
@@ -438,7 +444,8 @@ static void test_apptainer_command(void **state)
     /* No command: `run` keeps the image's runscript; an absolute image stays. */
     rt.kind = RUNTIME_SINGULARITY;
     rt.gpu = false;
-    assert_int_equal(rn_sandbox_command_mounts(&rt, &pod, &pod.containers[1], NULL, 0, &ls, &err), 0);
+    assert_int_equal(rn_sandbox_command_mounts(&rt, &pod, &pod.containers[1], NULL, 0, &ls, &err),
+                     0);
     const char *want2[] = {"apptainer", "run", "--no-eval", "--containall", "/images/y.sif",
                            "--flag", NULL};
     podtest_assert_argv(&ls.argv, want2);

@@ -134,24 +134,30 @@ static void test_upstream_file(void **state)
 static void test_errors(void **state)
 {
     (void)state;
-    static const struct { const char *text; const char *node; const char *msg; } cases[] = {
+    static const struct { const char *text; const char *node; const char *msg;
+    } cases[] = {
         {"InterlinkURL: unix:///s\n", NULL, "node name is not set"},
         {"InterlinkPort: 3000\n", "n", "InterlinkURL is not set"},
         {"InterlinkURL: unix:///s\nNodeLabels: [novalue]\n", "n", "NodeLabels[0]: \"novalue\""},
         {"InterlinkURL: unix:///s\nNodeLabels: ['=v']\n", "n", "is not key=value"},
         {"InterlinkURL: unix:///s\nNodeTaints: [{Key: a, Effect: Sometimes}]\n", "n",
          "NodeTaints[0]: Effect: \"Sometimes\" is not NoSchedule"},
-        {"InterlinkURL: unix:///s\nNodeTaints: [{Value: a}]\n", "n", "NodeTaints[0]: Key: required"},
+        {"InterlinkURL: unix:///s\nNodeTaints: [{Value: a}]\n", "n",
+         "NodeTaints[0]: Key: required"},
         {"InterlinkURL: unix:///s\nNodeTaints: {Key: a}\n", "n", "NodeTaints: expected a list"},
-        {"InterlinkURL: unix:///s\nResources: {CPU: lots}\n", "n", "Resources.CPU is not a quantity"},
+        {"InterlinkURL: unix:///s\nResources: {CPU: lots}\n", "n",
+         "Resources.CPU is not a quantity"},
         {"InterlinkURL: unix:///s\nResources: {Pods: 1.5}\n", "n", "Resources.Pods"},
-        {"InterlinkURL: unix:///s\nResources: {Accelerators: [{ResourceType: g, Available: '0.5'}]}\n",
+        {"InterlinkURL: unix:///s\nResources: {Accelerators: [{ResourceType: g, Available: "
+         "'0.5'}]}\n",
          "n", "Resources.Accelerators[0]: Available: \"0.5\" is not a whole number"},
-        {"InterlinkURL: unix:///s\nResources: {Accelerators: [{ResourceType: g, Available: 0.5}]}\n",
+        {"InterlinkURL: unix:///s\nResources: {Accelerators: [{ResourceType: g, Available: "
+         "0.5}]}\n",
          "n", "Available: expected a whole number"},
         {"InterlinkURL: unix:///s\nResources: {Accelerators: [{Available: 1}]}\n", "n",
          "Resources.Accelerators[0].ResourceType: required"},
-        {"InterlinkURL: unix:///s\nResources: {Accelerators: [{ResourceType: g, Available: true}]}\n",
+        {"InterlinkURL: unix:///s\nResources: {Accelerators: [{ResourceType: g, Available: "
+         "true}]}\n",
          "n", "Available: expected a whole number"},
         {"InterlinkURL: unix:///s\nNetwork: {EnableTunnel: true}\n", "n", "not supported"},
         {"InterlinkURL: unix:///s\nTLS: {Enabled: true}\n", "n", "TLS.CertFile"},

@@ -42,9 +42,10 @@ static void handle_echo(il_request *req, void *ud)
 static void handle_missing(il_request *req, void *ud)
 {
     (void)ud;
-    static const char st[] = "{\"kind\":\"Status\",\"apiVersion\":\"v1\",\"status\":\"Failure\","
-                             "\"message\":\"pods \\\"missing\\\" not found\",\"reason\":\"NotFound\","
-                             "\"details\":{\"name\":\"missing\",\"kind\":\"pods\"},\"code\":404}";
+    static const char st[] =
+        "{\"kind\":\"Status\",\"apiVersion\":\"v1\",\"status\":\"Failure\","
+        "\"message\":\"pods \\\"missing\\\" not found\",\"reason\":\"NotFound\","
+        "\"details\":{\"name\":\"missing\",\"kind\":\"pods\"},\"code\":404}";
     il_respond(req, 404, "application/json", st, strlen(st));
 }
 
@@ -86,8 +87,9 @@ static void handle_watch(il_request *req, void *ud)
     static const char *const v[] = {
         "{\"type\":\"ADDED\",\"object\":" POD("1") "}\n{\"type\":\"MOD",
         "IFIED\",\"object\":" POD("2") "}\n\n",
-        "{\"type\":\"BOOKMARK\",\"object\":{\"kind\":\"Pod\",\"metadata\":{\"resourceVersion\":\"7\"}}}\n",
-        "{\"type\":\"DELETED\",\"object\":" POD("8") "}",   /* last one without a newline */
+        "{\"type\":\"BOOKMARK\",\"object\":{\"kind\":\"Pod\",\"metadata\":{\"resourceVersion\":"
+        "\"7\"}}}\n",
+        "{\"type\":\"DELETED\",\"object\":" POD("8") "}", /* last one without a newline */
         NULL};
     stream_chunks(req, v);
 }
@@ -106,9 +108,9 @@ static void handle_watch_gone(il_request *req, void *ud)
 static void handle_watch_error(il_request *req, void *ud)
 {
     (void)ud;
-    static const char *const v[] = {
-        "{\"type\":\"ERROR\",\"object\":{\"kind\":\"Status\",\"message\":\"etcd down\",\"code\":500}}\n",
-        NULL};
+    static const char *const v[] = {"{\"type\":\"ERROR\",\"object\":{\"kind\":\"Status\","
+                                    "\"message\":\"etcd down\",\"code\":500}}\n",
+                                    NULL};
     stream_chunks(req, v);
 }
 
@@ -198,7 +200,8 @@ static void test_verbs_and_content_types(void **state)
     assert_int_equal(vk_kube_update(k, "/echo", obj, &res), 0);
     assert_string_equal(field(&res, "method"), "PUT");
     vk_kube_result_free(&res);
-    json_t *opts = json_pack("{s:i, s:{s:s}}", "gracePeriodSeconds", 0, "preconditions", "uid", "u1");
+    json_t *opts =
+        json_pack("{s:i, s:{s:s}}", "gracePeriodSeconds", 0, "preconditions", "uid", "u1");
     assert_int_equal(vk_kube_delete(k, "/echo", opts, &res), 0);
     assert_string_equal(field(&res, "method"), "DELETE");
     assert_true(json_equal(json_object_get(res.body, "body"), opts));

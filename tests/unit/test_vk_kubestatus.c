@@ -243,11 +243,13 @@ static void test_container_fields(void **state)
     (void)state;
     json_t *pod = make_pod("i", "a b", "Never", NULL);
     il_pod_status st;
-    plugin_status(DONE("i", 0, "Completed"),
-                  "{\"name\":\"a\",\"containerID\":\"slurm://42\",\"restartCount\":3,"
-                  "\"state\":{\"terminated\":{\"exitCode\":137,\"signal\":9,\"reason\":\"OOMKilled\","
-                  "\"message\":\"memory limit\",\"startedAt\":\"" NOW_TEXT "\",\"finishedAt\":\""
-                  LATER_TEXT "\"}}}," RUN("b"), &st);
+    plugin_status(
+        DONE("i", 0, "Completed"),
+        "{\"name\":\"a\",\"containerID\":\"slurm://42\",\"restartCount\":3,"
+        "\"state\":{\"terminated\":{\"exitCode\":137,\"signal\":9,\"reason\":\"OOMKilled\","
+        "\"message\":\"memory limit\",\"startedAt\":\"" NOW_TEXT "\",\"finishedAt\":\"" LATER_TEXT
+        "\"}}}," RUN("b"),
+        &st);
     json_t *s = vk_pod_status(pod, &st, NULL, NOW);
     const json_t *a = at(s, "containerStatuses.0");
     assert_string_equal(json_string_value(at(a, "image")), "busybox");
@@ -276,12 +278,14 @@ static void test_container_fields(void **state)
 static void test_transition_times(void **state)
 {
     (void)state;
-    json_t *pod = make_pod("", "a", "Never",
-                           "{\"phase\":\"Pending\",\"startTime\":\"2027-01-01T00:00:00Z\","
-                           "\"conditions\":["
-                           "{\"type\":\"Ready\",\"status\":\"False\",\"lastTransitionTime\":\"" NOW_TEXT "\"},"
-                           "{\"type\":\"Ready\",\"status\":\"True\"},"
-                           "{\"type\":\"PodScheduled\",\"status\":\"True\",\"lastTransitionTime\":\"2027-01-01T00:00:00Z\"}]}");
+    json_t *pod = make_pod(
+        "", "a", "Never",
+        "{\"phase\":\"Pending\",\"startTime\":\"2027-01-01T00:00:00Z\","
+        "\"conditions\":["
+        "{\"type\":\"Ready\",\"status\":\"False\",\"lastTransitionTime\":\"" NOW_TEXT "\"},"
+        "{\"type\":\"Ready\",\"status\":\"True\"},"
+        "{\"type\":\"PodScheduled\",\"status\":\"True\",\"lastTransitionTime\":\"2027-01-01T00:00:"
+        "00Z\"}]}");
     il_pod_status st;
     plugin_status("", WAIT("a", "Queued"), &st);
     json_t *s = vk_pod_status(pod, &st, NULL, LATER);

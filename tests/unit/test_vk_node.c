@@ -109,7 +109,8 @@ static void test_initial_object(void **state)
                 "\"nvidia-gpu-type\":\"a100\",\"site\":\"cnaf\"}");
     assert_json(at(node, "spec"),
                 "{\"providerID\":\"external:///vk-a\",\"podCIDR\":\"10.10.0.0/24\",\"taints\":["
-                "{\"key\":\"virtual-node.interlink/no-schedule\",\"value\":\"true\",\"effect\":\"NoSchedule\"},"
+                "{\"key\":\"virtual-node.interlink/"
+                "no-schedule\",\"value\":\"true\",\"effect\":\"NoSchedule\"},"
                 "{\"key\":\"hpc\",\"value\":\"yes\",\"effect\":\"NoExecute\"}]}");
     /* configured GPUs are summed; a zero FPGA count is left out */
     assert_json(at(node, "status.capacity"),
@@ -121,9 +122,10 @@ static void test_initial_object(void **state)
     assert_json(at(node, "status.daemonEndpoints"), "{\"kubeletEndpoint\":{\"Port\":10250}}");
     assert_string_equal(str(node, "status.nodeInfo.kubeletVersion"), "v" IL_VERSION);
     const json_t *ready = condition(at(node, "status"), "Ready");
-    assert_json(ready, "{\"type\":\"Ready\",\"status\":\"False\",\"reason\":\"KubeletNotReady\","
-                       "\"message\":\"waiting for the first interlink ping\","
-                       "\"lastHeartbeatTime\":\"" T0_TEXT "\",\"lastTransitionTime\":\"" T0_TEXT "\"}");
+    assert_json(ready,
+                "{\"type\":\"Ready\",\"status\":\"False\",\"reason\":\"KubeletNotReady\","
+                "\"message\":\"waiting for the first interlink ping\","
+                "\"lastHeartbeatTime\":\"" T0_TEXT "\",\"lastTransitionTime\":\"" T0_TEXT "\"}");
     assert_string_equal(str(condition(at(node, "status"), "InterlinkConnectivity"), "status"),
                         "False");
     assert_string_equal(str(condition(at(node, "status"), "MemoryPressure"), "status"), "False");
@@ -296,7 +298,8 @@ static void test_meta_patch_keeps_foreign_taints(void **state)
     assert_json(at(p, "spec.taints"),
                 "[{\"key\":\"node.kubernetes.io/unreachable\",\"effect\":\"NoExecute\","
                 "\"timeAdded\":\"" T1_TEXT "\"},"
-                "{\"key\":\"virtual-node.interlink/no-schedule\",\"value\":\"true\",\"effect\":\"NoSchedule\"},"
+                "{\"key\":\"virtual-node.interlink/"
+                "no-schedule\",\"value\":\"true\",\"effect\":\"NoSchedule\"},"
                 "{\"key\":\"hpc\",\"value\":\"yes\",\"effect\":\"NoExecute\"}]");
     json_decref(p);
 
@@ -319,12 +322,13 @@ static void test_lease(void **state)
     vk_micro_time(T0, buf);
     assert_string_equal(buf, "2027-01-15T08:00:00.000000Z");
     json_t *l = vk_lease_object("vk-a", "uid-1", 40, T1);
-    assert_json(l, "{\"apiVersion\":\"coordination.k8s.io/v1\",\"kind\":\"Lease\","
-                   "\"metadata\":{\"name\":\"vk-a\",\"namespace\":\"kube-node-lease\","
-                   "\"ownerReferences\":[{\"apiVersion\":\"v1\",\"kind\":\"Node\",\"name\":\"vk-a\","
-                   "\"uid\":\"uid-1\"}]},"
-                   "\"spec\":{\"holderIdentity\":\"vk-a\",\"leaseDurationSeconds\":40,"
-                   "\"renewTime\":\"2027-01-15T08:00:10.000000Z\"}}");
+    assert_json(l,
+                "{\"apiVersion\":\"coordination.k8s.io/v1\",\"kind\":\"Lease\","
+                "\"metadata\":{\"name\":\"vk-a\",\"namespace\":\"kube-node-lease\","
+                "\"ownerReferences\":[{\"apiVersion\":\"v1\",\"kind\":\"Node\",\"name\":\"vk-a\","
+                "\"uid\":\"uid-1\"}]},"
+                "\"spec\":{\"holderIdentity\":\"vk-a\",\"leaseDurationSeconds\":40,"
+                "\"renewTime\":\"2027-01-15T08:00:10.000000Z\"}}");
     json_decref(l);
     l = vk_lease_object("vk-a", NULL, 40, T1);
     assert_null(at(l, "metadata.ownerReferences"));

@@ -49,8 +49,11 @@ static void assert_json_eq(const json_t *got, const char *want_text)
 
 static const char job_config_text[] =
     "{\"SingularityHubProxy\":{\"server\":\"\",\"master_token\":\"\",\"cache_validity_seconds\":0},"
-    " \"ApptainerOptions\":{\"executable\":\"\",\"fakeroot\":false,\"containall\":false,\"fuseMode\":\"\","
-    "   \"noInit\":false,\"noHome\":false,\"noPrivs\":false,\"nvidiaSupport\":false,\"cleanenv\":false,"
+    " \"ApptainerOptions\":{\"executable\":\"\",\"fakeroot\":false,\"containall\":false,"
+    "\"fuseMode\":\"\","
+    "   "
+    "\"noInit\":false,\"noHome\":false,\"noPrivs\":false,\"nvidiaSupport\":false,\"cleanenv\":"
+    "false,"
     "   \"unsquash\":false},"
     " \"Volumes\":{\"scratch_area\":\"\",\"apptainer_cachedir\":\"\",\"image_dir\":\"\","
     "   \"additional_directories_in_path\":null,\"fuse_sleep_seconds\":0}}";
@@ -92,15 +95,16 @@ static void test_retrieved_pod_data(void **state)
     assert_int_equal(json_array_size(side_secrets), 2);
     assert_string_equal(json_string_value(json_object_get(json_object_get(
                             json_array_get(side_secrets, 1), "metadata"), "name")), "s-bad");
-    assert_int_equal(json_array_size(json_object_get(side, "configMaps")), 1);   /* "gone" missing */
+    assert_int_equal(json_array_size(json_object_get(side, "configMaps")), 1); /* "gone" missing */
     assert_string_equal(json_string_value(json_object_get(json_object_get(
                             json_array_get(json_object_get(side, "projectedvolumemaps"), 0),
                             "metadata"), "name")), "proj");
 
     /* Serialized with upstream's key order. */
     char *text = json_dumps(json_array_get(cs, 0), JSON_COMPACT | JSON_PRESERVE_ORDER);
-    assert_string_equal(text, "{\"name\":\"setup\",\"configMaps\":null,\"projectedvolumemaps\":null,"
-                              "\"secrets\":null,\"emptyDirs\":null}");
+    assert_string_equal(text,
+                        "{\"name\":\"setup\",\"configMaps\":null,\"projectedvolumemaps\":null,"
+                        "\"secrets\":null,\"emptyDirs\":null}");
     free(text);
     json_decref(rpd);
     json_decref(req);
@@ -121,17 +125,21 @@ static void test_retrieved_pod_data_no_containers(void **state)
 static void test_retrieved_pod_data_errors(void **state)
 {
     (void)state;
-    static const struct { const char *json, *error; } cases[] = {
+    static const struct { const char *json, *error;
+    } cases[] = {
         {"[]", "request: expected an object"},
         {"{}", "pod: required"},
         {"{\"pod\":[]}", "pod: expected an object"},
         {"{\"pod\":{}}", "pod.metadata.uid: required"},
         {"{\"pod\":{\"metadata\":{\"uid\":5}}}", "pod.metadata.uid: expected a string"},
-        {"{\"pod\":{\"metadata\":{\"uid\":\"u\"}},\"configmaps\":{}}", "configmaps: expected an array"},
-        {"{\"pod\":{\"metadata\":{\"uid\":\"u\"}},\"secrets\":[1]}", "secrets[0]: expected an object"},
+        {"{\"pod\":{\"metadata\":{\"uid\":\"u\"}},\"configmaps\":{}}",
+         "configmaps: expected an array"},
+        {"{\"pod\":{\"metadata\":{\"uid\":\"u\"}},\"secrets\":[1]}",
+         "secrets[0]: expected an object"},
         {"{\"pod\":{\"metadata\":{\"uid\":\"u\"}},\"projectedvolumesmaps\":[{},\"x\"]}",
          "projectedvolumesmaps[1]: expected an object"},
-        {"{\"pod\":{\"metadata\":{\"uid\":\"u\"},\"spec\":{\"containers\":[{\"volumeMounts\":3}]}}}",
+        {"{\"pod\":{\"metadata\":{\"uid\":\"u\"},\"spec\":{\"containers\":[{\"volumeMounts\":3}]}}"
+         "}",
          "pod.spec.containers[0].volumeMounts: expected an array"},
         {"{\"pod\":{\"metadata\":{\"uid\":\"u\"},\"spec\":{\"volumes\":[null]}}}",
          "pod.spec.volumes[0]: expected an object"},
@@ -173,12 +181,14 @@ static void test_create_request_parse(void **state)
     assert_string_equal(req.job_script, "#!/bin/sh\n");
     il_create_request_free(&req);
 
-    static const struct { const char *json, *error; } cases[] = {
+    static const struct { const char *json, *error;
+    } cases[] = {
         {"3", "request: expected an object"},
         {"{}", "pod: required"},
         {"{\"pod\":{\"metadata\":{\"uid\":\"u\"}}}", "pod.metadata.name: required"},
         {"{\"pod\":{},\"container\":{}}", "container: expected an array"},
-        {"{\"pod\":{},\"container\":[{\"configMaps\":[7]}]}", "container[0].configMaps[0]: expected an object"},
+        {"{\"pod\":{},\"container\":[{\"configMaps\":[7]}]}",
+         "container[0].configMaps[0]: expected an object"},
         {"{\"pod\":{},\"jobScript\":1}", "jobScript: expected a string"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
@@ -408,8 +418,10 @@ static void test_create_response(void **state)
 
 /* A plugin's status answer as upstream's SLURM plugin writes it, one element. */
 static const char status_example[] =
-    "{\"name\":\"hello\",\"UID\":\"0b1f3c1e-7c0e-4f55-9b1d-3c0f7c1a2b3c\",\"namespace\":\"default\","
-    " \"JID\":\"12345\",\"containers\":[{\"name\":\"main\",\"state\":{\"terminated\":{\"exitCode\":0,"
+    "{\"name\":\"hello\",\"UID\":\"0b1f3c1e-7c0e-4f55-9b1d-3c0f7c1a2b3c\",\"namespace\":"
+    "\"default\","
+    " \"JID\":\"12345\",\"containers\":[{\"name\":\"main\",\"state\":{\"terminated\":{\"exitCode\":"
+    "0,"
     "   \"reason\":\"Completed\",\"startedAt\":\"2026-01-01T10:00:00Z\","
     "   \"finishedAt\":\"2026-01-01T10:01:00Z\"}},\"lastState\":{},\"ready\":false,"
     "   \"restartCount\":0,\"image\":\"\",\"imageID\":\"\"}],"
@@ -469,16 +481,18 @@ static void test_status_round_trip(void **state)
     il_pod_status st = {.name = "p", .ns = "ns", .uid = UID, .job_id = "j", .containers = cs,
                         .n_containers = 2, .init_containers = &init, .n_init_containers = 1};
     json_t *j = il_pod_status_to_json(&st);
-    assert_json_eq(json_object_get(j, "initContainers"),
-                   "[{\"name\":\"setup\",\"state\":{\"terminated\":{\"exitCode\":137,\"signal\":9,"
-                   "\"reason\":\"Error\",\"message\":\"killed\",\"startedAt\":\"2026-01-01T10:00:00Z\","
-                   "\"finishedAt\":\"2026-01-01T10:00:01Z\",\"containerID\":\"local://x\"}},"
-                   "\"lastState\":{},\"ready\":false,\"restartCount\":0,\"image\":\"busybox\","
-                   "\"imageID\":\"\",\"containerID\":\"local://x\",\"started\":false}]");
-    assert_json_eq(json_array_get(json_object_get(j, "containers"), 0),
-                   "{\"name\":\"main\",\"state\":{\"running\":{\"startedAt\":\"2026-01-01T10:00:02Z\"}},"
-                   "\"lastState\":{},\"ready\":true,\"restartCount\":2,\"image\":\"ubuntu\","
-                   "\"imageID\":\"\",\"started\":true}");
+    assert_json_eq(
+        json_object_get(j, "initContainers"),
+        "[{\"name\":\"setup\",\"state\":{\"terminated\":{\"exitCode\":137,\"signal\":9,"
+        "\"reason\":\"Error\",\"message\":\"killed\",\"startedAt\":\"2026-01-01T10:00:00Z\","
+        "\"finishedAt\":\"2026-01-01T10:00:01Z\",\"containerID\":\"local://x\"}},"
+        "\"lastState\":{},\"ready\":false,\"restartCount\":0,\"image\":\"busybox\","
+        "\"imageID\":\"\",\"containerID\":\"local://x\",\"started\":false}]");
+    assert_json_eq(
+        json_array_get(json_object_get(j, "containers"), 0),
+        "{\"name\":\"main\",\"state\":{\"running\":{\"startedAt\":\"2026-01-01T10:00:02Z\"}},"
+        "\"lastState\":{},\"ready\":true,\"restartCount\":2,\"image\":\"ubuntu\","
+        "\"imageID\":\"\",\"started\":true}");
     assert_json_eq(json_object_get(json_array_get(json_object_get(j, "containers"), 1), "state"),
                    "{\"waiting\":{\"reason\":\"ContainerCreating\"}}");
 
@@ -656,14 +670,16 @@ static void test_log_request_upstream_example(void **state)
 static void test_log_request_validation(void **state)
 {
     (void)state;
-    static const struct { const char *json, *error; } cases[] = {
+    static const struct { const char *json, *error;
+    } cases[] = {
         {"[]", "invalid request body"},
         {"{\"PodUID\":\"" UID "\"}", "invalid namespace: must be a valid DNS label"},
         {"{\"Namespace\":\"Default\",\"PodUID\":\"" UID "\"}",
          "invalid namespace: must be a valid DNS label"},
         {"{\"Namespace\":\"-ns\",\"PodUID\":\"" UID "\"}",
          "invalid namespace: must be a valid DNS label"},
-        {"{\"Namespace\":\"ns\",\"PodUID\":\"not-a-uuid\"}", "invalid pod UID: must be a valid UUID"},
+        {"{\"Namespace\":\"ns\",\"PodUID\":\"not-a-uuid\"}",
+         "invalid pod UID: must be a valid UUID"},
         {"{\"Namespace\":\"ns\",\"PodUID\":\"8C1E2F3A-1B2C-4D5E-8F90-A1B2C3D4E5F6\"}",
          "invalid pod UID: must be a valid UUID"},
         {"{\"Namespace\":\"ns\",\"PodUID\":\"" UID "\",\"ContainerName\":\"../c\"}",

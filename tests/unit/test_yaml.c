@@ -60,7 +60,8 @@ static void test_multi_document(void **state)
 static void test_scalars(void **state)
 {
     (void)state;
-    assert_yaml_json("a: ~\nb: null\nc:\nd: Null\n", "{\"a\":null,\"b\":null,\"c\":null,\"d\":null}");
+    assert_yaml_json("a: ~\nb: null\nc:\nd: Null\n",
+                     "{\"a\":null,\"b\":null,\"c\":null,\"d\":null}");
     assert_yaml_json("[true, False, TRUE, false, yes, no, on]",
                      "[true,false,true,false,\"yes\",\"no\",\"on\"]");
     assert_yaml_json("[42, -7, +3, 0, 0x1F, 0o17, 0644, 09]", "[42,-7,3,0,31,15,420,9.0]");
@@ -78,9 +79,10 @@ static void test_scalars(void **state)
 static void test_anchors(void **state)
 {
     (void)state;
-    assert_yaml_json("base: &b {x: 1, y: [a, b]}\ncopy: *b\nlist: [&s str, *s]\n",
-                     "{\"base\":{\"x\":1,\"y\":[\"a\",\"b\"]},\"copy\":{\"x\":1,\"y\":[\"a\",\"b\"]},"
-                     "\"list\":[\"str\",\"str\"]}");
+    assert_yaml_json(
+        "base: &b {x: 1, y: [a, b]}\ncopy: *b\nlist: [&s str, *s]\n",
+        "{\"base\":{\"x\":1,\"y\":[\"a\",\"b\"]},\"copy\":{\"x\":1,\"y\":[\"a\",\"b\"]},"
+        "\"list\":[\"str\",\"str\"]}");
     assert_yaml_error("a: *nope\n", "line 1: unknown anchor \"nope\"");
     /* Anchors do not cross documents. */
     assert_yaml_error("a: &x 1\n---\nb: *x\n", "line 3: unknown anchor \"x\"");

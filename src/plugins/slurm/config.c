@@ -69,7 +69,8 @@ const il_cfg_field slurm_config_fields[] = {
     {"SharedFS", "SHARED_FS", IL_CFG_BOOL, CFG(shared_fs), "true",
      "DataRootFolder is visible on the nodes; false: the job script carries the pod's files"},
     {"NodeLocalDir", NULL, IL_CFG_STRING, CFG(node_local_dir), NULL,
-     "SharedFS false: where the pod is unpacked on the node (default $SLURM_TMPDIR, $TMPDIR, /tmp)"},
+     "SharedFS false: where the pod is unpacked on the node (default $SLURM_TMPDIR, $TMPDIR, "
+     "/tmp)"},
     {"AllowedUnsafeFlags", NULL, IL_CFG_STRLIST, CFG(allowed_unsafe_flags), NULL,
      "sbatch options the flags annotation may use beyond the pod allow-list "
      "(docs/slurm-flags.md): bbf, chdir, uid, ..."},
