@@ -3,13 +3,10 @@
 of the API server double: kubectl-style create through the real API server
 -> interlink-vk -> interlink -> interlink-slurm -> the real SLURM of
 tests/slurm.  The pod carries the annotation interlink.vk.io/traceparent, so
-the VK's span continues the user's trace.  The control plane runs in
-$K8S_STATE (default: a fresh temp dir) on $K8S_APISERVER_PORT (default: a
-free port); the module is skipped with the reason when the control plane or
+the VK's span continues the user's trace.  The control plane is the
+session's (real_kube); the module is skipped with the reason when it or
 SLURM cannot start here.  About 30 s."""
 import os
-import subprocess
-import tempfile
 
 import pytest
 
@@ -19,28 +16,15 @@ import slurmutil as su
 import vkutil
 from vkutil import wait_for
 
-ROOT = os.environ.get("IL_SOURCE_DIR") or os.path.join(os.path.dirname(__file__), "..", "..")
-K8S_DIR = os.environ.get("IL_K8S_DIR") or os.path.join(ROOT, "..", "shared", "k8s")
 USER_TRACE = "5af7651916cd43dd8448eb211c80319c"
 USER_PARENT = f"00-{USER_TRACE}-c7ad6b7169203331-01"
 
 
 @pytest.fixture(scope="module")
-def control_plane():
-    if not os.path.exists(os.path.join(K8S_DIR, "start.sh")):
-        pytest.skip(f"no Kubernetes control plane at {K8S_DIR}")
-    state = os.environ.get("K8S_STATE") or tempfile.mkdtemp(prefix="k8s-obs-", dir="/tmp")
-    env = dict(os.environ, K8S_STATE=state,
-               K8S_APISERVER_PORT=os.environ.get("K8S_APISERVER_PORT") or str(vkutil.free_port()))
-    up = subprocess.run([os.path.join(K8S_DIR, "start.sh"), "--fresh"], env=env,
-                        capture_output=True, text=True, timeout=180)
-    try:
-        if up.returncode != 0:
-            pytest.skip(f"the control plane cannot start here: {up.stderr[-2000:]}")
-        yield os.path.join(state, "kubeconfig")
-    finally:
-        subprocess.run([os.path.join(K8S_DIR, "stop.sh")], env=env, capture_output=True,
-                       timeout=120)
+def control_plane(real_kube):
+    """The session's real control plane (conftest's real_kube), emptied."""
+    real_kube.reset()
+    return real_kube.kubeconfig
 
 
 @pytest.fixture(scope="module")

@@ -23,25 +23,21 @@ import harness
 import vkutil
 from harness import wait_for
 
-K8S = os.path.abspath(os.path.join(harness.SRC_DIR, "..", "shared", "k8s"))
 KUBECTL = "/usr/bin/kubectl"
-STATE = os.environ.get("K8S_STATE", "/tmp/k8s-exec")
-PORT = os.environ.get("K8S_APISERVER_PORT", "16943")
 NODE = "vk-exec"
 POD = "shell"
 HTTP_PORT = vkutil.free_port()
 
-pytestmark = pytest.mark.skipif(
-    not (os.access(os.path.join(K8S, "start.sh"), os.X_OK) and os.access(KUBECTL, os.X_OK)),
-    reason="needs ../shared/k8s and kubectl")
+pytestmark = pytest.mark.skipif(not os.access(KUBECTL, os.X_OK), reason="needs kubectl")
 
 
 class Cluster:
-    def __init__(self, tmp):
-        self.env = dict(os.environ, K8S_STATE=STATE, K8S_APISERVER_PORT=PORT)
-        subprocess.run([os.path.join(K8S, "start.sh")], env=self.env, check=True,
-                       stdout=subprocess.DEVNULL, timeout=180)
-        self.kubeconfig = os.path.join(STATE, "kubeconfig")
+    """The session's real control plane (conftest's real_kube), this
+    module's stack and VK on it."""
+
+    def __init__(self, tmp, kube):
+        kube.reset()
+        self.kubeconfig = kube.kubeconfig
         self.stack = harness.Stack(os.path.join(tmp, "stack")).start()
         self.kubelet_port = vkutil.free_port()
         cfg = harness.write_yaml(os.path.join(tmp, "vk.yaml"), {
@@ -69,11 +65,7 @@ class Cluster:
             self.kubectl("delete", "pod", "--all", "--wait=false", check=False)
             self.vk.stop_cleanly()
         finally:
-            try:
-                self.stack.stop()
-            finally:
-                subprocess.run([os.path.join(K8S, "stop.sh")], env=self.env, timeout=60,
-                               stdout=subprocess.DEVNULL)
+            self.stack.stop()
 
 
 # A shell to exec into, and an HTTP server on HTTP_PORT that answers
@@ -91,8 +83,8 @@ TICKER = "i=0; while true; do echo tick $i; i=$((i+1)); sleep 0.3; done"
 
 
 @pytest.fixture(scope="module")
-def k(tmp_path_factory):
-    c = Cluster(str(tmp_path_factory.mktemp("exec")))
+def k(tmp_path_factory, real_kube):
+    c = Cluster(str(tmp_path_factory.mktemp("exec")), real_kube)
     try:
         wait_for("node registered", lambda: c.kubectl("get", "node", NODE, check=False)
                  .returncode == 0, timeout=60)

@@ -1,11 +1,10 @@
 """The virtual kubelet end to end on the real Kubernetes control plane of
 ../shared/k8s (kube-apiserver, controller-manager, scheduler) with a pod run
 as an HTCondor job on the real pool of ../shared/htcondor: real API server
--> interlink-vk -> interlink -> interlink-htcondor -> HTCondor.  Both are
-started for this module ($K8S_STATE, default /tmp/k8s-interlink-htcondor, on
-$K8S_APISERVER_PORT, default 16743; the pool as in test_htcondor_plugin)
-and stopped at the end; skipped with the reason when either is absent or
-cannot start."""
+-> interlink-vk -> interlink -> interlink-htcondor -> HTCondor.  The
+control plane is the session's (real_kube), the pool is started for this
+module as in test_htcondor_plugin; skipped with the reason when either is
+absent or cannot start."""
 import json
 import os
 import subprocess
@@ -17,24 +16,11 @@ import htcondorutil as hu
 import vkutil
 from vkutil import condition, wait_for
 
-K8S_HOME = os.path.join(h.SRC_DIR, "..", "shared", "k8s")
-
-
 @pytest.fixture(scope="module")
-def k8s():
-    if not os.path.isfile(os.path.join(K8S_HOME, "start.sh")):
-        pytest.skip(f"no Kubernetes control plane here ({K8S_HOME} is absent)")
-    env = dict(os.environ, K8S_STATE=os.environ.get("K8S_STATE", "/tmp/k8s-interlink-htcondor"),
-               K8S_APISERVER_PORT=os.environ.get("K8S_APISERVER_PORT", "16743"))
-    r = subprocess.run([os.path.join(K8S_HOME, "start.sh")], env=env, capture_output=True,
-                       text=True, timeout=240)
-    try:
-        if r.returncode != 0:
-            pytest.skip(f"the Kubernetes control plane cannot start here: {r.stderr[-800:]}")
-        yield os.path.join(env["K8S_STATE"], "kubeconfig")
-    finally:
-        subprocess.run([os.path.join(K8S_HOME, "stop.sh")], env=env, capture_output=True,
-                       timeout=120)
+def k8s(real_kube):
+    """The session's real control plane (conftest's real_kube), emptied."""
+    real_kube.reset()
+    return real_kube.kubeconfig
 
 
 @pytest.fixture(scope="module")
@@ -43,7 +29,7 @@ def pool():
         yield p
 
 
-class RealKube:
+class KubeCtl:
     """What VK wants of a kube object (kubeconfig), with kubectl for the test."""
 
     def __init__(self, kubeconfig):
@@ -61,7 +47,7 @@ class RealKube:
 @pytest.fixture(scope="module")
 def env(tmp_path_factory, k8s, pool):
     d = str(tmp_path_factory.mktemp("vkk8s"))
-    kube = RealKube(k8s)
+    kube = KubeCtl(k8s)
     stack = hu.CondorStack(os.path.join(d, "stack"), pool).start()
     vk = vkutil.VK(d, kube, stack).start()
     try:
