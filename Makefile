@@ -70,7 +70,7 @@ demo:
 bench:
 	@scripts/deps.sh demo
 	@$(MAKE) --no-print-directory all
-	scripts/bench.sh $(BUILD)/bin
+	bench/bench.sh $(BUILD)/bin
 
 # The chaos suite (tests/chaos/chaos.py; not part of `make test`): kill -9,
 # outages and full disks during create/delete storms, then a per-pod check.
@@ -80,8 +80,8 @@ chaos: all
 	IL_BIN_DIR=$(CURDIR)/$(BUILD)/bin IL_SOURCE_DIR=$(CURDIR) /usr/bin/python3 tests/chaos/chaos.py
 
 valgrind: all
-	scripts/valgrind.sh $(BUILD)/bin
-	/usr/bin/python3 scripts/valgrind-stack.py $(BUILD)/bin
+	tests/valgrind/valgrind.sh $(BUILD)/bin
+	/usr/bin/python3 tests/valgrind/valgrind-stack.py $(BUILD)/bin
 
 fuzz:
 	@scripts/deps.sh fuzz

@@ -1,5 +1,5 @@
 #!/usr/bin/python3
-"""vk_bench.py BINDIR WORKDIR -- interlink-vk figures, driven by scripts/bench-vk.sh.
+"""vk_bench.py BINDIR WORKDIR -- interlink-vk figures, driven by bench/bench-vk.sh.
 
 Starts, under WORKDIR: the Kubernetes API server test double
 (tests/kube/fake_apiserver.py), interlink + interlink-local (host runtime) and
@@ -38,7 +38,6 @@ import math
 import os
 import re
 import signal
-import socket
 import ssl
 import statistics
 import subprocess
@@ -50,8 +49,7 @@ BIN = os.path.abspath(sys.argv[1])
 WORK = os.path.abspath(sys.argv[2])
 SRC = os.path.abspath(os.path.join(os.path.dirname(__file__), ".."))
 os.environ["IL_BIN_DIR"] = BIN
-sys.path.insert(0, os.path.join(SRC, "tests", "integration"))
-sys.path.insert(0, os.path.join(SRC, "tests", "kube"))
+sys.path.insert(0, os.path.join(SRC, "tests", "pylib"))
 import harness as h  # noqa: E402
 
 N_CREATE = int(os.environ.get("BENCH_VK_PODS", "200"))
@@ -248,12 +246,6 @@ def create_pods(kube, names, sent):
     return time.monotonic() - t0
 
 
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def pct(values, p):
     """Nearest-rank percentile."""
     v = sorted(values)
@@ -315,7 +307,7 @@ def start_vk(kube, stack, tag, interval, status_watch):
         "StatusWatch": status_watch, "DisableCSR": True})
     return h.Daemon([h.binary("interlink-vk"), "--config", cfg, "--nodename", NODE],
                     os.path.join(WORK, f"{tag}.log"),
-                    env={"KUBECONFIG": kube.kubeconfig, "KUBELET_PORT": str(free_port()),
+                    env={"KUBECONFIG": kube.kubeconfig, "KUBELET_PORT": str(h.free_port()),
                          "POD_IP": "127.0.0.1"}).start()
 
 

@@ -21,7 +21,7 @@ import time
 import http.client
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, os.path.join(HERE, "..", "tests", "integration"))
+sys.path.insert(0, os.path.join(HERE, "..", "tests", "pylib"))
 import harness as h  # noqa: E402
 from vkutil import free_port  # noqa: E402
 import yaml  # noqa: E402

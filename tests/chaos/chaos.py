@@ -50,7 +50,7 @@ import threading
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, os.path.join(HERE, "..", "integration"))
+sys.path.insert(0, os.path.join(HERE, "..", "pylib"))
 os.environ.setdefault("IL_BIN_DIR", os.path.join(HERE, "..", "..", "build", "bin"))
 import harness as h  # noqa: E402
 

@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 """Runs the public interLink conformance templates (vk-test-set) against
 interlink-vk + interlink + interlink-local, on the real Kubernetes control
-plane (tests/integration/realkube.py: kube-apiserver, controller-manager and
+plane (tests/pylib/realkube.py: kube-apiserver, controller-manager and
 kube-scheduler) when it is there, otherwise the API server double (tests/kube).
 
     /usr/bin/python3 tests/conformance/run.py --bin-dir build/bin [--ci] [-k 0[0-9]0] ...
@@ -26,7 +26,6 @@ import os
 import re
 import shutil
 import signal
-import socket
 import sys
 import tempfile
 import time
@@ -38,11 +37,9 @@ import yaml
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.abspath(os.path.join(HERE, "..", ".."))
-sys.path.insert(0, HERE)
-sys.path.insert(0, os.path.join(REPO, "tests", "integration"))
-sys.path.insert(0, os.path.join(REPO, "tests", "kube"))
+sys.path.insert(0, os.path.join(REPO, "tests", "pylib"))   # this script's dir is there already
 
-import harness  # noqa: E402  (tests/integration: daemons on unix sockets)
+import harness  # noqa: E402  (tests/pylib: daemons on unix sockets)
 import localimages  # noqa: E402
 import realkube  # noqa: E402
 from kube_client import KubeClient  # noqa: E402
@@ -105,14 +102,6 @@ def split_validation(rendered):
 # ---------------------------------------------------------------------------------------------
 # the environment: API server double, interlink + interlink-local per runtime, a VK per runtime
 
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
-
-
 class FakeKube(harness.Daemon):
     """tests/kube/fake_apiserver.py; kubelet-serving CSRs are approved as the CI
     setup script does (here by the double's --auto-approve-csr)."""
@@ -168,7 +157,7 @@ class Node:
         self.vk = harness.Daemon(
             [harness.binary("interlink-vk"), "--config", cfg, "--nodename", name],
             os.path.join(directory, "vk.log"),
-            env={"KUBECONFIG": kube.kubeconfig, "KUBELET_PORT": str(free_port()),
+            env={"KUBECONFIG": kube.kubeconfig, "KUBELET_PORT": str(harness.free_port()),
                  "POD_IP": "127.0.0.1"}).start()
 
     def stop(self):

@@ -13,14 +13,12 @@ IL_CONFORMANCE_CI=1 runs only interLink's CI subset; IL_CONFORMANCE_MULTIPLIER o
 """
 import os
 import shutil
-import sys
 import tempfile
 
 import pytest
 import yaml
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import run  # noqa: E402
+import run
 
 SUITE = os.environ.get("IL_CONFORMANCE_SUITE", run.DEFAULT_SUITE)
 CONFIG = os.path.join(SUITE, "configs", "vktest_config.k3s-ci.yaml")

@@ -1,10 +1,8 @@
 import os
-import sys
 
 import pytest
 
-sys.path.insert(0, os.path.dirname(__file__))
-import harness  # noqa: E402
+import harness
 
 
 @pytest.fixture
@@ -33,7 +31,7 @@ def stack_factory(tmp_path):
 
 @pytest.fixture(scope="session")
 def real_kube():
-    """The real Kubernetes control plane (tests/integration/realkube.py), one
+    """The real Kubernetes control plane (tests/pylib/realkube.py), one
     per session; the test skips with the reason when it cannot run here."""
     import realkube
     why = realkube.unavailable()

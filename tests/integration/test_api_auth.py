@@ -3,7 +3,7 @@
 the file changes), JWTs signed by AuthJWT.PublicKeyFile, interlinkctl's
 credential flags, and interlink-vk talking to an mTLS + token interlink.
 
-Certificates come from the openssl command (tests/kube/kube_pki.py); JWTs
+Certificates come from the openssl command (tests/pylib/kube_pki.py); JWTs
 are signed with python3-jwt, and by hand for the tokens no library would
 make (alg none, HS256 keyed with the public key)."""
 import base64
@@ -14,7 +14,6 @@ import json
 import os
 import ssl
 import subprocess
-import sys
 import time
 
 import jwt
@@ -24,8 +23,7 @@ import harness
 import vkutil
 from apiutil import free_tcp_port, host_pod, start_api
 
-sys.path.insert(0, os.path.join(harness.SRC_DIR, "tests", "kube"))
-import kube_pki  # noqa: E402
+import kube_pki
 
 
 @pytest.fixture(scope="module")

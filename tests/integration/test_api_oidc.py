@@ -3,7 +3,7 @@ by discovery (AuthOIDC.Issuer -> /.well-known/openid-configuration ->
 jwks_uri), caches the keys, learns a rotated-in key on its unknown kid,
 drops a withdrawn one, refuses expired tokens, other issuers and made-up
 keys, and does not let made-up kids hammer the issuer.  The issuer is
-tests/integration/oidc_issuer.py: real HTTP, real RS256."""
+tests/pylib/oidc_issuer.py: real HTTP, real RS256."""
 import time
 
 import pytest

@@ -9,13 +9,12 @@ trace), "ready" once the file that makes it pass exists.  exec probes and
 hooks check paths that exist only inside the container (/www is a mount),
 so a check that ran on the host instead would fail."""
 import os
-import socket
 import time
 
 import pytest
 
 import harness as h
-from harness import ctr, sh
+from harness import ctr, free_port, sh
 from test_local_plugin import Local, terminated
 from test_local_podman import podman_usable
 
@@ -37,12 +36,6 @@ def local(tmp_path, runtime):
     lp.runtime = runtime
     yield lp
     lp.cleanup()
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 WWW = [{"name": "www", "emptyDir": {}}]

@@ -9,18 +9,15 @@ import os
 import signal
 import ssl
 import subprocess
-import sys
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-
-import kube_patch  # noqa: E402
-from fake_apiserver import FakeAPIServer  # noqa: E402
-from kube_client import KubeClient  # noqa: E402
+import kube_patch
+from fake_apiserver import FakeAPIServer
+from kube_client import KubeClient
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 PODS = "/api/v1/namespaces/default/pods"

@@ -3,7 +3,7 @@
  *
  * What a create costs is what limits the submission rate, next to sbatch
  * itself, so it does the least that keeps its promises.  Measured on ext4
- * (scripts/bench-slurm.sh), the dear parts of the old create were not the
+ * (bench/bench-slurm.sh), the dear parts of the old create were not the
  * writes but making files -- inode allocation, about 80 us each -- then
  * fsyncs.  So: five files (pod.json, runtime.json, job.sh, job.json and
  * the directory), no per-container files until the job starts

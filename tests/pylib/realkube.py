@@ -25,8 +25,7 @@ import types
 import harness
 from harness import wait_for
 
-sys.path.insert(0, os.path.abspath(os.path.join(harness.SRC_DIR, "tests", "kube")))
-from kube_client import KubeClient  # noqa: E402
+from kube_client import KubeClient
 
 NODE = "vk-test"
 K8S_DIR = os.path.abspath(os.environ.get("IL_K8S_DIR")
@@ -139,7 +138,7 @@ class RealKube:
                     name = csr["metadata"]["name"]
                     csr.setdefault("status", {})["conditions"] = [{
                         "type": "Approved", "status": "True", "reason": "TestApprover",
-                        "message": "approved by tests/integration/realkube.py"}]
+                        "message": "approved by tests/pylib/realkube.py"}]
                     code, _ = self.api.put(f"{CSRS}/{name}/approval", csr)
                     if code == 200:
                         self.approved.append(name)

@@ -53,7 +53,7 @@ IL_BIN_DIR="$BIN" IL_SOURCE_DIR="$SRC" IL_HTCONDOR_DIR="$CONDOR_HOME" BENCH_WORK
 BENCH_SUBMIT_N="${BENCH_SUBMIT_N:-100}" BENCH_STATUS_N="${BENCH_STATUS_N:-1000}" \
 /usr/bin/python3 - <<'PY'
 import os, shutil, sys, threading, time
-sys.path.insert(0, os.path.join(os.environ["IL_SOURCE_DIR"], "tests", "integration"))
+sys.path.insert(0, os.path.join(os.environ["IL_SOURCE_DIR"], "tests", "pylib"))
 import harness as h
 import htcondorutil as hu
 

@@ -3,7 +3,7 @@
 valgrind through one short scenario, against the Kubernetes API server double
 (tests/kube) and the real single-node SLURM of tests/slurm.
 
-scripts/valgrind.sh covers interlink + interlink-local with curl; this covers
+tests/valgrind/valgrind.sh covers interlink + interlink-local with curl; this covers
 the other two daemons and interlink again on their paths: node registration,
 lease and ping (sinfo), a pod with a ConfigMap, a Secret, a service-account
 token and an init container run to Succeeded as a SLURM job, its logs read
@@ -20,7 +20,7 @@ import sys
 import tempfile
 import urllib.parse
 
-SRC = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+SRC = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 if len(sys.argv) != 2:
     sys.exit("usage: valgrind-stack.py BINDIR")
 os.environ["IL_BIN_DIR"] = os.path.abspath(sys.argv[1])
@@ -29,7 +29,7 @@ WORK = tempfile.mkdtemp(prefix="il-valgrind-stack-")
 LOGS = os.path.join(WORK, "valgrind")
 os.makedirs(LOGS)
 os.environ["IL_VALGRIND_LOGS"] = LOGS          # read by harness.valgrind_prefix
-sys.path.insert(0, os.path.join(SRC, "tests", "integration"))
+sys.path.insert(0, os.path.join(SRC, "tests", "pylib"))
 
 import harness as h      # noqa: E402  (after the environment is set)
 import slurmutil as su   # noqa: E402

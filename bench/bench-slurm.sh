@@ -49,7 +49,7 @@ BENCH_SUBMIT_N="${BENCH_SUBMIT_N:-200}" BENCH_STATUS_N="${BENCH_STATUS_N:-1000}"
 BENCH_ROUNDS="${BENCH_ROUNDS:-3}" \
 /usr/bin/python3 - <<'PY'
 import os, shutil, subprocess, sys, tempfile, threading, time
-sys.path.insert(0, os.path.join(os.environ["IL_SOURCE_DIR"], "tests", "integration"))
+sys.path.insert(0, os.path.join(os.environ["IL_SOURCE_DIR"], "tests", "pylib"))
 import harness as h
 import slurmutil as su
 

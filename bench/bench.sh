@@ -2,7 +2,7 @@
 # Throughput and latency of /status, through interlink and straight to the
 # plugin, for batches of 1, 100 and 1000 pods.  Prints figures; no thresholds.
 #
-# usage: scripts/bench.sh [BIN_DIR]   (default build/bin; `make bench` passes it)
+# usage: bench/bench.sh [BIN_DIR]   (default build/bin; `make bench` passes it)
 # env:   BENCH_DURATION (seconds per case, default 6), BENCH_CONCURRENCY (default 4),
 #        BENCH_PODS (pods created, default 1000; the largest batch is capped to it)
 set -euo pipefail
@@ -85,4 +85,4 @@ done
 echo "== deleting the pods"
 "$BIN/il-bench" delete --url "unix://$API_SOCK" --pods "$WORK/pods.json" --concurrency 8
 rm -f "$WORK/pods.json"
-for s in bench-vk bench-slurm bench-htcondor; do if [ -x "$(dirname "$0")/$s.sh" ]; then echo "== scripts/$s.sh"; "$(dirname "$0")/$s.sh" "$BIN"; fi; done
+for s in bench-vk bench-slurm bench-htcondor; do if [ -x "$(dirname "$0")/$s.sh" ]; then echo "== bench/$s.sh"; "$(dirname "$0")/$s.sh" "$BIN"; fi; done

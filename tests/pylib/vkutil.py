@@ -4,17 +4,16 @@ daemon against it and a harness.Stack, and polling helpers."""
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import types
 
 import harness
-from harness import wait_for  # noqa: F401  (the VK tests' poller)
+from harness import free_port, wait_for  # noqa: F401  (the VK tests use them from here)
+
+from kube_client import KubeClient
 
 KUBE_DIR = os.path.join(harness.SRC_DIR, "tests", "kube")
-sys.path.insert(0, os.path.abspath(KUBE_DIR))
-from kube_client import KubeClient  # noqa: E402
 
 NODE = "vk-test"
 
@@ -104,13 +103,6 @@ def condition(obj, ctype):
 
 def phase(pod):
     return ((pod or {}).get("status") or {}).get("phase")
-
-
-def free_port():
-    """A TCP port nothing listens on now (tests run side by side on one machine)."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 class VK(harness.Daemon):

@@ -16,7 +16,6 @@ import pytest
 
 import harness as h
 
-HERE = os.path.dirname(os.path.abspath(__file__))
 SLURM_DIR = os.path.join(h.SRC_DIR, "tests", "slurm")
 
 

@@ -98,7 +98,7 @@ def write_yaml(path, mapping):
 
 
 def valgrind_prefix(binary):
-    """With IL_VALGRIND_LOGS=DIR set (scripts/valgrind-stack.py), our daemons
+    """With IL_VALGRIND_LOGS=DIR set (tests/valgrind/valgrind-stack.py), our daemons
     run under valgrind, one log per process in DIR; otherwise nothing."""
     logs = os.environ.get("IL_VALGRIND_LOGS")
     if not logs or not os.path.abspath(binary).startswith(os.path.abspath(BIN_DIR)):
@@ -344,6 +344,13 @@ def container(name, command, args=None, env=None, mounts=None, image="busybox", 
     if workdir:
         c["workingDir"] = workdir
     return c
+
+
+def free_port():
+    """A TCP port nothing listens on now (tests run side by side on one machine)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
 
 
 def wait_for(what, fn, timeout=30, interval=0.1):

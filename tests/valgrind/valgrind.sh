@@ -3,7 +3,7 @@
 # (create, status, logs, delete, bad JSON, ping, unknown path), stop them with
 # SIGTERM, and fail if valgrind reported any error or definite leak.
 #
-# usage: scripts/valgrind.sh [BIN_DIR]   (default build/bin; `make valgrind` passes it)
+# usage: tests/valgrind/valgrind.sh [BIN_DIR]   (default build/bin; `make valgrind` passes it)
 set -euo pipefail
 
 BIN=$(cd "${1:-build/bin}" && pwd)
