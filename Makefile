@@ -29,7 +29,7 @@ test:
 	cmake --build $(ASAN_BUILD) -j $(JOBS)
 	cd $(ASAN_BUILD) && ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
 	  UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
-	  ctest --output-on-failure --timeout 900
+	  ctest --output-on-failure --timeout 1500 -j2
 	@$(MAKE) --no-print-directory valgrind
 
 # Binaries, systemd units (paths for PREFIX), example configs under

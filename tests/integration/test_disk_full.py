@@ -110,7 +110,7 @@ def test_supervisor_started_on_a_full_disk_waits_for_space(tmp_path, small_disk)
     try:
         pod, target = half_created(local, "late", "echo ran")
         filler = fill(small_disk)
-        subprocess.run([h.binary("interlink-local"), "--supervise", target], check=True,
+        subprocess.run([h.binary("interlink-local"), "--run-pod", target], check=True,
                        timeout=10)
         time.sleep(2)
         assert not os.path.exists(os.path.join(target, "supervisor.json"))

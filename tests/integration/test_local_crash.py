@@ -90,7 +90,7 @@ def test_supervisor_survives_a_dead_ready_reader(local):
     pod, target = half_created(local, "sigpipe", "echo survived")
     r, w = os.pipe()
     os.close(r)
-    subprocess.run([h.binary("interlink-local"), "--supervise", target, "--ready-fd", str(w)],
+    subprocess.run([h.binary("interlink-local"), "--run-pod", target, "--ready-fd", str(w)],
                    pass_fds=(w,), check=True, timeout=10)   # restore_signals: SIGPIPE default
     os.close(w)
     st = local.wait_done(pod, timeout=20)
