@@ -261,3 +261,13 @@ int64_t rn_poddir_delete_grace(const il_pod *pod, const il_pod *stored)
                                            : stored ? stored->grace_seconds : pod->grace_seconds;
     return il_grace_clamp(grace);
 }
+
+int64_t rn_poddir_stored_grace(const char *dir, const il_pod *pod)
+{
+    il_create_request req;
+    bool have_req = rn_store_read_request(dir, &req, NULL) == 0;
+    int64_t grace = rn_poddir_delete_grace(pod, have_req ? &req.pod : NULL);
+    if (have_req)
+        il_create_request_free(&req);
+    return grace;
+}

@@ -208,6 +208,8 @@ void rn_poddir_remove_stale(const char *pods_dir);
 /* Kubernetes' grace period for a delete: the deletion's own, the spec's,
  * then the pod as created (stored may be NULL). */
 int64_t rn_poddir_delete_grace(const il_pod *pod, const il_pod *stored);
+/* The same with the stored pod read from its directory dir (pod.json). */
+int64_t rn_poddir_stored_grace(const char *dir, const il_pod *pod);
 
 /* ---- pod status from the state files (filestatus.c) --------------------- */
 

@@ -99,11 +99,7 @@ int htc_delete(void *vctx, const il_pod *pod, il_buf *err)
     char *dir = rn_poddir_find(ctx->pods_dir, pod);
     if (!dir)
         return 0;
-    il_create_request req;
-    bool have_req = rn_store_read_request(dir, &req, NULL) == 0;
-    int64_t grace = rn_poddir_delete_grace(pod, have_req ? &req.pod : NULL);
-    if (have_req)
-        il_create_request_free(&req);
+    int64_t grace = rn_poddir_stored_grace(dir, pod);
     job_info final;
     char *job_id = job_record_read(dir, &final);
     int rc = 0;

@@ -255,20 +255,6 @@ int htc_status(void *vctx, const il_pod *pods, size_t n, il_pod_status *out, il_
 
 /* ---- logs ---------------------------------------------------------------- */
 
-/* Follow ends once the supervisor finished or a final state was recorded. */
-static bool pod_may_write(const char *pod_dir, void *unused)
-{
-    (void)unused;
-    if (rn_supervisor_done(pod_dir))
-        return false;
-    job_info final;
-    char *id = job_record_read(pod_dir, &final);
-    bool finished = final.state != NULL;
-    job_info_free(&final);
-    free(id);
-    return !finished;
-}
-
 /* FileTransfer: the returned copy, where nothing writes any more. */
 static bool returned_may_write(const char *pod_dir, void *unused)
 {
@@ -286,7 +272,7 @@ int htc_logs_open(void *vctx, const il_log_request *req, void **stream, il_buf *
     char *dir = il_is_uuid(req->pod_uid) ? rn_store_pod_dir(ctx->pods_dir, req->pod_uid) : NULL;
     char *back = dir ? returned_dir(ctx, dir, req->pod_uid) : NULL;
     int rc = back ? rn_logs_open_in(dir, req, returned_may_write, NULL, stream, err)
-                  : rn_logs_open_in(ctx->pods_dir, req, pod_may_write, NULL, stream, err);
+                  : rn_logs_open_in(ctx->pods_dir, req, job_pod_may_write, NULL, stream, err);
     free(back);
     free(dir);
     return rc;

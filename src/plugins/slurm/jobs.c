@@ -237,3 +237,16 @@ ssize_t squeue_names_why(const slurm_config *cfg, char *const *names, size_t n,
 {
     return squeue_by(cfg, "--name", names, n, out, why);
 }
+
+bool job_pod_may_write(const char *pod_dir, void *unused)
+{
+    (void)unused;
+    if (rn_supervisor_done(pod_dir))
+        return false;
+    job_info final;
+    char *id = job_record_read(pod_dir, &final);
+    bool finished = final.state != NULL;
+    job_info_free(&final);
+    free(id);
+    return !finished;
+}

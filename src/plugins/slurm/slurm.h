@@ -337,6 +337,11 @@ void job_mark_lost(il_pod_status *st, const char *job_id, const char *node_probl
  * submitted died before recording it); *final (if not NULL) the last
  * terminal state observed, or NULL. */
 char *job_record_read(const char *pod_dir, job_info *final);
+/* For a log follower (rn_logs_open_in): whether the pod in pod_dir may
+ * still write, i.e. its supervisor has not finished and no final state of
+ * its job was recorded (a job killed by the batch system leaves "running"
+ * in its files). */
+bool job_pod_may_write(const char *pod_dir, void *unused);
 /* Replace job.json atomically (the final state, seen by /status). */
 int job_record_write(const char *pod_dir, const char *job_id, const job_info *final);
 /* Record job_id in the job.json open as fd (the create lock), in place,

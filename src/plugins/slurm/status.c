@@ -205,21 +205,6 @@ int slurm_status(void *vctx, const il_pod *pods, size_t n, il_pod_status *out, i
 
 /* ---- logs ---------------------------------------------------------------- */
 
-/* Follow ends once the supervisor finished or a final state was recorded
- * (by a /status call): a job killed by SLURM leaves "running" in its files. */
-static bool pod_may_write(const char *pod_dir, void *unused)
-{
-    (void)unused;
-    if (rn_supervisor_done(pod_dir))
-        return false;
-    job_info final;
-    char *id = job_record_read(pod_dir, &final);
-    bool finished = final.state != NULL;
-    job_info_free(&final);
-    free(id);
-    return !finished;
-}
-
 int slurm_logs_open(void *vctx, const il_log_request *req, void **stream, il_buf *err)
 {
     const slurm_ctx *ctx = vctx;
@@ -228,5 +213,5 @@ int slurm_logs_open(void *vctx, const il_log_request *req, void **stream, il_buf
                       "SharedFS false, and the logs stay on the compute node");
         return 501;
     }
-    return rn_logs_open_in(ctx->pods_dir, req, pod_may_write, NULL, stream, err);
+    return rn_logs_open_in(ctx->pods_dir, req, job_pod_may_write, NULL, stream, err);
 }
