@@ -134,3 +134,43 @@ class Watch:
         except Exception:
             pass
         self.conn.close()
+
+
+NODE = "vk-test"   # the node the virtual kubelet registers in the VK tests
+
+
+class KubeObjects:
+    """The object helpers of every Kubernetes API the tests use (the double's
+    wrapper vkutil.FakeKube and realkube.RealKube); needs self.api, a
+    KubeClient."""
+
+    def pod(self, name, ns="default"):
+        code, body = self.api.get(f"/api/v1/namespaces/{ns}/pods/{name}")
+        return body if code == 200 else None
+
+    def node(self, name=NODE):
+        code, body = self.api.get(f"/api/v1/nodes/{name}")
+        return body if code == 200 else None
+
+    def create_pod(self, name, containers, volumes=None, ns="default", **spec):
+        pod = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": name, "namespace": ns},
+               "spec": {"containers": containers, "restartPolicy": "Never",
+                        "nodeName": NODE, "volumes": volumes or [],
+                        "tolerations": [{"key": "virtual-node.interlink/no-schedule",
+                                         "operator": "Exists"}], **spec}}
+        code, body = self.api.post(f"/api/v1/namespaces/{ns}/pods", pod)
+        assert code == 201, body
+        return body
+
+    def create(self, plural, obj, ns="default"):
+        code, body = self.api.post(f"/api/v1/namespaces/{ns}/{plural}", obj)
+        assert code == 201, body
+        return body
+
+    def delete_pod(self, name, ns="default", **opts):
+        return self.api.delete(f"/api/v1/namespaces/{ns}/pods/{name}", opts or None)
+
+    def events(self, pod_name, ns="default"):
+        code, body = self.api.get(f"/api/v1/namespaces/{ns}/events",
+                                  fieldSelector=f"involvedObject.name={pod_name}")
+        return body.get("items", []) if code == 200 else []

@@ -25,9 +25,8 @@ import types
 import harness
 from harness import wait_for
 
-from kube_client import KubeClient
+from kube_client import NODE, KubeClient, KubeObjects  # noqa: F401  (NODE: for the tests)
 
-NODE = "vk-test"
 K8S_DIR = os.path.abspath(os.environ.get("IL_K8S_DIR")
                           or os.path.join(harness.SRC_DIR, "..", "shared", "k8s"))
 # Where state dirs go and the first port tried (helpers running side by side
@@ -56,7 +55,7 @@ def _port_free(port):
     return True
 
 
-class RealKube:
+class RealKube(KubeObjects):
     """start.sh in a fresh state dir on a free port; stop() runs stop.sh and
     removes the state dir."""
 
@@ -183,38 +182,7 @@ class RealKube:
         wait_for("an empty namespace", lambda: not self.api.get(
             f"/api/v1/namespaces/{ns}/pods")[1].get("items"), timeout=30)
 
-    # -- objects (vkutil.FakeKube's interface) --------------------------------
-    def pod(self, name, ns="default"):
-        code, body = self.api.get(f"/api/v1/namespaces/{ns}/pods/{name}")
-        return body if code == 200 else None
-
-    def node(self, name=NODE):
-        code, body = self.api.get(f"/api/v1/nodes/{name}")
-        return body if code == 200 else None
-
-    def create_pod(self, name, containers, volumes=None, ns="default", **spec):
-        pod = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": name, "namespace": ns},
-               "spec": {"containers": containers, "restartPolicy": "Never",
-                        "nodeName": NODE, "volumes": volumes or [],
-                        "tolerations": [{"key": "virtual-node.interlink/no-schedule",
-                                         "operator": "Exists"}], **spec}}
-        code, body = self.api.post(f"/api/v1/namespaces/{ns}/pods", pod)
-        assert code == 201, body
-        return body
-
-    def create(self, plural, obj, ns="default"):
-        code, body = self.api.post(f"/api/v1/namespaces/{ns}/{plural}", obj)
-        assert code == 201, body
-        return body
-
-    def delete_pod(self, name, ns="default", **opts):
-        return self.api.delete(f"/api/v1/namespaces/{ns}/pods/{name}", opts or None)
-
-    def events(self, pod_name, ns="default"):
-        code, body = self.api.get(f"/api/v1/namespaces/{ns}/events",
-                                  fieldSelector=f"involvedObject.name={pod_name}")
-        return body.get("items", []) if code == 200 else []
-
+    # -- objects beyond KubeObjects ---------------------------------------------
     def logs_via_api(self, name, container, ns="default", **params):
         """kubectl logs: the API server proxies to the node's kubelet endpoint."""
         params["container"] = container

@@ -11,14 +11,13 @@ import types
 import harness
 from harness import free_port, wait_for  # noqa: F401  (the VK tests use them from here)
 
-from kube_client import KubeClient
+from kube_client import NODE, KubeClient, KubeObjects  # noqa: F401  (NODE: for the tests)
 
 KUBE_DIR = os.path.join(harness.SRC_DIR, "tests", "kube")
 
-NODE = "vk-test"
 
 
-class FakeKube:
+class FakeKube(KubeObjects):
     """tests/kube/fake_apiserver.py in its own process, as a real API server would be."""
 
     def __init__(self, directory, args=()):
@@ -54,38 +53,7 @@ class FakeKube:
                 self.proc.wait()
         self.log.close()
 
-    # -- objects ---------------------------------------------------------
-    def pod(self, name, ns="default"):
-        code, body = self.api.get(f"/api/v1/namespaces/{ns}/pods/{name}")
-        return body if code == 200 else None
-
-    def node(self, name=NODE):
-        code, body = self.api.get(f"/api/v1/nodes/{name}")
-        return body if code == 200 else None
-
-    def create_pod(self, name, containers, volumes=None, ns="default", **spec):
-        pod = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": name, "namespace": ns},
-               "spec": {"containers": containers, "restartPolicy": "Never",
-                        "nodeName": NODE, "volumes": volumes or [],
-                        "tolerations": [{"key": "virtual-node.interlink/no-schedule",
-                                         "operator": "Exists"}], **spec}}
-        code, body = self.api.post(f"/api/v1/namespaces/{ns}/pods", pod)
-        assert code == 201, body
-        return body
-
-    def create(self, plural, obj, ns="default"):
-        code, body = self.api.post(f"/api/v1/namespaces/{ns}/{plural}", obj)
-        assert code == 201, body
-        return body
-
-    def delete_pod(self, name, ns="default", **opts):
-        return self.api.delete(f"/api/v1/namespaces/{ns}/pods/{name}", opts or None)
-
-    def events(self, pod_name, ns="default"):
-        code, body = self.api.get(f"/api/v1/namespaces/{ns}/events",
-                                  fieldSelector=f"involvedObject.name={pod_name}")
-        return body.get("items", []) if code == 200 else []
-
+    # -- the double's own ---------------------------------------------------
     def requests(self, **query):
         code, body = self.api.get("/_test/requests", **query)
         return body.get("items", []) if code == 200 else []
