@@ -49,6 +49,15 @@ int il_rm_rf(const char *path);                     /* missing path is success *
  * log streams): no data arrived within about a second; ask again. */
 #define IL_STREAM_AGAIN (-2)
 
+/* What kind of failure a library call reports, so the daemon above it can
+ * answer in its own protocol (the plugin framework: il_plugin_status). */
+typedef enum {
+    IL_OK = 0,
+    IL_FAIL_INPUT,            /* the request itself is wrong: the caller must change it */
+    IL_FAIL_NOT_FOUND,        /* what was asked for does not exist */
+    IL_FAIL_IO,               /* this host failed us: the disk, a process */
+} il_fail;
+
 /* A whole decimal string as an int64 (no sign games, no trailing junk, no
  * overflow).  0, or -1 leaving *out alone. */
 int il_parse_int64(const char *s, int64_t *out);

@@ -23,6 +23,21 @@ typedef struct plugin_server {
 /* The backend label of this process's metrics ("slurm", "local"). */
 static const char *backend_name = "unknown";
 
+int il_plugin_status(il_fail f)
+{
+    switch (f) {
+    case IL_OK:
+        return 0;
+    case IL_FAIL_INPUT:
+        return 400;
+    case IL_FAIL_NOT_FOUND:
+        return 404;
+    case IL_FAIL_IO:
+        break;
+    }
+    return 500;
+}
+
 static int failure_status(int rc)
 {
     return (rc >= 400 && rc <= 599) ? rc : 500;

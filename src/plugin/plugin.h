@@ -85,6 +85,10 @@ typedef struct il_plugin_ops {
     int (*port_connect)(void *ctx, const il_pod *pod, int port, int *fd, il_buf *err);
 } il_plugin_ops;
 
+/* The status a callback returns for a library's failure category: 0, 400
+ * (IL_FAIL_INPUT), 404 (IL_FAIL_NOT_FOUND) or 500 (IL_FAIL_IO). */
+int il_plugin_status(il_fail f);
+
 /* Serve until SIGINT or SIGTERM.  GET /metrics on the same listener
  * answers the process's metrics (prom.h) in Prometheus text format.
  * Returns the process exit status. */

@@ -351,17 +351,17 @@ static bool declared_not_started(const char *pod_dir, const char *name)
     return found;
 }
 
-int rn_logs_open_in(const char *pods_dir, const il_log_request *req, logs_pod_alive_fn alive,
-                 void *alive_ctx, void **stream, il_buf *err)
+il_fail rn_logs_open_in(const char *pods_dir, const il_log_request *req,
+                        logs_pod_alive_fn alive, void *alive_ctx, void **stream, il_buf *err)
 {
     if (!il_is_uuid(req->pod_uid) || !il_is_dns_label(req->container)) {
         il_buf_printf(err, "invalid pod UID or container name");
-        return 400;
+        return IL_FAIL_INPUT;
     }
     if (req->previous) {
         il_buf_printf(err, "previous terminated container \"%s\" in pod \"%s\" not found: "
                       "containers are never restarted", req->container, req->pod_name);
-        return 400;
+        return IL_FAIL_INPUT;
     }
     log_stream *s = il_xcalloc(1, sizeof(*s));
     s->pod_dir = rn_store_pod_dir(pods_dir, req->pod_uid);
@@ -373,7 +373,7 @@ int rn_logs_open_in(const char *pods_dir, const il_log_request *req, logs_pod_al
         il_buf_printf(err, "container \"%s\" of pod %s/%s (uid %s) not found", req->container,
                       req->ns, req->pod_name, req->pod_uid);
         rn_logs_close(s);
-        return 404;
+        return IL_FAIL_NOT_FOUND;
     }
     s->follow = req->follow;
     s->timestamps = req->timestamps;
@@ -383,5 +383,5 @@ int rn_logs_open_in(const char *pods_dir, const il_log_request *req, logs_pod_al
     if (s->fd >= 0 && (req->tail > 0 || !il_time_is_zero(since)))
         lseek(s->fd, start_offset(s->fd, since, req->tail), SEEK_SET);
     *stream = s;
-    return 0;
+    return IL_OK;
 }

@@ -107,10 +107,10 @@ static int init_container_dir(const char *dir, const il_container *c, const char
     return rc;
 }
 
-/* Returns 0, 400 (the pod cannot be materialized: a missing ConfigMap,
- * an unsupported volume) or 500 (the disk failed us). */
-static int populate(const il_create_request *req, const runtime_spec *rt, const char *dir,
-                    const poddir_opts *opts, il_buf *err)
+/* Returns IL_OK, IL_FAIL_INPUT (the pod cannot be materialized: a missing
+ * ConfigMap, an unsupported volume) or IL_FAIL_IO (the disk failed us). */
+static il_fail populate(const il_create_request *req, const runtime_spec *rt, const char *dir,
+                        const poddir_opts *opts, il_buf *err)
 {
     const il_pod *pod = &req->pod;
     char *pod_json = rn_store_path(dir, "pod.json");
@@ -118,26 +118,27 @@ static int populate(const il_create_request *req, const runtime_spec *rt, const 
     char *text = json_dumps(req->raw, JSON_COMPACT);
     char *rt_text = rn_runtime_spec_dump(rt);
     const char *failed = pod_json;
-    int rc = il_mkdir_p(dir, 0700) == 0 && text &&
-             write_new_file(pod_json, text, strlen(text), 0600, opts->sync_files) == 0 &&
-             (failed = rt_json) && rt_text &&
-             write_new_file(rt_json, rt_text, strlen(rt_text), 0644, opts->sync_files) == 0
-                 ? 0 : 500;
-    if (rc != 0)
+    il_fail rc = il_mkdir_p(dir, 0700) == 0 && text &&
+                 write_new_file(pod_json, text, strlen(text), 0600, opts->sync_files) == 0 &&
+                 (failed = rt_json) && rt_text &&
+                 write_new_file(rt_json, rt_text, strlen(rt_text), 0644, opts->sync_files) == 0
+                 ? IL_OK : IL_FAIL_IO;
+    if (rc != IL_OK)
         il_buf_printf(err, "writing %s: %s", failed, strerror(errno));
     free(rt_text);
     free(text);
     free(rt_json);
     free(pod_json);
     const char *main_reason = rn_podstatus_waiting_reason(pod, false);
-    for (size_t i = 0; !opts->lazy_containers && rc == 0 && i < pod->n_init_containers; i++)
-        rc = init_container_dir(dir, &pod->init_containers[i], "PodInitializing", err) ? 500 : 0;
-    for (size_t i = 0; !opts->lazy_containers && rc == 0 && i < pod->n_containers; i++)
-        rc = init_container_dir(dir, &pod->containers[i], main_reason, err) ? 500 : 0;
-    if (rc == 0 && rn_volumes_materialize(req, dir, err) != 0)
-        rc = 400;
-    if (rc == 0 && opts->finish)
-        rc = opts->finish(dir, opts->finish_ctx, err);
+    for (size_t i = 0; !opts->lazy_containers && rc == IL_OK && i < pod->n_init_containers; i++)
+        rc = init_container_dir(dir, &pod->init_containers[i], "PodInitializing", err)
+                 ? IL_FAIL_IO : IL_OK;
+    for (size_t i = 0; !opts->lazy_containers && rc == IL_OK && i < pod->n_containers; i++)
+        rc = init_container_dir(dir, &pod->containers[i], main_reason, err) ? IL_FAIL_IO : IL_OK;
+    if (rc == IL_OK && rn_volumes_materialize(req, dir, err) != 0)
+        rc = IL_FAIL_INPUT;
+    if (rc == IL_OK && opts->finish && opts->finish(dir, opts->finish_ctx, err) != 0)
+        rc = IL_FAIL_IO;
     return rc;
 }
 
@@ -152,26 +153,26 @@ static int lock_pod(const char *dir, const char *name, bool create)
 
 static const poddir_opts default_opts = {.lock_name = "create.lock", .sync_files = true};
 
-int rn_poddir_create(const char *pods_dir, const il_create_request *req, const runtime_spec *rt,
-                  bool *created, int *lock_fd, il_buf *err)
+il_fail rn_poddir_create(const char *pods_dir, const il_create_request *req,
+                         const runtime_spec *rt, bool *created, int *lock_fd, il_buf *err)
 {
     return rn_poddir_create_opts(pods_dir, req, rt, &default_opts, created, lock_fd, err);
 }
 
-int rn_poddir_create_opts(const char *pods_dir, const il_create_request *req,
-                       const runtime_spec *rt, const poddir_opts *opts, bool *created,
-                       int *lock_fd, il_buf *err)
+il_fail rn_poddir_create_opts(const char *pods_dir, const il_create_request *req,
+                              const runtime_spec *rt, const poddir_opts *opts, bool *created,
+                              int *lock_fd, il_buf *err)
 {
     const il_pod *pod = &req->pod;
     *created = false;
     *lock_fd = -1;
     if (rn_runtime_check_images(rt, pod, err) != 0)
-        return 400;   /* before anything touches the disk */
+        return IL_FAIL_INPUT;   /* before anything touches the disk */
     char *dir = rn_store_pod_dir(pods_dir, pod->uid);
     char token[37];
     il_uuid4(token);
     char *staging = il_xasprintf("%s/" STAGING_PREFIX "%s-%s", pods_dir, pod->uid, token);
-    int status = 0;
+    il_fail status = IL_OK;
     struct stat st;
     *created = false;
     *lock_fd = -1;
@@ -181,7 +182,7 @@ int rn_poddir_create_opts(const char *pods_dir, const il_create_request *req,
         /* nothing was started; the staging directory goes below */
     } else if ((*lock_fd = lock_pod(staging, opts->lock_name, true)) < 0) {
         il_buf_printf(err, "locking %s: %s", staging, strerror(errno));
-        status = 500;
+        status = IL_FAIL_IO;
     } else if (rename(staging, dir) != 0) {
         int rename_errno = errno;
         close(*lock_fd);
@@ -189,12 +190,12 @@ int rn_poddir_create_opts(const char *pods_dir, const il_create_request *req,
         errno = rename_errno;
         if (errno != EEXIST && errno != ENOTEMPTY) {
             il_buf_printf(err, "rename %s: %s", dir, strerror(errno));
-            status = 500;
+            status = IL_FAIL_IO;
         }   /* else: a concurrent create of the same UID won */
     } else {
         *created = true;
     }
-    if (status == 0 && !*created)
+    if (status == IL_OK && !*created)
         *lock_fd = lock_pod(dir, opts->lock_name, false);   /* waits for the winner */
     il_rm_rf(staging);
     free(staging);
@@ -202,16 +203,16 @@ int rn_poddir_create_opts(const char *pods_dir, const il_create_request *req,
     return status;
 }
 
-int rn_poddir_remove(const char *pods_dir, const char *uid, il_buf *err)
+il_fail rn_poddir_remove(const char *pods_dir, const char *uid, il_buf *err)
 {
     char *dir = rn_store_pod_dir(pods_dir, uid);
     char token[37];
     il_uuid4(token);
     char *doomed = il_xasprintf("%s/" DELETING_PREFIX "%s-%s", pods_dir, uid, token);
-    int rc = 0;   /* ENOENT: a concurrent delete got there first */
+    il_fail rc = IL_OK;   /* ENOENT: a concurrent delete got there first */
     if (rename(dir, doomed) != 0 ? errno != ENOENT : il_rm_rf(doomed) != 0) {
         il_buf_printf(err, "removing %s: %s", dir, strerror(errno));
-        rc = 500;
+        rc = IL_FAIL_IO;
     }
     free(doomed);
     free(dir);

@@ -169,14 +169,14 @@ int rn_poddir_validate(const il_pod *pod, il_buf *err);
 /* Lay out PODS/<uid> for req: pod.json, runtime.json, every container
  * waiting with an empty log, materialized volumes.  Built under a staging
  * name and renamed into place, so of two concurrent creates of one UID
- * exactly one wins.  Returns 0 with *created telling whether this call made
- * the directory (false: it existed), 400 (the pod cannot be materialized)
- * or 500 (the disk failed us).  On 0, *lock_fd holds the pod's create lock
+ * exactly one wins.  Returns IL_OK with *created telling whether this call
+ * made the directory (false: it existed), IL_FAIL_INPUT (the pod cannot be
+ * materialized) or IL_FAIL_IO (the disk failed us).  On 0, *lock_fd holds the pod's create lock
  * (an flock on create.lock, taken before the directory became visible), so
  * a concurrent duplicate waits here until the winner has finished starting
  * the pod; -1 if the pod vanished meanwhile.  The caller closes it. */
-int rn_poddir_create(const char *pods_dir, const il_create_request *req, const runtime_spec *rt,
-                  bool *created, int *lock_fd, il_buf *err);
+il_fail rn_poddir_create(const char *pods_dir, const il_create_request *req,
+                         const runtime_spec *rt, bool *created, int *lock_fd, il_buf *err);
 
 /* How a backend wants its pod directories made (rn_poddir_create: the
  * defaults, create.lock / eager / sync).  Every file created costs an inode
@@ -189,17 +189,18 @@ typedef struct poddir_opts {
     bool sync_files;          /* fsync each file before the directory is published */
     /* Called on the staging directory once pod.json, runtime.json and the
      * volumes are written, before the lock file is made and the rename
-     * publishes it: the backend's own files.  Returns 0 or an HTTP status. */
+     * publishes it: the backend's own files.  Returns 0, or -1 with err
+     * (the create fails with IL_FAIL_IO). */
     int (*finish)(const char *staging_dir, void *ctx, il_buf *err);
     void *finish_ctx;
 } poddir_opts;
 
-int rn_poddir_create_opts(const char *pods_dir, const il_create_request *req,
-                       const runtime_spec *rt, const poddir_opts *opts, bool *created,
-                       int *lock_fd, il_buf *err);
+il_fail rn_poddir_create_opts(const char *pods_dir, const il_create_request *req,
+                              const runtime_spec *rt, const poddir_opts *opts, bool *created,
+                              int *lock_fd, il_buf *err);
 /* Remove PODS/<uid>: renamed first so status never sees half a pod.
- * A missing directory is success.  Returns 0 or 500. */
-int rn_poddir_remove(const char *pods_dir, const char *uid, il_buf *err);
+ * A missing directory is success.  Returns IL_OK or IL_FAIL_IO. */
+il_fail rn_poddir_remove(const char *pods_dir, const char *uid, il_buf *err);
 /* PODS/<uid> of an existing pod (caller frees), or NULL: an invalid UID
  * or no such pod (a delete of it is then a success). */
 char *rn_poddir_find(const char *pods_dir, const il_pod *pod);
@@ -343,9 +344,10 @@ void rn_log_writer_free(log_writer *w);
  * the backend judges its own supervisors. */
 typedef bool (*logs_pod_alive_fn)(const char *pod_dir, void *ctx);
 
-/* Open a container's log in PODS/<uid>; returns 0 or an HTTP status. */
-int rn_logs_open_in(const char *pods_dir, const il_log_request *req, logs_pod_alive_fn alive,
-                 void *alive_ctx, void **stream, il_buf *err);
+/* Open a container's log in PODS/<uid>: IL_OK, IL_FAIL_INPUT (a bad name,
+ * a previous container) or IL_FAIL_NOT_FOUND, with err. */
+il_fail rn_logs_open_in(const char *pods_dir, const il_log_request *req,
+                        logs_pod_alive_fn alive, void *alive_ctx, void **stream, il_buf *err);
 ssize_t rn_logs_read(void *stream, char *buf, size_t max);
 void rn_logs_close(void *stream);
 

@@ -423,27 +423,27 @@ static void test_request_errors(void **state)
 
     il_log_request req = request();
     req.pod_uid = "../../etc";
-    assert_int_equal(rn_logs_open_in(f->pods, &req, alive_cb, f, &s, &err), 400);
+    assert_int_equal(rn_logs_open_in(f->pods, &req, alive_cb, f, &s, &err), IL_FAIL_INPUT);
     req = request();
     req.container = "../main";
-    assert_int_equal(rn_logs_open_in(f->pods, &req, alive_cb, f, &s, &err), 400);
+    assert_int_equal(rn_logs_open_in(f->pods, &req, alive_cb, f, &s, &err), IL_FAIL_INPUT);
     il_buf_reset(&err);
 
     req = request();
     req.previous = true;
-    assert_int_equal(rn_logs_open_in(f->pods, &req, alive_cb, f, &s, &err), 400);
+    assert_int_equal(rn_logs_open_in(f->pods, &req, alive_cb, f, &s, &err), IL_FAIL_INPUT);
     assert_non_null(strstr(il_buf_cstr(&err), "never restarted"));
     il_buf_reset(&err);
 
     req = request();
     req.container = "other";
-    assert_int_equal(rn_logs_open_in(f->pods, &req, alive_cb, f, &s, &err), 404);
+    assert_int_equal(rn_logs_open_in(f->pods, &req, alive_cb, f, &s, &err), IL_FAIL_NOT_FOUND);
     assert_non_null(strstr(il_buf_cstr(&err), "container \"other\""));
     il_buf_reset(&err);
 
     req = request();
     req.pod_uid = "00000000-0000-4000-8000-000000000000";
-    assert_int_equal(rn_logs_open_in(f->pods, &req, alive_cb, f, &s, &err), 404);
+    assert_int_equal(rn_logs_open_in(f->pods, &req, alive_cb, f, &s, &err), IL_FAIL_NOT_FOUND);
     assert_null(s);
     il_buf_free(&err);
 }
@@ -472,7 +472,7 @@ static void test_declared_not_started(void **state)
     void *s = NULL;
     il_buf err = IL_BUF_INIT;
     req.container = "undeclared";
-    assert_int_equal(rn_logs_open_in(f->pods, &req, alive_cb, f, &s, &err), 404);
+    assert_int_equal(rn_logs_open_in(f->pods, &req, alive_cb, f, &s, &err), IL_FAIL_NOT_FOUND);
     il_buf_free(&err);
 }
 

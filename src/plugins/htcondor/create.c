@@ -48,7 +48,7 @@ static int write_file(const char *dir, const char *name, const char *text, mode_
     int rc = 0;
     if (fd < 0 || il_write_all(fd, text, len) != (ssize_t)len) {
         il_buf_printf(err, "writing %s: %s", path, strerror(errno));
-        rc = 500;
+        rc = -1;
     }
     if (fd >= 0)
         close(fd);
@@ -82,7 +82,7 @@ static int give_to_submit_user(const htc_config *cfg, const char *dir, il_buf *e
     pthread_mutex_unlock(&lock);
     if (rc != 0)
         il_buf_printf(err, "giving %s to SubmitUser: %s", dir, strerror(errno));
-    return rc == 0 ? 0 : 500;
+    return rc == 0 ? 0 : -1;
 }
 
 /* poddir_opts.finish: job.sh and job.sub into the staging directory. */
@@ -213,7 +213,8 @@ int htc_create(void *vctx, const il_create_request *req, char **job_id, il_buf *
                             .sync_files = true, .finish = write_job_files, .finish_ctx = &job};
         bool created = false;
         int lock_fd = -1;
-        status = rn_poddir_create_opts(ctx->pods_dir, req, &rt, &opts, &created, &lock_fd, err);
+        status = il_plugin_status(
+            rn_poddir_create_opts(ctx->pods_dir, req, &rt, &opts, &created, &lock_fd, err));
         if (status == 0 && lock_fd < 0) {
             il_buf_printf(err, "pod %s was deleted while being created", pod->uid);
             status = 409;

@@ -113,5 +113,5 @@ int htc_delete(void *vctx, const il_pod *pod, il_buf *err)
     job_info_free(&final);
     free(job_id);
     free(dir);
-    return rc == 0 ? rn_poddir_remove(ctx->pods_dir, pod->uid, err) : rc;
+    return rc == 0 ? il_plugin_status(rn_poddir_remove(ctx->pods_dir, pod->uid, err)) : rc;
 }

@@ -271,8 +271,9 @@ int htc_logs_open(void *vctx, const il_log_request *req, void **stream, il_buf *
     const htc_ctx *ctx = vctx;
     char *dir = il_is_uuid(req->pod_uid) ? rn_store_pod_dir(ctx->pods_dir, req->pod_uid) : NULL;
     char *back = dir ? returned_dir(ctx, dir, req->pod_uid) : NULL;
-    int rc = back ? rn_logs_open_in(dir, req, returned_may_write, NULL, stream, err)
-                  : rn_logs_open_in(ctx->pods_dir, req, job_pod_may_write, NULL, stream, err);
+    il_fail f = back ? rn_logs_open_in(dir, req, returned_may_write, NULL, stream, err)
+                     : rn_logs_open_in(ctx->pods_dir, req, job_pod_may_write, NULL, stream, err);
+    int rc = il_plugin_status(f);
     free(back);
     free(dir);
     return rc;

@@ -76,7 +76,8 @@ int local_create(void *vctx, const il_create_request *req, char **job_id, il_buf
         return 400;
     bool created = false;
     int lock_fd = -1;
-    int status = rn_poddir_create(ctx->pods_dir, req, &ctx->runtime, &created, &lock_fd, err);
+    int status = il_plugin_status(
+        rn_poddir_create(ctx->pods_dir, req, &ctx->runtime, &created, &lock_fd, err));
     char *dir = rn_store_pod_dir(ctx->pods_dir, pod->uid);
     if (status == 0 && (created || never_supervised(dir))) {
         /* !created: the create that made the directory died before its

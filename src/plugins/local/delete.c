@@ -84,5 +84,5 @@ int local_delete(void *vctx, const il_pod *pod, il_buf *err)
     if (have_req)
         il_create_request_free(&req);
     free(dir);
-    return rn_poddir_remove(ctx->pods_dir, pod->uid, err);
+    return il_plugin_status(rn_poddir_remove(ctx->pods_dir, pod->uid, err));
 }

@@ -80,7 +80,8 @@ static bool supervisor_not_gone(const char *pod_dir, void *unused)
 int local_logs_open(void *vctx, const il_log_request *req, void **stream, il_buf *err)
 {
     const local_ctx *ctx = vctx;
-    return rn_logs_open_in(ctx->pods_dir, req, supervisor_not_gone, NULL, stream, err);
+    return il_plugin_status(
+        rn_logs_open_in(ctx->pods_dir, req, supervisor_not_gone, NULL, stream, err));
 }
 
 /* ---- ping -------------------------------------------------------------- */

@@ -84,7 +84,7 @@ static int write_script(const char *staging, void *vjob, il_buf *err)
     char *archive = NULL;
     int rc = 0;
     if (!cfg->shared_fs && !(archive = pod_archive(job->ctx, staging, err)))
-        rc = 500;
+        rc = -1;
     char *path = rn_store_path(staging, "job.sh");
     if (rc == 0) {
         o.archive_b64 = archive;
@@ -93,7 +93,7 @@ static int write_script(const char *staging, void *vjob, il_buf *err)
         size_t len = strlen(text);
         if (fd < 0 || il_write_all(fd, text, len) != (ssize_t)len) {
             il_buf_printf(err, "writing %s: %s", path, strerror(errno));
-            rc = 500;
+            rc = -1;
         }
         if (fd >= 0)
             close(fd);
@@ -233,7 +233,8 @@ int slurm_create(void *vctx, const il_create_request *req, char **job_id, il_buf
                             .sync_files = true, .finish = write_script, .finish_ctx = &job};
         bool created = false;
         int lock_fd = -1;
-        status = rn_poddir_create_opts(ctx->pods_dir, req, &rt, &opts, &created, &lock_fd, err);
+        status = il_plugin_status(
+            rn_poddir_create_opts(ctx->pods_dir, req, &rt, &opts, &created, &lock_fd, err));
         if (status == 0 && lock_fd < 0) {
             il_buf_printf(err, "pod %s was deleted while being created", pod->uid);
             status = 409;

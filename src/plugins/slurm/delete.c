@@ -167,5 +167,5 @@ int slurm_delete(void *vctx, const il_pod *pod, il_buf *err)
     job_info_free(&final);
     free(job_id);
     free(dir);
-    return rc != 0 ? rc : rn_poddir_remove(ctx->pods_dir, pod->uid, err);
+    return rc != 0 ? rc : il_plugin_status(rn_poddir_remove(ctx->pods_dir, pod->uid, err));
 }

@@ -213,5 +213,6 @@ int slurm_logs_open(void *vctx, const il_log_request *req, void **stream, il_buf
                       "SharedFS false, and the logs stay on the compute node");
         return 501;
     }
-    return rn_logs_open_in(ctx->pods_dir, req, job_pod_may_write, NULL, stream, err);
+    return il_plugin_status(
+        rn_logs_open_in(ctx->pods_dir, req, job_pod_may_write, NULL, stream, err));
 }
