@@ -155,30 +155,21 @@ static int submit(const htc_ctx *ctx, const char *dir, int lock_fd, char **job_i
     return rc;
 }
 
-/* Make the job for a pod whose directory is in place (lock held). */
-static int ensure_job(const htc_ctx *ctx, const il_pod *pod, const char *dir, bool created,
-                      int lock_fd, char **job_id, il_buf *err)
+/* The submission job_ensure makes: condor_submit of DIR/job.sub. */
+typedef struct condor_submission {
+    const htc_ctx *ctx;
+    const char *dir;
+} condor_submission;
+
+static int find_submitted(const void *vsub, const char *uid, char **id)
 {
-    if (!created && (*job_id = job_record_read(dir, NULL)) != NULL)
-        return 0;
-    if (!created && htc_find_by_uid(ctx->cfg, pod->uid, job_id) != 0) {
-        il_buf_printf(err, "pod %s may have a job already, and HTCondor cannot tell", pod->uid);
-        return 503;   /* submitting now could submit twice */
-    }
-    if (*job_id) {
-        il_warn("pod %s: adopting job %s submitted by an interrupted create", pod->uid, *job_id);
-    } else {
-        int rc = submit(ctx, dir, lock_fd, job_id, err);
-        if (rc != 0)
-            return rc;
-    }
-    if (job_record_commit(lock_fd, ctx->pods_dir, dir, *job_id) != 0) {
-        il_buf_printf(err, "recording job %s in %s: %s", *job_id, dir, strerror(errno));
-        free(*job_id);
-        *job_id = NULL;
-        return 500;   /* the job exists; a retried create adopts it by UID */
-    }
-    return 0;
+    return htc_find_by_uid(((const condor_submission *)vsub)->ctx->cfg, uid, id);
+}
+
+static int submit_condor(const void *vsub, int lock_fd, char **id, il_buf *err)
+{
+    const condor_submission *sub = vsub;
+    return submit(sub->ctx, sub->dir, lock_fd, id, err);
 }
 
 int htc_create(void *vctx, const il_create_request *req, char **job_id, il_buf *err)
@@ -219,7 +210,10 @@ int htc_create(void *vctx, const il_create_request *req, char **job_id, il_buf *
             il_buf_printf(err, "pod %s was deleted while being created", pod->uid);
             status = 409;
         } else if (status == 0) {
-            status = ensure_job(ctx, pod, dir, created, lock_fd, job_id, err);
+            condor_submission submission = {ctx, dir};
+            job_backend backend = {"HTCondor", find_submitted, submit_condor, &submission};
+            status = job_ensure(&backend, ctx->pods_dir, dir, pod->uid, created, lock_fd,
+                                job_id, err);
             if (status != 0 && status != 500 && status != 503)
                 il_rm_rf(dir);   /* nothing was submitted: leave no half pod behind */
         }

@@ -156,30 +156,21 @@ static int find_job_by_name(const slurm_ctx *ctx, const char *uid, char **id)
     return found < 0 ? -1 : 0;
 }
 
-/* Make the job for a pod whose directory is in place (lock held). */
-static int ensure_job(const slurm_ctx *ctx, const il_pod *pod, const char *dir, bool created,
-                      const strvec *sbatch, int lock_fd, char **job_id, il_buf *err)
+/* The submission job_ensure makes: sbatch with this argv. */
+typedef struct sbatch_submission {
+    const slurm_ctx *ctx;
+    const strvec *sbatch;
+} sbatch_submission;
+
+static int find_submitted(const void *vsub, const char *uid, char **id)
 {
-    if (!created && (*job_id = job_record_read(dir, NULL)) != NULL)
-        return 0;
-    if (!created && find_job_by_name(ctx, pod->uid, job_id) != 0) {
-        il_buf_printf(err, "pod %s may have a job already, and squeue cannot tell", pod->uid);
-        return 503;   /* submitting now could submit twice */
-    }
-    if (*job_id) {
-        il_warn("pod %s: adopting job %s submitted by an interrupted create", pod->uid, *job_id);
-    } else {
-        int rc = submit(ctx, sbatch, lock_fd, job_id, err);
-        if (rc != 0)
-            return rc;
-    }
-    if (job_record_commit(lock_fd, ctx->pods_dir, dir, *job_id) != 0) {
-        il_buf_printf(err, "recording job %s in %s: %s", *job_id, dir, strerror(errno));
-        free(*job_id);
-        *job_id = NULL;
-        return 500;   /* the job exists; a retried create adopts it by name */
-    }
-    return 0;
+    return find_job_by_name(((const sbatch_submission *)vsub)->ctx, uid, id);
+}
+
+static int submit_sbatch(const void *vsub, int lock_fd, char **id, il_buf *err)
+{
+    const sbatch_submission *sub = vsub;
+    return submit(sub->ctx, sub->sbatch, lock_fd, id, err);
 }
 
 int slurm_create(void *vctx, const il_create_request *req, char **job_id, il_buf *err)
@@ -242,7 +233,10 @@ int slurm_create(void *vctx, const il_create_request *req, char **job_id, il_buf
                    (status = identity_hand_over(&who, dir, err)) != 0) {
             il_rm_rf(dir);   /* nothing was submitted */
         } else if (status == 0) {
-            status = ensure_job(ctx, pod, dir, created, &sbatch, lock_fd, job_id, err);
+            sbatch_submission sub = {ctx, &sbatch};
+            job_backend backend = {"squeue", find_submitted, submit_sbatch, &sub};
+            status = job_ensure(&backend, ctx->pods_dir, dir, pod->uid, created, lock_fd,
+                                job_id, err);
             if (status != 0 && status != 500 && status != 503)
                 il_rm_rf(dir);   /* nothing was submitted: leave no half pod behind */
         }

@@ -250,3 +250,28 @@ bool job_pod_may_write(const char *pod_dir, void *unused)
     free(id);
     return !finished;
 }
+
+int job_ensure(const job_backend *b, const char *pods_dir, const char *dir, const char *uid,
+               bool created, int lock_fd, char **job_id, il_buf *err)
+{
+    if (!created && (*job_id = job_record_read(dir, NULL)) != NULL)
+        return 0;
+    if (!created && b->find(b->ctx, uid, job_id) != 0) {
+        il_buf_printf(err, "pod %s may have a job already, and %s cannot tell", uid, b->what);
+        return 503;   /* submitting now could submit twice */
+    }
+    if (*job_id) {
+        il_warn("pod %s: adopting job %s submitted by an interrupted create", uid, *job_id);
+    } else {
+        int rc = b->submit(b->ctx, lock_fd, job_id, err);
+        if (rc != 0)
+            return rc;
+    }
+    if (job_record_commit(lock_fd, pods_dir, dir, *job_id) != 0) {
+        il_buf_printf(err, "recording job %s in %s: %s", *job_id, dir, strerror(errno));
+        free(*job_id);
+        *job_id = NULL;
+        return 500;   /* the job exists; a retried create adopts it */
+    }
+    return 0;
+}

@@ -342,6 +342,25 @@ char *job_record_read(const char *pod_dir, job_info *final);
  * its job was recorded (a job killed by the batch system leaves "running"
  * in its files). */
 bool job_pod_may_write(const char *pod_dir, void *unused);
+
+/* How a batch backend finds and submits one pod's job (job_ensure). */
+typedef struct job_backend {
+    const char *what;         /* who could not tell, in messages: "squeue", "HTCondor" */
+    /* The job a create that died before recording it submitted: 0 with *id
+     * (NULL: none), -1 when the backend cannot be asked. */
+    int (*find)(const void *ctx, const char *uid, char **id);
+    /* Submit with the create lock as fd 3: 0 with *id, or an HTTP status. */
+    int (*submit)(const void *ctx, int lock_fd, char **id, il_buf *err);
+    const void *ctx;
+} job_backend;
+
+/* The job of a pod whose directory is in place, its create lock held: the
+ * recorded one, else one an interrupted create submitted (adopted), else a
+ * new submission; then recorded durably.  0 with *job_id, or an HTTP status
+ * (503: the backend cannot say whether a job exists; 500: submitted but not
+ * recorded, a retried create adopts it). */
+int job_ensure(const job_backend *b, const char *pods_dir, const char *dir, const char *uid,
+               bool created, int lock_fd, char **job_id, il_buf *err);
 /* Replace job.json atomically (the final state, seen by /status). */
 int job_record_write(const char *pod_dir, const char *job_id, const job_info *final);
 /* Record job_id in the job.json open as fd (the create lock), in place,
