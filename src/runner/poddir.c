@@ -272,3 +272,25 @@ int64_t rn_poddir_stored_grace(const char *dir, const il_pod *pod)
         il_create_request_free(&req);
     return grace;
 }
+
+char *rn_pods_dir_open(const char *data_root, mode_t mode)
+{
+    char *pods_dir = il_xasprintf("%s/pods", data_root);
+    if (il_mkdir_p(pods_dir, mode) != 0) {
+        il_error("cannot create %s: %s", pods_dir, strerror(errno));
+        free(pods_dir);
+        return NULL;
+    }
+    rn_poddir_remove_stale(pods_dir);
+    return pods_dir;
+}
+
+char *rn_runner_path(const char *configured)
+{
+    if (configured && configured[0])
+        return il_xstrdup(configured);
+    char *self = rn_self_exe();
+    if (!self)
+        il_error("cannot find my own executable: %s", strerror(errno));
+    return self;
+}

@@ -206,6 +206,13 @@ il_fail rn_poddir_remove(const char *pods_dir, const char *uid, il_buf *err);
 char *rn_poddir_find(const char *pods_dir, const il_pod *pod);
 /* Leftovers of a crash in the middle of a create or a remove. */
 void rn_poddir_remove_stale(const char *pods_dir);
+/* A plugin's start-up: DATA_ROOT/pods made with mode if missing, and a
+ * crash's leftovers in it removed.  The path (caller frees), or NULL after
+ * logging why. */
+char *rn_pods_dir_open(const char *data_root, mode_t mode);
+/* The program the nodes run a pod with: configured (when set) or this
+ * executable.  Caller frees; NULL after logging why. */
+char *rn_runner_path(const char *configured);
 /* Kubernetes' grace period for a delete: the deletion's own, the spec's,
  * then the pod as created (stored may be NULL). */
 int64_t rn_poddir_delete_grace(const il_pod *pod, const il_pod *stored);

@@ -7,7 +7,6 @@
  * with the pod's outcome. */
 #include "htcondor.h"
 
-#include <errno.h>
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
@@ -45,15 +44,8 @@ static int start(const void *vcfg, void **out)
     const htc_config *cfg = vcfg;
     htc_ctx *ctx = il_xcalloc(1, sizeof(*ctx));
     ctx->cfg = cfg;
-    ctx->runner_path = cfg->runner_path && cfg->runner_path[0] ? il_xstrdup(cfg->runner_path)
-                                                               : rn_self_exe();
-    ctx->pods_dir = il_xasprintf("%s/pods", cfg->base.data_root);
-    if (!ctx->runner_path) {
-        il_error("cannot find my own executable: %s", strerror(errno));
-    } else if (il_mkdir_p(ctx->pods_dir, 0755) != 0) {
-        il_error("cannot create %s: %s", ctx->pods_dir, strerror(errno));
-    } else {
-        rn_poddir_remove_stale(ctx->pods_dir);
+    if ((ctx->runner_path = rn_runner_path(cfg->runner_path)) &&
+        (ctx->pods_dir = rn_pods_dir_open(cfg->base.data_root, 0755))) {
         htc_recover(ctx);
         il_info("runtime %s, data in %s, runner %s, jobs submitted as %s", cfg->runtime,
                 cfg->base.data_root, ctx->runner_path,

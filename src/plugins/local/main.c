@@ -77,16 +77,11 @@ static int start(const void *vcfg, void **out)
     const local_config *cfg = vcfg;
     local_ctx *ctx = il_xcalloc(1, sizeof(*ctx));
     ctx->cfg = cfg;
-    ctx->pods_dir = il_xasprintf("%s/pods", cfg->base.data_root);
     int rc = 1;
     if (runtime_from_config(cfg, &ctx->runtime) != 0) {
         rc = 2;
-    } else if (!(ctx->self_exe = rn_self_exe())) {
-        il_error("cannot find my own executable: %s", strerror(errno));
-    } else if (il_mkdir_p(ctx->pods_dir, 0700) != 0) {
-        il_error("cannot create %s: %s", ctx->pods_dir, strerror(errno));
-    } else {
-        rn_poddir_remove_stale(ctx->pods_dir);
+    } else if ((ctx->self_exe = rn_runner_path(NULL)) &&
+               (ctx->pods_dir = rn_pods_dir_open(cfg->base.data_root, 0700))) {
         il_info("runtime %s, data in %s", cfg->runtime, cfg->base.data_root);
         *out = ctx;
         return 0;
