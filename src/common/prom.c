@@ -342,6 +342,11 @@ void il_prom_set_backend(const char *name)
     command_backend = name;
 }
 
+const char *il_prom_backend(void)
+{
+    return command_backend;
+}
+
 void il_prom_observe_command(const char *command, double seconds, const char *failure)
 {
     const char *base = strrchr(command, '/');

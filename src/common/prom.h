@@ -55,6 +55,7 @@ void il_prom_render(il_buf *out);
 /* The backend this process speaks to ("slurm", "local"): the "backend"
  * label of the command metrics below.  Set once at start-up. */
 void il_prom_set_backend(const char *name);
+const char *il_prom_backend(void);
 /* Count one backend command (argv[0]; its base name is the label): how
  * long it took, and failure ("exit", "timeout", "spawn") or NULL when it
  * succeeded. */

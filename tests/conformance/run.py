@@ -42,7 +42,7 @@ sys.path.insert(0, os.path.join(REPO, "tests", "pylib"))   # this script's dir i
 import harness  # noqa: E402  (tests/pylib: daemons on unix sockets)
 import localimages  # noqa: E402
 import realkube  # noqa: E402
-from kube_client import KubeClient  # noqa: E402
+from vkutil import FakeKube  # noqa: E402
 
 DEFAULT_SUITE = os.environ.get("IL_CONFORMANCE_SUITE") or os.path.abspath(
     os.path.join(REPO, "..", "shared", "conformance", "vk-test-set"))
@@ -102,36 +102,6 @@ def split_validation(rendered):
 # ---------------------------------------------------------------------------------------------
 # the environment: API server double, interlink + interlink-local per runtime, a VK per runtime
 
-class FakeKube(harness.Daemon):
-    """tests/kube/fake_apiserver.py; kubelet-serving CSRs are approved as the CI
-    setup script does (here by the double's --auto-approve-csr)."""
-
-    def __init__(self, directory):
-        self.dir = directory
-        os.makedirs(directory, exist_ok=True)
-        super().__init__([sys.executable, os.path.join(REPO, "tests", "kube", "fake_apiserver.py"),
-                          "--port", "0", "--dir", directory, "--auto-approve-csr"],
-                         os.path.join(directory, "apiserver.log"))
-
-    def start(self):
-        port_file = os.path.join(self.dir, "port")
-        if os.path.exists(port_file):
-            os.unlink(port_file)
-        super().start()
-        harness.wait_for("the API server double", lambda: os.path.exists(port_file)
-                         and open(port_file).read().strip(), timeout=60, interval=0.2)
-        self.port = int(open(port_file).read())
-        with open(os.path.join(self.dir, "token")) as f:
-            self.token = f.read().strip()
-
-        class Pki:
-            ca_crt = os.path.join(self.dir, "ca.crt")
-        self.pki = Pki
-        self.kubeconfig = os.path.join(self.dir, "kubeconfig")
-        self.api = KubeClient(self)
-        return self
-
-
 class Node:
     """interlink + interlink-local (one runtime) and an interlink-vk registering `name`."""
 
@@ -181,7 +151,8 @@ class Env:
         if self.real:
             self.kube = realkube.RealKube()
         else:
-            self.kube = FakeKube(os.path.join(workdir, "kube")).start()
+            # kubelet-serving CSRs approved as the CI setup script does
+            self.kube = FakeKube(os.path.join(workdir, "kube"), args=("--auto-approve-csr",))
         self.nodes = {}
         self.created = []          # (plural path, name) of everything applied, for teardown
 
@@ -230,10 +201,7 @@ class Env:
                              "result": FAIL if problems else PASS,
                              "reason": "; ".join(problems) if problems else
                              "0 on SIGTERM, no sanitizer report"})
-            if self.real:
-                self.kube.stop()
-            elif self.kube.alive():
-                self.kube.stop()
+            self.kube.stop()
             harness.kill_processes_under(self.workdir)
         return rows
 

@@ -22,7 +22,7 @@ static void config_file(const uint8_t *data, size_t size)
     slurm_config cfg;
     il_buf err = IL_BUF_INIT;
     if (slurm_config_load(path, &cfg, &err) == 0)
-        FUZZ_ASSERT(cfg.runtime != NULL);
+        FUZZ_ASSERT(cfg.rt.runtime != NULL);
     il_buf_free(&err);
     slurm_config_free(&cfg);
     close(fd);

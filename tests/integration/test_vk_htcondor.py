@@ -10,7 +10,6 @@ import os
 
 import pytest
 
-import harness as h
 import htcondorutil as hu
 import vkutil
 from vkutil import condition, wait_for
@@ -22,34 +21,16 @@ def pool():
         yield p
 
 
-class CondorVKEnv:
-    def __init__(self, directory, pool):
-        self.dir = str(directory)
-        self.pool = pool
-        self.kube = vkutil.FakeKube(os.path.join(self.dir, "kube"))
-        self.stack = hu.CondorStack(os.path.join(self.dir, "stack"), pool).start()
-        self.vk = vkutil.VK(self.dir, self.kube, self.stack).start()
+class CondorVKEnv(vkutil.VKEnv):
+    """The fake API server, interlink + interlink-htcondor, and interlink-vk, in one dir."""
 
-    def stop(self):
-        try:
-            code = self.vk.stop()
-        finally:
-            try:
-                if self.stack.api and self.stack.api.alive():
-                    code_, pods = h.request_json(self.stack.api_addr, "GET", "/pods")
-                    for entry in (pods if code_ == 200 else []):
-                        self.stack.delete(entry["pod"])
-            finally:
-                self.stack.cleanup()
-                self.kube.stop()
-        assert code == 0, f"interlink-vk exited {code} on SIGTERM:\n{self.vk.output()[-3000:]}"
-        out = self.vk.output()
-        assert "ERROR: AddressSanitizer" not in out and "runtime error:" not in out, out[-5000:]
+    def __init__(self, directory, pool):
+        self.pool = pool
+        stack = hu.CondorStack(os.path.join(str(directory), "stack"), pool).start()
+        super().__init__(directory, stack=stack)
 
     def wait_phase(self, name, phases=("Succeeded", "Failed"), timeout=90):
-        return wait_for(f"pod {name} in {phases}",
-                        lambda: vkutil.phase(self.kube.pod(name)) in phases and self.kube.pod(name),
-                        timeout)
+        return super().wait_phase(name, phases, timeout)
 
     def job_of(self, name):
         job = (self.kube.pod(name)["metadata"].get("annotations") or {}).get("JobID")

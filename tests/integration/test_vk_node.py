@@ -91,4 +91,4 @@ def test_node_status_written_only_on_change(fake_env):
     env.kube.api.delete("/_test/requests")
     time.sleep(3)   # a negative check: three ping periods in which nothing changes
     writes = env.kube.requests(method="PATCH", path=f"/api/v1/nodes/{NODE}/status")
-    assert writes == [], writes
+    assert writes == [], [w["body"] for w in writes]

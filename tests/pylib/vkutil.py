@@ -1,7 +1,6 @@
 """Helpers for the virtual-kubelet integration tests: the fake Kubernetes API
 server (tests/kube/fake_apiserver.py) as a subprocess, interlink-vk as a
 daemon against it and a harness.Stack, and polling helpers."""
-import json
 import os
 import signal
 import subprocess
@@ -102,11 +101,15 @@ def logs_from_plugin(stack, pod, container):
 
 
 class VKEnv:
-    """The fake API server, interlink + interlink-local, and interlink-vk, in one dir."""
+    """The fake API server, interlink + a plugin (interlink-local unless told
+    otherwise), and interlink-vk, in one dir."""
 
-    def __init__(self, directory, kube_args=(), kube=None, **vk_config):
+    def __init__(self, directory, kube_args=(), kube=None, stack=None, **vk_config):
         """``kube``: a running API server to use (realkube.RealKube; reset
-        here, left running at stop); by default a FakeKube of our own."""
+        here, left running at stop); by default a FakeKube of our own.
+        ``stack``: a started stack of another backend (slurmutil.SlurmStack,
+        htcondorutil.CondorStack), whose pods are deleted and which is
+        stopped at stop; by default interlink + interlink-local."""
         self.dir = str(directory)
         self.vk_config = vk_config
         self.own_kube = kube is None
@@ -115,7 +118,8 @@ class VKEnv:
         else:
             kube.reset()
         self.kube = kube
-        self.stack = harness.Stack(os.path.join(self.dir, "stack")).start()
+        self.own_stack = stack is None
+        self.stack = stack if stack else harness.Stack(os.path.join(self.dir, "stack")).start()
         self.kubelet_port = free_port()
         self.vk = VK(self.dir, self.kube, self.stack, self.kubelet_port, **vk_config).start()
 
@@ -131,10 +135,19 @@ class VKEnv:
             self.vk.stop_cleanly()
         finally:
             try:
-                self.stack.stop()
+                if not self.own_stack:
+                    self.delete_held_pods()
+                (getattr(self.stack, "cleanup", None) or self.stack.stop)()
             finally:
                 if self.own_kube:
                     self.kube.stop()
+
+    def delete_held_pods(self):
+        """Batch jobs never outlive the test: delete what interlink still holds."""
+        if self.stack.api and self.stack.api.alive():
+            code, pods = harness.request_json(self.stack.api_addr, "GET", "/pods")
+            for entry in (pods if code == 200 else []):
+                self.stack.delete(entry["pod"])
 
     def plugin_pod_dirs(self):
         pods = os.path.join(self.stack.dir, "local-data", "pods")

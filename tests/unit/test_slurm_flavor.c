@@ -362,7 +362,7 @@ static int annotated_runtime(const char *yaml, const char *annotations, runtime_
         fail_msg("load: %s", cerr);
     il_pod pod;
     make_pod(annotations, "{}", &pod);
-    assert_int_equal(slurm_runtime_spec(&cfg, false, rt, err), 0);
+    assert_int_equal(batch_runtime_spec(&cfg.rt, false, rt, err), 0);
     int rc = slurm_runtime_annotations(&cfg, &pod, rt, err);
     il_pod_free(&pod);
     slurm_config_free(&cfg);

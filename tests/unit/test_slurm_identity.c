@@ -1,4 +1,4 @@
-/* test_slurm_identity.c -- IdentityMapFile (identity.c): loading and its
+/* test_slurm_identity.c -- IdentityMapFile (batch identity.c, slurm billing.c): loading and its
  * refusals, user before groups, unmapped callers refused with 403, the
  * comment made safe for the sbatch argv. */
 #include <setjmp.h>
@@ -45,17 +45,17 @@ static void resolves(json_t *map, il_caller caller, int want_rc, const char *wan
     slurm_config cfg = {.identity_map = map};
     slurm_identity id;
     il_buf err = IL_BUF_INIT;
-    int rc = identity_resolve(&cfg, &caller, &id, &err);
+    int rc = slurm_identity_resolve(&cfg, &caller, &id, &err);
     assert_int_equal(rc, want_rc);
     if (rc == 0) {
         char *flags = joined(&id.flags);
         assert_string_equal(flags, want_flags);
         free(flags);
-        assert_false(id.as_user);
+        assert_false(id.who.as_user);
     } else {
         assert_non_null(strstr(il_buf_cstr(&err), want_flags));
     }
-    identity_free(&id);
+    slurm_identity_free(&id);
     il_buf_free(&err);
 }
 

@@ -231,7 +231,7 @@ static void test_resources_rule(void **state)
     char *map[] = {"nvidia.com/gpu=gpu", NULL};
     job_resources r;
     il_buf err = IL_BUF_INIT;
-    assert_int_equal(job_resources_compute(&pod, map, &r, &err), 0);
+    assert_int_equal(job_resources_compute(&pod, map, NULL, &r, &err), 0);
     /* cpu: parallel 1 + 0.25 = 1.25 < init max 3; memory: 1.5Gi < 3Gi; gpu 1 + 2. */
     assert_int_equal(r.cpu_milli, 3000);
     assert_int_equal(r.memory_bytes, 3LL << 30);
@@ -245,7 +245,7 @@ static void test_resources_rule(void **state)
     rn_strvec_free(&flags);
     job_resources_free(&r);
     char *no_map[] = {NULL};
-    assert_int_equal(job_resources_compute(&pod, no_map, &r, &err), -1);
+    assert_int_equal(job_resources_compute(&pod, no_map, NULL, &r, &err), -1);
     assert_non_null(strstr(il_buf_cstr(&err), "nvidia.com/gpu"));
     job_resources_free(&r);
     il_buf_free(&err);
@@ -262,7 +262,7 @@ static void test_sbatch_argv(void **state)
                         .account = "proj", .time_limit = "1:00:00", .gres_resources = map};
     job_resources r;
     il_buf err = IL_BUF_INIT;
-    assert_int_equal(job_resources_compute(&pod, map, &r, &err), 0);
+    assert_int_equal(job_resources_compute(&pod, map, NULL, &r, &err), 0);
     strvec argv = {0};
     assert_int_equal(sbatch_argv(&cfg, &pod, NULL, "/d/pods/" UID, &r, &argv, &err), 0);
     /* The annotation's partition and --mem-per-cpu replace the config's

@@ -1,12 +1,12 @@
 /* config.c -- interlink-htcondor's configuration, declared once here (the
- * table also prints --help-config; docs/htcondor.md documents it), and the
- * runtime spec new pods are frozen with.
+ * table also prints --help-config; docs/htcondor.md documents it).
  *
  * Checked at load, so a mistake stops the plugin at start-up rather than
  * failing pods later: the identity (HTCondor refuses jobs owned by root,
  * so a plugin running as root needs SubmitUser), and the paths that end up
  * in every submit description (DataRootFolder, RunnerPath), which must
- * need no quoting there. */
+ * need no quoting there.  The runtime keys are every batch plugin's
+ * (batch.h). */
 #include "htcondor.h"
 
 #include <pwd.h>
@@ -43,24 +43,7 @@ const il_cfg_field htc_config_fields[] = {
      "submit with -spool (a schedd on another host, see ScheddName and Pool): the pod's files "
      "travel with the submission, and a completed job's results are fetched with "
      "condor_transfer_data, then the job is removed from the queue; implies FileTransfer"},
-    {"ContainerRuntime", NULL, IL_CFG_STRING, CFG(runtime), "none",
-     "on the execute node: none (processes under bubblewrap), podman, apptainer, singularity"},
-    {"ImagePrefix", NULL, IL_CFG_STRING, CFG(image_prefix), NULL,
-     "prepended to relative image names"},
-    {"ApptainerPath", NULL, IL_CFG_STRING, CFG(apptainer_path), "apptainer",
-     "apptainer (or singularity) executable"},
-    {"ApptainerOptions", NULL, IL_CFG_STRLIST, CFG(apptainer_options), "--no-eval,--containall",
-     "apptainer/singularity options before the image (list)"},
-    {"PodmanPath", NULL, IL_CFG_STRING, CFG(podman_path), "podman", "podman executable"},
-    {"PodmanArgs", NULL, IL_CFG_STRLIST, CFG(podman_args), RUNNER_DEFAULT_PODMAN_ARGS,
-     "extra `podman run` arguments (list)"},
-    {"PodmanLimits", NULL, IL_CFG_BOOL, CFG(podman_limits), "true",
-     "podman: enforce the containers' CPU and memory limits"},
-    {"BwrapPath", NULL, IL_CFG_STRING, CFG(bwrap_path), "bwrap",
-     "bubblewrap executable (runtime none)"},
-    {"BashPath", NULL, IL_CFG_STRING, CFG(bash_path), "/bin/bash", "job.sh's interpreter"},
-    {"RunnerPath", NULL, IL_CFG_STRING, CFG(runner_path), NULL,
-     "this plugin's binary as the execute nodes see it (default: its own path)"},
+    BATCH_RUNTIME_FIELDS(htc_config, rt, "none"),
     {"Requirements", NULL, IL_CFG_STRING, CFG(requirements), NULL,
      "requirements expression of every job (admin-trusted ClassAd); the pod's requirements "
      "annotation is and'ed to it"},
@@ -79,8 +62,6 @@ const il_cfg_field htc_config_fields[] = {
     {"VacateExtraSeconds", NULL, IL_CFG_INT, CFG(vacate_extra_s), "10",
      "job_max_vacate_time is the pod's grace period plus this: the supervisor's time to stop "
      "the containers before HTCondor kills it"},
-    {"EnableProbes", NULL, IL_CFG_BOOL, CFG(enable_probes), "true",
-     "run the containers' probes inside the job; false: ignore them"},
     {"CommandTimeoutSeconds", NULL, IL_CFG_INT, CFG(command_timeout_s), "60",
      "deadline of one condor_submit/condor_q/condor_history/condor_rm/condor_status call"},
     {"DeleteWaitSeconds", NULL, IL_CFG_INT, CFG(delete_wait_s), "30",
@@ -128,15 +109,10 @@ static int identity_check(htc_config *cfg, il_buf *err)
 int htc_config_check(void *vcfg, il_buf *err)
 {
     htc_config *cfg = vcfg;
-    runtime_kind kind;
-    if (rn_runtime_kind_parse(cfg->runtime, &kind) != 0 || kind == RUNTIME_ENROOT ||
-        kind == RUNTIME_CHARLIECLOUD) {
-        il_buf_printf(err, "ContainerRuntime \"%s\": expected none, podman, apptainer or "
-                      "singularity", cfg->runtime);
+    if (batch_runtime_check(&cfg->rt, err) != 0)
         return -1;
-    }
-    if (!plain_path(cfg->base.data_root) || (cfg->runner_path && cfg->runner_path[0] &&
-                                        !plain_path(cfg->runner_path))) {
+    const char *runner = cfg->rt.runner_path;
+    if (!plain_path(cfg->base.data_root) || (runner && runner[0] && !plain_path(runner))) {
         il_buf_printf(err, "DataRootFolder and RunnerPath must be absolute paths of letters, "
                       "digits and /._+-@: (they are written into submit descriptions)");
         return -1;
@@ -154,30 +130,4 @@ int htc_config_check(void *vcfg, il_buf *err)
         return -1;
     }
     return identity_check(cfg, err);
-}
-
-int htc_runtime_spec(const htc_config *cfg, bool gpu, runtime_spec *out, il_buf *err)
-{
-    memset(out, 0, sizeof(*out));
-    if (rn_runtime_kind_parse(cfg->runtime, &out->kind) != 0) {
-        il_buf_printf(err, "unknown ContainerRuntime \"%s\"", cfg->runtime);
-        return -1;
-    }
-    const char *path = NULL;
-    char **args = NULL;
-    if (out->kind == RUNTIME_PODMAN) {
-        path = cfg->podman_path;
-        args = cfg->podman_args;
-    } else if (out->kind == RUNTIME_APPTAINER || out->kind == RUNTIME_SINGULARITY) {
-        path = cfg->apptainer_path;
-        args = cfg->apptainer_options;
-    }
-    out->path = il_xstrdup(path);
-    out->bwrap_path = il_xstrdup(cfg->bwrap_path);
-    out->image_prefix = il_xstrdup(cfg->image_prefix);
-    rn_strvec_push_all(&out->args, args);
-    out->gpu = gpu;
-    out->no_probes = !cfg->enable_probes;
-    out->limits = out->kind == RUNTIME_PODMAN && cfg->podman_limits;
-    return 0;
 }

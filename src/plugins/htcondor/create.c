@@ -90,7 +90,7 @@ static int write_job_files(const char *staging, void *vjob, il_buf *err)
 {
     const submit_job *job = vjob;
     il_buf sh = IL_BUF_INIT;
-    il_buf_printf(&sh, "#!%s\n# interlink-htcondor: pod %s\n", job->ctx->cfg->bash_path,
+    il_buf_printf(&sh, "#!%s\n# interlink-htcondor: pod %s\n", job->ctx->cfg->rt.bash_path,
                   job->pod->uid);   /* a checked UUID */
     if (job->ctx->cfg->file_transfer) {
         /* The transferred files are in the scratch directory: gather them
@@ -196,7 +196,7 @@ int htc_create(void *vctx, const il_create_request *req, char **job_id, il_buf *
     /* Everything condor_submit will be told is decided before anything
      * touches the disk: a refused annotation costs no files. */
     status = htc_submit_text(ctx->cfg, pod, dir, &res, &sub, err);
-    if (status == 0 && htc_runtime_spec(ctx->cfg, res.gpus > 0, &rt, err) != 0)
+    if (status == 0 && batch_runtime_spec(&ctx->cfg->rt, res.gpus > 0, &rt, err) != 0)
         status = 400;
     if (status == 0) {
         submit_job job = {.ctx = ctx, .pod = pod, .dir = dir, .submit = il_buf_cstr(&sub)};

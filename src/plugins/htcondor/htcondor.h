@@ -11,7 +11,7 @@
  *               what passed an allow-list: numbers, the pod UID, and the
  *               admin-allowed annotation values, quoted as ClassAd strings
  *   job.json    the create lock and the pod<->job record, exactly as
- *               interlink-slurm keeps it (its jobs.c): empty while a
+ *               every batch plugin keeps it (batch.h): empty while a
  *               submission may be under way, {"jobId": "C.P"} once
  *               condor_submit answered, plus the final state once seen
  *   job.out     the job's stdout and stderr (the supervisor's own)
@@ -30,9 +30,9 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "batch.h"
 #include "plugin.h"
 #include "runner.h"
-#include "slurm.h"    /* cmd_run, sh_quote, job_info and job.json (see CMakeLists) */
 #include "wire.h"
 
 #define HTC_UID_ATTR "InterLinkPodUID"
@@ -49,16 +49,7 @@ typedef struct htc_config {
     char *pool;               /* -pool: its collector */
     bool file_transfer;       /* no shared filesystem: pod files in, results out */
     bool spool;               /* condor_submit -spool; results fetched by condor_transfer_data */
-    char *runtime;
-    char *image_prefix;
-    char *apptainer_path;
-    char **apptainer_options;
-    char *podman_path;
-    char **podman_args;
-    bool podman_limits;
-    char *bwrap_path;
-    char *bash_path;
-    char *runner_path;
+    batch_runtime_config rt;  /* ContainerRuntime and its keys, BashPath, RunnerPath, ... */
     char *requirements;       /* admin's requirements expression, trusted */
     char **accounting_groups; /* allow-list of the accounting-group annotation; "*": any */
     bool allow_requirements;  /* the requirements annotation */
@@ -66,7 +57,6 @@ typedef struct htc_config {
     int64_t cpu_default;      /* request_cpus when no container says */
     int64_t memory_default_mb;
     int64_t vacate_extra_s;   /* job_max_vacate_time = grace + this */
-    bool enable_probes;
     int64_t command_timeout_s;
     int64_t delete_wait_s;    /* how long a delete waits for the job to leave the queue */
     /* Derived at load: */
@@ -80,8 +70,6 @@ extern const size_t htc_config_nfields;
 /* The checks the table cannot make (identity, paths that go into submit
  * descriptions, bounds); -1 with err. */
 int htc_config_check(void *cfg, il_buf *err);
-
-int htc_runtime_spec(const htc_config *cfg, bool gpu, runtime_spec *out, il_buf *err);
 
 typedef struct htc_ctx {
     const htc_config *cfg;

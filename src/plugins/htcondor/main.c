@@ -44,10 +44,10 @@ static int start(const void *vcfg, void **out)
     const htc_config *cfg = vcfg;
     htc_ctx *ctx = il_xcalloc(1, sizeof(*ctx));
     ctx->cfg = cfg;
-    if ((ctx->runner_path = rn_runner_path(cfg->runner_path)) &&
+    if ((ctx->runner_path = rn_runner_path(cfg->rt.runner_path)) &&
         (ctx->pods_dir = rn_pods_dir_open(cfg->base.data_root, 0755))) {
         htc_recover(ctx);
-        il_info("runtime %s, data in %s, runner %s, jobs submitted as %s", cfg->runtime,
+        il_info("runtime %s, data in %s, runner %s, jobs submitted as %s", cfg->rt.runtime,
                 cfg->base.data_root, ctx->runner_path,
                 cfg->submit_user && cfg->submit_user[0] ? cfg->submit_user : "this user");
         *out = ctx;

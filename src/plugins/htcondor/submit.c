@@ -77,7 +77,7 @@ int htc_pod_request(const htc_config *cfg, const il_pod *pod, htc_request *out, 
     }
     static char *gpu_map[] = {"nvidia.com/gpu=gpu", "amd.com/gpu=gpu", NULL};
     job_resources r = {0};
-    if (job_resources_compute(pod, gpu_map, &r, err) != 0)
+    if (job_resources_compute(pod, gpu_map, NULL, &r, err) != 0)
         return 400;
     out->cpus = r.cpu_milli > 0 ? (r.cpu_milli + 999) / 1000 : cfg->cpu_default;
     out->memory_mb = r.memory_bytes > 0 ? (r.memory_bytes + MIB - 1) / MIB

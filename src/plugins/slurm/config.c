@@ -1,6 +1,7 @@
 /* config.c -- interlink-slurm's configuration: upstream SlurmConfig.yaml
  * keys, declared once here (the table also prints --help-config and is
- * what README documents), and the runtime spec new pods are frozen with.
+ * what docs/slurm.md documents; the runtime keys are every batch plugin's,
+ * batch.h), and what the pod's annotations add to the runtime.
  *
  * Upstream keys we do not implement (Tsocks*) are reported
  * by the loader as unknown keys: a warning, never fatal, so upstream files
@@ -32,35 +33,7 @@ const il_cfg_field slurm_config_fields[] = {
     {"JobCompPath", NULL, IL_CFG_STRING, CFG(jobcomp_path), NULL,
      "SLURM's jobcomp/filetxt log (JobCompLoc), read first for jobs that left squeue; "
      "SacctPath is asked about the ones it does not know"},
-    {"ContainerRuntime", NULL, IL_CFG_STRING, CFG(runtime), "apptainer",
-     "apptainer, singularity, podman, charliecloud, enroot, or none (processes under bubblewrap)"},
-    {"ImagePrefix", NULL, IL_CFG_STRING, CFG(image_prefix), NULL,
-     "prepended to relative image names (slurm-job.vk.io/image-root wins); apptainer implies "
-     "docker:// for bare names"},
-    {"ApptainerPath", NULL, IL_CFG_STRING, CFG(apptainer_path), "apptainer",
-     "apptainer executable"},
-    {"SingularityPath", "SINGULARITYPATH", IL_CFG_STRING, CFG(singularity_path), "singularity",
-     "singularity executable"},
-    {"SingularityDefaultOptions", NULL, IL_CFG_STRLIST, CFG(singularity_options),
-     "--no-eval,--containall", "apptainer/singularity options before the image (list)"},
-    {"EnrootPath", NULL, IL_CFG_STRING, CFG(enroot_path), "enroot", "enroot executable"},
-    {"EnrootDefaultOptions", NULL, IL_CFG_STRLIST, CFG(enroot_options), "--rw",
-     "`enroot start` options (list)"},
-    {"ChRunPath", NULL, IL_CFG_STRING, CFG(chrun_path), "ch-run", "charliecloud's ch-run"},
-    {"ChRunDefaultOptions", NULL, IL_CFG_STRLIST, CFG(chrun_options), NULL,
-     "ch-run options before the image (list)"},
-    {"PodmanPath", NULL, IL_CFG_STRING, CFG(podman_path), "podman", "podman executable"},
-    {"PodmanArgs", NULL, IL_CFG_STRLIST, CFG(podman_args), RUNNER_DEFAULT_PODMAN_ARGS,
-     "extra `podman run` arguments (list)"},
-    {"PodmanLimits", NULL, IL_CFG_BOOL, CFG(podman_limits), "true",
-     "podman: enforce the containers' CPU and memory limits (--cpus, --memory, no swap "
-     "beyond it); false where podman cannot set cgroup limits (rootless without "
-     "delegation).  OOM kills are reported OOMKilled either way"},
-    {"BwrapPath", NULL, IL_CFG_STRING, CFG(bwrap_path), "bwrap",
-     "bubblewrap executable (runtime none)"},
-    {"BashPath", NULL, IL_CFG_STRING, CFG(bash_path), "/bin/bash", "job script interpreter"},
-    {"RunnerPath", NULL, IL_CFG_STRING, CFG(runner_path), NULL,
-     "this plugin's binary as the nodes see it (default: its own path)"},
+    BATCH_RUNTIME_FIELDS(slurm_config, rt, "apptainer"),
     {"Partition", NULL, IL_CFG_STRING, CFG(partition), NULL,
      "default --partition (and the partition ping reports); empty: SLURM's default"},
     {"Account", NULL, IL_CFG_STRING, CFG(account), NULL, "default --account"},
@@ -102,9 +75,6 @@ const il_cfg_field slurm_config_fields[] = {
     {"AllowedMpiFlags", NULL, IL_CFG_STRLIST, CFG(allowed_mpi_flags), NULL,
      "mpiexec options the mpi-flags annotation may use besides the placement, binding, "
      "environment and output ones (list of names, e.g. --mca); they run outside the container"},
-    {"EnableProbes", NULL, IL_CFG_BOOL, CFG(enable_probes), "true",
-     "run the containers' startup/readiness/liveness probes inside the job, as a kubelet "
-     "would; false: ignore them (upstream's default), readiness follows the container"},
     {"IdentityMapFile", NULL, IL_CFG_STRING, CFG(identity_map_file), NULL,
      "YAML mapping of callers (users:) and groups (groups:) to {Account, QoS, Partition, "
      "UnixUser}; set: callers it does not map are refused (403)"},
@@ -116,12 +86,8 @@ const size_t slurm_config_nfields = sizeof(slurm_config_fields) / sizeof(slurm_c
 int slurm_config_check(void *vcfg, il_buf *err)
 {
     slurm_config *cfg = vcfg;
-    runtime_kind kind;
-    if (rn_runtime_kind_parse(cfg->runtime, &kind) != 0) {
-        il_buf_printf(err, "ContainerRuntime \"%s\": expected apptainer, singularity, podman, "
-                      "charliecloud, enroot or none", cfg->runtime);
+    if (batch_runtime_check(&cfg->rt, err) != 0)
         return -1;
-    }
     for (char **f = cfg->allowed_unsafe_flags; f && *f; f++) {
         if (!flags_is_option(*f)) {   /* a typo would silently widen nothing */
             il_buf_printf(err, "AllowedUnsafeFlags: \"%s\" is not the full name of an sbatch "
@@ -174,33 +140,6 @@ void slurm_config_free(slurm_config *cfg)
 {
     slurm_config_release(cfg);
     il_config_free(slurm_config_fields, slurm_config_nfields, cfg);
-}
-
-int slurm_runtime_spec(const slurm_config *cfg, bool gpu, runtime_spec *out, il_buf *err)
-{
-    memset(out, 0, sizeof(*out));
-    if (rn_runtime_kind_parse(cfg->runtime, &out->kind) != 0) {
-        il_buf_printf(err, "unknown ContainerRuntime \"%s\"", cfg->runtime);
-        return -1;
-    }
-    const char *path = NULL;
-    char **args = NULL;
-    switch (out->kind) {
-    case RUNTIME_HOST: break;
-    case RUNTIME_PODMAN: path = cfg->podman_path; args = cfg->podman_args; break;
-    case RUNTIME_APPTAINER: path = cfg->apptainer_path; args = cfg->singularity_options; break;
-    case RUNTIME_SINGULARITY: path = cfg->singularity_path; args = cfg->singularity_options; break;
-    case RUNTIME_CHARLIECLOUD: path = cfg->chrun_path; args = cfg->chrun_options; break;
-    case RUNTIME_ENROOT: path = cfg->enroot_path; args = cfg->enroot_options; break;
-    }
-    out->path = il_xstrdup(path);
-    out->bwrap_path = il_xstrdup(cfg->bwrap_path);
-    out->image_prefix = il_xstrdup(cfg->image_prefix);
-    rn_strvec_push_all(&out->args, args);
-    out->gpu = gpu;
-    out->no_probes = !cfg->enable_probes;
-    out->limits = out->kind == RUNTIME_PODMAN && cfg->podman_limits;
-    return 0;
 }
 
 /* ---- what the pod's annotations ask of the runtime ------------------------ */

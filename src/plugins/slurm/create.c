@@ -76,7 +76,7 @@ static int write_script(const char *staging, void *vjob, il_buf *err)
     char *sbatch_json = json_dumps(argv_json, JSON_COMPACT);
     json_decref(argv_json);
     job_script_opts o = {
-        .bash_path = cfg->bash_path, .runner_path = job->ctx->runner_path, .pod_dir = job->dir,
+        .bash_path = cfg->rt.bash_path, .runner_path = job->ctx->runner_path, .pod_dir = job->dir,
         .pod_uid = job->pod->uid, .node_local_dir = cfg->node_local_dir,
         .command_prefix = cfg->command_prefix, .pre_exec = job->pre_exec,
         .sbatch_json = sbatch_json,
@@ -181,7 +181,7 @@ int slurm_create(void *vctx, const il_create_request *req, char **job_id, il_buf
     if (rn_poddir_validate(pod, err) != 0)
         return 400;
     slurm_identity who;
-    int refused = identity_resolve(ctx->cfg, req->caller, &who, err);
+    int refused = slurm_identity_resolve(ctx->cfg, req->caller, &who, err);
     if (refused != 0)
         return refused;
     if (pre_exec && !ctx->cfg->allow_pre_exec) {
@@ -191,7 +191,7 @@ int slurm_create(void *vctx, const il_create_request *req, char **job_id, il_buf
     }
     const slurm_flavor *flavor;
     if (flavor_for_pod(ctx->cfg, pod, &flavor, err) != 0 || uid_check(pod, err) != 0) {
-        identity_free(&who);
+        slurm_identity_free(&who);
         return 400;
     }
     job_resources res = {0};
@@ -201,12 +201,12 @@ int slurm_create(void *vctx, const il_create_request *req, char **job_id, il_buf
     char *dir = rn_store_pod_dir(ctx->pods_dir, pod->uid);
     int status = 400;
     if (job_resources_for_flavor(pod, ctx->cfg->gres_resources, flavor, &res, err) != 0 ||
-        slurm_runtime_spec(ctx->cfg, res.gpu, &rt, err) != 0 ||
+        batch_runtime_spec(&ctx->cfg->rt, res.gpu, &rt, err) != 0 ||
         slurm_runtime_annotations(ctx->cfg, pod, &rt, err) != 0 ||
         (!ctx->cfg->export_pod_data && pod_data_strip(req, &stripped, err) != 0)) {
         rn_runtime_spec_free(&rt);
         job_resources_free(&res);
-        identity_free(&who);
+        slurm_identity_free(&who);
         free(dir);
         return 400;
     }
@@ -217,7 +217,7 @@ int slurm_create(void *vctx, const il_create_request *req, char **job_id, il_buf
     if (sbatch_argv(ctx->cfg, pod, flavor, dir, &res, &sbatch, err) == 0) {
         rn_strvec_push_all(&sbatch, who.flags.v);   /* last: the pod's flags cannot undo them */
         rn_strvec_pushf(&sbatch, "%s/job.sh", dir);
-        identity_wrap_argv(ctx->cfg, &who, &sbatch);
+        identity_wrap_argv(ctx->cfg->runuser_path, &who.who, &sbatch);
         script_job job = {.ctx = ctx, .pod = pod, .dir = dir, .pre_exec = pre_exec,
                           .sbatch = &sbatch};
         poddir_opts opts = {.lock_name = JOB_RECORD, .lazy_containers = true,
@@ -230,7 +230,7 @@ int slurm_create(void *vctx, const il_create_request *req, char **job_id, il_buf
             il_buf_printf(err, "pod %s was deleted while being created", pod->uid);
             status = 409;
         } else if (status == 0 && created &&
-                   (status = identity_hand_over(&who, dir, err)) != 0) {
+                   (status = identity_hand_over(&who.who, dir, err)) != 0) {
             il_rm_rf(dir);   /* nothing was submitted */
         } else if (status == 0) {
             sbatch_submission sub = {ctx, &sbatch};
@@ -244,7 +244,7 @@ int slurm_create(void *vctx, const il_create_request *req, char **job_id, il_buf
             close(lock_fd);
     }
     rn_strvec_free(&sbatch);
-    identity_free(&who);
+    slurm_identity_free(&who);
     rn_runtime_spec_free(&rt);
     job_resources_free(&res);
     il_create_request_free(&stripped);

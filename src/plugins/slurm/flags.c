@@ -472,6 +472,26 @@ static void config_layer(const slurm_config *cfg, const char *pod_dir, strvec *o
     push_default(out, "qos", cfg->qos);
 }
 
+#define FLAGS_MIB (1024 * 1024)
+
+void job_resources_flags(const job_resources *r, strvec *out)
+{
+    if (r->cpu_milli > 0)
+        rn_strvec_pushf(out, "--cpus-per-task=%lld", (long long)((r->cpu_milli + 999) / 1000));
+    if (r->memory_bytes > 0)
+        rn_strvec_pushf(out, "--mem=%lldM",
+                        (long long)((r->memory_bytes + FLAGS_MIB - 1) / FLAGS_MIB));
+    if (r->n_gres == 0)
+        return;
+    il_buf gres = IL_BUF_INIT;
+    for (size_t i = 0; i < r->n_gres; i++)
+        il_buf_printf(&gres, "%s%s:%lld", i ? "," : "", r->gres[i].name,
+                      (long long)r->gres[i].count);
+    rn_strvec_pushf(out, "--gres=%s", il_buf_cstr(&gres));
+    il_buf_free(&gres);
+}
+
+
 int sbatch_argv(const slurm_config *cfg, const il_pod *pod, const slurm_flavor *flavor,
                 const char *pod_dir, const job_resources *res, strvec *out, il_buf *err)
 {

@@ -231,27 +231,6 @@ int flavor_for_pod(const slurm_config *cfg, const il_pod *pod, const slurm_flavo
     return 0;
 }
 
-/* runAsUser of the pod's securityContext, or of any container's (-1: none). */
-int64_t pod_run_as_user(const il_pod *pod, const char **where)
-{
-    json_t *spec = json_object_get(pod->raw, "spec");
-    json_t *uid = json_object_get(json_object_get(spec, "securityContext"), "runAsUser");
-    *where = "spec.securityContext.runAsUser";
-    const char *lists[] = {"initContainers", "containers"};
-    for (size_t l = 0; l < 2 && !json_is_integer(uid); l++) {
-        size_t i;
-        json_t *c;
-        json_array_foreach(json_object_get(spec, lists[l]), i, c) {
-            uid = json_object_get(json_object_get(c, "securityContext"), "runAsUser");
-            if (json_is_integer(uid)) {
-                *where = "a container's securityContext.runAsUser";
-                break;
-            }
-        }
-    }
-    return json_is_integer(uid) ? (int64_t)json_integer_value(uid) : -1;
-}
-
 static int refuse_uid(const char *where, long long uid, il_buf *err)
 {
     il_buf_printf(err, "%s %lld: interlink-slurm runs every job as its own user (uid %lld) and "
@@ -278,4 +257,14 @@ int uid_check(const il_pod *pod, il_buf *err)
     const char *where;
     int64_t uid = pod_run_as_user(pod, &where);
     return uid >= 0 && uid != (int64_t)geteuid() ? refuse_uid(where, (long long)uid, err) : 0;
+}
+
+int job_resources_for_flavor(const il_pod *pod, char **gres_map, const slurm_flavor *flavor,
+                             job_resources *out, il_buf *err)
+{
+    /* Upstream computes these defaults and then ignores them. */
+    job_defaults d = {.cpu_milli = -1, .memory_bytes = -1};
+    if (flavor)
+        d = (job_defaults){flavor->cpu_milli, flavor->memory_bytes, flavor->gpus > 0};
+    return job_resources_compute(pod, gres_map, &d, out, err);
 }

@@ -47,10 +47,10 @@ static int start(const void *vcfg, void **out)
     const slurm_config *cfg = vcfg;
     slurm_ctx *ctx = il_xcalloc(1, sizeof(*ctx));
     ctx->cfg = cfg;
-    if ((ctx->runner_path = rn_runner_path(cfg->runner_path)) &&
+    if ((ctx->runner_path = rn_runner_path(cfg->rt.runner_path)) &&
         (ctx->pods_dir = rn_pods_dir_open(cfg->base.data_root, 0755))) {
         slurm_recover(ctx);
-        il_info("runtime %s, data in %s (%s filesystem), runner %s", cfg->runtime,
+        il_info("runtime %s, data in %s (%s filesystem), runner %s", cfg->rt.runtime,
                 cfg->base.data_root, cfg->shared_fs ? "shared" : "non-shared", ctx->runner_path);
         *out = ctx;
         return 0;

@@ -2,7 +2,7 @@
  *
  * The script only brings the pod to the node and hands over to this
  * binary's `--run-pod DIR` (the shared supervisor); pod data never becomes
- * shell code: every value is single-quoted by sh_quote(), the archive of a
+ * shell code: every value is single-quoted by sh_quote() (batch.h), the archive of a
  * non-shared pod is base64 (an alphabet that cannot end a quoted heredoc),
  * and sbatch options are passed as sbatch's argv, not as #SBATCH lines (so
  * no value is ever re-parsed by sbatch's directive reader).  Only admin
@@ -13,18 +13,6 @@
 #include <string.h>
 
 #define ARCHIVE_DELIMITER "IL_POD_ARCHIVE"
-
-void sh_quote(il_buf *out, const char *s)
-{
-    il_buf_append(out, "'", 1);
-    for (const char *p = s; *p; p++) {
-        if (*p == '\'')
-            il_buf_puts(out, "'\\''");
-        else
-            il_buf_append(out, p, 1);
-    }
-    il_buf_append(out, "'", 1);
-}
 
 static void shared_body(il_buf *out, const job_script_opts *o)
 {

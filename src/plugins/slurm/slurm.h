@@ -28,6 +28,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "batch.h"
 #include "plugin.h"
 #include "runner.h"
 #include "timeutil.h"
@@ -45,21 +46,7 @@ typedef struct slurm_config {
     char *sinfo_path;
     char *sacct_path;         /* optional: finished jobs that left squeue */
     char *jobcomp_path;       /* optional: jobcomp/filetxt's JobCompLoc, read before sacct */
-    char *runtime;
-    char *image_prefix;
-    char *apptainer_path;
-    char *singularity_path;
-    char **singularity_options;
-    char *enroot_path;
-    char **enroot_options;
-    char *chrun_path;
-    char **chrun_options;
-    char *podman_path;
-    char **podman_args;
-    bool podman_limits;
-    char *bwrap_path;
-    char *bash_path;
-    char *runner_path;
+    batch_runtime_config rt;  /* ContainerRuntime and its keys, BashPath, RunnerPath, ... */
     char *partition;
     char *account;
     char *time_limit;
@@ -80,11 +67,10 @@ typedef struct slurm_config {
     bool allow_runtime_options; /* the singularity-/enroot- options and mounts annotations */
     char *mpiexec_path;
     char **allowed_mpi_flags; /* AllowedMpiFlags: mpiexec options beyond mpiflags.c's list */
-    bool enable_probes;       /* run the containers' probes in the job (the supervisor) */
     char *identity_map_file;  /* IdentityMapFile: callers -> account, QoS, Unix user */
     char *runuser_path;
     /* Derived at load (config.c, flavor.c), owned by the config: */
-    json_t *identity_map;     /* IdentityMapFile parsed (identity.c); NULL = none */
+    json_t *identity_map;     /* IdentityMapFile parsed (batch identity.c); NULL = none */
     slurm_flavor *flavors;
     size_t n_flavors;
     json_t *taints;           /* PingResponse taints [{key, value, effect}] */
@@ -102,8 +88,6 @@ void slurm_config_release(void *cfg);
  * as the plugin does at start-up (for tests); -1 with err. */
 int slurm_config_load(const char *path, slurm_config *cfg, il_buf *err);
 void slurm_config_free(slurm_config *cfg);
-/* The runtime a new pod is frozen with (gpu decided per pod); -1 with err. */
-int slurm_runtime_spec(const slurm_config *cfg, bool gpu, runtime_spec *out, il_buf *err);
 /* Add what the pod's annotations ask of the runtime to rt: the
  * singularity-/enroot- mounts and options (split shell-style, no
  * expansion, one argv item per word) and mpi-flags.  400 with err. */
@@ -116,22 +100,6 @@ typedef struct slurm_ctx {
     char *runner_path;        /* what the job script executes on the node */
     atomic_bool sacct_disabled; /* sacct said accounting storage is disabled */
 } slurm_ctx;
-
-/* ---- running SLURM commands (cmd.c) ----------------------------------- */
-
-typedef struct cmd_result {
-    int status;               /* exit code, 128+signal, or -1 (not started / timed out) */
-    il_buf out;
-    il_buf err;
-} cmd_result;
-
-/* Run argv (no shell) with a deadline, capturing stdout and stderr. */
-int cmd_run(char *const argv[], int64_t timeout_s, cmd_result *res);
-/* The same with fd3 (if >= 0) inherited as the child's fd 3: an open file
- * description, and with it any flock on it, that lives as long as the
- * child, even if this process dies first. */
-int cmd_run_fd3(char *const argv[], int fd3, int64_t timeout_s, cmd_result *res);
-void cmd_result_free(cmd_result *res);
 
 /* ---- what a failed command means (failure.c) -------------------------- */
 
@@ -146,11 +114,7 @@ slurm_failure slurm_failure_classify(int status, const char *message);
 /* 200, 503 (transient: the caller retries) or 400 (permanent). */
 int slurm_failure_http(slurm_failure kind);
 
-/* ---- shell quoting and the job script (script.c) ----------------------- */
-
-/* Append s single-quoted for sh/bash: 'it'\''s'.  The one quoting function
- * every value of a generated script goes through. */
-void sh_quote(il_buf *out, const char *s);
+/* ---- the job script (script.c) ------------------------------------------ */
 
 typedef struct job_script_opts {
     const char *bash_path;
@@ -166,39 +130,6 @@ typedef struct job_script_opts {
 
 /* The batch script text; caller frees. */
 char *job_script(const job_script_opts *o);
-
-/* ---- resources (resources.c) ------------------------------------------ */
-
-typedef struct job_gres {
-    char *name;               /* SLURM GRES name ("gpu") */
-    int64_t count;
-} job_gres;
-
-typedef struct job_resources {
-    int64_t cpu_milli;        /* -1: no container said */
-    int64_t memory_bytes;     /* -1: no container said */
-    job_gres *gres;
-    size_t n_gres;
-    bool gpu;                 /* a GPU resource was asked for: the runtime's GPU switch */
-} job_resources;
-
-/* The job's needs: containers run in parallel (their sum), init containers
- * one at a time (their maximum); the job gets the larger of the two.  Per
- * container the larger of request and limit counts.  gres_map entries are
- * "k8s-resource=gres-name".  -1 with err for an extended resource without a
- * mapping. */
-int job_resources_compute(const il_pod *pod, char **gres_map, job_resources *out,
-                          il_buf *err);
-/* The same with the pod's flavor: its CPUDefault/MemoryDefault stand in for
- * amounts no container gives, and a GPU resource without a GRES mapping is
- * accepted when the flavor's own flags ask for GPUs. */
-int job_resources_for_flavor(const il_pod *pod, char **gres_map, const slurm_flavor *flavor,
-                             job_resources *out, il_buf *err);
-/* GPUs the pod asks for (nvidia.com/gpu, amd.com/gpu), by the same rule. */
-int64_t pod_gpu_count(const il_pod *pod);
-void job_resources_free(job_resources *r);
-/* --cpus-per-task, --mem, --gres flags for r. */
-void job_resources_flags(const job_resources *r, strvec *out);
 
 /* ---- flavors (flavor.c) ------------------------------------------------ */
 
@@ -218,6 +149,11 @@ typedef struct slurm_flavor {
 int flavors_load(json_t *list, const char *default_flavor, slurm_flavor **out, size_t *n,
                  il_buf *err);
 void flavors_free(slurm_flavor *flavors, size_t n);
+/* The pod's needs (job_resources_compute) with the flavor's CPUDefault and
+ * MemoryDefault for amounts no container gives, and a GPU resource without
+ * a GRES mapping accepted when the flavor's own flags ask for GPUs. */
+int job_resources_for_flavor(const il_pod *pod, char **gres_map, const slurm_flavor *flavor,
+                             job_resources *out, il_buf *err);
 /* The pod's flavor: the slurm-job.vk.io/flavor annotation, else for a pod
  * asking for GPUs the flavor asking for the same number (else any GPU
  * flavor), else DefaultFlavor.  *out NULL: none.  -1 with err (400) for an
@@ -228,8 +164,6 @@ int flavor_for_pod(const slurm_config *cfg, const il_pod *pod, const slurm_flavo
  * checked against ours: every job runs as the plugin's own user, so only
  * that uid can be honoured (see README).  0 or -1 with err. */
 int uid_check(const il_pod *pod, il_buf *err);
-/* The runAsUser a pod asks for (-1: none); *where names the field. */
-int64_t pod_run_as_user(const il_pod *pod, const char **where);
 int uid_config_check(const char *uid, const char *what, il_buf *err);
 
 /* ---- what the job may see of the pod's data (poddata.c) ------------------ */
@@ -239,27 +173,20 @@ int uid_config_check(const char *uid, const char *what, il_buf *err);
  * them.  0 or -1 with err; *out freed with il_create_request_free. */
 int pod_data_strip(const il_create_request *req, il_create_request *out, il_buf *err);
 
-/* ---- whose job it is (identity.c) ------------------------------------- */
+/* ---- whose job it is (billing.c) ---------------------------------------- */
 
 typedef struct slurm_identity {
+    batch_identity who;       /* the IdentityMapFile entry, UnixUser */
     strvec flags;             /* --comment, then the mapped --account, --qos, --partition */
-    bool as_user;             /* UnixUser: submit as that user */
-    char unix_user[64];
-    uid_t uid;
-    gid_t gid;
 } slurm_identity;
 
-/* Parse and check IdentityMapFile; NULL with err. */
-json_t *identity_map_load(const char *path, il_buf *err);
-/* What the caller's pods become.  0, or 403 (unmapped: refused) / 500
- * with err. */
-int identity_resolve(const slurm_config *cfg, const il_caller *caller, slurm_identity *out,
-                     il_buf *err);
-void identity_free(slurm_identity *id);
-/* UnixUser: make the pod directory the user's (0, or 500 with err). */
-int identity_hand_over(const slurm_identity *id, const char *dir, il_buf *err);
-/* UnixUser: run argv through runuser as the user. */
-void identity_wrap_argv(const slurm_config *cfg, const slurm_identity *id, strvec *argv);
+/* What the caller's pods become: the --comment naming caller and tenant
+ * (for accounting), and IdentityMapFile's Account, QoS and Partition as
+ * flags that come last on the sbatch command line, so the pod's flags
+ * cannot override them.  0, or 403 (unmapped: refused) / 500 with err. */
+int slurm_identity_resolve(const slurm_config *cfg, const il_caller *caller,
+                           slurm_identity *out, il_buf *err);
+void slurm_identity_free(slurm_identity *id);
 
 /* ---- mpiexec options (mpiflags.c) -------------------------------------- */
 
@@ -291,6 +218,8 @@ bool flags_is_option(const char *name);
  * (--mem vs --mem-per-cpu, ...); such defaults are then left out. */
 bool flags_override(const strvec *user_flags, const char *name);
 
+/* --cpus-per-task, --mem, --gres flags for r. */
+void job_resources_flags(const job_resources *r, strvec *out);
 /* The whole sbatch argv for a pod (without the script path).  Later
  * layers replace what earlier ones set: config defaults < the flavor's
  * SlurmFlags (flavor may be NULL) < computed resources < the annotation. */
@@ -301,17 +230,6 @@ int sbatch_argv(const slurm_config *cfg, const il_pod *pod, const slurm_flavor *
 
 typedef enum { JOB_PENDING, JOB_RUNNING, JOB_FINISHED, JOB_UNKNOWN_STATE } job_phase;
 
-typedef struct job_info {
-    char *id;
-    char *name;
-    char *state;              /* "PENDING", "TIMEOUT", ... */
-    char *reason;             /* "Resources", "None", ... */
-    int exit_status;          /* raw wait status as squeue's exit_code gives it */
-    il_time start;            /* zero when unknown */
-    il_time end;
-} job_info;
-
-void job_info_free(job_info *j);
 job_phase job_state_phase(const char *state);
 /* Kubernetes reason and exit code for a finished job's containers that did
  * not finish by themselves (TIMEOUT -> DeadlineExceeded, ...). */
@@ -323,7 +241,7 @@ il_time job_time(const char *text, size_t len);
 /* Split a '|'-separated line in place into n fields, the last taking the
  * rest (a '|' in it stays); -1 when it has fewer. */
 int job_split_fields(char *line, char **fields, int n);
-/* Parse squeue -O output (see jobs.c); returns how many jobs. */
+/* Parse squeue -O output (squeue.c); returns how many jobs. */
 size_t job_info_parse(const char *text, job_info **out);
 /* Apply what SLURM says about the job to a status read from the files. */
 void job_apply_state(il_pod_status *st, const job_info *j, bool shared_fs);
@@ -331,42 +249,8 @@ void job_apply_state(il_pod_status *st, const job_info *j, bool shared_fs);
  * (may be NULL): slurm_node_problems() at the time, for the message. */
 void job_mark_lost(il_pod_status *st, const char *job_id, const char *node_problems);
 
-/* ---- the job record and squeue (jobs.c) -------------------------------- */
+/* ---- squeue (squeue.c) ------------------------------------------------- */
 
-/* job.json: the job id (NULL if none: not submitted, or the create that
- * submitted died before recording it); *final (if not NULL) the last
- * terminal state observed, or NULL. */
-char *job_record_read(const char *pod_dir, job_info *final);
-/* For a log follower (rn_logs_open_in): whether the pod in pod_dir may
- * still write, i.e. its supervisor has not finished and no final state of
- * its job was recorded (a job killed by the batch system leaves "running"
- * in its files). */
-bool job_pod_may_write(const char *pod_dir, void *unused);
-
-/* How a batch backend finds and submits one pod's job (job_ensure). */
-typedef struct job_backend {
-    const char *what;         /* who could not tell, in messages: "squeue", "HTCondor" */
-    /* The job a create that died before recording it submitted: 0 with *id
-     * (NULL: none), -1 when the backend cannot be asked. */
-    int (*find)(const void *ctx, const char *uid, char **id);
-    /* Submit with the create lock as fd 3: 0 with *id, or an HTTP status. */
-    int (*submit)(const void *ctx, int lock_fd, char **id, il_buf *err);
-    const void *ctx;
-} job_backend;
-
-/* The job of a pod whose directory is in place, its create lock held: the
- * recorded one, else one an interrupted create submitted (adopted), else a
- * new submission; then recorded durably.  0 with *job_id, or an HTTP status
- * (503: the backend cannot say whether a job exists; 500: submitted but not
- * recorded, a retried create adopts it). */
-int job_ensure(const job_backend *b, const char *pods_dir, const char *dir, const char *uid,
-               bool created, int lock_fd, char **job_id, il_buf *err);
-/* Replace job.json atomically (the final state, seen by /status). */
-int job_record_write(const char *pod_dir, const char *job_id, const job_info *final);
-/* Record job_id in the job.json open as fd (the create lock), in place,
- * and make it durable: the file, the pod directory and DataRootFolder/pods
- * (the rename that published the pod).  0 or -1 with errno. */
-int job_record_commit(int fd, const char *pods_dir, const char *pod_dir, const char *job_id);
 /* One squeue call for all ids.  Returns the number of jobs found, or -1 if
  * SLURM could not be asked (then nothing may be concluded from absence). */
 ssize_t squeue_jobs(const slurm_config *cfg, char *const *ids, size_t n, job_info **out);

@@ -81,15 +81,6 @@ int job_state_exit_code(const job_info *j)
     return m ? m->exit_code : 1;
 }
 
-void job_info_free(job_info *j)
-{
-    free(j->id);
-    free(j->name);
-    free(j->state);
-    free(j->reason);
-    memset(j, 0, sizeof(*j));
-}
-
 /* ---- applying SLURM's view to the state files' view --------------------- */
 
 typedef void (*ctr_fn)(il_container_status *cs, const job_info *j, const char *text);

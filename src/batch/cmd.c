@@ -1,7 +1,8 @@
-/* cmd.c -- running the SLURM client commands: argv only (never a shell),
- * stdout and stderr captured, a deadline always (a hung slurmctld must not
- * hang /status forever). */
-#include "slurm.h"
+/* cmd.c -- running the batch system's client commands (sbatch, squeue,
+ * condor_submit, ...): argv only (never a shell), stdout and stderr
+ * captured, a deadline always (a hung slurmctld or schedd must not hang
+ * /status forever). */
+#include "batch.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -65,12 +66,12 @@ int cmd_run(char *const argv[], int64_t timeout_s, cmd_result *res)
 
 static int run(char *const argv[], int fd3, int64_t timeout_s, cmd_result *res);
 
-/* Every SLURM command is a span of the request that ran it. */
+/* Every command is a span of the request that ran it. */
 int cmd_run_fd3(char *const argv[], int fd3, int64_t timeout_s, cmd_result *res)
 {
     const char *base = strrchr(argv[0], '/');
     il_span *span = il_span_start_child(base ? base + 1 : argv[0], IL_SPAN_INTERNAL);
-    il_span_set_str(span, "interlink.backend", "slurm");
+    il_span_set_str(span, "interlink.backend", il_prom_backend());
     int rc = run(argv, fd3, timeout_s, res);
     il_span_set_int(span, "process.exit.code", res->status);
     if (res->status != 0)

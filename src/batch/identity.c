@@ -1,24 +1,26 @@
-/* identity.c -- whose job a pod becomes: IdentityMapFile.
+/* identity.c -- whose job a pod becomes: IdentityMapFile, one file format
+ * for every batch backend.
  *
  * interlink tells the plugin who created a pod (il_caller: the
  * X-Interlink-User, -Groups and -Tenant headers).  The site admin maps
- * those identities to what SLURM bills and whom the job runs as:
+ * those identities to what the batch system bills and whom the job runs as:
  *
  *   users:
- *     alice: {Account: acct-a, QoS: normal, Partition: debug, UnixUser: alice}
+ *     alice: {Account: acct-a, QoS: normal, Partition: debug,
+ *             AccountingGroup: group_a.alice, UnixUser: alice}
  *   groups:
  *     physics: {Account: acct-phys}
  *
  * A user entry wins over group entries; among groups, the first of the
  * caller's groups that is mapped.  With a map, a caller it does not map
  * (or a create without an identity) is refused with 403: a job is never
- * billed to the plugin's own account by default.  The mapped values come
- * last on the sbatch command line, so the pod's flags cannot override
- * them.  UnixUser (root plugins only) submits through runuser as that
- * user, after handing the pod directory to it: the job, its files and its
- * processes are that user's.  Every job's --comment names the caller and
- * tenant, for accounting. */
-#include "slurm.h"
+ * billed to the plugin's own account by default.  Each backend takes the
+ * keys it knows (SLURM: Account, QoS, Partition; HTCondor:
+ * AccountingGroup) and ignores the others, so a site keeps one file.
+ * UnixUser (root plugins only) submits through runuser as that user, after
+ * handing the pod directory to it: the job, its files and its processes
+ * are that user's. */
+#include "batch.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -35,7 +37,9 @@
 
 #define MAP_FILE_MAX (4 * 1024 * 1024)
 
-static const char *const entry_keys[] = {"Account", "QoS", "Partition", "UnixUser", NULL};
+static const char *const entry_keys[] = {"Account", "QoS", "Partition", "AccountingGroup",
+                                         "UnixUser", NULL};
+#define ENTRY_KEYS "Account, QoS, Partition, AccountingGroup, UnixUser"
 
 static bool safe_char(char c)
 {
@@ -43,7 +47,8 @@ static bool safe_char(char c)
            c == '.' || c == '_' || c == '-';
 }
 
-/* SLURM names and Unix user names: letters, digits, '.', '_', '-', not first '-'. */
+/* Batch system names and Unix user names: letters, digits, '.', '_', '-',
+ * not first '-'. */
 static bool safe_name(const char *s)
 {
     if (!*s || *s == '-')
@@ -57,8 +62,7 @@ static bool safe_name(const char *s)
 static int check_entry(const char *where, json_t *entry, il_buf *err)
 {
     if (!json_is_object(entry)) {
-        il_buf_printf(err, "IdentityMapFile: %s must be a mapping of Account, QoS, Partition, "
-                      "UnixUser", where);
+        il_buf_printf(err, "IdentityMapFile: %s must be a mapping of " ENTRY_KEYS, where);
         return -1;
     }
     const char *key;
@@ -70,7 +74,7 @@ static int check_entry(const char *where, json_t *entry, il_buf *err)
         if (!entry_keys[i] || !json_is_string(value) || !safe_name(json_string_value(value))) {
             il_buf_printf(err, "IdentityMapFile: %s.%s: %s", where, key,
                           entry_keys[i] ? "expected a name (letters, digits, . _ -)"
-                                        : "unknown key (Account, QoS, Partition, UnixUser)");
+                                        : "unknown key (" ENTRY_KEYS ")");
             return -1;
         }
         if (strcmp(key, "UnixUser") == 0 && geteuid() != 0) {
@@ -132,71 +136,79 @@ static json_t *entry_for(json_t *map, const il_caller *caller)
     return entry;
 }
 
-/* "--comment=interlink user=U tenant=T", bytes outside [A-Za-z0-9.@_-] as '_'. */
-static void push_comment(strvec *flags, const il_caller *caller)
+void identity_comment(const il_caller *caller, il_buf *out)
 {
-    il_buf c = IL_BUF_INIT;
     const char *parts[][2] = {{"user", caller->user}, {"tenant", caller->tenant}};
-    il_buf_printf(&c, "--comment=interlink");
+    il_buf_puts(out, "interlink");
     for (size_t i = 0; i < 2; i++) {
         if (!parts[i][1])
             continue;
-        il_buf_printf(&c, " %s=", parts[i][0]);
+        il_buf_printf(out, " %s=", parts[i][0]);
         for (const char *p = parts[i][1]; *p && p - parts[i][1] < 128; p++)
-            il_buf_printf(&c, "%c", safe_char(*p) || *p == '@' ? *p : '_');
+            il_buf_printf(out, "%c", safe_char(*p) || *p == '@' ? *p : '_');
     }
-    rn_strvec_push(flags, il_buf_cstr(&c));
-    il_buf_free(&c);
 }
 
-int identity_resolve(const slurm_config *cfg, const il_caller *caller, slurm_identity *out,
-                     il_buf *err)
+int identity_resolve(json_t *map, const il_caller *caller, batch_identity *out, il_buf *err)
 {
     memset(out, 0, sizeof *out);
-    bool named = caller && caller->user && *caller->user;
-    if (named)
-        push_comment(&out->flags, caller);
-    if (!cfg->identity_map)
+    if (!map)
         return 0;
-    json_t *entry = named ? entry_for(cfg->identity_map, caller) : NULL;
+    bool named = caller && caller->user && *caller->user;
+    json_t *entry = named ? entry_for(map, caller) : NULL;
     if (!entry) {
         if (named)
-            il_buf_printf(err, "user \"%s\" (groups: %s) is not mapped to a SLURM account in "
+            il_buf_printf(err, "user \"%s\" (groups: %s) is not mapped to an account in "
                           "IdentityMapFile; ask the site admin to add it", caller->user,
                           caller->groups && *caller->groups ? caller->groups : "none");
         else
             il_buf_printf(err, "no caller identity (X-Interlink-User): IdentityMapFile needs "
                           "an interlink that authenticates its callers");
-        rn_strvec_free(&out->flags);
         return 403;
     }
-    const char *flag_of[] = {"account", "qos", "partition"};
-    for (size_t i = 0; i < 3; i++) {
-        const char *v = json_string_value(json_object_get(entry, entry_keys[i]));
-        if (v)
-            rn_strvec_pushf(&out->flags, "--%s=%s", flag_of[i], v);
-    }
+    out->entry = entry;
     const char *unix_user = json_string_value(json_object_get(entry, "UnixUser"));
-    if (unix_user) {
-        struct passwd pw, *found = NULL;
-        char buf[4096];
-        if (getpwnam_r(unix_user, &pw, buf, sizeof buf, &found) != 0 || !found) {
-            il_buf_printf(err, "IdentityMapFile maps \"%s\" to Unix user %s, which does not "
-                          "exist here", caller->user, unix_user);
-            rn_strvec_free(&out->flags);
-            return 500;
-        }
-        out->as_user = true;
-        out->uid = found->pw_uid;
-        out->gid = found->pw_gid;
-        snprintf(out->unix_user, sizeof out->unix_user, "%s", unix_user);
+    if (!unix_user)
+        return 0;
+    struct passwd pw, *found = NULL;
+    char buf[4096];
+    if (getpwnam_r(unix_user, &pw, buf, sizeof buf, &found) != 0 || !found) {
+        il_buf_printf(err, "IdentityMapFile maps \"%s\" to Unix user %s, which does not "
+                      "exist here", caller->user, unix_user);
+        out->entry = NULL;
+        return 500;
     }
+    out->as_user = true;
+    out->uid = found->pw_uid;
+    out->gid = found->pw_gid;
+    snprintf(out->unix_user, sizeof out->unix_user, "%s", unix_user);
     return 0;
 }
 
-void identity_free(slurm_identity *id)
+const char *identity_value(const batch_identity *id, const char *key)
 {
-    rn_strvec_free(&id->flags);
+    return json_string_value(json_object_get(id->entry, key));
+}
+
+/* runAsUser of the pod's securityContext, or of any container's (-1: none). */
+int64_t pod_run_as_user(const il_pod *pod, const char **where)
+{
+    json_t *spec = json_object_get(pod->raw, "spec");
+    json_t *uid = json_object_get(json_object_get(spec, "securityContext"), "runAsUser");
+    *where = "spec.securityContext.runAsUser";
+    const char *lists[] = {"initContainers", "containers"};
+    for (size_t l = 0; l < 2 && !json_is_integer(uid); l++) {
+        size_t i;
+        json_t *c;
+        json_array_foreach(json_object_get(spec, lists[l]), i, c) {
+            uid = json_object_get(json_object_get(c, "securityContext"), "runAsUser");
+            if (json_is_integer(uid)) {
+                *where = "a container's securityContext.runAsUser";
+                break;
+            }
+        }
+    }
+    return json_is_integer(uid) ? (int64_t)json_integer_value(uid) : -1;
 }
 
 /* ---- running as the mapped user -------------------------------------------- */
@@ -212,7 +224,7 @@ static int chown_one(const char *path, const struct stat *st, int flag, struct F
     return lchown(path, chown_uid, chown_gid) == 0 ? 0 : -1;
 }
 
-int identity_hand_over(const slurm_identity *id, const char *dir, il_buf *err)
+int identity_hand_over(const batch_identity *id, const char *dir, il_buf *err)
 {
     static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;   /* nftw has no context */
     if (!id->as_user)
@@ -227,12 +239,12 @@ int identity_hand_over(const slurm_identity *id, const char *dir, il_buf *err)
     return rc == 0 ? 0 : 500;
 }
 
-void identity_wrap_argv(const slurm_config *cfg, const slurm_identity *id, strvec *argv)
+void identity_wrap_argv(const char *runuser_path, const batch_identity *id, strvec *argv)
 {
     if (!id->as_user)
         return;
     strvec wrapped = {0};
-    rn_strvec_push(&wrapped, cfg->runuser_path);
+    rn_strvec_push(&wrapped, runuser_path);
     rn_strvec_push(&wrapped, "-u");
     rn_strvec_push(&wrapped, id->unix_user);
     rn_strvec_push(&wrapped, "--");

@@ -1,57 +1,31 @@
-/* jobs.c -- the durable pod<->job mapping (job.json in the pod directory)
- * and the one batched squeue query.
+/* jobrecord.c -- the durable pod<->job mapping every batch backend keeps:
+ * job.json in the pod directory, and job_ensure(), the one way a pod gets
+ * its job.
  *
- * job.json is written right after sbatch answered and again when a final
- * state is first observed, so a restarted plugin still knows every job, and
- * still knows how a job ended after SLURM forgot it (MinJobAge). */
-#include "slurm.h"
+ * job.json is written right after the backend accepted the submission and
+ * again when a final state is first observed, so a restarted plugin still
+ * knows every job, and still knows how a job ended after the batch system
+ * forgot it. */
+#include "batch.h"
 
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
-
 #include <unistd.h>
 
 #include "log.h"
 
 #define JOB_RECORD_MAX (64 * 1024)
 
-/* squeue -O with a '|' suffix per field prints each value unpadded.  The
- * name (ours: a UUID) comes last, so nothing after it can be shifted. */
-#define SQUEUE_FORMAT "JobID:|,State:|,Reason:|,exit_code:|,StartTime:|,EndTime:|,Name:|"
-#define SQUEUE_FIELDS 7
-
-il_time job_time(const char *text, size_t len)
+void job_info_free(job_info *j)
 {
-    char buf[32];
-    if (len >= sizeof(buf))
-        return IL_TIME_ZERO;
-    memcpy(buf, text, len);
-    buf[len] = '\0';
-    struct tm tm;
-    memset(&tm, 0, sizeof(tm));
-    const char *end = strptime(buf, "%Y-%m-%dT%H:%M:%S", &tm);
-    if (!end || *end)
-        return IL_TIME_ZERO;
-    tm.tm_isdst = -1;
-    return (il_time){(int64_t)mktime(&tm), 0};
-}
-
-int job_split_fields(char *line, char **fields, int n)
-{
-    for (int i = 0; i < n - 1; i++) {
-        char *bar = strchr(line, '|');
-        if (!bar)
-            return -1;
-        *bar = '\0';
-        fields[i] = line;
-        line = bar + 1;
-    }
-    fields[n - 1] = line;
-    return 0;
+    free(j->id);
+    free(j->name);
+    free(j->state);
+    free(j->reason);
+    memset(j, 0, sizeof(*j));
 }
 
 static json_t *time_json(il_time t)
@@ -146,96 +120,6 @@ int job_record_commit(int fd, const char *pods_dir, const char *pod_dir, const c
     if (pwrite(fd, text, (size_t)len, 0) != len || ftruncate(fd, len) != 0 || fdatasync(fd) != 0)
         return -1;
     return fsync_dir(pod_dir) == 0 && fsync_dir(pods_dir) == 0 ? 0 : -1;
-}
-
-/* ---- squeue -------------------------------------------------------------- */
-
-static int parse_line(char *line, job_info *j)
-{
-    char *field[SQUEUE_FIELDS];
-    if (job_split_fields(line, field, SQUEUE_FIELDS) != 0)
-        return -1;
-    char *name = field[SQUEUE_FIELDS - 1];
-    size_t len = strlen(name);
-    if (len > 0 && name[len - 1] == '|')
-        name[len - 1] = '\0';   /* the name's own suffix; a '|' inside it stays */
-    memset(j, 0, sizeof(*j));
-    j->id = il_xstrdup(field[0]);
-    j->state = il_xstrdup(field[1]);
-    j->reason = il_xstrdup(field[2]);
-    j->exit_status = atoi(field[3]);
-    j->start = job_time(field[4], strlen(field[4]));
-    j->end = job_time(field[5], strlen(field[5]));
-    j->name = il_xstrdup(field[6]);
-    return 0;
-}
-
-size_t job_info_parse(const char *text, job_info **out)
-{
-    char *copy = il_xstrdup(text), *save = NULL;
-    size_t n = 0, cap = 0;
-    *out = NULL;
-    for (char *line = strtok_r(copy, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
-        if (n == cap) {
-            cap = cap ? cap * 2 : 16;
-            *out = il_xrealloc(*out, cap * sizeof(**out));
-        }
-        if (parse_line(line, &(*out)[n]) == 0)
-            n++;
-    }
-    free(copy);
-    return n;
-}
-
-static ssize_t squeue_by(const slurm_config *cfg, const char *option, char *const *keys,
-                         size_t n, job_info **out, il_buf *why)
-{
-    *out = NULL;
-    if (n == 0)
-        return 0;
-    il_buf list = IL_BUF_INIT;
-    for (size_t i = 0; i < n; i++)
-        il_buf_printf(&list, "%s%s", i ? "," : "", keys[i]);
-    char *argv[] = {cfg->squeue_path, "--noheader", "--states=all", (char *)option,
-                    (char *)il_buf_cstr(&list), "--Format", SQUEUE_FORMAT, NULL};
-    cmd_result res;
-    ssize_t found = -1;
-    cmd_run(argv, cfg->command_timeout_s, &res);
-    if (res.status == 0) {
-        found = (ssize_t)job_info_parse(il_buf_cstr(&res.out), out);
-    } else if (strstr(il_buf_cstr(&res.err), "Invalid job id")) {
-        found = 0;   /* every id is unknown to SLURM: that is an answer */
-    } else {
-        il_warn("squeue failed (%d): %s", res.status, il_buf_cstr(&res.err));
-        if (why)
-            il_buf_printf(why, "squeue failed (exit %d): %s", res.status,
-                          il_buf_cstr(&res.err));
-    }
-    cmd_result_free(&res);
-    il_buf_free(&list);
-    return found;
-}
-
-ssize_t squeue_jobs(const slurm_config *cfg, char *const *ids, size_t n, job_info **out)
-{
-    return squeue_by(cfg, "--jobs", ids, n, out, NULL);
-}
-
-ssize_t squeue_names(const slurm_config *cfg, char *const *names, size_t n, job_info **out)
-{
-    return squeue_by(cfg, "--name", names, n, out, NULL);
-}
-
-ssize_t squeue_jobs_why(const slurm_config *cfg, char *const *ids, size_t n, job_info **out,
-                        il_buf *why)
-{
-    return squeue_by(cfg, "--jobs", ids, n, out, why);
-}
-
-ssize_t squeue_names_why(const slurm_config *cfg, char *const *names, size_t n,
-                         job_info **out, il_buf *why)
-{
-    return squeue_by(cfg, "--name", names, n, out, why);
 }
 
 bool job_pod_may_write(const char *pod_dir, void *unused)

@@ -1,18 +1,16 @@
-/* resources.c -- what one job must ask SLURM for to run a whole pod.
+/* resources.c -- what one batch job must ask for to run a whole pod.
  *
  * The pod's containers run in parallel inside the one allocation, so the
  * job needs their sum; init containers run one at a time before them, so
  * only the largest counts; the job gets the larger of the two.  Per
  * container the larger of request and limit counts (a limit is what the
  * container may use; a request alone is what it said it needs).  Amounts
- * nobody gave come from the pod's flavor (CPUDefault, MemoryDefault), else
- * are left to SLURM's defaults (DefMemPerCPU, one CPU). */
-#include "slurm.h"
+ * nobody gave come from the backend's defaults (a SLURM flavor's
+ * CPUDefault, MemoryDefault), else are left to the batch system's. */
+#include "batch.h"
 
 #include <stdlib.h>
 #include <string.h>
-
-#define MIB (1024 * 1024)
 
 static int64_t larger(int64_t a, int64_t b)
 {
@@ -84,18 +82,18 @@ static bool is_gpu_resource(const char *resource)
     return strstr(resource, "/gpu") != NULL;
 }
 
-/* flavor_gpus: the pod's flavor asks for GPUs itself, so a GPU resource
- * without a mapping is its business, not an error. */
-static int add_gres(const il_pod *pod, char **gres_map, const char *resource, bool flavor_gpus,
+/* given_gpus: the defaults ask for GPUs themselves, so a GPU resource
+ * without a mapping is their business, not an error. */
+static int add_gres(const il_pod *pod, char **gres_map, const char *resource, bool given_gpus,
                     job_resources *out, il_buf *err)
 {
     const char *gres = gres_for(gres_map, resource);
-    if (!gres && flavor_gpus && is_gpu_resource(resource)) {
+    if (!gres && given_gpus && is_gpu_resource(resource)) {
         out->gpu = true;
         return 0;
     }
     if (!gres) {
-        il_buf_printf(err, "resource %s has no SLURM GRES mapping (config GresResources)",
+        il_buf_printf(err, "resource %s has no mapping to a batch resource (config GresResources)",
                       resource);
         return -1;
     }
@@ -114,43 +112,36 @@ static int add_gres(const il_pod *pod, char **gres_map, const char *resource, bo
 }
 
 static int ctr_gres(const il_pod *pod, const il_container *c, char **gres_map,
-                    bool flavor_gpus, job_resources *out, il_buf *err)
+                    bool given_gpus, job_resources *out, il_buf *err)
 {
     const il_resource_list *lists[] = {&c->resources.requests, &c->resources.limits};
     for (size_t l = 0; l < 2; l++)
         for (size_t i = 0; i < lists[l]->n_extended; i++)
-            if (add_gres(pod, gres_map, lists[l]->extended[i].key, flavor_gpus, out, err) != 0)
+            if (add_gres(pod, gres_map, lists[l]->extended[i].key, given_gpus, out, err) != 0)
                 return -1;
     return 0;
 }
 
-int job_resources_for_flavor(const il_pod *pod, char **gres_map, const slurm_flavor *flavor,
-                             job_resources *out, il_buf *err)
+int job_resources_compute(const il_pod *pod, char **gres_map, const job_defaults *defaults,
+                          job_resources *out, il_buf *err)
 {
     memset(out, 0, sizeof(*out));
-    bool flavor_gpus = flavor && flavor->gpus > 0;
+    bool given_gpus = defaults && defaults->gpus;
     out->cpu_milli = pod_amount(pod, cpu_of, NULL);
     out->memory_bytes = pod_amount(pod, memory_of, NULL);
-    /* Upstream computes these defaults and then ignores them. */
-    if (out->cpu_milli < 0 && flavor)
-        out->cpu_milli = flavor->cpu_milli;
-    if (out->memory_bytes < 0 && flavor)
-        out->memory_bytes = flavor->memory_bytes;
+    if (out->cpu_milli < 0 && defaults)
+        out->cpu_milli = defaults->cpu_milli;
+    if (out->memory_bytes < 0 && defaults)
+        out->memory_bytes = defaults->memory_bytes;
     for (size_t i = 0; i < pod->n_init_containers; i++)
-        if (ctr_gres(pod, &pod->init_containers[i], gres_map, flavor_gpus, out, err) != 0)
+        if (ctr_gres(pod, &pod->init_containers[i], gres_map, given_gpus, out, err) != 0)
             return -1;
     for (size_t i = 0; i < pod->n_containers; i++)
-        if (ctr_gres(pod, &pod->containers[i], gres_map, flavor_gpus, out, err) != 0)
+        if (ctr_gres(pod, &pod->containers[i], gres_map, given_gpus, out, err) != 0)
             return -1;
-    if (flavor_gpus)
-        out->gpu = true;   /* the flavor's GPUs need the runtime's GPU switch as well */
+    if (given_gpus)
+        out->gpu = true;   /* the defaults' GPUs need the runtime's GPU switch as well */
     return 0;
-}
-
-int job_resources_compute(const il_pod *pod, char **gres_map, job_resources *out,
-                          il_buf *err)
-{
-    return job_resources_for_flavor(pod, gres_map, NULL, out, err);
 }
 
 int64_t pod_gpu_count(const il_pod *pod)
@@ -170,20 +161,4 @@ void job_resources_free(job_resources *r)
         free(r->gres[i].name);
     free(r->gres);
     memset(r, 0, sizeof(*r));
-}
-
-void job_resources_flags(const job_resources *r, strvec *out)
-{
-    if (r->cpu_milli > 0)
-        rn_strvec_pushf(out, "--cpus-per-task=%lld", (long long)((r->cpu_milli + 999) / 1000));
-    if (r->memory_bytes > 0)
-        rn_strvec_pushf(out, "--mem=%lldM", (long long)((r->memory_bytes + MIB - 1) / MIB));
-    if (r->n_gres == 0)
-        return;
-    il_buf gres = IL_BUF_INIT;
-    for (size_t i = 0; i < r->n_gres; i++)
-        il_buf_printf(&gres, "%s%s:%lld", i ? "," : "", r->gres[i].name,
-                      (long long)r->gres[i].count);
-    rn_strvec_pushf(out, "--gres=%s", il_buf_cstr(&gres));
-    il_buf_free(&gres);
 }
