@@ -12,7 +12,7 @@ runtime_pkgs=(bubblewrap podman runc uidmap busybox-static)
 # keeps their packaged services from starting.  mariadb-server and slurmdbd:
 # SLURM accounting for tests/integration/test_slurm_fallback.py (slurm-up.sh
 # runs its own mariadbd and slurmdbd; the packaged services are not used).
-test_pkgs=(python3 python3-pytest python3-yaml python3-kubernetes python3-jwt python3-cryptography valgrind openssl charliecloud
+test_pkgs=(python3 python3-pytest python3-yaml python3-kubernetes python3-websocket python3-jwt python3-cryptography valgrind openssl charliecloud
            mariadb-server slurmdbd openmpi-bin etcd-server mmdebstrap dpkg-dev systemd
            prometheus)
 # etcd-server: the real Kubernetes control plane (../shared/k8s, realkube.py);

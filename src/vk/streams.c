@@ -1,5 +1,6 @@
 /* streams.c -- kubectl exec, attach and port-forward: the kubelet API's
- * SPDY/3.1 sessions, relayed to interlink's /exec and /portforward.
+ * SPDY/3.1 and WebSocket sessions, relayed to interlink's /exec and
+ * /portforward.
  *
  * kubectl asks the API server, which opens the same upgrade to this node's
  * kubelet port with its kubelet client certificate (so the kubelet authn
@@ -11,6 +12,12 @@
  * sessions (session.h): an exec's stdin, resize and output become session
  * frames, its exit code becomes the metav1.Status a kubelet writes on the
  * error stream; each forwarded connection is one raw /portforward session.
+ *
+ * Clients that speak WebSocket instead (the Python and Java clients) get
+ * the same sessions over channels (websocket.h): exec's are fixed by the
+ * query (stdin 0, stdout 1, stderr 2, error 3, resize 4), port-forward's
+ * are a data and an error channel per ?port= (each first carrying the port
+ * number, as a kubelet sends it), one connection per port.
  *
  * Each upgraded connection is served by one thread with one poll loop, so
  * nothing here is shared between threads.  kubectl going away closes the
@@ -24,6 +31,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "base64.h"
 #include "kubelet.h"
 #include "log.h"
 #include "session.h"
@@ -31,6 +39,7 @@
 #include "timeutil.h"
 #include "util.h"
 #include "vk.h"
+#include "websocket.h"
 #include "wire.h"
 
 #define EXEC_PREFIX "/exec/"
@@ -38,15 +47,22 @@
 #define PORTFORWARD_PREFIX "/portForward/"
 #define EXEC_PROTOCOL "v4.channel.k8s.io"
 #define PORTFORWARD_PROTOCOL "portforward.k8s.io"
+#define WS_BINARY_PROTOCOL "v4.channel.k8s.io"
+#define WS_BASE64_PROTOCOL "v4.base64.channel.k8s.io"
 #define STREAMS_TIMEOUT_MS 30000   /* the kubelet's wait for a session's streams */
 #define MAX_FORWARDS 64
 
-/* ---- one SPDY connection ------------------------------------------------- */
+/* ---- one SPDY or WebSocket connection ------------------------------------ */
+
+/* How the client's streams travel. */
+typedef enum { T_SPDY, T_WS_BINARY, T_WS_BASE64 } transport;
 
 typedef struct conn {
     il_upgraded *u;
     int fd;
-    vk_spdy_zlib *z;
+    transport t;
+    vk_spdy_zlib *z;          /* SPDY only */
+    int ws_channel;           /* WebSocket: the channel of a fragmented message, or -1 */
     il_buf in;                /* bytes from kubectl not yet parsed */
     il_buf out;               /* frames to send at the next flush */
     bool gone;                /* kubectl closed, or a write failed */
@@ -54,12 +70,14 @@ typedef struct conn {
 
 static void conn_read(conn *c);
 
-static void conn_init(conn *c, il_upgraded *u)
+static void conn_init(conn *c, il_upgraded *u, transport t)
 {
     size_t n;
     const char *early = il_upgraded_early(u, &n);
-    *c = (conn){.u = u, .fd = il_upgraded_fd(u), .z = vk_spdy_zlib_new(), .in = IL_BUF_INIT,
+    *c = (conn){.u = u, .fd = il_upgraded_fd(u), .t = t, .ws_channel = -1, .in = IL_BUF_INIT,
                 .out = IL_BUF_INIT};
+    if (t == T_SPDY)
+        c->z = vk_spdy_zlib_new();
     il_buf_append(&c->in, early, n);
 }
 
@@ -94,6 +112,8 @@ static void conn_read(conn *c)
  * it all (closing with unread input would reset the connection). */
 static void conn_end(conn *c, il_upgraded *u)
 {
+    if (c->t != T_SPDY && !c->gone)
+        vk_ws_frame_append(&c->out, VK_WS_CLOSE, "\x03\xe8", 2);   /* 1000: normal */
     conn_flush(c);
     shutdown(c->fd, SHUT_WR);
     int64_t until = il_monotonic_ms() + 2000;
@@ -103,13 +123,87 @@ static void conn_end(conn *c, il_upgraded *u)
             conn_read(c);
         il_buf_reset(&c->in);
     }
-    vk_spdy_zlib_free(c->z);
+    if (c->z)
+        vk_spdy_zlib_free(c->z);
     il_buf_free(&c->in);
     il_buf_free(&c->out);
     il_upgraded_close(u);
 }
 
 typedef void (*frame_fn)(conn *c, const vk_spdy_frame *f, void *session);
+/* A WebSocket data message (or fragment) for channel. */
+typedef void (*channel_fn)(conn *c, int channel, const uint8_t *p, size_t n, void *session);
+
+static void conn_consumed(conn *c, size_t at)
+{
+    if (at) {
+        memmove(c->in.data, c->in.data + at, c->in.len - at);
+        c->in.len -= at;
+    }
+}
+
+/* A data frame's channel and bytes: the first byte (base64: digit) of a
+ * message names its channel, fragments continue it. */
+static void ws_data(conn *c, const vk_ws_frame *f, channel_fn fn, void *session)
+{
+    const uint8_t *p = f->payload;
+    size_t n = f->len;
+    if (f->opcode != VK_WS_CONTINUATION) {
+        if (n == 0)
+            return;
+        c->ws_channel = c->t == T_WS_BASE64 ? p[0] - '0' : p[0];
+        p++;
+        n--;
+    }
+    int channel = c->ws_channel;
+    if (f->fin)
+        c->ws_channel = -1;
+    if (channel < 0 || channel > 255 || n == 0)
+        return;
+    if (c->t == T_WS_BINARY) {
+        fn(c, channel, p, n, session);
+        return;
+    }
+    char *text = il_xstrndup((const char *)p, n);
+    size_t len = 0;
+    unsigned char *raw = il_base64_decode(text, &len);
+    free(text);
+    if (raw)
+        fn(c, channel, raw, len, session);
+    else
+        il_warn("kubelet API: WebSocket: channel %d: not base64", channel);
+    free(raw);
+}
+
+/* Handle every complete WebSocket frame in c->in; PING and CLOSE are
+ * answered here. */
+static void conn_ws_frames(conn *c, channel_fn fn, void *session)
+{
+    size_t at = 0;
+    while (!c->gone) {
+        vk_ws_frame f;
+        char err[128];
+        ssize_t n = vk_ws_parse((uint8_t *)c->in.data + at, c->in.len - at, &f, err, sizeof err);
+        if (n == 0)
+            break;
+        if (n < 0) {
+            il_warn("kubelet API: WebSocket: %s", err);
+            c->gone = true;
+            break;
+        }
+        at += (size_t)n;
+        if (f.opcode == VK_WS_PING) {
+            vk_ws_frame_append(&c->out, VK_WS_PONG, f.payload, f.len);
+        } else if (f.opcode == VK_WS_CLOSE) {
+            vk_ws_frame_append(&c->out, VK_WS_CLOSE, f.payload, f.len < 2 ? f.len : 2);
+            conn_flush(c);
+            c->gone = true;
+        } else if (f.opcode <= VK_WS_BINARY) {
+            ws_data(c, &f, fn, session);
+        }
+    }
+    conn_consumed(c, at);
+}
 
 /* Handle every complete frame in c->in; PING is answered here. */
 static void conn_frames(conn *c, frame_fn fn, void *session)
@@ -135,10 +229,15 @@ static void conn_frames(conn *c, frame_fn fn, void *session)
         else
             fn(c, &f, session);
     }
-    if (at) {
-        memmove(c->in.data, c->in.data + at, c->in.len - at);
-        c->in.len -= at;
-    }
+    conn_consumed(c, at);
+}
+
+static void conn_input(conn *c, frame_fn spdy, channel_fn ws, void *session)
+{
+    if (c->t == T_SPDY)
+        conn_frames(c, spdy, session);
+    else
+        conn_ws_frames(c, ws, session);
 }
 
 /* Accept a new stream: its headers (caller frees), after the SYN_REPLY. */
@@ -162,6 +261,7 @@ static const char *const stream_names[S_KINDS] = {"error", "stdin", "stdout", "s
 
 typedef struct exec_session {
     vk *v;
+    transport t;
     json_t *request;          /* the /exec body, sent once kubectl is ready */
     int width, height;        /* the terminal's first size, for the request */
     bool sized;
@@ -169,23 +269,59 @@ typedef struct exec_session {
     il_log_request *attach;   /* attach: the log to follow instead */
     il_httpc_stream *logs;    /* attach: the followed log once opened */
     il_buf be_in;             /* its bytes not yet parsed */
-    uint32_t ids[S_KINDS];    /* 0: not opened */
+    uint32_t ids[S_KINDS];    /* SPDY stream ids, 0: not opened (WebSocket: 1 = in use) */
     size_t expected, opened;
     il_buf resize;            /* partial resize JSON */
+    il_buf early;             /* stdin frames sent before the command started (WebSocket
+                               * clients do not wait for it); bounded */
     char *cmdline;            /* for the failure message */
     bool done;
 } exec_session;
 
+/* The WebSocket channel of each stream kind. */
+static const uint8_t ws_channel_of[S_KINDS] = {3, 0, 1, 2, 4};
+
+/* Bytes to kubectl on one of the session's streams, if it has it. */
+static void exec_put(exec_session *s, conn *c, int kind, const void *p, size_t n)
+{
+    if (!s->ids[kind])
+        return;
+    if (c->t == T_SPDY)
+        vk_spdy_data(s->ids[kind], 0, p, n, &c->out);
+    else
+        vk_ws_channel_append(&c->out, c->t == T_WS_BASE64, ws_channel_of[kind], p, n);
+}
+
+/* The end of what we write (SPDY: half-close each stream; WebSocket: the
+ * close frame at conn_end). */
+static void exec_put_fin(exec_session *s, conn *c)
+{
+    for (int k = 0; k < S_KINDS && !c->gone && c->t == T_SPDY; k++)
+        if (s->ids[k] && k != S_STDIN && k != S_RESIZE)
+            vk_spdy_data(s->ids[k], VK_SPDY_FLAG_FIN, NULL, 0, &c->out);
+}
+
+#define EARLY_STDIN_MAX (1024 * 1024)
+
 static void to_backend(exec_session *s, conn *c, int type, const void *p, size_t n)
 {
-    if (!s->be)
+    (void)c;
+    if (!s->be && (s->attach || s->done))
         return;   /* attach: the container's stdin is not reachable */
+    if (!s->be) {   /* the command has not started yet: keep it for then */
+        if (s->early.len + n > EARLY_STDIN_MAX) {
+            il_warn("kubelet API: exec: over 1 MiB of input before the command started");
+            s->done = true;
+        } else {
+            il_session_frame(&s->early, type, p, n);
+        }
+        return;
+    }
     il_buf f = IL_BUF_INIT;
     il_session_frame(&f, type, p, n);
     if (il_httpc_upgrade_write(s->be, f.data, f.len) < 0)
         s->done = true;
     il_buf_free(&f);
-    (void)c;
 }
 
 /* Each resize message is one JSON object on a line. */
@@ -241,6 +377,18 @@ static void exec_frame(conn *c, const vk_spdy_frame *f, void *arg)
     }
 }
 
+/* WebSocket: stdin on channel 0, one terminal size per message on 4. */
+static void exec_channel(conn *c, int channel, const uint8_t *p, size_t n, void *arg)
+{
+    exec_session *s = arg;
+    if (channel == ws_channel_of[S_STDIN] && s->ids[S_STDIN]) {
+        to_backend(s, c, IL_SESSION_STDIN, p, n);
+    } else if (channel == ws_channel_of[S_RESIZE] && s->ids[S_RESIZE]) {
+        resize_data(s, c, p, n);
+        resize_data(s, c, (const uint8_t *)"\n", 1);
+    }
+}
+
 /* The metav1.Status a kubelet writes on the error stream. */
 static char *exit_status(const exec_session *s, const uint8_t *p, size_t n)
 {
@@ -275,7 +423,7 @@ static void send_status(exec_session *s, conn *c, const uint8_t *p, size_t n)
     if (!s->ids[S_ERROR])
         return;
     char *text = exit_status(s, p, n);
-    vk_spdy_data(s->ids[S_ERROR], 0, text, strlen(text), &c->out);
+    exec_put(s, c, S_ERROR, text, strlen(text));
     free(text);
 }
 
@@ -295,10 +443,10 @@ static void backend_frames(exec_session *s, conn *c)
             break;
         }
         at += (size_t)used;
-        uint32_t id = type == IL_SESSION_STDOUT ? s->ids[S_STDOUT]
-                    : type == IL_SESSION_STDERR ? s->ids[S_STDERR] : 0;
-        if (id && n)
-            vk_spdy_data(id, 0, p, n, &c->out);
+        int kind = type == IL_SESSION_STDOUT ? S_STDOUT
+                 : type == IL_SESSION_STDERR ? S_STDERR : -1;
+        if (kind >= 0 && n)
+            exec_put(s, c, kind, p, n);
         if (type == IL_SESSION_EXIT) {
             send_status(s, c, p, n);
             s->done = true;
@@ -351,7 +499,10 @@ static void exec_start(exec_session *s, conn *c)
         free(text);
         json_decref(why);
         s->done = true;
+    } else if (s->early.len && il_httpc_upgrade_write(s->be, s->early.data, s->early.len) < 0) {
+        s->done = true;
     }
+    il_buf_free(&s->early);
 }
 
 /* All streams are there, and with a TTY its first size (or a second
@@ -367,10 +518,10 @@ static void exec_run(il_upgraded *u, void *arg)
 {
     exec_session *s = arg;
     conn c;
-    conn_init(&c, u);
+    conn_init(&c, u, s->t);
     int64_t deadline = il_monotonic_ms() + STREAMS_TIMEOUT_MS, streams_at = 0;
     while (!c.gone && !s->done) {
-        conn_frames(&c, exec_frame, s);
+        conn_input(&c, exec_frame, exec_channel, s);
         if (!streams_at && s->opened >= s->expected)
             streams_at = il_monotonic_ms();
         bool ready = s->be || exec_ready(s, streams_at);
@@ -392,15 +543,14 @@ static void exec_run(il_upgraded *u, void *arg)
             break;
         conn_poll_done(&c, p[0].revents);
     }
-    for (int k = 0; k < S_KINDS && !c.gone; k++)   /* half-close what we write on */
-        if (s->ids[k] && k != S_STDIN && k != S_RESIZE)
-            vk_spdy_data(s->ids[k], VK_SPDY_FLAG_FIN, NULL, 0, &c.out);
+    exec_put_fin(s, &c);
     il_httpc_upgrade_close(s->be);   /* before waiting: the plugin kills the command */
     s->be = NULL;
     conn_end(&c, u);
     json_decref(s->request);
     il_buf_free(&s->be_in);
     il_buf_free(&s->resize);
+    il_buf_free(&s->early);
     free(s->cmdline);
     free(s);
 }
@@ -441,8 +591,8 @@ static void attach_read(exec_session *s, conn *c)
 {
     char buf[32 * 1024];
     ssize_t n = il_httpc_stream_read(s->logs, buf, sizeof buf);   /* waits ~1 s at most */
-    if (n > 0 && s->ids[S_STDOUT]) {
-        vk_spdy_data(s->ids[S_STDOUT], 0, buf, (size_t)n, &c->out);
+    if (n > 0) {
+        exec_put(s, c, S_STDOUT, buf, (size_t)n);
     } else if (n == 0 || (n < 0 && n != IL_STREAM_AGAIN)) {
         static const char end[] = "{\"exitCode\":0}";
         send_status(s, c, (const uint8_t *)end, sizeof end - 1);
@@ -454,10 +604,10 @@ static void attach_run(il_upgraded *u, void *arg)
 {
     exec_session *s = arg;
     conn c;
-    conn_init(&c, u);
+    conn_init(&c, u, s->t);
     int64_t deadline = il_monotonic_ms() + STREAMS_TIMEOUT_MS;
     while (!c.gone && !s->done) {
-        conn_frames(&c, exec_frame, s);
+        conn_input(&c, exec_frame, exec_channel, s);
         bool ready = s->opened >= s->expected;
         if (ready && !s->logs)
             attach_start(s, &c);
@@ -471,9 +621,7 @@ static void attach_run(il_upgraded *u, void *arg)
             break;
         conn_poll_done(&c, p.revents);
     }
-    for (int k = 0; k < S_KINDS && !c.gone; k++)
-        if (s->ids[k] && k != S_STDIN && k != S_RESIZE)
-            vk_spdy_data(s->ids[k], VK_SPDY_FLAG_FIN, NULL, 0, &c.out);
+    exec_put_fin(s, &c);
     if (s->logs)
         il_httpc_stream_close(s->logs);
     conn_end(&c, u);
@@ -523,33 +671,103 @@ static int parse_target(const char *rest, bool with_container, char **ns, char *
     return 0;
 }
 
-/* Upgrade: SPDY/3.1 with the wanted protocol among X-Stream-Protocol-
- * Version; answers itself otherwise.  A WebSocket upgrade is refused, so
- * kubectl falls back to SPDY. */
-static bool spdy_requested(il_request *req, const char *protocol)
+/* Whether a header's comma-separated values (over all its lines) hold want. */
+static bool header_lists(il_request *req, const char *name, const char *want)
 {
-    const char *up = il_request_header(req, "Upgrade");
-    if (!up || strcasecmp(up, "SPDY/3.1") != 0) {
-        il_respond_error(req, 400, "%s: only SPDY/3.1 upgrades are served here (Upgrade: %s)",
-                         il_request_path(req), up ? up : "none");
-        return false;
-    }
-    const char **versions = il_request_header_all(req, "X-Stream-Protocol-Version");
+    const char **lines = il_request_header_all(req, name);
     bool found = false;
-    for (size_t i = 0; versions[i] && !found; i++) {
-        const char *v = versions[i];   /* one header each, or a comma-separated list */
+    for (size_t i = 0; lines[i] && !found; i++) {
+        const char *v = lines[i];
         while (*v && !found) {
             v += strspn(v, " ,");
             size_t n = strcspn(v, " ,");
-            found = n == strlen(protocol) && !strncmp(v, protocol, n);
+            found = n == strlen(want) && !strncmp(v, want, n);
             v += n;
         }
     }
-    free(versions);
-    if (!found)
-        il_respond_error(req, 403, "%s: stream protocol %s is required", il_request_path(req),
-                         protocol);
+    free(lines);
     return found;
+}
+
+/* The 101 a session is accepted with. */
+typedef struct upgrade_answer {
+    transport t;
+    const char *upgrade;      /* "SPDY/3.1" or "websocket" */
+    char lines[2][96];
+    const char *headers[3];
+} upgrade_answer;
+
+/* WebSocket: version 13 with a key, and a v4 channel protocol (binary or
+ * base64) among those offered, or none offered (binary), as a kubelet
+ * agrees them. */
+static bool websocket_agreed(il_request *req, upgrade_answer *a)
+{
+    const char *version = il_request_header(req, "Sec-WebSocket-Version");
+    char accept[29];
+    if (!version || strcmp(version, "13") != 0 ||
+        vk_ws_accept_key(il_request_header(req, "Sec-WebSocket-Key"), accept) < 0) {
+        il_respond_error(req, 400, "%s: a WebSocket upgrade needs Sec-WebSocket-Version 13 and "
+                         "a Sec-WebSocket-Key", il_request_path(req));
+        return false;
+    }
+    const char *protocol = NULL;
+    a->t = T_WS_BINARY;
+    if (header_lists(req, "Sec-WebSocket-Protocol", WS_BINARY_PROTOCOL)) {
+        protocol = WS_BINARY_PROTOCOL;
+    } else if (header_lists(req, "Sec-WebSocket-Protocol", WS_BASE64_PROTOCOL)) {
+        protocol = WS_BASE64_PROTOCOL;
+        a->t = T_WS_BASE64;
+    } else if (il_request_header(req, "Sec-WebSocket-Protocol")) {
+        il_respond_error(req, 403, "%s: WebSocket protocol " WS_BINARY_PROTOCOL " or "
+                         WS_BASE64_PROTOCOL " is required", il_request_path(req));
+        return false;
+    }
+    a->upgrade = "websocket";
+    snprintf(a->lines[0], sizeof a->lines[0], "Sec-WebSocket-Accept: %s", accept);
+    a->headers[0] = a->lines[0];
+    if (protocol) {
+        snprintf(a->lines[1], sizeof a->lines[1], "Sec-WebSocket-Protocol: %s", protocol);
+        a->headers[1] = a->lines[1];
+    }
+    return true;
+}
+
+/* Upgrade: SPDY/3.1 with spdy_protocol among X-Stream-Protocol-Version, or
+ * a WebSocket (websocket_agreed); answers itself otherwise. */
+static bool transport_agreed(il_request *req, const char *spdy_protocol, upgrade_answer *a)
+{
+    memset(a, 0, sizeof *a);
+    const char *up = il_request_header(req, "Upgrade");
+    if (up && !strcasecmp(up, "websocket"))
+        return websocket_agreed(req, a);
+    if (!up || strcasecmp(up, "SPDY/3.1") != 0) {
+        il_respond_error(req, 400, "%s: a SPDY/3.1 or WebSocket upgrade is expected "
+                         "(Upgrade: %s)", il_request_path(req), up ? up : "none");
+        return false;
+    }
+    if (!header_lists(req, "X-Stream-Protocol-Version", spdy_protocol)) {
+        il_respond_error(req, 403, "%s: stream protocol %s is required", il_request_path(req),
+                         spdy_protocol);
+        return false;
+    }
+    a->t = T_SPDY;
+    a->upgrade = "SPDY/3.1";
+    snprintf(a->lines[0], sizeof a->lines[0], "X-Stream-Protocol-Version: %s", spdy_protocol);
+    a->headers[0] = a->lines[0];
+    return true;
+}
+
+/* WebSocket sessions know their streams from the query, not from kubectl
+ * opening them: mark them open. */
+static void exec_streams_fixed(exec_session *s, bool in, bool out, bool err, bool tty)
+{
+    bool used[S_KINDS] = {[S_ERROR] = true, [S_STDIN] = in, [S_STDOUT] = out,
+                          [S_STDERR] = err && !tty, [S_RESIZE] = tty};
+    for (int k = 0; k < S_KINDS; k++)
+        if (used[k]) {
+            s->ids[k] = 1;
+            s->opened++;
+        }
 }
 
 /* The pod's UID (new string), or NULL after answering 404. */
@@ -596,25 +814,26 @@ static void handle_exec(il_request *req, void *ud)
                           .command = (char **)command, .stdin_open = flag(req, "input"),
                           .tty = flag(req, "tty")};
     bool out = flag(req, "output"), err_wanted = flag(req, "error");
+    upgrade_answer a;
     if (!command[0])
         il_respond_error(req, 400, "exec: no command given");
     else if (!er.stdin_open && !out && !err_wanted)
         il_respond_error(req, 400, "exec: at least one of stdin, stdout or stderr is required");
-    else if (spdy_requested(req, EXEC_PROTOCOL) &&
+    else if (transport_agreed(req, EXEC_PROTOCOL, &a) &&
              (pod_id = pod_uid(req, v, ns, name, uid, container)) != NULL) {
         er.pod.uid = pod_id;
-        {
-            exec_session *s = il_xcalloc(1, sizeof *s);
-            s->v = v;
-            s->request = il_exec_request_to_json(&er);
-            s->expected = 1 + er.stdin_open + out + (err_wanted && !er.tty) + er.tty;
-            il_buf words = IL_BUF_INIT;
-            for (size_t i = 0; command[i]; i++)
-                il_buf_printf(&words, "%s%s", i ? " " : "", command[i]);
-            s->cmdline = il_buf_steal(&words);
-            const char *headers[] = {"X-Stream-Protocol-Version: " EXEC_PROTOCOL, NULL};
-            il_respond_upgrade(req, "SPDY/3.1", headers, exec_run, s, exec_abandon);
-        }
+        exec_session *s = il_xcalloc(1, sizeof *s);
+        s->v = v;
+        s->t = a.t;
+        s->request = il_exec_request_to_json(&er);
+        s->expected = 1 + er.stdin_open + out + (err_wanted && !er.tty) + er.tty;
+        if (a.t != T_SPDY)
+            exec_streams_fixed(s, er.stdin_open, out, err_wanted, er.tty);
+        il_buf words = IL_BUF_INIT;
+        for (size_t i = 0; command[i]; i++)
+            il_buf_printf(&words, "%s%s", i ? " " : "", command[i]);
+        s->cmdline = il_buf_steal(&words);
+        il_respond_upgrade(req, a.upgrade, a.headers, exec_run, s, exec_abandon);
     }
     free(command);
     free(pod_id);
@@ -635,21 +854,24 @@ static void handle_attach(il_request *req, void *ud)
     }
     bool in = flag(req, "input"), out = flag(req, "output"), err_wanted = flag(req, "error");
     bool tty = flag(req, "tty");
+    upgrade_answer a;
     if (!in && !out && !err_wanted) {
         il_respond_error(req, 400, "attach: at least one of stdin, stdout or stderr is required");
-    } else if (spdy_requested(req, EXEC_PROTOCOL) &&
+    } else if (transport_agreed(req, EXEC_PROTOCOL, &a) &&
                (pod_id = pod_uid(req, v, ns, name, uid, container)) != NULL) {
         exec_session *s = il_xcalloc(1, sizeof *s);
         s->v = v;
+        s->t = a.t;
         s->cmdline = il_xstrdup("attach");
         s->expected = 1 + in + out + (err_wanted && !tty) + tty;
+        if (a.t != T_SPDY)
+            exec_streams_fixed(s, in, out, err_wanted, tty);
         s->attach = il_xcalloc(1, sizeof *s->attach);
         *s->attach = (il_log_request){.ns = ns, .pod_uid = pod_id, .pod_name = name,
                                       .container = container, .follow = true,
                                       .since_time = il_time_now()};
         ns = name = container = pod_id = NULL;
-        const char *headers[] = {"X-Stream-Protocol-Version: " EXEC_PROTOCOL, NULL};
-        il_respond_upgrade(req, "SPDY/3.1", headers, attach_run, s, attach_abandon);
+        il_respond_upgrade(req, a.upgrade, a.headers, attach_run, s, attach_abandon);
     }
     free(pod_id);
     free(ns);
@@ -661,7 +883,8 @@ static void handle_attach(il_request *req, void *ud)
 /* ---- port-forward ---------------------------------------------------------- */
 
 typedef struct forward {
-    char key[32];             /* requestid */
+    char key[32];             /* SPDY: requestid */
+    int index;                /* WebSocket: channels 2*index (data), 2*index+1 (error) */
     uint32_t data_id, error_id;
     int port;
     il_httpc_upgrade *be;
@@ -670,6 +893,7 @@ typedef struct forward {
 
 typedef struct pf_session {
     vk *v;
+    transport t;
     char *ns, *name, *uid;
     forward f[MAX_FORWARDS];
     size_t n;
@@ -688,10 +912,22 @@ static forward *forward_for(pf_session *s, const char *key)
     return f;
 }
 
+/* Bytes to kubectl on the forward's data or error stream. */
+static void forward_put(conn *c, forward *f, bool error, const void *p, size_t n)
+{
+    if (c->t != T_SPDY)
+        vk_ws_channel_append(&c->out, c->t == T_WS_BASE64, (uint8_t)(2 * f->index + error), p,
+                             n);
+    else if (error ? f->error_id : f->data_id)
+        vk_spdy_data(error ? f->error_id : f->data_id, 0, p, n, &c->out);
+}
+
 static void forward_end(conn *c, forward *f, const char *message)
 {
     if (f->ended)
         return;
+    if (message && c->t != T_SPDY)
+        forward_put(c, f, true, message, strlen(message));
     if (message && f->error_id)
         vk_spdy_data(f->error_id, 0, message, strlen(message), &c->out);
     if (f->data_id)
@@ -770,6 +1006,35 @@ static void pf_frame(conn *c, const vk_spdy_frame *fr, void *arg)
     }
 }
 
+/* WebSocket: a data channel's bytes go to its forward's connection. */
+static void pf_channel(conn *c, int channel, const uint8_t *p, size_t n, void *arg)
+{
+    pf_session *s = arg;
+    forward *f = channel % 2 == 0 && (size_t)(channel / 2) < s->n ? &s->f[channel / 2] : NULL;
+    if (f && f->be && !f->ended && il_httpc_upgrade_write(f->be, p, n) < 0)
+        forward_end(c, f, "the connection in the pod closed");
+}
+
+/* WebSocket: every ?port= is forwarded at once; each of its channels
+ * first carries the port (two bytes, little-endian), as from a kubelet. */
+static void pf_open_fixed(pf_session *s, conn *c)
+{
+    for (size_t i = 0; i < s->n; i++) {
+        uint8_t port[2] = {(uint8_t)(s->f[i].port & 0xFF), (uint8_t)(s->f[i].port >> 8)};
+        forward_put(c, &s->f[i], false, port, 2);
+        forward_put(c, &s->f[i], true, port, 2);
+        forward_open(s, c, &s->f[i]);
+    }
+}
+
+static bool pf_all_ended(const pf_session *s)
+{
+    for (size_t i = 0; i < s->n; i++)
+        if (!s->f[i].ended)
+            return false;
+    return true;
+}
+
 static void pf_backend(conn *c, forward *f)
 {
     char buf[32 * 1024];
@@ -781,7 +1046,7 @@ static void pf_backend(conn *c, forward *f)
             forward_end(c, f, NULL);
             return;
         }
-        vk_spdy_data(f->data_id, 0, buf, (size_t)n, &c->out);
+        forward_put(c, f, false, buf, (size_t)n);
         if (c->out.len > 256 * 1024)
             conn_flush(c);
     }
@@ -791,10 +1056,14 @@ static void pf_run(il_upgraded *u, void *arg)
 {
     pf_session *s = arg;
     conn c;
-    conn_init(&c, u);
+    conn_init(&c, u, s->t);
+    if (s->t != T_SPDY)
+        pf_open_fixed(s, &c);
     while (!c.gone) {
-        conn_frames(&c, pf_frame, s);
+        conn_input(&c, pf_frame, pf_channel, s);
         conn_flush(&c);
+        if (s->t != T_SPDY && pf_all_ended(s))
+            break;
         struct pollfd p[1 + MAX_FORWARDS];
         forward *who[1 + MAX_FORWARDS];
         size_t np = 1;
@@ -830,6 +1099,26 @@ static void pf_abandon(void *arg)
     free(s);
 }
 
+/* WebSocket: the forwards are the query's ?port= values; 0, or -1 after
+ * answering 400. */
+static int pf_ports(il_request *req, pf_session *s)
+{
+    const char **ports = il_request_query_all(req, "port");
+    int rc = ports[0] ? 0 : -1;
+    for (size_t i = 0; ports[i] && rc == 0; i++) {
+        int64_t p = 0;
+        if (i == MAX_FORWARDS || il_parse_int64(ports[i], &p) < 0 || p < 1 || p > 65535)
+            rc = -1;
+        else
+            s->f[s->n++] = (forward){.index = (int)i, .port = (int)p};
+    }
+    free(ports);
+    if (rc != 0)
+        il_respond_error(req, 400, "port-forward over WebSocket: 1 to %d ?port= values of 1 to "
+                         "65535 are required", MAX_FORWARDS);
+    return rc;
+}
+
 static void handle_portforward(il_request *req, void *ud)
 {
     vk *v = ud;
@@ -839,14 +1128,21 @@ static void handle_portforward(il_request *req, void *ud)
         il_respond_error(req, 404, "expected /portForward/NAMESPACE/POD[/UID]");
         return;
     }
-    if (spdy_requested(req, PORTFORWARD_PROTOCOL) &&
+    upgrade_answer a;
+    pf_session *s = il_xcalloc(1, sizeof *s);
+    if (transport_agreed(req, PORTFORWARD_PROTOCOL, &a) &&
+        (a.t == T_SPDY || pf_ports(req, s) == 0) &&
         (pod_id = pod_uid(req, v, ns, name, uid, NULL)) != NULL) {
-        pf_session *s = il_xcalloc(1, sizeof *s);
-        *s = (pf_session){.v = v, .ns = ns, .name = name, .uid = pod_id};
-        const char *headers[] = {"X-Stream-Protocol-Version: " PORTFORWARD_PROTOCOL, NULL};
-        il_respond_upgrade(req, "SPDY/3.1", headers, pf_run, s, pf_abandon);
+        s->v = v;
+        s->t = a.t;
+        s->ns = ns;
+        s->name = name;
+        s->uid = pod_id;
+        il_respond_upgrade(req, a.upgrade, a.headers, pf_run, s, pf_abandon);
         ns = name = NULL;
+        s = NULL;
     }
+    free(s);
     free(ns);
     free(name);
     free(uid);

@@ -37,6 +37,7 @@ class Cluster:
 
     def __init__(self, tmp, kube):
         kube.reset()
+        self.kube = kube
         self.kubeconfig = kube.kubeconfig
         self.stack = harness.Stack(os.path.join(tmp, "stack")).start()
         self.kubelet_port = vkutil.free_port()
@@ -238,6 +239,97 @@ def test_exec_errors(k):
     assert p.returncode != 0
 
 
+# ---- the same over WebSocket (the Python client's transport) ----------------------------------
+
+def ws_api(k):
+    """A CoreV1Api of python3-kubernetes on the real API server: its stream()
+    and portforward() speak WebSocket (v4.channel.k8s.io), which the API
+    server passes on to the VK's kubelet port unchanged."""
+    from kubernetes import client, config
+    api_client = config.new_client_from_config(config_file=k.kubeconfig)
+    return client.CoreV1Api(api_client)
+
+
+def test_websocket_exec_output_and_exit_code(k):
+    from kubernetes.stream import stream
+    api = ws_api(k)
+    resp = stream(api.connect_get_namespaced_pod_exec, POD, "default", container="main",
+                  command=["sh", "-c", "echo out; echo err >&2; exit 3"], stdin=False,
+                  stdout=True, stderr=True, tty=False, _preload_content=False)
+    resp.run_forever(timeout=30)
+    assert resp.read_stdout() == "out\n"
+    assert resp.read_stderr() == "err\n"
+    assert resp.returncode == 3, resp.read_channel(3)
+    resp.close()
+
+
+def test_websocket_exec_stdin_and_tty(k):
+    from kubernetes.stream import stream
+    api = ws_api(k)
+    resp = stream(api.connect_get_namespaced_pod_exec, POD, "default", container="main",
+                  command=["sh", "-c", "read line; echo \"got $line\"; stty size"], stdin=True,
+                  stdout=True, stderr=True, tty=True, _preload_content=False)
+    resp.write_channel(4, json.dumps({"Width": 91, "Height": 17}))
+    resp.write_stdin("hello\n")
+    out = ""
+    deadline = time.monotonic() + 30
+    while resp.is_open() and time.monotonic() < deadline:
+        resp.update(timeout=1)
+        out += resp.read_stdout()
+    assert not resp.is_open(), f"the command did not end: {out!r}"
+    assert "got hello" in out and "17 91" in out, out
+    assert resp.returncode == 0
+    resp.close()
+
+
+def test_websocket_port_forward(k):
+    from kubernetes.stream import portforward
+    api = ws_api(k)
+    pf = portforward(api.connect_get_namespaced_pod_portforward, POD, "default",
+                     ports=str(HTTP_PORT))
+    sock = pf.socket(HTTP_PORT)
+    sock.setblocking(True)
+    sock.settimeout(20)
+    sock.sendall(b"GET /ws HTTP/1.0\r\n\r\n")
+    reply = b""
+    while True:
+        chunk = sock.recv(4096)
+        if not chunk:
+            break
+        reply += chunk
+    sock.close()
+    assert reply.startswith(b"HTTP/1.0 200") and reply.endswith(b"pod says hi /ws"), reply
+    assert pf.error(HTTP_PORT) is None
+    pf.close()
+
+
+def test_websocket_refusals(k):
+    """What the kubelet port says to a WebSocket it cannot serve: no key, an
+    unknown channel protocol, port-forward without a port."""
+    import base64
+    import http.client
+    import ssl
+    ctx = ssl._create_unverified_context()
+    key = base64.b64encode(os.urandom(16)).decode()
+    base = {"Upgrade": "websocket", "Connection": "Upgrade", "Sec-WebSocket-Version": "13"}
+    cases = [
+        ("/exec/default/shell/main?command=true&output=1", {}, 400, "Sec-WebSocket-Key"),
+        ("/exec/default/shell/main?command=true&output=1",
+         {"Sec-WebSocket-Key": key, "Sec-WebSocket-Protocol": "v5.channel.k8s.io"}, 403,
+         "v4.channel.k8s.io"),
+        ("/portForward/default/shell", {"Sec-WebSocket-Key": key}, 400, "?port="),
+        ("/portForward/default/shell?port=99999", {"Sec-WebSocket-Key": key}, 400, "?port="),
+    ]
+    ctx.load_cert_chain(*k.kube.pki.kubelet_client)   # as the API server calls kubelets
+    for path, extra, code, says in cases:
+        conn = http.client.HTTPSConnection("127.0.0.1", k.kubelet_port, context=ctx, timeout=10)
+        conn.request("GET", path, headers={**base, **extra})
+        resp = conn.getresponse()
+        body = resp.read().decode()
+        conn.close()
+        assert resp.status == code and says in body, (path, resp.status, body)
+
+
 def test_plugin_stopped_mid_exec_kills_the_command(k):
     """Last: stops interlink-local while a command runs; the plugin kills
     it and exits cleanly, and kubectl is told the session ended."""
@@ -249,3 +341,4 @@ def test_plugin_stopped_mid_exec_kills_the_command(k):
     assert k.stack.plugin.stop_and_check(must_be_running=True) == []
     assert not processes_running(marker)
     assert proc.wait(timeout=30) != 0
+
