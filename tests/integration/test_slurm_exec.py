@@ -4,8 +4,6 @@ interlink-vk calls them (sessionutil).  Each session is an `srun --overlap`
 step in the pod's job whose node side enters the container (runtime
 `none`: bubblewrap, entered with nsenter).  About 40 s."""
 import os
-import signal
-import socket
 import time
 import uuid
 
@@ -18,13 +16,7 @@ import slurmutil as su
 
 PY = "/usr/bin/python3"
 HTTP_PORT = h.free_port()
-SERVER = ("import http.server as h\n"
-          "class H(h.BaseHTTPRequestHandler):\n"
-          "    def do_GET(self):\n"
-          "        b = b'pod says hi ' + self.path.encode()\n"
-          "        self.send_response(200); self.send_header('Content-Length', str(len(b)))\n"
-          "        self.end_headers(); self.wfile.write(b)\n"
-          f"h.HTTPServer(('127.0.0.1', {HTTP_PORT}), H).serve_forever()\n")
+SERVER = ss.http_server(HTTP_PORT, "pod says hi")
 
 
 @pytest.fixture(scope="module")
@@ -52,18 +44,6 @@ def ready(s, pod):
         return False
     states = {c["name"]: c["state"] for c in body[0]["containers"]}
     return "running" in states.get("main", {}) and "terminated" in states.get("done", {})
-
-
-def processes_running(marker):
-    found = []
-    for pid in os.listdir("/proc"):
-        try:
-            with open(f"/proc/{pid}/cmdline", "rb") as f:
-                if marker in f.read():
-                    found.append(pid)
-        except OSError:
-            pass
-    return found
 
 
 def steps(cluster, job_id):
@@ -185,18 +165,18 @@ def test_a_caller_gone_ends_the_command_and_the_step(stack):
     e = ss.Exec(stack.api_addr, stack.pod, "main", ["sh", "-c", "echo started; exec sleep 4711"])
     assert e.status == 101
     assert e.read(until=b"started\n", timeout=30) is None
-    assert processes_running(marker) and steps(stack.cluster, job)
+    assert ss.processes_running(marker) and steps(stack.cluster, job)
     e.close()
-    wait_for("the command killed", lambda: not processes_running(marker), timeout=30)
+    wait_for("the command killed", lambda: not ss.processes_running(marker), timeout=30)
     wait_for("the step ended", lambda: not steps(stack.cluster, job), timeout=30)
-    wait_for("srun gone", lambda: not processes_running(b"--overlap"), timeout=30)
+    wait_for("srun gone", lambda: not ss.processes_running(b"--overlap"), timeout=30)
     # a forwarded connection the caller drops ends its step too
     status, sock, _ = ss.port_forward(stack.api_addr, stack.pod, HTTP_PORT)
     assert status == 101
     assert steps(stack.cluster, job)
     sock.close()
     wait_for("the forwarding step ended", lambda: not steps(stack.cluster, job), timeout=30)
-    wait_for("srun gone", lambda: not processes_running(b"--overlap"), timeout=30)
+    wait_for("srun gone", lambda: not ss.processes_running(b"--overlap"), timeout=30)
 
 
 def test_exec_into_a_finished_pod_is_a_clear_error(stack, cluster):
@@ -213,3 +193,43 @@ def test_exec_into_a_finished_pod_is_a_clear_error(stack, cluster):
     assert b"not running" in body or b"has ended" in body or b"COMPLETED" in body, body
     status, sock, body = ss.port_forward(stack.api_addr, pod, HTTP_PORT)
     assert status == 409 and sock is None, (status, body)
+
+
+def test_exec_without_a_shared_filesystem(tmp_path, cluster):
+    """SharedFS false, no NodeLocalDir: the node side finds the pod where
+    the job unpacked it (the step's $TMPDIR) and tells about a container
+    that is not running on the error stream."""
+    s = su.SlurmStackWithPods(tmp_path / "s", cluster, plugin_extra={"SharedFS": False}).start()
+    try:
+        pod = h.make_pod("unshared", [sh("main", "exec sleep 300"), sh("done", "true")])
+        code, body = s.create(h.create_request(pod))
+        assert code == 200, body
+        s.wait_running(pod, timeout=90)
+
+        def answer():
+            code, out, _ = ss.run(s.api_addr, pod, "main", ["sh", "-c", "echo $((6*7))"])
+            return code if code != {"exitCode": 0} else out
+        wait_for("exec answers", lambda: answer() == b"42\n", timeout=30, interval=1)
+        wait_for("done terminated on the node", lambda: "not running" in
+                 ss.run(s.api_addr, pod, "done", ["true"])[0].get("error", ""), timeout=30,
+                 interval=1)
+    finally:
+        s.cleanup()
+
+
+def test_plugin_stopped_mid_exec_kills_the_command(stack):
+    """Last: interlink-slurm stopped during a session ends it, the command
+    and its step; the plugin exits cleanly and comes back for cleanup."""
+    job = stack.job_id(stack.pod)
+    marker = b"sleep 4713"
+    e = ss.Exec(stack.api_addr, stack.pod, "main", ["sh", "-c", "echo started; exec sleep 4713"])
+    assert e.status == 101
+    try:
+        assert e.read(until=b"started\n", timeout=30) is None
+        assert stack.plugin.stop_and_check(must_be_running=True) == []
+        assert not ss.processes_running(marker)
+        wait_for("the step ended", lambda: not steps(stack.cluster, job), timeout=30)
+        assert not ss.processes_running(b"--overlap")
+    finally:
+        e.close()
+        stack.start_plugin()

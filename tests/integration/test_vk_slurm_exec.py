@@ -3,21 +3,16 @@ into a pod of interlink-slurm: the real API server (conftest's real_kube),
 the real kubectl, interlink-vk's kubelet API, interlink, interlink-slurm and
 the real SLURM of tests/slurm (runtime `none`).  Each session is an `srun
 --overlap` step in the pod's job (docs/interactive.md)."""
-import fcntl
 import json
 import os
-import pty
-import select
 import signal
-import struct
 import subprocess
-import termios
 import time
 import urllib.request
 
 import pytest
 
-import harness
+import sessionutil as ss
 import slurmutil as su
 import vkutil
 from harness import wait_for
@@ -29,55 +24,24 @@ HTTP_PORT = vkutil.free_port()
 
 pytestmark = pytest.mark.skipif(not os.access(KUBECTL, os.X_OK), reason="needs kubectl")
 
-SERVER = ("import http.server as h\n"
-          "class H(h.BaseHTTPRequestHandler):\n"
-          "    def do_GET(self):\n"
-          "        b = b'slurm pod says hi ' + self.path.encode()\n"
-          "        self.send_response(200); self.send_header('Content-Length', str(len(b)))\n"
-          "        self.end_headers(); self.wfile.write(b)\n"
-          f"h.HTTPServer(('127.0.0.1', {HTTP_PORT}), H).serve_forever()\n")
+SERVER = ss.http_server(HTTP_PORT, "slurm pod says hi")
 TICKER = "i=0; while true; do echo tick $i; i=$((i+1)); sleep 0.3; done"
 
 
-class Cluster:
+class Cluster(ss.KubectlNode):
     """The real control plane, SLURM, interlink + interlink-slurm and a VK."""
 
     def __init__(self, tmp, kube, slurm):
-        kube.reset()
-        self.kubeconfig = kube.kubeconfig
         self.slurm = slurm
-        self.stack = su.SlurmStack(os.path.join(tmp, "stack"), slurm).start()
-        cfg = harness.write_yaml(os.path.join(tmp, "vk.yaml"), {
-            "InterlinkURL": self.stack.api_addr, "PingIntervalSeconds": 1,
-            "StatusIntervalSeconds": 1, "DisableCSR": True, "VerboseLogging": True})
-        self.vk = harness.Daemon(
-            [harness.binary("interlink-vk"), "--config", cfg, "--nodename", NODE],
-            os.path.join(tmp, "vk.log"),
-            env={"KUBECONFIG": self.kubeconfig, "KUBELET_PORT": str(vkutil.free_port()),
-                 "POD_IP": "127.0.0.1"}).start()
-
-    def kubectl(self, *args, input=None, timeout=60, check=True):
-        p = subprocess.run([KUBECTL, "--kubeconfig", self.kubeconfig, *args], input=input,
-                           capture_output=True, timeout=timeout)
-        if check:
-            assert p.returncode == 0, (args, p.stdout, p.stderr)
-        return p
-
-    def pod(self, name):
-        p = self.kubectl("get", "pod", name, "-o", "json", check=False)
-        return json.loads(p.stdout) if p.returncode == 0 else None
+        super().__init__(tmp, kube, su.SlurmStack(os.path.join(tmp, "stack"), slurm), NODE)
 
     def job_id(self):
         uid = self.pod(POD)["metadata"]["uid"]
         return [i for i, name, _ in self.slurm.squeue_ids() if name == uid][0]
 
     def stop(self):
-        try:
-            self.kubectl("delete", "pod", "--all", "--wait=false", check=False)
-            wait_for("the jobs gone", lambda: not self.slurm.squeue_ids("PD,R"), timeout=60)
-            self.vk.stop_cleanly()
-        finally:
-            self.stack.stop()
+        super().stop(lambda: wait_for("the jobs gone", lambda: not self.slurm.squeue_ids("PD,R"),
+                                      timeout=60))
 
 
 def states(pod):
@@ -128,35 +92,17 @@ def test_exec_stdin(k):
 def test_exec_tty_with_resize(k):
     """-it: the command's terminal has kubectl's size, follows a resize of
     kubectl's terminal, reads input, and the exit code comes back."""
-    master, slave = pty.openpty()
-    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 33, 77, 0, 0))
-    proc = subprocess.Popen([KUBECTL, "--kubeconfig", k.kubeconfig, "exec", "-it", POD, "--",
-                             "sh", "-c", "stty size; tty; read x; stty size; echo got=$x; exit 4"],
-                            stdin=slave, stdout=slave, stderr=slave, start_new_session=True)
-    out = b""
-    deadline = time.time() + 60
-    sent = False
-    while time.time() < deadline:
-        r, _, _ = select.select([master], [], [], 0.5)
-        if r:
-            try:
-                chunk = os.read(master, 4096)
-            except OSError:
-                break
-            if not chunk:
-                break
-            out += chunk
-        if not sent and b"/dev/pts/" in out:
-            fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 40, 120, 0, 0))
+    def drive(out, tty, proc):
+        if b"/dev/pts/" in out and not drive.sent:
+            ss.set_size(tty, 40, 120)
             proc.send_signal(signal.SIGWINCH)   # as the terminal would
             time.sleep(1)
-            os.write(master, b"ping\r")
-            sent = True
-        if proc.poll() is not None and not r:
-            break
-    rc = proc.wait(timeout=30)
-    os.close(slave)
-    os.close(master)
+            os.write(tty, b"ping\r")
+            drive.sent = True
+    drive.sent = False
+    rc, out = ss.kubectl_tty([KUBECTL, "--kubeconfig", k.kubeconfig, "exec", "-it", POD, "--",
+                              "sh", "-c", "stty size; tty; read x; stty size; echo got=$x; "
+                              "exit 4"], 33, 77, drive)
     assert b"33 77" in out, out
     assert b"40 120" in out, out
     assert b"got=ping" in out, out
@@ -179,47 +125,21 @@ def test_attach_streams_live_output(k):
 
 def test_port_forward_http_round_trips(k):
     local = vkutil.free_port()
-    proc = subprocess.Popen([KUBECTL, "--kubeconfig", k.kubeconfig, "port-forward", f"pod/{POD}",
-                             f"{local}:{HTTP_PORT}"], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE)
-    try:
-        wait_for("port-forward listening", lambda: b"Forwarding" in
-                 (proc.stdout.readline() if proc.poll() is None else b"x"), timeout=30)
+    with ss.kubectl_port_forward([KUBECTL, "--kubeconfig", k.kubeconfig, "port-forward",
+                                  f"pod/{POD}", f"{local}:{HTTP_PORT}"]):
         for path in ("/a", "/b"):
             body = urllib.request.urlopen(f"http://127.0.0.1:{local}{path}", timeout=30).read()
             assert body == b"slurm pod says hi " + path.encode()
-    finally:
-        proc.terminate()
-        proc.wait(timeout=10)
 
 
 def test_port_forward_to_a_closed_port_says_why(k):
     local, closed = vkutil.free_port(), vkutil.free_port()
-    proc = subprocess.Popen([KUBECTL, "--kubeconfig", k.kubeconfig, "port-forward", f"pod/{POD}",
-                             f"{local}:{closed}"], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE)
-    try:
-        wait_for("port-forward listening", lambda: b"Forwarding" in
-                 (proc.stdout.readline() if proc.poll() is None else b"x"), timeout=30)
+    with ss.kubectl_port_forward([KUBECTL, "--kubeconfig", k.kubeconfig, "port-forward",
+                                  f"pod/{POD}", f"{local}:{closed}"]) as proc:
         with pytest.raises(Exception):
             urllib.request.urlopen(f"http://127.0.0.1:{local}/", timeout=30).read()
-    finally:
-        proc.terminate()
-        _, err = proc.communicate(timeout=10)
-    assert f"error forwarding port {closed}".encode() in err, err
-    assert b"refused" in err, err
-
-
-def processes_running(marker):
-    found = []
-    for pid in os.listdir("/proc"):
-        try:
-            with open(f"/proc/{pid}/cmdline", "rb") as f:
-                if marker in f.read():
-                    found.append(pid)
-        except OSError:
-            pass
-    return found
+    assert f"error forwarding port {closed}".encode() in proc.err, proc.err
+    assert b"refused" in proc.err, proc.err
 
 
 def test_killed_kubectl_leaves_no_process_and_no_step(k):
@@ -228,14 +148,14 @@ def test_killed_kubectl_leaves_no_process_and_no_step(k):
     proc = subprocess.Popen([KUBECTL, "--kubeconfig", k.kubeconfig, "exec", POD, "--", "sh",
                              "-c", "echo started; exec sleep 4712"], stdout=subprocess.PIPE)
     assert proc.stdout.readline() == b"started\n"
-    assert processes_running(marker)
+    assert ss.processes_running(marker)
     proc.send_signal(signal.SIGKILL)
     proc.wait()
-    wait_for("the command killed", lambda: not processes_running(marker), timeout=30)
+    wait_for("the command killed", lambda: not ss.processes_running(marker), timeout=30)
     wait_for("no step left", lambda: not [
         s for s in k.slurm.run("squeue", "-h", "-s", "-j", job, "-o", "%i").stdout.split()
         if not s.endswith((".batch", ".extern"))], timeout=30)
-    wait_for("no srun left", lambda: not processes_running(b"--overlap"), timeout=30)
+    wait_for("no srun left", lambda: not ss.processes_running(b"--overlap"), timeout=30)
 
 
 def test_exec_errors(k):

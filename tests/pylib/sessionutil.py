@@ -1,10 +1,19 @@
 """The client end of interlink's /exec and /portforward (docs/interactive.md):
 an HTTP/1.1 upgrade to `interlink-session`, then session frames (exec) or
 the raw byte stream (port-forward), as interlink-vk speaks them."""
+import contextlib
+import fcntl
 import json
+import os
+import pty
+import select
 import socket
 import struct
+import subprocess
+import termios
 import time
+
+import harness
 
 STDIN, STDOUT, STDERR, EXIT, RESIZE = range(5)
 
@@ -133,3 +142,121 @@ def run(address, pod, container, command, stdin_data=None, **kw):
 def port_forward(address, pod, port, timeout=60):
     """(status, connected socket or None, early bytes or the refusal)."""
     return upgrade(address, "/portforward", {"pod": pod_ref(pod), "port": port}, timeout)
+
+
+# ---- shared by the exec tests of every backend ---------------------------------
+
+def http_server(port, greeting):
+    """A python3 program serving GET on 127.0.0.1:port with greeting + path."""
+    return ("import http.server as h\n"
+            "class H(h.BaseHTTPRequestHandler):\n"
+            "    def do_GET(self):\n"
+            f"        b = {greeting!r}.encode() + b' ' + self.path.encode()\n"
+            "        self.send_response(200); self.send_header('Content-Length', str(len(b)))\n"
+            "        self.end_headers(); self.wfile.write(b)\n"
+            f"h.HTTPServer(('127.0.0.1', {port}), H).serve_forever()\n")
+
+
+def processes_running(marker):
+    """Pids of the processes whose command line contains marker (bytes)."""
+    found = []
+    for pid in os.listdir("/proc"):
+        try:
+            with open(f"/proc/{pid}/cmdline", "rb") as f:
+                if marker in f.read():
+                    found.append(pid)
+        except OSError:
+            pass
+    return found
+
+
+def kubectl_tty(argv, rows, cols, on_output, timeout=60):
+    """Run kubectl argv on a pty of rows x cols; on_output(out, master,
+    proc) is called as output arrives (it may type or resize).  Returns
+    (exit code, everything printed)."""
+    master, slave = pty.openpty()
+    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", rows, cols, 0, 0))
+    proc = subprocess.Popen(argv, stdin=slave, stdout=slave, stderr=slave,
+                            start_new_session=True)
+    out = b""
+    deadline = time.time() + timeout
+    try:
+        while time.time() < deadline:
+            r, _, _ = select.select([master], [], [], 0.5)
+            if r:
+                try:
+                    chunk = os.read(master, 4096)
+                except OSError:
+                    break
+                if not chunk:
+                    break
+                out += chunk
+                on_output(out, slave, proc)
+            if proc.poll() is not None and not r:
+                break
+        return proc.wait(timeout=30), out
+    finally:
+        os.close(slave)
+        os.close(master)
+
+
+def set_size(tty_fd, rows, cols):
+    fcntl.ioctl(tty_fd, termios.TIOCSWINSZ, struct.pack("HHHH", rows, cols, 0, 0))
+
+
+@contextlib.contextmanager
+def kubectl_port_forward(argv):
+    """kubectl port-forward argv, yielded once it listens; its stderr is in
+    .err after the block."""
+    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        deadline = time.time() + 30
+        while b"Forwarding" not in (proc.stdout.readline() if proc.poll() is None else b"x"):
+            assert time.time() < deadline and proc.poll() is None, "port-forward not listening"
+        yield proc
+    finally:
+        proc.terminate()
+        _, proc.err = proc.communicate(timeout=10)
+
+
+KUBECTL = "/usr/bin/kubectl"
+
+
+class KubectlNode:
+    """interlink-vk as node `node` on the real API server (realkube's
+    fixture, reset first) in front of stack (started here), and kubectl."""
+
+    def __init__(self, tmp, kube, stack, node):
+        kube.reset()
+        self.kubeconfig = kube.kubeconfig
+        self.stack = stack.start()
+        cfg = harness.write_yaml(os.path.join(tmp, "vk.yaml"), {
+            "InterlinkURL": stack.api_addr, "PingIntervalSeconds": 1,
+            "StatusIntervalSeconds": 1, "DisableCSR": True, "VerboseLogging": True})
+        self.vk = harness.Daemon(
+            [harness.binary("interlink-vk"), "--config", cfg, "--nodename", node],
+            os.path.join(tmp, "vk.log"),
+            env={"KUBECONFIG": self.kubeconfig, "KUBELET_PORT": str(harness.free_port()),
+                 "POD_IP": "127.0.0.1"}).start()
+
+    def kubectl(self, *args, input=None, timeout=60, check=True):
+        p = subprocess.run([KUBECTL, "--kubeconfig", self.kubeconfig, *args], input=input,
+                           capture_output=True, timeout=timeout)
+        if check:
+            assert p.returncode == 0, (args, p.stdout, p.stderr)
+        return p
+
+    def pod(self, name):
+        p = self.kubectl("get", "pod", name, "-o", "json", check=False)
+        return json.loads(p.stdout) if p.returncode == 0 else None
+
+    def stop(self, before_vk=None):
+        """Pods deleted, before_vk() (may be None), the VK and the stack
+        stopped."""
+        try:
+            self.kubectl("delete", "pod", "--all", "--wait=false", check=False)
+            if before_vk:
+                before_vk()
+            self.vk.stop_cleanly()
+        finally:
+            self.stack.stop()

@@ -19,17 +19,6 @@
 #include "local.h"
 #include "plugin.h"
 
-static const il_container *find_container(const il_pod *pod, const char *name)
-{
-    for (size_t i = 0; i < pod->n_containers; i++)
-        if (!strcmp(pod->containers[i].name, name))
-            return &pod->containers[i];
-    for (size_t i = 0; i < pod->n_init_containers; i++)
-        if (!strcmp(pod->init_containers[i].name, name))
-            return &pod->init_containers[i];
-    return NULL;
-}
-
 /* The launch for req in its container: 0, or an HTTP status with err. */
 static int exec_launch(local_ctx *lc, const il_exec_request *req, launch_spec *ls, il_buf *err)
 {
@@ -39,39 +28,9 @@ static int exec_launch(local_ctx *lc, const il_exec_request *req, launch_spec *l
                       req->pod.uid);
         return 404;
     }
-    il_create_request cr;
-    runtime_spec rt;
-    int rc = 500;
-    if (rn_store_read_request(pod_dir, &cr, err) != 0) {
-        free(pod_dir);
-        return 500;
-    }
-    if (rn_runtime_spec_read(pod_dir, &rt, err) != 0) {
-        il_create_request_free(&cr);
-        free(pod_dir);
-        return 500;
-    }
-    const il_container *c = find_container(&cr.pod, req->container);
-    char *ctr_dir = c ? rn_store_ctr_dir(pod_dir, c->name) : NULL;
-    il_container_status st = {0};
-    pid_t pgid = 0;
-    if (!c) {
-        il_buf_printf(err, "container %s is not valid for pod %s", req->container, req->pod.name);
-        rc = 404;
-    } else if (rn_state_read(ctr_dir, &st, &pgid) != 0 || st.state != IL_STATE_RUNNING ||
-               pgid <= 0) {
-        il_buf_printf(err, "container %s is not running", c->name);
-        rc = 409;
-    } else {
-        int r = rn_check_exec_command(&rt, &cr.pod, c, pgid, req->command, ls, err);
-        if (r == 1)
-            il_buf_printf(err, "container %s has no process to enter yet", c->name);
-        rc = r == 0 ? 0 : r == 1 ? 409 : 500;
-    }
-    il_container_status_free(&st);
-    free(ctr_dir);
-    rn_runtime_spec_free(&rt);
-    il_create_request_free(&cr);
+    static const int status[] = {[RN_EXEC_OK] = 0, [RN_EXEC_IO] = 500,
+                                 [RN_EXEC_UNKNOWN] = 404, [RN_EXEC_NOT_RUNNING] = 409};
+    int rc = status[rn_exec_prepare(pod_dir, req->container, req->command, ls, err)];
     free(pod_dir);
     return rc;
 }

@@ -150,12 +150,7 @@ static int container_check(const exec_target *t, const char *name, il_buf *err)
         return 0;
     }
     il_buf_free(&ignored);
-    bool known = false;
-    for (size_t i = 0; i < cr.pod.n_containers; i++)
-        known |= !strcmp(cr.pod.containers[i].name, name);
-    for (size_t i = 0; i < cr.pod.n_init_containers; i++)
-        known |= !strcmp(cr.pod.init_containers[i].name, name);
-    if (!known) {
+    if (!il_pod_container(&cr.pod, name)) {
         il_buf_printf(err, "container %s is not valid for pod %s", name, cr.pod.name);
         rc = 404;
     } else if (t->node_dir && !t->in_tmpdir && !strcmp(t->dir, t->node_dir)) {

@@ -7,7 +7,7 @@
  *   --run-pod DIR --exec CONTAINER [--stdin] [--tty] [--size W H] -- CMD...
  *       the session frames of session.h both ways: the command is started
  *       in the container the way the local plugin and exec probes enter
- *       one (rn_check_exec_command: nsenter into the container process's
+ *       one (rn_exec_prepare: nsenter into the container process's
  *       namespaces, or podman exec), with pipes or a pty here on the node,
  *       and served by the framework's own pump (il_exec_serve), so resize,
  *       stdin close and the exit code need nothing from srun.  The end of
@@ -65,50 +65,6 @@ static char *node_dir(const char *dir, bool in_tmpdir)
     return il_xasprintf("%s/%s", tmp && *tmp ? tmp : "/tmp", dir);
 }
 
-static const il_container *find_container(const il_pod *pod, const char *name)
-{
-    for (size_t i = 0; i < pod->n_containers; i++)
-        if (!strcmp(pod->containers[i].name, name))
-            return &pod->containers[i];
-    for (size_t i = 0; i < pod->n_init_containers; i++)
-        if (!strcmp(pod->init_containers[i].name, name))
-            return &pod->init_containers[i];
-    return NULL;
-}
-
-/* How to run argv in container name of the pod in dir: 0, or -1 with err. */
-static int launch_in(const char *dir, const char *name, char **argv, launch_spec *ls,
-                     il_buf *err)
-{
-    il_create_request cr;
-    runtime_spec rt;
-    if (rn_store_read_request(dir, &cr, err) != 0)
-        return -1;
-    if (rn_runtime_spec_read(dir, &rt, err) != 0) {
-        il_create_request_free(&cr);
-        return -1;
-    }
-    const il_container *c = find_container(&cr.pod, name);
-    char *ctr_dir = c ? rn_store_ctr_dir(dir, c->name) : NULL;
-    il_container_status st = {0};
-    pid_t pgid = 0;
-    int rc = -1;
-    if (!c)
-        il_buf_printf(err, "container %s is not valid for pod %s", name, cr.pod.name);
-    else if (rn_state_read(ctr_dir, &st, &pgid) != 0 || st.state != IL_STATE_RUNNING ||
-             pgid <= 0)
-        il_buf_printf(err, "container %s is not running", name);
-    else if ((rc = rn_check_exec_command(&rt, &cr.pod, c, pgid, argv, ls, err)) == 1) {
-        il_buf_printf(err, "container %s has no process to enter yet", name);
-        rc = -1;
-    }
-    il_container_status_free(&st);
-    free(ctr_dir);
-    rn_runtime_spec_free(&rt);
-    il_create_request_free(&cr);
-    return rc;
-}
-
 /* The last frame when the command could not start. */
 static int say_error(const char *why)
 {
@@ -152,7 +108,7 @@ int slurm_node_exec(const char *dir, int argc, char **args)
     il_buf err = IL_BUF_INIT;
     il_exec_proc proc;
     int rc;
-    if (launch_in(pod_dir, container, args + i + 1, &ls, &err) != 0 ||
+    if (rn_exec_prepare(pod_dir, container, args + i + 1, &ls, &err) != RN_EXEC_OK ||
         il_exec_spawn(ls.argv.v, ls.envp.v, tty, width, height, in_stdin, &proc, &err) != 0) {
         rc = say_error(il_buf_cstr(&err));
     } else {
