@@ -5,7 +5,10 @@
  * backend: the 101, pumping the command's fds into session frames and
  * back, stdin close, terminal size, the exit code, and killing the
  * command's process group when the caller goes away first (a kubectl
- * killed mid-exec must not leave the command running). */
+ * killed mid-exec must not leave the command running).  The same pump
+ * serves plain fds (il_exec_serve) for a remote end such as interlink-
+ * slurm's node side, whose frames the plugin then relays unchanged
+ * (relay_pump, for an il_exec_proc marked framed). */
 #include "plugin.h"
 
 #include <errno.h>
