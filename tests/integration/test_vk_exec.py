@@ -89,9 +89,9 @@ def test_exec_stdin(k):
 def test_exec_tty(k):
     """-it through a pty: the command has a terminal of the size kubectl's
     own terminal has, and what it prints comes back."""
-    def drive(out, tty, proc):
+    def drive(out, master, proc):
         if b"/dev/pts/" in out and not drive.sent:
-            os.write(tty, b"ping\r")
+            os.write(master, b"ping\r")
             drive.sent = True
     drive.sent = False
     rc, out = ss.kubectl_tty([KUBECTL, "--kubeconfig", k.kubeconfig, "exec", "-it", POD, "--",

@@ -92,12 +92,12 @@ def test_exec_stdin(k):
 def test_exec_tty_with_resize(k):
     """-it: the command's terminal has kubectl's size, follows a resize of
     kubectl's terminal, reads input, and the exit code comes back."""
-    def drive(out, tty, proc):
+    def drive(out, master, proc):
         if b"/dev/pts/" in out and not drive.sent:
-            ss.set_size(tty, 40, 120)
+            ss.set_size(master, 40, 120)
             proc.send_signal(signal.SIGWINCH)   # as the terminal would
             time.sleep(1)
-            os.write(tty, b"ping\r")
+            os.write(master, b"ping\r")
             drive.sent = True
     drive.sent = False
     rc, out = ss.kubectl_tty([KUBECTL, "--kubeconfig", k.kubeconfig, "exec", "-it", POD, "--",

@@ -172,8 +172,8 @@ def processes_running(marker):
 
 def kubectl_tty(argv, rows, cols, on_output, timeout=60):
     """Run kubectl argv on a pty of rows x cols; on_output(out, master,
-    proc) is called as output arrives (it may type or resize).  Returns
-    (exit code, everything printed)."""
+    proc) is called as output arrives (it may type into master or resize
+    it).  Returns (exit code, everything printed)."""
     master, slave = pty.openpty()
     fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", rows, cols, 0, 0))
     proc = subprocess.Popen(argv, stdin=slave, stdout=slave, stderr=slave,
@@ -191,11 +191,14 @@ def kubectl_tty(argv, rows, cols, on_output, timeout=60):
                 if not chunk:
                     break
                 out += chunk
-                on_output(out, slave, proc)
+                on_output(out, master, proc)
             if proc.poll() is not None and not r:
                 break
         return proc.wait(timeout=30), out
     finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
         os.close(slave)
         os.close(master)
 
