@@ -138,18 +138,15 @@ static void srun_prefix(const slurm_ctx *ctx, const exec_target *t, strvec *argv
     rn_strvec_push(argv, t->node_dir);
 }
 
-/* For a shared filesystem: whether the container is running, as its
- * state file says (without one the node side tells).  0 or 404/409. */
+/* Whether name is one of the pod's containers and, with a shared
+ * filesystem, not terminated as its state file says (without one the node
+ * side tells).  0 or 404/409/500 with err. */
 static int container_check(const exec_target *t, const char *name, il_buf *err)
 {
     il_create_request cr;
-    il_buf ignored = IL_BUF_INIT;
     int rc = 0;
-    if (rn_store_read_request(t->dir, &cr, &ignored) != 0) {
-        il_buf_free(&ignored);
-        return 0;
-    }
-    il_buf_free(&ignored);
+    if (rn_store_read_request(t->dir, &cr, err) != 0)
+        return 500;
     if (!il_pod_container(&cr.pod, name)) {
         il_buf_printf(err, "container %s is not valid for pod %s", name, cr.pod.name);
         rc = 404;
