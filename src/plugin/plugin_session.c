@@ -25,6 +25,7 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "timeutil.h"
 
 typedef struct session_server {
     const il_plugin_ops *ops;
@@ -289,14 +290,19 @@ static void relay_stop(exec_job *j, il_buf *why)
     close_fd(&pr->in_fd);
     set_nonblock(pr->out_fd);
     set_nonblock(pr->err_fd);
-    for (int tick = 0; tick < 200 && !j->reaped; tick++) {
-        if (tick == 100)
+    int64_t start = il_monotonic_ms();
+    bool termed = false;
+    while (!j->reaped && il_monotonic_ms() - start < 10000) {
+        if (!termed && il_monotonic_ms() - start >= 5000) {
             kill(-pr->pid, SIGTERM);
+            termed = true;
+        }
         struct pollfd p[2] = {{.fd = pr->out_fd, .events = POLLIN},
                               {.fd = pr->err_fd, .events = POLLIN}};
         if (poll(p, 2, 50) > 0) {
             char buf[32 * 1024];
-            if (p[0].revents && read(pr->out_fd, buf, sizeof buf) == 0)
+            ssize_t n = p[0].revents ? read(pr->out_fd, buf, sizeof buf) : 1;
+            if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR))
                 close_fd(&pr->out_fd);
             if (p[1].revents)
                 collect(&pr->err_fd, why);
