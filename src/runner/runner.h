@@ -445,6 +445,16 @@ typedef struct check_run {
  * enter yet (try again later), -1 with err set. */
 int rn_check_exec_command(const runtime_spec *rt, const il_pod *pod, const il_container *c,
                        pid_t pgid, char *const argv[], launch_spec *out, il_buf *err);
+/* kubectl exec (podexec.c): how to run argv in container name of the pod
+ * in pod_dir now; anything but RN_EXEC_OK comes with err. */
+typedef enum {
+    RN_EXEC_OK,
+    RN_EXEC_IO,               /* the pod directory could not be read */
+    RN_EXEC_UNKNOWN,          /* no such container in the pod */
+    RN_EXEC_NOT_RUNNING,      /* not running, or no process to enter yet */
+} rn_exec_result;
+rn_exec_result rn_exec_prepare(const char *pod_dir, const char *name, char *const argv[],
+                               launch_spec *out, il_buf *err);
 /* The same once the process to enter (target, unused by podman) is known. */
 int rn_check_exec_argv(const runtime_spec *rt, const il_pod *pod, const il_container *c,
                     pid_t target, char *const argv[], launch_spec *out, il_buf *err);

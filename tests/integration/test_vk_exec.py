@@ -7,19 +7,15 @@ serves a self-signed certificate (DisableCSR), which this API server does
 not verify (no --kubelet-certificate-authority)."""
 import json
 import os
-import pty
-import select
 import signal
 import subprocess
-import termios
 import time
-import struct
-import fcntl
 import urllib.request
 
 import pytest
 
 import harness
+import sessionutil as ss
 import vkutil
 from harness import wait_for
 
@@ -31,53 +27,17 @@ HTTP_PORT = vkutil.free_port()
 pytestmark = pytest.mark.skipif(not os.access(KUBECTL, os.X_OK), reason="needs kubectl")
 
 
-class Cluster:
+class Cluster(ss.KubectlNode):
     """The session's real control plane (conftest's real_kube), this
     module's stack and VK on it."""
 
     def __init__(self, tmp, kube):
-        kube.reset()
-        self.kube = kube
-        self.kubeconfig = kube.kubeconfig
-        self.stack = harness.Stack(os.path.join(tmp, "stack")).start()
-        self.kubelet_port = vkutil.free_port()
-        cfg = harness.write_yaml(os.path.join(tmp, "vk.yaml"), {
-            "InterlinkURL": self.stack.api_addr, "PingIntervalSeconds": 1,
-            "StatusIntervalSeconds": 1, "DisableCSR": True, "VerboseLogging": True})
-        self.vk = harness.Daemon(
-            [harness.binary("interlink-vk"), "--config", cfg, "--nodename", NODE],
-            os.path.join(tmp, "vk.log"),
-            env={"KUBECONFIG": self.kubeconfig, "KUBELET_PORT": str(self.kubelet_port),
-                 "POD_IP": "127.0.0.1"}).start()
-
-    def kubectl(self, *args, input=None, timeout=60, check=True):
-        p = subprocess.run([KUBECTL, "--kubeconfig", self.kubeconfig, *args], input=input,
-                           capture_output=True, timeout=timeout)
-        if check:
-            assert p.returncode == 0, (args, p.stdout, p.stderr)
-        return p
-
-    def pod(self, name):
-        p = self.kubectl("get", "pod", name, "-o", "json", check=False)
-        return json.loads(p.stdout) if p.returncode == 0 else None
-
-    def stop(self):
-        try:
-            self.kubectl("delete", "pod", "--all", "--wait=false", check=False)
-            self.vk.stop_cleanly()
-        finally:
-            self.stack.stop()
+        super().__init__(tmp, kube, harness.Stack(os.path.join(tmp, "stack")), NODE)
 
 
 # A shell to exec into, and an HTTP server on HTTP_PORT that answers
 # "pod says hi" (pods of interlink-local share the host's network).
-SERVER = ("import http.server as h\n"
-          "class H(h.BaseHTTPRequestHandler):\n"
-          "    def do_GET(self):\n"
-          "        b = b'pod says hi ' + self.path.encode()\n"
-          "        self.send_response(200); self.send_header('Content-Length', str(len(b)))\n"
-          "        self.end_headers(); self.wfile.write(b)\n"
-          f"h.HTTPServer(('127.0.0.1', {HTTP_PORT}), H).serve_forever()\n")
+SERVER = ss.http_server(HTTP_PORT, "pod says hi")
 
 
 TICKER = "i=0; while true; do echo tick $i; i=$((i+1)); sleep 0.3; done"
@@ -130,32 +90,14 @@ def test_exec_stdin(k):
 def test_exec_tty(k):
     """-it through a pty: the command has a terminal of the size kubectl's
     own terminal has, and what it prints comes back."""
-    master, slave = pty.openpty()
-    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 33, 77, 0, 0))
-    proc = subprocess.Popen([KUBECTL, "--kubeconfig", k.kubeconfig, "exec", "-it", POD, "--",
-                             "sh", "-c", "stty size; tty; read x; echo got=$x; exit 4"],
-                            stdin=slave, stdout=slave, stderr=slave, start_new_session=True)
-    os.close(slave)
-    out = b""
-    deadline = time.time() + 30
-    sent = False
-    while time.time() < deadline:
-        r, _, _ = select.select([master], [], [], 0.5)
-        if r:
-            try:
-                chunk = os.read(master, 4096)
-            except OSError:
-                break
-            if not chunk:
-                break
-            out += chunk
-        if not sent and b"/dev/pts/" in out:
+    def drive(out, master, proc):
+        if b"/dev/pts/" in out and not drive.sent:
             os.write(master, b"ping\r")
-            sent = True
-        if proc.poll() is not None and not r:
-            break
-    rc = proc.wait(timeout=30)
-    os.close(master)
+            drive.sent = True
+    drive.sent = False
+    rc, out = ss.kubectl_tty([KUBECTL, "--kubeconfig", k.kubeconfig, "exec", "-it", POD, "--",
+                              "sh", "-c", "stty size; tty; read x; echo got=$x; exit 4"],
+                             33, 77, drive, timeout=30)
     assert b"33 77" in out, out
     assert b"got=ping" in out, out
     assert rc == 4, out
@@ -163,18 +105,11 @@ def test_exec_tty(k):
 
 def test_port_forward_http_round_trip(k):
     local = vkutil.free_port()
-    proc = subprocess.Popen([KUBECTL, "--kubeconfig", k.kubeconfig, "port-forward", f"pod/{POD}",
-                             f"{local}:{HTTP_PORT}"], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE)
-    try:
-        wait_for("port-forward listening", lambda: b"Forwarding" in
-                 (proc.stdout.readline() if proc.poll() is None else b"x"), timeout=30)
+    with ss.kubectl_port_forward([KUBECTL, "--kubeconfig", k.kubeconfig, "port-forward",
+                                  f"pod/{POD}", f"{local}:{HTTP_PORT}"]):
         for path in ("/a", "/b"):   # two connections over one session
             body = urllib.request.urlopen(f"http://127.0.0.1:{local}{path}", timeout=20).read()
             assert body == b"pod says hi " + path.encode()
-    finally:
-        proc.terminate()
-        proc.wait(timeout=10)
 
 
 def test_attach_streams_live_output(k):
@@ -194,31 +129,12 @@ def test_attach_streams_live_output(k):
 
 def test_port_forward_to_a_closed_port_says_why(k):
     local, closed = vkutil.free_port(), vkutil.free_port()
-    proc = subprocess.Popen([KUBECTL, "--kubeconfig", k.kubeconfig, "port-forward", f"pod/{POD}",
-                             f"{local}:{closed}"], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE)
-    try:
-        wait_for("port-forward listening", lambda: b"Forwarding" in
-                 (proc.stdout.readline() if proc.poll() is None else b"x"), timeout=30)
+    with ss.kubectl_port_forward([KUBECTL, "--kubeconfig", k.kubeconfig, "port-forward",
+                                  f"pod/{POD}", f"{local}:{closed}"]) as proc:
         with pytest.raises(Exception):
             urllib.request.urlopen(f"http://127.0.0.1:{local}/", timeout=20).read()
-    finally:
-        proc.terminate()
-        _, err = proc.communicate(timeout=10)
-    assert f"error forwarding port {closed}".encode() in err, err
-    assert b"Connection refused" in err, err
-
-
-def processes_running(marker):
-    found = []
-    for pid in os.listdir("/proc"):
-        try:
-            with open(f"/proc/{pid}/cmdline", "rb") as f:
-                if marker in f.read():
-                    found.append(pid)
-        except OSError:
-            pass
-    return found
+    assert f"error forwarding port {closed}".encode() in proc.err, proc.err
+    assert b"Connection refused" in proc.err, proc.err
 
 
 def test_killed_client_leaves_no_process(k):
@@ -226,10 +142,10 @@ def test_killed_client_leaves_no_process(k):
     proc = subprocess.Popen([KUBECTL, "--kubeconfig", k.kubeconfig, "exec", POD, "--", "sh",
                              "-c", "echo started; exec sleep 4711"], stdout=subprocess.PIPE)
     assert proc.stdout.readline() == b"started\n"
-    assert processes_running(marker)
+    assert ss.processes_running(marker)
     proc.send_signal(signal.SIGKILL)
     proc.wait()
-    wait_for("the command killed", lambda: not processes_running(marker), timeout=30)
+    wait_for("the command killed", lambda: not ss.processes_running(marker), timeout=30)
 
 
 def test_exec_errors(k):
@@ -339,6 +255,6 @@ def test_plugin_stopped_mid_exec_kills_the_command(k):
                             stderr=subprocess.PIPE)
     assert proc.stdout.readline() == b"started\n"
     assert k.stack.plugin.stop_and_check(must_be_running=True) == []
-    assert not processes_running(marker)
+    assert not ss.processes_running(marker)
     assert proc.wait(timeout=30) != 0
 
