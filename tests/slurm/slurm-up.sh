@@ -490,6 +490,7 @@ start_slurmrestd() {
     [ -f "$DIR/slurmrestd.url" ] && old=$(sed -n 's|^http://127.0.0.1:||p' "$DIR/slurmrestd.url")
     port=$(free_port "${old:-${SLURM_UP_REST_PORT:-16840}}" \
            "$(sed -n 's/^SlurmctldPort=//p' "$CONF")" "$(sed -n 's/^SlurmdPort=//p' "$CONF")")
+    chmod o+x "$DIR"   # nobody reads DIR/slurm.conf (0644); nothing else is opened
     SLURM_JWT=daemon setsid slurmrestd -f "$CONF" -a rest_auth/jwt -s openapi/v0.0.38 -u nobody \
         "127.0.0.1:$port" </dev/null >>"$DIR/log/slurmrestd.log" 2>&1 9>&- &
     echo $! > "$DIR/run/slurmrestd.pid"
