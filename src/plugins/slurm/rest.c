@@ -340,14 +340,14 @@ static bool parse_minutes(const char *s, int64_t *out)
             return false;
         }
     }
+    size_t colons = 0;   /* counted first: strtok_r cuts them out */
+    for (const char *c = p; *c; c++)
+        colons += *c == ':';
     for (char *save = NULL, *tok = strtok_r(p, ":", &save); tok; tok = strtok_r(NULL, ":", &save))
         if (n == 3 || !parse_int(tok, &part[n++])) {
             free(copy);
             return false;
         }
-    size_t colons = 0;
-    for (const char *c = p; *c; c++)
-        colons += *c == ':';
     free(copy);
     if (n == 0 || colons != (size_t)n - 1)
         return false;
