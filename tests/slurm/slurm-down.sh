@@ -73,7 +73,10 @@ fi
 
 # 2. daemons, in order. Without a controller slurmd spends ~9 s trying to
 # reach it on SIGTERM; no point waiting for that.
-stop slurmrestd 5   # SLURM_UP_REST=1: the REST front end first
+stop slurmrestd 5   # SLURM_UP_REST=1: the REST front end first, and its copy of slurm.conf
+confdir=$(cat "$DIR/run/slurmrestd.confdir" 2>/dev/null || true)
+case "$confdir" in /tmp/slurm-up-rest-*) rm -rf "$confdir" ;; esac
+rm -f "$DIR/run/slurmrestd.confdir"
 if live_pid "$DIR/run/slurmctld.pid" slurmctld >/dev/null; then
     stop slurmd 15
 else

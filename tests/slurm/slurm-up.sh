@@ -482,16 +482,24 @@ start_slurmctld() {
         cat "$DIR/log/slurmctld.out" >&2; tails; die "slurmctld failed to start"
     fi
 }
-# slurmrestd does not daemonize (like mariadbd above); it runs as nobody
-# once its socket is bound.  SLURM_JWT=daemon: it has no token of its own
-# and passes each client's on.  The port is kept across restarts of DIR.
+# slurmrestd does not daemonize (like mariadbd above).  It refuses to run
+# as root, and as nobody it reads slurm.conf only after dropping root, so
+# it reads a copy in a directory of its own that nobody can reach (DIR's
+# parents may be 0700), recorded in DIR/run/slurmrestd.confdir for
+# slurm-down.  SLURM_JWT=daemon: it has no token of its own and passes
+# each client's on.  The port is kept across restarts of DIR.
 start_slurmrestd() {
-    local port old=""
+    local port old="" confdir
     [ -f "$DIR/slurmrestd.url" ] && old=$(sed -n 's|^http://127.0.0.1:||p' "$DIR/slurmrestd.url")
     port=$(free_port "${old:-${SLURM_UP_REST_PORT:-16840}}" \
            "$(sed -n 's/^SlurmctldPort=//p' "$CONF")" "$(sed -n 's/^SlurmdPort=//p' "$CONF")")
-    chmod o+x "$DIR"   # nobody reads DIR/slurm.conf (0644); nothing else is opened
-    SLURM_JWT=daemon setsid slurmrestd -f "$CONF" -a rest_auth/jwt -s openapi/v0.0.38 -u nobody \
+    confdir=$(cat "$DIR/run/slurmrestd.confdir" 2>/dev/null || true)
+    [ -n "$confdir" ] && [ -d "$confdir" ] || confdir=$(mktemp -d /tmp/slurm-up-rest-XXXXXX)
+    echo "$confdir" > "$DIR/run/slurmrestd.confdir"
+    chmod 755 "$confdir"
+    install -m 0644 "$CONF" "$confdir/slurm.conf"
+    SLURM_JWT=daemon SLURM_CONF="$confdir/slurm.conf" setsid slurmrestd -f "$confdir/slurm.conf" \
+        -a rest_auth/jwt -s openapi/v0.0.38 -u nobody \
         "127.0.0.1:$port" </dev/null >>"$DIR/log/slurmrestd.log" 2>&1 9>&- &
     echo $! > "$DIR/run/slurmrestd.pid"
     for _ in $(seq 100); do
