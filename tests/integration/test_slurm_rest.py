@@ -190,12 +190,23 @@ def test_slurmrestd_down_is_503_and_the_retry_submits_once(stack, cluster):
     assert len(jobs_named(cluster, pod)) == 1 and sbatch_calls(stack) == []
 
 
-class ReplyDropper:
-    """A TCP relay in front of slurmrestd that passes the first request on,
-    waits for slurmrestd's answer (the job exists) and closes the client's
-    connection without it: a lost reply.  Later requests are relayed."""
+class Latch(threading.Event):
+    """An Event that keeps what it was set with."""
 
-    def __init__(self, target):
+    def set(self, value=None):
+        self.value = value
+        super().set()
+
+
+class ReplyDropper:
+    """A TCP relay in front of slurmrestd.  The first request is taken and
+    the client's connection closed at once, without an answer; the request
+    reaches slurmrestd `delay` seconds later (a submission still in flight
+    when the plugin gave up on it).  Later requests are relayed."""
+
+    def __init__(self, target, delay):
+        self.delay = delay
+        self.forwarded = Latch()
         host, port = target.rsplit("/", 1)[-1].split(":")
         self.target = (host, int(port))
         self.sock = socket.socket()
@@ -235,12 +246,16 @@ class ReplyDropper:
                 req = self.read_message(cf)
                 if req is None:
                     return
-                upstream.sendall(req)
-                reply = self.read_message(uf)
                 if self.dropped == 0:
                     self.dropped = 1
-                    return             # the answer never reaches the plugin
-                client.sendall(reply)
+                    client.shutdown(socket.SHUT_RDWR)   # the plugin sees no answer ...
+                    time.sleep(self.delay)
+                    with socket.create_connection(self.target) as late:
+                        late.sendall(req)   # ... and the job is submitted later
+                        self.forwarded.set(self.read_message(late.makefile("rb")))
+                    return
+                upstream.sendall(req)
+                client.sendall(self.read_message(uf))
         finally:
             client.close()
             upstream.close()
@@ -249,17 +264,22 @@ class ReplyDropper:
         self.sock.close()
 
 
-def test_lost_reply_is_adopted_not_submitted_twice(tmp_path, cluster):
-    relay = ReplyDropper(cluster.rest_url)
-    s = rest_stack(tmp_path, cluster, "lost", SlurmrestdURL=relay.url)
+def test_submission_in_flight_is_adopted_not_submitted_twice(tmp_path, cluster):
+    relay = ReplyDropper(cluster.rest_url, delay=4)
+    s = rest_stack(tmp_path, cluster, "lost", SlurmrestdURL=relay.url, CommandTimeoutSeconds=8)
     try:
         pod = h.make_pod("lost", [sh("main", "echo once")])
         req = h.create_request(pod)
         code, body = s.create(req)
         assert code == 503 and relay.dropped == 1, body
-        assert len(jobs_named(cluster, pod)) == 1   # slurmrestd did submit it
-        code, body = s.create(req)                  # the VK's retry
+        t = time.time()
+        code, body = s.create(req)                  # the VK's retry, at once
+        took = time.time() - t
         assert code == 200, body
+        assert relay.forwarded.wait(30) and b'"job_id"' in relay.forwarded.value
+        assert len(jobs_named(cluster, pod)) == 1, cluster.squeue_ids()
+        # it waited until CommandTimeoutSeconds (8) + 1 after the first attempt
+        assert took >= 3, took
         assert s.wait_phase(pod, timeout=90)[0] == "Succeeded"
         assert len(jobs_named(cluster, pod)) == 1, cluster.squeue_ids()
         assert json.load(open(os.path.join(s.pod_dir(pod), "job.json")))["jobId"] == \
