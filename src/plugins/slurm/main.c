@@ -49,7 +49,8 @@ static int start(const void *vcfg, void **out)
     slurm_ctx *ctx = il_xcalloc(1, sizeof(*ctx));
     ctx->cfg = cfg;
     il_buf err = IL_BUF_INIT;
-    if (strcmp(cfg->submit_mode, "rest") == 0 && !(ctx->rest = rest_open(cfg, &err))) {
+    if (cfg->submit_mode && strcmp(cfg->submit_mode, "rest") == 0 &&
+        !(ctx->rest = rest_open(cfg, &err))) {
         il_error("SubmitMode rest: %s", il_buf_cstr(&err));
         il_buf_free(&err);
         stop(ctx);
