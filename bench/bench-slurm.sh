@@ -9,15 +9,21 @@
 #      parallelism.  The plain serial loop the issue names as the yardstick
 #      is printed and compared too; it leaves one of the two cores idle, so
 #      the parallel comparison is the stricter one.
-#      The two alternate, BENCH_ROUNDS times, and the means are compared;
+#      The plugin runs twice: SubmitMode sbatch (one sbatch process per pod)
+#      and SubmitMode rest (a POST to slurmrestd, docs/slurm.md).  They
+#      alternate, BENCH_ROUNDS times, and the medians are compared;
 #   2. one /status call covering 1000 pods: its duration and how many times
 #      squeue and sacct ran (SqueuePath and SacctPath point at wrappers that
-#      count invocations).
+#      count invocations);
+#   3. the same 1000 jobs' states from one squeue call and from one GET
+#      /slurm/v0.0.38/jobs to slurmrestd (medians of 3): whether status
+#      through the REST API would be faster.
 #
 # Jobs are submitted held (--hold) on both sides, so that running them does
 # not compete with the submission being measured; everything is cancelled
 # and SLURM stopped at the end.  Knobs: BENCH_SUBMIT_N (200),
-# BENCH_STATUS_N (1000), BENCH_ROUNDS (3).
+# BENCH_STATUS_N (1000), BENCH_ROUNDS (5).  The cluster runs slurmrestd
+# (SLURM_UP_REST=1), so every client, sbatch included, also loads auth/jwt.
 set -euo pipefail
 
 [ $# -eq 1 ] || { echo "usage: $0 BINDIR" >&2; exit 2; }
@@ -31,7 +37,7 @@ cleanup() {
 }
 trap cleanup EXIT
 
-eval "$(SLURM_UP_CPUS=16 "$SRC/tests/slurm/slurm-up.sh" "$SLURM" 2>/dev/null | tail -n1)"
+eval "$(SLURM_UP_CPUS=16 SLURM_UP_REST=1 "$SRC/tests/slurm/slurm-up.sh" "$SLURM" 2>/dev/null | tail -n1)"
 export SLURM_CONF
 
 # squeue and sacct wrappers: one line per invocation.
@@ -46,9 +52,10 @@ done
 
 IL_BIN_DIR="$BIN" IL_SOURCE_DIR="$SRC" BENCH_WORK="$WORK" \
 BENCH_SUBMIT_N="${BENCH_SUBMIT_N:-200}" BENCH_STATUS_N="${BENCH_STATUS_N:-1000}" \
-BENCH_ROUNDS="${BENCH_ROUNDS:-3}" \
+BENCH_ROUNDS="${BENCH_ROUNDS:-5}" \
 /usr/bin/python3 - <<'PY'
-import os, shutil, subprocess, sys, tempfile, threading, time
+import json, os, shutil, statistics, subprocess, sys, tempfile, threading, time
+import urllib.request
 sys.path.insert(0, os.path.join(os.environ["IL_SOURCE_DIR"], "tests", "pylib"))
 import harness as h
 import slurmutil as su
@@ -58,8 +65,9 @@ n_submit = int(os.environ["BENCH_SUBMIT_N"])
 n_status = int(os.environ["BENCH_STATUS_N"])
 rounds = int(os.environ["BENCH_ROUNDS"])
 CLIENTS = 8
-cluster = su.Cluster(os.path.join(work, "slurm"), 16)
+cluster = su.Cluster(os.path.join(work, "slurm"), 16, rest=True)
 cluster.env = dict(os.environ)
+cluster.rest_url = open(os.path.join(work, "slurm", "slurmrestd.url")).read().strip()
 
 def cancel_all():
     subprocess.run(["scancel", "--user", "root"], capture_output=True)
@@ -94,11 +102,15 @@ stack = su.SlurmStack(os.path.join(work, "stack"), cluster, runtime="none",
                                     "VerboseLogging": False},
                       api_extra={"VerboseLogging": False})
 stack.start()
+rest_stack = su.SlurmStack(os.path.join(work, "rest"), cluster, runtime="none",
+                           plugin_extra={"SubmitMode": "rest", "SlurmrestdURL": cluster.rest_url,
+                                         "VerboseLogging": False},
+                           api_extra={"VerboseLogging": False}).start()
 # The same chain with the plugin's DataRootFolder on tmpfs: not durable, so
 # no deployment choice, but it tells how much of a create is the disk (the
 # pod's files and their fsyncs) rather than our code.
 shm = tempfile.mkdtemp(prefix="ilbench-", dir="/dev/shm") if os.path.isdir("/dev/shm") else None
-shm_stack = su.SlurmStack(os.path.join(work, "stack-shm"), cluster, runtime="none",
+shm_stack = su.SlurmStack(os.path.join(work, "shm"), cluster, runtime="none",
                           plugin_extra={"DataRootFolder": shm, "VerboseLogging": False},
                           api_extra={"VerboseLogging": False}).start() if shm else None
 try:
@@ -116,16 +128,19 @@ try:
     # 1. submission, alternating so both sides see the same machine
     serial = concurrently(list(range(n_submit)), plain_sbatch, clients=1)
     cancel_all()
-    plain, api, api_shm = [], [], []
+    plain, api, api_shm, api_rest = [], [], [], []
     for r in range(rounds):
         plain.append(concurrently(list(range(n_submit)), plain_sbatch))
         cancel_all()
         api.append(concurrently(pods(n_submit, f"sub{r}x"), via_interlink))
         cancel_all()
+        api_rest.append(concurrently(pods(n_submit, f"rst{r}x"), via(rest_stack)))
+        cancel_all()
         if shm_stack:
             api_shm.append(concurrently(pods(n_submit, f"shm{r}x"), via(shm_stack)))
             cancel_all()
-    plain_mean, api_mean = sum(plain) / rounds, sum(api) / rounds
+    med = statistics.median
+    plain_med, api_med, rest_med = med(plain), med(api), med(api_rest)
 
     # 2. one /status call over n_status pods
     batch = pods(n_status, "st")
@@ -138,28 +153,56 @@ try:
     took = time.time() - t
     assert code == 200 and len(body) == n_status, (code, str(body)[:300])
 
+    # 3. the same jobs' states: one squeue, one GET /jobs to slurmrestd
+    ids = [st["JID"] for st in body]
+    token = cluster.token()
+    def squeue_once():
+        r = subprocess.run(["squeue", "--noheader", "--states=all", "--jobs", ",".join(ids),
+                            "--Format", "JobID:|,State:|,Reason:|,exit_code:|,StartTime:|,"
+                            "EndTime:|,Name:|"], capture_output=True, text=True)
+        assert r.returncode == 0 and len(r.stdout.splitlines()) >= n_status, r.stderr
+    def rest_once():
+        req = urllib.request.Request(cluster.rest_url + "/slurm/v0.0.38/jobs",
+                                     headers={"X-SLURM-USER-NAME": "root",
+                                              "X-SLURM-USER-TOKEN": token})
+        with urllib.request.urlopen(req, timeout=120) as resp:
+            jobs = json.load(resp)["jobs"]
+        assert len(jobs) >= n_status, len(jobs)
+    def timed(fn):
+        t = time.time()
+        fn()
+        return time.time() - t
+    sq_ms = med([timed(squeue_once) for _ in range(3)]) * 1000
+    rest_ms = med([timed(rest_once) for _ in range(3)]) * 1000
+
     def count(f):
         path = os.path.join(work, f)
         return sum(1 for _ in open(path)) if os.path.exists(path) else 0
 
     rates = lambda xs: ", ".join(f"{x:.0f}" for x in xs)
-    print(f"submit: {n_submit} pods, {CLIENTS} concurrent clients on both sides, "
-          f"{rounds} alternating rounds (mean, then each round)")
-    print(f"  through interlink->interlink-slurm:            {api_mean:6.1f} pods/s ({rates(api)})")
-    if api_shm:
-        print(f"  the same, plugin DataRootFolder on tmpfs:     {sum(api_shm) / rounds:6.1f} pods/s "
-              f"({rates(api_shm)}) (not durable: how much is the disk)")
-    print(f"  plain `sbatch --hold --wrap true`, {CLIENTS} workers: {plain_mean:6.1f} jobs/s "
+    print(f"submit: {n_submit} pods, {CLIENTS} concurrent clients on every side, "
+          f"{rounds} alternating rounds (median, then each round)")
+    print(f"  plain `sbatch --hold --wrap true`, {CLIENTS} workers: {plain_med:6.1f} jobs/s "
           f"({rates(plain)})")
+    print(f"  interlink->interlink-slurm, SubmitMode sbatch:  {api_med:6.1f} pods/s ({rates(api)})")
+    print(f"  interlink->interlink-slurm, SubmitMode rest:    {rest_med:6.1f} pods/s "
+          f"({rates(api_rest)})")
+    if api_shm:
+        print(f"  sbatch mode, plugin DataRootFolder on tmpfs:   {med(api_shm):6.1f} pods/s "
+              f"({rates(api_shm)}) (not durable: how much is the disk)")
     print(f"  plain serial loop of `sbatch --hold --wrap true`: {serial:6.1f} jobs/s")
-    print(f"  ratio vs the serial loop (the issue's yardstick): {api_mean / serial:.2f}; "
-          f"vs {CLIENTS} parallel sbatch workers (stricter): {api_mean / plain_mean:.2f} "
-          f"(target 0.9)")
+    print(f"  ratios vs {CLIENTS} parallel sbatch workers, same run: plugin-sbatch "
+          f"{api_med / plain_med:.2f}, plugin-rest {rest_med / plain_med:.2f} (target 1.0); "
+          f"rest/sbatch mode {rest_med / api_med:.2f}; plugin-sbatch vs the serial loop "
+          f"{api_med / serial:.2f}")
     print(f"status: one /status over {n_status} pods took {took * 1000:.0f} ms with "
           f"{count('squeue.calls')} squeue and {count('sacct.calls')} sacct invocation(s)")
+    print(f"status source over the same {n_status} jobs (median of 3): one squeue "
+          f"{sq_ms:.0f} ms, one GET /slurm/v0.0.38/jobs {rest_ms:.0f} ms")
 finally:
     subprocess.run(["scancel", "--user", "root"], capture_output=True)
     stack.stop()
+    rest_stack.stop()
     if shm_stack:
         shm_stack.stop()
     if shm:

@@ -9,7 +9,8 @@ build_pkgs=(build-essential cmake pkg-config libmicrohttpd-dev libcurl4-openssl-
             libcmocka-dev zlib1g-dev)
 runtime_pkgs=(bubblewrap podman runc uidmap busybox-static)
 # slurm-wlm and munge are installed by tests/slurm/slurm-up.sh itself, which
-# keeps their packaged services from starting.  mariadb-server and slurmdbd:
+# keeps their packaged services from starting (so do slurmrestd and
+# slurm-wlm-jwt-plugin, with SLURM_UP_REST=1).  mariadb-server and slurmdbd:
 # SLURM accounting for tests/integration/test_slurm_fallback.py (slurm-up.sh
 # runs its own mariadbd and slurmdbd; the packaged services are not used).
 test_pkgs=(python3 python3-pytest python3-yaml python3-kubernetes python3-websocket python3-jwt python3-cryptography valgrind openssl charliecloud

@@ -22,8 +22,10 @@ SLURM_DIR = os.path.join(h.SRC_DIR, "tests", "slurm")
 class Cluster:
     """A running SLURM: its directory and the environment its clients need."""
 
-    def __init__(self, directory, cpus, min_job_age=30, accounting=False):
+    def __init__(self, directory, cpus, min_job_age=30, accounting=False, rest=False):
         self.dir = directory
+        self.rest = rest               # slurmrestd with JWT: rest_url, token()
+        self.rest_url = None
         self.cpus = cpus
         self.min_job_age = min_job_age
         self.accounting = accounting   # MariaDB + slurmdbd: sacct answers
@@ -33,7 +35,8 @@ class Cluster:
     def up(self):
         env = dict(os.environ, SLURM_UP_CPUS=str(self.cpus),
                    SLURM_UP_MIN_JOB_AGE=str(self.min_job_age),
-                   SLURM_UP_ACCOUNTING="1" if self.accounting else "0")
+                   SLURM_UP_ACCOUNTING="1" if self.accounting else "0",
+                   SLURM_UP_REST="1" if self.rest else "0")
         r = subprocess.run([os.path.join(SLURM_DIR, "slurm-up.sh"), self.dir], env=env,
                            capture_output=True, text=True, timeout=300)
         last = r.stdout.strip().splitlines()[-1] if r.stdout.strip() else ""
@@ -43,7 +46,16 @@ class Cluster:
                           f"{r.stderr[-800:]}")
             return self
         self.env = dict(os.environ, SLURM_CONF=last[len("export SLURM_CONF="):])
+        if self.rest:
+            with open(os.path.join(self.dir, "slurmrestd.url")) as f:
+                self.rest_url = f.read().strip()
         return self
+
+    def token(self, lifespan=3600):
+        """A JWT for slurmrestd from `scontrol token` (SLURM_UP_REST=1)."""
+        r = self.run("scontrol", "token", f"lifespan={lifespan}")
+        assert r.returncode == 0 and r.stdout.startswith("SLURM_JWT="), r.stderr
+        return r.stdout.strip()[len("SLURM_JWT="):]
 
     def down(self):
         subprocess.run([os.path.join(SLURM_DIR, "slurm-down.sh"), self.dir],
@@ -132,11 +144,12 @@ def module_cluster(cpus):
         stop_cluster(cluster)
 
 
-def start_cluster(cpus, min_job_age=30, accounting=False):
+def start_cluster(cpus, min_job_age=30, accounting=False, rest=False):
     """A fresh cluster in its own short temp dir (munge's socket path limit);
-    accounting: with MariaDB + slurmdbd (SLURM_UP_ACCOUNTING=1)."""
+    accounting: with MariaDB + slurmdbd (SLURM_UP_ACCOUNTING=1); rest: with
+    slurmrestd and JWT (SLURM_UP_REST=1)."""
     directory = tempfile.mkdtemp(prefix="ilslurm-", dir="/tmp")
-    return Cluster(directory, cpus, min_job_age, accounting).up()
+    return Cluster(directory, cpus, min_job_age, accounting, rest).up()
 
 
 def stop_cluster(cluster):

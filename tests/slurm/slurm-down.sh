@@ -2,7 +2,7 @@
 # slurm-down.sh DIR — stop the cluster started by slurm-up.sh DIR.
 #
 # Cancels the jobs still known to slurmctld (so their processes get killed by
-# slurmd), then stops slurmd, slurmctld, slurmdbd, mariadbd (the last two
+# slurmd), then stops slurmrestd (SLURM_UP_REST=1), slurmd, slurmctld, slurmdbd, mariadbd (the last two
 # only run with SLURM_UP_ACCOUNTING=1) and munged via their pid files, waits
 # for them to exit (SIGKILL after a grace period), and finally kills any
 # slurmstepd (and its job processes) left over from this DIR. Only processes
@@ -73,6 +73,10 @@ fi
 
 # 2. daemons, in order. Without a controller slurmd spends ~9 s trying to
 # reach it on SIGTERM; no point waiting for that.
+stop slurmrestd 5   # SLURM_UP_REST=1: the REST front end first, and its copy of slurm.conf
+confdir=$(cat "$DIR/run/slurmrestd.confdir" 2>/dev/null || true)
+case "$confdir" in /tmp/slurm-up-rest-*) rm -rf "$confdir" ;; esac
+rm -f "$DIR/run/slurmrestd.confdir"
 if live_pid "$DIR/run/slurmctld.pid" slurmctld >/dev/null; then
     stop slurmd 15
 else

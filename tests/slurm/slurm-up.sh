@@ -31,6 +31,11 @@
 #                             none (sacct says "accounting storage is disabled")
 #   SLURM_UP_DB_PORT=N        first port to try for mariadbd (default 16830)
 #   SLURM_UP_DBD_PORT=N       first port to try for slurmdbd (default 16831)
+#   SLURM_UP_REST=1           also slurmrestd (openapi/v0.0.38, rest_auth/jwt)
+#                             on 127.0.0.1, its URL in DIR/slurmrestd.url, and
+#                             auth/jwt as AuthAltTypes (key DIR/jwt/jwt_hs256.key)
+#                             so that `scontrol token` hands out tokens for it
+#   SLURM_UP_REST_PORT=N      first port to try for slurmrestd (default 16840)
 set -euo pipefail
 
 log() { echo "slurm-up: $*" >&2; }
@@ -50,10 +55,13 @@ SOCK="$DIR/munge/munge.socket"
 
 ACCT=${SLURM_UP_ACCOUNTING:-0}
 case "$ACCT" in 0|1) ;; *) die "SLURM_UP_ACCOUNTING must be 0 or 1, not '$ACCT'" ;; esac
+REST=${SLURM_UP_REST:-0}
+case "$REST" in 0|1) ;; *) die "SLURM_UP_REST must be 0 or 1, not '$REST'" ;; esac
 
 # ---------------------------------------------------------------- install
 pkgs=(slurm-wlm munge slurmctld slurmd slurm-client)
 [ "$ACCT" = 1 ] && pkgs+=(mariadb-server slurmdbd)
+[ "$REST" = 1 ] && pkgs+=(slurmrestd slurm-wlm-jwt-plugin)
 need=()
 for p in "${pkgs[@]}"; do
     st=$(dpkg-query -W -f='${db:Status-Status}' "$p" 2>/dev/null || true)
@@ -80,6 +88,7 @@ if [ ${#need[@]} -gt 0 ]; then
 fi
 bins=(munged slurmctld slurmd sinfo sbatch scontrol)
 [ "$ACCT" = 1 ] && bins+=(mariadbd mariadb-install-db mariadb-admin mariadb slurmdbd sacctmgr sacct)
+[ "$REST" = 1 ] && bins+=(slurmrestd)
 for b in "${bins[@]}"; do
     command -v "$b" >/dev/null || die "$b not found after install"
 done
@@ -132,8 +141,14 @@ NODE=$(hostname -s)
 # stopped and replaced (full start).
 DAEMONS=(munged slurmctld slurmd)
 [ "$ACCT" = 1 ] && DAEMONS=(munged mariadbd slurmdbd slurmctld slurmd)
+[ "$REST" = 1 ] && DAEMONS+=(slurmrestd)
 conf_matches() {
     [ -f "$CONF" ] || return 1
+    if grep -q '^AuthAltTypes=auth/jwt' "$CONF"; then
+        [ "$REST" = 1 ] || return 1
+    else
+        [ "$REST" = 0 ] || return 1
+    fi
     if grep -q '^AccountingStorageType=accounting_storage/slurmdbd' "$CONF"; then
         [ "$ACCT" = 1 ]
     else
@@ -146,7 +161,7 @@ all_alive() {
 }
 any_alive() {
     local d
-    for d in munged mariadbd slurmdbd slurmctld slurmd; do
+    for d in munged mariadbd slurmdbd slurmctld slurmd slurmrestd; do
         pid_alive "$DIR/run/$d.pid" "$d" && return 0
     done
     return 1
@@ -273,6 +288,19 @@ if [ -n "${SLURM_UP_CPUS:-}" ]; then
     OVERRIDE="SlurmdParameters=config_overrides"
 fi
 
+# slurmrestd (SLURM_UP_REST=1): its clients send a JWT that slurmctld
+# checks with this key (auth/jwt as an alternative to munge).
+REST_CONF=""
+if [ "$REST" = 1 ]; then
+    mkdir -p "$DIR/jwt"
+    chmod 700 "$DIR/jwt"
+    [ -s "$DIR/jwt/jwt_hs256.key" ] || ( umask 077; head -c 32 /dev/urandom > "$DIR/jwt/jwt_hs256.key" )
+    chmod 0600 "$DIR/jwt/jwt_hs256.key"
+    REST_CONF="# slurmrestd's clients authenticate with tokens (scontrol token).
+AuthAltTypes=auth/jwt
+AuthAltParameters=jwt_key=$DIR/jwt/jwt_hs256.key"
+fi
+
 DEF_MEM=${SLURM_UP_DEF_MEM_PER_CPU:-$(( MEM / CPUS < 1024 ? MEM / CPUS : 1024 ))}
 
 cat > "$CONF" <<EOF
@@ -287,6 +315,7 @@ SlurmdPort=$SLURMD_PORT
 AuthType=auth/munge
 CredType=cred/munge
 AuthInfo=socket=$SOCK
+$REST_CONF
 
 StateSaveLocation=$DIR/state
 SlurmdSpoolDir=$DIR/spool
@@ -453,6 +482,34 @@ start_slurmctld() {
         cat "$DIR/log/slurmctld.out" >&2; tails; die "slurmctld failed to start"
     fi
 }
+# slurmrestd does not daemonize (like mariadbd above).  It refuses to run
+# as root, and as nobody it reads slurm.conf only after dropping root, so
+# it reads a copy in a directory of its own that nobody can reach (DIR's
+# parents may be 0700), recorded in DIR/run/slurmrestd.confdir for
+# slurm-down.  SLURM_JWT=daemon: it has no token of its own and passes
+# each client's on.  The port is kept across restarts of DIR.
+start_slurmrestd() {
+    local port old="" confdir
+    [ -f "$DIR/slurmrestd.url" ] && old=$(sed -n 's|^http://127.0.0.1:||p' "$DIR/slurmrestd.url")
+    port=$(free_port "${old:-${SLURM_UP_REST_PORT:-16840}}" \
+           "$(sed -n 's/^SlurmctldPort=//p' "$CONF")" "$(sed -n 's/^SlurmdPort=//p' "$CONF")")
+    confdir=$(cat "$DIR/run/slurmrestd.confdir" 2>/dev/null || true)
+    [ -n "$confdir" ] && [ -d "$confdir" ] || confdir=$(mktemp -d /tmp/slurm-up-rest-XXXXXX)
+    echo "$confdir" > "$DIR/run/slurmrestd.confdir"
+    chmod 755 "$confdir"
+    install -m 0644 "$CONF" "$confdir/slurm.conf"
+    SLURM_JWT=daemon SLURM_CONF="$confdir/slurm.conf" setsid slurmrestd -f "$confdir/slurm.conf" \
+        -a rest_auth/jwt -s openapi/v0.0.38 -u nobody \
+        "127.0.0.1:$port" </dev/null >>"$DIR/log/slurmrestd.log" 2>&1 9>&- &
+    echo $! > "$DIR/run/slurmrestd.pid"
+    for _ in $(seq 100); do
+        port_busy "$port" && break
+        kill -0 $! 2>/dev/null || { tail -n 25 "$DIR/log/slurmrestd.log" >&2; die "slurmrestd exited"; }
+        sleep 0.1
+    done
+    port_busy "$port" || { tail -n 25 "$DIR/log/slurmrestd.log" >&2; die "slurmrestd did not listen on $port"; }
+    echo "http://127.0.0.1:$port" > "$DIR/slurmrestd.url"
+}
 start_slurmd() {
     if ! slurmd -f "$CONF" 9>&- >>"$DIR/log/slurmd.out" 2>&1; then
         cat "$DIR/log/slurmd.out" >&2; tails; die "slurmd failed to start"
@@ -470,6 +527,8 @@ if [ "$MODE" = partial ]; then
     fi
     pid_alive "$DIR/run/slurmctld.pid" slurmctld || { log "restarting slurmctld"; start_slurmctld; }
     pid_alive "$DIR/run/slurmd.pid" slurmd || { log "restarting slurmd"; start_slurmd; }
+    [ "$REST" = 1 ] && ! pid_alive "$DIR/run/slurmrestd.pid" slurmrestd \
+        && { log "restarting slurmrestd"; start_slurmrestd; }
 else
     start_munged
     if [ "$ACCT" = 1 ]; then
@@ -478,6 +537,7 @@ else
     fi
     start_slurmctld
     start_slurmd
+    [ "$REST" = 1 ] && start_slurmrestd
 fi
 exec 9>&-   # the ports are bound: release the lock
 
@@ -506,6 +566,7 @@ while :; do
     done
     sleep 0.5
 done
+[ "$REST" = 1 ] && log "slurmrestd: $(cat "$DIR/slurmrestd.url") (rest_auth/jwt; tokens: scontrol token)"
 [ "$ACCT" = 1 ] && log "accounting: slurmdbd on port $(sed -n 's/^DbdPort=//p' "$DIR/slurmdbd.conf"), mariadbd on $(sed -n 's/^port=//p' "$MYCNF")"
 log "up: node $NODE $st ($(sinfo -h -N -n "$NODE" -o '%c CPUs, %m MB' 2>/dev/null | head -n1)), ports $(sed -n 's/^SlurmctldPort=//p' "$CONF")/$(sed -n 's/^SlurmdPort=//p' "$CONF"), logs in $DIR/log"
 echo "export SLURM_CONF=$CONF"

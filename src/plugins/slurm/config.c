@@ -82,6 +82,21 @@ const il_cfg_field slurm_config_fields[] = {
      "UnixUser}; set: callers it does not map are refused (403)"},
     {"RunuserPath", NULL, IL_CFG_STRING, CFG(runuser_path), "runuser",
      "runs sbatch as an IdentityMapFile UnixUser (root plugins)"},
+    {"SubmitMode", NULL, IL_CFG_STRING, CFG(submit_mode), "sbatch",
+     "sbatch (one process per pod) or rest (POST to slurmrestd, SlurmrestdURL)"},
+    {"SlurmrestdURL", NULL, IL_CFG_STRING, CFG(rest_url), "http://127.0.0.1:6820",
+     "slurmrestd, http://host:port or unix:///path (SubmitMode rest)"},
+    {"SlurmrestdTokenFile", NULL, IL_CFG_STRING, CFG(rest_token_file), NULL,
+     "file holding the JWT for slurmrestd (re-read when it changes); empty: `scontrol "
+     "token`, renewed at half its lifespan"},
+    {"SlurmrestdUser", NULL, IL_CFG_STRING, CFG(rest_user), NULL,
+     "X-SLURM-USER-NAME (default: the token's user)"},
+    {"SlurmrestdTokenLifespan", NULL, IL_CFG_INT, CFG(rest_token_lifespan_s), "3600",
+     "seconds a `scontrol token` lives (no SlurmrestdTokenFile)"},
+    {"SlurmrestdFallback", NULL, IL_CFG_STRING, CFG(rest_fallback), "sbatch",
+     "a job with an option the REST job description cannot carry: sbatch, or refuse (400)"},
+    {"ScontrolPath", "SCONTROLPATH", IL_CFG_STRING, CFG(scontrol_path), "scontrol",
+     "scontrol executable (tokens for slurmrestd)"},
 };
 const size_t slurm_config_nfields = sizeof(slurm_config_fields) / sizeof(slurm_config_fields[0]);
 
@@ -103,6 +118,8 @@ int slurm_config_check(void *vcfg, il_buf *err)
         return -1;
     if (cfg->identity_map_file && *cfg->identity_map_file &&
         !(cfg->identity_map = identity_map_load(cfg->identity_map_file, err)))
+        return -1;
+    if (rest_config_check(cfg, err) != 0)
         return -1;
     cfg->taints = ping_taints_load(cfg->taints_json, err);
     return cfg->taints ? 0 : -1;

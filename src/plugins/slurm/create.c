@@ -156,20 +156,32 @@ static int find_job_by_name(const slurm_ctx *ctx, const char *uid, char **id)
     return found < 0 ? -1 : 0;
 }
 
-/* The submission job_ensure makes: sbatch with this argv. */
+/* The submission job_ensure makes: sbatch with this argv, or the same
+ * as a job description POSTed to slurmrestd (rest.c). */
 typedef struct sbatch_submission {
     const slurm_ctx *ctx;
     const strvec *sbatch;
+    json_t *rest_job;         /* SubmitMode rest and mappable, else NULL */
+    const char *dir;
 } sbatch_submission;
 
 static int find_submitted(const void *vsub, const char *uid, char **id)
 {
-    return find_job_by_name(((const sbatch_submission *)vsub)->ctx, uid, id);
+    const sbatch_submission *sub = vsub;
+    if (sub->rest_job)
+        rest_settle(sub->ctx->rest, sub->dir);
+    return find_job_by_name(sub->ctx, uid, id);
 }
 
 static int submit_sbatch(const void *vsub, int lock_fd, char **id, il_buf *err)
 {
     const sbatch_submission *sub = vsub;
+    if (sub->rest_job) {
+        char *script = rn_store_path(sub->dir, "job.sh");
+        int rc = rest_submit(sub->ctx->rest, sub->rest_job, script, lock_fd, id, err);
+        free(script);
+        return rc;
+    }
     return submit(sub->ctx, sub->sbatch, lock_fd, id, err);
 }
 
@@ -198,6 +210,7 @@ int slurm_create(void *vctx, const il_create_request *req, char **job_id, il_buf
     runtime_spec rt = {0};
     il_create_request stripped = {0};
     strvec sbatch = {0};
+    json_t *rest_job = NULL;
     char *dir = rn_store_pod_dir(ctx->pods_dir, pod->uid);
     int status = 400;
     if (job_resources_for_flavor(pod, ctx->cfg->gres_resources, flavor, &res, err) != 0 ||
@@ -217,6 +230,8 @@ int slurm_create(void *vctx, const il_create_request *req, char **job_id, il_buf
     if (sbatch_argv(ctx->cfg, pod, flavor, dir, &res, &sbatch, err) == 0) {
         rn_strvec_push_all(&sbatch, who.flags.v);   /* last: the pod's flags cannot undo them */
         rn_strvec_pushf(&sbatch, "%s/job.sh", dir);
+        if (ctx->rest && (status = rest_job_for(ctx->rest, &who, &sbatch, &rest_job, err)))
+            goto done;
         identity_wrap_argv(ctx->cfg->runuser_path, &who.who, &sbatch);
         script_job job = {.ctx = ctx, .pod = pod, .dir = dir, .pre_exec = pre_exec,
                           .sbatch = &sbatch};
@@ -233,7 +248,7 @@ int slurm_create(void *vctx, const il_create_request *req, char **job_id, il_buf
                    (status = identity_hand_over(&who.who, dir, err)) != 0) {
             il_rm_rf(dir);   /* nothing was submitted */
         } else if (status == 0) {
-            sbatch_submission sub = {ctx, &sbatch};
+            sbatch_submission sub = {ctx, &sbatch, rest_job, dir};
             job_backend backend = {"squeue", find_submitted, submit_sbatch, &sub};
             status = job_ensure(&backend, ctx->pods_dir, dir, pod->uid, created, lock_fd,
                                 job_id, err);
@@ -243,6 +258,8 @@ int slurm_create(void *vctx, const il_create_request *req, char **job_id, il_buf
         if (lock_fd >= 0)
             close(lock_fd);
     }
+done:
+    json_decref(rest_job);
     rn_strvec_free(&sbatch);
     slurm_identity_free(&who);
     rn_runtime_spec_free(&rt);

@@ -45,6 +45,7 @@ static int run_pod(const char *dir, int argc, char **args)
 static void stop(void *vctx)
 {
     slurm_ctx *ctx = vctx;
+    rest_close(ctx->rest);
     free(ctx->pods_dir);
     free(ctx->runner_path);
     free(ctx);
@@ -55,6 +56,15 @@ static int start(const void *vcfg, void **out)
     const slurm_config *cfg = vcfg;
     slurm_ctx *ctx = il_xcalloc(1, sizeof(*ctx));
     ctx->cfg = cfg;
+    il_buf err = IL_BUF_INIT;
+    if (cfg->submit_mode && strcmp(cfg->submit_mode, "rest") == 0 &&
+        !(ctx->rest = rest_open(cfg, &err))) {
+        il_error("SubmitMode rest: %s", il_buf_cstr(&err));
+        il_buf_free(&err);
+        stop(ctx);
+        return 1;
+    }
+    il_buf_free(&err);
     if ((ctx->runner_path = rn_runner_path(cfg->rt.runner_path)) &&
         (ctx->pods_dir = rn_pods_dir_open(cfg->base.data_root, 0755))) {
         slurm_recover(ctx);

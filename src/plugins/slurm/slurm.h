@@ -70,6 +70,13 @@ typedef struct slurm_config {
     char **allowed_mpi_flags; /* AllowedMpiFlags: mpiexec options beyond mpiflags.c's list */
     char *identity_map_file;  /* IdentityMapFile: callers -> account, QoS, Unix user */
     char *runuser_path;
+    char *submit_mode;        /* SubmitMode: "sbatch" or "rest" (rest.c) */
+    char *rest_url;           /* SlurmrestdURL */
+    char *rest_token_file;    /* SlurmrestdTokenFile; NULL: scontrol token */
+    char *rest_user;          /* SlurmrestdUser; NULL: the token's "sun" */
+    int64_t rest_token_lifespan_s;
+    char *rest_fallback;      /* SlurmrestdFallback: "sbatch" or "refuse" */
+    char *scontrol_path;
     /* Derived at load (config.c, flavor.c), owned by the config: */
     json_t *identity_map;     /* IdentityMapFile parsed (batch identity.c); NULL = none */
     slurm_flavor *flavors;
@@ -100,6 +107,7 @@ typedef struct slurm_ctx {
     char *pods_dir;           /* DataRootFolder/pods */
     char *runner_path;        /* what the job script executes on the node */
     atomic_bool sacct_disabled; /* sacct said accounting storage is disabled */
+    struct slurm_rest *rest;  /* SubmitMode rest: slurmrestd's client (rest.c), else NULL */
 } slurm_ctx;
 
 /* ---- what a failed command means (failure.c) -------------------------- */
@@ -290,6 +298,35 @@ int slurm_node_exec(const char *dir, int argc, char **args);
 int slurm_node_connect(const char *dir, int argc, char **args);
 /* What the node side writes first once it is connected. */
 #define SLURM_CONNECTED "OK\n"
+/* ---- submission through slurmrestd (rest.c) ----------------------------- */
+
+typedef struct slurm_rest slurm_rest;
+
+/* SubmitMode, SlurmrestdURL and SlurmrestdFallback are known values; -1
+ * with err. */
+int rest_config_check(const slurm_config *cfg, il_buf *err);
+/* The client for SubmitMode rest (NULL with err: a bad SlurmrestdURL). */
+slurm_rest *rest_open(const slurm_config *cfg, il_buf *err);
+void rest_close(slurm_rest *r);
+/* The REST job description of a submission (sbatch's argv as sbatch_argv
+ * and the identity made it, the script path last): 0 with *job (NULL: go
+ * through sbatch, the reason logged), or 400 with err when it cannot be
+ * mapped and SlurmrestdFallback is refuse. */
+int rest_job_for(const slurm_rest *r, const slurm_identity *who, const strvec *argv,
+                 json_t **job, il_buf *err);
+/* The same mapping without a client, for tests: 0, or -1 with why (the
+ * option that has no JSON form). */
+int rest_job_from_argv(char *const *argv, json_t **job, il_buf *why);
+/* POST job (borrowed) with the script at script_path: 0 with *id, or 503
+ * (slurmrestd or SLURM unreachable, the token refused) / 400 (SLURM
+ * refused the job) with err.  lock_fd is the pod's job.json: its mtime
+ * tells a retried create whether a submission may still be in flight
+ * (rest_settle). */
+int rest_submit(slurm_rest *r, json_t *job, const char *script_path, int lock_fd, char **id,
+                il_buf *err);
+/* Before a retried create looks for its job by name: wait until no
+ * submission of pod_dir can still be in flight in slurmrestd. */
+void rest_settle(const slurm_rest *r, const char *pod_dir);
 
 /* ---- callbacks (create.c, status.c, delete.c, ping.c) ------------------ */
 
