@@ -298,8 +298,12 @@ static void easy_release(il_httpc *c, CURL *h)
         curl_easy_cleanup(h);
 }
 
-/* Common easy-handle setup; *headers must be freed by the caller. */
-static CURL *easy_new(il_httpc *c, const il_httpc_req *req, struct curl_slist **headers)
+/* Common easy-handle setup; *headers must be freed by the caller.  A
+ * synchronous call (borrow_body) sends req->body in place: a 10,000-pod
+ * /status body is megabytes, and a stream copies it since its caller may
+ * free it while the transfer goes on. */
+static CURL *easy_setup(il_httpc *c, const il_httpc_req *req, struct curl_slist **headers,
+                        bool borrow_body)
 {
     CURL *h = easy_take(c);
     if (!h)
@@ -327,7 +331,8 @@ static CURL *easy_new(il_httpc *c, const il_httpc_req *req, struct curl_slist **
 
     if (req->body) {
         curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)req->len);
-        curl_easy_setopt(h, CURLOPT_COPYPOSTFIELDS, req->len ? req->body : "");
+        curl_easy_setopt(h, borrow_body ? CURLOPT_POSTFIELDS : CURLOPT_COPYPOSTFIELDS,
+                         req->len ? req->body : "");
     } else if (strcmp(req->method, "GET") != 0) {
         curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)0);
         curl_easy_setopt(h, CURLOPT_COPYPOSTFIELDS, "");
@@ -375,7 +380,7 @@ static int httpc_call(il_httpc *c, const il_httpc_req *req, il_http_result *res)
 {
     memset(res, 0, sizeof(*res));
     struct curl_slist *headers = NULL;
-    CURL *h = easy_new(c, req, &headers);
+    CURL *h = easy_setup(c, req, &headers, true);
     if (!h) {
         snprintf(res->error, sizeof(res->error), "cannot create a curl handle");
         return -1;
@@ -482,7 +487,7 @@ il_httpc_stream *il_httpc_stream_call(il_httpc *c, const il_httpc_req *req, long
         *timed_out = false;
     long header_timeout_ms = req->timeout_ms > 0 ? req->timeout_ms : c->timeout_ms;
     il_httpc_stream *s = il_xcalloc(1, sizeof(*s));
-    s->easy = easy_new(c, req, &s->headers);
+    s->easy = easy_setup(c, req, &s->headers, false);
     s->multi = curl_multi_init();
     if (!s->easy || !s->multi) {
         snprintf(err, errlen, "cannot create a curl handle");
@@ -719,7 +724,7 @@ il_httpc_upgrade *il_httpc_upgrade_open(il_httpc *c, const il_httpc_req *req,
     struct curl_slist *headers = NULL;
     il_httpc_upgrade *u = il_xcalloc(1, sizeof *u);
     u->fd = -1;
-    u->easy = easy_new(c, req, &headers);
+    u->easy = easy_setup(c, req, &headers, false);
     if (!u->easy) {
         snprintf(err, errlen, "cannot create a curl handle");
         free(u);
