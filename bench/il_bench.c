@@ -1,8 +1,10 @@
 /* il-bench -- load generator for interlink and its plugins.
  *
  *   il-bench create --url URL --count N --out FILE [--concurrency C] [--command CMD]
+ *                   [--annotation KEY=VALUE]
  *       POST /create N pods (runtime-agnostic spec: one container running
- *       sh -c CMD, default "sleep 600"), write the pod objects to FILE.
+ *       sh -c CMD, default "sleep 600"; the annotation on each, e.g.
+ *       slurm-job.vk.io/flags=--hold), write the pod objects to FILE.
  *   il-bench status --url URL --pods FILE --batch N [--concurrency C]
  *                   [--duration SECONDS | --requests N] [--label TEXT] [--header]
  *       GET /status with the first N pods of FILE as the body, from C
@@ -35,6 +37,7 @@ typedef struct options {
     const char *out_file;
     const char *command;
     const char *label;
+    const char *annotation;   /* "key=value" or NULL */
     long count;
     long batch;
     long concurrency;
@@ -157,17 +160,25 @@ typedef struct job {
     pthread_mutex_t lock;
 } job;
 
-static json_t *make_pod(long i, const char *command) {
+static json_t *make_pod(long i, const char *command, const char *annotation) {
     char uid[37], name[64];
     uuid4(uid);
     snprintf(name, sizeof name, "bench-%05ld", i);
-    return json_pack("{s:s, s:s, s:{s:s, s:s, s:s, s:{}}, s:{s:[{s:s, s:s, s:[s, s, s]}], s:s},"
-                     " s:{s:s}}",
+    json_t *pod = json_pack("{s:s, s:s, s:{s:s, s:s, s:s, s:{}},"
+                     " s:{s:[{s:s, s:s, s:[s, s, s]}], s:s}, s:{s:s}}",
                      "apiVersion", "v1", "kind", "Pod",
                      "metadata", "name", name, "namespace", "bench", "uid", uid, "annotations",
                      "spec", "containers", "name", "main", "image", "busybox", "command", "sh",
                      "-c", command, "restartPolicy", "Never",
                      "status", "phase", "Pending");
+    const char *eq = annotation ? strchr(annotation, '=') : NULL;
+    if (eq) {
+        char *key = strndup(annotation, (size_t)(eq - annotation));
+        json_object_set_new(json_object_get(json_object_get(pod, "metadata"), "annotations"),
+                            key, json_string(eq + 1));
+        free(key);
+    }
+    return pod;
 }
 
 static void *create_worker(void *arg) {
@@ -175,7 +186,7 @@ static void *create_worker(void *arg) {
     conn c;
     conn_init(&c, j->opt->url, 0);
     for (long i; (i = atomic_fetch_add(&j->next, 1)) < j->opt->count;) {
-        json_t *pod = make_pod(i, j->opt->command);
+        json_t *pod = make_pod(i, j->opt->command, j->opt->annotation);
         json_t *req = json_pack("{s:O, s:n, s:n, s:n, s:s}", "pod", pod, "configmaps",
                                 "secrets", "projectedvolumesmaps", "jobscriptURL", "");
         char *body = json_dumps(req, JSON_COMPACT);
@@ -394,6 +405,7 @@ static void usage(FILE *out) {
     fprintf(
         out,
         "usage: il-bench create --url URL --count N --out FILE [--concurrency C] [--command CMD]\n"
+        "                       [--annotation KEY=VALUE]\n"
         "       il-bench status --url URL --pods FILE --batch N [--concurrency C]\n"
         "                       [--duration S | --requests N] [--label TEXT] [--header]\n"
         "       il-bench delete --url URL --pods FILE [--concurrency C]\n"
@@ -421,7 +433,8 @@ int main(int argc, char **argv) {
         {"batch", required_argument, NULL, 'b'},    {"concurrency", required_argument, NULL, 'c'},
         {"duration", required_argument, NULL, 'd'}, {"requests", required_argument, NULL, 'r'},
         {"command", required_argument, NULL, 'x'},  {"label", required_argument, NULL, 'l'},
-        {"header", no_argument, NULL, 'H'},         {NULL, 0, NULL, 0}};
+        {"header", no_argument, NULL, 'H'},         {"annotation", required_argument, NULL, 'a'},
+        {NULL, 0, NULL, 0}};
     optind = 2;
     for (int ch; (ch = getopt_long(argc, argv, "", longopts, NULL)) != -1;) {
         switch (ch) {
@@ -436,6 +449,7 @@ int main(int argc, char **argv) {
         case 'x': opt.command = optarg; break;
         case 'l': opt.label = optarg; break;
         case 'H': opt.header = true; break;
+        case 'a': opt.annotation = optarg; break;
         default: usage(stderr); return 2;
         }
     }

@@ -17,6 +17,7 @@
 #include "auth.h"
 #include "config.h"
 #include "daemon.h"
+#include "memory.h"
 #include "log.h"
 #include "metrics.h"
 #include "refresher.h"
@@ -394,6 +395,7 @@ int main(int argc, char **argv)
         pthread_mutex_init(&a.creating.mu, NULL);
         pthread_cond_init(&a.creating.changed, NULL);
         il_daemon_init_signals();
+        il_memory_init();
         il_trace_init("interlink");
         status = serve(&a);
         il_trace_shutdown();

@@ -18,6 +18,7 @@
 struct store {
     sqlite3 *db;
     pthread_mutex_t mu;
+    sqlite3_stmt *get_statuses;   /* kept prepared: every /status runs it */
 };
 
 static const char *schema =
@@ -78,6 +79,7 @@ void store_close(store *st)
 {
     if (!st)
         return;
+    sqlite3_finalize(st->get_statuses);
     sqlite3_close(st->db);
     pthread_mutex_destroy(&st->mu);
     free(st);
@@ -176,8 +178,10 @@ json_t *store_get_statuses(store *st, json_t *uids)
     char *uid_list = json_dumps(uids, JSON_COMPACT);
     json_t *known = json_object();
     pthread_mutex_lock(&st->mu);
-    sqlite3_stmt *stmt = prepare(st, "SELECT uid, phase, status_json FROM pods"
-                                     " WHERE uid IN (SELECT value FROM json_each(?))");
+    if (!st->get_statuses)
+        st->get_statuses = prepare(st, "SELECT uid, phase, status_json FROM pods"
+                                       " WHERE uid IN (SELECT value FROM json_each(?))");
+    sqlite3_stmt *stmt = st->get_statuses;
     if (stmt) {
         sqlite3_bind_text(stmt, 1, uid_list, -1, SQLITE_STATIC);
         while (sqlite3_step(stmt) == SQLITE_ROW) {
@@ -189,7 +193,8 @@ json_t *store_get_statuses(store *st, json_t *uids)
                                 json_pack("{s:o, s:o}", "phase", phase,
                                           "status", status ? status : json_null()));
         }
-        sqlite3_finalize(stmt);
+        sqlite3_reset(stmt);
+        sqlite3_clear_bindings(stmt);   /* uid_list is freed below */
     } else {
         json_decref(known);
         known = NULL;

@@ -2,9 +2,11 @@
  *
  * Owns: libcurl global state, a connection cache shared by all threads of a
  * client (CURLSH with locks, so relaying many calls to a plugin reuses
- * keep-alive connections and TLS sessions), unix-socket addressing, TLS
- * credentials held in memory, and pulled response streams driven by the
- * multi interface.
+ * keep-alive connections and TLS sessions), a pool of idle easy handles
+ * (a fresh handle costs each call a socket pair and a dozen system calls
+ * that curl makes for its internal multi handle), unix-socket addressing,
+ * TLS credentials held in memory, and pulled response streams driven by
+ * the multi interface.
  *
  * Every call has a connect timeout and (except streams) a total timeout, so
  * a hung peer produces an error instead of a hung caller. */
@@ -26,6 +28,7 @@
 #define STREAM_PAUSE_BYTES (1024 * 1024)
 #define CA_FILE_MAX (4 * 1024 * 1024)
 #define IL_HTTPC_MAX_IDLE_CONNECTIONS 64L
+#define IL_HTTPC_MAX_IDLE_HANDLES 16
 
 struct il_httpc {
     char *base;               /* "http://localhost" for unix sockets */
@@ -39,6 +42,9 @@ struct il_httpc {
     bool insecure;
     CURLSH *share;
     pthread_mutex_t locks[CURL_LOCK_DATA_LAST];
+    pthread_mutex_t idle_lock;
+    CURL *idle[IL_HTTPC_MAX_IDLE_HANDLES];   /* reset handles of finished calls */
+    size_t n_idle;
 };
 
 static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
@@ -167,6 +173,7 @@ il_httpc *il_httpc_new(const il_httpc_opts *opts, char *err, size_t errlen)
     curl_share_setopt(c->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_CONNECT);
     curl_share_setopt(c->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_DNS);
     curl_share_setopt(c->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_SSL_SESSION);
+    pthread_mutex_init(&c->idle_lock, NULL);
     return c;
 }
 
@@ -175,6 +182,9 @@ void il_httpc_free(il_httpc *c)
     if (!c)
         return;
     if (c->share) {
+        for (size_t i = 0; i < c->n_idle; i++)   /* before the share they use */
+            curl_easy_cleanup(c->idle[i]);
+        pthread_mutex_destroy(&c->idle_lock);
         curl_share_cleanup(c->share);
         for (int i = 0; i < CURL_LOCK_DATA_LAST; i++)
             pthread_mutex_destroy(&c->locks[i]);
@@ -262,10 +272,40 @@ static struct curl_slist *header_list(il_httpc *c, const il_httpc_req *req)
     return hdrs;
 }
 
-/* Common easy-handle setup; *headers must be freed by the caller. */
-static CURL *easy_new(il_httpc *c, const il_httpc_req *req, struct curl_slist **headers)
+/* An idle handle of this client, or a new one. */
+static CURL *easy_take(il_httpc *c)
 {
-    CURL *h = curl_easy_init();
+    CURL *h = NULL;
+    pthread_mutex_lock(&c->idle_lock);
+    if (c->n_idle > 0)
+        h = c->idle[--c->n_idle];
+    pthread_mutex_unlock(&c->idle_lock);
+    return h ? h : curl_easy_init();
+}
+
+/* Back to the idle handles (options reset, its internal multi kept), or
+ * cleaned up when there are enough of them. */
+static void easy_release(il_httpc *c, CURL *h)
+{
+    curl_easy_reset(h);
+    pthread_mutex_lock(&c->idle_lock);
+    if (c->n_idle < IL_HTTPC_MAX_IDLE_HANDLES) {
+        c->idle[c->n_idle++] = h;
+        h = NULL;
+    }
+    pthread_mutex_unlock(&c->idle_lock);
+    if (h)
+        curl_easy_cleanup(h);
+}
+
+/* Common easy-handle setup; *headers must be freed by the caller.  A
+ * synchronous call (borrow_body) sends req->body in place: a 10,000-pod
+ * /status body is megabytes, and a stream copies it since its caller may
+ * free it while the transfer goes on. */
+static CURL *easy_setup(il_httpc *c, const il_httpc_req *req, struct curl_slist **headers,
+                        bool borrow_body)
+{
+    CURL *h = easy_take(c);
     if (!h)
         return NULL;
     char *url = il_xasprintf("%s%s", c->base, req->path);
@@ -291,7 +331,8 @@ static CURL *easy_new(il_httpc *c, const il_httpc_req *req, struct curl_slist **
 
     if (req->body) {
         curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)req->len);
-        curl_easy_setopt(h, CURLOPT_COPYPOSTFIELDS, req->len ? req->body : "");
+        curl_easy_setopt(h, borrow_body ? CURLOPT_POSTFIELDS : CURLOPT_COPYPOSTFIELDS,
+                         req->len ? req->body : "");
     } else if (strcmp(req->method, "GET") != 0) {
         curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)0);
         curl_easy_setopt(h, CURLOPT_COPYPOSTFIELDS, "");
@@ -339,7 +380,7 @@ static int httpc_call(il_httpc *c, const il_httpc_req *req, il_http_result *res)
 {
     memset(res, 0, sizeof(*res));
     struct curl_slist *headers = NULL;
-    CURL *h = easy_new(c, req, &headers);
+    CURL *h = easy_setup(c, req, &headers, true);
     if (!h) {
         snprintf(res->error, sizeof(res->error), "cannot create a curl handle");
         return -1;
@@ -362,7 +403,7 @@ static int httpc_call(il_httpc *c, const il_httpc_req *req, il_http_result *res)
         res->status = 0;
         ret = -1;
     }
-    curl_easy_cleanup(h);
+    easy_release(c, h);
     curl_slist_free_all(headers);
     return ret;
 }
@@ -446,7 +487,7 @@ il_httpc_stream *il_httpc_stream_call(il_httpc *c, const il_httpc_req *req, long
         *timed_out = false;
     long header_timeout_ms = req->timeout_ms > 0 ? req->timeout_ms : c->timeout_ms;
     il_httpc_stream *s = il_xcalloc(1, sizeof(*s));
-    s->easy = easy_new(c, req, &s->headers);
+    s->easy = easy_setup(c, req, &s->headers, false);
     s->multi = curl_multi_init();
     if (!s->easy || !s->multi) {
         snprintf(err, errlen, "cannot create a curl handle");
@@ -683,7 +724,7 @@ il_httpc_upgrade *il_httpc_upgrade_open(il_httpc *c, const il_httpc_req *req,
     struct curl_slist *headers = NULL;
     il_httpc_upgrade *u = il_xcalloc(1, sizeof *u);
     u->fd = -1;
-    u->easy = easy_new(c, req, &headers);
+    u->easy = easy_setup(c, req, &headers, false);
     if (!u->easy) {
         snprintf(err, errlen, "cannot create a curl handle");
         free(u);

@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "daemon.h"
+#include "memory.h"
 #include "log.h"
 #include "prom.h"
 #include "trace.h"
@@ -335,6 +336,7 @@ int il_plugin_serve_token(const il_plugin_ops *ops, void *ctx, const il_httpd_op
     backend_name = ops->name;
     il_prom_set_backend(ops->name);
     il_daemon_init_signals();
+    il_memory_init();
     char *service = il_xasprintf("interlink-%s", ops->name);
     il_trace_init(service);
     free(service);

@@ -3,6 +3,7 @@
 #include <stdio.h>
 
 #include "daemon.h"
+#include "memory.h"
 #include "kubeconfig.h"
 #include "log.h"
 #include "trace.h"
@@ -33,6 +34,7 @@ int main(int argc, char **argv)
         il_error("%s", err);
     } else {
         il_daemon_init_signals();   /* before any thread starts */
+        il_memory_init();
         vk *v = vk_new(&cfg, &kc, err, sizeof err);
         if (!v) {
             il_error("%s", err);

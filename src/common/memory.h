@@ -1,0 +1,16 @@
+/* memory.h -- giving freed heap memory back to the system.
+ *
+ * A /status over 10,000 pods builds tens of megabytes of short-lived JSON;
+ * glibc keeps what is freed in its arenas (one per thread, up to eight per
+ * core, and interlink runs a thread per connection), so a daemon's RSS
+ * stayed at its peak after the pods were gone.  il_memory_init bounds the
+ * arenas and starts a thread that returns free memory to the system once
+ * enough of it has piled up. */
+#ifndef IL_MEMORY_H
+#define IL_MEMORY_H
+
+/* Call once at start-up, before other threads start.  MALLOC_ARENA_MAX in
+ * the environment, when set, wins over our arena bound. */
+void il_memory_init(void);
+
+#endif
