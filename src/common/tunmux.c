@@ -262,7 +262,8 @@ static void stream_write(tun_session *s, tstream *st)
     if (st->dead || st->connecting)
         return;
     while (tq_pending(&st->out) > 0) {
-        ssize_t n = write(st->fd, st->out.data + st->out.head, tq_pending(&st->out));
+        ssize_t n = send(st->fd, st->out.data + st->out.head, tq_pending(&st->out),
+                         MSG_NOSIGNAL);   /* a reset peer is an error here, not SIGPIPE */
         if (n < 0 && errno == EINTR)
             continue;
         if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
