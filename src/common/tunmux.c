@@ -284,6 +284,32 @@ static void stream_write(tun_session *s, tstream *st)
     }
 }
 
+/* DATA for the local socket: straight from the tunnel's buffer when
+ * nothing is queued before it (no copy), the rest queued. */
+static void stream_deliver(tun_session *s, tstream *st, const unsigned char *p, size_t len)
+{
+    if (tq_pending(&st->out) == 0 && !st->connecting && !st->dead) {
+        ssize_t n;
+        do
+            n = send(st->fd, p, len, MSG_NOSIGNAL);
+        while (n < 0 && errno == EINTR);
+        if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK) {
+            stream_abort(s, st);
+            return;
+        }
+        if (n > 0) {
+            p += n;
+            len -= (size_t)n;
+            st->unacked += (size_t)n;
+        }
+    }
+    if (len > 0) {
+        memcpy(tq_reserve(&st->out, len), p, len);
+        tq_commit(&st->out, len);
+    }
+    stream_write(s, st);
+}
+
 /* Read the local socket into DATA frames while credit and room last. */
 static void stream_read(tun_session *s, tstream *st)
 {
@@ -371,10 +397,8 @@ static int on_frame(tun_session *s, int type, uint32_t id, const unsigned char *
                      st->peer_fin ? "its FIN" : "the window");
             return -1;
         }
-        memcpy(tq_reserve(&st->out, len), p, len);
-        tq_commit(&st->out, len);
         s->stats.bytes_up += len;
-        stream_write(s, st);
+        stream_deliver(s, st, p, len);
         return 0;
     case TUN_FIN:
         st->peer_fin = true;
