@@ -275,7 +275,10 @@ static void stream_write(tun_session *s, tstream *st)
         tq_consume(&st->out, (size_t)n);
         st->unacked += (size_t)n;
     }
-    if (st->unacked >= TUN_WINDOW_BYTES / 4 || (st->unacked > 0 && tq_pending(&st->out) == 0))
+    /* Credit goes back in quarters of the window, not after every frame:
+     * the peer can only run out while three quarters are in flight or
+     * queued here, and writing those out returns a quarter again. */
+    if (st->unacked >= TUN_WINDOW_BYTES / 4)
         emit_window(s, st);
     if (tq_pending(&st->out) == 0 && st->peer_fin && !st->wr_shut) {
         shutdown(st->fd, SHUT_WR);
