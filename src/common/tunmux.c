@@ -11,6 +11,7 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
@@ -163,6 +164,7 @@ void tun_session_listen(tun_session *s, int listen_fd, uint16_t port)
         close(listen_fd);
         return;
     }
+    fcntl(listen_fd, F_SETFL, fcntl(listen_fd, F_GETFL) | O_NONBLOCK);   /* accept until EAGAIN */
     s->listeners[s->n_listeners++] = (tlistener){listen_fd, port};
 }
 
