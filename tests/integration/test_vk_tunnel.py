@@ -8,6 +8,7 @@ import json
 import os
 import socket
 import subprocess
+import time
 
 import pytest
 
@@ -102,6 +103,21 @@ def test_pod_reached_by_pod_ip(k):
         return [e for e in json.loads(p.stdout)["items"] if e["reason"] == "TunnelConnected"]
     ev = wait_for("a TunnelConnected event", tunnel_events, timeout=30)
     assert ip in ev[0]["message"], ev
+
+    # A restarted VK knows nothing of the address: it asks the gateway again
+    # (the same answer) instead of writing the node's address over it.
+    def registrations():
+        return k.gateway.daemon.output().count(f"({uid}) registered at {ip}")
+    before = registrations()
+    k.vk.stop_cleanly()
+    k.vk.start()
+    wait_for("the restarted VK to ask the gateway", lambda: registrations() > before,
+             timeout=60)
+    time.sleep(3)   # a few status cycles with the answer
+    st = k.get("pod", "echo")["status"]
+    assert st["podIP"] == ip, st
+    assert k.gateway.call("GET", f"/v1/pods/{uid}")[1]["connects"] == 1
+    assert echo_roundtrip(ip, port, b"after a VK restart") == b"after a VK restart"
 
     # Deleting the pod unregisters it: the tunnel and its address close.
     k.kubectl("delete", "pod", "echo", "--wait=false")
