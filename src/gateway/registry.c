@@ -236,6 +236,13 @@ int gw_pod_put(gateway *gw, const char *uid, const char *ns, const char *name,
     pthread_mutex_lock(&gw->mu);
     gw_pod *p = gw_pod_find(gw, uid);
     int rc = 0;
+    if (p && strcmp(p->ns, ns) == 0 && strcmp(p->name, name) == 0 && p->n_ports == n_ports &&
+        memcmp(p->ports, ports, n_ports * sizeof *ports) == 0) {
+        gw_ip_text(p->ip, ip);   /* asked again (a retry, a VK restart): nothing to save */
+        pthread_mutex_unlock(&gw->mu);
+        gw_pod_token(gw, uid, token);
+        return 0;
+    }
     if (p) {
         free(p->ns);
         free(p->name);
