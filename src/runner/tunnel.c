@@ -177,6 +177,9 @@ pid_t rn_tunnel_start(const char *pod_dir, const il_create_request *req)
     prctl(PR_SET_PDEATHSIG, SIGTERM);
     if (getppid() != parent)
         _exit(0);
+    /* Nothing of the supervisor's but stdio: above all not supervisor.lock,
+     * whose flock says "a live supervisor" and must die with it. */
+    close_range(3, ~0U, 0);
     srand((unsigned)(getpid() ^ il_monotonic_ms()));
     _exit(run_client(&tc));
 }

@@ -4,7 +4,9 @@ tunnel client the runner starts next to a pod, interlink and interlink-local
 kubelet does and the test adds the "tunnel" object to the create request as
 the VK does; a pod's servers are then reached at podIP:containerPort, an
 address in the gateway's PodNetwork, while the pod's node only dials out."""
+import json
 import os
+import signal
 import socket
 import subprocess
 import threading
@@ -315,3 +317,40 @@ def test_clients_leaving_mid_transfer_leave_the_tunnel_up(stack, gateway):
     assert gateway.daemon.alive(), gateway.daemon.output()[-2000:]
     assert echo_roundtrip(ip, echo, b"still here") == b"still here"
     assert gateway.pod_state(pod)["connects"] == 1
+
+
+def test_client_dies_with_a_killed_supervisor(stack, gateway):
+    """SIGKILL of the pod's supervisor takes its tunnel client along
+    (PR_SET_PDEATHSIG): no tunnel outlives the process that owns the pod,
+    and nothing holds the supervisor's lock for it."""
+    port = free_port()
+    pod = make_pod("tun", [ported("echo", echo_server_script(port), [port])])
+    start_tunnelled(stack, gateway, pod, [port])
+    gateway.wait_connected(pod)
+    d = pod_dir(stack, pod)
+    with open(os.path.join(d, "supervisor.json")) as f:
+        sup = json.load(f)["pid"]
+    clients = [p for p in _run_pod_processes(d) if p != sup]
+    assert clients, "no tunnel client next to the supervisor"
+    os.kill(sup, signal.SIGKILL)
+    wait_for("the tunnel client to end", lambda: not any(
+        p in _run_pod_processes(d) for p in clients), timeout=10)
+    wait_for("the gateway to see the tunnel go",
+             lambda: gateway.pod_state(pod)["tunnel"] == "disconnected", timeout=10)
+
+
+def _run_pod_processes(d):
+    out = []
+    for pid in os.listdir("/proc"):
+        if not pid.isdigit():
+            continue
+        try:
+            with open(f"/proc/{pid}/cmdline", "rb") as f:
+                cmd = f.read()
+            with open(f"/proc/{pid}/stat") as f:
+                zombie = f.read().rsplit(")", 1)[1].split()[0] == "Z"
+        except OSError:
+            continue
+        if b"--run-pod" in cmd and os.path.abspath(d).encode() in cmd and not zombie:
+            out.append(int(pid))
+    return out
