@@ -22,8 +22,9 @@ SLURM_DIR = os.path.join(h.SRC_DIR, "tests", "slurm")
 class Cluster:
     """A running SLURM: its directory and the environment its clients need."""
 
-    def __init__(self, directory, cpus, min_job_age=30, accounting=False):
+    def __init__(self, directory, cpus, min_job_age=30, accounting=False, prefix=()):
         self.dir = directory
+        self.prefix = list(prefix)   # e.g. netns.Namespace.prefix(): SLURM in a namespace
         self.cpus = cpus
         self.min_job_age = min_job_age
         self.accounting = accounting   # MariaDB + slurmdbd: sacct answers
@@ -34,7 +35,8 @@ class Cluster:
         env = dict(os.environ, SLURM_UP_CPUS=str(self.cpus),
                    SLURM_UP_MIN_JOB_AGE=str(self.min_job_age),
                    SLURM_UP_ACCOUNTING="1" if self.accounting else "0")
-        r = subprocess.run([os.path.join(SLURM_DIR, "slurm-up.sh"), self.dir], env=env,
+        r = subprocess.run(self.prefix + [os.path.join(SLURM_DIR, "slurm-up.sh"), self.dir],
+                           env=env,
                            capture_output=True, text=True, timeout=300)
         last = r.stdout.strip().splitlines()[-1] if r.stdout.strip() else ""
         if r.returncode != 0 or not last.startswith("export SLURM_CONF="):
@@ -46,12 +48,12 @@ class Cluster:
         return self
 
     def down(self):
-        subprocess.run([os.path.join(SLURM_DIR, "slurm-down.sh"), self.dir],
+        subprocess.run(self.prefix + [os.path.join(SLURM_DIR, "slurm-down.sh"), self.dir],
                        capture_output=True, timeout=120)
 
     def run(self, *argv):
-        return subprocess.run(list(argv), env=self.env, capture_output=True, text=True,
-                              timeout=60)
+        return subprocess.run(self.prefix + list(argv), env=self.env, capture_output=True,
+                              text=True, timeout=60)
 
     def squeue_ids(self, states="all"):
         r = self.run("squeue", "-h", "-t", states, "-o", "%i|%j|%T")
@@ -83,7 +85,8 @@ class SlurmStack(h.Stack):
         })
 
     def start_plugin(self):
-        self.plugin = h.Daemon([h.binary("interlink-slurm"), "--config", self.plugin_cfg],
+        self.plugin = h.Daemon(self.cluster.prefix + [h.binary("interlink-slurm"), "--config",
+                                                      self.plugin_cfg],
                                os.path.join(self.dir, "plugin.log"),
                                env=self.cluster.env).start()
         h.wait_for_socket(self.plugin_addr, self.plugin.proc)
@@ -132,11 +135,12 @@ def module_cluster(cpus):
         stop_cluster(cluster)
 
 
-def start_cluster(cpus, min_job_age=30, accounting=False):
+def start_cluster(cpus, min_job_age=30, accounting=False, prefix=()):
     """A fresh cluster in its own short temp dir (munge's socket path limit);
-    accounting: with MariaDB + slurmdbd (SLURM_UP_ACCOUNTING=1)."""
+    accounting: with MariaDB + slurmdbd (SLURM_UP_ACCOUNTING=1); prefix: the
+    argv prefix its daemons and clients run under (a network namespace)."""
     directory = tempfile.mkdtemp(prefix="ilslurm-", dir="/tmp")
-    return Cluster(directory, cpus, min_job_age, accounting).up()
+    return Cluster(directory, cpus, min_job_age, accounting, prefix).up()
 
 
 def stop_cluster(cluster):
