@@ -24,7 +24,6 @@ really serves), by the pod's IP from the cluster namespace (the tunnel),
 and through `kubectl port-forward` (API server -> VK -> interlink ->
 interlink-slurm -> the job).  Deleting the pod ends the job and closes
 what led to it."""
-import json
 import os
 import shutil
 import socket
@@ -115,20 +114,11 @@ class World:
             os.path.join(self.tmp, "vk.log"),
             env={"KUBECONFIG": self.kube.kubeconfig, "KUBELET_PORT": str(self.kubelet_port),
                  "POD_IP": "127.0.0.1"}).start()
-        wait_for("node registered", lambda: self.kubectl("get", "node", NODE, check=False)
-                 .returncode == 0, timeout=60)
+        wait_for("node registered", lambda: self.kube.node(NODE), timeout=60)
         return self
 
-    def kubectl(self, *args, input=None, timeout=60, check=True):
-        p = subprocess.run([KUBECTL, "--kubeconfig", self.kube.kubeconfig, *args], input=input,
-                           capture_output=True, timeout=timeout)
-        if check:
-            assert p.returncode == 0, (args, p.stdout, p.stderr)
-        return p
-
     def pod(self):
-        p = self.kubectl("get", "pod", POD, "-o", "json", check=False)
-        return json.loads(p.stdout) if p.returncode == 0 else None
+        return self.kube.pod(POD)
 
     def jobs(self):
         """SLURM's jobs still pending, running or completing."""
@@ -137,7 +127,7 @@ class World:
     def stop(self):
         try:
             if self.vk:
-                self.kubectl("delete", "pod", "--all", "--wait=false", check=False)
+                self.kube.delete_pod(POD, gracePeriodSeconds=0)
                 self.vk.stop_cleanly()
         finally:
             try:
@@ -145,11 +135,13 @@ class World:
                     self.stack.stop()
             finally:
                 # Everything SLURM runs is in the node namespace: killing it
-                # all at once is quicker than slurm-down's grace periods,
-                # which then only removes the files.
+                # all at once is quicker than slurm-down's grace periods and
+                # its search of the whole machine for stray job steps.
                 self.node_ns.kill_all()
-                if self.slurm:
+                if self.slurm and self.node_ns.pids():
                     su.stop_cluster(self.slurm)
+                elif self.slurm:
+                    shutil.rmtree(self.slurm.dir, ignore_errors=True)
                 self.nss.close()
 
 
@@ -158,7 +150,7 @@ def world(tmp_path_factory, real_kube):
     w = World(str(tmp_path_factory.mktemp("jupyter")), real_kube)
     try:
         w.start()
-        w.kubectl("apply", "-f", "-", input=json.dumps(notebook_pod()).encode())
+        w.kube.create("pods", notebook_pod())
         wait_for("notebook pod running", lambda: (w.pod() or {}).get("status", {})
                  .get("phase") == "Running", timeout=60)
         with w.node_ns.entered():
@@ -260,8 +252,10 @@ def test_notebook_through_kubectl_port_forward(world):
 
 def test_deleting_the_pod_ends_the_job(world):
     """Last: the pod goes, and with it the job and the notebook server."""
-    world.kubectl("delete", "pod", POD, "--wait=true", timeout=60)
+    code, body = world.kube.delete_pod(POD)
+    assert code == 200, body
     wait_for("the job gone from SLURM", lambda: not world.jobs(), timeout=30)
+    wait_for("the pod gone", lambda: world.pod() is None, timeout=30)
     with world.node_ns.entered():
         with pytest.raises(OSError):
             socket.create_connection(("127.0.0.1", PORT), timeout=2)
