@@ -36,6 +36,13 @@ typedef struct il_exec_proc {
     pid_t pid;
     int in_fd, out_fd, err_fd;
     bool tty;
+    /* A relay to a remote end that serves the session itself (interlink-
+     * slurm's srun step running il_exec_serve on the node): in_fd takes
+     * and out_fd gives session frames, the exit frame included, passed
+     * through unchanged; err_fd is the relay's own diagnostics.  It is
+     * stopped by closing in_fd (the remote end then kills the command),
+     * signalled only when it does not go. */
+    bool framed;
 } il_exec_proc;
 
 typedef struct il_plugin_ops {
@@ -102,6 +109,18 @@ int il_plugin_serve_token(const il_plugin_ops *ops, void *ctx, const il_httpd_op
 /* POST /exec and /portforward (plugin_session.c), routed by
  * il_plugin_serve. */
 void il_plugin_route_sessions(il_httpd *srv, const il_plugin_ops *ops, void *ctx);
+/* One exec session on plain fds, as the framework serves it to the VK:
+ * frames from in_fd, frames (the exit frame last) to out_fd.  For the
+ * remote end of a framed process.  Returns the command's exit code, or -1
+ * when in_fd ended first (then the command's group was killed). */
+int il_exec_serve(il_exec_proc *proc, int in_fd, int out_fd);
+/* Start argv (envp NULL or empty: this process's environment) in a session
+ * of its own with pipes, or with tty a pty of width x height (0: unknown)
+ * that becomes its controlling terminal; without stdin_open (and no tty)
+ * its stdin is closed at once.  0 with *proc, or -1 with err
+ * (exec_spawn.c). */
+int il_exec_spawn(char *const argv[], char *const envp[], bool tty, int width, int height,
+                  bool stdin_open, il_exec_proc *proc, il_buf *err);
 
 /* ---- the plugin process (plugin_main.c) ------------------------------------ */
 

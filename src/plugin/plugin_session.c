@@ -89,6 +89,31 @@ static void from_vk(exec_job *j, int type, const uint8_t *p, size_t n)
     }
 }
 
+/* Act on the complete frames buffered in j->in; false on a malformed one. */
+static bool parse_in(exec_job *j)
+{
+    size_t at = 0;
+    bool ok = true;
+    for (;;) {
+        int type;
+        const uint8_t *p;
+        size_t plen;
+        ssize_t used = il_session_parse((const uint8_t *)j->in.data + at, j->in.len - at, &type,
+                                        &p, &plen);
+        if (used <= 0) {
+            ok = used == 0;
+            break;
+        }
+        from_vk(j, type, p, plen);
+        at += (size_t)used;
+    }
+    if (at) {
+        memmove(j->in.data, j->in.data + at, j->in.len - at);
+        j->in.len -= at;
+    }
+    return ok;
+}
+
 /* Read what the VK sent; false once it is gone or talks nonsense. */
 static bool read_vk(exec_job *j, int fd)
 {
@@ -99,25 +124,7 @@ static bool read_vk(exec_job *j, int fd)
     if (n <= 0)
         return false;
     il_buf_append(&j->in, buf, (size_t)n);
-    size_t at = 0;
-    for (;;) {
-        int type;
-        const uint8_t *p;
-        size_t plen;
-        ssize_t used = il_session_parse((const uint8_t *)j->in.data + at, j->in.len - at, &type,
-                                        &p, &plen);
-        if (used < 0)
-            return false;
-        if (used == 0)
-            break;
-        from_vk(j, type, p, plen);
-        at += (size_t)used;
-    }
-    if (at) {
-        memmove(j->in.data, j->in.data + at, j->in.len - at);
-        j->in.len -= at;
-    }
-    return true;
+    return parse_in(j);
 }
 
 /* Forward one read of *fd as frames of type; false when the VK is gone. */
@@ -152,53 +159,34 @@ static void drain(exec_job *j, int vk_fd)
         }
 }
 
-static void exec_pump(il_upgraded *u, void *arg)
+/* One session: frames from the VK on from_fd (j->in may hold some
+ * already), frames to it on to_fd; u (may be NULL) tells a hang-up that
+ * the fds do not show.  Kills the command's group when the VK goes first;
+ * returns whether it stayed to the end (then the exit frame was sent). */
+static bool exec_session(exec_job *j, int from_fd, int to_fd, const il_upgraded *u)
 {
-    exec_job *j = arg;
     il_exec_proc *pr = &j->proc;
-    int vk_fd = il_upgraded_fd(u);
-    size_t early_len;
-    const char *early = il_upgraded_early(u, &early_len);
-    il_buf_append(&j->in, early, early_len);
     set_nonblock(pr->out_fd);
     set_nonblock(pr->err_fd);
-    bool vk_here = true;
-    if (early_len) {   /* frames that came with the request */
-        il_buf pending = j->in;
-        j->in = (il_buf)IL_BUF_INIT;
-        for (size_t at = 0;;) {
-            int type;
-            const uint8_t *p;
-            size_t plen;
-            ssize_t used = il_session_parse((const uint8_t *)pending.data + at, pending.len - at,
-                                            &type, &p, &plen);
-            if (used <= 0) {
-                il_buf_append(&j->in, pending.data + at, pending.len - at);
-                break;
-            }
-            from_vk(j, type, p, plen);
-            at += (size_t)used;
-        }
-        il_buf_free(&pending);
-    }
+    bool vk_here = parse_in(j);
     while (vk_here && (pr->out_fd >= 0 || pr->err_fd >= 0)) {
-        struct pollfd p[3] = {{.fd = vk_fd, .events = POLLIN},
+        struct pollfd p[3] = {{.fd = from_fd, .events = POLLIN},
                               {.fd = pr->out_fd, .events = POLLIN},
                               {.fd = pr->err_fd, .events = POLLIN}};
         int n = poll(p, 3, 500);
         if (n < 0 && errno != EINTR)
             break;
         if (p[0].revents)
-            vk_here = read_vk(j, vk_fd);
-        if (vk_here && il_upgraded_gone(u))
+            vk_here = read_vk(j, from_fd);
+        if (vk_here && u && il_upgraded_gone(u))
             vk_here = false;
         if (vk_here && p[1].revents)
-            vk_here = pump_output(&pr->out_fd, IL_SESSION_STDOUT, vk_fd);
+            vk_here = pump_output(&pr->out_fd, IL_SESSION_STDOUT, to_fd);
         if (vk_here && p[2].revents)
-            vk_here = pump_output(&pr->err_fd, IL_SESSION_STDERR, vk_fd);
+            vk_here = pump_output(&pr->err_fd, IL_SESSION_STDERR, to_fd);
         reap(j, false);
         if (j->reaped) {
-            drain(j, vk_fd);
+            drain(j, to_fd);
             break;
         }
     }
@@ -215,11 +203,172 @@ static void exec_pump(il_upgraded *u, void *arg)
         int len = snprintf(text, sizeof text, "{\"exitCode\":%d}", j->exit_code);
         il_buf f = IL_BUF_INIT;
         il_session_frame(&f, IL_SESSION_EXIT, text, (size_t)len);
-        il_session_send(vk_fd, f.data, f.len);
+        il_session_send(to_fd, f.data, f.len);
         il_buf_free(&f);
-        shutdown(vk_fd, SHUT_WR);
     }
     il_buf_free(&j->in);
+    return vk_here;
+}
+
+static void exec_pump(il_upgraded *u, void *arg)
+{
+    exec_job *j = arg;
+    int vk_fd = il_upgraded_fd(u);
+    size_t early_len;
+    const char *early = il_upgraded_early(u, &early_len);   /* frames that came with the request */
+    il_buf_append(&j->in, early, early_len);
+    if (exec_session(j, vk_fd, vk_fd, u))
+        shutdown(vk_fd, SHUT_WR);
+    free(j);
+    il_upgraded_close(u);
+}
+
+int il_exec_serve(il_exec_proc *proc, int in_fd, int out_fd)
+{
+    exec_job j = {.proc = *proc, .in = IL_BUF_INIT};
+    return exec_session(&j, in_fd, out_fd, NULL) ? j.exit_code : -1;
+}
+
+/* ---- exec relayed to a remote end (il_exec_proc.framed) --------------------- */
+
+/* Where the remote end's frame stream is, to know whether it sent its
+ * exit frame before it ended. */
+typedef struct frame_track {
+    uint8_t head[IL_SESSION_HEADER];
+    size_t head_len;
+    size_t left;              /* payload bytes of the current frame still to come */
+    bool exit_seen;
+} frame_track;
+
+static void track(frame_track *t, const uint8_t *p, size_t n)
+{
+    while (n) {
+        if (t->left) {
+            size_t k = n < t->left ? n : t->left;
+            t->left -= k;
+            p += k;
+            n -= k;
+            continue;
+        }
+        t->head[t->head_len++] = *p++;
+        n--;
+        if (t->head_len == IL_SESSION_HEADER) {
+            t->exit_seen |= t->head[0] == IL_SESSION_EXIT;
+            t->left = (size_t)t->head[1] << 24 | (size_t)t->head[2] << 16 |
+                      (size_t)t->head[3] << 8 | t->head[4];
+            t->head_len = 0;
+        }
+    }
+}
+
+/* Read one chunk of *fd into why (kept to its last 4 KiB); closes *fd at
+ * its end. */
+static void collect(int *fd, il_buf *why)
+{
+    char buf[4096];
+    ssize_t n = read(*fd, buf, sizeof buf);
+    if (n < 0 && (errno == EAGAIN || errno == EINTR))
+        return;
+    if (n <= 0) {
+        close_fd(fd);
+        return;
+    }
+    if (why->len > 4096)
+        il_buf_reset(why);
+    il_buf_append(why, buf, (size_t)n);
+}
+
+/* Stop a relay: its input closed, its output read (and dropped) so that
+ * it never blocks on a full pipe, SIGTERM after 5 s, SIGKILL after 10. */
+static void relay_stop(exec_job *j, il_buf *why)
+{
+    il_exec_proc *pr = &j->proc;
+    close_fd(&pr->in_fd);
+    set_nonblock(pr->out_fd);
+    set_nonblock(pr->err_fd);
+    for (int tick = 0; tick < 200 && !j->reaped; tick++) {
+        if (tick == 100)
+            kill(-pr->pid, SIGTERM);
+        struct pollfd p[2] = {{.fd = pr->out_fd, .events = POLLIN},
+                              {.fd = pr->err_fd, .events = POLLIN}};
+        if (poll(p, 2, 50) > 0) {
+            char buf[32 * 1024];
+            if (p[0].revents && read(pr->out_fd, buf, sizeof buf) == 0)
+                close_fd(&pr->out_fd);
+            if (p[1].revents)
+                collect(&pr->err_fd, why);
+        }
+        reap(j, false);
+    }
+    if (!j->reaped) {
+        il_warn("exec: relay %d did not stop: killing it", (int)pr->pid);
+        kill(-pr->pid, SIGKILL);
+    }
+    close_fd(&pr->out_fd);
+    close_fd(&pr->err_fd);
+    reap(j, true);
+}
+
+static void relay_pump(il_upgraded *u, void *arg)
+{
+    exec_job *j = arg;
+    il_exec_proc *pr = &j->proc;
+    int vk_fd = il_upgraded_fd(u);
+    frame_track t = {0};
+    il_buf why = IL_BUF_INIT;
+    size_t early_len;
+    const char *early = il_upgraded_early(u, &early_len);
+    if (early_len && il_session_send(pr->in_fd, early, early_len) != 0)
+        close_fd(&pr->in_fd);
+    set_nonblock(pr->out_fd);
+    set_nonblock(pr->err_fd);
+    bool vk_here = true;
+    while (vk_here && pr->out_fd >= 0) {
+        struct pollfd p[3] = {{.fd = vk_fd, .events = POLLIN},
+                              {.fd = pr->out_fd, .events = POLLIN},
+                              {.fd = pr->err_fd, .events = POLLIN}};
+        if (poll(p, 3, 500) < 0 && errno != EINTR)
+            break;
+        char buf[32 * 1024];
+        if (p[0].revents) {
+            ssize_t n = read(vk_fd, buf, sizeof buf);
+            if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR))
+                vk_here = false;
+            else if (n > 0 && pr->in_fd >= 0 && il_session_send(pr->in_fd, buf, (size_t)n) != 0)
+                close_fd(&pr->in_fd);
+        }
+        if (vk_here && il_upgraded_gone(u))
+            vk_here = false;
+        if (vk_here && p[1].revents) {
+            ssize_t n = read(pr->out_fd, buf, sizeof buf);
+            if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR))
+                close_fd(&pr->out_fd);
+            else if (n > 0) {
+                track(&t, (const uint8_t *)buf, (size_t)n);
+                vk_here = il_session_send(vk_fd, buf, (size_t)n) == 0;
+            }
+        }
+        if (p[2].revents)
+            collect(&pr->err_fd, &why);
+    }
+    if (!vk_here)
+        il_info("exec: caller went away: stopping relay %d", (int)pr->pid);
+    relay_stop(j, &why);
+    if (vk_here && !t.exit_seen) {   /* it ended without saying how: say why */
+        const char *text = why.len ? il_trim((char *)il_buf_cstr(&why)) : "";
+        json_t *e = json_pack("{s:s+}", "error", "the exec ended without an exit code: ",
+                              *text ? text : "no output");
+        char *s = json_dumps(e, JSON_COMPACT);
+        il_buf f = IL_BUF_INIT;
+        il_session_frame(&f, IL_SESSION_EXIT, s, strlen(s));
+        il_session_send(vk_fd, f.data, f.len);
+        il_buf_free(&f);
+        free(s);
+        json_decref(e);
+    }
+    if (vk_here)
+        shutdown(vk_fd, SHUT_WR);
+    il_buf_free(&why);
     free(j);
     il_upgraded_close(u);
 }
@@ -228,6 +377,13 @@ static void exec_pump(il_upgraded *u, void *arg)
 static void exec_abandon(void *arg)
 {
     exec_job *j = arg;
+    if (j->proc.framed) {
+        il_buf why = IL_BUF_INIT;
+        relay_stop(j, &why);
+        il_buf_free(&why);
+        free(j);
+        return;
+    }
     kill(-j->proc.pid, SIGKILL);
     close_fd(&j->proc.in_fd);
     close_fd(&j->proc.out_fd);
@@ -276,7 +432,8 @@ static void handle_exec(il_request *req, void *ud)
                 er.container, er.command[0], er.tty ? " with a TTY" : "", (int)proc.pid);
         exec_job *j = il_xcalloc(1, sizeof *j);
         j->proc = proc;
-        il_respond_upgrade(req, IL_SESSION_PROTOCOL, NULL, exec_pump, j, exec_abandon);
+        il_respond_upgrade(req, IL_SESSION_PROTOCOL, NULL, proc.framed ? relay_pump : exec_pump,
+                           j, exec_abandon);
     }
     il_buf_free(&err);
     il_exec_request_free(&er);

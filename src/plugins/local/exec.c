@@ -4,20 +4,16 @@
  * `podman exec`, or nsenter into every namespace of the container's
  * process), in a session of its own so the framework can kill it as a
  * group, with pipes or, for a TTY, a pty whose slave becomes the
- * command's controlling terminal.  Pods here share the host's network
- * (probes reach them on 127.0.0.1 too), so a forwarded port is a
- * connection to 127.0.0.1:port. */
+ * command's controlling terminal (il_exec_spawn).  Pods here share the
+ * host's network (probes reach them on 127.0.0.1 too), so a forwarded
+ * port is a connection to 127.0.0.1:port. */
 #include <arpa/inet.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <netinet/in.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/ioctl.h>
 #include <sys/socket.h>
-#include <termios.h>
 #include <unistd.h>
 
 #include "local.h"
@@ -80,95 +76,15 @@ static int exec_launch(local_ctx *lc, const il_exec_request *req, launch_spec *l
     return rc;
 }
 
-/* In the child, before exec: only async-signal-safe calls. */
-static void child(const launch_spec *ls, int in, int out, int errfd, bool tty)
-{
-    extern char **environ;
-    setsid();
-    if (tty)
-        ioctl(in, TIOCSCTTY, 0);
-    dup2(in, 0);
-    dup2(out, 1);
-    dup2(errfd, 2);
-    closefrom(3);
-    sigset_t none;
-    sigemptyset(&none);
-    sigprocmask(SIG_SETMASK, &none, NULL);
-    for (int s = 1; s < NSIG; s++)
-        signal(s, SIG_DFL);
-    execvpe(ls->argv.v[0], ls->argv.v, ls->envp.v && ls->envp.v[0] ? ls->envp.v : environ);
-    _exit(127);
-}
-
-static int open_pty(int *master, int *slave)
-{
-    char name[128];
-    *master = posix_openpt(O_RDWR | O_NOCTTY | O_CLOEXEC);
-    if (*master < 0 || grantpt(*master) != 0 || unlockpt(*master) != 0 ||
-        ptsname_r(*master, name, sizeof name) != 0 ||
-        (*slave = open(name, O_RDWR | O_NOCTTY | O_CLOEXEC)) < 0) {
-        if (*master >= 0)
-            close(*master);
-        return -1;
-    }
-    return 0;
-}
-
 int local_exec(void *ctx, const il_exec_request *req, il_exec_proc *proc, il_buf *err)
 {
     launch_spec ls = {0};
     int rc = exec_launch(ctx, req, &ls, err);
-    if (rc != 0) {
-        rn_launch_spec_free(&ls);
-        return rc;
-    }
-    int fds[6] = {-1, -1, -1, -1, -1, -1};   /* stdin r/w, stdout r/w, stderr r/w */
-    int ok = req->tty ? open_pty(&fds[1], &fds[0])
-                      : (pipe2(fds, O_CLOEXEC) | pipe2(fds + 2, O_CLOEXEC) |
-                         pipe2(fds + 4, O_CLOEXEC));
-    if (ok != 0) {
-        il_buf_printf(err, "exec: %s", strerror(errno));
-        for (int i = 0; i < 6; i++)
-            if (fds[i] >= 0)
-                close(fds[i]);
-        rn_launch_spec_free(&ls);
-        return 500;
-    }
-    if (req->tty && req->width > 0) {   /* the size kubectl's terminal has */
-        struct winsize ws = {.ws_row = (unsigned short)req->height,
-                             .ws_col = (unsigned short)req->width};
-        ioctl(fds[1], TIOCSWINSZ, &ws);
-    }
-    pid_t pid = fork();
-    if (pid == 0) {
-        if (req->tty)
-            child(&ls, fds[0], fds[0], fds[0], true);
-        child(&ls, fds[0], fds[3], fds[5], false);
-    }
+    if (rc == 0 && il_exec_spawn(ls.argv.v, ls.envp.v, req->tty, req->width, req->height,
+                                 req->stdin_open, proc, err) != 0)
+        rc = 500;
     rn_launch_spec_free(&ls);
-    if (req->tty) {   /* fds[0] the slave, fds[1] the master */
-        close(fds[0]);
-        *proc = (il_exec_proc){.pid = pid, .in_fd = fds[1], .out_fd = dup(fds[1]),
-                               .err_fd = -1, .tty = true};
-    } else {
-        close(fds[0]);
-        close(fds[3]);
-        close(fds[5]);
-        *proc = (il_exec_proc){.pid = pid, .in_fd = fds[1], .out_fd = fds[2], .err_fd = fds[4]};
-    }
-    if (pid < 0) {
-        il_buf_printf(err, "exec: fork: %s", strerror(errno));
-        close(proc->in_fd);
-        close(proc->out_fd);
-        if (proc->err_fd >= 0)
-            close(proc->err_fd);
-        return 500;
-    }
-    if (!req->stdin_open && !req->tty) {   /* no stdin: the command sees EOF */
-        close(proc->in_fd);
-        proc->in_fd = -1;
-    }
-    return 0;
+    return rc;
 }
 
 int local_port_connect(void *ctx, const il_pod *pod, int port, int *fd, il_buf *err)

@@ -26,6 +26,8 @@ const il_cfg_field slurm_config_fields[] = {
     {"ScancelPath", "SCANCELPATH", IL_CFG_STRING, CFG(scancel_path), "scancel",
      "scancel executable"},
     {"SinfoPath", "SINFOPATH", IL_CFG_STRING, CFG(sinfo_path), "sinfo", "sinfo executable"},
+    {"SrunPath", "SRUNPATH", IL_CFG_STRING, CFG(srun_path), "srun",
+     "srun executable: kubectl exec, attach -i and port-forward run a step in the pod's job"},
     {"SacctPath", "SACCTPATH", IL_CFG_STRING, CFG(sacct_path), NULL,
      "sacct executable, asked (once per /status, only then) how jobs that left squeue ended; "
      "empty: not used; not asked again once it reports accounting storage disabled"},

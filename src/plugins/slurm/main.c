@@ -4,7 +4,8 @@
  * (default), and `--run-pod DIR`, which the generated job script execs on
  * the compute node: the shared supervisor (libilrunner) runs the pod in DIR
  * in the foreground, so the job lives exactly as long as the pod, and exits
- * with the pod's outcome. */
+ * with the pod's outcome.  The same mode, with --exec or --connect, is the
+ * node side of kubectl exec and port-forward (nodeexec.c). */
 #include "slurm.h"
 
 #include <stddef.h>
@@ -22,11 +23,18 @@ static const il_plugin_ops slurm_ops = {
     .logs_read = rn_logs_read,
     .logs_close = rn_logs_close,
     .ping = slurm_ping,
+    .exec = slurm_exec,
+    .port_connect = slurm_port_connect,
 };
 
-/* --run-pod DIR [--remove-after]: the end of every job script. */
+/* --run-pod DIR [--remove-after]: the end of every job script; --exec
+ * and --connect: the node side of a session (nodeexec.c). */
 static int run_pod(const char *dir, int argc, char **args)
 {
+    if (argc > 0 && strcmp(args[0], "--exec") == 0)
+        return slurm_node_exec(dir, argc, args);
+    if (argc > 0 && strcmp(args[0], "--connect") == 0)
+        return slurm_node_connect(dir, argc, args);
     bool remove_after = argc > 0 && strcmp(args[0], "--remove-after") == 0;
     int rc = rn_supervise(dir, -1);
     if (remove_after)
@@ -73,7 +81,7 @@ static const il_plugin_def slurm_plugin = {
     .stop = stop,
     .ops = &slurm_ops,
     .run_pod = run_pod,
-    .run_pod_usage = "[--remove-after]",
+    .run_pod_usage = "[--remove-after] | --exec CONTAINER ... -- CMD... | --connect PORT",
 };
 
 int main(int argc, char **argv)

@@ -43,6 +43,7 @@ typedef struct slurm_config {
     char *squeue_path;
     char *scancel_path;
     char *sinfo_path;
+    char *srun_path;          /* exec and port-forward: a step in the pod's job (exec.c) */
     char *sacct_path;         /* optional: finished jobs that left squeue */
     char *jobcomp_path;       /* optional: jobcomp/filetxt's JobCompLoc, read before sacct */
     char *runtime;
@@ -392,6 +393,19 @@ size_t fallback_jobs(slurm_ctx *ctx, char *const *ids, size_t n, job_info **out,
  * with job_info_free), -1 when it is not such a line.  For tests and fuzzing. */
 int jobcomp_parse_line(const char *line, char *const *ids, size_t n, job_info *out);
 int sacct_parse_line(char *line, char *const *ids, size_t n, job_info *out);
+
+/* ---- interactive sessions (exec.c, nodeexec.c) -------------------------- */
+
+/* kubectl exec and port-forward: an `srun --overlap` step in the pod's
+ * running job, on its batch host, that runs this binary's node side. */
+int slurm_exec(void *ctx, const il_exec_request *req, il_exec_proc *proc, il_buf *err);
+int slurm_port_connect(void *ctx, const il_pod *pod, int port, int *fd, il_buf *err);
+/* The node side, `--run-pod DIR --exec ...` and `--run-pod DIR --connect
+ * PORT` (args after DIR); the process's exit status. */
+int slurm_node_exec(const char *dir, int argc, char **args);
+int slurm_node_connect(const char *dir, int argc, char **args);
+/* What the node side writes first once it is connected. */
+#define SLURM_CONNECTED "OK\n"
 
 /* ---- callbacks (create.c, status.c, delete.c, ping.c) ------------------ */
 
