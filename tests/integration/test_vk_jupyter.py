@@ -225,37 +225,53 @@ def test_notebook_by_pod_ip_from_the_cluster_side(world):
                 "node's address, not routable from the cluster side")
 
 
-def test_notebook_through_kubectl_port_forward(world):
-    local = vkutil.free_port()
-    proc = subprocess.Popen([KUBECTL, "--kubeconfig", world.kube.kubeconfig, "port-forward",
-                             f"pod/{POD}", f"{local}:{PORT}"], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE)
-    try:
+class PortForward:
+    """`kubectl port-forward pod/POD LOCAL:PORT` running, on the host."""
+
+    def __init__(self, world):
+        self.local = vkutil.free_port()
+        self.proc = subprocess.Popen([KUBECTL, "--kubeconfig", world.kube.kubeconfig,
+                                      "port-forward", f"pod/{POD}", f"{self.local}:{PORT}"],
+                                     stdout=subprocess.PIPE, stderr=subprocess.PIPE)
         wait_for("port-forward listening", lambda: b"Forwarding" in
-                 (proc.stdout.readline() if proc.poll() is None else b"x"), timeout=30)
-        server = jupyter.Server("127.0.0.1", local, TOKEN)
-        try:
-            server.version()
-        except (OSError, AssertionError) as e:
-            proc.terminate()
-            _, err = proc.communicate(timeout=10)
-            if b"cannot exec into containers" in err or b"501" in err:
-                pytest.skip("interlink-slurm has no port-forward in this build (branch "
-                            f"slurmexec): {err.decode(errors='replace').strip()[-300:]}")
-            raise AssertionError(f"port-forward: {e}; kubectl: {err!r}")
+                 (self.proc.stdout.readline() if self.proc.poll() is None else b"x"),
+                 timeout=30)
+
+    def stop(self):
+        """Its stderr."""
+        if self.proc.poll() is None:
+            self.proc.terminate()
+        return self.proc.communicate(timeout=10)[1]
+
+
+def test_notebook_through_kubectl_port_forward(world):
+    pf = PortForward(world)
+    try:
+        server = jupyter.Server("127.0.0.1", pf.local, TOKEN)
         assert notebook_round_trip(server) == f"42 slurmstepd: [{world.jobs()[0][0]}.batch]\n"
     finally:
-        if proc.poll() is None:
-            proc.terminate()
-            proc.wait(timeout=10)
+        err = pf.stop()
+    assert b"error" not in err.lower(), err
 
 
-def test_deleting_the_pod_ends_the_job(world):
-    """Last: the pod goes, and with it the job and the notebook server."""
-    code, body = world.kube.delete_pod(POD)
-    assert code == 200, body
-    wait_for("the job gone from SLURM", lambda: not world.jobs(), timeout=30)
-    wait_for("the pod gone", lambda: world.pod() is None, timeout=30)
-    with world.node_ns.entered():
-        with pytest.raises(OSError):
-            socket.create_connection(("127.0.0.1", PORT), timeout=2)
+def test_deleting_the_pod_closes_every_way_in(world):
+    """Last: with a kernel's WebSocket open through port-forward, the pod is
+    deleted: the job ends, the notebook server with it, and the open
+    channel is closed under the client."""
+    pf = PortForward(world)
+    try:
+        server = jupyter.Server("127.0.0.1", pf.local, TOKEN)
+        kernel = server.start_kernel()
+        ws = server.channel(kernel)
+        assert jupyter.run(ws, "print('still here')", 30) == ("ok", "still here\n")
+        code, body = world.kube.delete_pod(POD)
+        assert code == 200, body
+        wait_for("the job gone from SLURM", lambda: not world.jobs(), timeout=30)
+        assert jupyter.closed_within(ws, 20), "the kernel channel outlived the pod"
+        ws.close()
+        wait_for("the pod gone", lambda: world.pod() is None, timeout=30)
+        with world.node_ns.entered():
+            with pytest.raises(ConnectionRefusedError):
+                socket.create_connection(("127.0.0.1", PORT), timeout=2)
+    finally:
+        pf.stop()

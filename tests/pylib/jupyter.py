@@ -58,41 +58,64 @@ class Server:
         code, body = self.call("DELETE", f"/api/kernels/{kernel_id}")
         assert code == 204, body
 
-    def execute(self, kernel_id, code, timeout=None):
-        """Runs `code` in the kernel over its WebSocket channel; returns
-        (status of the execute_reply, what it printed on stdout)."""
-        timeout = timeout or self.timeout
-        ws = websocket.create_connection(
+    def channel(self, kernel_id):
+        """The kernel's WebSocket channel, open (the caller closes it)."""
+        return websocket.create_connection(
             f"{self.ws_base}/api/kernels/{kernel_id}/channels?session_id={uuid.uuid4().hex}",
-            header=[f"Authorization: token {self.token}"], timeout=timeout,
+            header=[f"Authorization: token {self.token}"], timeout=self.timeout,
             http_no_proxy=[self.host])
+
+    def execute(self, kernel_id, code):
+        """Runs `code` in the kernel over a channel of its own; returns
+        (status of the execute_reply, what it printed on stdout)."""
+        ws = self.channel(kernel_id)
         try:
-            msg_id = uuid.uuid4().hex
-            ws.send(json.dumps({
-                "header": {"msg_id": msg_id, "username": "test", "session": uuid.uuid4().hex,
-                           "msg_type": "execute_request", "version": "5.3",
-                           "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())},
-                "parent_header": {}, "metadata": {}, "channel": "shell", "buffers": [],
-                "content": {"code": code, "silent": False, "store_history": False,
-                            "user_expressions": {}, "allow_stdin": False,
-                            "stop_on_error": True}}))
-            out, status, idle = [], None, False
-            deadline = time.time() + timeout
-            while (status is None or not idle) and time.time() < deadline:
-                msg = json.loads(ws.recv())
-                if msg.get("parent_header", {}).get("msg_id") != msg_id:
-                    continue
-                kind = msg["header"]["msg_type"]
-                if kind == "stream" and msg["content"]["name"] == "stdout":
-                    out.append(msg["content"]["text"])
-                elif kind == "execute_reply":
-                    status = msg["content"]["status"]
-                elif kind == "status" and msg["content"]["execution_state"] == "idle":
-                    idle = True
-            assert status is not None, f"no execute_reply within {timeout}s"
-            return status, "".join(out)
+            return run(ws, code, self.timeout)
         finally:
             ws.close()
+
+
+def run(ws, code, timeout):
+    """One execute_request on an open channel: (status, stdout)."""
+    msg_id = uuid.uuid4().hex
+    ws.send(json.dumps({
+        "header": {"msg_id": msg_id, "username": "test", "session": uuid.uuid4().hex,
+                   "msg_type": "execute_request", "version": "5.3",
+                   "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())},
+        "parent_header": {}, "metadata": {}, "channel": "shell", "buffers": [],
+        "content": {"code": code, "silent": False, "store_history": False,
+                    "user_expressions": {}, "allow_stdin": False, "stop_on_error": True}}))
+    out, status, idle = [], None, False
+    deadline = time.time() + timeout
+    while (status is None or not idle) and time.time() < deadline:
+        msg = json.loads(ws.recv())
+        if msg.get("parent_header", {}).get("msg_id") != msg_id:
+            continue
+        kind = msg["header"]["msg_type"]
+        if kind == "stream" and msg["content"]["name"] == "stdout":
+            out.append(msg["content"]["text"])
+        elif kind == "execute_reply":
+            status = msg["content"]["status"]
+        elif kind == "status" and msg["content"]["execution_state"] == "idle":
+            idle = True
+    assert status is not None, f"no execute_reply within {timeout}s"
+    return status, "".join(out)
+
+
+def closed_within(ws, timeout):
+    """True when the peer closes the open channel ws within timeout
+    (whatever else arrives meanwhile is read and dropped)."""
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        ws.settimeout(max(0.1, deadline - time.time()))
+        try:
+            if not ws.recv():
+                return True
+        except websocket.WebSocketTimeoutException:
+            return False
+        except (websocket.WebSocketConnectionClosedException, OSError):
+            return True
+    return False
 
 
 def wait_listening(host, port, timeout=30):
