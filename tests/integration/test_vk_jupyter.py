@@ -98,6 +98,7 @@ class World:
         self.cluster_addr, self.node_addr = self.nss.link(self.cluster_ns, self.node_ns)
         self.node_ns.outbound_only()
         self.slurm = self.stack = self.vk = None
+        self.kernel = None     # the notebook's kernel, once started
 
     def start(self):
         self.slurm = su.start_cluster(cpus=4, prefix=self.node_ns.prefix())
@@ -175,17 +176,18 @@ print(6 * 7, step)
 """
 
 
-def notebook_round_trip(server):
-    """What a notebook user does first: the API answers, a kernel starts,
-    code runs in it over the kernel's WebSocket; returns what it printed."""
+def notebook_round_trip(world, server):
+    """What a notebook user does first: the API answers, the kernel runs code
+    over its WebSocket channel; returns what it printed.  The first caller
+    starts the kernel (a kernel takes seconds to start on a loaded machine:
+    every path shares one, each over a channel of its own)."""
     assert server.version()
-    kernel = server.start_kernel()
-    try:
-        status, out = server.execute(kernel, WHERE_AM_I)
-        assert status == "ok", out
-        return out
-    finally:
-        server.shutdown_kernel(kernel)
+    if world.kernel is None:
+        world.kernel = server.start_kernel()
+    assert world.kernel in server.kernels()
+    status, out = server.execute(world.kernel, WHERE_AM_I)
+    assert status == "ok", out
+    return out
 
 
 def test_node_namespace_accepts_no_connection(world):
@@ -213,7 +215,7 @@ def test_notebook_runs_as_a_slurm_job_on_the_node(world):
     jobs = world.jobs()
     assert len(jobs) == 1 and jobs[0][2] == "RUNNING", jobs
     with world.node_ns.entered():
-        out = notebook_round_trip(jupyter.Server("127.0.0.1", PORT, TOKEN))
+        out = notebook_round_trip(world, jupyter.Server("127.0.0.1", PORT, TOKEN))
     assert out == f"42 slurmstepd: [{jobs[0][0]}.batch]\n"     # the code ran in that job
     with world.node_ns.entered():
         code, body = jupyter.Server("127.0.0.1", PORT, "wrong-token").call("GET", "/api/kernels")
@@ -248,9 +250,10 @@ def test_notebook_through_kubectl_port_forward(world):
     pf = PortForward(world)
     try:
         server = jupyter.Server("127.0.0.1", pf.local, TOKEN)
-        assert notebook_round_trip(server) == f"42 slurmstepd: [{world.jobs()[0][0]}.batch]\n"
+        out = notebook_round_trip(world, server)
     finally:
         err = pf.stop()
+    assert out == f"42 slurmstepd: [{world.jobs()[0][0]}.batch]\n"
     assert b"error" not in err.lower(), err
 
 
@@ -261,8 +264,7 @@ def test_deleting_the_pod_closes_every_way_in(world):
     pf = PortForward(world)
     try:
         server = jupyter.Server("127.0.0.1", pf.local, TOKEN)
-        kernel = server.start_kernel()
-        ws = server.channel(kernel)
+        ws = server.channel(world.kernel or server.start_kernel())
         assert jupyter.run(ws, "print('still here')", 30) == ("ok", "still here\n")
         code, body = world.kube.delete_pod(POD)
         assert code == 200, body
