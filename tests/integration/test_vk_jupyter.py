@@ -65,6 +65,48 @@ def _missing():
 pytestmark = pytest.mark.skipif(_missing() is not None, reason=str(_missing()))
 
 
+def _no_gateway():
+    if not os.access(os.path.join(harness.BIN_DIR, "interlink-gateway"), os.X_OK):
+        return "interlink-gateway is not built (the pod tunnel): no pod IP to reach"
+    return None
+
+
+class Gateway:
+    """interlink-gateway in the cluster namespace: its tunnel listener on
+    the cluster side of the veth (TLS, a certificate for that address), its
+    control API on a unix socket for the VK, pod addresses from a /28 that
+    is local in the cluster namespace only."""
+
+    def __init__(self, directory, ns, address, pod_network):
+        self.dir = directory
+        os.makedirs(directory, exist_ok=True)
+        self.ns, self.address, self.pod_network = ns, address, pod_network
+        self.cert, key = os.path.join(directory, "gw.crt"), os.path.join(directory, "gw.key")
+        subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
+                        "ec_paramgen_curve:prime256v1", "-nodes", "-subj", "/CN=gateway",
+                        "-addext", f"subjectAltName=IP:{address}", "-days", "2",
+                        "-keyout", key, "-out", self.cert], check=True, capture_output=True)
+        self.control = "unix://" + os.path.join(directory, "control.sock")
+        self.url = f"https://{address}:7443"
+        ns.run(["ip", "route", "add", "local", pod_network, "dev", "lo"])
+        cfg = harness.write_yaml(os.path.join(directory, "gateway.yaml"), {
+            "TunnelAddress": address, "TunnelPort": "7443",
+            "TLS": {"CertFile": self.cert, "KeyFile": key},
+            "ControlAddress": self.control, "StateDir": os.path.join(directory, "state"),
+            "PodNetwork": pod_network, "VerboseLogging": True})
+        self.daemon = harness.Daemon(ns.prefix() + [harness.binary("interlink-gateway"),
+                                                    "--config", cfg],
+                                     os.path.join(directory, "gateway.log")).start()
+        harness.wait_for_socket(self.control, self.daemon.proc)
+
+    def pod_state(self, uid):
+        code, body = harness.request_json(self.control, "GET", f"/v1/pods/{uid}")
+        return body if code == 200 else None
+
+    def vk_config(self):
+        return {"Gateway": {"URL": self.control, "TunnelURL": self.url, "CAFile": self.cert}}
+
+
 def notebook_pod():
     """The notebook as a user writes it: the server on PORT, its state in
     an emptyDir, the token in the environment."""
@@ -99,17 +141,23 @@ class World:
         self.node_ns.outbound_only()
         self.slurm = self.stack = self.vk = None
         self.kernel = None     # the notebook's kernel, once started
+        self.gateway = None
 
     def start(self):
         self.slurm = su.start_cluster(cpus=4, prefix=self.node_ns.prefix())
         if self.slurm.error:
             pytest.skip(f"SLURM cannot start here: {self.slurm.error}")
         self.stack = su.SlurmStack(os.path.join(self.tmp, "stack"), self.slurm).start()
+        if not _no_gateway():
+            net = self.cluster_addr.rsplit(".", 1)[0]
+            self.gateway = Gateway(os.path.join(self.tmp, "gateway"), self.cluster_ns,
+                                   self.cluster_addr, f"{net}.128/28")
         self.kube.reset()
         self.kubelet_port = vkutil.free_port()
         cfg = harness.write_yaml(os.path.join(self.tmp, "vk.yaml"), {
             "InterlinkURL": self.stack.api_addr, "PingIntervalSeconds": 1,
-            "StatusIntervalSeconds": 1, "DisableCSR": True, "VerboseLogging": True})
+            "StatusIntervalSeconds": 1, "DisableCSR": True, "VerboseLogging": True,
+            **(self.gateway.vk_config() if self.gateway else {})})
         self.vk = harness.Daemon(
             [harness.binary("interlink-vk"), "--config", cfg, "--nodename", NODE],
             os.path.join(self.tmp, "vk.log"),
@@ -129,7 +177,10 @@ class World:
         try:
             if self.vk:
                 self.kube.delete_pod(POD, gracePeriodSeconds=0)
+                self.kube.api.delete(f"/api/v1/namespaces/default/services/{POD}")
                 self.vk.stop_cleanly()
+            if self.gateway:
+                self.gateway.daemon.stop_cleanly()
         finally:
             try:
                 if self.stack:
@@ -222,9 +273,55 @@ def test_notebook_runs_as_a_slurm_job_on_the_node(world):
     assert code == 403, body
 
 
+def tunnelled(world):
+    """The pod's address: the gateway's, served over the node's tunnel."""
+    if world.gateway is None:
+        pytest.skip(_no_gateway())
+    ip = world.pod()["status"]["podIP"]
+    assert ip.rsplit(".", 1)[0] == world.gateway.pod_network.rsplit(".", 1)[0], ip
+    wait_for("the tunnel up", lambda: (world.gateway.pod_state(world.pod()["metadata"]["uid"])
+                                       or {}).get("tunnel") == "connected", timeout=30)
+    return ip
+
+
+def node_dialled_out(world):
+    """The node's established connections to the gateway's tunnel port."""
+    out = world.node_ns.run(["ss", "-Htn", "state", "established",
+                             f"dst {world.cluster_addr}:7443"]).stdout
+    return [line for line in out.splitlines() if line.strip()]
+
+
 def test_notebook_by_pod_ip_from_the_cluster_side(world):
-    pytest.skip("no pod tunnel in this build yet (branch tunnel): status.podIP is the "
-                "node's address, not routable from the cluster side")
+    ip = tunnelled(world)
+    dropped = world.node_ns.dropped_inbound()
+    with world.cluster_ns.entered():
+        out = notebook_round_trip(world, jupyter.Server(ip, PORT, TOKEN))
+    assert out == f"42 slurmstepd: [{world.jobs()[0][0]}.batch]\n"
+    # Every packet the node took in belonged to a connection it opened: the
+    # tunnel it dialled to the gateway.
+    assert world.node_ns.dropped_inbound() == dropped
+    assert len(node_dialled_out(world)) == 1
+
+
+def test_notebook_through_a_service(world):
+    """A Service selecting the pod: its endpoints are the pod's address and
+    port (what kube-proxy would forward the Service's address to; there is
+    no kube-proxy here), reached from the cluster side."""
+    ip = tunnelled(world)
+    world.kube.create("services", {
+        "apiVersion": "v1", "kind": "Service", "metadata": {"name": POD},
+        "spec": {"selector": {"app": "notebook"},
+                 "ports": [{"name": "http", "port": 80, "targetPort": PORT}]}})
+
+    def endpoint():
+        code, ep = world.kube.api.get(f"/api/v1/namespaces/default/endpoints/{POD}")
+        subsets = (ep.get("subsets") or []) if code == 200 else []
+        return [(a["ip"], p["port"]) for s in subsets for a in s.get("addresses", [])
+                for p in s.get("ports", [])]
+    assert wait_for("the Service's endpoints", endpoint, timeout=30) == [(ip, PORT)]
+    host, port = endpoint()[0]
+    with world.cluster_ns.entered():
+        assert jupyter.Server(host, port, TOKEN).version()
 
 
 class PortForward:
@@ -261,19 +358,34 @@ def test_deleting_the_pod_closes_every_way_in(world):
     """Last: with a kernel's WebSocket open through port-forward, the pod is
     deleted: the job ends, the notebook server with it, and the open
     channel is closed under the client."""
+    uid, ip = world.pod()["metadata"]["uid"], world.pod()["status"]["podIP"]
     pf = PortForward(world)
+    channels = []
     try:
         server = jupyter.Server("127.0.0.1", pf.local, TOKEN)
-        ws = server.channel(world.kernel or server.start_kernel())
-        assert jupyter.run(ws, "print('still here')", 30) == ("ok", "still here\n")
+        world.kernel = world.kernel or server.start_kernel()
+        channels.append(server.channel(world.kernel))
+        if world.gateway:
+            with world.cluster_ns.entered():
+                channels.append(jupyter.Server(ip, PORT, TOKEN).channel(world.kernel))
+        for ws in channels:
+            assert jupyter.run(ws, "print('still here')", 30) == ("ok", "still here\n")
         code, body = world.kube.delete_pod(POD)
         assert code == 200, body
         wait_for("the job gone from SLURM", lambda: not world.jobs(), timeout=30)
-        assert jupyter.closed_within(ws, 20), "the kernel channel outlived the pod"
-        ws.close()
+        for ws in channels:
+            assert jupyter.closed_within(ws, 20), "a kernel channel outlived the pod"
         wait_for("the pod gone", lambda: world.pod() is None, timeout=30)
         with world.node_ns.entered():
             with pytest.raises(ConnectionRefusedError):
                 socket.create_connection(("127.0.0.1", PORT), timeout=2)
+        if world.gateway:
+            wait_for("the tunnel closed", lambda: not node_dialled_out(world), timeout=20)
+            assert world.gateway.pod_state(uid) is None    # unregistered
+            with world.cluster_ns.entered():
+                with pytest.raises(OSError):
+                    socket.create_connection((ip, PORT), timeout=2)
     finally:
+        for ws in channels:
+            ws.close()
         pf.stop()
