@@ -109,7 +109,7 @@ class Gateway:
 
 def notebook_pod():
     """The notebook as a user writes it: the server on PORT, its state in
-    an emptyDir, the token in the environment."""
+    an emptyDir, the token from the Secret notebook-token."""
     return {"apiVersion": "v1", "kind": "Pod",
             "metadata": {"name": POD, "labels": {"app": "notebook"}},
             "spec": {"nodeName": NODE, "tolerations": [{"operator": "Exists"}],
@@ -119,7 +119,8 @@ def notebook_pod():
                          "name": "jupyter", "image": "debian:bookworm",
                          "command": [JUPYTER, "--allow-root", "--no-browser", "--ip=0.0.0.0",
                                      f"--port={PORT}", "--ServerApp.root_dir=/home/jovyan"],
-                         "env": [{"name": "JUPYTER_TOKEN", "value": TOKEN},
+                         "env": [{"name": "JUPYTER_TOKEN", "valueFrom": {"secretKeyRef": {
+                                      "name": "notebook-token", "key": "token"}}},
                                  {"name": "HOME", "value": "/home/jovyan"},
                                  {"name": "JUPYTER_RUNTIME_DIR",
                                   "value": "/home/jovyan/.runtime"}],
@@ -202,6 +203,7 @@ def world(tmp_path_factory, real_kube):
     w = World(str(tmp_path_factory.mktemp("jupyter")), real_kube)
     try:
         w.start()
+        w.kube.create("secrets", harness.secret("notebook-token", {"token": TOKEN}))
         w.kube.create("pods", notebook_pod())
         wait_for("notebook pod running", lambda: (w.pod() or {}).get("status", {})
                  .get("phase") == "Running", timeout=60)
