@@ -7,12 +7,14 @@
 #include "cli.h"
 #include "pod.h"
 #include "timeutil.h"
+#include "tunmux.h"
 #include "wire.h"
 
 static const char describe_usage[] =
     "Usage: interlinkctl describe pod NAME...\n"
     "\n"
-    "Show a pod: uid, job id, phase, and each container's image, command and state.\n";
+    "Show a pod: uid, job id, phase, ports and tunnel, and each container's image, command\n"
+    "and state.\n";
 
 static void print_time(const char *label, il_time t)
 {
@@ -104,6 +106,31 @@ static void print_header(json_t *entry, const il_pod *pod)
         printf("%-15s %s=%s\n", i ? "" : "Labels:", pod->labels[i].key, pod->labels[i].value);
 }
 
+/* The pod's TCP containerPorts and, when it has a tunnel, the state its
+ * node's tunnel client last wrote (tunnel.json, through the status). */
+static void print_network(json_t *pod_json, const json_t *tunnel)
+{
+    uint16_t ports[TUN_MAX_PORTS];
+    size_t n = tun_pod_ports(pod_json, ports, TUN_MAX_PORTS);
+    if (n == 0)
+        return;
+    printf("Ports:         ");
+    for (size_t i = 0; i < n; i++)
+        printf(" %u/TCP%s", ports[i], i + 1 < n ? "," : "\n");
+    const char *state = json_string_value(json_object_get(tunnel, "state"));
+    if (!state) {
+        printf("Tunnel:         none\n");
+        return;
+    }
+    const char *message = json_string_value(json_object_get(tunnel, "message"));
+    printf("Tunnel:         %s since %s (gateway %s, %lld connections)\n", state,
+           json_string_value(json_object_get(tunnel, "since")),
+           json_string_value(json_object_get(tunnel, "gateway")),
+           (long long)json_integer_value(json_object_get(tunnel, "connects")));
+    if (message && *message)
+        printf("  Message:      %s\n", message);
+}
+
 static int describe_one(cli_ctx *ctx, const char *name)
 {
     json_t *entry = cli_get_pod(ctx, name);
@@ -123,6 +150,7 @@ static int describe_one(cli_ctx *ctx, const char *name)
         il_pod_status_from_json(status_json, &st, err, sizeof err) != 0)
         cli_warn("pod/%s: the plugin's status does not parse: %s", name, err);
     print_header(entry, &pod);
+    print_network(json_object_get(entry, "pod"), st.tunnel);
     print_containers("Init Containers:", pod.init_containers, pod.n_init_containers,
                      st.init_containers, st.n_init_containers);
     print_containers("Containers:", pod.containers, pod.n_containers, st.containers,

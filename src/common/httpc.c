@@ -35,6 +35,8 @@ struct il_httpc {
     long connect_timeout_ms;
     long timeout_ms;
     char *auth_header;        /* "Authorization: Bearer ..." or NULL */
+    char *proxy;              /* CURLOPT_PROXY, or NULL */
+    bool proxy_from_env;
     il_buf ca, cert, key;     /* PEM blobs; empty = not set */
     bool insecure;
     CURLSH *share;
@@ -154,6 +156,8 @@ il_httpc *il_httpc_new(const il_httpc_opts *opts, char *err, size_t errlen)
     }
     c->connect_timeout_ms = opts->connect_timeout_ms > 0 ? opts->connect_timeout_ms : 5000;
     c->timeout_ms = opts->timeout_ms > 0 ? opts->timeout_ms : 120000;
+    c->proxy = opts->proxy && *opts->proxy ? il_xstrdup(opts->proxy) : NULL;
+    c->proxy_from_env = opts->proxy_from_env;
     if (opts->bearer_token && *opts->bearer_token)
         c->auth_header = il_xasprintf("Authorization: Bearer %s", opts->bearer_token);
 
@@ -186,6 +190,7 @@ void il_httpc_free(il_httpc *c)
     free(c->unix_path);
     free(c->display);
     free(c->auth_header);
+    free(c->proxy);
     free(c);
 }
 
@@ -285,7 +290,10 @@ static CURL *easy_new(il_httpc *c, const il_httpc_req *req, struct curl_slist **
         set_tls_opts(c, h);
     else
         curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http");
-    curl_easy_setopt(h, CURLOPT_NOPROXY, "*");
+    if (c->proxy)
+        curl_easy_setopt(h, CURLOPT_PROXY, c->proxy);
+    else if (!c->proxy_from_env)
+        curl_easy_setopt(h, CURLOPT_NOPROXY, "*");
     *headers = header_list(c, req);
     curl_easy_setopt(h, CURLOPT_HTTPHEADER, *headers);
 
@@ -544,6 +552,15 @@ static int upgrade_wait(il_httpc_upgrade *u, short events, int timeout_ms)
     return n > 0 ? 0 : -1;
 }
 
+ssize_t il_httpc_upgrade_send(il_httpc_upgrade *u, const void *buf, size_t len)
+{
+    size_t sent = 0;
+    CURLcode rc = curl_easy_send(u->easy, buf, len, &sent);
+    if (rc == CURLE_AGAIN)
+        return IL_STREAM_AGAIN;
+    return rc == CURLE_OK ? (ssize_t)sent : -1;
+}
+
 int il_httpc_upgrade_write(il_httpc_upgrade *u, const void *buf, size_t len)
 {
     const char *p = buf;
@@ -696,6 +713,8 @@ il_httpc_upgrade *il_httpc_upgrade_open(il_httpc *c, const il_httpc_req *req,
     curl_easy_setopt(u->easy, CURLOPT_CONNECT_ONLY, 1L);
     curl_easy_setopt(u->easy, CURLOPT_SHARE, NULL);
     curl_easy_setopt(u->easy, CURLOPT_FRESH_CONNECT, 1L);
+    /* Through a proxy: a CONNECT tunnel, for http:// as for https:// */
+    curl_easy_setopt(u->easy, CURLOPT_HTTPPROXYTUNNEL, 1L);
     CURLcode rc = curl_easy_perform(u->easy);
     curl_easy_setopt(u->easy, CURLOPT_ERRORBUFFER, NULL);
     curl_slist_free_all(headers);

@@ -38,6 +38,8 @@ typedef struct il_httpc_opts {
     long timeout_ms;          /* whole call; 0 = 120000 */
     const char *bearer_token; /* Authorization: Bearer ..., or NULL */
     const il_httpc_tls *tls;  /* for https://; NULL = system CAs */
+    const char *proxy;        /* HTTP proxy URL (CONNECT for https), or NULL: none, unless */
+    bool proxy_from_env;      /* ... this: the standard https_proxy/no_proxy variables */
 } il_httpc_opts;
 
 il_httpc *il_httpc_new(const il_httpc_opts *opts, char *err, size_t errlen);
@@ -106,6 +108,8 @@ il_httpc_upgrade *il_httpc_upgrade_open(il_httpc *c, const il_httpc_req *req,
 int il_httpc_upgrade_fd(const il_httpc_upgrade *u);
 /* Bytes read, 0 at end, -1 on error, IL_STREAM_AGAIN when none now. */
 ssize_t il_httpc_upgrade_read(il_httpc_upgrade *u, void *buf, size_t max);
+/* Write what fits now: the count, IL_STREAM_AGAIN, or -1 once the peer is gone. */
+ssize_t il_httpc_upgrade_send(il_httpc_upgrade *u, const void *buf, size_t len);
 /* Write all of buf (waiting as needed): 0, or -1 once the peer is gone. */
 int il_httpc_upgrade_write(il_httpc_upgrade *u, const void *buf, size_t len);
 void il_httpc_upgrade_close(il_httpc_upgrade *u);

@@ -80,11 +80,15 @@ static json_t *container_statuses_json(const il_container_status *cs, size_t n)
 
 json_t *il_pod_status_to_json(const il_pod_status *st)
 {
-    return json_pack("{s:s, s:s, s:s, s:s, s:o, s:o}", "name", st->name ? st->name : "", "UID",
-                     st->uid ? st->uid : "", "namespace", st->ns ? st->ns : "", "JID",
-                     st->job_id ? st->job_id : "", "containers",
-                     container_statuses_json(st->containers, st->n_containers), "initContainers",
-                     container_statuses_json(st->init_containers, st->n_init_containers));
+    json_t *j = json_pack("{s:s, s:s, s:s, s:s, s:o, s:o}", "name", st->name ? st->name : "",
+                          "UID", st->uid ? st->uid : "", "namespace", st->ns ? st->ns : "", "JID",
+                          st->job_id ? st->job_id : "", "containers",
+                          container_statuses_json(st->containers, st->n_containers),
+                          "initContainers",
+                          container_statuses_json(st->init_containers, st->n_init_containers));
+    if (st->tunnel)
+        json_object_set(j, "tunnel", st->tunnel);
+    return j;
 }
 
 /* Copy obj[key] (an optional string) into *out. */
@@ -206,6 +210,9 @@ int il_pod_status_from_json(json_t *json, il_pod_status *out, char *err, size_t 
         il_pod_status_free(out);
         return -1;
     }
+    json_t *tunnel = json_object_get(json, "tunnel");
+    if (json_is_object(tunnel))
+        out->tunnel = json_incref(tunnel);
     return 0;
 }
 
@@ -229,6 +236,7 @@ void il_pod_status_free(il_pod_status *st)
     free(st->ns);
     free(st->uid);
     free(st->job_id);
+    json_decref(st->tunnel);
     for (size_t i = 0; i < st->n_containers; i++)
         il_container_status_free(&st->containers[i]);
     free(st->containers);

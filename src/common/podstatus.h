@@ -41,6 +41,8 @@ typedef struct il_pod_status {
     size_t n_containers;
     il_container_status *init_containers;
     size_t n_init_containers;
+    json_t *tunnel;           /* our extension: the pod's tunnel client's state
+                               * ({"state", "message", "since", ...}), or NULL */
 } il_pod_status;
 
 json_t *il_pod_status_to_json(const il_pod_status *st);

@@ -195,9 +195,27 @@ json_t *il_retrieved_pod_data(json_t *create_requests, char *err, size_t errlen)
         json_decref(containers);
         return NULL;
     }
+    /* Our extension: the pod's tunnel (the VK's, docs/interactive.md),
+     * for the plugin only; interlink's state never stores it. */
+    json_t *tunnel, *tk;
+    const char *key;
+    if (il_jobject(create_requests, "", "tunnel", &tunnel, err, errlen) < 0) {
+        json_decref(containers);
+        return NULL;
+    }
+    json_object_foreach(tunnel, key, tk) {
+        if (!json_is_string(tk)) {
+            json_decref(containers);
+            il_jfail(err, errlen, "tunnel", "expected an object of strings");
+            return NULL;
+        }
+    }
     json_t *job_config = json_loads(job_config_zero, 0, NULL);
-    return json_pack("{s:O, s:o, s:o}", "pod", pod, "container",
-                     containers ? containers : json_null(), "jobConfig", job_config);
+    json_t *out = json_pack("{s:O, s:o, s:o}", "pod", pod, "container",
+                            containers ? containers : json_null(), "jobConfig", job_config);
+    if (tunnel)
+        json_object_set(out, "tunnel", tunnel);
+    return out;
 }
 
 /* ---- create request (plugin side) -------------------------------------- */

@@ -55,6 +55,11 @@ int rn_podstatus_read(const char *pod_dir, il_pod_status *out)
     out->containers = il_xcalloc(pod->n_containers, sizeof(il_container_status));
     read_states(pod_dir, pod, true, out->init_containers);
     read_states(pod_dir, pod, false, out->containers);
+    if (json_object_get(req.raw, "tunnel")) {
+        char *path = rn_store_path(pod_dir, "tunnel.json");
+        out->tunnel = rn_store_load_json(path, 64 * 1024, NULL);
+        free(path);
+    }
     il_create_request_free(&req);
     return 0;
 }

@@ -12,6 +12,7 @@
  *   supervisor.log            the supervisor's own stderr
  *   stop.json                 {"grace": N} written by /delete before SIGTERM
  *   done                      the supervisor ran the pod to its end
+ *   tunnel.json               the tunnel client's state (pods with a tunnel)
  *   volumes/<volume>/         materialized volumes (configMap, secret, ...)
  *   containers/<name>/state.json   waiting | running | terminated
  *   containers/<name>/log          CRI-format log: "<ts> <stream> <P|F> <bytes>\n"
@@ -467,5 +468,14 @@ void rn_check_abort(check_run *run);
  * container that ran exited 0, the first non-zero exit code otherwise
  * (so a batch system sees the pod fail), 1 if the pod could not run. */
 int rn_supervise(const char *pod_dir, int ready_fd);
+
+/* ---- the pod's tunnel client (tunnel.c) ------------------------------- */
+
+/* Start the tunnel client of a pod whose request carries "tunnel" (a child
+ * process that dials the gateway until stopped; state in tunnel.json).
+ * Returns its pid, 0 when the pod has no tunnel, -1 if fork failed. */
+pid_t rn_tunnel_start(const char *pod_dir, const il_create_request *req);
+/* SIGTERM and reap; pid <= 0 is a no-op. */
+void rn_tunnel_stop(pid_t pid);
 
 #endif

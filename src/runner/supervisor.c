@@ -861,7 +861,9 @@ int rn_supervise(const char *pod_dir, int ready_fd)
             il_warn("ready pipe: %s", strerror(errno));
         if (ready_fd >= 0)
             close(ready_fd);
+        pid_t tunnel = rn_tunnel_start(pod_dir, &sv.req);
         rc = run_pod(&sv);
+        rn_tunnel_stop(tunnel);
         mark_done_durably(&sv);
         il_info("pod %s done", sv.req.pod.name);
     }

@@ -400,7 +400,17 @@ bool vk_pod_status_changed(const json_t *cur, const json_t *status)
 json_t *vk_pod_status_patch(const json_t *pod, const il_pod_status *st, const char *ip,
                             il_time now)
 {
-    json_t *status = vk_pod_status(pod, st, ip, now);
+    return vk_pod_status_patch_ips(pod, st, ip, NULL, now);
+}
+
+json_t *vk_pod_status_patch_ips(const json_t *pod, const il_pod_status *st,
+                                const char *host_ip, const char *pod_ip, il_time now)
+{
+    json_t *status = vk_pod_status(pod, st, host_ip, now);
+    if (pod_ip && *pod_ip) {
+        json_object_set_new(status, "podIP", json_string(pod_ip));
+        json_object_set_new(status, "podIPs", json_pack("[{s:s}]", "ip", pod_ip));
+    }
     if (!vk_pod_status_changed(json_object_get(pod, "status"), status)) {
         json_decref(status);
         return NULL;

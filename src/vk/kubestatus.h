@@ -34,5 +34,9 @@ bool vk_pod_status_changed(const json_t *cur, const json_t *status);
  * pod recreated under the same name. */
 json_t *vk_pod_status_patch(const json_t *pod, const il_pod_status *st, const char *ip,
                             il_time now);
+/* The same for a pod with an address of its own (pod_ip: its tunnel's, in
+ * status.podIP and podIPs; NULL: host_ip there too). */
+json_t *vk_pod_status_patch_ips(const json_t *pod, const il_pod_status *st,
+                                const char *host_ip, const char *pod_ip, il_time now);
 
 #endif

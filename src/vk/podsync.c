@@ -121,6 +121,15 @@ static int create(vk *v, const vk_pod_view *p)
     vk_refs_free(&refs);
     char why[512];
     long status;
+    json_t *tunnel;
+    if (vk_tunnelgw_register(v->gateway, p->pod, &tunnel, why, sizeof why) != 0) {
+        json_decref(request);
+        il_warn("pod %s/%s: %s", vk_pod_ns(p->pod), vk_pod_name(p->pod), why);
+        report_pending(v, p->pod, "TunnelRegistrationFailed", why);
+        return RETRY;
+    }
+    if (tunnel)
+        json_object_set_new(request, "tunnel", tunnel);
     char *job = submit(v, request, why, sizeof why, &status);
     json_decref(request);
     if (!job) {
@@ -142,9 +151,15 @@ static int create(vk *v, const vk_pod_view *p)
 
 static int delete_remote(vk *v, const vk_pod_view *p)
 {
+    char why[512];
+    /* first the tunnel: the pod's address stops answering at once */
+    if (vk_tunnelgw_unregister(v->gateway, p->pod, why, sizeof why) != 0) {
+        il_warn("pod %s/%s: tunnel not closed (will retry): %s", vk_pod_ns(p->pod),
+                vk_pod_name(p->pod), why);
+        return RETRY;
+    }
     il_http_result res;
     int rc = vk_interlink_call(v->il, "DELETE", "/delete", "DeletePod", p->pod, &res);
-    char why[512];
     rc = vk_interlink_ok(&res, rc, why, sizeof why);
     il_http_result_free(&res);
     if (rc < 0) {

@@ -115,7 +115,12 @@ static void emit_events(vk *v, const json_t *pod, const json_t *old, const json_
 
 static void write_status(vk *v, const json_t *pod, const il_pod_status *st)
 {
-    json_t *patch = vk_pod_status_patch(pod, st, vk_node_address(v->cfg), il_time_now());
+    char *tunnel_ip = vk_tunnelgw_pod_ip(v->gateway, pod);
+    json_t *patch = vk_pod_status_patch_ips(pod, st, vk_node_address(v->cfg), tunnel_ip,
+                                            il_time_now());
+    free(tunnel_ip);
+    if (st && st->tunnel)
+        vk_tunnelgw_note(v->gateway, v->kube, v->cfg->node_name, pod, st->tunnel);
     if (!patch)
         return;
     char *path = il_xasprintf("/api/v1/namespaces/%s/pods/%s/status", vk_pod_ns(pod),

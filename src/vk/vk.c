@@ -25,10 +25,17 @@ vk *vk_new(const vk_config *cfg, const vk_kubeconfig *kc, char *err, size_t errl
         vk_kube_free(kube);
         return NULL;
     }
+    vk_tunnelgw *gw = vk_tunnelgw_new(cfg, err, errlen);
+    if (!gw && *err) {
+        vk_interlink_free(il);
+        vk_kube_free(kube);
+        return NULL;
+    }
     vk *v = il_xcalloc(1, sizeof *v);
     v->cfg = cfg;
     v->kube = kube;
     v->il = il;
+    v->gateway = gw;
     v->pods = vk_pods_new();
     v->queue = vk_queue_new();
     v->cluster_ca = kc->ca.len ? il_xstrndup(kc->ca.data, kc->ca.len) : NULL;
@@ -47,6 +54,7 @@ void vk_free(vk *v)
         return;
     vk_kube_free(v->kube);
     vk_interlink_free(v->il);
+    vk_tunnelgw_free(v->gateway);
     vk_pods_free(v->pods);
     vk_queue_free(v->queue);
     free(v->node_uid);

@@ -29,6 +29,7 @@
 #include "kubelet.h"
 #include "pods.h"
 #include "queue.h"
+#include "tunnelgw.h"
 #include "vkconfig.h"
 
 #define VK_WORKERS 4
@@ -37,6 +38,7 @@ typedef struct vk {
     const vk_config *cfg;     /* borrowed from main */
     vk_kube *kube;
     vk_interlink *il;
+    vk_tunnelgw *gateway;     /* pod tunnels; NULL when none is configured */
     vk_pods *pods;
     vk_queue *queue;
     vk_kubelet *kubelet;      /* started by vk_run */

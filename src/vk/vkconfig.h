@@ -62,6 +62,8 @@ typedef struct vk_config {
     char *metrics_address;    /* MetricsAddress: GET /metrics, plain HTTP */
     int64_t metrics_port;     /* MetricsPort; 0 = no metrics listener */
     char *pod_ip;             /* POD_IP */
+    char *gw_url;             /* Gateway.*: pod tunnels (tunnelgw.c) */
+    char *gw_token_file, *gw_tunnel_url, *gw_ca_file;
     char *pod_cidr;
     char *k8s_api_addr, *k8s_api_port, *k8s_api_ca;
     bool disable_projected_volumes;

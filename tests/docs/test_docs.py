@@ -19,6 +19,7 @@ PAGES = {
     "interlink-slurm": "slurm.md",
     "interlink-vk": "vk.md",
     "interlink-htcondor": "htcondor.md",
+    "interlink-gateway": "interactive.md",
 }
 
 

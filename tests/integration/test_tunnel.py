@@ -1,0 +1,184 @@
+"""The pod tunnel (docs/interactive.md, "Tunnels"): interlink-gateway, the
+tunnel client the runner starts next to a pod, interlink and interlink-local
+(host runtime), all real.  The gateway registers the pod as the virtual
+kubelet does and the test adds the "tunnel" object to the create request as
+the VK does; a pod's servers are then reached at podIP:containerPort, an
+address in the gateway's PodNetwork, while the pod's node only dials out."""
+import os
+import socket
+import threading
+import time
+import urllib.request
+
+import pytest
+
+from harness import Stack, free_port, make_pod, sh, create_request, wait_for
+from tunnelutil import (Gateway, echo_roundtrip, echo_server_script, http_server_script,
+                        tunnel_state, wait_port)
+
+
+@pytest.fixture
+def gateway(tmp_path):
+    gw = Gateway(tmp_path).start()
+    yield gw
+    gw.stop()
+
+
+@pytest.fixture
+def stack(tmp_path):
+    s = Stack(tmp_path / "stack").start()
+    yield s
+    s.stop()
+
+
+def pod_dir(stack, pod):
+    return os.path.join(stack.dir, "local-data", "pods", pod["metadata"]["uid"])
+
+
+def ported(name, script, ports):
+    c = sh(name, script)
+    c["ports"] = [{"containerPort": p, "protocol": "TCP"} for p in ports]
+    return c
+
+
+def start_tunnelled(stack, gateway, pod, ports, **tunnel_override):
+    reg = gateway.register(pod, ports)
+    req = create_request(pod)
+    req["tunnel"] = gateway.tunnel_request(reg, **tunnel_override)
+    code, body = stack.create(req)
+    assert code == 200, body
+    return reg
+
+
+def test_echo_and_http_over_one_tunnel(stack, gateway, tmp_path):
+    """Two ports of one pod, each reached by podIP:port through one tunnel."""
+    echo_port, http_port = free_port(), free_port()
+    www = tmp_path / "www"
+    www.mkdir()
+    (www / "hello.txt").write_text("hello through the tunnel\n")
+    pod = make_pod("tun", [ported("echo", echo_server_script(echo_port), [echo_port]),
+                           ported("web", http_server_script(http_port, www), [http_port])])
+    reg = start_tunnelled(stack, gateway, pod, [echo_port, http_port])
+    ip = reg["podIP"]
+    assert ip.startswith(gateway.pod_network.rsplit(".", 1)[0] + ".")
+    gateway.wait_connected(pod)
+    wait_port(ip, echo_port)
+    payload = os.urandom(3 * 1024 * 1024)
+    assert echo_roundtrip(ip, echo_port, payload) == payload
+    with urllib.request.urlopen(f"http://{ip}:{http_port}/hello.txt", timeout=10) as r:
+        assert r.read() == b"hello through the tunnel\n"
+
+    # Many connections at once, over both ports: still one tunnel.
+    results = []
+
+    def one(i):
+        data = f"conn {i} ".encode() * 1000
+        results.append(echo_roundtrip(ip, echo_port, data) == data)
+    threads = [threading.Thread(target=one, args=(i,)) for i in range(20)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert results == [True] * 20
+    state = gateway.pod_state(pod)
+    assert state["connects"] == 1 and state["streamsTotal"] >= 22, state
+    node = tunnel_state(pod_dir(stack, pod))
+    assert node["state"] == "connected" and node["connects"] == 1, node
+
+
+def test_undeclared_port_is_not_reachable(stack, gateway):
+    """Only declared containerPorts are opened, at the gateway and at the node."""
+    port, other = free_port(), free_port()
+    pod = make_pod("tun", [ported("echo", echo_server_script(port), [port])])
+    reg = start_tunnelled(stack, gateway, pod, [port])
+    gateway.wait_connected(pod)
+    wait_port(reg["podIP"], port)
+    with pytest.raises(OSError):
+        socket.create_connection((reg["podIP"], other), 2).close()
+
+
+def test_wrong_credential_is_refused(stack, gateway):
+    port = free_port()
+    pod = make_pod("tun", [ported("echo", echo_server_script(port), [port])])
+    other = make_pod("other", [sh("c", "sleep 1")])
+    other_reg = gateway.register(other, [port])
+    # this pod's node holds another pod's credential
+    start_tunnelled(stack, gateway, pod, [port], token=other_reg["token"])
+    d = pod_dir(stack, pod)
+    state = wait_for("the refusal", lambda: (tunnel_state(d) or {}).get("state") == "refused"
+                     and tunnel_state(d), timeout=20)
+    assert "401" in state["message"], state
+    assert gateway.pod_state(pod)["tunnel"] == "disconnected"
+    assert gateway.pod_state(pod)["connects"] == 0
+    with pytest.raises(OSError):
+        socket.create_connection((gateway.pod_state(pod)["podIP"], port), 2).close()
+
+
+def test_reconnect_after_gateway_restart(stack, gateway):
+    port = free_port()
+    pod = make_pod("tun", [ported("echo", echo_server_script(port), [port])])
+    reg = start_tunnelled(stack, gateway, pod, [port])
+    gateway.wait_connected(pod)
+    wait_port(reg["podIP"], port)
+    gateway.stop()
+    with pytest.raises(OSError):
+        socket.create_connection((reg["podIP"], port), 2).close()
+    gateway.start()
+    # same address (the registration survived), a second connection of the client
+    state = gateway.wait_connected(pod, connects=1, timeout=40)
+    assert state["podIP"] == reg["podIP"]
+    wait_port(reg["podIP"], port)
+    assert echo_roundtrip(reg["podIP"], port, b"after restart") == b"after restart"
+    node = wait_for("the node's count", lambda: (tunnel_state(pod_dir(stack, pod)) or {})
+                    .get("connects", 0) >= 2 and tunnel_state(pod_dir(stack, pod)))
+    assert node["state"] == "connected", node
+
+
+def test_delete_closes_the_tunnel(stack, gateway):
+    port = free_port()
+    pod = make_pod("tun", [ported("echo", echo_server_script(port), [port])])
+    reg = start_tunnelled(stack, gateway, pod, [port])
+    gateway.wait_connected(pod)
+    wait_port(reg["podIP"], port)
+    held = socket.create_connection((reg["podIP"], port), 5)
+    held.sendall(b"before")
+    assert held.recv(100) == b"before"
+    code, body = gateway.unregister(pod)   # what the VK does on delete
+    assert code == 200, body
+    code, body = stack.delete(pod)
+    assert code == 200, body
+    # the open connection is cut, new ones are refused
+    held.settimeout(5)
+    try:
+        rest = held.recv(100)
+    except ConnectionResetError:
+        rest = b""
+    assert rest == b""
+    held.close()
+    wait_for("the listener to close", lambda: not _connects(reg["podIP"], port), timeout=5)
+    assert gateway.pod_state(pod) is None
+    # and the node's client is gone with the pod's supervisor
+    d = pod_dir(stack, pod)
+    wait_for("no tunnel client", lambda: not _client_running(d), timeout=20)
+
+
+def _connects(host, port):
+    try:
+        socket.create_connection((host, port), 1).close()
+        return True
+    except OSError:
+        return False
+
+
+def _client_running(d):
+    marker = os.path.abspath(d).encode()
+    for pid in os.listdir("/proc"):
+        if not pid.isdigit():
+            continue
+        try:
+            with open(f"/proc/{pid}/cmdline", "rb") as f:
+                if marker in f.read():
+                    return True
+        except OSError:
+            pass
+    return False
