@@ -8,6 +8,8 @@ build_pkgs=(build-essential cmake pkg-config libmicrohttpd-dev libcurl4-openssl-
             libjansson-dev libyaml-dev libssl-dev libgnutls28-dev libsqlite3-dev libjwt-dev
             libcmocka-dev zlib1g-dev)
 runtime_pkgs=(bubblewrap podman runc uidmap busybox-static)
+# iperf3: make bench's pod tunnel throughput (bench/bench-tunnel.sh).
+runtime_pkgs+=(iperf3)
 # slurm-wlm and munge are installed by tests/slurm/slurm-up.sh itself, which
 # keeps their packaged services from starting.  mariadb-server and slurmdbd:
 # SLURM accounting for tests/integration/test_slurm_fallback.py (slurm-up.sh

@@ -6,13 +6,14 @@ the VK does; a pod's servers are then reached at podIP:containerPort, an
 address in the gateway's PodNetwork, while the pod's node only dials out."""
 import os
 import socket
+import subprocess
 import threading
 import time
 import urllib.request
 
 import pytest
 
-from harness import Stack, free_port, make_pod, sh, create_request, wait_for
+from harness import Stack, binary, free_port, make_pod, sh, create_request, wait_for
 from tunnelutil import (Gateway, echo_roundtrip, echo_server_script, http_server_script,
                         tunnel_state, wait_port)
 
@@ -182,3 +183,99 @@ def _client_running(d):
         except OSError:
             pass
     return False
+
+
+class ConnectProxy:
+    """An HTTP CONNECT proxy on loopback that counts the tunnels it made."""
+
+    def __init__(self):
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(16)
+        self.port = self.sock.getsockname()[1]
+        self.targets = []
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self):
+        while True:
+            try:
+                c, _ = self.sock.accept()
+            except OSError:
+                return
+            threading.Thread(target=self._serve, args=(c,), daemon=True).start()
+
+    def _serve(self, c):
+        head = b""
+        while b"\r\n\r\n" not in head:
+            d = c.recv(4096)
+            if not d:
+                c.close()
+                return
+            head += d
+        line = head.split(b"\r\n")[0].decode()
+        method, target, _ = line.split(" ", 2)
+        if method != "CONNECT":
+            c.sendall(b"HTTP/1.1 405 Method Not Allowed\r\n\r\n")
+            c.close()
+            return
+        host, port = target.rsplit(":", 1)
+        u = socket.create_connection((host, int(port)), 5)
+        self.targets.append(target)
+        c.sendall(b"HTTP/1.1 200 Connection established\r\n\r\n")
+
+        def pipe(a, b):
+            try:
+                while True:
+                    d = a.recv(65536)
+                    if not d:
+                        break
+                    b.sendall(d)
+            except OSError:
+                pass
+            for x in (a, b):
+                try:
+                    x.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
+        threading.Thread(target=pipe, args=(u, c), daemon=True).start()
+        pipe(c, u)
+
+    def close(self):
+        self.sock.close()
+
+
+def test_through_a_connect_proxy(gateway, tmp_path, monkeypatch):
+    """The node's standard https_proxy is used: the tunnel is a CONNECT
+    through it, and the pod is reached as before."""
+    proxy = ConnectProxy()
+    for var in ("no_proxy", "NO_PROXY", "all_proxy", "ALL_PROXY"):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("https_proxy", f"http://127.0.0.1:{proxy.port}")
+    stack = Stack(tmp_path / "proxied").start()
+    try:
+        port = free_port()
+        pod = make_pod("tun", [ported("echo", echo_server_script(port), [port])])
+        reg = start_tunnelled(stack, gateway, pod, [port])
+        gateway.wait_connected(pod)
+        wait_port(reg["podIP"], port)
+        assert echo_roundtrip(reg["podIP"], port, b"via proxy") == b"via proxy"
+        assert proxy.targets == [f"127.0.0.1:{gateway.tunnel_port}"], proxy.targets
+    finally:
+        stack.stop()
+        proxy.close()
+
+
+def test_describe_shows_ports_and_tunnel(stack, gateway):
+    port = free_port()
+    pod = make_pod("tun", [ported("echo", echo_server_script(port), [port])])
+    start_tunnelled(stack, gateway, pod, [port])
+    gateway.wait_connected(pod)
+
+    def described():
+        p = subprocess.run([binary("interlinkctl"), "--url", stack.api_addr, "describe", "pod",
+                            "tun"], capture_output=True, text=True, timeout=30)
+        assert p.returncode == 0, p.stderr
+        return "Tunnel:         connected" in p.stdout and p.stdout
+    out = wait_for("describe to show the tunnel", described, timeout=20)
+    assert f"Ports:          {port}/TCP" in out, out
+    assert f"gateway {gateway.url}, 1 connections" in out, out
