@@ -6,7 +6,8 @@ real SLURM as a job (runtime "none": bubblewrap, the host's Python).  The
 network is made by the test (tests/pylib/netns.py):
 
     host netns      kube-apiserver, interlink-vk, interlink, kubectl
-    "cluster"       the notebook's client (and the tunnel's gateway)
+    "cluster"       the notebook's client, interlink-gateway (the pod
+                    addresses, a /28 local here only)
     "node"          SLURM (slurmctld, slurmd: the job runs here) and
                     interlink-slurm; accepts no connection from outside
 
@@ -14,14 +15,15 @@ network is made by the test (tests/pylib/netns.py):
 
 The node namespace drops every packet that does not belong to a connection
 it opened itself, so whatever reaches the notebook from the cluster side
-got there over a connection the node dialled out.  interlink-slurm is
-reached over its unix socket (a file, not the network).
+got there over a connection the node dialled out.  interlink-slurm and
+the gateway's control API are reached over unix sockets (files, not the
+network).
 
 The client speaks to the notebook as JupyterLab does: GET /api, a kernel
 started over REST, code run over the kernel's WebSocket channel
 (tests/pylib/jupyter.py).  Paths: from inside the node namespace (the job
-really serves), by the pod's IP from the cluster namespace (the tunnel),
-and through `kubectl port-forward` (API server -> VK -> interlink ->
+really serves), by the pod's IP and a Service's endpoints from the
+cluster namespace (the tunnel), and through `kubectl port-forward` (API server -> VK -> interlink ->
 interlink-slurm -> the job).  Deleting the pod ends the job and closes
 what led to it."""
 import os
@@ -63,12 +65,6 @@ def _missing():
 
 
 pytestmark = pytest.mark.skipif(_missing() is not None, reason=str(_missing()))
-
-
-def _no_gateway():
-    if not os.access(os.path.join(harness.BIN_DIR, "interlink-gateway"), os.X_OK):
-        return "interlink-gateway is not built (the pod tunnel): no pod IP to reach"
-    return None
 
 
 class Gateway:
@@ -149,16 +145,15 @@ class World:
         if self.slurm.error:
             pytest.skip(f"SLURM cannot start here: {self.slurm.error}")
         self.stack = su.SlurmStack(os.path.join(self.tmp, "stack"), self.slurm).start()
-        if not _no_gateway():
-            net = self.cluster_addr.rsplit(".", 1)[0]
-            self.gateway = Gateway(os.path.join(self.tmp, "gateway"), self.cluster_ns,
-                                   self.cluster_addr, f"{net}.128/28")
+        net = self.cluster_addr.rsplit(".", 1)[0]
+        self.gateway = Gateway(os.path.join(self.tmp, "gateway"), self.cluster_ns,
+                               self.cluster_addr, f"{net}.128/28")
         self.kube.reset()
         self.kubelet_port = vkutil.free_port()
         cfg = harness.write_yaml(os.path.join(self.tmp, "vk.yaml"), {
             "InterlinkURL": self.stack.api_addr, "PingIntervalSeconds": 1,
             "StatusIntervalSeconds": 1, "DisableCSR": True, "VerboseLogging": True,
-            **(self.gateway.vk_config() if self.gateway else {})})
+            **self.gateway.vk_config()})
         self.vk = harness.Daemon(
             [harness.binary("interlink-vk"), "--config", cfg, "--nodename", NODE],
             os.path.join(self.tmp, "vk.log"),
@@ -277,8 +272,6 @@ def test_notebook_runs_as_a_slurm_job_on_the_node(world):
 
 def tunnelled(world):
     """The pod's address: the gateway's, served over the node's tunnel."""
-    if world.gateway is None:
-        pytest.skip(_no_gateway())
     ip = world.pod()["status"]["podIP"]
     assert ip.rsplit(".", 1)[0] == world.gateway.pod_network.rsplit(".", 1)[0], ip
     wait_for("the tunnel up", lambda: (world.gateway.pod_state(world.pod()["metadata"]["uid"])
@@ -367,9 +360,8 @@ def test_deleting_the_pod_closes_every_way_in(world):
         server = jupyter.Server("127.0.0.1", pf.local, TOKEN)
         world.kernel = world.kernel or server.start_kernel()
         channels.append(server.channel(world.kernel))
-        if world.gateway:
-            with world.cluster_ns.entered():
-                channels.append(jupyter.Server(ip, PORT, TOKEN).channel(world.kernel))
+        with world.cluster_ns.entered():
+            channels.append(jupyter.Server(ip, PORT, TOKEN).channel(world.kernel))
         for ws in channels:
             assert jupyter.run(ws, "print('still here')", 30) == ("ok", "still here\n")
         code, body = world.kube.delete_pod(POD)
@@ -381,12 +373,11 @@ def test_deleting_the_pod_closes_every_way_in(world):
         with world.node_ns.entered():
             with pytest.raises(ConnectionRefusedError):
                 socket.create_connection(("127.0.0.1", PORT), timeout=2)
-        if world.gateway:
-            wait_for("the tunnel closed", lambda: not node_dialled_out(world), timeout=20)
-            assert world.gateway.pod_state(uid) is None    # unregistered
-            with world.cluster_ns.entered():
-                with pytest.raises(OSError):
-                    socket.create_connection((ip, PORT), timeout=2)
+        wait_for("the tunnel closed", lambda: not node_dialled_out(world), timeout=20)
+        assert world.gateway.pod_state(uid) is None    # unregistered
+        with world.cluster_ns.entered():
+            with pytest.raises(OSError):
+                socket.create_connection((ip, PORT), timeout=2)
     finally:
         for ws in channels:
             ws.close()
