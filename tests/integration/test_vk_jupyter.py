@@ -339,6 +339,10 @@ class PortForward:
 
 
 def test_notebook_through_kubectl_port_forward(world):
+    """kubectl on the API server's side; the bytes reach the job through an
+    srun step, SLURM's own channel inside the node: still nothing dials
+    into the node from outside."""
+    dropped = world.node_ns.dropped_inbound()
     pf = PortForward(world)
     try:
         server = jupyter.Server("127.0.0.1", pf.local, TOKEN)
@@ -347,6 +351,7 @@ def test_notebook_through_kubectl_port_forward(world):
         err = pf.stop()
     assert out == f"42 slurmstepd: [{world.jobs()[0][0]}.batch]\n"
     assert b"error" not in err.lower(), err
+    assert world.node_ns.dropped_inbound() == dropped
 
 
 def test_deleting_the_pod_closes_every_way_in(world):
