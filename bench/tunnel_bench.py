@@ -45,6 +45,32 @@ def iperf(host, port, reverse=False, parallel=1):
     raise RuntimeError(f"iperf3 {' '.join(args)}: {out.stdout[-500:]} {out.stderr[-500:]}")
 
 
+def cpu_seconds(pids):
+    total = 0
+    for pid in pids:
+        try:
+            with open(f"/proc/{pid}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+            total += int(fields[11]) + int(fields[12])   # utime, stime
+        except OSError:
+            pass
+    return total / os.sysconf("SC_CLK_TCK")
+
+
+def tunnel_pids(gw, pod_dir):
+    """The gateway and the pod's interlink-local processes (supervisor and client)."""
+    pids = [gw.daemon.proc.pid]
+    for pid in os.listdir("/proc"):
+        try:
+            with open(f"/proc/{pid}/cmdline", "rb") as f:
+                cmd = f.read()
+        except OSError:
+            continue
+        if b"--run-pod" in cmd and pod_dir.encode() in cmd:
+            pids.append(int(pid))
+    return pids
+
+
 def rtts(host, port):
     s = socket.create_connection((host, port), 10)
     s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
@@ -60,7 +86,7 @@ def rtts(host, port):
             out.append((time.perf_counter_ns() - t0) / 1000)
     s.close()
     out.sort()
-    return statistics.median(out), out[int(len(out) * 0.99)]
+    return out[0], statistics.median(out), out[int(len(out) * 0.99)]
 
 
 def proc_figures(pid):
@@ -124,17 +150,25 @@ def main():
         gw.wait_connected(pod)
         ip = reg["podIP"]
         wait_port(ip, echo_port)
+        pids = tunnel_pids(gw, os.path.join(stack.dir, "local-data", "pods",
+                                            pod["metadata"]["uid"]))
         print(f"pod {ip}: iperf3 on {iperf_port}, echo on {echo_port}; "
-              f"{SECONDS} s per throughput run, {ROUNDS} round trips")
-        print(f"{'case':<34}{'direct':>12}{'tunnel':>12}{'ratio':>9}")
+              f"{SECONDS} s per throughput run, {ROUNDS} round trips; "
+              f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
+        print(f"{'case':<34}{'direct':>12}{'tunnel':>12}{'ratio':>9}   tunnel CPU")
         for label, rev, par in (("to the pod, 1 connection", False, 1),
                                 ("from the pod, 1 connection", True, 1),
                                 ("from the pod, 4 connections", True, 4)):
             d = iperf("127.0.0.1", iperf_port, rev, par)
+            c0 = cpu_seconds(pids)
             t = iperf(ip, iperf_port, rev, par)
-            print(f"{label + ' (MiB/s)':<34}{d:>12.0f}{t:>12.0f}{t / d:>8.0%} ")
-        d50, d99 = rtts("127.0.0.1", echo_port)
-        t50, t99 = rtts(ip, echo_port)
+            cpu = cpu_seconds(pids) - c0
+            gib = t * SECONDS / 1024
+            print(f"{label + ' (MiB/s)':<34}{d:>12.0f}{t:>12.0f}{t / d:>8.0%}   "
+                  f"{cpu / gib:.2f} s per GiB (gateway + client)")
+        d0, d50, d99 = rtts("127.0.0.1", echo_port)
+        t0, t50, t99 = rtts(ip, echo_port)
+        print(f"{'round trip min (us)':<34}{d0:>12.0f}{t0:>12.0f}   added {t0 - d0:.0f} us")
         print(f"{'round trip p50 (us)':<34}{d50:>12.0f}{t50:>12.0f}   added {t50 - d50:.0f} us")
         print(f"{'round trip p99 (us)':<34}{d99:>12.0f}{t99:>12.0f}   added {t99 - d99:.0f} us")
         idle = idle_tunnels(gw, IDLE)

@@ -262,7 +262,8 @@ static void stream_write(tun_session *s, tstream *st)
     if (st->dead || st->connecting)
         return;
     while (tq_pending(&st->out) > 0) {
-        ssize_t n = write(st->fd, st->out.data + st->out.head, tq_pending(&st->out));
+        ssize_t n = send(st->fd, st->out.data + st->out.head, tq_pending(&st->out),
+                         MSG_NOSIGNAL);   /* a reset peer is an error here, not SIGPIPE */
         if (n < 0 && errno == EINTR)
             continue;
         if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
@@ -274,13 +275,42 @@ static void stream_write(tun_session *s, tstream *st)
         tq_consume(&st->out, (size_t)n);
         st->unacked += (size_t)n;
     }
-    if (st->unacked >= TUN_WINDOW_BYTES / 4 || (st->unacked > 0 && tq_pending(&st->out) == 0))
+    /* Credit goes back in quarters of the window, not after every frame:
+     * the peer can only run out while three quarters are in flight or
+     * queued here, and writing those out returns a quarter again. */
+    if (st->unacked >= TUN_WINDOW_BYTES / 4)
         emit_window(s, st);
     if (tq_pending(&st->out) == 0 && st->peer_fin && !st->wr_shut) {
         shutdown(st->fd, SHUT_WR);
         st->wr_shut = true;
         stream_maybe_done(st);
     }
+}
+
+/* DATA for the local socket: straight from the tunnel's buffer when
+ * nothing is queued before it (no copy), the rest queued. */
+static void stream_deliver(tun_session *s, tstream *st, const unsigned char *p, size_t len)
+{
+    if (tq_pending(&st->out) == 0 && !st->connecting && !st->dead) {
+        ssize_t n;
+        do
+            n = send(st->fd, p, len, MSG_NOSIGNAL);
+        while (n < 0 && errno == EINTR);
+        if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK) {
+            stream_abort(s, st);
+            return;
+        }
+        if (n > 0) {
+            p += n;
+            len -= (size_t)n;
+            st->unacked += (size_t)n;
+        }
+    }
+    if (len > 0) {
+        memcpy(tq_reserve(&st->out, len), p, len);
+        tq_commit(&st->out, len);
+    }
+    stream_write(s, st);
 }
 
 /* Read the local socket into DATA frames while credit and room last. */
@@ -370,10 +400,8 @@ static int on_frame(tun_session *s, int type, uint32_t id, const unsigned char *
                      st->peer_fin ? "its FIN" : "the window");
             return -1;
         }
-        memcpy(tq_reserve(&st->out, len), p, len);
-        tq_commit(&st->out, len);
         s->stats.bytes_up += len;
-        stream_write(s, st);
+        stream_deliver(s, st, p, len);
         return 0;
     case TUN_FIN:
         st->peer_fin = true;

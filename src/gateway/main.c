@@ -5,6 +5,7 @@
  * control.c).  Configuration is declared once in `fields`, which also
  * prints --help-config. */
 #include <getopt.h>
+#include <signal.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -159,6 +160,7 @@ int main(int argc, char **argv)
     int rc = 1;
     if (check(&gw.cfg, path) == 0) {
         il_daemon_init_signals();
+        signal(SIGPIPE, SIG_IGN);   /* OpenSSL writes to sockets whose peer may be gone */
         rc = serve(&gw);
     }
     il_config_free(fields, N_FIELDS, &gw.cfg);

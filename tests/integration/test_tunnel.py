@@ -279,3 +279,39 @@ def test_describe_shows_ports_and_tunnel(stack, gateway):
     out = wait_for("describe to show the tunnel", described, timeout=20)
     assert f"Ports:          {port}/TCP" in out, out
     assert f"gateway {gateway.url}, 1 connections" in out, out
+
+
+def test_clients_leaving_mid_transfer_leave_the_tunnel_up(stack, gateway):
+    """Cluster-side clients that half-close and then reset while the pod is
+    still sending to them: the gateway's next write meets EPIPE (it once
+    died of SIGPIPE there), and the tunnel carries on."""
+    port, echo = free_port(), free_port()
+    source = ("exec /usr/bin/python3 -c '"
+              "import socket,threading\n"
+              "s=socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)\n"
+              f"s.bind((\"127.0.0.1\", {port})); s.listen(16)\n"
+              "def feed(c):\n"
+              "    try:\n"
+              "        while True: c.sendall(b\"x\" * 65536)\n"
+              "    except OSError: c.close()\n"
+              "while True:\n"
+              "    c,_=s.accept(); threading.Thread(target=feed, args=(c,), daemon=True).start()\n"
+              "'")
+    pod = make_pod("tun", [ported("source", source, [port]),
+                           ported("echo", echo_server_script(echo), [echo])])
+    reg = start_tunnelled(stack, gateway, pod, [port, echo])
+    gateway.wait_connected(pod)
+    ip = reg["podIP"]
+    wait_port(ip, echo)
+    for _ in range(5):
+        s = socket.create_connection((ip, port), 5)
+        got = 0
+        while got < 1024 * 1024:
+            got += len(s.recv(65536))
+        s.shutdown(socket.SHUT_WR)   # FIN: the gateway's socket is in CLOSE_WAIT
+        time.sleep(0.2)
+        s.close()                    # unread data: RST, and the pod keeps sending
+        time.sleep(0.3)
+    assert gateway.daemon.alive(), gateway.daemon.output()[-2000:]
+    assert echo_roundtrip(ip, echo, b"still here") == b"still here"
+    assert gateway.pod_state(pod)["connects"] == 1
