@@ -23,6 +23,10 @@ test_pkgs=(python3 python3-pytest python3-yaml python3-kubernetes python3-websoc
 # prometheus: promtool checks every daemon's /metrics and deploy/monitoring's rules.
 # make fuzz: clang's libFuzzer and sanitizer runtimes (tests/fuzz, docs/fuzzing.md).
 fuzz_pkgs=(clang libclang-rt-14-dev)
+# The notebook end to end (tests/integration/test_vk_jupyter.py): Debian's
+# Jupyter server and kernel, a WebSocket client, network namespaces with a
+# firewall (ip netns, nsenter from util-linux, iptables).
+test_pkgs+=(jupyter-server python3-ipykernel python3-websocket iproute2 iptables util-linux)
 # The HTCondor pool of ../shared/htcondor (tests/integration/test_htcondor_*):
 # its binaries' runtime libraries.
 test_pkgs+=(libpcre2-8-0 libssl3 libuuid1 libgomp1 libstdc++6)

@@ -22,10 +22,12 @@ SLURM_DIR = os.path.join(h.SRC_DIR, "tests", "slurm")
 class Cluster:
     """A running SLURM: its directory and the environment its clients need."""
 
-    def __init__(self, directory, cpus, min_job_age=30, accounting=False, rest=False):
+    def __init__(self, directory, cpus, min_job_age=30, accounting=False, rest=False,
+                 prefix=()):
         self.dir = directory
         self.rest = rest               # slurmrestd with JWT: rest_url, token()
         self.rest_url = None
+        self.prefix = list(prefix)   # e.g. netns.Namespace.prefix(): SLURM in a namespace
         self.cpus = cpus
         self.min_job_age = min_job_age
         self.accounting = accounting   # MariaDB + slurmdbd: sacct answers
@@ -37,7 +39,8 @@ class Cluster:
                    SLURM_UP_MIN_JOB_AGE=str(self.min_job_age),
                    SLURM_UP_ACCOUNTING="1" if self.accounting else "0",
                    SLURM_UP_REST="1" if self.rest else "0")
-        r = subprocess.run([os.path.join(SLURM_DIR, "slurm-up.sh"), self.dir], env=env,
+        r = subprocess.run(self.prefix + [os.path.join(SLURM_DIR, "slurm-up.sh"), self.dir],
+                           env=env,
                            capture_output=True, text=True, timeout=300)
         last = r.stdout.strip().splitlines()[-1] if r.stdout.strip() else ""
         if r.returncode != 0 or not last.startswith("export SLURM_CONF="):
@@ -58,12 +61,12 @@ class Cluster:
         return r.stdout.strip()[len("SLURM_JWT="):]
 
     def down(self):
-        subprocess.run([os.path.join(SLURM_DIR, "slurm-down.sh"), self.dir],
+        subprocess.run(self.prefix + [os.path.join(SLURM_DIR, "slurm-down.sh"), self.dir],
                        capture_output=True, timeout=120)
 
     def run(self, *argv):
-        return subprocess.run(list(argv), env=self.env, capture_output=True, text=True,
-                              timeout=60)
+        return subprocess.run(self.prefix + list(argv), env=self.env, capture_output=True,
+                              text=True, timeout=60)
 
     def squeue_ids(self, states="all"):
         r = self.run("squeue", "-h", "-t", states, "-o", "%i|%j|%T")
@@ -95,7 +98,8 @@ class SlurmStack(h.Stack):
         })
 
     def start_plugin(self):
-        self.plugin = h.Daemon([h.binary("interlink-slurm"), "--config", self.plugin_cfg],
+        self.plugin = h.Daemon(self.cluster.prefix + [h.binary("interlink-slurm"), "--config",
+                                                      self.plugin_cfg],
                                os.path.join(self.dir, "plugin.log"),
                                env=self.cluster.env).start()
         h.wait_for_socket(self.plugin_addr, self.plugin.proc)
@@ -144,12 +148,13 @@ def module_cluster(cpus):
         stop_cluster(cluster)
 
 
-def start_cluster(cpus, min_job_age=30, accounting=False, rest=False):
+def start_cluster(cpus, min_job_age=30, accounting=False, rest=False, prefix=()):
     """A fresh cluster in its own short temp dir (munge's socket path limit);
     accounting: with MariaDB + slurmdbd (SLURM_UP_ACCOUNTING=1); rest: with
-    slurmrestd and JWT (SLURM_UP_REST=1)."""
+    slurmrestd and JWT (SLURM_UP_REST=1); prefix: the argv prefix its daemons
+    and clients run under (a network namespace)."""
     directory = tempfile.mkdtemp(prefix="ilslurm-", dir="/tmp")
-    return Cluster(directory, cpus, min_job_age, accounting, rest).up()
+    return Cluster(directory, cpus, min_job_age, accounting, rest, prefix).up()
 
 
 def stop_cluster(cluster):
