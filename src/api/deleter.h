@@ -12,12 +12,27 @@ void deleter_stop(api *a);
  * a crash, is finished by the retrier.  Due after the relay's own
  * deadline.  0, or -1 when the database failed (then do not relay). */
 int deleter_intend(api *a, const char *uid, const char *body, size_t len);
+/* What a plugin's answer to a delete means.  Nothing is ever dropped: a
+ * delete interlink forgot would leave the pod's work running. */
+typedef enum deleter_outcome {
+    DELETER_CONFIRMED,   /* 200: the backend confirmed the pod's work gone */
+    DELETER_GONE,        /* 404, 410: the plugin does not know the pod (a repeat of a
+                          * delete it already did): nothing is left, it is done */
+    DELETER_TRANSIENT,   /* unreachable, 5xx, an unexpected answer, or a refusal a later
+                          * try can cure: 401/403 (a token rotated on one side only),
+                          * 408, 409, 423, 425, 429; retried every PendingDeleteRetrySeconds */
+    DELETER_REFUSED,     /* any other 4xx (400, 405, 413, 422, ...): the plugin refuses
+                          * the request as it is; retried with a growing delay (a fixed
+                          * or upgraded plugin takes it), and said loudly */
+} deleter_outcome;
+deleter_outcome deleter_judge(const il_http_result *res, int transport_rc);
 /* Why a relayed delete failed, for logs and the caller.  Caller frees. */
 char *deleter_reason(const il_http_result *res, int transport_rc);
 /* Record a delete the plugin did not confirm (transport_rc != 0: it was
  * not reached; else res is its answer), due for a retry in
- * PendingDeleteRetrySeconds.  0, or -1 when the database failed. */
+ * PendingDeleteRetrySeconds, or later for the attempts-th refusal
+ * (DELETER_REFUSED).  0, or -1 when the database failed. */
 int deleter_record(api *a, const char *uid, const char *body, size_t len,
-                   const il_http_result *res, int transport_rc);
+                   const il_http_result *res, int transport_rc, long long attempts);
 
 #endif

@@ -9,11 +9,12 @@ Listens on a unix socket and, for every request, misbehaves in one way:
   nothttp  answers bytes that are not an HTTP response at all
   error    answers 503 with the text "backend exploded"
   slow     waits --delay seconds, then answers 200 with the JSON body []
+  code     answers --code (an HTTP status) with the text "refused"
 
 Every request is logged to stdout as "REQUEST <method> <path> <session>" so
 tests can count what reached the plugin.
 
-usage: misbehaving_plugin.py --mode MODE [--delay SECONDS] SOCKET_PATH
+usage: misbehaving_plugin.py --mode MODE [--delay SECONDS] [--code STATUS] SOCKET_PATH
 """
 import argparse
 import os
@@ -22,7 +23,7 @@ import sys
 import threading
 import time
 
-MODES = ("hang", "close", "garbage", "nothttp", "error", "slow")
+MODES = ("hang", "close", "garbage", "nothttp", "error", "slow", "code")
 
 
 def http_response(code, reason, body, content_type="application/json"):
@@ -72,6 +73,8 @@ class Handler(socketserver.StreamRequestHandler):
         elif mode == "slow":
             time.sleep(self.server.delay)
             self.wfile.write(http_response(200, "OK", b"[]"))
+        elif mode == "code":
+            self.wfile.write(http_response(self.server.code, "Refused", b"refused", "text/plain"))
 
 
 class Server(socketserver.ThreadingMixIn, socketserver.UnixStreamServer):
@@ -82,12 +85,14 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--mode", choices=MODES, required=True)
     ap.add_argument("--delay", type=float, default=0.0)
+    ap.add_argument("--code", type=int, default=400)
     ap.add_argument("socket_path")
     args = ap.parse_args()
     if os.path.exists(args.socket_path):
         os.unlink(args.socket_path)
     server = Server(args.socket_path, Handler)
     server.mode, server.delay, server.stopping = args.mode, args.delay, threading.Event()
+    server.code = args.code
     print(f"misbehaving plugin: mode={args.mode} on {args.socket_path}", flush=True)
     try:
         server.serve_forever()
