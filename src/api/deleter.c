@@ -13,7 +13,8 @@
  *
  * A refusal (4xx) is never a reason to forget the delete: that would leave
  * the pod's work running with nobody to stop it.  deleter_judge() sorts
- * the answers: 404/410 mean the plugin no longer knows the pod (done);
+ * the answers: 404/410 mean the plugin no longer knows the pod (done,
+ * once its /status agrees: a wrong URL answers 404 too);
  * 401/403, 408, 409, 423, 425 and 429 are cured by time (a token rotated
  * on one side, a conflict, a rate limit); any other 4xx is retried with a
  * growing delay, up to REFUSED_DELAY_CAP_S, and logged as an error. */
@@ -76,6 +77,33 @@ deleter_outcome deleter_judge(const il_http_result *res, int transport_rc)
     }
 }
 
+/* True when the plugin answers /status for the pod in body with an empty
+ * list: it does not know the pod. */
+static bool plugin_does_not_know(api *a, const char *body, size_t len)
+{
+    char *list = il_xasprintf("[%.*s]", (int)len, body);
+    il_http_result res;
+    int rc = relay_call(a, NULL, "GET", "/status", list, strlen(list), &res);
+    bool unknown = false;
+    if (rc == 0 && res.status == 200) {
+        json_t *answer = json_loadb(res.body.data, res.body.len, 0, NULL);
+        unknown = json_is_array(answer) && json_array_size(answer) == 0;
+        json_decref(answer);
+    }
+    il_http_result_free(&res);
+    free(list);
+    return unknown;
+}
+
+deleter_outcome deleter_verdict(api *a, const char *body, size_t len, const il_http_result *res,
+                                int transport_rc)
+{
+    deleter_outcome o = deleter_judge(res, transport_rc);
+    if (o == DELETER_GONE && !plugin_does_not_know(a, body, len))
+        return DELETER_TRANSIENT;
+    return o;
+}
+
 /* Seconds until the next try: the retry interval, doubled per refusal. */
 static long long retry_delay(const api *a, deleter_outcome o, long long attempts)
 {
@@ -120,7 +148,7 @@ static bool retry_one(api *a, const store_pending_delete *p)
 {
     il_http_result res;
     int rc = relay_call(a, NULL, "POST", "/delete", p->body, strlen(p->body), &res);
-    deleter_outcome o = deleter_judge(&res, rc);
+    deleter_outcome o = deleter_verdict(a, p->body, strlen(p->body), &res, rc);
     bool done = o == DELETER_CONFIRMED || o == DELETER_GONE;
     if (done && store_delete(a->store, p->uid) == 0)
         il_info("pending delete of %s %s after %lld attempts", p->uid,

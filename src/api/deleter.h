@@ -26,6 +26,12 @@ typedef enum deleter_outcome {
                           * or upgraded plugin takes it), and said loudly */
 } deleter_outcome;
 deleter_outcome deleter_judge(const il_http_result *res, int transport_rc);
+/* deleter_judge, but a 404/410 counts as DELETER_GONE only when the
+ * plugin's /status for the delete's pod agrees that it does not know it
+ * (a wrong SidecarURL or a proxy answers 404 to every path: forgetting the
+ * delete then would orphan the pod); else DELETER_TRANSIENT. */
+deleter_outcome deleter_verdict(api *a, const char *body, size_t len, const il_http_result *res,
+                                int transport_rc);
 /* Why a relayed delete failed, for logs and the caller.  Caller frees. */
 char *deleter_reason(const il_http_result *res, int transport_rc);
 /* Record a delete the plugin did not confirm (transport_rc != 0: it was

@@ -63,7 +63,7 @@ void handle_delete(il_request *req, void *ud)
     }
     il_http_result res;
     int rc = relay_call_for(a, req, "POST", "/delete", raw, raw_len, pod.ns, &res);
-    deleter_outcome o = deleter_judge(&res, rc);
+    deleter_outcome o = deleter_verdict(a, raw, raw_len, &res, rc);
     if (o == DELETER_TRANSIENT || o == DELETER_REFUSED) {
         deleter_record(a, pod.uid, raw, raw_len, &res, rc, 0);
         char *why = deleter_reason(&res, rc);

@@ -1,6 +1,7 @@
 """A delete the plugin refuses with a 4xx is never dropped (interlink's
 pending deletes, src/api/deleter.c): 404/410 mean the plugin no longer
-knows the pod (the delete is done and interlink forgets it); 401/403
+knows the pod when its /status agrees (the delete is done and interlink
+forgets it; a 404 on every path is a wrong URL, not "gone"); 401/403
 (a token rotated on one side), 409, 429 and the like are retried at the
 retry interval; any other 4xx is retried with a growing delay.  Before,
 every 4xx dropped the pending delete: the pod's work ran on, orphaned."""
@@ -71,23 +72,52 @@ def test_401_after_a_token_rotation_is_retried_until_confirmed(tmp_path):
         stack.stop()
 
 
-def test_404_from_the_plugin_means_gone(tmp_path):
-    """A plugin that no longer knows the pod answers 404: nothing is left
-    to delete, so the delete succeeds and interlink forgets the pod
-    (before, the 404 was relayed and the row stayed forever)."""
+def finished_pod(stack, name):
+    pod = host_pod(name, "true")
+    code, body = stack.create(harness.create_request(pod))
+    assert code == 200, body
+    stack.wait_phase(pod)
+    return pod
+
+
+def test_404_from_a_plugin_that_lost_the_pod_means_gone(tmp_path):
+    """A plugin that no longer knows the pod answers 404 to the delete and
+    leaves it out of /status: nothing is left to delete, so the delete
+    succeeds and interlink forgets the pod (before, the 404 was relayed
+    and the row stayed forever)."""
     stack = harness.Stack(tmp_path / "s").start()
     stack.fake = None
     try:
-        pod = host_pod("unknown", "true")
-        code, body = stack.create(harness.create_request(pod))
-        assert code == 200, body
-        stack.wait_phase(pod)
-        swap_plugin(stack, "code", 404)
+        pod = finished_pod(stack, "forgotten")
+        swap_plugin(stack, "forgot", 404)
         code, body = stack.delete(pod)
         assert code == 200, body
         assert uid(pod) not in pods_by_uid(stack)
     finally:
         swap_plugin(stack)
+        stack.stop()
+
+
+def test_404_on_every_path_is_not_gone(tmp_path):
+    """A wrong SidecarURL (or a proxy) answers 404 to every path: the
+    delete is not taken for done (the pod may still run); it stays
+    pending and is finished once the plugin is back."""
+    stack = harness.Stack(tmp_path / "s", api_extra={"PendingDeleteRetrySeconds": 1}).start()
+    stack.fake = None
+    try:
+        pod = running_pod(stack, "misrouted")
+        swap_plugin(stack, "code", 404)
+        code, body = stack.delete(pod)
+        assert code == 503, body
+        listed = pods_by_uid(stack)[uid(pod)]
+        assert "404" in (listed.get("deletePending") or ""), listed
+        swap_plugin(stack)
+        wait_until(lambda: uid(pod) not in pods_by_uid(stack), timeout=20,
+                   what="the delete finished once the plugin is back")
+        assert not os.path.exists(plugin_dir(stack, pod))
+    finally:
+        if stack.fake is not None:
+            swap_plugin(stack)
         stack.stop()
 
 

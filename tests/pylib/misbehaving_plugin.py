@@ -10,6 +10,8 @@ Listens on a unix socket and, for every request, misbehaves in one way:
   error    answers 503 with the text "backend exploded"
   slow     waits --delay seconds, then answers 200 with the JSON body []
   code     answers --code (an HTTP status) with the text "refused"
+  forgot   a plugin that lost its pods: /status answers 200 [], every other
+           path --code (404: "not found")
 
 Every request is logged to stdout as "REQUEST <method> <path> <session>" so
 tests can count what reached the plugin.
@@ -23,7 +25,7 @@ import sys
 import threading
 import time
 
-MODES = ("hang", "close", "garbage", "nothttp", "error", "slow", "code")
+MODES = ("hang", "close", "garbage", "nothttp", "error", "slow", "code", "forgot")
 
 
 def http_response(code, reason, body, content_type="application/json"):
@@ -73,7 +75,9 @@ class Handler(socketserver.StreamRequestHandler):
         elif mode == "slow":
             time.sleep(self.server.delay)
             self.wfile.write(http_response(200, "OK", b"[]"))
-        elif mode == "code":
+        elif mode == "forgot" and path == "/status":
+            self.wfile.write(http_response(200, "OK", b"[]"))
+        elif mode in ("code", "forgot"):
             self.wfile.write(http_response(self.server.code, "Refused", b"refused", "text/plain"))
 
 
