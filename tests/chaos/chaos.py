@@ -122,8 +122,11 @@ class Trial:
             time.sleep(0.2)
         return False
 
+    def chaos_events(self):
+        return ["interlink", "plugin", "diskfull"] + (["slurmctld"] if self.cluster else [])
+
     def chaos_loop(self):
-        events = ["interlink", "plugin", "diskfull"] + (["slurmctld"] if self.cluster else [])
+        events = self.chaos_events()
         while not self.stop_chaos.wait(self.rng.expovariate(1 / EVERY)):
             what = self.rng.choice(events)
             with self.lock:

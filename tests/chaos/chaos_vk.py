@@ -1,0 +1,335 @@
+#!/usr/bin/python3
+"""The virtual kubelet in the chaos suite (make chaos): pods go through the
+real Kubernetes API server (../shared/k8s, tests/pylib/realkube.py) to
+interlink-vk, interlink and a plugin, while a chaos thread kills the VK,
+interlink and the plugin with SIGKILL at random moments (restarting each
+after a moment), fills the data disk for a few seconds and, with SLURM,
+stops slurmctld.
+
+One trial (chaos.Trial's stack on a small tmpfs, plus the VK): create
+CHAOS_VK_PODS pods bound to the VK's node through the API server; delete
+about one in six again while they start (a delete racing the create; half
+of them forced, --grace-period=0, so the API object is gone at once);
+wait for the rest to finish; check them in calm; delete them all through
+the API server under chaos again; then check that everything is gone.
+Each pod appends its name to a ledger outside the data directories, prints
+a marker and exits 0 or 3.  Per pod, the checker counts:
+
+  lost        no final phase on the API server, a terminated reason "Lost",
+              or the pod never ran
+  dup         the ledger shows it ran more than once (two backend jobs)
+  wrong       the status on the API server is not the truth: phase
+              Succeeded/Failed and the container's exit code must match the
+              exit code the pod chose and what the backend reports
+  nolog       its log through the API server (the VK's kubelet API) lacks
+              its marker
+  stuck       after the deletes, its API object is still there (Terminating)
+  orphan      after the deletes: an interlink row (pods, pending_deletes), a
+              plugin pod directory, a SLURM job, or a process of the trial
+
+Everything is bounded: pod count, per-phase deadlines, the chaos rate.
+
+Environment:
+  CHAOS_VK_TRIALS (2), CHAOS_VK_PODS (100): trials with interlink-local
+  CHAOS_VK_SLURM_TRIALS (1), CHAOS_VK_SLURM_PODS (30): trials with
+    interlink-slurm and a real SLURM (0: none; skipped with a note when SLURM
+    cannot start here)
+  CHAOS_KILL_EVERY (1.5), CHAOS_SEED, IL_BIN_DIR: as for chaos.py
+  IL_K8S_PORT_BASE, IL_K8S_STATE_PREFIX: where the control plane goes
+Exit status 0 only when no pod of any trial was lost, duplicated, wrong,
+log-less, stuck or orphaned."""
+import concurrent.futures
+import os
+import random
+import sys
+import threading
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+import chaos  # noqa: E402
+from chaos import h, log  # noqa: E402
+
+import realkube  # noqa: E402
+from kube_client import NODE  # noqa: E402
+
+TRIALS = int(os.environ.get("CHAOS_VK_TRIALS", "2"))
+PODS = int(os.environ.get("CHAOS_VK_PODS", "100"))
+SLURM_TRIALS = int(os.environ.get("CHAOS_VK_SLURM_TRIALS", "1"))
+SLURM_PODS = int(os.environ.get("CHAOS_VK_SLURM_PODS", "30"))
+NS = "default"
+PODS_PATH = f"/api/v1/namespaces/{NS}/pods"
+FAIL_CODE = 3
+COLUMNS = ("lost", "dup", "wrong", "nolog", "stuck", "orphan")
+
+
+class VKTrial(chaos.Trial):
+    """chaos.Trial's stack and chaos, with interlink-vk in front and the
+    pods driven through the real API server."""
+
+    def __init__(self, number, backend, n_pods, rng, kube, cluster=None):
+        super().__init__(number, backend, n_pods, rng, cluster)
+        self.kube = kube
+        self.kills["vk"] = 0
+        self.label = f"vkchaos{number}"
+        self.kubelet_port = h.free_port()
+        self.vk_cfg = h.write_yaml(os.path.join(self.dir, "vk.yaml"), {
+            "InterlinkURL": self.stack.api_addr, "PingIntervalSeconds": 1,
+            "StatusIntervalSeconds": 1, "LeaseDurationSeconds": 10,
+            "InterlinkTimeoutSeconds": 30, "DisableCSR": True, "VerboseLogging": True})
+        self.vk = None
+        self.specs = {}      # name -> the exit code it chose
+        self.early = set()   # names deleted while they start
+        self.uid_of = {}     # name -> UID, from the API server's answer
+        self.pods_lock = threading.Lock()
+
+    # -- daemons ----------------------------------------------------------------
+    def start_vk(self):
+        self.vk = h.Daemon([h.binary("interlink-vk"), "--config", self.vk_cfg,
+                            "--nodename", NODE], os.path.join(self.dir, "vk.log"),
+                           env={"KUBECONFIG": self.kube.kubeconfig,
+                                "KUBELET_PORT": str(self.kubelet_port),
+                                "POD_IP": "127.0.0.1"}).start()
+
+    def chaos_events(self):
+        # The VK twice as often: it is what this suite is about.
+        return ["vk", "vk"] + super().chaos_events()
+
+    def chaos_vk(self):
+        self.vk.kill9()
+        time.sleep(self.rng.uniform(0, 2))   # the API server moves on meanwhile
+        self.start_vk()
+
+    def ensure_up(self):
+        super().ensure_up()
+        with self.lock:
+            if not self.vk.alive():
+                self.start_vk()
+
+    # -- pods -----------------------------------------------------------------
+    def pod_object(self, i):
+        name = f"{self.label}-{i}"
+        code = FAIL_CODE if i % 4 == 0 else 0
+        self.specs[name] = code
+        pause = self.rng.choice(["0", "0.2", "0.5", "1", "2"])
+        script = (f"echo {name} >> {self.ledger}; echo marker-{name}; sleep {pause}; "
+                  f"exit {code}")
+        return {"apiVersion": "v1", "kind": "Pod",
+                "metadata": {"name": name, "namespace": NS, "labels": {"chaos": self.label}},
+                "spec": {"containers": [{"name": "main", "image": "busybox",
+                                         "command": ["sh", "-c", script]}],
+                         "restartPolicy": "Never", "nodeName": NODE,
+                         "terminationGracePeriodSeconds": 2,
+                         "tolerations": [{"operator": "Exists"}]}}
+
+    def api(self, method, path, body=None):
+        """The API server is not attacked; a failed call is repeated."""
+        for _ in range(20):
+            try:
+                return self.kube.api.request(method, path, body)
+            except OSError as e:
+                last = e
+                time.sleep(0.5)
+        raise RuntimeError(f"{method} {path}: {last}")
+
+    def create(self, pod):
+        code, body = self.api("POST", PODS_PATH, pod)
+        if code != 201:
+            raise RuntimeError(f"create {pod['metadata']['name']}: {code} {body}")
+        with self.pods_lock:
+            self.uid_of[body["metadata"]["name"]] = body["metadata"]["uid"]
+            self.pods.append(body)
+
+    def delete(self, name, force=False):
+        """kubectl delete; force: --force --grace-period=0 (the API object
+        goes at once: only the VK's watch or its reconciliation with
+        interlink's /pods tells it to clean the backend)."""
+        code, body = self.api("DELETE", f"{PODS_PATH}/{name}",
+                              {"gracePeriodSeconds": 0} if force else None)
+        if code not in (200, 202, 404):
+            raise RuntimeError(f"delete {name}: {code} {body}")
+
+    def listed(self):
+        code, body = self.api("GET", f"{PODS_PATH}?labelSelector=chaos%3D{self.label}")
+        if code != 200:
+            raise RuntimeError(f"list: {code} {body}")
+        return {p["metadata"]["name"]: p for p in body.get("items", [])}
+
+    def wait_pods(self, done, deadline):
+        """Poll the API server until done(pods) or the deadline; the pods."""
+        pods = {}
+        while time.time() < deadline:
+            pods = self.listed()
+            if done(pods):
+                break
+            time.sleep(1)
+        return pods
+
+    # -- the trial ----------------------------------------------------------------
+    def run(self):
+        started = time.time()
+        objects = [self.pod_object(i) for i in range(self.n_pods)]
+        self.early = {o["metadata"]["name"] for o in objects if self.rng.random() < 1 / 6}
+        self.stack.start()
+        self.start_vk()
+        self.start_chaos()
+        delays = {name: self.rng.uniform(0, 3) for name in self.early}
+        forced = {name for name in self.early if self.rng.random() < 0.5}
+        with concurrent.futures.ThreadPoolExecutor(chaos.CREATE_WORKERS) as pool:
+            list(pool.map(self.create, objects))
+            for name in sorted(self.early):
+                pool.submit(lambda n=name: (time.sleep(delays[n]), self.delete(n, n in forced)))
+        kept = set(self.specs) - self.early
+        finished = lambda pods: all(phase(pods.get(n)) in ("Succeeded", "Failed")  # noqa: E731
+                                    for n in kept)
+        self.wait_pods(finished, time.time() + 60 + self.n_pods * 0.5)
+        self.end_chaos()
+        pods = self.wait_pods(finished, time.time() + 120 + self.n_pods * 0.5)
+        result = self.check_pods(pods)
+        self.start_chaos()
+        with concurrent.futures.ThreadPoolExecutor(chaos.CREATE_WORKERS) as pool:
+            list(pool.map(self.delete, sorted(kept)))
+        self.end_chaos()
+        left = self.wait_pods(lambda pods: not pods, time.time() + 90 + self.n_pods * 0.3)
+        for name, p in sorted(left.items())[:10]:
+            log(f"stuck {name}: deletionTimestamp {p['metadata'].get('deletionTimestamp')}")
+        result["stuck"] = len(left)
+        self.bad = self.bad or bool(left)
+        deadline = time.time() + 60 + self.n_pods * 0.2
+        while time.time() < deadline and set(self.api_rows()) & self.uids():
+            time.sleep(1)
+        time.sleep(2)   # a late re-create would show up now
+        result["orphan"] = self.check_orphans()
+        result["dup"] = max(result["dup"], self.count_dup())
+        result["seconds"] = int(time.time() - started)
+        result["kills"] = dict(self.kills)
+        return result
+
+    def runs(self):
+        counts = {}
+        for line in open(self.ledger):
+            counts[line.strip()] = counts.get(line.strip(), 0) + 1
+        return counts
+
+    def count_dup(self):
+        return sum(1 for n in self.runs().values() if n > 1)
+
+    def check_pods(self, pods):
+        runs = self.runs()
+        backend = self.statuses() or {}
+        lost = dup = wrong = nolog = 0
+        problems = []
+        for name, code in sorted(self.specs.items()):
+            n = runs.get(name, 0)
+            if n > 1:
+                dup += 1
+                problems.append(f"duplicated {name}: ran {n} times")
+            if name in self.early:
+                continue
+            pod = pods.get(name)
+            term = terminated(pod)
+            if n == 0 or phase(pod) not in ("Succeeded", "Failed") or not term or \
+                    term.get("reason") == "Lost":
+                lost += 1
+                problems.append(f"lost {name}: runs={n} phase={phase(pod)} state={term}")
+                continue
+            mine = terminated({"status": {"containerStatuses":
+                                          (backend.get(self.uid_of.get(name)) or {})
+                                          .get("containers") or []}})
+            want = "Succeeded" if code == 0 else "Failed"
+            if phase(pod) != want or term.get("exitCode") != code or \
+                    not mine or mine.get("exitCode") != code:
+                wrong += 1
+                problems.append(f"wrong {name}: phase {phase(pod)} exit {term.get('exitCode')},"
+                                f" backend {mine}, want {want}/{code}")
+            status, text = self.kube.logs_via_api(name, "main")
+            if status != 200 or f"marker-{name}" not in text:
+                nolog += 1
+                problems.append(f"no log {name}: {status} {text[:200]!r}")
+        for p in problems[:10]:
+            log(p)
+        self.bad = bool(problems)
+        return {"lost": lost, "dup": dup, "wrong": wrong, "nolog": nolog}
+
+    def close(self):
+        try:
+            if self.vk is not None:
+                for p in self.vk.stop_and_check():
+                    log(f"daemon problem: {p}")
+        finally:
+            super().close()
+
+
+def phase(pod):
+    return ((pod or {}).get("status") or {}).get("phase")
+
+
+def terminated(pod):
+    for cs in ((pod or {}).get("status") or {}).get("containerStatuses") or []:
+        if cs.get("name") == "main":
+            return (cs.get("state") or {}).get("terminated")
+    return None
+
+
+def run_trials(plan, seed):
+    """plan: (backend, pods) per trial; the rows of the table."""
+    rng = random.Random(seed)
+    kube = realkube.RealKube()
+    cluster, rows = None, []
+    try:
+        for n, (backend, n_pods) in enumerate(plan, 1):
+            if backend == "slurm" and cluster is None:
+                import slurmutil as su
+                cluster = su.start_cluster(cpus=16)
+                if cluster.error:
+                    log(f"SLURM trials skipped: {cluster.error.splitlines()[0]}")
+                    break
+            kube.reset()
+            trial = VKTrial(n, backend, n_pods, rng, kube, cluster if backend == "slurm" else None)
+            try:
+                log(f"trial {n} ({backend} behind the VK, {n_pods} pods) in {trial.dir}")
+                r = trial.run()
+            finally:
+                trial.close()
+            rows.append((n, backend, n_pods, r))
+            log(f"trial {n}: {r}")
+    finally:
+        if cluster is not None:
+            import slurmutil as su
+            su.stop_cluster(cluster)
+        kube.stop()
+    return rows
+
+
+def table(rows, seed):
+    """Print the table; the number of bad pods."""
+    print()
+    print(f"{'trial':>5} {'backend':>7} {'pods':>5} {'kills':>5} {'vk':>3} {'ilink':>5} "
+          f"{'plugin':>6} {'ctld':>4} {'disk':>4} " + " ".join(f"{c:>5}" for c in COLUMNS) +
+          f" {'secs':>5}")
+    bad = 0
+    for n, backend, n_pods, r in rows:
+        k = r["kills"]
+        total = k["vk"] + k["interlink"] + k["plugin"] + k["slurmctld"]
+        print(f"{n:>5} {backend:>7} {n_pods:>5} {total:>5} {k['vk']:>3} {k['interlink']:>5} "
+              f"{k['plugin']:>6} {k['slurmctld']:>4} {k['diskfull']:>4} " +
+              " ".join(f"{r[c]:>5}" for c in COLUMNS) + f" {r['seconds']:>5}")
+        bad += sum(r[c] for c in COLUMNS)
+    print(f"seed {seed}; {'PASS' if bad == 0 else 'FAIL'}")
+    return bad
+
+
+def main():
+    why = realkube.unavailable()
+    if why:
+        log(f"the VK chaos trials are skipped: {why}")
+        return 0
+    log(f"seed {chaos.SEED}: {TRIALS} local trials x {PODS} pods, {SLURM_TRIALS} slurm trials "
+        f"x {SLURM_PODS} pods, behind interlink-vk on the real API server, a chaos event "
+        f"every ~{chaos.EVERY}s")
+    plan = [("local", PODS)] * TRIALS + [("slurm", SLURM_PODS)] * SLURM_TRIALS
+    return 0 if table(run_trials(plan, chaos.SEED), chaos.SEED) == 0 else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
