@@ -73,9 +73,11 @@ class VKTrial(chaos.Trial):
     """chaos.Trial's stack and chaos, with interlink-vk in front and the
     pods driven through the real API server."""
 
-    def __init__(self, number, backend, n_pods, rng, kube, cluster=None):
+    def __init__(self, number, backend, n_pods, rng, kube, cluster=None,
+                 kill_apiserver=APISERVER):
         super().__init__(number, backend, n_pods, rng, cluster)
         self.kube = kube
+        self.kill_apiserver = kill_apiserver
         self.kills["vk"] = 0
         self.kills["apiserver"] = 0
         self.label = f"vkchaos{number}"
@@ -103,7 +105,7 @@ class VKTrial(chaos.Trial):
 
     def chaos_events(self):
         # The VK twice as often: it is what this suite is about.
-        return ["vk", "vk"] + super().chaos_events() + (["apiserver"] if APISERVER else [])
+        return ["vk", "vk"] + super().chaos_events() + (["apiserver"] if self.kill_apiserver else [])
 
     def chaos_apiserver(self):
         """kill -9 the kube-apiserver, and start it again the same way
