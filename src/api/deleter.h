@@ -7,11 +7,6 @@
 /* Start / stop the background retrier (a->deleter).  Start: 0 or -1. */
 int deleter_start(api *a);
 void deleter_stop(api *a);
-/* Record the intent before relaying a delete, so that a delete the plugin
- * confirms but the database cannot forget (disk full), or that is cut by
- * a crash, is finished by the retrier.  Due after the relay's own
- * deadline.  0, or -1 when the database failed (then do not relay). */
-int deleter_intend(api *a, const char *uid, const char *body, size_t len);
 /* What a plugin's answer to a delete means.  Nothing is ever dropped: a
  * delete interlink forgot would leave the pod's work running. */
 typedef enum deleter_outcome {
@@ -32,6 +27,11 @@ deleter_outcome deleter_judge(const il_http_result *res, int transport_rc);
  * delete then would orphan the pod); else DELETER_TRANSIENT. */
 deleter_outcome deleter_verdict(api *a, const char *body, size_t len, const il_http_result *res,
                                 int transport_rc);
+/* Record the intent before relaying a delete, so that a delete the plugin
+ * confirms but the database cannot forget (disk full), or that is cut by
+ * a crash, is finished by the retrier.  Due after the relay's own
+ * deadline.  0, or -1 when the database failed (then do not relay). */
+int deleter_intend(api *a, const char *uid, const char *body, size_t len);
 /* Why a relayed delete failed, for logs and the caller.  Caller frees. */
 char *deleter_reason(const il_http_result *res, int transport_rc);
 /* Record a delete the plugin did not confirm (transport_rc != 0: it was

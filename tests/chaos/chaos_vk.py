@@ -388,30 +388,14 @@ def run_trials(plan, seed):
     """plan: (backend, pods) per trial; the rows of the table."""
     rng = random.Random(seed)
     kube = realkube.RealKube()
-    cluster, rows = None, []
+
+    def make_trial(n, backend, n_pods, cluster):
+        kube.reset()
+        return VKTrial(n, backend, n_pods, rng, kube, cluster)
     try:
-        for n, (backend, n_pods) in enumerate(plan, 1):
-            if backend == "slurm" and cluster is None:
-                import slurmutil as su
-                cluster = su.start_cluster(cpus=16)
-                if cluster.error:
-                    log(f"SLURM trials skipped: {cluster.error.splitlines()[0]}")
-                    break
-            kube.reset()
-            trial = VKTrial(n, backend, n_pods, rng, kube, cluster if backend == "slurm" else None)
-            try:
-                log(f"trial {n} ({backend} behind the VK, {n_pods} pods) in {trial.dir}")
-                r = trial.run()
-            finally:
-                trial.close()
-            rows.append((n, backend, n_pods, r))
-            log(f"trial {n}: {r}")
+        return chaos.run_plan(plan, make_trial, " behind the VK")
     finally:
-        if cluster is not None:
-            import slurmutil as su
-            su.stop_cluster(cluster)
         kube.stop()
-    return rows
 
 
 def table(rows, seed):

@@ -7,6 +7,8 @@ retry interval; any other 4xx is retried with a growing delay.  Before,
 every 4xx dropped the pending delete: the pod's work ran on, orphaned."""
 import os
 
+import pytest
+
 import harness
 from apiutil import MisbehavingPlugin, host_pod, uid, wait_until
 
@@ -98,44 +100,23 @@ def test_404_from_a_plugin_that_lost_the_pod_means_gone(tmp_path):
         stack.stop()
 
 
-def test_404_on_every_path_is_not_gone(tmp_path):
-    """A wrong SidecarURL (or a proxy) answers 404 to every path: the
-    delete is not taken for done (the pod may still run); it stays
-    pending and is finished once the plugin is back."""
+@pytest.mark.parametrize("answer, caller_hears", [(404, 503), (400, 400)])
+def test_refusal_is_kept_and_retried(tmp_path, answer, caller_hears):
+    """404 on every path (a wrong SidecarURL or a proxy: the pod may still
+    run, so it is not "gone"), or 400 (a plugin that cannot read the
+    delete, say an older one: retried with a growing delay): the caller
+    hears it, the pod stays listed with the reason, and once a plugin that
+    takes the delete is back, the retry deletes the pod."""
     stack = harness.Stack(tmp_path / "s", api_extra={"PendingDeleteRetrySeconds": 1}).start()
     stack.fake = None
     try:
-        pod = running_pod(stack, "misrouted")
-        swap_plugin(stack, "code", 404)
+        pod = running_pod(stack, f"refused-{answer}")
+        swap_plugin(stack, "code", answer)
         code, body = stack.delete(pod)
-        assert code == 503, body
-        listed = pods_by_uid(stack)[uid(pod)]
-        assert "404" in (listed.get("deletePending") or ""), listed
-        swap_plugin(stack)
-        wait_until(lambda: uid(pod) not in pods_by_uid(stack), timeout=20,
-                   what="the delete finished once the plugin is back")
-        assert not os.path.exists(plugin_dir(stack, pod))
-    finally:
-        if stack.fake is not None:
-            swap_plugin(stack)
-        stack.stop()
-
-
-def test_other_4xx_is_retried_with_backoff_not_dropped(tmp_path):
-    """A plugin refusing the delete with 400 (say, an older plugin that
-    cannot parse it): the caller hears the 400, the pod stays listed with
-    the reason, and once a plugin that takes it is back, the retry
-    deletes the pod."""
-    stack = harness.Stack(tmp_path / "s", api_extra={"PendingDeleteRetrySeconds": 1}).start()
-    stack.fake = None
-    try:
-        pod = running_pod(stack, "refused")
-        swap_plugin(stack, "code", 400)
-        code, body = stack.delete(pod)
-        assert code == 400, body
+        assert code == caller_hears, body
         assert "retries it" in str(body), body
         listed = pods_by_uid(stack)[uid(pod)]
-        assert "400" in (listed.get("deletePending") or ""), listed
+        assert str(answer) in (listed.get("deletePending") or ""), listed
         swap_plugin(stack)
         wait_until(lambda: uid(pod) not in pods_by_uid(stack), timeout=30,
                    what="the refused delete retried and confirmed")
