@@ -42,6 +42,7 @@ Environment:
 Exit status 0 only when no pod of any trial was lost, duplicated, wrong,
 log-less, stuck or orphaned."""
 import concurrent.futures
+import http.client
 import os
 import random
 import signal
@@ -132,7 +133,7 @@ class VKTrial(chaos.Trial):
             try:
                 if self.kube.api.get("/readyz")[0] == 200:
                     return
-            except OSError:
+            except (OSError, http.client.HTTPException):
                 pass
             time.sleep(0.5)
         raise RuntimeError("the kube-apiserver did not come back within 120 s")
@@ -177,7 +178,7 @@ class VKTrial(chaos.Trial):
                 if code < 500 and code != 429:
                     return code, answer
                 last = f"{code} {answer}"
-            except OSError as e:
+            except (OSError, http.client.HTTPException) as e:   # cut by a kill
                 last = e
             time.sleep(0.5)
         raise RuntimeError(f"{method} {path}: {last}")
@@ -230,7 +231,7 @@ class VKTrial(chaos.Trial):
                 params["resourceVersion"] = version
             try:
                 w = self.kube.api.watch(PODS_PATH, **params)
-            except OSError:
+            except (OSError, http.client.HTTPException):
                 time.sleep(0.5)
                 continue
             if w.status != 200:   # the API server is starting: again
