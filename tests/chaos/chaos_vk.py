@@ -75,10 +75,11 @@ class VKTrial(chaos.Trial):
     pods driven through the real API server."""
 
     def __init__(self, number, backend, n_pods, rng, kube, cluster=None,
-                 kill_apiserver=APISERVER):
+                 kill_apiserver=APISERVER, force_deletes=True):
         super().__init__(number, backend, n_pods, rng, cluster)
         self.kube = kube
         self.kill_apiserver = kill_apiserver
+        self.force_deletes = force_deletes
         self.kills["vk"] = 0
         self.kills["apiserver"] = 0
         self.label = f"vkchaos{number}"
@@ -266,7 +267,8 @@ class VKTrial(chaos.Trial):
         self.start_vk()
         self.start_chaos()
         delays = {name: self.rng.uniform(0, 3) for name in self.early}
-        forced = {name for name in self.early if self.rng.random() < 0.5}
+        forced = {name for name in self.early
+                  if self.force_deletes and self.rng.random() < 0.5}
         with concurrent.futures.ThreadPoolExecutor(chaos.CREATE_WORKERS) as pool:
             list(pool.map(self.create, objects))
             for name in sorted(self.early):
