@@ -16,7 +16,7 @@ typedef struct store_pod {
     char *uid;
     char *ns;
     char *name;
-    char *job_id;             /* NULL until the plugin accepted the pod */
+    char *job_id;             /* "" while its create is in doubt (create.c) */
     char *phase;              /* NULL until a status was seen */
     json_t *pod;              /* the pod as created (new reference) */
     json_t *status;           /* last PodStatus or NULL (new reference) */

@@ -125,3 +125,37 @@ def test_refusal_is_kept_and_retried(tmp_path, answer, caller_hears):
         if stack.fake is not None:
             swap_plugin(stack)
         stack.stop()
+
+
+def test_a_create_the_plugin_did_not_answer_stays_deletable(tmp_path):
+    """The plugin starts the pod and dies before answering (here: a relay
+    that drops its answer): interlink answers 502 but keeps the pod, with
+    an empty job id, in /pods, so a virtual kubelet that finds no API
+    object for it deletes it, and the delete stops it.  Before, interlink
+    forgot it: a pod force-deleted while the VK was down ran on, orphaned
+    (found by tests/chaos/chaos_vk.py)."""
+    cut = str(tmp_path / "cut.sock")
+    stack = harness.Stack(tmp_path / "s", api_extra={"SidecarURL": "unix://" + cut})
+    stack.start_plugin()
+    relay = MisbehavingPlugin(cut, "cut", forward=stack.plugin_sock)
+    try:
+        stack.start_api()
+        pod = host_pod("in-doubt", "sleep 300")
+        code, body = stack.create(harness.create_request(pod))
+        assert code == 502, body
+        assert os.path.isdir(plugin_dir(stack, pod))   # the plugin did start it
+        listed = pods_by_uid(stack)
+        assert uid(pod) in listed and listed[uid(pod)]["JID"] == "", listed
+        relay.stop()
+        stack.api.stop()
+        stack.api_cfg = harness.write_yaml(stack.api_cfg, {
+            "InterlinkAddress": stack.api_addr, "SidecarURL": stack.plugin_addr,
+            "DataRootFolder": os.path.join(stack.dir, "api-data")})
+        stack.start_api()
+        code, body = stack.delete(pod)
+        assert code == 200, body
+        assert uid(pod) not in pods_by_uid(stack)
+        assert not os.path.exists(plugin_dir(stack, pod))
+    finally:
+        relay.stop()
+        stack.stop()
