@@ -82,11 +82,7 @@ def test_bounded_vk_chaos(tmp_path, real_kube):
     real_kube.reset()
     rng = random.Random(int(os.environ.get("CHAOS_SEED", time.time())))
     # The session's API server is left alone: its restart alone can take 10 s here.
-    # No forced deletes: a pod force-deleted while the VK is down, whose create
-    # the plugin ran but interlink never recorded (the plugin was killed before
-    # answering), is still orphaned on the backend (docs/reliability.md, open).
-    trial = chaos_vk.VKTrial(1, "local", 20, rng, real_kube, kill_apiserver=False,
-                             force_deletes=False)
+    trial = chaos_vk.VKTrial(1, "local", 20, rng, real_kube, kill_apiserver=False)
     try:
         result = trial.run()
     finally:
