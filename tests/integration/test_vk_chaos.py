@@ -3,7 +3,6 @@ real_kube): a bounded trial of tests/chaos/chaos_vk.py (the full one is
 `make chaos`), and what the VK does with a delete interlink answers 404."""
 import os
 import random
-import subprocess
 import sys
 import time
 
@@ -77,7 +76,7 @@ def test_bounded_vk_chaos(tmp_path, real_kube):
     interlink-local are killed (an event every ~1.5 s) and the disk fills:
     none lost, run twice, wrong, log-less, stuck Terminating or orphaned."""
     import chaos_vk
-    if subprocess.run(["mountpoint", "-q", "/"], check=False).returncode != 0 or os.geteuid():
+    if os.geteuid() != 0:
         pytest.skip("needs root to mount the trial's tmpfs")
     real_kube.reset()
     rng = random.Random(int(os.environ.get("CHAOS_SEED", time.time())))
