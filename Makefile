@@ -73,11 +73,15 @@ bench:
 	bench/bench.sh $(BUILD)/bin
 
 # The chaos suite (tests/chaos/chaos.py; not part of `make test`): kill -9,
-# outages and full disks during create/delete storms, then a per-pod check.
-# CHAOS_TRIALS, CHAOS_PODS, CHAOS_SLURM_TRIALS, ... size it (docs/reliability.md).
+# outages and full disks during create/delete storms, then a per-pod check;
+# then the same with interlink-vk and the real API server (chaos_vk.py).
+# CHAOS_TRIALS, CHAOS_PODS, CHAOS_VK_TRIALS, ... size it (docs/reliability.md).
 chaos: all
 	@scripts/deps.sh test
-	IL_BIN_DIR=$(CURDIR)/$(BUILD)/bin IL_SOURCE_DIR=$(CURDIR) /usr/bin/python3 tests/chaos/chaos.py
+	rc=0; \
+	IL_BIN_DIR=$(CURDIR)/$(BUILD)/bin IL_SOURCE_DIR=$(CURDIR) /usr/bin/python3 tests/chaos/chaos.py || rc=1; \
+	IL_BIN_DIR=$(CURDIR)/$(BUILD)/bin IL_SOURCE_DIR=$(CURDIR) /usr/bin/python3 tests/chaos/chaos_vk.py || rc=1; \
+	exit $$rc
 
 valgrind: all
 	tests/valgrind/valgrind.sh $(BUILD)/bin

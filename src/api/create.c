@@ -5,7 +5,9 @@
  * entry per container with the objects it mounts), and relayed.  A UID
  * that was already submitted gets its stored job id back without a second
  * submission, also when the duplicates arrive concurrently or after a
- * restart. */
+ * restart.  A create the plugin did not answer is remembered "in doubt"
+ * (remember_in_doubt) so that the pod it may have started is never out of
+ * reach of a delete. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -84,13 +86,16 @@ static json_t *prepare_plugin_body(il_request *req, json_t *body, il_pod *pod)
 }
 
 /* Relay to the plugin; the job id on success (caller frees), else NULL
- * after answering the caller. */
-static char *submit(api *a, il_request *req, json_t *plugin_body, const il_pod *pod)
+ * after answering the caller, with *in_doubt set when the plugin may have
+ * started the pod anyway (no answer, a 5xx: it may have died after acting). */
+static char *submit(api *a, il_request *req, json_t *plugin_body, const il_pod *pod,
+                    bool *in_doubt)
 {
     char *text = json_dumps(plugin_body, JSON_COMPACT);
     il_http_result res;
     int rc = relay_call_for(a, req, "POST", "/create", text, strlen(text), pod->ns, &res);
     free(text);
+    *in_doubt = rc != 0 || res.status >= 500 || res.status == 200;
     if (rc != 0) {
         relay_unreachable(a, req, "/create", &res);
         il_http_result_free(&res);
@@ -102,8 +107,10 @@ static char *submit(api *a, il_request *req, json_t *plugin_body, const il_pod *
     } else {
         json_t *answer = json_loadb(res.body.data, res.body.len, 0, NULL);
         const char *jid = json_string_value(json_object_get(answer, "PodJID"));
-        if (jid && *jid)
+        if (jid && *jid) {
             job_id = il_xstrdup(jid);
+            *in_doubt = false;
+        }
         else
             il_respond_error(req, 502, "plugin answered /create for %s without a PodJID: %.200s",
                              pod->uid, il_buf_cstr(&res.body));
@@ -111,6 +118,22 @@ static char *submit(api *a, il_request *req, json_t *plugin_body, const il_pod *
     }
     il_http_result_free(&res);
     return job_id;
+}
+
+/* A create the plugin may have acted on without answering (killed after
+ * starting the pod, say) is kept as a row with an empty job id: listed in
+ * /pods, so a virtual kubelet that finds no API object for it deletes it,
+ * and a delete reaches the plugin; a repeated create submits it again (the
+ * plugin's create is idempotent) and records the job id.  Forgetting it
+ * would orphan the pod when its API object vanishes before a retry. */
+static void remember_in_doubt(api *a, const il_pod *pod, json_t *pod_json)
+{
+    if (store_put_created(a->store, pod->uid, pod->ns, pod->name, "", pod_json) == 0)
+        il_warn("create of %s/%s (%s) not confirmed: the plugin may have started it; kept "
+                "until a create or a delete settles it", pod->ns, pod->name, pod->uid);
+    else
+        il_error("create of %s/%s (%s) not confirmed and not recorded: if the plugin started "
+                 "it, only a delete of its UID stops it", pod->ns, pod->name, pod->uid);
 }
 
 static void respond_created(il_request *req, const char *uid, const char *job_id)
@@ -145,7 +168,7 @@ void handle_create(il_request *req, void *ud)
         il_respond_error(req, 409, "pod UID %s is already in use in another namespace",
                          pod.uid);
         store_pod_free(&known);
-    } else if (found == 1) {
+    } else if (found == 1 && *known.job_id) {
         il_info("create %s/%s (%s): already submitted as job %s", pod.ns, pod.name, pod.uid,
                 known.job_id);
         respond_created(req, pod.uid, known.job_id);
@@ -153,7 +176,12 @@ void handle_create(il_request *req, void *ud)
     } else if (found < 0) {
         il_respond_error(req, 500, "state database error; see the server log");
     } else {
-        char *job_id = submit(a, req, plugin_body, &pod);
+        if (found == 1)
+            store_pod_free(&known);   /* a create in doubt: submit again (idempotent) */
+        bool in_doubt = false;
+        char *job_id = submit(a, req, plugin_body, &pod, &in_doubt);
+        if (!job_id && in_doubt && found == 0)
+            remember_in_doubt(a, &pod, json_object_get(body, "pod"));
         if (job_id && store_put_created(a->store, pod.uid, pod.ns, pod.name, job_id,
                                         json_object_get(body, "pod")) != 0) {
             /* Never acknowledge what is not durable: the caller retries,

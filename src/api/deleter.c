@@ -9,7 +9,15 @@
  * forgotten.  So a delete from interlinkctl or from an upstream virtual
  * kubelet, which do not retry, is never lost, not even across a restart.
  * Until then the pod stays in /pods (with "deletePending": the reason) and
- * /status reports what the backend says. */
+ * /status reports what the backend says.
+ *
+ * A refusal (4xx) is never a reason to forget the delete: that would leave
+ * the pod's work running with nobody to stop it.  deleter_judge() sorts
+ * the answers: 404/410 mean the plugin no longer knows the pod (done,
+ * once its /status agrees: a wrong URL answers 404 too);
+ * 401/403, 408, 409, 423, 425 and 429 are cured by time (a token rotated
+ * on one side, a conflict, a rate limit); any other 4xx is retried with a
+ * growing delay, up to REFUSED_DELAY_CAP_S, and logged as an error. */
 #include "deleter.h"
 
 #include <errno.h>
@@ -22,6 +30,9 @@
 #include "log.h"
 #include "metrics.h"
 #include "timeutil.h"
+
+/* The longest wait between two tries of a delete the plugin refused. */
+#define REFUSED_DELAY_CAP_S 3600
 
 typedef struct deleter {
     pthread_mutex_t mu;
@@ -43,6 +54,67 @@ char *deleter_reason(const il_http_result *res, int transport_rc)
                         body);
 }
 
+deleter_outcome deleter_judge(const il_http_result *res, int transport_rc)
+{
+    if (transport_rc != 0)
+        return DELETER_TRANSIENT;
+    switch (res->status) {
+    case 200:
+        return DELETER_CONFIRMED;
+    case 404:
+    case 410:
+        return DELETER_GONE;
+    case 401:
+    case 403:
+    case 408:
+    case 409:
+    case 423:
+    case 425:
+    case 429:
+        return DELETER_TRANSIENT;
+    default:
+        return res->status >= 400 && res->status < 500 ? DELETER_REFUSED : DELETER_TRANSIENT;
+    }
+}
+
+/* True when the plugin answers /status for the pod in body with an empty
+ * list: it does not know the pod. */
+static bool plugin_does_not_know(api *a, const char *body, size_t len)
+{
+    char *list = il_xasprintf("[%.*s]", (int)len, body);
+    il_http_result res;
+    int rc = relay_call(a, NULL, "GET", "/status", list, strlen(list), &res);
+    bool unknown = false;
+    if (rc == 0 && res.status == 200) {
+        json_t *answer = json_loadb(res.body.data, res.body.len, 0, NULL);
+        unknown = json_is_array(answer) && json_array_size(answer) == 0;
+        json_decref(answer);
+    }
+    il_http_result_free(&res);
+    free(list);
+    return unknown;
+}
+
+deleter_outcome deleter_verdict(api *a, const char *body, size_t len, const il_http_result *res,
+                                int transport_rc)
+{
+    deleter_outcome o = deleter_judge(res, transport_rc);
+    if (o == DELETER_GONE && !plugin_does_not_know(a, body, len))
+        return DELETER_TRANSIENT;
+    return o;
+}
+
+/* Seconds until the next try: the retry interval, doubled per refusal. */
+static long long retry_delay(const api *a, deleter_outcome o, long long attempts)
+{
+    long long delay = a->cfg.pending_delete_retry_s;
+    if (o != DELETER_REFUSED)
+        return delay;
+    for (long long i = 0; i < attempts && delay < REFUSED_DELAY_CAP_S; i++)
+        delay *= 2;
+    return delay < REFUSED_DELAY_CAP_S ? delay : REFUSED_DELAY_CAP_S;
+}
+
 int deleter_intend(api *a, const char *uid, const char *body, size_t len)
 {
     long long due = (long long)time(NULL) + a->cfg.pending_delete_retry_s +
@@ -51,35 +123,39 @@ int deleter_intend(api *a, const char *uid, const char *body, size_t len)
 }
 
 int deleter_record(api *a, const char *uid, const char *body, size_t len,
-                   const il_http_result *res, int transport_rc)
+                   const il_http_result *res, int transport_rc, long long attempts)
 {
     char *reason = deleter_reason(res, transport_rc);
-    long long next = (long long)time(NULL) + a->cfg.pending_delete_retry_s;
-    int rc = store_put_pending_delete(a->store, uid, body, len, reason, next);
-    if (rc == 0)
-        il_warn("delete of %s not confirmed (%s): retrying every %llds", uid, reason,
-                (long long)a->cfg.pending_delete_retry_s);
+    deleter_outcome o = deleter_judge(res, transport_rc);
+    long long delay = retry_delay(a, o, attempts);
+    int rc = store_put_pending_delete(a->store, uid, body, len, reason,
+                                      (long long)time(NULL) + delay);
+    if (rc == 0 && o == DELETER_REFUSED)
+        il_error("delete of %s refused by the plugin (%s): retrying in %llds (the pod's work "
+                 "may still run)", uid, reason, delay);
+    else if (rc == 0)
+        il_warn("delete of %s not confirmed (%s): retrying in %llds", uid, reason, delay);
     else
         il_error("delete of %s not confirmed (%s) and not recorded for a retry", uid, reason);
     free(reason);
     return rc;
 }
 
-/* One retry; true when the plugin confirmed it (and the pod is forgotten). */
+/* One retry; true when the plugin confirmed it (and the pod is forgotten).
+ * A confirmed delete whose row cannot be removed yet (disk full) stays
+ * due and is tried again on the next pass. */
 static bool retry_one(api *a, const store_pending_delete *p)
 {
     il_http_result res;
     int rc = relay_call(a, NULL, "POST", "/delete", p->body, strlen(p->body), &res);
-    bool done = rc == 0 && res.status == 200;
-    if (done && store_delete(a->store, p->uid) == 0) {
-        il_info("pending delete of %s confirmed after %lld attempts", p->uid, p->attempts + 1);
-    } else if (rc == 0 && res.status >= 400 && res.status < 500) {
-        il_error("pending delete of %s refused by the plugin (%ld): given up", p->uid,
-                 res.status);
-        store_forget_pending_delete(a->store, p->uid);
-    } else if (!done) {
-        deleter_record(a, p->uid, p->body, strlen(p->body), &res, rc);
-    }
+    deleter_outcome o = deleter_verdict(a, p->body, strlen(p->body), &res, rc);
+    bool done = o == DELETER_CONFIRMED || o == DELETER_GONE;
+    if (done && store_delete(a->store, p->uid) == 0)
+        il_info("pending delete of %s %s after %lld attempts", p->uid,
+                o == DELETER_GONE ? "done (the plugin no longer knows the pod)" : "confirmed",
+                p->attempts + 1);
+    else if (!done)
+        deleter_record(a, p->uid, p->body, strlen(p->body), &res, rc, p->attempts);
     il_http_result_free(&res);
     return done;
 }

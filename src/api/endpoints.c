@@ -15,6 +15,19 @@
 
 /* ---- /delete ---------------------------------------------------------------- */
 
+/* What the caller of a delete the plugin did not confirm hears.  A
+ * refusal of the request is the caller's to hear; a 401 or 429 the plugin
+ * gave interlink is the plugin's trouble and would be misread as about the
+ * caller (503: try again). */
+static int delete_failure_status(const il_http_result *res, int rc, deleter_outcome o)
+{
+    if (rc != 0)
+        return res->timed_out ? 504 : 502;
+    if (o == DELETER_REFUSED || (res->status >= 500 && res->status <= 599))
+        return (int)res->status;
+    return res->status >= 400 && res->status < 500 ? 503 : 502;
+}
+
 /* The plugin gets the caller's bytes unchanged (upstream forwards the
  * original body), and the pod is forgotten only once the plugin confirmed.
  * The delete is recorded as pending before it is relayed (deleter.c): a
@@ -50,25 +63,25 @@ void handle_delete(il_request *req, void *ud)
     }
     il_http_result res;
     int rc = relay_call_for(a, req, "POST", "/delete", raw, raw_len, pod.ns, &res);
-    if (rc != 0 || res.status >= 500) {
-        deleter_record(a, pod.uid, raw, raw_len, &res, rc);
+    deleter_outcome o = deleter_verdict(a, raw, raw_len, &res, rc);
+    if (o == DELETER_TRANSIENT || o == DELETER_REFUSED) {
+        deleter_record(a, pod.uid, raw, raw_len, &res, rc, 0);
         char *why = deleter_reason(&res, rc);
-        int status = rc != 0               ? (res.timed_out ? 504 : 502)
-                     : res.status <= 599 ? (int)res.status
-                                         : 502;
+        int status = delete_failure_status(&res, rc, o);
         il_respond_error(req, status,
                          "delete of %s not confirmed (%s); interlink retries it in the "
                          "background", pod.uid, why);
         free(why);
-    } else if (res.status != 200) {
-        store_forget_pending_delete(a->store, pod.uid);   /* refused: retrying cannot help */
-        relay_failure(req, "delete", &res);
     } else if (store_delete(a->store, pod.uid) != 0) {
         /* The backend is clean; the pending record finishes the rest once
          * the database is writable again. */
         il_respond_error(req, 503, "pod %s was deleted by the plugin but the state database "
                          "could not forget it yet (disk full?); interlink retries it in the "
                          "background", pod.uid);
+    } else if (o == DELETER_GONE) {
+        il_info("deleted pod %s/%s (%s): the plugin no longer knew it", pod.ns, pod.name,
+                pod.uid);
+        il_respond_text(req, 200, "Pod %s deleted (the plugin no longer knew it)\n", pod.uid);
     } else {
         il_info("deleted pod %s/%s (%s)", pod.ns, pod.name, pod.uid);
         il_respond(req, 200, "text/plain; charset=utf-8", res.body.data, res.body.len);

@@ -343,11 +343,6 @@ int store_put_pending_delete(store *st, const char *uid, const char *body, size_
     return rc;
 }
 
-int store_forget_pending_delete(store *st, const char *uid)
-{
-    return exec_uid(st, "DELETE FROM pending_deletes WHERE uid = ?", uid);
-}
-
 int store_list_pending_deletes(store *st, long long due, store_pending_delete **out, size_t *n)
 {
     *out = NULL;

@@ -16,7 +16,7 @@ typedef struct store_pod {
     char *uid;
     char *ns;
     char *name;
-    char *job_id;             /* NULL until the plugin accepted the pod */
+    char *job_id;             /* "" while its create is in doubt (create.c) */
     char *phase;              /* NULL until a status was seen */
     json_t *pod;              /* the pod as created (new reference) */
     json_t *status;           /* last PodStatus or NULL (new reference) */
@@ -57,8 +57,6 @@ int store_delete(store *st, const char *uid);
  * (unix seconds).  0 or -1. */
 int store_put_pending_delete(store *st, const char *uid, const char *body, size_t len,
                              const char *reason, long long next_at);
-/* Drop a pending delete (the plugin refused it for good); the pod stays. */
-int store_forget_pending_delete(store *st, const char *uid);
 /* The pending deletes due at or before due, soonest first.  0 or -1. */
 int store_list_pending_deletes(store *st, long long due, store_pending_delete **out, size_t *n);
 void store_pending_deletes_free(store_pending_delete *p, size_t n);

@@ -149,6 +149,30 @@ static int create(vk *v, const vk_pod_view *p)
 
 /* ---- delete ------------------------------------------------------------ */
 
+/* True when interlink's /status for the pod is an empty list: neither it
+ * nor its plugin knows the pod. */
+static bool interlink_does_not_know(vk *v, const json_t *pod)
+{
+    json_t *list = json_pack("[O]", pod);
+    il_http_result res;
+    int rc = vk_interlink_call(v->il, "GET", "/status", "GetStatus", list, &res);
+    bool unknown = false;
+    if (rc == 0 && res.status == 200) {
+        json_t *answer = json_loadb(il_buf_cstr(&res.body), res.body.len, 0, NULL);
+        unknown = json_is_array(answer) && json_array_size(answer) == 0;
+        json_decref(answer);
+    }
+    il_http_result_free(&res);
+    json_decref(list);
+    return unknown;
+}
+
+/* Delete on the backend.  Every failure is retried: a delete given up
+ * would orphan the pod's work.  404/410 mean the pod is unknown (an
+ * upstream interlink relays its plugin's 404 for a pod already deleted),
+ * so nothing is left, once /status agrees (a wrong URL or a proxy answers
+ * 404 to every path).  A failure with an answer is said on the pod too (a
+ * Warning, aggregated), since the pod stays Terminating until it is cured. */
 static int delete_remote(vk *v, const vk_pod_view *p)
 {
     char why[512];
@@ -160,14 +184,21 @@ static int delete_remote(vk *v, const vk_pod_view *p)
     }
     il_http_result res;
     int rc = vk_interlink_call(v->il, "DELETE", "/delete", "DeletePod", p->pod, &res);
-    rc = vk_interlink_ok(&res, rc, why, sizeof why);
+    bool gone = rc == 0 && (res.status == 404 || res.status == 410) &&
+                interlink_does_not_know(v, p->pod);
+    bool answered = rc == 0;
+    rc = gone ? 0 : vk_interlink_ok(&res, rc, why, sizeof why);
     il_http_result_free(&res);
     if (rc < 0) {
         il_warn("pod %s/%s: backend delete failed (will retry): %s", vk_pod_ns(p->pod),
                 vk_pod_name(p->pod), why);
+        if (answered && !p->gone)
+            vk_event(v->kube, v->cfg->node_name, p->pod, "Warning", "FailedKillPod",
+                     "Deleting the pod on the backend failed (retrying): %s", why);
         return RETRY;
     }
-    il_info("pod %s/%s deleted on the backend", vk_pod_ns(p->pod), vk_pod_name(p->pod));
+    il_info("pod %s/%s deleted on the backend%s", vk_pod_ns(p->pod), vk_pod_name(p->pod),
+            gone ? " (interlink no longer knew it)" : "");
     if (p->job_id)
         vk_event(v->kube, v->cfg->node_name, p->pod, "Normal", "Deleted",
                  "Deleted on the backend (job %s)", p->job_id);

@@ -122,8 +122,11 @@ class Trial:
             time.sleep(0.2)
         return False
 
+    def chaos_events(self):
+        return ["interlink", "plugin", "diskfull"] + (["slurmctld"] if self.cluster else [])
+
     def chaos_loop(self):
-        events = ["interlink", "plugin", "diskfull"] + (["slurmctld"] if self.cluster else [])
+        events = self.chaos_events()
         while not self.stop_chaos.wait(self.rng.expovariate(1 / EVERY)):
             what = self.rng.choice(events)
             with self.lock:
@@ -347,34 +350,45 @@ def brief(st):
     return [(c["name"], list((c.get("state") or {}).items())[:1]) for c in st.get("containers", [])]
 
 
+def run_plan(plan, make_trial, what=""):
+    """Run the trials of plan ((backend, pods) each), made by
+    make_trial(number, backend, pods, cluster), starting one SLURM cluster
+    for those that need it; the table's rows (number, backend, pods,
+    result)."""
+    rows, cluster = [], None
+    try:
+        for n, (backend, n_pods) in enumerate(plan, 1):
+            if backend == "slurm" and cluster is None:
+                import slurmutil as su
+                cluster = su.start_cluster(cpus=16)
+                if cluster.error:   # one more try: a port or a daemon raced another cluster
+                    su.stop_cluster(cluster)
+                    cluster = su.start_cluster(cpus=16)
+                if cluster.error:
+                    log(f"SLURM trials skipped: {cluster.error.splitlines()[0]}")
+                    break
+            trial = make_trial(n, backend, n_pods, cluster if backend == "slurm" else None)
+            try:
+                log(f"trial {n} ({backend}{what}, {n_pods} pods) in {trial.dir}")
+                r = trial.run()
+            finally:
+                trial.close()
+            rows.append((n, backend, n_pods, r))
+            log(f"trial {n}: {r}")
+    finally:
+        if cluster is not None:
+            import slurmutil as su
+            su.stop_cluster(cluster)
+    return rows
+
+
 def main():
     rng = random.Random(SEED)
     log(f"seed {SEED}: {TRIALS} local trials x {PODS} pods, {SLURM_TRIALS} slurm trials x "
         f"{SLURM_PODS} pods, a chaos event every ~{EVERY}s")
-    rows = []
     plan = [("local", PODS)] * TRIALS + [("slurm", SLURM_PODS)] * SLURM_TRIALS
-    cluster = None
-    for n, (backend, n_pods) in enumerate(plan, 1):
-        if backend == "slurm" and cluster is None:
-            import slurmutil as su
-            cluster = su.start_cluster(cpus=16)
-            if cluster.error:   # one more try: a port or a daemon raced another cluster
-                su.stop_cluster(cluster)
-                cluster = su.start_cluster(cpus=16)
-            if cluster.error:
-                log(f"SLURM trials skipped: {cluster.error.splitlines()[0]}")
-                break
-        trial = Trial(n, backend, n_pods, rng, cluster if backend == "slurm" else None)
-        try:
-            log(f"trial {n} ({backend}, {n_pods} pods) in {trial.dir}")
-            r = trial.run()
-        finally:
-            trial.close()
-        rows.append((n, backend, n_pods, r))
-        log(f"trial {n}: {r}")
-    if cluster is not None:
-        import slurmutil as su
-        su.stop_cluster(cluster)
+    rows = run_plan(plan, lambda n, backend, n_pods, cluster:
+                    Trial(n, backend, n_pods, rng, cluster))
     print()
     print(f"{'trial':>5} {'backend':>7} {'pods':>5} {'kills':>5} {'ilink':>5} {'plugin':>6} "
           f"{'ctld':>4} {'disk':>4} {'lost':>4} {'dup':>4} {'nolog':>5} {'orphan':>6} {'secs':>5}")

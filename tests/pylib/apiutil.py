@@ -240,14 +240,14 @@ def run_interlink(args, env=None, timeout=10):
 class MisbehavingPlugin:
     """misbehaving_plugin.py run as a subprocess on a unix socket."""
 
-    def __init__(self, sock_path, mode, delay=0.0, log_path=None):
+    def __init__(self, sock_path, mode, delay=0.0, log_path=None, code=400, forward=""):
         self.sock_path = sock_path
         self.address = "unix://" + sock_path
         self.log_path = log_path or sock_path + ".log"
         self.log = open(self.log_path, "ab")
         self.proc = subprocess.Popen(
             [sys.executable, MISBEHAVING_PLUGIN, "--mode", mode, "--delay", str(delay),
-             sock_path], stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True)
+             "--code", str(code), "--forward", forward, sock_path], stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True)
         harness.wait_for_socket(self.address, self.proc)
 
     def requests(self):

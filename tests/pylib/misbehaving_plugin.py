@@ -9,20 +9,28 @@ Listens on a unix socket and, for every request, misbehaves in one way:
   nothttp  answers bytes that are not an HTTP response at all
   error    answers 503 with the text "backend exploded"
   slow     waits --delay seconds, then answers 200 with the JSON body []
+  code     answers --code (an HTTP status) with the text "refused"
+  cut      relays the request to the plugin at --forward (a unix socket),
+           waits for its answer and closes without answering: a plugin
+           killed after it acted
+  forgot   a plugin that lost its pods: /status answers 200 [], every other
+           path --code (404: "not found")
 
 Every request is logged to stdout as "REQUEST <method> <path> <session>" so
 tests can count what reached the plugin.
 
-usage: misbehaving_plugin.py --mode MODE [--delay SECONDS] SOCKET_PATH
+usage: misbehaving_plugin.py --mode MODE [--delay SECONDS] [--code STATUS] [--forward SOCKET]
+       SOCKET_PATH
 """
 import argparse
 import os
+import socket
 import socketserver
 import sys
 import threading
 import time
 
-MODES = ("hang", "close", "garbage", "nothttp", "error", "slow")
+MODES = ("hang", "close", "garbage", "nothttp", "error", "slow", "code", "forgot", "cut")
 
 
 def http_response(code, reason, body, content_type="application/json"):
@@ -46,8 +54,7 @@ class Handler(socketserver.StreamRequestHandler):
             name, _, value = h.partition(":")
             headers[name.strip().lower()] = value.strip()
         length = int(headers.get("content-length", "0") or 0)
-        if length:
-            self.rfile.read(length)
+        self.body = self.rfile.read(length) if length else b""
         return method, path, headers
 
     def handle(self):
@@ -72,6 +79,19 @@ class Handler(socketserver.StreamRequestHandler):
         elif mode == "slow":
             time.sleep(self.server.delay)
             self.wfile.write(http_response(200, "OK", b"[]"))
+        elif mode == "cut":
+            forward = socket.socket(socket.AF_UNIX)
+            forward.connect(self.server.forward)
+            forward.sendall(f"{method} {path} HTTP/1.1\r\nHost: plugin\r\n"
+                            f"Content-Type: application/json\r\nConnection: close\r\n"
+                            f"Content-Length: {len(self.body)}\r\n\r\n".encode() + self.body)
+            while forward.recv(65536):
+                pass
+            forward.close()
+        elif mode == "forgot" and path == "/status":
+            self.wfile.write(http_response(200, "OK", b"[]"))
+        elif mode in ("code", "forgot"):
+            self.wfile.write(http_response(self.server.code, "Refused", b"refused", "text/plain"))
 
 
 class Server(socketserver.ThreadingMixIn, socketserver.UnixStreamServer):
@@ -82,12 +102,15 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--mode", choices=MODES, required=True)
     ap.add_argument("--delay", type=float, default=0.0)
+    ap.add_argument("--code", type=int, default=400)
+    ap.add_argument("--forward", default="")
     ap.add_argument("socket_path")
     args = ap.parse_args()
     if os.path.exists(args.socket_path):
         os.unlink(args.socket_path)
     server = Server(args.socket_path, Handler)
     server.mode, server.delay, server.stopping = args.mode, args.delay, threading.Event()
+    server.code, server.forward = args.code, args.forward
     print(f"misbehaving plugin: mode={args.mode} on {args.socket_path}", flush=True)
     try:
         server.serve_forever()
