@@ -479,7 +479,7 @@ void rn_check_abort(check_run *run);
  * (so a batch system sees the pod fail), 1 if the pod could not run. */
 int rn_supervise(const char *pod_dir, int ready_fd);
 
-/* ---- the pod's tunnel client (tunnel.c) ------------------------------- */
+/* ---- the pod's tunnel client (tunnelclient.c) ------------------------------- */
 
 /* Start the tunnel client of a pod whose request carries "tunnel" (a child
  * process that dials the gateway until stopped; state in tunnel.json).

@@ -1,4 +1,4 @@
-/* tunnel.c -- the pod's tunnel client (rn_tunnel_start).
+/* tunnelclient.c -- the pod's tunnel client (rn_tunnel_start).
  *
  * A pod whose create request carries a "tunnel" object ({"url", "token",
  * "ca"}: the gateway, this pod's credential, the CA that signs the
