@@ -6,7 +6,8 @@
  * UID in the job ad (+InterLinkPodUID) instead of the job name: the
  * staging directory is renamed into place holding an flock on its empty
  * job.json, which condor_submit inherits as fd 3, so the lock lives as long
- * as the submission even if the plugin dies.  After a kill -9:
+ * as the submission even if the plugin dies (a batch of pods, batch.c,
+ * has one lock for all: htc_batch_wait waits for it).  After a kill -9:
  *   - before the rename: a staging directory, removed at startup; nothing
  *     was submitted;
  *   - after it, job.json still empty: whoever takes the lock next (a
@@ -117,59 +118,25 @@ static int write_job_files(const char *staging, void *vjob, il_buf *err)
     return rc == 0 ? give_to_submit_user(job->ctx->cfg, staging, err) : rc;
 }
 
-/* "12.0 - 12.0" (condor_submit -terse) -> "12.0"; NULL if not that. */
-static char *parse_job_id(const char *out)
-{
-    size_t a = strspn(out, "0123456789");
-    if (a == 0 || out[a] != '.')
-        return NULL;
-    size_t b = strspn(out + a + 1, "0123456789");
-    return b > 0 ? il_xstrndup(out, a + 1 + b) : NULL;
-}
-
-/* The schedd could not be reached (503: try again) or refused the job (400). */
-static int submit_failure_status(const cmd_result *res)
-{
-    const char *text = il_buf_cstr(&res->err);
-    return res->status < 0 || strstr(text, "connect") || strstr(text, "Can't find address") ||
-           strstr(text, "unknown host") || strstr(text, "timed out") ? 503 : 400;
-}
-
-static int submit(const htc_ctx *ctx, const char *dir, int lock_fd, char **job_id, il_buf *err)
-{
-    strvec argv = {0};
-    htc_tool_argv(ctx->cfg, "condor_submit", true, false, &argv);
-    if (ctx->cfg->spool)
-        rn_strvec_push(&argv, "-spool");
-    rn_strvec_push(&argv, "-terse");
-    rn_strvec_pushf(&argv, "%s/job.sub", dir);
-    cmd_result res;
-    cmd_run_fd3(argv.v, lock_fd, ctx->cfg->command_timeout_s, &res);
-    *job_id = res.status == 0 ? parse_job_id(il_buf_cstr(&res.out)) : NULL;
-    int rc = *job_id ? 0 : submit_failure_status(&res);
-    if (!*job_id)
-        il_buf_printf(err, "condor_submit failed (exit %d): %s%s", res.status,
-                      il_buf_cstr(&res.err), il_buf_cstr(&res.out));
-    cmd_result_free(&res);
-    rn_strvec_free(&argv);
-    return rc;
-}
-
-/* The submission job_ensure makes: condor_submit of DIR/job.sub. */
+/* The submission job_ensure makes: DIR/job.sub, alone or in a batch. */
 typedef struct condor_submission {
     const htc_ctx *ctx;
     const char *dir;
+    const char *uid;
+    const char *text;         /* job.sub */
 } condor_submission;
 
 static int find_submitted(const void *vsub, const char *uid, char **id)
 {
-    return htc_find_by_uid(((const condor_submission *)vsub)->ctx->cfg, uid, id);
+    const condor_submission *sub = vsub;
+    htc_batch_wait(sub->dir);
+    return htc_find_by_uid(sub->ctx->cfg, uid, id);
 }
 
 static int submit_condor(const void *vsub, int lock_fd, char **id, il_buf *err)
 {
     const condor_submission *sub = vsub;
-    return submit(sub->ctx, sub->dir, lock_fd, id, err);
+    return htc_batch_submit(sub->ctx, sub->dir, sub->uid, sub->text, lock_fd, id, err);
 }
 
 int htc_create(void *vctx, const il_create_request *req, char **job_id, il_buf *err)
@@ -210,7 +177,7 @@ int htc_create(void *vctx, const il_create_request *req, char **job_id, il_buf *
             il_buf_printf(err, "pod %s was deleted while being created", pod->uid);
             status = 409;
         } else if (status == 0) {
-            condor_submission submission = {ctx, dir};
+            condor_submission submission = {ctx, dir, pod->uid, il_buf_cstr(&sub)};
             job_backend backend = {"HTCondor", find_submitted, submit_condor, &submission};
             status = job_ensure(&backend, ctx->pods_dir, dir, pod->uid, created, lock_fd,
                                 job_id, err);
@@ -239,6 +206,7 @@ static void recover_one(const htc_ctx *ctx, const char *uid)
     free(path);
     while (fd >= 0 && flock(fd, LOCK_EX) != 0 && errno == EINTR) {}
     if (fd >= 0 && !id && !(id = job_record_read(dir, NULL))) {
+        htc_batch_wait(dir);
         if (htc_find_by_uid(ctx->cfg, uid, &id) != 0)
             il_warn("pod %s may have an unrecorded job and HTCondor cannot tell: a repeated "
                     "create will look again", uid);
@@ -262,4 +230,5 @@ void htc_recover(const htc_ctx *ctx)
             recover_one(ctx, e->d_name);
     if (d)
         closedir(d);
+    htc_batch_clean(ctx->pods_dir);
 }

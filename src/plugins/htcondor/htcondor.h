@@ -69,6 +69,9 @@ typedef struct htc_config {
     bool enable_probes;
     int64_t command_timeout_s;
     int64_t delete_wait_s;    /* how long a delete waits for the job to leave the queue */
+    int64_t batch_max;        /* pods per condor_submit at most; 1: one each */
+    int64_t batch_window_ms;  /* how long a batch gathers */
+    int64_t submit_parallel;  /* condor_submits running at once at most */
     /* Derived at load: */
     uid_t submit_uid;
     gid_t submit_gid;
@@ -83,8 +86,11 @@ int htc_config_check(void *cfg, il_buf *err);
 
 int htc_runtime_spec(const htc_config *cfg, bool gpu, runtime_spec *out, il_buf *err);
 
+typedef struct htc_batcher htc_batcher;
+
 typedef struct htc_ctx {
     const htc_config *cfg;
+    htc_batcher *batcher;     /* creates gathered into one condor_submit (batch.c) */
     char *pods_dir;           /* DataRootFolder/pods */
     char *runner_path;        /* what job.sh executes on the execute node */
 } htc_ctx;
@@ -142,6 +148,32 @@ void htc_jobs_free(job_info *jobs, ssize_t n);
  * pod directory), then take the job out of the queue (condor_rm), where a
  * spooled job otherwise stays.  0 or -1 (logged). */
 int htc_fetch_spooled(const htc_config *cfg, const char *job_id);
+
+/* ---- many pods per condor_submit (batch.c) ------------------------------ */
+
+htc_batcher *htc_batcher_new(void);
+void htc_batcher_free(htc_batcher *b);
+/* Submit the pod in dir (its job.sub is text, its create lock lock_fd,
+ * held by the caller), gathered with concurrent creates whose job.sub
+ * differs only in directory and UID into one condor_submit.  0 with *id,
+ * or an HTTP status (503: HTCondor cannot say whether it was submitted;
+ * 500: submitted, the id unknown: a retried create finds it). */
+int htc_batch_submit(const htc_ctx *ctx, const char *dir, const char *uid, const char *text,
+                     int lock_fd, char **id, il_buf *err);
+/* Before asking HTCondor for the job of a pod whose create was
+ * interrupted: wait for a batch condor_submit that may still run for it. */
+void htc_batch_wait(const char *dir);
+/* At startup: remove the batch submit files crashed batches left. */
+void htc_batch_clean(const char *pods_dir);
+/* The batch key of a job.sub: dir and uid replaced by the list's macros;
+ * NULL when the text cannot be batched. */
+char *htc_batch_template(const char *text, const char *dir, const char *uid);
+/* The submit description of n pods of one template. */
+void htc_batch_text(const char *tmpl, char *const *dirs, char *const *uids, size_t n,
+                    il_buf *out);
+/* The ids condor_submit -terse printed ("C.P0 - C.P1" lines), at most max,
+ * into ids (caller frees each); -1 (nothing kept) when not that. */
+ssize_t htc_parse_submitted(const char *terse, size_t max, char **ids);
 
 /* ---- callbacks (create.c, status.c, delete.c, ping.c) ------------------ */
 
