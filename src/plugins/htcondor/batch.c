@@ -5,7 +5,8 @@
  * so creates that arrive together are gathered into one condor_submit:
  * group commit.  The first create to find no batch forming leads one: it
  * waits SubmitBatchWindowMs (or until SubmitBatchMax pods wait), takes the
- * waiting pods whose job.sub is the same but for their directory and UID,
+ * waiting pods of one submitting user whose job.sub is the same but for
+ * their directory and UID,
  * and submits them with `queue IL_PodDir,IL_PodUid from ( ... )`: one
  * cluster, one proc per pod, in the list's order.  While it runs, the next
  * creates gather into the next batch (SubmitParallel condor_submits at
@@ -44,6 +45,7 @@
 enum { RETRY_ALONE = -1 };
 
 typedef struct pending {
+    const char *user;         /* submit as; "" or NULL: ourselves */
     const char *dir;
     const char *uid;
     char *tmpl;               /* job.sub with DIR_MACRO and UID_MACRO: the batch key */
@@ -170,11 +172,11 @@ static int submit_failure_status(const cmd_result *res)
 
 /* condor_submit of path, fd3 inherited, expecting n jobs: 0 with ids, or
  * an HTTP status (500: submitted, but the ids cannot be told). */
-static int run_submit(const htc_config *cfg, const char *path, int fd3, size_t n, char **ids,
-                      il_buf *err)
+static int run_submit(const htc_config *cfg, const char *user, const char *path, int fd3,
+                      size_t n, char **ids, il_buf *err)
 {
     strvec argv = {0};
-    htc_tool_argv(cfg, "condor_submit", true, false, &argv);
+    htc_tool_argv_as(cfg, user, "condor_submit", &argv);
     if (cfg->spool)
         rn_strvec_push(&argv, "-spool");
     rn_strvec_push(&argv, "-terse");
@@ -201,11 +203,11 @@ static int run_submit(const htc_config *cfg, const char *path, int fd3, size_t n
     return rc;
 }
 
-static int submit_alone(const htc_config *cfg, const char *dir, int lock_fd, char **id,
-                        il_buf *err)
+static int submit_alone(const htc_config *cfg, const char *user, const char *dir, int lock_fd,
+                        char **id, il_buf *err)
 {
     char *path = rn_store_path(dir, "job.sub");
-    int rc = run_submit(cfg, path, lock_fd, 1, id, err);
+    int rc = run_submit(cfg, user, path, lock_fd, 1, id, err);
     free(path);
     return rc;
 }
@@ -245,8 +247,8 @@ static void batch_unlink(pending **batch, size_t k, const char *path)
 static void run_batch(const htc_ctx *ctx, pending **batch, size_t k)
 {
     if (k == 1) {
-        batch[0]->status = submit_alone(ctx->cfg, batch[0]->dir, batch[0]->lock_fd,
-                                        &batch[0]->id, &batch[0]->err);
+        batch[0]->status = submit_alone(ctx->cfg, batch[0]->user, batch[0]->dir,
+                                        batch[0]->lock_fd, &batch[0]->id, &batch[0]->err);
         return;
     }
     char **dirs = il_xcalloc(k, sizeof(*dirs)), **uids = il_xcalloc(k, sizeof(*uids));
@@ -259,7 +261,7 @@ static void run_batch(const htc_ctx *ctx, pending **batch, size_t k)
     htc_batch_text(batch[0]->tmpl, dirs, uids, k, &text);
     char *path;
     int fd = batch_file(ctx, batch, k, il_buf_cstr(&text), &path, &err);
-    int rc = fd < 0 ? 500 : run_submit(ctx->cfg, path, fd, k, ids, &err);
+    int rc = fd < 0 ? 500 : run_submit(ctx->cfg, batch[0]->user, path, fd, k, ids, &err);
     if (rc == 0)
         il_debug("one condor_submit queued %zu pods", k);
     else
@@ -298,10 +300,10 @@ static void lead(htc_batcher *b, const htc_ctx *ctx)
            pthread_cond_timedwait(&b->cv, &b->mu, &until) != ETIMEDOUT) {}
     pending **batch = il_xcalloc((size_t)cfg->batch_max, sizeof(*batch));
     size_t k = 0;
-    const char *tmpl = b->head->tmpl;
+    const char *tmpl = b->head->tmpl, *user = b->head->user;
     for (pending **pp = &b->head; *pp && k < (size_t)cfg->batch_max;) {
         pending *p = *pp;
-        if (strcmp(p->tmpl, tmpl) == 0) {
+        if (strcmp(p->tmpl, tmpl) == 0 && strcmp(p->user, user) == 0) {
             *pp = p->next;
             p->taken = true;
             batch[k++] = p;
@@ -332,18 +334,19 @@ static int retry_alone(const htc_ctx *ctx, pending *p)
                       p->uid);
         return 503;
     }
-    return p->id ? 0 : submit_alone(ctx->cfg, p->dir, p->lock_fd, &p->id, &p->err);
+    return p->id ? 0 : submit_alone(ctx->cfg, p->user, p->dir, p->lock_fd, &p->id, &p->err);
 }
 
-int htc_batch_submit(const htc_ctx *ctx, const char *dir, const char *uid, const char *text,
-                     int lock_fd, char **id, il_buf *err)
+int htc_batch_submit(const htc_ctx *ctx, const char *user, const char *dir, const char *uid,
+                     const char *text, int lock_fd, char **id, il_buf *err)
 {
     *id = NULL;
+    user = user ? user : "";
     char *tmpl = ctx->cfg->batch_max > 1 ? htc_batch_template(text, dir, uid) : NULL;
     if (!tmpl)
-        return submit_alone(ctx->cfg, dir, lock_fd, id, err);
+        return submit_alone(ctx->cfg, user, dir, lock_fd, id, err);
     htc_batcher *b = ctx->batcher;
-    pending p = {.dir = dir, .uid = uid, .tmpl = tmpl, .lock_fd = lock_fd, .err = IL_BUF_INIT};
+    pending p = {.user = user, .dir = dir, .uid = uid, .tmpl = tmpl, .lock_fd = lock_fd, .err = IL_BUF_INIT};
     pthread_mutex_lock(&b->mu);
     pending **tail = &b->head;
     while (*tail)

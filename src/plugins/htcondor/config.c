@@ -93,6 +93,10 @@ const il_cfg_field htc_config_fields[] = {
      "how long a batch gathers creates before its condor_submit; later ones wait for the next"},
     {"SubmitParallel", NULL, IL_CFG_INT, CFG(submit_parallel), "2",
      "condor_submit calls (batches) running at once at most"},
+    {"IdentityMapFile", NULL, IL_CFG_STRING, CFG(identity_map_file), NULL,
+     "interlink-slurm's map of callers (users, groups) to UnixUser (the account the job is "
+     "submitted as; root plugins only) and Account (its accounting_group); unmapped "
+     "callers are refused (403); empty: every job is SubmitUser's"},
 };
 const size_t htc_config_nfields = sizeof(htc_config_fields) / sizeof(htc_config_fields[0]);
 
@@ -163,7 +167,19 @@ int htc_config_check(void *vcfg, il_buf *err)
                       "MemoryDefaultMB, VacateExtraSeconds and DeleteWaitSeconds at least 0");
         return -1;
     }
-    return identity_check(cfg, err);
+    if (identity_check(cfg, err) != 0)
+        return -1;
+    if (cfg->identity_map_file && cfg->identity_map_file[0] &&
+        !(cfg->identity_map = identity_map_load(cfg->identity_map_file, err)))
+        return -1;
+    return 0;
+}
+
+void htc_config_release(void *vcfg)
+{
+    htc_config *cfg = vcfg;
+    json_decref(cfg->identity_map);
+    cfg->identity_map = NULL;
 }
 
 int htc_runtime_spec(const htc_config *cfg, bool gpu, runtime_spec *out, il_buf *err)

@@ -35,6 +35,7 @@
 
 typedef struct submit_job {
     const htc_ctx *ctx;
+    const htc_identity *who;  /* owns the pod directory */
     const il_pod *pod;
     const char *dir;          /* the pod directory as published */
     const char *submit;       /* job.sub's text */
@@ -68,21 +69,22 @@ static int chown_one(const char *path, const struct stat *sb, int flag, struct F
     return lchown(path, chown_uid, chown_gid);
 }
 
-/* The job runs as SubmitUser and its supervisor writes the state files and
- * logs: the whole pod directory is that user's.  nftw has no context
- * argument, so the ids go through statics under a lock. */
-static int give_to_submit_user(const htc_config *cfg, const char *dir, il_buf *err)
+/* The job runs as its owner (SubmitUser or the mapped user) and its
+ * supervisor writes the state files and logs: the whole pod directory is
+ * that user's.  nftw has no context argument, so the ids go through
+ * statics under a lock. */
+static int give_to_owner(const htc_identity *who, const char *dir, il_buf *err)
 {
     static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
-    if (cfg->submit_uid == geteuid())
+    if (who->uid == geteuid())
         return 0;
     pthread_mutex_lock(&lock);
-    chown_uid = cfg->submit_uid;
-    chown_gid = cfg->submit_gid;
+    chown_uid = who->uid;
+    chown_gid = who->gid;
     int rc = nftw(dir, chown_one, 16, FTW_PHYS);
     pthread_mutex_unlock(&lock);
     if (rc != 0)
-        il_buf_printf(err, "giving %s to SubmitUser: %s", dir, strerror(errno));
+        il_buf_printf(err, "giving %s to %s: %s", dir, who->user, strerror(errno));
     return rc == 0 ? 0 : -1;
 }
 
@@ -115,12 +117,13 @@ static int write_job_files(const char *staging, void *vjob, il_buf *err)
     il_buf_free(&sh);
     if (rc == 0)
         rc = write_file(staging, "job.sub", job->submit, 0644, err);
-    return rc == 0 ? give_to_submit_user(job->ctx->cfg, staging, err) : rc;
+    return rc == 0 ? give_to_owner(job->who, staging, err) : rc;
 }
 
 /* The submission job_ensure makes: DIR/job.sub, alone or in a batch. */
 typedef struct condor_submission {
     const htc_ctx *ctx;
+    const char *user;         /* submit as; "": ourselves */
     const char *dir;
     const char *uid;
     const char *text;         /* job.sub */
@@ -136,7 +139,8 @@ static int find_submitted(const void *vsub, const char *uid, char **id)
 static int submit_condor(const void *vsub, int lock_fd, char **id, il_buf *err)
 {
     const condor_submission *sub = vsub;
-    return htc_batch_submit(sub->ctx, sub->dir, sub->uid, sub->text, lock_fd, id, err);
+    return htc_batch_submit(sub->ctx, sub->user, sub->dir, sub->uid, sub->text, lock_fd, id,
+                            err);
 }
 
 int htc_create(void *vctx, const il_create_request *req, char **job_id, il_buf *err)
@@ -145,18 +149,25 @@ int htc_create(void *vctx, const il_create_request *req, char **job_id, il_buf *
     const il_pod *pod = &req->pod;
     if (rn_poddir_validate(pod, err) != 0)
         return 400;
+    htc_identity who;
+    int status = htc_identity_resolve(ctx->cfg, req->caller, &who, err);
+    if (status != 0)
+        return status;
     const char *where;
     int64_t run_as = pod_run_as_user(pod, &where);
-    if (run_as >= 0 && run_as != (int64_t)ctx->cfg->submit_uid) {
-        il_buf_printf(err, "%s %lld: interlink-htcondor runs every job as SubmitUser (uid %lld) "
-                      "and cannot run it as another user", where, (long long)run_as,
-                      (long long)ctx->cfg->submit_uid);
+    if (run_as >= 0 && run_as != (int64_t)who.uid) {
+        il_buf_printf(err, "%s %lld: interlink-htcondor runs this job as %s (uid %lld) and "
+                      "cannot run it as another user", where, (long long)run_as,
+                      who.user[0] ? who.user : "itself", (long long)who.uid);
         return 400;
     }
     htc_request res;
-    int status = htc_pod_request(ctx->cfg, pod, &res, err);
+    status = htc_pod_request(ctx->cfg, pod, &res, err);
     if (status != 0)
         return status;
+    res.accounting_group = who.accounting_group;
+    res.caller = who.caller;
+    res.tenant = who.tenant;
     char *dir = rn_store_pod_dir(ctx->pods_dir, pod->uid);
     il_buf sub = IL_BUF_INIT;
     runtime_spec rt = {0};
@@ -166,7 +177,8 @@ int htc_create(void *vctx, const il_create_request *req, char **job_id, il_buf *
     if (status == 0 && htc_runtime_spec(ctx->cfg, res.gpus > 0, &rt, err) != 0)
         status = 400;
     if (status == 0) {
-        submit_job job = {.ctx = ctx, .pod = pod, .dir = dir, .submit = il_buf_cstr(&sub)};
+        submit_job job = {.ctx = ctx, .who = &who, .pod = pod, .dir = dir,
+                          .submit = il_buf_cstr(&sub)};
         poddir_opts opts = {.lock_name = JOB_RECORD, .lazy_containers = true,
                             .sync_files = true, .finish = write_job_files, .finish_ctx = &job};
         bool created = false;
@@ -177,7 +189,7 @@ int htc_create(void *vctx, const il_create_request *req, char **job_id, il_buf *
             il_buf_printf(err, "pod %s was deleted while being created", pod->uid);
             status = 409;
         } else if (status == 0) {
-            condor_submission submission = {ctx, dir, pod->uid, il_buf_cstr(&sub)};
+            condor_submission submission = {ctx, who.user, dir, pod->uid, il_buf_cstr(&sub)};
             job_backend backend = {"HTCondor", find_submitted, submit_condor, &submission};
             status = job_ensure(&backend, ctx->pods_dir, dir, pod->uid, created, lock_fd,
                                 job_id, err);

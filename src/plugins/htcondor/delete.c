@@ -33,10 +33,14 @@ static int in_queue(const htc_config *cfg, const char *job_id, const char *uid)
     return rc;
 }
 
-static bool condor_rm(const htc_config *cfg, const char *job_id, bool forcex, il_buf *err)
+/* As the job's owner (the pod directory's: identity.c). */
+static bool condor_rm(const htc_config *cfg, const char *dir, const char *job_id, bool forcex,
+                      il_buf *err)
 {
     strvec argv = {0};
-    htc_tool_argv(cfg, "condor_rm", true, false, &argv);
+    char *owner = htc_pod_owner(cfg, dir);
+    htc_tool_argv_as(cfg, owner, "condor_rm", &argv);
+    free(owner);
     if (forcex)
         rn_strvec_push(&argv, "-forcex");
     rn_strvec_push(&argv, job_id);
@@ -77,7 +81,7 @@ static int remove_job(const htc_config *cfg, const char *dir, const char *job_id
     if (rc == 0)
         return 0;
     write_stop_request(dir, grace);
-    if (!condor_rm(cfg, job_id, false, err) && in_queue(cfg, job_id, uid) != 0)
+    if (!condor_rm(cfg, dir, job_id, false, err) && in_queue(cfg, job_id, uid) != 0)
         return 503;   /* the schedd did not take it, and the job is still there */
     il_buf_reset(err);
     int64_t wait_ms = (grace + cfg->vacate_extra_s + cfg->delete_wait_s) * 1000;
@@ -85,7 +89,7 @@ static int remove_job(const htc_config *cfg, const char *dir, const char *job_id
         return 0;
     il_warn("job %s still in the queue %llds after condor_rm: condor_rm -forcex", job_id,
             (long long)(wait_ms / 1000));
-    condor_rm(cfg, job_id, true, err);
+    condor_rm(cfg, dir, job_id, true, err);
     if (wait_gone(cfg, job_id, uid, il_monotonic_ms() + 10000) == 0)
         return 0;
     il_buf_printf(err, "%sHTCondor job %s is still in the queue; the pod is kept, delete again",

@@ -70,6 +70,7 @@ int main(int argc, char **argv)
         .config_size = sizeof(htc_config),
         .base_offset = offsetof(htc_config, base),
         .config_check = htc_config_check,
+        .config_release = htc_config_release,
         .start = start,
         .stop = stop,
         .ops = &htc_ops,
