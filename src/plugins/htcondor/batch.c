@@ -346,7 +346,8 @@ int htc_batch_submit(const htc_ctx *ctx, const char *user, const char *dir, cons
     if (!tmpl)
         return submit_alone(ctx->cfg, user, dir, lock_fd, id, err);
     htc_batcher *b = ctx->batcher;
-    pending p = {.user = user, .dir = dir, .uid = uid, .tmpl = tmpl, .lock_fd = lock_fd, .err = IL_BUF_INIT};
+    pending p = {.user = user, .dir = dir, .uid = uid, .tmpl = tmpl, .lock_fd = lock_fd,
+                 .err = IL_BUF_INIT};
     pthread_mutex_lock(&b->mu);
     pending **tail = &b->head;
     while (*tail)

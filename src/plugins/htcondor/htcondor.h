@@ -15,6 +15,9 @@
  *               submission may be under way, {"jobId": "C.P"} once
  *               condor_submit answered, plus the final state once seen
  *   job.out     the job's stdout and stderr (the supervisor's own)
+ *   job.batch   while the pod is in a batch condor_submit: a link to the
+ *               batch's submit file, whose flock that condor_submit holds
+ *               (batch.c)
  *   <uid>/      FileTransfer only: the pod directory as the job left it on
  *               the execute node (state files, logs), transferred back
  *               when the job ends
