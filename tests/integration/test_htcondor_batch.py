@@ -31,8 +31,8 @@ def pool():
 def tools(pool):
     """A tools directory: the pool's, with condor_submit wrapped (where
     SUBMIT_USER can run it).  Files under it steer the wrapper: `sleep`
-    (seconds before a batch's real condor_submit), `refuse` (a batch exits
-    1)."""
+    (seconds before a batch's real condor_submit, its output lost), `delay`
+    (the same, output kept), `refuse` (a batch exits 1)."""
     d = pathlib.Path(tempfile.mkdtemp(prefix="ilhtc-tools-", dir="/tmp"))
     os.chmod(d, 0o777)
     for name in os.listdir(pool.bin):
@@ -53,6 +53,7 @@ if [ "$kind" = batch ] && [ -e "$d/sleep" ]; then
     sleep "$(cat "$d/sleep")"
     exec '{real}' -terse "$d/read-$$.sub" >/dev/null 2>&1
 fi
+if [ "$kind" = batch ] && [ -e "$d/delay" ]; then sleep "$(cat "$d/delay")"; fi
 if [ "$kind" = batch ] && [ -e "$d/refuse" ]; then echo refused >&2; exit 1; fi
 exec '{real}' "$@"
 """)
@@ -134,6 +135,30 @@ def test_kill9_during_batch_submit_one_job_each(tmp_path, pool, tools):
             assert len(pool.jobs_of(pod["metadata"]["uid"])) == 1, pod["metadata"]["name"]
         assert "adopted job" in s.plugin.output()   # at start-up, after the wait
         assert not [k for k in calls(tools) if k.startswith("alone")], calls(tools)
+    finally:
+        s.cleanup()
+        pool.wait_gone(s.pods)
+
+
+def test_delete_during_batch_submit_leaves_no_job(tmp_path, pool, tools):
+    """A delete that arrives while the pod's batch condor_submit runs waits
+    for it and removes the job, rather than finding none and leaving the
+    job the submission then makes."""
+    (tools / "delay").write_text("4")
+    s = make_stack(tmp_path, pool, tools)
+    try:
+        pods = [h.make_pod(f"d{i}", [sh("main", "sleep 300")], grace=1) for i in range(3)]
+        with cf.ThreadPoolExecutor(len(pods)) as ex:
+            futures = [ex.submit(s.create, h.create_request(p)) for p in pods]
+            h.wait_for("a batch condor_submit", lambda: any(
+                k.startswith("batch") for k in calls(tools)), timeout=30, interval=0.1)
+            code, body = s.delete(pods[0])
+            assert code == 200, body
+            assert [f.result()[0] for f in futures] == [200] * 3
+        uid = pods[0]["metadata"]["uid"]
+        assert all(u != uid for _, u, _ in pool.queue()), pool.queue()
+        assert len(pool.jobs_of(uid)) == 1   # submitted once, then removed
+        assert not os.path.exists(s.pod_dir(pods[0]))
     finally:
         s.cleanup()
         pool.wait_gone(s.pods)

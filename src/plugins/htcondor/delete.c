@@ -7,11 +7,19 @@
  * and stops the containers with it.  Success only for what happened: a
  * condor_rm the schedd did not accept, or a job still in the queue after
  * the grace period, DeleteWaitSeconds and a condor_rm -forcex, answer 503
- * and keep the pod, so a retried delete finds it again. */
+ * and keep the pod, so a retried delete finds it again.
+ *
+ * A delete that arrives while the pod's create is still submitting waits
+ * for it (the create lock, job.json, and a batch's lock, job.batch):
+ * otherwise it would find no job, remove the pod, and the submission
+ * would then leave a job nobody owns. */
 #include "htcondor.h"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <unistd.h>
 
 #include "log.h"
@@ -103,6 +111,11 @@ int htc_delete(void *vctx, const il_pod *pod, il_buf *err)
     char *dir = rn_poddir_find(ctx->pods_dir, pod);
     if (!dir)
         return 0;
+    char *lock_path = rn_store_path(dir, "job.json");
+    int lock = open(lock_path, O_RDWR | O_CLOEXEC);
+    free(lock_path);
+    while (lock >= 0 && flock(lock, LOCK_EX) != 0 && errno == EINTR) {}
+    htc_batch_wait(dir);
     int64_t grace = rn_poddir_stored_grace(dir, pod);
     job_info final;
     char *job_id = job_record_read(dir, &final);
@@ -117,5 +130,9 @@ int htc_delete(void *vctx, const il_pod *pod, il_buf *err)
     job_info_free(&final);
     free(job_id);
     free(dir);
-    return rc == 0 ? il_plugin_status(rn_poddir_remove(ctx->pods_dir, pod->uid, err)) : rc;
+    if (rc == 0)
+        rc = il_plugin_status(rn_poddir_remove(ctx->pods_dir, pod->uid, err));
+    if (lock >= 0)
+        close(lock);
+    return rc;
 }
