@@ -52,10 +52,11 @@ DEFAULT_SUITE = os.environ.get("IL_CONFORMANCE_SUITE") or os.path.abspath(
 NO_SUITE_EXIT = 77   # CTest's SKIP_RETURN_CODE: reported as skipped, not passed
 DEFAULT_MAPPING = os.path.join(HERE, "images.json")
 # The htcondor backend's jobs run as an ordinary account (HTCondor refuses
-# root) under ContainerRuntime none: the templates a podman node would run go
-# to the host path as when podman is unusable.
-HTCONDOR_NO_PODMAN = ("the htcondor backend runs pods with ContainerRuntime none here (its jobs "
-                      "run as an ordinary user without rootless podman)")
+# root), which has no rootless podman here: the templates a podman node would
+# run go to a node with ContainerRuntime apptainer, whose ApptainerPath is the
+# apptainer double (tests/pylib/fake_apptainer.py; Apptainer cannot be
+# installed here) and whose images are the stand-ins as sandbox directories.
+FAKE_APPTAINER = os.path.join(REPO, "tests", "pylib", "fake_apptainer.py")
 PASS, FAIL, SKIP = "PASS", "FAIL", "SKIP"
 
 
@@ -149,8 +150,12 @@ class Node:
         self.dir = directory
         if pool:
             import htcondorutil
-            self.stack = htcondorutil.CondorStack(os.path.join(directory, "stack"), pool,
-                                                  plugin_extra={"VerboseLogging": bool(verbose)})
+            extra = {"VerboseLogging": bool(verbose)}
+            if runtime == "podman":
+                extra["ApptainerPath"] = os.path.join(os.path.dirname(directory), "apptainer")
+            self.stack = htcondorutil.CondorStack(
+                os.path.join(directory, "stack"), pool, plugin_extra=extra,
+                runtime="apptainer" if runtime == "podman" else "none")
         else:
             self.stack = harness.Stack(os.path.join(directory, "stack"), runtime=runtime)
         self.stack.start()
@@ -205,7 +210,10 @@ class Env:
     def node(self, runtime):
         """The node (started on first use) whose plugin has this runtime."""
         if runtime not in self.nodes:
-            name = f"{self.node_prefix}-{'htcondor' if self.pool else runtime}"
+            name = f"{self.node_prefix}-{runtime}"
+            if self.pool:
+                name = f"{self.node_prefix}-htcondor" + ("-apptainer" if runtime == "podman"
+                                                         else "")
             n = Node(os.path.join(self.workdir, runtime), self.kube, name, runtime, self.verbose,
                      self.pool)
             self.nodes[runtime] = n
@@ -663,7 +671,8 @@ class Runner:
             recipe = c["recipe"]
             if recipe not in self.built:
                 try:
-                    self.built[recipe] = localimages.ensure(recipe)
+                    self.built[recipe] = localimages.sandbox(recipe, self.env.workdir) \
+                        if self.env.pool else localimages.ensure(recipe)
                 except localimages.ImageUnavailable as e:
                     self.built[recipe] = e
             if isinstance(self.built[recipe], Exception):
@@ -780,6 +789,9 @@ def setup_env(args, config, pool=None):
     workdir = args.work_dir or tempfile.mkdtemp(prefix="il-conformance-")
     os.makedirs(workdir, exist_ok=True)
     os.chmod(workdir, 0o755)   # htcondor: the jobs' account reaches the pods' files
+    if pool:
+        shutil.copy(FAKE_APPTAINER, os.path.join(workdir, "apptainer"))
+        os.chmod(os.path.join(workdir, "apptainer"), 0o755)
     env = Env(workdir, args.node_prefix, verbose=args.verbose, kube=args.kube, pool=pool)
     print(f"conformance: on {'the real control plane' if env.real else 'the API server double'}",
           file=sys.stderr)
@@ -866,9 +878,10 @@ def main(argv=None):
         if not pool:
             print(f"conformance: SKIPPED: {why}", file=sys.stderr)
             return NO_SUITE_EXIT
-    podman_reason = HTCONDOR_NO_PODMAN if pool else localimages.podman_usable()
-    if podman_reason and pool:
-        print(f"note: {podman_reason}", file=sys.stderr)
+    podman_reason = None if pool else localimages.podman_usable()
+    if pool:
+        print("note: htcondor backend: the podman templates run with ContainerRuntime "
+              "apptainer (the apptainer double of tests/pylib)", file=sys.stderr)
     elif podman_reason:
         print(f"note: podman unusable, {'its templates FAIL' if args.strict else 'host runtime only'}"
               f": {podman_reason}", file=sys.stderr)
