@@ -4,7 +4,9 @@
 # is absent), measured in one run:
 #
 #   1. submission rate: N pods created through the interlink API by 8
-#      concurrent clients versus the same N plain `condor_submit` calls (one
+#      concurrent clients, with the plugin gathering concurrent creates into
+#      one condor_submit (the default) and with one condor_submit per pod
+#      (SubmitBatchMax 1), versus the same N plain `condor_submit` calls (one
 #      job each) by 8 concurrent workers, and versus one `condor_submit`
 #      queueing all N at once (HTCondor's cheapest way to make N jobs);
 #   2. one /status call covering 1000 pods: its duration and how many times
@@ -36,18 +38,18 @@ cleanup() {
 }
 trap cleanup EXIT
 
-# condor_q and condor_history wrappers: one line per invocation; the other
-# tools as they are.
+# condor_q, condor_history and condor_submit wrappers: one line per
+# invocation; the other tools as they are.
 mkdir -p "$WORK/bin"
 for t in "$CONDOR_HOME"/bin/condor_*; do ln -s "$t" "$WORK/bin/"; done
-for cmd in condor_q condor_history; do
+for cmd in condor_q condor_history condor_submit; do
     rm "$WORK/bin/$cmd"
     printf '#!/bin/sh\necho x >> %s\nexec %s "$@"\n' "'$WORK/$cmd.calls'" \
         "'$CONDOR_HOME/bin/$cmd'" > "$WORK/bin/$cmd"
     chmod 755 "$WORK/bin/$cmd"
 done
-touch "$WORK/condor_q.calls" "$WORK/condor_history.calls"
-chmod 666 "$WORK/condor_q.calls" "$WORK/condor_history.calls"
+touch "$WORK/condor_q.calls" "$WORK/condor_history.calls" "$WORK/condor_submit.calls"
+chmod 666 "$WORK/condor_q.calls" "$WORK/condor_history.calls" "$WORK/condor_submit.calls"
 
 IL_BIN_DIR="$BIN" IL_SOURCE_DIR="$SRC" IL_HTCONDOR_DIR="$CONDOR_HOME" BENCH_WORK="$WORK" \
 BENCH_SUBMIT_N="${BENCH_SUBMIT_N:-100}" BENCH_STATUS_N="${BENCH_STATUS_N:-1000}" \
@@ -116,21 +118,43 @@ def plain_submit(_):
     return None if r.returncode == 0 else r.stderr
 
 
-stack = hu.CondorStack(os.path.join(work, "stack"), pool, plugin_extra={
-    "Requirements": "false", "VerboseLogging": False, "CondorBinDir": os.path.join(work, "bin")},
-    api_extra={"VerboseLogging": False})
-stack.start()
+def make_stack(name, **extra):
+    return hu.CondorStack(os.path.join(work, name), pool, plugin_extra={
+        "Requirements": "false", "VerboseLogging": False,
+        "CondorBinDir": os.path.join(work, "bin"), **extra},
+        api_extra={"VerboseLogging": False}).start()
+
+
+def count(f):
+    return sum(1 for _ in open(os.path.join(work, f)))
+
+
+def reset(f):
+    open(os.path.join(work, f), "w").close()
+
+
+single = make_stack("single", SubmitBatchMax=1)
+stack = make_stack("stack")
 try:
     def pods(n, tag):
         return [h.make_pod(f"{tag}{i}", [h.container("main", ["/bin/true"])]) for i in range(n)]
 
-    def create(pod):
-        code, body = stack.create(h.create_request(pod))
-        return None if code == 200 else body
+    def creator(s):
+        def create(pod):
+            code, body = s.create(h.create_request(pod))
+            return None if code == 200 else body
+        return create
+    create = creator(stack)
 
     plain = concurrently(list(range(n_submit)), plain_submit)
     remove_all()
+    reset("condor_submit.calls")
+    api_single = concurrently(pods(n_submit, "one"), creator(single))
+    single_calls = count("condor_submit.calls")
+    remove_all()
+    reset("condor_submit.calls")
     api = concurrently(pods(n_submit, "sub"), create)
+    batch_calls = count("condor_submit.calls")
     remove_all()
     t = time.time()
     r = pool.run("condor_submit", "-terse", raw_sub(n_submit), user=user)
@@ -147,20 +171,22 @@ try:
     took = time.time() - t
     assert code == 200 and len(body) == n_status, (code, str(body)[:300])
 
-    def count(f):
-        return sum(1 for _ in open(os.path.join(work, f)))
-
     print(f"submit: {n_submit} pods/jobs, {CLIENTS} concurrent clients")
-    print(f"  through interlink->interlink-htcondor:           {api:6.1f} pods/s")
+    print(f"  through interlink->interlink-htcondor, batched:  {api:6.1f} pods/s "
+          f"({batch_calls} condor_submit)")
+    print(f"  the same, one condor_submit per pod:             {api_single:6.1f} pods/s "
+          f"({single_calls} condor_submit)")
     print(f"  plain `condor_submit` (one job each), {CLIENTS} workers: {plain:6.1f} jobs/s")
     print(f"  one `condor_submit` queueing all {n_submit}:           {batched:6.1f} jobs/s")
-    print(f"  ratio vs {CLIENTS} parallel condor_submit workers: {api / plain:.2f}")
+    print(f"  ratio vs {CLIENTS} parallel condor_submit workers: {api / plain:.2f} batched, "
+          f"{api_single / plain:.2f} one per pod")
     print(f"status: one /status over {n_status} pods took {took * 1000:.0f} ms with "
           f"{count('condor_q.calls')} condor_q and {count('condor_history.calls')} "
           f"condor_history invocation(s)")
 finally:
     pool.run("condor_rm", "-all", user=user)
-    stack.stop()
-    shutil.rmtree(stack.data, ignore_errors=True)
+    for s in (stack, single):
+        s.stop()
+        shutil.rmtree(s.data, ignore_errors=True)
     pool.down()
 PY

@@ -20,7 +20,9 @@ Images carry the label il.conformance.recipe=<RECIPE_VERSION-recipe>; an image
 with another label is rebuilt.
 """
 import glob
+import json
 import os
+import shlex
 import shutil
 import subprocess
 import tempfile
@@ -231,3 +233,45 @@ def ensure(recipe, podman="podman"):
         if r.returncode != 0:
             raise ImageUnavailable(f"podman import {ref} failed: {r.stderr.strip()[-300:]}")
     return ref
+
+
+def _runscript(changes):
+    """Apptainer's runscript of an image built from Docker metadata:
+    ENTRYPOINT then the run's arguments, or CMD when there are none."""
+    entry, cmd = [], []
+    for c in changes:
+        if c.startswith("ENTRYPOINT "):
+            entry = json.loads(c[len("ENTRYPOINT "):])
+        elif c.startswith("CMD "):
+            cmd = json.loads(c[len("CMD "):])
+    q = " ".join(shlex.quote(w) for w in entry)
+    default = " ".join(shlex.quote(w) for w in entry + cmd)
+    return (f"#!/bin/sh\nif [ $# -gt 0 ]; then exec {q} \"$@\"; fi\n"
+            f"exec {default}\n").replace("exec  \"$@\"", "exec \"$@\"")
+
+
+def sandbox(recipe, parent):
+    """The stand-in for `recipe` as an apptainer sandbox image (a root
+    directory with /.singularity.d/runscript) under parent, built once;
+    every directory writable by all, so a container runtime double can make
+    its mount points in it.  Returns its path; raises ImageUnavailable."""
+    root = os.path.join(parent, f"{RECIPE_VERSION}-{recipe}")
+    if os.path.isdir(root):
+        return root
+    steps, changes = RECIPES[recipe]
+    staging = tempfile.mkdtemp(prefix=f".{recipe}-", dir=parent)
+    _base_root(staging)
+    for step in steps:
+        step(staging)
+    os.makedirs(os.path.join(staging, ".singularity.d"))
+    script = os.path.join(staging, ".singularity.d", "runscript")
+    with open(script, "w") as f:
+        f.write(_runscript(changes))
+    os.chmod(script, 0o755)
+    for d, dirs, _ in os.walk(staging):
+        for x in dirs + ["."]:
+            p = os.path.join(d, x)
+            if not os.path.islink(p):
+                os.chmod(p, 0o777)
+    os.rename(staging, root)
+    return root

@@ -3,6 +3,9 @@
 interlink-vk + interlink + interlink-local, on the real Kubernetes control
 plane (tests/pylib/realkube.py: kube-apiserver, controller-manager and
 kube-scheduler) when it is there, otherwise the API server double (tests/kube).
+With --backend htcondor the node's plugin is interlink-htcondor on the real
+HTCondor pool of ../shared/htcondor (tests/pylib/htcondorutil.py; exit 77,
+skipped, when it is absent): every pod is an HTCondor job.
 
     /usr/bin/python3 tests/conformance/run.py --bin-dir build/bin [--ci] [-k 0[0-9]0] ...
 
@@ -48,6 +51,12 @@ DEFAULT_SUITE = os.environ.get("IL_CONFORMANCE_SUITE") or os.path.abspath(
     os.path.join(REPO, "..", "shared", "conformance", "vk-test-set"))
 NO_SUITE_EXIT = 77   # CTest's SKIP_RETURN_CODE: reported as skipped, not passed
 DEFAULT_MAPPING = os.path.join(HERE, "images.json")
+# The htcondor backend's jobs run as an ordinary account (HTCondor refuses
+# root), which has no rootless podman here: the templates a podman node would
+# run go to a node with ContainerRuntime apptainer, whose ApptainerPath is the
+# apptainer double (tests/pylib/fake_apptainer.py; Apptainer cannot be
+# installed here) and whose images are the stand-ins as sandbox directories.
+FAKE_APPTAINER = os.path.join(REPO, "tests", "pylib", "fake_apptainer.py")
 PASS, FAIL, SKIP = "PASS", "FAIL", "SKIP"
 
 
@@ -103,12 +112,22 @@ def split_validation(rendered):
 # the environment: API server double, interlink + interlink-local per runtime, a VK per runtime
 
 class Node:
-    """interlink + interlink-local (one runtime) and an interlink-vk registering `name`."""
+    """interlink + interlink-local (one runtime), or interlink-htcondor on
+    `pool`, and an interlink-vk registering `name`."""
 
-    def __init__(self, directory, kube, name, runtime, verbose):
+    def __init__(self, directory, kube, name, runtime, verbose, pool=None):
         self.name, self.runtime = name, runtime
         self.dir = directory
-        self.stack = harness.Stack(os.path.join(directory, "stack"), runtime=runtime)
+        if pool:
+            import htcondorutil
+            extra = {"VerboseLogging": bool(verbose)}
+            if runtime == "podman":
+                extra["ApptainerPath"] = os.path.join(os.path.dirname(directory), "apptainer")
+            self.stack = htcondorutil.CondorStack(
+                os.path.join(directory, "stack"), pool, plugin_extra=extra,
+                runtime="apptainer" if runtime == "podman" else "none")
+        else:
+            self.stack = harness.Stack(os.path.join(directory, "stack"), runtime=runtime)
         self.stack.start()
         # interLink k3s CI's VK config (configs/k3s-ci-vk-config.yaml), pointed at our
         # interlink; the status period is shortened so the run stays quick.
@@ -139,14 +158,17 @@ class Node:
             problems += self.vk.stop_and_check(must_be_running=True)
         finally:
             problems += self.stack.stop_and_check(must_be_running=True)
+            if getattr(self.stack, "data", None):
+                shutil.rmtree(self.stack.data, ignore_errors=True)
         return problems
 
 
 class Env:
-    def __init__(self, workdir, node_prefix, verbose=False, kube="auto"):
+    def __init__(self, workdir, node_prefix, verbose=False, kube="auto", pool=None):
         self.workdir = workdir
         self.node_prefix = node_prefix
         self.verbose = verbose
+        self.pool = pool           # htcondorutil.Pool: the htcondor backend
         self.real = kube == "real" or (kube == "auto" and realkube.unavailable() is None)
         if self.real:
             self.kube = realkube.RealKube()
@@ -160,7 +182,11 @@ class Env:
         """The node (started on first use) whose plugin has this runtime."""
         if runtime not in self.nodes:
             name = f"{self.node_prefix}-{runtime}"
-            n = Node(os.path.join(self.workdir, runtime), self.kube, name, runtime, self.verbose)
+            if self.pool:
+                name = f"{self.node_prefix}-htcondor" + ("-apptainer" if runtime == "podman"
+                                                         else "")
+            n = Node(os.path.join(self.workdir, runtime), self.kube, name, runtime, self.verbose,
+                     self.pool)
             self.nodes[runtime] = n
             harness.wait_for(f"node {name} Ready",
                              lambda: node_ready(self.get(f"/api/v1/nodes/{name}")),
@@ -203,6 +229,8 @@ class Env:
                              "0 on SIGTERM, no sanitizer report"})
             self.kube.stop()
             harness.kill_processes_under(self.workdir)
+            if self.pool:
+                self.pool.down()
         return rows
 
     def delete_leftovers(self):
@@ -611,7 +639,8 @@ class Runner:
             recipe = c["recipe"]
             if recipe not in self.built:
                 try:
-                    self.built[recipe] = localimages.ensure(recipe)
+                    self.built[recipe] = localimages.sandbox(recipe, self.env.workdir) \
+                        if self.env.pool else localimages.ensure(recipe)
                 except localimages.ImageUnavailable as e:
                     self.built[recipe] = e
             if isinstance(self.built[recipe], Exception):
@@ -708,13 +737,30 @@ def print_table(rows, out=sys.stdout):
     return n
 
 
-def setup_env(args, config):
+def htcondor_pool():
+    """The started pool of ../shared/htcondor, or a reason it cannot be had."""
+    import htcondorutil
+    if not os.path.isfile(os.path.join(htcondorutil.CONDOR_HOME, "start.sh")):
+        return None, f"no HTCondor pool here ({htcondorutil.CONDOR_HOME} is absent)"
+    pool = htcondorutil.Pool().up()
+    if pool.error:
+        pool.down()
+        return None, f"the HTCondor pool cannot start here: {pool.error}"
+    return pool, None
+
+
+def setup_env(args, config, pool=None):
     harness.BIN_DIR = os.path.abspath(args.bin_dir)
-    for b in ("interlink", "interlink-local", "interlink-vk"):
+    plugin = "interlink-htcondor" if pool else "interlink-local"
+    for b in ("interlink", plugin, "interlink-vk"):
         harness.binary(b)   # fails early with the path when not built
     workdir = args.work_dir or tempfile.mkdtemp(prefix="il-conformance-")
     os.makedirs(workdir, exist_ok=True)
-    env = Env(workdir, args.node_prefix, verbose=args.verbose, kube=args.kube)
+    os.chmod(workdir, 0o755)   # htcondor: the jobs' account reaches the pods' files
+    if pool:
+        shutil.copy(FAKE_APPTAINER, os.path.join(workdir, "apptainer"))
+        os.chmod(os.path.join(workdir, "apptainer"), 0o755)
+    env = Env(workdir, args.node_prefix, verbose=args.verbose, kube=args.kube, pool=pool)
     print(f"conformance: on {'the real control plane' if env.real else 'the API server double'}",
           file=sys.stderr)
     ns = (config.get("values") or {}).get("namespace", "default")
@@ -770,6 +816,10 @@ def main(argv=None):
                    help="stop waiting after this long in all: the running template's timeout is "
                         "cut short and the rest FAIL as not run (CTest: 600)")
     p.add_argument("--node-prefix", default="virtual-kubelet")
+    p.add_argument("--backend", choices=("local", "htcondor"), default="local",
+                   help="the node's plugin: interlink-local (podman and host nodes, default) or "
+                        "interlink-htcondor on the HTCondor pool of ../shared/htcondor (one "
+                        "node; exit 77 when the pool is absent)")
     p.add_argument("--kube", choices=("auto", "real", "double"), default="auto",
                    help="the API server: the real control plane (realkube.py), the double, or "
                         "the real one when ../shared/k8s is there (default)")
@@ -790,12 +840,26 @@ def main(argv=None):
         config = yaml.safe_load(f)
     mapping = load_mapping(args.mapping)
     templates = select(discover(args.suite, args.variant), args.patterns, args.ci)
-    podman_reason = localimages.podman_usable()
-    if podman_reason:
+    pool = None
+    if args.backend == "htcondor":
+        pool, why = htcondor_pool()
+        if not pool:
+            print(f"conformance: SKIPPED: {why}", file=sys.stderr)
+            return NO_SUITE_EXIT
+    podman_reason = None if pool else localimages.podman_usable()
+    if pool:
+        print("note: htcondor backend: the podman templates run with ContainerRuntime "
+              "apptainer (the apptainer double of tests/pylib)", file=sys.stderr)
+    elif podman_reason:
         print(f"note: podman unusable, {'its templates FAIL' if args.strict else 'host runtime only'}"
               f": {podman_reason}", file=sys.stderr)
 
-    env = setup_env(args, config)
+    try:
+        env = setup_env(args, config, pool)
+    except BaseException:
+        if pool:
+            pool.down()
+        raise
     rows, results, broken = [], {}, []
     try:
         runner = Runner(env, config, mapping, args.timeout_multiplier, args.run_unsupported,

@@ -115,7 +115,7 @@ def test_run_as_user_only_the_submit_user(stack, pool):
     root = h.make_pod("asroot", [sh("main", "id -u")])
     root["spec"]["securityContext"] = {"runAsUser": 0}
     code, body = stack.create(h.create_request(root))
-    assert code == 400 and "SubmitUser" in str(body), (code, body)
+    assert code == 400 and f"runs this job as {hu.SUBMIT_USER}" in str(body), (code, body)
     assert pool.jobs_of(root["metadata"]["uid"]) == []
     mine = h.make_pod("asme", [sh("main", "id -u")])
     mine["spec"]["containers"][0]["securityContext"] = {"runAsUser": uid}

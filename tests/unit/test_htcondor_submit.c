@@ -248,6 +248,34 @@ static void test_annotations_refused(void **state)
     il_pod_free(&pod);
 }
 
+/* What IdentityMapFile decided (identity.c): the mapped accounting group,
+ * which the annotation may repeat but not change, and the caller. */
+static void test_identity_lines(void **state)
+{
+    (void)state;
+    htc_config cfg = config();
+    il_pod pod;
+    pod_with("{\"htcondor-job.vk.io/accounting-group\": \"physics\"}", &pod);
+    htc_request req;
+    il_buf out = IL_BUF_INIT, err = IL_BUF_INIT;
+    assert_int_equal(htc_pod_request(&cfg, &pod, &req, &err), 0);
+    req.accounting_group = "physics";
+    req.caller = "alice@example.org";
+    req.tenant = "team-a";
+    assert_int_equal(htc_submit_text(&cfg, &pod, DIR, &req, &out, &err), 0);
+    assert_non_null(strstr(il_buf_cstr(&out), "\naccounting_group = physics\n"));
+    assert_non_null(strstr(il_buf_cstr(&out), "\n+InterLinkUser = \"alice@example.org\"\n"
+                                              "+InterLinkTenant = \"team-a\"\n"
+                                              "+InterLinkPodUID = "));
+    il_buf_reset(&out);
+    req.accounting_group = "cms.prod";   /* mapped elsewhere: the pod may not pick */
+    assert_int_equal(htc_submit_text(&cfg, &pod, DIR, &req, &out, &err), 400);
+    assert_non_null(strstr(il_buf_cstr(&err), "your accounting group is cms.prod"));
+    il_buf_free(&out);
+    il_buf_free(&err);
+    il_pod_free(&pod);
+}
+
 static void test_parse_jobs(void **state)
 {
     (void)state;
@@ -330,6 +358,7 @@ int main(void)
         cmocka_unit_test(test_expression_check),
         cmocka_unit_test(test_annotations_accepted),
         cmocka_unit_test(test_annotations_refused),
+        cmocka_unit_test(test_identity_lines),
         cmocka_unit_test(test_parse_jobs),
         cmocka_unit_test(test_ping_from_status),
         cmocka_unit_test(test_tool_argv),

@@ -18,13 +18,13 @@
                   "ExitCode,ExitBySignal,ExitSignal,JobStartDate,CompletionDate," \
                   "EnteredCurrentStatus"
 
-void htc_tool_argv(const htc_config *cfg, const char *tool, bool as_user, bool pool_only,
-                   strvec *out)
+static void tool_argv(const htc_config *cfg, const char *user, const char *tool,
+                      bool pool_only, strvec *out)
 {
-    if (as_user && cfg->submit_user && cfg->submit_user[0]) {
+    if (user && user[0]) {
         rn_strvec_push(out, cfg->runuser_path);
         rn_strvec_push(out, "-u");
-        rn_strvec_push(out, cfg->submit_user);
+        rn_strvec_push(out, user);
         rn_strvec_push(out, "--");
     }
     if (cfg->bin_dir && cfg->bin_dir[0])
@@ -39,6 +39,17 @@ void htc_tool_argv(const htc_config *cfg, const char *tool, bool as_user, bool p
         rn_strvec_push(out, "-pool");
         rn_strvec_push(out, cfg->pool);
     }
+}
+
+void htc_tool_argv(const htc_config *cfg, const char *tool, bool as_user, bool pool_only,
+                   strvec *out)
+{
+    tool_argv(cfg, as_user ? cfg->submit_user : NULL, tool, pool_only, out);
+}
+
+void htc_tool_argv_as(const htc_config *cfg, const char *user, const char *tool, strvec *out)
+{
+    tool_argv(cfg, user, tool, false, out);
 }
 
 const char *htc_status_name(int status)
@@ -204,11 +215,12 @@ int htc_find_by_uid(const htc_config *cfg, const char *uid, char **id)
     return 0;
 }
 
-/* One tool run as SubmitUser on one job id; false (logged) on failure. */
-static bool job_tool(const htc_config *cfg, const char *tool, const char *job_id)
+/* One tool run as the job's owner on one job id; false (logged) on failure. */
+static bool job_tool(const htc_config *cfg, const char *owner, const char *tool,
+                     const char *job_id)
 {
     strvec argv = {0};
-    htc_tool_argv(cfg, tool, true, false, &argv);
+    htc_tool_argv_as(cfg, owner, tool, &argv);
     rn_strvec_push(&argv, job_id);
     cmd_result res;
     bool ok = cmd_run(argv.v, cfg->command_timeout_s, &res) == 0;
@@ -219,10 +231,14 @@ static bool job_tool(const htc_config *cfg, const char *tool, const char *job_id
     return ok;
 }
 
-int htc_fetch_spooled(const htc_config *cfg, const char *job_id)
+int htc_fetch_spooled(const htc_config *cfg, const char *dir, const char *job_id)
 {
-    if (!job_tool(cfg, "condor_transfer_data", job_id))
-        return -1;
-    il_info("job %s: results fetched with condor_transfer_data", job_id);
-    return job_tool(cfg, "condor_rm", job_id) ? 0 : -1;
+    char *owner = htc_pod_owner(cfg, dir);
+    int rc = -1;
+    if (job_tool(cfg, owner, "condor_transfer_data", job_id)) {
+        il_info("job %s: results fetched with condor_transfer_data", job_id);
+        rc = job_tool(cfg, owner, "condor_rm", job_id) ? 0 : -1;
+    }
+    free(owner);
+    return rc;
 }

@@ -67,6 +67,17 @@ const il_cfg_field htc_config_fields[] = {
     {"DeleteWaitSeconds", NULL, IL_CFG_INT, CFG(delete_wait_s), "30",
      "after the grace period, how long a delete waits for the job to leave the queue "
      "(then condor_rm -forcex); still there: 503 and the pod is kept"},
+    {"SubmitBatchMax", NULL, IL_CFG_INT, CFG(batch_max), "100",
+     "pods one condor_submit may queue: concurrent creates whose submit descriptions differ "
+     "only in the pod are submitted together (one cluster, one proc each); 1: one each"},
+    {"SubmitBatchWindowMs", NULL, IL_CFG_INT, CFG(batch_window_ms), "20",
+     "how long a batch gathers creates before its condor_submit; later ones wait for the next"},
+    {"SubmitParallel", NULL, IL_CFG_INT, CFG(submit_parallel), "2",
+     "condor_submit calls (batches) running at once at most"},
+    {"IdentityMapFile", NULL, IL_CFG_STRING, CFG(identity_map_file), NULL,
+     "interlink-slurm's map of callers (users, groups) to UnixUser (the account the job is "
+     "submitted as; root plugins only) and Account (its accounting_group); unmapped "
+     "callers are refused (403); empty: every job is SubmitUser's"},
 };
 const size_t htc_config_nfields = sizeof(htc_config_fields) / sizeof(htc_config_fields[0]);
 
@@ -124,10 +135,25 @@ int htc_config_check(void *vcfg, il_buf *err)
         return -1;
     }
     if (cfg->cpu_default < 1 || cfg->memory_default_mb < 0 || cfg->vacate_extra_s < 0 ||
-        cfg->command_timeout_s < 1 || cfg->delete_wait_s < 0) {
-        il_buf_printf(err, "CPUDefault and CommandTimeoutSeconds must be at least 1, "
+        cfg->command_timeout_s < 1 || cfg->delete_wait_s < 0 || cfg->batch_max < 1 ||
+        cfg->batch_max > 10000 || cfg->batch_window_ms < 0 || cfg->batch_window_ms > 10000 ||
+        cfg->submit_parallel < 1) {
+        il_buf_printf(err, "CPUDefault, CommandTimeoutSeconds and SubmitParallel must be at "
+                      "least 1, SubmitBatchMax 1 to 10000, SubmitBatchWindowMs 0 to 10000, "
                       "MemoryDefaultMB, VacateExtraSeconds and DeleteWaitSeconds at least 0");
         return -1;
     }
-    return identity_check(cfg, err);
+    if (identity_check(cfg, err) != 0)
+        return -1;
+    if (cfg->identity_map_file && cfg->identity_map_file[0] &&
+        !(cfg->identity_map = identity_map_load(cfg->identity_map_file, err)))
+        return -1;
+    return 0;
+}
+
+void htc_config_release(void *vcfg)
+{
+    htc_config *cfg = vcfg;
+    json_decref(cfg->identity_map);
+    cfg->identity_map = NULL;
 }

@@ -6,7 +6,8 @@
  * UID in the job ad (+InterLinkPodUID) instead of the job name: the
  * staging directory is renamed into place holding an flock on its empty
  * job.json, which condor_submit inherits as fd 3, so the lock lives as long
- * as the submission even if the plugin dies.  After a kill -9:
+ * as the submission even if the plugin dies (a batch of pods, batch.c,
+ * has one lock for all: htc_batch_wait waits for it).  After a kill -9:
  *   - before the rename: a staging directory, removed at startup; nothing
  *     was submitted;
  *   - after it, job.json still empty: whoever takes the lock next (a
@@ -34,6 +35,7 @@
 
 typedef struct submit_job {
     const htc_ctx *ctx;
+    const htc_identity *who;  /* owns the pod directory */
     const il_pod *pod;
     const char *dir;          /* the pod directory as published */
     const char *submit;       /* job.sub's text */
@@ -67,21 +69,22 @@ static int chown_one(const char *path, const struct stat *sb, int flag, struct F
     return lchown(path, chown_uid, chown_gid);
 }
 
-/* The job runs as SubmitUser and its supervisor writes the state files and
- * logs: the whole pod directory is that user's.  nftw has no context
- * argument, so the ids go through statics under a lock. */
-static int give_to_submit_user(const htc_config *cfg, const char *dir, il_buf *err)
+/* The job runs as its owner (SubmitUser or the mapped user) and its
+ * supervisor writes the state files and logs: the whole pod directory is
+ * that user's.  nftw has no context argument, so the ids go through
+ * statics under a lock. */
+static int give_to_owner(const htc_identity *who, const char *dir, il_buf *err)
 {
     static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
-    if (cfg->submit_uid == geteuid())
+    if (who->uid == geteuid())
         return 0;
     pthread_mutex_lock(&lock);
-    chown_uid = cfg->submit_uid;
-    chown_gid = cfg->submit_gid;
+    chown_uid = who->uid;
+    chown_gid = who->gid;
     int rc = nftw(dir, chown_one, 16, FTW_PHYS);
     pthread_mutex_unlock(&lock);
     if (rc != 0)
-        il_buf_printf(err, "giving %s to SubmitUser: %s", dir, strerror(errno));
+        il_buf_printf(err, "giving %s to %s: %s", dir, who->user, strerror(errno));
     return rc == 0 ? 0 : -1;
 }
 
@@ -114,62 +117,30 @@ static int write_job_files(const char *staging, void *vjob, il_buf *err)
     il_buf_free(&sh);
     if (rc == 0)
         rc = write_file(staging, "job.sub", job->submit, 0644, err);
-    return rc == 0 ? give_to_submit_user(job->ctx->cfg, staging, err) : rc;
+    return rc == 0 ? give_to_owner(job->who, staging, err) : rc;
 }
 
-/* "12.0 - 12.0" (condor_submit -terse) -> "12.0"; NULL if not that. */
-static char *parse_job_id(const char *out)
-{
-    size_t a = strspn(out, "0123456789");
-    if (a == 0 || out[a] != '.')
-        return NULL;
-    size_t b = strspn(out + a + 1, "0123456789");
-    return b > 0 ? il_xstrndup(out, a + 1 + b) : NULL;
-}
-
-/* The schedd could not be reached (503: try again) or refused the job (400). */
-static int submit_failure_status(const cmd_result *res)
-{
-    const char *text = il_buf_cstr(&res->err);
-    return res->status < 0 || strstr(text, "connect") || strstr(text, "Can't find address") ||
-           strstr(text, "unknown host") || strstr(text, "timed out") ? 503 : 400;
-}
-
-static int submit(const htc_ctx *ctx, const char *dir, int lock_fd, char **job_id, il_buf *err)
-{
-    strvec argv = {0};
-    htc_tool_argv(ctx->cfg, "condor_submit", true, false, &argv);
-    if (ctx->cfg->spool)
-        rn_strvec_push(&argv, "-spool");
-    rn_strvec_push(&argv, "-terse");
-    rn_strvec_pushf(&argv, "%s/job.sub", dir);
-    cmd_result res;
-    cmd_run_fd3(argv.v, lock_fd, ctx->cfg->command_timeout_s, &res);
-    *job_id = res.status == 0 ? parse_job_id(il_buf_cstr(&res.out)) : NULL;
-    int rc = *job_id ? 0 : submit_failure_status(&res);
-    if (!*job_id)
-        il_buf_printf(err, "condor_submit failed (exit %d): %s%s", res.status,
-                      il_buf_cstr(&res.err), il_buf_cstr(&res.out));
-    cmd_result_free(&res);
-    rn_strvec_free(&argv);
-    return rc;
-}
-
-/* The submission job_ensure makes: condor_submit of DIR/job.sub. */
+/* The submission job_ensure makes: DIR/job.sub, alone or in a batch. */
 typedef struct condor_submission {
     const htc_ctx *ctx;
+    const char *user;         /* submit as; "": ourselves */
     const char *dir;
+    const char *uid;
+    const char *text;         /* job.sub */
 } condor_submission;
 
 static int find_submitted(const void *vsub, const char *uid, char **id)
 {
-    return htc_find_by_uid(((const condor_submission *)vsub)->ctx->cfg, uid, id);
+    const condor_submission *sub = vsub;
+    htc_batch_wait(sub->dir);
+    return htc_find_by_uid(sub->ctx->cfg, uid, id);
 }
 
 static int submit_condor(const void *vsub, int lock_fd, char **id, il_buf *err)
 {
     const condor_submission *sub = vsub;
-    return submit(sub->ctx, sub->dir, lock_fd, id, err);
+    return htc_batch_submit(sub->ctx, sub->user, sub->dir, sub->uid, sub->text, lock_fd, id,
+                            err);
 }
 
 int htc_create(void *vctx, const il_create_request *req, char **job_id, il_buf *err)
@@ -178,18 +149,25 @@ int htc_create(void *vctx, const il_create_request *req, char **job_id, il_buf *
     const il_pod *pod = &req->pod;
     if (rn_poddir_validate(pod, err) != 0)
         return 400;
+    htc_identity who;
+    int status = htc_identity_resolve(ctx->cfg, req->caller, &who, err);
+    if (status != 0)
+        return status;
     const char *where;
     int64_t run_as = pod_run_as_user(pod, &where);
-    if (run_as >= 0 && run_as != (int64_t)ctx->cfg->submit_uid) {
-        il_buf_printf(err, "%s %lld: interlink-htcondor runs every job as SubmitUser (uid %lld) "
-                      "and cannot run it as another user", where, (long long)run_as,
-                      (long long)ctx->cfg->submit_uid);
+    if (run_as >= 0 && run_as != (int64_t)who.uid) {
+        il_buf_printf(err, "%s %lld: interlink-htcondor runs this job as %s (uid %lld) and "
+                      "cannot run it as another user", where, (long long)run_as,
+                      who.user[0] ? who.user : "itself", (long long)who.uid);
         return 400;
     }
     htc_request res;
-    int status = htc_pod_request(ctx->cfg, pod, &res, err);
+    status = htc_pod_request(ctx->cfg, pod, &res, err);
     if (status != 0)
         return status;
+    res.accounting_group = who.accounting_group;
+    res.caller = who.caller;
+    res.tenant = who.tenant;
     char *dir = rn_store_pod_dir(ctx->pods_dir, pod->uid);
     il_buf sub = IL_BUF_INIT;
     runtime_spec rt = {0};
@@ -199,7 +177,8 @@ int htc_create(void *vctx, const il_create_request *req, char **job_id, il_buf *
     if (status == 0 && batch_runtime_spec(&ctx->cfg->rt, res.gpus > 0, &rt, err) != 0)
         status = 400;
     if (status == 0) {
-        submit_job job = {.ctx = ctx, .pod = pod, .dir = dir, .submit = il_buf_cstr(&sub)};
+        submit_job job = {.ctx = ctx, .who = &who, .pod = pod, .dir = dir,
+                          .submit = il_buf_cstr(&sub)};
         poddir_opts opts = {.lock_name = JOB_RECORD, .lazy_containers = true,
                             .sync_files = true, .finish = write_job_files, .finish_ctx = &job};
         bool created = false;
@@ -210,7 +189,7 @@ int htc_create(void *vctx, const il_create_request *req, char **job_id, il_buf *
             il_buf_printf(err, "pod %s was deleted while being created", pod->uid);
             status = 409;
         } else if (status == 0) {
-            condor_submission submission = {ctx, dir};
+            condor_submission submission = {ctx, who.user, dir, pod->uid, il_buf_cstr(&sub)};
             job_backend backend = {"HTCondor", find_submitted, submit_condor, &submission};
             status = job_ensure(&backend, ctx->pods_dir, dir, pod->uid, created, lock_fd,
                                 job_id, err);
@@ -239,6 +218,7 @@ static void recover_one(const htc_ctx *ctx, const char *uid)
     free(path);
     while (fd >= 0 && flock(fd, LOCK_EX) != 0 && errno == EINTR) {}
     if (fd >= 0 && !id && !(id = job_record_read(dir, NULL))) {
+        htc_batch_wait(dir);
         if (htc_find_by_uid(ctx->cfg, uid, &id) != 0)
             il_warn("pod %s may have an unrecorded job and HTCondor cannot tell: a repeated "
                     "create will look again", uid);
@@ -262,4 +242,5 @@ void htc_recover(const htc_ctx *ctx)
             recover_one(ctx, e->d_name);
     if (d)
         closedir(d);
+    htc_batch_clean(ctx->pods_dir);
 }

@@ -7,11 +7,19 @@
  * and stops the containers with it.  Success only for what happened: a
  * condor_rm the schedd did not accept, or a job still in the queue after
  * the grace period, DeleteWaitSeconds and a condor_rm -forcex, answer 503
- * and keep the pod, so a retried delete finds it again. */
+ * and keep the pod, so a retried delete finds it again.
+ *
+ * A delete that arrives while the pod's create is still submitting waits
+ * for it (the create lock, job.json, and a batch's lock, job.batch):
+ * otherwise it would find no job, remove the pod, and the submission
+ * would then leave a job nobody owns. */
 #include "htcondor.h"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <unistd.h>
 
 #include "log.h"
@@ -33,10 +41,14 @@ static int in_queue(const htc_config *cfg, const char *job_id, const char *uid)
     return rc;
 }
 
-static bool condor_rm(const htc_config *cfg, const char *job_id, bool forcex, il_buf *err)
+/* As the job's owner (the pod directory's: identity.c). */
+static bool condor_rm(const htc_config *cfg, const char *dir, const char *job_id, bool forcex,
+                      il_buf *err)
 {
     strvec argv = {0};
-    htc_tool_argv(cfg, "condor_rm", true, false, &argv);
+    char *owner = htc_pod_owner(cfg, dir);
+    htc_tool_argv_as(cfg, owner, "condor_rm", &argv);
+    free(owner);
     if (forcex)
         rn_strvec_push(&argv, "-forcex");
     rn_strvec_push(&argv, job_id);
@@ -77,7 +89,7 @@ static int remove_job(const htc_config *cfg, const char *dir, const char *job_id
     if (rc == 0)
         return 0;
     write_stop_request(dir, grace);
-    if (!condor_rm(cfg, job_id, false, err) && in_queue(cfg, job_id, uid) != 0)
+    if (!condor_rm(cfg, dir, job_id, false, err) && in_queue(cfg, job_id, uid) != 0)
         return 503;   /* the schedd did not take it, and the job is still there */
     il_buf_reset(err);
     int64_t wait_ms = (grace + cfg->vacate_extra_s + cfg->delete_wait_s) * 1000;
@@ -85,7 +97,7 @@ static int remove_job(const htc_config *cfg, const char *dir, const char *job_id
         return 0;
     il_warn("job %s still in the queue %llds after condor_rm: condor_rm -forcex", job_id,
             (long long)(wait_ms / 1000));
-    condor_rm(cfg, job_id, true, err);
+    condor_rm(cfg, dir, job_id, true, err);
     if (wait_gone(cfg, job_id, uid, il_monotonic_ms() + 10000) == 0)
         return 0;
     il_buf_printf(err, "%sHTCondor job %s is still in the queue; the pod is kept, delete again",
@@ -99,6 +111,11 @@ int htc_delete(void *vctx, const il_pod *pod, il_buf *err)
     char *dir = rn_poddir_find(ctx->pods_dir, pod);
     if (!dir)
         return 0;
+    char *lock_path = rn_store_path(dir, "job.json");
+    int lock = open(lock_path, O_RDWR | O_CLOEXEC);
+    free(lock_path);
+    while (lock >= 0 && flock(lock, LOCK_EX) != 0 && errno == EINTR) {}
+    htc_batch_wait(dir);
     int64_t grace = rn_poddir_stored_grace(dir, pod);
     job_info final;
     char *job_id = job_record_read(dir, &final);
@@ -113,5 +130,9 @@ int htc_delete(void *vctx, const il_pod *pod, il_buf *err)
     job_info_free(&final);
     free(job_id);
     free(dir);
-    return rc == 0 ? il_plugin_status(rn_poddir_remove(ctx->pods_dir, pod->uid, err)) : rc;
+    if (rc == 0)
+        rc = il_plugin_status(rn_poddir_remove(ctx->pods_dir, pod->uid, err));
+    if (lock >= 0)
+        close(lock);
+    return rc;
 }

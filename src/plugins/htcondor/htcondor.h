@@ -15,6 +15,9 @@
  *               submission may be under way, {"jobId": "C.P"} once
  *               condor_submit answered, plus the final state once seen
  *   job.out     the job's stdout and stderr (the supervisor's own)
+ *   job.batch   while the pod is in a batch condor_submit: a link to the
+ *               batch's submit file, whose flock that condor_submit holds
+ *               (batch.c)
  *   <uid>/      FileTransfer only: the pod directory as the job left it on
  *               the execute node (state files, logs), transferred back
  *               when the job ends
@@ -59,9 +62,14 @@ typedef struct htc_config {
     int64_t vacate_extra_s;   /* job_max_vacate_time = grace + this */
     int64_t command_timeout_s;
     int64_t delete_wait_s;    /* how long a delete waits for the job to leave the queue */
+    int64_t batch_max;        /* pods per condor_submit at most; 1: one each */
+    int64_t batch_window_ms;  /* how long a batch gathers */
+    int64_t submit_parallel;  /* condor_submits running at once at most */
+    char *identity_map_file;  /* IdentityMapFile: callers -> Unix user, accounting group */
     /* Derived at load: */
     uid_t submit_uid;
     gid_t submit_gid;
+    json_t *identity_map;     /* IdentityMapFile parsed (interlink-slurm's loader); NULL: none */
 } htc_config;
 
 /* The key table (IL_PLUGIN_BASE_FIELDS and the plugin's own keys). */
@@ -70,9 +78,14 @@ extern const size_t htc_config_nfields;
 /* The checks the table cannot make (identity, paths that go into submit
  * descriptions, bounds); -1 with err. */
 int htc_config_check(void *cfg, il_buf *err);
+/* Free what htc_config_check derived. */
+void htc_config_release(void *cfg);
+
+typedef struct htc_batcher htc_batcher;
 
 typedef struct htc_ctx {
     const htc_config *cfg;
+    htc_batcher *batcher;     /* creates gathered into one condor_submit (batch.c) */
     char *pods_dir;           /* DataRootFolder/pods */
     char *runner_path;        /* what job.sh executes on the execute node */
 } htc_ctx;
@@ -84,6 +97,10 @@ typedef struct htc_request {
     int64_t memory_mb;        /* 0: HTCondor's default */
     int64_t disk_kb;          /* 0: HTCondor's default */
     int64_t gpus;
+    /* From the caller's identity (identity.c); NULL or "": none. */
+    const char *accounting_group; /* the mapped one: the annotation may not differ */
+    const char *caller;       /* +InterLinkUser, +InterLinkTenant (plain characters) */
+    const char *tenant;
 } htc_request;
 
 /* What the pod asks for (containers in parallel: their sum; init
@@ -105,12 +122,33 @@ int htc_check_expression(const char *expr, il_buf *err);
 int htc_submit_text(const htc_config *cfg, const il_pod *pod, const char *pod_dir,
                     const htc_request *req, il_buf *out, il_buf *err);
 
+/* ---- whose job it is (identity.c) ------------------------------------- */
+
+typedef struct htc_identity {
+    char user[64];            /* submit as (runuser -u); "": the plugin's own account */
+    uid_t uid;                /* who owns the pod directory */
+    gid_t gid;
+    char accounting_group[128]; /* the mapped Account; "": none */
+    char caller[128];         /* the caller and tenant, plain characters; "": none */
+    char tenant[128];
+} htc_identity;
+
+/* SubmitUser, or with IdentityMapFile the caller's entry (batch.h): 0, 403
+ * (not mapped) or 500 with err. */
+int htc_identity_resolve(const htc_config *cfg, const il_caller *caller, htc_identity *out,
+                         il_buf *err);
+/* Who owns the job of the pod in dir (the owner of the directory): the
+ * account condor_rm and condor_transfer_data run as; NULL: ourselves. */
+char *htc_pod_owner(const htc_config *cfg, const char *dir);
+
 /* ---- HTCondor's tools (condor.c) ---------------------------------------- */
 
 /* argv for tool: [runuser -u SubmitUser --] when as_user, the tool (from
  * CondorBinDir), then -name/-pool when configured (pool_only: -pool). */
 void htc_tool_argv(const htc_config *cfg, const char *tool, bool as_user, bool pool_only,
                    strvec *out);
+/* The same as user (NULL or "": no runuser). */
+void htc_tool_argv_as(const htc_config *cfg, const char *user, const char *tool, strvec *out);
 /* JobStatus numbers as names ("Idle", "Held", ...). */
 const char *htc_status_name(int status);
 /* Jobs of condor_q -json / condor_history -json text into job_info (id
@@ -129,7 +167,33 @@ void htc_jobs_free(job_info *jobs, ssize_t n);
 /* Spool: fetch a completed job's output (condor_transfer_data, into the
  * pod directory), then take the job out of the queue (condor_rm), where a
  * spooled job otherwise stays.  0 or -1 (logged). */
-int htc_fetch_spooled(const htc_config *cfg, const char *job_id);
+int htc_fetch_spooled(const htc_config *cfg, const char *dir, const char *job_id);
+
+/* ---- many pods per condor_submit (batch.c) ------------------------------ */
+
+htc_batcher *htc_batcher_new(void);
+void htc_batcher_free(htc_batcher *b);
+/* Submit the pod in dir as user (NULL: ourselves; its job.sub is text, its
+ * create lock lock_fd, held by the caller), gathered with concurrent creates whose job.sub
+ * differs only in directory and UID into one condor_submit.  0 with *id,
+ * or an HTTP status (503: HTCondor cannot say whether it was submitted;
+ * 500: submitted, the id unknown: a retried create finds it). */
+int htc_batch_submit(const htc_ctx *ctx, const char *user, const char *dir, const char *uid,
+                     const char *text, int lock_fd, char **id, il_buf *err);
+/* Before asking HTCondor for the job of a pod whose create was
+ * interrupted: wait for a batch condor_submit that may still run for it. */
+void htc_batch_wait(const char *dir);
+/* At startup: remove the batch submit files crashed batches left. */
+void htc_batch_clean(const char *pods_dir);
+/* The batch key of a job.sub: dir and uid replaced by the list's macros;
+ * NULL when the text cannot be batched. */
+char *htc_batch_template(const char *text, const char *dir, const char *uid);
+/* The submit description of n pods of one template. */
+void htc_batch_text(const char *tmpl, char *const *dirs, char *const *uids, size_t n,
+                    il_buf *out);
+/* The ids condor_submit -terse printed ("C.P0 - C.P1" lines), at most max,
+ * into ids (caller frees each); -1 (nothing kept) when not that. */
+ssize_t htc_parse_submitted(const char *terse, size_t max, char **ids);
 
 /* ---- callbacks (create.c, status.c, delete.c, ping.c) ------------------ */
 

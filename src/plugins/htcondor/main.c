@@ -36,6 +36,7 @@ static void stop(void *vctx)
     htc_ctx *ctx = vctx;
     free(ctx->pods_dir);
     free(ctx->runner_path);
+    htc_batcher_free(ctx->batcher);
     free(ctx);
 }
 
@@ -44,6 +45,7 @@ static int start(const void *vcfg, void **out)
     const htc_config *cfg = vcfg;
     htc_ctx *ctx = il_xcalloc(1, sizeof(*ctx));
     ctx->cfg = cfg;
+    ctx->batcher = htc_batcher_new();
     if ((ctx->runner_path = rn_runner_path(cfg->rt.runner_path)) &&
         (ctx->pods_dir = rn_pods_dir_open(cfg->base.data_root, 0755))) {
         htc_recover(ctx);
@@ -68,6 +70,7 @@ int main(int argc, char **argv)
         .config_size = sizeof(htc_config),
         .base_offset = offsetof(htc_config, base),
         .config_check = htc_config_check,
+        .config_release = htc_config_release,
         .start = start,
         .stop = stop,
         .ops = &htc_ops,

@@ -198,7 +198,7 @@ static void settle(const htc_ctx *ctx, const char *uid, pod_view *v, const job_i
         /* A spooled job's results stay with the schedd until fetched; the
          * final state is recorded only once they are here. */
         if (ctx->cfg->spool && strcmp(job->state, "Completed") == 0 &&
-            htc_fetch_spooled(ctx->cfg, v->job_id) != 0)
+            htc_fetch_spooled(ctx->cfg, v->dir, v->job_id) != 0)
             return;   /* the files say what they say; the next /status tries again */
         if (is_final(job) && job_record_write(v->dir, v->job_id, job) != 0)
             il_warn("recording the final state of job %s in %s failed", v->job_id, v->dir);

@@ -63,6 +63,7 @@ static const char *unsupported_resource(const il_container *c)
 
 int htc_pod_request(const htc_config *cfg, const il_pod *pod, htc_request *out, il_buf *err)
 {
+    memset(out, 0, sizeof(*out));
     const il_container *groups[] = {pod->init_containers, pod->containers};
     size_t counts[] = {pod->n_init_containers, pod->n_containers};
     for (size_t g = 0; g < 2; g++) {
@@ -284,13 +285,26 @@ int htc_submit_text(const htc_config *cfg, const il_pod *pod, const char *pod_di
     const char *group = il_pod_annotation(pod, HTC_ANNOTATION_PREFIX "accounting-group");
     const char *attrs = il_pod_annotation(pod, HTC_ANNOTATION_PREFIX "attributes");
     int rc = 0;
-    if (group)
+    if (req->accounting_group && req->accounting_group[0]) {
+        /* IdentityMapFile's, a checked name: the pod cannot bill another. */
+        if (group && strcmp(group, req->accounting_group) != 0) {
+            il_buf_printf(err, HTC_ANNOTATION_PREFIX "accounting-group: your accounting group "
+                          "is %s (IdentityMapFile)", req->accounting_group);
+            rc = 400;
+        }
+        il_buf_printf(out, "accounting_group = %s\n", req->accounting_group);
+    } else if (group) {
         rc = accounting_group(cfg, group, out, err);
+    }
     if (rc == 0)
         rc = requirements(cfg, il_pod_annotation(pod, HTC_ANNOTATION_PREFIX "requirements"),
                           out, err);
     if (rc == 0 && attrs)
         rc = attributes(cfg, attrs, out, err);
+    if (req->caller && req->caller[0])   /* plain characters (identity.c) */
+        il_buf_printf(out, "+InterLinkUser = \"%s\"\n", req->caller);
+    if (req->tenant && req->tenant[0])
+        il_buf_printf(out, "+InterLinkTenant = \"%s\"\n", req->tenant);
     il_buf_printf(out, "+" HTC_UID_ATTR " = \"%s\"\nqueue 1\n", pod->uid);
     return rc;
 }
