@@ -15,7 +15,9 @@ interlink-vk, then measures
      Running.  pods/s = N / (first create sent -> last pod Running), plus
      p50/p99 of each pod's own create -> Running latency;
   2. the status cycle at BENCH_VK_STATUS_PODS pods (default 1000; the pods of
-     step 1 plus more, created the same way): once every pod is Running and
+     step 1 plus more, created as a backlog while the VK is stopped: from its
+     restart to all Running is the VK's own pace, pods/s and API requests
+     per pod): once every pod is Running and
      nothing changes, over BENCH_VK_CYCLES cycles (default 5), the interlink
      /status calls and plugin calls per cycle (interlink's /metrics deltas),
      the API requests per cycle (the real server's apiserver_request_total,
@@ -365,7 +367,8 @@ def start_vk(kube, stack, tag, interval, status_watch):
         "InterlinkURL": stack.api_addr, "PingIntervalSeconds": 10,
         "StatusIntervalSeconds": interval, "InterlinkTimeoutSeconds": 60,
         "StatusWatch": status_watch, "DisableCSR": True})
-    return h.Daemon([h.binary("interlink-vk"), "--config", cfg, "--nodename", NODE],
+    vk_bin = os.environ.get("BENCH_VK_BIN") or h.binary("interlink-vk")
+    return h.Daemon([vk_bin, "--config", cfg, "--nodename", NODE],
                     os.path.join(WORK, f"{tag}.log"),
                     env={"KUBECONFIG": kube.kubeconfig, "KUBELET_PORT": str(h.free_port()),
                          "POD_IP": "127.0.0.1"}).start()
@@ -430,6 +433,28 @@ def watch_figure(kube, stack, vk, watch, on):
             f"p99 {pct(lat, 99):.2f} s)")
 
 
+def api_capacity(kube, names):
+    """The API server's own pace here, for scale: BENCH_VK_CAPACITY_WRITES
+    merge PATCHes (an annotation) of existing pods from 16 clients, as
+    many as the VK's Workers by default.  With w API writes per pod, w/s / w
+    is the most pods/s any kubelet could start on this machine now."""
+    n = int(os.environ.get("BENCH_VK_CAPACITY_WRITES", "400"))
+    items = [(i, names[i % len(names)]) for i in range(n)]
+    global CLIENTS
+    saved, CLIENTS = CLIENTS, 16
+    t0 = time.monotonic()
+    try:
+        errors = parallel(kube, items, lambda it: None if kube.call(
+            "PATCH", f"/api/v1/namespaces/{NS}/pods/{it[1]}",
+            {"metadata": {"annotations": {"vk-bench/probe": str(it[0])}}},
+            "application/merge-patch+json")[0] == 200 else f"patch {it[1]}")
+    finally:
+        CLIENTS = saved
+    el = time.monotonic() - t0
+    return (f"API server alone: {n} pod PATCHes from 16 clients (its ceiling here)",
+            f"{el:.2f} s = {n / el:.0f} writes/s" + (f", {len(errors)} failed" if errors else ""))
+
+
 # ---- the run --------------------------------------------------------------------
 
 def main():
@@ -484,19 +509,37 @@ def main():
         more = [f"bench-{i:04d}" for i in range(N_CREATE, N_STATUS)]
         all_names = names + more
         if more:
-            log(f"creating {len(more)} more pods, {N_STATUS} in all")
+            # A backlog: the VK is stopped while they are created, so what
+            # follows its restart is its own pace, not the API clients'.
+            log(f"stopping interlink-vk; creating {len(more)} more pods, {N_STATUS} in all")
+            code, vk = vk.stop(), None
+            if code != 0:
+                raise RuntimeError(f"interlink-vk exited {code}")
+            c_before = kube.counts()
             create_pods(kube, more, sent)
+            log("restarting interlink-vk on the backlog")
+            t_vk = time.monotonic()
+            vk = start_vk(kube, stack, "vk-backlog", INTERVAL, False)
             budget = max(60.0, 0.2 * len(more))
             missing = watch.wait_running(more, timeout=budget)
+            vk_cpu = cpu_seconds(vk.proc.pid)
             done2 = [n for n in more if n in watch.running]
             if missing:
                 log(f"{len(missing)} of the {len(more)} pods not Running after {budget:.0f} s")
             if done2:
-                span = max(watch.running[n] for n in done2) - min(sent[n] for n in more)
-                lat2 = [watch.running[n] - sent[n] for n in done2]
-                rows.append((f"{len(more)} more pods (on top of {N_CREATE}): create -> all Running",
-                             f"{span:.2f} s = {len(done2) / span:.1f} pods/s "
-                             f"(p50 {pct(lat2, 50):.2f} s, p99 {pct(lat2, 99):.2f} s)"))
+                span = max(watch.running[n] for n in done2) - t_vk
+                rows.append((f"backlog of {len(more)} pods (on top of {N_CREATE}): VK start -> "
+                             "all Running",
+                             f"{span:.2f} s = **{len(done2) / span:.1f} pods/s**" +
+                             (f" ({len(missing)} not Running)" if missing else "")))
+                c_after = kube.counts()
+                per_pod = {k: (v - c_before.get(k, 0)) / len(more) for k, v in c_after.items()
+                           if v - c_before.get(k, 0) >= len(more) / 2}
+                rows.append((f"backlog: API requests per pod (all clients, ≥0.5)",
+                             ", ".join(f"{k} {v:.1f}" for k, v in sorted(per_pod.items()))))
+                rows.append(("backlog: interlink-vk CPU per pod (start-up included)",
+                             f"{vk_cpu / len(more) * 1000:.1f} ms"))
+        rows.append(api_capacity(kube, names))
         n_running = sum(1 for n in all_names if n in watch.running)
 
         log("waiting until nothing changes (no pods/status write for 3 cycles)")

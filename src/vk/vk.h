@@ -29,9 +29,8 @@
 #include "kubelet.h"
 #include "pods.h"
 #include "queue.h"
+#include "refcache.h"
 #include "vkconfig.h"
-
-#define VK_WORKERS 4
 
 typedef struct vk {
     const vk_config *cfg;     /* borrowed from main */
@@ -39,6 +38,7 @@ typedef struct vk {
     vk_interlink *il;
     vk_pods *pods;
     vk_queue *queue;
+    vk_refcache *refcache;    /* ConfigMaps and Secrets shared between creates */
     vk_kubelet *kubelet;      /* started by vk_run */
     vk_serving_cert *serving_cert; /* the kubelet's, kept current by the cert thread */
     char *cluster_ca;         /* the kubeconfig's CA (PEM), or NULL */
