@@ -43,7 +43,11 @@ cleanup() {
       kill -KILL "$pid" 2>/dev/null || true
     fi
   done
-  if [ "${BENCH_VK_KEEP:-}" = 1 ]; then echo "bench-vk: logs kept in $WORK" >&2; else rm -rf "$WORK"; fi
+  if [ "${BENCH_VK_KEEP:-}" = 1 ]; then
+    echo "bench-vk: logs kept in $WORK" >&2
+  else
+    rm -rf "$WORK"
+  fi
 }
 trap cleanup EXIT
 

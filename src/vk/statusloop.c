@@ -4,8 +4,9 @@
  * /status call for all of the node's submitted, non-terminal pods
  * (upstream made one call per pod, serially), each answer mapped with
  * kubestatus.c and written to pods/status only when it changed (Workers
- * writes in flight at once), with the kubelet's Started and Failed Events.  When interlink cannot answer, the
- * pods keep their last status: a backend outage is not a pod failure.
+ * writes in flight at once), with the kubelet's Started and Failed Events.
+ * When interlink cannot answer, the pods keep their last status: a
+ * backend outage is not a pod failure.
  * A cycle also runs soon after changes.c hears from interlink that a
  * status changed (vk_status_poke); cycles never overlap: this thread alone
  * runs them.
