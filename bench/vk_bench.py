@@ -206,41 +206,70 @@ class DoubleKube(Kube):
 
 
 class PodWatch:
-    """Watch of the node's pods; the monotonic time each pod is first seen Running."""
+    """Watch of the node's pods; the monotonic time each pod is first seen
+    Running.  A real API server closes a watch that falls behind (its
+    "unresponsive watcher"): the watch is then resumed from a fresh list,
+    whose Running pods count as seen at that moment (reconnects says how
+    often it happened)."""
 
     def __init__(self, kube):
+        self.kube = kube
         self.running = {}
         self.lock = threading.Lock()
         self.cond = threading.Condition(self.lock)
-        self.conn = http.client.HTTPSConnection("127.0.0.1", kube.port, context=kube.ctx,
-                                                timeout=600)
-        self.conn.request("GET", f"/api/v1/pods?watch=true&fieldSelector=spec.nodeName%3D{NODE}"
-                          "&allowWatchBookmarks=true&timeoutSeconds=3600",
-                          headers={"Authorization": "Bearer " + kube.token})
-        self.resp = self.conn.getresponse()
-        assert self.resp.status == 200, self.resp.status
+        self.closing = False
+        self.reconnects = 0
+        self.conn = None
+        self._open("")
         threading.Thread(target=self._read, daemon=True).start()
 
+    def _open(self, rv):
+        self.conn = http.client.HTTPSConnection("127.0.0.1", self.kube.port,
+                                                context=self.kube.ctx, timeout=600)
+        self.conn.request("GET", f"/api/v1/pods?watch=true&fieldSelector=spec.nodeName%3D{NODE}"
+                          f"&allowWatchBookmarks=true&timeoutSeconds=3600&resourceVersion={rv}",
+                          headers={"Authorization": "Bearer " + self.kube.token})
+        self.resp = self.conn.getresponse()
+        assert self.resp.status == 200, self.resp.status
+
+    def _seen(self, obj, t):
+        if (obj.get("status") or {}).get("phase") == "Running":
+            name = obj["metadata"]["name"]
+            with self.cond:
+                if name not in self.running:
+                    self.running[name] = t
+                    self.cond.notify_all()
+
+    def _relist(self):
+        code, body = self.kube.call(
+            "GET", f"/api/v1/pods?fieldSelector=spec.nodeName%3D{NODE}")
+        t = time.monotonic()
+        for obj in body.get("items", []):
+            self._seen(obj, t)
+        return body["metadata"]["resourceVersion"]
+
     def _read(self):
-        try:
-            while True:
+        while not self.closing:
+            try:
                 line = self.resp.readline()
-                if not line:
+            except Exception:   # noqa: BLE001 - closed: resumed below
+                line = b""
+            if not line:
+                if self.closing:
                     return
-                t = time.monotonic()
-                if not line.strip():
-                    continue
-                ev = json.loads(line)
-                obj = ev.get("object") or {}
-                if ev.get("type") in ("ADDED", "MODIFIED") and \
-                        (obj.get("status") or {}).get("phase") == "Running":
-                    name = obj["metadata"]["name"]
-                    with self.cond:
-                        if name not in self.running:
-                            self.running[name] = t
-                            self.cond.notify_all()
-        except Exception:
-            return
+                try:
+                    self.conn.close()
+                    self.reconnects += 1
+                    self._open(self._relist())
+                except Exception:   # noqa: BLE001 - try again shortly
+                    time.sleep(1)
+                continue
+            t = time.monotonic()
+            if not line.strip():
+                continue
+            ev = json.loads(line)
+            if ev.get("type") in ("ADDED", "MODIFIED"):
+                self._seen(ev.get("object") or {}, t)
 
     def wait_running(self, names, timeout):
         deadline = time.monotonic() + timeout
@@ -253,6 +282,7 @@ class PodWatch:
                 self.cond.wait(min(left, 1.0))
 
     def close(self):
+        self.closing = True
         try:
             self.conn.sock.shutdown(2)
         except Exception:
@@ -663,6 +693,9 @@ def main():
         if code not in (None, 0):
             print(f"vk-bench: interlink-vk exited {code}", file=sys.stderr)
 
+    if watch and watch.reconnects:
+        rows.append(("the bench's pod watch, closed by the API server and resumed",
+                     f"{watch.reconnects} times"))
     print()
     print(f"interlink-vk figures ({'real API server' if kube and kube.real else 'API double'}, "
           f"backend {BACKEND}, {os.cpu_count()} CPUs; run took "
