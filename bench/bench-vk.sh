@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
-# bench-vk.sh BINDIR -- interlink-vk figures against the Kubernetes API server
-# test double (tests/kube), with interlink + interlink-local (host runtime):
+# bench-vk.sh BINDIR -- interlink-vk figures against a Kubernetes API server (the
+# real control plane of ../shared/k8s when it can run, else the test double in
+# tests/kube; BENCH_VK_KUBE=real|double), with interlink + interlink-local (host
+# runtime) or interlink-toy (BENCH_VK_BACKEND=local|toy):
 #
 #   1. pods/s from pod creation (BENCH_VK_PODS, default 200, `sleep 600`) to
 #      Running on the node, and p50/p99 of each pod's create -> Running;
@@ -11,7 +13,10 @@
 #
 # Everything runs in a temp dir that is removed at the end; leftover
 # processes started there are killed.  Other knobs: BENCH_VK_CYCLES (5),
-# BENCH_VK_STATUS_INTERVAL (StatusIntervalSeconds, 1), BENCH_VK_CLIENTS (8).
+# BENCH_VK_STATUS_INTERVAL (StatusIntervalSeconds, 1), BENCH_VK_CLIENTS (8),
+# BENCH_VK_KEEP=1 (keep the temp dir and its logs), BENCH_VK_BIN (another interlink-vk
+# to measure, an older build say).  The real control plane's
+# state dir and port: IL_K8S_STATE_PREFIX, IL_K8S_PORT_BASE (tests/pylib/realkube.py).
 # The work is in bench/vk_bench.py (Debian's /usr/bin/python3, stdlib only).
 set -euo pipefail
 
@@ -38,7 +43,11 @@ cleanup() {
       kill -KILL "$pid" 2>/dev/null || true
     fi
   done
-  rm -rf "$WORK"
+  if [ "${BENCH_VK_KEEP:-}" = 1 ]; then
+    echo "bench-vk: logs kept in $WORK" >&2
+  else
+    rm -rf "$WORK"
+  fi
 }
 trap cleanup EXIT
 

@@ -4,7 +4,14 @@
  * Repeats are aggregated as the kubelet's event correlator does: the same
  * pod, type, reason and message within AGGREGATE_WINDOW_MS updates the
  * first Event's count and lastTimestamp instead of adding another, so a
- * pod retried every few seconds for an hour is one Event, not a thousand. */
+ * pod retried every few seconds for an hour is one Event, not a thousand.
+ *
+ * Once vk_events_start has run, Events are posted by EVENT_SENDERS threads
+ * of their own from a bounded queue, as the kubelet's event broadcaster
+ * does: a pod's create or status write never waits for its Events (two API
+ * writes per started pod), and when the API server falls behind by more
+ * than EVENT_QUEUE_MAX Events the newest are dropped and counted, never the
+ * work they describe.  Each Event keeps the time it was raised. */
 #include "events.h"
 
 #include <pthread.h>
@@ -20,6 +27,9 @@
 
 #define AGGREGATE_WINDOW_MS (10 * 60 * 1000)
 #define AGGREGATE_SLOTS 1024
+#define EVENT_SENDERS 4
+#define EVENT_QUEUE_MAX 4096
+#define EVENT_DRAIN_MS 2000   /* what vk_events_stop waits for the queue */
 
 /* An Event posted recently: what it was about and its name, to update. */
 typedef struct recent {
@@ -57,7 +67,7 @@ static recent *slot_for(const char *key, int64_t now)
 
 /* A repeat: count + 1 and the new lastTimestamp on the existing Event.
  * false when there is no such Event (first time, or it expired). */
-static bool update_repeat(vk_kube *k, const json_t *pod, const char *key)
+static bool update_repeat(vk_kube *k, const json_t *pod, const char *key, il_time t)
 {
     int64_t now = il_monotonic_ms();
     pthread_mutex_lock(&recent_lock);
@@ -70,7 +80,7 @@ static bool update_repeat(vk_kube *k, const json_t *pod, const char *key)
     if (!repeat)
         return false;
     char ts[IL_RFC3339_MAX];
-    il_time_format(il_time_now(), false, ts);
+    il_time_format(t, false, ts);
     json_t *patch = json_pack("{s:i, s:s}", "count", count, "lastTimestamp", ts);
     char *path = il_xasprintf("/api/v1/namespaces/%s/events/%s", vk_pod_ns(pod), name);
     vk_kube_result res;
@@ -98,10 +108,9 @@ static void remember(const char *key, const char *name)
 }
 
 static json_t *event_object(const char *node, const json_t *pod, const char *type,
-                            const char *reason, const char *message)
+                            const char *reason, const char *message, il_time t)
 {
     char now[IL_RFC3339_MAX], name[128];
-    il_time t = il_time_now();
     il_time_format(t, false, now);
     /* The kubelet's naming: the object's name, then a unique hex suffix. */
     snprintf(name, sizeof name, "%.100s.%llx", vk_pod_name(pod),
@@ -116,25 +125,16 @@ static json_t *event_object(const char *node, const json_t *pod, const char *typ
                      "count", 1, "reportingComponent", "interlink-vk", "reportingInstance", node);
 }
 
-void vk_event(vk_kube *k, const char *node, const json_t *pod, const char *type,
-              const char *reason, const char *fmt, ...)
+/* Post one Event (or count a repeat), now. */
+static void post(vk_kube *k, const char *node, const json_t *pod, const char *type,
+                 const char *reason, const char *text, il_time t)
 {
-    if (!vk_pod_name(pod) || !vk_pod_uid(pod))
-        return;
-    va_list ap;
-    va_start(ap, fmt);
-    char *message = NULL;
-    if (vasprintf(&message, fmt, ap) < 0)
-        message = NULL;
-    va_end(ap);
-    const char *text = message ? message : reason;
     char *key = il_xasprintf("%s\x1f%s\x1f%s\x1f%s", vk_pod_uid(pod), type, reason, text);
-    if (update_repeat(k, pod, key)) {
+    if (update_repeat(k, pod, key, t)) {
         free(key);
-        free(message);
         return;
     }
-    json_t *ev = event_object(node, pod, type, reason, text);
+    json_t *ev = event_object(node, pod, type, reason, text, t);
     char *path = il_xasprintf("/api/v1/namespaces/%s/events", vk_pod_ns(pod));
     vk_kube_result res;
     if (vk_kube_create(k, path, ev, &res) < 0)
@@ -147,5 +147,153 @@ void vk_event(vk_kube *k, const char *node, const json_t *pod, const char *type,
     free(path);
     json_decref(ev);
     free(key);
+}
+
+/* ---- the senders ------------------------------------------------------- */
+
+/* An Event raised and not yet posted: the pod's identity only (the pod
+ * object may be gone from the table by the time it is sent). */
+typedef struct raised {
+    struct raised *next;
+    vk_kube *kube;
+    json_t *pod;              /* {"metadata": {name, namespace, uid}} */
+    char *node, *type, *reason, *text;
+    il_time t;
+} raised;
+
+static struct {
+    pthread_mutex_t lock;
+    pthread_cond_t more;
+    raised *head, *tail;
+    size_t queued;
+    unsigned long dropped;
+    bool running, stopping;
+    int64_t drain_until;      /* monotonic ms; after it, queued Events are dropped */
+    pthread_t threads[EVENT_SENDERS];
+    size_t n_threads;
+} q = {.lock = PTHREAD_MUTEX_INITIALIZER, .more = PTHREAD_COND_INITIALIZER};
+
+static void raised_free(raised *e)
+{
+    json_decref(e->pod);
+    free(e->node);
+    free(e->type);
+    free(e->reason);
+    free(e->text);
+    free(e);
+}
+
+static void *sender(void *arg)
+{
+    (void)arg;
+    pthread_mutex_lock(&q.lock);
+    for (;;) {
+        while (!q.head && !q.stopping)
+            pthread_cond_wait(&q.more, &q.lock);
+        raised *e = q.head;
+        if (!e)
+            break;
+        q.head = e->next;
+        if (!q.head)
+            q.tail = NULL;
+        q.queued--;
+        bool late = q.stopping && il_monotonic_ms() > q.drain_until;
+        if (late)
+            q.dropped++;
+        pthread_mutex_unlock(&q.lock);
+        if (!late)
+            post(e->kube, e->node, e->pod, e->type, e->reason, e->text, e->t);
+        raised_free(e);
+        pthread_mutex_lock(&q.lock);
+    }
+    pthread_mutex_unlock(&q.lock);
+    return NULL;
+}
+
+void vk_events_start(void)
+{
+    pthread_mutex_lock(&q.lock);
+    if (!q.running) {
+        q.stopping = false;
+        q.dropped = 0;
+        for (size_t i = 0; i < EVENT_SENDERS; i++)
+            if (pthread_create(&q.threads[q.n_threads], NULL, sender, NULL) == 0)
+                q.n_threads++;
+        q.running = q.n_threads > 0;
+    }
+    pthread_mutex_unlock(&q.lock);
+}
+
+void vk_events_stop(void)
+{
+    pthread_mutex_lock(&q.lock);
+    bool running = q.running;
+    q.stopping = true;
+    q.drain_until = il_monotonic_ms() + EVENT_DRAIN_MS;
+    pthread_cond_broadcast(&q.more);
+    pthread_mutex_unlock(&q.lock);
+    if (!running)
+        return;
+    for (size_t i = 0; i < q.n_threads; i++)
+        pthread_join(q.threads[i], NULL);
+    pthread_mutex_lock(&q.lock);
+    q.n_threads = 0;
+    q.running = false;
+    if (q.dropped)
+        il_warn("%lu Events not posted: the API server fell behind", q.dropped);
+    pthread_mutex_unlock(&q.lock);
+}
+
+/* Queue e for the senders; false when they are not running (post it now). */
+static bool enqueue(raised *e)
+{
+    pthread_mutex_lock(&q.lock);
+    if (!q.running || q.stopping) {
+        pthread_mutex_unlock(&q.lock);
+        return false;
+    }
+    if (q.queued >= EVENT_QUEUE_MAX) {
+        if (q.dropped++ % 1000 == 0)
+            il_warn("Event %s for pod %s/%s dropped: %zu Events wait for the API server",
+                    e->reason, vk_pod_ns(e->pod), vk_pod_name(e->pod), q.queued);
+        pthread_mutex_unlock(&q.lock);
+        raised_free(e);
+        return true;
+    }
+    if (q.tail)
+        q.tail->next = e;
+    else
+        q.head = e;
+    q.tail = e;
+    q.queued++;
+    pthread_cond_signal(&q.more);
+    pthread_mutex_unlock(&q.lock);
+    return true;
+}
+
+void vk_event(vk_kube *k, const char *node, const json_t *pod, const char *type,
+              const char *reason, const char *fmt, ...)
+{
+    if (!vk_pod_name(pod) || !vk_pod_uid(pod))
+        return;
+    va_list ap;
+    va_start(ap, fmt);
+    char *message = NULL;
+    if (vasprintf(&message, fmt, ap) < 0)
+        message = NULL;
+    va_end(ap);
+    raised *e = il_xcalloc(1, sizeof *e);
+    e->kube = k;
+    e->pod = json_pack("{s:{s:s, s:s, s:s}}", "metadata", "name", vk_pod_name(pod),
+                       "namespace", vk_pod_ns(pod), "uid", vk_pod_uid(pod));
+    e->node = il_xstrdup(node);
+    e->type = il_xstrdup(type);
+    e->reason = il_xstrdup(reason);
+    e->text = il_xstrdup(message ? message : reason);
+    e->t = il_time_now();
     free(message);
+    if (!enqueue(e)) {
+        post(e->kube, e->node, e->pod, e->type, e->reason, e->text, e->t);
+        raised_free(e);
+    }
 }

@@ -112,6 +112,7 @@ static int create(vk *v, const vk_pod_view *p)
 {
     vk_refs refs;
     vk_refs_init(&refs, v->kube, v->cfg, p->pod);
+    refs.shared = v->refcache;
     json_t *request = vk_resolve_pod(&refs);
     if (!request) {
         report_pending(v, p->pod, refs.reason ? refs.reason : "FailedMount", refs.message);

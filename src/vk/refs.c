@@ -62,11 +62,21 @@ static int fetch(il_podres *pr, const char *kind, const char *name, json_t **out
     }
     char *path = il_xasprintf("/api/v1/namespaces/%s/%s/%s", vk_pod_ns(r->pod),
                               strcmp(kind, "Secret") ? "configmaps" : "secrets", name);
+    json_t *shared = r->shared ? vk_refcache_get(r->shared, path) : NULL;
+    if (shared) {
+        json_object_set_new(r->cache, ck, shared);
+        *out = shared;
+        free(path);
+        free(ck);
+        return 1;
+    }
     vk_kube_result res;
     int rc = vk_kube_get(r->kube, path, &res) == 0 && res.body ? 1 : 0;
     if (rc == 1 || vk_kube_is(&res, 404)) {
         *out = rc ? res.body : json_null();
         json_object_set(r->cache, ck, *out);
+        if (rc == 1 && r->shared)
+            vk_refcache_put(r->shared, path, res.body);
     } else {
         il_podres_fail(pr, "FailedToRetrieve", "%s", res.error);
         rc = -1;

@@ -2,7 +2,8 @@
  * callbacks behind the shared resolver (podresolve.h) for interlink-vk.
  *
  * One vk_refs serves the resolution of one pod: ConfigMaps and Secrets
- * are fetched once each (cached, misses too), status fields and container
+ * are fetched once each (cached, misses too; found ones are taken from
+ * and given to the shared refcache.h when there is one), status fields and container
  * resources are read from the pod and the node's configuration, and
  * service-account tokens are issued with TokenRequest bound to the pod.
  * When something cannot be had, reason and message say why in the
@@ -14,6 +15,7 @@
 
 #include "kube.h"
 #include "podresolve.h"
+#include "refcache.h"
 #include "vkconfig.h"
 
 typedef struct vk_refs {
@@ -21,6 +23,7 @@ typedef struct vk_refs {
     const vk_config *cfg;
     const json_t *pod;        /* borrowed */
     json_t *cache;            /* "Kind/name" -> object, or null when absent */
+    vk_refcache *shared;      /* objects other pods read lately, or NULL (borrowed) */
     const char *reason;       /* "FailedMount", "CreateContainerConfigError", ... */
     char message[IL_PODRES_MESSAGE_MAX];
 } vk_refs;

@@ -3,9 +3,10 @@
  * Owns the status cycle: every StatusIntervalSeconds, ONE interlink
  * /status call for all of the node's submitted, non-terminal pods
  * (upstream made one call per pod, serially), each answer mapped with
- * kubestatus.c and written to pods/status only when it changed, with the
- * kubelet's Started and Failed Events.  When interlink cannot answer, the
- * pods keep their last status: a backend outage is not a pod failure.
+ * kubestatus.c and written to pods/status only when it changed (Workers
+ * writes in flight at once), with the kubelet's Started and Failed Events.
+ * When interlink cannot answer, the pods keep their last status: a
+ * backend outage is not a pod failure.
  * A cycle also runs soon after changes.c hears from interlink that a
  * status changed (vk_status_poke); cycles never overlap: this thread alone
  * runs them.
@@ -13,6 +14,7 @@
  * Also, once after start, pods that interlink knows for this node but the
  * API server no longer has (deleted while the VK was down) are handed to
  * the workers for a backend delete. */
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -26,7 +28,10 @@
 #include "wire.h"
 
 /* What the status request carries of a pod: everything but its status
- * (plugins need the spec; the status is ours and can be large). */
+ * (plugins need the spec; the status is ours and can be large) and
+ * metadata.managedFields (the API server's record of who wrote which
+ * field: a third of a pod's JSON on a real server, of use to no backend,
+ * and serialized, relayed and parsed three times per pod per cycle). */
 static json_t *request_body(const json_t *pods)
 {
     json_t *body = json_array();
@@ -35,6 +40,12 @@ static json_t *request_body(const json_t *pods)
     json_array_foreach(pods, i, pod) {
         json_t *copy = json_copy((json_t *)pod);   /* shallow: only the top level changes */
         json_object_del(copy, "status");
+        json_t *meta = json_object_get(copy, "metadata");
+        if (json_object_get(meta, "managedFields")) {
+            meta = json_copy(meta);
+            json_object_del(meta, "managedFields");
+            json_object_set_new(copy, "metadata", meta);
+        }
         json_array_append_new(body, copy);
     }
     return body;
@@ -113,44 +124,83 @@ static void emit_events(vk *v, const json_t *pod, const json_t *old, const json_
 
 /* ---- one cycle --------------------------------------------------------- */
 
-static void write_status(vk *v, const json_t *pod, const il_pod_status *st)
+/* A status to write: the pod (borrowed from the cycle's list) and its patch. */
+typedef struct status_write {
+    const json_t *pod;
+    json_t *patch;
+} status_write;
+
+static void write_status(vk *v, const status_write *w)
 {
-    char *tunnel_ip = vk_tunnelgw_pod_ip(v->gateway, pod);
-    json_t *patch = vk_pod_status_patch_ips(pod, st, vk_node_address(v->cfg), tunnel_ip,
-                                            il_time_now());
-    free(tunnel_ip);
-    if (st && st->tunnel)
-        vk_tunnelgw_note(v->gateway, v->kube, v->cfg->node_name, pod, st->tunnel);
-    if (!patch)
-        return;
-    char *path = il_xasprintf("/api/v1/namespaces/%s/pods/%s/status", vk_pod_ns(pod),
-                              vk_pod_name(pod));
+    char *path = il_xasprintf("/api/v1/namespaces/%s/pods/%s/status", vk_pod_ns(w->pod),
+                              vk_pod_name(w->pod));
     vk_kube_result res;
-    if (vk_kube_patch(v->kube, path, VK_PATCH_STRATEGIC, patch, &res) == 0) {
+    if (vk_kube_patch(v->kube, path, VK_PATCH_STRATEGIC, w->patch, &res) == 0) {
         vk_pod_written(v, res.body);
-        emit_events(v, pod, json_object_get(pod, "status"), json_object_get(patch, "status"));
+        emit_events(v, w->pod, json_object_get(w->pod, "status"),
+                    json_object_get(w->patch, "status"));
     } else if (!vk_kube_is(&res, 404)) {
-        il_warn("pod %s/%s status: %s", vk_pod_ns(pod), vk_pod_name(pod), res.error);
+        il_warn("pod %s/%s status: %s", vk_pod_ns(w->pod), vk_pod_name(w->pod), res.error);
     }
     vk_kube_result_free(&res);
     free(path);
-    json_decref(patch);
 }
 
-/* Map interlink's answer (an array of PodStatus) onto pods. */
+/* The writes of one cycle, Workers of them in flight at once: each is one
+ * API round trip, and pods starting together change together. */
+typedef struct writer_pool {
+    vk *v;
+    status_write *w;
+    size_t n, next;
+    pthread_mutex_t lock;
+} writer_pool;
+
+static void *writer(void *arg)
+{
+    writer_pool *p = arg;
+    for (;;) {
+        pthread_mutex_lock(&p->lock);
+        size_t i = p->next < p->n ? p->next++ : p->n;
+        pthread_mutex_unlock(&p->lock);
+        if (i == p->n)
+            return NULL;
+        write_status(p->v, &p->w[i]);
+    }
+}
+
+static void write_all(vk *v, status_write *w, size_t n)
+{
+    writer_pool p = {.v = v, .w = w, .n = n};
+    pthread_mutex_init(&p.lock, NULL);
+    size_t want = n < (size_t)v->cfg->workers ? n : (size_t)v->cfg->workers, started = 0;
+    pthread_t threads[VK_MAX_WORKERS];
+    while (want > 1 && started < want &&
+           pthread_create(&threads[started], NULL, writer, &p) == 0)
+        started++;
+    writer(&p);   /* this thread too; alone when no thread could start */
+    for (size_t i = 0; i < started; i++)
+        pthread_join(threads[i], NULL);
+    pthread_mutex_destroy(&p.lock);
+}
+
+/* Map interlink's answer (an array of PodStatus) onto pods; write what
+ * changed. */
 static void apply(vk *v, const json_t *pods, const json_t *answer)
 {
     /* UID -> status through a hash (a jansson object), not a scan of the
      * answer per pod: a cycle over n pods stays O(n).  The first status of
      * a UID wins, as interlink sends each once. */
     json_t *by_uid = json_object();
-    size_t i;
+    size_t i, n = 0;
     const json_t *pod, *js;
     json_array_foreach(answer, i, js) {
         const char *uid = json_string_value(json_object_get(js, "UID"));
         if (uid && !json_object_get(by_uid, uid))
             json_object_set(by_uid, uid, (json_t *)js);
     }
+    status_write *w = il_xcalloc(json_array_size(pods) + 1, sizeof *w);
+    const char *addr = vk_node_address(v->cfg);
+    il_time now = il_time_now();
     json_array_foreach(pods, i, pod) {
         const char *uid = vk_pod_uid(pod);
         js = uid ? json_object_get(by_uid, uid) : NULL;
@@ -159,13 +209,23 @@ static void apply(vk *v, const json_t *pods, const json_t *answer)
         il_pod_status st;
         char err[256];
         if (il_pod_status_from_json((json_t *)js, &st, err, sizeof err) == 0) {
-            write_status(v, pod, &st);
+            char *tunnel_ip = vk_tunnelgw_pod_ip(v->gateway, pod);
+            json_t *patch = vk_pod_status_patch_ips(pod, &st, addr, tunnel_ip, now);
+            free(tunnel_ip);
+            if (st.tunnel)
+                vk_tunnelgw_note(v->gateway, v->kube, v->cfg->node_name, pod, st.tunnel);
+            if (patch)
+                w[n++] = (status_write){.pod = pod, .patch = patch};
             il_pod_status_free(&st);
         } else {
             il_warn("pod %s/%s: interlink status: %s", vk_pod_ns(pod), vk_pod_name(pod), err);
         }
     }
     json_decref(by_uid);
+    write_all(v, w, n);
+    for (i = 0; i < n; i++)
+        json_decref(w[i].patch);
+    free(w);
 }
 
 /* 0 when interlink answered, -1 otherwise (logged once per outage). */

@@ -10,6 +10,7 @@
 #include <time.h>
 
 #include "daemon.h"
+#include "events.h"
 #include "log.h"
 #include "timeutil.h"
 #include "util.h"
@@ -38,6 +39,7 @@ vk *vk_new(const vk_config *cfg, const vk_kubeconfig *kc, char *err, size_t errl
     v->gateway = gw;
     v->pods = vk_pods_new();
     v->queue = vk_queue_new();
+    v->refcache = vk_refcache_new(cfg->refs_cache_s * 1000);
     v->cluster_ca = kc->ca.len ? il_xstrndup(kc->ca.data, kc->ca.len) : NULL;
     pthread_mutex_init(&v->lock, NULL);
     pthread_condattr_t attr;
@@ -57,6 +59,7 @@ void vk_free(vk *v)
     vk_tunnelgw_free(v->gateway);
     vk_pods_free(v->pods);
     vk_queue_free(v->queue);
+    vk_refcache_free(v->refcache);
     free(v->node_uid);
     free(v->cluster_ca);
     pthread_cond_destroy(&v->wake);
@@ -73,7 +76,8 @@ int vk_run(vk *v)
         {"status", vk_status_loop}, {"changes", vk_changes_loop},
         {"cert", vk_kubelet_cert_loop}};
     enum { N_LOOPS = sizeof loops / sizeof loops[0] };
-    pthread_t threads[N_LOOPS + VK_WORKERS];
+    size_t n_threads = N_LOOPS + (size_t)v->cfg->workers;
+    pthread_t threads[N_LOOPS + VK_MAX_WORKERS];
     size_t started = 0;
     char err[512];
     if (!(v->kubelet = vk_kubelet_start(v, err, sizeof err))) {
@@ -87,7 +91,8 @@ int vk_run(vk *v)
         v->kubelet = NULL;
         return 1;
     }
-    for (size_t i = 0; i < N_LOOPS + VK_WORKERS; i++) {
+    vk_events_start();
+    for (size_t i = 0; i < n_threads; i++) {
         loop_fn fn = i < N_LOOPS ? loops[i].fn : vk_worker_loop;
         int e = pthread_create(&threads[started], NULL, fn, v);
         if (e != 0) {
@@ -96,7 +101,7 @@ int vk_run(vk *v)
         }
         started++;
     }
-    int rc = started == N_LOOPS + VK_WORKERS ? 0 : 1;
+    int rc = started == n_threads ? 0 : 1;
     if (rc == 0) {
         int sig = il_daemon_wait_for_signal();
         il_info("signal %d: stopping", sig);
@@ -108,6 +113,7 @@ int vk_run(vk *v)
     vk_queue_shutdown(v->queue);
     for (size_t i = 0; i < started; i++)
         pthread_join(threads[i], NULL);
+    vk_events_stop();
     vk_kubelet_stop(v->kubelet);
     v->kubelet = NULL;
     il_httpd_stop(metrics);

@@ -29,10 +29,9 @@
 #include "kubelet.h"
 #include "pods.h"
 #include "queue.h"
+#include "refcache.h"
 #include "tunnelgw.h"
 #include "vkconfig.h"
-
-#define VK_WORKERS 4
 
 typedef struct vk {
     const vk_config *cfg;     /* borrowed from main */
@@ -41,6 +40,7 @@ typedef struct vk {
     vk_tunnelgw *gateway;     /* pod tunnels; NULL when none is configured */
     vk_pods *pods;
     vk_queue *queue;
+    vk_refcache *refcache;    /* ConfigMaps and Secrets shared between creates */
     vk_kubelet *kubelet;      /* started by vk_run */
     vk_serving_cert *serving_cert; /* the kubelet's, kept current by the cert thread */
     char *cluster_ca;         /* the kubeconfig's CA (PEM), or NULL */

@@ -125,6 +125,10 @@ static const il_cfg_field fields[] = {
     {"StatusWatch", NULL, IL_CFG_BOOL, CFG(status_watch), "true",
      "long-poll interlink's GET /watch and refresh statuses as soon as they change "
      "(off by itself against an interlink without it)"},
+    {"Workers", NULL, IL_CFG_INT, CFG(workers), "16",
+     "pods created or deleted at once, and status writes of one cycle in flight at once"},
+    {"RefsCacheSeconds", NULL, IL_CFG_INT, CFG(refs_cache_s), "2",
+     "how long a ConfigMap or Secret read for one pod serves the next pods; 0: read each time"},
     {"LeaseDurationSeconds", NULL, IL_CFG_INT, CFG(lease_duration_s), "40",
      "node lease duration; renewed every quarter of it"},
     {"InterlinkTimeoutSeconds", NULL, IL_CFG_INT, CFG(timeout_s), "120",
@@ -378,6 +382,9 @@ static const char *check(const vk_config *cfg)
                "positive";
     if (cfg->lease_duration_s < 4)
         return "LeaseDurationSeconds must be at least 4";
+    if (cfg->workers < 1 || cfg->workers > VK_MAX_WORKERS || cfg->refs_cache_s < 0 ||
+        cfg->refs_cache_s > 3600)
+        return "Workers must be from 1 to 256 and RefsCacheSeconds from 0 to 3600";
     return check_quantities(cfg);
 }
 

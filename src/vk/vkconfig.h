@@ -16,6 +16,8 @@
 
 #include "pod.h"
 
+#define VK_MAX_WORKERS 256    /* Workers' upper bound */
+
 typedef struct vk_taint {
     char *key;
     char *value;              /* "" when none */
@@ -74,6 +76,8 @@ typedef struct vk_config {
     int64_t ping_interval_s;
     int64_t status_interval_s;
     bool status_watch;        /* StatusWatch: GET /watch wakes the status loop (changes.c) */
+    int64_t workers;          /* Workers: podsync threads, status writes in flight */
+    int64_t refs_cache_s;     /* RefsCacheSeconds: shared ConfigMap/Secret reads (refcache.c) */
     int64_t lease_duration_s;
     int64_t timeout_s;
 

@@ -1,7 +1,9 @@
 /* test_vk_events.c -- Events are aggregated as the kubelet's are: a repeat
  * of the same pod, type, reason and message raises count and
  * lastTimestamp on the first Event instead of posting another; an Event
- * that expired meanwhile (404 on the update) is posted anew. */
+ * that expired meanwhile (404 on the update) is posted anew.  Once the
+ * senders run, vk_event returns before a slow API server answers, and
+ * vk_events_stop posts what is queued. */
 #include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -10,17 +12,20 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
 #include "events.h"
 #include "httpd.h"
 #include "kube.h"
+#include "timeutil.h"
 
 static il_httpd *srv;
 static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
 static json_t *calls;         /* [{method, path, body}] */
 static bool expire_next_patch;
+static int delay_ms;          /* how long the server takes to answer */
 
 static void handle_events(il_request *req, void *ud)
 {
@@ -33,7 +38,10 @@ static void handle_events(il_request *req, void *ud)
     bool expired = strcmp(il_request_method(req), "PATCH") == 0 && expire_next_patch;
     if (expired)
         expire_next_patch = false;
+    int delay = delay_ms;
     pthread_mutex_unlock(&mu);
+    if (delay)
+        usleep((useconds_t)delay * 1000);
     if (expired) {
         static const char st[] = "{\"kind\":\"Status\",\"apiVersion\":\"v1\",\"status\":"
                                  "\"Failure\",\"reason\":\"NotFound\",\"code\":404}";
@@ -106,6 +114,43 @@ static void test_repeats_update_the_first_event(void **state)
     vk_kube_free(k);
 }
 
+static void test_senders_do_not_wait_for_the_api_server(void **state)
+{
+    (void)state;
+    vk_kube *k = kube();
+    json_array_clear(calls);
+    delay_ms = 400;
+    vk_events_start();
+    int64_t t0 = il_monotonic_ms();
+    for (int i = 0; i < 6; i++) {
+        char uid[16];
+        snprintf(uid, sizeof uid, "uid-q%d", i);
+        json_t *pod = json_pack("{s:{s:s, s:s, s:s}}", "metadata", "name", "q", "namespace",
+                                "default", "uid", uid);
+        vk_event(k, "node", pod, "Normal", "Started", "Started container %s", "main");
+        json_decref(pod);   /* the queue keeps what it needs of the pod */
+    }
+    /* Posted in turn, six answers would take 2.4 s; queued, a few microseconds
+     * (the margin is for a loaded machine). */
+    assert_true(il_monotonic_ms() - t0 < 1200);
+    vk_events_stop();
+    delay_ms = 0;
+    assert_int_equal(json_array_size(calls), 6);
+    for (size_t i = 0; i < 6; i++) {
+        const char *method;
+        json_t *ev = call(i, &method);
+        assert_string_equal(method, "POST");
+        assert_string_equal(json_string_value(json_object_get(ev, "reason")), "Started");
+    }
+    /* Stopped: posted before vk_event returns again. */
+    json_t *pod = json_pack("{s:{s:s, s:s, s:s}}", "metadata", "name", "q", "namespace",
+                            "default", "uid", "uid-after");
+    vk_event(k, "node", pod, "Normal", "Started", "Started container %s", "main");
+    assert_int_equal(json_array_size(calls), 7);
+    json_decref(pod);
+    vk_kube_free(k);
+}
+
 int main(void)
 {
     char err[256];
@@ -119,6 +164,7 @@ int main(void)
     calls = json_array();
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_repeats_update_the_first_event),
+        cmocka_unit_test(test_senders_do_not_wait_for_the_api_server),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
     il_httpd_stop(srv);
