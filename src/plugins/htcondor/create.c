@@ -22,8 +22,6 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <ftw.h>
-#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
@@ -58,34 +56,16 @@ static int write_file(const char *dir, const char *name, const char *text, mode_
     return rc;
 }
 
-static uid_t chown_uid;
-static gid_t chown_gid;
-
-static int chown_one(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
-{
-    (void)sb;
-    (void)flag;
-    (void)ftw;
-    return lchown(path, chown_uid, chown_gid);
-}
-
 /* The job runs as its owner (SubmitUser or the mapped user) and its
  * supervisor writes the state files and logs: the whole pod directory is
- * that user's.  nftw has no context argument, so the ids go through
- * statics under a lock. */
+ * that user's. */
 static int give_to_owner(const htc_identity *who, const char *dir, il_buf *err)
 {
-    static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
     if (who->uid == geteuid())
         return 0;
-    pthread_mutex_lock(&lock);
-    chown_uid = who->uid;
-    chown_gid = who->gid;
-    int rc = nftw(dir, chown_one, 16, FTW_PHYS);
-    pthread_mutex_unlock(&lock);
-    if (rc != 0)
-        il_buf_printf(err, "giving %s to %s: %s", dir, who->user, strerror(errno));
-    return rc == 0 ? 0 : -1;
+    batch_identity owner = {.as_user = true, .uid = who->uid, .gid = who->gid};
+    snprintf(owner.unix_user, sizeof owner.unix_user, "%s", who->user);
+    return identity_hand_over(&owner, dir, err) == 0 ? 0 : -1;
 }
 
 /* poddir_opts.finish: job.sh and job.sub into the staging directory. */
