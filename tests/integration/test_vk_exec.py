@@ -10,7 +10,6 @@ import os
 import signal
 import subprocess
 import time
-import urllib.request
 
 import pytest
 
@@ -104,12 +103,7 @@ def test_exec_tty(k):
 
 
 def test_port_forward_http_round_trip(k):
-    local = vkutil.free_port()
-    with ss.kubectl_port_forward([KUBECTL, "--kubeconfig", k.kubeconfig, "port-forward",
-                                  f"pod/{POD}", f"{local}:{HTTP_PORT}"]):
-        for path in ("/a", "/b"):   # two connections over one session
-            body = urllib.request.urlopen(f"http://127.0.0.1:{local}{path}", timeout=20).read()
-            assert body == b"pod says hi " + path.encode()
+    k.port_forward_round_trips(POD, HTTP_PORT, "pod says hi")
 
 
 def test_attach_streams_live_output(k):
@@ -128,13 +122,7 @@ def test_attach_streams_live_output(k):
 
 
 def test_port_forward_to_a_closed_port_says_why(k):
-    local, closed = vkutil.free_port(), vkutil.free_port()
-    with ss.kubectl_port_forward([KUBECTL, "--kubeconfig", k.kubeconfig, "port-forward",
-                                  f"pod/{POD}", f"{local}:{closed}"]) as proc:
-        with pytest.raises(Exception):
-            urllib.request.urlopen(f"http://127.0.0.1:{local}/", timeout=20).read()
-    assert f"error forwarding port {closed}".encode() in proc.err, proc.err
-    assert b"Connection refused" in proc.err, proc.err
+    k.port_forward_refused(POD)
 
 
 def test_killed_client_leaves_no_process(k):

@@ -3,6 +3,7 @@ an HTTP/1.1 upgrade to `interlink-session`, then session frames (exec) or
 the raw byte stream (port-forward), as interlink-vk speaks them."""
 import contextlib
 import fcntl
+import http.client
 import json
 import os
 import pty
@@ -12,6 +13,7 @@ import struct
 import subprocess
 import termios
 import time
+import urllib.request
 
 import harness
 
@@ -254,6 +256,31 @@ class KubectlNode:
     def pod(self, name):
         p = self.kubectl("get", "pod", name, "-o", "json", check=False)
         return json.loads(p.stdout) if p.returncode == 0 else None
+
+    def port_forward_round_trips(self, pod, port, greeting):
+        """kubectl port-forward: two HTTP connections over one session, each
+        answered by http_server(port, greeting) in the pod."""
+        local = harness.free_port()
+        with kubectl_port_forward([KUBECTL, "--kubeconfig", self.kubeconfig, "port-forward",
+                                   f"pod/{pod}", f"{local}:{port}"]):
+            for path in ("/a", "/b"):
+                body = urllib.request.urlopen(f"http://127.0.0.1:{local}{path}",
+                                              timeout=30).read()
+                assert body == greeting.encode() + b" " + path.encode()
+
+    def port_forward_refused(self, pod):
+        """kubectl port-forward to a closed port: the connection fails and
+        kubectl prints why."""
+        local, closed = harness.free_port(), harness.free_port()
+        with kubectl_port_forward([KUBECTL, "--kubeconfig", self.kubeconfig, "port-forward",
+                                   f"pod/{pod}", f"{local}:{closed}"]) as proc:
+            try:
+                urllib.request.urlopen(f"http://127.0.0.1:{local}/", timeout=30).read()
+                raise AssertionError(f"port {closed} answered")
+            except (OSError, http.client.HTTPException):
+                pass
+        assert f"error forwarding port {closed}".encode() in proc.err, proc.err
+        assert b"refused" in proc.err, proc.err
 
     def stop(self, before_vk=None):
         """Pods deleted, before_vk() (may be None), the VK and the stack
