@@ -305,6 +305,15 @@ def test_clients_leaving_mid_transfer_leave_the_tunnel_up(stack, gateway):
     gateway.wait_connected(pod)
     ip = reg["podIP"]
     wait_port(ip, echo)
+
+    def source_feeds():   # the source container listens too (the echo one may be first)
+        try:
+            with socket.create_connection((ip, port), 2) as c:
+                c.settimeout(2)
+                return len(c.recv(1)) == 1
+        except OSError:
+            return False
+    wait_for("the source port to send", source_feeds, timeout=30, interval=0.2)
     for _ in range(5):
         s = socket.create_connection((ip, port), 5)
         got = 0
