@@ -59,6 +59,15 @@ static int exit_code_of(int status)
     return WIFSIGNALED(status) ? 128 + WTERMSIG(status) : 1;
 }
 
+/* The command's process group, and the command itself: right after the
+ * spawn the child may not have made its group yet (setsid), and then only
+ * the pid reaches it (it has no descendants yet either). */
+static void kill_command(const il_exec_proc *pr, int sig)
+{
+    kill(-pr->pid, sig);
+    kill(pr->pid, sig);
+}
+
 static void reap(exec_job *j, bool wait)
 {
     int status;
@@ -196,7 +205,7 @@ static bool exec_session(exec_job *j, int from_fd, int to_fd, const il_upgraded 
     }
     if (!vk_here && !j->reaped) {
         il_info("exec: caller went away: killing process group %d", (int)pr->pid);
-        kill(-pr->pid, SIGKILL);
+        kill_command(pr, SIGKILL);
     }
     close_fd(&pr->in_fd);
     close_fd(&pr->out_fd);
@@ -294,7 +303,7 @@ static void relay_stop(exec_job *j, il_buf *why)
     bool termed = false;
     while (!j->reaped && il_monotonic_ms() - start < 10000) {
         if (!termed && il_monotonic_ms() - start >= 5000) {
-            kill(-pr->pid, SIGTERM);
+            kill_command(pr, SIGTERM);
             termed = true;
         }
         struct pollfd p[2] = {{.fd = pr->out_fd, .events = POLLIN},
@@ -311,7 +320,7 @@ static void relay_stop(exec_job *j, il_buf *why)
     }
     if (!j->reaped) {
         il_warn("exec: relay %d did not stop: killing it", (int)pr->pid);
-        kill(-pr->pid, SIGKILL);
+        kill_command(pr, SIGKILL);
     }
     close_fd(&pr->out_fd);
     close_fd(&pr->err_fd);
@@ -393,7 +402,7 @@ static void exec_abandon(void *arg)
         free(j);
         return;
     }
-    kill(-j->proc.pid, SIGKILL);
+    kill_command(&j->proc, SIGKILL);
     close_fd(&j->proc.in_fd);
     close_fd(&j->proc.out_fd);
     close_fd(&j->proc.err_fd);

@@ -331,8 +331,11 @@ int slurm_port_connect(void *vctx, const il_pod *pod, int port, int *fd, il_buf 
     while (pid > 0) {
         struct pollfd p = {.fd = ep[0], .events = POLLIN};
         int64_t waited = il_monotonic_ms() - start;
-        if (sent < 2 && waited > (sent + 1) * 5000)
-            kill(-pid, sent++ ? SIGKILL : SIGTERM);
+        if (sent < 2 && waited > (sent + 1) * 5000) {
+            int sig = sent++ ? SIGKILL : SIGTERM;
+            kill(-pid, sig);
+            kill(pid, sig);   /* its group may not exist yet (setsid in the child) */
+        }
         if (poll(&p, 1, 200) <= 0 || !p.revents)
             continue;
         char buf[4096];

@@ -38,8 +38,10 @@ static volatile sig_atomic_t command_group;
 /* srun forwards a cancelled step's SIGTERM/SIGHUP/SIGINT here. */
 static void on_signal(int sig)
 {
-    if (command_group > 0)
+    if (command_group > 0) {
         kill(-command_group, SIGKILL);
+        kill(command_group, SIGKILL);   /* before its setsid, only the pid reaches it */
+    }
     _exit(128 + sig);
 }
 
