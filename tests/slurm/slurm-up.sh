@@ -114,7 +114,7 @@ free_port() {  # free_port START [EXCLUDE...]
     local p=$1
     [[ $p =~ ^[0-9]+$ ]] || die "port '$p' is not a number"
     shift
-    while port_busy "$p" || [[ " $* " == *" $p "* ]]; do
+    while port_busy "$p" || [[ " $* " == *" $p "* ]] || [[ "${RESERVED:- }" == *" $p "* ]]; do
         p=$((p + 1))
         [ "$p" -lt 65000 ] || die "no free port found"
     done
@@ -242,6 +242,30 @@ start_munged() {
 exec 9>/tmp/.slurm-up-ports.lock
 flock -w 120 9 || die "could not take /tmp/.slurm-up-ports.lock within 120 s"
 
+# The ports of the other clusters on this machine stay theirs while their
+# daemons are down (an outage test stops slurmctld and starts it again on
+# its port, and another cluster starting meanwhile must not take it): a
+# registry of "PORT DIR" lines, read and written under the same lock; the
+# entries of a DIR without its slurm.conf are dropped.
+REG=/tmp/.slurm-up-ports.reg
+RESERVED=" "
+if [ -f "$REG" ]; then
+    while read -r rp rd; do
+        if [ "$rd" != "$DIR" ] && [ -f "$rd/slurm.conf" ]; then RESERVED+="$rp "; fi
+    done < "$REG"
+fi
+reserve() {  # reserve PORT...: record them as DIR's
+    local tmp="$REG.$$" p d
+    : > "$tmp"
+    if [ -f "$REG" ]; then
+        while read -r p d; do
+            if [ "$d" = "$DIR" ] || [ -f "$d/slurm.conf" ]; then echo "$p $d" >> "$tmp"; fi
+        done < "$REG"
+    fi
+    for p in "$@"; do echo "$p $DIR" >> "$tmp"; done
+    mv -f "$tmp" "$REG"
+}
+
 if [ "$MODE" = full ]; then
 # ------------------------------------------------------- slurm.conf
 read -r CPUS BOARDS SOCKETS CORES THREADS MEM < <(
@@ -259,6 +283,7 @@ if [ -f "$CONF" ]; then
 fi
 CTLD_PORT=$(free_port "${old_ctld:-${SLURM_UP_CTLD_PORT:-16817}}")
 SLURMD_PORT=$(free_port "${old_slurmd:-${SLURM_UP_SLURMD_PORT:-16818}}" "$CTLD_PORT")
+reserve "$CTLD_PORT" "$SLURMD_PORT"
 
 # Accounting: where slurmctld finds slurmdbd, and which munge socket it
 # uses for that connection (AccountingStoragePass; AuthInfo is not read
@@ -269,6 +294,7 @@ if [ "$ACCT" = 1 ]; then
     [ -f "$DIR/slurmdbd.conf" ] && old_dbd=$(sed -n 's/^DbdPort=//p' "$DIR/slurmdbd.conf")
     DB_PORT=$(free_port "${old_db:-${SLURM_UP_DB_PORT:-16830}}" "$CTLD_PORT" "$SLURMD_PORT")
     DBD_PORT=$(free_port "${old_dbd:-${SLURM_UP_DBD_PORT:-16831}}" "$CTLD_PORT" "$SLURMD_PORT" "$DB_PORT")
+    reserve "$DB_PORT" "$DBD_PORT"
     ACCT_CONF="# Accounting (SLURM_UP_ACCOUNTING=1): slurmdbd on 127.0.0.1:$DBD_PORT, MariaDB behind it.
 AccountingStorageType=accounting_storage/slurmdbd
 AccountingStorageHost=127.0.0.1
@@ -493,6 +519,7 @@ start_slurmrestd() {
     [ -f "$DIR/slurmrestd.url" ] && old=$(sed -n 's|^http://127.0.0.1:||p' "$DIR/slurmrestd.url")
     port=$(free_port "${old:-${SLURM_UP_REST_PORT:-16840}}" \
            "$(sed -n 's/^SlurmctldPort=//p' "$CONF")" "$(sed -n 's/^SlurmdPort=//p' "$CONF")")
+    reserve "$port"
     confdir=$(cat "$DIR/run/slurmrestd.confdir" 2>/dev/null || true)
     [ -n "$confdir" ] && [ -d "$confdir" ] || confdir=$(mktemp -d /tmp/slurm-up-rest-XXXXXX)
     echo "$confdir" > "$DIR/run/slurmrestd.confdir"
