@@ -69,6 +69,17 @@ def test_teardown_after_a_failure():
     assert proc.wait(5) == -9
 
 
+def test_teardown_kills_a_process_not_yet_inside(monkeypatch):
+    """A process started in a namespace that has not entered it yet (nsenter
+    still starting: `ip netns pids` cannot see it) is killed all the same
+    (CI: it entered after the namespace was deleted and slept on)."""
+    late = ["sh", "-c", 'sleep 1; exec nsenter --net="$0" -- "$@"']
+    monkeypatch.setattr(netns.Namespace, "prefix", lambda self: late + [self.path])
+    with netns.Namespaces() as nss:
+        proc = nss.add("late").popen(["sleep", "600"])
+    assert proc.wait(5) == -9
+
+
 def test_leftovers_of_a_killed_run_are_removed(tmp_path):
     """A run killed before its teardown leaves its namespaces (named after
     its pid); the next run removes them and what runs in them."""

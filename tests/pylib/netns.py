@@ -59,6 +59,7 @@ class Namespace:
     def __init__(self, name):
         self.name = name
         self.path = f"/run/netns/{name}"
+        self.started = []
 
     def prefix(self):
         """The argv prefix that runs a command in this namespace (only the
@@ -66,7 +67,9 @@ class Namespace:
         return ["nsenter", f"--net={self.path}", "--"]
 
     def popen(self, argv, **kw):
-        return subprocess.Popen(self.prefix() + list(argv), **kw)
+        proc = subprocess.Popen(self.prefix() + list(argv), **kw)
+        self.started.append(proc)
+        return proc
 
     def run(self, argv, check=True, **kw):
         kw.setdefault("capture_output", True)
@@ -115,7 +118,18 @@ class Namespace:
         return int(head.split("policy DROP ")[1].split()[0]) if "policy DROP" in head else 0
 
     def kill_all(self):
-        """SIGKILL every process in the namespace, until none is left."""
+        """SIGKILL every process in the namespace, until none is left.  What
+        popen() started is killed by pid too: right after Popen returns,
+        nsenter may not have entered the namespace yet, so `ip netns pids`
+        does not list it, and it would enter a namespace already deleted
+        and run on."""
+        for proc in self.started:
+            if proc.poll() is None:
+                try:
+                    proc.kill()
+                except OSError:
+                    pass
+        self.started = []
         for _ in range(50):
             pids = [p for p in self.pids() if p != os.getpid()]
             if not pids:
