@@ -203,6 +203,11 @@ il_fail rn_poddir_create_opts(const char *pods_dir, const il_create_request *req
     return status;
 }
 
+int rn_poddir_wait_create(const char *dir)
+{
+    return lock_pod(dir, default_opts.lock_name, false);
+}
+
 il_fail rn_poddir_remove(const char *pods_dir, const char *uid, il_buf *err)
 {
     char *dir = rn_store_pod_dir(pods_dir, uid);

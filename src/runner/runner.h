@@ -199,6 +199,13 @@ typedef struct poddir_opts {
 il_fail rn_poddir_create_opts(const char *pods_dir, const il_create_request *req,
                               const runtime_spec *rt, const poddir_opts *opts, bool *created,
                               int *lock_fd, il_buf *err);
+/* Wait until no create of the pod in dir is between publishing the
+ * directory and starting its supervisor (rn_poddir_create's lock, default
+ * name): a delete that looked earlier would find no supervisor to stop,
+ * remove the directory under the starting one and leave it running.
+ * Returns the lock's fd (the caller closes it once the pod is removed), or
+ * -1 when the directory has no lock file (gone meanwhile). */
+int rn_poddir_wait_create(const char *dir);
 /* Remove PODS/<uid>: renamed first so status never sees half a pod.
  * A missing directory is success.  Returns IL_OK or IL_FAIL_IO. */
 il_fail rn_poddir_remove(const char *pods_dir, const char *uid, il_buf *err);

@@ -27,6 +27,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/signalfd.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -102,9 +103,13 @@ static void ctr_init(sup_ctr *c, const il_container *spec, bool init, const char
     c->init = init;
     c->dir = rn_store_ctr_dir(pod_dir, spec->name);
     /* Backends with lazy layouts (poddir_opts) leave this to us; a failure
-     * shows as the state and log writes failing, with their errors. */
-    if (il_mkdir_p(c->dir, 0755) != 0)
+     * shows as the state and log writes failing, with their errors.  Never
+     * mkdir -p: a pod directory a delete removed must not come back. */
+    char *ctrs = rn_store_path(pod_dir, "containers");
+    if ((mkdir(ctrs, 0755) != 0 && errno != EEXIST) || (mkdir(c->dir, 0755) != 0 &&
+                                                        errno != EEXIST))
         il_warn("creating %s: %s", c->dir, strerror(errno));
+    free(ctrs);
     c->pipes[0] = c->pipes[1] = c->log_fd = -1;
     c->writers[0].stream = "stdout";
     c->writers[1].stream = "stderr";

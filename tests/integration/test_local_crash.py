@@ -96,3 +96,42 @@ def test_supervisor_survives_a_dead_ready_reader(local):
     st = local.wait_done(pod, timeout=20)
     assert terminated(st, "main")["reason"] == "Completed", st
     assert local.logs(pod, "main") == b"survived\n"
+
+
+def test_delete_waits_for_a_create_starting_the_pod(local, tmp_path):
+    """A delete that arrives while a create is between publishing the pod's
+    directory and starting its supervisor (the create lock held) waits for
+    it, then stops the pod; before, it found no supervisor, removed the
+    directory under the starting one and the pod ran on (a VK chaos trial:
+    an orphaned pod directory)."""
+    import fcntl
+    import threading
+    flag = tmp_path / "model-done"   # the model ends, the copy runs on
+    pod, target = half_created(local, "racing", f"test -e {flag} && sleep 600; true")
+    flag.touch()
+    lock = os.open(os.path.join(target, "create.lock"), os.O_RDWR | os.O_CREAT, 0o600)
+    fcntl.flock(lock, fcntl.LOCK_EX)   # the create in flight
+    answer = {}
+    deleter = threading.Thread(target=lambda: answer.update(result=local.delete(pod)))
+    deleter.start()
+    time.sleep(1)
+    assert os.path.isdir(target), "the delete removed the directory of a pod being started"
+    assert deleter.is_alive()
+    subprocess.run([h.binary("interlink-local"), "--run-pod", target], check=True, timeout=10)
+    h.wait_for("the supervisor recorded", lambda: os.path.exists(
+        os.path.join(target, "supervisor.json")), timeout=10)
+    fcntl.flock(lock, fcntl.LOCK_UN)   # the create is done
+    os.close(lock)
+    deleter.join(30)
+    assert answer["result"][0] == 200, answer
+    assert not os.path.exists(target)
+    assert not [p for p in os.listdir("/proc") if p.isdigit() and
+                target.encode() in _cmdline(p)]
+
+
+def _cmdline(pid):
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as f:
+            return f.read()
+    except OSError:
+        return b""

@@ -5,7 +5,10 @@
  * container (or `podman stop -t grace`) and SIGKILL what is left after the
  * grace period.  Only if the supervisor itself does not finish in time does
  * the plugin kill it and the process groups it recorded.  The call blocks
- * up to the grace period, which the API allows. */
+ * up to the grace period, which the API allows.  A create of the same pod
+ * still starting its supervisor is waited for first (its lock): otherwise
+ * there is no supervisor to stop yet, and the directory would be removed
+ * under the one about to start. */
 #include "local.h"
 
 #include <errno.h>
@@ -72,6 +75,7 @@ int local_delete(void *vctx, const il_pod *pod, il_buf *err)
     char *dir = rn_poddir_find(ctx->pods_dir, pod);
     if (!dir)
         return 0;
+    int create_lock = rn_poddir_wait_create(dir);
     il_create_request req;
     bool have_req = rn_store_read_request(dir, &req, NULL) == 0;
     const il_pod *stored = have_req ? &req.pod : NULL;
@@ -84,5 +88,8 @@ int local_delete(void *vctx, const il_pod *pod, il_buf *err)
     if (have_req)
         il_create_request_free(&req);
     free(dir);
-    return il_plugin_status(rn_poddir_remove(ctx->pods_dir, pod->uid, err));
+    int status = il_plugin_status(rn_poddir_remove(ctx->pods_dir, pod->uid, err));
+    if (create_lock >= 0)
+        close(create_lock);
+    return status;
 }
