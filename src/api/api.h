@@ -14,6 +14,7 @@
 #include "httpc.h"
 #include "httpd.h"
 #include "store.h"
+#include "uidlock.h"
 
 typedef struct api_config {
     char *interlink_address;
@@ -50,21 +51,11 @@ typedef struct api_config {
     int64_t pending_delete_retry_s; /* PendingDeleteRetrySeconds (deleter.c) */
 } api_config;
 
-/* UIDs whose /create is being relayed right now, so that a concurrent
- * duplicate waits for the first answer instead of submitting again. */
-typedef struct inflight_set {
-    pthread_mutex_t mu;
-    pthread_cond_t changed;
-    char **uids;
-    size_t n;
-    size_t cap;
-} inflight_set;
-
 typedef struct api {
     api_config cfg;
     store *store;
     il_httpc *plugin;
-    inflight_set creating;
+    il_uidlock busy;          /* UIDs a create or delete is relaying right now */
     struct api_auth *auth;    /* who may call (auth.c) */
     struct tenants *tenants;  /* what each caller may touch (tenants.c); NULL = all */
     struct watch_hub *watch;  /* GET /watch: the change journal (watch.c) */

@@ -18,42 +18,6 @@
 #include "trace.h"
 #include "wire.h"
 
-/* ---- in-flight UIDs ------------------------------------------------------- */
-
-static ssize_t inflight_index(const inflight_set *set, const char *uid)
-{
-    for (size_t i = 0; i < set->n; i++)
-        if (strcmp(set->uids[i], uid) == 0)
-            return (ssize_t)i;
-    return -1;
-}
-
-/* Wait until no other request is creating uid, then claim it. */
-static void inflight_claim(inflight_set *set, const char *uid)
-{
-    pthread_mutex_lock(&set->mu);
-    while (inflight_index(set, uid) >= 0)
-        pthread_cond_wait(&set->changed, &set->mu);
-    if (set->n == set->cap) {
-        set->cap = set->cap ? set->cap * 2 : 16;
-        set->uids = il_xrealloc(set->uids, set->cap * sizeof(*set->uids));
-    }
-    set->uids[set->n++] = il_xstrdup(uid);
-    pthread_mutex_unlock(&set->mu);
-}
-
-static void inflight_release(inflight_set *set, const char *uid)
-{
-    pthread_mutex_lock(&set->mu);
-    ssize_t i = inflight_index(set, uid);
-    if (i >= 0) {
-        free(set->uids[i]);
-        set->uids[i] = set->uids[--set->n];
-    }
-    pthread_cond_broadcast(&set->changed);
-    pthread_mutex_unlock(&set->mu);
-}
-
 /* ---- the endpoint ------------------------------------------------------------ */
 
 /* Check the request and build what the plugin receives; NULL after answering. */
@@ -160,7 +124,7 @@ void handle_create(il_request *req, void *ud)
         return;
     }
     il_span_set_pod(il_span_current(), pod.ns, pod.name, pod.uid);
-    inflight_claim(&a->creating, pod.uid);
+    il_uidlock_acquire(&a->busy, pod.uid);
     store_pod known;
     int found = store_get(a->store, pod.uid, &known);
     if (found == 1 && strcmp(known.ns, pod.ns) != 0) {
@@ -200,7 +164,7 @@ void handle_create(il_request *req, void *ud)
         }
         free(job_id);
     }
-    inflight_release(&a->creating, pod.uid);
+    il_uidlock_release(&a->busy, pod.uid);
     il_pod_free(&pod);
     json_decref(plugin_body);
     json_decref(body);

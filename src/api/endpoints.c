@@ -28,6 +28,44 @@ static int delete_failure_status(const il_http_result *res, int rc, deleter_outc
     return res->status >= 400 && res->status < 500 ? 503 : 502;
 }
 
+/* handle_delete's work once the pod's UID is ours alone. */
+static void relay_delete(api *a, il_request *req, const il_pod *pod)
+{
+    const char *raw = il_request_body(req);
+    size_t raw_len = il_request_body_len(req);
+    if (deleter_intend(a, pod->uid, raw, raw_len) != 0) {
+        il_respond_error(req, 503, "the state database cannot record the delete of %s (disk "
+                         "full?); nothing was deleted; repeat the delete", pod->uid);
+        return;
+    }
+    il_http_result res;
+    int rc = relay_call_for(a, req, "POST", "/delete", raw, raw_len, pod->ns, &res);
+    deleter_outcome o = deleter_verdict(a, raw, raw_len, &res, rc);
+    if (o == DELETER_TRANSIENT || o == DELETER_REFUSED) {
+        deleter_record(a, pod->uid, raw, raw_len, &res, rc, 0);
+        char *why = deleter_reason(&res, rc);
+        int status = delete_failure_status(&res, rc, o);
+        il_respond_error(req, status,
+                         "delete of %s not confirmed (%s); interlink retries it in the "
+                         "background", pod->uid, why);
+        free(why);
+    } else if (store_delete(a->store, pod->uid) != 0) {
+        /* The backend is clean; the pending record finishes the rest once
+         * the database is writable again. */
+        il_respond_error(req, 503, "pod %s was deleted by the plugin but the state database "
+                         "could not forget it yet (disk full?); interlink retries it in the "
+                         "background", pod->uid);
+    } else if (o == DELETER_GONE) {
+        il_info("deleted pod %s/%s (%s): the plugin no longer knew it", pod->ns, pod->name,
+                pod->uid);
+        il_respond_text(req, 200, "Pod %s deleted (the plugin no longer knew it)\n", pod->uid);
+    } else {
+        il_info("deleted pod %s/%s (%s)", pod->ns, pod->name, pod->uid);
+        il_respond(req, 200, "text/plain; charset=utf-8", res.body.data, res.body.len);
+    }
+    il_http_result_free(&res);
+}
+
 /* The plugin gets the caller's bytes unchanged (upstream forwards the
  * original body), and the pod is forgotten only once the plugin confirmed.
  * The delete is recorded as pending before it is relayed (deleter.c): a
@@ -53,40 +91,12 @@ void handle_delete(il_request *req, void *ud)
         il_pod_free(&pod);
         return;
     }
-    const char *raw = il_request_body(req);
-    size_t raw_len = il_request_body_len(req);
-    if (deleter_intend(a, pod.uid, raw, raw_len) != 0) {
-        il_respond_error(req, 503, "the state database cannot record the delete of %s (disk "
-                         "full?); nothing was deleted; repeat the delete", pod.uid);
-        il_pod_free(&pod);
-        return;
-    }
-    il_http_result res;
-    int rc = relay_call_for(a, req, "POST", "/delete", raw, raw_len, pod.ns, &res);
-    deleter_outcome o = deleter_verdict(a, raw, raw_len, &res, rc);
-    if (o == DELETER_TRANSIENT || o == DELETER_REFUSED) {
-        deleter_record(a, pod.uid, raw, raw_len, &res, rc, 0);
-        char *why = deleter_reason(&res, rc);
-        int status = delete_failure_status(&res, rc, o);
-        il_respond_error(req, status,
-                         "delete of %s not confirmed (%s); interlink retries it in the "
-                         "background", pod.uid, why);
-        free(why);
-    } else if (store_delete(a->store, pod.uid) != 0) {
-        /* The backend is clean; the pending record finishes the rest once
-         * the database is writable again. */
-        il_respond_error(req, 503, "pod %s was deleted by the plugin but the state database "
-                         "could not forget it yet (disk full?); interlink retries it in the "
-                         "background", pod.uid);
-    } else if (o == DELETER_GONE) {
-        il_info("deleted pod %s/%s (%s): the plugin no longer knew it", pod.ns, pod.name,
-                pod.uid);
-        il_respond_text(req, 200, "Pod %s deleted (the plugin no longer knew it)\n", pod.uid);
-    } else {
-        il_info("deleted pod %s/%s (%s)", pod.ns, pod.name, pod.uid);
-        il_respond(req, 200, "text/plain; charset=utf-8", res.body.data, res.body.len);
-    }
-    il_http_result_free(&res);
+    /* Wait for a create of the same pod still on its way to the plugin:
+     * this delete would overtake it there, find nothing, and the pod
+     * would start afterwards with nobody to stop it. */
+    il_uidlock_acquire(&a->busy, pod.uid);
+    relay_delete(a, req, &pod);
+    il_uidlock_release(&a->busy, pod.uid);
     il_pod_free(&pod);
 }
 

@@ -392,14 +392,14 @@ int main(int argc, char **argv)
     set_log_level(&a.cfg, &flags);
     int status = 1;
     if (check_config(&a.cfg, flags.config_path) == 0) {
-        pthread_mutex_init(&a.creating.mu, NULL);
-        pthread_cond_init(&a.creating.changed, NULL);
+        pthread_mutex_init(&a.busy.mu, NULL);
+        pthread_cond_init(&a.busy.changed, NULL);
         il_daemon_init_signals();
         il_memory_init();
         il_trace_init("interlink");
         status = serve(&a);
         il_trace_shutdown();
-        free(a.creating.uids);
+        il_uidlock_free(&a.busy);
     }
     il_config_free(config_fields, N_CONFIG_FIELDS, &a.cfg);
     return status;

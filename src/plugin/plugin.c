@@ -15,10 +15,15 @@
 #include "log.h"
 #include "prom.h"
 #include "trace.h"
+#include "uidlock.h"
 
 typedef struct plugin_server {
     const il_plugin_ops *ops;
     void *ctx;
+    /* A pod's create and delete run one at a time: a delete that overtook
+     * the create (interlink restarted while the plugin was still creating)
+     * would find nothing, and the pod would start with nobody to stop it. */
+    il_uidlock busy;
 } plugin_server;
 
 /* The backend label of this process's metrics ("slurm", "local"). */
@@ -70,7 +75,9 @@ static void handle_create(il_request *req, void *ud)
     il_span *span = il_span_current();   /* the request's, from httpd.c */
     il_span_set_pod(span, create.pod.ns, create.pod.name, create.pod.uid);
     il_span_set_str(span, "interlink.backend", ps->ops->name);
+    il_uidlock_acquire(&ps->busy, create.pod.uid);
     int rc = ps->ops->create(ps->ctx, &create, &job_id, &msg);
+    il_uidlock_release(&ps->busy, create.pod.uid);
     il_span_set_str(span, "interlink.job_id", job_id);
     if (rc == 0) {
         il_info("created pod %s/%s (%s) as job %s", create.pod.ns, create.pod.name,
@@ -218,7 +225,9 @@ static void handle_delete(il_request *req, void *ud)
     }
     json_decref(body);
     il_buf msg = IL_BUF_INIT;
+    il_uidlock_acquire(&ps->busy, pod.uid);
     int rc = ps->ops->delete(ps->ctx, &pod, &msg);
+    il_uidlock_release(&ps->busy, pod.uid);
     if (rc == 0) {
         il_info("deleted pod %s/%s (%s)", pod.ns, pod.name, pod.uid);
         il_respond_text(req, 200, "Pod %s deleted\n", pod.uid);
@@ -331,7 +340,7 @@ int il_plugin_serve(const il_plugin_ops *ops, void *ctx, const il_httpd_opts *li
 int il_plugin_serve_token(const il_plugin_ops *ops, void *ctx, const il_httpd_opts *listen,
                           const char *token)
 {
-    plugin_server ps = {ops, ctx};
+    plugin_server ps = {ops, ctx, IL_UIDLOCK_INIT};
     char err[512];
     backend_name = ops->name;
     il_prom_set_backend(ops->name);
@@ -365,6 +374,7 @@ int il_plugin_serve_token(const il_plugin_ops *ops, void *ctx, const il_httpd_op
     int sig = il_daemon_wait_for_signal();
     il_info("signal %d: shutting down", sig);
     il_httpd_stop(srv);
+    il_uidlock_free(&ps.busy);
     il_trace_shutdown();
     return 0;
 }

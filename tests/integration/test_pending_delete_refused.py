@@ -6,6 +6,7 @@ forgets it; a 404 on every path is a wrong URL, not "gone"); 401/403
 retry interval; any other 4xx is retried with a growing delay.  Before,
 every 4xx dropped the pending delete: the pod's work ran on, orphaned."""
 import os
+import threading
 
 import pytest
 
@@ -153,6 +154,36 @@ def test_a_create_the_plugin_did_not_answer_stays_deletable(tmp_path):
             "DataRootFolder": os.path.join(stack.dir, "api-data")})
         stack.start_api()
         code, body = stack.delete(pod)
+        assert code == 200, body
+        assert uid(pod) not in pods_by_uid(stack)
+        assert not os.path.exists(plugin_dir(stack, pod))
+    finally:
+        relay.stop()
+        stack.stop()
+
+
+def test_a_delete_does_not_overtake_a_create_in_flight(tmp_path):
+    """A delete that arrives while the pod's create is still on its way to
+    the plugin waits for it, and then stops the pod.  Before, interlink
+    relayed it at once: the plugin knew nothing yet and answered success,
+    the create arrived afterwards and the pod ran with nobody to stop it
+    (a VK chaos trial: an early delete racing the create)."""
+    late = str(tmp_path / "late.sock")
+    stack = harness.Stack(tmp_path / "s", api_extra={"SidecarURL": "unix://" + late})
+    stack.start_plugin()
+    relay = MisbehavingPlugin(late, "latecreate", delay=1.5, forward=stack.plugin_sock)
+    try:
+        stack.start_api()
+        pod = host_pod("raced", "sleep 300")
+        answers = {}
+        creator = threading.Thread(target=lambda: answers.update(
+            create=stack.create(harness.create_request(pod))))
+        creator.start()
+        harness.wait_for("the create at the plugin's door", lambda: any(
+            r[1] == "/create" for r in relay.requests()), timeout=10)
+        code, body = stack.delete(pod)
+        creator.join(30)
+        assert answers["create"][0] == 200, answers
         assert code == 200, body
         assert uid(pod) not in pods_by_uid(stack)
         assert not os.path.exists(plugin_dir(stack, pod))

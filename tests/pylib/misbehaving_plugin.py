@@ -15,6 +15,9 @@ Listens on a unix socket and, for every request, misbehaves in one way:
            killed after it acted
   forgot   a plugin that lost its pods: /status answers 200 [], every other
            path --code (404: "not found")
+  latecreate  relays every request to the plugin at --forward and its answer
+           back, holding a /create --delay seconds before relaying it (logged
+           "RELAYED <path>" once relayed): a create still on its way
 
 Every request is logged to stdout as "REQUEST <method> <path> <session>" so
 tests can count what reached the plugin.
@@ -30,7 +33,7 @@ import sys
 import threading
 import time
 
-MODES = ("hang", "close", "garbage", "nothttp", "error", "slow", "code", "forgot", "cut")
+MODES = ("hang", "close", "garbage", "nothttp", "error", "slow", "code", "forgot", "cut", "latecreate")
 
 
 def http_response(code, reason, body, content_type="application/json"):
@@ -57,6 +60,22 @@ class Handler(socketserver.StreamRequestHandler):
         self.body = self.rfile.read(length) if length else b""
         return method, path, headers
 
+    def relay(self, method, path):
+        """The request, as read, to the plugin at --forward: its raw answer."""
+        forward = socket.socket(socket.AF_UNIX)
+        forward.connect(self.server.forward)
+        forward.sendall(f"{method} {path} HTTP/1.1\r\nHost: plugin\r\n"
+                        f"Content-Type: application/json\r\nConnection: close\r\n"
+                        f"Content-Length: {len(self.body)}\r\n\r\n".encode() + self.body)
+        answer = b""
+        while True:
+            chunk = forward.recv(65536)
+            if not chunk:
+                break
+            answer += chunk
+        forward.close()
+        return answer
+
     def handle(self):
         req = self.read_request()
         if req is None:
@@ -80,14 +99,13 @@ class Handler(socketserver.StreamRequestHandler):
             time.sleep(self.server.delay)
             self.wfile.write(http_response(200, "OK", b"[]"))
         elif mode == "cut":
-            forward = socket.socket(socket.AF_UNIX)
-            forward.connect(self.server.forward)
-            forward.sendall(f"{method} {path} HTTP/1.1\r\nHost: plugin\r\n"
-                            f"Content-Type: application/json\r\nConnection: close\r\n"
-                            f"Content-Length: {len(self.body)}\r\n\r\n".encode() + self.body)
-            while forward.recv(65536):
-                pass
-            forward.close()
+            self.relay(method, path)
+        elif mode == "latecreate":
+            if path == "/create":
+                time.sleep(self.server.delay)
+            answer = self.relay(method, path)
+            print(f"RELAYED {path}", flush=True)
+            self.wfile.write(answer)
         elif mode == "forgot" and path == "/status":
             self.wfile.write(http_response(200, "OK", b"[]"))
         elif mode in ("code", "forgot"):
