@@ -88,6 +88,8 @@ typedef struct supervisor {
     runtime_spec rt;
     int sigfd;
     bool stopping;            /* the pod is being stopped: start nothing more */
+    sup_ctr *ctrs;            /* every container, init containers first (run_pod's) */
+    size_t n_ctrs;
 } supervisor;
 
 static void run_reset(check_run *run)
@@ -158,6 +160,19 @@ static void ctr_save(sup_ctr *c)
     c->unsaved = failed;
 }
 
+static void fail_not_started(sup_ctr *ctrs, size_t n, const sup_ctr *failed);
+
+/* A container's terminal state to disk.  When a failed init container
+ * ends the pod, the containers it keeps from starting say so first: a
+ * reader that sees the failure (the pod is Failed) sees why they never ran,
+ * not a moment of "PodInitializing" without a reason. */
+static void ctr_save_terminal(const supervisor *sv, sup_ctr *c)
+{
+    if (c->init && c->st.exit_code != 0 && sv->ctrs)
+        fail_not_started(sv->ctrs, sv->n_ctrs, c);
+    ctr_save(c);
+}
+
 /* Kubernetes' rule: ready while running, past the startup probe, and
  * (with a readiness probe) while that succeeds; never while stopping. */
 static void ctr_update_ready(sup_ctr *c)
@@ -172,7 +187,8 @@ static void ctr_update_ready(sup_ctr *c)
 
 /* A container that could not be started ends at once, as terminated with
  * exit code 128 (what containerd reports for StartError). */
-static void ctr_fail_start(sup_ctr *c, const char *reason, const char *message)
+static void ctr_fail_start(const supervisor *sv, sup_ctr *c, const char *reason,
+                           const char *message)
 {
     il_warn("container %s: %s: %s", c->spec->name, reason, message);
     rn_state_set(&c->st, IL_STATE_TERMINATED, reason, message);
@@ -180,7 +196,7 @@ static void ctr_fail_start(sup_ctr *c, const char *reason, const char *message)
     c->st.started_at = c->st.finished_at = il_time_now();
     c->started = c->exited = c->finalized = true;
     ctr_update_ready(c);
-    ctr_save(c);
+    ctr_save_terminal(sv, c);
 }
 
 static int open_pipes(sup_ctr *c, int write_ends[2])
@@ -426,7 +442,7 @@ static void ctr_start(supervisor *sv, sup_ctr *c)
     launch_spec ls;
     if ((!c->init && rn_checks_parse(&sv->req.pod, c->spec, &c->checks, &err) != 0) ||
         rn_sandbox_command(&sv->rt, &sv->req.pod, c->spec, sv->pod_dir, &ls, &err) != 0) {
-        ctr_fail_start(c, "CreateContainerError", il_buf_cstr(&err));
+        ctr_fail_start(sv, c, "CreateContainerError", il_buf_cstr(&err));
         il_buf_free(&err);
         return;
     }
@@ -445,7 +461,7 @@ static void ctr_start(supervisor *sv, sup_ctr *c)
             close(write_ends[i]);
     if (rc != 0) {
         il_buf_printf(&err, "starting %s: %s", ls.argv.v[0], strerror(rc));
-        ctr_fail_start(c, "StartError", il_buf_cstr(&err));
+        ctr_fail_start(sv, c, "StartError", il_buf_cstr(&err));
     } else {
         ctr_spawned(sv, c);
     }
@@ -501,7 +517,7 @@ static void ctr_finalize(const supervisor *sv, sup_ctr *c)
     c->finalized = true;
     ctr_update_ready(c);
     c->st.started = IL_STARTED_NO;
-    ctr_save(c);
+    ctr_save_terminal(sv, c);
 }
 
 static void ctr_read_pipe(sup_ctr *c, int i)
@@ -816,6 +832,8 @@ static int run_pod(supervisor *sv)
     for (size_t i = 0; i < n; i++)
         ctr_init(&ctrs[i], i < n_init ? &pod->init_containers[i] : &pod->containers[i - n_init],
                  i < n_init, sv->pod_dir);
+    sv->ctrs = ctrs;
+    sv->n_ctrs = n;
     const sup_ctr *failed = NULL;
     /* Init containers in order, each in a phase of its own. */
     for (size_t i = 0; i < n_init && !failed && !sv->stopping; i++) {
@@ -832,6 +850,7 @@ static int run_pod(supervisor *sv)
     for (size_t i = 0; i < n; i++)
         ctr_free(&ctrs[i]);
     free(ctrs);
+    sv->ctrs = NULL;
     return exit_code;
 }
 
