@@ -125,13 +125,18 @@ static int parse_log_path(const char *path, char **ns, char **pod, char **contai
 
 /* ---- containerLogs ------------------------------------------------------- */
 
-/* The pod's UID and the container check; responds 404 itself. */
+/* The pod's UID and the container check; responds 404 itself (503 while
+ * the VK has not listed its pods yet: right after a restart a pod it will
+ * know in a moment is not "not found"; the API server passes 503 on, and
+ * the client asks again). */
 static int resolve_pod(il_request *req, vk *v, il_log_request *lr)
 {
     vk_pod_view view;
     if (!vk_pods_find(v->pods, lr->ns, lr->pod_name, &view)) {
-        il_respond_error(req, 404, "pod %s/%s not found on node %s", lr->ns, lr->pod_name,
-                         v->cfg->node_name);
+        bool starting = !vk_pods_synced(v->pods);
+        il_respond_error(req, starting ? 503 : 404, "pod %s/%s not found on node %s%s", lr->ns,
+                         lr->pod_name, v->cfg->node_name,
+                         starting ? " (the node is starting: retry)" : "");
         return -1;
     }
     int rc = 0;

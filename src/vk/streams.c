@@ -770,14 +770,16 @@ static void exec_streams_fixed(exec_session *s, bool in, bool out, bool err, boo
         }
 }
 
-/* The pod's UID (new string), or NULL after answering 404. */
+/* The pod's UID (new string), or NULL after answering 404 (503 while the
+ * VK has not listed its pods yet, as for logs). */
 static char *pod_uid(il_request *req, vk *v, const char *ns, const char *name, const char *uid,
                      const char *container)
 {
     vk_pod_view view;
     if (!vk_pods_find(v->pods, ns, name, &view)) {
-        il_respond_error(req, 404, "pod %s/%s not found on node %s", ns, name,
-                         v->cfg->node_name);
+        bool starting = !vk_pods_synced(v->pods);
+        il_respond_error(req, starting ? 503 : 404, "pod %s/%s not found on node %s%s", ns, name,
+                         v->cfg->node_name, starting ? " (the node is starting: retry)" : "");
         return NULL;
     }
     char *out = NULL;

@@ -319,6 +319,7 @@ class VKTrial(chaos.Trial):
         backend = self.statuses() or {}
         lost = dup = wrong = nolog = 0
         problems = []
+        log_deadline = time.time() + 60
         for name, code in sorted(self.specs.items()):
             n = runs.get(name, 0)
             if n > 1:
@@ -354,7 +355,7 @@ class VKTrial(chaos.Trial):
                 wrong += 1
                 problems.append(f"wrong {name}: phase {phase(pod)} exit {term.get('exitCode')},"
                                 f" backend {mine}, want {want}/{code}, once stored {ever}")
-            status, text = self.kube.logs_via_api(name, "main")
+            status, text = self.logs(name, log_deadline)
             if status != 200 or f"marker-{name}" not in text:
                 nolog += 1
                 problems.append(f"no log {name}: {status} {text[:200]!r}")
@@ -362,6 +363,16 @@ class VKTrial(chaos.Trial):
             log(p)
         self.bad = bool(problems)
         return {"lost": lost, "dup": dup, "wrong": wrong, "nolog": nolog}
+
+    def logs(self, name, deadline):
+        """kubectl logs, asked again while the answer is a 5xx (the VK the
+        chaos just restarted is not listening, or has not listed its pods
+        yet: a retry, not a lost log) until the deadline."""
+        while True:
+            status, text = self.kube.logs_via_api(name, "main")
+            if status < 500 or time.time() > deadline:
+                return status, text
+            time.sleep(1)
 
     def close(self):
         try:
