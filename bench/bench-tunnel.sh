@@ -2,9 +2,11 @@
 # bench-tunnel.sh BINDIR -- pod tunnel figures: throughput and round-trip
 # latency through interlink-gateway and the tunnel client against a direct
 # TCP connection on this machine, and what an idle tunnel costs the gateway
-# (docs/interactive.md, "Tunnels").  The work is in bench/tunnel_bench.py;
-# knobs: BENCH_TUNNEL_SECONDS (5), BENCH_TUNNEL_ROUNDS (3000),
-# BENCH_TUNNEL_IDLE (200).  Needs iperf3 (scripts/deps.sh demo).
+# (docs/interactive.md, "Capacity and cost").  Direct and tunnel alternate in
+# each round, so the ratios hold on a loaded machine.  The work is in
+# bench/tunnel_bench.py; knobs: BENCH_TUNNEL_SECONDS (2, per iperf3 run),
+# BENCH_TUNNEL_REPEAT (5 rounds), BENCH_TUNNEL_ROUNDS (1000 round trips per
+# round), BENCH_TUNNEL_IDLE (200).  Needs iperf3 (scripts/deps.sh demo).
 set -euo pipefail
 
 [ $# -eq 1 ] || { echo "usage: $0 BINDIR" >&2; exit 2; }

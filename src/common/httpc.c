@@ -42,6 +42,7 @@ struct il_httpc {
     bool proxy_from_env;
     il_buf ca, cert, key;     /* PEM blobs; empty = not set */
     bool insecure;
+    void (*tune_ssl_ctx)(void *ssl_ctx);
     CURLSH *share;
     pthread_mutex_t locks[CURL_LOCK_DATA_LAST];
     pthread_mutex_t idle_lock;
@@ -122,6 +123,7 @@ static int set_tls(il_httpc *c, const il_httpc_tls *tls, char *err, size_t errle
     if (!tls)
         return 0;
     c->insecure = tls->insecure;
+    c->tune_ssl_ctx = tls->tune_ssl_ctx;
     if (tls->ca_pem && tls->ca_len)
         il_buf_append(&c->ca, tls->ca_pem, tls->ca_len);
     else if (tls->ca_file && *tls->ca_file && load_ca_file(tls->ca_file, &c->ca, err, errlen) < 0)
@@ -235,6 +237,13 @@ static void blob_opt(CURL *h, CURLoption opt, const il_buf *b)
     curl_easy_setopt(h, opt, &blob);
 }
 
+static CURLcode tune_ssl_ctx(CURL *h, void *ssl_ctx, void *client)
+{
+    (void)h;
+    ((il_httpc *)client)->tune_ssl_ctx(ssl_ctx);
+    return CURLE_OK;
+}
+
 static void set_tls_opts(il_httpc *c, CURL *h)
 {
     curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "https");
@@ -249,6 +258,10 @@ static void set_tls_opts(il_httpc *c, CURL *h)
     if (c->insecure) {
         curl_easy_setopt(h, CURLOPT_SSL_VERIFYPEER, 0L);
         curl_easy_setopt(h, CURLOPT_SSL_VERIFYHOST, 0L);
+    }
+    if (c->tune_ssl_ctx) {
+        curl_easy_setopt(h, CURLOPT_SSL_CTX_FUNCTION, tune_ssl_ctx);
+        curl_easy_setopt(h, CURLOPT_SSL_CTX_DATA, c);
     }
 }
 

@@ -29,6 +29,9 @@ typedef struct il_httpc_tls {
     const void *key_pem;      /* its private key (PEM) */
     size_t key_len;
     bool insecure;            /* skip server certificate verification */
+    /* Called with the OpenSSL SSL_CTX of each new connection, before its
+     * handshake, to tune it (read ahead, buffers); NULL = none. */
+    void (*tune_ssl_ctx)(void *ssl_ctx);
 } il_httpc_tls;
 
 typedef struct il_httpc_opts {

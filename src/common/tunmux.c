@@ -26,6 +26,8 @@
 
 #define OUT_HIGH (512 * 1024)   /* tunnel queue: stop reading local sockets above it */
 #define RECV_CHUNK (256 * 1024)
+#define IN_CHUNK (TUN_HEADER + TUN_FRAME_MAX)
+#define TLS_RECORD_MAX (16 * 1024)
 #define DEFAULT_MAX_STREAMS 1024
 
 /* ---- byte queues ----------------------------------------------------------- */
@@ -444,8 +446,11 @@ static int tunnel_recv(tun_session *s, char *why, size_t whylen)
                 return -1;
             tq_consume(&s->in, TUN_HEADER + len);
         }
-        unsigned char *p = tq_reserve(&s->in, RECV_CHUNK);
-        ssize_t n = s->t.recv(s->t.ctx, p, RECV_CHUNK);
+        /* A TLS read yields one record at most: asking room for a whole
+         * frame, not more, keeps the queue from moving its partial frame
+         * to the front every few reads. */
+        unsigned char *p = tq_reserve(&s->in, IN_CHUNK);
+        ssize_t n = s->t.recv(s->t.ctx, p, IN_CHUNK);
         if (n == TUN_AGAIN)
             return 1;
         if (n == 0) {
@@ -461,7 +466,7 @@ static int tunnel_recv(tun_session *s, char *why, size_t whylen)
     }
 }
 
-static int tunnel_flush(tun_session *s, char *why, size_t whylen)
+static int tunnel_send(tun_session *s, char *why, size_t whylen)
 {
     while (tq_pending(&s->out) > 0) {
         size_t want = tq_pending(&s->out);
@@ -477,6 +482,26 @@ static int tunnel_flush(tun_session *s, char *why, size_t whylen)
         s->last_tx = il_monotonic_ms();
     }
     return 0;
+}
+
+/* TLS writes one record (16 KiB at most) per write(): corked, the records
+ * of one flush leave in full-sized segments, not a segment (and a wakeup of
+ * the peer) per record.  A single small record (an interactive message) is
+ * not corked: it leaves at once either way. */
+static void tunnel_cork(tun_session *s, int on)
+{
+    setsockopt(s->t.fd, IPPROTO_TCP, TCP_CORK, &on, sizeof on);
+}
+
+static int tunnel_flush(tun_session *s, char *why, size_t whylen)
+{
+    bool cork = tq_pending(&s->out) > TLS_RECORD_MAX;
+    if (cork)
+        tunnel_cork(s, 1);
+    int rc = tunnel_send(s, why, whylen);
+    if (cork)
+        tunnel_cork(s, 0);
+    return rc;
 }
 
 static void accept_all(tun_session *s, const tlistener *l)

@@ -35,6 +35,7 @@
 #define HEAD_MAX 8192
 #define REPLACE_WAIT_S 5
 #define LISTEN_BACKLOG 128
+#define TLS_READ_BUFFER (64 * 1024)   /* read ahead: four full records per read() */
 
 struct gw_conn {
     gateway *gw;
@@ -385,6 +386,12 @@ static SSL_CTX *tls_context(const gw_config *cfg, char *err, size_t errlen)
     SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
     SSL_CTX_set_mode(ctx, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
     SSL_CTX_set_options(ctx, SSL_OP_IGNORE_UNEXPECTED_EOF);
+    /* Read ahead: one read() takes in several records, not two per record
+     * (header, then body); the buffer goes back to the heap when drained, so
+     * an idle tunnel does not keep it. */
+    SSL_CTX_set_read_ahead(ctx, 1);
+    SSL_CTX_set_default_read_buffer_len(ctx, TLS_READ_BUFFER);
+    SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS);
     SSL_CTX_set_num_tickets(ctx, 0);   /* clients reconnect rarely: no resumption state */
     /* AES-128-GCM first: as strong as needed here and the cheapest per byte */
     SSL_CTX_set_ciphersuites(ctx, "TLS_AES_128_GCM_SHA256:TLS_CHACHA20_POLY1305_SHA256:"

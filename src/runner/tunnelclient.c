@@ -18,6 +18,7 @@
 #include "runner.h"
 
 #include <errno.h>
+#include <openssl/ssl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -35,6 +36,7 @@
 #define BACKOFF_FIRST_MS 200
 #define BACKOFF_MAX_MS 30000
 #define STABLE_MS 30000       /* a tunnel up this long resets the backoff */
+#define TLS_READ_BUFFER (64 * 1024)   /* read ahead: four full records per read() */
 
 typedef struct tunnel_client {
     const char *pod_dir;
@@ -77,13 +79,23 @@ static ssize_t t_send(void *ctx, const void *buf, size_t len)
     return n == IL_STREAM_AGAIN ? TUN_AGAIN : n;
 }
 
+/* Read ahead: one read() takes in several TLS records, not two per
+ * record (header, then body); the bytes stay in OpenSSL's buffer, and the
+ * session reads until TUN_AGAIN before it polls again. */
+static void tune_tls(void *ssl_ctx)
+{
+    SSL_CTX_set_read_ahead((SSL_CTX *)ssl_ctx, 1);
+    SSL_CTX_set_default_read_buffer_len((SSL_CTX *)ssl_ctx, TLS_READ_BUFFER);
+}
+
 /* One connection: dial, upgrade, serve until it ends.  Returns the HTTP
  * status of a refusal (401 ...), 0 after a session, -1 if unreachable. */
 static long serve_once(tunnel_client *tc, int64_t *up_ms, char *why, size_t whylen)
 {
-    il_httpc_tls tls = {.ca_pem = tc->ca, .ca_len = tc->ca ? strlen(tc->ca) : 0};
+    il_httpc_tls tls = {.ca_pem = tc->ca, .ca_len = tc->ca ? strlen(tc->ca) : 0,
+                        .tune_ssl_ctx = tune_tls};
     il_httpc_opts opts = {.url = tc->url, .connect_timeout_ms = 10000, .timeout_ms = 15000,
-                          .bearer_token = tc->token, .tls = tc->ca && *tc->ca ? &tls : NULL,
+                          .bearer_token = tc->token, .tls = &tls,
                           .proxy_from_env = true};
     *up_ms = 0;
     il_httpc *c = il_httpc_new(&opts, why, whylen);
