@@ -74,6 +74,11 @@ int job_record_write(const char *pod_dir, const char *job_id, const job_info *fi
  * and make it durable: the file, the pod directory and DataRootFolder/pods
  * (the rename that published the pod).  0 or -1 with errno. */
 int job_record_commit(int fd, const char *pods_dir, const char *pod_dir, const char *job_id);
+/* The create lock of the pod in pod_dir (its job.json), taken: waits for a
+ * create still submitting (and the submitting client it lent the lock to)
+ * and keeps the next one out, so a delete sees the job a submission made.
+ * The fd (close() releases it), or -1 when the pod has no job.json. */
+int job_record_lock(const char *pod_dir);
 /* For a log follower (rn_logs_open_in): whether the pod in pod_dir may
  * still write, i.e. its supervisor has not finished and no final state of
  * its job was recorded (a job killed by the batch system leaves "running"

@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <unistd.h>
 
 #include "log.h"
@@ -120,6 +121,15 @@ int job_record_commit(int fd, const char *pods_dir, const char *pod_dir, const c
     if (pwrite(fd, text, (size_t)len, 0) != len || ftruncate(fd, len) != 0 || fdatasync(fd) != 0)
         return -1;
     return fsync_dir(pod_dir) == 0 && fsync_dir(pods_dir) == 0 ? 0 : -1;
+}
+
+int job_record_lock(const char *pod_dir)
+{
+    char *path = rn_store_path(pod_dir, "job.json");
+    int fd = open(path, O_RDWR | O_CLOEXEC);
+    free(path);
+    while (fd >= 0 && flock(fd, LOCK_EX) != 0 && errno == EINTR) {}
+    return fd;
 }
 
 bool job_pod_may_write(const char *pod_dir, void *unused)

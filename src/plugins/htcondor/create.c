@@ -24,7 +24,6 @@
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/file.h>
 #include <unistd.h>
 
 #include "log.h"
@@ -193,10 +192,7 @@ static void recover_one(const htc_ctx *ctx, const char *uid)
 {
     char *dir = rn_store_pod_dir(ctx->pods_dir, uid);
     char *id = job_record_read(dir, NULL);
-    char *path = rn_store_path(dir, JOB_RECORD);
-    int fd = id ? -1 : open(path, O_RDWR | O_CLOEXEC);
-    free(path);
-    while (fd >= 0 && flock(fd, LOCK_EX) != 0 && errno == EINTR) {}
+    int fd = id ? -1 : job_record_lock(dir);
     if (fd >= 0 && !id && !(id = job_record_read(dir, NULL))) {
         htc_batch_wait(dir);
         if (htc_find_by_uid(ctx->cfg, uid, &id) != 0)

@@ -15,11 +15,8 @@
  * would then leave a job nobody owns. */
 #include "htcondor.h"
 
-#include <errno.h>
-#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/file.h>
 #include <unistd.h>
 
 #include "log.h"
@@ -111,10 +108,7 @@ int htc_delete(void *vctx, const il_pod *pod, il_buf *err)
     char *dir = rn_poddir_find(ctx->pods_dir, pod);
     if (!dir)
         return 0;
-    char *lock_path = rn_store_path(dir, "job.json");
-    int lock = open(lock_path, O_RDWR | O_CLOEXEC);
-    free(lock_path);
-    while (lock >= 0 && flock(lock, LOCK_EX) != 0 && errno == EINTR) {}
+    int lock = job_record_lock(dir);
     htc_batch_wait(dir);
     int64_t grace = rn_poddir_stored_grace(dir, pod);
     job_info final;

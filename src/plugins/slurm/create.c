@@ -33,7 +33,6 @@
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/file.h>
 #include <unistd.h>
 
 #include "base64.h"
@@ -283,11 +282,8 @@ static bool take_orphan(const slurm_ctx *ctx, const char *uid, orphan *out)
 {
     char *dir = rn_store_pod_dir(ctx->pods_dir, uid);
     char *id = job_record_read(dir, NULL);
-    char *path = rn_store_path(dir, JOB_RECORD);
-    int fd = id ? -1 : open(path, O_RDWR | O_CLOEXEC);
-    free(path);
+    int fd = id ? -1 : job_record_lock(dir);
     free(id);
-    while (fd >= 0 && flock(fd, LOCK_EX) != 0 && errno == EINTR) {}
     if (fd >= 0 && (id = job_record_read(dir, NULL)) != NULL) {   /* recorded meanwhile */
         free(id);
         close(fd);

@@ -7,7 +7,12 @@
  * period is over.  The call blocks until SLURM no longer runs the job (or
  * a bounded wait ran out), so the files are never removed under it.  Only
  * a job SLURM confirmed gone counts as deleted: when slurmctld cannot be
- * reached the answer is 503 with the reason, and everything is kept. */
+ * reached the answer is 503 with the reason, and everything is kept.
+ *
+ * A delete that arrives while the pod's create is still submitting waits
+ * for it (the create lock, job.json, which sbatch holds too): otherwise
+ * it would find no job, remove the pod, and the submission would then
+ * leave a job nobody owns. */
 #include "slurm.h"
 
 #include <stdlib.h>
@@ -153,6 +158,7 @@ int slurm_delete(void *vctx, const il_pod *pod, il_buf *err)
     char *dir = rn_poddir_find(ctx->pods_dir, pod);
     if (!dir)
         return 0;
+    int lock = job_record_lock(dir);
     int64_t grace = rn_poddir_stored_grace(dir, pod);
     job_info final;
     char *job_id = job_record_read(dir, &final);
@@ -167,5 +173,9 @@ int slurm_delete(void *vctx, const il_pod *pod, il_buf *err)
     job_info_free(&final);
     free(job_id);
     free(dir);
-    return rc != 0 ? rc : il_plugin_status(rn_poddir_remove(ctx->pods_dir, pod->uid, err));
+    if (rc == 0)
+        rc = il_plugin_status(rn_poddir_remove(ctx->pods_dir, pod->uid, err));
+    if (lock >= 0)
+        close(lock);
+    return rc;
 }
