@@ -147,8 +147,28 @@ typedef struct batch_identity {
     gid_t gid;
 } batch_identity;
 
+/* The identity keys of a batch plugin's config, one member of its struct. */
+typedef struct batch_identity_config {
+    char *map_file;           /* IdentityMapFile */
+    char *runuser_path;       /* RunuserPath */
+    json_t *map;              /* map_file parsed (identity_config_load); NULL: no map */
+} batch_identity_config;
+
+/* The il_cfg_field entries of a batch_identity_config that is member m of
+ * type; keys: what an entry may say, for this backend. */
+#define BATCH_IDENTITY_FIELDS(type, m, keys)                                                    \
+    {"IdentityMapFile", NULL, IL_CFG_STRING, offsetof(type, m.map_file), NULL,                   \
+     "YAML mapping of callers (users:) and groups (groups:) to " keys "; set: callers it "      \
+     "does not map are refused (403)"},                                                          \
+    {"RunuserPath", NULL, IL_CFG_STRING, offsetof(type, m.runuser_path), "runuser",              \
+     "runuser executable: a root plugin runs the batch client commands as another account "     \
+     "(e.g. an IdentityMapFile UnixUser) through it"}
+
 /* Parse and check IdentityMapFile; NULL with err. */
 json_t *identity_map_load(const char *path, il_buf *err);
+/* ic->map from ic->map_file when set; -1 with err. */
+int identity_config_load(batch_identity_config *ic, il_buf *err);
+void identity_config_release(batch_identity_config *ic);
 /* What the caller's pods become under map (NULL: no map, anyone).  0, or
  * 403 (unmapped: refused) / 500 with err.  Nothing to free. */
 int identity_resolve(json_t *map, const il_caller *caller, batch_identity *out, il_buf *err);
@@ -163,6 +183,9 @@ int64_t pod_run_as_user(const il_pod *pod, const char **where);
 int identity_hand_over(const batch_identity *id, const char *dir, il_buf *err);
 /* UnixUser: run argv through runuser as the user. */
 void identity_wrap_argv(const char *runuser_path, const batch_identity *id, strvec *argv);
+/* Append [runuser -u user --] to out when user is set (NULL or "": nothing):
+ * the prefix of a command run as another account. */
+void identity_runuser_argv(const char *runuser_path, const char *user, strvec *out);
 
 /* ---- the container runtime on the nodes (runtimeconfig.c) -------------- */
 

@@ -231,7 +231,7 @@ int slurm_create(void *vctx, const il_create_request *req, char **job_id, il_buf
         rn_strvec_pushf(&sbatch, "%s/job.sh", dir);
         if (ctx->rest && (status = rest_job_for(ctx->rest, &who, &sbatch, &rest_job, err)))
             goto done;
-        identity_wrap_argv(ctx->cfg->runuser_path, &who.who, &sbatch);
+        identity_wrap_argv(ctx->cfg->ident.runuser_path, &who.who, &sbatch);
         script_job job = {.ctx = ctx, .pod = pod, .dir = dir, .pre_exec = pre_exec,
                           .sbatch = &sbatch};
         poddir_opts opts = {.lock_name = JOB_RECORD, .lazy_containers = true,
