@@ -68,16 +68,6 @@ static int wait_gone(const htc_config *cfg, const char *job_id, const char *uid,
     return rc;
 }
 
-static void write_stop_request(const char *dir, int64_t grace)
-{
-    json_t *json = json_pack("{s:I}", "grace", (json_int_t)grace);
-    char *path = rn_store_path(dir, "stop.json");
-    if (rn_store_save_json(path, json) != 0)
-        il_warn("writing %s failed", path);
-    free(path);
-    json_decref(json);
-}
-
 /* 0 once the job has left the queue; 503 with err otherwise. */
 static int remove_job(const htc_config *cfg, const char *dir, const char *job_id,
                       const char *uid, int64_t grace, il_buf *err)
@@ -85,7 +75,7 @@ static int remove_job(const htc_config *cfg, const char *dir, const char *job_id
     int rc = in_queue(cfg, job_id, uid);
     if (rc == 0)
         return 0;
-    write_stop_request(dir, grace);
+    rn_poddir_write_stop(dir, grace);
     if (!condor_rm(cfg, dir, job_id, false, err) && in_queue(cfg, job_id, uid) != 0)
         return 503;   /* the schedd did not take it, and the job is still there */
     il_buf_reset(err);

@@ -104,16 +104,6 @@ static int wait_finished(const slurm_ctx *ctx, const char *job_id, const char *u
     }
 }
 
-static void write_stop_request(const char *dir, int64_t grace)
-{
-    json_t *json = json_pack("{s:I}", "grace", (json_int_t)grace);
-    char *path = rn_store_path(dir, "stop.json");
-    if (rn_store_save_json(path, json) != 0)
-        il_warn("writing %s failed", path);
-    free(path);
-    json_decref(json);
-}
-
 /* 0 when SLURM confirmed the job gone (or never knew it); otherwise the
  * HTTP status for the caller, err saying why, and the job may still run. */
 static int stop_job(const slurm_ctx *ctx, const char *dir, const char *job_id, const char *uid,
@@ -126,7 +116,7 @@ static int stop_job(const slurm_ctx *ctx, const char *dir, const char *job_id, c
         return 0;
     int rc;
     if (phase == JOB_RUNNING) {
-        write_stop_request(dir, grace);
+        rn_poddir_write_stop(dir, grace);
         if ((rc = scancel(ctx, job_id, true, err)) != 0)
             return rc;
         il_buf before_cancel = IL_BUF_INIT;
