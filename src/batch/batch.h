@@ -3,8 +3,9 @@
  *
  *   cmd.c            running a client command (argv only, a deadline)
  *   shquote.c        the one quoting function of generated scripts
- *   jobrecord.c      job.json, the durable pod<->job record, and
- *                    job_ensure(), adopt-or-submit without duplicates
+ *   jobrecord.c      job.json, the durable pod<->job record (also the
+ *                    create lock), job_ensure(), adopt-or-submit without
+ *                    duplicates, and job_create(), a batch create's end
  *   resources.c      a pod's needs as one job's (sums and maxima)
  *   identity.c       IdentityMapFile: callers -> accounts, Unix users
  *   runtimeconfig.c  the container runtime keys of the config and the
@@ -186,6 +187,16 @@ void identity_wrap_argv(const char *runuser_path, const batch_identity *id, strv
 /* Append [runuser -u user --] to out when user is set (NULL or "": nothing):
  * the prefix of a command run as another account. */
 void identity_runuser_argv(const char *runuser_path, const char *user, strvec *out);
+
+/* A new pod's job, the whole of a batch create after its checks: the pod
+ * directory laid out (rn_poddir_create_opts with files' options and
+ * finish, job.json the create lock) and published; when made now, handed
+ * to owner (NULL: it stays ours); then job_ensure under the lock.  Where
+ * no job can have been submitted the directory goes again.  0 with
+ * *job_id, or an HTTP status with err (409: deleted while being created). */
+int job_create(const job_backend *b, const char *pods_dir, const il_create_request *req,
+               const runtime_spec *rt, const poddir_opts *files, const batch_identity *owner,
+               char **job_id, il_buf *err);
 
 /* ---- the container runtime on the nodes (runtimeconfig.c) -------------- */
 
