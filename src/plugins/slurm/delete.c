@@ -12,7 +12,8 @@
  * A delete that arrives while the pod's create is still submitting waits
  * for it (the create lock, job.json, which sbatch holds too): otherwise
  * it would find no job, remove the pod, and the submission would then
- * leave a job nobody owns. */
+ * leave a job nobody owns.  The same for a slurmrestd submission whose
+ * answer was lost: the delete waits as long as it may still arrive. */
 #include "slurm.h"
 
 #include <stdlib.h>
@@ -153,6 +154,8 @@ int slurm_delete(void *vctx, const il_pod *pod, il_buf *err)
     job_info final;
     char *job_id = job_record_read(dir, &final);
     int rc = 0;
+    if (!job_id && ctx->rest)
+        rest_settle(ctx->rest, dir);   /* a lost POST may still reach slurmrestd */
     if (!job_id && job_by_name(ctx, pod->uid, &job_id, err) != 0)
         rc = 503;   /* a create died before recording a job SLURM may have */
     if (rc == 0 && job_id && !final.state)
