@@ -3,8 +3,9 @@
  *
  *   cmd.c            running a client command (argv only, a deadline)
  *   shquote.c        the one quoting function of generated scripts
- *   jobrecord.c      job.json, the durable pod<->job record, and
- *                    job_ensure(), adopt-or-submit without duplicates
+ *   jobrecord.c      job.json, the durable pod<->job record (also the
+ *                    create lock), job_ensure(), adopt-or-submit without
+ *                    duplicates, and job_create(), a batch create's end
  *   resources.c      a pod's needs as one job's (sums and maxima)
  *   identity.c       IdentityMapFile: callers -> accounts, Unix users
  *   runtimeconfig.c  the container runtime keys of the config and the
@@ -74,6 +75,11 @@ int job_record_write(const char *pod_dir, const char *job_id, const job_info *fi
  * and make it durable: the file, the pod directory and DataRootFolder/pods
  * (the rename that published the pod).  0 or -1 with errno. */
 int job_record_commit(int fd, const char *pods_dir, const char *pod_dir, const char *job_id);
+/* The create lock of the pod in pod_dir (its job.json), taken: waits for a
+ * create still submitting (and the submitting client it lent the lock to)
+ * and keeps the next one out, so a delete sees the job a submission made.
+ * The fd (close() releases it), or -1 when the pod has no job.json. */
+int job_record_lock(const char *pod_dir);
 /* For a log follower (rn_logs_open_in): whether the pod in pod_dir may
  * still write, i.e. its supervisor has not finished and no final state of
  * its job was recorded (a job killed by the batch system leaves "running"
@@ -142,8 +148,28 @@ typedef struct batch_identity {
     gid_t gid;
 } batch_identity;
 
+/* The identity keys of a batch plugin's config, one member of its struct. */
+typedef struct batch_identity_config {
+    char *map_file;           /* IdentityMapFile */
+    char *runuser_path;       /* RunuserPath */
+    json_t *map;              /* map_file parsed (identity_config_load); NULL: no map */
+} batch_identity_config;
+
+/* The il_cfg_field entries of a batch_identity_config that is member m of
+ * type; keys: what an entry may say, for this backend. */
+#define BATCH_IDENTITY_FIELDS(type, m, keys)                                                    \
+    {"IdentityMapFile", NULL, IL_CFG_STRING, offsetof(type, m.map_file), NULL,                   \
+     "YAML mapping of callers (users:) and groups (groups:) to " keys "; set: callers it "      \
+     "does not map are refused (403)"},                                                          \
+    {"RunuserPath", NULL, IL_CFG_STRING, offsetof(type, m.runuser_path), "runuser",              \
+     "runuser executable: a root plugin runs the batch client commands as another account "     \
+     "(e.g. an IdentityMapFile UnixUser) through it"}
+
 /* Parse and check IdentityMapFile; NULL with err. */
 json_t *identity_map_load(const char *path, il_buf *err);
+/* ic->map from ic->map_file when set; -1 with err. */
+int identity_config_load(batch_identity_config *ic, il_buf *err);
+void identity_config_release(batch_identity_config *ic);
 /* What the caller's pods become under map (NULL: no map, anyone).  0, or
  * 403 (unmapped: refused) / 500 with err.  Nothing to free. */
 int identity_resolve(json_t *map, const il_caller *caller, batch_identity *out, il_buf *err);
@@ -158,6 +184,19 @@ int64_t pod_run_as_user(const il_pod *pod, const char **where);
 int identity_hand_over(const batch_identity *id, const char *dir, il_buf *err);
 /* UnixUser: run argv through runuser as the user. */
 void identity_wrap_argv(const char *runuser_path, const batch_identity *id, strvec *argv);
+/* Append [runuser -u user --] to out when user is set (NULL or "": nothing):
+ * the prefix of a command run as another account. */
+void identity_runuser_argv(const char *runuser_path, const char *user, strvec *out);
+
+/* A new pod's job, the whole of a batch create after its checks: the pod
+ * directory laid out (rn_poddir_create_opts with files' options and
+ * finish, job.json the create lock) and published; when made now, handed
+ * to owner (NULL: it stays ours); then job_ensure under the lock.  Where
+ * no job can have been submitted the directory goes again.  0 with
+ * *job_id, or an HTTP status with err (409: deleted while being created). */
+int job_create(const job_backend *b, const char *pods_dir, const il_create_request *req,
+               const runtime_spec *rt, const poddir_opts *files, const batch_identity *owner,
+               char **job_id, il_buf *err);
 
 /* ---- the container runtime on the nodes (runtimeconfig.c) -------------- */
 

@@ -123,6 +123,19 @@ json_t *identity_map_load(const char *path, il_buf *err)
     return doc;
 }
 
+int identity_config_load(batch_identity_config *ic, il_buf *err)
+{
+    if (ic->map_file && ic->map_file[0] && !(ic->map = identity_map_load(ic->map_file, err)))
+        return -1;
+    return 0;
+}
+
+void identity_config_release(batch_identity_config *ic)
+{
+    json_decref(ic->map);
+    ic->map = NULL;
+}
+
 /* The entry for caller: its user's, else its first mapped group's. */
 static json_t *entry_for(json_t *map, const il_caller *caller)
 {
@@ -239,15 +252,22 @@ int identity_hand_over(const batch_identity *id, const char *dir, il_buf *err)
     return rc == 0 ? 0 : 500;
 }
 
+void identity_runuser_argv(const char *runuser_path, const char *user, strvec *out)
+{
+    if (!user || !user[0])
+        return;
+    rn_strvec_push(out, runuser_path);
+    rn_strvec_push(out, "-u");
+    rn_strvec_push(out, user);
+    rn_strvec_push(out, "--");
+}
+
 void identity_wrap_argv(const char *runuser_path, const batch_identity *id, strvec *argv)
 {
     if (!id->as_user)
         return;
     strvec wrapped = {0};
-    rn_strvec_push(&wrapped, runuser_path);
-    rn_strvec_push(&wrapped, "-u");
-    rn_strvec_push(&wrapped, id->unix_user);
-    rn_strvec_push(&wrapped, "--");
+    identity_runuser_argv(runuser_path, id->unix_user, &wrapped);
     rn_strvec_push_all(&wrapped, argv->v);
     rn_strvec_free(argv);
     *argv = wrapped;

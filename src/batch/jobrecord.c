@@ -1,6 +1,11 @@
 /* jobrecord.c -- the durable pod<->job mapping every batch backend keeps:
- * job.json in the pod directory, and job_ensure(), the one way a pod gets
- * its job.
+ * job.json in the pod directory, and job_create()/job_ensure(), the one way
+ * a pod gets its job.
+ *
+ * job.json is also the create lock: made empty and flock'ed before the pod
+ * directory is published, lent to the submitting client as its fd 3, and
+ * taken by whoever must see the job a submission in flight makes (a
+ * repeated create, a delete, startup recovery: job_record_lock).
  *
  * job.json is written right after the backend accepted the submission and
  * again when a final state is first observed, so a restarted plugin still
@@ -13,9 +18,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <unistd.h>
 
 #include "log.h"
+#include "plugin.h"
 
 #define JOB_RECORD_MAX (64 * 1024)
 
@@ -122,6 +129,15 @@ int job_record_commit(int fd, const char *pods_dir, const char *pod_dir, const c
     return fsync_dir(pod_dir) == 0 && fsync_dir(pods_dir) == 0 ? 0 : -1;
 }
 
+int job_record_lock(const char *pod_dir)
+{
+    char *path = rn_store_path(pod_dir, "job.json");
+    int fd = open(path, O_RDWR | O_CLOEXEC);
+    free(path);
+    while (fd >= 0 && flock(fd, LOCK_EX) != 0 && errno == EINTR) {}
+    return fd;
+}
+
 bool job_pod_may_write(const char *pod_dir, void *unused)
 {
     (void)unused;
@@ -158,4 +174,33 @@ int job_ensure(const job_backend *b, const char *pods_dir, const char *dir, cons
         return 500;   /* the job exists; a retried create adopts it */
     }
     return 0;
+}
+
+int job_create(const job_backend *b, const char *pods_dir, const il_create_request *req,
+               const runtime_spec *rt, const poddir_opts *files, const batch_identity *owner,
+               char **job_id, il_buf *err)
+{
+    const char *uid = req->pod.uid;
+    poddir_opts opts = *files;
+    opts.lock_name = "job.json";
+    bool created = false;
+    int lock_fd = -1;
+    int status = il_plugin_status(
+        rn_poddir_create_opts(pods_dir, req, rt, &opts, &created, &lock_fd, err));
+    char *dir = rn_store_pod_dir(pods_dir, uid);
+    if (status == 0 && lock_fd < 0) {
+        il_buf_printf(err, "pod %s was deleted while being created", uid);
+        status = 409;
+    } else if (status == 0 && created && owner &&
+               (status = identity_hand_over(owner, dir, err)) != 0) {
+        il_rm_rf(dir);   /* nothing was submitted */
+    } else if (status == 0) {
+        status = job_ensure(b, pods_dir, dir, uid, created, lock_fd, job_id, err);
+        if (status != 0 && status != 500 && status != 503)
+            il_rm_rf(dir);   /* nothing was submitted: leave no half pod behind */
+    }
+    if (lock_fd >= 0)
+        close(lock_fd);
+    free(dir);
+    return status;
 }

@@ -278,6 +278,16 @@ int64_t rn_poddir_stored_grace(const char *dir, const il_pod *pod)
     return grace;
 }
 
+void rn_poddir_write_stop(const char *dir, int64_t grace)
+{
+    char *path = rn_store_path(dir, "stop.json");
+    char *text = il_xasprintf("{\"grace\":%lld}", (long long)grace);
+    if (il_write_file_atomic(path, text, strlen(text), 0644) != 0)
+        il_warn("writing %s: %s", path, strerror(errno));
+    free(text);
+    free(path);
+}
+
 char *rn_pods_dir_open(const char *data_root, mode_t mode)
 {
     char *pods_dir = il_xasprintf("%s/pods", data_root);

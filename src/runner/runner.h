@@ -226,6 +226,10 @@ char *rn_runner_path(const char *configured);
 int64_t rn_poddir_delete_grace(const il_pod *pod, const il_pod *stored);
 /* The same with the stored pod read from its directory dir (pod.json). */
 int64_t rn_poddir_stored_grace(const char *dir, const il_pod *pod);
+/* stop.json: the grace period a delete asks the pod's supervisor to stop
+ * its containers with, written before the signal (a failure is logged: the
+ * supervisor then falls back to the pod's own). */
+void rn_poddir_write_stop(const char *dir, int64_t grace);
 
 /* ---- pod status from the state files (filestatus.c) --------------------- */
 

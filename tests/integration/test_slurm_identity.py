@@ -8,12 +8,12 @@ identity in its comment.  A caller the map does not know is refused (403).
 import os
 import pwd
 import shutil
-import subprocess
 import tempfile
 
 import pytest
 
 import harness as h
+import identityutil as iu
 import slurmutil as su
 
 SUFFIX = str(os.getpid() % 100000)
@@ -23,8 +23,7 @@ ACCOUNTS = {"alice": "acct-a", "bob": "acct-b"}
 
 @pytest.fixture(scope="module")
 def cluster():
-    if os.geteuid() != 0 or not shutil.which("useradd"):
-        pytest.skip("needs root and useradd")
+    iu.need_useradd()
     c = su.start_cluster(cpus=4, accounting=True)
     try:
         if c.error:
@@ -32,18 +31,15 @@ def cluster():
         # the mapped users' sbatch must reach slurm.conf and munge's socket
         os.chmod(c.dir, 0o755)
         os.chmod(os.path.join(c.dir, "munge"), 0o755)
-        for name, unix in USERS.items():
-            subprocess.run(["useradd", "--no-create-home", "--shell", "/bin/sh", unix],
-                           check=True, capture_output=True)
-        for name, unix in USERS.items():
-            for argv in (["sacctmgr", "-i", "add", "account", ACCOUNTS[name]],
-                         ["sacctmgr", "-i", "add", "user", unix, f"account={ACCOUNTS[name]}"]):
-                r = c.run(*argv)
-                assert r.returncode == 0, r.stderr
-        yield c
+        with iu.unix_users(USERS.values()):
+            for name, unix in USERS.items():
+                for argv in (["sacctmgr", "-i", "add", "account", ACCOUNTS[name]],
+                             ["sacctmgr", "-i", "add", "user", unix,
+                              f"account={ACCOUNTS[name]}"]):
+                    r = c.run(*argv)
+                    assert r.returncode == 0, r.stderr
+            yield c
     finally:
-        for unix in USERS.values():
-            subprocess.run(["userdel", unix], capture_output=True)
         su.stop_cluster(c)
 
 
@@ -51,31 +47,18 @@ def cluster():
 def stack(cluster):
     top = tempfile.mkdtemp(prefix="ilid-", dir="/tmp")
     os.chmod(top, 0o755)   # the jobs, run as the mapped users, live in here
-    tokens = os.path.join(top, "tokens")
-    with open(tokens, "w") as f:
-        f.write("tok-alice alice\ntok-bob bob\ntok-carol carol\n")
-    tenants = h.write_yaml(os.path.join(top, "tenants.yaml"), {
-        "users": {"alice": ["team-a"], "bob": ["team-b"], "carol": ["*"]}})
-    idmap = h.write_yaml(os.path.join(top, "idmap.yaml"), {"users": {
-        name: {"Account": ACCOUNTS[name], "UnixUser": USERS[name]} for name in USERS}})
-    s = su.SlurmStackWithPods(os.path.join(top, "s"), cluster,
-                              plugin_extra={"IdentityMapFile": idmap},
-                              api_extra={"AuthTokenFile": tokens, "TenantsFile": tenants})
+    plugin_extra, api_extra = iu.write_files(top, {
+        name: {"Account": ACCOUNTS[name], "UnixUser": USERS[name]} for name in USERS})
+    s = su.SlurmStackWithPods(os.path.join(top, "s"), cluster, plugin_extra=plugin_extra,
+                              api_extra=api_extra)
     os.chmod(s.dir, 0o755)
     s.start()
     yield s
     try:
-        for pod in s.pods:
-            h.request(s.api_addr, "DELETE", "/delete", pod,
-                      headers={"Authorization": "Bearer tok-carol"})
+        iu.delete_all(s, s.pods)
         s.stop()
     finally:
         shutil.rmtree(top, ignore_errors=True)
-
-
-def call(s, token, method, path, body):
-    return h.request_json(s.api_addr, method, path, body,
-                          headers={"Authorization": f"Bearer {token}"})
 
 
 def job_fields(cluster, jid):
@@ -89,29 +72,19 @@ def test_job_runs_as_the_mapped_user_and_account(stack, cluster, who):
     pod = h.make_pod(f"whoami-{who}", [h.container("main", ["sh", "-c", "id -un; sleep 60"])],
                      namespace=ns, grace=1)
     stack.pods.append(pod)
-    code, body = call(stack, f"tok-{who}", "POST", "/create", h.create_request(pod))
+    code, body = iu.call(stack, f"tok-{who}", "POST", "/create", h.create_request(pod))
     assert code == 200, body
     jid = body["PodJID"]
     assert job_fields(cluster, jid) == f"{USERS[who]}|{ACCOUNTS[who]}|interlink user={who} " \
                                        f"tenant={ns}"
     pod_dir = stack.pod_dir(pod)
     assert os.stat(pod_dir).st_uid == pwd.getpwnam(USERS[who]).pw_uid
-
-    def printed():
-        code, data = h.request(stack.api_addr, "GET", "/getLogs", h.log_struct(pod, "main"),
-                               headers={"Authorization": f"Bearer tok-{who}"})
-        return code == 200 and USERS[who].encode() in data
-    h.wait_for("the job's id -un", printed, timeout=60)
-    assert call(stack, f"tok-{who}", "DELETE", "/delete", pod)[0] == 200
+    iu.wait_logs_show(stack, who, pod, USERS[who], timeout=60)   # the job's id -un
+    assert iu.call(stack, f"tok-{who}", "DELETE", "/delete", pod)[0] == 200
 
 
 def test_unmapped_caller_is_refused(stack, cluster):
-    pod = h.make_pod("carol", [h.container("main", ["true"])], namespace="team-c")
-    code, body = call(stack, "tok-carol", "POST", "/create", h.create_request(pod))
-    assert code == 403, body
-    assert 'user "carol"' in str(body) and "not mapped" in str(body), body
-    assert not os.path.exists(stack.pod_dir(pod))
-    assert all(job[1] != pod["metadata"]["uid"] for job in cluster.squeue_ids())
+    iu.assert_unmapped_refused(stack, lambda: [job[1] for job in cluster.squeue_ids()])
 
 
 def test_oidc_token_from_the_vk_to_a_job_under_the_mapped_account(cluster, tmp_path):

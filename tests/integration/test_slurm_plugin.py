@@ -7,6 +7,7 @@ Durations on this 2-core machine: the module takes about 3-4 minutes; the
 time-limit test alone about 90 s (SLURM's minimum --time is one minute and
 its limit check runs every ~30 s)."""
 import base64
+import concurrent.futures as cf
 import json
 import os
 import shutil
@@ -176,6 +177,37 @@ def test_delete_pending_and_running(stack, cluster):
         assert not active, active
         assert not os.path.exists(stack.pod_dir(pod))
         assert stack.delete(pod)[0] == 200   # idempotent
+
+
+def test_delete_during_sbatch_leaves_no_job(tmp_path, cluster):
+    """A delete that arrives while the pod's sbatch still runs waits for it
+    (the create lock) and cancels the job, rather than finding no job,
+    removing the pod and leaving the job sbatch then makes."""
+    cluster.wait_idle()
+    d = tmp_path / "w"
+    d.mkdir()
+    started = d / "started"
+    wrapper = d / "sbatch"   # sbatch that read the script, then waits for slurmctld
+    wrapper.write_text("#!/bin/bash\nexec < \"${@: -1}\"\n"
+                       f"touch '{started}'\nsleep 3\nexec sbatch \"${{@:1:$#-1}}\"\n")
+    wrapper.chmod(0o755)
+    s = su.SlurmStackWithPods(tmp_path / "s", cluster,
+                              plugin_extra={"SbatchPath": str(wrapper)}).start()
+    pod = h.make_pod("racy", [sh("main", "sleep 300")], grace=1)
+    uid = pod["metadata"]["uid"]
+    try:
+        with cf.ThreadPoolExecutor(1) as ex:
+            created = ex.submit(s.create, h.create_request(pod))
+            h.wait_for("sbatch to start", started.exists, timeout=30, interval=0.05)
+            code, body = s.delete(pod)
+            assert code == 200, body
+            assert created.result()[0] == 200   # the job was made, then deleted
+        active = [j for j in cluster.squeue_ids("PD,R,CG") if j[1] == uid]
+        assert not active, active
+        assert not os.path.exists(s.pod_dir(pod))
+    finally:
+        s.cleanup()
+        cluster.run("scancel", "--name", uid)
 
 
 # ---- durability ----------------------------------------------------------------

@@ -290,6 +290,29 @@ def test_submission_in_flight_is_adopted_not_submitted_twice(tmp_path, cluster):
         relay.close()
 
 
+def test_delete_waits_for_a_submission_in_flight(tmp_path, cluster):
+    """A delete of a pod whose create lost slurmrestd's answer waits as a
+    repeated create would (the request may still reach slurmrestd), then
+    finds the job and cancels it, rather than leaving it behind."""
+    relay = ReplyDropper(cluster.rest_url, delay=4)
+    s = rest_stack(tmp_path, cluster, "lostdel", SlurmrestdURL=relay.url,
+                   CommandTimeoutSeconds=8)
+    pod = h.make_pod("lostdel", [sh("main", "sleep 300")], grace=1)
+    try:
+        code, body = s.create(h.create_request(pod))
+        assert code == 503 and relay.dropped == 1, body
+        code, body = s.delete(pod)
+        assert code == 200, body
+        assert relay.forwarded.wait(30) and b'"job_id"' in relay.forwarded.value
+        active = [j for j in cluster.squeue_ids("PD,R,CG") if j[1] == pod["metadata"]["uid"]]
+        assert not active, active
+        assert not os.path.exists(s.pod_dir(pod))
+    finally:
+        s.cleanup()
+        relay.close()
+        cluster.run("scancel", "--name", pod["metadata"]["uid"])
+
+
 def test_bad_config_stops_the_start(tmp_path, cluster):
     cfg = h.write_yaml(str(tmp_path / "bad.yaml"), {
         "Socket": "unix://" + str(tmp_path / "p.sock"), "DataRootFolder": str(tmp_path / "d"),

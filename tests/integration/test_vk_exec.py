@@ -7,7 +7,6 @@ serves a self-signed certificate (DisableCSR), which this API server does
 not verify (no --kubelet-certificate-authority)."""
 import json
 import os
-import signal
 import subprocess
 import time
 
@@ -108,17 +107,7 @@ def test_port_forward_http_round_trip(k):
 
 def test_attach_streams_live_output(k):
     """kubectl attach shows what the container writes from now on."""
-    proc = subprocess.Popen([KUBECTL, "--kubeconfig", k.kubeconfig, "attach", POD, "-c",
-                             "ticker"], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    try:
-        first = proc.stdout.readline()
-        assert first.startswith(b"tick "), (first, proc.stderr.read1() if proc.poll() else b"")
-        later = [proc.stdout.readline() for _ in range(3)]
-        numbers = [int(line.split()[1]) for line in [first] + later]
-        assert numbers == list(range(numbers[0], numbers[0] + 4)), numbers   # live, in order
-    finally:
-        proc.kill()
-        proc.wait()
+    k.attach_streams_live(POD, "ticker")
 
 
 def test_port_forward_to_a_closed_port_says_why(k):
@@ -126,14 +115,7 @@ def test_port_forward_to_a_closed_port_says_why(k):
 
 
 def test_killed_client_leaves_no_process(k):
-    marker = b"sleep 4711"
-    proc = subprocess.Popen([KUBECTL, "--kubeconfig", k.kubeconfig, "exec", POD, "--", "sh",
-                             "-c", "echo started; exec sleep 4711"], stdout=subprocess.PIPE)
-    assert proc.stdout.readline() == b"started\n"
-    assert ss.processes_running(marker)
-    proc.send_signal(signal.SIGKILL)
-    proc.wait()
-    wait_for("the command killed", lambda: not ss.processes_running(marker), timeout=30)
+    k.exec_killed(POD, 4711)
 
 
 def test_exec_errors(k):

@@ -12,7 +12,7 @@ import pytest
 
 import htcondorutil as hu
 import vkutil
-from vkutil import condition, wait_for
+from vkutil import sh, wait_for
 
 
 @pytest.fixture(scope="module")
@@ -33,7 +33,7 @@ class CondorVKEnv(vkutil.VKEnv):
         return super().wait_phase(name, phases, timeout)
 
     def job_of(self, name):
-        job = (self.kube.pod(name)["metadata"].get("annotations") or {}).get("JobID")
+        job = self.job_annotation(name)
         assert job and job.endswith(".0"), f"JobID annotation of {name}: {job!r}"
         return job
 
@@ -41,14 +41,9 @@ class CondorVKEnv(vkutil.VKEnv):
 @pytest.fixture(scope="module")
 def env(tmp_path_factory, pool):
     e = CondorVKEnv(tmp_path_factory.mktemp("vkhtcondor"), pool)
-    wait_for("Ready", lambda: (condition(e.kube.node(), "Ready") or {}).get("status") == "True",
-             timeout=20)
+    e.wait_ready()
     yield e
     e.stop()
-
-
-def sh(name, script):
-    return {"name": name, "image": "busybox", "command": ["/bin/sh", "-c", script]}
 
 
 def test_node_shows_the_pool(env):

@@ -2,6 +2,8 @@
 labels, taints, capacity, addresses and endpoints; Ready following the interlink
 ping (and saying why when not); the lease renewed every LeaseDurationSeconds/4.
 Only the count of status writes needs the double (its request log)."""
+import copy
+import json
 import time
 
 import pytest
@@ -85,10 +87,30 @@ def test_ready_follows_the_ping_with_a_reason(env):
     assert condition(node, "Ready")["reason"] == "KubeletReady"
 
 
+def status_writes(env):
+    """The statuses the VK has PATCHed, in order (the double's request log)."""
+    return [json.loads(w["body"])["status"] for w in
+            env.kube.requests(method="PATCH", path=f"/api/v1/nodes/{NODE}/status")]
+
+
+def without_heartbeats(status):
+    status = copy.deepcopy(status)
+    for c in status.get("conditions") or []:
+        c.pop("lastHeartbeatTime", None)
+    return status
+
+
 def test_node_status_written_only_on_change(fake_env):
+    """Over three ping periods no status is written that says nothing new.
+    A write that does say something is legitimate: under heavy load a ping
+    can time out (interlink gives the plugin 2 s) and flip Ready, and the
+    VK must write that.  So each write in the window is compared with the
+    one before it, heartbeat times aside, instead of expecting none."""
     env = fake_env
-    wait_for("Ready", lambda: ready(env.kube.node()) == "True", timeout=10)
-    env.kube.api.delete("/_test/requests")
-    time.sleep(3)   # a negative check: three ping periods in which nothing changes
-    writes = env.kube.requests(method="PATCH", path=f"/api/v1/nodes/{NODE}/status")
-    assert writes == [], [w["body"] for w in writes]
+    wait_for("Ready, and its first status write", lambda: ready(env.kube.node()) == "True"
+             and status_writes(env), timeout=10)
+    before = len(status_writes(env))
+    time.sleep(3)   # a negative check: three ping periods
+    writes = [without_heartbeats(w) for w in status_writes(env)[before - 1:]]
+    repeated = [b for a, b in zip(writes, writes[1:]) if a == b]
+    assert not repeated, (len(writes) - 1, repeated)

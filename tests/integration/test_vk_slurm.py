@@ -15,7 +15,7 @@ import pytest
 import harness as h
 import slurmutil as su
 import vkutil
-from vkutil import condition, wait_for
+from vkutil import condition, sh, wait_for
 
 # A job in any other state is still in SLURM's hands (pending, running, completing, ...).
 FINAL = {"COMPLETED", "CANCELLED", "FAILED", "TIMEOUT", "DEADLINE", "OUT_OF_MEMORY",
@@ -40,7 +40,7 @@ class SlurmVKEnv(vkutil.VKEnv):
         return super().wait_phase(name, phases, timeout)
 
     def job_of(self, name):
-        job = (self.kube.pod(name)["metadata"].get("annotations") or {}).get("JobID")
+        job = self.job_annotation(name)
         assert job and job.isdigit(), f"JobID annotation of {name}: {job!r}"
         return job
 
@@ -64,14 +64,9 @@ class SlurmVKEnv(vkutil.VKEnv):
 @pytest.fixture(scope="module")
 def env(tmp_path_factory, cluster):
     e = SlurmVKEnv(tmp_path_factory.mktemp("vkslurm"), cluster)
-    wait_for("Ready", lambda: (condition(e.kube.node(), "Ready") or {}).get("status") == "True",
-             timeout=20)
+    e.wait_ready()
     yield e
     e.stop()
-
-
-def sh(name, script):
-    return {"name": name, "image": "busybox", "command": ["/bin/sh", "-c", script]}
 
 
 def test_node_reflects_the_partition(env):

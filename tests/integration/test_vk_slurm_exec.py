@@ -6,7 +6,6 @@ the real SLURM of tests/slurm (runtime `none`).  Each session is an `srun
 import json
 import os
 import signal
-import subprocess
 import time
 
 import pytest
@@ -109,17 +108,7 @@ def test_exec_tty_with_resize(k):
 
 
 def test_attach_streams_live_output(k):
-    proc = subprocess.Popen([KUBECTL, "--kubeconfig", k.kubeconfig, "attach", POD, "-c",
-                             "ticker"], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    try:
-        first = proc.stdout.readline()
-        assert first.startswith(b"tick "), first
-        later = [proc.stdout.readline() for _ in range(3)]
-        numbers = [int(line.split()[1]) for line in [first] + later]
-        assert numbers == list(range(numbers[0], numbers[0] + 4)), numbers
-    finally:
-        proc.kill()
-        proc.wait()
+    k.attach_streams_live(POD, "ticker")
 
 
 def test_port_forward_http_round_trips(k):
@@ -132,14 +121,7 @@ def test_port_forward_to_a_closed_port_says_why(k):
 
 def test_killed_kubectl_leaves_no_process_and_no_step(k):
     job = k.job_id()
-    marker = b"sleep 4712"
-    proc = subprocess.Popen([KUBECTL, "--kubeconfig", k.kubeconfig, "exec", POD, "--", "sh",
-                             "-c", "echo started; exec sleep 4712"], stdout=subprocess.PIPE)
-    assert proc.stdout.readline() == b"started\n"
-    assert ss.processes_running(marker)
-    proc.send_signal(signal.SIGKILL)
-    proc.wait()
-    wait_for("the command killed", lambda: not ss.processes_running(marker), timeout=30)
+    k.exec_killed(POD, 4712)
     wait_for("no step left", lambda: not [
         s for s in k.slurm.run("squeue", "-h", "-s", "-j", job, "-o", "%i").stdout.split()
         if not s.endswith((".batch", ".extern"))], timeout=30)

@@ -8,6 +8,7 @@ import json
 import os
 import pty
 import select
+import signal
 import socket
 import struct
 import subprocess
@@ -267,6 +268,37 @@ class KubectlNode:
                 body = urllib.request.urlopen(f"http://127.0.0.1:{local}{path}",
                                               timeout=30).read()
                 assert body == greeting.encode() + b" " + path.encode()
+
+    def attach_streams_live(self, pod, container):
+        """kubectl attach to a container printing "tick N" every so often:
+        four consecutive ticks, live and in order."""
+        proc = subprocess.Popen([KUBECTL, "--kubeconfig", self.kubeconfig, "attach", pod, "-c",
+                                 container], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        try:
+            first = proc.stdout.readline()
+            assert first.startswith(b"tick "), (first,
+                                                proc.stderr.read1() if proc.poll() else b"")
+            later = [proc.stdout.readline() for _ in range(3)]
+            numbers = [int(line.split()[1]) for line in [first] + later]
+            assert numbers == list(range(numbers[0], numbers[0] + 4)), numbers
+        finally:
+            proc.kill()
+            proc.wait()
+
+    def exec_killed(self, pod, seconds):
+        """kubectl exec of `sleep seconds` (a number no other process of the
+        test uses), kubectl killed with SIGKILL once it runs: the command
+        goes too."""
+        marker = f"sleep {seconds}".encode()
+        proc = subprocess.Popen([KUBECTL, "--kubeconfig", self.kubeconfig, "exec", pod, "--",
+                                 "sh", "-c", f"echo started; exec sleep {seconds}"],
+                                stdout=subprocess.PIPE)
+        assert proc.stdout.readline() == b"started\n"
+        assert processes_running(marker)
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+        harness.wait_for("the command killed", lambda: not processes_running(marker),
+                         timeout=30)
 
     def port_forward_refused(self, pod):
         """kubectl port-forward to a closed port: the connection fails and

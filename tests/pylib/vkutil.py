@@ -94,6 +94,11 @@ class VK(harness.Daemon):
                               "POD_IP": "127.0.0.1"})
 
 
+def sh(name, script, **extra):
+    """A busybox container running script with /bin/sh -c."""
+    return {"name": name, "image": "busybox", "command": ["/bin/sh", "-c", script], **extra}
+
+
 def logs_from_plugin(stack, pod, container):
     """The container's log as interlink-local has it (through interlink /getLogs)."""
     status, body = stack.logs(harness.log_struct(pod, container))
@@ -157,6 +162,14 @@ class VKEnv:
         code, body = harness.request_json(self.stack.api_addr, "GET", "/pods")
         assert code == 200, body
         return {p["UID"]: p for p in body}
+
+    def wait_ready(self, timeout=20):
+        wait_for("Ready", lambda: (condition(self.kube.node(), "Ready") or {}).get("status")
+                 == "True", timeout=timeout)
+
+    def job_annotation(self, name):
+        """The JobID annotation the VK put on pod name, or None."""
+        return (self.kube.pod(name)["metadata"].get("annotations") or {}).get("JobID")
 
     def wait_phase(self, name, phases=("Succeeded", "Failed"), timeout=30):
         return wait_for(f"pod {name} in {phases}",

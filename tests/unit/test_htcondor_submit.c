@@ -332,7 +332,7 @@ static void test_tool_argv(void **state)
     (void)state;
     htc_config cfg = config();
     cfg.submit_user = "svc";
-    cfg.runuser_path = "runuser";
+    cfg.ident.runuser_path = "runuser";
     cfg.bin_dir = "/opt/condor/bin";
     cfg.schedd_name = "schedd@ce.example";
     cfg.pool = "cm.example:9618";

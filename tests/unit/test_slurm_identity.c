@@ -42,7 +42,7 @@ static char *joined(const strvec *v)
 
 static void resolves(json_t *map, il_caller caller, int want_rc, const char *want_flags)
 {
-    slurm_config cfg = {.identity_map = map};
+    slurm_config cfg = {.ident.map = map};
     slurm_identity id;
     il_buf err = IL_BUF_INIT;
     int rc = slurm_identity_resolve(&cfg, &caller, &id, &err);

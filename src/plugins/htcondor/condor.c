@@ -21,12 +21,7 @@
 static void tool_argv(const htc_config *cfg, const char *user, const char *tool,
                       bool pool_only, strvec *out)
 {
-    if (user && user[0]) {
-        rn_strvec_push(out, cfg->runuser_path);
-        rn_strvec_push(out, "-u");
-        rn_strvec_push(out, user);
-        rn_strvec_push(out, "--");
-    }
+    identity_runuser_argv(cfg->ident.runuser_path, user, out);
     if (cfg->bin_dir && cfg->bin_dir[0])
         rn_strvec_pushf(out, "%s/%s", cfg->bin_dir, tool);
     else

@@ -24,9 +24,9 @@ const il_cfg_field htc_config_fields[] = {
                           "pod directories, job files, states and logs (visible on the execute "
                           "nodes); letters, digits and /._+-@: only"),
     {"SubmitUser", "HTCONDOR_SUBMIT_USER", IL_CFG_STRING, CFG(submit_user), NULL,
-     "the account jobs are submitted and removed as (runuser -u USER); required when the "
-     "plugin runs as root, since HTCondor refuses root's jobs; empty: the plugin's own"},
-    {"RunuserPath", NULL, IL_CFG_STRING, CFG(runuser_path), "runuser", "runuser executable"},
+     "the account jobs are submitted and removed as (runuser -u USER) when IdentityMapFile "
+     "names none; required when the plugin runs as root, since HTCondor refuses root's jobs; "
+     "empty: the plugin's own"},
     {"CondorBinDir", "HTCONDOR_BIN_DIR", IL_CFG_STRING, CFG(bin_dir), NULL,
      "directory of condor_submit, condor_q, condor_history, condor_rm, condor_status; empty: "
      "PATH.  The pool is the one CONDOR_CONFIG (environment) names"},
@@ -74,10 +74,9 @@ const il_cfg_field htc_config_fields[] = {
      "how long a batch gathers creates before its condor_submit; later ones wait for the next"},
     {"SubmitParallel", NULL, IL_CFG_INT, CFG(submit_parallel), "2",
      "condor_submit calls (batches) running at once at most"},
-    {"IdentityMapFile", NULL, IL_CFG_STRING, CFG(identity_map_file), NULL,
-     "interlink-slurm's map of callers (users, groups) to UnixUser (the account the job is "
-     "submitted as; root plugins only) and Account (its accounting_group); unmapped "
-     "callers are refused (403); empty: every job is SubmitUser's"},
+    BATCH_IDENTITY_FIELDS(htc_config, ident,
+                          "{UnixUser (the account the job is submitted as; root plugins only), "
+                          "AccountingGroup (else Account)}"),
 };
 const size_t htc_config_nfields = sizeof(htc_config_fields) / sizeof(htc_config_fields[0]);
 
@@ -145,15 +144,11 @@ int htc_config_check(void *vcfg, il_buf *err)
     }
     if (identity_check(cfg, err) != 0)
         return -1;
-    if (cfg->identity_map_file && cfg->identity_map_file[0] &&
-        !(cfg->identity_map = identity_map_load(cfg->identity_map_file, err)))
-        return -1;
-    return 0;
+    return identity_config_load(&cfg->ident, err);
 }
 
 void htc_config_release(void *vcfg)
 {
     htc_config *cfg = vcfg;
-    json_decref(cfg->identity_map);
-    cfg->identity_map = NULL;
+    identity_config_release(&cfg->ident);
 }

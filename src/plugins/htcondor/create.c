@@ -24,12 +24,10 @@
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/file.h>
 #include <unistd.h>
 
 #include "log.h"
 
-#define JOB_RECORD "job.json"
 
 typedef struct submit_job {
     const htc_ctx *ctx;
@@ -159,25 +157,12 @@ int htc_create(void *vctx, const il_create_request *req, char **job_id, il_buf *
     if (status == 0) {
         submit_job job = {.ctx = ctx, .who = &who, .pod = pod, .dir = dir,
                           .submit = il_buf_cstr(&sub)};
-        poddir_opts opts = {.lock_name = JOB_RECORD, .lazy_containers = true,
-                            .sync_files = true, .finish = write_job_files, .finish_ctx = &job};
-        bool created = false;
-        int lock_fd = -1;
-        status = il_plugin_status(
-            rn_poddir_create_opts(ctx->pods_dir, req, &rt, &opts, &created, &lock_fd, err));
-        if (status == 0 && lock_fd < 0) {
-            il_buf_printf(err, "pod %s was deleted while being created", pod->uid);
-            status = 409;
-        } else if (status == 0) {
-            condor_submission submission = {ctx, who.user, dir, pod->uid, il_buf_cstr(&sub)};
-            job_backend backend = {"HTCondor", find_submitted, submit_condor, &submission};
-            status = job_ensure(&backend, ctx->pods_dir, dir, pod->uid, created, lock_fd,
-                                job_id, err);
-            if (status != 0 && status != 500 && status != 503)
-                il_rm_rf(dir);   /* nothing was submitted: leave no half pod behind */
-        }
-        if (lock_fd >= 0)
-            close(lock_fd);
+        poddir_opts files = {.lazy_containers = true, .sync_files = true,
+                             .finish = write_job_files, .finish_ctx = &job};
+        condor_submission submission = {ctx, who.user, dir, pod->uid, il_buf_cstr(&sub)};
+        job_backend backend = {"HTCondor", find_submitted, submit_condor, &submission};
+        /* the staging directory was handed to the owner (write_job_files) */
+        status = job_create(&backend, ctx->pods_dir, req, &rt, &files, NULL, job_id, err);
     }
     rn_runtime_spec_free(&rt);
     il_buf_free(&sub);
@@ -193,10 +178,7 @@ static void recover_one(const htc_ctx *ctx, const char *uid)
 {
     char *dir = rn_store_pod_dir(ctx->pods_dir, uid);
     char *id = job_record_read(dir, NULL);
-    char *path = rn_store_path(dir, JOB_RECORD);
-    int fd = id ? -1 : open(path, O_RDWR | O_CLOEXEC);
-    free(path);
-    while (fd >= 0 && flock(fd, LOCK_EX) != 0 && errno == EINTR) {}
+    int fd = id ? -1 : job_record_lock(dir);
     if (fd >= 0 && !id && !(id = job_record_read(dir, NULL))) {
         htc_batch_wait(dir);
         if (htc_find_by_uid(ctx->cfg, uid, &id) != 0)

@@ -15,11 +15,8 @@
  * would then leave a job nobody owns. */
 #include "htcondor.h"
 
-#include <errno.h>
-#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/file.h>
 #include <unistd.h>
 
 #include "log.h"
@@ -71,16 +68,6 @@ static int wait_gone(const htc_config *cfg, const char *job_id, const char *uid,
     return rc;
 }
 
-static void write_stop_request(const char *dir, int64_t grace)
-{
-    json_t *json = json_pack("{s:I}", "grace", (json_int_t)grace);
-    char *path = rn_store_path(dir, "stop.json");
-    if (rn_store_save_json(path, json) != 0)
-        il_warn("writing %s failed", path);
-    free(path);
-    json_decref(json);
-}
-
 /* 0 once the job has left the queue; 503 with err otherwise. */
 static int remove_job(const htc_config *cfg, const char *dir, const char *job_id,
                       const char *uid, int64_t grace, il_buf *err)
@@ -88,7 +75,7 @@ static int remove_job(const htc_config *cfg, const char *dir, const char *job_id
     int rc = in_queue(cfg, job_id, uid);
     if (rc == 0)
         return 0;
-    write_stop_request(dir, grace);
+    rn_poddir_write_stop(dir, grace);
     if (!condor_rm(cfg, dir, job_id, false, err) && in_queue(cfg, job_id, uid) != 0)
         return 503;   /* the schedd did not take it, and the job is still there */
     il_buf_reset(err);
@@ -111,10 +98,7 @@ int htc_delete(void *vctx, const il_pod *pod, il_buf *err)
     char *dir = rn_poddir_find(ctx->pods_dir, pod);
     if (!dir)
         return 0;
-    char *lock_path = rn_store_path(dir, "job.json");
-    int lock = open(lock_path, O_RDWR | O_CLOEXEC);
-    free(lock_path);
-    while (lock >= 0 && flock(lock, LOCK_EX) != 0 && errno == EINTR) {}
+    int lock = job_record_lock(dir);
     htc_batch_wait(dir);
     int64_t grace = rn_poddir_stored_grace(dir, pod);
     job_info final;

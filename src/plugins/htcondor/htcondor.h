@@ -46,7 +46,6 @@
 typedef struct htc_config {
     il_plugin_base base;      /* Socket, SidecarURL/Port, DataRootFolder, logging, MaxBodyBytes */
     char *submit_user;        /* runuser -u USER -- condor_submit/condor_rm; NULL: ourselves */
-    char *runuser_path;
     char *bin_dir;            /* HTCondor tools' directory; NULL: PATH */
     char *schedd_name;        /* -name: a schedd on another host */
     char *pool;               /* -pool: its collector */
@@ -65,11 +64,10 @@ typedef struct htc_config {
     int64_t batch_max;        /* pods per condor_submit at most; 1: one each */
     int64_t batch_window_ms;  /* how long a batch gathers */
     int64_t submit_parallel;  /* condor_submits running at once at most */
-    char *identity_map_file;  /* IdentityMapFile: callers -> Unix user, accounting group */
+    batch_identity_config ident; /* IdentityMapFile (callers -> Unix user, accounting group) */
     /* Derived at load: */
     uid_t submit_uid;
     gid_t submit_gid;
-    json_t *identity_map;     /* IdentityMapFile parsed (interlink-slurm's loader); NULL: none */
 } htc_config;
 
 /* The key table (IL_PLUGIN_BASE_FIELDS and the plugin's own keys). */

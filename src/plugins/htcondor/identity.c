@@ -43,10 +43,10 @@ int htc_identity_resolve(const htc_config *cfg, const il_caller *caller, htc_ide
         plain_copy(out->caller, sizeof(out->caller), caller->user);
         plain_copy(out->tenant, sizeof(out->tenant), caller->tenant);
     }
-    if (!cfg->identity_map)
+    if (!cfg->ident.map)
         return 0;
     batch_identity who;
-    int rc = identity_resolve(cfg->identity_map, caller, &who, err);
+    int rc = identity_resolve(cfg->ident.map, caller, &who, err);
     if (rc != 0)
         return rc;
     const char *group = identity_value(&who, "AccountingGroup");

@@ -11,11 +11,8 @@
  * under the one about to start. */
 #include "local.h"
 
-#include <errno.h>
 #include <signal.h>
-#include <stdio.h>
 #include <stdlib.h>
-#include <string.h>
 #include <unistd.h>
 
 #include "log.h"
@@ -23,16 +20,6 @@
 
 #define SUPERVISOR_EXIT_SLACK_MS 10000
 #define POLL_MS 50
-
-static void write_stop_request(const char *dir, int64_t grace)
-{
-    char *path = rn_store_path(dir, "stop.json");
-    char *text = il_xasprintf("{\"grace\":%lld}", (long long)grace);
-    if (il_write_file_atomic(path, text, strlen(text), 0644) != 0)
-        il_warn("writing %s: %s", path, strerror(errno));
-    free(text);
-    free(path);
-}
 
 static void kill_recorded_groups(const char *dir, const il_pod *stored)
 {
@@ -56,7 +43,7 @@ static void stop_pod(const char *dir, const il_pod *stored, int64_t grace)
     pid_t pid = 0;
     if (rn_supervisor_alive(dir, &pid) != 1)
         return;   /* finished, or lost: there is nobody left to signal safely */
-    write_stop_request(dir, grace);
+    rn_poddir_write_stop(dir, grace);
     kill(pid, SIGTERM);
     int64_t deadline = il_monotonic_ms() + grace * 1000 + SUPERVISOR_EXIT_SLACK_MS;
     while (rn_supervisor_alive(dir, &pid) == 1 && il_monotonic_ms() < deadline)

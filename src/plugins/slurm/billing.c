@@ -11,7 +11,7 @@ int slurm_identity_resolve(const slurm_config *cfg, const il_caller *caller,
                            slurm_identity *out, il_buf *err)
 {
     memset(out, 0, sizeof *out);
-    int rc = identity_resolve(cfg->identity_map, caller, &out->who, err);
+    int rc = identity_resolve(cfg->ident.map, caller, &out->who, err);
     if (rc != 0)
         return rc;
     if (caller && caller->user && *caller->user) {

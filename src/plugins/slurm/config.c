@@ -77,11 +77,7 @@ const il_cfg_field slurm_config_fields[] = {
     {"AllowedMpiFlags", NULL, IL_CFG_STRLIST, CFG(allowed_mpi_flags), NULL,
      "mpiexec options the mpi-flags annotation may use besides the placement, binding, "
      "environment and output ones (list of names, e.g. --mca); they run outside the container"},
-    {"IdentityMapFile", NULL, IL_CFG_STRING, CFG(identity_map_file), NULL,
-     "YAML mapping of callers (users:) and groups (groups:) to {Account, QoS, Partition, "
-     "UnixUser}; set: callers it does not map are refused (403)"},
-    {"RunuserPath", NULL, IL_CFG_STRING, CFG(runuser_path), "runuser",
-     "runs sbatch as an IdentityMapFile UnixUser (root plugins)"},
+    BATCH_IDENTITY_FIELDS(slurm_config, ident, "{Account, QoS, Partition, UnixUser}"),
     {"SubmitMode", NULL, IL_CFG_STRING, CFG(submit_mode), "sbatch",
      "sbatch (one process per pod) or rest (POST to slurmrestd, SlurmrestdURL)"},
     {"SlurmrestdURL", NULL, IL_CFG_STRING, CFG(rest_url), "http://127.0.0.1:6820",
@@ -116,8 +112,7 @@ int slurm_config_check(void *vcfg, il_buf *err)
         flavors_load(cfg->flavors_json, cfg->default_flavor, &cfg->flavors, &cfg->n_flavors,
                      err) != 0)
         return -1;
-    if (cfg->identity_map_file && *cfg->identity_map_file &&
-        !(cfg->identity_map = identity_map_load(cfg->identity_map_file, err)))
+    if (identity_config_load(&cfg->ident, err) != 0)
         return -1;
     if (rest_config_check(cfg, err) != 0)
         return -1;
@@ -151,8 +146,7 @@ void slurm_config_release(void *vcfg)
     cfg->n_flavors = 0;
     json_decref(cfg->taints);
     cfg->taints = NULL;
-    json_decref(cfg->identity_map);
-    cfg->identity_map = NULL;
+    identity_config_release(&cfg->ident);
 }
 
 void slurm_config_free(slurm_config *cfg)

@@ -33,13 +33,11 @@
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/file.h>
 #include <unistd.h>
 
 #include "base64.h"
 #include "log.h"
 
-#define JOB_RECORD "job.json"
 
 /* The pod directory as a base64 tar.gz, for a node that cannot see it. */
 static char *pod_archive(const slurm_ctx *ctx, const char *dir, il_buf *err)
@@ -232,31 +230,14 @@ int slurm_create(void *vctx, const il_create_request *req, char **job_id, il_buf
         rn_strvec_pushf(&sbatch, "%s/job.sh", dir);
         if (ctx->rest && (status = rest_job_for(ctx->rest, &who, &sbatch, &rest_job, err)))
             goto done;
-        identity_wrap_argv(ctx->cfg->runuser_path, &who.who, &sbatch);
+        identity_wrap_argv(ctx->cfg->ident.runuser_path, &who.who, &sbatch);
         script_job job = {.ctx = ctx, .pod = pod, .dir = dir, .pre_exec = pre_exec,
                           .sbatch = &sbatch};
-        poddir_opts opts = {.lock_name = JOB_RECORD, .lazy_containers = true,
-                            .sync_files = true, .finish = write_script, .finish_ctx = &job};
-        bool created = false;
-        int lock_fd = -1;
-        status = il_plugin_status(
-            rn_poddir_create_opts(ctx->pods_dir, req, &rt, &opts, &created, &lock_fd, err));
-        if (status == 0 && lock_fd < 0) {
-            il_buf_printf(err, "pod %s was deleted while being created", pod->uid);
-            status = 409;
-        } else if (status == 0 && created &&
-                   (status = identity_hand_over(&who.who, dir, err)) != 0) {
-            il_rm_rf(dir);   /* nothing was submitted */
-        } else if (status == 0) {
-            sbatch_submission sub = {ctx, &sbatch, rest_job, dir};
-            job_backend backend = {"squeue", find_submitted, submit_sbatch, &sub};
-            status = job_ensure(&backend, ctx->pods_dir, dir, pod->uid, created, lock_fd,
-                                job_id, err);
-            if (status != 0 && status != 500 && status != 503)
-                il_rm_rf(dir);   /* nothing was submitted: leave no half pod behind */
-        }
-        if (lock_fd >= 0)
-            close(lock_fd);
+        poddir_opts files = {.lazy_containers = true, .sync_files = true,
+                             .finish = write_script, .finish_ctx = &job};
+        sbatch_submission sub = {ctx, &sbatch, rest_job, dir};
+        job_backend backend = {"squeue", find_submitted, submit_sbatch, &sub};
+        status = job_create(&backend, ctx->pods_dir, req, &rt, &files, &who.who, job_id, err);
     }
 done:
     json_decref(rest_job);
@@ -283,11 +264,8 @@ static bool take_orphan(const slurm_ctx *ctx, const char *uid, orphan *out)
 {
     char *dir = rn_store_pod_dir(ctx->pods_dir, uid);
     char *id = job_record_read(dir, NULL);
-    char *path = rn_store_path(dir, JOB_RECORD);
-    int fd = id ? -1 : open(path, O_RDWR | O_CLOEXEC);
-    free(path);
+    int fd = id ? -1 : job_record_lock(dir);
     free(id);
-    while (fd >= 0 && flock(fd, LOCK_EX) != 0 && errno == EINTR) {}
     if (fd >= 0 && (id = job_record_read(dir, NULL)) != NULL) {   /* recorded meanwhile */
         free(id);
         close(fd);

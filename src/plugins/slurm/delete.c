@@ -7,7 +7,13 @@
  * period is over.  The call blocks until SLURM no longer runs the job (or
  * a bounded wait ran out), so the files are never removed under it.  Only
  * a job SLURM confirmed gone counts as deleted: when slurmctld cannot be
- * reached the answer is 503 with the reason, and everything is kept. */
+ * reached the answer is 503 with the reason, and everything is kept.
+ *
+ * A delete that arrives while the pod's create is still submitting waits
+ * for it (the create lock, job.json, which sbatch holds too): otherwise
+ * it would find no job, remove the pod, and the submission would then
+ * leave a job nobody owns.  The same for a slurmrestd submission whose
+ * answer was lost: the delete waits as long as it may still arrive. */
 #include "slurm.h"
 
 #include <stdlib.h>
@@ -99,16 +105,6 @@ static int wait_finished(const slurm_ctx *ctx, const char *job_id, const char *u
     }
 }
 
-static void write_stop_request(const char *dir, int64_t grace)
-{
-    json_t *json = json_pack("{s:I}", "grace", (json_int_t)grace);
-    char *path = rn_store_path(dir, "stop.json");
-    if (rn_store_save_json(path, json) != 0)
-        il_warn("writing %s failed", path);
-    free(path);
-    json_decref(json);
-}
-
 /* 0 when SLURM confirmed the job gone (or never knew it); otherwise the
  * HTTP status for the caller, err saying why, and the job may still run. */
 static int stop_job(const slurm_ctx *ctx, const char *dir, const char *job_id, const char *uid,
@@ -121,7 +117,7 @@ static int stop_job(const slurm_ctx *ctx, const char *dir, const char *job_id, c
         return 0;
     int rc;
     if (phase == JOB_RUNNING) {
-        write_stop_request(dir, grace);
+        rn_poddir_write_stop(dir, grace);
         if ((rc = scancel(ctx, job_id, true, err)) != 0)
             return rc;
         il_buf before_cancel = IL_BUF_INIT;
@@ -153,10 +149,13 @@ int slurm_delete(void *vctx, const il_pod *pod, il_buf *err)
     char *dir = rn_poddir_find(ctx->pods_dir, pod);
     if (!dir)
         return 0;
+    int lock = job_record_lock(dir);
     int64_t grace = rn_poddir_stored_grace(dir, pod);
     job_info final;
     char *job_id = job_record_read(dir, &final);
     int rc = 0;
+    if (!job_id && ctx->rest)
+        rest_settle(ctx->rest, dir);   /* a lost POST may still reach slurmrestd */
     if (!job_id && job_by_name(ctx, pod->uid, &job_id, err) != 0)
         rc = 503;   /* a create died before recording a job SLURM may have */
     if (rc == 0 && job_id && !final.state)
@@ -167,5 +166,9 @@ int slurm_delete(void *vctx, const il_pod *pod, il_buf *err)
     job_info_free(&final);
     free(job_id);
     free(dir);
-    return rc != 0 ? rc : il_plugin_status(rn_poddir_remove(ctx->pods_dir, pod->uid, err));
+    if (rc == 0)
+        rc = il_plugin_status(rn_poddir_remove(ctx->pods_dir, pod->uid, err));
+    if (lock >= 0)
+        close(lock);
+    return rc;
 }

@@ -68,8 +68,7 @@ typedef struct slurm_config {
     bool allow_runtime_options; /* the singularity-/enroot- options and mounts annotations */
     char *mpiexec_path;
     char **allowed_mpi_flags; /* AllowedMpiFlags: mpiexec options beyond mpiflags.c's list */
-    char *identity_map_file;  /* IdentityMapFile: callers -> account, QoS, Unix user */
-    char *runuser_path;
+    batch_identity_config ident; /* IdentityMapFile (callers -> account, QoS, Unix user) */
     char *submit_mode;        /* SubmitMode: "sbatch" or "rest" (rest.c) */
     char *rest_url;           /* SlurmrestdURL */
     char *rest_token_file;    /* SlurmrestdTokenFile; NULL: scontrol token */
@@ -78,7 +77,6 @@ typedef struct slurm_config {
     char *rest_fallback;      /* SlurmrestdFallback: "sbatch" or "refuse" */
     char *scontrol_path;
     /* Derived at load (config.c, flavor.c), owned by the config: */
-    json_t *identity_map;     /* IdentityMapFile parsed (batch identity.c); NULL = none */
     slurm_flavor *flavors;
     size_t n_flavors;
     json_t *taints;           /* PingResponse taints [{key, value, effect}] */
