@@ -284,8 +284,9 @@ static void test_exec_commands(void **state)
     exec_for(RUNTIME_SINGULARITY, "", image_wd, true);
     exec_for(RUNTIME_CHARLIECLOUD, "", image_wd, true);
     exec_for(RUNTIME_ENROOT, "", image_wd, true);
-    const char *const enroot_wd[] = {"nsenter", "--target=4242", "--preserve-credentials", "--root", "--wd=/proc/4242/root/w",
-                                     "--", "/bin/sh", "-c", "echo \"$1\" `id` $(id)", "sh",
+    const char *const enroot_wd[] = {"nsenter", "--target=4242", "--preserve-credentials",
+                                     "--root", "--wd=/proc/4242/root/w", "--", "/bin/sh",
+                                     "-c", "echo \"$1\" `id` $(id)", "sh",
                                      "it's\n\xc3\xbc;--", NULL};
     exec_for(RUNTIME_ENROOT, "\"workingDir\":\"/w\"", enroot_wd, true);
 }
