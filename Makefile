@@ -14,7 +14,8 @@ DESTDIR    ?=
 DEB_BUILD  ?= build-deb
 IMAGE      ?= localhost/interlink:latest
 
-.PHONY: all deps test unit demo bench valgrind chaos fuzz clean install deb deb-test image
+.PHONY: all deps test unit demo bench valgrind chaos fuzz clean install deb deb-test image \
+	conformance-htcondor
 
 all: deps
 	cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
@@ -82,6 +83,13 @@ chaos: all
 	IL_BIN_DIR=$(CURDIR)/$(BUILD)/bin IL_SOURCE_DIR=$(CURDIR) /usr/bin/python3 tests/chaos/chaos.py || rc=1; \
 	IL_BIN_DIR=$(CURDIR)/$(BUILD)/bin IL_SOURCE_DIR=$(CURDIR) /usr/bin/python3 tests/chaos/chaos_vk.py || rc=1; \
 	exit $$rc
+
+# Every conformance template with interlink-htcondor on the HTCondor pool of
+# ../shared/htcondor (make test runs a subset: the conformance-htcondor entry).
+conformance-htcondor: all
+	@scripts/deps.sh test
+	IL_BIN_DIR=$(CURDIR)/$(BUILD)/bin IL_SOURCE_DIR=$(CURDIR) /usr/bin/python3 \
+	  tests/conformance/run.py --strict --backend htcondor --budget 900 --bin-dir $(CURDIR)/$(BUILD)/bin
 
 valgrind: all
 	tests/valgrind/valgrind.sh $(BUILD)/bin

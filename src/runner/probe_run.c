@@ -52,6 +52,14 @@ static bool ns_differs(pid_t pid, const char *ns)
     return a != b || memcmp(theirs, mine, (size_t)a) != 0;
 }
 
+/* The namespaces nsenter can enter: their name in /proc/PID/ns, its option. */
+static const struct {
+    const char *proc, *option;
+} NAMESPACES[] = {
+    {"user", "--user"}, {"mnt", "--mount"}, {"pid", "--pid"},     {"uts", "--uts"},
+    {"ipc", "--ipc"},   {"net", "--net"},   {"cgroup", "--cgroup"}, {"time", "--time"},
+};
+
 /* The lowest pid of group pgid that lives in a mount namespace other than
  * ours and is not a namespace's init: the container's own process, once
  * the runtime has finished setting it up.  0 if there is none yet. */
@@ -99,15 +107,21 @@ int rn_check_exec_argv(const runtime_spec *rt, const il_pod *pod, const il_conta
         rn_strvec_push_all(&out->argv, argv);
         return 0;
     }
-    /* Every namespace of the target (mount, pid, uts, and the user
-     * namespace an unprivileged apptainer/charliecloud/enroot made),
-     * its root, and the workingDir resolved through /proc/PID/root, i.e.
-     * inside the container's mounts.  Without a workingDir: the host
-     * runtime's "/" (what bwrap --chdir got), else the target's own cwd,
-     * the image's WORKDIR. */
+    /* Every namespace of the target that is not ours (mount, pid, uts,
+     * and the user namespace bubblewrap or an unprivileged apptainer/
+     * charliecloud/enroot made), its root, and the workingDir resolved
+     * through /proc/PID/root, i.e. inside the container's mounts.  Without
+     * a workingDir: the host runtime's "/" (what bwrap --chdir got), else
+     * the target's own cwd, the image's WORKDIR.  Not `--all`: it also
+     * re-enters the namespaces the container shares with us (cgroup, net,
+     * time), and setns() into one owned by the initial user namespace
+     * needs CAP_SYS_ADMIN there, so an ordinary account (a batch job's
+     * owner) would be refused every exec, probe and hook. */
     rn_strvec_push(&out->argv, "nsenter");
     rn_strvec_pushf(&out->argv, "--target=%d", (int)target);
-    rn_strvec_push(&out->argv, "--all");
+    for (size_t i = 0; i < sizeof(NAMESPACES) / sizeof(NAMESPACES[0]); i++)
+        if (ns_differs(target, NAMESPACES[i].proc))
+            rn_strvec_push(&out->argv, NAMESPACES[i].option);
     rn_strvec_push(&out->argv, "--preserve-credentials");
     rn_strvec_push(&out->argv, "--root");
     if (c->working_dir || rt->kind == RUNTIME_HOST)

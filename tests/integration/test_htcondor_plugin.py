@@ -155,6 +155,42 @@ def test_logs_follow(stack):
     assert code == 200 and data == b"line4\nline5\n", data
 
 
+def test_hooks_and_exec_probe_as_the_jobs_account(stack):
+    """The job's supervisor is SubmitUser, not root: the postStart and preStop
+    exec hooks and an exec readiness probe enter the container (the emptyDir
+    /hook exists only in its mount namespace) as that account.  nsenter
+    --all also re-entered the namespaces the container shares with the job
+    (cgroup, net), which an ordinary account may not: FailedPostStartHook."""
+    out = os.path.join(stack.data, "out")   # a path the job's account can reach
+    os.mkdir(out)
+    os.chmod(out, 0o777)
+    mounts = [{"name": "hook", "mountPath": "/hook"}, {"name": "out", "mountPath": "/out"}]
+    c = sh("main", "trap 'cp /hook/stop /out/term-saw; exit 0' TERM; "
+           "for i in $(seq 1 300); do [ -e /hook/start ] && break; sleep 0.1; done; "
+           "echo main sees: $(cat /hook/start); id -un; while :; do sleep 0.1; done",
+           mounts=mounts)
+    c["lifecycle"] = {
+        "postStart": {"exec": {"command": ["/bin/sh", "-c", "id -un > /hook/start"]}},
+        "preStop": {"exec": {"command": ["/bin/sh", "-c", "id -un > /hook/stop"]}}}
+    c["readinessProbe"] = {"exec": {"command": ["cat", "/hook/start"]}, "periodSeconds": 1}
+    vols = [{"name": "hook", "emptyDir": {}}, {"name": "out", "hostPath": {"path": out}}]
+    pod = h.make_pod("hooks", [c], volumes=vols, grace=5)
+    assert stack.create(h.create_request(pod))[0] == 200
+
+    def ready():
+        code, body = stack.status([pod])
+        main = ctr(body[0], "main") if code == 200 and body else {}
+        return main if main.get("ready") or "terminated" in (main.get("state") or {}) else None
+    main = h.wait_for("main ready", ready, timeout=90)
+    assert "running" in main["state"], main
+    h.wait_for("main's log", lambda: logs(stack, pod, "main") ==
+               f"main sees: {hu.SUBMIT_USER}\n{hu.SUBMIT_USER}\n".encode(), timeout=30)
+    assert stack.delete(pod)[0] == 200
+    # SIGTERM came after the preStop hook: the trap copied its file.
+    with open(os.path.join(out, "term-saw")) as f:
+        assert f.read() == hu.SUBMIT_USER + "\n"
+
+
 def test_delete_running_honours_grace(stack, pool):
     pod = h.make_pod("stubborn", [sh("main", "trap '' TERM; while :; do sleep 0.2; done")],
                      grace=3)

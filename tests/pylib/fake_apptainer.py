@@ -10,7 +10,10 @@ build --sandbox` makes), given as a path; `docker://` and other registry
 references are refused, as an offline apptainer refuses them.  The
 container is that directory as `/` under bubblewrap (new mount, pid, ipc
 and uts namespaces), read-only as apptainer mounts a sandbox without
---writable, with /proc, /dev, a fresh /tmp, the --bind mounts, and the
+--writable, with /proc, a /dev holding the host's null, zero, full, random,
+urandom and tty (apptainer's own minimal /dev; bubblewrap's --dev would
+nest a second user namespace, which apptainer does not make, and an exec
+into the container could not enter the first one's), a fresh /tmp, the --bind mounts, and the
 working directory --pwd (else /).  The environment is apptainer's: with
 --containall (and --no-eval) none of the caller's, only the
 APPTAINERENV_NAME=value variables as NAME=value, plus PATH and HOME (/root
@@ -26,6 +29,7 @@ import os
 import sys
 
 BWRAP = os.environ.get("FAKE_APPTAINER_BWRAP", "bwrap")
+DEVICES = ["/dev/null", "/dev/zero", "/dev/full", "/dev/random", "/dev/urandom", "/dev/tty"]
 DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
 
@@ -79,8 +83,11 @@ def main(argv):
         if k.startswith("APPTAINERENV_") and len(k) > len("APPTAINERENV_"):
             env[k[len("APPTAINERENV_"):]] = v
     args = [BWRAP, "--unshare-pid", "--unshare-ipc", "--unshare-uts", "--die-with-parent",
-            "--bind", image, "/", "--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp",
-            "--tmpfs", "/root"]
+            "--bind", image, "/", "--proc", "/proc", "--tmpfs", "/dev"]
+    for dev in DEVICES:
+        if os.path.exists(dev):
+            args += ["--dev-bind", dev, dev]
+    args += ["--tmpfs", "/tmp", "--tmpfs", "/root"]
     for b in binds:
         args += ["--ro-bind" if len(b) == 3 and b[2] == "ro" else "--bind", b[0], b[1]]
     args += ["--remount-ro", "/", "--chdir", pwd, "--clearenv"]

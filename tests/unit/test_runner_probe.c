@@ -4,12 +4,15 @@
  * exec probe or hook runs for every runtime (golden argv; apptainer,
  * charliecloud and enroot cannot run here, so this is their only test).
  * The integration tests (test_local_probes.py) run the same for real. */
+#include <sched.h>
 #include <setjmp.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -265,27 +268,78 @@ static void test_exec_commands(void **state)
     const char *const podman[] = {"/usr/bin/podman", "exec", "il-" UID "-c", "/bin/sh", "-c",
                                   "echo \"$1\" `id` $(id)", "sh", "it's\n\xc3\xbc;--", NULL};
     exec_for(RUNTIME_PODMAN, "", podman, false);
-    const char *const host[] = {"nsenter", "--target=4242", "--all", "--preserve-credentials",
+    const char *const host[] = {"nsenter", "--target=4242", "--preserve-credentials",
                                 "--root", "--wd=/proc/4242/root/", "--", "/bin/sh", "-c",
                                 "echo \"$1\" `id` $(id)", "sh", "it's\n\xc3\xbc;--", NULL};
     exec_for(RUNTIME_HOST, "", host, true);
-    const char *const host_wd[] = {"nsenter", "--target=4242", "--all", "--preserve-credentials",
+    const char *const host_wd[] = {"nsenter", "--target=4242", "--preserve-credentials",
                                    "--root", "--wd=/proc/4242/root/data dir", "--", "/bin/sh",
                                    "-c", "echo \"$1\" `id` $(id)", "sh", "it's\n\xc3\xbc;--",
                                    NULL};
     exec_for(RUNTIME_HOST, "\"workingDir\":\"/data dir\"", host_wd, true);
-    const char *const image_wd[] = {"nsenter", "--target=4242", "--all", "--preserve-credentials",
+    const char *const image_wd[] = {"nsenter", "--target=4242", "--preserve-credentials",
                                     "--root", "--wd", "--", "/bin/sh", "-c",
                                     "echo \"$1\" `id` $(id)", "sh", "it's\n\xc3\xbc;--", NULL};
     exec_for(RUNTIME_APPTAINER, "", image_wd, true);
     exec_for(RUNTIME_SINGULARITY, "", image_wd, true);
     exec_for(RUNTIME_CHARLIECLOUD, "", image_wd, true);
     exec_for(RUNTIME_ENROOT, "", image_wd, true);
-    const char *const enroot_wd[] = {"nsenter", "--target=4242", "--all",
-                                     "--preserve-credentials", "--root", "--wd=/proc/4242/root/w",
-                                     "--", "/bin/sh", "-c", "echo \"$1\" `id` $(id)", "sh",
+    const char *const enroot_wd[] = {"nsenter", "--target=4242", "--preserve-credentials",
+                                     "--root", "--wd=/proc/4242/root/w", "--", "/bin/sh",
+                                     "-c", "echo \"$1\" `id` $(id)", "sh",
                                      "it's\n\xc3\xbc;--", NULL};
     exec_for(RUNTIME_ENROOT, "\"workingDir\":\"/w\"", enroot_wd, true);
+}
+
+/* nsenter is told to enter only the namespaces the target does not share
+ * with us: re-entering a shared one owned by the initial user namespace
+ * (cgroup, net, time) needs CAP_SYS_ADMIN there, which a batch job's
+ * ordinary account does not have (`--all` failed every exec, probe and
+ * hook of a non-root HTCondor job). */
+static void test_exec_enters_only_other_namespaces(void **state)
+{
+    (void)state;
+    int sync[2];
+    assert_int_equal(pipe(sync), 0);
+    pid_t child = fork();
+    assert_true(child >= 0);
+    if (child == 0) {
+        char ok = unshare(CLONE_NEWUSER | CLONE_NEWNS | CLONE_NEWUTS) == 0 ? 'y' : 'n';
+        if (write(sync[1], &ok, 1) != 1)
+            _exit(1);
+        pause();
+        _exit(0);
+    }
+    close(sync[1]);
+    char ok = 0;
+    assert_int_equal(read(sync[0], &ok, 1), 1);
+    close(sync[0]);
+    il_pod pod;
+    parse_pod("", &pod);
+    runtime_spec rt = {.kind = RUNTIME_HOST};
+    launch_spec ls;
+    il_buf err = IL_BUF_INIT;
+    assert_int_equal(rn_check_exec_argv(&rt, &pod, &pod.containers[0], child,
+                                        (char *const *)hostile_cmd, &ls, &err),
+                     0);
+    kill(child, SIGKILL);
+    waitpid(child, NULL, 0);
+    if (ok != 'y') {
+        rn_launch_spec_free(&ls);
+        il_buf_free(&err);
+        il_pod_free(&pod);
+        skip();   /* no unprivileged user namespaces on this kernel */
+    }
+    char target[32], wd[64];
+    snprintf(target, sizeof(target), "--target=%d", (int)child);
+    snprintf(wd, sizeof(wd), "--wd=/proc/%d/root/", (int)child);
+    const char *const want[] = {"nsenter", target, "--user", "--mount", "--uts",
+                                "--preserve-credentials", "--root", wd, "--", "/bin/sh", "-c",
+                                "echo \"$1\" `id` $(id)", "sh", "it's\n\xc3\xbc;--", NULL};
+    podtest_assert_argv(&ls.argv, want);
+    rn_launch_spec_free(&ls);
+    il_buf_free(&err);
+    il_pod_free(&pod);
 }
 
 /* Without a process to enter yet, the caller is told to try again. */
@@ -346,6 +400,7 @@ int main(void)
         cmocka_unit_test(test_sched_readiness),
         cmocka_unit_test(test_sched_liveness_and_startup),
         cmocka_unit_test(test_exec_commands),
+        cmocka_unit_test(test_exec_enters_only_other_namespaces),
         cmocka_unit_test(test_exec_no_process_yet),
         cmocka_unit_test(test_state_file_verdicts),
     };
