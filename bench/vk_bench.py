@@ -70,6 +70,7 @@ CLIENTS = int(os.environ.get("BENCH_VK_CLIENTS", "8"))
 WATCH_PODS = int(os.environ.get("BENCH_VK_WATCH_PODS", "100"))
 WATCH_INTERVAL = int(os.environ.get("BENCH_VK_WATCH_INTERVAL", "5"))
 EVENTS_PER_SECOND = os.environ.get("BENCH_VK_EVENTS_PER_SECOND", "")   # the VK's default if unset
+WORKERS = os.environ.get("BENCH_VK_WORKERS", "")
 NODE = "vk-bench"
 NS = "default"
 
@@ -398,7 +399,8 @@ def start_vk(kube, stack, tag, interval, status_watch):
         "InterlinkURL": stack.api_addr, "PingIntervalSeconds": 10,
         "StatusIntervalSeconds": interval, "InterlinkTimeoutSeconds": 60,
         "StatusWatch": status_watch, "DisableCSR": True,
-        **({"EventsPerSecond": int(EVENTS_PER_SECOND)} if EVENTS_PER_SECOND else {})})
+        **({"EventsPerSecond": int(EVENTS_PER_SECOND)} if EVENTS_PER_SECOND else {}),
+        **({"Workers": int(WORKERS)} if WORKERS else {})})
     vk_bin = os.environ.get("BENCH_VK_BIN") or h.binary("interlink-vk")
     return h.Daemon([vk_bin, "--config", cfg, "--nodename", NODE],
                     os.path.join(WORK, f"{tag}.log"),
