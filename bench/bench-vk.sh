@@ -15,7 +15,8 @@
 # processes started there are killed.  Other knobs: BENCH_VK_CYCLES (5),
 # BENCH_VK_STATUS_INTERVAL (StatusIntervalSeconds, 1), BENCH_VK_CLIENTS (8),
 # BENCH_VK_KEEP=1 (keep the temp dir and its logs), BENCH_VK_BIN (another interlink-vk
-# to measure, an older build say).  The real control plane's
+# to measure, an older build say), BENCH_VK_EVENTS_PER_SECOND and BENCH_VK_WORKERS (the VK's
+# EventsPerSecond and Workers).  The real control plane's
 # state dir and port: IL_K8S_STATE_PREFIX, IL_K8S_PORT_BASE (tests/pylib/realkube.py).
 # The work is in bench/vk_bench.py (Debian's /usr/bin/python3, stdlib only).
 set -euo pipefail

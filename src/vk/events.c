@@ -11,7 +11,13 @@
  * does: a pod's create or status write never waits for its Events (two API
  * writes per started pod), and when the API server falls behind by more
  * than EVENT_QUEUE_MAX Events the newest are dropped and counted, never the
- * work they describe.  Each Event keeps the time it was raised. */
+ * work they describe.  Each Event keeps the time it was raised.
+ *
+ * The senders post at most EventsPerSecond (after a burst of EventBurst),
+ * as the kubelet's event recorder is limited: Events are two of a started
+ * pod's three API writes, and where the API server is what bounds how fast
+ * pods start, a burst of pods should spend it on their statuses first and
+ * tell the story a little later (with the times it happened). */
 #include "events.h"
 
 #include <pthread.h>
@@ -19,6 +25,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "log.h"
 #include "pods.h"
@@ -169,6 +176,9 @@ static struct {
     unsigned long dropped;
     bool running, stopping;
     int64_t drain_until;      /* monotonic ms; after it, queued Events are dropped */
+    double per_second;        /* the token bucket; <= 0: no limit */
+    double burst, tokens;
+    int64_t refilled_ms;      /* monotonic */
     pthread_t threads[EVENT_SENDERS];
     size_t n_threads;
 } q = {.lock = PTHREAD_MUTEX_INITIALIZER, .more = PTHREAD_COND_INITIALIZER};
@@ -183,6 +193,37 @@ static void raised_free(raised *e)
     free(e);
 }
 
+/* Take a token for one post (q.lock held): 0 when taken, else the ms
+ * until the next one.  Stopping posts what is left without a limit. */
+static int64_t take_token(void)
+{
+    if (q.per_second <= 0 || q.stopping)
+        return 0;
+    int64_t now = il_monotonic_ms();
+    q.tokens += (double)(now - q.refilled_ms) * q.per_second / 1000.0;
+    if (q.tokens > q.burst)
+        q.tokens = q.burst;
+    q.refilled_ms = now;
+    if (q.tokens >= 1.0) {
+        q.tokens -= 1.0;
+        return 0;
+    }
+    return (int64_t)((1.0 - q.tokens) * 1000.0 / q.per_second) + 1;
+}
+
+static void wait_more(int64_t ms)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);   /* q.more's clock */
+    ts.tv_sec += ms / 1000;
+    ts.tv_nsec += (long)(ms % 1000) * 1000000L;
+    if (ts.tv_nsec >= 1000000000L) {
+        ts.tv_sec++;
+        ts.tv_nsec -= 1000000000L;
+    }
+    pthread_cond_timedwait(&q.more, &q.lock, &ts);
+}
+
 static void *sender(void *arg)
 {
     (void)arg;
@@ -190,9 +231,14 @@ static void *sender(void *arg)
     for (;;) {
         while (!q.head && !q.stopping)
             pthread_cond_wait(&q.more, &q.lock);
-        raised *e = q.head;
-        if (!e)
+        if (!q.head)
             break;
+        int64_t wait = take_token();
+        if (wait > 0) {
+            wait_more(wait);
+            continue;
+        }
+        raised *e = q.head;
         q.head = e->next;
         if (!q.head)
             q.tail = NULL;
@@ -210,12 +256,15 @@ static void *sender(void *arg)
     return NULL;
 }
 
-void vk_events_start(void)
+void vk_events_start(int per_second, int burst)
 {
     pthread_mutex_lock(&q.lock);
     if (!q.running) {
         q.stopping = false;
         q.dropped = 0;
+        q.per_second = per_second;
+        q.burst = q.tokens = burst > 1 ? burst : 1;
+        q.refilled_ms = il_monotonic_ms();
         for (size_t i = 0; i < EVENT_SENDERS; i++)
             if (pthread_create(&q.threads[q.n_threads], NULL, sender, NULL) == 0)
                 q.n_threads++;

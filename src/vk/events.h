@@ -16,8 +16,10 @@ void vk_event(vk_kube *k, const char *node, const json_t *pod, const char *type,
               const char *reason, const char *fmt, ...)
     __attribute__((format(printf, 6, 7)));
 
-/* Start the sender threads (once; later calls do nothing). */
-void vk_events_start(void);
+/* Start the sender threads (once; later calls do nothing), posting at
+ * most per_second Events a second after a burst of burst (per_second 0:
+ * no limit). */
+void vk_events_start(int per_second, int burst);
 /* Post what is queued (for up to 2 s; the rest is dropped and counted),
  * stop the senders and join them.  vk_event posts directly afterwards. */
 void vk_events_stop(void);

@@ -2,7 +2,8 @@
  *
  * Owns the pod's life on the backend.  A new pod is resolved (podrequest.c)
  * and sent to interlink /create once; the job id goes into the pod's
- * JobID annotation, so a restarted VK never submits it again.  A pod being
+ * JobID annotation (with its first status write, or alone when none came
+ * within ANNOTATE_AFTER_MS), so a restarted VK does not submit it again.  A pod being
  * deleted (deletionTimestamp), gone from the API, or known only to
  * interlink is deleted on the backend first, retried with backoff until
  * interlink confirms; only then is the API object removed (grace 0, UID
@@ -23,6 +24,7 @@
 
 #define RETRY_BASE_MS 500
 #define RETRY_CAP_MS 30000
+#define ANNOTATE_AFTER_MS 30000   /* a created pod's annotation, if no status write took it */
 #define DONE 0
 #define RETRY 1
 
@@ -143,9 +145,15 @@ static int create(vk *v, const vk_pod_view *p)
     vk_pods_set_job(v->pods, vk_pod_uid(p->pod), job);
     vk_event(v->kube, v->cfg->node_name, p->pod, "Normal", "Created",
              "Submitted to %s, job %s", vk_interlink_url(v->il), job);
-    int rc = annotate(v, p->pod, job);
     free(job);
-    return rc == 0 ? DONE : RETRY;
+    /* The JobID annotation goes out with the pod's first status write
+     * (statusloop.c): one API write per pod less, on the API server that
+     * bounds how fast pods start.  Should no status write carry it, the
+     * look below writes it alone.  A VK killed before it is written
+     * submits the pod again on restart and gets this job back: interlink's
+     * create is idempotent by UID. */
+    vk_queue_add(v->queue, vk_pod_uid(p->pod), ANNOTATE_AFTER_MS);
+    return DONE;
 }
 
 /* ---- delete ------------------------------------------------------------ */

@@ -183,6 +183,30 @@ static void write_all(vk *v, status_write *w, size_t n)
     pthread_mutex_destroy(&p.lock);
 }
 
+/* The JobID annotation rides on the pod's status write: a pods/status
+ * PATCH may change metadata.annotations too, so a new pod costs one API
+ * write here instead of an annotation PATCH after its create and a status
+ * PATCH now (podsync.c writes it alone only if no status write came).  A
+ * pod whose status did not change but whose annotation is missing gets a
+ * patch of the annotation alone.  Returns patch, or a new one when it was
+ * NULL. */
+static json_t *with_job_annotation(vk *v, const json_t *pod, json_t *patch)
+{
+    const json_t *meta = json_object_get(pod, "metadata");
+    vk_pod_view view;
+    if (json_object_get(json_object_get(meta, "annotations"), "JobID") ||
+        !vk_pods_get(v->pods, vk_pod_uid(pod), &view))
+        return patch;   /* annotated already (the usual case: no table look-up) */
+    if (view.job_id) {
+        if (!patch)
+            patch = json_pack("{s:{s:s}}", "metadata", "uid", vk_pod_uid(pod));
+        json_object_set_new(json_object_get(patch, "metadata"), "annotations",
+                            json_pack("{s:s}", "JobID", view.job_id));
+    }
+    vk_pod_view_free(&view);
+    return patch;
+}
+
 /* Map interlink's answer (an array of PodStatus) onto pods; write what
  * changed. */
 static void apply(vk *v, const json_t *pods, const json_t *answer)
@@ -212,6 +236,7 @@ static void apply(vk *v, const json_t *pods, const json_t *answer)
             char *tunnel_ip = vk_tunnelgw_pod_ip(v->gateway, pod);
             json_t *patch = vk_pod_status_patch_ips(pod, &st, addr, tunnel_ip, now);
             free(tunnel_ip);
+            patch = with_job_annotation(v, pod, patch);
             if (st.tunnel)
                 vk_tunnelgw_note(v->gateway, v->kube, v->cfg->node_name, pod, st.tunnel);
             if (patch)

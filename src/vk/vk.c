@@ -91,7 +91,7 @@ int vk_run(vk *v)
         v->kubelet = NULL;
         return 1;
     }
-    vk_events_start();
+    vk_events_start((int)v->cfg->events_per_second, (int)v->cfg->event_burst);
     for (size_t i = 0; i < n_threads; i++) {
         loop_fn fn = i < N_LOOPS ? loops[i].fn : vk_worker_loop;
         int e = pthread_create(&threads[started], NULL, fn, v);

@@ -129,6 +129,11 @@ static const il_cfg_field fields[] = {
      "pods created or deleted at once, and status writes of one cycle in flight at once"},
     {"RefsCacheSeconds", NULL, IL_CFG_INT, CFG(refs_cache_s), "2",
      "how long a ConfigMap or Secret read for one pod serves the next pods; 0: read each time"},
+    {"EventsPerSecond", NULL, IL_CFG_INT, CFG(events_per_second), "50",
+     "Events posted per second at most, after a burst of EventBurst (the kubelet's "
+     "eventRecordQPS); 0: no limit"},
+    {"EventBurst", NULL, IL_CFG_INT, CFG(event_burst), "100",
+     "Events posted at once before EventsPerSecond applies"},
     {"LeaseDurationSeconds", NULL, IL_CFG_INT, CFG(lease_duration_s), "40",
      "node lease duration; renewed every quarter of it"},
     {"InterlinkTimeoutSeconds", NULL, IL_CFG_INT, CFG(timeout_s), "120",
@@ -385,6 +390,9 @@ static const char *check(const vk_config *cfg)
     if (cfg->workers < 1 || cfg->workers > VK_MAX_WORKERS || cfg->refs_cache_s < 0 ||
         cfg->refs_cache_s > 3600)
         return "Workers must be from 1 to 256 and RefsCacheSeconds from 0 to 3600";
+    if (cfg->events_per_second < 0 || cfg->events_per_second > 100000 || cfg->event_burst < 1 ||
+        cfg->event_burst > 100000)
+        return "EventsPerSecond must be from 0 to 100000 and EventBurst from 1 to 100000";
     return check_quantities(cfg);
 }
 

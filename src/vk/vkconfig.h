@@ -78,6 +78,8 @@ typedef struct vk_config {
     bool status_watch;        /* StatusWatch: GET /watch wakes the status loop (changes.c) */
     int64_t workers;          /* Workers: podsync threads, status writes in flight */
     int64_t refs_cache_s;     /* RefsCacheSeconds: shared ConfigMap/Secret reads (refcache.c) */
+    int64_t events_per_second; /* EventsPerSecond: the Event senders' limit (events.c) */
+    int64_t event_burst;      /* EventBurst */
     int64_t lease_duration_s;
     int64_t timeout_s;
 

@@ -257,3 +257,54 @@ def test_pod_created_during_a_watch_outage_past_compaction_runs_once(fake_env):
     assert pod["metadata"]["uid"] in env.interlink_pods()
     assert env.vk.output().count("default/gap submitted") == 1
     assert vkutil.logs_from_plugin(env.stack, pod, "main") == "in-the-gap\n"
+
+
+def test_job_id_rides_on_the_status_write(fake_env):
+    """The API server bounds how fast a node starts pods, so the JobID
+    annotation costs no write of its own: it goes out with the pod's first
+    pods/status PATCH, and the pod object itself is never PATCHed."""
+    env = fake_env
+    pod = env.kube.create_pod("one-write", [sh("main", "sleep 30")])
+    running = env.wait_phase("one-write", phases=("Running",))
+    job = wait_for("the JobID annotation", lambda: (
+        env.kube.pod("one-write")["metadata"].get("annotations") or {}).get("JobID"), timeout=10)
+    assert job == env.interlink_pods()[pod["metadata"]["uid"]]["JID"]
+    base = "/api/v1/namespaces/default/pods/one-write"
+    assert env.kube.requests(method="PATCH", path=base) == []
+    writes = env.kube.requests(method="PATCH", path=base + "/status")
+    first = json.loads(writes[0]["body"])
+    assert first["metadata"]["annotations"] == {"JobID": job}, first
+    assert running["status"]["containerStatuses"]
+    env.kube.delete_pod("one-write")
+    env.wait_gone("one-write")
+
+
+def test_vk_killed_before_any_status_write_gets_its_job_back(fake_env):
+    """kill -9 after interlink accepted a pod but before any status write
+    (which would carry the JobID): the restarted VK submits again, interlink
+    answers with the same job, the backend runs the pod once, and the
+    annotation names that job."""
+    env = fake_env
+    refuse = {"method": "PATCH", "path": "/api/v1/namespaces/default/pods/unwritten/status",
+              "code": 503, "count": -1}
+    assert env.kube.hook("faults", refuse)[0] == 200
+    try:
+        pod = env.kube.create_pod("unwritten", [sh("main", "sleep 30")])
+        uid = pod["metadata"]["uid"]
+        wait_for("interlink holds the pod", lambda: uid in env.interlink_pods(), timeout=15)
+        wait_for("a status write refused", lambda: env.kube.requests(
+            method="PATCH", path=refuse["path"]), timeout=10)
+        env.vk.kill9()
+    finally:
+        env.kube.api.request("DELETE", "/_test/faults")
+    assert "JobID" not in (env.kube.pod("unwritten")["metadata"].get("annotations") or {})
+    job = env.interlink_pods()[uid]["JID"]
+    env.vk = vkutil.VK(env.dir, env.kube, env.stack).start()
+    env.wait_phase("unwritten", phases=("Running",))
+    wait_for("the JobID annotation", lambda: (
+        env.kube.pod("unwritten")["metadata"].get("annotations") or {}).get("JobID") == job,
+        timeout=10)
+    assert env.plugin_pod_dirs().count(uid) == 1
+    assert env.interlink_pods()[uid]["JID"] == job
+    env.kube.delete_pod("unwritten")
+    env.wait_gone("unwritten")

@@ -2,8 +2,8 @@
  * of the same pod, type, reason and message raises count and
  * lastTimestamp on the first Event instead of posting another; an Event
  * that expired meanwhile (404 on the update) is posted anew.  Once the
- * senders run, vk_event returns before a slow API server answers, and
- * vk_events_stop posts what is queued. */
+ * senders run, vk_event returns before a slow API server answers, they
+ * keep to EventsPerSecond, and vk_events_stop posts what is queued. */
 #include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -120,7 +120,7 @@ static void test_senders_do_not_wait_for_the_api_server(void **state)
     vk_kube *k = kube();
     json_array_clear(calls);
     delay_ms = 400;
-    vk_events_start();
+    vk_events_start(0, 1);
     int64_t t0 = il_monotonic_ms();
     for (int i = 0; i < 6; i++) {
         char uid[16];
@@ -151,6 +151,53 @@ static void test_senders_do_not_wait_for_the_api_server(void **state)
     vk_kube_free(k);
 }
 
+static size_t n_calls(void)
+{
+    pthread_mutex_lock(&mu);
+    size_t n = json_array_size(calls);
+    pthread_mutex_unlock(&mu);
+    return n;
+}
+
+static void raise_started(vk_kube *k, const char *prefix, int n)
+{
+    for (int i = 0; i < n; i++) {
+        char uid[32];
+        snprintf(uid, sizeof uid, "uid-%s%d", prefix, i);
+        json_t *pod = json_pack("{s:{s:s, s:s, s:s}}", "metadata", "name", "r", "namespace",
+                                "default", "uid", uid);
+        vk_event(k, "node", pod, "Normal", "Started", "Started container %s", "main");
+        json_decref(pod);
+    }
+}
+
+/* EventsPerSecond 20 after a burst of 2: six Events take at least the
+ * four tokens' 200 ms; at a stop, what is queued goes out at once. */
+static void test_senders_keep_to_the_rate(void **state)
+{
+    (void)state;
+    vk_kube *k = kube();
+    json_array_clear(calls);
+    vk_events_start(20, 2);
+    int64_t t0 = il_monotonic_ms();
+    raise_started(k, "rate", 6);
+    while (n_calls() < 6 && il_monotonic_ms() - t0 < 5000)
+        usleep(2000);
+    int64_t took = il_monotonic_ms() - t0;
+    assert_int_equal(n_calls(), 6);
+    assert_true(took >= 150);
+    vk_events_stop();
+
+    json_array_clear(calls);
+    vk_events_start(1, 1);
+    raise_started(k, "stop", 8);
+    t0 = il_monotonic_ms();
+    vk_events_stop();   /* 8 s at the rate; the stop posts them without it */
+    assert_int_equal(n_calls(), 8);
+    assert_true(il_monotonic_ms() - t0 < 1900);
+    vk_kube_free(k);
+}
+
 int main(void)
 {
     char err[256];
@@ -165,6 +212,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_repeats_update_the_first_event),
         cmocka_unit_test(test_senders_do_not_wait_for_the_api_server),
+        cmocka_unit_test(test_senders_keep_to_the_rate),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
     il_httpd_stop(srv);
