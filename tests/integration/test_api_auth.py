@@ -12,6 +12,7 @@ import hmac
 import http.client
 import json
 import os
+import re
 import ssl
 import subprocess
 import time
@@ -285,7 +286,7 @@ def test_vk_over_mtls_with_a_token(tmp_path, pki):
         pod = vkutil.wait_for("pod tls done", lambda: vkutil.phase(kube.pod("tls"))
                               in ("Succeeded", "Failed") and kube.pod("tls"), timeout=60)
         assert pod["status"]["phase"] == "Succeeded", pod["status"]
-        assert "401" not in vk.output()
+        assert not re.search(r"(?<![\d.:])401(?!\d)", vk.output())   # not a timestamp's .401
     finally:
         if vk is not None:
             assert vk.stop() == 0, vk.output()[-3000:]
