@@ -266,7 +266,9 @@ typedef struct exec_session {
     int width, height;        /* the terminal's first size, for the request */
     bool sized;
     il_httpc_upgrade *be;     /* the interlink session; NULL until opened */
-    il_log_request *attach;   /* attach: the log to follow instead */
+    il_log_request *attach;   /* attach: the log to follow instead; with stdin, request is
+                               * the /exec attach session that carries it */
+    bool be_ended;            /* attach: that session ended (the container's stdin closed) */
     il_httpc_stream *logs;    /* attach: the followed log once opened */
     il_buf be_in;             /* its bytes not yet parsed */
     uint32_t ids[S_KINDS];    /* SPDY stream ids, 0: not opened (WebSocket: 1 = in use) */
@@ -306,8 +308,8 @@ static void exec_put_fin(exec_session *s, conn *c)
 static void to_backend(exec_session *s, conn *c, int type, const void *p, size_t n)
 {
     (void)c;
-    if (!s->be && (s->attach || s->done))
-        return;   /* attach: the container's stdin is not reachable */
+    if (!s->be && ((s->attach && (!s->request || s->be_ended)) || s->done))
+        return;   /* attach: no stdin (not asked for, or closed) */
     if (!s->be) {   /* the command has not started yet: keep it for then */
         if (s->early.len + n > EARLY_STDIN_MAX) {
             il_warn("kubelet API: exec: over 1 MiB of input before the command started");
@@ -600,6 +602,35 @@ static void attach_read(exec_session *s, conn *c)
     }
 }
 
+/* attach -i: what the stdin session says.  Its end only means the
+ * container's stdin closed (the output goes on); an error frame (the
+ * container is gone, or stdinOnce closed its stdin) ends the attach. */
+static void attach_stdin_read(exec_session *s, conn *c)
+{
+    char buf[4096];
+    ssize_t n;
+    while ((n = il_httpc_upgrade_read(s->be, buf, sizeof buf)) > 0)
+        il_buf_append(&s->be_in, buf, (size_t)n);
+    int type;
+    const uint8_t *p;
+    size_t len;
+    if (il_session_parse((const uint8_t *)s->be_in.data, s->be_in.len, &type, &p, &len) > 0 &&
+        type == IL_SESSION_EXIT) {
+        json_t *exit = json_loadb((const char *)p, len, 0, NULL);
+        if (json_object_get(exit, "error")) {
+            send_status(s, c, p, len);
+            s->done = true;
+        }
+        json_decref(exit);
+        n = 0;
+    }
+    if (n != IL_STREAM_AGAIN) {
+        il_httpc_upgrade_close(s->be);
+        s->be = NULL;
+        s->be_ended = true;
+    }
+}
+
 static void attach_run(il_upgraded *u, void *arg)
 {
     exec_session *s = arg;
@@ -609,8 +640,17 @@ static void attach_run(il_upgraded *u, void *arg)
     while (!c.gone && !s->done) {
         conn_input(&c, exec_frame, exec_channel, s);
         bool ready = s->opened >= s->expected;
-        if (ready && !s->logs)
+        if (ready && s->request && !s->be && !s->be_ended) {
+            exec_start(s, &c);   /* the stdin first: a refusal ends the attach */
+            s->be_ended = !s->be;
+        }
+        if (ready && !s->logs && !s->done) {
             attach_start(s, &c);
+            if (s->logs && s->request)   /* stdin waits for the log no longer than this */
+                il_httpc_stream_set_wait(s->logs, 50);
+        }
+        if (s->be && !s->done)
+            attach_stdin_read(s, &c);
         if (s->logs && !s->done)
             attach_read(s, &c);
         conn_flush(&c);
@@ -624,10 +664,13 @@ static void attach_run(il_upgraded *u, void *arg)
     exec_put_fin(s, &c);
     if (s->logs)
         il_httpc_stream_close(s->logs);
+    il_httpc_upgrade_close(s->be);   /* the attacher goes; the container stays */
     conn_end(&c, u);
     il_log_request_free(s->attach);
     free(s->attach);
     json_decref(s->request);
+    il_buf_free(&s->be_in);
+    il_buf_free(&s->early);
     il_buf_free(&s->resize);
     free(s->cmdline);
     free(s);
@@ -636,6 +679,7 @@ static void attach_run(il_upgraded *u, void *arg)
 static void attach_abandon(void *arg)
 {
     exec_session *s = arg;
+    json_decref(s->request);
     il_log_request_free(s->attach);
     free(s->attach);
     free(s->cmdline);
@@ -793,6 +837,36 @@ static char *pod_uid(il_request *req, vk *v, const char *ns, const char *name, c
     return out;
 }
 
+/* attach -i: whether the container was created with stdin: true, as a
+ * kubelet needs to pass input on; answers 400 when not (an unknown pod or
+ * container is pod_uid's to answer). */
+static bool container_stdin(il_request *req, vk *v, const char *ns, const char *name,
+                            const char *container)
+{
+    vk_pod_view view;
+    if (!vk_pods_find(v->pods, ns, name, &view))
+        return true;
+    bool in = true;
+    size_t i;
+    json_t *c;
+    json_array_foreach(json_object_get(json_object_get(view.pod, "spec"), "containers"), i, c) {
+        const char *n = json_string_value(json_object_get(c, "name"));
+        if (n && !strcmp(n, container))
+            in = json_is_true(json_object_get(c, "stdin"));
+    }
+    vk_pod_view_free(&view);
+    if (!in) {   /* a metav1.Status, whose message kubectl prints */
+        char *msg = il_xasprintf("container %s of pod %s/%s was not created with stdin: true; "
+                                 "attach cannot pass input to it", container, ns, name);
+        json_t *st = json_pack("{s:s, s:s, s:{}, s:s, s:s, s:s, s:i}", "kind", "Status",
+                               "apiVersion", "v1", "metadata", "status", "Failure", "message",
+                               msg, "reason", "BadRequest", "code", 400);
+        il_respond_json(req, 400, st);   /* takes st */
+        free(msg);
+    }
+    return in;
+}
+
 /* The kubelet's query flags: "1" or "true" (the API server sends "1"). */
 static bool flag(il_request *req, const char *name)
 {
@@ -857,6 +931,8 @@ static void handle_attach(il_request *req, void *ud)
     upgrade_answer a;
     if (!in && !out && !err_wanted) {
         il_respond_error(req, 400, "attach: at least one of stdin, stdout or stderr is required");
+    } else if (in && !container_stdin(req, v, ns, name, container)) {
+        /* answered */
     } else if (transport_agreed(req, EXEC_PROTOCOL, &a) &&
                (pod_id = pod_uid(req, v, ns, name, uid, container)) != NULL) {
         exec_session *s = il_xcalloc(1, sizeof *s);
@@ -866,6 +942,12 @@ static void handle_attach(il_request *req, void *ud)
         s->expected = 1 + in + out + (err_wanted && !tty) + tty;
         if (a.t != T_SPDY)
             exec_streams_fixed(s, in, out, err_wanted, tty);
+        if (in) {
+            il_exec_request er = {.pod = {.name = name, .ns = ns, .uid = pod_id},
+                                  .container = container, .stdin_open = true, .tty = tty,
+                                  .attach = true};
+            s->request = il_exec_request_to_json(&er);
+        }
         s->attach = il_xcalloc(1, sizeof *s->attach);
         *s->attach = (il_log_request){.ns = ns, .pod_uid = pod_id, .pod_name = name,
                                       .container = container, .follow = true,

@@ -54,7 +54,8 @@ def k(tmp_path_factory, real_kube):
                         "containers": [{"name": "main", "image": "busybox",
                                         "command": ["/usr/bin/python3", "-c", SERVER]},
                                        {"name": "ticker", "image": "busybox",
-                                        "command": ["sh", "-c", TICKER]}]}}
+                                        "command": ["sh", "-c", TICKER]},
+                                       *ss.ATTACH_CONTAINERS]}}
         c.kubectl("apply", "-f", "-", input=json.dumps(pod).encode())
         wait_for("pod running", lambda: (c.pod(POD) or {}).get("status", {}).get("phase")
                  == "Running", timeout=60)
@@ -100,6 +101,22 @@ def test_exec_tty(k):
     assert b"33 77" in out, out
     assert b"got=ping" in out, out
     assert rc == 4, out
+
+
+def test_attach_stdin_reaches_the_container_and_detach_leaves_it_running(k):
+    k.attach_twice(POD)
+
+
+def test_attach_stdin_once(k):
+    k.attach_once(POD)
+
+
+def test_attach_stdin_refused_without_stdin_true(k):
+    k.attach_refused_without_stdin(POD, "ticker")
+
+
+def test_attach_tty(k):
+    k.attach_tty(POD)
 
 
 def test_port_forward_http_round_trip(k):
