@@ -11,7 +11,7 @@ import pytest
 import harness
 
 BUILD_DIR = os.path.dirname(os.path.abspath(harness.BIN_DIR))
-DAEMONS = ("interlink", "interlink-local", "interlink-slurm", "interlink-vk")
+DAEMONS = ("interlink", "interlink-local", "interlink-slurm", "interlink-vk", "interlink-gateway")
 UNITS = [d + ".service" for d in DAEMONS]
 
 
@@ -48,7 +48,8 @@ def test_tree_has_binaries_units_and_examples(installed):
         # paths filled in for this prefix, nothing left to substitute
         assert f"ExecStart={installed['prefix']}/bin/" in text, u
         assert not re.search(r"@[A-Z_]+@", text), u
-    for c in ("InterLinkConfig.yaml", "interlink-local.yaml", "interlink-slurm.yaml", "vk.yaml"):
+    for c in ("InterLinkConfig.yaml", "interlink-local.yaml", "interlink-slurm.yaml", "vk.yaml",
+              "gateway.yaml"):
         assert os.path.isfile(os.path.join(installed["share"], "examples", c)), c
     sysusers = installed["root"] + installed["prefix"] + "/lib/sysusers.d/interlink.conf"
     assert open(sysusers).read().splitlines()[-1].startswith("u interlink ")
