@@ -49,13 +49,15 @@
 #define PORTFORWARD_PROTOCOL "portforward.k8s.io"
 #define WS_BINARY_PROTOCOL "v4.channel.k8s.io"
 #define WS_BASE64_PROTOCOL "v4.base64.channel.k8s.io"
+#define WS_V5_PROTOCOL "v5.channel.k8s.io"   /* v4 and the close channel (exec, attach) */
+#define WS_CLOSE_CHANNEL 255
 #define STREAMS_TIMEOUT_MS 30000   /* the kubelet's wait for a session's streams */
 #define MAX_FORWARDS 64
 
 /* ---- one SPDY or WebSocket connection ------------------------------------ */
 
-/* How the client's streams travel. */
-typedef enum { T_SPDY, T_WS_BINARY, T_WS_BASE64 } transport;
+/* How the client's streams travel (v5: binary with the close channel). */
+typedef enum { T_SPDY, T_WS_BINARY, T_WS_BASE64, T_WS_V5 } transport;
 
 typedef struct conn {
     il_upgraded *u;
@@ -160,7 +162,7 @@ static void ws_data(conn *c, const vk_ws_frame *f, channel_fn fn, void *session)
         c->ws_channel = -1;
     if (channel < 0 || channel > 255 || n == 0)
         return;
-    if (c->t == T_WS_BINARY) {
+    if (c->t != T_WS_BASE64) {
         fn(c, channel, p, n, session);
         return;
     }
@@ -277,6 +279,7 @@ typedef struct exec_session {
     il_buf early;             /* stdin frames sent before the command started (WebSocket
                                * clients do not wait for it); bounded */
     char *cmdline;            /* for the failure message */
+    bool stdin_closed;        /* WebSocket v5: the client closed stdin */
     bool done;
 } exec_session;
 
@@ -379,12 +382,17 @@ static void exec_frame(conn *c, const vk_spdy_frame *f, void *arg)
     }
 }
 
-/* WebSocket: stdin on channel 0, one terminal size per message on 4. */
+/* WebSocket: stdin on channel 0, one terminal size per message on 4;
+ * v5: [255, 0] closes stdin (the only stream a client writes but resize). */
 static void exec_channel(conn *c, int channel, const uint8_t *p, size_t n, void *arg)
 {
     exec_session *s = arg;
-    if (channel == ws_channel_of[S_STDIN] && s->ids[S_STDIN]) {
+    if (channel == ws_channel_of[S_STDIN] && s->ids[S_STDIN] && !s->stdin_closed) {
         to_backend(s, c, IL_SESSION_STDIN, p, n);
+    } else if (channel == WS_CLOSE_CHANNEL && c->t == T_WS_V5 && p[0] == ws_channel_of[S_STDIN] &&
+               s->ids[S_STDIN] && !s->stdin_closed) {
+        to_backend(s, c, IL_SESSION_STDIN, NULL, 0);
+        s->stdin_closed = true;
     } else if (channel == ws_channel_of[S_RESIZE] && s->ids[S_RESIZE]) {
         resize_data(s, c, p, n);
         resize_data(s, c, (const uint8_t *)"\n", 1);
@@ -741,10 +749,10 @@ typedef struct upgrade_answer {
     const char *headers[3];
 } upgrade_answer;
 
-/* WebSocket: version 13 with a key, and a v4 channel protocol (binary or
- * base64) among those offered, or none offered (binary), as a kubelet
- * agrees them. */
-static bool websocket_agreed(il_request *req, upgrade_answer *a)
+/* WebSocket: version 13 with a key, and the highest channel protocol
+ * offered: v5 (exec and attach, v5_ok), else v4 binary, else v4 base64;
+ * none offered means v4 binary, as a kubelet agrees them. */
+static bool websocket_agreed(il_request *req, bool v5_ok, upgrade_answer *a)
 {
     const char *version = il_request_header(req, "Sec-WebSocket-Version");
     char accept[29];
@@ -756,14 +764,18 @@ static bool websocket_agreed(il_request *req, upgrade_answer *a)
     }
     const char *protocol = NULL;
     a->t = T_WS_BINARY;
-    if (header_lists(req, "Sec-WebSocket-Protocol", WS_BINARY_PROTOCOL)) {
+    if (v5_ok && header_lists(req, "Sec-WebSocket-Protocol", WS_V5_PROTOCOL)) {
+        protocol = WS_V5_PROTOCOL;
+        a->t = T_WS_V5;
+    } else if (header_lists(req, "Sec-WebSocket-Protocol", WS_BINARY_PROTOCOL)) {
         protocol = WS_BINARY_PROTOCOL;
     } else if (header_lists(req, "Sec-WebSocket-Protocol", WS_BASE64_PROTOCOL)) {
         protocol = WS_BASE64_PROTOCOL;
         a->t = T_WS_BASE64;
     } else if (il_request_header(req, "Sec-WebSocket-Protocol")) {
         il_respond_error(req, 403, "%s: WebSocket protocol " WS_BINARY_PROTOCOL " or "
-                         WS_BASE64_PROTOCOL " is required", il_request_path(req));
+                         WS_BASE64_PROTOCOL "%s is required", il_request_path(req),
+                         v5_ok ? " or " WS_V5_PROTOCOL : "");
         return false;
     }
     a->upgrade = "websocket";
@@ -783,7 +795,7 @@ static bool transport_agreed(il_request *req, const char *spdy_protocol, upgrade
     memset(a, 0, sizeof *a);
     const char *up = il_request_header(req, "Upgrade");
     if (up && !strcasecmp(up, "websocket"))
-        return websocket_agreed(req, a);
+        return websocket_agreed(req, !strcmp(spdy_protocol, EXEC_PROTOCOL), a);
     if (!up || strcasecmp(up, "SPDY/3.1") != 0) {
         il_respond_error(req, 400, "%s: a SPDY/3.1 or WebSocket upgrade is expected "
                          "(Upgrade: %s)", il_request_path(req), up ? up : "none");

@@ -236,8 +236,8 @@ def test_websocket_refusals(k):
     cases = [
         ("/exec/default/shell/main?command=true&output=1", {}, 400, "Sec-WebSocket-Key"),
         ("/exec/default/shell/main?command=true&output=1",
-         {"Sec-WebSocket-Key": key, "Sec-WebSocket-Protocol": "v5.channel.k8s.io"}, 403,
-         "v4.channel.k8s.io"),
+         {"Sec-WebSocket-Key": key, "Sec-WebSocket-Protocol": "v6.channel.k8s.io"}, 403,
+         "v5.channel.k8s.io"),
         ("/portForward/default/shell", {"Sec-WebSocket-Key": key}, 400, "?port="),
         ("/portForward/default/shell?port=99999", {"Sec-WebSocket-Key": key}, 400, "?port="),
     ]
@@ -249,6 +249,71 @@ def test_websocket_refusals(k):
         body = resp.read().decode()
         conn.close()
         assert resp.status == code and says in body, (path, resp.status, body)
+
+
+def kubelet_websocket(k, path, protocols):
+    """A WebSocket straight to the VK's kubelet port, with the API server's
+    kubelet client certificate, offering protocols."""
+    import ssl
+    import websocket
+    cert, key = k.kube.pki.kubelet_client
+    return websocket.create_connection(
+        f"wss://127.0.0.1:{k.kubelet_port}{path}", subprotocols=protocols, timeout=30,
+        sslopt={"cert_reqs": ssl.CERT_NONE, "certfile": cert, "keyfile": key})
+
+
+def ws_channels(ws):
+    """Every binary message until the server closes: {channel: bytes}."""
+    import websocket
+    got = {}
+    while True:
+        try:
+            op, data = ws.recv_data()
+        except websocket.WebSocketConnectionClosedException:
+            break
+        if op == websocket.ABNF.OPCODE_CLOSE:
+            break
+        if data:
+            got[data[0]] = got.get(data[0], b"") + data[1:]
+    return got
+
+
+def test_websocket_v5_close_channel_closes_stdin(k):
+    """v5.channel.k8s.io is chosen when offered with v4; [255, 0] closes the
+    command's stdin (cat ends), then the Status on channel 3."""
+    path = ("/exec/default/shell/main?command=sh&command=-c&command=cat%3B+echo+eof"
+            "&input=1&output=1&error=1")
+    ws = kubelet_websocket(k, path, ["v4.channel.k8s.io", "v5.channel.k8s.io"])
+    assert ws.getsubprotocol() == "v5.channel.k8s.io"
+    ws.send_binary(b"\x00hello\n")
+    ws.send_binary(b"\xff\x00")
+    got = ws_channels(ws)
+    ws.close()
+    assert got.get(1) == b"hello\neof\n", got
+    assert json.loads(got[3])["status"] == "Success", got
+
+
+def test_websocket_v4_has_no_close_channel(k):
+    """v4 offered alone: v4, and channel 255 means nothing (the command
+    still waits for input when the client goes)."""
+    path = ("/exec/default/shell/main?command=sh&command=-c&command=cat%3B+echo+eof"
+            "&input=1&output=1&error=1")
+    ws = kubelet_websocket(k, path, ["v4.channel.k8s.io"])
+    assert ws.getsubprotocol() == "v4.channel.k8s.io"
+    ws.send_binary(b"\x00hello\n")
+    ws.send_binary(b"\xff\x00")
+    ws.settimeout(3)
+    import websocket
+    out = b""
+    try:
+        while b"hello" not in out:
+            out += ws.recv_data()[1][1:]
+        ws.recv_data()   # nothing more: cat still runs
+        raise AssertionError("the session ended")
+    except websocket.WebSocketTimeoutException:
+        pass
+    ws.close()
+    assert out == b"hello\n", out
 
 
 def test_plugin_stopped_mid_exec_kills_the_command(k):
