@@ -190,11 +190,9 @@ int slurm_exec(void *vctx, const il_exec_request *req, il_exec_proc *proc, il_bu
     rn_strvec_push(&argv, req->container);
     if (t.in_tmpdir)
         rn_strvec_push(&argv, "--in-tmpdir");
-    if (req->attach) {
-        /* the container's own stdin: nothing more to say */
-    } else if (req->stdin_open)
+    if (req->stdin_open && !req->attach)
         rn_strvec_push(&argv, "--stdin");
-    if (req->tty) {
+    if (req->tty && !req->attach) {   /* attach: the container has its terminal */
         rn_strvec_push(&argv, "--tty");
         if (req->width > 0 && req->height > 0 && req->width < 65536 && req->height < 65536) {
             rn_strvec_push(&argv, "--size");
