@@ -77,9 +77,11 @@ class Exec:
     the exit frame."""
 
     def __init__(self, address, pod, container, command, stdin=False, tty=False, width=0,
-                 height=0, timeout=60):
+                 height=0, timeout=60, attach=False):
         body = {"pod": pod_ref(pod), "container": container, "command": command,
                 "stdin": stdin, "tty": tty, "width": width, "height": height}
+        if attach:   # kubectl attach -i: the container's own stdin (command: [])
+            body["attach"] = True
         self.status, self.sock, self.buf = upgrade(address, "/exec", body, timeout)
         self.stdout, self.stderr, self.exit = b"", b"", None
 
