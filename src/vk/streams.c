@@ -336,7 +336,9 @@ static void resize_data(exec_session *s, conn *c, const uint8_t *p, size_t n)
     char *nl;
     while (s->resize.len && (nl = memchr(s->resize.data, '\n', s->resize.len)) != NULL) {
         size_t line = (size_t)(nl - s->resize.data);
-        if (s->be || s->logs) {
+        if (line == 0) {
+            /* nothing: a WebSocket message that ended with its own newline */
+        } else if (s->be || s->logs) {
             to_backend(s, c, IL_SESSION_RESIZE, s->resize.data, line);
         } else {   /* before the command starts: its terminal's first size */
             json_t *size = json_loadb(s->resize.data, line, 0, NULL);
@@ -394,6 +396,7 @@ static void exec_channel(conn *c, int channel, const uint8_t *p, size_t n, void 
         to_backend(s, c, IL_SESSION_STDIN, NULL, 0);
         s->stdin_closed = true;
     } else if (channel == ws_channel_of[S_RESIZE] && s->ids[S_RESIZE]) {
+        /* one size per message, with or without a newline (kubectl's has one) */
         resize_data(s, c, p, n);
         resize_data(s, c, (const uint8_t *)"\n", 1);
     }

@@ -20,18 +20,28 @@
 #include "local.h"
 #include "plugin.h"
 
+/* The pod's directory (caller frees), or NULL with err (a 404). */
+static char *exec_pod_dir(local_ctx *lc, const il_exec_request *req, il_buf *err)
+{
+    char *pod_dir = rn_poddir_find(lc->pods_dir, &req->pod);
+    if (!pod_dir)
+        il_buf_printf(err, "pod %s/%s (uid %s) is not here", req->pod.ns, req->pod.name,
+                      req->pod.uid);
+    return pod_dir;
+}
+
+/* The HTTP status of each rn_exec_prepare / rn_attach_check answer. */
+static const int exec_status[] = {[RN_EXEC_OK] = 0, [RN_EXEC_IO] = 500,
+                                  [RN_EXEC_UNKNOWN] = 404, [RN_EXEC_NOT_RUNNING] = 409,
+                                  [RN_EXEC_NO_STDIN] = 400};
+
 /* The launch for req in its container: 0, or an HTTP status with err. */
 static int exec_launch(local_ctx *lc, const il_exec_request *req, launch_spec *ls, il_buf *err)
 {
-    char *pod_dir = rn_poddir_find(lc->pods_dir, &req->pod);
-    if (!pod_dir) {
-        il_buf_printf(err, "pod %s/%s (uid %s) is not here", req->pod.ns, req->pod.name,
-                      req->pod.uid);
+    char *pod_dir = exec_pod_dir(lc, req, err);
+    if (!pod_dir)
         return 404;
-    }
-    static const int status[] = {[RN_EXEC_OK] = 0, [RN_EXEC_IO] = 500,
-                                 [RN_EXEC_UNKNOWN] = 404, [RN_EXEC_NOT_RUNNING] = 409};
-    int rc = status[rn_exec_prepare(pod_dir, req->container, req->command, ls, err)];
+    int rc = exec_status[rn_exec_prepare(pod_dir, req->container, req->command, ls, err)];
     free(pod_dir);
     return rc;
 }
@@ -42,16 +52,10 @@ static int exec_launch(local_ctx *lc, const il_exec_request *req, launch_spec *l
 static int local_attach(local_ctx *lc, const il_exec_request *req, il_exec_proc *proc,
                         il_buf *err)
 {
-    char *pod_dir = rn_poddir_find(lc->pods_dir, &req->pod);
-    if (!pod_dir) {
-        il_buf_printf(err, "pod %s/%s (uid %s) is not here", req->pod.ns, req->pod.name,
-                      req->pod.uid);
+    char *pod_dir = exec_pod_dir(lc, req, err);
+    if (!pod_dir)
         return 404;
-    }
-    static const int status[] = {[RN_EXEC_OK] = 0, [RN_EXEC_IO] = 500,
-                                 [RN_EXEC_UNKNOWN] = 404, [RN_EXEC_NOT_RUNNING] = 409,
-                                 [RN_EXEC_NO_STDIN] = 400};
-    int rc = status[rn_attach_check(pod_dir, req->container, err)];
+    int rc = exec_status[rn_attach_check(pod_dir, req->container, err)];
     char *argv[] = {lc->self_exe, "--run-pod", pod_dir, "--attach", req->container, NULL};
     if (rc == 0 && il_exec_spawn(argv, NULL, false, 0, 0, true, proc, err) != 0)
         rc = 500;
