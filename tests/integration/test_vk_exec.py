@@ -107,6 +107,22 @@ def test_attach_stdin_reaches_the_container_and_detach_leaves_it_running(k):
     k.attach_twice(POD)
 
 
+# kubectl 1.30 and later speak WebSocket v5 to the kubelet; this one keeps
+# the SPDY path of exec and attach -i covered.
+SPDY_ONLY = {**os.environ, "KUBECTL_REMOTE_COMMAND_WEBSOCKETS": "false"}
+
+
+def test_exec_and_attach_over_spdy(k):
+    p = subprocess.run([KUBECTL, "--kubeconfig", k.kubeconfig, "exec", "-i", POD, "-c", "main",
+                        "--", "sh", "-c", "wc -l; exit 5"], input=b"a\nb\n", env=SPDY_ONLY,
+                       capture_output=True, timeout=60)
+    assert p.returncode == 5 and p.stdout.split() == [b"2"], p
+    k.attach_twice(POD, words=(b"spdy",), env=SPDY_ONLY)
+    vk_log = open(k.vk.log_path).read()
+    assert "POST /exec/default/shell/main" in vk_log and "POST /attach/default/shell/echo" \
+        in vk_log, "kubectl did not use SPDY"
+
+
 def test_attach_stdin_once(k):
     k.attach_once(POD)
 

@@ -310,17 +310,17 @@ class KubectlNode:
         assert f"error forwarding port {closed}".encode() in proc.err, proc.err
         assert b"refused" in proc.err, proc.err
 
-    def attach(self, pod, container, *flags):
+    def attach(self, pod, container, *flags, env=None):
         """kubectl attach -i to container, its stdin and stdout pipes."""
         return subprocess.Popen([KUBECTL, "--kubeconfig", self.kubeconfig, "attach", "-i",
                                  *flags, pod, "-c", container], stdin=subprocess.PIPE,
-                                stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
 
-    def attach_twice(self, pod):
+    def attach_twice(self, pod, words=(b"first", b"second"), env=None):
         """Input reaches the container's stdin; detaching (kubectl killed)
         leaves the container running with its stdin open for the next."""
-        for word in (b"first", b"second"):
-            proc = self.attach(pod, "echo")
+        for word in words:
+            proc = self.attach(pod, "echo", env=env)
             try:
                 proc.stdin.write(word + b"\n")
                 proc.stdin.flush()
