@@ -527,13 +527,14 @@ static void ctr_finalize(const supervisor *sv, sup_ctr *c)
     ctr_save(c);
 }
 
+/* A terminal's master is non-blocking (ctrstdin.c): EAGAIN is not its end. */
 static void ctr_read_pipe(sup_ctr *c, int i)
 {
     char chunk[65536];
     ssize_t got = read(c->pipes[i], chunk, sizeof(chunk));
     if (got > 0) {
         rn_log_writer_feed(&c->writers[i], chunk, (size_t)got);
-    } else if (got == 0 || errno != EINTR) {
+    } else if (got == 0 || (errno != EINTR && errno != EAGAIN)) {
         rn_log_writer_flush(&c->writers[i]);
         close(c->pipes[i]);
         c->pipes[i] = -1;
