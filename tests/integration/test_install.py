@@ -112,3 +112,16 @@ def test_installed_daemons_run_a_pod(installed, tmp_path, monkeypatch):
         assert harness.logs(stack, pod, "main") == b"from-the-install\n"
     finally:
         stack.stop()
+
+
+def test_deb_builds_every_installed_program():
+    """`make deb` builds only named targets before cpack installs them: a
+    program installed but not built there breaks the package."""
+    src = harness.SRC_DIR
+    with open(os.path.join(src, "deploy", "install.cmake")) as f:
+        installed = re.search(r"install\(TARGETS\s+([^)]*?)\s+RUNTIME", f.read()).group(1)
+    with open(os.path.join(src, "Makefile")) as f:
+        recipe = re.search(r"\ndeb:.*?\n((?:\t.*\n)+)", f.read()).group(1)
+    built = re.search(r"--target\s+((?:[\w-]+\s|\\\s*)+)", recipe).group(1)
+    built = set(built.replace("\\", " ").split())
+    assert set(installed.split()) <= built, (installed, built)
