@@ -44,7 +44,8 @@ install: deps
 # for /usr in its own build directory.
 deb: deps
 	cmake -S . -B $(DEB_BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_INSTALL_PREFIX=/usr >/dev/null
-	cmake --build $(DEB_BUILD) -j $(JOBS) --target interlink interlink-local interlink-slurm interlink-vk interlinkctl
+	cmake --build $(DEB_BUILD) -j $(JOBS) --target interlink interlink-local interlink-slurm interlink-vk \
+	  interlink-gateway interlinkctl
 	cd $(DEB_BUILD) && cpack -G DEB >/dev/null
 	@ls $(DEB_BUILD)/interlink_*.deb
 

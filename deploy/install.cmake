@@ -17,10 +17,10 @@ set(IL_SYSTEMD_UNITDIR "${IL_SYSTEMD_UNITDIR_DEFAULT}" CACHE PATH "where systemd
 set(IL_BINDIR "${CMAKE_INSTALL_FULL_BINDIR}")
 set(IL_SYSCONFDIR "${CMAKE_INSTALL_FULL_SYSCONFDIR}")
 
-install(TARGETS interlink interlink-local interlink-slurm interlink-vk interlinkctl
+install(TARGETS interlink interlink-local interlink-slurm interlink-vk interlink-gateway interlinkctl
         RUNTIME DESTINATION ${CMAKE_INSTALL_BINDIR})
 
-set(IL_UNITS interlink interlink-local interlink-slurm interlink-vk)
+set(IL_UNITS interlink interlink-local interlink-slurm interlink-vk interlink-gateway)
 foreach(unit ${IL_UNITS})
   configure_file(${CMAKE_SOURCE_DIR}/deploy/systemd/${unit}.service.in
                  ${CMAKE_BINARY_DIR}/systemd/${unit}.service @ONLY)

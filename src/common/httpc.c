@@ -445,6 +445,7 @@ struct il_httpc_stream {
     bool headers_done;
     bool finished;
     bool paused;
+    int wait_ms;              /* a read's wait for data; 0: the default 1000 */
     CURLcode result;
     char errbuf[CURL_ERROR_SIZE];
 };
@@ -564,10 +565,15 @@ ssize_t il_httpc_stream_read(il_httpc_stream *s, char *buf, size_t max)
         }
         if (s->finished)
             return s->result == CURLE_OK ? 0 : -1;
-        stream_pump(s, attempt == 0 ? 0 : 1000);
+        stream_pump(s, attempt == 0 ? 0 : s->wait_ms ? s->wait_ms : 1000);
     }
     return s->pending.len > s->offset || s->finished ? il_httpc_stream_read(s, buf, max)
                                                       : IL_STREAM_AGAIN;
+}
+
+void il_httpc_stream_set_wait(il_httpc_stream *s, int ms)
+{
+    s->wait_ms = ms;
 }
 
 void il_httpc_stream_close(il_httpc_stream *s)

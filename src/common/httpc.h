@@ -94,6 +94,8 @@ il_httpc_stream *il_httpc_stream_open(il_httpc *c, const char *method, const cha
 il_httpc_stream *il_httpc_stream_call(il_httpc *c, const il_httpc_req *req, long *status,
                                       bool *timed_out, char *err, size_t errlen);
 ssize_t il_httpc_stream_read(il_httpc_stream *s, char *buf, size_t max);
+/* A read's wait for data before IL_STREAM_AGAIN (1000 ms unless set). */
+void il_httpc_stream_set_wait(il_httpc_stream *s, int ms);
 void il_httpc_stream_close(il_httpc_stream *s);
 
 /* Connection upgrade: send req with "Connection: Upgrade" and "Upgrade:

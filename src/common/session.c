@@ -46,9 +46,12 @@ json_t *il_exec_request_to_json(const il_exec_request *r)
     json_t *cmd = json_array();
     for (size_t i = 0; r->command && r->command[i]; i++)
         json_array_append_new(cmd, json_string(r->command[i]));
-    return json_pack("{s:o, s:s, s:o, s:b, s:b}", "pod",
-                     pod_ref(r->pod.name, r->pod.ns, r->pod.uid), "container", r->container,
-                     "command", cmd, "stdin", r->stdin_open, "tty", r->tty);
+    json_t *j = json_pack("{s:o, s:s, s:o, s:b, s:b}", "pod",
+                          pod_ref(r->pod.name, r->pod.ns, r->pod.uid), "container",
+                          r->container, "command", cmd, "stdin", r->stdin_open, "tty", r->tty);
+    if (r->attach)
+        json_object_set_new(j, "attach", json_true());
+    return j;
 }
 
 int il_exec_request_parse(json_t *json, il_exec_request *out, char *err, size_t errlen)
@@ -58,8 +61,11 @@ int il_exec_request_parse(json_t *json, il_exec_request *out, char *err, size_t 
     const char *container = json_string_value(json_object_get(json, "container"));
     if (il_pod_parse_meta(json_object_get(json, "pod"), &out->pod, err, errlen) != 0)
         return -1;
-    if (!container || !*container || !json_is_array(cmd) || json_array_size(cmd) == 0) {
-        snprintf(err, errlen, "exec needs a container and a command");
+    out->attach = json_is_true(json_object_get(json, "attach"));
+    bool cmd_ok = out->attach ? !cmd || json_is_array(cmd)
+                              : json_is_array(cmd) && json_array_size(cmd) > 0;
+    if (!container || !*container || !cmd_ok) {
+        snprintf(err, errlen, "exec needs a container and a command (attach: a container)");
         il_exec_request_free(out);
         return -1;
     }

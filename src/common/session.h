@@ -5,6 +5,8 @@
  *   POST /exec         {"pod": {"metadata": {name, namespace, uid}},
  *                       "container": C, "command": [...], "stdin": B, "tty": B,
  *                       "width": W, "height": H}  (the terminal's size, optional)
+ *   POST /exec         {"pod": ..., "container": C, "attach": true, "tty": B}
+ *                      kubectl attach -i: the container's own stdin, no command
  *   POST /portforward  {"pod": {...}, "port": N}
  *
  * Both are HTTP/1.1 upgrades (Upgrade: interlink-session).  An answer other
@@ -53,6 +55,9 @@ typedef struct il_exec_request {
     bool stdin_open;
     bool tty;
     int width, height;        /* the terminal's first size; 0 when unknown */
+    bool attach;              /* kubectl attach -i: no command; STDIN and RESIZE frames go
+                               * to the container's own stdin (a container with stdin: true),
+                               * nothing comes back but the EXIT frame */
 } il_exec_request;
 
 /* The JSON body of /exec (new reference), and back; -1 with err set when

@@ -446,8 +446,9 @@ static void handle_exec(il_request *req, void *ud)
     if (rc != 0) {
         il_respond_error(req, rc >= 400 && rc <= 599 ? rc : 500, "%s", il_buf_cstr(&err));
     } else {
-        il_info("exec in pod %s/%s container %s: %s%s (pid %d)", er.pod.ns, er.pod.name,
-                er.container, er.command[0], er.tty ? " with a TTY" : "", (int)proc.pid);
+        il_info("%s in pod %s/%s container %s: %s%s (pid %d)", er.attach ? "attach" : "exec",
+                er.pod.ns, er.pod.name, er.container, er.attach ? "stdin" : er.command[0],
+                er.tty ? " with a TTY" : "", (int)proc.pid);
         exec_job *j = il_xcalloc(1, sizeof *j);
         j->proc = proc;
         il_respond_upgrade(req, IL_SESSION_PROTOCOL, NULL, proc.framed ? relay_pump : exec_pump,

@@ -26,6 +26,7 @@
 #define IL_RUNNER_H
 
 #include <jansson.h>
+#include <poll.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <sys/types.h>
@@ -298,6 +299,11 @@ int rn_sandbox_spawn(char *const argv[], char *const envp[], int out_fd, int err
 /* The same, started in directory cwd (NULL: ours). */
 int rn_sandbox_spawn_in(const char *cwd, char *const argv[], char *const envp[], int out_fd,
                      int err_fd, int fd3, pid_t *pid);
+/* The same with in_fd as stdin (-1: /dev/null), or with tty_path (not
+ * NULL) in a new session whose controlling terminal, stdin, stdout and
+ * stderr that terminal is (out_fd and err_fd unused). */
+int rn_sandbox_spawn_io(const char *cwd, char *const argv[], char *const envp[], int in_fd,
+                        const char *tty_path, int out_fd, int err_fd, pid_t *pid);
 /* podman's conmon, started in a container's directory, leaves this file
  * there when the kernel's OOM killer struck the container (podman's own
  * State.OOMKilled); with --rm nothing else of the container is left. */
@@ -464,6 +470,7 @@ typedef enum {
     RN_EXEC_IO,               /* the pod directory could not be read */
     RN_EXEC_UNKNOWN,          /* no such container in the pod */
     RN_EXEC_NOT_RUNNING,      /* not running, or no process to enter yet */
+    RN_EXEC_NO_STDIN,         /* attach -i: the container was not created with stdin: true */
 } rn_exec_result;
 rn_exec_result rn_exec_prepare(const char *pod_dir, const char *name, char *const argv[],
                                launch_spec *out, il_buf *err);
@@ -481,6 +488,39 @@ bool rn_check_read(check_run *run);
 probe_result rn_check_finish(check_run *run, int status, const probe_handler *h, il_buf *message);
 /* Kill a run (its whole process group) and forget it. */
 void rn_check_abort(check_run *run);
+
+/* ---- a container's own stdin, for kubectl attach -i (ctrstdin.c) -------- */
+
+/* spec.containers[name]'s stdin, stdinOnce and tty (false when absent). */
+void rn_container_io_flags(const il_pod *pod, const char *name, bool *in, bool *once, bool *tty);
+
+/* The supervisor's end of a container's stdin (a container with stdin or
+ * tty): a pipe, or with tty a pty; with `in` also the attach socket in
+ * ctr_dir.  *child_fd (caller closes it after the spawn) is the
+ * container's stdin; with tty *tty_path (caller frees) names the pty's
+ * slave, to open as the container's controlling terminal instead.
+ * NULL with err. */
+typedef struct ctr_stdin ctr_stdin;
+ctr_stdin *rn_stdin_open(const char *ctr_dir, bool in, bool once, bool tty, int *child_fd,
+                         char **tty_path, il_buf *err);
+/* With tty, a new fd reading the container's output (the pty master);
+ * -1 otherwise. */
+int rn_stdin_output_fd(const ctr_stdin *s);
+/* The supervisor polls RN_STDIN_POLLFDS entries (some with fd -1) from
+ * rn_stdin_pollfds and hands them back after the poll. */
+#define RN_STDIN_POLLFDS 6
+size_t rn_stdin_pollfds(const ctr_stdin *s, struct pollfd *p);
+void rn_stdin_events(ctr_stdin *s, const struct pollfd *p, size_t n);
+/* The container ended: attachers cut off, the socket removed.  NULL is a no-op. */
+void rn_stdin_free(ctr_stdin *s);
+/* Whether name in pod_dir is a container with stdin: RN_EXEC_OK, or
+ * RN_EXEC_IO / RN_EXEC_UNKNOWN / RN_EXEC_NO_STDIN with err. */
+rn_exec_result rn_attach_check(const char *pod_dir, const char *name, il_buf *err);
+/* kubectl attach -i next to the pod: session frames from in_fd go to the
+ * container's stdin through the supervisor's socket until either ends;
+ * the EXIT frame (an error when it cannot attach) goes to out_fd.
+ * Returns the process's exit code. */
+int rn_attach_serve(const char *pod_dir, const char *name, int in_fd, int out_fd);
 
 /* ---- the supervisor (supervisor.c) ------------------------------------ */
 

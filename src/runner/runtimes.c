@@ -293,6 +293,12 @@ static int podman_command(const runtime_spec *rt, const il_pod *pod, const il_co
     for (size_t i = 0; i < sizeof(fixed) / sizeof(fixed[0]); i++)
         rn_strvec_push(argv, fixed[i]);
     rn_strvec_pushf(argv, "il-%s-%s", pod->uid, c->name);
+    bool in, once, tty;   /* the supervisor gives podman the stdin or terminal to pass on */
+    rn_container_io_flags(pod, c->name, &in, &once, &tty);
+    if (in)
+        rn_strvec_push(argv, "--interactive");
+    if (tty)
+        rn_strvec_push(argv, "--tty");
     rn_strvec_push_all(argv, rt->args.v);
     if (rt->limits)
         podman_limit_args(&c->resources.limits, argv);

@@ -27,6 +27,9 @@
  * child gets stdin from /dev/null, out_fd/err_fd (-1: /dev/null), fd3 as
  * its fd 3 if >= 0, its own process group (so the whole container can be
  * signalled), default signal dispositions, and no other fd. */
+static int spawn_full(const char *cwd, char *const argv[], char *const envp[], int in_fd,
+                      const char *tty_path, int out_fd, int err_fd, int fd3, pid_t *pid);
+
 int rn_sandbox_spawn(char *const argv[], char *const envp[], int out_fd, int err_fd, int fd3,
                   pid_t *pid)
 {
@@ -36,12 +39,33 @@ int rn_sandbox_spawn(char *const argv[], char *const envp[], int out_fd, int err
 int rn_sandbox_spawn_in(const char *cwd, char *const argv[], char *const envp[], int out_fd,
                      int err_fd, int fd3, pid_t *pid)
 {
+    return spawn_full(cwd, argv, envp, -1, NULL, out_fd, err_fd, fd3, pid);
+}
+
+int rn_sandbox_spawn_io(const char *cwd, char *const argv[], char *const envp[], int in_fd,
+                        const char *tty_path, int out_fd, int err_fd, pid_t *pid)
+{
+    return spawn_full(cwd, argv, envp, in_fd, tty_path, out_fd, err_fd, -1, pid);
+}
+
+/* A terminal is opened after setsid (glibc runs the file actions after
+ * it), which makes it the session's controlling terminal. */
+static int spawn_full(const char *cwd, char *const argv[], char *const envp[], int in_fd,
+                      const char *tty_path, int out_fd, int err_fd, int fd3, pid_t *pid)
+{
     extern char **environ;
     posix_spawn_file_actions_t fa;
     posix_spawnattr_t attr;
     posix_spawn_file_actions_init(&fa);
     posix_spawnattr_init(&attr);
-    posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
+    if (tty_path) {
+        posix_spawn_file_actions_addopen(&fa, 0, tty_path, O_RDWR, 0);
+        out_fd = err_fd = 0;
+    } else if (in_fd >= 0) {
+        posix_spawn_file_actions_adddup2(&fa, in_fd, 0);
+    } else {
+        posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
+    }
     if (out_fd >= 0)
         posix_spawn_file_actions_adddup2(&fa, out_fd, 1);
     else
@@ -59,8 +83,9 @@ int rn_sandbox_spawn_in(const char *cwd, char *const argv[], char *const envp[],
     sigemptyset(&none);
     posix_spawnattr_setsigmask(&attr, &none);
     posix_spawnattr_setpgroup(&attr, 0);
-    posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGMASK |
-                                        POSIX_SPAWN_SETSIGDEF);
+    /* setsid makes a process group of its own as well */
+    posix_spawnattr_setflags(&attr, (tty_path ? POSIX_SPAWN_SETSID : POSIX_SPAWN_SETPGROUP) |
+                                        POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
     sigset_t all;
     sigfillset(&all);
     posix_spawnattr_setsigdefault(&attr, &all);

@@ -55,6 +55,7 @@ typedef struct sup_ctr {
     il_container_status st;
     pid_t pid;                /* process group leader while running, else 0 */
     int pipes[2];             /* stdout, stderr read ends; -1 once closed */
+    ctr_stdin *in;            /* stdin: true or tty: true (ctrstdin.c); NULL otherwise */
     log_writer writers[2];
     int log_fd;
     bool started;             /* spawned (or failed to start) */
@@ -134,6 +135,7 @@ static void ctr_abort_checks(sup_ctr *c)
 static void ctr_free(sup_ctr *c)
 {
     ctr_abort_checks(c);
+    rn_stdin_free(c->in);
     rn_checks_free(&c->checks);
     for (int i = 0; i < 2; i++) {
         if (c->pipes[i] >= 0)
@@ -436,6 +438,33 @@ static void ctr_spawned(supervisor *sv, sup_ctr *c)
     hook_start(sv, c, HOOK_POST_START, 0);
 }
 
+/* Start the container with its output on pipes (or with tty: true on a
+ * terminal, whose master is then pipes[0]) and, with stdin: true, its
+ * stdin kept open for attach (ctrstdin.c).  0 or an errno value. */
+static int ctr_spawn(supervisor *sv, sup_ctr *c, const launch_spec *ls, int write_ends[2],
+                     il_buf *err)
+{
+    bool in = false, once = false, tty = false;
+    if (!c->init)
+        rn_container_io_flags(&sv->req.pod, c->spec->name, &in, &once, &tty);
+    int child_in = -1;
+    char *tty_path = NULL;
+    if ((in || tty) &&
+        !(c->in = rn_stdin_open(c->dir, in, once, tty, &child_in, &tty_path, err)))
+        return EIO;
+    if (tty)
+        c->pipes[0] = rn_stdin_output_fd(c->in);
+    else if (open_pipes(c, write_ends) != 0)
+        return errno;
+    int rc = rn_sandbox_spawn_io(sv->rt.kind == RUNTIME_PODMAN ? c->dir : NULL, ls->argv.v,
+                                 ls->envp.v, child_in, tty_path, write_ends[0], write_ends[1],
+                                 &c->pid);
+    if (child_in >= 0)
+        close(child_in);
+    free(tty_path);
+    return rc;
+}
+
 static void ctr_start(supervisor *sv, sup_ctr *c)
 {
     il_buf err = IL_BUF_INIT;
@@ -452,10 +481,7 @@ static void ctr_start(supervisor *sv, sup_ctr *c)
     c->log_fd = open(log_path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
     free(log_path);
     int write_ends[2] = {-1, -1};
-    int rc = c->log_fd < 0 || open_pipes(c, write_ends) != 0 ? errno
-             : rn_sandbox_spawn_in(sv->rt.kind == RUNTIME_PODMAN ? c->dir : NULL, ls.argv.v,
-                                ls.envp.v, write_ends[0], write_ends[1], -1,
-                                 &c->pid);
+    int rc = c->log_fd < 0 ? errno : ctr_spawn(sv, c, &ls, write_ends, &err);
     for (int i = 0; i < 2; i++)
         if (write_ends[i] >= 0)
             close(write_ends[i]);
@@ -480,6 +506,8 @@ static void ctr_exited(sup_ctr *c, int status)
         c->st.exit_code = WEXITSTATUS(status);
     }
     ctr_abort_checks(c);
+    rn_stdin_free(c->in);   /* attachers are cut off, later ones refused */
+    c->in = NULL;
     il_info("container %s exited with %d", c->spec->name, c->st.exit_code);
 }
 
@@ -520,13 +548,14 @@ static void ctr_finalize(const supervisor *sv, sup_ctr *c)
     ctr_save_terminal(sv, c);
 }
 
+/* A terminal's master is non-blocking (ctrstdin.c): EAGAIN is not its end. */
 static void ctr_read_pipe(sup_ctr *c, int i)
 {
     char chunk[65536];
     ssize_t got = read(c->pipes[i], chunk, sizeof(chunk));
     if (got > 0) {
         rn_log_writer_feed(&c->writers[i], chunk, (size_t)got);
-    } else if (got == 0 || errno != EINTR) {
+    } else if (got == 0 || (errno != EINTR && errno != EAGAIN)) {
         rn_log_writer_flush(&c->writers[i]);
         close(c->pipes[i]);
         c->pipes[i] = -1;
@@ -705,7 +734,7 @@ static void run_phase(supervisor *sv, sup_ctr *ctrs, size_t n)
 {
     for (size_t i = 0; i < n && !sv->stopping; i++)
         ctr_start(sv, &ctrs[i]);
-    size_t max = FD_SLOTS * n + 1;
+    size_t max = (FD_SLOTS + RN_STDIN_POLLFDS) * n + 1;
     struct pollfd *pfds = il_xcalloc(max, sizeof(*pfds));
     /* pfds[p] (p > 0) is slot owner[p] % FD_SLOTS of container owner[p] / FD_SLOTS. */
     size_t *owner = il_xcalloc(max, sizeof(*owner));
@@ -719,11 +748,19 @@ static void run_phase(supervisor *sv, sup_ctr *ctrs, size_t n)
             owner[npfd] = i;
             pfds[npfd++] = (struct pollfd){.fd = fd, .events = POLLIN};
         }
+        size_t slots_end = npfd;   /* then each container's stdin, RN_STDIN_POLLFDS or none */
+        for (size_t i = 0; i < n; i++)
+            npfd += rn_stdin_pollfds(ctrs[i].in, &pfds[npfd]);
         if (poll(pfds, npfd, loop_timeout(sv, ctrs, n, il_monotonic_ms())) < 0 && errno != EINTR)
             break;
-        for (size_t p = 1; p < npfd; p++)
+        for (size_t p = 1; p < slots_end; p++)
             if (pfds[p].revents)
                 slot_read(&ctrs[owner[p] / FD_SLOTS], (int)(owner[p] % FD_SLOTS));
+        for (size_t i = 0, p = slots_end; i < n; i++)
+            if (ctrs[i].in) {
+                rn_stdin_events(ctrs[i].in, &pfds[p], RN_STDIN_POLLFDS);
+                p += RN_STDIN_POLLFDS;
+            }
         if (pfds[0].revents)
             handle_signals(sv, ctrs, n);
     }

@@ -49,13 +49,15 @@
 #define PORTFORWARD_PROTOCOL "portforward.k8s.io"
 #define WS_BINARY_PROTOCOL "v4.channel.k8s.io"
 #define WS_BASE64_PROTOCOL "v4.base64.channel.k8s.io"
+#define WS_V5_PROTOCOL "v5.channel.k8s.io"   /* v4 and the close channel (exec, attach) */
+#define WS_CLOSE_CHANNEL 255
 #define STREAMS_TIMEOUT_MS 30000   /* the kubelet's wait for a session's streams */
 #define MAX_FORWARDS 64
 
 /* ---- one SPDY or WebSocket connection ------------------------------------ */
 
-/* How the client's streams travel. */
-typedef enum { T_SPDY, T_WS_BINARY, T_WS_BASE64 } transport;
+/* How the client's streams travel (v5: binary with the close channel). */
+typedef enum { T_SPDY, T_WS_BINARY, T_WS_BASE64, T_WS_V5 } transport;
 
 typedef struct conn {
     il_upgraded *u;
@@ -160,7 +162,7 @@ static void ws_data(conn *c, const vk_ws_frame *f, channel_fn fn, void *session)
         c->ws_channel = -1;
     if (channel < 0 || channel > 255 || n == 0)
         return;
-    if (c->t == T_WS_BINARY) {
+    if (c->t != T_WS_BASE64) {
         fn(c, channel, p, n, session);
         return;
     }
@@ -266,7 +268,9 @@ typedef struct exec_session {
     int width, height;        /* the terminal's first size, for the request */
     bool sized;
     il_httpc_upgrade *be;     /* the interlink session; NULL until opened */
-    il_log_request *attach;   /* attach: the log to follow instead */
+    il_log_request *attach;   /* attach: the log to follow instead; with stdin, request is
+                               * the /exec attach session that carries it */
+    bool be_ended;            /* attach: that session ended (the container's stdin closed) */
     il_httpc_stream *logs;    /* attach: the followed log once opened */
     il_buf be_in;             /* its bytes not yet parsed */
     uint32_t ids[S_KINDS];    /* SPDY stream ids, 0: not opened (WebSocket: 1 = in use) */
@@ -275,6 +279,7 @@ typedef struct exec_session {
     il_buf early;             /* stdin frames sent before the command started (WebSocket
                                * clients do not wait for it); bounded */
     char *cmdline;            /* for the failure message */
+    bool stdin_closed;        /* WebSocket v5: the client closed stdin */
     bool done;
 } exec_session;
 
@@ -306,8 +311,8 @@ static void exec_put_fin(exec_session *s, conn *c)
 static void to_backend(exec_session *s, conn *c, int type, const void *p, size_t n)
 {
     (void)c;
-    if (!s->be && (s->attach || s->done))
-        return;   /* attach: the container's stdin is not reachable */
+    if (!s->be && ((s->attach && (!s->request || s->be_ended)) || s->done))
+        return;   /* attach: no stdin (not asked for, or closed) */
     if (!s->be) {   /* the command has not started yet: keep it for then */
         if (s->early.len + n > EARLY_STDIN_MAX) {
             il_warn("kubelet API: exec: over 1 MiB of input before the command started");
@@ -331,7 +336,9 @@ static void resize_data(exec_session *s, conn *c, const uint8_t *p, size_t n)
     char *nl;
     while (s->resize.len && (nl = memchr(s->resize.data, '\n', s->resize.len)) != NULL) {
         size_t line = (size_t)(nl - s->resize.data);
-        if (s->be || s->logs) {
+        if (line == 0) {
+            /* nothing: a WebSocket message that ended with its own newline */
+        } else if (s->be || s->logs) {
             to_backend(s, c, IL_SESSION_RESIZE, s->resize.data, line);
         } else {   /* before the command starts: its terminal's first size */
             json_t *size = json_loadb(s->resize.data, line, 0, NULL);
@@ -377,13 +384,19 @@ static void exec_frame(conn *c, const vk_spdy_frame *f, void *arg)
     }
 }
 
-/* WebSocket: stdin on channel 0, one terminal size per message on 4. */
+/* WebSocket: stdin on channel 0, one terminal size per message on 4;
+ * v5: [255, 0] closes stdin (the only stream a client writes but resize). */
 static void exec_channel(conn *c, int channel, const uint8_t *p, size_t n, void *arg)
 {
     exec_session *s = arg;
-    if (channel == ws_channel_of[S_STDIN] && s->ids[S_STDIN]) {
+    if (channel == ws_channel_of[S_STDIN] && s->ids[S_STDIN] && !s->stdin_closed) {
         to_backend(s, c, IL_SESSION_STDIN, p, n);
+    } else if (channel == WS_CLOSE_CHANNEL && c->t == T_WS_V5 && p[0] == ws_channel_of[S_STDIN] &&
+               s->ids[S_STDIN] && !s->stdin_closed) {
+        to_backend(s, c, IL_SESSION_STDIN, NULL, 0);
+        s->stdin_closed = true;
     } else if (channel == ws_channel_of[S_RESIZE] && s->ids[S_RESIZE]) {
+        /* one size per message, with or without a newline (kubectl's has one) */
         resize_data(s, c, p, n);
         resize_data(s, c, (const uint8_t *)"\n", 1);
     }
@@ -600,6 +613,35 @@ static void attach_read(exec_session *s, conn *c)
     }
 }
 
+/* attach -i: what the stdin session says.  Its end only means the
+ * container's stdin closed (the output goes on); an error frame (the
+ * container is gone, or stdinOnce closed its stdin) ends the attach. */
+static void attach_stdin_read(exec_session *s, conn *c)
+{
+    char buf[4096];
+    ssize_t n;
+    while ((n = il_httpc_upgrade_read(s->be, buf, sizeof buf)) > 0)
+        il_buf_append(&s->be_in, buf, (size_t)n);
+    int type;
+    const uint8_t *p;
+    size_t len;
+    if (il_session_parse((const uint8_t *)s->be_in.data, s->be_in.len, &type, &p, &len) > 0 &&
+        type == IL_SESSION_EXIT) {
+        json_t *exit = json_loadb((const char *)p, len, 0, NULL);
+        if (json_object_get(exit, "error")) {
+            send_status(s, c, p, len);
+            s->done = true;
+        }
+        json_decref(exit);
+        n = 0;
+    }
+    if (n != IL_STREAM_AGAIN) {
+        il_httpc_upgrade_close(s->be);
+        s->be = NULL;
+        s->be_ended = true;
+    }
+}
+
 static void attach_run(il_upgraded *u, void *arg)
 {
     exec_session *s = arg;
@@ -609,8 +651,17 @@ static void attach_run(il_upgraded *u, void *arg)
     while (!c.gone && !s->done) {
         conn_input(&c, exec_frame, exec_channel, s);
         bool ready = s->opened >= s->expected;
-        if (ready && !s->logs)
+        if (ready && s->request && !s->be && !s->be_ended) {
+            exec_start(s, &c);   /* the stdin first: a refusal ends the attach */
+            s->be_ended = !s->be;
+        }
+        if (ready && !s->logs && !s->done) {
             attach_start(s, &c);
+            if (s->logs && s->request)   /* stdin waits for the log no longer than this */
+                il_httpc_stream_set_wait(s->logs, 50);
+        }
+        if (s->be && !s->done)
+            attach_stdin_read(s, &c);
         if (s->logs && !s->done)
             attach_read(s, &c);
         conn_flush(&c);
@@ -624,10 +675,13 @@ static void attach_run(il_upgraded *u, void *arg)
     exec_put_fin(s, &c);
     if (s->logs)
         il_httpc_stream_close(s->logs);
+    il_httpc_upgrade_close(s->be);   /* the attacher goes; the container stays */
     conn_end(&c, u);
     il_log_request_free(s->attach);
     free(s->attach);
     json_decref(s->request);
+    il_buf_free(&s->be_in);
+    il_buf_free(&s->early);
     il_buf_free(&s->resize);
     free(s->cmdline);
     free(s);
@@ -636,6 +690,7 @@ static void attach_run(il_upgraded *u, void *arg)
 static void attach_abandon(void *arg)
 {
     exec_session *s = arg;
+    json_decref(s->request);
     il_log_request_free(s->attach);
     free(s->attach);
     free(s->cmdline);
@@ -697,10 +752,10 @@ typedef struct upgrade_answer {
     const char *headers[3];
 } upgrade_answer;
 
-/* WebSocket: version 13 with a key, and a v4 channel protocol (binary or
- * base64) among those offered, or none offered (binary), as a kubelet
- * agrees them. */
-static bool websocket_agreed(il_request *req, upgrade_answer *a)
+/* WebSocket: version 13 with a key, and the highest channel protocol
+ * offered: v5 (exec and attach, v5_ok), else v4 binary, else v4 base64;
+ * none offered means v4 binary, as a kubelet agrees them. */
+static bool websocket_agreed(il_request *req, bool v5_ok, upgrade_answer *a)
 {
     const char *version = il_request_header(req, "Sec-WebSocket-Version");
     char accept[29];
@@ -712,14 +767,18 @@ static bool websocket_agreed(il_request *req, upgrade_answer *a)
     }
     const char *protocol = NULL;
     a->t = T_WS_BINARY;
-    if (header_lists(req, "Sec-WebSocket-Protocol", WS_BINARY_PROTOCOL)) {
+    if (v5_ok && header_lists(req, "Sec-WebSocket-Protocol", WS_V5_PROTOCOL)) {
+        protocol = WS_V5_PROTOCOL;
+        a->t = T_WS_V5;
+    } else if (header_lists(req, "Sec-WebSocket-Protocol", WS_BINARY_PROTOCOL)) {
         protocol = WS_BINARY_PROTOCOL;
     } else if (header_lists(req, "Sec-WebSocket-Protocol", WS_BASE64_PROTOCOL)) {
         protocol = WS_BASE64_PROTOCOL;
         a->t = T_WS_BASE64;
     } else if (il_request_header(req, "Sec-WebSocket-Protocol")) {
         il_respond_error(req, 403, "%s: WebSocket protocol " WS_BINARY_PROTOCOL " or "
-                         WS_BASE64_PROTOCOL " is required", il_request_path(req));
+                         WS_BASE64_PROTOCOL "%s is required", il_request_path(req),
+                         v5_ok ? " or " WS_V5_PROTOCOL : "");
         return false;
     }
     a->upgrade = "websocket";
@@ -739,7 +798,7 @@ static bool transport_agreed(il_request *req, const char *spdy_protocol, upgrade
     memset(a, 0, sizeof *a);
     const char *up = il_request_header(req, "Upgrade");
     if (up && !strcasecmp(up, "websocket"))
-        return websocket_agreed(req, a);
+        return websocket_agreed(req, !strcmp(spdy_protocol, EXEC_PROTOCOL), a);
     if (!up || strcasecmp(up, "SPDY/3.1") != 0) {
         il_respond_error(req, 400, "%s: a SPDY/3.1 or WebSocket upgrade is expected "
                          "(Upgrade: %s)", il_request_path(req), up ? up : "none");
@@ -793,6 +852,36 @@ static char *pod_uid(il_request *req, vk *v, const char *ns, const char *name, c
         out = il_xstrdup(have ? have : "");
     vk_pod_view_free(&view);
     return out;
+}
+
+/* attach -i: whether the container was created with stdin: true, as a
+ * kubelet needs to pass input on; answers 400 when not (an unknown pod or
+ * container is pod_uid's to answer). */
+static bool container_stdin(il_request *req, vk *v, const char *ns, const char *name,
+                            const char *container)
+{
+    vk_pod_view view;
+    if (!vk_pods_find(v->pods, ns, name, &view))
+        return true;
+    bool in = true;
+    size_t i;
+    json_t *c;
+    json_array_foreach(json_object_get(json_object_get(view.pod, "spec"), "containers"), i, c) {
+        const char *n = json_string_value(json_object_get(c, "name"));
+        if (n && !strcmp(n, container))
+            in = json_is_true(json_object_get(c, "stdin"));
+    }
+    vk_pod_view_free(&view);
+    if (!in) {   /* a metav1.Status, whose message kubectl prints */
+        char *msg = il_xasprintf("container %s of pod %s/%s was not created with stdin: true; "
+                                 "attach cannot pass input to it", container, ns, name);
+        json_t *st = json_pack("{s:s, s:s, s:{}, s:s, s:s, s:s, s:i}", "kind", "Status",
+                               "apiVersion", "v1", "metadata", "status", "Failure", "message",
+                               msg, "reason", "BadRequest", "code", 400);
+        il_respond_json(req, 400, st);   /* takes st */
+        free(msg);
+    }
+    return in;
 }
 
 /* The kubelet's query flags: "1" or "true" (the API server sends "1"). */
@@ -859,6 +948,8 @@ static void handle_attach(il_request *req, void *ud)
     upgrade_answer a;
     if (!in && !out && !err_wanted) {
         il_respond_error(req, 400, "attach: at least one of stdin, stdout or stderr is required");
+    } else if (in && !container_stdin(req, v, ns, name, container)) {
+        /* answered */
     } else if (transport_agreed(req, EXEC_PROTOCOL, &a) &&
                (pod_id = pod_uid(req, v, ns, name, uid, container)) != NULL) {
         exec_session *s = il_xcalloc(1, sizeof *s);
@@ -868,6 +959,12 @@ static void handle_attach(il_request *req, void *ud)
         s->expected = 1 + in + out + (err_wanted && !tty) + tty;
         if (a.t != T_SPDY)
             exec_streams_fixed(s, in, out, err_wanted, tty);
+        if (in) {
+            il_exec_request er = {.pod = {.name = name, .ns = ns, .uid = pod_id},
+                                  .container = container, .stdin_open = true, .tty = tty,
+                                  .attach = true};
+            s->request = il_exec_request_to_json(&er);
+        }
         s->attach = il_xcalloc(1, sizeof *s->attach);
         *s->attach = (il_log_request){.ns = ns, .pod_uid = pod_id, .pod_name = name,
                                       .container = container, .follow = true,

@@ -68,13 +68,17 @@ def test_package_installs_and_its_daemons_run_a_pod(root, tmp_path):
     with open(os.path.join(root, "etc", "passwd")) as f:
         user = next(line for line in f if line.startswith("interlink:")).split(":")
     assert int(user[2]) < 1000 and user[5] == "/var/lib/interlink"
-    for f in ("InterLinkConfig.yaml", "interlink-local.yaml", "interlink-slurm.yaml", "vk.yaml"):
+    for f in ("InterLinkConfig.yaml", "interlink-local.yaml", "interlink-slurm.yaml", "vk.yaml",
+              "gateway.yaml"):
         assert os.path.isfile(os.path.join(root, "etc", "interlink", f)), f
-    for d in ("interlink", "interlink-local", "interlink-slurm"):
+    for d in ("interlink", "interlink-local", "interlink-slurm", "interlink-gateway"):
         st = os.stat(os.path.join(root, "var", "lib", d))
         assert st.st_uid == int(user[2]) and oct(st.st_mode & 0o777) == "0o750", d
-    for u in ("interlink", "interlink-local", "interlink-slurm", "interlink-vk"):
+    for u in ("interlink", "interlink-local", "interlink-slurm", "interlink-vk",
+              "interlink-gateway"):
         assert os.path.isfile(os.path.join(root, "lib", "systemd", "system", u + ".service"))
+    r = in_root(root, "/usr/bin/interlink-gateway", "--version")
+    assert r.returncode == 0 and r.stdout.startswith("interlink-gateway "), r
     r = in_root(root, "/usr/bin/interlink", "--version")
     assert r.returncode == 0 and r.stdout.startswith("interlink "), r
     uid = int(user[2])

@@ -11,7 +11,7 @@ import pytest
 import harness
 
 BUILD_DIR = os.path.dirname(os.path.abspath(harness.BIN_DIR))
-DAEMONS = ("interlink", "interlink-local", "interlink-slurm", "interlink-vk")
+DAEMONS = ("interlink", "interlink-local", "interlink-slurm", "interlink-vk", "interlink-gateway")
 UNITS = [d + ".service" for d in DAEMONS]
 
 
@@ -48,7 +48,8 @@ def test_tree_has_binaries_units_and_examples(installed):
         # paths filled in for this prefix, nothing left to substitute
         assert f"ExecStart={installed['prefix']}/bin/" in text, u
         assert not re.search(r"@[A-Z_]+@", text), u
-    for c in ("InterLinkConfig.yaml", "interlink-local.yaml", "interlink-slurm.yaml", "vk.yaml"):
+    for c in ("InterLinkConfig.yaml", "interlink-local.yaml", "interlink-slurm.yaml", "vk.yaml",
+              "gateway.yaml"):
         assert os.path.isfile(os.path.join(installed["share"], "examples", c)), c
     sysusers = installed["root"] + installed["prefix"] + "/lib/sysusers.d/interlink.conf"
     assert open(sysusers).read().splitlines()[-1].startswith("u interlink ")
@@ -111,3 +112,16 @@ def test_installed_daemons_run_a_pod(installed, tmp_path, monkeypatch):
         assert harness.logs(stack, pod, "main") == b"from-the-install\n"
     finally:
         stack.stop()
+
+
+def test_deb_builds_every_installed_program():
+    """`make deb` builds only named targets before cpack installs them: a
+    program installed but not built there breaks the package."""
+    src = harness.SRC_DIR
+    with open(os.path.join(src, "deploy", "install.cmake")) as f:
+        installed = re.search(r"install\(TARGETS\s+([^)]*?)\s+RUNTIME", f.read()).group(1)
+    with open(os.path.join(src, "Makefile")) as f:
+        recipe = re.search(r"\ndeb:.*?\n((?:\t.*\n)+)", f.read()).group(1)
+    built = re.search(r"--target\s+((?:[\w-]+\s|\\\s*)+)", recipe).group(1)
+    built = set(built.replace("\\", " ").split())
+    assert set(installed.split()) <= built, (installed, built)

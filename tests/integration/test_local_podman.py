@@ -12,6 +12,7 @@ import uuid
 import pytest
 
 import harness as h
+import sessionutil as ss
 from test_local_plugin import Local, ctr, sh, terminated
 
 IMAGE = "localhost/busybox:latest"
@@ -83,6 +84,25 @@ def test_podman_end_to_end(local, tmp_path):
     expected = "".join(f"[{a}]\n" for a in hostile) + f"<{hostile[0] + hostile[3]}>\n"
     assert local.logs(pod, "main").decode() == expected + "v1\nfrom-init\n"
     assert not os.path.exists(marker)
+
+
+def test_podman_attach_stdin(local):
+    """attach -i into a podman container with stdin: true: what the attacher
+    sends reaches the process through podman run --interactive, and the
+    container outlives the attacher."""
+    c = sh("main", 'read l; echo "got $l"; read m; echo "got $m"; sleep 300', image="busybox")
+    c["stdin"] = True
+    pod = h.make_pod("pmin", [c], grace=1)
+    local.create(pod)
+    local.wait_running(pod, "main", timeout=30)
+    for word in (b"hello", b"again"):
+        a = ss.Exec(local.addr, pod, "main", [], stdin=True, attach=True)
+        assert a.status == 101, a.buf
+        a.send(word + b"\n")
+        h.wait_for("the line read", lambda: b"got " + word in local.logs(pod, "main"),
+                   timeout=30)
+        a.close()
+    assert "running" in ctr(local.status(pod), "main")["state"]
 
 
 def test_podman_delete_running(local):

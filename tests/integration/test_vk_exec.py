@@ -53,7 +53,8 @@ def k(tmp_path_factory, real_kube):
                         "containers": [{"name": "main", "image": "busybox",
                                         "command": ["/usr/bin/python3", "-c", SERVER]},
                                        {"name": "ticker", "image": "busybox",
-                                        "command": ["sh", "-c", TICKER]}]}}
+                                        "command": ["sh", "-c", TICKER]},
+                                       *ss.ATTACH_CONTAINERS]}}
         c.kubectl("apply", "-f", "-", input=json.dumps(pod).encode())
         wait_for("pod running", lambda: (c.pod(POD) or {}).get("status", {}).get("phase")
                  == "Running", timeout=60)
@@ -99,6 +100,38 @@ def test_exec_tty(k):
     assert b"33 77" in out, out
     assert b"got=ping" in out, out
     assert rc == 4, out
+
+
+def test_attach_stdin_reaches_the_container_and_detach_leaves_it_running(k):
+    k.attach_twice(POD)
+
+
+# kubectl 1.30 and later speak WebSocket v5 to the kubelet; this one keeps
+# the SPDY path of exec and attach -i covered.
+SPDY_ONLY = {**os.environ, "KUBECTL_REMOTE_COMMAND_WEBSOCKETS": "false"}
+
+
+def test_exec_and_attach_over_spdy(k):
+    p = subprocess.run([KUBECTL, "--kubeconfig", k.kubeconfig, "exec", "-i", POD, "-c", "main",
+                        "--", "sh", "-c", "wc -l; exit 5"], input=b"a\nb\n", env=SPDY_ONLY,
+                       capture_output=True, timeout=60)
+    assert p.returncode == 5 and p.stdout.split() == [b"2"], p
+    k.attach_twice(POD, words=(b"spdy",), env=SPDY_ONLY)
+    vk_log = open(k.vk.log_path).read()
+    assert "POST /exec/default/shell/main" in vk_log and "POST /attach/default/shell/echo" \
+        in vk_log, "kubectl did not use SPDY"
+
+
+def test_attach_stdin_once(k):
+    k.attach_once(POD)
+
+
+def test_attach_stdin_refused_without_stdin_true(k):
+    k.attach_refused_without_stdin(POD, "ticker")
+
+
+def test_attach_tty(k):
+    k.attach_tty(POD)
 
 
 def test_port_forward_http_round_trip(k):
@@ -201,8 +234,8 @@ def test_websocket_refusals(k):
     cases = [
         ("/exec/default/shell/main?command=true&output=1", {}, 400, "Sec-WebSocket-Key"),
         ("/exec/default/shell/main?command=true&output=1",
-         {"Sec-WebSocket-Key": key, "Sec-WebSocket-Protocol": "v5.channel.k8s.io"}, 403,
-         "v4.channel.k8s.io"),
+         {"Sec-WebSocket-Key": key, "Sec-WebSocket-Protocol": "v6.channel.k8s.io"}, 403,
+         "v5.channel.k8s.io"),
         ("/portForward/default/shell", {"Sec-WebSocket-Key": key}, 400, "?port="),
         ("/portForward/default/shell?port=99999", {"Sec-WebSocket-Key": key}, 400, "?port="),
     ]
@@ -214,6 +247,71 @@ def test_websocket_refusals(k):
         body = resp.read().decode()
         conn.close()
         assert resp.status == code and says in body, (path, resp.status, body)
+
+
+def kubelet_websocket(k, path, protocols):
+    """A WebSocket straight to the VK's kubelet port, with the API server's
+    kubelet client certificate, offering protocols."""
+    import ssl
+    import websocket
+    cert, key = k.kube.pki.kubelet_client
+    return websocket.create_connection(
+        f"wss://127.0.0.1:{k.kubelet_port}{path}", subprotocols=protocols, timeout=30,
+        sslopt={"cert_reqs": ssl.CERT_NONE, "certfile": cert, "keyfile": key})
+
+
+def ws_channels(ws):
+    """Every binary message until the server closes: {channel: bytes}."""
+    import websocket
+    got = {}
+    while True:
+        try:
+            op, data = ws.recv_data()
+        except websocket.WebSocketConnectionClosedException:
+            break
+        if op == websocket.ABNF.OPCODE_CLOSE:
+            break
+        if data:
+            got[data[0]] = got.get(data[0], b"") + data[1:]
+    return got
+
+
+def test_websocket_v5_close_channel_closes_stdin(k):
+    """v5.channel.k8s.io is chosen when offered with v4; [255, 0] closes the
+    command's stdin (cat ends), then the Status on channel 3."""
+    path = ("/exec/default/shell/main?command=sh&command=-c&command=cat%3B+echo+eof"
+            "&input=1&output=1&error=1")
+    ws = kubelet_websocket(k, path, ["v4.channel.k8s.io", "v5.channel.k8s.io"])
+    assert ws.getsubprotocol() == "v5.channel.k8s.io"
+    ws.send_binary(b"\x00hello\n")
+    ws.send_binary(b"\xff\x00")
+    got = ws_channels(ws)
+    ws.close()
+    assert got.get(1) == b"hello\neof\n", got
+    assert json.loads(got[3])["status"] == "Success", got
+
+
+def test_websocket_v4_has_no_close_channel(k):
+    """v4 offered alone: v4, and channel 255 means nothing (the command
+    still waits for input when the client goes)."""
+    path = ("/exec/default/shell/main?command=sh&command=-c&command=cat%3B+echo+eof"
+            "&input=1&output=1&error=1")
+    ws = kubelet_websocket(k, path, ["v4.channel.k8s.io"])
+    assert ws.getsubprotocol() == "v4.channel.k8s.io"
+    ws.send_binary(b"\x00hello\n")
+    ws.send_binary(b"\xff\x00")
+    ws.settimeout(3)
+    import websocket
+    out = b""
+    try:
+        while b"hello" not in out:
+            out += ws.recv_data()[1][1:]
+        ws.recv_data()   # nothing more: cat still runs
+        raise AssertionError("the session ended")
+    except websocket.WebSocketTimeoutException:
+        pass
+    ws.close()
+    assert out == b"hello\n", out
 
 
 def test_plugin_stopped_mid_exec_kills_the_command(k):

@@ -63,7 +63,8 @@ def k(tmp_path_factory, real_kube):
                                 {"name": "ticker", "image": "busybox",
                                  "command": ["sh", "-c", TICKER]},
                                 {"name": "done", "image": "busybox",
-                                 "command": ["sh", "-c", "echo bye"]}]}}
+                                 "command": ["sh", "-c", "echo bye"]},
+                                *ss.ATTACH_CONTAINERS]}}
             c.kubectl("apply", "-f", "-", input=json.dumps(pod).encode())
             wait_for("pod running, container done terminated", lambda: "terminated" in
                      states(c.pod(POD)).get("done", {}) and "running" in
@@ -109,6 +110,22 @@ def test_exec_tty_with_resize(k):
 
 def test_attach_streams_live_output(k):
     k.attach_streams_live(POD, "ticker")
+
+
+def test_attach_stdin_reaches_the_container_and_detach_leaves_it_running(k):
+    k.attach_twice(POD)
+
+
+def test_attach_stdin_once(k):
+    k.attach_once(POD)
+
+
+def test_attach_stdin_refused_without_stdin_true(k):
+    k.attach_refused_without_stdin(POD, "ticker")
+
+
+def test_attach_tty(k):
+    k.attach_tty(POD)
 
 
 def test_port_forward_http_round_trips(k):

@@ -78,9 +78,11 @@ class Exec:
     the exit frame."""
 
     def __init__(self, address, pod, container, command, stdin=False, tty=False, width=0,
-                 height=0, timeout=60):
+                 height=0, timeout=60, attach=False):
         body = {"pod": pod_ref(pod), "container": container, "command": command,
                 "stdin": stdin, "tty": tty, "width": width, "height": height}
+        if attach:   # kubectl attach -i: the container's own stdin (command: [])
+            body["attach"] = True
         self.status, self.sock, self.buf = upgrade(address, "/exec", body, timeout)
         self.stdout, self.stderr, self.exit = b"", b"", None
 
@@ -227,6 +229,32 @@ def kubectl_port_forward(argv):
 
 KUBECTL = "/usr/bin/kubectl"
 
+# Containers for kubectl attach -i (docs/interactive.md, "attach"): one that
+# answers every line of its stdin, one with stdinOnce, one with a terminal.
+ATTACH_CONTAINERS = [
+    {"name": "echo", "image": "busybox", "stdin": True,
+     "command": ["sh", "-c", 'while read l; do echo "got $l"; done; echo "echo eof"; '
+                 "exec sleep 3600"]},
+    {"name": "once", "image": "busybox", "stdin": True, "stdinOnce": True,
+     "command": ["sh", "-c", 'while read l; do echo "once $l"; done; echo "once eof"; '
+                 "exec sleep 3600"]},
+    {"name": "term", "image": "busybox", "stdin": True, "tty": True,
+     "command": ["sh", "-c", 'while read l; do echo "got $l $(stty size)"; done']},
+]
+
+
+def read_until(stream, want, timeout=30):
+    """What stream (a pipe) gives until want appears in it."""
+    out = b""
+    deadline = time.time() + timeout
+    while want not in out and time.time() < deadline:
+        r, _, _ = select.select([stream], [], [], 0.5)
+        chunk = os.read(stream.fileno(), 4096) if r else b""
+        if r and not chunk:
+            break
+        out += chunk
+    return out
+
 
 class KubectlNode:
     """interlink-vk as node `node` on the real API server (realkube's
@@ -313,6 +341,69 @@ class KubectlNode:
                 pass
         assert f"error forwarding port {closed}".encode() in proc.err, proc.err
         assert b"refused" in proc.err, proc.err
+
+    def attach(self, pod, container, *flags, env=None):
+        """kubectl attach -i to container, its stdin and stdout pipes."""
+        return subprocess.Popen([KUBECTL, "--kubeconfig", self.kubeconfig, "attach", "-i",
+                                 *flags, pod, "-c", container], stdin=subprocess.PIPE,
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
+
+    def attach_twice(self, pod, words=(b"first", b"second"), env=None):
+        """Input reaches the container's stdin; detaching (kubectl killed)
+        leaves the container running with its stdin open for the next."""
+        for word in words:
+            proc = self.attach(pod, "echo", env=env)
+            try:
+                proc.stdin.write(word + b"\n")
+                proc.stdin.flush()
+                out = read_until(proc.stdout, b"got " + word)
+                assert b"got " + word in out, (out, proc.stderr.read1(4096))
+            finally:
+                proc.kill()
+                proc.wait()
+        st = {c["name"]: c["state"] for c in self.pod(pod)["status"]["containerStatuses"]}
+        assert "running" in st["echo"], st
+        logs = self.kubectl("logs", pod, "-c", "echo").stdout
+        assert b"echo eof" not in logs, logs
+
+    def attach_once(self, pod):
+        """stdinOnce: the first attacher's end is the end of the container's
+        input; a second attach -i is refused."""
+        proc = self.attach(pod, "once")
+        try:
+            proc.stdin.write(b"x\n")
+            proc.stdin.flush()
+            out = read_until(proc.stdout, b"once x")
+            assert b"once x" in out, (out, proc.stderr.read1(4096))
+        finally:
+            proc.kill()
+            proc.wait()
+        harness.wait_for("once's stdin closed", lambda: b"once eof" in self.kubectl(
+            "logs", pod, "-c", "once").stdout, timeout=30)
+        p = self.kubectl("attach", "-i", pod, "-c", "once", input=b"y\n", check=False,
+                         timeout=30)
+        assert p.returncode != 0 and b"stdin" in p.stderr, p.stderr
+
+    def attach_refused_without_stdin(self, pod, container):
+        p = self.kubectl("attach", "-i", pod, "-c", container, input=b"x\n", check=False,
+                         timeout=30)
+        assert p.returncode != 0, p
+        assert b"stdin: true" in p.stderr, p.stderr
+
+    def attach_tty(self, pod):
+        """attach -it: the container's terminal gets the size of kubectl's
+        and the typed line."""
+        def drive(out, master, proc):
+            if not drive.sent:
+                time.sleep(1)
+                os.write(master, b"ping\r")
+                drive.sent = True
+            if b"got ping 33 77" in out:
+                proc.kill()
+        drive.sent = False
+        _, out = kubectl_tty([KUBECTL, "--kubeconfig", self.kubeconfig, "attach", "-it", pod,
+                              "-c", "term"], 33, 77, drive, timeout=30)
+        assert b"got ping 33 77" in out, out
 
     def stop(self, before_vk=None):
         """Pods deleted, before_vk() (may be None), the VK and the stack

@@ -75,6 +75,41 @@ static void test_exec_request_round_trip(void **state)
     json_decref(j);
 }
 
+/* attach -i: no command, the container's own stdin; refused as attach when
+ * the command is not a list, and an exec without a command stays refused. */
+static void test_attach_request(void **state)
+{
+    (void)state;
+    il_exec_request r = {.pod = {.name = "p", .ns = "ns",
+                                 .uid = "3dd7e0da-1289-4475-8b0a-de19494adff9"},
+                         .container = "c", .stdin_open = true, .tty = true, .attach = true};
+    json_t *j = il_exec_request_to_json(&r);
+    il_exec_request back;
+    char err[256];
+    assert_int_equal(il_exec_request_parse(j, &back, err, sizeof err), 0);
+    assert_true(back.attach && back.tty && back.stdin_open);
+    assert_null(back.command[0]);
+    il_exec_request_free(&back);
+    json_decref(j);
+    j = parse("{" POD ",\"container\":\"c\",\"attach\":true}");
+    assert_int_equal(il_exec_request_parse(j, &back, err, sizeof err), 0);
+    assert_true(back.attach);
+    il_exec_request_free(&back);
+    json_decref(j);
+    j = parse("{" POD ",\"container\":\"c\",\"attach\":true,\"command\":\"ls\"}");
+    assert_int_equal(il_exec_request_parse(j, &back, err, sizeof err), -1);
+    json_decref(j);
+    j = parse("{" POD ",\"container\":\"c\",\"attach\":false,\"command\":[]}");
+    assert_int_equal(il_exec_request_parse(j, &back, err, sizeof err), -1);
+    json_decref(j);
+    r.attach = false;   /* a plain exec's body says nothing of attach */
+    char *cmd[] = {"ls", NULL};
+    r.command = cmd;
+    j = il_exec_request_to_json(&r);
+    assert_null(json_object_get(j, "attach"));
+    json_decref(j);
+}
+
 static void test_bad_requests(void **state)
 {
     (void)state;
@@ -127,6 +162,7 @@ int main(void)
         cmocka_unit_test(test_frames),
         cmocka_unit_test(test_exec_request_round_trip),
         cmocka_unit_test(test_bad_requests),
+        cmocka_unit_test(test_attach_request),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -90,12 +90,15 @@ static int start(const void *vcfg, void **out)
     return rc;
 }
 
-/* --run-pod DIR --ready-fd N [--verbose]: what /create starts for each pod.
+/* --run-pod DIR --ready-fd N [--verbose]: what /create starts for each pod;
+ * --run-pod DIR --attach CONTAINER: an attacher (exec.c).
  * The supervisor detaches: the plugin reaps this first process at once;
  * the child, in a session of its own, is reparented to init and outlives
  * the plugin. */
 static int run_pod(const char *dir, int argc, char **args)
 {
+    if (argc == 2 && strcmp(args[0], "--attach") == 0)   /* kubectl attach -i (exec.c) */
+        return rn_attach_serve(dir, args[1], 0, 1);
     int ready_fd = -1;
     for (int i = 0; i < argc; i++) {
         if (strcmp(args[i], "--ready-fd") == 0 && i + 1 < argc)
@@ -139,7 +142,7 @@ static const il_plugin_def local_plugin = {
     .stop = stop,
     .ops = &local_ops,
     .run_pod = run_pod,
-    .run_pod_usage = "--ready-fd N",
+    .run_pod_usage = "--ready-fd N | --attach CONTAINER",
 };
 
 int main(int argc, char **argv)

@@ -138,18 +138,26 @@ static void srun_prefix(const slurm_ctx *ctx, const exec_target *t, strvec *argv
     rn_strvec_push(argv, t->node_dir);
 }
 
-/* Whether name is one of the pod's containers and, with a shared
+/* Whether name is one of the pod's containers (for attach one with
+ * stdin: true, else 400) and, with a shared
  * filesystem, not terminated as its state file says (without one the node
  * side tells).  0 or 404/409/500 with err. */
-static int container_check(const exec_target *t, const char *name, il_buf *err)
+static int container_check(const exec_target *t, const char *name, bool attach, il_buf *err)
 {
     il_create_request cr;
     int rc = 0;
     if (rn_store_read_request(t->dir, &cr, err) != 0)
         return 500;
+    bool in = false, once, tty;
+    if (il_pod_container(&cr.pod, name))
+        rn_container_io_flags(&cr.pod, name, &in, &once, &tty);
     if (!il_pod_container(&cr.pod, name)) {
         il_buf_printf(err, "container %s is not valid for pod %s", name, cr.pod.name);
         rc = 404;
+    } else if (attach && !in) {
+        il_buf_printf(err, "container %s of pod %s was not created with stdin: true; "
+                      "kubectl attach -i cannot reach its input", name, cr.pod.name);
+        rc = 400;
     } else if (t->node_dir && !t->in_tmpdir && !strcmp(t->dir, t->node_dir)) {
         char *ctr_dir = rn_store_ctr_dir(t->dir, name);
         il_container_status st = {0};
@@ -171,20 +179,20 @@ int slurm_exec(void *vctx, const il_exec_request *req, il_exec_proc *proc, il_bu
     exec_target t;
     int rc = target_find(ctx, &req->pod, &t, err);
     if (rc == 0)
-        rc = container_check(&t, req->container, err);
+        rc = container_check(&t, req->container, req->attach, err);
     if (rc != 0) {
         target_free(&t);
         return rc;
     }
     strvec argv = {0};
     srun_prefix(ctx, &t, &argv);
-    rn_strvec_push(&argv, "--exec");
+    rn_strvec_push(&argv, req->attach ? "--attach" : "--exec");
     rn_strvec_push(&argv, req->container);
     if (t.in_tmpdir)
         rn_strvec_push(&argv, "--in-tmpdir");
-    if (req->stdin_open)
+    if (req->stdin_open && !req->attach)
         rn_strvec_push(&argv, "--stdin");
-    if (req->tty) {
+    if (req->tty && !req->attach) {   /* attach: the container has its terminal */
         rn_strvec_push(&argv, "--tty");
         if (req->width > 0 && req->height > 0 && req->width < 65536 && req->height < 65536) {
             rn_strvec_push(&argv, "--size");
@@ -192,8 +200,10 @@ int slurm_exec(void *vctx, const il_exec_request *req, il_exec_proc *proc, il_bu
             rn_strvec_pushf(&argv, "%d", req->height);
         }
     }
-    rn_strvec_push(&argv, "--");
-    rn_strvec_push_all(&argv, req->command);
+    if (!req->attach) {
+        rn_strvec_push(&argv, "--");
+        rn_strvec_push_all(&argv, req->command);
+    }
     /* Frames go to srun's stdin whatever the command reads. */
     if (il_exec_spawn(argv.v, NULL, false, 0, 0, true, proc, err) != 0) {
         rc = 500;

@@ -27,14 +27,16 @@ static const il_plugin_ops slurm_ops = {
     .port_connect = slurm_port_connect,
 };
 
-/* --run-pod DIR [--remove-after]: the end of every job script; --exec
- * and --connect: the node side of a session (nodeexec.c). */
+/* --run-pod DIR [--remove-after]: the end of every job script; --exec,
+ * --attach and --connect: the node side of a session (nodeexec.c). */
 static int run_pod(const char *dir, int argc, char **args)
 {
     if (argc > 0 && strcmp(args[0], "--exec") == 0)
         return slurm_node_exec(dir, argc, args);
     if (argc > 0 && strcmp(args[0], "--connect") == 0)
         return slurm_node_connect(dir, argc, args);
+    if (argc > 0 && strcmp(args[0], "--attach") == 0)
+        return slurm_node_attach(dir, argc, args);
     bool remove_after = argc > 0 && strcmp(args[0], "--remove-after") == 0;
     int rc = rn_supervise(dir, -1);
     if (remove_after)
@@ -91,7 +93,8 @@ static const il_plugin_def slurm_plugin = {
     .stop = stop,
     .ops = &slurm_ops,
     .run_pod = run_pod,
-    .run_pod_usage = "[--remove-after] | --exec CONTAINER ... -- CMD... | --connect PORT",
+    .run_pod_usage = "[--remove-after] | --exec CONTAINER ... -- CMD... | --attach CONTAINER "
+                     "| --connect PORT",
 };
 
 int main(int argc, char **argv)

@@ -12,6 +12,10 @@
  *       and served by the framework's own pump (il_exec_serve), so resize,
  *       stdin close and the exit code need nothing from srun.  The end of
  *       stdin means the plugin is gone: the command's group is killed.
+ *   --run-pod DIR --attach CONTAINER [--in-tmpdir]
+ *       kubectl attach -i: the frames from stdin go to the container's own
+ *       stdin through its supervisor (rn_attach_serve), which runs in
+ *       this job on this node.
  *   --run-pod DIR --connect PORT
  *       SLURM_CONNECTED once 127.0.0.1:PORT answered, then the raw bytes
  *       both ways until either side ends (why not, on stderr).
@@ -123,6 +127,20 @@ int slurm_node_exec(const char *dir, int argc, char **args)
     }
     rn_launch_spec_free(&ls);
     il_buf_free(&err);
+    free(pod_dir);
+    return rc;
+}
+
+int slurm_node_attach(const char *dir, int argc, char **args)
+{
+    bool in_tmpdir = argc > 2 && !strcmp(args[2], "--in-tmpdir");
+    char *pod_dir = node_dir(dir, in_tmpdir);
+    if (argc < 2 || argc > 3 || (argc == 3 && !in_tmpdir) || !pod_dir) {
+        fprintf(stderr, "usage: --run-pod DIR --attach CONTAINER [--in-tmpdir]\n");
+        free(pod_dir);
+        return 2;
+    }
+    int rc = rn_attach_serve(pod_dir, args[1], 0, 1);
     free(pod_dir);
     return rc;
 }

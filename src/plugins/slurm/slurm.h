@@ -294,6 +294,7 @@ int slurm_port_connect(void *ctx, const il_pod *pod, int port, int *fd, il_buf *
  * PORT` (args after DIR); the process's exit status. */
 int slurm_node_exec(const char *dir, int argc, char **args);
 int slurm_node_connect(const char *dir, int argc, char **args);
+int slurm_node_attach(const char *dir, int argc, char **args);
 /* What the node side writes first once it is connected. */
 #define SLURM_CONNECTED "OK\n"
 /* ---- submission through slurmrestd (rest.c) ----------------------------- */
