@@ -13,7 +13,8 @@
 # For each: RSS at idle, after the creates, after BENCH_MEMORY_CYCLES (5)
 # status cycles (one /status with every pod, what a virtual kubelet sends,
 # then 4 clients asking 1-pod statuses for 2 s), its peak (VmHWM), right
-# after the deletes and 3 s later.  Prints figures; no thresholds.
+# after the deletes and 3 s later; and the time of one /status over every pod
+# through interlink and straight to the plugin.  Prints figures; no thresholds.
 set -euo pipefail
 
 [ $# -eq 1 ] || { echo "usage: $0 BINDIR" >&2; exit 2; }
@@ -93,6 +94,19 @@ run_stack() {
     "$BIN/il-bench" status --url "$api" --pods "$dir/pods.json" --batch "$n" --concurrency 1 \
       --requests 1 --label "cycle"
   done
+  # The time of one /status over every pod, through interlink and straight
+  # to the plugin, alternating (3 calls each, p50).
+  local via direct
+  for _ in 1 2 3; do
+    "$BIN/il-bench" status --url "$api" --pods "$dir/pods.json" --batch "$n" --concurrency 1 \
+      --requests 1 --label "interlink" | tee -a "$dir/times"
+    "$BIN/il-bench" status --url "$psock" --pods "$dir/pods.json" --batch "$n" \
+      --concurrency 1 --requests 1 --label "plugin" | tee -a "$dir/times"
+  done
+  via=$(awk '$1 == "interlink" { print $8 }' "$dir/times" | sort -n | sed -n 2p)
+  direct=$(awk '$1 == "plugin" { print $8 }' "$dir/times" | sort -n | sed -n 2p)
+  printf '%s|%s|%s|%s|%s\n' "$name" "$n" "$via" "$direct" \
+    "$(cut -d' ' -f1-3 /proc/loadavg)" >>"$WORK/times"
   "$BIN/il-bench" status --url "$api" --pods "$dir/pods.json" --batch 1 --concurrency 4 \
     --duration 2 --label "1-pod"
   local cyc_a cyc_p hwm_a hwm_p
@@ -113,6 +127,7 @@ run_stack() {
 }
 
 : >"$WORK/table"
+: >"$WORK/times"
 run_stack null il-bench-plugin "" "$NPODS" --command "sleep 600"
 if [ "$NLOCAL" -gt 0 ]; then
   run_stack local interlink-local 'ContainerRuntime: "host"' "$NLOCAL" --command "sleep 600"
@@ -137,3 +152,10 @@ while IFS='|' read -r stack daemon n idle made cyc hwm del later; do
   printf '%-6s %-16s %6s %7s %8s %8s %7s %8s %9s\n' "$stack" "$daemon" "$n" "$idle" "$made" \
     "$cyc" "$hwm" "$del" "$later"
 done <"$WORK/table"
+
+echo
+echo "One /status over every pod, median of 3 calls (ms)"
+printf '%-6s %6s %10s %8s  %s\n' stack pods interlink plugin "load average"
+while IFS='|' read -r stack n via direct load; do
+  printf '%-6s %6s %10s %8s  %s\n' "$stack" "$n" "$via" "$direct" "$load"
+done <"$WORK/times"

@@ -44,12 +44,22 @@ int store_get_namespace(store *st, const char *uid, char **ns);
  * {uid: {"phase": str|null, "status": PodStatus|null}} holding the UIDs
  * (a JSON array of strings) that are known.  NULL on error. */
 json_t *store_get_statuses(store *st, json_t *uids);
+/* The same as text, without parsing: fn(ud, uid, phase, status_json) for
+ * each known pod of uids[0..n) (phase and status_json NULL when none is
+ * stored; valid during the call).  0, or -1 on error. */
+typedef void store_status_fn(void *ud, const char *uid, const char *phase,
+                             const char *status_json);
+int store_each_status(store *st, const char *const *uids, size_t n, store_status_fn *fn,
+                      void *ud);
 /* Record a pod the plugin accepted.  Returns 0 or -1. */
 int store_put_created(store *st, const char *uid, const char *ns, const char *name,
                       const char *job_id, json_t *pod);
 /* Update the statuses of known pods in one transaction; unknown UIDs are
  * skipped.  phases[i] belongs to statuses[i]. */
 int store_put_statuses(store *st, json_t *const *statuses, const char *const *phases, size_t n);
+/* The same with each status as JSON text (stored as given) for uids[i]. */
+int store_put_status_texts(store *st, const char *const *uids, const char *const *texts,
+                           const char *const *phases, size_t n);
 int store_forget_status(store *st, const char *uid);
 /* Forget the pod and its pending delete (one transaction).  0 or -1. */
 int store_delete(store *st, const char *uid);

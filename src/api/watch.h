@@ -31,6 +31,12 @@ void watch_hub_free(watch_hub *h);
 /* Record that pods[i] (JSON pods, borrowed) now has phase phases[i]; wakes
  * every waiting watcher.  Called after the statuses were stored. */
 void watch_record(watch_hub *h, json_t *const *pods, const char *const *phases, size_t n);
+/* The same from the pods' UID, namespace and name (NULL when the pod did
+ * not give one) and new phase. */
+typedef struct watch_pod {
+    const char *uid, *ns, *name, *phase;
+} watch_pod;
+void watch_record_pods(watch_hub *h, const watch_pod *pods, size_t n);
 
 /* For the refresher: wait period_ms (less when stopping), then whether
  * somebody watches now or did within the last few seconds: 1 or 0; -1 once

@@ -267,6 +267,15 @@ void il_respond_json(il_request *req, int status, json_t *json)
     finish(req, resp, status, "application/json");
 }
 
+void il_respond_json_buf(il_request *req, int status, il_buf *b)
+{
+    size_t len = b->len;
+    char *text = il_buf_steal(b);
+    struct MHD_Response *resp =
+        MHD_create_response_from_buffer(len, text, MHD_RESPMEM_MUST_FREE);
+    finish(req, resp, status, "application/json");
+}
+
 void il_respond_error(il_request *req, int status, const char *fmt, ...)
 {
     va_list ap;

@@ -132,6 +132,9 @@ void il_respond_text(il_request *req, int status, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 /* Serialize json (reference stolen) as application/json. */
 void il_respond_json(il_request *req, int status, json_t *json);
+/* JSON already serialized, as application/json: the buffer's text is
+ * handed to the server without a copy (b is empty after). */
+void il_respond_json_buf(il_request *req, int status, il_buf *b);
 /* An error: text body "message\n", logged with method, path and session. */
 void il_respond_error(il_request *req, int status, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));

@@ -188,6 +188,58 @@ static void test_statuses(void **state)
         json_decref(sts[i]);
 }
 
+typedef struct seen_rows {
+    int n;
+    char uid[4][64], phase[4][32], text[4][256];
+    bool null_phase[4], null_text[4];
+} seen_rows;
+
+static void collect_row(void *ud, const char *uid, const char *phase, const char *text)
+{
+    seen_rows *r = ud;
+    assert_true(r->n < 4);
+    snprintf(r->uid[r->n], sizeof r->uid[0], "%s", uid);
+    snprintf(r->phase[r->n], sizeof r->phase[0], "%s", phase ? phase : "");
+    snprintf(r->text[r->n], sizeof r->text[0], "%s", text ? text : "");
+    r->null_phase[r->n] = !phase;
+    r->null_text[r->n] = !text;
+    r->n++;
+}
+
+/* Statuses as text: stored as given, read back without parsing; unknown
+ * UIDs are skipped on both ways; a forgotten status reads as NULLs. */
+static void test_status_texts(void **state)
+{
+    fixture *f = *state;
+    put(f->st, UID_A, "ns1", "alpha", "1");
+    put(f->st, UID_B, "ns1", "beta", "2");
+    const char *uids[3] = {UID_A, UID_X, UID_B};
+    const char *texts[3] = {"{\"UID\":\"" UID_A "\",\"x\":1}", "{}", "{\"UID\":\"b\"}"};
+    const char *phases[3] = {"Running", "Failed", "Succeeded"};
+    assert_int_equal(store_put_status_texts(f->st, uids, texts, phases, 3), 0);
+    assert_int_equal(store_count(f->st), 2);
+
+    seen_rows r = {0};
+    assert_int_equal(store_each_status(f->st, uids, 3, collect_row, &r), 0);
+    assert_int_equal(r.n, 2);
+    for (int i = 0; i < 2; i++) {
+        bool a = strcmp(r.uid[i], UID_A) == 0;
+        assert_true(a || strcmp(r.uid[i], UID_B) == 0);
+        assert_string_equal(r.phase[i], a ? "Running" : "Succeeded");
+        assert_string_equal(r.text[i], a ? texts[0] : texts[2]);
+    }
+
+    assert_int_equal(store_forget_status(f->st, UID_A), 0);
+    r = (seen_rows){0};
+    assert_int_equal(store_each_status(f->st, uids, 1, collect_row, &r), 0);
+    assert_int_equal(r.n, 1);
+    assert_true(r.null_phase[0] && r.null_text[0]);
+
+    r = (seen_rows){0};
+    assert_int_equal(store_each_status(f->st, uids, 0, collect_row, &r), 0);
+    assert_int_equal(r.n, 0);
+}
+
 /* One transaction: a failing update in the middle rolls back the ones
  * before it.  A NULL phase violates nothing, so the failure is made by a
  * trigger refusing one UID. */
@@ -495,6 +547,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_put_get, setup, teardown),
         cmocka_unit_test_setup_teardown(test_statuses, setup, teardown),
         cmocka_unit_test_setup_teardown(test_statuses_one_transaction, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_status_texts, setup, teardown),
         cmocka_unit_test_setup_teardown(test_delete, setup, teardown),
         cmocka_unit_test_setup_teardown(test_list, setup, teardown),
         cmocka_unit_test_setup_teardown(test_list_unfinished, setup, teardown),
