@@ -345,6 +345,33 @@ json_t *status_refresh(api *a, il_request *req, json_t *pods, bool strict)
     return result;
 }
 
+static void add_stored_pod(void *b, const char *uid, const char *phase, const char *text)
+{
+    (void)uid;
+    (void)phase;
+    json_t *pod = text ? json_loads(text, 0, NULL) : NULL;
+    if (json_is_object(pod) && pod_uid(pod)) {
+        char *copy = il_xstrdup(text);   /* text is the store's, valid during the call */
+        batch_add(b, pod, copy, strlen(copy), copy);
+    }
+    json_decref(pod);
+}
+
+bool status_refresh_unfinished(api *a)
+{
+    status_batch b;
+    batch_init(&b);
+    bool asked = false;
+    if (store_each_unfinished(a->store, add_stored_pod, &b) == 0 && b.n > 0) {
+        il_buf out = IL_BUF_INIT;
+        batch_refresh(a, NULL, &b, false, &out);
+        il_buf_free(&out);
+        asked = true;
+    }
+    batch_free(&b);
+    return asked;
+}
+
 /* One element of a /status body: a pod object with metadata.uid, of a
  * namespace the caller may act on (tenants.c), into the batch.  False
  * after answering the caller. */

@@ -452,11 +452,26 @@ int store_list(store *st, const char *ns, store_pod **out, size_t *n)
         : "SELECT " POD_COLUMNS " FROM pods ORDER BY created_at, name", ns, out, n);
 }
 
-int store_list_unfinished(store *st, store_pod **out, size_t *n)
+int store_each_unfinished(store *st, store_row_fn *fn, void *ud)
 {
-    return list_rows(st, "SELECT " POD_COLUMNS " FROM pods WHERE phase IS NULL"
-                         " OR phase NOT IN ('Succeeded', 'Failed') ORDER BY created_at, name",
-                     NULL, out, n);
+    pthread_mutex_lock(&st->mu);
+    sqlite3_stmt *stmt = prepare(st, "SELECT uid, phase, pod_json FROM pods WHERE phase IS NULL"
+                                     " OR phase NOT IN ('Succeeded', 'Failed')"
+                                     " ORDER BY created_at, name");
+    int rc = -1;
+    if (stmt) {
+        int step;
+        while ((step = sqlite3_step(stmt)) == SQLITE_ROW)
+            fn(ud, (const char *)sqlite3_column_text(stmt, 0),
+               (const char *)sqlite3_column_text(stmt, 1),
+               (const char *)sqlite3_column_text(stmt, 2));
+        rc = step == SQLITE_DONE ? 0 : -1;
+        if (rc != 0)
+            il_error("sqlite: %s", sqlite3_errmsg(st->db));
+        sqlite3_finalize(stmt);
+    }
+    pthread_mutex_unlock(&st->mu);
+    return rc;
 }
 
 long long store_count(store *st)

@@ -73,8 +73,11 @@ void store_pending_deletes_free(store_pending_delete *p, size_t n);
 /* Every pod, oldest first, optionally only one namespace (NULL = all). */
 int store_list(store *st, const char *ns, store_pod **out, size_t *n);
 /* Every pod whose stored phase is not final (none yet, Pending, Running):
- * the ones a status refresh must ask the plugin about. */
-int store_list_unfinished(store *st, store_pod **out, size_t *n);
+ * the ones a status refresh must ask the plugin about.  fn(ud, uid, phase,
+ * pod_json) for each, oldest first, unparsed (phase NULL when none; valid
+ * during the call; fn must not call the store).  0 or -1. */
+typedef void store_row_fn(void *ud, const char *uid, const char *phase, const char *pod_json);
+int store_each_unfinished(store *st, store_row_fn *fn, void *ud);
 long long store_count(store *st);
 
 void store_pod_free(store_pod *p);

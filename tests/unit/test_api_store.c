@@ -190,7 +190,7 @@ static void test_statuses(void **state)
 
 typedef struct seen_rows {
     int n;
-    char uid[4][64], phase[4][32], text[4][256];
+    char uid[4][64], phase[4][32], text[4][2048];
     bool null_phase[4], null_text[4];
 } seen_rows;
 
@@ -324,15 +324,19 @@ static void test_list_unfinished(void **state)
     for (int i = 1; i < 5; i++)
         sts[i - 1] = status_json(uids[i], phases[i]);
     assert_int_equal(store_put_statuses(f->st, sts, phases + 1, 4), 0);
-    store_pod *pods;
-    size_t n;
-    assert_int_equal(store_list_unfinished(f->st, &pods, &n), 0);
-    assert_int_equal(n, 3);
-    assert_string_equal(pods[0].name, "a-none");
-    assert_string_equal(pods[1].name, "b-pending");
-    assert_string_equal(pods[2].name, "c-running");
-    assert_string_equal(pods[2].phase, "Running");
-    store_pods_free(pods, n);
+    seen_rows r = {0};
+    assert_int_equal(store_each_unfinished(f->st, collect_row, &r), 0);
+    assert_int_equal(r.n, 3);
+    assert_string_equal(r.uid[0], UID_A);
+    assert_true(r.null_phase[0]);
+    assert_string_equal(r.uid[1], UID_B);
+    assert_string_equal(r.phase[1], "Pending");
+    assert_string_equal(r.uid[2], UID_C);
+    assert_string_equal(r.phase[2], "Running");
+    json_t *pod = json_loads(r.text[2], 0, NULL);   /* the pod as created */
+    assert_string_equal(json_string_value(json_object_get(json_object_get(pod, "metadata"),
+                                                          "name")), "c-running");
+    json_decref(pod);
     for (int i = 0; i < 4; i++)
         json_decref(sts[i]);
 }
@@ -517,8 +521,17 @@ static void *writer(void *p)
     return NULL;
 }
 
+static void count_running(void *ud, const char *uid, const char *phase, const char *pod_json)
+{
+    (void)uid;
+    assert_non_null(pod_json);
+    assert_string_equal(phase, "Running");
+    (*(long long *)ud)++;
+}
+
 static void test_concurrent_writers(void **state)
 {
+    long long running = 0;
     fixture *f = *state;
     pthread_t th[WRITERS];
     writer_arg args[WRITERS];
@@ -532,13 +545,8 @@ static void test_concurrent_writers(void **state)
     }
     long long want = WRITERS * (PER_WRITER - PER_WRITER / 5);
     assert_int_equal(store_count(f->st), want);
-    store_pod *pods;
-    size_t n;
-    assert_int_equal(store_list_unfinished(f->st, &pods, &n), 0);
-    assert_int_equal(n, (size_t)want);
-    for (size_t i = 0; i < n; i++)
-        assert_string_equal(pods[i].phase, "Running");
-    store_pods_free(pods, n);
+    assert_int_equal(store_each_unfinished(f->st, count_running, &running), 0);
+    assert_int_equal(running, want);
 }
 
 int main(void)
