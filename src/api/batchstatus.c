@@ -173,9 +173,12 @@ static int take_fresh(status_batch *b, const char *text, size_t len, char *err, 
     status_pod *p = batch_find(b, json_string_value(json_object_get(st, "UID")));
     if (p) {   /* a status without a UID, or of a pod not asked about, is dropped */
         free(p->fresh);
-        /* The same serialization as the stored text: equal text, equal status. */
-        p->fresh = json_dumps(st, JSON_COMPACT);
-        p->fresh_phase = il_pod_phase_json(st, p->policy);
+        /* The same serialization as the stored text: equal text, equal
+         * status.  Our plugins send exactly that, so a steady status is
+         * recognized without serializing it again. */
+        bool same = p->stored && strlen(p->stored) == len && memcmp(p->stored, text, len) == 0;
+        p->fresh = same ? il_xstrdup(p->stored) : json_dumps(st, JSON_COMPACT);
+        p->fresh_phase = same ? p->phase : il_pod_phase_json(st, p->policy);
     }
     json_decref(st);
     return 0;
@@ -402,14 +405,8 @@ static bool add_requested_pod(api *a, il_request *req, status_batch *b, const ch
 static bool read_request(api *a, il_request *req, status_batch *b)
 {
     il_json_split s;
-    if (il_request_body_len(req) == 0 ||
-        il_json_split_begin(&s, il_request_body(req), il_request_body_len(req)) != 0) {
-        json_t *other = il_request_json(req);   /* answers 400 if not JSON at all */
-        if (other)
-            il_respond_error(req, 400, "invalid status request: expected a JSON array of pods");
-        json_decref(other);
+    if (!il_request_split_array(req, &s, "invalid status request: expected a JSON array of pods"))
         return false;
-    }
     const char *elem;
     size_t len;
     char err[256];

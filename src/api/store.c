@@ -173,7 +173,21 @@ int store_get_namespace(store *st, const char *uid, char **ns)
     return found;
 }
 
-int store_each_status(store *st, const char *const *uids, size_t n, store_status_fn *fn,
+/* Step stmt to its end, passing each row's first three columns as text to
+ * fn.  0, or -1 on error. */
+static int each_row(store *st, sqlite3_stmt *stmt, store_row_fn *fn, void *ud)
+{
+    int step;
+    while ((step = sqlite3_step(stmt)) == SQLITE_ROW)
+        fn(ud, (const char *)sqlite3_column_text(stmt, 0),
+           (const char *)sqlite3_column_text(stmt, 1), (const char *)sqlite3_column_text(stmt, 2));
+    if (step == SQLITE_DONE)
+        return 0;
+    il_error("sqlite: %s", sqlite3_errmsg(st->db));
+    return -1;
+}
+
+int store_each_status(store *st, const char *const *uids, size_t n, store_row_fn *fn,
                       void *ud)
 {
     json_t *list = json_array();
@@ -189,14 +203,7 @@ int store_each_status(store *st, const char *const *uids, size_t n, store_status
     sqlite3_stmt *stmt = st->get_statuses;
     if (stmt && uid_list) {
         sqlite3_bind_text(stmt, 1, uid_list, -1, SQLITE_STATIC);
-        int step;
-        while ((step = sqlite3_step(stmt)) == SQLITE_ROW)
-            fn(ud, (const char *)sqlite3_column_text(stmt, 0),
-               (const char *)sqlite3_column_text(stmt, 1),
-               (const char *)sqlite3_column_text(stmt, 2));
-        rc = step == SQLITE_DONE ? 0 : -1;
-        if (rc != 0)
-            il_error("sqlite: %s", sqlite3_errmsg(st->db));
+        rc = each_row(st, stmt, fn, ud);
         sqlite3_reset(stmt);
         sqlite3_clear_bindings(stmt);   /* uid_list is freed below */
     }
@@ -458,18 +465,8 @@ int store_each_unfinished(store *st, store_row_fn *fn, void *ud)
     sqlite3_stmt *stmt = prepare(st, "SELECT uid, phase, pod_json FROM pods WHERE phase IS NULL"
                                      " OR phase NOT IN ('Succeeded', 'Failed')"
                                      " ORDER BY created_at, name");
-    int rc = -1;
-    if (stmt) {
-        int step;
-        while ((step = sqlite3_step(stmt)) == SQLITE_ROW)
-            fn(ud, (const char *)sqlite3_column_text(stmt, 0),
-               (const char *)sqlite3_column_text(stmt, 1),
-               (const char *)sqlite3_column_text(stmt, 2));
-        rc = step == SQLITE_DONE ? 0 : -1;
-        if (rc != 0)
-            il_error("sqlite: %s", sqlite3_errmsg(st->db));
-        sqlite3_finalize(stmt);
-    }
+    int rc = stmt ? each_row(st, stmt, fn, ud) : -1;
+    sqlite3_finalize(stmt);
     pthread_mutex_unlock(&st->mu);
     return rc;
 }

@@ -44,12 +44,13 @@ int store_get_namespace(store *st, const char *uid, char **ns);
  * {uid: {"phase": str|null, "status": PodStatus|null}} holding the UIDs
  * (a JSON array of strings) that are known.  NULL on error. */
 json_t *store_get_statuses(store *st, json_t *uids);
-/* The same as text, without parsing: fn(ud, uid, phase, status_json) for
- * each known pod of uids[0..n) (phase and status_json NULL when none is
- * stored; valid during the call).  0, or -1 on error. */
-typedef void store_status_fn(void *ud, const char *uid, const char *phase,
-                             const char *status_json);
-int store_each_status(store *st, const char *const *uids, size_t n, store_status_fn *fn,
+/* A row as text, without parsing: its pod's UID, stored phase (NULL when
+ * none) and JSON (the status, or the pod); valid during the call, in which
+ * fn must not call the store. */
+typedef void store_row_fn(void *ud, const char *uid, const char *phase, const char *json);
+/* The same as text: fn(ud, uid, phase, status_json) for each known pod of
+ * uids[0..n) (status_json NULL when none is stored).  0, or -1 on error. */
+int store_each_status(store *st, const char *const *uids, size_t n, store_row_fn *fn,
                       void *ud);
 /* Record a pod the plugin accepted.  Returns 0 or -1. */
 int store_put_created(store *st, const char *uid, const char *ns, const char *name,
@@ -74,9 +75,7 @@ void store_pending_deletes_free(store_pending_delete *p, size_t n);
 int store_list(store *st, const char *ns, store_pod **out, size_t *n);
 /* Every pod whose stored phase is not final (none yet, Pending, Running):
  * the ones a status refresh must ask the plugin about.  fn(ud, uid, phase,
- * pod_json) for each, oldest first, unparsed (phase NULL when none; valid
- * during the call; fn must not call the store).  0 or -1. */
-typedef void store_row_fn(void *ud, const char *uid, const char *phase, const char *pod_json);
+ * pod_json) for each, oldest first.  0 or -1. */
 int store_each_unfinished(store *st, store_row_fn *fn, void *ud);
 long long store_count(store *st);
 

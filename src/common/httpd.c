@@ -561,6 +561,17 @@ json_t *il_request_json(il_request *req)
     return json;
 }
 
+bool il_request_split_array(il_request *req, il_json_split *s, const char *what)
+{
+    if (req->body.len > 0 && il_json_split_begin(s, req->body.data, req->body.len) == 0)
+        return true;
+    json_t *other = il_request_json(req);   /* answers 400 if not JSON at all */
+    if (other)
+        il_respond_error(req, 400, "%s", what);
+    json_decref(other);
+    return false;
+}
+
 /* ---- dispatch ------------------------------------------------------------ */
 
 static il_request *request_new(il_httpd *srv, struct MHD_Connection *conn, const char *method,

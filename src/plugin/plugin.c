@@ -130,14 +130,8 @@ static void count_phases(const il_pod *pods, const il_pod_status *statuses, size
 static ssize_t read_pods(il_request *req, il_pod **out)
 {
     il_json_split s;
-    if (il_request_body_len(req) == 0 ||
-        il_json_split_begin(&s, il_request_body(req), il_request_body_len(req)) != 0) {
-        json_t *other = il_request_json(req);   /* answers 400 if not JSON at all */
-        if (other)
-            il_respond_error(req, 400, "invalid status request: expected a JSON array of pods");
-        json_decref(other);
+    if (!il_request_split_array(req, &s, "invalid status request: expected a JSON array of pods"))
         return -1;
-    }
     il_pod *pods = NULL;
     size_t n = 0, cap = 0;
     const char *elem;
