@@ -125,19 +125,6 @@ void watch_record_pods(watch_hub *h, const watch_pod *pods, size_t n)
     pthread_mutex_unlock(&h->mu);
 }
 
-void watch_record(watch_hub *h, json_t *const *pods, const char *const *phases, size_t n)
-{
-    watch_pod *wp = il_xcalloc(n + 1, sizeof(*wp));
-    for (size_t i = 0; i < n; i++) {
-        json_t *meta = json_object_get(pods[i], "metadata");
-        wp[i] = (watch_pod){json_string_value(json_object_get(meta, "uid")),
-                            json_string_value(json_object_get(meta, "namespace")),
-                            json_string_value(json_object_get(meta, "name")), phases[i]};
-    }
-    watch_record_pods(h, wp, n);
-    free(wp);
-}
-
 /* Under h->mu: the journal holds every change after since. */
 static bool since_known(const watch_hub *h, uint64_t since)
 {

@@ -28,11 +28,9 @@ watch_hub *watch_hub_new(int64_t max_watchers);
 /* After watch_stop and il_httpd_stop (no reader may still hold it). */
 void watch_hub_free(watch_hub *h);
 
-/* Record that pods[i] (JSON pods, borrowed) now has phase phases[i]; wakes
- * every waiting watcher.  Called after the statuses were stored. */
-void watch_record(watch_hub *h, json_t *const *pods, const char *const *phases, size_t n);
-/* The same from the pods' UID, namespace and name (NULL when the pod did
- * not give one) and new phase. */
+/* Record that pods[i] (its UID, namespace and name, NULL when the pod did
+ * not give one) now has phase pods[i].phase; wakes every waiting watcher.
+ * Called after the statuses were stored. */
 typedef struct watch_pod {
     const char *uid, *ns, *name, *phase;
 } watch_pod;
