@@ -212,29 +212,6 @@ int store_each_status(store *st, const char *const *uids, size_t n, store_row_fn
     return rc;
 }
 
-static void add_status(void *known, const char *uid, const char *phase, const char *text)
-{
-    json_t *status = text ? json_loads(text, JSON_DECODE_ANY, NULL) : NULL;
-    json_object_set_new(known, uid, json_pack("{s:o, s:o}", "phase",
-                                              phase ? json_string(phase) : json_null(),
-                                              "status", status ? status : json_null()));
-}
-
-json_t *store_get_statuses(store *st, json_t *uids)
-{
-    size_t n = json_array_size(uids);
-    const char **list = il_xcalloc(n + 1, sizeof(*list));
-    for (size_t i = 0; i < n; i++)
-        list[i] = json_string_value(json_array_get(uids, i));
-    json_t *known = json_object();
-    if (store_each_status(st, list, n, add_status, known) != 0) {
-        json_decref(known);
-        known = NULL;
-    }
-    free(list);
-    return known;
-}
-
 int store_put_created(store *st, const char *uid, const char *ns, const char *name,
                       const char *job_id, json_t *pod)
 {

@@ -40,16 +40,13 @@ void store_close(store *st);
 int store_get(store *st, const char *uid, store_pod *out);
 /* The namespace a pod was created in (*ns malloc'd): 1 found, 0 not, -1 error. */
 int store_get_namespace(store *st, const char *uid, char **ns);
-/* The stored phase and status of many pods in one query: a new object
- * {uid: {"phase": str|null, "status": PodStatus|null}} holding the UIDs
- * (a JSON array of strings) that are known.  NULL on error. */
-json_t *store_get_statuses(store *st, json_t *uids);
 /* A row as text, without parsing: its pod's UID, stored phase (NULL when
  * none) and JSON (the status, or the pod); valid during the call, in which
  * fn must not call the store. */
 typedef void store_row_fn(void *ud, const char *uid, const char *phase, const char *json);
-/* The same as text: fn(ud, uid, phase, status_json) for each known pod of
- * uids[0..n) (status_json NULL when none is stored).  0, or -1 on error. */
+/* The stored phase and status of many pods in one query: fn(ud, uid,
+ * phase, status_json) for each known pod of uids[0..n) (status_json NULL
+ * when none is stored).  0, or -1 on error. */
 int store_each_status(store *st, const char *const *uids, size_t n, store_row_fn *fn,
                       void *ud);
 /* Record a pod the plugin accepted.  Returns 0 or -1. */
