@@ -13,7 +13,8 @@
 # For each: RSS at idle, after the creates, after BENCH_MEMORY_CYCLES (5)
 # status cycles (one /status with every pod, what a virtual kubelet sends,
 # then 4 clients asking 1-pod statuses for 2 s), its peak (VmHWM), right
-# after the deletes and 3 s later.  Prints figures; no thresholds.
+# after the deletes and 3 s later; and the time of one /status over every pod
+# through interlink and straight to the plugin.  Prints figures; no thresholds.
 set -euo pipefail
 
 [ $# -eq 1 ] || { echo "usage: $0 BINDIR" >&2; exit 2; }
@@ -55,6 +56,11 @@ wait_socket() {   # wait until something answers HTTP on the unix socket $1
   return 1
 }
 
+TICK=$(getconf CLK_TCK)
+cpu_ms() {   # user + system CPU of PID so far, in ms
+  awk -v t="$TICK" '{ printf "%d", ($14 + $15) * 1000 / t }' "/proc/$1/stat"
+}
+
 rss_mb() {   # rss_mb PID [VmRSS|VmHWM]
   awk -v k="${2:-VmRSS}:" '$1 == k { printf "%.1f", $2 / 1024 }' "/proc/$1/status"
 }
@@ -93,6 +99,24 @@ run_stack() {
     "$BIN/il-bench" status --url "$api" --pods "$dir/pods.json" --batch "$n" --concurrency 1 \
       --requests 1 --label "cycle"
   done
+  # The time of one /status over every pod, through interlink and straight
+  # to the plugin, alternating (3 calls each, p50), and the CPU the daemons
+  # spent on it (which the machine's load does not change).
+  local via direct cpu_a=0 cpu_pa=0 cpu_p=0 a0 p0
+  for _ in 1 2 3; do
+    a0=$(cpu_ms "$apid") p0=$(cpu_ms "$ppid")
+    "$BIN/il-bench" status --url "$api" --pods "$dir/pods.json" --batch "$n" --concurrency 1 \
+      --requests 1 --label "interlink" | tee -a "$dir/times"
+    cpu_a=$((cpu_a + $(cpu_ms "$apid") - a0)) cpu_pa=$((cpu_pa + $(cpu_ms "$ppid") - p0))
+    p0=$(cpu_ms "$ppid")
+    "$BIN/il-bench" status --url "$psock" --pods "$dir/pods.json" --batch "$n" \
+      --concurrency 1 --requests 1 --label "plugin" | tee -a "$dir/times"
+    cpu_p=$((cpu_p + $(cpu_ms "$ppid") - p0))
+  done
+  via=$(awk '$1 == "interlink" { print $8 }' "$dir/times" | sort -n | sed -n 2p)
+  direct=$(awk '$1 == "plugin" { print $8 }' "$dir/times" | sort -n | sed -n 2p)
+  printf '%s|%s|%s|%s|%s|%s|%s|%s\n' "$name" "$n" "$via" "$direct" $((cpu_a / 3)) \
+    $((cpu_pa / 3)) $((cpu_p / 3)) "$(cut -d' ' -f1-3 /proc/loadavg)" >>"$WORK/times"
   "$BIN/il-bench" status --url "$api" --pods "$dir/pods.json" --batch 1 --concurrency 4 \
     --duration 2 --label "1-pod"
   local cyc_a cyc_p hwm_a hwm_p
@@ -113,6 +137,7 @@ run_stack() {
 }
 
 : >"$WORK/table"
+: >"$WORK/times"
 run_stack null il-bench-plugin "" "$NPODS" --command "sleep 600"
 if [ "$NLOCAL" -gt 0 ]; then
   run_stack local interlink-local 'ContainerRuntime: "host"' "$NLOCAL" --command "sleep 600"
@@ -137,3 +162,14 @@ while IFS='|' read -r stack daemon n idle made cyc hwm del later; do
   printf '%-6s %-16s %6s %7s %8s %8s %7s %8s %9s\n' "$stack" "$daemon" "$n" "$idle" "$made" \
     "$cyc" "$hwm" "$del" "$later"
 done <"$WORK/table"
+
+echo
+echo "One /status over every pod: time (median of 3 calls) and CPU per call, in ms"
+printf '%-6s %6s %10s %8s %10s %12s %11s  %s\n' stack pods interlink plugin "cpu:api" \
+  "cpu:plugin*" "cpu:plugin" "load average"
+while IFS='|' read -r stack n via direct ca cpa cp load; do
+  printf '%-6s %6s %10s %8s %10s %12s %11s  %s\n' "$stack" "$n" "$via" "$direct" "$ca" "$cpa" \
+    "$cp" "$load"
+done <"$WORK/times"
+echo "(time: through interlink / straight to the plugin; cpu:api: interlink's per call through"
+echo " it, cpu:plugin*: the plugin's in those calls, cpu:plugin: the plugin's called directly)"

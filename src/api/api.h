@@ -102,5 +102,8 @@ void handle_session(il_request *req, void *api);
  * Changed statuses are stored and told to watchers (watch.c).  req is NULL
  * for interlink's own refreshes (then strict must be false). */
 json_t *status_refresh(api *a, il_request *req, json_t *pods, bool strict);
+/* The same for every pod whose stored phase is not final, read from the
+ * store one at a time (the refresher, refresher.c).  True if it asked. */
+bool status_refresh_unfinished(api *a);
 
 #endif

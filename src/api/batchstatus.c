@@ -5,10 +5,12 @@
  * the rest go to the plugin together, and its answers are stored in one
  * transaction.  (Upstream's VK asked one pod per call and interLink kept a
  * memory-only cache that its own /updateCache could not clear.) */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "api.h"
+#include "jsonsplit.h"
 #include "log.h"
 #include "metrics.h"
 #include "pod.h"
@@ -27,62 +29,236 @@ static const char *pod_restart_policy(json_t *pod)
     return json_string_value(json_object_get(json_object_get(pod, "spec"), "restartPolicy"));
 }
 
-/* One plugin call for pods; returns {uid: PodStatus} or NULL, and res says
- * why: no response (status 0), an error status, or a 200 whose body is not
- * a list of statuses (res->error describes it). */
-static json_t *ask_plugin(api *a, il_request *req, json_t *pods, il_http_result *res)
+/* ---- a batch: what a refresh needs of each pod --------------------------------
+ *
+ * Whole jansson trees of 10,000 pods, their stored statuses and the
+ * plugin's answer were tens of megabytes at once (about 13 bytes of heap
+ * per byte of JSON).  A batch keeps per pod only its names and the text of
+ * its JSON: pods are parsed one at a time, forwarded to the plugin as
+ * received, and statuses are stored, compared and answered as text. */
+
+typedef struct status_pod {
+    char *uid;
+    char *ns, *name;          /* as the pod gave them (NULL: absent), for watchers */
+    char *policy;             /* spec.restartPolicy, or NULL */
+    const char *text;         /* the pod's JSON: in the request body, or owned */
+    size_t len;
+    char *owned;
+    size_t first;             /* index of the first pod with this UID; the rest
+                               * below is kept on that one only */
+    bool known;               /* interlink has the pod (a stored row) */
+    char *phase;              /* stored phase and status (JSON text), or NULL */
+    char *stored;
+    char *fresh;              /* the plugin's status now, and its phase */
+    const char *fresh_phase;
+    char *answer;             /* the status for the caller, or NULL */
+} status_pod;
+
+typedef struct status_batch {
+    status_pod *pods;
+    size_t n, cap;
+    json_t *index;            /* uid -> index of its first pod */
+} status_batch;
+
+static void batch_init(status_batch *b)
 {
-    char *text = json_dumps(pods, JSON_COMPACT);
-    int rc = relay_call(a, req, "GET", "/status", text, strlen(text), res);
-    free(text);
-    if (rc != 0 || res->status != 200)
-        return NULL;
-    json_error_t jerr;
-    json_t *answer = json_loadb(res->body.data, res->body.len, JSON_DECODE_ANY, &jerr);
-    if (!json_is_array(answer) && !json_is_null(answer)) {
-        snprintf(res->error, sizeof(res->error), "plugin answered /status with %s: %s",
-                 answer ? "a non-array" : "invalid JSON", answer ? "" : jerr.text);
-        json_decref(answer);
-        return NULL;
-    }
-    json_t *by_uid = json_object();
-    size_t i;
-    json_t *st;
-    json_array_foreach(answer, i, st) {
-        const char *uid = json_string_value(json_object_get(st, "UID"));
-        if (uid)
-            json_object_set(by_uid, uid, st);
-    }
-    json_decref(answer);
-    return by_uid;
+    *b = (status_batch){.index = json_object()};
 }
 
-/* Persist what the plugin said that differs from what is stored, with the
+static void batch_free(status_batch *b)
+{
+    for (size_t i = 0; i < b->n; i++) {
+        status_pod *p = &b->pods[i];
+        free(p->uid);
+        free(p->ns);
+        free(p->name);
+        free(p->policy);
+        free(p->owned);
+        free(p->phase);
+        free(p->stored);
+        free(p->fresh);
+        free(p->answer);
+    }
+    free(b->pods);
+    json_decref(b->index);
+}
+
+/* Add pod (parsed, borrowed) whose JSON is text[0..len); owned: text is
+ * malloc'd and now the batch's. */
+static void batch_add(status_batch *b, json_t *pod, const char *text, size_t len, char *owned)
+{
+    if (b->n == b->cap) {
+        b->cap = b->cap ? b->cap * 2 : 64;
+        b->pods = il_xrealloc(b->pods, b->cap * sizeof(*b->pods));
+    }
+    json_t *meta = json_object_get(pod, "metadata");
+    status_pod *p = &b->pods[b->n];
+    *p = (status_pod){.uid = il_xstrdup(pod_uid(pod)),
+                      .ns = il_xstrdup(json_string_value(json_object_get(meta, "namespace"))),
+                      .name = il_xstrdup(json_string_value(json_object_get(meta, "name"))),
+                      .policy = il_xstrdup(pod_restart_policy(pod)),
+                      .text = text, .len = len, .owned = owned, .first = b->n};
+    json_t *seen = json_object_get(b->index, p->uid);
+    if (seen)
+        p->first = (size_t)json_integer_value(seen);
+    else
+        json_object_set_new(b->index, p->uid, json_integer((json_int_t)b->n));
+    b->n++;
+}
+
+/* The first pod with uid, or NULL. */
+static status_pod *batch_find(status_batch *b, const char *uid)
+{
+    json_t *i = uid ? json_object_get(b->index, uid) : NULL;
+    return i ? &b->pods[json_integer_value(i)] : NULL;
+}
+
+static void add_stored_row(void *ud, const char *uid, const char *phase, const char *text)
+{
+    status_pod *p = batch_find(ud, uid);
+    if (!p)
+        return;
+    p->known = true;
+    p->phase = il_xstrdup(phase);
+    p->stored = il_xstrdup(text);
+}
+
+/* The stored phase and status of every pod: 0 or -1. */
+static int batch_load_stored(api *a, status_batch *b)
+{
+    const char **uids = il_xcalloc(b->n + 1, sizeof(*uids));
+    size_t n = 0;
+    for (size_t i = 0; i < b->n; i++)
+        if (b->pods[i].first == i)
+            uids[n++] = b->pods[i].uid;
+    int rc = store_each_status(a->store, uids, n, add_stored_row, b);
+    free(uids);
+    return rc;
+}
+
+static bool is_object_text(const char *text)
+{
+    return text && text[0] == '{';
+}
+
+/* Pods whose stored status is terminal (it cannot change) are answered
+ * from the store; the JSON array of the others, for the plugin, in body
+ * (empty when there are none). */
+static void split_by_finality(status_batch *b, il_buf *body)
+{
+    for (size_t i = 0; i < b->n; i++) {
+        status_pod *first = &b->pods[b->pods[i].first];
+        if (first->phase && il_phase_is_terminal(first->phase) &&
+            is_object_text(first->stored)) {
+            if (!first->answer)
+                first->answer = il_xstrdup(first->stored);
+        } else {
+            il_json_join_add(body, b->pods[i].text, b->pods[i].len);
+        }
+    }
+    if (body->len)
+        il_json_join_end(body);
+}
+
+/* One status of the plugin's answer (text[0..len)) onto its pod.  -1 with
+ * why in err when it is not JSON. */
+static int take_fresh(status_batch *b, const char *text, size_t len, char *err, size_t errlen)
+{
+    json_error_t jerr;
+    json_t *st = json_loadb(text, len, JSON_DECODE_ANY, &jerr);
+    if (!st) {
+        snprintf(err, errlen, "plugin answered /status with invalid JSON: %s", jerr.text);
+        return -1;
+    }
+    status_pod *p = batch_find(b, json_string_value(json_object_get(st, "UID")));
+    if (p) {   /* a status without a UID, or of a pod not asked about, is dropped */
+        free(p->fresh);
+        /* The same serialization as the stored text: equal text, equal
+         * status.  Our plugins send exactly that, so a steady status is
+         * recognized without serializing it again. */
+        bool same = p->stored && strlen(p->stored) == len && memcmp(p->stored, text, len) == 0;
+        p->fresh = same ? il_xstrdup(p->stored) : json_dumps(st, JSON_COMPACT);
+        p->fresh_phase = same ? p->phase : il_pod_phase_json(st, p->policy);
+    }
+    json_decref(st);
+    return 0;
+}
+
+/* The plugin's answer, one status at a time; 0, or -1 with why in err
+ * (then no pod has a fresh status). */
+static int take_answer(status_batch *b, const il_buf *answer, char *err, size_t errlen)
+{
+    il_json_split s;
+    if (il_json_split_begin(&s, answer->data, answer->len) != 0) {
+        json_error_t jerr;
+        json_t *other = json_loadb(answer->data, answer->len, JSON_DECODE_ANY, &jerr);
+        bool null = json_is_null(other);   /* upstream plugins answer null for none */
+        if (!null)
+            snprintf(err, errlen, "plugin answered /status with %s%s",
+                     other ? "a non-array" : "invalid JSON: ", other ? "" : jerr.text);
+        json_decref(other);
+        return null ? 0 : -1;
+    }
+    const char *elem;
+    size_t len;
+    char why[256];
+    int got;
+    while ((got = il_json_split_next(&s, &elem, &len, why, sizeof(why))) == 1)
+        if (take_fresh(b, elem, len, err, errlen) != 0)
+            break;
+    if (got != 0) {
+        if (got < 0)
+            snprintf(err, errlen, "plugin answered /status with invalid JSON: %s", why);
+        for (size_t i = 0; i < b->n; i++) {
+            free(b->pods[i].fresh);
+            b->pods[i].fresh = NULL;
+        }
+        return -1;
+    }
+    return 0;
+}
+
+/* One plugin call for the pods in body; 0 when every fresh status is on
+ * its pod, else -1 and res says why: no response (status 0), an error
+ * status, or a 200 whose body is not a list of statuses (res->error). */
+static int ask_plugin(api *a, il_request *req, status_batch *b, const il_buf *body,
+                      il_http_result *res)
+{
+    int rc = relay_call(a, req, "GET", "/status", body->data, body->len, res);
+    if (rc != 0 || res->status != 200)
+        return -1;
+    return take_answer(b, &res->body, res->error, sizeof(res->error));
+}
+
+/* Persist the fresh statuses that differ from what is stored, with the
  * phase each pod is now in, and tell the watchers.  A steady batch of
  * running pods writes nothing. */
-static void remember(api *a, json_t *pods, json_t *by_uid, json_t *stored)
+static void remember(api *a, status_batch *b)
 {
-    size_t n = json_array_size(pods), changed = 0;
-    json_t **statuses = il_xcalloc(n, sizeof(*statuses));
-    json_t **changed_pods = il_xcalloc(n, sizeof(*changed_pods));
-    const char **phases = il_xcalloc(n, sizeof(*phases));
-    for (size_t i = 0; i < n; i++) {
-        json_t *pod = json_array_get(pods, i);
-        json_t *st = json_object_get(by_uid, pod_uid(pod));
-        json_t *known = json_object_get(stored, pod_uid(pod));
-        if (!st || !known || json_equal(st, json_object_get(known, "status")))
+    const char **uids = il_xcalloc(b->n + 1, sizeof(*uids));
+    const char **texts = il_xcalloc(b->n + 1, sizeof(*texts));
+    watch_pod *changed = il_xcalloc(b->n + 1, sizeof(*changed));
+    size_t n = 0;
+    for (size_t i = 0; i < b->n; i++) {
+        const status_pod *p = &b->pods[i];
+        if (p->first != i || !p->fresh || !p->known ||
+            (p->stored && strcmp(p->fresh, p->stored) == 0))
             continue;
-        statuses[changed] = st;
-        changed_pods[changed] = pod;
-        phases[changed++] = il_pod_phase_json(st, pod_restart_policy(pod));
+        uids[n] = p->uid;
+        texts[n] = p->fresh;
+        changed[n++] = (watch_pod){p->uid, p->ns, p->name, p->fresh_phase};
     }
-    if (store_put_statuses(a->store, statuses, phases, changed) != 0)
-        il_error("could not record %zu pod statuses", changed);
+    const char **phases = il_xcalloc(n + 1, sizeof(*phases));
+    for (size_t i = 0; i < n; i++)
+        phases[i] = changed[i].phase;
+    if (store_put_status_texts(a->store, uids, texts, phases, n) != 0)
+        il_error("could not record %zu pod statuses", n);
     else
-        watch_record(a->watch, changed_pods, phases, changed);
-    free(statuses);
-    free(changed_pods);
+        watch_record_pods(a->watch, changed, n);
     free(phases);
+    free(changed);
+    free(texts);
+    free(uids);
 }
 
 /* Tell the caller why the plugin could not answer. */
@@ -96,137 +272,163 @@ static void respond_plugin_error(api *a, il_request *req, const il_http_result *
         il_respond_error(req, 502, "%s", res->error);
 }
 
-/* Split pods into those answered from the store (their stored status is
- * terminal: it cannot change) and those to ask the plugin about. */
-static void split_by_finality(json_t *pods, json_t *stored, json_t *answers, json_t *to_ask)
+/* The answers of the batch's pods, in its order (unknown pods left out),
+ * as a JSON array in out.  0, or -1 after answering a strict caller with
+ * the error. */
+static int batch_refresh(api *a, il_request *req, status_batch *b, bool strict, il_buf *out)
 {
-    size_t i;
-    json_t *pod;
-    json_array_foreach(pods, i, pod) {
-        json_t *known = json_object_get(stored, pod_uid(pod));
-        const char *phase = json_string_value(json_object_get(known, "phase"));
-        json_t *status = json_object_get(known, "status");
-        if (phase && il_phase_is_terminal(phase) && json_is_object(status))
-            json_object_set(answers, pod_uid(pod), status);
-        else
-            json_array_append(to_ask, pod);
-    }
-}
-
-/* The last stored status of every pod that has one (the fallback when the
- * plugin cannot answer a lenient caller). */
-static void add_stored(json_t *answers, json_t *stored)
-{
-    const char *uid;
-    json_t *known;
-    json_object_foreach(stored, uid, known) {
-        json_t *status = json_object_get(known, "status");
-        if (json_is_object(status) && !json_object_get(answers, uid))
-            json_object_set(answers, uid, status);
-    }
-}
-
-static json_t *uids_of(json_t *pods)
-{
-    json_t *uids = json_array();
-    size_t i;
-    json_t *pod;
-    json_array_foreach(pods, i, pod)
-        json_array_append_new(uids, json_string(pod_uid(pod)));
-    return uids;
-}
-
-/* The answers in the order of the request, unknown pods left out. */
-static json_t *in_request_order(json_t *pods, json_t *answers)
-{
-    json_t *result = json_array();
-    size_t i;
-    json_t *pod;
-    json_array_foreach(pods, i, pod) {
-        json_t *st = json_object_get(answers, pod_uid(pod));
-        if (st)
-            json_array_append(result, st);
-    }
-    return result;
-}
-
-json_t *status_refresh(api *a, il_request *req, json_t *pods, bool strict)
-{
-    json_t *uids = uids_of(pods);
-    json_t *stored = store_get_statuses(a->store, uids);
-    json_decref(uids);
-    if (!stored) {
-        if (strict)
+    if (batch_load_stored(a, b) != 0) {
+        if (strict) {
             il_respond_error(req, 500, "state database error; see the server log");
-        return strict ? NULL : json_array();
+            return -1;
+        }
+        il_json_join_end(out);
+        return 0;
     }
-    json_t *answers = json_object();     /* uid -> status */
-    json_t *to_ask = json_array();
-    split_by_finality(pods, stored, answers, to_ask);
-    bool failed = false;
-    if (json_array_size(to_ask) > 0) {
+    il_buf body = IL_BUF_INIT;
+    split_by_finality(b, &body);
+    if (body.len > 0) {
         il_http_result res;
-        json_t *fresh = ask_plugin(a, req, to_ask, &res);
-        if (fresh) {
-            remember(a, to_ask, fresh, stored);
-            json_object_update(answers, fresh);
-            json_decref(fresh);
+        int rc = ask_plugin(a, req, b, &body, &res);
+        il_buf_free(&body);
+        if (rc == 0) {
+            remember(a, b);
         } else if (strict) {
             respond_plugin_error(a, req, &res);
-            failed = true;
+            il_http_result_free(&res);
+            return -1;
         } else {
             /* interlink's own refreshes (no req) retry every second: no warning each time */
             il_log(req ? IL_LOG_WARN : IL_LOG_DEBUG,
                    "plugin could not refresh statuses (%s); serving stored ones",
                    res.error[0] ? res.error : il_buf_cstr(&res.body));
-            add_stored(answers, stored);
         }
         il_http_result_free(&res);
+        for (size_t i = 0; i < b->n; i++) {
+            status_pod *p = &b->pods[i];
+            if (p->first != i)
+                continue;
+            if (p->fresh) {
+                free(p->answer);
+                p->answer = p->fresh;
+                p->fresh = NULL;
+            } else if (rc != 0 && !p->answer && is_object_text(p->stored)) {
+                p->answer = il_xstrdup(p->stored);
+            }
+        }
     }
-    json_t *result = failed ? NULL : in_request_order(pods, answers);
-    json_decref(answers);
-    json_decref(stored);
-    json_decref(to_ask);
+    for (size_t i = 0; i < b->n; i++) {
+        const char *answer = b->pods[b->pods[i].first].answer;
+        if (answer)
+            il_json_join_add(out, answer, strlen(answer));
+    }
+    il_json_join_end(out);
+    return 0;
+}
+
+json_t *status_refresh(api *a, il_request *req, json_t *pods, bool strict)
+{
+    status_batch b;
+    batch_init(&b);
+    size_t i;
+    json_t *pod;
+    json_array_foreach(pods, i, pod) {
+        char *text = json_dumps(pod, JSON_COMPACT);
+        if (text && pod_uid(pod))
+            batch_add(&b, pod, text, strlen(text), text);
+        else
+            free(text);
+    }
+    il_buf out = IL_BUF_INIT;
+    json_t *result = NULL;
+    if (batch_refresh(a, req, &b, strict, &out) == 0)
+        result = json_loadb(out.data, out.len, 0, NULL);
+    il_buf_free(&out);
+    batch_free(&b);
     return result;
 }
 
-/* Every element must be a pod object with metadata.uid, of a namespace
- * the caller may act on (tenants.c). */
-static bool valid_pod_list(api *a, il_request *req, json_t *body)
+static void add_stored_pod(void *b, const char *uid, const char *phase, const char *text)
 {
-    if (!json_is_array(body)) {
-        il_respond_error(req, 400, "invalid status request: expected a JSON array of pods");
+    (void)uid;
+    (void)phase;
+    json_t *pod = text ? json_loads(text, 0, NULL) : NULL;
+    if (json_is_object(pod) && pod_uid(pod)) {
+        char *copy = il_xstrdup(text);   /* text is the store's, valid during the call */
+        batch_add(b, pod, copy, strlen(copy), copy);
+    }
+    json_decref(pod);
+}
+
+bool status_refresh_unfinished(api *a)
+{
+    status_batch b;
+    batch_init(&b);
+    bool asked = false;
+    if (store_each_unfinished(a->store, add_stored_pod, &b) == 0 && b.n > 0) {
+        il_buf out = IL_BUF_INIT;
+        batch_refresh(a, NULL, &b, false, &out);
+        il_buf_free(&out);
+        asked = true;
+    }
+    batch_free(&b);
+    return asked;
+}
+
+/* One element of a /status body: a pod object with metadata.uid, of a
+ * namespace the caller may act on (tenants.c), into the batch.  False
+ * after answering the caller. */
+static bool add_requested_pod(api *a, il_request *req, status_batch *b, const char *text,
+                              size_t len)
+{
+    json_error_t jerr;
+    json_t *item = json_loadb(text, len, JSON_DECODE_ANY, &jerr);
+    if (!item) {
+        il_respond_error(req, 400, "invalid JSON body: %s (in pod %zu, at its byte %d)",
+                         jerr.text, b->n, jerr.position);
         return false;
     }
-    size_t i;
-    json_t *item;
-    json_array_foreach(body, i, item) {
-        char err[512];
-        il_pod meta;
-        if (il_pod_parse_meta(item, &meta, err, sizeof(err)) != 0) {
-            il_respond_error(req, 400, "invalid pod at index %zu: %s", i, err);
+    char err[512];
+    il_pod meta;
+    bool ok = il_pod_parse_meta(item, &meta, err, sizeof(err)) == 0;
+    if (!ok)
+        il_respond_error(req, 400, "invalid pod at index %zu: %s", b->n, err);
+    else if ((ok = access_check_pod(a, req, meta.uid, meta.ns)))
+        batch_add(b, item, text, len, NULL);
+    il_pod_free(&meta);   /* zeroed when it did not parse */
+    json_decref(item);
+    return ok;
+}
+
+/* The request's pods into b, one parsed at a time; false after answering
+ * the caller (400 for a body that is not an array of pods). */
+static bool read_request(api *a, il_request *req, status_batch *b)
+{
+    il_json_split s;
+    if (!il_request_split_array(req, &s, "invalid status request: expected a JSON array of pods"))
+        return false;
+    const char *elem;
+    size_t len;
+    char err[256];
+    int got;
+    while ((got = il_json_split_next(&s, &elem, &len, err, sizeof(err))) == 1)
+        if (!add_requested_pod(a, req, b, elem, len))
             return false;
-        }
-        bool allowed = access_check_pod(a, req, meta.uid, meta.ns);
-        il_pod_free(&meta);
-        if (!allowed)
-            return false;
-    }
-    return true;
+    if (got < 0)
+        il_respond_error(req, 400, "invalid JSON body: %s", err);
+    return got == 0;
 }
 
 void handle_status(il_request *req, void *ud)
 {
     api *a = ud;
-    json_t *body = il_request_json(req);
-    if (!body)
-        return;
-    if (valid_pod_list(a, req, body)) {
-        json_t *statuses = status_refresh(a, req, body, true);
-        if (statuses)
-            il_respond_json(req, 200, statuses);
-    }
-    json_decref(body);
+    status_batch b;
+    batch_init(&b);
+    il_buf out = IL_BUF_INIT;
+    if (read_request(a, req, &b) && batch_refresh(a, req, &b, true, &out) == 0)
+        il_respond_json_buf(req, 200, &out);
+    il_buf_free(&out);
+    batch_free(&b);
 }
 
 /* ---- GET /pods: our extension for interlinkctl --------------------------------- */

@@ -1,8 +1,8 @@
 /* refresher.c -- the status refresher thread (see refresher.h).
  *
- * Asks the plugin, through status_refresh (batchstatus.c), for every pod whose
- * stored phase is not final; what changed is stored and reaches watchers
- * through the journal (watch.c).  It runs only while somebody watches:
+ * Asks the plugin, through status_refresh_unfinished (batchstatus.c), for
+ * every pod whose stored phase is not final; what changed is stored and
+ * reaches watchers through the journal (watch.c).  It runs only while somebody watches:
  * without a watcher nobody would hear of the changes, and an upstream VK
  * polls /status itself. */
 #include "refresher.h"
@@ -21,32 +21,13 @@ struct refresher {
     pthread_t thread;
 };
 
-/* One batched plugin /status for every unfinished pod.  True if it asked. */
-static bool refresh_once(api *a)
-{
-    store_pod *rows;
-    size_t n;
-    if (store_list_unfinished(a->store, &rows, &n) != 0)
-        return false;
-    json_t *pods = json_array();
-    for (size_t i = 0; i < n; i++)
-        if (json_is_object(rows[i].pod))
-            json_array_append(pods, rows[i].pod);
-    bool asked = json_array_size(pods) > 0;
-    if (asked)
-        json_decref(status_refresh(a, NULL, pods, false));
-    json_decref(pods);
-    store_pods_free(rows, n);
-    return asked;
-}
-
 static void *refresh_loop(void *arg)
 {
     refresher *r = arg;
     int64_t period_ms = r->a->cfg.status_refresh_s * 1000;
     int wanted;
     while ((wanted = watch_wait_for_watchers(r->a->watch, period_ms)) >= 0)
-        if (wanted && refresh_once(r->a))
+        if (wanted && status_refresh_unfinished(r->a))
             watch_count_refresh(r->a->watch);
     return NULL;
 }

@@ -173,35 +173,43 @@ int store_get_namespace(store *st, const char *uid, char **ns)
     return found;
 }
 
-json_t *store_get_statuses(store *st, json_t *uids)
+/* Step stmt to its end, passing each row's first three columns as text to
+ * fn.  0, or -1 on error. */
+static int each_row(store *st, sqlite3_stmt *stmt, store_row_fn *fn, void *ud)
 {
-    char *uid_list = json_dumps(uids, JSON_COMPACT);
-    json_t *known = json_object();
+    int step;
+    while ((step = sqlite3_step(stmt)) == SQLITE_ROW)
+        fn(ud, (const char *)sqlite3_column_text(stmt, 0),
+           (const char *)sqlite3_column_text(stmt, 1), (const char *)sqlite3_column_text(stmt, 2));
+    if (step == SQLITE_DONE)
+        return 0;
+    il_error("sqlite: %s", sqlite3_errmsg(st->db));
+    return -1;
+}
+
+int store_each_status(store *st, const char *const *uids, size_t n, store_row_fn *fn,
+                      void *ud)
+{
+    json_t *list = json_array();
+    for (size_t i = 0; i < n; i++)
+        json_array_append_new(list, json_string(uids[i]));
+    char *uid_list = json_dumps(list, JSON_COMPACT);
+    json_decref(list);
+    int rc = -1;
     pthread_mutex_lock(&st->mu);
     if (!st->get_statuses)
         st->get_statuses = prepare(st, "SELECT uid, phase, status_json FROM pods"
                                        " WHERE uid IN (SELECT value FROM json_each(?))");
     sqlite3_stmt *stmt = st->get_statuses;
-    if (stmt) {
+    if (stmt && uid_list) {
         sqlite3_bind_text(stmt, 1, uid_list, -1, SQLITE_STATIC);
-        while (sqlite3_step(stmt) == SQLITE_ROW) {
-            json_t *phase = sqlite3_column_type(stmt, 1) == SQLITE_NULL
-                                ? json_null()
-                                : json_string((const char *)sqlite3_column_text(stmt, 1));
-            json_t *status = column_json(stmt, 2);
-            json_object_set_new(known, (const char *)sqlite3_column_text(stmt, 0),
-                                json_pack("{s:o, s:o}", "phase", phase,
-                                          "status", status ? status : json_null()));
-        }
+        rc = each_row(st, stmt, fn, ud);
         sqlite3_reset(stmt);
         sqlite3_clear_bindings(stmt);   /* uid_list is freed below */
-    } else {
-        json_decref(known);
-        known = NULL;
     }
     pthread_mutex_unlock(&st->mu);
     free(uid_list);
-    return known;
+    return rc;
 }
 
 int store_put_created(store *st, const char *uid, const char *ns, const char *name,
@@ -231,20 +239,17 @@ int store_put_created(store *st, const char *uid, const char *ns, const char *na
     return rc;
 }
 
-static int update_one_status(store *st, sqlite3_stmt *stmt, json_t *status, const char *phase,
-                             long long now)
+static int update_one_status(store *st, sqlite3_stmt *stmt, const char *uid, const char *text,
+                             const char *phase, long long now)
 {
-    const char *uid = json_string_value(json_object_get(status, "UID"));
-    if (!uid)
+    if (!uid || !text)
         return 0;
-    char *text = json_dumps(status, JSON_COMPACT);
     sqlite3_bind_text(stmt, 1, text, -1, SQLITE_STATIC);
     sqlite3_bind_text(stmt, 2, phase, -1, SQLITE_STATIC);
     sqlite3_bind_int64(stmt, 3, now);
     sqlite3_bind_text(stmt, 4, uid, -1, SQLITE_STATIC);
     int rc = sqlite3_step(stmt);
     sqlite3_reset(stmt);
-    free(text);
     if (rc != SQLITE_DONE) {
         il_error("sqlite: %s", sqlite3_errmsg(st->db));
         return -1;
@@ -252,7 +257,8 @@ static int update_one_status(store *st, sqlite3_stmt *stmt, json_t *status, cons
     return 0;
 }
 
-int store_put_statuses(store *st, json_t *const *statuses, const char *const *phases, size_t n)
+int store_put_status_texts(store *st, const char *const *uids, const char *const *texts,
+                           const char *const *phases, size_t n)
 {
     if (n == 0)
         return 0;
@@ -263,13 +269,29 @@ int store_put_statuses(store *st, json_t *const *statuses, const char *const *ph
     sqlite3_stmt *stmt = prepare(st,
         "UPDATE pods SET status_json = ?, phase = ?, updated_at = ? WHERE uid = ?");
     for (size_t i = 0; stmt && i < n && rc == 0; i++)
-        rc = update_one_status(st, stmt, statuses[i], phases[i], now);
+        rc = update_one_status(st, stmt, uids[i], texts[i], phases[i], now);
     if (stmt)
         sqlite3_finalize(stmt);
     else
         rc = -1;
     sqlite3_exec(st->db, rc == 0 ? "COMMIT" : "ROLLBACK", NULL, NULL, NULL);
     pthread_mutex_unlock(&st->mu);
+    return rc;
+}
+
+int store_put_statuses(store *st, json_t *const *statuses, const char *const *phases, size_t n)
+{
+    const char **uids = il_xcalloc(n + 1, sizeof(*uids));
+    char **texts = il_xcalloc(n + 1, sizeof(*texts));
+    for (size_t i = 0; i < n; i++) {
+        uids[i] = json_string_value(json_object_get(statuses[i], "UID"));
+        texts[i] = json_dumps(statuses[i], JSON_COMPACT);
+    }
+    int rc = store_put_status_texts(st, uids, (const char *const *)texts, phases, n);
+    for (size_t i = 0; i < n; i++)
+        free(texts[i]);
+    free(texts);
+    free(uids);
     return rc;
 }
 
@@ -414,11 +436,16 @@ int store_list(store *st, const char *ns, store_pod **out, size_t *n)
         : "SELECT " POD_COLUMNS " FROM pods ORDER BY created_at, name", ns, out, n);
 }
 
-int store_list_unfinished(store *st, store_pod **out, size_t *n)
+int store_each_unfinished(store *st, store_row_fn *fn, void *ud)
 {
-    return list_rows(st, "SELECT " POD_COLUMNS " FROM pods WHERE phase IS NULL"
-                         " OR phase NOT IN ('Succeeded', 'Failed') ORDER BY created_at, name",
-                     NULL, out, n);
+    pthread_mutex_lock(&st->mu);
+    sqlite3_stmt *stmt = prepare(st, "SELECT uid, phase, pod_json FROM pods WHERE phase IS NULL"
+                                     " OR phase NOT IN ('Succeeded', 'Failed')"
+                                     " ORDER BY created_at, name");
+    int rc = stmt ? each_row(st, stmt, fn, ud) : -1;
+    sqlite3_finalize(stmt);
+    pthread_mutex_unlock(&st->mu);
+    return rc;
 }
 
 long long store_count(store *st)

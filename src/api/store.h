@@ -40,16 +40,24 @@ void store_close(store *st);
 int store_get(store *st, const char *uid, store_pod *out);
 /* The namespace a pod was created in (*ns malloc'd): 1 found, 0 not, -1 error. */
 int store_get_namespace(store *st, const char *uid, char **ns);
-/* The stored phase and status of many pods in one query: a new object
- * {uid: {"phase": str|null, "status": PodStatus|null}} holding the UIDs
- * (a JSON array of strings) that are known.  NULL on error. */
-json_t *store_get_statuses(store *st, json_t *uids);
+/* A row as text, without parsing: its pod's UID, stored phase (NULL when
+ * none) and JSON (the status, or the pod); valid during the call, in which
+ * fn must not call the store. */
+typedef void store_row_fn(void *ud, const char *uid, const char *phase, const char *json);
+/* The stored phase and status of many pods in one query: fn(ud, uid,
+ * phase, status_json) for each known pod of uids[0..n) (status_json NULL
+ * when none is stored).  0, or -1 on error. */
+int store_each_status(store *st, const char *const *uids, size_t n, store_row_fn *fn,
+                      void *ud);
 /* Record a pod the plugin accepted.  Returns 0 or -1. */
 int store_put_created(store *st, const char *uid, const char *ns, const char *name,
                       const char *job_id, json_t *pod);
 /* Update the statuses of known pods in one transaction; unknown UIDs are
  * skipped.  phases[i] belongs to statuses[i]. */
 int store_put_statuses(store *st, json_t *const *statuses, const char *const *phases, size_t n);
+/* The same with each status as JSON text (stored as given) for uids[i]. */
+int store_put_status_texts(store *st, const char *const *uids, const char *const *texts,
+                           const char *const *phases, size_t n);
 int store_forget_status(store *st, const char *uid);
 /* Forget the pod and its pending delete (one transaction).  0 or -1. */
 int store_delete(store *st, const char *uid);
@@ -63,8 +71,9 @@ void store_pending_deletes_free(store_pending_delete *p, size_t n);
 /* Every pod, oldest first, optionally only one namespace (NULL = all). */
 int store_list(store *st, const char *ns, store_pod **out, size_t *n);
 /* Every pod whose stored phase is not final (none yet, Pending, Running):
- * the ones a status refresh must ask the plugin about. */
-int store_list_unfinished(store *st, store_pod **out, size_t *n);
+ * the ones a status refresh must ask the plugin about.  fn(ud, uid, phase,
+ * pod_json) for each, oldest first.  0 or -1. */
+int store_each_unfinished(store *st, store_row_fn *fn, void *ud);
 long long store_count(store *st);
 
 void store_pod_free(store_pod *p);

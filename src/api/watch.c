@@ -104,20 +104,19 @@ static bool wait_until(watch_hub *h, int64_t deadline_ms)
     return pthread_cond_timedwait(&h->changed, &h->mu, &ts) != ETIMEDOUT;
 }
 
-void watch_record(watch_hub *h, json_t *const *pods, const char *const *phases, size_t n)
+void watch_record_pods(watch_hub *h, const watch_pod *pods, size_t n)
 {
     if (!h || n == 0)
         return;
     pthread_mutex_lock(&h->mu);
     for (size_t i = 0; i < n; i++) {
-        json_t *meta = json_object_get(pods[i], "metadata");
         watch_change *c = &h->ring[++h->gen % WATCH_JOURNAL_SIZE];
         change_free(c);
         c->gen = h->gen;
-        c->uid = il_xstrdup(json_string_value(json_object_get(meta, "uid")));
-        c->ns = il_xstrdup(json_string_value(json_object_get(meta, "namespace")));
-        c->name = il_xstrdup(json_string_value(json_object_get(meta, "name")));
-        c->phase = il_xstrdup(phases[i]);
+        c->uid = il_xstrdup(pods[i].uid);
+        c->ns = il_xstrdup(pods[i].ns);
+        c->name = il_xstrdup(pods[i].name);
+        c->phase = il_xstrdup(pods[i].phase);
         if (h->kept < WATCH_JOURNAL_SIZE)
             h->kept++;
     }

@@ -28,9 +28,13 @@ watch_hub *watch_hub_new(int64_t max_watchers);
 /* After watch_stop and il_httpd_stop (no reader may still hold it). */
 void watch_hub_free(watch_hub *h);
 
-/* Record that pods[i] (JSON pods, borrowed) now has phase phases[i]; wakes
- * every waiting watcher.  Called after the statuses were stored. */
-void watch_record(watch_hub *h, json_t *const *pods, const char *const *phases, size_t n);
+/* Record that pods[i] (its UID, namespace and name, NULL when the pod did
+ * not give one) now has phase pods[i].phase; wakes every waiting watcher.
+ * Called after the statuses were stored. */
+typedef struct watch_pod {
+    const char *uid, *ns, *name, *phase;
+} watch_pod;
+void watch_record_pods(watch_hub *h, const watch_pod *pods, size_t n);
 
 /* For the refresher: wait period_ms (less when stopping), then whether
  * somebody watches now or did within the last few seconds: 1 or 0; -1 once

@@ -267,6 +267,15 @@ void il_respond_json(il_request *req, int status, json_t *json)
     finish(req, resp, status, "application/json");
 }
 
+void il_respond_json_buf(il_request *req, int status, il_buf *b)
+{
+    size_t len = b->len;
+    char *text = il_buf_steal(b);
+    struct MHD_Response *resp =
+        MHD_create_response_from_buffer(len, text, MHD_RESPMEM_MUST_FREE);
+    finish(req, resp, status, "application/json");
+}
+
 void il_respond_error(il_request *req, int status, const char *fmt, ...)
 {
     va_list ap;
@@ -550,6 +559,17 @@ json_t *il_request_json(il_request *req)
         il_respond_error(req, 400, "invalid JSON body: %s (line %d, column %d)", jerr.text,
                          jerr.line, jerr.column);
     return json;
+}
+
+bool il_request_split_array(il_request *req, il_json_split *s, const char *what)
+{
+    if (req->body.len > 0 && il_json_split_begin(s, req->body.data, req->body.len) == 0)
+        return true;
+    json_t *other = il_request_json(req);   /* answers 400 if not JSON at all */
+    if (other)
+        il_respond_error(req, 400, "%s", what);
+    json_decref(other);
+    return false;
 }
 
 /* ---- dispatch ------------------------------------------------------------ */

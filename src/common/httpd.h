@@ -27,6 +27,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "jsonsplit.h"
 #include "util.h"
 
 typedef struct il_httpd il_httpd;
@@ -125,6 +126,10 @@ void *il_request_caller(const il_request *req);
 const char *il_request_bearer(const il_request *req);
 /* Parse the body as JSON; on failure responds 400 itself and returns NULL. */
 json_t *il_request_json(il_request *req);
+/* Start splitting the body as a JSON array (jsonsplit.h), true; for a body
+ * that is not an array answer 400 itself (with what when it is other JSON)
+ * and return false. */
+bool il_request_split_array(il_request *req, il_json_split *s, const char *what);
 
 void il_respond(il_request *req, int status, const char *content_type,
                 const void *body, size_t len);
@@ -132,6 +137,9 @@ void il_respond_text(il_request *req, int status, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 /* Serialize json (reference stolen) as application/json. */
 void il_respond_json(il_request *req, int status, json_t *json);
+/* JSON already serialized, as application/json: the buffer's text is
+ * handed to the server without a copy (b is empty after). */
+void il_respond_json_buf(il_request *req, int status, il_buf *b);
 /* An error: text body "message\n", logged with method, path and session. */
 void il_respond_error(il_request *req, int status, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));

@@ -7,10 +7,12 @@
  * and write messages; they never touch HTTP or JSON framing. */
 #include "plugin.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "daemon.h"
+#include "jsonsplit.h"
 #include "memory.h"
 #include "log.h"
 #include "prom.h"
@@ -109,23 +111,6 @@ static void answer_ping(il_request *req, plugin_server *ps)
     il_respond_json(req, 200, pong);
 }
 
-/* Parse every element; on the first bad one answer 400 and return -1. */
-static int parse_pod_list(il_request *req, json_t *list, il_pod *pods)
-{
-    char err[512];
-    size_t i;
-    json_t *item;
-    json_array_foreach(list, i, item) {
-        if (il_pod_parse_meta(item, &pods[i], err, sizeof(err)) != 0) {
-            for (size_t j = 0; j < i; j++)
-                il_pod_free(&pods[j]);
-            il_respond_error(req, 400, "invalid pod at index %zu: %s", i, err);
-            return -1;
-        }
-    }
-    return 0;
-}
-
 /* interlink_backend_pods: the pods of the latest /status answer by
  * phase ("unknown": the backend does not know the pod). */
 static void count_phases(const il_pod *pods, const il_pod_status *statuses, size_t n)
@@ -145,24 +130,75 @@ static void count_phases(const il_pod *pods, const il_pod_status *statuses, size
         il_prom_set(m, counts[p], backend_name, phases[p]);
 }
 
-static void answer_status(il_request *req, plugin_server *ps, json_t *list)
+/* The pods of a /status body, parsed one at a time (a 10,000-pod body as
+ * one jansson tree was tens of megabytes): metadata only, without the
+ * pod's JSON (raw is NULL).  Returns the count, or -1 after answering the
+ * caller 400. */
+static ssize_t read_pods(il_request *req, il_pod **out)
 {
-    size_t n = json_array_size(list);
-    il_pod *pods = il_xcalloc(n, sizeof(*pods));
-    if (parse_pod_list(req, list, pods) != 0) {
-        free(pods);
-        return;
+    il_json_split s;
+    if (!il_request_split_array(req, &s, "invalid status request: expected a JSON array of pods"))
+        return -1;
+    il_pod *pods = NULL;
+    size_t n = 0, cap = 0;
+    const char *elem;
+    size_t len;
+    char err[512];
+    int got;
+    while ((got = il_json_split_next(&s, &elem, &len, err, sizeof(err))) == 1) {
+        json_error_t jerr;
+        json_t *item = json_loadb(elem, len, JSON_DECODE_ANY, &jerr);
+        if (!item) {
+            snprintf(err, sizeof(err), "%s (in pod %zu, at its byte %d)", jerr.text, n,
+                     jerr.position);
+            got = -1;
+            break;
+        }
+        if (n == cap) {
+            cap = cap ? cap * 2 : 64;
+            pods = il_xrealloc(pods, cap * sizeof(*pods));
+        }
+        int rc = il_pod_parse_meta(item, &pods[n], err, sizeof(err));
+        json_decref(item);
+        if (rc != 0) {
+            il_respond_error(req, 400, "invalid pod at index %zu: %s", n, err);
+            break;
+        }
+        json_decref(pods[n].raw);
+        pods[n++].raw = NULL;
     }
+    if (got < 0)
+        il_respond_error(req, 400, "invalid JSON body: %s", err);
+    if (got != 0) {
+        for (size_t i = 0; i < n; i++)
+            il_pod_free(&pods[i]);
+        free(pods);
+        return -1;
+    }
+    *out = pods;
+    return (ssize_t)n;
+}
+
+/* The answer is written status by status, each freed once written. */
+static void answer_status(il_request *req, plugin_server *ps, il_pod *pods, size_t n)
+{
     il_pod_status *statuses = il_xcalloc(n, sizeof(*statuses));
     il_buf msg = IL_BUF_INIT;
     int rc = ps->ops->status(ps->ctx, pods, n, statuses, &msg);
     if (rc == 0) {
-        json_t *answer = json_array();
-        for (size_t i = 0; i < n; i++)
-            if (statuses[i].uid)
-                json_array_append_new(answer, il_pod_status_to_json(&statuses[i]));
-        il_respond_json(req, 200, answer);
         count_phases(pods, statuses, n);
+        il_buf answer = IL_BUF_INIT;
+        for (size_t i = 0; i < n; i++) {
+            if (statuses[i].uid) {
+                json_t *json = il_pod_status_to_json(&statuses[i]);
+                il_json_join_add_json(&answer, json);
+                json_decref(json);
+            }
+            il_pod_status_free(&statuses[i]);
+        }
+        il_json_join_end(&answer);
+        il_respond_json_buf(req, 200, &answer);
+        il_buf_free(&answer);
     } else {
         il_respond_error(req, failure_status(rc), "cannot get status: %s", il_buf_cstr(&msg));
     }
@@ -171,23 +207,19 @@ static void answer_status(il_request *req, plugin_server *ps, json_t *list)
         il_pod_free(&pods[i]);
     }
     free(statuses);
-    free(pods);
     il_buf_free(&msg);
 }
 
 static void handle_status(il_request *req, void *ud)
 {
     plugin_server *ps = ud;
-    json_t *body = il_request_json(req);
-    if (!body)
-        return;
-    if (!json_is_array(body))
-        il_respond_error(req, 400, "invalid status request: expected a JSON array of pods");
-    else if (json_array_size(body) == 0)
+    il_pod *pods = NULL;
+    ssize_t n = read_pods(req, &pods);
+    if (n == 0)
         answer_ping(req, ps);
-    else
-        answer_status(req, ps, body);
-    json_decref(body);
+    else if (n > 0)
+        answer_status(req, ps, pods, (size_t)n);
+    free(pods);
 }
 
 /* ---- /delete --------------------------------------------------------------- */

@@ -58,7 +58,9 @@ typedef struct il_plugin_ops {
     /* Status of n pods in one call.  out[i] is zeroed on entry and is for
      * pods[i]; leave out[i].uid NULL for a pod the backend does not know
      * (it is then left out of the answer).  Return non-zero only when the
-     * backend cannot answer at all. */
+     * backend cannot answer at all.  The pods carry their metadata only
+     * (uid, name, namespace, annotations, labels; raw is NULL): a status
+     * request is read one pod at a time and keeps no JSON tree. */
     int (*status)(void *ctx, const il_pod *pods, size_t n, il_pod_status *out, il_buf *err);
 
     /* Stop the pod (SIGTERM, then SIGKILL after pod->grace_seconds) and

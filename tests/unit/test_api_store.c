@@ -151,41 +151,72 @@ static void test_statuses(void **state)
     assert_string_equal(p.phase, "Running");
     assert_true(json_equal(p.status, sts[0]));
     store_pod_free(&p);
-
-    json_t *uids = json_pack("[s, s, s]", UID_A, UID_B, UID_X);
-    json_t *got = store_get_statuses(f->st, uids);
-    assert_non_null(got);
-    assert_int_equal(json_object_size(got), 2);
-    json_t *a = json_object_get(got, UID_A), *b = json_object_get(got, UID_B);
-    assert_string_equal(json_string_value(json_object_get(a, "phase")), "Running");
-    assert_true(json_equal(json_object_get(a, "status"), sts[0]));
-    assert_string_equal(json_string_value(json_object_get(b, "phase")), "Succeeded");
-    assert_null(json_object_get(got, UID_X));
-    json_decref(got);
+    assert_int_equal(store_get(f->st, UID_B, &p), 1);
+    assert_string_equal(p.phase, "Succeeded");
+    assert_true(json_equal(p.status, sts[2]));
+    store_pod_free(&p);
 
     /* Forgetting a status leaves the row with a null phase and status. */
     assert_int_equal(store_forget_status(f->st, UID_A), 0);
-    got = store_get_statuses(f->st, uids);
-    a = json_object_get(got, UID_A);
-    assert_non_null(a);
-    assert_true(json_is_null(json_object_get(a, "phase")));
-    assert_true(json_is_null(json_object_get(a, "status")));
-    json_decref(got);
     assert_int_equal(store_get(f->st, UID_A, &p), 1);
     assert_null(p.phase);
     assert_null(p.status);
     assert_string_equal(p.job_id, "1");
     store_pod_free(&p);
-
-    /* Nothing known, nothing asked. */
-    json_t *none = json_pack("[s]", UID_X);
-    got = store_get_statuses(f->st, none);
-    assert_int_equal(json_object_size(got), 0);
-    json_decref(got);
-    json_decref(none);
-    json_decref(uids);
     for (int i = 0; i < 4; i++)
         json_decref(sts[i]);
+}
+
+typedef struct seen_rows {
+    int n;
+    char uid[4][64], phase[4][32], text[4][2048];
+    bool null_phase[4], null_text[4];
+} seen_rows;
+
+static void collect_row(void *ud, const char *uid, const char *phase, const char *text)
+{
+    seen_rows *r = ud;
+    assert_true(r->n < 4);
+    snprintf(r->uid[r->n], sizeof r->uid[0], "%s", uid);
+    snprintf(r->phase[r->n], sizeof r->phase[0], "%s", phase ? phase : "");
+    snprintf(r->text[r->n], sizeof r->text[0], "%s", text ? text : "");
+    r->null_phase[r->n] = !phase;
+    r->null_text[r->n] = !text;
+    r->n++;
+}
+
+/* Statuses as text: stored as given, read back without parsing; unknown
+ * UIDs are skipped on both ways; a forgotten status reads as NULLs. */
+static void test_status_texts(void **state)
+{
+    fixture *f = *state;
+    put(f->st, UID_A, "ns1", "alpha", "1");
+    put(f->st, UID_B, "ns1", "beta", "2");
+    const char *uids[3] = {UID_A, UID_X, UID_B};
+    const char *texts[3] = {"{\"UID\":\"" UID_A "\",\"x\":1}", "{}", "{\"UID\":\"b\"}"};
+    const char *phases[3] = {"Running", "Failed", "Succeeded"};
+    assert_int_equal(store_put_status_texts(f->st, uids, texts, phases, 3), 0);
+    assert_int_equal(store_count(f->st), 2);
+
+    seen_rows r = {0};
+    assert_int_equal(store_each_status(f->st, uids, 3, collect_row, &r), 0);
+    assert_int_equal(r.n, 2);
+    for (int i = 0; i < 2; i++) {
+        bool a = strcmp(r.uid[i], UID_A) == 0;
+        assert_true(a || strcmp(r.uid[i], UID_B) == 0);
+        assert_string_equal(r.phase[i], a ? "Running" : "Succeeded");
+        assert_string_equal(r.text[i], a ? texts[0] : texts[2]);
+    }
+
+    assert_int_equal(store_forget_status(f->st, UID_A), 0);
+    r = (seen_rows){0};
+    assert_int_equal(store_each_status(f->st, uids, 1, collect_row, &r), 0);
+    assert_int_equal(r.n, 1);
+    assert_true(r.null_phase[0] && r.null_text[0]);
+
+    r = (seen_rows){0};
+    assert_int_equal(store_each_status(f->st, uids, 0, collect_row, &r), 0);
+    assert_int_equal(r.n, 0);
 }
 
 /* One transaction: a failing update in the middle rolls back the ones
@@ -272,15 +303,19 @@ static void test_list_unfinished(void **state)
     for (int i = 1; i < 5; i++)
         sts[i - 1] = status_json(uids[i], phases[i]);
     assert_int_equal(store_put_statuses(f->st, sts, phases + 1, 4), 0);
-    store_pod *pods;
-    size_t n;
-    assert_int_equal(store_list_unfinished(f->st, &pods, &n), 0);
-    assert_int_equal(n, 3);
-    assert_string_equal(pods[0].name, "a-none");
-    assert_string_equal(pods[1].name, "b-pending");
-    assert_string_equal(pods[2].name, "c-running");
-    assert_string_equal(pods[2].phase, "Running");
-    store_pods_free(pods, n);
+    seen_rows r = {0};
+    assert_int_equal(store_each_unfinished(f->st, collect_row, &r), 0);
+    assert_int_equal(r.n, 3);
+    assert_string_equal(r.uid[0], UID_A);
+    assert_true(r.null_phase[0]);
+    assert_string_equal(r.uid[1], UID_B);
+    assert_string_equal(r.phase[1], "Pending");
+    assert_string_equal(r.uid[2], UID_C);
+    assert_string_equal(r.phase[2], "Running");
+    json_t *pod = json_loads(r.text[2], 0, NULL);   /* the pod as created */
+    assert_string_equal(json_string_value(json_object_get(json_object_get(pod, "metadata"),
+                                                          "name")), "c-running");
+    json_decref(pod);
     for (int i = 0; i < 4; i++)
         json_decref(sts[i]);
 }
@@ -465,8 +500,17 @@ static void *writer(void *p)
     return NULL;
 }
 
+static void count_running(void *ud, const char *uid, const char *phase, const char *pod_json)
+{
+    (void)uid;
+    assert_non_null(pod_json);
+    assert_string_equal(phase, "Running");
+    (*(long long *)ud)++;
+}
+
 static void test_concurrent_writers(void **state)
 {
+    long long running = 0;
     fixture *f = *state;
     pthread_t th[WRITERS];
     writer_arg args[WRITERS];
@@ -480,13 +524,8 @@ static void test_concurrent_writers(void **state)
     }
     long long want = WRITERS * (PER_WRITER - PER_WRITER / 5);
     assert_int_equal(store_count(f->st), want);
-    store_pod *pods;
-    size_t n;
-    assert_int_equal(store_list_unfinished(f->st, &pods, &n), 0);
-    assert_int_equal(n, (size_t)want);
-    for (size_t i = 0; i < n; i++)
-        assert_string_equal(pods[i].phase, "Running");
-    store_pods_free(pods, n);
+    assert_int_equal(store_each_unfinished(f->st, count_running, &running), 0);
+    assert_int_equal(running, want);
 }
 
 int main(void)
@@ -495,6 +534,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_put_get, setup, teardown),
         cmocka_unit_test_setup_teardown(test_statuses, setup, teardown),
         cmocka_unit_test_setup_teardown(test_statuses_one_transaction, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_status_texts, setup, teardown),
         cmocka_unit_test_setup_teardown(test_delete, setup, teardown),
         cmocka_unit_test_setup_teardown(test_list, setup, teardown),
         cmocka_unit_test_setup_teardown(test_list_unfinished, setup, teardown),

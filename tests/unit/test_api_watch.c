@@ -1,6 +1,6 @@
 /* test_api_watch.c -- GET /watch and its change journal (src/api/watch.c)
  * without the rest of interlink: the real handler on a real loopback HTTP
- * server, changes recorded with watch_record directly.  Generations, the
+ * server, changes recorded with watch_record_pods directly.  Generations, the
  * answer shapes (200, 410 resync, 429, 400), one entry per pod with its
  * latest phase, the WATCH_JOURNAL_SIZE ring wrapping, a waiting watcher
  * woken by a change, resynced when more changes than the ring holds came
@@ -161,29 +161,22 @@ static void record_one(fixture *f, int i, const char *phase)
     char uid[40], name[16];
     uid_of(i, uid);
     snprintf(name, sizeof(name), "p%d", i);
-    json_t *pod = json_pack("{s:{s:s, s:s, s:s}}", "metadata", "uid", uid, "namespace", "ns",
-                            "name", name);
-    watch_record(f->hub, &pod, &phase, 1);
-    json_decref(pod);
+    watch_pod pod = {uid, "ns", name, phase};
+    watch_record_pods(f->hub, &pod, 1);
 }
 
 /* Record pods first..first+n-1 as Running in one call. */
 static void record_many(fixture *f, int first, int n)
 {
-    json_t **pods = il_xcalloc((size_t)n, sizeof(*pods));
-    const char **phases = il_xcalloc((size_t)n, sizeof(*phases));
+    char (*uids)[40] = il_xcalloc((size_t)n, sizeof(*uids));
+    watch_pod *pods = il_xcalloc((size_t)n, sizeof(*pods));
     for (int i = 0; i < n; i++) {
-        char uid[40];
-        uid_of(first + i, uid);
-        pods[i] = json_pack("{s:{s:s, s:s, s:s}}", "metadata", "uid", uid, "namespace", "ns",
-                            "name", "x");
-        phases[i] = "Running";
+        uid_of(first + i, uids[i]);
+        pods[i] = (watch_pod){uids[i], "ns", "x", "Running"};
     }
-    watch_record(f->hub, pods, phases, (size_t)n);
-    for (int i = 0; i < n; i++)
-        json_decref(pods[i]);
+    watch_record_pods(f->hub, pods, (size_t)n);
     free(pods);
-    free(phases);
+    free(uids);
 }
 
 static void assert_pod(const json_t *p, int i, const char *phase, uint64_t gen)
