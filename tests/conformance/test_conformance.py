@@ -42,6 +42,7 @@ def suite():
         work_dir = tempfile.mkdtemp(prefix="il-conformance-")
         node_prefix = "virtual-kubelet"
         verbose = True
+        kube = "double"
     podman_reason = run.localimages.podman_usable()
     env = run.setup_env(Args, config)
     mult = os.environ.get("IL_CONFORMANCE_MULTIPLIER")

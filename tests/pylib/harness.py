@@ -57,7 +57,13 @@ def request(address, method, path, body=None, headers=None, timeout=60, raw=Fals
     if isinstance(body, str):
         body = body.encode()
     try:
-        conn.request(method, path, body=body, headers=hdrs)
+        try:
+            conn.request(method, path, body=body, headers=hdrs)
+        except (BrokenPipeError, ConnectionResetError):
+            # The server answered (a 401 before reading a body it will not
+            # spend memory on) and closed while the body was still going out:
+            # its answer is in our receive buffer.
+            pass
         resp = conn.getresponse()
         data = resp.read()
         return resp.status, data
