@@ -31,13 +31,18 @@ struct vk_queue {
     bool shutdown;
 };
 
-/* Keys waiting (not being worked on) into the queue-depth gauge; called
- * with the lock held. */
+/* Keys due and waiting for a worker into the queue-depth gauge: the
+ * backlog.  A key due later (a retry's backoff, a new pod's JobID look in
+ * 30 s) waits for time, not for a worker, and would make the gauge the
+ * number of pods created in the last half minute.  Called with the lock
+ * held, on every add, take and done: a key that falls due while every
+ * worker is busy is counted at the next of those. */
 static void report_depth(const vk_queue *q)
 {
+    int64_t now = il_monotonic_ms();
     size_t n = 0;
     for (size_t i = 0; i < q->n; i++)
-        n += q->v[i].queued;
+        n += q->v[i].queued && q->v[i].due <= now;
     vk_metrics_queue_depth(n);
 }
 
@@ -160,6 +165,7 @@ void vk_queue_done(vk_queue *q, const char *key)
             pthread_cond_broadcast(&q->cond);   /* added again while held */
         else
             drop(q, e);
+        report_depth(q);
     }
     pthread_mutex_unlock(&q->lock);
 }

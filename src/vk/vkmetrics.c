@@ -81,7 +81,8 @@ void vk_metrics_watch_restart(const char *reason)
 void vk_metrics_queue_depth(size_t n)
 {
     il_prom_set(il_prom_gauge("interlink_vk_queue_depth",
-                              "Pods waiting in the work queue (create or delete).", NULL),
+                              "Pods whose work (create, delete, a retry) is due and waiting for a "
+                              "worker.", NULL),
                 (double)n);
 }
 
