@@ -300,7 +300,7 @@ class Trial:
         if self.cluster:
             found["SLURM job"] = {name for _, name, _ in self.cluster.squeue_ids("PD,R,CG")} & ours
         found["process"] = {pid for pid in os.listdir("/proc") if pid.isdigit() and
-                            self.dir.encode() in _cmdline(pid) and b"--config" not in _cmdline(pid)}
+                            self.dir.encode() in h.cmdline(pid) and b"--config" not in h.cmdline(pid)}
         for kind, items in found.items():
             for item in sorted(items)[:10]:
                 log(f"orphaned {kind}: {item}")
@@ -325,13 +325,6 @@ class Trial:
             if not getattr(self, "bad", False):
                 shutil.rmtree(self.dir, ignore_errors=True)
 
-
-def _cmdline(pid):
-    try:
-        with open(f"/proc/{pid}/cmdline", "rb") as f:
-            return f.read()
-    except OSError:
-        return b""
 
 
 def finished(st):

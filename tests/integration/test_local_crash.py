@@ -125,13 +125,4 @@ def test_delete_waits_for_a_create_starting_the_pod(local, tmp_path):
     deleter.join(30)
     assert answer["result"][0] == 200, answer
     assert not os.path.exists(target)
-    assert not [p for p in os.listdir("/proc") if p.isdigit() and
-                target.encode() in _cmdline(p)]
-
-
-def _cmdline(pid):
-    try:
-        with open(f"/proc/{pid}/cmdline", "rb") as f:
-            return f.read()
-    except OSError:
-        return b""
+    assert not h.processes_naming(target)

@@ -28,6 +28,11 @@ def running_pod(stack, name):
     return pod
 
 
+def assert_forgotten_everywhere(stack, pod):
+    assert uid(pod) not in pods_by_uid(stack)
+    assert not os.path.exists(plugin_dir(stack, pod))
+
+
 def plugin_dir(stack, pod):
     return os.path.join(stack.dir, "local-data", "pods", uid(pod))
 
@@ -155,8 +160,7 @@ def test_a_create_the_plugin_did_not_answer_stays_deletable(tmp_path):
         stack.start_api()
         code, body = stack.delete(pod)
         assert code == 200, body
-        assert uid(pod) not in pods_by_uid(stack)
-        assert not os.path.exists(plugin_dir(stack, pod))
+        assert_forgotten_everywhere(stack, pod)
     finally:
         relay.stop()
         stack.stop()
@@ -185,8 +189,7 @@ def test_a_delete_does_not_overtake_a_create_in_flight(tmp_path):
         creator.join(30)
         assert answers["create"][0] == 200, answers
         assert code == 200, body
-        assert uid(pod) not in pods_by_uid(stack)
-        assert not os.path.exists(plugin_dir(stack, pod))
+        assert_forgotten_everywhere(stack, pod)
     finally:
         relay.stop()
         stack.stop()

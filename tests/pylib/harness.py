@@ -186,23 +186,30 @@ class Daemon:
         assert not problems, "; ".join(problems)
 
 
+def cmdline(pid):
+    """The command line of process pid (bytes, NUL-separated; b"" once it is gone)."""
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as f:
+            return f.read()
+    except OSError:
+        return b""
+
+
+def processes_naming(directory):
+    """The pids (strings) of the processes whose command line names directory."""
+    marker = os.path.abspath(directory).encode()
+    return [pid for pid in os.listdir("/proc")
+            if pid.isdigit() and int(pid) != os.getpid() and marker in cmdline(pid)]
+
+
 def kill_processes_under(directory):
     """Pods deliberately outlive their plugin (their supervisors are detached);
     a finished test kills every process whose command line names its dir."""
-    marker = os.path.abspath(directory).encode()
-    for pid in os.listdir("/proc"):
-        if not pid.isdigit() or int(pid) == os.getpid():
-            continue
+    for pid in processes_naming(directory):
         try:
-            with open(f"/proc/{pid}/cmdline", "rb") as f:
-                cmdline = f.read()
+            os.killpg(int(pid), signal.SIGKILL)
         except OSError:
-            continue
-        if marker in cmdline:
-            try:
-                os.killpg(int(pid), signal.SIGKILL)
-            except OSError:
-                pass
+            pass
             try:
                 os.kill(int(pid), signal.SIGKILL)
             except OSError:
