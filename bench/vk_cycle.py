@@ -15,7 +15,7 @@ BENCH_VK_CYCLE_PODS pods (default 10000) are created while the VK is not
 running; the VK starts on that backlog; once all are Running and nothing
 changes, it measures BENCH_VK_CYCLE_CYCLES cycles (default 5) in steady state
 (no pod changed), then as many with BENCH_VK_CYCLE_CHANGED percent of the
-pods (default 1) changed on the API server before each cycle (their podIP
+pods (default 1) changed on the API server before each cycle (their hostIP
 rewritten: the VK must notice and write its status back).  Per cycle: its
 wall time (the VK's interlink_vk_status_cycle_seconds), interlink's /status
 answer (interlink's interlink_request_seconds), the VK's CPU (/proc/PID/task/*/stat
@@ -96,7 +96,7 @@ def measure(kube, stack, vk, port, names, changed, deadline):
             pick += names[:changed - len(pick)]
             errs = vb.parallel(kube, pick, lambda n: None if kube.call(
                 "PATCH", f"/api/v1/namespaces/{vb.NS}/pods/{n}/status",
-                {"status": {"podIP": "10.255.0.1"}},
+                {"status": {"hostIP": "10.255.0.1"}},
                 "application/merge-patch+json")[0] == 200 else f"patch {n}")
             if errs:
                 raise RuntimeError(f"{len(errs)} status patches failed: {errs[0]}")
