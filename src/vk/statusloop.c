@@ -219,7 +219,7 @@ static int split_answer(const vk_status_cache *cache, const char *text, size_t l
         answer_elem *a = &(*out)[(*n)++];
         *a = (answer_elem){.text = e, .len = elen};
         if (!vk_status_cache_quiet(cache, e, elen, by_uid, &a->uid) &&
-            !(a->js = json_loadb(e, elen, 0, NULL))) {
+            !(a->js = json_loadb(e, elen, JSON_DECODE_ANY, NULL))) {
             r = -1;
             snprintf(err, sizeof err, "element %zu is not JSON", *n);
             break;
