@@ -85,4 +85,4 @@ done
 echo "== deleting the pods"
 "$BIN/il-bench" delete --url "unix://$API_SOCK" --pods "$WORK/pods.json" --concurrency 8
 rm -f "$WORK/pods.json"
-for s in bench-vk bench-slurm bench-htcondor bench-memory bench-tunnel; do if [ -x "$(dirname "$0")/$s.sh" ]; then echo "== bench/$s.sh"; "$(dirname "$0")/$s.sh" "$BIN"; fi; done
+for s in bench-vk bench-vk-cycle bench-slurm bench-htcondor bench-memory bench-tunnel; do if [ -x "$(dirname "$0")/$s.sh" ]; then echo "== bench/$s.sh"; "$(dirname "$0")/$s.sh" "$BIN"; fi; done

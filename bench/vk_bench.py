@@ -393,8 +393,9 @@ def status_calls_in_log(path, offset):
 
 # ---- the VK ------------------------------------------------------------------------
 
-def start_vk(kube, stack, tag, interval, status_watch):
-    """interlink-vk at info level (its few lines say when it is settled)."""
+def start_vk(kube, stack, tag, interval, status_watch, env=None):
+    """interlink-vk at info level (its few lines say when it is settled);
+    env: more environment (VK_METRICS_PORT, say)."""
     cfg = h.write_yaml(os.path.join(WORK, f"{tag}.yaml"), {
         "InterlinkURL": stack.api_addr, "PingIntervalSeconds": 10,
         "StatusIntervalSeconds": interval, "InterlinkTimeoutSeconds": 60,
@@ -405,7 +406,7 @@ def start_vk(kube, stack, tag, interval, status_watch):
     return h.Daemon([vk_bin, "--config", cfg, "--nodename", NODE],
                     os.path.join(WORK, f"{tag}.log"),
                     env={"KUBECONFIG": kube.kubeconfig, "KUBELET_PORT": str(h.free_port()),
-                         "POD_IP": "127.0.0.1"}).start()
+                         "POD_IP": "127.0.0.1", **(env or {})}).start()
 
 
 def wait_ready(kube, vk):

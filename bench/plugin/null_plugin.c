@@ -23,7 +23,7 @@ static const il_cfg_field null_fields[] = {
 
 typedef struct null_backend {
     pthread_mutex_t lock;  /* callbacks run concurrently */
-    json_t *started;       /* uid -> start time (seconds) */
+    json_t *started;       /* uid -> [start time (seconds), [[name, image]...]] */
 } null_backend;
 
 static int null_create(void *ctx, const il_create_request *req, char **job_id, il_buf *err)
@@ -31,17 +31,24 @@ static int null_create(void *ctx, const il_create_request *req, char **job_id, i
     (void)err;
     null_backend *b = ctx;
     pthread_mutex_lock(&b->lock);
-    if (!json_object_get(b->started, req->pod.uid))
-        json_object_set_new(b->started, req->pod.uid, json_integer(il_time_now().sec));
+    if (!json_object_get(b->started, req->pod.uid)) {
+        /* A status request carries no spec: the containers are kept here. */
+        json_t *ctrs = json_array();
+        for (size_t i = 0; i < req->pod.n_containers; i++)
+            json_array_append_new(ctrs, json_pack("[ss]", req->pod.containers[i].name,
+                                                  req->pod.containers[i].image));
+        json_object_set_new(b->started, req->pod.uid,
+                            json_pack("[Io]", (json_int_t)il_time_now().sec, ctrs));
+    }
     pthread_mutex_unlock(&b->lock);
     *job_id = il_xasprintf("null-%s", req->pod.uid);
     return 0;
 }
 
-static void running(const il_container *c, int64_t since, il_container_status *out)
+static void running(const json_t *c, int64_t since, il_container_status *out)
 {
-    out->name = il_xstrdup(c->name);
-    out->image = il_xstrdup(c->image);
+    out->name = il_xstrdup(json_string_value(json_array_get(c, 0)));
+    out->image = il_xstrdup(json_string_value(json_array_get(c, 1)));
     out->started_at = (il_time){since, 0};
     out->started = IL_STARTED_YES;
     out->state = IL_STATE_RUNNING;
@@ -54,17 +61,19 @@ static int null_status(void *ctx, const il_pod *pods, size_t n, il_pod_status *o
     null_backend *b = ctx;
     pthread_mutex_lock(&b->lock);
     for (size_t i = 0; i < n; i++) {
-        json_t *since = json_object_get(b->started, pods[i].uid);
-        if (!since)
+        json_t *rec = json_object_get(b->started, pods[i].uid);
+        if (!rec)
             continue;   /* unknown here: left out of the answer */
         out[i].uid = il_xstrdup(pods[i].uid);
         out[i].name = il_xstrdup(pods[i].name);
         out[i].ns = il_xstrdup(pods[i].ns);
         out[i].job_id = il_xasprintf("null-%s", pods[i].uid);
-        out[i].n_containers = pods[i].n_containers;
-        out[i].containers = il_xcalloc(pods[i].n_containers, sizeof(il_container_status));
-        for (size_t c = 0; c < pods[i].n_containers; c++)
-            running(&pods[i].containers[c], json_integer_value(since), &out[i].containers[c]);
+        const json_t *ctrs = json_array_get(rec, 1);
+        int64_t since = json_integer_value(json_array_get(rec, 0));
+        out[i].n_containers = json_array_size(ctrs);
+        out[i].containers = il_xcalloc(out[i].n_containers + 1, sizeof(il_container_status));
+        for (size_t c = 0; c < out[i].n_containers; c++)
+            running(json_array_get(ctrs, c), since, &out[i].containers[c]);
     }
     pthread_mutex_unlock(&b->lock);
     return 0;

@@ -73,16 +73,16 @@ const char *vk_interlink_url(const vk_interlink *il)
     return il_httpc_url(il->http);
 }
 
-/* What every call carries: the bearer token (VKTokenFile), a session
- * "label#N" and the JSON body. */
+/* What every call carries: the bearer token (VKTokenFile) and a session
+ * "label#N". */
 typedef struct call_parts {
-    char *auth, *session, *text;
+    char *auth, *session;
     char *token;              /* the bearer token in auth, or NULL */
     const char *headers[2];
 } call_parts;
 
-static int call_parts_make(vk_interlink *il, const char *label, const json_t *body,
-                           call_parts *p, char *err, size_t errlen)
+static int call_parts_make(vk_interlink *il, const char *label, call_parts *p, char *err,
+                           size_t errlen)
 {
     memset(p, 0, sizeof *p);
     char *token = NULL, terr[256];
@@ -99,15 +99,15 @@ static int call_parts_make(vk_interlink *il, const char *label, const json_t *bo
     p->token = token;
     p->headers[0] = p->auth;
     p->session = il_xasprintf("%s#%lu", label, atomic_fetch_add(&il->seq, 1) + 1);
-    p->text = body ? json_dumps(body, JSON_COMPACT) : NULL;
     return 0;
 }
 
-static il_httpc_req call_parts_req(const call_parts *p, const char *method, const char *path)
+static il_httpc_req call_parts_req(const call_parts *p, const char *method, const char *path,
+                                   const char *text, size_t len)
 {
     return (il_httpc_req){.method = method, .path = path,
                           .headers = p->auth ? p->headers : NULL, .session = p->session,
-                          .body = p->text, .len = p->text ? strlen(p->text) : 0};
+                          .body = text, .len = text ? len : 0};
 }
 
 static void call_parts_free(call_parts *p)
@@ -115,28 +115,36 @@ static void call_parts_free(call_parts *p)
     free(p->auth);
     free(p->token);
     free(p->session);
-    free(p->text);
 }
 
 int vk_interlink_call(vk_interlink *il, const char *method, const char *path,
                       const char *label, const json_t *body, il_http_result *res)
 {
+    char *text = body ? json_dumps(body, JSON_COMPACT) : NULL;
+    int rc = vk_interlink_call_text(il, method, path, label, text, text ? strlen(text) : 0, res);
+    free(text);
+    return rc;
+}
+
+int vk_interlink_call_text(vk_interlink *il, const char *method, const char *path,
+                           const char *label, const char *text, size_t len, il_http_result *res)
+{
     call_parts parts;
-    if (call_parts_make(il, label, body, &parts, res->error, sizeof res->error) < 0) {
+    if (call_parts_make(il, label, &parts, res->error, sizeof res->error) < 0) {
         char why[sizeof res->error];
         memcpy(why, res->error, sizeof why);
         memset(res, 0, sizeof *res);
         memcpy(res->error, why, sizeof why);
         return -1;
     }
-    il_httpc_req req = call_parts_req(&parts, method, path);
+    il_httpc_req req = call_parts_req(&parts, method, path, text, len);
     int rc = il_httpc_call(il->http, &req, res);
     bool again = rc == 0 && res->status == 401 && il->oidc &&
                  vk_oidc_token_refused(il->oidc, parts.token);
     call_parts_free(&parts);
     if (again) {   /* once, with a fresh token; interlink's calls are idempotent */
         il_http_result_free(res);
-        return vk_interlink_call(il, method, path, label, body, res);
+        return vk_interlink_call_text(il, method, path, label, text, len, res);
     }
     return rc;
 }
@@ -146,12 +154,14 @@ il_httpc_stream *vk_interlink_stream(vk_interlink *il, const char *method, const
                                      char *err, size_t errlen)
 {
     call_parts parts;
-    if (call_parts_make(il, label, body, &parts, err, errlen) < 0)
+    if (call_parts_make(il, label, &parts, err, errlen) < 0)
         return NULL;
-    il_httpc_req req = call_parts_req(&parts, method, path);
+    char *text = body ? json_dumps(body, JSON_COMPACT) : NULL;
+    il_httpc_req req = call_parts_req(&parts, method, path, text, text ? strlen(text) : 0);
     il_httpc_stream *s = il_httpc_stream_call(il->http, &req, status, NULL, err, errlen);
     bool again = s && *status == 401 && il->oidc && vk_oidc_token_refused(il->oidc, parts.token);
     call_parts_free(&parts);
+    free(text);
     if (again) {   /* once, with a fresh token, as vk_interlink_call */
         il_httpc_stream_close(s);
         return vk_interlink_stream(il, method, path, label, body, status, err, errlen);
@@ -165,11 +175,13 @@ il_httpc_upgrade *vk_interlink_upgrade(vk_interlink *il, const char *path, const
 {
     call_parts parts;
     *status = 0;
-    if (call_parts_make(il, label, body, &parts, err, errlen) < 0)
+    if (call_parts_make(il, label, &parts, err, errlen) < 0)
         return NULL;
-    il_httpc_req req = call_parts_req(&parts, "POST", path);
+    char *text = body ? json_dumps(body, JSON_COMPACT) : NULL;
+    il_httpc_req req = call_parts_req(&parts, "POST", path, text, text ? strlen(text) : 0);
     il_httpc_upgrade *u = il_httpc_upgrade_open(il->http, &req, protocol, status, err, errlen);
     call_parts_free(&parts);
+    free(text);
     return u;
 }
 

@@ -26,6 +26,9 @@ const char *vk_interlink_url(const vk_interlink *il);
  * Free res with il_http_result_free. */
 int vk_interlink_call(vk_interlink *il, const char *method, const char *path,
                       const char *label, const json_t *body, il_http_result *res);
+/* The same with the body's JSON text as it is (len bytes; NULL: none). */
+int vk_interlink_call_text(vk_interlink *il, const char *method, const char *path,
+                           const char *label, const char *text, size_t len, il_http_result *res);
 /* The same, streamed (/getLogs): the stream once the status line has
  * arrived (its status in *status), or NULL with err set. */
 il_httpc_stream *vk_interlink_stream(vk_interlink *il, const char *method, const char *path,

@@ -19,37 +19,15 @@
 #include <string.h>
 
 #include "events.h"
+#include "jsonsplit.h"
 #include "log.h"
 #include "kubestatus.h"
+#include "statuscache.h"
 #include "timeutil.h"
 #include "util.h"
 #include "vk.h"
 #include "vkmetrics.h"
 #include "wire.h"
-
-/* What the status request carries of a pod: everything but its status
- * (plugins need the spec; the status is ours and can be large) and
- * metadata.managedFields (the API server's record of who wrote which
- * field: a third of a pod's JSON on a real server, of use to no backend,
- * and serialized, relayed and parsed three times per pod per cycle). */
-static json_t *request_body(const json_t *pods)
-{
-    json_t *body = json_array();
-    size_t i;
-    const json_t *pod;
-    json_array_foreach(pods, i, pod) {
-        json_t *copy = json_copy((json_t *)pod);   /* shallow: only the top level changes */
-        json_object_del(copy, "status");
-        json_t *meta = json_object_get(copy, "metadata");
-        if (json_object_get(meta, "managedFields")) {
-            meta = json_copy(meta);
-            json_object_del(meta, "managedFields");
-            json_object_set_new(copy, "metadata", meta);
-        }
-        json_array_append_new(body, copy);
-    }
-    return body;
-}
 
 /* ---- events ------------------------------------------------------------ */
 
@@ -207,54 +185,139 @@ static json_t *with_job_annotation(vk *v, const json_t *pod, json_t *patch)
     return patch;
 }
 
-/* Map interlink's answer (an array of PodStatus) onto pods; write what
- * changed. */
-static void apply(vk *v, const json_t *pods, const json_t *answer)
+/* One element of interlink's answer: its text and, unless it is one the
+ * cache knows changed nothing, its parse. */
+typedef struct answer_elem {
+    const char *text;
+    size_t len;
+    json_t *js;           /* NULL when quiet */
+    const char *uid;      /* when quiet: the cache's */
+} answer_elem;
+
+/* The answer's elements, each either quiet (vk_status_cache_quiet) or
+ * parsed.  -1 with why when the answer is not a list of JSON values: then
+ * nothing of it is applied, as before it was read element by element. */
+static int split_answer(const vk_status_cache *cache, const char *text, size_t len,
+                        const json_t *by_uid, answer_elem **out, size_t *n, char *why,
+                        size_t whylen)
 {
-    /* UID -> status through a hash (a jansson object), not a scan of the
-     * answer per pod: a cycle over n pods stays O(n).  The first status of
-     * a UID wins, as interlink sends each once. */
-    json_t *by_uid = json_object();
-    size_t i, n = 0;
-    const json_t *pod, *js;
-    json_array_foreach(answer, i, js) {
-        const char *uid = json_string_value(json_object_get(js, "UID"));
-        if (uid && !json_object_get(by_uid, uid))
-            json_object_set(by_uid, uid, (json_t *)js);
+    il_json_split sp;
+    size_t cap = 0;
+    *out = NULL;
+    *n = 0;
+    if (il_json_split_begin(&sp, text, len) < 0) {
+        snprintf(why, whylen, "interlink answered /status with something not a list");
+        return -1;
     }
-    status_write *w = il_xcalloc(json_array_size(pods) + 1, sizeof *w);
-    const char *addr = vk_node_address(v->cfg);
-    il_time now = il_time_now();
-    json_array_foreach(pods, i, pod) {
-        const char *uid = vk_pod_uid(pod);
-        js = uid ? json_object_get(by_uid, uid) : NULL;
-        if (!js)
-            continue;
-        il_pod_status st;
-        char err[256];
-        if (il_pod_status_from_json((json_t *)js, &st, err, sizeof err) == 0) {
-            char *tunnel_ip = vk_tunnelgw_pod_ip(v->gateway, pod);
-            json_t *patch = vk_pod_status_patch_ips(pod, &st, addr, tunnel_ip, now);
-            free(tunnel_ip);
-            patch = with_job_annotation(v, pod, patch);
-            if (st.tunnel)
-                vk_tunnelgw_note(v->gateway, v->kube, v->cfg->node_name, pod, st.tunnel);
-            if (patch)
-                w[n++] = (status_write){.pod = pod, .patch = patch};
-            il_pod_status_free(&st);
-        } else {
-            il_warn("pod %s/%s: interlink status: %s", vk_pod_ns(pod), vk_pod_name(pod), err);
+    const char *e;
+    size_t elen;
+    int r;
+    char err[256];
+    while ((r = il_json_split_next(&sp, &e, &elen, err, sizeof err)) == 1) {
+        if (*n == cap)
+            *out = il_xrealloc(*out, (cap = cap ? 2 * cap : 1024) * sizeof **out);
+        answer_elem *a = &(*out)[(*n)++];
+        *a = (answer_elem){.text = e, .len = elen};
+        if (!vk_status_cache_quiet(cache, e, elen, by_uid, &a->uid) &&
+            !(a->js = json_loadb(e, elen, JSON_DECODE_ANY, NULL))) {
+            r = -1;
+            snprintf(err, sizeof err, "element %zu is not JSON", *n);
+            break;
         }
     }
-    json_decref(by_uid);
+    if (r < 0) {
+        snprintf(why, whylen, "interlink answered /status with something not a list: %s", err);
+        for (size_t i = 0; i < *n; i++)
+            json_decref((*out)[i].js);
+        free(*out);
+        *out = NULL;
+        *n = 0;
+        return -1;
+    }
+    return 0;
+}
+
+/* The patch for one pod from interlink's status js (NULL: nothing to
+ * write), noting in the cache when nothing at all depends on more than the
+ * element's bytes and the pod object (no tunnel, the JobID annotation
+ * there) and nothing changed. */
+static json_t *pod_patch(vk *v, vk_status_cache *cache, const json_t *pod,
+                         const answer_elem *a, const char *addr, il_time now)
+{
+    il_pod_status st;
+    char err[256];
+    if (il_pod_status_from_json(a->js, &st, err, sizeof err) != 0) {
+        il_warn("pod %s/%s: interlink status: %s", vk_pod_ns(pod), vk_pod_name(pod), err);
+        return NULL;
+    }
+    char *tunnel_ip = vk_tunnelgw_pod_ip(v->gateway, pod);
+    json_t *patch = vk_pod_status_patch_ips(pod, &st, addr, tunnel_ip, now);
+    patch = with_job_annotation(v, pod, patch);
+    if (st.tunnel)
+        vk_tunnelgw_note(v->gateway, v->kube, v->cfg->node_name, pod, st.tunnel);
+    const json_t *ann = json_object_get(json_object_get(pod, "metadata"), "annotations");
+    if (!patch && !st.tunnel && !tunnel_ip && json_object_get(ann, "JobID"))
+        vk_status_cache_note_quiet(cache, a->text, a->len, pod);
+    free(tunnel_ip);
+    il_pod_status_free(&st);
+    return patch;
+}
+
+/* Map interlink's answer (an array of PodStatus, as text) onto pods; write
+ * what changed.  -1 with why when the answer is not a list. */
+static int apply(vk *v, vk_status_cache *cache, const json_t *pods, const char *text,
+                 size_t len, char *why, size_t whylen)
+{
+    /* UID -> pod through a hash (a jansson object): a cycle over n pods
+     * stays O(n).  The first status of a UID wins, as interlink sends each
+     * once. */
+    json_t *by_uid = json_object(), *done = json_object();
+    size_t i, n = 0, n_elems;
+    const json_t *pod;
+    json_array_foreach(pods, i, pod) {
+        const char *uid = vk_pod_uid(pod);
+        if (uid && !json_object_get(by_uid, uid))
+            json_object_set(by_uid, uid, (json_t *)pod);
+    }
+    answer_elem *elems;
+    if (split_answer(cache, text, len, by_uid, &elems, &n_elems, why, whylen) < 0) {
+        json_decref(by_uid);
+        json_decref(done);
+        return -1;
+    }
+    status_write *w = il_xcalloc(n_elems + 1, sizeof *w);
+    const char *addr = vk_node_address(v->cfg);
+    il_time now = il_time_now();
+    for (i = 0; i < n_elems; i++) {
+        answer_elem *a = &elems[i];
+        const char *uid = a->js ? json_string_value(json_object_get(a->js, "UID")) : a->uid;
+        pod = uid ? json_object_get(by_uid, uid) : NULL;
+        if (!pod || json_object_get(done, uid))
+            continue;
+        json_object_set_new(done, uid, json_true());
+        if (!a->js) {
+            vk_status_cache_note_quiet(cache, a->text, a->len, pod);
+            continue;
+        }
+        json_t *patch = pod_patch(v, cache, pod, a, addr, now);
+        if (patch)
+            w[n++] = (status_write){.pod = pod, .patch = patch};
+    }
+    vk_status_cache_next(cache);
     write_all(v, w, n);
     for (i = 0; i < n; i++)
         json_decref(w[i].patch);
     free(w);
+    for (i = 0; i < n_elems; i++)
+        json_decref(elems[i].js);
+    free(elems);
+    json_decref(by_uid);
+    json_decref(done);
+    return 0;
 }
 
 /* 0 when interlink answered, -1 otherwise (logged once per outage). */
-static int cycle(vk *v, bool *failing, size_t *n_pods)
+static int cycle(vk *v, vk_status_cache *cache, bool *failing, size_t *n_pods)
 {
     json_t *pods = vk_pods_active(v->pods);
     *n_pods = json_array_size(pods);
@@ -262,29 +325,22 @@ static int cycle(vk *v, bool *failing, size_t *n_pods)
         json_decref(pods);
         return 0;
     }
-    json_t *body = request_body(pods);
+    il_buf body = {0};
+    vk_status_cache_request(cache, pods, &body);
     il_http_result res;
-    int rc = vk_interlink_call(v->il, "GET", "/status", "GetStatus", body, &res);
+    int rc = vk_interlink_call_text(v->il, "GET", "/status", "GetStatus", il_buf_cstr(&body),
+                                    body.len, &res);
+    il_buf_free(&body);
     char why[512];
-    json_t *answer = NULL;
-    if ((rc = vk_interlink_ok(&res, rc, why, sizeof why)) == 0) {
-        answer = json_loadb(il_buf_cstr(&res.body), res.body.len, 0, NULL);
-        if (!json_is_array(answer)) {   /* a macro: its argument is evaluated twice */
-            snprintf(why, sizeof why, "interlink answered /status with something not a list");
-            rc = -1;
-        }
-    }
-    if (rc == 0)
-        apply(v, pods, answer);
-    else if (!*failing)
+    if ((rc = vk_interlink_ok(&res, rc, why, sizeof why)) == 0)
+        rc = apply(v, cache, pods, il_buf_cstr(&res.body), res.body.len, why, sizeof why);
+    if (rc != 0 && !*failing)
         il_warn("pod statuses not refreshed (%zu pods keep their last status): %s",
                 json_array_size(pods), why);
-    else
+    else if (rc != 0)
         il_debug("pod statuses still not refreshed: %s", why);
     *failing = rc != 0;
-    json_decref(answer);
     il_http_result_free(&res);
-    json_decref(body);
     json_decref(pods);
     return rc;
 }
@@ -335,6 +391,7 @@ void *vk_status_loop(void *arg)
 {
     vk *v = arg;
     bool failing = false, orphans_done = false;
+    vk_status_cache *cache = vk_status_cache_new();
     int64_t period = v->cfg->status_interval_s * 1000;
     for (;;) {
         int64_t wait = orphans_done ? period : period < 1000 ? period : 1000;
@@ -353,9 +410,10 @@ void *vk_status_loop(void *arg)
         }
         int64_t cycle_started = il_monotonic_ms();
         size_t n_pods = 0;
-        int rc = cycle(v, &failing, &n_pods);
+        int rc = cycle(v, cache, &failing, &n_pods);
         vk_metrics_status_cycle((double)(il_monotonic_ms() - cycle_started) / 1000.0, n_pods,
                                 rc != 0);
     }
+    vk_status_cache_free(cache);
     return NULL;
 }

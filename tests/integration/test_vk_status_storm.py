@@ -39,3 +39,22 @@ def test_unchanged_running_pod_is_not_repatched(env):
     assert status_patches(env, "steady") == []
     env.kube.delete_pod("steady", gracePeriodSeconds=0)
     env.wait_gone("steady")
+
+
+def test_status_changed_by_another_writer_is_rewritten(env):
+    """The VK remembers answers that changed nothing (statuscache.c) only
+    for the pod object they were checked against: when someone else
+    rewrites the stored status, interlink's answer is the same bytes as
+    before, yet the VK must write its status back."""
+    env.kube.create_pod("foreign", [{"name": "main", "image": "busybox",
+                                     "command": ["/bin/sh", "-c", "sleep 60"]}])
+    env.wait_phase("foreign", phases=("Running",))
+    ip = env.kube.pod("foreign")["status"]["podIP"]
+    time.sleep(3)   # a few quiet cycles: the answer is remembered
+    code, _ = env.kube.api.patch("/api/v1/namespaces/default/pods/foreign/status",
+                                 {"status": {"podIP": "10.255.0.1"}}, kind="merge")
+    assert code == 200
+    wait_for("the VK's podIP back", lambda: env.kube.pod("foreign")["status"]["podIP"] == ip,
+             timeout=15)
+    env.kube.delete_pod("foreign", gracePeriodSeconds=0)
+    env.wait_gone("foreign")

@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# bench-vk-cycle.sh BINDIR -- interlink-vk's status cycle at 10,000 pods
+# (BENCH_VK_CYCLE_PODS) with interlink + il-bench-plugin, on the API server
+# double (BENCH_VK_CYCLE_KUBE=real: the real control plane of ../shared/k8s,
+# IL_K8S_STATE_PREFIX / IL_K8S_PORT_BASE): per-cycle wall time, interlink's
+# answer and the VK's CPU, steady and with a share of the pods changed.
+# Knobs and what is measured: bench/vk_cycle.py.  Bounded by
+# BENCH_VK_CYCLE_TIMEOUT (600 s); the temp dir and every process started in
+# it are removed at the end.
+set -euo pipefail
+
+[ $# -eq 1 ] || { echo "usage: $0 BINDIR" >&2; exit 2; }
+BIN=$(cd "$1" && pwd -P)
+SRC=$(cd "$(dirname "$0")/.." && pwd -P)
+for b in interlink il-bench-plugin interlink-vk; do
+  [ -x "$BIN/$b" ] || { echo "bench-vk-cycle: $BIN/$b is not built" >&2; exit 2; }
+done
+
+WORK=$(mktemp -d /tmp/ilvkcycle-XXXXXX)
+cleanup() {
+  local rc=$?
+  if [ $rc -ne 0 ]; then
+    echo "bench-vk-cycle: failed; daemon logs:" >&2
+    tail -n 15 "$WORK"/vk.log "$WORK"/stack/*.log "$WORK"/kube/apiserver.log >&2 2>/dev/null || true
+  fi
+  for p in /proc/[0-9]*; do   # by pid, never by name
+    pid=${p#/proc/}
+    [ "$pid" = $$ ] && continue
+    if { tr '\0' ' ' <"$p/cmdline"; } 2>/dev/null | grep -qF -- "$WORK"; then
+      kill -KILL "$pid" 2>/dev/null || true
+    fi
+  done
+  if [ "${BENCH_VK_CYCLE_KEEP:-}" = 1 ]; then
+    echo "bench-vk-cycle: logs kept in $WORK" >&2
+  else
+    rm -rf "$WORK"
+  fi
+}
+trap cleanup EXIT
+
+/usr/bin/python3 "$SRC/bench/vk_cycle.py" "$BIN" "$WORK"

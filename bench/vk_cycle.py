@@ -1,0 +1,213 @@
+#!/usr/bin/python3
+"""vk_cycle.py BINDIR WORKDIR -- the VK's status cycle at scale, driven by
+bench/bench-vk-cycle.sh.
+
+interlink + il-bench-plugin (a backend that runs nothing and finds pods by
+UID in a hash: bench/plugin/null_plugin.c), so what a cycle costs is the
+VK's, interlink's and the plugin framework's own work, and interlink-vk in
+front of a Kubernetes API server: the test double (tests/kube/fake_apiserver.py,
+the default: 10,000 pods take seconds to create there, ~8 minutes on the real
+one) or the real control plane of ../shared/k8s (BENCH_VK_CYCLE_KUBE=real).
+The double is faithful for what is measured: in steady state a cycle makes
+no API request at all, and a changed pod costs one PATCH on either.
+
+BENCH_VK_CYCLE_PODS pods (default 10000) are created while the VK is not
+running; the VK starts on that backlog; once all are Running and nothing
+changes, it measures BENCH_VK_CYCLE_CYCLES cycles (default 5) in steady state
+(no pod changed), then as many with BENCH_VK_CYCLE_CHANGED percent of the
+pods (default 1) changed on the API server before each cycle (their hostIP
+rewritten: the VK must notice and write its status back).  Per cycle: its
+wall time (the VK's interlink_vk_status_cycle_seconds), interlink's /status
+answer (interlink's interlink_request_seconds), the VK's CPU (/proc/PID/task/*/stat
+but the HTTP listeners' threads, which serve this bench's polling of the
+metrics; from the end of one cycle to the end of the next, so whatever else
+the VK did in between is in it) and the pods/status PATCHes.  BENCH_VK_BIN measures
+another interlink-vk (an older build, for before/after).  Prints a table;
+no thresholds; every process started under WORKDIR is killed at the end.
+"""
+import os
+import statistics
+import sys
+import threading
+import time
+import urllib.request
+
+import vk_bench as vb   # argv (BINDIR WORKDIR) is the same; it sets IL_BIN_DIR
+h = vb.h
+
+N = int(os.environ.get("BENCH_VK_CYCLE_PODS", "10000"))
+CYCLES = int(os.environ.get("BENCH_VK_CYCLE_CYCLES", "5"))
+CHANGED = float(os.environ.get("BENCH_VK_CYCLE_CHANGED", "1"))
+INTERVAL = int(os.environ.get("BENCH_VK_CYCLE_INTERVAL", "2"))
+KUBE = os.environ.get("BENCH_VK_CYCLE_KUBE", "double")
+BUDGET = float(os.environ.get("BENCH_VK_CYCLE_TIMEOUT", "600"))   # whole run, seconds
+
+
+def vk_cpu(pid):
+    """CPU seconds of the VK's threads but those of its HTTP listeners
+    (MHD-*: the metrics listener serves this bench's polling, 4 a second,
+    each a walk over every pod)."""
+    total = 0.0
+    for tid in os.listdir(f"/proc/{pid}/task"):
+        try:
+            with open(f"/proc/{pid}/task/{tid}/stat") as f:
+                text = f.read()
+        except OSError:
+            continue   # the thread ended
+        comm = text[text.index("(") + 1:text.rindex(")")]
+        if comm.startswith("MHD-"):
+            continue
+        fields = text.rsplit(")", 1)[1].split()
+        total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return total
+
+
+def vk_metrics(port):
+    text = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=30).read().decode()
+    out = {}
+    for line in text.splitlines():
+        if line.startswith("interlink_vk_status_cycle_seconds_"):
+            name, value = line.rsplit(" ", 1)
+            out[name.split("{")[0]] = float(value)
+    return out
+
+
+def next_cycle(port, before, deadline):
+    """Wait for the cycle after before (the VK's metrics); its metrics."""
+    while True:
+        m = vk_metrics(port)
+        if m.get("interlink_vk_status_cycle_seconds_count", 0) > \
+                before.get("interlink_vk_status_cycle_seconds_count", 0):
+            return m
+        if time.monotonic() > deadline:
+            raise RuntimeError("no status cycle came")
+        time.sleep(0.25)
+
+
+def measure(kube, stack, vk, port, names, changed, deadline):
+    """CYCLES cycles; before each, `changed` pods get a foreign podIP on the
+    API server.  Per cycle: (wall s, interlink /status s, VK CPU s, PATCHes)."""
+    out = []
+    m = next_cycle(port, vk_metrics(port), deadline)   # align on a cycle's end
+    cpu, im = vk_cpu(vk.proc.pid), vb.metrics(stack)
+    for c in range(CYCLES):
+        if changed:
+            pick = names[c * changed % len(names):][:changed]
+            pick += names[:changed - len(pick)]
+            errs = vb.parallel(kube, pick, lambda n: None if kube.call(
+                "PATCH", f"/api/v1/namespaces/{vb.NS}/pods/{n}/status",
+                {"status": {"hostIP": "10.255.0.1"}},
+                "application/merge-patch+json")[0] == 200 else f"patch {n}")
+            if errs:
+                raise RuntimeError(f"{len(errs)} status patches failed: {errs[0]}")
+            m = vk_metrics(port)   # the cycle that runs now may have begun before them
+            cpu, im = vk_cpu(vk.proc.pid), vb.metrics(stack)
+        counts = kube.counts()
+        m2 = next_cycle(port, m, deadline)
+        cpu2, im2 = vk_cpu(vk.proc.pid), vb.metrics(stack)
+        wall = (m2["interlink_vk_status_cycle_seconds_sum"] -
+                m["interlink_vk_status_cycle_seconds_sum"]) / \
+            (m2["interlink_vk_status_cycle_seconds_count"] -
+             m["interlink_vk_status_cycle_seconds_count"])
+        il = vb.delta(im, im2, "interlink_request_seconds_sum", endpoint="/status") / max(
+            1, vb.delta(im, im2, "interlink_requests_total", endpoint="/status"))
+        patches = kube.counts().get("PATCH pods/status", 0) - counts.get("PATCH pods/status", 0)
+        out.append((wall, il, cpu2 - cpu, patches))
+        vb.log(f"cycle {c + 1}: {wall * 1000:.0f} ms, interlink {il * 1000:.0f} ms, "
+               f"VK CPU {(cpu2 - cpu) * 1000:.0f} ms, {patches} PATCHes")
+        m, cpu, im = m2, cpu2, im2
+    return out
+
+
+def main():
+    t_start = time.monotonic()
+    deadline = t_start + BUDGET
+    kube = stack = vk = watch = None
+    rows = []
+    try:
+        vb.log("starting " + ("the real control plane" if KUBE == "real" else
+                              "the API server double"))
+        kube = vb.RealKube() if KUBE == "real" else vb.DoubleKube(os.path.join(vb.WORK, "kube"))
+        stack = h.Stack(os.path.join(vb.WORK, "stack"), plugin="il-bench-plugin",
+                        api_extra={"VerboseLogging": False},
+                        plugin_extra={"VerboseLogging": False, "ErrorsOnlyLogging": True})
+        stack.start()
+        names = [f"cyc-{i:05d}" for i in range(N)]
+        vb.log(f"creating {N} pods on node {vb.NODE} (no VK running)")
+        made = vb.create_pods(kube, names, {})
+        vb.log(f"created in {made:.1f} s")
+        watch = vb.PodWatch(kube)
+        port = h.free_port()
+        t_vk = time.monotonic()
+        vk = vb.start_vk(kube, stack, "vk", INTERVAL, False,
+                         {"VK_METRICS_PORT": str(port), "VK_METRICS_ADDRESS": "127.0.0.1"})
+        missing = watch.wait_running(names, timeout=max(30.0, deadline - time.monotonic()))
+        if missing:
+            raise RuntimeError(f"{len(missing)} of {N} pods not Running")
+        up = time.monotonic() - t_vk
+        vb.log(f"all {N} Running {up:.1f} s after the VK started; waiting until nothing changes")
+        quiet, last, last_t = time.monotonic() + 120, None, time.monotonic()
+        while time.monotonic() < quiet:
+            n = kube.counts().get("PATCH pods/status", 0)
+            if n != last:
+                last, last_t = n, time.monotonic()
+            elif time.monotonic() - last_t > 3 * INTERVAL + 1:
+                break
+            time.sleep(0.5)
+        load = os.getloadavg()
+        steady = measure(kube, stack, vk, port, names, 0, deadline)
+        n_changed = int(N * CHANGED / 100)
+        busy = measure(kube, stack, vk, port, names, n_changed, deadline) if n_changed else []
+        load2 = os.getloadavg()
+
+        def row(label, data):
+            wall = [d[0] for d in data]
+            il = [d[1] for d in data]
+            cpu = [d[2] for d in data]
+            pt = [d[3] for d in data]
+            rows.append((f"{label}: whole cycle (VK metric) mean / min / max",
+                         f"**{statistics.mean(wall) * 1000:.0f} ms** / {min(wall) * 1000:.0f} / "
+                         f"{max(wall) * 1000:.0f} ms"))
+            rows.append((f"{label}: interlink's /status answer, mean",
+                         f"{statistics.mean(il) * 1000:.0f} ms"))
+            rows.append((f"{label}: the VK's part of the cycle (whole − interlink's answer), mean",
+                         f"{statistics.mean(a - b for a, b in zip(wall, il)) * 1000:.0f} ms"))
+            rows.append((f"{label}: interlink-vk CPU per cycle (not its HTTP threads), mean / max",
+                         f"**{statistics.mean(cpu) * 1000:.0f} ms** / {max(cpu) * 1000:.0f} ms"))
+            rows.append((f"{label}: pods/status PATCHes per cycle (the VK's)",
+                         f"{statistics.mean(pt):.0f}"))
+        rows.append((f"{N} pods: created on the API server / VK start -> all Running",
+                     f"{made:.1f} s / {up:.1f} s"))
+        row(f"{N} steady pods", steady)
+        if busy:
+            row(f"{N} pods, {n_changed} changed per cycle", busy)
+        rows.append(("load average (1 min) before / after the cycles",
+                     f"{load[0]:.2f} / {load2[0]:.2f}"))
+    finally:
+        if watch:
+            watch.close()
+        if vk:
+            try:
+                vk.stop()
+            except AssertionError as e:
+                print(f"vk-cycle: {e}", file=sys.stderr)
+        if stack:
+            stack.stop()
+        if kube:
+            kube.stop()
+        h.kill_processes_under(vb.WORK)
+    print()
+    print(f"interlink-vk status cycle ({'real API server' if KUBE == 'real' else 'API double'}, "
+          f"il-bench-plugin, StatusIntervalSeconds {INTERVAL}, {os.cpu_count()} CPUs; "
+          f"run took {time.monotonic() - t_start:.0f} s)")
+    print()
+    w = max(len(r[0]) for r in rows)
+    print(f"| {'figure'.ljust(w)} | value |")
+    print(f"|{'-' * (w + 2)}|-------|")
+    for k, v in rows:
+        print(f"| {k.ljust(w)} | {v} |")
+
+
+if __name__ == "__main__":
+    threading.stack_size(1 << 20)
+    main()
