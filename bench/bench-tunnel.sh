@@ -12,6 +12,7 @@ set -euo pipefail
 [ $# -eq 1 ] || { echo "usage: $0 BINDIR" >&2; exit 2; }
 BIN=$(cd "$1" && pwd -P)
 SRC=$(cd "$(dirname "$0")/.." && pwd -P)
+. "$SRC/bench/killunder.sh"
 for b in interlink interlink-local interlink-gateway; do
   [ -x "$BIN/$b" ] || { echo "bench-tunnel: $BIN/$b is not built" >&2; exit 2; }
 done
@@ -24,14 +25,7 @@ cleanup() {
     echo "bench-tunnel: failed; daemon logs:" >&2
     tail -n 15 "$WORK"/gateway/gateway.log "$WORK"/stack/*.log >&2 2>/dev/null || true
   fi
-  # Anything still running from the temp dir (the pod's servers), by pid.
-  for p in /proc/[0-9]*; do
-    pid=${p#/proc/}
-    [ "$pid" = $$ ] && continue
-    if { tr '\0' ' ' <"$p/cmdline"; } 2>/dev/null | grep -qF -- "$WORK"; then
-      kill -KILL "$pid" 2>/dev/null || true
-    fi
-  done
+  kill_processes_under "$WORK"   # the pods' servers too
   rm -rf "$WORK"
 }
 trap cleanup EXIT

@@ -12,6 +12,7 @@ set -euo pipefail
 [ $# -eq 1 ] || { echo "usage: $0 BINDIR" >&2; exit 2; }
 BIN=$(cd "$1" && pwd -P)
 SRC=$(cd "$(dirname "$0")/.." && pwd -P)
+. "$SRC/bench/killunder.sh"
 for b in interlink il-bench-plugin interlink-vk; do
   [ -x "$BIN/$b" ] || { echo "bench-vk-cycle: $BIN/$b is not built" >&2; exit 2; }
 done
@@ -23,13 +24,7 @@ cleanup() {
     echo "bench-vk-cycle: failed; daemon logs:" >&2
     tail -n 15 "$WORK"/vk.log "$WORK"/stack/*.log "$WORK"/kube/apiserver.log >&2 2>/dev/null || true
   fi
-  for p in /proc/[0-9]*; do   # by pid, never by name
-    pid=${p#/proc/}
-    [ "$pid" = $$ ] && continue
-    if { tr '\0' ' ' <"$p/cmdline"; } 2>/dev/null | grep -qF -- "$WORK"; then
-      kill -KILL "$pid" 2>/dev/null || true
-    fi
-  done
+  kill_processes_under "$WORK"
   if [ "${BENCH_VK_CYCLE_KEEP:-}" = 1 ]; then
     echo "bench-vk-cycle: logs kept in $WORK" >&2
   else

@@ -24,6 +24,7 @@ set -euo pipefail
 [ $# -eq 1 ] || { echo "usage: $0 BINDIR" >&2; exit 2; }
 BIN=$(cd "$1" && pwd -P)
 SRC=$(cd "$(dirname "$0")/.." && pwd -P)
+. "$SRC/bench/killunder.sh"
 for b in interlink interlink-local interlink-vk; do
   [ -x "$BIN/$b" ] || { echo "bench-vk: $BIN/$b is not built" >&2; exit 2; }
 done
@@ -36,14 +37,8 @@ cleanup() {
     tail -n 15 "$WORK"/vk.log "$WORK"/stack/*.log "$WORK"/kube/apiserver.log >&2 2>/dev/null || true
   fi
   # Anything still running from the temp dir (the python side already does
-  # this; a second pass covers an interrupted run).  By pid, never by name.
-  for p in /proc/[0-9]*; do
-    pid=${p#/proc/}
-    [ "$pid" = $$ ] && continue
-    if { tr '\0' ' ' <"$p/cmdline"; } 2>/dev/null | grep -qF -- "$WORK"; then
-      kill -KILL "$pid" 2>/dev/null || true
-    fi
-  done
+  # this; a second pass covers an interrupted run).
+  kill_processes_under "$WORK"
   if [ "${BENCH_VK_KEEP:-}" = 1 ]; then
     echo "bench-vk: logs kept in $WORK" >&2
   else

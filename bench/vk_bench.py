@@ -713,10 +713,15 @@ def main():
     if watch and watch.reconnects:
         rows.append(("the bench's pod watch, closed by the API server and resumed",
                      f"{watch.reconnects} times"))
+    print_table(f"interlink-vk figures ({'real API server' if kube and kube.real else 'API double'}, "
+                f"backend {BACKEND}, {os.cpu_count()} CPUs; run took "
+                f"{time.monotonic() - t_start:.0f} s)", rows)
+
+
+def print_table(title, rows):
+    """The bench's figures: a title, then a markdown table of (figure, value)."""
     print()
-    print(f"interlink-vk figures ({'real API server' if kube and kube.real else 'API double'}, "
-          f"backend {BACKEND}, {os.cpu_count()} CPUs; run took "
-          f"{time.monotonic() - t_start:.0f} s)")
+    print(title)
     print()
     w = max(len(r[0]) for r in rows)
     print(f"| {'figure'.ljust(w)} | value |")

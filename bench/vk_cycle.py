@@ -196,16 +196,9 @@ def main():
         if kube:
             kube.stop()
         h.kill_processes_under(vb.WORK)
-    print()
-    print(f"interlink-vk status cycle ({'real API server' if KUBE == 'real' else 'API double'}, "
-          f"il-bench-plugin, StatusIntervalSeconds {INTERVAL}, {os.cpu_count()} CPUs; "
-          f"run took {time.monotonic() - t_start:.0f} s)")
-    print()
-    w = max(len(r[0]) for r in rows)
-    print(f"| {'figure'.ljust(w)} | value |")
-    print(f"|{'-' * (w + 2)}|-------|")
-    for k, v in rows:
-        print(f"| {k.ljust(w)} | {v} |")
+    vb.print_table(f"interlink-vk status cycle ({'real API server' if KUBE == 'real' else 'API double'}"
+                   f", il-bench-plugin, StatusIntervalSeconds {INTERVAL}, {os.cpu_count()} CPUs; "
+                   f"run took {time.monotonic() - t_start:.0f} s)", rows)
 
 
 if __name__ == "__main__":
