@@ -301,12 +301,7 @@ def test_shutdown_is_not_held_up_by_a_waiting_watcher(api):
     try:
         wait_until(lambda: metric(metrics(api), "interlink_watchers") == 1, what="the watcher")
         assert api.api.stop(timeout=30) == 0   # harness raises if it does not stop
-        data = b""
-        while True:
-            chunk = s.recv(65536)
-            if not chunk:
-                break
-            data += chunk
+        data = harness.recv_to_eof(s)
         assert status_line_code(data) == 200, data
         assert b'"pods":[]' in data
     finally:

@@ -135,12 +135,7 @@ def test_port_forward_round_trips(stack):
         assert status == 101, early
         try:
             sock.sendall(b"GET " + path + b" HTTP/1.0\r\n\r\n")
-            data = early
-            while True:
-                chunk = sock.recv(65536)
-                if not chunk:
-                    break
-                data += chunk
+            data = early + h.recv_to_eof(sock)
         finally:
             sock.close()
         assert data.startswith(b"HTTP/1.0 200") and data.endswith(b"pod says hi " + path), data

@@ -210,12 +210,7 @@ def test_websocket_port_forward(k):
     sock.setblocking(True)
     sock.settimeout(20)
     sock.sendall(b"GET /ws HTTP/1.0\r\n\r\n")
-    reply = b""
-    while True:
-        chunk = sock.recv(4096)
-        if not chunk:
-            break
-        reply += chunk
+    reply = harness.recv_to_eof(sock)
     sock.close()
     assert reply.startswith(b"HTTP/1.0 200") and reply.endswith(b"pod says hi /ws"), reply
     assert pf.error(HTTP_PORT) is None

@@ -71,6 +71,16 @@ def request(address, method, path, body=None, headers=None, timeout=60, raw=Fals
         conn.close()
 
 
+def recv_to_eof(sock):
+    """Everything sock delivers until the peer closes (bytes)."""
+    chunks = []
+    while True:
+        chunk = sock.recv(65536)
+        if not chunk:
+            return b"".join(chunks)
+        chunks.append(chunk)
+
+
 def request_json(address, method, path, body=None, **kw):
     status, data = request(address, method, path, body, **kw)
     try:

@@ -33,6 +33,8 @@ import sys
 import threading
 import time
 
+import harness
+
 MODES = ("hang", "close", "garbage", "nothttp", "error", "slow", "code", "forgot", "cut", "latecreate")
 
 
@@ -67,12 +69,7 @@ class Handler(socketserver.StreamRequestHandler):
         forward.sendall(f"{method} {path} HTTP/1.1\r\nHost: plugin\r\n"
                         f"Content-Type: application/json\r\nConnection: close\r\n"
                         f"Content-Length: {len(self.body)}\r\n\r\n".encode() + self.body)
-        answer = b""
-        while True:
-            chunk = forward.recv(65536)
-            if not chunk:
-                break
-            answer += chunk
+        answer = harness.recv_to_eof(forward)
         forward.close()
         return answer
 
