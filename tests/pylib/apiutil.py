@@ -160,6 +160,19 @@ def metric(samples, name, **labels):
     return samples.get((name, frozenset(labels.items())), 0.0)
 
 
+def counter_delta(stack, before, name, want, timeout=5, **labels):
+    """How much a counter grew since the samples `before`, read again until it
+    has grown by `want` or `timeout` passed: interlink counts a request when
+    libmicrohttpd reports it complete, which can be just after the client has
+    read the whole answer."""
+    deadline = time.monotonic() + timeout
+    while True:
+        delta = metric(metrics(stack), name, **labels) - metric(before, name, **labels)
+        if delta >= want or time.monotonic() > deadline:
+            return delta
+        time.sleep(0.05)
+
+
 def plugin_calls(stack, endpoint):
     return metric(metrics(stack), "interlink_plugin_requests_total", endpoint=endpoint)
 
@@ -209,12 +222,7 @@ def status_line_code(response):
     return int(m.group(1)) if m else None
 
 
-def free_tcp_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
+free_tcp_port = harness.free_port
 
 
 # ---- daemons -------------------------------------------------------------------

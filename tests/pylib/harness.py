@@ -6,6 +6,7 @@ import base64
 import http.client
 import json
 import os
+import random
 import signal
 import socket
 import subprocess
@@ -369,11 +370,28 @@ def container(name, command, args=None, env=None, mounts=None, image="busybox", 
     return c
 
 
+# Ports handed to daemons come from below the kernel's ephemeral range
+# (32768-60999 by default): a port the kernel picked for bind(0) is a port it
+# may hand to the next outgoing connection before our daemon binds it (a VK's
+# kubelet port was once taken by a client socket in between). The fixed bases
+# of the shared services (SLURM 16817+, Kubernetes 16843+, HTCondor 19618)
+# stay below this range.
+FREE_PORT_RANGE = (20000, 32000)
+
+
 def free_port():
-    """A TCP port nothing listens on now (tests run side by side on one machine)."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    """A TCP port nothing listens on now, on any address (tests run side by
+    side on one machine, so the pick is random within FREE_PORT_RANGE)."""
+    rng = random.Random()
+    for _ in range(200):
+        port = rng.randrange(*FREE_PORT_RANGE)
+        with socket.socket() as s:
+            try:
+                s.bind(("0.0.0.0", port))
+            except OSError:
+                continue
+            return port
+    raise RuntimeError(f"no free TCP port in {FREE_PORT_RANGE} after 200 tries")
 
 
 def wait_for(what, fn, timeout=30, interval=0.1):
