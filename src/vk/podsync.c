@@ -54,8 +54,7 @@ static void report_pending(vk *v, const json_t *pod, const char *reason, const c
     json_object_set_new(status, "reason", json_string(reason));
     const json_t *cur = json_object_get(pod, "status");
     if (vk_pod_status_changed(cur, status)) {
-        json_t *patch = json_pack("{s:{s:s}, s:O}", "metadata", "uid", vk_pod_uid(pod), "status",
-                                  status);
+        json_t *patch = vk_pod_status_patch_of(pod, json_incref(status));
         char *path = pod_path(pod, "/status");
         vk_kube_result res;
         if (vk_kube_patch(v->kube, path, VK_PATCH_STRATEGIC, patch, &res) == 0)
