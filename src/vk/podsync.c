@@ -150,8 +150,12 @@ static int create(vk *v, const vk_pod_view *p)
      * bounds how fast pods start.  Should no status write carry it, the
      * look below writes it alone.  A VK killed before it is written
      * submits the pod again on restart and gets this job back: interlink's
-     * create is idempotent by UID. */
+     * create is idempotent by UID.  That first write is due now, as a
+     * kubelet writes a pod's status once it has started its containers
+     * (or is starting them): the poke runs a cycle soon (creates of a burst
+     * share it) instead of up to StatusIntervalSeconds later. */
     vk_queue_add(v->queue, vk_pod_uid(p->pod), ANNOTATE_AFTER_MS);
+    vk_status_poke(v);
     return DONE;
 }
 
