@@ -292,7 +292,7 @@ def test_first_status_is_written_soon_after_the_create(tmp_path):
         wait_for("the first status cycle", lambda: "pod statuses: every" in env.vk.output(),
                  timeout=30)
         env.kube.create_pod("soon", [sh("main", "sleep 30")])
-        env.wait_phase("soon", phases=("Running",), timeout=20)
+        env.wait_phase("soon", phases=("Running",), timeout=45)
         assert (env.kube.pod("soon")["metadata"].get("annotations") or {}).get("JobID")
         env.kube.delete_pod("soon")
         env.wait_gone("soon")
