@@ -436,7 +436,8 @@ def backlog_breakdown(vk, port, wall0, n, stack, m_il0):
     for verb in ("create", "patch"):
         c = sums.get(("interlink_vk_apiserver_request_seconds_count", verb), 0)
         if c:
-            per_verb.append(f"{verb} {sums[('interlink_vk_apiserver_request_seconds_sum', verb)] / c * 1000:.0f} ms ×{c:.0f}")
+            total = sums[("interlink_vk_apiserver_request_seconds_sum", verb)]
+            per_verb.append(f"{verb} {total / c * 1000:.0f} ms ×{c:.0f}")
     cyc = sums.get(("interlink_vk_status_cycle_seconds_count", None), 0)
     cyc_s = sums.get(("interlink_vk_status_cycle_seconds_sum", None), 0)
     m_il = metrics(stack)
