@@ -2,7 +2,8 @@
  *
  * One connection, serialized by a mutex: the server's writes are small and
  * batched per request, so a single writer is simpler and no slower than a
- * pool contending on SQLite's own write lock. */
+ * pool contending on SQLite's own write lock.  Creates from concurrent
+ * requests are batched too (store_put_created: a group commit). */
 #include "store.h"
 
 #include <pthread.h>
