@@ -51,6 +51,7 @@ import subprocess
 import sys
 import threading
 import time
+import urllib.request
 
 BIN = os.path.abspath(sys.argv[1])
 WORK = os.path.abspath(sys.argv[2])
@@ -409,6 +410,57 @@ def start_vk(kube, stack, tag, interval, status_watch, env=None):
                          "POD_IP": "127.0.0.1", **(env or {})}).start()
 
 
+VK_LOG_TIME = re.compile(r"^(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)\.(\d{3})Z .* submitted: job ")
+
+
+def backlog_breakdown(vk, port, wall0, n, stack, m_il0):
+    """Where a backlog's time went, from the VK's log and metrics and
+    interlink's: VK start -> every pod submitted (the create stage: a
+    TokenRequest and interlink /create per pod, Workers at a time), the
+    status cycles that ran meanwhile and what they cost (the write-back
+    stage), and the mean API call and /create latencies the VK saw."""
+    subs = []
+    for line in vk.output().splitlines():
+        m = VK_LOG_TIME.match(line)
+        if m:
+            subs.append(calendar.timegm(time.strptime(m.group(1), "%Y-%m-%dT%H:%M:%S")) +
+                        int(m.group(2)) / 1000.0 - wall0)
+    text = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=30).read().decode()
+    sums = {}
+    for line in text.splitlines():
+        m = re.match(r'^(interlink_vk_(?:apiserver_request|status_cycle)_seconds_(?:sum|count))'
+                     r'(?:\{verb="(\w+)"\})? ([\d.eE+-]+)$', line)
+        if m:
+            sums[(m.group(1), m.group(2))] = float(m.group(3))
+    per_verb = []
+    for verb in ("create", "patch"):
+        c = sums.get(("interlink_vk_apiserver_request_seconds_count", verb), 0)
+        if c:
+            total = sums[("interlink_vk_apiserver_request_seconds_sum", verb)]
+            per_verb.append(f"{verb} {total / c * 1000:.0f} ms ×{c:.0f}")
+    cyc = sums.get(("interlink_vk_status_cycle_seconds_count", None), 0)
+    cyc_s = sums.get(("interlink_vk_status_cycle_seconds_sum", None), 0)
+    m_il = metrics(stack)
+    creates = delta(m_il0, m_il, "interlink_requests_total", endpoint="/create")
+    create_s = delta(m_il0, m_il, "interlink_request_seconds_sum", endpoint="/create")
+    rows = []
+    if subs:
+        rows.append(("backlog: VK start -> every pod submitted to interlink (create stage)",
+                     f"{max(subs):.2f} s for {len(subs)} pods (first at {min(subs):.2f} s)"))
+    rows.append(("backlog: status cycles until all Running: count, mean duration (writes "
+                 "included)", f"{cyc:.0f}, {cyc_s / cyc * 1000:.0f} ms" if cyc else "none"))
+    rows.append(("backlog: the VK's API calls, mean latency (create = TokenRequest + Events)",
+                 ", ".join(per_verb) or "none"))
+    p_creates = delta(m_il0, m_il, "interlink_plugin_requests_total", endpoint="/create")
+    p_create_s = delta(m_il0, m_il, "interlink_plugin_request_seconds_sum", endpoint="/create")
+    if creates:
+        rows.append(("backlog: /create, mean: interlink's answer / its call to the plugin",
+                     f"{create_s / creates * 1000:.1f} ms / " +
+                     (f"{p_create_s / p_creates * 1000:.1f} ms" if p_creates else "-") +
+                     f" ×{creates:.0f}"))
+    return rows
+
+
 def wait_ready(kube, vk):
     deadline = time.time() + 30
     while True:
@@ -555,11 +607,14 @@ def main():
             c_before = kube.counts()
             create_pods(kube, more, sent)
             log("restarting interlink-vk on the backlog")
-            t_vk = time.monotonic()
-            vk = start_vk(kube, stack, "vk-backlog", INTERVAL, False)
+            t_vk, wall_vk, vk_port = time.monotonic(), time.time(), h.free_port()
+            m_il0 = metrics(stack)
+            vk = start_vk(kube, stack, "vk-backlog", INTERVAL, False,
+                          env={"VK_METRICS_PORT": str(vk_port)})
             budget = max(60.0, 0.2 * len(more))
             missing = watch.wait_running(more, timeout=budget)
             vk_cpu = cpu_seconds(vk.proc.pid)
+            rows += backlog_breakdown(vk, vk_port, wall_vk, len(more), stack, m_il0)
             done2 = [n for n in more if n in watch.running]
             if missing:
                 log(f"{len(missing)} of the {len(more)} pods not Running after {budget:.0f} s")

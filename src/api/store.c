@@ -2,7 +2,8 @@
  *
  * One connection, serialized by a mutex: the server's writes are small and
  * batched per request, so a single writer is simpler and no slower than a
- * pool contending on SQLite's own write lock. */
+ * pool contending on SQLite's own write lock.  Creates from concurrent
+ * requests are batched too (store_put_created: a group commit). */
 #include "store.h"
 
 #include <pthread.h>
@@ -15,10 +16,23 @@
 #include "log.h"
 #include "util.h"
 
+/* A created pod waiting for the commit that makes it durable. */
+typedef struct put_wait {
+    const char *uid, *ns, *name, *job_id, *pod_text;
+    long long now;
+    int rc;
+    bool done;
+    struct put_wait *next;
+} put_wait;
+
 struct store {
     sqlite3 *db;
     pthread_mutex_t mu;
     sqlite3_stmt *get_statuses;   /* kept prepared: every /status runs it */
+    pthread_mutex_t put_mu;       /* the creates below */
+    pthread_cond_t put_done;
+    put_wait *puts;               /* waiting for a commit, newest first */
+    bool committing;
 };
 
 static const char *schema =
@@ -53,6 +67,8 @@ store *store_open(const char *dir, char *err, size_t errlen)
     char *path = il_xasprintf("%s/interlink.db", dir);
     store *st = il_xcalloc(1, sizeof(*st));
     pthread_mutex_init(&st->mu, NULL);
+    pthread_mutex_init(&st->put_mu, NULL);
+    pthread_cond_init(&st->put_done, NULL);
     int rc = sqlite3_open_v2(path, &st->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE |
                              SQLITE_OPEN_FULLMUTEX, NULL);
     char *sqlerr = NULL;
@@ -66,6 +82,8 @@ store *store_open(const char *dir, char *err, size_t errlen)
         sqlite3_free(sqlerr);
         sqlite3_close(st->db);
         pthread_mutex_destroy(&st->mu);
+        pthread_mutex_destroy(&st->put_mu);
+        pthread_cond_destroy(&st->put_done);
         free(st);
         free(path);
         return NULL;
@@ -82,6 +100,8 @@ void store_close(store *st)
     sqlite3_finalize(st->get_statuses);
     sqlite3_close(st->db);
     pthread_mutex_destroy(&st->mu);
+    pthread_mutex_destroy(&st->put_mu);
+    pthread_cond_destroy(&st->put_done);
     free(st);
 }
 
@@ -212,31 +232,86 @@ int store_each_status(store *st, const char *const *uids, size_t n, store_row_fn
     return rc;
 }
 
+/* Every create of batch (oldest first) in one transaction: all durable
+ * with one commit, or none. */
+static int commit_puts(store *st, put_wait *batch)
+{
+    pthread_mutex_lock(&st->mu);
+    int rc = sqlite3_exec(st->db, "BEGIN IMMEDIATE", NULL, NULL, NULL) == SQLITE_OK ? 0 : -1;
+    sqlite3_stmt *stmt = rc == 0 ? prepare(st,
+        "INSERT OR REPLACE INTO pods(uid, namespace, name, job_id, pod_json, created_at,"
+        " updated_at) VALUES(?, ?, ?, ?, ?, ?, ?)") : NULL;
+    for (put_wait *w = batch; stmt && rc == 0 && w; w = w->next) {
+        sqlite3_bind_text(stmt, 1, w->uid, -1, SQLITE_STATIC);
+        sqlite3_bind_text(stmt, 2, w->ns, -1, SQLITE_STATIC);
+        sqlite3_bind_text(stmt, 3, w->name, -1, SQLITE_STATIC);
+        sqlite3_bind_text(stmt, 4, w->job_id, -1, SQLITE_STATIC);
+        sqlite3_bind_text(stmt, 5, w->pod_text, -1, SQLITE_STATIC);
+        sqlite3_bind_int64(stmt, 6, w->now);
+        sqlite3_bind_int64(stmt, 7, w->now);
+        if (sqlite3_step(stmt) != SQLITE_DONE) {
+            il_error("sqlite: %s", sqlite3_errmsg(st->db));
+            rc = -1;
+        }
+        sqlite3_reset(stmt);
+    }
+    if (!stmt)
+        rc = -1;
+    sqlite3_finalize(stmt);
+    if (rc == 0 && sqlite3_exec(st->db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK) {
+        il_error("sqlite: commit: %s", sqlite3_errmsg(st->db));
+        rc = -1;
+    }
+    if (rc != 0)
+        sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
+    pthread_mutex_unlock(&st->mu);
+    return rc;
+}
+
+/* A group commit: a commit waits for the disk (synchronous=FULL: one
+ * fsync, milliseconds), and creates arriving together would each wait for
+ * all the commits before theirs.  So a create joins the queue; whichever
+ * create finds no commit running takes the whole queue into one
+ * transaction, and the others wait for its result, which is theirs: 0
+ * only once their row is durable. */
 int store_put_created(store *st, const char *uid, const char *ns, const char *name,
                       const char *job_id, json_t *pod)
 {
     char *pod_text = json_dumps(pod, JSON_COMPACT);
-    long long now = (long long)time(NULL);
-    pthread_mutex_lock(&st->mu);
-    sqlite3_stmt *stmt = prepare(st,
-        "INSERT OR REPLACE INTO pods(uid, namespace, name, job_id, pod_json, created_at,"
-        " updated_at) VALUES(?, ?, ?, ?, ?, ?, ?)");
-    int rc = -1;
-    if (stmt && pod_text) {
-        sqlite3_bind_text(stmt, 1, uid, -1, SQLITE_STATIC);
-        sqlite3_bind_text(stmt, 2, ns, -1, SQLITE_STATIC);
-        sqlite3_bind_text(stmt, 3, name, -1, SQLITE_STATIC);
-        sqlite3_bind_text(stmt, 4, job_id, -1, SQLITE_STATIC);
-        sqlite3_bind_text(stmt, 5, pod_text, -1, SQLITE_STATIC);
-        sqlite3_bind_int64(stmt, 6, now);
-        sqlite3_bind_int64(stmt, 7, now);
-        rc = step_done(st, stmt);
-    } else if (stmt) {
-        sqlite3_finalize(stmt);
+    if (!pod_text)
+        return -1;
+    put_wait me = {.uid = uid, .ns = ns, .name = name, .job_id = job_id,
+                   .pod_text = pod_text, .now = (long long)time(NULL), .rc = -1};
+    pthread_mutex_lock(&st->put_mu);
+    me.next = st->puts;
+    st->puts = &me;
+    while (!me.done) {
+        if (st->committing) {
+            pthread_cond_wait(&st->put_done, &st->put_mu);
+            continue;
+        }
+        put_wait *batch = NULL;   /* the queue, oldest first */
+        while (st->puts) {
+            put_wait *w = st->puts;
+            st->puts = w->next;
+            w->next = batch;
+            batch = w;
+        }
+        st->committing = true;
+        pthread_mutex_unlock(&st->put_mu);
+        int rc = commit_puts(st, batch);
+        pthread_mutex_lock(&st->put_mu);
+        /* each waiter returns only after taking put_mu: batch stays valid */
+        for (put_wait *w = batch; w; w = w->next) {
+            w->rc = rc;
+            w->done = true;
+        }
+        st->committing = false;
+        pthread_cond_broadcast(&st->put_done);
     }
-    pthread_mutex_unlock(&st->mu);
+    pthread_mutex_unlock(&st->put_mu);
     free(pod_text);
-    return rc;
+    return me.rc;
 }
 
 static int update_one_status(store *st, sqlite3_stmt *stmt, const char *uid, const char *text,

@@ -415,6 +415,24 @@ json_t *vk_pod_status_patch_ips(const json_t *pod, const il_pod_status *st,
         json_decref(status);
         return NULL;
     }
+    return vk_pod_status_patch_of(pod, status);
+}
+
+/* podIPs is merged by ip in a strategic merge patch, so an address another
+ * client put there would stay beside ours: the server then refuses the
+ * result (two addresses of one family, 422) or keeps the foreign one (a
+ * second family), and the VK, seeing a list that is not its own, would
+ * write it again on every cycle.  The VK owns the pod's addresses: its
+ * list replaces the stored one ($patch: replace), so a rewrite by another
+ * client is corrected by one write.  Only when a list is stored: into a
+ * status without one, the server copies the patch's list as it is, the
+ * directive with it (and refuses it as an address). */
+json_t *vk_pod_status_patch_of(const json_t *pod, json_t *status)
+{
+    json_t *ips = json_object_get(status, "podIPs");
+    const json_t *stored = json_object_get(json_object_get(pod, "status"), "podIPs");
+    if (json_is_array(ips) && json_array_size(stored) > 0)
+        json_array_append_new(ips, json_pack("{s:s}", "$patch", "replace"));
     const char *uid = json_string_value(json_object_get(json_object_get(pod, "metadata"), "uid"));
     return json_pack("{s:{s:s}, s:o}", "metadata", "uid", uid ? uid : "", "status", status);
 }

@@ -39,4 +39,8 @@ json_t *vk_pod_status_patch(const json_t *pod, const il_pod_status *st, const ch
 json_t *vk_pod_status_patch_ips(const json_t *pod, const il_pod_status *st,
                                 const char *host_ip, const char *pod_ip, il_time now);
 
+/* The pods/status patch that writes status (taken) into pod: a strategic
+ * merge patch with metadata.uid, whose podIPs replace the stored list. */
+json_t *vk_pod_status_patch_of(const json_t *pod, json_t *status);
+
 #endif

@@ -54,8 +54,7 @@ static void report_pending(vk *v, const json_t *pod, const char *reason, const c
     json_object_set_new(status, "reason", json_string(reason));
     const json_t *cur = json_object_get(pod, "status");
     if (vk_pod_status_changed(cur, status)) {
-        json_t *patch = json_pack("{s:{s:s}, s:O}", "metadata", "uid", vk_pod_uid(pod), "status",
-                                  status);
+        json_t *patch = vk_pod_status_patch_of(pod, json_incref(status));
         char *path = pod_path(pod, "/status");
         vk_kube_result res;
         if (vk_kube_patch(v->kube, path, VK_PATCH_STRATEGIC, patch, &res) == 0)
@@ -151,8 +150,12 @@ static int create(vk *v, const vk_pod_view *p)
      * bounds how fast pods start.  Should no status write carry it, the
      * look below writes it alone.  A VK killed before it is written
      * submits the pod again on restart and gets this job back: interlink's
-     * create is idempotent by UID. */
+     * create is idempotent by UID.  That first write is due now, as a
+     * kubelet writes a pod's status once it has started its containers
+     * (or is starting them): the poke runs a cycle soon (creates of a burst
+     * share it) instead of up to StatusIntervalSeconds later. */
     vk_queue_add(v->queue, vk_pod_uid(p->pod), ANNOTATE_AFTER_MS);
+    vk_status_poke(v);
     return DONE;
 }
 

@@ -46,8 +46,9 @@ bool vk_sleep(vk *v, int64_t ms)
 void vk_status_poke(vk *v)
 {
     pthread_mutex_lock(&v->lock);
+    if (!v->status_poked)   /* poked already: the status loop knows (every create pokes) */
+        pthread_cond_broadcast(&v->wake);   /* other sleepers wake, see no stop, sleep on */
     v->status_poked = true;
-    pthread_cond_broadcast(&v->wake);   /* other sleepers wake, see no stop, sleep on */
     pthread_mutex_unlock(&v->lock);
 }
 

@@ -279,6 +279,27 @@ def test_job_id_rides_on_the_status_write(fake_env):
     env.wait_gone("one-write")
 
 
+def test_first_status_is_written_soon_after_the_create(tmp_path):
+    """A pod's first status (and its JobID annotation with it) is due as soon
+    as it is submitted, as a kubelet writes a pod's status once it started
+    it: the create runs a status cycle soon, not StatusIntervalSeconds
+    later.  Before, with the watch off, a pod waited for the next periodic
+    cycle: create -> Running at a burst of pods was bound by the interval."""
+    env = vkutil.VKEnv(tmp_path, StatusIntervalSeconds=120, StatusWatch=False)
+    try:
+        env.wait_ready()
+        # the start-up cycle ran; the next periodic one is 120 s away
+        wait_for("the first status cycle", lambda: "pod statuses: every" in env.vk.output(),
+                 timeout=30)
+        env.kube.create_pod("soon", [sh("main", "sleep 30")])
+        env.wait_phase("soon", phases=("Running",), timeout=45)
+        assert (env.kube.pod("soon")["metadata"].get("annotations") or {}).get("JobID")
+        env.kube.delete_pod("soon")
+        env.wait_gone("soon")
+    finally:
+        env.stop()
+
+
 def test_vk_killed_before_any_status_write_gets_its_job_back(fake_env):
     """kill -9 after interlink accepted a pod but before any status write
     (which would carry the JobID): the restarted VK submits again, interlink

@@ -445,10 +445,20 @@ static void test_addresses(void **state)
     assert_string_equal(json_string_value(at(patch, "status.podIP")), "10.9.8.7");
     assert_string_equal(json_string_value(at(patch, "status.hostIP")), "10.9.8.7");
     assert_string_equal(json_string_value(at(patch, "status.podIPs.0.ip")), "10.9.8.7");
-    assert_int_equal(json_array_size(at(patch, "status.podIPs")), 1);
+    assert_int_equal(json_array_size(at(patch, "status.podIPs")), 1);   /* nothing to replace */
     assert_null(at(patch, "status.hostIPs"));
     json_object_set(pod, "status", at(patch, "status"));
     json_decref(patch);
+    /* a second address written by another client is a change, and the
+     * VK's list replaces the stored one */
+    json_array_append_new(at(pod, "status.podIPs"), json_pack("{s:s}", "ip", "fd00::1"));
+    patch = vk_pod_status_patch(pod, &st, "10.9.8.7", LATER);
+    assert_non_null(patch);
+    assert_string_equal(json_string_value(at(patch, "status.podIPs.0.ip")), "10.9.8.7");
+    assert_string_equal(json_string_value(at(patch, "status.podIPs.1.$patch")), "replace");
+    assert_int_equal(json_array_size(at(patch, "status.podIPs")), 2);
+    json_decref(patch);
+    json_array_remove(at(pod, "status.podIPs"), 1);
     assert_null(vk_pod_status_patch(pod, &st, "10.9.8.7", LATER));
     patch = vk_pod_status_patch(pod, &st, "10.9.8.8", LATER);   /* PodIP reconfigured */
     assert_non_null(patch);
