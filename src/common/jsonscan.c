@@ -285,9 +285,14 @@ static int value(scan *s, unsigned depth, il_jscan_member *m)
     int rc;
     switch (s->t[s->p]) {
     case '{':
-        if (m)
-            m->kind = IL_JSCAN_OBJECT;   /* before its members: see a repeat in them */
-        return object(s, depth, false, m);
+        if (!m)
+            return object(s, depth, false, NULL);
+        m->kind = IL_JSCAN_OBJECT;   /* before its members: see a repeat in them */
+        if (object(s, depth, false, m) < 0)
+            return -1;
+        m->value = s->t + start - 1;
+        m->len = s->p - (start - 1);
+        return 0;
     case '[':
         rc = array(s, depth);
         break;

@@ -36,7 +36,8 @@ typedef struct il_jscan_member {
                                 * "metadata.uid"; every parent ("metadata") must
                                 * be wanted too, so that a repeated parent is seen */
     il_jscan_kind kind;        /* out, and the rest for its kind: */
-    const char *value;         /* a string's bytes between its quotes (borrowed) */
+    const char *value;         /* a string's bytes between its quotes, an object's
+                                * text from '{' to '}' (borrowed) */
     size_t len;
     bool escaped;              /* the string has a '\' escape: value is not its text */
     bool strings_only;         /* an object whose every member is a string or null */

@@ -63,8 +63,11 @@ static void oracle_member(json_t *root, const il_jscan_member *m)
             ORACLE_CHECK(json_string_length(v) == m->len &&
                          memcmp(json_string_value(v), m->value, m->len) == 0);
         break;
-    case IL_JSCAN_OBJECT:
+    case IL_JSCAN_OBJECT: {
         ORACLE_CHECK(json_is_object(v));
+        json_t *alone = json_loadb(m->value, m->len, 0, NULL);   /* its text, parsed alone */
+        ORACLE_CHECK(json_equal(alone, v) && m->value[0] == '{' && m->value[m->len - 1] == '}');
+        json_decref(alone);
         if (m->strings_only) {
             const char *k;
             json_t *member;
@@ -72,6 +75,7 @@ static void oracle_member(json_t *root, const il_jscan_member *m)
                 ORACLE_CHECK(json_is_string(member) || json_is_null(member));
         }
         break;
+    }
     case IL_JSCAN_OTHER:
         ORACLE_CHECK(v && !json_is_null(v) && !json_is_string(v) && !json_is_object(v));
         break;

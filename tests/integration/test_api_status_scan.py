@@ -1,6 +1,7 @@
-"""interlink reads the pods of a /status request without parsing each into a
-tree when it can be sure of them (src/common/jsonscan.c, podscan.c), and
-parses them as before when it cannot.  Either way the answer is the one a
+"""interlink and the plugin framework read the pods of a /status request
+without parsing each whole into a tree when they can be sure of them
+(src/common/jsonscan.c, podscan.c; src/plugin/plugin.c parses metadata
+only), and parse them as before when they cannot.  Either way the answer is the one a
 full parse gives: a pod written with a repeated key, an escaped key, a UID
 in a nested object, non-ASCII names or a huge annotation is the pod jansson
 reads, and a damaged pod is refused with the 400 naming its index."""
@@ -15,9 +16,9 @@ def compact(value):
     return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
 
 
-def status_raw(stack, text):
+def status_raw(stack, text, address=None):
     body = text if isinstance(text, bytes) else text.encode()
-    code, data = harness.request(stack.api_addr, "GET", "/status", body)
+    code, data = harness.request(address or stack.api_addr, "GET", "/status", body)
     return code, data.decode(errors="replace")
 
 
@@ -48,10 +49,15 @@ def test_pods_written_oddly_are_the_pods_jansson_reads(api):
         # a repeated metadata object: the last one counts
         '{"metadata":{"uid":"gone"},"metadata":{%s},"spec":%s}' % (meta[5], spec),
     ]
+    code, direct = harness.request_json(api.plugin_addr, "GET", "/status", pods)
+    assert code == 200 and [s["UID"] for s in direct] == [uid(p) for p in pods]
     for text in ("[" + ",".join(odd) + "]", "[ " + " , ".join(odd) + " ]"):
         code, data = status_raw(api, text)
         assert code == 200, data[:300]
         assert json.loads(data) == plain
+        code, data = status_raw(api, text, api.plugin_addr)   # the plugin framework alone
+        assert code == 200, data[:300]
+        assert [s["UID"] for s in json.loads(data)] == [uid(p) for p in pods]
 
 
 def test_a_damaged_pod_is_refused_naming_its_index(api):
@@ -73,8 +79,10 @@ def test_a_damaged_pod_is_refused_naming_its_index(api):
     ]
     for bad, problem in cases:
         bad = bad if isinstance(bad, bytes) else bad.encode()
-        code, data = status_raw(api, b"[%s,%s,%s]" % (good.encode(), good.encode(), bad))
+        body = b"[%s,%s,%s]" % (good.encode(), good.encode(), bad)
+        code, data = status_raw(api, body)
         assert code == 400, f"{bad!r} -> {code} {data[:200]!r}"
         assert re.search(problem, data), f"{bad!r}: {data!r} does not match {problem}"
+        assert status_raw(api, body, api.plugin_addr) == (code, data)   # the same words
     code, body = api.status([pod])
     assert code == 200 and body[0]["UID"] == uid(pod)
