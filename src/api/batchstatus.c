@@ -10,10 +10,12 @@
 #include <string.h>
 
 #include "api.h"
+#include "jsonscan.h"
 #include "jsonsplit.h"
 #include "log.h"
 #include "metrics.h"
 #include "pod.h"
+#include "podscan.h"
 #include "tenants.h"
 #include "timeutil.h"
 #include "watch.h"
@@ -38,9 +40,8 @@ static const char *pod_restart_policy(json_t *pod)
  * received, and statuses are stored, compared and answered as text. */
 
 typedef struct status_pod {
-    char *uid;
-    char *ns, *name;          /* as the pod gave them (NULL: absent), for watchers */
-    char *policy;             /* spec.restartPolicy, or NULL */
+    il_pod_ref ref;           /* uid; namespace and name as the pod gave them (NULL:
+                               * absent), for watchers; spec.restartPolicy or NULL */
     const char *text;         /* the pod's JSON: in the request body, or owned */
     size_t len;
     char *owned;
@@ -69,10 +70,7 @@ static void batch_free(status_batch *b)
 {
     for (size_t i = 0; i < b->n; i++) {
         status_pod *p = &b->pods[i];
-        free(p->uid);
-        free(p->ns);
-        free(p->name);
-        free(p->policy);
+        il_pod_ref_free(&p->ref);
         free(p->owned);
         free(p->phase);
         free(p->stored);
@@ -83,34 +81,44 @@ static void batch_free(status_batch *b)
     json_decref(b->index);
 }
 
-/* Add pod (parsed, borrowed) whose JSON is text[0..len); owned: text is
- * malloc'd and now the batch's. */
-static void batch_add(status_batch *b, json_t *pod, const char *text, size_t len, char *owned)
+/* Add the pod ref (now the batch's) whose JSON is text[0..len); owned:
+ * text is malloc'd and now the batch's. */
+static void batch_add_ref(status_batch *b, il_pod_ref *ref, const char *text, size_t len,
+                          char *owned)
 {
     if (b->n == b->cap) {
         b->cap = b->cap ? b->cap * 2 : 64;
         b->pods = il_xrealloc(b->pods, b->cap * sizeof(*b->pods));
     }
-    json_t *meta = json_object_get(pod, "metadata");
     status_pod *p = &b->pods[b->n];
-    *p = (status_pod){.uid = il_xstrdup(pod_uid(pod)),
-                      .ns = il_xstrdup(json_string_value(json_object_get(meta, "namespace"))),
-                      .name = il_xstrdup(json_string_value(json_object_get(meta, "name"))),
-                      .policy = il_xstrdup(pod_restart_policy(pod)),
-                      .text = text, .len = len, .owned = owned, .first = b->n};
-    json_t *seen = json_object_get(b->index, p->uid);
+    *p = (status_pod){.ref = *ref, .text = text, .len = len, .owned = owned, .first = b->n};
+    *ref = (il_pod_ref){0};
+    json_t *seen = json_object_get(b->index, p->ref.uid);
     if (seen)
         p->first = (size_t)json_integer_value(seen);
     else
-        json_object_set_new(b->index, p->uid, json_integer((json_int_t)b->n));
+        json_object_set_new(b->index, p->ref.uid, json_integer((json_int_t)b->n));
     b->n++;
 }
 
-/* The first pod with uid, or NULL. */
+/* The same for a parsed pod (borrowed). */
+static void batch_add(status_batch *b, json_t *pod, const char *text, size_t len, char *owned)
+{
+    il_pod_ref ref;
+    il_pod_ref_from_json(pod, &ref);
+    batch_add_ref(b, &ref, text, len, owned);
+}
+
+/* The first pod with uid[0..len), or NULL. */
+static status_pod *batch_findn(status_batch *b, const char *uid, size_t len)
+{
+    json_t *i = uid ? json_object_getn(b->index, uid, len) : NULL;
+    return i ? &b->pods[json_integer_value(i)] : NULL;
+}
+
 static status_pod *batch_find(status_batch *b, const char *uid)
 {
-    json_t *i = uid ? json_object_get(b->index, uid) : NULL;
-    return i ? &b->pods[json_integer_value(i)] : NULL;
+    return batch_findn(b, uid, uid ? strlen(uid) : 0);
 }
 
 static void add_stored_row(void *ud, const char *uid, const char *phase, const char *text)
@@ -130,7 +138,7 @@ static int batch_load_stored(api *a, status_batch *b)
     size_t n = 0;
     for (size_t i = 0; i < b->n; i++)
         if (b->pods[i].first == i)
-            uids[n++] = b->pods[i].uid;
+            uids[n++] = b->pods[i].ref.uid;
     int rc = store_each_status(a->store, uids, n, add_stored_row, b);
     free(uids);
     return rc;
@@ -141,29 +149,75 @@ static bool is_object_text(const char *text)
     return text && text[0] == '{';
 }
 
-/* Pods whose stored status is terminal (it cannot change) are answered
- * from the store; the JSON array of the others, for the plugin, in body
- * (empty when there are none). */
-static void split_by_finality(status_batch *b, il_buf *body)
+/* Whether pod i is answered from the store: its stored status is
+ * terminal, so it cannot change. */
+static bool is_final(const status_batch *b, size_t i)
 {
+    const status_pod *first = &b->pods[b->pods[i].first];
+    return first->phase && il_phase_is_terminal(first->phase) && is_object_text(first->stored);
+}
+
+/* Whether p's text follows prev's (NULL: p is the first) in the request
+ * as an array of them joined would: '[' or ',' right before it. */
+static bool follows(const status_pod *prev, const status_pod *p)
+{
+    if (p->owned)
+        return false;   /* not in the request body: no byte before it to look at */
+    return prev ? p->text == prev->text + prev->len + 1 && p->text[-1] == ','
+                : p->text[-1] == '[';
+}
+
+/* Pods whose stored status is final are answered from the store; the JSON
+ * array of the others, for the plugin, in *send (*send_len 0 when there are
+ * none).  When they are all the request's pods, sent as a compact array,
+ * that array is the request's own text (a 10,000-pod request is 16 MB, not
+ * worth copying); else they are joined in body. */
+static void split_by_finality(status_batch *b, il_buf *body, const char **send,
+                              size_t *send_len)
+{
+    const status_pod *prev = NULL;
+    bool in_place = true;
     for (size_t i = 0; i < b->n; i++) {
         status_pod *first = &b->pods[b->pods[i].first];
-        if (first->phase && il_phase_is_terminal(first->phase) &&
-            is_object_text(first->stored)) {
+        if (is_final(b, i)) {
+            in_place = false;
             if (!first->answer)
                 first->answer = il_xstrdup(first->stored);
         } else {
-            il_json_join_add(body, b->pods[i].text, b->pods[i].len);
+            in_place = in_place && follows(prev, &b->pods[i]);
+            prev = &b->pods[i];
         }
     }
+    if (in_place && prev && prev->text[prev->len] == ']') {
+        *send = b->pods[0].text - 1;
+        *send_len = (size_t)(prev->text + prev->len + 1 - *send);
+        return;
+    }
+    for (size_t i = 0; i < b->n; i++)
+        if (!is_final(b, i))
+            il_json_join_add(body, b->pods[i].text, b->pods[i].len);
     if (body->len)
         il_json_join_end(body);
+    *send = body->data;
+    *send_len = body->len;
 }
 
 /* One status of the plugin's answer (text[0..len)) onto its pod.  -1 with
  * why in err when it is not JSON. */
 static int take_fresh(status_batch *b, const char *text, size_t len, char *err, size_t errlen)
 {
+    /* A steady pod's status is the stored text byte for byte: found by its
+     * UID without a tree when the scan vouches for the text (jsonscan.h). */
+    il_jscan_member uid = {.path = "UID"};
+    if (il_json_scan(text, len, &uid, 1) == 0 && uid.kind == IL_JSCAN_STRING && !uid.escaped) {
+        status_pod *p = batch_findn(b, uid.value, uid.len);
+        if (p && p->stored && strlen(p->stored) == len && memcmp(p->stored, text, len) == 0) {
+            free(p->fresh);
+            p->fresh = il_xstrdup(p->stored);
+            p->fresh_phase = p->phase;
+            return 0;
+        }
+    }
     json_error_t jerr;
     json_t *st = json_loadb(text, len, JSON_DECODE_ANY, &jerr);
     if (!st) {
@@ -178,7 +232,7 @@ static int take_fresh(status_batch *b, const char *text, size_t len, char *err, 
          * recognized without serializing it again. */
         bool same = p->stored && strlen(p->stored) == len && memcmp(p->stored, text, len) == 0;
         p->fresh = same ? il_xstrdup(p->stored) : json_dumps(st, JSON_COMPACT);
-        p->fresh_phase = same ? p->phase : il_pod_phase_json(st, p->policy);
+        p->fresh_phase = same ? p->phase : il_pod_phase_json(st, p->ref.restart_policy);
     }
     json_decref(st);
     return 0;
@@ -221,10 +275,10 @@ static int take_answer(status_batch *b, const il_buf *answer, char *err, size_t 
 /* One plugin call for the pods in body; 0 when every fresh status is on
  * its pod, else -1 and res says why: no response (status 0), an error
  * status, or a 200 whose body is not a list of statuses (res->error). */
-static int ask_plugin(api *a, il_request *req, status_batch *b, const il_buf *body,
+static int ask_plugin(api *a, il_request *req, status_batch *b, const char *body, size_t len,
                       il_http_result *res)
 {
-    int rc = relay_call(a, req, "GET", "/status", body->data, body->len, res);
+    int rc = relay_call(a, req, "GET", "/status", body, len, res);
     if (rc != 0 || res->status != 200)
         return -1;
     return take_answer(b, &res->body, res->error, sizeof(res->error));
@@ -244,9 +298,9 @@ static void remember(api *a, status_batch *b)
         if (p->first != i || !p->fresh || !p->known ||
             (p->stored && strcmp(p->fresh, p->stored) == 0))
             continue;
-        uids[n] = p->uid;
+        uids[n] = p->ref.uid;
         texts[n] = p->fresh;
-        changed[n++] = (watch_pod){p->uid, p->ns, p->name, p->fresh_phase};
+        changed[n++] = (watch_pod){p->ref.uid, p->ref.ns, p->ref.name, p->fresh_phase};
     }
     const char **phases = il_xcalloc(n + 1, sizeof(*phases));
     for (size_t i = 0; i < n; i++)
@@ -286,10 +340,12 @@ static int batch_refresh(api *a, il_request *req, status_batch *b, bool strict, 
         return 0;
     }
     il_buf body = IL_BUF_INIT;
-    split_by_finality(b, &body);
-    if (body.len > 0) {
+    const char *send;
+    size_t send_len;
+    split_by_finality(b, &body, &send, &send_len);
+    if (send_len > 0) {
         il_http_result res;
-        int rc = ask_plugin(a, req, b, &body, &res);
+        int rc = ask_plugin(a, req, b, send, send_len, &res);
         il_buf_free(&body);
         if (rc == 0) {
             remember(a, b);
@@ -381,6 +437,14 @@ bool status_refresh_unfinished(api *a)
 static bool add_requested_pod(api *a, il_request *req, status_batch *b, const char *text,
                               size_t len)
 {
+    il_pod_ref ref;
+    if (il_pod_scan_ref(text, len, &ref) == 0) {   /* no tree: podscan.h */
+        bool ok = access_check_pod(a, req, ref.uid, ref.ns && *ref.ns ? ref.ns : "default");
+        if (ok)
+            batch_add_ref(b, &ref, text, len, NULL);
+        il_pod_ref_free(&ref);
+        return ok;
+    }
     json_error_t jerr;
     json_t *item = json_loadb(text, len, JSON_DECODE_ANY, &jerr);
     if (!item) {

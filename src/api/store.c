@@ -49,6 +49,11 @@ static const char *schema =
     "  created_at INTEGER NOT NULL,"
     "  updated_at INTEGER NOT NULL);"
     "CREATE INDEX IF NOT EXISTS pods_by_ns ON pods(namespace, created_at);"
+    /* What a /status reads of every pod it is asked about, in UID order
+     * (store_each_status): a few hundred bytes an entry, where the table's
+     * rows carry whole pods: 10,000 statuses read from this index are about
+     * 1,000 pages; from the table they were a random walk over 5,000. */
+    "CREATE INDEX IF NOT EXISTS pods_status ON pods(uid, phase, status_json);"
     /* A delete the plugin did not confirm: retried until it does (deleter.c). */
     "CREATE TABLE IF NOT EXISTS pending_deletes("
     "  uid TEXT PRIMARY KEY,"
@@ -219,6 +224,7 @@ int store_each_status(store *st, const char *const *uids, size_t n, store_row_fn
     pthread_mutex_lock(&st->mu);
     if (!st->get_statuses)
         st->get_statuses = prepare(st, "SELECT uid, phase, status_json FROM pods"
+                                       " INDEXED BY pods_status"
                                        " WHERE uid IN (SELECT value FROM json_each(?))");
     sqlite3_stmt *stmt = st->get_statuses;
     if (stmt && uid_list) {

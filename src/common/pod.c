@@ -82,11 +82,16 @@ static bool has_control(const char *s)
 }
 
 /* Backends name directories after the uid: allow only a safe charset. */
+bool il_pod_uid_ok(const char *uid)
+{
+    return uid && *uid && strcmp(uid, ".") && strcmp(uid, "..") &&
+           strspn(uid, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.") ==
+               strlen(uid);
+}
+
 static int check_uid(const char *uid, char *err, size_t errlen)
 {
-    if (!strcmp(uid, ".") || !strcmp(uid, "..") ||
-        strspn(uid, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.") !=
-            strlen(uid))
+    if (!il_pod_uid_ok(uid))   /* never empty here: il_jstring_req said "required" */
         return il_jfail(err, errlen, "metadata.uid",
                         "must contain only letters, digits, '-', '_' and '.'");
     return 0;

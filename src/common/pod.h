@@ -121,6 +121,9 @@ int il_pod_parse(json_t *json, il_pod *out, char *err, size_t errlen);
  * /delete need; spec may be absent. */
 int il_pod_parse_meta(json_t *json, il_pod *out, char *err, size_t errlen);
 void il_pod_free(il_pod *pod);
+/* A metadata.uid il_pod_parse_meta accepts: not empty, not "." or "..",
+ * letters, digits, '-', '_' and '.' only (backends name directories after it). */
+bool il_pod_uid_ok(const char *uid);
 
 const char *il_pod_annotation(const il_pod *pod, const char *key);
 const il_volume *il_pod_volume(const il_pod *pod, const char *name);

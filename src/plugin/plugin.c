@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "daemon.h"
+#include "jsonscan.h"
 #include "jsonsplit.h"
 #include "memory.h"
 #include "log.h"
@@ -130,6 +131,19 @@ static void count_phases(const il_pod *pods, const il_pod_status *statuses, size
         il_prom_set(m, counts[p], backend_name, phases[p]);
 }
 
+/* {"metadata": ...} of a pod's text, the rest unparsed (a pod from a
+ * virtual kubelet is three times its metadata), when the scan vouches that
+ * the whole text is JSON with one metadata object (jsonscan.h); else NULL
+ * and the caller parses it all, for the same error. */
+static json_t *metadata_only(const char *text, size_t len)
+{
+    il_jscan_member meta = {.path = "metadata"};
+    if (il_json_scan(text, len, &meta, 1) != 0 || meta.kind != IL_JSCAN_OBJECT)
+        return NULL;
+    json_t *parsed = json_loadb(meta.value, meta.len, 0, NULL);
+    return parsed ? json_pack("{s:o}", "metadata", parsed) : NULL;
+}
+
 /* The pods of a /status body, parsed one at a time (a 10,000-pod body as
  * one jansson tree was tens of megabytes): metadata only, without the
  * pod's JSON (raw is NULL).  Returns the count, or -1 after answering the
@@ -147,7 +161,9 @@ static ssize_t read_pods(il_request *req, il_pod **out)
     int got;
     while ((got = il_json_split_next(&s, &elem, &len, err, sizeof(err))) == 1) {
         json_error_t jerr;
-        json_t *item = json_loadb(elem, len, JSON_DECODE_ANY, &jerr);
+        json_t *item = metadata_only(elem, len);
+        if (!item)
+            item = json_loadb(elem, len, JSON_DECODE_ANY, &jerr);
         if (!item) {
             snprintf(err, sizeof(err), "%s (in pod %zu, at its byte %d)", jerr.text, n,
                      jerr.position);
