@@ -23,6 +23,8 @@ test_pkgs=(python3 python3-pytest python3-yaml python3-kubernetes python3-websoc
 # prometheus: promtool checks every daemon's /metrics and deploy/monitoring's rules.
 # make fuzz: clang's libFuzzer and sanitizer runtimes (tests/fuzz, docs/fuzzing.md).
 fuzz_pkgs=(clang libclang-rt-14-dev)
+# make test builds the fuzz harnesses as make fuzz does (the fuzz-build test).
+test_pkgs+=("${fuzz_pkgs[@]}")
 # The notebook end to end (tests/integration/test_vk_jupyter.py): Debian's
 # Jupyter server and kernel, a WebSocket client, network namespaces with a
 # firewall (ip netns, nsenter from util-linux, iptables).

@@ -816,8 +816,9 @@ static void save_until_durable(const supervisor *sv, sup_ctr *ctrs, size_t n)
     for (;;) {
         bool all_saved = true;
         for (size_t i = 0; i < n; i++) {
-            bool logs_written = rn_log_writer_retry(&ctrs[i].writers[0]) &
-                                rn_log_writer_retry(&ctrs[i].writers[1]);
+            bool out_written = rn_log_writer_retry(&ctrs[i].writers[0]);   /* both, always */
+            bool err_written = rn_log_writer_retry(&ctrs[i].writers[1]);
+            bool logs_written = out_written && err_written;
             if (ctrs[i].unsaved)
                 ctr_save(&ctrs[i]);
             all_saved = all_saved && !ctrs[i].unsaved && logs_written;
