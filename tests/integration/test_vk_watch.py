@@ -187,11 +187,15 @@ def test_the_watch_carries_the_vk_token(tmp_path, real_kube):
         ready(env)
         wait_log(env, "pod statuses: every 300 s")
         wait_log(env, "watching interlink for status changes")
-        kube.create_pod("tok", [{"name": "c", "image": "busybox",
-                                 "command": ["/bin/sh", "-c", "echo hi"]}])
+        # gated: the status cycle a create asks for must not see the end;
+        # with 300 s between cycles, only a watch answer brings it
+        gate = gated_pod(env, tmp_path, "tok")
+        wait_for("Running", lambda: phase(kube.pod("tok")) == "Running", timeout=LONG)
+        (gate / "go").write_text("")
         wait_for("Succeeded", lambda: phase(kube.pod("tok")) == "Succeeded", timeout=LONG)
         assert not re.search(r"(?<![\d.:])401(?!\d)", vk.output())   # not a timestamp's .401
-        assert metric(metrics_with_token(stack), "interlink_watch_refreshes_total") >= 1
+        assert metric(metrics_with_token(stack), "interlink_requests_total",
+                      endpoint="/watch", code="200") >= 2
     finally:
         code = vk.stop() if vk else 0
         stack.stop()
