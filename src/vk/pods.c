@@ -1,7 +1,8 @@
 /* pods.c -- the node's pod table: UID -> latest object and VK bookkeeping.
  *
- * Owns the entries and their lock.  Chained hashing on the UID; a node
- * holds thousands of pods at most, so the bucket count is fixed. */
+ * Owns the entries, their records and the lock.  Chained hashing on the
+ * UID; a node holds thousands of pods at most, so the bucket count is
+ * fixed.  A record is one allocation: the struct, then its strings. */
 #include "pods.h"
 
 #include <pthread.h>
@@ -16,7 +17,7 @@
 
 typedef struct entry {
     char *uid;
-    json_t *pod;
+    vk_podrec *rec;           /* NULL never once stored */
     char *job_id;
     bool gone;
     bool backend_deleted;
@@ -65,6 +66,98 @@ static const char *job_annotation(const json_t *pod)
         json_object_get(json_object_get(pod, "metadata"), "annotations"), "JobID"));
 }
 
+/* ---- records ----------------------------------------------------------- */
+
+json_t *vk_pod_for_status(const json_t *pod)
+{
+    json_t *copy = json_copy((json_t *)pod);   /* shallow: only the top level changes */
+    json_object_del(copy, "status");
+    json_t *meta = json_object_get(copy, "metadata");
+    if (json_object_get(meta, "managedFields")) {
+        meta = json_copy(meta);
+        json_object_del(meta, "managedFields");
+        json_object_set_new(copy, "metadata", meta);
+    }
+    return copy;
+}
+
+/* Copy s (n bytes and a NUL) to *at; returns the copy, or NULL for NULL. */
+static const char *pack(char **at, const char *s, size_t n)
+{
+    if (!s)
+        return NULL;
+    char *d = *at;
+    memcpy(d, s, n);
+    d[n] = '\0';
+    *at += n + 1;
+    return d;
+}
+
+static size_t len0(const char *s) { return s ? strlen(s) : 0; }
+
+vk_podrec *vk_podrec_new(const json_t *pod)
+{
+    const char *uid = vk_pod_uid(pod);
+    if (!uid)
+        return NULL;
+    json_t *part = vk_pod_for_status(pod);
+    char *text = json_dumps(part, JSON_COMPACT);
+    json_decref(part);
+    const json_t *st = json_object_get(pod, "status");
+    char *status = json_is_object(st) ? json_dumps(st, JSON_COMPACT) : NULL;
+    const char *ns = vk_pod_ns(pod), *name = meta_str(pod, "name");
+    const char *rv = meta_str(pod, "resourceVersion"), *phase = vk_pod_phase(pod);
+    const char *job = job_annotation(pod);
+    size_t text_len = strlen(text), status_len = len0(status);
+    size_t size = sizeof(vk_podrec) + strlen(uid) + len0(ns) + len0(name) + len0(rv) +
+                  strlen(phase) + len0(job) + text_len + status_len + 8;
+    vk_podrec *r = il_xcalloc(1, size);
+    char *at = (char *)(r + 1);
+    r->refs = 1;
+    r->deleting = vk_pod_deleting(pod);
+    r->uid = pack(&at, uid, strlen(uid));
+    r->ns = pack(&at, ns, strlen(ns));
+    r->name = pack(&at, name ? name : "", len0(name));
+    r->rv = pack(&at, rv, len0(rv));
+    r->phase = pack(&at, phase, strlen(phase));
+    r->job = pack(&at, job, len0(job));
+    r->text = pack(&at, text, text_len);
+    r->text_len = text_len;
+    r->status = pack(&at, status, status_len);
+    r->status_len = status_len;
+    free(text);
+    free(status);
+    return r;
+}
+
+vk_podrec *vk_podrec_ref(vk_podrec *r)
+{
+    if (r)
+        __atomic_add_fetch(&r->refs, 1, __ATOMIC_RELAXED);
+    return r;
+}
+
+void vk_podrec_unref(vk_podrec *r)
+{
+    if (r && __atomic_sub_fetch(&r->refs, 1, __ATOMIC_ACQ_REL) == 0)
+        free(r);
+}
+
+json_t *vk_podrec_pod(const vk_podrec *r)
+{
+    json_t *pod = json_loadb(r->text, r->text_len, 0, NULL);
+    if (pod && r->status)
+        json_object_set_new(pod, "status", json_loadb(r->status, r->status_len, 0, NULL));
+    return pod;
+}
+
+void vk_podrecs_free(vk_podrec **recs, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        vk_podrec_unref(recs[i]);
+    free(recs);
+}
+
 /* ---- table ------------------------------------------------------------- */
 
 vk_pods *vk_pods_new(void)
@@ -77,7 +170,7 @@ vk_pods *vk_pods_new(void)
 static void entry_free(entry *e)
 {
     free(e->uid);
-    json_decref(e->pod);
+    vk_podrec_unref(e->rec);
     free(e->job_id);
     free(e);
 }
@@ -125,9 +218,9 @@ static entry *insert(vk_pods *t, const char *uid)
 
 /* resourceVersions are opaque to clients, but every API server in use
  * (etcd's revision) gives integers; only then can "older" be decided. */
-static bool older(const json_t *a, const json_t *b)
+static bool older(const vk_podrec *a, const vk_podrec *b)
 {
-    const char *ra = meta_str(a, "resourceVersion"), *rb = meta_str(b, "resourceVersion");
+    const char *ra = a->rv, *rb = b->rv;
     char *ea, *eb;
     if (!ra || !rb)
         return false;
@@ -136,35 +229,37 @@ static bool older(const json_t *a, const json_t *b)
 }
 
 /* The common part of put and refresh: store pod into a known or (when
- * create) new entry.  Returns whether a worker must look at the pod. */
-static bool store(vk_pods *t, json_t *pod, bool create)
+ * create) new entry.  Returns whether a worker must look at the pod.  The
+ * record is made before the lock is taken (it serializes the pod). */
+static bool store(vk_pods *t, const json_t *pod, bool create)
 {
-    const char *uid = vk_pod_uid(pod);
-    if (!uid)
+    vk_podrec *r = vk_podrec_new(pod);
+    if (!r)
         return false;
     pthread_mutex_lock(&t->lock);
-    entry *e = lookup(t, uid);
+    entry *e = lookup(t, r->uid);
     bool fresh = !e, work = false;
     if (!e && create)
-        e = insert(t, uid);
-    if (e && !e->gone && (!e->pod || !older(pod, e->pod))) {
-        work = fresh || (vk_pod_deleting(pod) && !vk_pod_deleting(e->pod));
-        json_decref(e->pod);
-        e->pod = json_incref(pod);
-        const char *job = job_annotation(pod);
-        if (!e->job_id && job && *job)
-            e->job_id = il_xstrdup(job);
+        e = insert(t, r->uid);
+    if (e && !e->gone && (!e->rec || !older(r, e->rec))) {
+        work = fresh || (r->deleting && !e->rec->deleting);
+        vk_podrec *old = e->rec;
+        e->rec = r;
+        r = old;   /* released below, outside the lock */
+        if (!e->job_id && e->rec->job && *e->rec->job)
+            e->job_id = il_xstrdup(e->rec->job);
     }
     pthread_mutex_unlock(&t->lock);
+    vk_podrec_unref(r);
     return work;
 }
 
-bool vk_pods_put(vk_pods *t, json_t *pod)
+bool vk_pods_put(vk_pods *t, const json_t *pod)
 {
     return store(t, pod, true);
 }
 
-bool vk_pods_refresh(vk_pods *t, json_t *pod)
+bool vk_pods_refresh(vk_pods *t, const json_t *pod)
 {
     return store(t, pod, false);
 }
@@ -195,48 +290,72 @@ json_t *vk_pods_mark_missing(vk_pods *t, const json_t *present)
     return missing;
 }
 
-void vk_pods_add_orphan(vk_pods *t, json_t *pod, const char *job_id)
+void vk_pods_add_orphan(vk_pods *t, const json_t *pod, const char *job_id)
 {
-    const char *uid = vk_pod_uid(pod);
-    if (!uid)
+    vk_podrec *r = vk_podrec_new(pod);
+    if (!r)
         return;
     pthread_mutex_lock(&t->lock);
-    entry *e = lookup(t, uid);
+    entry *e = lookup(t, r->uid);
     if (!e) {
-        e = insert(t, uid);
-        e->pod = json_incref(pod);
+        e = insert(t, r->uid);
+        e->rec = r;
+        r = NULL;
         e->job_id = il_xstrdup(job_id);
         e->gone = true;
     }
     pthread_mutex_unlock(&t->lock);
+    vk_podrec_unref(r);
 }
 
-/* Fill out from e (NULL: leave it zeroed); called with the lock held. */
-static bool view(const entry *e, vk_pod_view *out)
+/* Fill out from e (NULL: leave it zeroed) but the pod, whose record is
+ * returned (a reference) to be parsed once the lock is released; called
+ * with the lock held. */
+static vk_podrec *view(const entry *e, vk_pod_view *out)
 {
-    if (e) {
-        out->pod = json_incref(e->pod);
-        out->job_id = il_xstrdup(e->job_id);
-        out->gone = e->gone;
-        out->backend_deleted = e->backend_deleted;
-        out->failures = e->failures;
-    }
-    return e != NULL;
+    if (!e)
+        return NULL;
+    out->job_id = il_xstrdup(e->job_id);
+    out->gone = e->gone;
+    out->backend_deleted = e->backend_deleted;
+    out->failures = e->failures;
+    return vk_podrec_ref(e->rec);
+}
+
+/* The view's pod from its record (r: view's reference, released). */
+static bool parsed(vk_podrec *r, vk_pod_view *out)
+{
+    if (!r)
+        return false;
+    out->pod = vk_podrec_pod(r);
+    vk_podrec_unref(r);
+    return true;
 }
 
 bool vk_pods_get(vk_pods *t, const char *uid, vk_pod_view *out)
 {
     memset(out, 0, sizeof *out);
     pthread_mutex_lock(&t->lock);
-    bool found = view(lookup(t, uid), out);
+    vk_podrec *r = view(lookup(t, uid), out);
+    pthread_mutex_unlock(&t->lock);
+    return parsed(r, out);
+}
+
+bool vk_pods_has(vk_pods *t, const char *uid)
+{
+    pthread_mutex_lock(&t->lock);
+    bool found = lookup(t, uid) != NULL;
     pthread_mutex_unlock(&t->lock);
     return found;
 }
 
-static bool named(const json_t *pod, const char *ns, const char *name)
+char *vk_pods_job_id(vk_pods *t, const char *uid)
 {
-    const char *n = vk_pod_name(pod);
-    return n && !strcmp(n, name) && !strcmp(vk_pod_ns(pod), ns);
+    pthread_mutex_lock(&t->lock);
+    const entry *e = lookup(t, uid);
+    char *job = e ? il_xstrdup(e->job_id) : NULL;
+    pthread_mutex_unlock(&t->lock);
+    return job;
 }
 
 /* A scan: the table is keyed by UID, and a log request is rare enough
@@ -248,11 +367,11 @@ bool vk_pods_find(vk_pods *t, const char *ns, const char *name, vk_pod_view *out
     const entry *found = NULL;
     for (size_t b = 0; b < BUCKETS && !found; b++)
         for (const entry *e = t->buckets[b]; e && !found; e = e->next)
-            if (!e->gone && named(e->pod, ns, name))
+            if (!e->gone && !strcmp(e->rec->name, name) && !strcmp(e->rec->ns, ns))
                 found = e;
-    view(found, out);
+    vk_podrec *r = view(found, out);
     pthread_mutex_unlock(&t->lock);
-    return found != NULL;
+    return parsed(r, out);
 }
 
 void vk_pod_view_free(vk_pod_view *v)
@@ -313,19 +432,20 @@ void vk_pods_forget(vk_pods *t, const char *uid)
     pthread_mutex_unlock(&t->lock);
 }
 
-json_t *vk_pods_active(vk_pods *t)
+vk_podrec **vk_pods_active(vk_pods *t, size_t *n)
 {
-    json_t *list = json_array();
     pthread_mutex_lock(&t->lock);
+    vk_podrec **recs = il_xcalloc(t->n + 1, sizeof *recs);
+    *n = 0;
     for (size_t b = 0; b < BUCKETS; b++) {
         for (entry *e = t->buckets[b]; e; e = e->next) {
-            if (e->job_id && !e->gone && e->pod && !vk_pod_deleting(e->pod) &&
-                !il_phase_is_terminal(vk_pod_phase(e->pod)))
-                json_array_append(list, e->pod);
+            if (e->job_id && !e->gone && !e->rec->deleting &&
+                !il_phase_is_terminal(e->rec->phase))
+                recs[(*n)++] = vk_podrec_ref(e->rec);
         }
     }
     pthread_mutex_unlock(&t->lock);
-    return list;
+    return recs;
 }
 
 void vk_pods_count_phases(vk_pods *t, const char *const *phases, size_t n, size_t *counts)
@@ -334,7 +454,7 @@ void vk_pods_count_phases(vk_pods *t, const char *const *phases, size_t n, size_
     pthread_mutex_lock(&t->lock);
     for (size_t b = 0; b < BUCKETS; b++) {
         for (entry *e = t->buckets[b]; e; e = e->next) {
-            const char *phase = e->pod && !e->gone ? vk_pod_phase(e->pod) : NULL;
+            const char *phase = e->gone ? NULL : e->rec->phase;
             for (size_t i = 0; phase && i < n; i++)
                 if (strcmp(phase, phases[i]) == 0)
                     counts[i]++;

@@ -2,23 +2,24 @@
  * statuscache.h). */
 #include "statuscache.h"
 
+#include <jansson.h>
 #include <string.h>
 
 #include "jsonsplit.h"
-#include "pods.h"
 
+/* One map for both cycles, its entries stamped with the cycle that noted
+ * them: an element quiet cycle after cycle stays where it is (rebuilding
+ * the map each cycle cost ten thousand keys of heap churn per cycle). */
 struct vk_status_cache {
-    json_t *texts;       /* UID -> [resourceVersion, request text] */
-    json_t *quiet;       /* answer element text -> [UID, resourceVersion], last cycle */
-    json_t *quiet_next;  /* the same, noted during this cycle */
+    json_t *quiet;       /* answer element text -> [UID, resourceVersion, cycle noted] */
+    json_int_t cycle;    /* the cycle now running; cycle - 1 is the last */
 };
 
 vk_status_cache *vk_status_cache_new(void)
 {
     vk_status_cache *c = il_xcalloc(1, sizeof *c);
-    c->texts = json_object();
     c->quiet = json_object();
-    c->quiet_next = json_object();
+    c->cycle = 1;
     return c;
 }
 
@@ -26,87 +27,67 @@ void vk_status_cache_free(vk_status_cache *c)
 {
     if (!c)
         return;
-    json_decref(c->texts);
     json_decref(c->quiet);
-    json_decref(c->quiet_next);
     free(c);
 }
 
-static const char *resource_version(const json_t *pod)
+void vk_status_request(vk_podrec *const *pods, size_t n, il_buf *body)
 {
-    return json_string_value(
-        json_object_get(json_object_get(pod, "metadata"), "resourceVersion"));
-}
-
-/* All but the status (plugins need the spec; the status is ours and can be
- * large) and metadata.managedFields (the API server's record of who wrote
- * which field: a third of a pod's JSON on a real server, of use to no
- * backend). */
-json_t *vk_status_request_pod(const json_t *pod)
-{
-    json_t *copy = json_copy((json_t *)pod);   /* shallow: only the top level changes */
-    json_object_del(copy, "status");
-    json_t *meta = json_object_get(copy, "metadata");
-    if (json_object_get(meta, "managedFields")) {
-        meta = json_copy(meta);
-        json_object_del(meta, "managedFields");
-        json_object_set_new(copy, "metadata", meta);
+    size_t need = 2;
+    for (size_t i = 0; i < n; i++)
+        need += pods[i]->text_len + 1;
+    if (body->cap < body->len + need + 1) {   /* one allocation for megabytes, not doublings */
+        body->data = il_xrealloc(body->data, body->len + need + 1);
+        body->cap = body->len + need + 1;
     }
-    return copy;
-}
-
-void vk_status_cache_request(vk_status_cache *c, const json_t *pods, il_buf *body)
-{
-    json_t *texts = json_object();
-    size_t i;
-    const json_t *pod;
-    json_array_foreach(pods, i, pod) {
-        const char *uid = vk_pod_uid(pod), *rv = resource_version(pod);
-        json_t *kept = uid ? json_object_get(c->texts, uid) : NULL;
-        if (kept && rv && !strcmp(rv, json_string_value(json_array_get(kept, 0)))) {
-            const json_t *text = json_array_get(kept, 1);
-            il_json_join_add(body, json_string_value(text), json_string_length(text));
-            json_object_set(texts, uid, kept);
-            continue;
-        }
-        json_t *req = vk_status_request_pod(pod);
-        char *text = json_dumps(req, JSON_COMPACT);
-        json_decref(req);
-        il_json_join_add(body, text, strlen(text));
-        if (uid && rv)
-            json_object_set_new(texts, uid, json_pack("[ss]", rv, text));
-        free(text);
-    }
+    for (size_t i = 0; i < n; i++)
+        il_json_join_add(body, pods[i]->text, pods[i]->text_len);
     il_json_join_end(body);
-    json_decref(c->texts);
-    c->texts = texts;
 }
 
-bool vk_status_cache_quiet(const vk_status_cache *c, const char *elem, size_t len,
-                           const json_t *by_uid, const char **uid)
+bool vk_status_cache_seen(const vk_status_cache *c, const char *elem, size_t len,
+                          const char **uid, const char **rv)
 {
     const json_t *seen = json_object_getn(c->quiet, elem, len);
-    if (!seen)
+    if (!seen || json_integer_value(json_array_get(seen, 2)) != c->cycle - 1)
         return false;
-    const char *u = json_string_value(json_array_get(seen, 0));
-    const char *rv = resource_version(json_object_get(by_uid, u));
-    if (!rv || strcmp(rv, json_string_value(json_array_get(seen, 1))) != 0)
-        return false;
-    *uid = u;
+    *uid = json_string_value(json_array_get(seen, 0));
+    *rv = json_string_value(json_array_get(seen, 1));
     return true;
 }
 
-void vk_status_cache_note_quiet(vk_status_cache *c, const char *elem, size_t len,
-                                const json_t *pod)
+/* s into arr[i], reusing the string there when it is the same. */
+static void set_str(json_t *arr, size_t i, const char *s)
 {
-    const char *uid = vk_pod_uid(pod), *rv = resource_version(pod);
-    if (uid && rv)
-        json_object_setn_new(c->quiet_next, elem, len, json_pack("[ss]", uid, rv));
+    json_t *have = json_array_get(arr, i);
+    if (strcmp(json_string_value(have), s) != 0)
+        json_string_set(have, s);
+}
+
+void vk_status_cache_note_quiet(vk_status_cache *c, const char *elem, size_t len,
+                                const vk_podrec *pod)
+{
+    if (!pod->rv)
+        return;
+    json_t *seen = json_object_getn(c->quiet, elem, len);
+    if (!seen) {
+        json_object_setn_new(c->quiet, elem, len,
+                             json_pack("[ssI]", pod->uid, pod->rv, c->cycle));
+        return;
+    }
+    set_str(seen, 0, pod->uid);
+    set_str(seen, 1, pod->rv);
+    json_integer_set(json_array_get(seen, 2), c->cycle);
 }
 
 void vk_status_cache_next(vk_status_cache *c)
 {
-    json_decref(c->quiet);
-    c->quiet = c->quiet_next;
-    c->quiet_next = json_object();
+    const char *key;
+    size_t klen;
+    json_t *seen, *tmp;
+    json_object_keylen_foreach_safe(c->quiet, tmp, key, klen, seen) {
+        if (json_integer_value(json_array_get(seen, 2)) != c->cycle)
+            json_object_deln(c->quiet, key, klen);
+    }
+    c->cycle++;
 }
