@@ -7,8 +7,10 @@
 
 #include <pthread.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <zlib.h>
 
 #include "util.h"
 #include "wire.h"
@@ -81,6 +83,128 @@ json_t *vk_pod_for_status(const json_t *pod)
     return copy;
 }
 
+/* ---- deflated texts ------------------------------------------------------
+ *
+ * Raw deflate (no header or checksum: the record knows the length) against
+ * one dictionary for the process: the text and status of the first pod
+ * stored, which every later pod of the node resembles.  z_streams are
+ * expensive to set up (the deflater's tables are about 256 KiB), so idle
+ * ones wait in a small pool for the next record. */
+
+#define ZDICT_MAX 32768   /* deflate's window */
+#define ZPOOL 4
+
+typedef struct zdict {
+    size_t len;
+    unsigned char bytes[];
+} zdict;
+
+static pthread_mutex_t zlock = PTHREAD_MUTEX_INITIALIZER;
+static zdict *dict;       /* set once, kept for the life of the process */
+static z_stream *pool[2][ZPOOL];   /* [0] deflaters, [1] inflaters */
+static size_t pooled[2];
+
+static const zdict *dictionary(const char *text, size_t text_len, const char *status,
+                               size_t status_len)
+{
+    pthread_mutex_lock(&zlock);
+    if (!dict) {
+        size_t n = text_len + status_len < ZDICT_MAX ? text_len + status_len : ZDICT_MAX;
+        size_t t = text_len < n ? text_len : n;
+        dict = il_xcalloc(1, sizeof *dict + n);
+        memcpy(dict->bytes, text, t);
+        if (n > t)
+            memcpy(dict->bytes + t, status, n - t);
+        dict->len = n;
+    }
+    pthread_mutex_unlock(&zlock);
+    return dict;
+}
+
+static z_stream *z_take(int inflater)
+{
+    z_stream *z = NULL;
+    pthread_mutex_lock(&zlock);
+    if (pooled[inflater])
+        z = pool[inflater][--pooled[inflater]];
+    pthread_mutex_unlock(&zlock);
+    if (z)
+        return z;
+    z = il_xcalloc(1, sizeof *z);
+    int rc = inflater ? inflateInit2(z, -15)
+                      : deflateInit2(z, Z_BEST_SPEED, Z_DEFLATED, -15, 8, Z_DEFAULT_STRATEGY);
+    if (rc != Z_OK) {
+        fprintf(stderr, "interlink-vk: zlib: no stream (%d)\n", rc);
+        abort();
+    }
+    return z;
+}
+
+static void z_give(int inflater, z_stream *z)
+{
+    if (inflater ? inflateReset(z) : deflateReset(z)) {
+        fprintf(stderr, "interlink-vk: zlib: stream reset failed\n");
+        abort();
+    }
+    pthread_mutex_lock(&zlock);
+    if (pooled[inflater] < ZPOOL) {
+        pool[inflater][pooled[inflater]++] = z;
+        z = NULL;
+    }
+    pthread_mutex_unlock(&zlock);
+    if (z) {
+        if (inflater)
+            inflateEnd(z);
+        else
+            deflateEnd(z);
+        free(z);
+    }
+}
+
+/* s (n bytes) deflated into a new buffer of *zn bytes. */
+static unsigned char *zpack(const zdict *d, const char *s, size_t n, size_t *zn)
+{
+    z_stream *z = z_take(0);
+    deflateSetDictionary(z, d->bytes, (uInt)d->len);
+    uLong cap = deflateBound(z, (uLong)n);
+    unsigned char *out = il_xmalloc(cap);
+    z->next_in = (Bytef *)s;
+    z->avail_in = (uInt)n;
+    z->next_out = out;
+    z->avail_out = (uInt)cap;
+    if (deflate(z, Z_FINISH) != Z_STREAM_END) {
+        fprintf(stderr, "interlink-vk: zlib: deflate did not finish\n");
+        abort();
+    }
+    *zn = z->total_out;
+    z_give(0, z);
+    return out;
+}
+
+/* Inflate zn bytes of zs, n bytes once inflated, onto out. */
+static void zunpack(const unsigned char *zs, size_t zn, size_t n, il_buf *out)
+{
+    if (out->cap < out->len + n + 1) {
+        out->data = il_xrealloc(out->data, out->len + n + 1);
+        out->cap = out->len + n + 1;
+    }
+    z_stream *z = z_take(1);
+    inflateSetDictionary(z, dict->bytes, (uInt)dict->len);
+    z->next_in = (Bytef *)zs;
+    z->avail_in = (uInt)zn;
+    z->next_out = (Bytef *)out->data + out->len;
+    z->avail_out = (uInt)n;
+    if (inflate(z, Z_FINISH) != Z_STREAM_END || z->total_out != n) {
+        fprintf(stderr, "interlink-vk: zlib: a pod record does not inflate\n");
+        abort();   /* the record is ours and immutable: memory is corrupt */
+    }
+    z_give(1, z);
+    out->len += n;
+    out->data[out->len] = '\0';
+}
+
+/* ---- records ----------------------------------------------------------- */
+
 /* Copy s (n bytes and a NUL) to *at; returns the copy, or NULL for NULL. */
 static const char *pack(char **at, const char *s, size_t n)
 {
@@ -105,12 +229,19 @@ vk_podrec *vk_podrec_new(const json_t *pod)
     json_decref(part);
     const json_t *st = json_object_get(pod, "status");
     char *status = json_is_object(st) ? json_dumps(st, JSON_COMPACT) : NULL;
+    size_t text_len = strlen(text), status_len = len0(status);
+    const zdict *d = dictionary(text, text_len, status, status_len);
+    size_t ztext_len, zstatus_len = 0;
+    unsigned char *ztext = zpack(d, text, text_len, &ztext_len);
+    unsigned char *zstatus = status ? zpack(d, status, status_len, &zstatus_len) : NULL;
+    free(text);
+    free(status);
+
     const char *ns = vk_pod_ns(pod), *name = meta_str(pod, "name");
     const char *rv = meta_str(pod, "resourceVersion"), *phase = vk_pod_phase(pod);
     const char *job = job_annotation(pod);
-    size_t text_len = strlen(text), status_len = len0(status);
     size_t size = sizeof(vk_podrec) + strlen(uid) + len0(ns) + len0(name) + len0(rv) +
-                  strlen(phase) + len0(job) + text_len + status_len + 8;
+                  strlen(phase) + len0(job) + ztext_len + zstatus_len + 8;
     vk_podrec *r = il_xcalloc(1, size);
     char *at = (char *)(r + 1);
     r->refs = 1;
@@ -121,12 +252,14 @@ vk_podrec *vk_podrec_new(const json_t *pod)
     r->rv = pack(&at, rv, len0(rv));
     r->phase = pack(&at, phase, strlen(phase));
     r->job = pack(&at, job, len0(job));
-    r->text = pack(&at, text, text_len);
     r->text_len = text_len;
-    r->status = pack(&at, status, status_len);
     r->status_len = status_len;
-    free(text);
-    free(status);
+    r->ztext = (const unsigned char *)pack(&at, (const char *)ztext, ztext_len);
+    r->ztext_len = ztext_len;
+    r->zstatus = (const unsigned char *)pack(&at, (const char *)zstatus, zstatus_len);
+    r->zstatus_len = zstatus_len;
+    free(ztext);
+    free(zstatus);
     return r;
 }
 
@@ -143,11 +276,22 @@ void vk_podrec_unref(vk_podrec *r)
         free(r);
 }
 
+void vk_podrec_text(const vk_podrec *r, il_buf *out)
+{
+    zunpack(r->ztext, r->ztext_len, r->text_len, out);
+}
+
 json_t *vk_podrec_pod(const vk_podrec *r)
 {
-    json_t *pod = json_loadb(r->text, r->text_len, 0, NULL);
-    if (pod && r->status)
-        json_object_set_new(pod, "status", json_loadb(r->status, r->status_len, 0, NULL));
+    il_buf b = {0};
+    vk_podrec_text(r, &b);
+    json_t *pod = json_loadb(b.data, b.len, 0, NULL);
+    if (pod && r->zstatus) {
+        il_buf_reset(&b);
+        zunpack(r->zstatus, r->zstatus_len, r->status_len, &b);
+        json_object_set_new(pod, "status", json_loadb(b.data, b.len, 0, NULL));
+    }
+    il_buf_free(&b);
     return pod;
 }
 

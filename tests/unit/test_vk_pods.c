@@ -86,8 +86,12 @@ static void test_record(void **state)
     assert_string_equal(r->job, "job-7");
     assert_true(r->deleting);
     char *text = json_dumps(part, JSON_COMPACT);
+    il_buf got = {0};
+    vk_podrec_text(r, &got);
     assert_int_equal(r->text_len, strlen(text));
-    assert_string_equal(r->text, text);
+    assert_string_equal(il_buf_cstr(&got), text);
+    assert_true(r->ztext_len < r->text_len);   /* kept deflated */
+    il_buf_free(&got);
     json_t *back = vk_podrec_pod(r);
     json_object_set(part, "status", json_object_get(p, "status"));
     assert_true(json_equal(back, part));
@@ -100,7 +104,8 @@ static void test_record(void **state)
     r = vk_podrec_new(bare);
     assert_null(r->rv);
     assert_null(r->job);
-    assert_null(r->status);
+    assert_null(r->zstatus);
+    assert_int_equal(r->status_len, 0);
     assert_false(r->deleting);
     assert_string_equal(r->phase, "Pending");
     assert_string_equal(r->ns, "default");
