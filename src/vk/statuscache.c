@@ -5,7 +5,6 @@
 #include <jansson.h>
 #include <string.h>
 
-#include "jsonsplit.h"
 
 /* One map for both cycles, its entries stamped with the cycle that noted
  * them: an element quiet cycle after cycle stays where it is (rebuilding
@@ -31,18 +30,64 @@ void vk_status_cache_free(vk_status_cache *c)
     free(c);
 }
 
-void vk_status_request(vk_podrec *const *pods, size_t n, il_buf *body)
+void vk_status_body_init(vk_status_body *b, vk_podrec *const *pods, size_t n)
 {
-    size_t need = 2;
-    for (size_t i = 0; i < n; i++)
-        need += pods[i]->text_len + 1;
-    if (body->cap < body->len + need + 1) {   /* one allocation for megabytes, not doublings */
-        body->data = il_xrealloc(body->data, body->len + need + 1);
-        body->cap = body->len + need + 1;
+    *b = (vk_status_body){.pods = pods, .n = n};
+}
+
+size_t vk_status_body_len(const vk_status_body *b)
+{
+    size_t len = 2 + (b->n ? b->n - 1 : 0);   /* brackets and commas */
+    for (size_t i = 0; i < b->n; i++)
+        len += b->pods[i]->text_len;
+    return len;
+}
+
+/* The next piece into chunk; false at the end. */
+static bool next_chunk(vk_status_body *b)
+{
+    il_buf_reset(&b->chunk);
+    b->at = 0;
+    if (b->next < b->n) {
+        il_buf_append(&b->chunk, b->next ? "," : "[", 1);
+        vk_podrec_text(b->pods[b->next++], &b->chunk);
+        return true;
     }
-    for (size_t i = 0; i < n; i++)
-        il_json_join_add(body, pods[i]->text, pods[i]->text_len);
-    il_json_join_end(body);
+    if (b->closed)
+        return false;
+    il_buf_puts(&b->chunk, b->n ? "]" : "[]");
+    b->closed = true;
+    return true;
+}
+
+size_t vk_status_body_read(char *buf, size_t n, void *arg)
+{
+    vk_status_body *b = arg;
+    size_t done = 0;
+    while (done < n) {
+        if (b->at == b->chunk.len && !next_chunk(b))
+            break;
+        size_t take = b->chunk.len - b->at < n - done ? b->chunk.len - b->at : n - done;
+        memcpy(buf + done, b->chunk.data + b->at, take);
+        b->at += take;
+        done += take;
+    }
+    return done;
+}
+
+int vk_status_body_rewind(void *arg)
+{
+    vk_status_body *b = arg;
+    il_buf_reset(&b->chunk);
+    b->at = 0;
+    b->next = 0;
+    b->closed = false;
+    return 0;
+}
+
+void vk_status_body_free(vk_status_body *b)
+{
+    il_buf_free(&b->chunk);
 }
 
 bool vk_status_cache_seen(const vk_status_cache *c, const char *elem, size_t len,

@@ -25,8 +25,24 @@ vk_status_cache *vk_status_cache_new(void);
 void vk_status_cache_free(vk_status_cache *c);
 
 /* The /status request for pods[0..n) (a JSON array of their request
- * texts, appended to body). */
-void vk_status_request(vk_podrec *const *pods, size_t n, il_buf *body);
+ * texts), made while it is sent: each pod's text is inflated when the
+ * transfer reaches it, so the body (16 MB at 10,000 pods) is never whole
+ * in memory. */
+typedef struct vk_status_body {
+    vk_podrec *const *pods;   /* borrowed */
+    size_t n, next;           /* next: the pod whose text comes next */
+    il_buf chunk;             /* '[' or ',' and a pod's text; or the closing ']' */
+    size_t at;                /* bytes of chunk already read */
+    bool closed;              /* the ']' is in chunk */
+} vk_status_body;
+
+void vk_status_body_init(vk_status_body *b, vk_podrec *const *pods, size_t n);
+/* The body's length in bytes. */
+size_t vk_status_body_len(const vk_status_body *b);
+/* il_httpc_req's read and rewind, on a vk_status_body. */
+size_t vk_status_body_read(char *buf, size_t n, void *b);
+int vk_status_body_rewind(void *b);
+void vk_status_body_free(vk_status_body *b);
 
 /* Whether the answer element elem (len bytes) came, byte for byte, last
  * cycle and changed nothing; then *uid and *rv are the UID and

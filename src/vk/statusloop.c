@@ -15,6 +15,7 @@
  * API server no longer has (deleted while the VK was down) are handed to
  * the workers for a backend delete. */
 #include <pthread.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -192,18 +193,58 @@ typedef struct answer_elem {
     const char *uid;      /* when quiet: the cache's */
 } answer_elem;
 
-/* The cycle's pods by UID: a jansson object of UID -> index into pods, so
- * a cycle over n pods stays O(n). */
+/* The cycle's pods by UID: open addressing over indices into pods (no
+ * allocation per pod, as a jansson object of UIDs costs each cycle), so a
+ * cycle over n pods stays O(n). */
 typedef struct cycle_pods {
     vk_podrec **pods;
     size_t n;
-    json_t *by_uid;
+    size_t *slots;            /* index + 1 into pods; 0: empty */
+    size_t mask;              /* slots - 1, a power of two over 2n */
 } cycle_pods;
+
+static size_t uid_hash(const char *uid)
+{
+    uint64_t h = 14695981039346656037u;   /* FNV-1a */
+    for (const unsigned char *p = (const unsigned char *)uid; *p; p++)
+        h = (h ^ *p) * 1099511628211u;
+    return (size_t)h;
+}
+
+/* The slot of uid: where it is, or the empty one where it would go. */
+static size_t *uid_slot(const cycle_pods *cp, const char *uid)
+{
+    size_t i = uid_hash(uid) & cp->mask;
+    while (cp->slots[i] && strcmp(cp->pods[cp->slots[i] - 1]->uid, uid) != 0)
+        i = (i + 1) & cp->mask;
+    return &cp->slots[i];
+}
+
+/* The first of pods with each UID wins, as interlink sends each once. */
+static void cycle_pods_init(cycle_pods *cp, vk_podrec **pods, size_t n)
+{
+    size_t cap = 16;
+    while (cap < 2 * n)
+        cap *= 2;
+    *cp = (cycle_pods){.pods = pods, .n = n, .slots = il_xcalloc(cap, sizeof *cp->slots),
+                       .mask = cap - 1};
+    for (size_t i = 0; i < n; i++) {
+        size_t *slot = uid_slot(cp, pods[i]->uid);
+        if (!*slot)
+            *slot = i + 1;
+    }
+}
+
+/* The index of uid's pod + 1, or 0 when it is not one of the cycle's. */
+static size_t pod_index(const cycle_pods *cp, const char *uid)
+{
+    return uid ? *uid_slot(cp, uid) : 0;
+}
 
 static const vk_podrec *pod_of(const cycle_pods *cp, const char *uid)
 {
-    const json_t *i = uid ? json_object_get(cp->by_uid, uid) : NULL;
-    return i ? cp->pods[json_integer_value(i)] : NULL;
+    size_t i = pod_index(cp, uid);
+    return i ? cp->pods[i - 1] : NULL;
 }
 
 /* Whether elem came last cycle, changed nothing then, and its pod is the
@@ -294,15 +335,12 @@ static json_t *pod_patch(vk *v, vk_status_cache *cache, const vk_podrec *rec,
 static int apply(vk *v, vk_status_cache *cache, vk_podrec **pods, size_t n_pods,
                  const char *text, size_t len, char *why, size_t whylen)
 {
-    /* The first status of a UID wins, as interlink sends each once. */
-    cycle_pods cp = {.pods = pods, .n = n_pods, .by_uid = json_object()};
-    for (size_t i = 0; i < n_pods; i++)
-        if (!json_object_get(cp.by_uid, pods[i]->uid))
-            json_object_set_new(cp.by_uid, pods[i]->uid, json_integer((json_int_t)i));
+    cycle_pods cp;
+    cycle_pods_init(&cp, pods, n_pods);
     answer_elem *elems;
     size_t n = 0, n_elems;
     if (split_answer(cache, text, len, &cp, &elems, &n_elems, why, whylen) < 0) {
-        json_decref(cp.by_uid);
+        free(cp.slots);
         return -1;
     }
     status_write *w = il_xcalloc(n_elems + 1, sizeof *w);
@@ -311,12 +349,12 @@ static int apply(vk *v, vk_status_cache *cache, vk_podrec **pods, size_t n_pods,
     il_time now = il_time_now();
     for (size_t i = 0; i < n_elems; i++) {
         answer_elem *a = &elems[i];
-        const char *uid = a->js ? json_string_value(json_object_get(a->js, "UID")) : a->uid;
-        const json_t *at = uid ? json_object_get(cp.by_uid, uid) : NULL;
-        if (!at || done[json_integer_value(at)])
+        size_t at = pod_index(&cp, a->js ? json_string_value(json_object_get(a->js, "UID"))
+                                         : a->uid);
+        if (!at || done[at - 1])
             continue;
-        const vk_podrec *pod = pods[json_integer_value(at)];
-        done[json_integer_value(at)] = true;
+        const vk_podrec *pod = pods[at - 1];
+        done[at - 1] = true;
         if (!a->js) {
             vk_status_cache_note_quiet(cache, a->text, a->len, pod);
             continue;
@@ -334,7 +372,7 @@ static int apply(vk *v, vk_status_cache *cache, vk_podrec **pods, size_t n_pods,
     for (size_t i = 0; i < n_elems; i++)
         json_decref(elems[i].js);
     free(elems);
-    json_decref(cp.by_uid);
+    free(cp.slots);
     return 0;
 }
 
@@ -347,12 +385,13 @@ static int cycle(vk *v, vk_status_cache *cache, bool *failing, size_t *n_pods)
         vk_status_cache_next(cache);
         return 0;
     }
-    il_buf body = {0};
-    vk_status_request(pods, *n_pods, &body);
+    vk_status_body body;
+    vk_status_body_init(&body, pods, *n_pods);
     il_http_result res;
-    int rc = vk_interlink_call_text(v->il, "GET", "/status", "GetStatus", il_buf_cstr(&body),
-                                    body.len, &res);
-    il_buf_free(&body);
+    int rc = vk_interlink_call_read(v->il, "GET", "/status", "GetStatus",
+                                    vk_status_body_len(&body), vk_status_body_read,
+                                    vk_status_body_rewind, &body, &res);
+    vk_status_body_free(&body);
     char why[512];
     if ((rc = vk_interlink_ok(&res, rc, why, sizeof why)) == 0)
         rc = apply(v, cache, pods, *n_pods, il_buf_cstr(&res.body), res.body.len, why,

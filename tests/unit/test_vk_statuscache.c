@@ -21,31 +21,51 @@ static json_t *pod(const char *uid, const char *rv, const char *image)
                      "Running");
 }
 
-static char *request(vk_podrec **recs, size_t n)
+/* The body read `step` bytes at a time; its length checked. */
+static char *request(vk_podrec **recs, size_t n, size_t step)
 {
-    il_buf b = {0};
-    vk_status_request(recs, n, &b);
-    char *s = il_xstrdup(il_buf_cstr(&b));
-    il_buf_free(&b);
-    return s;
+    vk_status_body body;
+    vk_status_body_init(&body, recs, n);
+    il_buf out = {0};
+    char piece[64];
+    size_t got;
+    while ((got = vk_status_body_read(piece, step, &body)) > 0) {
+        assert_true(got <= step);
+        il_buf_append(&out, piece, got);
+    }
+    assert_int_equal(out.len, vk_status_body_len(&body));
+    vk_status_body_free(&body);
+    return il_buf_steal(&out);
 }
 
 /* The request is the pods' texts as one JSON array: what serializing each
- * pod without its status and managedFields gives. */
+ * pod without its status and managedFields gives, however it is read. */
 static void test_request(void **state)
 {
     (void)state;
     json_t *a = pod("u1", "1", "busybox"), *b = pod("u2", "7", "alpine");
     vk_podrec *recs[] = {vk_podrec_new(a), vk_podrec_new(b)};
-    char *text = request(recs, 2);
+    char *text = request(recs, 2, 7);
     json_t *parsed = json_loads(text, 0, NULL);
     assert_int_equal(json_array_size(parsed), 2);
     json_t *want = json_pack("[oo]", vk_pod_for_status(a), vk_pod_for_status(b));
     assert_true(json_equal(parsed, want));
     char *one = json_dumps(json_array_get(want, 1), JSON_COMPACT);
     assert_non_null(strstr(text, one));   /* byte for byte as json_dumps gives it */
-    char *empty = request(recs, 0);
+    char *empty = request(recs, 0, 1);
     assert_string_equal(empty, "[]");
+    /* read in other steps, and again from the start after a rewind */
+    char *whole = request(recs, 2, 64);
+    assert_string_equal(whole, text);
+    vk_status_body body;
+    vk_status_body_init(&body, recs, 2);
+    char piece[64];
+    assert_int_equal(vk_status_body_read(piece, 10, &body), 10);
+    assert_int_equal(vk_status_body_rewind(&body), 0);
+    assert_int_equal(vk_status_body_read(piece, 10, &body), 10);
+    assert_memory_equal(piece, text, 10);
+    vk_status_body_free(&body);
+    free(whole);
     free(one);
     free(empty);
     free(text);
