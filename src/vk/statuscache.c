@@ -2,22 +2,65 @@
  * statuscache.h). */
 #include "statuscache.h"
 
-#include <jansson.h>
+#include <stdint.h>
 #include <string.h>
 
+/* The elements noted quiet: one open-addressed array of fixed-size entries
+ * keyed by two 64-bit hashes and the length of the element's bytes, so ten
+ * thousand of them are one block of about a megabyte, not ten thousand
+ * keys of text and their values scattered through the heap (which pinned
+ * pages long after the cycle's garbage around them was freed).  A false
+ * match needs both hashes and the length to collide; the elements come
+ * from interlink, which the VK trusts with the statuses themselves.
+ * Entries carry the cycle that noted them; each cycle end keeps only those
+ * of the cycle (the table is rebuilt: no tombstones). */
 
-/* One map for both cycles, its entries stamped with the cycle that noted
- * them: an element quiet cycle after cycle stays where it is (rebuilding
- * the map each cycle cost ten thousand keys of heap churn per cycle). */
+#define UID_MAX 48    /* a Kubernetes UID is 36 bytes */
+#define RV_MAX 24     /* a resourceVersion (an etcd revision) is 20 digits at most */
+
+typedef struct quiet_entry {
+    uint64_t h1, h2;
+    size_t len;
+    uint64_t cycle;           /* the cycle that noted it; 0: an empty slot */
+    char uid[UID_MAX];
+    char rv[RV_MAX];
+} quiet_entry;
+
 struct vk_status_cache {
-    json_t *quiet;       /* answer element text -> [UID, resourceVersion, cycle noted] */
-    json_int_t cycle;    /* the cycle now running; cycle - 1 is the last */
+    quiet_entry *slots;
+    size_t cap, used;         /* cap: a power of two, at most half full */
+    uint64_t cycle;           /* the cycle now running; cycle - 1 is the last */
 };
+
+static uint64_t mix(uint64_t h)   /* splitmix64's finalizer */
+{
+    h ^= h >> 30;
+    h *= 0xbf58476d1ce4e5b9u;
+    h ^= h >> 27;
+    h *= 0x94d049bb133111ebu;
+    return h ^ (h >> 31);
+}
+
+/* Two hashes of s, 8 bytes a step, on different multipliers. */
+static void hash2(const char *s, size_t n, uint64_t *a, uint64_t *b)
+{
+    uint64_t h1 = 0x9e3779b97f4a7c15u ^ n, h2 = 0xc2b2ae3d27d4eb4fu + n;
+    for (size_t i = 0; i < n; i += 8) {
+        uint64_t w = 0;
+        memcpy(&w, s + i, n - i < 8 ? n - i : 8);
+        h1 = ((h1 ^ w) * 0x100000001b3u) ^ (h1 >> 29);
+        h2 = (h2 + w) * 0xff51afd7ed558ccdu;
+        h2 ^= h2 >> 33;
+    }
+    *a = mix(h1);
+    *b = mix(h2 ^ h1);
+}
 
 vk_status_cache *vk_status_cache_new(void)
 {
     vk_status_cache *c = il_xcalloc(1, sizeof *c);
-    c->quiet = json_object();
+    c->cap = 64;
+    c->slots = il_xcalloc(c->cap, sizeof *c->slots);
     c->cycle = 1;
     return c;
 }
@@ -26,8 +69,37 @@ void vk_status_cache_free(vk_status_cache *c)
 {
     if (!c)
         return;
-    json_decref(c->quiet);
+    free(c->slots);
     free(c);
+}
+
+/* The slot holding (h1, h2, len), or the empty one where it would go. */
+static quiet_entry *find(const vk_status_cache *c, uint64_t h1, uint64_t h2, size_t len)
+{
+    size_t i = (size_t)h1 & (c->cap - 1);
+    for (;; i = (i + 1) & (c->cap - 1)) {
+        quiet_entry *e = &c->slots[i];
+        if (!e->cycle || (e->h1 == h1 && e->h2 == h2 && e->len == len))
+            return e;
+    }
+}
+
+/* A table of cap slots with the entries of slots[0..n) whose cycle is keep
+ * (every one when keep is 0). */
+static void rebuild(vk_status_cache *c, size_t cap, uint64_t keep)
+{
+    quiet_entry *old = c->slots;
+    size_t n = c->cap;
+    c->slots = il_xcalloc(cap, sizeof *c->slots);
+    c->cap = cap;
+    c->used = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (old[i].cycle && (!keep || old[i].cycle == keep)) {
+            *find(c, old[i].h1, old[i].h2, old[i].len) = old[i];
+            c->used++;
+        }
+    }
+    free(old);
 }
 
 void vk_status_body_init(vk_status_body *b, vk_podrec *const *pods, size_t n)
@@ -93,46 +165,42 @@ void vk_status_body_free(vk_status_body *b)
 bool vk_status_cache_seen(const vk_status_cache *c, const char *elem, size_t len,
                           const char **uid, const char **rv)
 {
-    const json_t *seen = json_object_getn(c->quiet, elem, len);
-    if (!seen || json_integer_value(json_array_get(seen, 2)) != c->cycle - 1)
+    uint64_t h1, h2;
+    hash2(elem, len, &h1, &h2);
+    const quiet_entry *e = find(c, h1, h2, len);
+    if (!e->cycle || e->cycle != c->cycle - 1)
         return false;
-    *uid = json_string_value(json_array_get(seen, 0));
-    *rv = json_string_value(json_array_get(seen, 1));
+    *uid = e->uid;
+    *rv = e->rv;
     return true;
-}
-
-/* s into arr[i], reusing the string there when it is the same. */
-static void set_str(json_t *arr, size_t i, const char *s)
-{
-    json_t *have = json_array_get(arr, i);
-    if (strcmp(json_string_value(have), s) != 0)
-        json_string_set(have, s);
 }
 
 void vk_status_cache_note_quiet(vk_status_cache *c, const char *elem, size_t len,
                                 const vk_podrec *pod)
 {
-    if (!pod->rv)
-        return;
-    json_t *seen = json_object_getn(c->quiet, elem, len);
-    if (!seen) {
-        json_object_setn_new(c->quiet, elem, len,
-                             json_pack("[ssI]", pod->uid, pod->rv, c->cycle));
-        return;
-    }
-    set_str(seen, 0, pod->uid);
-    set_str(seen, 1, pod->rv);
-    json_integer_set(json_array_get(seen, 2), c->cycle);
+    size_t ulen = strlen(pod->uid), rlen = pod->rv ? strlen(pod->rv) : RV_MAX;
+    if (ulen >= UID_MAX || rlen >= RV_MAX)
+        return;   /* never remembered: its element is parsed every cycle */
+    if (2 * (c->used + 1) > c->cap)
+        rebuild(c, 2 * c->cap, 0);
+    uint64_t h1, h2;
+    hash2(elem, len, &h1, &h2);
+    quiet_entry *e = find(c, h1, h2, len);
+    if (!e->cycle)
+        c->used++;
+    *e = (quiet_entry){.h1 = h1, .h2 = h2, .len = len, .cycle = c->cycle};
+    memcpy(e->uid, pod->uid, ulen + 1);
+    memcpy(e->rv, pod->rv, rlen + 1);
 }
 
 void vk_status_cache_next(vk_status_cache *c)
 {
-    const char *key;
-    size_t klen;
-    json_t *seen, *tmp;
-    json_object_keylen_foreach_safe(c->quiet, tmp, key, klen, seen) {
-        if (json_integer_value(json_array_get(seen, 2)) != c->cycle)
-            json_object_deln(c->quiet, key, klen);
-    }
+    size_t live = 0;
+    for (size_t i = 0; i < c->cap; i++)
+        live += c->slots[i].cycle == c->cycle;
+    size_t cap = 64;
+    while (cap < 2 * live + 2)
+        cap *= 2;
+    rebuild(c, cap, c->cycle);
     c->cycle++;
 }

@@ -2,10 +2,10 @@
  *
  * At 10,000 pods a cycle that parses and maps every status of interlink's
  * answer costs seconds of CPU, while in steady state nothing in it
- * changed.  The cache keeps the answer elements (their exact bytes) that
- * changed nothing last cycle, with the UID and resourceVersion of their
- * pod: the same bytes for the same pod object would change nothing again,
- * so they are neither parsed nor compared.  (The request side needs no
+ * changed.  The cache keeps which answer elements (their bytes, as two
+ * 64-bit hashes and the length) changed nothing last cycle, with the UID
+ * and resourceVersion of their pod: the same bytes for the same pod object
+ * would change nothing again, so they are neither parsed nor compared.  (The request side needs no
  * cache: the pod table keeps each pod's request text, pods.h.)
  *
  * Pods without a resourceVersion are never remembered.  One cycle at a
@@ -46,9 +46,9 @@ void vk_status_body_free(vk_status_body *b);
 
 /* Whether the answer element elem (len bytes) came, byte for byte, last
  * cycle and changed nothing; then *uid and *rv are the UID and
- * resourceVersion of its pod then (borrowed from the cache until
- * vk_status_cache_next): it is quiet now if that pod still has that
- * resourceVersion. */
+ * resourceVersion of its pod then (borrowed from the cache until the next
+ * vk_status_cache_note_quiet or vk_status_cache_next): it is quiet now if
+ * that pod still has that resourceVersion. */
 bool vk_status_cache_seen(const vk_status_cache *c, const char *elem, size_t len,
                           const char **uid, const char **rv);
 /* Remember for the next cycle that elem, about pod, changed nothing. */

@@ -190,7 +190,7 @@ typedef struct answer_elem {
     const char *text;
     size_t len;
     json_t *js;           /* NULL when quiet */
-    const char *uid;      /* when quiet: the cache's */
+    size_t at;            /* when quiet: its pod's index + 1 in the cycle's pods */
 } answer_elem;
 
 /* The cycle's pods by UID: open addressing over indices into pods (no
@@ -241,22 +241,17 @@ static size_t pod_index(const cycle_pods *cp, const char *uid)
     return uid ? *uid_slot(cp, uid) : 0;
 }
 
-static const vk_podrec *pod_of(const cycle_pods *cp, const char *uid)
-{
-    size_t i = pod_index(cp, uid);
-    return i ? cp->pods[i - 1] : NULL;
-}
-
 /* Whether elem came last cycle, changed nothing then, and its pod is the
- * same object now (then *uid is its UID). */
-static bool quiet(const vk_status_cache *cache, const cycle_pods *cp, const char *elem,
-                  size_t len, const char **uid)
+ * same object now: then its pod's index + 1, else 0. */
+static size_t quiet(const vk_status_cache *cache, const cycle_pods *cp, const char *elem,
+                    size_t len)
 {
-    const char *rv;
-    if (!vk_status_cache_seen(cache, elem, len, uid, &rv))
-        return false;
-    const vk_podrec *pod = pod_of(cp, *uid);
-    return pod && pod->rv && !strcmp(pod->rv, rv);
+    const char *uid, *rv;
+    if (!vk_status_cache_seen(cache, elem, len, &uid, &rv))
+        return 0;
+    size_t at = pod_index(cp, uid);
+    const vk_podrec *pod = at ? cp->pods[at - 1] : NULL;
+    return pod && pod->rv && !strcmp(pod->rv, rv) ? at : 0;
 }
 
 /* The answer's elements, each either quiet or parsed.  -1 with why when
@@ -283,7 +278,7 @@ static int split_answer(const vk_status_cache *cache, const char *text, size_t l
             *out = il_xrealloc(*out, (cap = cap ? 2 * cap : 1024) * sizeof **out);
         answer_elem *a = &(*out)[(*n)++];
         *a = (answer_elem){.text = e, .len = elen};
-        if (!quiet(cache, cp, e, elen, &a->uid) &&
+        if (!(a->at = quiet(cache, cp, e, elen)) &&
             !(a->js = json_loadb(e, elen, JSON_DECODE_ANY, NULL))) {
             r = -1;
             snprintf(err, sizeof err, "element %zu is not JSON", *n);
@@ -349,8 +344,8 @@ static int apply(vk *v, vk_status_cache *cache, vk_podrec **pods, size_t n_pods,
     il_time now = il_time_now();
     for (size_t i = 0; i < n_elems; i++) {
         answer_elem *a = &elems[i];
-        size_t at = pod_index(&cp, a->js ? json_string_value(json_object_get(a->js, "UID"))
-                                         : a->uid);
+        size_t at = a->js ? pod_index(&cp, json_string_value(json_object_get(a->js, "UID")))
+                          : a->at;
         if (!at || done[at - 1])
             continue;
         const vk_podrec *pod = pods[at - 1];

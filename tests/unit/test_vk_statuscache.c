@@ -6,6 +6,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <cmocka.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -117,6 +118,16 @@ static void test_quiet_elements(void **state)
     vk_status_cache_next(c);
     const char *uid, *rv;
     assert_false(vk_status_cache_seen(c, e, strlen(e), &uid, &rv));
+    /* many at once: the table grows and keeps them all, and only them */
+    char many[300][48];
+    for (int i = 0; i < 300; i++) {
+        snprintf(many[i], sizeof many[i], "{\"UID\":\"u1\",\"n\":%d}", i);
+        vk_status_cache_note_quiet(c, many[i], strlen(many[i]), r);
+    }
+    vk_status_cache_next(c);
+    for (int i = 0; i < 300; i++)
+        assert_true(quiet(c, many[i], strlen(many[i]), r));
+    assert_false(quiet(c, e, strlen(e), r));
     vk_podrec_unref(r);
     vk_podrec_unref(r2);
     vk_podrec_unref(r3);
