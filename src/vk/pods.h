@@ -35,6 +35,7 @@ typedef struct vk_podrec {
     size_t status_len;        /* the status's, compact JSON; 0 when none */
     const unsigned char *ztext, *zstatus;   /* the two, deflated (pods.c's) */
     size_t ztext_len, zstatus_len;
+    void *slab;               /* where the record is stored (pods.c's) */
 } vk_podrec;
 
 /* A record of pod (NULL when it has no UID). */

@@ -114,6 +114,25 @@ static void test_record(void **state)
     json_decref(back);
     vk_podrec_unref(r);
     json_decref(bare);
+    /* many records: several slabs filled, freed blocks reused, emptied */
+    vk_podrec *many[2000];
+    for (int round = 0; round < 2; round++) {
+        for (int i = 0; i < 2000; i++) {
+            char uid[32];
+            snprintf(uid, sizeof uid, "uid-%d", i);
+            json_object_set_new(json_object_get(p, "metadata"), "uid", json_string(uid));
+            many[i] = vk_podrec_new(p);
+            assert_string_equal(many[i]->uid, uid);
+        }
+        for (int i = 0; i < 2000; i += 2)
+            vk_podrec_unref(many[i]);
+        for (int i = 1; i < 2000; i += 2) {
+            json_t *again = vk_podrec_pod(many[i]);
+            assert_non_null(again);
+            json_decref(again);
+            vk_podrec_unref(many[i]);
+        }
+    }
     json_t *nouid = json_pack("{s:{s:s}}", "metadata", "name", "x");
     assert_null(vk_podrec_new(nouid));
     json_decref(nouid);
