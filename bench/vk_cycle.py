@@ -21,7 +21,9 @@ wall time (the VK's interlink_vk_status_cycle_seconds), interlink's /status
 answer (interlink's interlink_request_seconds), the VK's CPU (/proc/PID/task/*/stat
 but the HTTP listeners' threads, which serve this bench's polling of the
 metrics; from the end of one cycle to the end of the next, so whatever else
-the VK did in between is in it) and the pods/status PATCHes.  BENCH_VK_BIN measures
+the VK did in between is in it) and the pods/status PATCHes.  Then the VK's
+memory: its RSS every 0.1 s during the cycles (mean, max), its peak
+(VmHWM), and its RSS 5 s after every pod was deleted through the API.  BENCH_VK_BIN measures
 another interlink-vk (an older build, for before/after).  Prints a table;
 no thresholds; every process started under WORKDIR is killed at the end.
 """
@@ -60,6 +62,50 @@ def vk_cpu(pid):
         fields = text.rsplit(")", 1)[1].split()
         total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
     return total
+
+
+def vm_kb(pid, key):
+    """VmRSS, VmHWM... of pid from /proc, in MB."""
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith(key + ":"):
+                return int(line.split()[1]) / 1024
+    return 0.0
+
+
+class RssSampler:
+    """VmRSS of pid every 0.1 s while it runs (a cycle's transient memory
+    comes and goes within a second: one reading says little)."""
+
+    def __init__(self, pid):
+        self.pid, self.samples, self.stop = pid, [], threading.Event()
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.thread.start()
+
+    def _run(self):
+        while not self.stop.wait(0.1):
+            self.samples.append(vm_kb(self.pid, "VmRSS"))
+
+    def done(self):
+        self.stop.set()
+        self.thread.join()
+        return statistics.mean(self.samples), max(self.samples)
+
+
+def delete_all(kube, names, deadline):
+    """Delete every pod through the API (the VK deletes each on the backend,
+    then removes the object); seconds until none is left."""
+    t0 = time.monotonic()
+    errs = vb.parallel(kube, names, lambda n: None if kube.call(
+        "DELETE", f"/api/v1/namespaces/{vb.NS}/pods/{n}")[0] in (200, 404) else f"delete {n}")
+    if errs:
+        raise RuntimeError(f"{len(errs)} deletes failed: {errs[0]}")
+    while time.monotonic() < deadline:
+        code, body = kube.call("GET", f"/api/v1/pods?fieldSelector=spec.nodeName%3D{vb.NODE}")
+        if code == 200 and not body["items"]:
+            return time.monotonic() - t0
+        time.sleep(1)
+    raise RuntimeError("pods not all deleted within the bench's budget")
 
 
 def vk_metrics(port):
@@ -158,10 +204,19 @@ def main():
                 break
             time.sleep(0.5)
         load = os.getloadavg()
+        sampler = RssSampler(vk.proc.pid)
         steady = measure(kube, stack, vk, port, names, 0, deadline)
         n_changed = int(N * CHANGED / 100)
         busy = measure(kube, stack, vk, port, names, n_changed, deadline) if n_changed else []
         load2 = os.getloadavg()
+        rss, rss_max = sampler.done()
+        hwm = vm_kb(vk.proc.pid, "VmHWM")
+        vb.log(f"VK RSS during the cycles {rss:.1f} MB mean, {rss_max:.1f} MB max; "
+               f"peak since start {hwm:.1f} MB; deleting the pods")
+        gone = delete_all(kube, names, deadline)
+        time.sleep(5)
+        rss_after = vm_kb(vk.proc.pid, "VmRSS")
+        vb.log(f"all deleted in {gone:.1f} s; VK RSS 5 s later {rss_after:.1f} MB")
 
         def row(label, data):
             wall = [d[0] for d in data]
@@ -187,6 +242,10 @@ def main():
         row(f"{N} steady pods", steady)
         if busy:
             row(f"{N} pods, {n_changed} changed per cycle", busy)
+        rows.append((f"interlink-vk RSS during the cycles (every 0.1 s): mean / max; peak since "
+                     f"start (VmHWM, start-up included); 5 s after all {N} pods are deleted",
+                     f"**{rss:.1f} MB** / {rss_max:.1f} MB; {hwm:.1f} MB; **{rss_after:.1f} MB**"))
+        rows.append((f"delete {N} pods -> all objects gone", f"{gone:.1f} s"))
         rows.append(("load average (1 min) before / after the cycles",
                      f"{load[0]:.2f} / {load2[0]:.2f}"))
     finally:

@@ -316,6 +316,20 @@ static void easy_release(il_httpc *c, CURL *h)
         curl_easy_cleanup(h);
 }
 
+static size_t body_read(char *buf, size_t size, size_t n, void *arg)
+{
+    const il_httpc_req *req = arg;
+    return req->read(buf, size * n, req->read_arg);
+}
+
+static int body_seek(void *arg, curl_off_t offset, int origin)
+{
+    const il_httpc_req *req = arg;
+    return offset == 0 && origin == SEEK_SET && req->rewind && req->rewind(req->read_arg) == 0
+               ? CURL_SEEKFUNC_OK
+               : CURL_SEEKFUNC_CANTSEEK;
+}
+
 /* Common easy-handle setup; *headers must be freed by the caller.  A
  * synchronous call (borrow_body) sends req->body in place: a 10,000-pod
  * /status body is megabytes, and a stream copies it since its caller may
@@ -350,7 +364,14 @@ static CURL *easy_setup(il_httpc *c, const il_httpc_req *req, struct curl_slist 
     *headers = header_list(c, req);
     curl_easy_setopt(h, CURLOPT_HTTPHEADER, *headers);
 
-    if (req->body) {
+    if (req->read && borrow_body) {
+        curl_easy_setopt(h, CURLOPT_POST, 1L);
+        curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)req->len);
+        curl_easy_setopt(h, CURLOPT_READFUNCTION, body_read);
+        curl_easy_setopt(h, CURLOPT_READDATA, (void *)req);
+        curl_easy_setopt(h, CURLOPT_SEEKFUNCTION, body_seek);
+        curl_easy_setopt(h, CURLOPT_SEEKDATA, (void *)req);
+    } else if (req->body) {
         curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)req->len);
         curl_easy_setopt(h, borrow_body ? CURLOPT_POSTFIELDS : CURLOPT_COPYPOSTFIELDS,
                          req->len ? req->body : "");

@@ -76,6 +76,13 @@ typedef struct il_httpc_req {
     const void *body;         /* NULL = none */
     size_t len;
     long timeout_ms;          /* 0 = the client's */
+    /* Instead of body, for il_httpc_call only: a body of len bytes made
+     * while it is sent, so one of megabytes is never whole in memory.  read
+     * fills up to n bytes of buf and returns how many (0 at the end); rewind
+     * starts it again (0, or -1 when it cannot), as a resend needs. */
+    size_t (*read)(char *buf, size_t n, void *arg);
+    int (*rewind)(void *arg);
+    void *read_arg;
 } il_httpc_req;
 
 /* As il_httpc_request. */

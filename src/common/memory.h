@@ -9,8 +9,9 @@
 #ifndef IL_MEMORY_H
 #define IL_MEMORY_H
 
-/* Call once at start-up, before other threads start.  MALLOC_ARENA_MAX in
- * the environment, when set, wins over our arena bound. */
+/* Call once at start-up, before other threads start.  MALLOC_ARENA_MAX and
+ * MALLOC_MMAP_THRESHOLD_ in the environment, when set, win over our arena
+ * bound and mapping threshold. */
 void il_memory_init(void);
 
 #endif

@@ -70,11 +70,8 @@ static bool touches_our_pods(vk *v, const json_t *pods)
     const json_t *entry;
     json_array_foreach(pods, i, entry) {
         const char *uid = json_string_value(json_object_get(entry, "UID"));
-        vk_pod_view view;
-        if (uid && vk_pods_get(v->pods, uid, &view)) {
-            vk_pod_view_free(&view);
+        if (uid && vk_pods_has(v->pods, uid))
             return true;
-        }
     }
     return false;
 }

@@ -126,8 +126,10 @@ int vk_interlink_call(vk_interlink *il, const char *method, const char *path,
     return rc;
 }
 
-int vk_interlink_call_text(vk_interlink *il, const char *method, const char *path,
-                           const char *label, const char *text, size_t len, il_http_result *res)
+/* One call with body's body (the text, or its read callbacks), once more
+ * with a fresh token when an OIDC token was refused. */
+static int call(vk_interlink *il, const char *method, const char *path, const char *label,
+                const il_httpc_req *body, il_http_result *res)
 {
     call_parts parts;
     if (call_parts_make(il, label, &parts, res->error, sizeof res->error) < 0) {
@@ -137,16 +139,37 @@ int vk_interlink_call_text(vk_interlink *il, const char *method, const char *pat
         memcpy(res->error, why, sizeof why);
         return -1;
     }
-    il_httpc_req req = call_parts_req(&parts, method, path, text, len);
+    il_httpc_req req = call_parts_req(&parts, method, path, body->body, body->len);
+    req.read = body->read;
+    req.rewind = body->rewind;
+    req.read_arg = body->read_arg;
+    if (req.read)
+        req.len = body->len;
     int rc = il_httpc_call(il->http, &req, res);
     bool again = rc == 0 && res->status == 401 && il->oidc &&
-                 vk_oidc_token_refused(il->oidc, parts.token);
+                 vk_oidc_token_refused(il->oidc, parts.token) &&
+                 (!req.read || req.rewind(req.read_arg) == 0);
     call_parts_free(&parts);
     if (again) {   /* once, with a fresh token; interlink's calls are idempotent */
         il_http_result_free(res);
-        return vk_interlink_call_text(il, method, path, label, text, len, res);
+        return call(il, method, path, label, body, res);
     }
     return rc;
+}
+
+int vk_interlink_call_text(vk_interlink *il, const char *method, const char *path,
+                           const char *label, const char *text, size_t len, il_http_result *res)
+{
+    il_httpc_req body = {.body = text, .len = len};
+    return call(il, method, path, label, &body, res);
+}
+
+int vk_interlink_call_read(vk_interlink *il, const char *method, const char *path,
+                           const char *label, size_t len, size_t (*read)(char *, size_t, void *),
+                           int (*rewind)(void *), void *arg, il_http_result *res)
+{
+    il_httpc_req body = {.len = len, .read = read, .rewind = rewind, .read_arg = arg};
+    return call(il, method, path, label, &body, res);
 }
 
 il_httpc_stream *vk_interlink_stream(vk_interlink *il, const char *method, const char *path,

@@ -29,6 +29,12 @@ int vk_interlink_call(vk_interlink *il, const char *method, const char *path,
 /* The same with the body's JSON text as it is (len bytes; NULL: none). */
 int vk_interlink_call_text(vk_interlink *il, const char *method, const char *path,
                            const char *label, const char *text, size_t len, il_http_result *res);
+/* The same with a body of len bytes made while it is sent (read and
+ * rewind as il_httpc_req's, on arg): a body of megabytes never whole in
+ * memory. */
+int vk_interlink_call_read(vk_interlink *il, const char *method, const char *path,
+                           const char *label, size_t len, size_t (*read)(char *, size_t, void *),
+                           int (*rewind)(void *), void *arg, il_http_result *res);
 /* The same, streamed (/getLogs): the stream once the status line has
  * arrived (its status in *status), or NULL with err set. */
 il_httpc_stream *vk_interlink_stream(vk_interlink *il, const char *method, const char *path,

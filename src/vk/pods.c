@@ -1,13 +1,17 @@
 /* pods.c -- the node's pod table: UID -> latest object and VK bookkeeping.
  *
- * Owns the entries and their lock.  Chained hashing on the UID; a node
- * holds thousands of pods at most, so the bucket count is fixed. */
+ * Owns the entries, their records and the lock.  Chained hashing on the
+ * UID; a node holds thousands of pods at most, so the bucket count is
+ * fixed.  A record is one allocation: the struct, then its strings. */
 #include "pods.h"
 
 #include <pthread.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <zlib.h>
 
 #include "util.h"
 #include "wire.h"
@@ -16,7 +20,7 @@
 
 typedef struct entry {
     char *uid;
-    json_t *pod;
+    vk_podrec *rec;           /* NULL never once stored */
     char *job_id;
     bool gone;
     bool backend_deleted;
@@ -65,6 +69,328 @@ static const char *job_annotation(const json_t *pod)
         json_object_get(json_object_get(pod, "metadata"), "annotations"), "JobID"));
 }
 
+/* ---- record storage ----------------------------------------------------
+ *
+ * Records are small (about 400 bytes) and live long, and each is made
+ * while the parsed object it comes from (tens of kilobytes of short-lived
+ * tree) is still allocated: from the heap, every record ended up alone
+ * among the tree's freed chunks, and ten thousand of them kept some 30 MB
+ * of pages resident that no trim could return.  So records live in slabs
+ * of their own: SLAB_BYTES mapped at a time, one size class (a multiple of
+ * CLASS_STEP) per slab, freed blocks reused, a slab unmapped once empty.
+ * A record larger than CLASS_MAX comes from malloc. */
+
+#define SLAB_BYTES (64 * 1024)
+#define CLASS_STEP 64
+#define CLASS_MAX 2048
+#define N_CLASSES (CLASS_MAX / CLASS_STEP)
+
+typedef struct slab {
+    struct slab *next;        /* in its class's list */
+    size_t block, used;       /* block size; blocks handed out */
+    size_t carved;            /* bytes used from the start, never handed back */
+    void *free_list;          /* freed blocks, linked through their first word */
+} slab;
+
+static pthread_mutex_t slab_lock = PTHREAD_MUTEX_INITIALIZER;
+static slab *classes[N_CLASSES];
+
+/* size zeroed bytes; *owner: the slab, or NULL for malloc's. */
+static void *rec_alloc(size_t size, void **owner)
+{
+    size_t c = (size + CLASS_STEP - 1) / CLASS_STEP - 1, block = (c + 1) * CLASS_STEP;
+    *owner = NULL;
+    if (size > CLASS_MAX)
+        return il_xcalloc(1, size);
+    pthread_mutex_lock(&slab_lock);
+    slab *s = classes[c];
+    while (s && !s->free_list && s->carved + block > SLAB_BYTES)
+        s = s->next;
+    if (!s) {
+        void *m = mmap(NULL, SLAB_BYTES, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
+                       -1, 0);
+        if (m == MAP_FAILED) {
+            pthread_mutex_unlock(&slab_lock);
+            return il_xcalloc(1, size);
+        }
+        s = m;
+        *s = (slab){.next = classes[c], .block = block,
+                    .carved = (sizeof *s + CLASS_STEP - 1) / CLASS_STEP * CLASS_STEP};
+        classes[c] = s;
+    }
+    void *b;
+    if (s->free_list) {
+        b = s->free_list;
+        s->free_list = *(void **)b;
+    } else {
+        b = (char *)s + s->carved;
+        s->carved += block;
+    }
+    s->used++;
+    pthread_mutex_unlock(&slab_lock);
+    memset(b, 0, block);
+    *owner = s;
+    return b;
+}
+
+static void rec_release(void *b, void *owner)
+{
+    slab *s = owner;
+    if (!s) {
+        free(b);
+        return;
+    }
+    pthread_mutex_lock(&slab_lock);
+    *(void **)b = s->free_list;
+    s->free_list = b;
+    bool empty = --s->used == 0;
+    if (empty) {
+        slab **p = &classes[s->block / CLASS_STEP - 1];
+        while (*p != s)
+            p = &(*p)->next;
+        *p = s->next;
+    }
+    pthread_mutex_unlock(&slab_lock);
+    if (empty)
+        munmap(s, SLAB_BYTES);
+}
+
+/* ---- records ----------------------------------------------------------- */
+
+json_t *vk_pod_for_status(const json_t *pod)
+{
+    json_t *copy = json_copy((json_t *)pod);   /* shallow: only the top level changes */
+    json_object_del(copy, "status");
+    json_t *meta = json_object_get(copy, "metadata");
+    if (json_object_get(meta, "managedFields")) {
+        meta = json_copy(meta);
+        json_object_del(meta, "managedFields");
+        json_object_set_new(copy, "metadata", meta);
+    }
+    return copy;
+}
+
+/* ---- deflated texts ------------------------------------------------------
+ *
+ * Raw deflate (no header or checksum: the record knows the length) against
+ * one dictionary for the process: the text and status of the first pod
+ * stored, which every later pod of the node resembles.  z_streams are
+ * expensive to set up (the deflater's tables are about 256 KiB), so idle
+ * ones wait in a small pool for the next record. */
+
+#define ZDICT_MAX 32768   /* deflate's window */
+#define ZPOOL 4
+
+typedef struct zdict {
+    size_t len;
+    unsigned char bytes[];
+} zdict;
+
+static pthread_mutex_t zlock = PTHREAD_MUTEX_INITIALIZER;
+static zdict *dict;       /* set once, kept for the life of the process */
+static z_stream *pool[2][ZPOOL];   /* [0] deflaters, [1] inflaters */
+static size_t pooled[2];
+
+static const zdict *dictionary(const char *text, size_t text_len, const char *status,
+                               size_t status_len)
+{
+    pthread_mutex_lock(&zlock);
+    if (!dict) {
+        size_t n = text_len + status_len < ZDICT_MAX ? text_len + status_len : ZDICT_MAX;
+        size_t t = text_len < n ? text_len : n;
+        dict = il_xcalloc(1, sizeof *dict + n);
+        memcpy(dict->bytes, text, t);
+        if (n > t)
+            memcpy(dict->bytes + t, status, n - t);
+        dict->len = n;
+    }
+    pthread_mutex_unlock(&zlock);
+    return dict;
+}
+
+static z_stream *z_take(int inflater)
+{
+    z_stream *z = NULL;
+    pthread_mutex_lock(&zlock);
+    if (pooled[inflater])
+        z = pool[inflater][--pooled[inflater]];
+    pthread_mutex_unlock(&zlock);
+    if (z)
+        return z;
+    z = il_xcalloc(1, sizeof *z);
+    int rc = inflater ? inflateInit2(z, -15)
+                      : deflateInit2(z, Z_BEST_SPEED, Z_DEFLATED, -15, 8, Z_DEFAULT_STRATEGY);
+    if (rc != Z_OK) {
+        fprintf(stderr, "interlink-vk: zlib: no stream (%d)\n", rc);
+        abort();
+    }
+    return z;
+}
+
+static void z_give(int inflater, z_stream *z)
+{
+    if (inflater ? inflateReset(z) : deflateReset(z)) {
+        fprintf(stderr, "interlink-vk: zlib: stream reset failed\n");
+        abort();
+    }
+    pthread_mutex_lock(&zlock);
+    if (pooled[inflater] < ZPOOL) {
+        pool[inflater][pooled[inflater]++] = z;
+        z = NULL;
+    }
+    pthread_mutex_unlock(&zlock);
+    if (z) {
+        if (inflater)
+            inflateEnd(z);
+        else
+            deflateEnd(z);
+        free(z);
+    }
+}
+
+/* s (n bytes) deflated into a new buffer of *zn bytes. */
+static unsigned char *zpack(const zdict *d, const char *s, size_t n, size_t *zn)
+{
+    z_stream *z = z_take(0);
+    deflateSetDictionary(z, d->bytes, (uInt)d->len);
+    uLong cap = deflateBound(z, (uLong)n);
+    unsigned char *out = il_xmalloc(cap);
+    z->next_in = (Bytef *)s;
+    z->avail_in = (uInt)n;
+    z->next_out = out;
+    z->avail_out = (uInt)cap;
+    if (deflate(z, Z_FINISH) != Z_STREAM_END) {
+        fprintf(stderr, "interlink-vk: zlib: deflate did not finish\n");
+        abort();
+    }
+    *zn = z->total_out;
+    z_give(0, z);
+    return out;
+}
+
+/* Inflate zn bytes of zs, n bytes once inflated, onto out. */
+static void zunpack(const unsigned char *zs, size_t zn, size_t n, il_buf *out)
+{
+    if (out->cap < out->len + n + 1) {
+        out->data = il_xrealloc(out->data, out->len + n + 1);
+        out->cap = out->len + n + 1;
+    }
+    z_stream *z = z_take(1);
+    inflateSetDictionary(z, dict->bytes, (uInt)dict->len);
+    z->next_in = (Bytef *)zs;
+    z->avail_in = (uInt)zn;
+    z->next_out = (Bytef *)out->data + out->len;
+    z->avail_out = (uInt)n;
+    if (inflate(z, Z_FINISH) != Z_STREAM_END || z->total_out != n) {
+        fprintf(stderr, "interlink-vk: zlib: a pod record does not inflate\n");
+        abort();   /* the record is ours and immutable: memory is corrupt */
+    }
+    z_give(1, z);
+    out->len += n;
+    out->data[out->len] = '\0';
+}
+
+/* ---- records ----------------------------------------------------------- */
+
+/* Copy s (n bytes and a NUL) to *at; returns the copy, or NULL for NULL. */
+static const char *pack(char **at, const char *s, size_t n)
+{
+    if (!s)
+        return NULL;
+    char *d = *at;
+    memcpy(d, s, n);
+    d[n] = '\0';
+    *at += n + 1;
+    return d;
+}
+
+static size_t len0(const char *s) { return s ? strlen(s) : 0; }
+
+vk_podrec *vk_podrec_new(const json_t *pod)
+{
+    const char *uid = vk_pod_uid(pod);
+    if (!uid)
+        return NULL;
+    json_t *part = vk_pod_for_status(pod);
+    char *text = json_dumps(part, JSON_COMPACT);
+    json_decref(part);
+    const json_t *st = json_object_get(pod, "status");
+    char *status = json_is_object(st) ? json_dumps(st, JSON_COMPACT) : NULL;
+    size_t text_len = strlen(text), status_len = len0(status);
+    const zdict *d = dictionary(text, text_len, status, status_len);
+    size_t ztext_len, zstatus_len = 0;
+    unsigned char *ztext = zpack(d, text, text_len, &ztext_len);
+    unsigned char *zstatus = status ? zpack(d, status, status_len, &zstatus_len) : NULL;
+    free(text);
+    free(status);
+
+    const char *ns = vk_pod_ns(pod), *name = meta_str(pod, "name");
+    const char *rv = meta_str(pod, "resourceVersion"), *phase = vk_pod_phase(pod);
+    const char *job = job_annotation(pod);
+    size_t size = sizeof(vk_podrec) + strlen(uid) + len0(ns) + len0(name) + len0(rv) +
+                  strlen(phase) + len0(job) + ztext_len + zstatus_len + 8;
+    void *owner;
+    vk_podrec *r = rec_alloc(size, &owner);
+    r->slab = owner;
+    char *at = (char *)(r + 1);
+    r->refs = 1;
+    r->deleting = vk_pod_deleting(pod);
+    r->uid = pack(&at, uid, strlen(uid));
+    r->ns = pack(&at, ns, strlen(ns));
+    r->name = pack(&at, name ? name : "", len0(name));
+    r->rv = pack(&at, rv, len0(rv));
+    r->phase = pack(&at, phase, strlen(phase));
+    r->job = pack(&at, job, len0(job));
+    r->text_len = text_len;
+    r->status_len = status_len;
+    r->ztext = (const unsigned char *)pack(&at, (const char *)ztext, ztext_len);
+    r->ztext_len = ztext_len;
+    r->zstatus = (const unsigned char *)pack(&at, (const char *)zstatus, zstatus_len);
+    r->zstatus_len = zstatus_len;
+    free(ztext);
+    free(zstatus);
+    return r;
+}
+
+vk_podrec *vk_podrec_ref(vk_podrec *r)
+{
+    if (r)
+        __atomic_add_fetch(&r->refs, 1, __ATOMIC_RELAXED);
+    return r;
+}
+
+void vk_podrec_unref(vk_podrec *r)
+{
+    if (r && __atomic_sub_fetch(&r->refs, 1, __ATOMIC_ACQ_REL) == 0)
+        rec_release(r, r->slab);
+}
+
+void vk_podrec_text(const vk_podrec *r, il_buf *out)
+{
+    zunpack(r->ztext, r->ztext_len, r->text_len, out);
+}
+
+json_t *vk_podrec_pod(const vk_podrec *r)
+{
+    il_buf b = {0};
+    vk_podrec_text(r, &b);
+    json_t *pod = json_loadb(b.data, b.len, 0, NULL);
+    if (pod && r->zstatus) {
+        il_buf_reset(&b);
+        zunpack(r->zstatus, r->zstatus_len, r->status_len, &b);
+        json_object_set_new(pod, "status", json_loadb(b.data, b.len, 0, NULL));
+    }
+    il_buf_free(&b);
+    return pod;
+}
+
+void vk_podrecs_free(vk_podrec **recs, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        vk_podrec_unref(recs[i]);
+    free(recs);
+}
+
 /* ---- table ------------------------------------------------------------- */
 
 vk_pods *vk_pods_new(void)
@@ -77,7 +403,7 @@ vk_pods *vk_pods_new(void)
 static void entry_free(entry *e)
 {
     free(e->uid);
-    json_decref(e->pod);
+    vk_podrec_unref(e->rec);
     free(e->job_id);
     free(e);
 }
@@ -125,9 +451,9 @@ static entry *insert(vk_pods *t, const char *uid)
 
 /* resourceVersions are opaque to clients, but every API server in use
  * (etcd's revision) gives integers; only then can "older" be decided. */
-static bool older(const json_t *a, const json_t *b)
+static bool older(const vk_podrec *a, const vk_podrec *b)
 {
-    const char *ra = meta_str(a, "resourceVersion"), *rb = meta_str(b, "resourceVersion");
+    const char *ra = a->rv, *rb = b->rv;
     char *ea, *eb;
     if (!ra || !rb)
         return false;
@@ -136,35 +462,37 @@ static bool older(const json_t *a, const json_t *b)
 }
 
 /* The common part of put and refresh: store pod into a known or (when
- * create) new entry.  Returns whether a worker must look at the pod. */
-static bool store(vk_pods *t, json_t *pod, bool create)
+ * create) new entry.  Returns whether a worker must look at the pod.  The
+ * record is made before the lock is taken (it serializes the pod). */
+static bool store(vk_pods *t, const json_t *pod, bool create)
 {
-    const char *uid = vk_pod_uid(pod);
-    if (!uid)
+    vk_podrec *r = vk_podrec_new(pod);
+    if (!r)
         return false;
     pthread_mutex_lock(&t->lock);
-    entry *e = lookup(t, uid);
+    entry *e = lookup(t, r->uid);
     bool fresh = !e, work = false;
     if (!e && create)
-        e = insert(t, uid);
-    if (e && !e->gone && (!e->pod || !older(pod, e->pod))) {
-        work = fresh || (vk_pod_deleting(pod) && !vk_pod_deleting(e->pod));
-        json_decref(e->pod);
-        e->pod = json_incref(pod);
-        const char *job = job_annotation(pod);
-        if (!e->job_id && job && *job)
-            e->job_id = il_xstrdup(job);
+        e = insert(t, r->uid);
+    if (e && !e->gone && (!e->rec || !older(r, e->rec))) {
+        work = fresh || (r->deleting && !e->rec->deleting);
+        vk_podrec *old = e->rec;
+        e->rec = r;
+        r = old;   /* released below, outside the lock */
+        if (!e->job_id && e->rec->job && *e->rec->job)
+            e->job_id = il_xstrdup(e->rec->job);
     }
     pthread_mutex_unlock(&t->lock);
+    vk_podrec_unref(r);
     return work;
 }
 
-bool vk_pods_put(vk_pods *t, json_t *pod)
+bool vk_pods_put(vk_pods *t, const json_t *pod)
 {
     return store(t, pod, true);
 }
 
-bool vk_pods_refresh(vk_pods *t, json_t *pod)
+bool vk_pods_refresh(vk_pods *t, const json_t *pod)
 {
     return store(t, pod, false);
 }
@@ -195,48 +523,72 @@ json_t *vk_pods_mark_missing(vk_pods *t, const json_t *present)
     return missing;
 }
 
-void vk_pods_add_orphan(vk_pods *t, json_t *pod, const char *job_id)
+void vk_pods_add_orphan(vk_pods *t, const json_t *pod, const char *job_id)
 {
-    const char *uid = vk_pod_uid(pod);
-    if (!uid)
+    vk_podrec *r = vk_podrec_new(pod);
+    if (!r)
         return;
     pthread_mutex_lock(&t->lock);
-    entry *e = lookup(t, uid);
+    entry *e = lookup(t, r->uid);
     if (!e) {
-        e = insert(t, uid);
-        e->pod = json_incref(pod);
+        e = insert(t, r->uid);
+        e->rec = r;
+        r = NULL;
         e->job_id = il_xstrdup(job_id);
         e->gone = true;
     }
     pthread_mutex_unlock(&t->lock);
+    vk_podrec_unref(r);
 }
 
-/* Fill out from e (NULL: leave it zeroed); called with the lock held. */
-static bool view(const entry *e, vk_pod_view *out)
+/* Fill out from e (NULL: leave it zeroed) but the pod, whose record is
+ * returned (a reference) to be parsed once the lock is released; called
+ * with the lock held. */
+static vk_podrec *view(const entry *e, vk_pod_view *out)
 {
-    if (e) {
-        out->pod = json_incref(e->pod);
-        out->job_id = il_xstrdup(e->job_id);
-        out->gone = e->gone;
-        out->backend_deleted = e->backend_deleted;
-        out->failures = e->failures;
-    }
-    return e != NULL;
+    if (!e)
+        return NULL;
+    out->job_id = il_xstrdup(e->job_id);
+    out->gone = e->gone;
+    out->backend_deleted = e->backend_deleted;
+    out->failures = e->failures;
+    return vk_podrec_ref(e->rec);
+}
+
+/* The view's pod from its record (r: view's reference, released). */
+static bool parsed(vk_podrec *r, vk_pod_view *out)
+{
+    if (!r)
+        return false;
+    out->pod = vk_podrec_pod(r);
+    vk_podrec_unref(r);
+    return true;
 }
 
 bool vk_pods_get(vk_pods *t, const char *uid, vk_pod_view *out)
 {
     memset(out, 0, sizeof *out);
     pthread_mutex_lock(&t->lock);
-    bool found = view(lookup(t, uid), out);
+    vk_podrec *r = view(lookup(t, uid), out);
+    pthread_mutex_unlock(&t->lock);
+    return parsed(r, out);
+}
+
+bool vk_pods_has(vk_pods *t, const char *uid)
+{
+    pthread_mutex_lock(&t->lock);
+    bool found = lookup(t, uid) != NULL;
     pthread_mutex_unlock(&t->lock);
     return found;
 }
 
-static bool named(const json_t *pod, const char *ns, const char *name)
+char *vk_pods_job_id(vk_pods *t, const char *uid)
 {
-    const char *n = vk_pod_name(pod);
-    return n && !strcmp(n, name) && !strcmp(vk_pod_ns(pod), ns);
+    pthread_mutex_lock(&t->lock);
+    const entry *e = lookup(t, uid);
+    char *job = e ? il_xstrdup(e->job_id) : NULL;
+    pthread_mutex_unlock(&t->lock);
+    return job;
 }
 
 /* A scan: the table is keyed by UID, and a log request is rare enough
@@ -248,11 +600,11 @@ bool vk_pods_find(vk_pods *t, const char *ns, const char *name, vk_pod_view *out
     const entry *found = NULL;
     for (size_t b = 0; b < BUCKETS && !found; b++)
         for (const entry *e = t->buckets[b]; e && !found; e = e->next)
-            if (!e->gone && named(e->pod, ns, name))
+            if (!e->gone && !strcmp(e->rec->name, name) && !strcmp(e->rec->ns, ns))
                 found = e;
-    view(found, out);
+    vk_podrec *r = view(found, out);
     pthread_mutex_unlock(&t->lock);
-    return found != NULL;
+    return parsed(r, out);
 }
 
 void vk_pod_view_free(vk_pod_view *v)
@@ -313,19 +665,20 @@ void vk_pods_forget(vk_pods *t, const char *uid)
     pthread_mutex_unlock(&t->lock);
 }
 
-json_t *vk_pods_active(vk_pods *t)
+vk_podrec **vk_pods_active(vk_pods *t, size_t *n)
 {
-    json_t *list = json_array();
     pthread_mutex_lock(&t->lock);
+    vk_podrec **recs = il_xcalloc(t->n + 1, sizeof *recs);
+    *n = 0;
     for (size_t b = 0; b < BUCKETS; b++) {
         for (entry *e = t->buckets[b]; e; e = e->next) {
-            if (e->job_id && !e->gone && e->pod && !vk_pod_deleting(e->pod) &&
-                !il_phase_is_terminal(vk_pod_phase(e->pod)))
-                json_array_append(list, e->pod);
+            if (e->job_id && !e->gone && !e->rec->deleting &&
+                !il_phase_is_terminal(e->rec->phase))
+                recs[(*n)++] = vk_podrec_ref(e->rec);
         }
     }
     pthread_mutex_unlock(&t->lock);
-    return list;
+    return recs;
 }
 
 void vk_pods_count_phases(vk_pods *t, const char *const *phases, size_t n, size_t *counts)
@@ -334,7 +687,7 @@ void vk_pods_count_phases(vk_pods *t, const char *const *phases, size_t n, size_
     pthread_mutex_lock(&t->lock);
     for (size_t b = 0; b < BUCKETS; b++) {
         for (entry *e = t->buckets[b]; e; e = e->next) {
-            const char *phase = e->pod && !e->gone ? vk_pod_phase(e->pod) : NULL;
+            const char *phase = e->gone ? NULL : e->rec->phase;
             for (size_t i = 0; phase && i < n; i++)
                 if (strcmp(phase, phases[i]) == 0)
                     counts[i]++;

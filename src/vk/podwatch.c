@@ -1,7 +1,7 @@
 /* podwatch.c -- this node's pods from the API server into the pod table.
  *
  * Owns the list+watch cycle, as a client-go reflector runs it: list with
- * fieldSelector=spec.nodeName=NAME, then watch from the list's
+ * fieldSelector=spec.nodeName=NAME (in pages), then watch from the list's
  * resourceVersion, continuing from the last version seen (bookmarks
  * included) when a stream ends; 410 Gone (an HTTP answer or an ERROR
  * event) means the version was compacted away: list again.  A relist
@@ -23,28 +23,38 @@ typedef struct watch_state {
     int failures;
 } watch_state;
 
-static void set_rv(watch_state *w, const json_t *obj)
+/* Continue from the resourceVersion in meta (an object's or a list's). */
+static void set_rv(watch_state *w, const json_t *meta)
 {
-    const char *rv = json_string_value(json_object_get(json_object_get(obj, "metadata"),
-                                                       "resourceVersion"));
+    const char *rv = json_string_value(json_object_get(meta, "resourceVersion"));
     if (rv && *rv) {
         free(w->rv);
         w->rv = il_xstrdup(rv);
     }
 }
 
-static int relist(vk *v, watch_state *w)
+/* A list is read in pages of LIST_PAGE pods (limit and continue, as
+ * client-go's pager): parsed whole, a 10,000-pod list is hundreds of
+ * megabytes of JSON tree at once. */
+#define LIST_PAGE 500
+
+/* One page of the list (cont: the continue token, or NULL for the first)
+ * into the table; its pods' UIDs into present.  The page's metadata (new
+ * reference), or NULL when the list failed. */
+static json_t *list_page(vk *v, watch_state *w, const char *cont, json_t *present)
 {
-    char *path = il_xasprintf("/api/v1/pods?fieldSelector=%s", w->selector);
+    char *esc = cont ? vk_kube_escape(cont) : NULL;
+    char *path = il_xasprintf("/api/v1/pods?fieldSelector=%s&limit=%d%s%s", w->selector,
+                              LIST_PAGE, esc ? "&continue=" : "", esc ? esc : "");
+    free(esc);
     vk_kube_result res;
     int rc = vk_kube_get(v->kube, path, &res);
     free(path);
     if (rc < 0) {
         il_warn("listing pods: %s", res.error);
         vk_kube_result_free(&res);
-        return -1;
+        return NULL;
     }
-    json_t *present = json_object();
     size_t i;
     json_t *pod;
     json_array_foreach(json_object_get(res.body, "items"), i, pod) {
@@ -55,6 +65,26 @@ static int relist(vk *v, watch_state *w)
         json_object_set_new(present, uid, json_true());
         vk_queue_add(v->queue, uid, 0);   /* a relist may follow missed events */
     }
+    json_t *meta = json_incref(json_object_get(res.body, "metadata"));
+    vk_kube_result_free(&res);
+    return meta ? meta : json_object();
+}
+
+static int relist(vk *v, watch_state *w)
+{
+    json_t *present = json_object(), *meta = NULL;
+    const char *cont = NULL;
+    do {
+        json_t *next = list_page(v, w, cont, present);
+        json_decref(meta);
+        if (!(meta = next)) {   /* an expired continue token too: list again from the start */
+            json_decref(present);
+            return -1;
+        }
+        cont = json_string_value(json_object_get(meta, "continue"));
+    } while (cont && *cont);
+    size_t i;
+    json_t *pod;
     json_t *missing = vk_pods_mark_missing(v->pods, present);
     json_array_foreach(missing, i, pod)
         vk_queue_add(v->queue, json_string_value(pod), 0);
@@ -62,15 +92,15 @@ static int relist(vk *v, watch_state *w)
             v->cfg->node_name, json_array_size(missing));
     json_decref(missing);
     json_decref(present);
-    set_rv(w, res.body);
-    vk_kube_result_free(&res);
+    set_rv(w, meta);
+    json_decref(meta);
     vk_pods_set_synced(v->pods);
     return 0;
 }
 
 static void on_event(vk *v, watch_state *w, const vk_watch_event *ev)
 {
-    set_rv(w, ev->object);
+    set_rv(w, json_object_get(ev->object, "metadata"));
     const char *uid = vk_pod_uid(ev->object);
     bool work = false;
     if (ev->type == VK_EVENT_BOOKMARK || !uid)

@@ -2,23 +2,66 @@
  * statuscache.h). */
 #include "statuscache.h"
 
+#include <stdint.h>
 #include <string.h>
 
-#include "jsonsplit.h"
-#include "pods.h"
+/* The elements noted quiet: one open-addressed array of fixed-size entries
+ * keyed by two 64-bit hashes and the length of the element's bytes, so ten
+ * thousand of them are one block of about a megabyte, not ten thousand
+ * keys of text and their values scattered through the heap (which pinned
+ * pages long after the cycle's garbage around them was freed).  A false
+ * match needs both hashes and the length to collide; the elements come
+ * from interlink, which the VK trusts with the statuses themselves.
+ * Entries carry the cycle that noted them; each cycle end keeps only those
+ * of the cycle (the table is rebuilt: no tombstones). */
+
+#define UID_MAX 48    /* a Kubernetes UID is 36 bytes */
+#define RV_MAX 24     /* a resourceVersion (an etcd revision) is 20 digits at most */
+
+typedef struct quiet_entry {
+    uint64_t h1, h2;
+    size_t len;
+    uint64_t cycle;           /* the cycle that noted it; 0: an empty slot */
+    char uid[UID_MAX];
+    char rv[RV_MAX];
+} quiet_entry;
 
 struct vk_status_cache {
-    json_t *texts;       /* UID -> [resourceVersion, request text] */
-    json_t *quiet;       /* answer element text -> [UID, resourceVersion], last cycle */
-    json_t *quiet_next;  /* the same, noted during this cycle */
+    quiet_entry *slots;
+    size_t cap, used;         /* cap: a power of two, at most half full */
+    uint64_t cycle;           /* the cycle now running; cycle - 1 is the last */
 };
+
+static uint64_t mix(uint64_t h)   /* splitmix64's finalizer */
+{
+    h ^= h >> 30;
+    h *= 0xbf58476d1ce4e5b9u;
+    h ^= h >> 27;
+    h *= 0x94d049bb133111ebu;
+    return h ^ (h >> 31);
+}
+
+/* Two hashes of s, 8 bytes a step, on different multipliers. */
+static void hash2(const char *s, size_t n, uint64_t *a, uint64_t *b)
+{
+    uint64_t h1 = 0x9e3779b97f4a7c15u ^ n, h2 = 0xc2b2ae3d27d4eb4fu + n;
+    for (size_t i = 0; i < n; i += 8) {
+        uint64_t w = 0;
+        memcpy(&w, s + i, n - i < 8 ? n - i : 8);
+        h1 = ((h1 ^ w) * 0x100000001b3u) ^ (h1 >> 29);
+        h2 = (h2 + w) * 0xff51afd7ed558ccdu;
+        h2 ^= h2 >> 33;
+    }
+    *a = mix(h1);
+    *b = mix(h2 ^ h1);
+}
 
 vk_status_cache *vk_status_cache_new(void)
 {
     vk_status_cache *c = il_xcalloc(1, sizeof *c);
-    c->texts = json_object();
-    c->quiet = json_object();
-    c->quiet_next = json_object();
+    c->cap = 64;
+    c->slots = il_xcalloc(c->cap, sizeof *c->slots);
+    c->cycle = 1;
     return c;
 }
 
@@ -26,87 +69,138 @@ void vk_status_cache_free(vk_status_cache *c)
 {
     if (!c)
         return;
-    json_decref(c->texts);
-    json_decref(c->quiet);
-    json_decref(c->quiet_next);
+    free(c->slots);
     free(c);
 }
 
-static const char *resource_version(const json_t *pod)
+/* The slot holding (h1, h2, len), or the empty one where it would go. */
+static quiet_entry *find(const vk_status_cache *c, uint64_t h1, uint64_t h2, size_t len)
 {
-    return json_string_value(
-        json_object_get(json_object_get(pod, "metadata"), "resourceVersion"));
-}
-
-/* All but the status (plugins need the spec; the status is ours and can be
- * large) and metadata.managedFields (the API server's record of who wrote
- * which field: a third of a pod's JSON on a real server, of use to no
- * backend). */
-json_t *vk_status_request_pod(const json_t *pod)
-{
-    json_t *copy = json_copy((json_t *)pod);   /* shallow: only the top level changes */
-    json_object_del(copy, "status");
-    json_t *meta = json_object_get(copy, "metadata");
-    if (json_object_get(meta, "managedFields")) {
-        meta = json_copy(meta);
-        json_object_del(meta, "managedFields");
-        json_object_set_new(copy, "metadata", meta);
+    size_t i = (size_t)h1 & (c->cap - 1);
+    for (;; i = (i + 1) & (c->cap - 1)) {
+        quiet_entry *e = &c->slots[i];
+        if (!e->cycle || (e->h1 == h1 && e->h2 == h2 && e->len == len))
+            return e;
     }
-    return copy;
 }
 
-void vk_status_cache_request(vk_status_cache *c, const json_t *pods, il_buf *body)
+/* A table of cap slots with the entries of slots[0..n) whose cycle is keep
+ * (every one when keep is 0). */
+static void rebuild(vk_status_cache *c, size_t cap, uint64_t keep)
 {
-    json_t *texts = json_object();
-    size_t i;
-    const json_t *pod;
-    json_array_foreach(pods, i, pod) {
-        const char *uid = vk_pod_uid(pod), *rv = resource_version(pod);
-        json_t *kept = uid ? json_object_get(c->texts, uid) : NULL;
-        if (kept && rv && !strcmp(rv, json_string_value(json_array_get(kept, 0)))) {
-            const json_t *text = json_array_get(kept, 1);
-            il_json_join_add(body, json_string_value(text), json_string_length(text));
-            json_object_set(texts, uid, kept);
-            continue;
+    quiet_entry *old = c->slots;
+    size_t n = c->cap;
+    c->slots = il_xcalloc(cap, sizeof *c->slots);
+    c->cap = cap;
+    c->used = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (old[i].cycle && (!keep || old[i].cycle == keep)) {
+            *find(c, old[i].h1, old[i].h2, old[i].len) = old[i];
+            c->used++;
         }
-        json_t *req = vk_status_request_pod(pod);
-        char *text = json_dumps(req, JSON_COMPACT);
-        json_decref(req);
-        il_json_join_add(body, text, strlen(text));
-        if (uid && rv)
-            json_object_set_new(texts, uid, json_pack("[ss]", rv, text));
-        free(text);
     }
-    il_json_join_end(body);
-    json_decref(c->texts);
-    c->texts = texts;
+    free(old);
 }
 
-bool vk_status_cache_quiet(const vk_status_cache *c, const char *elem, size_t len,
-                           const json_t *by_uid, const char **uid)
+void vk_status_body_init(vk_status_body *b, vk_podrec *const *pods, size_t n)
 {
-    const json_t *seen = json_object_getn(c->quiet, elem, len);
-    if (!seen)
+    *b = (vk_status_body){.pods = pods, .n = n};
+}
+
+size_t vk_status_body_len(const vk_status_body *b)
+{
+    size_t len = 2 + (b->n ? b->n - 1 : 0);   /* brackets and commas */
+    for (size_t i = 0; i < b->n; i++)
+        len += b->pods[i]->text_len;
+    return len;
+}
+
+/* The next piece into chunk; false at the end. */
+static bool next_chunk(vk_status_body *b)
+{
+    il_buf_reset(&b->chunk);
+    b->at = 0;
+    if (b->next < b->n) {
+        il_buf_append(&b->chunk, b->next ? "," : "[", 1);
+        vk_podrec_text(b->pods[b->next++], &b->chunk);
+        return true;
+    }
+    if (b->closed)
         return false;
-    const char *u = json_string_value(json_array_get(seen, 0));
-    const char *rv = resource_version(json_object_get(by_uid, u));
-    if (!rv || strcmp(rv, json_string_value(json_array_get(seen, 1))) != 0)
+    il_buf_puts(&b->chunk, b->n ? "]" : "[]");
+    b->closed = true;
+    return true;
+}
+
+size_t vk_status_body_read(char *buf, size_t n, void *arg)
+{
+    vk_status_body *b = arg;
+    size_t done = 0;
+    while (done < n) {
+        if (b->at == b->chunk.len && !next_chunk(b))
+            break;
+        size_t take = b->chunk.len - b->at < n - done ? b->chunk.len - b->at : n - done;
+        memcpy(buf + done, b->chunk.data + b->at, take);
+        b->at += take;
+        done += take;
+    }
+    return done;
+}
+
+int vk_status_body_rewind(void *arg)
+{
+    vk_status_body *b = arg;
+    il_buf_reset(&b->chunk);
+    b->at = 0;
+    b->next = 0;
+    b->closed = false;
+    return 0;
+}
+
+void vk_status_body_free(vk_status_body *b)
+{
+    il_buf_free(&b->chunk);
+}
+
+bool vk_status_cache_seen(const vk_status_cache *c, const char *elem, size_t len,
+                          const char **uid, const char **rv)
+{
+    uint64_t h1, h2;
+    hash2(elem, len, &h1, &h2);
+    const quiet_entry *e = find(c, h1, h2, len);
+    if (!e->cycle || e->cycle != c->cycle - 1)
         return false;
-    *uid = u;
+    *uid = e->uid;
+    *rv = e->rv;
     return true;
 }
 
 void vk_status_cache_note_quiet(vk_status_cache *c, const char *elem, size_t len,
-                                const json_t *pod)
+                                const vk_podrec *pod)
 {
-    const char *uid = vk_pod_uid(pod), *rv = resource_version(pod);
-    if (uid && rv)
-        json_object_setn_new(c->quiet_next, elem, len, json_pack("[ss]", uid, rv));
+    size_t ulen = strlen(pod->uid), rlen = pod->rv ? strlen(pod->rv) : RV_MAX;
+    if (ulen >= UID_MAX || rlen >= RV_MAX)
+        return;   /* never remembered: its element is parsed every cycle */
+    if (2 * (c->used + 1) > c->cap)
+        rebuild(c, 2 * c->cap, 0);
+    uint64_t h1, h2;
+    hash2(elem, len, &h1, &h2);
+    quiet_entry *e = find(c, h1, h2, len);
+    if (!e->cycle)
+        c->used++;
+    *e = (quiet_entry){.h1 = h1, .h2 = h2, .len = len, .cycle = c->cycle};
+    memcpy(e->uid, pod->uid, ulen + 1);
+    memcpy(e->rv, pod->rv, rlen + 1);
 }
 
 void vk_status_cache_next(vk_status_cache *c)
 {
-    json_decref(c->quiet);
-    c->quiet = c->quiet_next;
-    c->quiet_next = json_object();
+    size_t live = 0;
+    for (size_t i = 0; i < c->cap; i++)
+        live += c->slots[i].cycle == c->cycle;
+    size_t cap = 64;
+    while (cap < 2 * live + 2)
+        cap *= 2;
+    rebuild(c, cap, c->cycle);
+    c->cycle++;
 }

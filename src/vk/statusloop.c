@@ -15,6 +15,7 @@
  * API server no longer has (deleted while the VK was down) are handed to
  * the workers for a backend delete. */
 #include <pthread.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -102,23 +103,25 @@ static void emit_events(vk *v, const json_t *pod, const json_t *old, const json_
 
 /* ---- one cycle --------------------------------------------------------- */
 
-/* A status to write: the pod (borrowed from the cycle's list) and its patch. */
+/* A status to write: the pod's record (borrowed from the cycle's list)
+ * and its patch.  The pod is parsed again by its writer rather than kept
+ * parsed: a cycle that changes every pod would hold them all at once. */
 typedef struct status_write {
-    const json_t *pod;
+    const vk_podrec *rec;
     json_t *patch;
 } status_write;
 
 static void write_status(vk *v, const status_write *w)
 {
-    char *path = il_xasprintf("/api/v1/namespaces/%s/pods/%s/status", vk_pod_ns(w->pod),
-                              vk_pod_name(w->pod));
+    char *path = il_xasprintf("/api/v1/namespaces/%s/pods/%s/status", w->rec->ns, w->rec->name);
     vk_kube_result res;
     if (vk_kube_patch(v->kube, path, VK_PATCH_STRATEGIC, w->patch, &res) == 0) {
         vk_pod_written(v, res.body);
-        emit_events(v, w->pod, json_object_get(w->pod, "status"),
-                    json_object_get(w->patch, "status"));
+        json_t *pod = vk_podrec_pod(w->rec);
+        emit_events(v, pod, json_object_get(pod, "status"), json_object_get(w->patch, "status"));
+        json_decref(pod);
     } else if (!vk_kube_is(&res, 404)) {
-        il_warn("pod %s/%s status: %s", vk_pod_ns(w->pod), vk_pod_name(w->pod), res.error);
+        il_warn("pod %s/%s status: %s", w->rec->ns, w->rec->name, res.error);
     }
     vk_kube_result_free(&res);
     free(path);
@@ -168,20 +171,16 @@ static void write_all(vk *v, status_write *w, size_t n)
  * pod whose status did not change but whose annotation is missing gets a
  * patch of the annotation alone.  Returns patch, or a new one when it was
  * NULL. */
-static json_t *with_job_annotation(vk *v, const json_t *pod, json_t *patch)
+static json_t *with_job_annotation(vk *v, const vk_podrec *pod, json_t *patch)
 {
-    const json_t *meta = json_object_get(pod, "metadata");
-    vk_pod_view view;
-    if (json_object_get(json_object_get(meta, "annotations"), "JobID") ||
-        !vk_pods_get(v->pods, vk_pod_uid(pod), &view))
+    char *job;
+    if (pod->job || !(job = vk_pods_job_id(v->pods, pod->uid)))
         return patch;   /* annotated already (the usual case: no table look-up) */
-    if (view.job_id) {
-        if (!patch)
-            patch = json_pack("{s:{s:s}}", "metadata", "uid", vk_pod_uid(pod));
-        json_object_set_new(json_object_get(patch, "metadata"), "annotations",
-                            json_pack("{s:s}", "JobID", view.job_id));
-    }
-    vk_pod_view_free(&view);
+    if (!patch)
+        patch = json_pack("{s:{s:s}}", "metadata", "uid", pod->uid);
+    json_object_set_new(json_object_get(patch, "metadata"), "annotations",
+                        json_pack("{s:s}", "JobID", job));
+    free(job);
     return patch;
 }
 
@@ -191,14 +190,75 @@ typedef struct answer_elem {
     const char *text;
     size_t len;
     json_t *js;           /* NULL when quiet */
-    const char *uid;      /* when quiet: the cache's */
+    size_t at;            /* when quiet: its pod's index + 1 in the cycle's pods */
 } answer_elem;
 
-/* The answer's elements, each either quiet (vk_status_cache_quiet) or
- * parsed.  -1 with why when the answer is not a list of JSON values: then
- * nothing of it is applied, as before it was read element by element. */
+/* The cycle's pods by UID: open addressing over indices into pods (no
+ * allocation per pod, as a jansson object of UIDs costs each cycle), so a
+ * cycle over n pods stays O(n). */
+typedef struct cycle_pods {
+    vk_podrec **pods;
+    size_t n;
+    size_t *slots;            /* index + 1 into pods; 0: empty */
+    size_t mask;              /* slots - 1, a power of two over 2n */
+} cycle_pods;
+
+static size_t uid_hash(const char *uid)
+{
+    uint64_t h = 14695981039346656037u;   /* FNV-1a */
+    for (const unsigned char *p = (const unsigned char *)uid; *p; p++)
+        h = (h ^ *p) * 1099511628211u;
+    return (size_t)h;
+}
+
+/* The slot of uid: where it is, or the empty one where it would go. */
+static size_t *uid_slot(const cycle_pods *cp, const char *uid)
+{
+    size_t i = uid_hash(uid) & cp->mask;
+    while (cp->slots[i] && strcmp(cp->pods[cp->slots[i] - 1]->uid, uid) != 0)
+        i = (i + 1) & cp->mask;
+    return &cp->slots[i];
+}
+
+/* The first of pods with each UID wins, as interlink sends each once. */
+static void cycle_pods_init(cycle_pods *cp, vk_podrec **pods, size_t n)
+{
+    size_t cap = 16;
+    while (cap < 2 * n)
+        cap *= 2;
+    *cp = (cycle_pods){.pods = pods, .n = n, .slots = il_xcalloc(cap, sizeof *cp->slots),
+                       .mask = cap - 1};
+    for (size_t i = 0; i < n; i++) {
+        size_t *slot = uid_slot(cp, pods[i]->uid);
+        if (!*slot)
+            *slot = i + 1;
+    }
+}
+
+/* The index of uid's pod + 1, or 0 when it is not one of the cycle's. */
+static size_t pod_index(const cycle_pods *cp, const char *uid)
+{
+    return uid ? *uid_slot(cp, uid) : 0;
+}
+
+/* Whether elem came last cycle, changed nothing then, and its pod is the
+ * same object now: then its pod's index + 1, else 0. */
+static size_t quiet(const vk_status_cache *cache, const cycle_pods *cp, const char *elem,
+                    size_t len)
+{
+    const char *uid, *rv;
+    if (!vk_status_cache_seen(cache, elem, len, &uid, &rv))
+        return 0;
+    size_t at = pod_index(cp, uid);
+    const vk_podrec *pod = at ? cp->pods[at - 1] : NULL;
+    return pod && pod->rv && !strcmp(pod->rv, rv) ? at : 0;
+}
+
+/* The answer's elements, each either quiet or parsed.  -1 with why when
+ * the answer is not a list of JSON values: then nothing of it is applied,
+ * as before it was read element by element. */
 static int split_answer(const vk_status_cache *cache, const char *text, size_t len,
-                        const json_t *by_uid, answer_elem **out, size_t *n, char *why,
+                        const cycle_pods *cp, answer_elem **out, size_t *n, char *why,
                         size_t whylen)
 {
     il_json_split sp;
@@ -218,7 +278,7 @@ static int split_answer(const vk_status_cache *cache, const char *text, size_t l
             *out = il_xrealloc(*out, (cap = cap ? 2 * cap : 1024) * sizeof **out);
         answer_elem *a = &(*out)[(*n)++];
         *a = (answer_elem){.text = e, .len = elen};
-        if (!vk_status_cache_quiet(cache, e, elen, by_uid, &a->uid) &&
+        if (!(a->at = quiet(cache, cp, e, elen)) &&
             !(a->js = json_loadb(e, elen, JSON_DECODE_ANY, NULL))) {
             r = -1;
             snprintf(err, sizeof err, "element %zu is not JSON", *n);
@@ -240,108 +300,105 @@ static int split_answer(const vk_status_cache *cache, const char *text, size_t l
 /* The patch for one pod from interlink's status js (NULL: nothing to
  * write), noting in the cache when nothing at all depends on more than the
  * element's bytes and the pod object (no tunnel, the JobID annotation
- * there) and nothing changed. */
-static json_t *pod_patch(vk *v, vk_status_cache *cache, const json_t *pod,
+ * there) and nothing changed.  The pod is parsed for this alone. */
+static json_t *pod_patch(vk *v, vk_status_cache *cache, const vk_podrec *rec,
                          const answer_elem *a, const char *addr, il_time now)
 {
     il_pod_status st;
     char err[256];
     if (il_pod_status_from_json(a->js, &st, err, sizeof err) != 0) {
-        il_warn("pod %s/%s: interlink status: %s", vk_pod_ns(pod), vk_pod_name(pod), err);
+        il_warn("pod %s/%s: interlink status: %s", rec->ns, rec->name, err);
         return NULL;
     }
+    json_t *pod = vk_podrec_pod(rec);
     char *tunnel_ip = vk_tunnelgw_pod_ip(v->gateway, pod);
     json_t *patch = vk_pod_status_patch_ips(pod, &st, addr, tunnel_ip, now);
-    patch = with_job_annotation(v, pod, patch);
+    patch = with_job_annotation(v, rec, patch);
     if (st.tunnel)
         vk_tunnelgw_note(v->gateway, v->kube, v->cfg->node_name, pod, st.tunnel);
-    const json_t *ann = json_object_get(json_object_get(pod, "metadata"), "annotations");
-    if (!patch && !st.tunnel && !tunnel_ip && json_object_get(ann, "JobID"))
-        vk_status_cache_note_quiet(cache, a->text, a->len, pod);
+    if (!patch && !st.tunnel && !tunnel_ip && rec->job)
+        vk_status_cache_note_quiet(cache, a->text, a->len, rec);
     free(tunnel_ip);
     il_pod_status_free(&st);
+    json_decref(pod);
     return patch;
 }
 
-/* Map interlink's answer (an array of PodStatus, as text) onto pods; write
- * what changed.  -1 with why when the answer is not a list. */
-static int apply(vk *v, vk_status_cache *cache, const json_t *pods, const char *text,
-                 size_t len, char *why, size_t whylen)
+/* Map interlink's answer (an array of PodStatus, as text) onto the pods
+ * asked about; write what changed.  -1 with why when the answer is not a
+ * list. */
+static int apply(vk *v, vk_status_cache *cache, vk_podrec **pods, size_t n_pods,
+                 const char *text, size_t len, char *why, size_t whylen)
 {
-    /* UID -> pod through a hash (a jansson object): a cycle over n pods
-     * stays O(n).  The first status of a UID wins, as interlink sends each
-     * once. */
-    json_t *by_uid = json_object(), *done = json_object();
-    size_t i, n = 0, n_elems;
-    const json_t *pod;
-    json_array_foreach(pods, i, pod) {
-        const char *uid = vk_pod_uid(pod);
-        if (uid && !json_object_get(by_uid, uid))
-            json_object_set(by_uid, uid, (json_t *)pod);
-    }
+    cycle_pods cp;
+    cycle_pods_init(&cp, pods, n_pods);
     answer_elem *elems;
-    if (split_answer(cache, text, len, by_uid, &elems, &n_elems, why, whylen) < 0) {
-        json_decref(by_uid);
-        json_decref(done);
+    size_t n = 0, n_elems;
+    if (split_answer(cache, text, len, &cp, &elems, &n_elems, why, whylen) < 0) {
+        free(cp.slots);
         return -1;
     }
     status_write *w = il_xcalloc(n_elems + 1, sizeof *w);
+    bool *done = il_xcalloc(n_pods + 1, sizeof *done);
     const char *addr = vk_node_address(v->cfg);
     il_time now = il_time_now();
-    for (i = 0; i < n_elems; i++) {
+    for (size_t i = 0; i < n_elems; i++) {
         answer_elem *a = &elems[i];
-        const char *uid = a->js ? json_string_value(json_object_get(a->js, "UID")) : a->uid;
-        pod = uid ? json_object_get(by_uid, uid) : NULL;
-        if (!pod || json_object_get(done, uid))
+        size_t at = a->js ? pod_index(&cp, json_string_value(json_object_get(a->js, "UID")))
+                          : a->at;
+        if (!at || done[at - 1])
             continue;
-        json_object_set_new(done, uid, json_true());
+        const vk_podrec *pod = pods[at - 1];
+        done[at - 1] = true;
         if (!a->js) {
             vk_status_cache_note_quiet(cache, a->text, a->len, pod);
             continue;
         }
         json_t *patch = pod_patch(v, cache, pod, a, addr, now);
         if (patch)
-            w[n++] = (status_write){.pod = pod, .patch = patch};
+            w[n++] = (status_write){.rec = pod, .patch = patch};
     }
     vk_status_cache_next(cache);
     write_all(v, w, n);
-    for (i = 0; i < n; i++)
+    for (size_t i = 0; i < n; i++)
         json_decref(w[i].patch);
     free(w);
-    for (i = 0; i < n_elems; i++)
+    free(done);
+    for (size_t i = 0; i < n_elems; i++)
         json_decref(elems[i].js);
     free(elems);
-    json_decref(by_uid);
-    json_decref(done);
+    free(cp.slots);
     return 0;
 }
 
 /* 0 when interlink answered, -1 otherwise (logged once per outage). */
 static int cycle(vk *v, vk_status_cache *cache, bool *failing, size_t *n_pods)
 {
-    json_t *pods = vk_pods_active(v->pods);
-    *n_pods = json_array_size(pods);
-    if (json_array_size(pods) == 0) {
-        json_decref(pods);
+    vk_podrec **pods = vk_pods_active(v->pods, n_pods);
+    if (*n_pods == 0) {   /* nothing to ask; what the cache remembers is of no use */
+        vk_podrecs_free(pods, 0);
+        vk_status_cache_next(cache);
         return 0;
     }
-    il_buf body = {0};
-    vk_status_cache_request(cache, pods, &body);
+    vk_status_body body;
+    vk_status_body_init(&body, pods, *n_pods);
     il_http_result res;
-    int rc = vk_interlink_call_text(v->il, "GET", "/status", "GetStatus", il_buf_cstr(&body),
-                                    body.len, &res);
-    il_buf_free(&body);
+    int rc = vk_interlink_call_read(v->il, "GET", "/status", "GetStatus",
+                                    vk_status_body_len(&body), vk_status_body_read,
+                                    vk_status_body_rewind, &body, &res);
+    vk_status_body_free(&body);
     char why[512];
     if ((rc = vk_interlink_ok(&res, rc, why, sizeof why)) == 0)
-        rc = apply(v, cache, pods, il_buf_cstr(&res.body), res.body.len, why, sizeof why);
+        rc = apply(v, cache, pods, *n_pods, il_buf_cstr(&res.body), res.body.len, why,
+                   sizeof why);
     if (rc != 0 && !*failing)
-        il_warn("pod statuses not refreshed (%zu pods keep their last status): %s",
-                json_array_size(pods), why);
+        il_warn("pod statuses not refreshed (%zu pods keep their last status): %s", *n_pods,
+                why);
     else if (rc != 0)
         il_debug("pod statuses still not refreshed: %s", why);
     *failing = rc != 0;
     il_http_result_free(&res);
-    json_decref(pods);
+    vk_podrecs_free(pods, *n_pods);
     return rc;
 }
 
@@ -365,13 +422,9 @@ static int adopt_orphans(vk *v)
         json_t *pod = json_object_get(e, "pod");
         const char *node = json_string_value(json_object_get(json_object_get(pod, "spec"),
                                                              "nodeName"));
-        vk_pod_view p;
-        if (!node || strcmp(node, v->cfg->node_name) != 0 || !vk_pod_uid(pod))
+        if (!node || strcmp(node, v->cfg->node_name) != 0 || !vk_pod_uid(pod) ||
+            vk_pods_has(v->pods, vk_pod_uid(pod)))
             continue;
-        if (vk_pods_get(v->pods, vk_pod_uid(pod), &p)) {
-            vk_pod_view_free(&p);
-            continue;
-        }
         il_info("pod %s/%s is on the backend but no longer in the API: deleting it",
                 vk_pod_ns(pod), vk_pod_name(pod));
         vk_pods_add_orphan(v->pods, pod, json_string_value(json_object_get(e, "JID")));

@@ -8,6 +8,8 @@
 #include <stdint.h>
 #include <cmocka.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 
 #include "pods.h"
 
@@ -55,11 +57,139 @@ static void test_refresh_of_unknown_or_old_pod(void **state)
     vk_pods_free(t);
 }
 
+/* A record keeps the fields the hot paths read and gives the object back
+ * (but managedFields); what the status cycle sends leaves the status and
+ * managedFields out and leaves the pod untouched. */
+static void test_record(void **state)
+{
+    (void)state;
+    json_t *p = json_pack("{s:{s:s,s:s,s:s,s:s,s:s,s:{s:s},s:[{s:s}]},s:{s:[{s:s}]},"
+                          "s:{s:s,s:s}}",
+                          "metadata", "name", "p", "namespace", "ns", "uid", UID,
+                          "resourceVersion", "42", "deletionTimestamp", "2026-12-06T09:00:00Z",
+                          "annotations", "JobID", "job-7", "managedFields", "manager", "x",
+                          "spec", "containers", "name", "main", "status", "phase", "Running",
+                          "podIP", "10.0.0.1");
+    json_t *part = vk_pod_for_status(p);
+    assert_null(json_object_get(part, "status"));
+    assert_null(json_object_get(json_object_get(part, "metadata"), "managedFields"));
+    assert_non_null(json_object_get(part, "spec"));
+    assert_non_null(json_object_get(p, "status"));   /* the pod itself is untouched */
+    assert_non_null(json_object_get(json_object_get(p, "metadata"), "managedFields"));
+
+    vk_podrec *r = vk_podrec_new(p);
+    assert_string_equal(r->uid, UID);
+    assert_string_equal(r->ns, "ns");
+    assert_string_equal(r->name, "p");
+    assert_string_equal(r->rv, "42");
+    assert_string_equal(r->phase, "Running");
+    assert_string_equal(r->job, "job-7");
+    assert_true(r->deleting);
+    char *text = json_dumps(part, JSON_COMPACT);
+    il_buf got = {0};
+    vk_podrec_text(r, &got);
+    assert_int_equal(r->text_len, strlen(text));
+    assert_string_equal(il_buf_cstr(&got), text);
+    assert_true(r->ztext_len < r->text_len);   /* kept deflated */
+    il_buf_free(&got);
+    json_t *back = vk_podrec_pod(r);
+    json_object_set(part, "status", json_object_get(p, "status"));
+    assert_true(json_equal(back, part));
+    free(text);
+    json_decref(back);
+    vk_podrec_unref(r);
+
+    /* no status, no version, no annotation, no namespace */
+    json_t *bare = json_pack("{s:{s:s,s:s}}", "metadata", "uid", "u", "name", "b");
+    r = vk_podrec_new(bare);
+    assert_null(r->rv);
+    assert_null(r->job);
+    assert_null(r->zstatus);
+    assert_int_equal(r->status_len, 0);
+    assert_false(r->deleting);
+    assert_string_equal(r->phase, "Pending");
+    assert_string_equal(r->ns, "default");
+    back = vk_podrec_pod(r);
+    assert_true(json_equal(back, bare));
+    json_decref(back);
+    vk_podrec_unref(r);
+    json_decref(bare);
+    /* many records: several slabs filled, freed blocks reused, emptied */
+    vk_podrec *many[2000];
+    for (int round = 0; round < 2; round++) {
+        for (int i = 0; i < 2000; i++) {
+            char uid[32];
+            snprintf(uid, sizeof uid, "uid-%d", i);
+            json_object_set_new(json_object_get(p, "metadata"), "uid", json_string(uid));
+            many[i] = vk_podrec_new(p);
+            assert_string_equal(many[i]->uid, uid);
+        }
+        for (int i = 0; i < 2000; i += 2)
+            vk_podrec_unref(many[i]);
+        for (int i = 1; i < 2000; i += 2) {
+            json_t *again = vk_podrec_pod(many[i]);
+            assert_non_null(again);
+            json_decref(again);
+            vk_podrec_unref(many[i]);
+        }
+    }
+    json_t *nouid = json_pack("{s:{s:s}}", "metadata", "name", "x");
+    assert_null(vk_podrec_new(nouid));
+    json_decref(nouid);
+    json_decref(part);
+    json_decref(p);
+}
+
+/* The table hands out what it holds: views parsed from the record, the
+ * job id from the annotation, the pods a status cycle asks about. */
+static void test_table_views(void **state)
+{
+    (void)state;
+    vk_pods *t = vk_pods_new();
+    json_t *a = pod("3", false), *b = json_pack("{s:{s:s,s:s,s:s,s:s,s:{s:s}},s:{s:s}}",
+                                                "metadata", "uid", "u2", "name", "q",
+                                                "namespace", "ns", "resourceVersion", "4",
+                                                "annotations", "JobID", "j2", "status",
+                                                "phase", "Running");
+    assert_true(vk_pods_put(t, a));
+    assert_true(vk_pods_put(t, b));
+    assert_true(vk_pods_has(t, "u2"));
+    assert_false(vk_pods_has(t, "nope"));
+    char *job = vk_pods_job_id(t, "u2");
+    assert_string_equal(job, "j2");
+    free(job);
+    assert_null(vk_pods_job_id(t, UID));
+    vk_pod_view v;
+    assert_true(vk_pods_find(t, "ns", "q", &v));
+    assert_true(json_equal(v.pod, b));
+    assert_string_equal(v.job_id, "j2");
+    vk_pod_view_free(&v);
+    assert_false(vk_pods_find(t, "other", "q", &v));
+    size_t n;
+    vk_podrec **active = vk_pods_active(t, &n);   /* only the submitted pod */
+    assert_int_equal(n, 1);
+    assert_string_equal(active[0]->uid, "u2");
+    vk_podrecs_free(active, n);
+    vk_pods_set_job(t, UID, "j1");
+    active = vk_pods_active(t, &n);
+    assert_int_equal(n, 2);
+    vk_podrecs_free(active, n);
+    assert_true(vk_pods_mark_gone(t, "u2"));
+    active = vk_pods_active(t, &n);
+    assert_int_equal(n, 1);
+    vk_podrecs_free(active, n);
+    json_decref(a);
+    json_decref(b);
+    vk_pods_free(t);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_refresh_reports_a_deletion),
         cmocka_unit_test(test_refresh_of_unknown_or_old_pod),
+        cmocka_unit_test(test_record),
+        cmocka_unit_test(test_table_views),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,11 +1,12 @@
-/* test_vk_statuscache.c -- what one status cycle keeps for the next: a
- * pod's request text until its resourceVersion changes, and the answer
- * elements that changed nothing, for the same pod object only. */
+/* test_vk_statuscache.c -- the status request built from the pods' texts,
+ * and what one status cycle keeps for the next: the answer elements that
+ * changed nothing, for the same pod object only. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <cmocka.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -21,74 +22,68 @@ static json_t *pod(const char *uid, const char *rv, const char *image)
                      "Running");
 }
 
-static char *request(vk_status_cache *c, const json_t *pods)
+/* The body read `step` bytes at a time; its length checked. */
+static char *request(vk_podrec **recs, size_t n, size_t step)
 {
-    il_buf b = {0};
-    vk_status_cache_request(c, pods, &b);
-    char *s = il_xstrdup(il_buf_cstr(&b));
-    il_buf_free(&b);
-    return s;
+    vk_status_body body;
+    vk_status_body_init(&body, recs, n);
+    il_buf out = {0};
+    char piece[64];
+    size_t got;
+    while ((got = vk_status_body_read(piece, step, &body)) > 0) {
+        assert_true(got <= step);
+        il_buf_append(&out, piece, got);
+    }
+    assert_int_equal(out.len, vk_status_body_len(&body));
+    vk_status_body_free(&body);
+    return il_buf_steal(&out);
 }
 
-static void test_request_pod(void **state)
+/* The request is the pods' texts as one JSON array: what serializing each
+ * pod without its status and managedFields gives, however it is read. */
+static void test_request(void **state)
 {
     (void)state;
-    json_t *p = pod("u1", "1", "busybox");
-    json_t *r = vk_status_request_pod(p);
-    assert_null(json_object_get(r, "status"));
-    assert_null(json_object_get(json_object_get(r, "metadata"), "managedFields"));
-    assert_string_equal(json_string_value(json_object_get(json_object_get(r, "metadata"),
-                                                          "uid")), "u1");
-    assert_non_null(json_object_get(r, "spec"));
-    /* the pod itself is untouched */
-    assert_non_null(json_object_get(p, "status"));
-    assert_non_null(json_object_get(json_object_get(p, "metadata"), "managedFields"));
-    json_decref(r);
-    json_decref(p);
-}
-
-static void test_request_texts(void **state)
-{
-    (void)state;
-    vk_status_cache *c = vk_status_cache_new();
     json_t *a = pod("u1", "1", "busybox"), *b = pod("u2", "7", "alpine");
-    json_t *pods = json_pack("[OO]", a, b);
-    char *first = request(c, pods);
-    json_t *parsed = json_loads(first, 0, NULL);
+    vk_podrec *recs[] = {vk_podrec_new(a), vk_podrec_new(b)};
+    char *text = request(recs, 2, 7);
+    json_t *parsed = json_loads(text, 0, NULL);
     assert_int_equal(json_array_size(parsed), 2);
-    json_t *want = json_pack("[oo]", vk_status_request_pod(a), vk_status_request_pod(b));
+    json_t *want = json_pack("[oo]", vk_pod_for_status(a), vk_pod_for_status(b));
     assert_true(json_equal(parsed, want));
+    char *one = json_dumps(json_array_get(want, 1), JSON_COMPACT);
+    assert_non_null(strstr(text, one));   /* byte for byte as json_dumps gives it */
+    char *empty = request(recs, 0, 1);
+    assert_string_equal(empty, "[]");
+    /* read in other steps, and again from the start after a rewind */
+    char *whole = request(recs, 2, 64);
+    assert_string_equal(whole, text);
+    vk_status_body body;
+    vk_status_body_init(&body, recs, 2);
+    char piece[64];
+    assert_int_equal(vk_status_body_read(piece, 10, &body), 10);
+    assert_int_equal(vk_status_body_rewind(&body), 0);
+    assert_int_equal(vk_status_body_read(piece, 10, &body), 10);
+    assert_memory_equal(piece, text, 10);
+    vk_status_body_free(&body);
+    free(whole);
+    free(one);
+    free(empty);
+    free(text);
     json_decref(want);
     json_decref(parsed);
-
-    /* Changed in place at the same resourceVersion: the text kept is sent
-     * (which shows it is kept: a pod object never changes without a new
-     * resourceVersion). */
-    json_object_set_new(json_object_get(b, "spec"), "nodeName", json_string("n"));
-    char *again = request(c, pods);
-    assert_string_equal(again, first);
-    /* A new resourceVersion: serialized again. */
-    json_object_set_new(json_object_get(b, "metadata"), "resourceVersion", json_string("8"));
-    char *third = request(c, pods);
-    assert_non_null(strstr(third, "\"nodeName\":\"n\""));
-    /* No pods: "[]". */
-    json_t *none = json_array();
-    char *empty = request(c, none);
-    assert_string_equal(empty, "[]");
-    /* ...and the texts were forgotten with the pods. */
-    json_object_set_new(json_object_get(a, "spec"), "nodeName", json_string("m"));
-    char *back = request(c, pods);
-    assert_non_null(strstr(back, "\"nodeName\":\"m\""));
-    free(first);
-    free(again);
-    free(third);
-    free(empty);
-    free(back);
-    json_decref(none);
-    json_decref(pods);
+    vk_podrec_unref(recs[0]);
+    vk_podrec_unref(recs[1]);
     json_decref(a);
     json_decref(b);
-    vk_status_cache_free(c);
+}
+
+/* What apply() checks: seen last cycle, for the same UID and version. */
+static bool quiet(vk_status_cache *c, const char *e, size_t len, const vk_podrec *now)
+{
+    const char *uid = NULL, *rv = NULL;
+    return vk_status_cache_seen(c, e, len, &uid, &rv) && now && !strcmp(uid, now->uid) &&
+           now->rv && !strcmp(rv, now->rv);
 }
 
 static void test_quiet_elements(void **state)
@@ -96,36 +91,46 @@ static void test_quiet_elements(void **state)
     (void)state;
     vk_status_cache *c = vk_status_cache_new();
     json_t *p = pod("u1", "1", "busybox");
-    json_t *by_uid = json_pack("{s:O}", "u1", p);
+    vk_podrec *r = vk_podrec_new(p);
     const char *e = "{\"UID\":\"u1\",\"containers\":[]}", *other = "{\"UID\":\"u1\"}";
-    const char *uid = NULL;
-    assert_false(vk_status_cache_quiet(c, e, strlen(e), by_uid, &uid));
-    vk_status_cache_note_quiet(c, e, strlen(e), p);
+    assert_false(quiet(c, e, strlen(e), r));
+    vk_status_cache_note_quiet(c, e, strlen(e), r);
     /* noted for the next cycle, not this one */
-    assert_false(vk_status_cache_quiet(c, e, strlen(e), by_uid, &uid));
+    assert_false(quiet(c, e, strlen(e), r));
     vk_status_cache_next(c);
-    assert_true(vk_status_cache_quiet(c, e, strlen(e), by_uid, &uid));
-    assert_string_equal(uid, "u1");
+    assert_true(quiet(c, e, strlen(e), r));
     /* other bytes, a prefix of them, or the pod gone: not quiet */
-    assert_false(vk_status_cache_quiet(c, other, strlen(other), by_uid, &uid));
-    assert_false(vk_status_cache_quiet(c, e, strlen(e) - 1, by_uid, &uid));
-    json_t *empty = json_object();
-    assert_false(vk_status_cache_quiet(c, e, strlen(e), empty, &uid));
+    assert_false(quiet(c, other, strlen(other), r));
+    assert_false(quiet(c, e, strlen(e) - 1, r));
+    assert_false(quiet(c, e, strlen(e), NULL));
     /* the pod object changed: not quiet */
     json_object_set_new(json_object_get(p, "metadata"), "resourceVersion", json_string("2"));
-    assert_false(vk_status_cache_quiet(c, e, strlen(e), by_uid, &uid));
+    vk_podrec *r2 = vk_podrec_new(p);
+    assert_false(quiet(c, e, strlen(e), r2));
     /* a cycle that did not note it forgets it */
-    json_object_set_new(json_object_get(p, "metadata"), "resourceVersion", json_string("1"));
-    assert_true(vk_status_cache_quiet(c, e, strlen(e), by_uid, &uid));
+    assert_true(quiet(c, e, strlen(e), r));
     vk_status_cache_next(c);
-    assert_false(vk_status_cache_quiet(c, e, strlen(e), by_uid, &uid));
+    assert_false(quiet(c, e, strlen(e), r));
     /* a pod without a resourceVersion is never remembered */
     json_object_del(json_object_get(p, "metadata"), "resourceVersion");
-    vk_status_cache_note_quiet(c, e, strlen(e), p);
+    vk_podrec *r3 = vk_podrec_new(p);
+    vk_status_cache_note_quiet(c, e, strlen(e), r3);
     vk_status_cache_next(c);
-    assert_false(vk_status_cache_quiet(c, e, strlen(e), by_uid, &uid));
-    json_decref(empty);
-    json_decref(by_uid);
+    const char *uid, *rv;
+    assert_false(vk_status_cache_seen(c, e, strlen(e), &uid, &rv));
+    /* many at once: the table grows and keeps them all, and only them */
+    char many[300][48];
+    for (int i = 0; i < 300; i++) {
+        snprintf(many[i], sizeof many[i], "{\"UID\":\"u1\",\"n\":%d}", i);
+        vk_status_cache_note_quiet(c, many[i], strlen(many[i]), r);
+    }
+    vk_status_cache_next(c);
+    for (int i = 0; i < 300; i++)
+        assert_true(quiet(c, many[i], strlen(many[i]), r));
+    assert_false(quiet(c, e, strlen(e), r));
+    vk_podrec_unref(r);
+    vk_podrec_unref(r2);
+    vk_podrec_unref(r3);
     json_decref(p);
     vk_status_cache_free(c);
 }
@@ -133,8 +138,7 @@ static void test_quiet_elements(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_request_pod),
-        cmocka_unit_test(test_request_texts),
+        cmocka_unit_test(test_request),
         cmocka_unit_test(test_quiet_elements),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
