@@ -11,16 +11,9 @@ import time
 import pytest
 
 import vkutil
-from vkutil import condition, wait_for
+from vkutil import ready_env, wait_for
 
 SH = "/bin/sh"
-
-
-def ready_env(directory, kube=None):
-    e = vkutil.VKEnv(directory, kube=kube)
-    wait_for("Ready", lambda: (condition(e.kube.node(), "Ready") or {}).get("status") == "True",
-             timeout=15)
-    return e
 
 
 @pytest.fixture(scope="module")

@@ -12,9 +12,7 @@ from vkutil import condition, wait_for
 
 @pytest.fixture(scope="module")
 def env(tmp_path_factory, real_kube):
-    e = vkutil.VKEnv(tmp_path_factory.mktemp("vkprobes"), kube=real_kube)
-    wait_for("Ready", lambda: (condition(e.kube.node(), "Ready") or {}).get("status") == "True",
-             timeout=15)
+    e = vkutil.ready_env(tmp_path_factory.mktemp("vkprobes"), kube=real_kube)
     yield e
     e.stop()
 

@@ -13,9 +13,7 @@ from vkutil import condition, wait_for
 
 @pytest.fixture(scope="module")
 def env(tmp_path_factory):
-    e = vkutil.VKEnv(tmp_path_factory.mktemp("vkstorm"))
-    wait_for("Ready", lambda: (condition(e.kube.node(), "Ready") or {}).get("status") == "True",
-             timeout=15)
+    e = vkutil.ready_env(tmp_path_factory.mktemp("vkstorm"))
     yield e
     e.stop()
 
@@ -64,9 +62,7 @@ def test_status_changed_by_another_writer_is_rewritten(env):
 
 @pytest.fixture(scope="module")
 def real_env(tmp_path_factory, real_kube):
-    e = vkutil.VKEnv(tmp_path_factory.mktemp("vkstorm-real"), kube=real_kube)
-    wait_for("Ready", lambda: (condition(e.kube.node(), "Ready") or {}).get("status") == "True",
-             timeout=15)
+    e = vkutil.ready_env(tmp_path_factory.mktemp("vkstorm-real"), kube=real_kube)
     yield e
     e.stop()
 

@@ -68,6 +68,14 @@ def condition(obj, ctype):
     return None
 
 
+def ready_env(directory, kube=None, **vk_config):
+    """A VKEnv whose node the API server has seen Ready."""
+    e = VKEnv(directory, kube=kube, **vk_config)
+    wait_for("Ready", lambda: (condition(e.kube.node(), "Ready") or {}).get("status") == "True",
+             timeout=15)
+    return e
+
+
 def phase(pod):
     return ((pod or {}).get("status") or {}).get("phase")
 
