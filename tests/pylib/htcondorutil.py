@@ -183,7 +183,10 @@ class CondorStack(h.Stack):
 
 
 def wait_job_status(pool, uid, status, timeout=60):
-    """The pod's job id once its JobStatus is `status` (1 idle, 2 running, 5 held)."""
+    """The pod's job id once its JobStatus is `status` (1 idle, 2 running, 5 held),
+    or one of a tuple of them."""
+    wanted = status if isinstance(status, tuple) else (status,)
+
     def job():
-        return next((j for j, u, s in pool.queue() if u == uid and s == status), None)
+        return next((j for j, u, s in pool.queue() if u == uid and s in wanted), None)
     return h.wait_for(f"job of {uid} in JobStatus {status}", job, timeout=timeout, interval=0.3)
