@@ -2,17 +2,17 @@
  *
  * Owns the entries, their records and the lock.  Chained hashing on the
  * UID; a node holds thousands of pods at most, so the bucket count is
- * fixed.  A record is one allocation: the struct, then its strings. */
+ * fixed.  A record is one allocation: the struct, then its strings and
+ * its deflated texts (recdeflate.c), in a slab of its own (recslab.c). */
 #include "pods.h"
 
 #include <pthread.h>
 #include <stdint.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
-#include <zlib.h>
 
+#include "recdeflate.h"
+#include "recslab.h"
 #include "util.h"
 #include "wire.h"
 
@@ -69,92 +69,6 @@ static const char *job_annotation(const json_t *pod)
         json_object_get(json_object_get(pod, "metadata"), "annotations"), "JobID"));
 }
 
-/* ---- record storage ----------------------------------------------------
- *
- * Records are small (about 400 bytes) and live long, and each is made
- * while the parsed object it comes from (tens of kilobytes of short-lived
- * tree) is still allocated: from the heap, every record ended up alone
- * among the tree's freed chunks, and ten thousand of them kept some 30 MB
- * of pages resident that no trim could return.  So records live in slabs
- * of their own: SLAB_BYTES mapped at a time, one size class (a multiple of
- * CLASS_STEP) per slab, freed blocks reused, a slab unmapped once empty.
- * A record larger than CLASS_MAX comes from malloc. */
-
-#define SLAB_BYTES (64 * 1024)
-#define CLASS_STEP 64
-#define CLASS_MAX 2048
-#define N_CLASSES (CLASS_MAX / CLASS_STEP)
-
-typedef struct slab {
-    struct slab *next;        /* in its class's list */
-    size_t block, used;       /* block size; blocks handed out */
-    size_t carved;            /* bytes used from the start, never handed back */
-    void *free_list;          /* freed blocks, linked through their first word */
-} slab;
-
-static pthread_mutex_t slab_lock = PTHREAD_MUTEX_INITIALIZER;
-static slab *classes[N_CLASSES];
-
-/* size zeroed bytes; *owner: the slab, or NULL for malloc's. */
-static void *rec_alloc(size_t size, void **owner)
-{
-    size_t c = (size + CLASS_STEP - 1) / CLASS_STEP - 1, block = (c + 1) * CLASS_STEP;
-    *owner = NULL;
-    if (size > CLASS_MAX)
-        return il_xcalloc(1, size);
-    pthread_mutex_lock(&slab_lock);
-    slab *s = classes[c];
-    while (s && !s->free_list && s->carved + block > SLAB_BYTES)
-        s = s->next;
-    if (!s) {
-        void *m = mmap(NULL, SLAB_BYTES, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
-                       -1, 0);
-        if (m == MAP_FAILED) {
-            pthread_mutex_unlock(&slab_lock);
-            return il_xcalloc(1, size);
-        }
-        s = m;
-        *s = (slab){.next = classes[c], .block = block,
-                    .carved = (sizeof *s + CLASS_STEP - 1) / CLASS_STEP * CLASS_STEP};
-        classes[c] = s;
-    }
-    void *b;
-    if (s->free_list) {
-        b = s->free_list;
-        s->free_list = *(void **)b;
-    } else {
-        b = (char *)s + s->carved;
-        s->carved += block;
-    }
-    s->used++;
-    pthread_mutex_unlock(&slab_lock);
-    memset(b, 0, block);
-    *owner = s;
-    return b;
-}
-
-static void rec_release(void *b, void *owner)
-{
-    slab *s = owner;
-    if (!s) {
-        free(b);
-        return;
-    }
-    pthread_mutex_lock(&slab_lock);
-    *(void **)b = s->free_list;
-    s->free_list = b;
-    bool empty = --s->used == 0;
-    if (empty) {
-        slab **p = &classes[s->block / CLASS_STEP - 1];
-        while (*p != s)
-            p = &(*p)->next;
-        *p = s->next;
-    }
-    pthread_mutex_unlock(&slab_lock);
-    if (empty)
-        munmap(s, SLAB_BYTES);
-}
-
 /* ---- records ----------------------------------------------------------- */
 
 json_t *vk_pod_for_status(const json_t *pod)
@@ -169,128 +83,6 @@ json_t *vk_pod_for_status(const json_t *pod)
     }
     return copy;
 }
-
-/* ---- deflated texts ------------------------------------------------------
- *
- * Raw deflate (no header or checksum: the record knows the length) against
- * one dictionary for the process: the text and status of the first pod
- * stored, which every later pod of the node resembles.  z_streams are
- * expensive to set up (the deflater's tables are about 256 KiB), so idle
- * ones wait in a small pool for the next record. */
-
-#define ZDICT_MAX 32768   /* deflate's window */
-#define ZPOOL 4
-
-typedef struct zdict {
-    size_t len;
-    unsigned char bytes[];
-} zdict;
-
-static pthread_mutex_t zlock = PTHREAD_MUTEX_INITIALIZER;
-static zdict *dict;       /* set once, kept for the life of the process */
-static z_stream *pool[2][ZPOOL];   /* [0] deflaters, [1] inflaters */
-static size_t pooled[2];
-
-static const zdict *dictionary(const char *text, size_t text_len, const char *status,
-                               size_t status_len)
-{
-    pthread_mutex_lock(&zlock);
-    if (!dict) {
-        size_t n = text_len + status_len < ZDICT_MAX ? text_len + status_len : ZDICT_MAX;
-        size_t t = text_len < n ? text_len : n;
-        dict = il_xcalloc(1, sizeof *dict + n);
-        memcpy(dict->bytes, text, t);
-        if (n > t)
-            memcpy(dict->bytes + t, status, n - t);
-        dict->len = n;
-    }
-    pthread_mutex_unlock(&zlock);
-    return dict;
-}
-
-static z_stream *z_take(int inflater)
-{
-    z_stream *z = NULL;
-    pthread_mutex_lock(&zlock);
-    if (pooled[inflater])
-        z = pool[inflater][--pooled[inflater]];
-    pthread_mutex_unlock(&zlock);
-    if (z)
-        return z;
-    z = il_xcalloc(1, sizeof *z);
-    int rc = inflater ? inflateInit2(z, -15)
-                      : deflateInit2(z, Z_BEST_SPEED, Z_DEFLATED, -15, 8, Z_DEFAULT_STRATEGY);
-    if (rc != Z_OK) {
-        fprintf(stderr, "interlink-vk: zlib: no stream (%d)\n", rc);
-        abort();
-    }
-    return z;
-}
-
-static void z_give(int inflater, z_stream *z)
-{
-    if (inflater ? inflateReset(z) : deflateReset(z)) {
-        fprintf(stderr, "interlink-vk: zlib: stream reset failed\n");
-        abort();
-    }
-    pthread_mutex_lock(&zlock);
-    if (pooled[inflater] < ZPOOL) {
-        pool[inflater][pooled[inflater]++] = z;
-        z = NULL;
-    }
-    pthread_mutex_unlock(&zlock);
-    if (z) {
-        if (inflater)
-            inflateEnd(z);
-        else
-            deflateEnd(z);
-        free(z);
-    }
-}
-
-/* s (n bytes) deflated into a new buffer of *zn bytes. */
-static unsigned char *zpack(const zdict *d, const char *s, size_t n, size_t *zn)
-{
-    z_stream *z = z_take(0);
-    deflateSetDictionary(z, d->bytes, (uInt)d->len);
-    uLong cap = deflateBound(z, (uLong)n);
-    unsigned char *out = il_xmalloc(cap);
-    z->next_in = (Bytef *)s;
-    z->avail_in = (uInt)n;
-    z->next_out = out;
-    z->avail_out = (uInt)cap;
-    if (deflate(z, Z_FINISH) != Z_STREAM_END) {
-        fprintf(stderr, "interlink-vk: zlib: deflate did not finish\n");
-        abort();
-    }
-    *zn = z->total_out;
-    z_give(0, z);
-    return out;
-}
-
-/* Inflate zn bytes of zs, n bytes once inflated, onto out. */
-static void zunpack(const unsigned char *zs, size_t zn, size_t n, il_buf *out)
-{
-    if (out->cap < out->len + n + 1) {
-        out->data = il_xrealloc(out->data, out->len + n + 1);
-        out->cap = out->len + n + 1;
-    }
-    z_stream *z = z_take(1);
-    inflateSetDictionary(z, dict->bytes, (uInt)dict->len);
-    z->next_in = (Bytef *)zs;
-    z->avail_in = (uInt)zn;
-    z->next_out = (Bytef *)out->data + out->len;
-    z->avail_out = (uInt)n;
-    if (inflate(z, Z_FINISH) != Z_STREAM_END || z->total_out != n) {
-        fprintf(stderr, "interlink-vk: zlib: a pod record does not inflate\n");
-        abort();   /* the record is ours and immutable: memory is corrupt */
-    }
-    z_give(1, z);
-    out->len += n;
-    out->data[out->len] = '\0';
-}
-
-/* ---- records ----------------------------------------------------------- */
 
 /* Copy s (n bytes and a NUL) to *at; returns the copy, or NULL for NULL. */
 static const char *pack(char **at, const char *s, size_t n)
@@ -317,10 +109,11 @@ vk_podrec *vk_podrec_new(const json_t *pod)
     const json_t *st = json_object_get(pod, "status");
     char *status = json_is_object(st) ? json_dumps(st, JSON_COMPACT) : NULL;
     size_t text_len = strlen(text), status_len = len0(status);
-    const zdict *d = dictionary(text, text_len, status, status_len);
+    vk_recdeflate_dict_once(text, text_len, status, status_len);
     size_t ztext_len, zstatus_len = 0;
-    unsigned char *ztext = zpack(d, text, text_len, &ztext_len);
-    unsigned char *zstatus = status ? zpack(d, status, status_len, &zstatus_len) : NULL;
+    unsigned char *ztext = vk_recdeflate_pack(text, text_len, &ztext_len);
+    unsigned char *zstatus = status ? vk_recdeflate_pack(status, status_len, &zstatus_len)
+                                    : NULL;
     free(text);
     free(status);
 
@@ -330,7 +123,7 @@ vk_podrec *vk_podrec_new(const json_t *pod)
     size_t size = sizeof(vk_podrec) + strlen(uid) + len0(ns) + len0(name) + len0(rv) +
                   strlen(phase) + len0(job) + ztext_len + zstatus_len + 8;
     void *owner;
-    vk_podrec *r = rec_alloc(size, &owner);
+    vk_podrec *r = vk_recslab_alloc(size, &owner);
     r->slab = owner;
     char *at = (char *)(r + 1);
     r->refs = 1;
@@ -362,12 +155,12 @@ vk_podrec *vk_podrec_ref(vk_podrec *r)
 void vk_podrec_unref(vk_podrec *r)
 {
     if (r && __atomic_sub_fetch(&r->refs, 1, __ATOMIC_ACQ_REL) == 0)
-        rec_release(r, r->slab);
+        vk_recslab_free(r, r->slab);
 }
 
 void vk_podrec_text(const vk_podrec *r, il_buf *out)
 {
-    zunpack(r->ztext, r->ztext_len, r->text_len, out);
+    vk_recdeflate_unpack(r->ztext, r->ztext_len, r->text_len, out);
 }
 
 json_t *vk_podrec_pod(const vk_podrec *r)
@@ -377,7 +170,7 @@ json_t *vk_podrec_pod(const vk_podrec *r)
     json_t *pod = json_loadb(b.data, b.len, 0, NULL);
     if (pod && r->zstatus) {
         il_buf_reset(&b);
-        zunpack(r->zstatus, r->zstatus_len, r->status_len, &b);
+        vk_recdeflate_unpack(r->zstatus, r->zstatus_len, r->status_len, &b);
         json_object_set_new(pod, "status", json_loadb(b.data, b.len, 0, NULL));
     }
     il_buf_free(&b);
