@@ -475,6 +475,19 @@ def wait_ready(kube, vk):
         time.sleep(0.2)
 
 
+def wait_quiet(kube, interval, limit):
+    """Until no pods/status write came for 3 status intervals (the VK has
+    settled), at most `limit` seconds."""
+    deadline, last_n, last_t = time.monotonic() + limit, None, time.monotonic()
+    while time.monotonic() < deadline:
+        n = kube.counts().get("PATCH pods/status", 0)
+        if n != last_n:
+            last_n, last_t = n, time.monotonic()
+        elif time.monotonic() - last_t > 3 * interval + 1:
+            return
+        time.sleep(0.5)
+
+
 def wait_log(vk, text, timeout=60):
     deadline = time.time() + timeout
     while text not in vk.output():
@@ -645,14 +658,7 @@ def main():
         n_running = sum(1 for n in all_names if n in watch.running)
 
         log("waiting until nothing changes (no pods/status write for 3 cycles)")
-        quiet_deadline, last_n, last_t = time.time() + 60, None, time.time()
-        while time.time() < quiet_deadline:
-            n = kube.counts().get("PATCH pods/status", 0)
-            if n != last_n:
-                last_n, last_t = n, time.time()
-            elif time.time() - last_t > 3 * INTERVAL + 1:
-                break
-            time.sleep(0.5)
+        wait_quiet(kube, INTERVAL, 60)
 
         log(f"measuring {CYCLES} status cycles over {n_running} Running pods")
         vk_pid = vk.proc.pid

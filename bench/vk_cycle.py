@@ -195,14 +195,7 @@ def main():
             raise RuntimeError(f"{len(missing)} of {N} pods not Running")
         up = time.monotonic() - t_vk
         vb.log(f"all {N} Running {up:.1f} s after the VK started; waiting until nothing changes")
-        quiet, last, last_t = time.monotonic() + 120, None, time.monotonic()
-        while time.monotonic() < quiet:
-            n = kube.counts().get("PATCH pods/status", 0)
-            if n != last:
-                last, last_t = n, time.monotonic()
-            elif time.monotonic() - last_t > 3 * INTERVAL + 1:
-                break
-            time.sleep(0.5)
+        vb.wait_quiet(kube, INTERVAL, 120)
         load = os.getloadavg()
         sampler = RssSampler(vk.proc.pid)
         steady = measure(kube, stack, vk, port, names, 0, deadline)
@@ -231,10 +224,12 @@ def main():
                          f"{statistics.mean(il) * 1000:.0f} ms"))
             rows.append((f"{label}: the VK's part of the cycle (whole − interlink's answer), mean",
                          f"{statistics.mean(a - b for a, b in zip(wall, il)) * 1000:.0f} ms"))
+            def mean_max(values):
+                return f"**{statistics.mean(values) * 1000:.0f} ms** / {max(values) * 1000:.0f} ms"
             rows.append((f"{label}: interlink-vk CPU per cycle (not its HTTP threads), mean / max",
-                         f"**{statistics.mean(cpu) * 1000:.0f} ms** / {max(cpu) * 1000:.0f} ms"))
+                         mean_max(cpu)))
             rows.append((f"{label}: interlink CPU per cycle (all its threads), mean / max",
-                         f"**{statistics.mean(icpu) * 1000:.0f} ms** / {max(icpu) * 1000:.0f} ms"))
+                         mean_max(icpu)))
             rows.append((f"{label}: pods/status PATCHes per cycle (the VK's)",
                          f"{statistics.mean(pt):.0f}"))
         rows.append((f"{N} pods: created on the API server / VK start -> all Running",
