@@ -12,25 +12,7 @@ set -euo pipefail
 [ $# -eq 1 ] || { echo "usage: $0 BINDIR" >&2; exit 2; }
 BIN=$(cd "$1" && pwd -P)
 SRC=$(cd "$(dirname "$0")/.." && pwd -P)
-. "$SRC/bench/killunder.sh"
-for b in interlink il-bench-plugin interlink-vk; do
-  [ -x "$BIN/$b" ] || { echo "bench-vk-cycle: $BIN/$b is not built" >&2; exit 2; }
-done
-
-WORK=$(mktemp -d /tmp/ilvkcycle-XXXXXX)
-cleanup() {
-  local rc=$?
-  if [ $rc -ne 0 ]; then
-    echo "bench-vk-cycle: failed; daemon logs:" >&2
-    tail -n 15 "$WORK"/vk.log "$WORK"/stack/*.log "$WORK"/kube/apiserver.log >&2 2>/dev/null || true
-  fi
-  kill_processes_under "$WORK"
-  if [ "${BENCH_VK_CYCLE_KEEP:-}" = 1 ]; then
-    echo "bench-vk-cycle: logs kept in $WORK" >&2
-  else
-    rm -rf "$WORK"
-  fi
-}
-trap cleanup EXIT
+. "$SRC/bench/benchwork.sh"
+bench_work bench-vk-cycle BENCH_VK_CYCLE_KEEP interlink il-bench-plugin interlink-vk
 
 /usr/bin/python3 "$SRC/bench/vk_cycle.py" "$BIN" "$WORK"

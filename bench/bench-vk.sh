@@ -24,27 +24,7 @@ set -euo pipefail
 [ $# -eq 1 ] || { echo "usage: $0 BINDIR" >&2; exit 2; }
 BIN=$(cd "$1" && pwd -P)
 SRC=$(cd "$(dirname "$0")/.." && pwd -P)
-. "$SRC/bench/killunder.sh"
-for b in interlink interlink-local interlink-vk; do
-  [ -x "$BIN/$b" ] || { echo "bench-vk: $BIN/$b is not built" >&2; exit 2; }
-done
-
-WORK=$(mktemp -d /tmp/ilvkbench-XXXXXX)
-cleanup() {
-  local rc=$?
-  if [ $rc -ne 0 ]; then
-    echo "bench-vk: failed; daemon logs:" >&2
-    tail -n 15 "$WORK"/vk.log "$WORK"/stack/*.log "$WORK"/kube/apiserver.log >&2 2>/dev/null || true
-  fi
-  # Anything still running from the temp dir (the python side already does
-  # this; a second pass covers an interrupted run).
-  kill_processes_under "$WORK"
-  if [ "${BENCH_VK_KEEP:-}" = 1 ]; then
-    echo "bench-vk: logs kept in $WORK" >&2
-  else
-    rm -rf "$WORK"
-  fi
-}
-trap cleanup EXIT
+. "$SRC/bench/benchwork.sh"
+bench_work bench-vk BENCH_VK_KEEP interlink interlink-local interlink-vk
 
 /usr/bin/python3 "$SRC/bench/vk_bench.py" "$BIN" "$WORK"

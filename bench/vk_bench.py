@@ -475,6 +475,25 @@ def wait_ready(kube, vk):
         time.sleep(0.2)
 
 
+def stop_all(tag, watch, vk, stack, kube):
+    """Stop what a bench started (any may be None), then kill whatever else
+    runs from WORK; the VK's exit code, or None."""
+    if watch:
+        watch.close()
+    code = None
+    if vk:
+        try:
+            code = vk.stop()
+        except AssertionError as e:
+            print(f"{tag}: {e}", file=sys.stderr)
+    if stack:
+        stack.stop()
+    if kube:
+        kube.stop()
+    h.kill_processes_under(WORK)
+    return code
+
+
 def wait_quiet(kube, interval, limit):
     """Until no pods/status write came for 3 status intervals (the VK has
     settled), at most `limit` seconds."""
@@ -755,19 +774,7 @@ def main():
             vk = start_vk(kube, stack, f"vk-watch-{'on' if on else 'off'}", WATCH_INTERVAL, on)
             rows.append(watch_figure(kube, stack, vk, watch, on))
     finally:
-        if watch:
-            watch.close()
-        code = None
-        if vk:
-            try:
-                code = vk.stop()
-            except AssertionError as e:
-                print(f"vk-bench: {e}", file=sys.stderr)
-        if stack:
-            stack.stop()
-        if kube:
-            kube.stop()
-        h.kill_processes_under(WORK)
+        code = stop_all("vk-bench", watch, vk, stack, kube)
         if code not in (None, 0):
             print(f"vk-bench: interlink-vk exited {code}", file=sys.stderr)
 

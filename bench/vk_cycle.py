@@ -29,7 +29,6 @@ no thresholds; every process started under WORKDIR is killed at the end.
 """
 import os
 import statistics
-import sys
 import threading
 import time
 import urllib.request
@@ -244,18 +243,7 @@ def main():
         rows.append(("load average (1 min) before / after the cycles",
                      f"{load[0]:.2f} / {load2[0]:.2f}"))
     finally:
-        if watch:
-            watch.close()
-        if vk:
-            try:
-                vk.stop()
-            except AssertionError as e:
-                print(f"vk-cycle: {e}", file=sys.stderr)
-        if stack:
-            stack.stop()
-        if kube:
-            kube.stop()
-        h.kill_processes_under(vb.WORK)
+        vb.stop_all("vk-cycle", watch, vk, stack, kube)
     vb.print_table(f"interlink-vk status cycle ({'real API server' if KUBE == 'real' else 'API double'}"
                    f", il-bench-plugin, StatusIntervalSeconds {INTERVAL}, {os.cpu_count()} CPUs; "
                    f"run took {time.monotonic() - t_start:.0f} s)", rows)
