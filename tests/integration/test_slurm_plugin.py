@@ -303,7 +303,10 @@ def test_200_pods_at_once_all_finish(stack):
     for t in threads:
         t.join()
     assert not errors, errors[:3]
-    deadline = time.time() + 150
+    # About a minute on a quiet machine.  In CI, beside the real control
+    # plane's suite, one pod of 200 was once unfinished at 150 s; whether
+    # SLURM was slow or the pod stuck was not recorded: the report says now.
+    deadline = time.time() + 300
     pending = list(pods)
     while pending and time.time() < deadline:
         code, body = stack.status(pending)
@@ -311,7 +314,25 @@ def test_200_pods_at_once_all_finish(stack):
         done = {st["UID"] for st in body if h.derive_phase(st) == "Succeeded"}
         pending = [p for p in pending if p["metadata"]["uid"] not in done]
         time.sleep(2)
-    assert not pending, f"{len(pending)} pods not finished"
+    assert not pending, unfinished_report(stack, pending)
+
+
+def unfinished_report(stack, pending):
+    """What a pod that did not finish looked like: its status, its job in
+    SLURM, the plugin's and interlink's log lines that name it."""
+    code, body = stack.status(pending[:3])
+    lines = [f"{len(pending)} pods not finished; status: {code} {json.dumps(body)[:1500]}",
+             "squeue, unfinished jobs: " +
+             stack.cluster.run("squeue", "-h", "-t", "PD,R,CG", "-o", "%i|%j|%T|%r").stdout]
+    for pod in pending[:3]:
+        uid, name = pod["metadata"]["uid"], pod["metadata"]["name"]
+        for log in ("plugin.log", "interlink.log"):
+            path = os.path.join(stack.dir, log)
+            if os.path.exists(path):
+                with open(path, errors="replace") as f:
+                    hits = [ln.rstrip() for ln in f if uid in ln or name in ln]
+                lines.append(f"{log} on {name}: " + " | ".join(hits[-12:]))
+    return "\n".join(lines)
 
 
 # ---- other runtimes --------------------------------------------------------------
