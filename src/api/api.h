@@ -95,15 +95,10 @@ void handle_watch(il_request *req, void *api);
 /* POST /exec and /portforward: sessions relayed to the plugin (sessionrelay.c). */
 void handle_session(il_request *req, void *api);
 
-/* batchstatus.c: refresh the statuses of pods (JSON pod objects, borrowed) with
- * at most one plugin call; returns a new array of PodStatus in pods' order
- * (unknown pods left out).  If the plugin cannot answer: with strict, NULL
- * after answering the caller with the error; otherwise the stored statuses.
- * Changed statuses are stored and told to watchers (watch.c).  req is NULL
- * for interlink's own refreshes (then strict must be false). */
-json_t *status_refresh(api *a, il_request *req, json_t *pods, bool strict);
-/* The same for every pod whose stored phase is not final, read from the
- * store one at a time (the refresher, refresher.c).  True if it asked. */
+/* batchstatus.c: refresh the statuses of every pod whose stored phase is
+ * not final, read from the store one at a time, with at most one plugin
+ * call (the refresher, refresher.c).  Changed statuses are stored and told
+ * to watchers (watch.c).  True if it asked. */
 bool status_refresh_unfinished(api *a);
 
 #endif

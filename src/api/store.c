@@ -484,37 +484,76 @@ void store_pending_deletes_free(store_pending_delete *p, size_t n)
     free(p);
 }
 
-/* The rows sql selects (POD_COLUMNS), with arg bound to its one parameter
- * when not NULL. */
-static int list_rows(store *st, const char *sql, const char *arg, store_pod **out, size_t *n)
+static void row_to_listed(sqlite3_stmt *stmt, store_listed *out)
 {
-    *out = NULL;
-    *n = 0;
-    pthread_mutex_lock(&st->mu);
-    sqlite3_stmt *stmt = prepare(st, sql);
-    int rc = stmt ? 0 : -1;
-    if (stmt && arg)
-        sqlite3_bind_text(stmt, 1, arg, -1, SQLITE_STATIC);
-    size_t cap = 0;
-    while (stmt && sqlite3_step(stmt) == SQLITE_ROW) {
-        if (*n == cap) {
-            cap = cap ? cap * 2 : 16;
-            *out = il_xrealloc(*out, cap * sizeof(**out));
-        }
-        memset(&(*out)[*n], 0, sizeof(**out));
-        row_to_pod(stmt, &(*out)[(*n)++]);
-    }
-    if (stmt)
-        sqlite3_finalize(stmt);
-    pthread_mutex_unlock(&st->mu);
-    return rc;
+    out->uid = column_text(stmt, 0);
+    out->ns = column_text(stmt, 1);
+    out->name = column_text(stmt, 2);
+    out->job_id = column_text(stmt, 3);
+    out->pod_json = column_text(stmt, 4);
+    out->created_at = sqlite3_column_int64(stmt, 5);
+    out->delete_pending = column_text(stmt, 6);
 }
 
-int store_list(store *st, const char *ns, store_pod **out, size_t *n)
+int store_list_page(store *st, const char *ns, store_list_cursor *cur, size_t limit,
+                    store_listed **out, size_t *n)
 {
-    return list_rows(st, ns
-        ? "SELECT " POD_COLUMNS " FROM pods WHERE namespace = ? ORDER BY created_at, name"
-        : "SELECT " POD_COLUMNS " FROM pods ORDER BY created_at, name", ns, out, n);
+    *out = il_xcalloc(limit ? limit : 1, sizeof(**out));
+    *n = 0;
+    pthread_mutex_lock(&st->mu);
+    sqlite3_stmt *stmt = prepare(st,
+        "SELECT uid, namespace, name, job_id, pod_json, created_at,"
+        " (SELECT reason FROM pending_deletes d WHERE d.uid = pods.uid) FROM pods"
+        " WHERE (?1 IS NULL OR namespace = ?1)"
+        " AND (?4 IS NULL OR (created_at, name, uid) > (?3, ?2, ?4))"
+        " ORDER BY created_at, name, uid LIMIT ?5");
+    int step = SQLITE_DONE;
+    if (stmt) {
+        sqlite3_bind_text(stmt, 1, ns, -1, SQLITE_STATIC);
+        sqlite3_bind_text(stmt, 2, cur->name, -1, SQLITE_STATIC);
+        sqlite3_bind_int64(stmt, 3, cur->created_at);
+        sqlite3_bind_text(stmt, 4, cur->uid, -1, SQLITE_STATIC);
+        sqlite3_bind_int64(stmt, 5, (sqlite3_int64)limit);
+        while (*n < limit && (step = sqlite3_step(stmt)) == SQLITE_ROW)
+            row_to_listed(stmt, &(*out)[(*n)++]);
+        if (step != SQLITE_DONE && step != SQLITE_ROW)
+            il_error("sqlite: %s", sqlite3_errmsg(st->db));
+        sqlite3_finalize(stmt);
+    }
+    pthread_mutex_unlock(&st->mu);
+    if (!stmt || (step != SQLITE_DONE && step != SQLITE_ROW)) {
+        store_listed_free(*out, *n);
+        *out = NULL;
+        *n = 0;
+        return -1;
+    }
+    if (*n > 0) {
+        const store_listed *last = &(*out)[*n - 1];
+        store_list_cursor_free(cur);
+        *cur = (store_list_cursor){last->created_at, il_xstrdup(last->name),
+                                   il_xstrdup(last->uid)};
+    }
+    return 0;
+}
+
+void store_listed_free(store_listed *rows, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        free(rows[i].uid);
+        free(rows[i].ns);
+        free(rows[i].name);
+        free(rows[i].job_id);
+        free(rows[i].pod_json);
+        free(rows[i].delete_pending);
+    }
+    free(rows);
+}
+
+void store_list_cursor_free(store_list_cursor *cur)
+{
+    free(cur->name);
+    free(cur->uid);
+    *cur = (store_list_cursor){0};
 }
 
 int store_each_unfinished(store *st, store_row_fn *fn, void *ud)
@@ -555,9 +594,3 @@ void store_pod_free(store_pod *p)
     memset(p, 0, sizeof(*p));
 }
 
-void store_pods_free(store_pod *pods, size_t n)
-{
-    for (size_t i = 0; i < n; i++)
-        store_pod_free(&pods[i]);
-    free(pods);
-}

@@ -68,8 +68,30 @@ int store_put_pending_delete(store *st, const char *uid, const char *body, size_
 /* The pending deletes due at or before due, soonest first.  0 or -1. */
 int store_list_pending_deletes(store *st, long long due, store_pending_delete **out, size_t *n);
 void store_pending_deletes_free(store_pending_delete *p, size_t n);
-/* Every pod, oldest first, optionally only one namespace (NULL = all). */
-int store_list(store *st, const char *ns, store_pod **out, size_t *n);
+/* A row of the pod list, its JSON as stored (text, not parsed). */
+typedef struct store_listed {
+    char *uid, *ns, *name;
+    char *job_id;             /* "" while its create is in doubt */
+    char *pod_json;           /* the pod as created, compact JSON */
+    long long created_at;     /* unix seconds */
+    char *delete_pending;     /* why the plugin has not confirmed a delete yet, or NULL */
+} store_listed;
+
+/* Where a listing stopped: the last row of the page before (zeroed: the
+ * start).  Rows are ordered by creation time, name and UID, so a pod
+ * created during a listing comes on a later page, never twice. */
+typedef struct store_list_cursor {
+    long long created_at;
+    char *name, *uid;         /* NULL at the start; the cursor's own */
+} store_list_cursor;
+
+/* The next page of at most limit pods after *cur, oldest first, optionally
+ * of one namespace only (NULL = all); *cur moves to its last row.  *n < limit:
+ * the last page.  0 or -1 (nothing in *out). */
+int store_list_page(store *st, const char *ns, store_list_cursor *cur, size_t limit,
+                    store_listed **out, size_t *n);
+void store_listed_free(store_listed *rows, size_t n);
+void store_list_cursor_free(store_list_cursor *cur);
 /* Every pod whose stored phase is not final (none yet, Pending, Running):
  * the ones a status refresh must ask the plugin about.  fn(ud, uid, phase,
  * pod_json) for each, oldest first.  0 or -1. */
@@ -77,6 +99,5 @@ int store_each_unfinished(store *st, store_row_fn *fn, void *ud);
 long long store_count(store *st);
 
 void store_pod_free(store_pod *p);
-void store_pods_free(store_pod *pods, size_t n);
 
 #endif

@@ -12,8 +12,8 @@ import pytest
 
 import harness
 from apiutil import (CREATE_KEYS, POD_STATUS_KEYS, PODS_ENTRY_KEYS, api, assert_alive,  # noqa: F401
-                     counter_delta, create_ok, host_pod, logs_text, metric, metrics,
-                     plugin_pod_dirs, plugin_request, uid, wait_until)
+                     counter_delta, create_many, create_ok, host_pod, logs_text, metric,
+                     metrics, plugin_pod_dirs, plugin_request, uid, wait_until)
 
 RFC3339 = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?(Z|[+-]\d\d:\d\d)$")
 
@@ -246,6 +246,38 @@ def test_pods_listing_and_namespace_filter(api):
     assert code == 200 and [p["UID"] for p in body] == [uid(b)]
     code, body = harness.request_json(api.api_addr, "GET", "/pods?namespace=nobody")
     assert (code, body) == (200, [])
+
+
+def test_pods_listing_pages_through_many_pods(tmp_path):
+    """interlink reads the list a page of rows at a time (500): 1,201 pods
+    come each once, oldest first, with their statuses, also filtered by
+    namespace and with a pod deleted between two lists."""
+    stack = harness.Stack(tmp_path / "s", plugin="il-bench-plugin").start()
+    try:
+        pods = [host_pod(f"paged-{i}", "true", namespace="team-b" if i % 12 == 0 else "team-a")
+                for i in range(1201)]
+        jids = create_many(stack, pods)
+        assert stack.status(pods)[0] == 200
+        code, body = harness.request_json(stack.api_addr, "GET", "/pods")
+        assert code == 200, body
+        assert [e["UID"] for e in body].count(uid(pods[0])) == 1
+        assert {e["UID"] for e in body} == set(jids) and len(body) == len(pods)
+        keys = [(created_at_seconds(e["createdAt"]), e["name"], e["UID"]) for e in body]
+        assert keys == sorted(keys)
+        for e in body:
+            assert set(e) == PODS_ENTRY_KEYS and e["JID"] == jids[e["UID"]], e
+            assert (e["phase"], e["status"]["UID"], e["pod"]["metadata"]["uid"]) == (
+                "Running", e["UID"], e["UID"]), e
+        code, team_b = harness.request_json(stack.api_addr, "GET", "/pods?namespace=team-b")
+        assert code == 200
+        assert sorted(e["UID"] for e in team_b) == sorted(
+            uid(p) for p in pods if p["metadata"]["namespace"] == "team-b")
+        assert stack.delete(pods[700])[0] == 200
+        code, body = harness.request_json(stack.api_addr, "GET", "/pods")
+        assert code == 200 and len(body) == len(pods) - 1
+        assert uid(pods[700]) not in {e["UID"] for e in body}
+    finally:
+        stack.stop()
 
 
 def test_metrics_count_requests_and_plugin_calls(api):

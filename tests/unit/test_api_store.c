@@ -268,26 +268,61 @@ static void test_list(void **state)
     put(f->st, UID_A, "ns1", "alpha", "1");
     db_exec(f->dir, "UPDATE pods SET created_at = created_at - 100 WHERE uid = '" UID_C "'");
 
-    store_pod *pods;
+    store_list_cursor cur = {0};
+    store_listed *pods;
     size_t n;
-    assert_int_equal(store_list(f->st, NULL, &pods, &n), 0);
+    assert_int_equal(store_list_page(f->st, NULL, &cur, 10, &pods, &n), 0);
     assert_int_equal(n, 3);
     assert_string_equal(pods[0].name, "gamma");   /* oldest first */
     assert_string_equal(pods[1].name, "alpha");
     assert_string_equal(pods[2].name, "beta");
-    store_pods_free(pods, n);
+    store_listed_free(pods, n);
+    store_list_cursor_free(&cur);
 
-    assert_int_equal(store_list(f->st, "ns1", &pods, &n), 0);
+    assert_int_equal(store_list_page(f->st, "ns1", &cur, 10, &pods, &n), 0);
     assert_int_equal(n, 2);
     assert_string_equal(pods[0].name, "alpha");
     assert_string_equal(pods[1].name, "beta");
     assert_string_equal(pods[1].job_id, "2");
-    assert_non_null(pods[1].pod);
-    store_pods_free(pods, n);
+    assert_non_null(strstr(pods[1].pod_json, UID_B));
+    assert_null(pods[1].delete_pending);
+    store_listed_free(pods, n);
+    store_list_cursor_free(&cur);
 
-    assert_int_equal(store_list(f->st, "nowhere", &pods, &n), 0);
+    assert_int_equal(store_list_page(f->st, "nowhere", &cur, 10, &pods, &n), 0);
     assert_int_equal(n, 0);
-    store_pods_free(pods, n);
+    store_listed_free(pods, n);
+    store_list_cursor_free(&cur);
+}
+
+/* Pages of two continue where the last stopped, through rows of one
+ * second and one name; a row created meanwhile comes last, once. */
+static void test_list_pages(void **state)
+{
+    fixture *f = *state;
+    put(f->st, UID_B, "ns1", "same", "2");
+    put(f->st, UID_A, "ns1", "same", "1");
+    put(f->st, UID_C, "ns1", "other", "3");
+    db_exec(f->dir, "UPDATE pods SET created_at = 1000");
+    store_list_cursor cur = {0};
+    store_listed *pods;
+    size_t n;
+    assert_int_equal(store_list_page(f->st, NULL, &cur, 2, &pods, &n), 0);
+    assert_int_equal(n, 2);
+    assert_string_equal(pods[0].uid, UID_C);   /* "other" < "same" */
+    assert_string_equal(pods[1].uid, UID_A);   /* then by UID */
+    store_listed_free(pods, n);
+
+    put(f->st, UID_X, "ns1", "aaa", "4");      /* now: after every row above */
+    assert_int_equal(store_list_page(f->st, NULL, &cur, 2, &pods, &n), 0);
+    assert_int_equal(n, 2);
+    assert_string_equal(pods[0].uid, UID_B);
+    assert_string_equal(pods[1].uid, UID_X);
+    store_listed_free(pods, n);
+    assert_int_equal(store_list_page(f->st, NULL, &cur, 2, &pods, &n), 0);
+    assert_int_equal(n, 0);
+    store_listed_free(pods, n);
+    store_list_cursor_free(&cur);
 }
 
 static void test_list_unfinished(void **state)
@@ -537,6 +572,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_status_texts, setup, teardown),
         cmocka_unit_test_setup_teardown(test_delete, setup, teardown),
         cmocka_unit_test_setup_teardown(test_list, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_list_pages, setup, teardown),
         cmocka_unit_test_setup_teardown(test_list_unfinished, setup, teardown),
         cmocka_unit_test_setup_teardown(test_reopen_keeps_rows, setup, teardown),
         cmocka_unit_test_setup_teardown(test_open_errors, setup, teardown),
