@@ -22,11 +22,20 @@
  * answer bodies of megabytes) are mapped on their own and unmapped when
  * freed, so they neither wait for a trim nor leave holes in the heap; by
  * default glibc raises that threshold to the largest block freed so far,
- * which put every later body of that size into the heap. */
+ * which put every later body of that size into the heap.  That holds only
+ * while no free chunk fits: once a burst has left the heap with large free
+ * (trimmed, not resident) chunks, glibc serves even a block of megabytes
+ * from them, faulting their pages back in, and they stay resident until the
+ * next trim.  A daemon that knows when such a block has just been freed (the
+ * VK at the end of a status cycle: its 8 MB answer) calls il_memory_hint,
+ * and the trimmer looks at once instead of up to IL_TRIM_LOOK_MAX periods
+ * later. */
 #include "memory.h"
 
+#include <errno.h>
 #include <malloc.h>
 #include <pthread.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <time.h>
@@ -55,18 +64,53 @@ static size_t resident(void)
     return (size_t)pages * (size_t)sysconf(_SC_PAGESIZE);
 }
 
+static pthread_mutex_t hint_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t hint_cond = PTHREAD_COND_INITIALIZER;
+static bool hinted;
+
+void il_memory_hint(void)
+{
+    pthread_mutex_lock(&hint_lock);
+    hinted = true;
+    pthread_cond_signal(&hint_cond);
+    pthread_mutex_unlock(&hint_lock);
+}
+
+/* One period, or less when il_memory_hint is called; whether it was. */
+static bool wait_period(void)
+{
+    struct timespec until;
+    clock_gettime(CLOCK_REALTIME, &until);   /* hint_cond's clock */
+    until.tv_sec += IL_TRIM_PERIOD_MS / 1000;
+    until.tv_nsec += (IL_TRIM_PERIOD_MS % 1000) * 1000000L;
+    if (until.tv_nsec >= 1000000000L) {
+        until.tv_sec++;
+        until.tv_nsec -= 1000000000L;
+    }
+    pthread_mutex_lock(&hint_lock);
+    while (!hinted && pthread_cond_timedwait(&hint_cond, &hint_lock, &until) != ETIMEDOUT)
+        ;
+    bool h = hinted;
+    hinted = false;
+    pthread_mutex_unlock(&hint_lock);
+    return h;
+}
+
 static void *trimmer_main(void *arg)
 {
     (void)arg;
-    const struct timespec period = {IL_TRIM_PERIOD_MS / 1000,
-                                    (IL_TRIM_PERIOD_MS % 1000) * 1000000L};
     size_t last_rss = 0;
     for (int waited = 1;; waited++) {
-        nanosleep(&period, NULL);
+        bool hint = wait_period();
         size_t rss = resident();
-        if (rss < last_rss + IL_TRIM_RSS_STEP && waited < IL_TRIM_LOOK_MAX)
+        if (!hint && rss < last_rss + IL_TRIM_RSS_STEP && waited < IL_TRIM_LOOK_MAX)
             continue;   /* no burst: mallinfo2 walks every free chunk, under the arena locks */
-        waited = 0;
+        /* Hints that come every cycle take the periodic look's place. */
+        waited = hint ? -IL_TRIM_LOOK_MAX : 0;
+        /* fordblks counts free chunks whose pages an earlier trim already
+         * returned (madvise, in a thread's arena), so after one large burst
+         * this holds at every look: a trim then costs a walk of the free
+         * chunks and returns what was freed since. */
         struct mallinfo2 mi = mallinfo2();
         size_t slack = mi.uordblks / IL_TRIM_SLACK_SHARE;
         if (mi.fordblks > IL_TRIM_FREE_BYTES && mi.fordblks > slack) {

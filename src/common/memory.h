@@ -14,4 +14,9 @@
  * bound and mapping threshold. */
 void il_memory_init(void);
 
+/* A large transient block (or many) was just freed, as at the end of a
+ * periodic job: the trimmer looks at the arenas now, not at its next look.
+ * Cheap; does nothing without il_memory_init. */
+void il_memory_hint(void);
+
 #endif

@@ -17,7 +17,14 @@
  * as the kubelet's event recorder is limited: Events are two of a started
  * pod's three API writes, and where the API server is what bounds how fast
  * pods start, a burst of pods should spend it on their statuses first and
- * tell the story a little later (with the times it happened). */
+ * tell the story a little later (with the times it happened).
+ *
+ * A queued Event is one block (its strings follow it) in recslab.c's
+ * slabs, not a jansson tree and four strings on the heap: a burst of
+ * 10,000 pods fills the queue, which then drains for over a minute, and
+ * its ~40,000 small chunks, spread among the pages that the burst's parsed
+ * pods had used, kept megabytes of freed heap resident that no trim could
+ * return. */
 #include "events.h"
 
 #include <pthread.h>
@@ -29,6 +36,7 @@
 
 #include "log.h"
 #include "pods.h"
+#include "recslab.h"
 #include "timeutil.h"
 #include "util.h"
 
@@ -37,6 +45,18 @@
 #define EVENT_SENDERS 4
 #define EVENT_QUEUE_MAX 4096
 #define EVENT_DRAIN_MS 2000   /* what vk_events_stop waits for the queue */
+
+/* An Event raised: about which pod (its identity only: the pod object may
+ * be gone from the table by the time it is sent), what, when.  A queued
+ * one is a single block holding its strings (raised_copy). */
+typedef struct raised {
+    struct raised *next;
+    void *owner;              /* vk_recslab_alloc's */
+    vk_kube *kube;
+    const char *ns, *name, *uid;
+    const char *node, *type, *reason, *text;
+    il_time t;
+} raised;
 
 /* An Event posted recently: what it was about and its name, to update. */
 typedef struct recent {
@@ -74,7 +94,7 @@ static recent *slot_for(const char *key, int64_t now)
 
 /* A repeat: count + 1 and the new lastTimestamp on the existing Event.
  * false when there is no such Event (first time, or it expired). */
-static bool update_repeat(vk_kube *k, const json_t *pod, const char *key, il_time t)
+static bool update_repeat(const raised *e, const char *key)
 {
     int64_t now = il_monotonic_ms();
     pthread_mutex_lock(&recent_lock);
@@ -87,11 +107,11 @@ static bool update_repeat(vk_kube *k, const json_t *pod, const char *key, il_tim
     if (!repeat)
         return false;
     char ts[IL_RFC3339_MAX];
-    il_time_format(t, false, ts);
+    il_time_format(e->t, false, ts);
     json_t *patch = json_pack("{s:i, s:s}", "count", count, "lastTimestamp", ts);
-    char *path = il_xasprintf("/api/v1/namespaces/%s/events/%s", vk_pod_ns(pod), name);
+    char *path = il_xasprintf("/api/v1/namespaces/%s/events/%s", e->ns, name);
     vk_kube_result res;
-    int rc = vk_kube_patch(k, path, VK_PATCH_MERGE, patch, &res);
+    int rc = vk_kube_patch(e->kube, path, VK_PATCH_MERGE, patch, &res);
     bool gone = rc < 0 && vk_kube_is(&res, 404);   /* expired: post a new one */
     if (rc < 0 && !gone)
         il_warn("event %s not updated: %s", name, res.error);
@@ -114,39 +134,36 @@ static void remember(const char *key, const char *name)
     pthread_mutex_unlock(&recent_lock);
 }
 
-static json_t *event_object(const char *node, const json_t *pod, const char *type,
-                            const char *reason, const char *message, il_time t)
+static json_t *event_object(const raised *e)
 {
     char now[IL_RFC3339_MAX], name[128];
-    il_time_format(t, false, now);
+    il_time_format(e->t, false, now);
     /* The kubelet's naming: the object's name, then a unique hex suffix. */
-    snprintf(name, sizeof name, "%.100s.%llx", vk_pod_name(pod),
-             (unsigned long long)il_time_to_ns(t));
+    snprintf(name, sizeof name, "%.100s.%llx", e->name, (unsigned long long)il_time_to_ns(e->t));
     return json_pack("{s:s, s:s, s:{s:s, s:s}, s:{s:s, s:s, s:s, s:s, s:s}, s:s, s:s, s:s, "
                      "s:{s:s, s:s}, s:s, s:s, s:i, s:s, s:s}",
                      "apiVersion", "v1", "kind", "Event", "metadata", "name", name, "namespace",
-                     vk_pod_ns(pod), "involvedObject", "apiVersion", "v1", "kind", "Pod", "name",
-                     vk_pod_name(pod), "namespace", vk_pod_ns(pod), "uid", vk_pod_uid(pod),
-                     "reason", reason, "message", message, "type", type, "source", "component",
-                     "interlink-vk", "host", node, "firstTimestamp", now, "lastTimestamp", now,
-                     "count", 1, "reportingComponent", "interlink-vk", "reportingInstance", node);
+                     e->ns, "involvedObject", "apiVersion", "v1", "kind", "Pod", "name", e->name,
+                     "namespace", e->ns, "uid", e->uid, "reason", e->reason, "message", e->text,
+                     "type", e->type, "source", "component", "interlink-vk", "host", e->node,
+                     "firstTimestamp", now, "lastTimestamp", now, "count", 1,
+                     "reportingComponent", "interlink-vk", "reportingInstance", e->node);
 }
 
 /* Post one Event (or count a repeat), now. */
-static void post(vk_kube *k, const char *node, const json_t *pod, const char *type,
-                 const char *reason, const char *text, il_time t)
+static void post(const raised *e)
 {
-    char *key = il_xasprintf("%s\x1f%s\x1f%s\x1f%s", vk_pod_uid(pod), type, reason, text);
-    if (update_repeat(k, pod, key, t)) {
+    char *key = il_xasprintf("%s\x1f%s\x1f%s\x1f%s", e->uid, e->type, e->reason, e->text);
+    if (update_repeat(e, key)) {
         free(key);
         return;
     }
-    json_t *ev = event_object(node, pod, type, reason, text, t);
-    char *path = il_xasprintf("/api/v1/namespaces/%s/events", vk_pod_ns(pod));
+    json_t *ev = event_object(e);
+    char *path = il_xasprintf("/api/v1/namespaces/%s/events", e->ns);
     vk_kube_result res;
-    if (vk_kube_create(k, path, ev, &res) < 0)
-        il_warn("event %s for pod %s/%s not recorded: %s", reason, vk_pod_ns(pod),
-                vk_pod_name(pod), res.error);
+    if (vk_kube_create(e->kube, path, ev, &res) < 0)
+        il_warn("event %s for pod %s/%s not recorded: %s", e->reason, e->ns, e->name,
+                res.error);
     else
         remember(key, json_string_value(json_object_get(json_object_get(ev, "metadata"),
                                                         "name")));
@@ -157,16 +174,6 @@ static void post(vk_kube *k, const char *node, const json_t *pod, const char *ty
 }
 
 /* ---- the senders ------------------------------------------------------- */
-
-/* An Event raised and not yet posted: the pod's identity only (the pod
- * object may be gone from the table by the time it is sent). */
-typedef struct raised {
-    struct raised *next;
-    vk_kube *kube;
-    json_t *pod;              /* {"metadata": {name, namespace, uid}} */
-    char *node, *type, *reason, *text;
-    il_time t;
-} raised;
 
 static struct {
     pthread_mutex_t lock;
@@ -183,14 +190,39 @@ static struct {
     size_t n_threads;
 } q = {.lock = PTHREAD_MUTEX_INITIALIZER, .more = PTHREAD_COND_INITIALIZER};
 
+/* s copied to *at, which moves past its NUL. */
+static const char *pack(char **at, const char *s)
+{
+    size_t n = strlen(s) + 1;
+    char *p = memcpy(*at, s, n);
+    *at += n;
+    return p;
+}
+
+/* e as one block, strings included. */
+static raised *raised_copy(const raised *e)
+{
+    const char *const strs[] = {e->ns, e->name, e->uid, e->node, e->type, e->reason, e->text};
+    size_t size = sizeof *e;
+    for (size_t i = 0; i < sizeof strs / sizeof *strs; i++)
+        size += strlen(strs[i]) + 1;
+    void *owner;
+    raised *c = vk_recslab_alloc(size, &owner);
+    char *at = (char *)(c + 1);
+    *c = (raised){.owner = owner, .kube = e->kube, .t = e->t};
+    c->ns = pack(&at, e->ns);
+    c->name = pack(&at, e->name);
+    c->uid = pack(&at, e->uid);
+    c->node = pack(&at, e->node);
+    c->type = pack(&at, e->type);
+    c->reason = pack(&at, e->reason);
+    c->text = pack(&at, e->text);
+    return c;
+}
+
 static void raised_free(raised *e)
 {
-    json_decref(e->pod);
-    free(e->node);
-    free(e->type);
-    free(e->reason);
-    free(e->text);
-    free(e);
+    vk_recslab_free(e, e->owner);
 }
 
 /* Take a token for one post (q.lock held): 0 when taken, else the ms
@@ -248,7 +280,7 @@ static void *sender(void *arg)
             q.dropped++;
         pthread_mutex_unlock(&q.lock);
         if (!late)
-            post(e->kube, e->node, e->pod, e->type, e->reason, e->text, e->t);
+            post(e);
         raised_free(e);
         pthread_mutex_lock(&q.lock);
     }
@@ -293,8 +325,9 @@ void vk_events_stop(void)
     pthread_mutex_unlock(&q.lock);
 }
 
-/* Queue e for the senders; false when they are not running (post it now). */
-static bool enqueue(raised *e)
+/* Queue a copy of e for the senders; false when they are not running
+ * (post it now). */
+static bool enqueue(const raised *ev)
 {
     pthread_mutex_lock(&q.lock);
     if (!q.running || q.stopping) {
@@ -304,11 +337,11 @@ static bool enqueue(raised *e)
     if (q.queued >= EVENT_QUEUE_MAX) {
         if (q.dropped++ % 1000 == 0)
             il_warn("Event %s for pod %s/%s dropped: %zu Events wait for the API server",
-                    e->reason, vk_pod_ns(e->pod), vk_pod_name(e->pod), q.queued);
+                    ev->reason, ev->ns, ev->name, q.queued);
         pthread_mutex_unlock(&q.lock);
-        raised_free(e);
         return true;
     }
+    raised *e = raised_copy(ev);
     if (q.tail)
         q.tail->next = e;
     else
@@ -331,18 +364,10 @@ void vk_event(vk_kube *k, const char *node, const json_t *pod, const char *type,
     if (vasprintf(&message, fmt, ap) < 0)
         message = NULL;
     va_end(ap);
-    raised *e = il_xcalloc(1, sizeof *e);
-    e->kube = k;
-    e->pod = json_pack("{s:{s:s, s:s, s:s}}", "metadata", "name", vk_pod_name(pod),
-                       "namespace", vk_pod_ns(pod), "uid", vk_pod_uid(pod));
-    e->node = il_xstrdup(node);
-    e->type = il_xstrdup(type);
-    e->reason = il_xstrdup(reason);
-    e->text = il_xstrdup(message ? message : reason);
-    e->t = il_time_now();
+    raised e = {.kube = k, .ns = vk_pod_ns(pod), .name = vk_pod_name(pod),
+                .uid = vk_pod_uid(pod), .node = node, .type = type, .reason = reason,
+                .text = message ? message : reason, .t = il_time_now()};
+    if (!enqueue(&e))
+        post(&e);
     free(message);
-    if (!enqueue(e)) {
-        post(e->kube, e->node, e->pod, e->type, e->reason, e->text, e->t);
-        raised_free(e);
-    }
 }

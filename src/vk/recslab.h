@@ -1,6 +1,6 @@
-/* recslab.h -- memory for the VK's pod records (pods.c): small blocks that
- * live long, kept in slabs of their own, away from the heap where parsed
- * pods come and go. */
+/* recslab.h -- memory for the VK's pod records (pods.c) and queued Events
+ * (events.c): small blocks that live long, kept in slabs of their own, away
+ * from the heap where parsed pods come and go. */
 #ifndef IL_VK_RECSLAB_H
 #define IL_VK_RECSLAB_H
 

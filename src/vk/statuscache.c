@@ -5,11 +5,14 @@
 #include <stdint.h>
 #include <string.h>
 
-/* The elements noted quiet: one open-addressed array of fixed-size entries
- * keyed by two 64-bit hashes and the length of the element's bytes, so ten
- * thousand of them are one block of about a megabyte, not ten thousand
- * keys of text and their values scattered through the heap (which pinned
- * pages long after the cycle's garbage around them was freed).  A false
+/* The elements noted quiet: one dense array of fixed-size entries keyed
+ * by two 64-bit hashes and the length of the element's bytes, found through
+ * an open-addressed table of 32-bit indices, so ten thousand of them are a
+ * block of about a megabyte and one of 128 KiB, not ten thousand keys of
+ * text and their values scattered through the heap (which pinned pages
+ * long after the cycle's garbage around them was freed).  The slots hold
+ * indices, not the 104-byte entries: a table at most half full of entries
+ * was 3.4 MB at 10,000 pods, and twice that while a cycle's end rebuilt it.  A false
  * match needs both hashes and the length to collide; the elements come
  * from interlink, which the VK trusts with the statuses themselves.
  * Entries carry the cycle that noted them; each cycle end keeps only those
@@ -27,8 +30,10 @@ typedef struct quiet_entry {
 } quiet_entry;
 
 struct vk_status_cache {
-    quiet_entry *slots;
-    size_t cap, used;         /* cap: a power of two, at most half full */
+    uint32_t *slots;          /* index + 1 into entries; 0: an empty slot */
+    size_t cap;               /* slots: a power of two, at most half full */
+    quiet_entry *entries;     /* every entry's cycle is set */
+    size_t used, room;        /* entries in use; allocated */
     uint64_t cycle;           /* the cycle now running; cycle - 1 is the last */
 };
 
@@ -61,6 +66,8 @@ vk_status_cache *vk_status_cache_new(void)
     vk_status_cache *c = il_xcalloc(1, sizeof *c);
     c->cap = 64;
     c->slots = il_xcalloc(c->cap, sizeof *c->slots);
+    c->room = 32;
+    c->entries = il_xcalloc(c->room, sizeof *c->entries);
     c->cycle = 1;
     return c;
 }
@@ -70,33 +77,39 @@ void vk_status_cache_free(vk_status_cache *c)
     if (!c)
         return;
     free(c->slots);
+    free(c->entries);
     free(c);
 }
 
-/* The slot holding (h1, h2, len), or the empty one where it would go. */
-static quiet_entry *find(const vk_status_cache *c, uint64_t h1, uint64_t h2, size_t len)
+/* The slot holding (h1, h2, len)'s index, or the empty one where it would
+ * go. */
+static uint32_t *find(const vk_status_cache *c, uint64_t h1, uint64_t h2, size_t len)
 {
     size_t i = (size_t)h1 & (c->cap - 1);
     for (;; i = (i + 1) & (c->cap - 1)) {
-        quiet_entry *e = &c->slots[i];
-        if (!e->cycle || (e->h1 == h1 && e->h2 == h2 && e->len == len))
-            return e;
+        uint32_t *slot = &c->slots[i];
+        const quiet_entry *e = *slot ? &c->entries[*slot - 1] : NULL;
+        if (!e || (e->h1 == h1 && e->h2 == h2 && e->len == len))
+            return slot;
     }
 }
 
-/* A table of cap slots with the entries of slots[0..n) whose cycle is keep
- * (every one when keep is 0). */
-static void rebuild(vk_status_cache *c, size_t cap, uint64_t keep)
+/* The entries whose cycle is keep (every one when keep is 0), packed, in
+ * an array with room for want, under a table of cap slots. */
+static void rebuild(vk_status_cache *c, size_t cap, size_t want, uint64_t keep)
 {
-    quiet_entry *old = c->slots;
-    size_t n = c->cap;
+    quiet_entry *old = c->entries;
+    size_t n = c->used;
+    c->room = want > 32 ? want : 32;
+    c->entries = il_xcalloc(c->room, sizeof *c->entries);
+    c->used = 0;
+    free(c->slots);
     c->slots = il_xcalloc(cap, sizeof *c->slots);
     c->cap = cap;
-    c->used = 0;
     for (size_t i = 0; i < n; i++) {
-        if (old[i].cycle && (!keep || old[i].cycle == keep)) {
-            *find(c, old[i].h1, old[i].h2, old[i].len) = old[i];
-            c->used++;
+        if (!keep || old[i].cycle == keep) {
+            c->entries[c->used] = old[i];
+            *find(c, old[i].h1, old[i].h2, old[i].len) = (uint32_t)++c->used;
         }
     }
     free(old);
@@ -167,8 +180,9 @@ bool vk_status_cache_seen(const vk_status_cache *c, const char *elem, size_t len
 {
     uint64_t h1, h2;
     hash2(elem, len, &h1, &h2);
-    const quiet_entry *e = find(c, h1, h2, len);
-    if (!e->cycle || e->cycle != c->cycle - 1)
+    const uint32_t *slot = find(c, h1, h2, len);
+    const quiet_entry *e = *slot ? &c->entries[*slot - 1] : NULL;
+    if (!e || e->cycle != c->cycle - 1)
         return false;
     *uid = e->uid;
     *rv = e->rv;
@@ -181,13 +195,14 @@ void vk_status_cache_note_quiet(vk_status_cache *c, const char *elem, size_t len
     size_t ulen = strlen(pod->uid), rlen = pod->rv ? strlen(pod->rv) : RV_MAX;
     if (ulen >= UID_MAX || rlen >= RV_MAX)
         return;   /* never remembered: its element is parsed every cycle */
-    if (2 * (c->used + 1) > c->cap)
-        rebuild(c, 2 * c->cap, 0);
+    if (2 * (c->used + 1) > c->cap || c->used == c->room || c->used == UINT32_MAX)
+        rebuild(c, 2 * (c->used + 1) > c->cap ? 2 * c->cap : c->cap, 2 * c->room, 0);
     uint64_t h1, h2;
     hash2(elem, len, &h1, &h2);
-    quiet_entry *e = find(c, h1, h2, len);
-    if (!e->cycle)
-        c->used++;
+    uint32_t *slot = find(c, h1, h2, len);
+    if (!*slot)
+        *slot = (uint32_t)++c->used;
+    quiet_entry *e = &c->entries[*slot - 1];
     *e = (quiet_entry){.h1 = h1, .h2 = h2, .len = len, .cycle = c->cycle};
     memcpy(e->uid, pod->uid, ulen + 1);
     memcpy(e->rv, pod->rv, rlen + 1);
@@ -196,11 +211,11 @@ void vk_status_cache_note_quiet(vk_status_cache *c, const char *elem, size_t len
 void vk_status_cache_next(vk_status_cache *c)
 {
     size_t live = 0;
-    for (size_t i = 0; i < c->cap; i++)
-        live += c->slots[i].cycle == c->cycle;
+    for (size_t i = 0; i < c->used; i++)
+        live += c->entries[i].cycle == c->cycle;
     size_t cap = 64;
     while (cap < 2 * live + 2)
         cap *= 2;
-    rebuild(c, cap, c->cycle);
+    rebuild(c, cap, live, c->cycle);
     c->cycle++;
 }

@@ -22,6 +22,7 @@
 #include "events.h"
 #include "jsonsplit.h"
 #include "log.h"
+#include "memory.h"
 #include "kubestatus.h"
 #include "statuscache.h"
 #include "timeutil.h"
@@ -325,16 +326,18 @@ static json_t *pod_patch(vk *v, vk_status_cache *cache, const vk_podrec *rec,
 }
 
 /* Map interlink's answer (an array of PodStatus, as text) onto the pods
- * asked about; write what changed.  -1 with why when the answer is not a
- * list. */
+ * asked about; write what changed.  The answer is freed before the writes:
+ * they need only the parsed elements of the changed pods, and take most of
+ * a cycle that has any.  -1 with why when the answer is not a list. */
 static int apply(vk *v, vk_status_cache *cache, vk_podrec **pods, size_t n_pods,
-                 const char *text, size_t len, char *why, size_t whylen)
+                 il_buf *answer, char *why, size_t whylen)
 {
     cycle_pods cp;
     cycle_pods_init(&cp, pods, n_pods);
     answer_elem *elems;
     size_t n = 0, n_elems;
-    if (split_answer(cache, text, len, &cp, &elems, &n_elems, why, whylen) < 0) {
+    if (split_answer(cache, il_buf_cstr(answer), answer->len, &cp, &elems, &n_elems, why,
+                     whylen) < 0) {
         free(cp.slots);
         return -1;
     }
@@ -359,6 +362,7 @@ static int apply(vk *v, vk_status_cache *cache, vk_podrec **pods, size_t n_pods,
             w[n++] = (status_write){.rec = pod, .patch = patch};
     }
     vk_status_cache_next(cache);
+    il_buf_free(answer);   /* the elements' texts with it */
     write_all(v, w, n);
     for (size_t i = 0; i < n; i++)
         json_decref(w[i].patch);
@@ -370,6 +374,11 @@ static int apply(vk *v, vk_status_cache *cache, vk_podrec **pods, size_t n_pods,
     free(cp.slots);
     return 0;
 }
+
+/* An answer this large (about 650 pods) is worth a look by the trimmer
+ * once the cycle freed it: it came from free heap pages that glibc keeps
+ * resident until trimmed (memory.c). */
+#define TRIM_HINT_BYTES (1024 * 1024)
 
 /* 0 when interlink answered, -1 otherwise (logged once per outage). */
 static int cycle(vk *v, vk_status_cache *cache, bool *failing, size_t *n_pods)
@@ -388,9 +397,9 @@ static int cycle(vk *v, vk_status_cache *cache, bool *failing, size_t *n_pods)
                                     vk_status_body_rewind, &body, &res);
     vk_status_body_free(&body);
     char why[512];
+    bool large = res.body.len >= TRIM_HINT_BYTES;
     if ((rc = vk_interlink_ok(&res, rc, why, sizeof why)) == 0)
-        rc = apply(v, cache, pods, *n_pods, il_buf_cstr(&res.body), res.body.len, why,
-                   sizeof why);
+        rc = apply(v, cache, pods, *n_pods, &res.body, why, sizeof why);
     if (rc != 0 && !*failing)
         il_warn("pod statuses not refreshed (%zu pods keep their last status): %s", *n_pods,
                 why);
@@ -399,6 +408,8 @@ static int cycle(vk *v, vk_status_cache *cache, bool *failing, size_t *n_pods)
     *failing = rc != 0;
     il_http_result_free(&res);
     vk_podrecs_free(pods, *n_pods);
+    if (large)
+        il_memory_hint();
     return rc;
 }
 

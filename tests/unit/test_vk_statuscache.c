@@ -128,6 +128,20 @@ static void test_quiet_elements(void **state)
     for (int i = 0; i < 300; i++)
         assert_true(quiet(c, many[i], strlen(many[i]), r));
     assert_false(quiet(c, e, strlen(e), r));
+    /* a cycle noting every third again, and new ones past the old room:
+     * the next knows exactly those */
+    char more[200][48];
+    for (int i = 0; i < 300; i += 3)
+        vk_status_cache_note_quiet(c, many[i], strlen(many[i]), r);
+    for (int i = 0; i < 200; i++) {
+        snprintf(more[i], sizeof more[i], "{\"UID\":\"u1\",\"m\":%d}", i);
+        vk_status_cache_note_quiet(c, more[i], strlen(more[i]), r);
+    }
+    vk_status_cache_next(c);
+    for (int i = 0; i < 300; i++)
+        assert_true(quiet(c, many[i], strlen(many[i]), r) == (i % 3 == 0));
+    for (int i = 0; i < 200; i++)
+        assert_true(quiet(c, more[i], strlen(more[i]), r));
     vk_podrec_unref(r);
     vk_podrec_unref(r2);
     vk_podrec_unref(r3);
