@@ -4,8 +4,8 @@ Up to 100 jobs, the plugin asks `squeue --jobs ID,...`; above that, squeue's
 own filter costs more than printing every job (it walks the whole id list for
 each job), so the plugin asks for every job (`--all`) and keeps the ones it
 asked about.  Both ways must give the same statuses, whatever else is in the
-queue.  squeue runs behind a wrapper that records its arguments.  About 30 s
-(105 held jobs through sbatch)."""
+queue.  squeue runs behind a wrapper that records its arguments.  About a
+minute (105 held jobs through sbatch)."""
 import concurrent.futures as cf
 import os
 import stat
