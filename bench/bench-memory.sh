@@ -9,7 +9,9 @@
 #   local  interlink + interlink-local, BENCH_MEMORY_LOCAL_PODS real pods (200,
 #          `sleep` on the host runtime: a supervisor each);
 #   slurm  interlink + interlink-slurm on the real SLURM of tests/slurm,
-#          BENCH_MEMORY_SLURM_PODS held jobs (1000; 0 skips it).
+#          BENCH_MEMORY_SLURM_PODS held jobs (1000; 0 skips it); with
+#          BENCH_MEMORY_SLURM_REST=1 they are submitted through slurmrestd
+#          (SubmitMode: rest), which 10,000 jobs need to be made in minutes.
 # For each: RSS at idle, after the creates, after BENCH_MEMORY_CYCLES (5)
 # status cycles (one /status with every pod, what a virtual kubelet sends,
 # then 4 clients asking 1-pod statuses for 2 s), its peak (VmHWM), right
@@ -23,6 +25,7 @@ SRC=$(cd "$(dirname "$0")/.." && pwd -P)
 NPODS=${BENCH_MEMORY_PODS:-10000}
 NLOCAL=${BENCH_MEMORY_LOCAL_PODS:-200}
 NSLURM=${BENCH_MEMORY_SLURM_PODS:-1000}
+SLURM_REST=${BENCH_MEMORY_SLURM_REST:-0}
 CYCLES=${BENCH_MEMORY_CYCLES:-5}
 for b in interlink interlink-local interlink-slurm il-bench il-bench-plugin; do
   [ -x "$BIN/$b" ] || { echo "bench-memory: $BIN/$b is not built" >&2; exit 2; }
@@ -59,6 +62,9 @@ wait_socket() {   # wait until something answers HTTP on the unix socket $1
 TICK=$(getconf CLK_TCK)
 cpu_ms() {   # user + system CPU of PID so far, in ms
   awk -v t="$TICK" '{ printf "%d", ($14 + $15) * 1000 / t }' "/proc/$1/stat"
+}
+child_cpu_ms() {   # the same of PID's finished children (squeue, sbatch)
+  awk -v t="$TICK" '{ printf "%d", ($16 + $17) * 1000 / t }' "/proc/$1/stat"
 }
 
 rss_mb() {   # rss_mb PID [VmRSS|VmHWM]
@@ -102,21 +108,23 @@ run_stack() {
   # The time of one /status over every pod, through interlink and straight
   # to the plugin, alternating (3 calls each, p50), and the CPU the daemons
   # spent on it (which the machine's load does not change).
-  local via direct cpu_a=0 cpu_pa=0 cpu_p=0 a0 p0
+  local via direct cpu_a=0 cpu_pa=0 cpu_p=0 cpu_c=0 a0 p0 c0
   for _ in 1 2 3; do
     a0=$(cpu_ms "$apid") p0=$(cpu_ms "$ppid")
     "$BIN/il-bench" status --url "$api" --pods "$dir/pods.json" --batch "$n" --concurrency 1 \
       --requests 1 --label "interlink" | tee -a "$dir/times"
     cpu_a=$((cpu_a + $(cpu_ms "$apid") - a0)) cpu_pa=$((cpu_pa + $(cpu_ms "$ppid") - p0))
-    p0=$(cpu_ms "$ppid")
+    p0=$(cpu_ms "$ppid") c0=$(child_cpu_ms "$ppid")
     "$BIN/il-bench" status --url "$psock" --pods "$dir/pods.json" --batch "$n" \
       --concurrency 1 --requests 1 --label "plugin" | tee -a "$dir/times"
     cpu_p=$((cpu_p + $(cpu_ms "$ppid") - p0))
+    cpu_c=$((cpu_c + $(child_cpu_ms "$ppid") - c0))
   done
   via=$(awk '$1 == "interlink" { print $8 }' "$dir/times" | sort -n | sed -n 2p)
   direct=$(awk '$1 == "plugin" { print $8 }' "$dir/times" | sort -n | sed -n 2p)
-  printf '%s|%s|%s|%s|%s|%s|%s|%s\n' "$name" "$n" "$via" "$direct" $((cpu_a / 3)) \
-    $((cpu_pa / 3)) $((cpu_p / 3)) "$(cut -d' ' -f1-3 /proc/loadavg)" >>"$WORK/times"
+  printf '%s|%s|%s|%s|%s|%s|%s|%s|%s\n' "$name" "$n" "$via" "$direct" $((cpu_a / 3)) \
+    $((cpu_pa / 3)) $((cpu_p / 3)) $((cpu_c / 3)) "$(cut -d' ' -f1-3 /proc/loadavg)" \
+    >>"$WORK/times"
   "$BIN/il-bench" status --url "$api" --pods "$dir/pods.json" --batch 1 --concurrency 4 \
     --duration 2 --label "1-pod"
   local cyc_a cyc_p hwm_a hwm_p
@@ -144,10 +152,14 @@ if [ "$NLOCAL" -gt 0 ]; then
 fi
 if [ "$NSLURM" -gt 0 ]; then
   SLURM_DIR=$WORK/slurm
-  if out=$(SLURM_UP_CPUS=16 "$SRC/tests/slurm/slurm-up.sh" "$SLURM_DIR" 2>"$WORK/slurm-up.err"); then
+  if out=$(SLURM_UP_CPUS=16 SLURM_UP_REST=$SLURM_REST "$SRC/tests/slurm/slurm-up.sh" \
+             "$SLURM_DIR" 2>"$WORK/slurm-up.err"); then
     eval "$(tail -n1 <<<"$out")"
     export SLURM_CONF
-    run_stack slurm interlink-slurm 'ContainerRuntime: "none"' "$NSLURM" --command "true" \
+    submit=
+    [ "$SLURM_REST" = 1 ] &&
+      submit=$(printf '\nSubmitMode: "rest"\nSlurmrestdURL: "%s"' "$(cat "$SLURM_DIR/slurmrestd.url")")
+    run_stack slurm interlink-slurm "ContainerRuntime: \"none\"$submit" "$NSLURM" --command "true" \
       --annotation "slurm-job.vk.io/flags=--hold"
   else
     echo "== slurm: skipped, SLURM did not start: $(tail -n1 "$WORK/slurm-up.err")"
@@ -165,11 +177,12 @@ done <"$WORK/table"
 
 echo
 echo "One /status over every pod: time (median of 3 calls) and CPU per call, in ms"
-printf '%-6s %6s %10s %8s %10s %12s %11s  %s\n' stack pods interlink plugin "cpu:api" \
-  "cpu:plugin*" "cpu:plugin" "load average"
-while IFS='|' read -r stack n via direct ca cpa cp load; do
-  printf '%-6s %6s %10s %8s %10s %12s %11s  %s\n' "$stack" "$n" "$via" "$direct" "$ca" "$cpa" \
-    "$cp" "$load"
+printf '%-6s %6s %10s %8s %8s %12s %11s %9s  %s\n' stack pods interlink plugin "cpu:api" \
+  "cpu:plugin*" "cpu:plugin" "cpu:cmds" "load average"
+while IFS='|' read -r stack n via direct ca cpa cp cc load; do
+  printf '%-6s %6s %10s %8s %8s %12s %11s %9s  %s\n' "$stack" "$n" "$via" "$direct" "$ca" \
+    "$cpa" "$cp" "$cc" "$load"
 done <"$WORK/times"
 echo "(time: through interlink / straight to the plugin; cpu:api: interlink's per call through"
-echo " it, cpu:plugin*: the plugin's in those calls, cpu:plugin: the plugin's called directly)"
+echo " it, cpu:plugin*: the plugin's in those calls, cpu:plugin: the plugin's called directly,"
+echo " cpu:cmds: the commands it ran in those direct calls, e.g. squeue)"

@@ -65,12 +65,47 @@ static void view_close(pod_view *v)
     job_info_free(&v->final);
 }
 
-static const job_info *find_job(const job_info *jobs, size_t n, const char *id, const char *uid)
+/* SLURM's answer, ordered by job id for lookups: one /status may ask about
+ * 10,000 jobs, and a linear search per pod made that 50 million string
+ * comparisons.  Equal ids keep squeue's order, so the first line with an
+ * id is the one that counts, as before. */
+typedef struct job_index {
+    const job_info **by_id;
+    size_t n;
+} job_index;
+
+static int by_id_then_line(const void *a, const void *b)
 {
-    for (size_t i = 0; i < n; i++)
-        if (strcmp(jobs[i].id, id) == 0)
-            return strcmp(jobs[i].name, uid) == 0 ? &jobs[i] : NULL;   /* reused id: not ours */
-    return NULL;
+    const job_info *x = *(const job_info *const *)a, *y = *(const job_info *const *)b;
+    int c = strcmp(x->id, y->id);
+    return c ? c : (x > y) - (x < y);
+}
+
+static job_index job_index_make(const job_info *jobs, ssize_t n)
+{
+    job_index ix = {NULL, n > 0 ? (size_t)n : 0};
+    ix.by_id = il_xcalloc(ix.n ? ix.n : 1, sizeof(*ix.by_id));
+    for (size_t i = 0; i < ix.n; i++)
+        ix.by_id[i] = &jobs[i];
+    qsort(ix.by_id, ix.n, sizeof(*ix.by_id), by_id_then_line);
+    return ix;
+}
+
+/* The first job with this id, if it is ours (its name is the pod UID);
+ * NULL when SLURM did not list the id or it now names another job. */
+static const job_info *job_index_find(const job_index *ix, const char *id, const char *uid)
+{
+    size_t lo = 0, hi = ix->n;
+    while (lo < hi) {   /* the first entry whose id is not below `id` */
+        size_t mid = lo + (hi - lo) / 2;
+        if (strcmp(ix->by_id[mid]->id, id) < 0)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    if (lo == ix->n || strcmp(ix->by_id[lo]->id, id) != 0)
+        return NULL;
+    return strcmp(ix->by_id[lo]->name, uid) == 0 ? ix->by_id[lo] : NULL;   /* reused id */
 }
 
 static void reread(pod_view *v, il_pod_status *out)
@@ -145,11 +180,6 @@ static void settle(const slurm_ctx *ctx, pod_view *v, const job_info *job, bool 
     }   /* else SLURM could not be asked: the files are the best we know */
 }
 
-static const job_info *find_in(const job_info *jobs, ssize_t n, const char *id, const char *uid)
-{
-    return n > 0 ? find_job(jobs, (size_t)n, id, uid) : NULL;
-}
-
 int slurm_status(void *vctx, const il_pod *pods, size_t n, il_pod_status *out, il_buf *err)
 {
     slurm_ctx *ctx = vctx;
@@ -165,31 +195,35 @@ int slurm_status(void *vctx, const il_pod *pods, size_t n, il_pod_status *out, i
     }
     job_info *jobs = NULL;
     ssize_t found = squeue_jobs(ctx->cfg, ids, n_ids, &jobs);
+    job_index listed = job_index_make(jobs, found);
     /* Gone from squeue, and the supervisor did not finish by itself (a
      * stopped one saw SLURM's signal, not why: a time limit, a scancel). */
     size_t n_gone = 0;
     for (size_t i = 0; found >= 0 && i < n; i++)
         if (known[i] && views[i].queried &&
-            !find_in(jobs, found, views[i].job_id, pods[i].uid) &&
+            !job_index_find(&listed, views[i].job_id, pods[i].uid) &&
             !files_final(ctx, views[i].dir, &out[i]))
             ids[n_gone++] = views[i].job_id;
     job_info *ended = NULL;
     bool ended_answered;
     size_t n_ended = fallback_jobs(ctx, ids, n_gone, &ended, &ended_answered);
+    job_index last_known = job_index_make(ended, (ssize_t)n_ended);
     lost_clue clue = {0};
     for (size_t i = 0; i < n; i++) {
         pod_view *v = &views[i];
         if (known[i] && v->final.state && !v->files_final) {
             job_apply_state(&out[i], &v->final, ctx->cfg->shared_fs);
         } else if (known[i] && v->queried) {
-            const job_info *job = find_in(jobs, found, v->job_id, pods[i].uid);
-            const job_info *last = find_in(ended, (ssize_t)n_ended, v->job_id, pods[i].uid);
+            const job_info *job = job_index_find(&listed, v->job_id, pods[i].uid);
+            const job_info *last = job_index_find(&last_known, v->job_id, pods[i].uid);
             settle(ctx, v, job ? job : last && job_state_phase(last->state) == JOB_FINISHED
                                            ? last : NULL, found >= 0 && ended_answered, &clue,
                    &out[i]);
         }
         view_close(v);
     }
+    free(listed.by_id);
+    free(last_known.by_id);
     for (ssize_t i = 0; i < found; i++)
         job_info_free(&jobs[i]);
     free(jobs);
