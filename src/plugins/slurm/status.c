@@ -37,11 +37,17 @@ static bool killed_by_signal(const il_container_status *cs, size_t n)
  * of SIGTERM/SIGKILL: slurmstepd signals every process of the job, and a
  * container can die of it before its supervisor reads its own SIGTERM (it
  * then finishes "by itself"); an OOM kill is SLURM's to name too. */
-static bool files_final(const slurm_ctx *ctx, const char *dir, const il_pod_status *st)
+static bool files_final_if(const slurm_ctx *ctx, bool done, const char *dir,
+                           const il_pod_status *st)
 {
-    return ctx->cfg->shared_fs && rn_supervisor_done(dir) && !rn_supervisor_stopped(dir) &&
+    return ctx->cfg->shared_fs && done && !rn_supervisor_stopped(dir) &&
            !killed_by_signal(st->init_containers, st->n_init_containers) &&
            !killed_by_signal(st->containers, st->n_containers);
+}
+
+static bool files_final(const slurm_ctx *ctx, const char *dir, const il_pod_status *st)
+{
+    return ctx->cfg->shared_fs && files_final_if(ctx, rn_supervisor_done(dir), dir, st);
 }
 
 static bool view_open(const slurm_ctx *ctx, const il_pod *pod, pod_view *v, il_pod_status *out)
@@ -165,9 +171,14 @@ static void settle(const slurm_ctx *ctx, pod_view *v, const job_info *job, bool 
         job_phase phase = job_state_phase(job->state);
         if (phase == JOB_FINISHED && job_record_write(v->dir, v->job_id, job) != 0)
             il_warn("recording the final state of job %s in %s failed", v->job_id, v->dir);
-        if (shared && rn_supervisor_done(v->dir))
+        /* One look at the `done` marker answers both questions (a system
+         * call a pod: 10,000 of them per large /status).  A supervisor
+         * finishing just after it is taken for one still running, so
+         * SLURM's state applies, as for one finishing a moment later. */
+        bool done = shared && rn_supervisor_done(v->dir);
+        if (done)
             reread(v, out);   /* it may have finished between our two looks */
-        if (!files_final(ctx, v->dir, out)) {
+        if (!files_final_if(ctx, done, v->dir, out)) {
             if (shared && phase != JOB_FINISHED)
                 hold_failures(out, v->job_id);
             job_apply_state(out, job, shared);
