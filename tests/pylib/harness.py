@@ -126,11 +126,14 @@ def valgrind_prefix(binary):
 
 
 def sanitizer_report(log):
-    """The first line of an ASan/UBSan/LSan report in a daemon's log, or None."""
-    for line in log.splitlines():
+    """An ASan/UBSan/LSan report in a daemon's log (its first 40 lines, so
+    that a failure in CI shows the stack, not just that there was one), or
+    None."""
+    lines = log.splitlines()
+    for i, line in enumerate(lines):
         if ("ERROR: AddressSanitizer" in line or "ERROR: LeakSanitizer" in line
                 or "runtime error:" in line):
-            return line.strip()[:300]
+            return "\n".join(x.rstrip() for x in lines[i:i + 40])[:4000]
     return None
 
 
