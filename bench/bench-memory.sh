@@ -14,7 +14,7 @@
 #          (SubmitMode: rest), which 10,000 jobs need to be made in minutes.
 # For each: RSS at idle, after the creates, after BENCH_MEMORY_CYCLES (5)
 # status cycles (one /status with every pod, what a virtual kubelet sends,
-# then 4 clients asking 1-pod statuses for 2 s), its peak (VmHWM), right
+# then 4 clients asking 1-pod statuses for 2 s, then GET /pods), its peak (VmHWM), right
 # after the deletes and 3 s later; and the time of one /status over every pod
 # through interlink and straight to the plugin.  Prints figures; no thresholds.
 set -euo pipefail
@@ -127,6 +127,14 @@ run_stack() {
     >>"$WORK/times"
   "$BIN/il-bench" status --url "$api" --pods "$dir/pods.json" --batch 1 --concurrency 4 \
     --duration 2 --label "1-pod"
+  # The list `interlinkctl list` asks for (GET /pods: every pod with a
+  # fresh status); the peak below includes it.
+  local t0 list_s
+  a0=$(cpu_ms "$apid") t0=$(date +%s.%N)
+  curl -sf --unix-socket "$dir/interlink.sock" http://localhost/pods -o "$dir/list.json"
+  list_s=$(awk -v a="$t0" -v b="$(date +%s.%N)" 'BEGIN { printf "%.2f", b - a }')
+  echo "GET /pods: $(stat -c %s "$dir/list.json") bytes in ${list_s} s, interlink CPU" \
+    "$(($(cpu_ms "$apid") - a0)) ms"
   local cyc_a cyc_p hwm_a hwm_p
   cyc_a=$(rss_mb "$apid") cyc_p=$(rss_mb "$ppid")
   hwm_a=$(rss_mb "$apid" VmHWM) hwm_p=$(rss_mb "$ppid" VmHWM)
