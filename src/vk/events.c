@@ -325,6 +325,14 @@ void vk_events_stop(void)
     pthread_mutex_unlock(&q.lock);
 }
 
+size_t vk_events_queued(void)
+{
+    pthread_mutex_lock(&q.lock);
+    size_t n = q.queued;
+    pthread_mutex_unlock(&q.lock);
+    return n;
+}
+
 /* Queue a copy of e for the senders; false when they are not running
  * (post it now). */
 static bool enqueue(const raised *ev)
