@@ -27,7 +27,9 @@ memory: its RSS every 0.1 s during the cycles (mean, max), its peak
 RSS once it is idle again: its Event queue (interlink_vk_events_queued, the
 delete's Killing Events posted at EventsPerSecond) drained, waited for at most
 BENCH_VK_CYCLE_DRAIN seconds (600; the table says if it did not drain), then
-5 s for the trimmer's next looks.  BENCH_VK_BIN measures
+5 s for the trimmer's next looks (BENCH_VK_CYCLE_HOLD: seconds more the VK
+is kept running then, for a look at its memory with gdb or smaps).
+BENCH_VK_BIN measures
 another interlink-vk (an older build, for before/after).  Prints a table;
 no thresholds; every process started under WORKDIR is killed at the end.
 """
@@ -227,6 +229,7 @@ def main():
         idle_note = (f"queue drained {drained:.0f} s after that" if queued == 0 else
                      f"queue NOT drained after {drained:.0f} s ({queued} left)")
         vb.log(f"{idle_note}; VK RSS 5 s later {rss_idle:.1f} MB")
+        time.sleep(float(os.environ.get("BENCH_VK_CYCLE_HOLD", "0")))
 
         def row(label, data):
             wall = [d[0] for d in data]
