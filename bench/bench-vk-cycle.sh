@@ -5,7 +5,8 @@
 # IL_K8S_STATE_PREFIX / IL_K8S_PORT_BASE): per-cycle wall time, interlink's
 # answer and the VK's CPU, steady and with a share of the pods changed.
 # Knobs and what is measured: bench/vk_cycle.py.  Bounded by
-# BENCH_VK_CYCLE_TIMEOUT (600 s); the temp dir and every process started in
+# BENCH_VK_CYCLE_TIMEOUT (600 s) and, for the Event queue to drain after the
+# delete, BENCH_VK_CYCLE_DRAIN (600 s); the temp dir and every process started in
 # it are removed at the end.
 set -euo pipefail
 

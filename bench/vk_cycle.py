@@ -23,7 +23,13 @@ but the HTTP listeners' threads, which serve this bench's polling of the
 metrics; from the end of one cycle to the end of the next, so whatever else
 the VK did in between is in it) and the pods/status PATCHes.  Then the VK's
 memory: its RSS every 0.1 s during the cycles (mean, max), its peak
-(VmHWM), and its RSS 5 s after every pod was deleted through the API.  BENCH_VK_BIN measures
+(VmHWM), its RSS 5 s after every pod was deleted through the API, and its
+RSS once it is idle again: its Event queue (interlink_vk_events_queued, the
+delete's Killing Events posted at EventsPerSecond) drained, waited for at most
+BENCH_VK_CYCLE_DRAIN seconds (600; the table says if it did not drain), then
+5 s for the trimmer's next looks (BENCH_VK_CYCLE_HOLD: seconds more the VK
+is kept running then, for a look at its memory with gdb or smaps).
+BENCH_VK_BIN measures
 another interlink-vk (an older build, for before/after).  Prints a table;
 no thresholds; every process started under WORKDIR is killed at the end.
 """
@@ -42,6 +48,7 @@ CHANGED = float(os.environ.get("BENCH_VK_CYCLE_CHANGED", "1"))
 INTERVAL = int(os.environ.get("BENCH_VK_CYCLE_INTERVAL", "2"))
 KUBE = os.environ.get("BENCH_VK_CYCLE_KUBE", "double")
 BUDGET = float(os.environ.get("BENCH_VK_CYCLE_TIMEOUT", "600"))   # whole run, seconds
+DRAIN = float(os.environ.get("BENCH_VK_CYCLE_DRAIN", "600"))   # the Event queue, after it
 
 
 def vk_cpu(pid):
@@ -111,7 +118,7 @@ def vk_metrics(port):
     text = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=30).read().decode()
     out = {}
     for line in text.splitlines():
-        if line.startswith("interlink_vk_status_cycle_seconds_"):
+        if line.startswith(("interlink_vk_status_cycle_seconds_", "interlink_vk_events_queued ")):
             name, value = line.rsplit(" ", 1)
             out[name.split("{")[0]] = float(value)
     return out
@@ -208,7 +215,21 @@ def main():
         gone = delete_all(kube, names, deadline)
         time.sleep(5)
         rss_after = vm_kb(vk.proc.pid, "VmRSS")
-        vb.log(f"all deleted in {gone:.1f} s; VK RSS 5 s later {rss_after:.1f} MB")
+        vb.log(f"all deleted in {gone:.1f} s; VK RSS 5 s later {rss_after:.1f} MB; "
+               f"waiting for its Event queue to drain")
+        t_drain, queued = time.monotonic(), None
+        while time.monotonic() - t_drain < DRAIN:
+            queued = vk_metrics(port).get("interlink_vk_events_queued")
+            if queued == 0:
+                break
+            time.sleep(1)
+        drained = time.monotonic() - t_drain
+        time.sleep(5)
+        rss_idle = vm_kb(vk.proc.pid, "VmRSS")
+        idle_note = (f"queue drained {drained:.0f} s after that" if queued == 0 else
+                     f"queue NOT drained after {drained:.0f} s ({queued} left)")
+        vb.log(f"{idle_note}; VK RSS 5 s later {rss_idle:.1f} MB")
+        time.sleep(float(os.environ.get("BENCH_VK_CYCLE_HOLD", "0")))
 
         def row(label, data):
             wall = [d[0] for d in data]
@@ -239,6 +260,8 @@ def main():
         rows.append((f"interlink-vk RSS during the cycles (every 0.1 s): mean / max; peak since "
                      f"start (VmHWM, start-up included); 5 s after all {N} pods are deleted",
                      f"**{rss:.1f} MB** / {rss_max:.1f} MB; {hwm:.1f} MB; **{rss_after:.1f} MB**"))
+        rows.append((f"interlink-vk RSS once idle: its Event queue drained ({idle_note}), "
+                     f"then 5 s", f"**{rss_idle:.1f} MB**"))
         rows.append((f"delete {N} pods -> all objects gone", f"{gone:.1f} s"))
         rows.append(("load average (1 min) before / after the cycles",
                      f"{load[0]:.2f} / {load2[0]:.2f}"))

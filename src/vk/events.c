@@ -58,10 +58,14 @@ typedef struct raised {
     il_time t;
 } raised;
 
-/* An Event posted recently: what it was about and its name, to update. */
+/* An Event posted recently: what it was about and its name, to update.
+ * key and name are one block in the record slabs: remembered by the
+ * senders among the heap chunks of the posts around them, a thousand of
+ * them kept that many heap pages resident once the posts were freed. */
 typedef struct recent {
     char *key;                /* uid, type, reason, message joined by '\x1f' */
-    char *name;
+    char *name;               /* follows key in its block */
+    void *owner;              /* vk_recslab_alloc's */
     int count;
     int64_t first_ms;         /* monotonic */
     int64_t used_ms;
@@ -86,8 +90,8 @@ static recent *slot_for(const char *key, int64_t now)
             victim_live = live;
         }
     }
-    free(victim->key);
-    free(victim->name);
+    if (victim->key)
+        vk_recslab_free(victim->key, victim->owner);
     *victim = (recent){0};
     return victim;
 }
@@ -127,9 +131,14 @@ static void remember(const char *key, const char *name)
     int64_t now = il_monotonic_ms();
     pthread_mutex_lock(&recent_lock);
     recent *r = slot_for(key, now);
-    free(r->key);
-    free(r->name);
-    *r = (recent){.key = il_xstrdup(key), .name = il_xstrdup(name), .count = 1,
+    if (r->key)
+        vk_recslab_free(r->key, r->owner);
+    size_t klen = strlen(key) + 1, nlen = strlen(name) + 1;
+    void *owner;
+    char *block = vk_recslab_alloc(klen + nlen, &owner);
+    memcpy(block, key, klen);
+    memcpy(block + klen, name, nlen);
+    *r = (recent){.key = block, .name = block + klen, .owner = owner, .count = 1,
                   .first_ms = now, .used_ms = now};
     pthread_mutex_unlock(&recent_lock);
 }
@@ -323,6 +332,14 @@ void vk_events_stop(void)
     if (q.dropped)
         il_warn("%lu Events not posted: the API server fell behind", q.dropped);
     pthread_mutex_unlock(&q.lock);
+}
+
+size_t vk_events_queued(void)
+{
+    pthread_mutex_lock(&q.lock);
+    size_t n = q.queued;
+    pthread_mutex_unlock(&q.lock);
+    return n;
 }
 
 /* Queue a copy of e for the senders; false when they are not running

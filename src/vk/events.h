@@ -23,5 +23,7 @@ void vk_events_start(int per_second, int burst);
 /* Post what is queued (for up to 2 s; the rest is dropped and counted),
  * stop the senders and join them.  vk_event posts directly afterwards. */
 void vk_events_stop(void);
+/* Events waiting in the queue for a sender (the metrics' gauge). */
+size_t vk_events_queued(void);
 
 #endif

@@ -4,7 +4,10 @@
  * one dictionary for the process: the text and status of the first pod
  * stored, which every later pod of the node resembles.  z_streams are
  * expensive to set up (the deflater's tables are about 256 KiB), so idle
- * ones wait in a small pool for the next record. */
+ * ones wait in a small pool for the next record, and are freed once a
+ * whole status cycle went by without one taken (vk_recdeflate_idle): a
+ * full pool is over 1 MB of heap, which a node whose pods are gone or
+ * steady does not need. */
 #include "recdeflate.h"
 
 #include <pthread.h>
@@ -28,6 +31,7 @@ static pthread_mutex_t zlock = PTHREAD_MUTEX_INITIALIZER;
 static zdict *dict;       /* set once, kept for the life of the process */
 static z_stream *pool[2][ZPOOL];   /* [0] deflaters, [1] inflaters */
 static size_t pooled[2];
+static bool taken[2];      /* since the last vk_recdeflate_idle */
 
 void vk_recdeflate_dict_once(const char *text, size_t text_len, const char *status,
                              size_t status_len)
@@ -49,6 +53,7 @@ static z_stream *z_take(int inflater)
 {
     z_stream *z = NULL;
     pthread_mutex_lock(&zlock);
+    taken[inflater] = true;
     if (pooled[inflater])
         z = pool[inflater][--pooled[inflater]];
     pthread_mutex_unlock(&zlock);
@@ -64,6 +69,15 @@ static z_stream *z_take(int inflater)
     return z;
 }
 
+static void z_end(int inflater, z_stream *z)
+{
+    if (inflater)
+        inflateEnd(z);
+    else
+        deflateEnd(z);
+    free(z);
+}
+
 static void z_give(int inflater, z_stream *z)
 {
     if (inflater ? inflateReset(z) : deflateReset(z)) {
@@ -76,13 +90,25 @@ static void z_give(int inflater, z_stream *z)
         z = NULL;
     }
     pthread_mutex_unlock(&zlock);
-    if (z) {
-        if (inflater)
-            inflateEnd(z);
-        else
-            deflateEnd(z);
-        free(z);
+    if (z)
+        z_end(inflater, z);
+}
+
+void vk_recdeflate_idle(void)
+{
+    z_stream *idle[2][ZPOOL];
+    size_t n[2] = {0, 0};
+    pthread_mutex_lock(&zlock);
+    for (int k = 0; k < 2; k++) {
+        if (!taken[k])
+            while (pooled[k])
+                idle[k][n[k]++] = pool[k][--pooled[k]];
+        taken[k] = false;
     }
+    pthread_mutex_unlock(&zlock);
+    for (int k = 0; k < 2; k++)
+        for (size_t i = 0; i < n[k]; i++)
+            z_end(k, idle[k][i]);
 }
 
 unsigned char *vk_recdeflate_pack(const char *s, size_t n, size_t *zn)

@@ -21,4 +21,9 @@ unsigned char *vk_recdeflate_pack(const char *s, size_t n, size_t *zn);
  * and immutable, so that is corrupt memory. */
 void vk_recdeflate_unpack(const unsigned char *zs, size_t zn, size_t n, il_buf *out);
 
+/* Free the pooled z_streams of a kind (deflaters, inflaters) that none was
+ * taken of since the previous call (the status loop calls it once a
+ * cycle). */
+void vk_recdeflate_idle(void);
+
 #endif

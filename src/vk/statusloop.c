@@ -24,6 +24,7 @@
 #include "log.h"
 #include "memory.h"
 #include "kubestatus.h"
+#include "recdeflate.h"
 #include "statuscache.h"
 #include "timeutil.h"
 #include "util.h"
@@ -477,6 +478,7 @@ void *vk_status_loop(void *arg)
         int rc = cycle(v, cache, &failing, &n_pods);
         vk_metrics_status_cycle((double)(il_monotonic_ms() - cycle_started) / 1000.0, n_pods,
                                 rc != 0);
+        vk_recdeflate_idle();   /* z_streams no pod record needed for a cycle */
     }
     vk_status_cache_free(cache);
     return NULL;

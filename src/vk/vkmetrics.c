@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "events.h"
 #include "log.h"
 #include "prom.h"
 #include "timeutil.h"
@@ -163,6 +164,9 @@ static void handle_metrics(il_request *req, void *ud)
                                  "phase");
     for (size_t i = 0; i < 5; i++)
         il_prom_set(m, (double)counts[i], phases[i]);
+    il_prom_set(il_prom_gauge("interlink_vk_events_queued",
+                              "Events raised and waiting to be posted (EventsPerSecond).", NULL),
+                (double)vk_events_queued());
     il_buf text = IL_BUF_INIT;
     il_prom_render(&text);
     il_respond(req, 200, "text/plain; version=0.0.4; charset=utf-8", text.data, text.len);

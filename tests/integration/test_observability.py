@@ -143,6 +143,7 @@ def test_vk_metrics_count_the_pod(ran):
     assert sample(a, "interlink_vk_apiserver_requests_total", verb="patch", code="200") >= 1, a
     assert sample(a, "interlink_vk_apiserver_requests_total", verb="watch", code="200") >= 1, a
     assert sample(a, "interlink_vk_queue_depth") == 0, a
+    assert sample(a, "interlink_vk_events_queued") is not None, a
 
 
 def test_vk_metrics_count_kubelet_api_requests(env, ran):

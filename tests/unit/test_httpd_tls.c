@@ -88,6 +88,18 @@ static void handle_tag(il_request *req, void *ud)
     il_respond_text(req, 200, "%s %s", (const char *)ud, il_request_path(req));
 }
 
+#define BIG_BYTES (3 * 1024 * 1024 + 7)
+
+static void handle_big(il_request *req, void *ud)
+{
+    (void)ud;
+    char *body = malloc(BIG_BYTES);
+    for (size_t i = 0; i < BIG_BYTES; i++)
+        body[i] = (char)('a' + i % 26);
+    il_respond(req, 200, "text/plain", body, BIG_BYTES);
+    free(body);
+}
+
 static il_httpd *server(const char *cert, const char *key, const char *client_ca)
 {
     if (!dir[0])
@@ -105,6 +117,7 @@ static il_httpd *server(const char *cert, const char *key, const char *client_ca
     il_httpd_route(srv, "/who", handle_who, NULL);
     il_httpd_route_prefix(srv, "/p/", handle_tag, "prefix");
     il_httpd_route(srv, "/p/exact", handle_tag, "exact");
+    il_httpd_route(srv, "/big", handle_big, NULL);
     assert_int_equal(il_httpd_start(srv, err, sizeof err), 0);
     return srv;
 }
@@ -195,6 +208,33 @@ static void test_prefix_routes(void **state)
     il_httpd_stop(srv);
 }
 
+/* A large answer arrives whole, in one block sized from its Content-Length
+ * (not grown by doubling: its capacity is its length and the NUL). */
+static void test_large_answer_in_one_block(void **state)
+{
+    (void)state;
+    il_httpd *srv = server("server.crt", "server.key", NULL);
+    char *ca_pem = pem("ca1.crt");
+    il_httpc_tls tls = {.ca_pem = ca_pem, .ca_len = strlen(ca_pem)};
+    char url[64], err[256];
+    snprintf(url, sizeof url, "https://127.0.0.1:%d", il_httpd_port(srv));
+    il_httpc_opts opts = {.url = url, .timeout_ms = 10000, .tls = &tls};
+    il_httpc *c = il_httpc_new(&opts, err, sizeof err);
+    assert_non_null(c);
+    il_http_result res;
+    assert_int_equal(il_httpc_request(c, "GET", "/big", NULL, NULL, 0, &res), 0);
+    assert_int_equal(res.status, 200);
+    assert_int_equal(res.body.len, BIG_BYTES);
+    assert_int_equal(res.body.cap, BIG_BYTES + 1);
+    for (size_t i = 0; i < BIG_BYTES; i += 4099)
+        assert_int_equal(res.body.data[i], 'a' + i % 26);
+    assert_int_equal(res.body.data[BIG_BYTES], '\0');
+    il_http_result_free(&res);
+    il_httpc_free(c);
+    free(ca_pem);
+    il_httpd_stop(srv);
+}
+
 static void test_rotation(void **state)
 {
     (void)state;
@@ -269,6 +309,7 @@ int main(void)
         cmocka_unit_test(test_serves_tls_without_client_ca),
         cmocka_unit_test(test_client_certificates),
         cmocka_unit_test(test_prefix_routes),
+        cmocka_unit_test(test_large_answer_in_one_block),
         cmocka_unit_test(test_rotation),
         cmocka_unit_test(test_bad_material),
         cmocka_unit_test(test_tls12_floor),

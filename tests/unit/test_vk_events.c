@@ -133,8 +133,11 @@ static void test_senders_do_not_wait_for_the_api_server(void **state)
     /* Posted in turn, six answers would take 2.4 s; queued, a few microseconds
      * (the margin is for a loaded machine). */
     assert_true(il_monotonic_ms() - t0 < 1200);
+    /* Four senders each wait 400 ms on one: the others are queued (the gauge). */
+    assert_true(vk_events_queued() >= 1);
     vk_events_stop();
     delay_ms = 0;
+    assert_int_equal(vk_events_queued(), 0);
     assert_int_equal(json_array_size(calls), 6);
     for (size_t i = 0; i < 6; i++) {
         const char *method;
