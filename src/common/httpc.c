@@ -228,8 +228,9 @@ static void describe_failure(CURL *h, CURLcode rc, const char *errbuf, char *out
 /* The answer's body, on its first bytes sized from Content-Length: one
  * block (mapped on its own when large) instead of a dozen doublings, whose
  * old blocks, when served from a free heap, stay resident until a trim
- * (interlink's /status answer to the VK is megabytes). */
-#define BODY_PRESIZE_MAX ((curl_off_t)1 << 30)
+ * (interlink's /status answer to the VK is megabytes).  Only up to 64 MiB:
+ * a length is the peer's word, and a larger body grows as it arrives. */
+#define BODY_PRESIZE_MAX ((curl_off_t)64 << 20)
 typedef struct body_sink {
     il_buf *body;
     CURL *h;
