@@ -12,26 +12,27 @@
 
 #include "timeutil.h"
 
+static const char *waiting_reason(bool pod_has_init, bool init_container)
+{
+    return init_container || pod_has_init ? "PodInitializing" : "ContainerCreating";
+}
+
 const char *rn_podstatus_waiting_reason(const il_pod *pod, bool init_container)
 {
-    return init_container || pod->n_init_containers ? "PodInitializing" : "ContainerCreating";
+    return waiting_reason(pod->n_init_containers > 0, init_container);
 }
 
 /* A container without a state file has not been started yet (backends
- * with lazy container directories, poddir_opts). */
-static void read_states(const char *pod_dir, const il_pod *pod, bool init,
-                        il_container_status *out)
+ * with lazy container directories, poddir_opts).  Names and images are
+ * already in place (rn_podoutline_fill). */
+static void read_states(const char *pod_dir, bool pod_has_init, bool init,
+                        il_container_status *cs, size_t n)
 {
-    const il_container *specs = init ? pod->init_containers : pod->containers;
-    size_t n = init ? pod->n_init_containers : pod->n_containers;
-    for (size_t i = 0; i < n; i++) {
-        il_container_status *cs = &out[i];
-        char *dir = rn_store_ctr_dir(pod_dir, specs[i].name);
+    for (size_t i = 0; i < n; i++, cs++) {
+        char *dir = rn_store_ctr_dir(pod_dir, cs->name);
         if (rn_state_read(dir, cs, NULL) != 0)
-            rn_state_set(cs, IL_STATE_WAITING, rn_podstatus_waiting_reason(pod, init), NULL);
+            rn_state_set(cs, IL_STATE_WAITING, waiting_reason(pod_has_init, init), NULL);
         free(dir);
-        cs->name = il_xstrdup(specs[i].name);
-        cs->image = il_xstrdup(specs[i].image ? specs[i].image : "");
         if (cs->state != IL_STATE_RUNNING)   /* only a running container is ready */
             cs->ready = false;
         if (init)   /* init containers have no startup probe: started is running */
@@ -42,25 +43,17 @@ static void read_states(const char *pod_dir, const il_pod *pod, bool init,
 
 int rn_podstatus_read(const char *pod_dir, il_pod_status *out)
 {
-    il_create_request req;
-    if (rn_store_read_request(pod_dir, &req, NULL) != 0)
+    bool tunnel;
+    if (rn_podoutline_fill(pod_dir, out, &tunnel) != 0)
         return -1;   /* unknown, or being deleted */
-    const il_pod *pod = &req.pod;
-    out->name = il_xstrdup(pod->name);
-    out->ns = il_xstrdup(pod->ns);
-    out->uid = il_xstrdup(pod->uid);
-    out->n_init_containers = pod->n_init_containers;
-    out->n_containers = pod->n_containers;
-    out->init_containers = il_xcalloc(pod->n_init_containers, sizeof(il_container_status));
-    out->containers = il_xcalloc(pod->n_containers, sizeof(il_container_status));
-    read_states(pod_dir, pod, true, out->init_containers);
-    read_states(pod_dir, pod, false, out->containers);
-    if (json_object_get(req.raw, "tunnel")) {
+    bool has_init = out->n_init_containers > 0;
+    read_states(pod_dir, has_init, true, out->init_containers, out->n_init_containers);
+    read_states(pod_dir, has_init, false, out->containers, out->n_containers);
+    if (tunnel) {
         char *path = rn_store_path(pod_dir, "tunnel.json");
         out->tunnel = rn_store_load_json(path, 64 * 1024, NULL);
         free(path);
     }
-    il_create_request_free(&req);
     return 0;
 }
 

@@ -232,6 +232,18 @@ int64_t rn_poddir_stored_grace(const char *dir, const il_pod *pod);
  * supervisor then falls back to the pod's own). */
 void rn_poddir_write_stop(const char *dir, int64_t grace);
 
+/* ---- what a status is built on (podoutline.c) ---------------------------- */
+
+/* Fills out's name, namespace, UID, and each container's name and image
+ * (states zeroed) from pod_dir/pod.json, kept from an earlier read while the
+ * file is the same; *tunnel: the pod has a tunnel.  0, or -1 when there is
+ * no readable pod.json (out untouched).  Thread-safe. */
+int rn_podoutline_fill(const char *pod_dir, il_pod_status *out, bool *tunnel);
+/* Drops what is kept of pod_dir (its directory is going away). */
+void rn_podoutline_forget(const char *pod_dir);
+/* How many pods' outlines are kept (tests). */
+size_t rn_podoutline_count(void);
+
 /* ---- pod status from the state files (filestatus.c) --------------------- */
 
 /* Fill *out from the stored request and the state files (job_id left NULL).
