@@ -12,9 +12,12 @@
 #      The plugin runs twice: SubmitMode sbatch (one sbatch process per pod)
 #      and SubmitMode rest (a POST to slurmrestd, docs/slurm.md).  They
 #      alternate, BENCH_ROUNDS times, and the medians are compared;
-#   2. one /status call covering 1000 pods: its duration and how many times
-#      squeue and sacct ran (SqueuePath and SacctPath point at wrappers that
-#      count invocations);
+#   2. /status calls covering 1000 pods (submitted through slurmrestd, so
+#      that 10,000 take a minute, not ten): the first call's duration (the
+#      plugin reads every pod's pod.json once), then BENCH_STATUS_CALLS (3)
+#      more, each with the CPU time of interlink, interlink-slurm and the
+#      SLURM commands it ran, and how many times squeue and sacct ran
+#      (SqueuePath and SacctPath point at wrappers that count invocations);
 #   3. the same 1000 jobs' states from one squeue call and from one GET
 #      /slurm/v0.0.38/jobs to slurmrestd (medians of 3): whether status
 #      through the REST API would be faster.
@@ -22,7 +25,7 @@
 # Jobs are submitted held (--hold) on both sides, so that running them does
 # not compete with the submission being measured; everything is cancelled
 # and SLURM stopped at the end.  Knobs: BENCH_SUBMIT_N (200),
-# BENCH_STATUS_N (1000), BENCH_ROUNDS (5).  The cluster runs slurmrestd
+# BENCH_STATUS_N (1000), BENCH_STATUS_CALLS (3), BENCH_ROUNDS (5).  The cluster runs slurmrestd
 # (SLURM_UP_REST=1), so every client, sbatch included, also loads auth/jwt.
 set -euo pipefail
 
@@ -52,7 +55,7 @@ done
 
 IL_BIN_DIR="$BIN" IL_SOURCE_DIR="$SRC" BENCH_WORK="$WORK" \
 BENCH_SUBMIT_N="${BENCH_SUBMIT_N:-200}" BENCH_STATUS_N="${BENCH_STATUS_N:-1000}" \
-BENCH_ROUNDS="${BENCH_ROUNDS:-5}" \
+BENCH_ROUNDS="${BENCH_ROUNDS:-5}" BENCH_STATUS_CALLS="${BENCH_STATUS_CALLS:-3}" \
 /usr/bin/python3 - <<'PY'
 import json, os, shutil, statistics, subprocess, sys, tempfile, threading, time
 import urllib.request
@@ -64,6 +67,8 @@ work = os.environ["BENCH_WORK"]
 n_submit = int(os.environ["BENCH_SUBMIT_N"])
 n_status = int(os.environ["BENCH_STATUS_N"])
 rounds = int(os.environ["BENCH_ROUNDS"])
+n_calls = int(os.environ["BENCH_STATUS_CALLS"])
+TICK = os.sysconf("SC_CLK_TCK")
 CLIENTS = 8
 cluster = su.Cluster(os.path.join(work, "slurm"), 16, rest=True)
 cluster.env = dict(os.environ)
@@ -104,6 +109,8 @@ stack = su.SlurmStack(os.path.join(work, "stack"), cluster, runtime="none",
 stack.start()
 rest_stack = su.SlurmStack(os.path.join(work, "rest"), cluster, runtime="none",
                            plugin_extra={"SubmitMode": "rest", "SlurmrestdURL": cluster.rest_url,
+                                         "SqueuePath": os.path.join(work, "squeue-count"),
+                                         "SacctPath": os.path.join(work, "sacct-count"),
                                          "VerboseLogging": False},
                            api_extra={"VerboseLogging": False}).start()
 # The same chain with the plugin's DataRootFolder on tmpfs: not durable, so
@@ -142,16 +149,27 @@ try:
     med = statistics.median
     plain_med, api_med, rest_med = med(plain), med(api), med(api_rest)
 
-    # 2. one /status call over n_status pods
+    # 2. /status calls over n_status pods
     batch = pods(n_status, "st")
-    concurrently(batch, via_interlink)
+    concurrently(batch, via(rest_stack))
     for f in ("squeue.calls", "sacct.calls"):
         if os.path.exists(os.path.join(work, f)):
             os.unlink(os.path.join(work, f))
-    t = time.time()
-    code, body = h.request_json(stack.api_addr, "GET", "/status", batch, timeout=300)
-    took = time.time() - t
-    assert code == 200 and len(body) == n_status, (code, str(body)[:300])
+    def cpu_ms(pid):   # (own, reaped children's) CPU of pid so far
+        f = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()
+        return ((int(f[11]) + int(f[12])) * 1000 / TICK, (int(f[13]) + int(f[14])) * 1000 / TICK)
+    def status_call():
+        api_pid, plugin_pid = rest_stack.api.proc.pid, rest_stack.plugin.proc.pid
+        (a0, _), (p0, c0) = cpu_ms(api_pid), cpu_ms(plugin_pid)
+        t = time.time()
+        code, body = h.request_json(rest_stack.api_addr, "GET", "/status", batch, timeout=300)
+        took = time.time() - t
+        assert code == 200 and len(body) == n_status, (code, str(body)[:300])
+        (a1, _), (p1, c1) = cpu_ms(api_pid), cpu_ms(plugin_pid)
+        return body, took, (a1 - a0, p1 - p0, c1 - c0), os.getloadavg()[0]
+    body, took, _, _ = status_call()
+    squeue_first = sum(1 for _ in open(os.path.join(work, "squeue.calls")))
+    again = [status_call()[1:] for _ in range(n_calls)]
 
     # 3. the same jobs' states: one squeue, one GET /jobs to slurmrestd
     ids = [st["JID"] for st in body]
@@ -195,8 +213,12 @@ try:
           f"{api_med / plain_med:.2f}, plugin-rest {rest_med / plain_med:.2f} (target 1.0); "
           f"rest/sbatch mode {rest_med / api_med:.2f}; plugin-sbatch vs the serial loop "
           f"{api_med / serial:.2f}")
-    print(f"status: one /status over {n_status} pods took {took * 1000:.0f} ms with "
-          f"{count('squeue.calls')} squeue and {count('sacct.calls')} sacct invocation(s)")
+    print(f"status: the first /status over {n_status} pods took {took * 1000:.0f} ms with "
+          f"{squeue_first} squeue and {count('sacct.calls')} sacct invocation(s) in all calls")
+    for i, (t, (api_ms, plugin_ms, cmd_ms), load) in enumerate(again):
+        print(f"  call {i + 2}: {t * 1000:.0f} ms; CPU: interlink {api_ms:.0f} ms, "
+              f"interlink-slurm {plugin_ms:.0f} ms, its SLURM commands {cmd_ms:.0f} ms "
+              f"(load average {load:.1f})")
     print(f"status source over the same {n_status} jobs (median of 3): one squeue "
           f"{sq_ms:.0f} ms, one GET /slurm/v0.0.38/jobs {rest_ms:.0f} ms")
 finally:

@@ -100,13 +100,14 @@ static void *trimmer_main(void *arg)
 {
     (void)arg;
     size_t last_rss = 0;
-    for (int waited = 1;; waited++) {
+    for (int periods_left = IL_TRIM_LOOK_MAX;;) {
         bool hint = wait_period();
         size_t rss = resident();
-        if (!hint && rss < last_rss + IL_TRIM_RSS_STEP && waited < IL_TRIM_LOOK_MAX)
+        if (!hint && rss < last_rss + IL_TRIM_RSS_STEP && --periods_left > 0)
             continue;   /* no burst: mallinfo2 walks every free chunk, under the arena locks */
-        /* Hints that come every cycle take the periodic look's place. */
-        waited = hint ? -IL_TRIM_LOOK_MAX : 0;
+        /* After a hint the periodic look waits twice as long: hints that
+         * come every cycle take its place. */
+        periods_left = hint ? 2 * IL_TRIM_LOOK_MAX : IL_TRIM_LOOK_MAX;
         /* fordblks counts free chunks whose pages an earlier trim already
          * returned (madvise, in a thread's arena), so after one large burst
          * this holds at every look: a trim then costs a walk of the free

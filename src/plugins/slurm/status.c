@@ -47,7 +47,7 @@ static bool files_final_if(const slurm_ctx *ctx, bool done, const char *dir,
 
 static bool files_final(const slurm_ctx *ctx, const char *dir, const il_pod_status *st)
 {
-    return ctx->cfg->shared_fs && files_final_if(ctx, rn_supervisor_done(dir), dir, st);
+    return files_final_if(ctx, ctx->cfg->shared_fs && rn_supervisor_done(dir), dir, st);
 }
 
 static bool view_open(const slurm_ctx *ctx, const il_pod *pod, pod_view *v, il_pod_status *out)
