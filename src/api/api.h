@@ -60,6 +60,7 @@ typedef struct api {
     struct tenants *tenants;  /* what each caller may touch (tenants.c); NULL = all */
     struct watch_hub *watch;  /* GET /watch: the change journal (watch.c) */
     struct deleter *deleter;  /* retries the deletes the plugin did not confirm (deleter.c) */
+    struct recent *recent;    /* pods callers' /status just refreshed (recent.c); NULL: no refresher */
 } api;
 
 /* relay.c: one call to the plugin, counted in metrics.  Returns 0 when the
@@ -97,8 +98,9 @@ void handle_session(il_request *req, void *api);
 
 /* batchstatus.c: refresh the statuses of every pod whose stored phase is
  * not final, read from the store one at a time, with at most one plugin
- * call (the refresher, refresher.c).  Changed statuses are stored and told
- * to watchers (watch.c).  True if it asked. */
-bool status_refresh_unfinished(api *a);
+ * call (the refresher, refresher.c), but those a caller's /status
+ * refreshed within the last fresh_ms (a->recent).  Changed statuses are
+ * stored and told to watchers (watch.c).  True if it asked. */
+bool status_refresh_unfinished(api *a, int64_t fresh_ms);
 
 #endif

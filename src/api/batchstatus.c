@@ -16,6 +16,7 @@
 #include "metrics.h"
 #include "pod.h"
 #include "podscan.h"
+#include "recent.h"
 #include "tenants.h"
 #include "timeutil.h"
 #include "watch.h"
@@ -281,8 +282,8 @@ static int ask_plugin(api *a, il_request *req, status_batch *b, const char *body
 
 /* Persist the fresh statuses that differ from what is stored, with the
  * phase each pod is now in, and tell the watchers.  A steady batch of
- * running pods writes nothing. */
-static void remember(api *a, status_batch *b)
+ * running pods writes nothing.  False when the store failed. */
+static bool remember(api *a, status_batch *b)
 {
     const char **uids = il_xcalloc(b->n + 1, sizeof(*uids));
     const char **texts = il_xcalloc(b->n + 1, sizeof(*texts));
@@ -300,13 +301,30 @@ static void remember(api *a, status_batch *b)
     const char **phases = il_xcalloc(n + 1, sizeof(*phases));
     for (size_t i = 0; i < n; i++)
         phases[i] = changed[i].phase;
-    if (store_put_status_texts(a->store, uids, texts, phases, n) != 0)
+    bool stored = store_put_status_texts(a->store, uids, texts, phases, n) == 0;
+    if (!stored)
         il_error("could not record %zu pod statuses", n);
     else
         watch_record_pods(a->watch, changed, n);
     free(phases);
     free(changed);
     free(texts);
+    free(uids);
+    return stored;
+}
+
+/* The refresher need not ask about the pods this call refreshed and stored
+ * (recent.c); asked_ms: when the plugin was asked. */
+static void mark_refreshed(api *a, const status_batch *b, int64_t asked_ms)
+{
+    const char **uids = il_xcalloc(b->n + 1, sizeof(*uids));
+    size_t n = 0;
+    for (size_t i = 0; i < b->n; i++) {
+        const status_pod *p = &b->pods[i];
+        if (p->first == i && p->fresh && p->known)
+            uids[n++] = p->ref.uid;
+    }
+    recent_mark(a->recent, uids, n, asked_ms);
     free(uids);
 }
 
@@ -339,10 +357,12 @@ static int batch_settle(api *a, il_request *req, status_batch *b, bool strict)
     split_by_finality(b, &body, &send, &send_len);
     if (send_len > 0) {
         il_http_result res;
+        int64_t asked_ms = il_monotonic_ms();
         int rc = ask_plugin(a, req, b, send, send_len, &res);
         il_buf_free(&body);
         if (rc == 0) {
-            remember(a, b);
+            if (remember(a, b) && req)   /* a caller's call: the refresher's own are not */
+                mark_refreshed(a, b, asked_ms);
         } else if (strict) {
             respond_plugin_error(a, req, &res);
             il_http_result_free(&res);
@@ -406,26 +426,34 @@ static bool batch_add_stored(status_batch *b, char *text, size_t len)
     return ok;
 }
 
-static void add_stored_pod(void *b, const char *uid, const char *phase, const char *text)
+typedef struct unfinished_scan {
+    status_batch *batch;
+    recent_set *fresh;        /* pods a caller refreshed lately */
+    int64_t since_ms;
+} unfinished_scan;
+
+static void add_stored_pod(void *arg, const char *uid, const char *phase, const char *text)
 {
-    (void)uid;
+    unfinished_scan *scan = arg;
     (void)phase;
-    if (text)   /* the store's, valid during the call */
-        batch_add_stored(b, il_xstrdup(text), strlen(text));
+    if (text && !recent_since(scan->fresh, uid, scan->since_ms))   /* the store's text */
+        batch_add_stored(scan->batch, il_xstrdup(text), strlen(text));
 }
 
-bool status_refresh_unfinished(api *a)
+bool status_refresh_unfinished(api *a, int64_t fresh_ms)
 {
     status_batch b;
     batch_init(&b);
+    unfinished_scan scan = {&b, recent_take(a->recent), il_monotonic_ms() - fresh_ms};
     bool asked = false;
-    if (store_each_unfinished(a->store, add_stored_pod, &b) == 0 && b.n > 0) {
+    if (store_each_unfinished(a->store, add_stored_pod, &scan) == 0 && b.n > 0) {
         il_buf out = IL_BUF_INIT;
         batch_refresh(a, NULL, &b, false, &out);
         il_buf_free(&out);
         asked = true;
     }
     batch_free(&b);
+    recent_set_free(scan.fresh);
     return asked;
 }
 

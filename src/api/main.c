@@ -20,6 +20,7 @@
 #include "memory.h"
 #include "log.h"
 #include "metrics.h"
+#include "recent.h"
 #include "refresher.h"
 #include "tenants.h"
 #include "trace.h"
@@ -338,6 +339,8 @@ static int serve(api *a)
     il_httpd *srv = a->plugin ? open_listener(a, err, sizeof(err)) : NULL;
     int status = 1;
     a->watch = srv ? watch_hub_new(a->cfg.max_watchers) : NULL;
+    a->recent = srv && a->cfg.status_refresh_s > 0 ? recent_new(a->cfg.status_refresh_s * 1000)
+                                                   : NULL;
     bool refresher_ok = true;
     refresher *refresh = srv ? refresher_start(a, &refresher_ok) : NULL;
     if (!refresher_ok)
@@ -364,6 +367,7 @@ static int serve(api *a)
     auth_free(a->auth);
     tenants_free(a->tenants);
     watch_hub_free(a->watch);
+    recent_free(a->recent);
     il_httpc_free(a->plugin);
     store_close(a->store);
     return status;

@@ -2,7 +2,9 @@
  *
  * Asks the plugin, through status_refresh_unfinished (batchstatus.c), for
  * every pod whose stored phase is not final; what changed is stored and
- * reaches watchers through the journal (watch.c).  It runs only while somebody watches:
+ * reaches watchers through the journal (watch.c).  Pods a caller's /status
+ * refreshed within the period are left out (recent.c): a virtual kubelet's
+ * cycle has just asked about them.  It runs only while somebody watches:
  * without a watcher nobody would hear of the changes, and an upstream VK
  * polls /status itself. */
 #include "refresher.h"
@@ -27,7 +29,7 @@ static void *refresh_loop(void *arg)
     int64_t period_ms = r->a->cfg.status_refresh_s * 1000;
     int wanted;
     while ((wanted = watch_wait_for_watchers(r->a->watch, period_ms)) >= 0)
-        if (wanted && status_refresh_unfinished(r->a))
+        if (wanted && status_refresh_unfinished(r->a, period_ms))
             watch_count_refresh(r->a->watch);
     return NULL;
 }

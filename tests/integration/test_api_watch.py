@@ -269,6 +269,41 @@ def test_refresher_runs_only_while_watched_with_one_plugin_call_each(api, tmp_pa
         wait_watch_phase(api, body["generation"], uid_of(pod), "Succeeded")
 
 
+def test_refresher_leaves_out_pods_a_status_call_just_refreshed(stack_with, tmp_path):
+    """A virtual kubelet's cycle asks about every pod every few seconds; the
+    refresher need not ask the plugin about them again within its period,
+    and asks again as soon as the calls stop."""
+    stack = stack_with(StatusRefreshSeconds=3)
+    pods = [gated_pod(tmp_path, f"r{i}") for i in range(3)]
+    for pod, _ in pods:
+        create(stack, pod)
+    for pod, _ in pods:
+        stack.wait_phase(pod, ("Running",))
+    g = generation(stack)
+    with concurrent.futures.ThreadPoolExecutor(1) as ex:
+        waiting = ex.submit(watch, stack, f"?since={g}&timeoutSeconds=90")
+        wait_until(lambda: metric(metrics(stack), "interlink_watchers") == 1, what="the watcher")
+        before = metric(metrics(stack), "interlink_watch_refreshes_total")
+        calls, end = 0, time.monotonic() + 12   # four refresh periods of calls back to back
+        while time.monotonic() < end:
+            code, body = stack.status([pod for pod, _ in pods])
+            assert code == 200 and len(body) == 3, (code, body)
+            calls += 1
+        during = metric(metrics(stack), "interlink_watch_refreshes_total") - before
+        # at most the round that may have come before the first call marked the pods
+        assert during <= 1, (during, calls)
+        assert not waiting.done(), waiting.result()   # nothing changed yet
+        wait_until(lambda: metric(metrics(stack), "interlink_watch_refreshes_total")
+                   > before + during, what="a refresh once the calls stopped")
+        for _, gate in pods:
+            (gate / "go").write_text("")
+        code, body = waiting.result(LONG)   # the refresher found the change
+    assert code == 200 and body["pods"], body
+    for pod, _ in pods:
+        stack.wait_phase(pod)
+        stack.delete(pod)
+
+
 def test_refresh_off_still_reports_changes_found_by_status_calls(stack_with, tmp_path):
     stack = stack_with(StatusRefreshSeconds=0)
     pod, gate = gated_pod(tmp_path, "off")
