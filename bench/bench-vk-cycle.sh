@@ -4,6 +4,8 @@
 # double (BENCH_VK_CYCLE_KUBE=real: the real control plane of ../shared/k8s,
 # IL_K8S_STATE_PREFIX / IL_K8S_PORT_BASE): per-cycle wall time, interlink's
 # answer and the VK's CPU, steady and with a share of the pods changed.
+# BENCH_VK_CYCLE_BACKEND=slurm: interlink-slurm and held jobs on the real
+# SLURM of tests/slurm instead of il-bench-plugin.
 # Knobs and what is measured: bench/vk_cycle.py.  Bounded by
 # BENCH_VK_CYCLE_TIMEOUT (600 s) and, for the Event queue to drain after the
 # delete, BENCH_VK_CYCLE_DRAIN (600 s); the temp dir and every process started in

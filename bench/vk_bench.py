@@ -210,13 +210,14 @@ class DoubleKube(Kube):
 
 class PodWatch:
     """Watch of the node's pods; the monotonic time each pod is first seen
-    Running.  A real API server closes a watch that falls behind (its
+    Running (or, with is_up, first passes that test).  A real API server closes a watch that falls behind (its
     "unresponsive watcher"): the watch is then resumed from a fresh list,
     whose Running pods count as seen at that moment (reconnects says how
     often it happened)."""
 
-    def __init__(self, kube):
+    def __init__(self, kube, is_up=None):
         self.kube = kube
+        self.is_up = is_up or (lambda obj: (obj.get("status") or {}).get("phase") == "Running")
         self.running = {}
         self.lock = threading.Lock()
         self.cond = threading.Condition(self.lock)
@@ -236,7 +237,7 @@ class PodWatch:
         assert self.resp.status == 200, self.resp.status
 
     def _seen(self, obj, t):
-        if (obj.get("status") or {}).get("phase") == "Running":
+        if self.is_up(obj):
             name = obj["metadata"]["name"]
             with self.cond:
                 if name not in self.running:

@@ -30,7 +30,14 @@ BENCH_VK_CYCLE_DRAIN seconds (600; the table says if it did not drain), then
 5 s for the trimmer's next looks (BENCH_VK_CYCLE_HOLD: seconds more the VK
 is kept running then, for a look at its memory with gdb or smaps).
 BENCH_VK_BIN measures
-another interlink-vk (an older build, for before/after).  Prints a table;
+another interlink-vk (an older build, for before/after).
+
+BENCH_VK_CYCLE_BACKEND=slurm puts interlink-slurm behind interlink instead,
+on the real SLURM of tests/slurm (slurmrestd submission, so that 10,000 jobs
+take about a minute): every pod's job is held (`--hold`), so the pods stay
+Pending with SLURM's word in their status and "up" means that status was
+written; each cycle's /status goes through interlink to the plugin and one
+squeue.  The jobs are cancelled and SLURM stopped at the end.  Prints a table;
 no thresholds; every process started under WORKDIR is killed at the end.
 """
 import os
@@ -49,6 +56,36 @@ INTERVAL = int(os.environ.get("BENCH_VK_CYCLE_INTERVAL", "2"))
 KUBE = os.environ.get("BENCH_VK_CYCLE_KUBE", "double")
 BUDGET = float(os.environ.get("BENCH_VK_CYCLE_TIMEOUT", "600"))   # whole run, seconds
 DRAIN = float(os.environ.get("BENCH_VK_CYCLE_DRAIN", "600"))   # the Event queue, after it
+BACKEND = os.environ.get("BENCH_VK_CYCLE_BACKEND", "null")   # or slurm
+UP = "with SLURM's status" if BACKEND == "slurm" else "Running"
+
+
+def slurm_stack():
+    """interlink + interlink-slurm on a fresh SLURM with slurmrestd; the
+    pods the bench creates get held jobs.  (stack, cluster)."""
+    import slurmutil as su
+    cluster = su.start_cluster(16, rest=True)
+    if cluster.error:
+        raise RuntimeError(cluster.error)
+    stack = su.SlurmStack(os.path.join(vb.WORK, "stack"), cluster, runtime="none",
+                          api_extra={"VerboseLogging": False},
+                          plugin_extra={"SubmitMode": "rest", "SlurmrestdURL": cluster.rest_url,
+                                        "VerboseLogging": False})
+    plain = vb.pod_manifest
+    def held(name):
+        manifest = plain(name)
+        manifest["metadata"]["annotations"] = {"slurm-job.vk.io/flags": "--hold"}
+        return manifest
+    vb.pod_manifest = held
+    return stack, cluster
+
+
+def slurm_status_written(obj):
+    """A held pod's status as the VK writes it: SLURM's word on its job."""
+    for cs in (obj.get("status") or {}).get("containerStatuses") or []:
+        if ((cs.get("state") or {}).get("waiting") or {}).get("message", "").startswith("SLURM job"):
+            return True
+    return False
 
 
 def vk_cpu(pid):
@@ -177,30 +214,34 @@ def measure(kube, stack, vk, port, names, changed, deadline):
 def main():
     t_start = time.monotonic()
     deadline = t_start + BUDGET
-    kube = stack = vk = watch = None
+    kube = stack = vk = watch = cluster = None
     rows = []
     try:
         vb.log("starting " + ("the real control plane" if KUBE == "real" else
                               "the API server double"))
         kube = vb.RealKube() if KUBE == "real" else vb.DoubleKube(os.path.join(vb.WORK, "kube"))
-        stack = h.Stack(os.path.join(vb.WORK, "stack"), plugin="il-bench-plugin",
-                        api_extra={"VerboseLogging": False},
-                        plugin_extra={"VerboseLogging": False, "ErrorsOnlyLogging": True})
+        if BACKEND == "slurm":
+            vb.log("starting SLURM with slurmrestd")
+            stack, cluster = slurm_stack()
+        else:
+            stack = h.Stack(os.path.join(vb.WORK, "stack"), plugin="il-bench-plugin",
+                            api_extra={"VerboseLogging": False},
+                            plugin_extra={"VerboseLogging": False, "ErrorsOnlyLogging": True})
         stack.start()
         names = [f"cyc-{i:05d}" for i in range(N)]
         vb.log(f"creating {N} pods on node {vb.NODE} (no VK running)")
         made = vb.create_pods(kube, names, {})
         vb.log(f"created in {made:.1f} s")
-        watch = vb.PodWatch(kube)
+        watch = vb.PodWatch(kube, slurm_status_written if BACKEND == "slurm" else None)
         port = h.free_port()
         t_vk = time.monotonic()
         vk = vb.start_vk(kube, stack, "vk", INTERVAL, False,
                          {"VK_METRICS_PORT": str(port), "VK_METRICS_ADDRESS": "127.0.0.1"})
         missing = watch.wait_running(names, timeout=max(30.0, deadline - time.monotonic()))
         if missing:
-            raise RuntimeError(f"{len(missing)} of {N} pods not Running")
+            raise RuntimeError(f"{len(missing)} of {N} pods not {UP}")
         up = time.monotonic() - t_vk
-        vb.log(f"all {N} Running {up:.1f} s after the VK started; waiting until nothing changes")
+        vb.log(f"all {N} {UP} {up:.1f} s after the VK started; waiting until nothing changes")
         vb.wait_quiet(kube, INTERVAL, 120)
         load = os.getloadavg()
         sampler = RssSampler(vk.proc.pid)
@@ -252,7 +293,7 @@ def main():
                          mean_max(icpu)))
             rows.append((f"{label}: pods/status PATCHes per cycle (the VK's)",
                          f"{statistics.mean(pt):.0f}"))
-        rows.append((f"{N} pods: created on the API server / VK start -> all Running",
+        rows.append((f"{N} pods: created on the API server / VK start -> all {UP}",
                      f"{made:.1f} s / {up:.1f} s"))
         row(f"{N} steady pods", steady)
         if busy:
@@ -267,8 +308,14 @@ def main():
                      f"{load[0]:.2f} / {load2[0]:.2f}"))
     finally:
         vb.stop_all("vk-cycle", watch, vk, stack, kube)
+        if cluster:
+            cluster.run("scancel", "--user", os.environ.get("USER") or "root")
+            import slurmutil as su
+            su.stop_cluster(cluster)
+    backend = ("interlink-slurm, held jobs on the real SLURM" if BACKEND == "slurm"
+               else "il-bench-plugin")
     vb.print_table(f"interlink-vk status cycle ({'real API server' if KUBE == 'real' else 'API double'}"
-                   f", il-bench-plugin, StatusIntervalSeconds {INTERVAL}, {os.cpu_count()} CPUs; "
+                   f", {backend}, StatusIntervalSeconds {INTERVAL}, {os.cpu_count()} CPUs; "
                    f"run took {time.monotonic() - t_start:.0f} s)", rows)
 
 
