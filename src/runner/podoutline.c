@@ -17,7 +17,6 @@
  * file is gone or changed, and all of them when the table is full. */
 #include "runner.h"
 
-#include <errno.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -204,37 +203,48 @@ static bool fill_kept(const char *path, uint64_t hash, const struct stat *st,
     return false;
 }
 
-int rn_podoutline_fill(const char *pod_dir, il_pod_status *out, bool *tunnel)
+/* Drops what is kept of the file at path (hash: its hash_path). */
+static void forget_path(const char *path, uint64_t hash)
 {
-    char *path = rn_store_path(pod_dir, "pod.json");
+    pthread_mutex_lock(&table.lock);
+    outline **p = slot_of(path, hash);
+    if (p && *p)
+        unlink_at(p);
+    pthread_mutex_unlock(&table.lock);
+}
+
+static int fill_from(const char *path, const char *pod_dir, il_pod_status *out, bool *tunnel)
+{
     uint64_t hash = hash_path(path);
     struct stat st;
-    int rc = 0;
     if (stat(path, &st) != 0) {
-        rn_podoutline_forget(pod_dir);
-        rc = -1;   /* unknown, or being deleted */
-        goto out;
+        forget_path(path, hash);
+        return -1;   /* unknown, or being deleted */
     }
     pthread_mutex_lock(&table.lock);
     bool kept = fill_kept(path, hash, &st, out, tunnel);
     pthread_mutex_unlock(&table.lock);
     if (kept)
-        goto out;
+        return 0;
     /* Read while unlocked: other pods' statuses need not wait for a parse.
      * The stat above was taken before the read, so a file replaced in
      * between is a stat that no later lookup matches: read again then. */
     il_create_request req;
-    if (rn_store_read_request(pod_dir, &req, NULL) != 0) {
-        rc = -1;
-        goto out;
-    }
+    if (rn_store_read_request(pod_dir, &req, NULL) != 0)
+        return -1;
     outline *o = outline_make(path, hash, &st, &req);
     il_create_request_free(&req);
     fill(o, out, tunnel);
     pthread_mutex_lock(&table.lock);
     insert(o);
     pthread_mutex_unlock(&table.lock);
-out:
+    return 0;
+}
+
+int rn_podoutline_fill(const char *pod_dir, il_pod_status *out, bool *tunnel)
+{
+    char *path = rn_store_path(pod_dir, "pod.json");
+    int rc = fill_from(path, pod_dir, out, tunnel);
     free(path);
     return rc;
 }
@@ -242,11 +252,7 @@ out:
 void rn_podoutline_forget(const char *pod_dir)
 {
     char *path = rn_store_path(pod_dir, "pod.json");
-    pthread_mutex_lock(&table.lock);
-    outline **p = slot_of(path, hash_path(path));
-    if (p && *p)
-        unlink_at(p);
-    pthread_mutex_unlock(&table.lock);
+    forget_path(path, hash_path(path));
     free(path);
 }
 
