@@ -37,7 +37,12 @@ on the real SLURM of tests/slurm (slurmrestd submission, so that 10,000 jobs
 take about a minute): every pod's job is held (`--hold`), so the pods stay
 Pending with SLURM's word in their status and "up" means that status was
 written; each cycle's /status goes through interlink to the plugin and one
-squeue.  The jobs are cancelled and SLURM stopped at the end.  Prints a table;
+squeue.  The jobs are cancelled and SLURM stopped at the end.
+
+BENCH_VK_CYCLE_WATCH=1 turns the VK's StatusWatch on (off by default here,
+on by default in a deployment): interlink then also runs its status
+refresher while the VK watches, and the table's plugin calls per cycle show
+how often it asked beside the cycles.  Prints a table;
 no thresholds; every process started under WORKDIR is killed at the end.
 """
 import os
@@ -58,6 +63,7 @@ BUDGET = float(os.environ.get("BENCH_VK_CYCLE_TIMEOUT", "600"))   # whole run, s
 DRAIN = float(os.environ.get("BENCH_VK_CYCLE_DRAIN", "600"))   # the Event queue, after it
 BACKEND = os.environ.get("BENCH_VK_CYCLE_BACKEND", "null")   # or slurm
 UP = "with SLURM's status" if BACKEND == "slurm" else "Running"
+WATCH = os.environ.get("BENCH_VK_CYCLE_WATCH", "0") == "1"   # StatusWatch: interlink's refresher runs
 
 
 def slurm_stack():
@@ -176,7 +182,7 @@ def next_cycle(port, before, deadline):
 def measure(kube, stack, vk, port, names, changed, deadline):
     """CYCLES cycles; before each, `changed` pods get a foreign podIP on the
     API server.  Per cycle: (wall s, interlink /status s, VK CPU s, PATCHes,
-    interlink CPU s)."""
+    interlink CPU s, interlink's plugin /status calls per VK cycle)."""
     out = []
     api_pid = stack.api.proc.pid
     m = next_cycle(port, vk_metrics(port), deadline)   # align on a cycle's end
@@ -203,7 +209,11 @@ def measure(kube, stack, vk, port, names, changed, deadline):
         il = vb.delta(im, im2, "interlink_request_seconds_sum", endpoint="/status") / max(
             1, vb.delta(im, im2, "interlink_requests_total", endpoint="/status"))
         patches = kube.counts().get("PATCH pods/status", 0) - counts.get("PATCH pods/status", 0)
-        out.append((wall, il, cpu2 - cpu, patches, icpu2 - icpu))
+        # interlink's calls to the plugin: the cycle's own and its refresher's
+        plugin = vb.delta(im, im2, "interlink_plugin_requests_total", endpoint="/status") / max(
+            1, m2["interlink_vk_status_cycle_seconds_count"] -
+            m["interlink_vk_status_cycle_seconds_count"])
+        out.append((wall, il, cpu2 - cpu, patches, icpu2 - icpu, plugin))
         vb.log(f"cycle {c + 1}: {wall * 1000:.0f} ms, interlink {il * 1000:.0f} ms, "
                f"VK CPU {(cpu2 - cpu) * 1000:.0f} ms, interlink CPU {(icpu2 - icpu) * 1000:.0f} "
                f"ms, {patches} PATCHes")
@@ -235,7 +245,7 @@ def main():
         watch = vb.PodWatch(kube, slurm_status_written if BACKEND == "slurm" else None)
         port = h.free_port()
         t_vk = time.monotonic()
-        vk = vb.start_vk(kube, stack, "vk", INTERVAL, False,
+        vk = vb.start_vk(kube, stack, "vk", INTERVAL, WATCH,
                          {"VK_METRICS_PORT": str(port), "VK_METRICS_ADDRESS": "127.0.0.1"})
         missing = watch.wait_running(names, timeout=max(30.0, deadline - time.monotonic()))
         if missing:
@@ -278,6 +288,7 @@ def main():
             cpu = [d[2] for d in data]
             pt = [d[3] for d in data]
             icpu = [d[4] for d in data]
+            plugin = [d[5] for d in data]
             rows.append((f"{label}: whole cycle (VK metric) mean / min / max",
                          f"**{statistics.mean(wall) * 1000:.0f} ms** / {min(wall) * 1000:.0f} / "
                          f"{max(wall) * 1000:.0f} ms"))
@@ -293,6 +304,8 @@ def main():
                          mean_max(icpu)))
             rows.append((f"{label}: pods/status PATCHes per cycle (the VK's)",
                          f"{statistics.mean(pt):.0f}"))
+            rows.append((f"{label}: interlink's plugin /status calls per cycle (the cycle's and "
+                         f"its refresher's), mean", f"{statistics.mean(plugin):.1f}"))
         rows.append((f"{N} pods: created on the API server / VK start -> all {UP}",
                      f"{made:.1f} s / {up:.1f} s"))
         row(f"{N} steady pods", steady)

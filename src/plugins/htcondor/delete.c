@@ -113,9 +113,13 @@ int htc_delete(void *vctx, const il_pod *pod, il_buf *err)
         rc = remove_job(ctx->cfg, dir, job_id, pod->uid, grace, err);
     job_info_free(&final);
     free(job_id);
-    free(dir);
-    if (rc == 0)
+    if (rc == 0) {
         rc = il_plugin_status(rn_poddir_remove(ctx->pods_dir, pod->uid, err));
+        char *back = rn_store_pod_dir(dir, pod->uid);   /* FileTransfer's copy (status.c) */
+        rn_podoutline_forget(back);
+        free(back);
+    }
+    free(dir);
     if (lock >= 0)
         close(lock);
     return rc;
