@@ -16,6 +16,7 @@
 
 #include "api.h"
 #include "log.h"
+#include "timeutil.h"
 #include "watch.h"
 
 struct refresher {
@@ -23,14 +24,31 @@ struct refresher {
     pthread_t thread;
 };
 
+/* A refresh over many pods is not free (10,000 SLURM pods: about half a
+ * second of the plugin's and interlink's time, and a squeue), and a period
+ * of 1 s would then spend half the machine on it.  So the wait after a
+ * refresh is also at least REFRESH_SPACING times what it took: refreshing
+ * gets at most a fifth of the time, and watchers hear of changes a little
+ * later at that scale. */
+#define REFRESH_SPACING 4
+
 static void *refresh_loop(void *arg)
 {
     refresher *r = arg;
     int64_t period_ms = r->a->cfg.status_refresh_s * 1000;
+    int64_t wait_ms = period_ms;
     int wanted;
-    while ((wanted = watch_wait_for_watchers(r->a->watch, period_ms)) >= 0)
-        if (wanted && status_refresh_unfinished(r->a, period_ms))
+    while ((wanted = watch_wait_for_watchers(r->a->watch, wait_ms)) >= 0) {
+        wait_ms = period_ms;
+        if (!wanted)
+            continue;
+        int64_t start_ms = il_monotonic_ms();
+        if (status_refresh_unfinished(r->a, period_ms))
             watch_count_refresh(r->a->watch);
+        int64_t took_ms = il_monotonic_ms() - start_ms;
+        if (took_ms * REFRESH_SPACING > wait_ms)
+            wait_ms = took_ms * REFRESH_SPACING;
+    }
     return NULL;
 }
 

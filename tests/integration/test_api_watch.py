@@ -17,7 +17,7 @@ import pytest
 
 import harness
 from apiutil import (api, assert_alive, counter_delta, metric, metrics, plugin_calls,  # noqa: F401
-                     run_interlink, status_line_code, unix_path, wait_until)
+                     run_interlink, status_line_code, unix_path, wait_until, MisbehavingPlugin)
 
 LONG = 120     # what a long poll may take at most before the test gives up
 
@@ -302,6 +302,41 @@ def test_refresher_leaves_out_pods_a_status_call_just_refreshed(stack_with, tmp_
     for pod, _ in pods:
         stack.wait_phase(pod)
         stack.delete(pod)
+
+
+def test_slow_refreshes_are_spaced_by_how_long_they_take(tmp_path):
+    """A refresh over many pods takes long (a plugin /status of 10,000 SLURM
+    pods: half a second and more); with a period of 1 s the refresher would
+    spend most of the time refreshing.  It waits four times as long as a
+    refresh took: here over 1 s each, so one every 5-6 s instead of every
+    3 s.  A plugin whose /status is 1 s slow stands for the big backend."""
+    slow = str(tmp_path / "slow.sock")
+    stack = harness.Stack(tmp_path / "s", api_extra={"SidecarURL": "unix://" + slow,
+                                                     "StatusRefreshSeconds": 1})
+    stack.start_plugin()
+    relay = MisbehavingPlugin(slow, "slowstatus", delay=1.0, forward=stack.plugin_sock)
+    try:
+        stack.start_api()
+        pod, gate = gated_pod(tmp_path, "slow")
+        create(stack, pod)
+        g = generation(stack)
+        with concurrent.futures.ThreadPoolExecutor(1) as ex:
+            waiting = ex.submit(watch, stack, f"?since={g}&timeoutSeconds=90")
+            wait_until(lambda: metric(metrics(stack), "interlink_watch_refreshes_total") >= 1,
+                       what="the first refresh")
+            before = metric(metrics(stack), "interlink_watch_refreshes_total")
+            time.sleep(16)
+            during = metric(metrics(stack), "interlink_watch_refreshes_total") - before
+            # spaced: 2-3 in 16 s (a refresh and four times its length); without, 5 here
+            assert during <= 3, during
+            (gate / "go").write_text("")
+            code, body = waiting.result(LONG)   # the spaced refresher still finds the change
+        assert code == 200 and [p["UID"] for p in body["pods"]] == [uid_of(pod)], body
+        stack.wait_phase(pod)
+        stack.delete(pod)
+    finally:
+        relay.stop()
+        stack.stop()
 
 
 def test_refresh_off_still_reports_changes_found_by_status_calls(stack_with, tmp_path):

@@ -18,6 +18,9 @@ Listens on a unix socket and, for every request, misbehaves in one way:
   latecreate  relays every request to the plugin at --forward and its answer
            back, holding a /create --delay seconds before relaying it (logged
            "RELAYED <path>" once relayed): a create still on its way
+  slowstatus  relays every request to the plugin at --forward and its answer
+           back, holding a /status --delay seconds first: a backend whose
+           status calls are slow (many pods)
 
 Every request is logged to stdout as "REQUEST <method> <path> <session>" so
 tests can count what reached the plugin.
@@ -35,7 +38,8 @@ import time
 
 import harness
 
-MODES = ("hang", "close", "garbage", "nothttp", "error", "slow", "code", "forgot", "cut", "latecreate")
+MODES = ("hang", "close", "garbage", "nothttp", "error", "slow", "code", "forgot", "cut", "latecreate",
+         "slowstatus")
 
 
 def http_response(code, reason, body, content_type="application/json"):
@@ -97,8 +101,8 @@ class Handler(socketserver.StreamRequestHandler):
             self.wfile.write(http_response(200, "OK", b"[]"))
         elif mode == "cut":
             self.relay(method, path)
-        elif mode == "latecreate":
-            if path == "/create":
+        elif mode in ("latecreate", "slowstatus"):
+            if path == ("/create" if mode == "latecreate" else "/status"):
                 time.sleep(self.server.delay)
             answer = self.relay(method, path)
             print(f"RELAYED {path}", flush=True)
