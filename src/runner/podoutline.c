@@ -13,8 +13,10 @@
  *
  * One block per pod (the strings packed behind the header), so a burst of
  * creates does not scatter small live chunks over the heap.  Bounded: an
- * entry goes when its pod directory is removed (rn_poddir_remove), when its
- * file is gone or changed, and all of them when the table is full. */
+ * entry goes when its pod directory is removed (rn_poddir_remove; the
+ * HTCondor plugin's delete also forgets the copy FileTransfer brought
+ * back), when a lookup finds its file gone or changed, and all of them when
+ * the table is full. */
 #include "runner.h"
 
 #include <pthread.h>
