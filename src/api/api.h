@@ -60,7 +60,7 @@ typedef struct api {
     struct tenants *tenants;  /* what each caller may touch (tenants.c); NULL = all */
     struct watch_hub *watch;  /* GET /watch: the change journal (watch.c) */
     struct deleter *deleter;  /* retries the deletes the plugin did not confirm (deleter.c) */
-    struct recent *recent;    /* pods callers' /status just refreshed (recent.c); NULL: no refresher */
+    struct recent *recent;    /* pods a /status just refreshed (recent.c); NULL: no refresher */
 } api;
 
 /* relay.c: one call to the plugin, counted in metrics.  Returns 0 when the
