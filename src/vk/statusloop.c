@@ -416,35 +416,77 @@ static int cycle(vk *v, vk_status_cache *cache, bool *failing, size_t *n_pods)
 
 /* ---- orphans ----------------------------------------------------------- */
 
-/* Pods interlink holds for this node that the API server does not have. */
+/* One element of interlink's /pods: adopted when it is a pod of this node
+ * that the API server does not have. */
+static void adopt_one(vk *v, const json_t *e)
+{
+    json_t *pod = json_object_get(e, "pod");
+    const char *node = json_string_value(json_object_get(json_object_get(pod, "spec"),
+                                                         "nodeName"));
+    if (!node || strcmp(node, v->cfg->node_name) != 0 || !vk_pod_uid(pod) ||
+        vk_pods_has(v->pods, vk_pod_uid(pod)))
+        return;
+    il_info("pod %s/%s is on the backend but no longer in the API: deleting it",
+            vk_pod_ns(pod), vk_pod_name(pod));
+    vk_pods_add_orphan(v->pods, pod, json_string_value(json_object_get(e, "JID")));
+    vk_queue_add(v->queue, vk_pod_uid(pod), 0);
+}
+
+#define PODS_CHUNK 16384
+
+/* Pods interlink holds for this node that the API server does not have.
+ * interlink lists every pod it holds, with its status: on a VK started on
+ * a backlog that is most of them, megabytes of text and tens as trees.
+ * So the answer is read as it comes and each element parsed alone; an
+ * answer found malformed part way is tried again whole next time (what
+ * was adopted from it stays adopted: each element stands alone). */
 static int adopt_orphans(vk *v)
 {
-    il_http_result res;
-    int rc = vk_interlink_call(v->il, "GET", "/pods", "ListPods", NULL, &res);
+    long status;
     char why[512];
-    if (vk_interlink_ok(&res, rc, why, sizeof why) < 0) {
+    il_httpc_stream *s = vk_interlink_stream(v->il, "GET", "/pods", "ListPods", NULL, &status,
+                                             why, sizeof why);
+    if (!s) {
         il_debug("interlink /pods: %s", why);
-        il_http_result_free(&res);
         return -1;
     }
-    json_t *list = json_loadb(il_buf_cstr(&res.body), res.body.len, 0, NULL);
-    size_t i;
-    const json_t *e;
-    json_array_foreach(list, i, e) {
-        json_t *pod = json_object_get(e, "pod");
-        const char *node = json_string_value(json_object_get(json_object_get(pod, "spec"),
-                                                             "nodeName"));
-        if (!node || strcmp(node, v->cfg->node_name) != 0 || !vk_pod_uid(pod) ||
-            vk_pods_has(v->pods, vk_pod_uid(pod)))
+    il_json_split_stream f;
+    il_json_split_stream_init(&f);
+    char *chunk = il_xmalloc(PODS_CHUNK);
+    int64_t deadline = il_monotonic_ms() + v->cfg->timeout_s * 1000;
+    int rc = status == 200 ? 0 : -1;
+    if (rc < 0)
+        snprintf(why, sizeof why, "HTTP %ld", status);
+    while (rc == 0) {
+        ssize_t n = il_httpc_stream_read(s, chunk, PODS_CHUNK);
+        if (n == IL_STREAM_AGAIN && il_monotonic_ms() < deadline && !vk_stopping(v))
             continue;
-        il_info("pod %s/%s is on the backend but no longer in the API: deleting it",
-                vk_pod_ns(pod), vk_pod_name(pod));
-        vk_pods_add_orphan(v->pods, pod, json_string_value(json_object_get(e, "JID")));
-        vk_queue_add(v->queue, vk_pod_uid(pod), 0);
+        if (n < 0) {
+            snprintf(why, sizeof why, n == IL_STREAM_AGAIN ? "no answer within %lld s"
+                     : "the answer was cut short", (long long)v->cfg->timeout_s);
+            rc = -1;
+            break;
+        }
+        il_json_split_stream_add(&f, chunk, (size_t)n);
+        const char *elem;
+        size_t len;
+        int r;
+        while ((r = il_json_split_stream_next(&f, n == 0, &elem, &len, why, sizeof why)) == 1) {
+            json_t *e = json_loadb(elem, len, 0, NULL);
+            adopt_one(v, e);
+            json_decref(e);
+        }
+        if (r < 0)
+            rc = -1;
+        if (r < 0 || n == 0)
+            break;
     }
-    json_decref(list);
-    il_http_result_free(&res);
-    return 0;
+    if (rc < 0)
+        il_debug("interlink /pods: %s", why);
+    free(chunk);
+    il_json_split_stream_free(&f);
+    il_httpc_stream_close(s);
+    return rc;
 }
 
 /* A cycle asked for by changes.c starts at least this long after it was
