@@ -78,10 +78,16 @@ static entry *find(vk_queue *q, const char *key)
     return NULL;
 }
 
+/* Remove e; the array shrinks as it empties, so a burst of thousands of
+ * pods does not leave it at its largest (320 KB at 10,000) for good. */
 static void drop(vk_queue *q, entry *e)
 {
     free(e->key);
     *e = q->v[--q->n];
+    if (q->cap > 64 && q->n <= q->cap / 4) {
+        q->cap /= 2;
+        q->v = il_xrealloc(q->v, q->cap * sizeof *q->v);
+    }
 }
 
 void vk_queue_add(vk_queue *q, const char *key, int64_t delay_ms)
