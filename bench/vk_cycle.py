@@ -53,22 +53,25 @@ DRAIN = float(os.environ.get("BENCH_VK_CYCLE_DRAIN", "600"))   # the Event queue
 
 
 def vk_cpu(pid):
-    """CPU seconds of the VK's threads but those of its HTTP listeners
+    """CPU seconds of the VK but those of its HTTP listeners' threads
     (MHD-*: the metrics listener serves this bench's polling, 4 a second,
-    each a walk over every pod)."""
-    total = 0.0
+    each a walk over every pod): the process's total (/proc/PID/stat counts
+    the threads that ended too: the workers' and Event senders' are renewed
+    when idle) less theirs."""
+    def ticks(path):
+        with open(path) as f:
+            text = f.read()
+        fields = text.rsplit(")", 1)[1].split()
+        return text[text.index("(") + 1:text.rindex(")")], int(fields[11]) + int(fields[12])
+    total = ticks(f"/proc/{pid}/stat")[1]
     for tid in os.listdir(f"/proc/{pid}/task"):
         try:
-            with open(f"/proc/{pid}/task/{tid}/stat") as f:
-                text = f.read()
+            comm, t = ticks(f"/proc/{pid}/task/{tid}/stat")
         except OSError:
             continue   # the thread ended
-        comm = text[text.index("(") + 1:text.rindex(")")]
         if comm.startswith("MHD-"):
-            continue
-        fields = text.rsplit(")", 1)[1].split()
-        total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-    return total
+            total -= t
+    return total / os.sysconf("SC_CLK_TCK")
 
 
 def vm_kb(pid, key):
