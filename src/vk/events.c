@@ -265,26 +265,29 @@ static void wait_more(int64_t ms)
     pthread_cond_timedwait(&q.more, &q.lock, &ts);
 }
 
-/* A sender's thread ends once it had no Event to post for this long, and
- * a fresh one takes its place: its cache of freed blocks (glibc's tcache,
- * kept until the thread ends) goes back to the heap, as a worker's does
- * (podsync.c). */
-#define SENDER_IDLE_MS 10000
+/* A sender's thread that posted some Events ends once it had none to post
+ * for this long, and a fresh one takes its place: its cache of freed
+ * blocks (glibc's tcache, kept until the thread ends) goes back to the
+ * heap, as a worker's does (podsync.c). */
+#define SENDER_IDLE_MS 2000
 
-/* Post until stopped and drained (NULL) or SENDER_IDLE_MS without an
- * Event (non-NULL). */
+/* Post until stopped and drained (NULL) or, after some posts,
+ * SENDER_IDLE_MS without an Event (non-NULL). */
 static void *send_events(void *arg)
 {
     (void)arg;
-    bool idle = false;
+    bool idle = false, posted = false;
     pthread_mutex_lock(&q.lock);
     for (;;) {
         int64_t until = il_monotonic_ms() + SENDER_IDLE_MS;
-        while (!q.head && !q.stopping && !(idle = il_monotonic_ms() >= until))
-            wait_more(until - il_monotonic_ms());
+        while (!q.head && !q.stopping && !(idle = il_monotonic_ms() >= until && posted)) {
+            int64_t left = until - il_monotonic_ms();
+            wait_more(left > 1 ? left : 1000);   /* past it and nothing posted: wait on */
+        }
         if (!q.head)
             break;
         idle = false;
+        posted = true;
         int64_t wait = take_token();
         if (wait > 0) {
             wait_more(wait);

@@ -295,20 +295,28 @@ static int sync_pod(vk *v, const vk_pod_view *p)
     return DONE;
 }
 
-/* A worker's thread ends once it has had no work for this long, and a
- * fresh one takes its place: glibc keeps a thread's freed small blocks in
- * a cache of its own (tcache) until the thread ends, and after a burst of
- * thousands of pods the 16 workers' caches kept megabytes of heap pages
- * resident that no trim could return. */
-#define WORKER_IDLE_MS 10000
+/* A worker's thread that did some work ends once it has had none for
+ * this long, and a fresh one takes its place: glibc keeps a thread's
+ * freed small blocks in a cache of its own (tcache) until the thread ends,
+ * and after a burst of thousands of pods the 16 workers' caches kept
+ * megabytes of heap pages resident that no trim could return.  A thread
+ * that did nothing has nothing cached, and waits on (no renewal every
+ * WORKER_IDLE_MS of an idle VK). */
+#define WORKER_IDLE_MS 2000
 
-/* Work until shutdown (NULL) or WORKER_IDLE_MS without work (v). */
+/* Work until shutdown (NULL) or, after some work, WORKER_IDLE_MS without
+ * any (v). */
 static void *work(void *arg)
 {
     vk *v = arg;
-    char *uid;
-    bool idle;
-    while ((uid = vk_queue_take_for(v->queue, WORKER_IDLE_MS, &idle))) {
+    bool idle, worked = false;
+    for (;;) {
+        char *uid = vk_queue_take_for(v->queue, WORKER_IDLE_MS, &idle);
+        if (!uid && idle && !worked)
+            continue;
+        if (!uid)
+            break;
+        worked = true;
         vk_pod_view p;
         if (vk_pods_get(v->pods, uid, &p) && p.pod) {
             if (sync_pod(v, &p) == RETRY && !vk_stopping(v))
