@@ -3,6 +3,7 @@
 #include "jsonsplit.h"
 
 #include <stdio.h>
+#include <string.h>
 
 static size_t skip_space(const char *t, size_t len, size_t p)
 {
@@ -112,6 +113,76 @@ int il_json_split_next(il_json_split *s, const char **elem, size_t *len, char *e
     s->pos = end;
     s->count++;
     return 1;
+}
+
+/* ---- as the text arrives ------------------------------------------------------ */
+
+void il_json_split_stream_init(il_json_split_stream *f)
+{
+    *f = (il_json_split_stream){.buf = IL_BUF_INIT};
+}
+
+/* Drop what was returned already, then append: the buffer holds at most
+ * the element being received and one chunk. */
+void il_json_split_stream_add(il_json_split_stream *f, const char *data, size_t len)
+{
+    size_t drop = !f->begun ? 0 : f->sp.done ? f->end : f->sp.pos;
+    if (drop > 0) {
+        memmove(f->buf.data, f->buf.data + drop, f->buf.len - drop);
+        f->buf.len -= drop;
+        f->sp.pos -= f->sp.done ? 0 : drop;
+        f->end -= f->sp.done ? drop : 0;
+    }
+    il_buf_append(&f->buf, data, len);
+}
+
+static bool all_space(const char *t, size_t len, size_t p)
+{
+    return skip_space(t, len, p) == len;
+}
+
+int il_json_split_stream_next(il_json_split_stream *f, bool eof, const char **elem,
+                              size_t *len, char *err, size_t errlen)
+{
+    const char *t = f->buf.data;
+    size_t n = f->buf.len;
+    if (!f->begun) {
+        if (il_json_split_begin(&f->sp, t, n) == 0)
+            f->begun = true;
+        else if (!eof && all_space(t, n, 0))
+            return 0;
+        else {
+            snprintf(err, errlen, "not a JSON array");
+            return -1;
+        }
+    }
+    if (f->sp.done) {   /* only whitespace may follow, however it comes */
+        if (all_space(t, n, f->end))
+            return 0;
+        snprintf(err, errlen, "unexpected text after the array");
+        return -1;
+    }
+    il_json_split at = f->sp;
+    f->sp.text = t;
+    f->sp.len = n;
+    int r = il_json_split_next(&f->sp, elem, len, err, errlen);
+    if (r == 0) {   /* the ']' is at the first non-space byte from the last element */
+        f->end = skip_space(t, n, at.pos) + 1;
+        return 0;
+    }
+    /* Not yet decidable: the text may continue (an element or the ']' not
+     * whole, or a scalar that the next byte would lengthen). */
+    bool open_end = r == 1 && *elem + *len == t + n && !memchr("}]\"", (*elem)[*len - 1], 3);
+    if (!eof && (r < 0 || open_end)) {
+        f->sp = at;
+        return 0;
+    }
+    return r;
+}
+
+void il_json_split_stream_free(il_json_split_stream *f)
+{
+    il_buf_free(&f->buf);
 }
 
 /* ---- joining ------------------------------------------------------------------ */

@@ -37,6 +37,34 @@ int il_json_split_next(il_json_split *s, const char **elem, size_t *len, char *e
                        size_t errlen);
 
 
+/* ---- as the text arrives ------------------------------------------------- */
+
+/* The same over a text received in pieces (an answer read from a stream):
+ * the elements are taken as soon as they are whole, and only the bytes of
+ * the one not yet whole are kept, so a list of megabytes is never in
+ * memory at once.  Whether the array is well formed is known for sure only
+ * at its end: an error may be reported late, after earlier elements were
+ * returned. */
+typedef struct il_json_split_stream {
+    il_buf buf;               /* the text not yet returned (and one element returned) */
+    il_json_split sp;         /* over buf */
+    bool begun;               /* '[' seen */
+    size_t end;               /* when sp.done: where the text after ']' starts in buf */
+} il_json_split_stream;
+
+void il_json_split_stream_init(il_json_split_stream *f);
+/* Append the next len bytes of the text.  An element returned before is
+ * no longer valid. */
+void il_json_split_stream_add(il_json_split_stream *f, const char *data, size_t len);
+/* The next whole element (1, as il_json_split_next: valid until the next
+ * add), 0 when more text is needed or, at eof (no more text will come),
+ * after the closing ']'; -1 with err when the text is not an array or is
+ * malformed. */
+int il_json_split_stream_next(il_json_split_stream *f, bool eof, const char **elem,
+                              size_t *len, char *err, size_t errlen);
+void il_json_split_stream_free(il_json_split_stream *f);
+
+
 /* ---- the other way: an array from its elements' text -------------------- */
 
 

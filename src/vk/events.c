@@ -265,15 +265,29 @@ static void wait_more(int64_t ms)
     pthread_cond_timedwait(&q.more, &q.lock, &ts);
 }
 
-static void *sender(void *arg)
+/* A sender's thread that posted some Events ends once it had none to post
+ * for this long, and a fresh one takes its place: its cache of freed
+ * blocks (glibc's tcache, kept until the thread ends) goes back to the
+ * heap, as a worker's does (podsync.c). */
+#define SENDER_IDLE_MS 2000
+
+/* Post until stopped and drained (NULL) or, after some posts,
+ * SENDER_IDLE_MS without an Event (non-NULL). */
+static void *send_events(void *arg)
 {
     (void)arg;
+    bool idle = false, posted = false;
     pthread_mutex_lock(&q.lock);
     for (;;) {
-        while (!q.head && !q.stopping)
-            pthread_cond_wait(&q.more, &q.lock);
+        int64_t until = il_monotonic_ms() + SENDER_IDLE_MS;
+        while (!q.head && !q.stopping && !(idle = il_monotonic_ms() >= until && posted)) {
+            int64_t left = until - il_monotonic_ms();
+            wait_more(left > 1 ? left : 1000);   /* past it and nothing posted: wait on */
+        }
         if (!q.head)
             break;
+        idle = false;
+        posted = true;
         int64_t wait = take_token();
         if (wait > 0) {
             wait_more(wait);
@@ -293,7 +307,23 @@ static void *sender(void *arg)
         raised_free(e);
         pthread_mutex_lock(&q.lock);
     }
+    idle = idle && !q.stopping;
     pthread_mutex_unlock(&q.lock);
+    return idle ? &q : NULL;
+}
+
+/* One sender: its posting in a thread renewed whenever it went idle (this
+ * one only waits); done here when no thread can be made. */
+static void *sender(void *arg)
+{
+    void *idle;
+    do {
+        pthread_t t;
+        if (pthread_create(&t, NULL, send_events, arg) == 0)
+            pthread_join(t, &idle);
+        else
+            idle = send_events(arg);
+    } while (idle);
     return NULL;
 }
 

@@ -291,6 +291,11 @@ vk_watch *vk_watch_open(vk_kube *k, const char *path, vk_kube_result *res)
     return NULL;
 }
 
+/* The line buffer kept while the watch is quiet: a burst of events (a
+ * 10,000-pod start) grows it to hundreds of KB, which would stay until
+ * the watch is reopened. */
+#define WATCH_KEEP_BUF (64 * 1024)
+
 /* Take the first complete line out of w->line, if there is one. */
 static int next_line(vk_watch *w, vk_watch_event *ev, char *err, size_t errlen)
 {
@@ -305,7 +310,11 @@ static int next_line(vk_watch *w, vk_watch_event *ev, char *err, size_t errlen)
     w->line.len -= len + 1;
     w->line.data[w->line.len] = '\0';
     w->scanned = 0;
-    return rc != 0 ? rc : next_line(w, ev, err, errlen);   /* blank line: keep going */
+    if (w->line.len == 0 && w->line.cap > WATCH_KEEP_BUF)
+        il_buf_free(&w->line);   /* a burst's events grew it; a quiet watch needs little */
+    if (rc != 0 || w->line.len == 0)
+        return rc;
+    return next_line(w, ev, err, errlen);   /* blank line: keep going */
 }
 
 int vk_watch_next(vk_watch *w, vk_watch_event *ev, char *err, size_t errlen)

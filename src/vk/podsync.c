@@ -9,6 +9,7 @@
  * interlink confirms; only then is the API object removed (grace 0, UID
  * precondition), so no remote job is ever orphaned.  Anything that fails
  * is retried by re-queuing the UID with a growing delay. */
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -294,11 +295,28 @@ static int sync_pod(vk *v, const vk_pod_view *p)
     return DONE;
 }
 
-void *vk_worker_loop(void *arg)
+/* A worker's thread that did some work ends once it has had none for
+ * this long, and a fresh one takes its place: glibc keeps a thread's
+ * freed small blocks in a cache of its own (tcache) until the thread ends,
+ * and after a burst of thousands of pods the 16 workers' caches kept
+ * megabytes of heap pages resident that no trim could return.  A thread
+ * that did nothing has nothing cached, and waits on (no renewal every
+ * WORKER_IDLE_MS of an idle VK). */
+#define WORKER_IDLE_MS 2000
+
+/* Work until shutdown (NULL) or, after some work, WORKER_IDLE_MS without
+ * any (v). */
+static void *work(void *arg)
 {
     vk *v = arg;
-    char *uid;
-    while ((uid = vk_queue_take(v->queue))) {
+    bool idle, worked = false;
+    for (;;) {
+        char *uid = vk_queue_take_for(v->queue, WORKER_IDLE_MS, &idle);
+        if (!uid && idle && !worked)
+            continue;
+        if (!uid)
+            break;
+        worked = true;
         vk_pod_view p;
         if (vk_pods_get(v->pods, uid, &p) && p.pod) {
             if (sync_pod(v, &p) == RETRY && !vk_stopping(v))
@@ -312,6 +330,22 @@ void *vk_worker_loop(void *arg)
         vk_queue_done(v->queue, uid);
         free(uid);
     }
+    return idle ? v : NULL;
+}
+
+/* One worker: its work in a thread renewed whenever it went idle (this
+ * thread only waits, and allocates nothing).  When no thread can be made,
+ * the work is done here. */
+void *vk_worker_loop(void *arg)
+{
+    void *idle;
+    do {
+        pthread_t t;
+        if (pthread_create(&t, NULL, work, arg) == 0)
+            pthread_join(t, &idle);
+        else
+            idle = work(arg);
+    } while (idle);
     return NULL;
 }
 

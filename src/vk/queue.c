@@ -8,6 +8,7 @@
 
 #include <pthread.h>
 #include <stdbool.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -78,10 +79,16 @@ static entry *find(vk_queue *q, const char *key)
     return NULL;
 }
 
+/* Remove e; the array shrinks as it empties, so a burst of thousands of
+ * pods does not leave it at its largest (320 KB at 10,000) for good. */
 static void drop(vk_queue *q, entry *e)
 {
     free(e->key);
     *e = q->v[--q->n];
+    if (q->cap > 64 && q->n <= q->cap / 4) {
+        q->cap /= 2;
+        q->v = il_xrealloc(q->v, q->cap * sizeof *q->v);
+    }
 }
 
 void vk_queue_add(vk_queue *q, const char *key, int64_t delay_ms)
@@ -135,9 +142,11 @@ static void wait_until(vk_queue *q, int64_t due_ms)
     pthread_cond_timedwait(&q->cond, &q->lock, &ts);
 }
 
-char *vk_queue_take(vk_queue *q)
+char *vk_queue_take_for(vk_queue *q, int64_t idle_ms, bool *idle)
 {
     char *key = NULL;
+    int64_t until = idle_ms >= 0 ? il_monotonic_ms() + idle_ms : INT64_MAX;
+    *idle = false;
     pthread_mutex_lock(&q->lock);
     while (!q->shutdown) {
         entry *e = earliest(q);
@@ -149,10 +158,21 @@ char *vk_queue_take(vk_queue *q)
             report_depth(q);
             break;
         }
-        wait_until(q, e ? e->due : now + 1000);
+        if (now >= until) {
+            *idle = true;
+            break;
+        }
+        int64_t wake = e ? e->due : now + 1000;
+        wait_until(q, wake < until ? wake : until);
     }
     pthread_mutex_unlock(&q->lock);
     return key;
+}
+
+char *vk_queue_take(vk_queue *q)
+{
+    bool idle;
+    return vk_queue_take_for(q, -1, &idle);
 }
 
 void vk_queue_done(vk_queue *q, const char *key)

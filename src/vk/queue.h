@@ -8,6 +8,7 @@
 #ifndef VK_QUEUE_H
 #define VK_QUEUE_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -20,6 +21,9 @@ void vk_queue_add(vk_queue *q, const char *key, int64_t delay_ms);
 /* Block until a key is due and no other worker holds it; the caller owns
  * the string and must call vk_queue_done with it.  NULL after shutdown. */
 char *vk_queue_take(vk_queue *q);
+/* The same, but NULL also once no key was due for idle_ms: then *idle
+ * is set (a worker that ends when idle). */
+char *vk_queue_take_for(vk_queue *q, int64_t idle_ms, bool *idle);
 void vk_queue_done(vk_queue *q, const char *key);
 /* Wake every taker with NULL; later takes return NULL at once. */
 void vk_queue_shutdown(vk_queue *q);

@@ -106,27 +106,32 @@ static void emit_events(vk *v, const json_t *pod, const json_t *old, const json_
 /* ---- one cycle --------------------------------------------------------- */
 
 /* A status to write: the pod's record (borrowed from the cycle's list)
- * and its patch.  The pod is parsed again by its writer rather than kept
- * parsed: a cycle that changes every pod would hold them all at once. */
+ * and its patch as compact JSON text.  The pod and the patch are parsed
+ * again by their writer rather than kept parsed: a cycle that changes
+ * every pod (a VK starting on a backlog of thousands) would hold them all
+ * at once, some 10 KB of trees a pod instead of the patch's few hundred
+ * bytes of text. */
 typedef struct status_write {
     const vk_podrec *rec;
-    json_t *patch;
+    char *patch;
 } status_write;
 
 static void write_status(vk *v, const status_write *w)
 {
+    json_t *patch = json_loads(w->patch, 0, NULL);
     char *path = il_xasprintf("/api/v1/namespaces/%s/pods/%s/status", w->rec->ns, w->rec->name);
     vk_kube_result res;
-    if (vk_kube_patch(v->kube, path, VK_PATCH_STRATEGIC, w->patch, &res) == 0) {
+    if (vk_kube_patch(v->kube, path, VK_PATCH_STRATEGIC, patch, &res) == 0) {
         vk_pod_written(v, res.body);
         json_t *pod = vk_podrec_pod(w->rec);
-        emit_events(v, pod, json_object_get(pod, "status"), json_object_get(w->patch, "status"));
+        emit_events(v, pod, json_object_get(pod, "status"), json_object_get(patch, "status"));
         json_decref(pod);
     } else if (!vk_kube_is(&res, 404)) {
         il_warn("pod %s/%s status: %s", w->rec->ns, w->rec->name, res.error);
     }
     vk_kube_result_free(&res);
     free(path);
+    json_decref(patch);
 }
 
 /* The writes of one cycle, Workers of them in flight at once: each is one
@@ -186,13 +191,12 @@ static json_t *with_job_annotation(vk *v, const vk_podrec *pod, json_t *patch)
     return patch;
 }
 
-/* One element of interlink's answer: its text and, unless it is one the
- * cache knows changed nothing, its parse. */
+/* One element of interlink's answer: its text and, when it is one the
+ * cache knows changed nothing, its pod. */
 typedef struct answer_elem {
     const char *text;
     size_t len;
-    json_t *js;           /* NULL when quiet */
-    size_t at;            /* when quiet: its pod's index + 1 in the cycle's pods */
+    size_t at;            /* when quiet: its pod's index + 1 in the cycle's pods; else 0 */
 } answer_elem;
 
 /* The cycle's pods by UID: open addressing over indices into pods (no
@@ -256,9 +260,8 @@ static size_t quiet(const vk_status_cache *cache, const cycle_pods *cp, const ch
     return pod && pod->rv && !strcmp(pod->rv, rv) ? at : 0;
 }
 
-/* The answer's elements, each either quiet or parsed.  -1 with why when
- * the answer is not a list of JSON values: then nothing of it is applied,
- * as before it was read element by element. */
+/* The answer's elements, each found quiet or not (the others are parsed
+ * one at a time by apply).  -1 with why when the answer is not a list. */
 static int split_answer(const vk_status_cache *cache, const char *text, size_t len,
                         const cycle_pods *cp, answer_elem **out, size_t *n, char *why,
                         size_t whylen)
@@ -278,19 +281,10 @@ static int split_answer(const vk_status_cache *cache, const char *text, size_t l
     while ((r = il_json_split_next(&sp, &e, &elen, err, sizeof err)) == 1) {
         if (*n == cap)
             *out = il_xrealloc(*out, (cap = cap ? 2 * cap : 1024) * sizeof **out);
-        answer_elem *a = &(*out)[(*n)++];
-        *a = (answer_elem){.text = e, .len = elen};
-        if (!(a->at = quiet(cache, cp, e, elen)) &&
-            !(a->js = json_loadb(e, elen, JSON_DECODE_ANY, NULL))) {
-            r = -1;
-            snprintf(err, sizeof err, "element %zu is not JSON", *n);
-            break;
-        }
+        (*out)[(*n)++] = (answer_elem){.text = e, .len = elen, .at = quiet(cache, cp, e, elen)};
     }
     if (r < 0) {
         snprintf(why, whylen, "interlink answered /status with something not a list: %s", err);
-        for (size_t i = 0; i < *n; i++)
-            json_decref((*out)[i].js);
         free(*out);
         *out = NULL;
         *n = 0;
@@ -304,11 +298,11 @@ static int split_answer(const vk_status_cache *cache, const char *text, size_t l
  * element's bytes and the pod object (no tunnel, the JobID annotation
  * there) and nothing changed.  The pod is parsed for this alone. */
 static json_t *pod_patch(vk *v, vk_status_cache *cache, const vk_podrec *rec,
-                         const answer_elem *a, const char *addr, il_time now)
+                         const answer_elem *a, json_t *js, const char *addr, il_time now)
 {
     il_pod_status st;
     char err[256];
-    if (il_pod_status_from_json(a->js, &st, err, sizeof err) != 0) {
+    if (il_pod_status_from_json(js, &st, err, sizeof err) != 0) {
         il_warn("pod %s/%s: interlink status: %s", rec->ns, rec->name, err);
         return NULL;
     }
@@ -326,10 +320,19 @@ static json_t *pod_patch(vk *v, vk_status_cache *cache, const vk_podrec *rec,
     return patch;
 }
 
+static void writes_free(status_write *w, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        free(w[i].patch);
+    free(w);
+}
+
 /* Map interlink's answer (an array of PodStatus, as text) onto the pods
- * asked about; write what changed.  The answer is freed before the writes:
- * they need only the parsed elements of the changed pods, and take most of
- * a cycle that has any.  -1 with why when the answer is not a list. */
+ * asked about; write what changed.  Each element that is not quiet is
+ * parsed, turned into its patch and dropped before the next: the patches
+ * are kept as text, and the answer is freed before the writes, which take
+ * most of a cycle that has any.  -1 with why when the answer is not a
+ * list of JSON values: then nothing is written. */
 static int apply(vk *v, vk_status_cache *cache, vk_podrec **pods, size_t n_pods,
                  il_buf *answer, char *why, size_t whylen)
 {
@@ -346,34 +349,39 @@ static int apply(vk *v, vk_status_cache *cache, vk_podrec **pods, size_t n_pods,
     bool *done = il_xcalloc(n_pods + 1, sizeof *done);
     const char *addr = vk_node_address(v->cfg);
     il_time now = il_time_now();
+    int rc = 0;
     for (size_t i = 0; i < n_elems; i++) {
         answer_elem *a = &elems[i];
-        size_t at = a->js ? pod_index(&cp, json_string_value(json_object_get(a->js, "UID")))
-                          : a->at;
-        if (!at || done[at - 1])
-            continue;
-        const vk_podrec *pod = pods[at - 1];
-        done[at - 1] = true;
-        if (!a->js) {
-            vk_status_cache_note_quiet(cache, a->text, a->len, pod);
-            continue;
+        json_t *js = NULL;
+        if (!a->at && !(js = json_loadb(a->text, a->len, JSON_DECODE_ANY, NULL))) {
+            snprintf(why, whylen, "interlink answered /status with something not a list: "
+                     "element %zu is not JSON", i + 1);
+            rc = -1;
+            break;
         }
-        json_t *patch = pod_patch(v, cache, pod, a, addr, now);
-        if (patch)
-            w[n++] = (status_write){.rec = pod, .patch = patch};
+        size_t at = js ? pod_index(&cp, json_string_value(json_object_get(js, "UID"))) : a->at;
+        if (at && !done[at - 1]) {
+            const vk_podrec *pod = pods[at - 1];
+            done[at - 1] = true;
+            json_t *patch = js ? pod_patch(v, cache, pod, a, js, addr, now) : NULL;
+            if (!js)
+                vk_status_cache_note_quiet(cache, a->text, a->len, pod);
+            if (patch)
+                w[n++] = (status_write){.rec = pod, .patch = json_dumps(patch, JSON_COMPACT)};
+            json_decref(patch);
+        }
+        json_decref(js);
     }
-    vk_status_cache_next(cache);
-    il_buf_free(answer);   /* the elements' texts with it */
-    write_all(v, w, n);
-    for (size_t i = 0; i < n; i++)
-        json_decref(w[i].patch);
-    free(w);
-    free(done);
-    for (size_t i = 0; i < n_elems; i++)
-        json_decref(elems[i].js);
     free(elems);
+    free(done);
+    if (rc == 0) {
+        vk_status_cache_next(cache);
+        il_buf_free(answer);   /* the elements' texts with it */
+        write_all(v, w, n);
+    }
+    writes_free(w, n);
     free(cp.slots);
-    return 0;
+    return rc;
 }
 
 /* An answer this large (about 650 pods) is worth a look by the trimmer
@@ -416,35 +424,77 @@ static int cycle(vk *v, vk_status_cache *cache, bool *failing, size_t *n_pods)
 
 /* ---- orphans ----------------------------------------------------------- */
 
-/* Pods interlink holds for this node that the API server does not have. */
+/* One element of interlink's /pods: adopted when it is a pod of this node
+ * that the API server does not have. */
+static void adopt_one(vk *v, const json_t *e)
+{
+    json_t *pod = json_object_get(e, "pod");
+    const char *node = json_string_value(json_object_get(json_object_get(pod, "spec"),
+                                                         "nodeName"));
+    if (!node || strcmp(node, v->cfg->node_name) != 0 || !vk_pod_uid(pod) ||
+        vk_pods_has(v->pods, vk_pod_uid(pod)))
+        return;
+    il_info("pod %s/%s is on the backend but no longer in the API: deleting it",
+            vk_pod_ns(pod), vk_pod_name(pod));
+    vk_pods_add_orphan(v->pods, pod, json_string_value(json_object_get(e, "JID")));
+    vk_queue_add(v->queue, vk_pod_uid(pod), 0);
+}
+
+#define PODS_CHUNK 16384
+
+/* Pods interlink holds for this node that the API server does not have.
+ * interlink lists every pod it holds, with its status: on a VK started on
+ * a backlog that is most of them, megabytes of text and tens as trees.
+ * So the answer is read as it comes and each element parsed alone; an
+ * answer found malformed part way is tried again whole next time (what
+ * was adopted from it stays adopted: each element stands alone). */
 static int adopt_orphans(vk *v)
 {
-    il_http_result res;
-    int rc = vk_interlink_call(v->il, "GET", "/pods", "ListPods", NULL, &res);
+    long status;
     char why[512];
-    if (vk_interlink_ok(&res, rc, why, sizeof why) < 0) {
+    il_httpc_stream *s = vk_interlink_stream(v->il, "GET", "/pods", "ListPods", NULL, &status,
+                                             why, sizeof why);
+    if (!s) {
         il_debug("interlink /pods: %s", why);
-        il_http_result_free(&res);
         return -1;
     }
-    json_t *list = json_loadb(il_buf_cstr(&res.body), res.body.len, 0, NULL);
-    size_t i;
-    const json_t *e;
-    json_array_foreach(list, i, e) {
-        json_t *pod = json_object_get(e, "pod");
-        const char *node = json_string_value(json_object_get(json_object_get(pod, "spec"),
-                                                             "nodeName"));
-        if (!node || strcmp(node, v->cfg->node_name) != 0 || !vk_pod_uid(pod) ||
-            vk_pods_has(v->pods, vk_pod_uid(pod)))
+    il_json_split_stream f;
+    il_json_split_stream_init(&f);
+    char *chunk = il_xmalloc(PODS_CHUNK);
+    int64_t deadline = il_monotonic_ms() + v->cfg->timeout_s * 1000;
+    int rc = status == 200 ? 0 : -1;
+    if (rc < 0)
+        snprintf(why, sizeof why, "HTTP %ld", status);
+    while (rc == 0) {
+        ssize_t n = il_httpc_stream_read(s, chunk, PODS_CHUNK);
+        if (n == IL_STREAM_AGAIN && il_monotonic_ms() < deadline && !vk_stopping(v))
             continue;
-        il_info("pod %s/%s is on the backend but no longer in the API: deleting it",
-                vk_pod_ns(pod), vk_pod_name(pod));
-        vk_pods_add_orphan(v->pods, pod, json_string_value(json_object_get(e, "JID")));
-        vk_queue_add(v->queue, vk_pod_uid(pod), 0);
+        if (n < 0) {
+            snprintf(why, sizeof why, n == IL_STREAM_AGAIN ? "no answer within %lld s"
+                     : "the answer was cut short", (long long)v->cfg->timeout_s);
+            rc = -1;
+            break;
+        }
+        il_json_split_stream_add(&f, chunk, (size_t)n);
+        const char *elem;
+        size_t len;
+        int r;
+        while ((r = il_json_split_stream_next(&f, n == 0, &elem, &len, why, sizeof why)) == 1) {
+            json_t *e = json_loadb(elem, len, 0, NULL);
+            adopt_one(v, e);
+            json_decref(e);
+        }
+        if (r < 0)
+            rc = -1;
+        if (r < 0 || n == 0)
+            break;
     }
-    json_decref(list);
-    il_http_result_free(&res);
-    return 0;
+    if (rc < 0)
+        il_debug("interlink /pods: %s", why);
+    free(chunk);
+    il_json_split_stream_free(&f);
+    il_httpc_stream_close(s);
+    return rc;
 }
 
 /* A cycle asked for by changes.c starts at least this long after it was

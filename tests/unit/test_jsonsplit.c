@@ -1,7 +1,8 @@
 /* test_jsonsplit.c -- the array splitter finds each element's exact bytes
  * (strings with brackets, commas and escaped quotes inside, nesting,
- * scalars, whitespace anywhere), refuses every malformed array, and the
- * joiner writes what json_dumps(JSON_COMPACT) writes. */
+ * scalars, whitespace anywhere), refuses every malformed array, finds the
+ * same fed in pieces, and the joiner writes what json_dumps(JSON_COMPACT)
+ * writes. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -106,6 +107,65 @@ static void test_bad_element_is_whole(void **state)
     assert_null(json_loadb("tru", 3, JSON_DECODE_ANY, NULL));
 }
 
+/* The elements of text fed in pieces of step bytes, as split_all says. */
+static char *split_stream(const char *text, size_t step)
+{
+    il_json_split_stream f;
+    il_json_split_stream_init(&f);
+    il_buf out = IL_BUF_INIT;
+    size_t n = strlen(text), at = 0;
+    const char *elem;
+    size_t len;
+    char err[256];
+    int got;
+    for (;;) {
+        bool eof = at == n;
+        while ((got = il_json_split_stream_next(&f, eof, &elem, &len, err, sizeof(err))) == 1) {
+            if (out.len)
+                il_buf_append(&out, "|", 1);
+            il_buf_append(&out, elem, len);
+        }
+        if (got < 0 || eof)
+            break;
+        size_t take = n - at < step ? n - at : step;
+        il_json_split_stream_add(&f, text + at, take);
+        at += take;
+        /* never more kept than the element being received and a piece */
+        assert_true(f.buf.len <= 64 + step);
+    }
+    il_json_split_stream_free(&f);
+    if (got < 0) {
+        assert_true(strlen(err) > 0);
+        il_buf_free(&out);
+        return strdup(f.begun ? "ERR" : "NOT-ARRAY");
+    }
+    return il_buf_steal(&out);
+}
+
+/* Fed in pieces of every size, the stream finds what the whole text
+ * gives, and keeps only the element being received. */
+static void test_stream(void **state)
+{
+    (void)state;
+    static const char *const texts[] = {
+        "[]", "  [ ]\n", "[1]", "[1,2,3]", " [ 1 ,\n\t2 , 3 ] ", "[12345,-1.5e3,true,null]",
+        "[{\"a\":1},{\"b\":[2,3]}]", "[\"a,b\",\"]\",\"[\"]", "[\"q\\\"]\",\"\\\\\"]",
+        "[{\"k\":\"}],{\"}]", "", "   ", "{\"a\":[1]}", "null", "[", "[1", "[1,", "[1,]",
+        "[,1]", "[1 2]", "[1,,2]", "[{\"a\":1}", "[{\"a\":1}{}]", "[\"abc", "[1]x", "[1] [2]",
+        "[1]]", "[]]", "[1]  x",
+    };
+    for (size_t i = 0; i < sizeof(texts) / sizeof(texts[0]); i++) {
+        char *want = split_all(texts[i]);
+        for (size_t step = 1; step <= strlen(texts[i]) + 1; step++) {
+            char *got = split_stream(texts[i], step);
+            if (strcmp(got, want) != 0)
+                fail_msg("%s in pieces of %zu: %s, whole: %s", texts[i], step, got, want);
+            free(got);
+        }
+        free(want);
+    }
+}
+
 static void test_join(void **state)
 {
     (void)state;
@@ -149,6 +209,7 @@ int main(void)
         cmocka_unit_test(test_not_an_array),
         cmocka_unit_test(test_malformed),
         cmocka_unit_test(test_bad_element_is_whole),
+        cmocka_unit_test(test_stream),
         cmocka_unit_test(test_join),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
