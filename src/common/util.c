@@ -9,6 +9,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -341,4 +342,16 @@ char *il_trim(char *s)
     while (len > 0 && isspace((unsigned char)s[len - 1]))
         s[--len] = '\0';
     return s;
+}
+
+void il_thread_renewing(void *(*fn)(void *), void *arg)
+{
+    void *idle;
+    do {
+        pthread_t t;
+        if (pthread_create(&t, NULL, fn, arg) == 0)
+            pthread_join(t, &idle);
+        else
+            idle = fn(arg);
+    } while (idle);
 }

@@ -76,4 +76,11 @@ bool il_same_file_version(const struct stat *a, const struct stat *b);
 /* Read/write all bytes, retrying on EINTR and short transfers. */
 ssize_t il_write_all(int fd, const void *data, size_t len);
 
+/* Runs fn(arg) in a fresh thread, again each time it returns non-NULL ("I
+ * went idle"), until it returns NULL; the calling thread only waits.  A
+ * thread's cache of freed blocks (glibc's tcache) goes back to the heap only
+ * when the thread ends, so a worker that outlives a burst keeps it.  When no
+ * thread can be made, fn runs in the caller. */
+void il_thread_renewing(void *(*fn)(void *), void *arg);
+
 #endif

@@ -312,18 +312,10 @@ static void *send_events(void *arg)
     return idle ? &q : NULL;
 }
 
-/* One sender: its posting in a thread renewed whenever it went idle (this
- * one only waits); done here when no thread can be made. */
+/* One sender: its posting in a thread renewed whenever it went idle. */
 static void *sender(void *arg)
 {
-    void *idle;
-    do {
-        pthread_t t;
-        if (pthread_create(&t, NULL, send_events, arg) == 0)
-            pthread_join(t, &idle);
-        else
-            idle = send_events(arg);
-    } while (idle);
+    il_thread_renewing(send_events, arg);
     return NULL;
 }
 

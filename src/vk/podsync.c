@@ -334,18 +334,10 @@ static void *work(void *arg)
 }
 
 /* One worker: its work in a thread renewed whenever it went idle (this
- * thread only waits, and allocates nothing).  When no thread can be made,
- * the work is done here. */
+ * thread only waits, and allocates nothing). */
 void *vk_worker_loop(void *arg)
 {
-    void *idle;
-    do {
-        pthread_t t;
-        if (pthread_create(&t, NULL, work, arg) == 0)
-            pthread_join(t, &idle);
-        else
-            idle = work(arg);
-    } while (idle);
+    il_thread_renewing(work, arg);
     return NULL;
 }
 
