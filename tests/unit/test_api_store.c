@@ -21,6 +21,7 @@
 #include <sqlite3.h>
 
 #include "store.h"
+#include "tmptree.h"
 #include "util.h"
 
 #define UID_A "aaaaaaaa-0000-4000-8000-000000000001"
@@ -29,23 +30,14 @@
 #define UID_X "dddddddd-0000-4000-8000-00000000dead"
 
 typedef struct fixture {
-    char dir[64];
+    char dir[TMPTREE_MAX];
     store *st;
 } fixture;
-
-static void rm_rf(const char *dir)
-{
-    char *cmd = il_xasprintf("rm -rf '%s'", dir);
-    if (system(cmd) != 0)
-        fprintf(stderr, "cannot remove %s\n", dir);
-    free(cmd);
-}
 
 static int setup(void **state)
 {
     fixture *f = il_xcalloc(1, sizeof(*f));
-    strcpy(f->dir, "/tmp/il-store-XXXXXX");
-    if (!mkdtemp(f->dir))
+    if (tmptree_make(f->dir, "store") != 0)
         return -1;
     char err[512] = "";
     f->st = store_open(f->dir, err, sizeof(err));
@@ -61,7 +53,7 @@ static int teardown(void **state)
 {
     fixture *f = *state;
     store_close(f->st);
-    rm_rf(f->dir);
+    tmptree_remove(f->dir);
     free(f);
     return 0;
 }

@@ -18,19 +18,19 @@
 #include <cmocka.h>
 
 #include "runner.h"
+#include "tmptree.h"
 
 #define UID "0d1e2f3a-4b5c-4d6e-8f70-8192a3b4c5d6"
 #define UID2 "1a2b3c4d-5e6f-4a7b-8c9d-0e1f2a3b4c5d"
 
 typedef struct fixture {
-    char pods[64];
+    char pods[TMPTREE_MAX];
 } fixture;
 
 static int setup(void **state)
 {
     fixture *f = il_xcalloc(1, sizeof(*f));
-    strcpy(f->pods, "/tmp/il-filestatus-XXXXXX");
-    if (!mkdtemp(f->pods))
+    if (tmptree_make(f->pods, "filestatus") != 0)
         return -1;
     *state = f;
     return 0;
@@ -39,10 +39,7 @@ static int setup(void **state)
 static int teardown(void **state)
 {
     fixture *f = *state;
-    char *cmd = il_xasprintf("rm -rf '%s'", f->pods);
-    if (system(cmd) != 0)
-        fprintf(stderr, "cannot remove %s\n", f->pods);
-    free(cmd);
+    tmptree_remove(f->pods);
     free(f);
     return 0;
 }
@@ -162,9 +159,9 @@ static void test_pod_removed_behind_our_back_is_unknown(void **state)
     make_pod(f, UID, "first", (const char *[]){"a", NULL});
     assert_status(f, UID, "first:a=img-a/ContainerCreating");
     assert_int_equal(rn_podoutline_count(), 1);
-    char *cmd = il_xasprintf("rm -rf '%s/%s'", f->pods, UID);
-    assert_int_equal(system(cmd), 0);
-    free(cmd);
+    char *dir = il_xasprintf("%s/%s", f->pods, UID);
+    assert_int_equal(tmptree_remove(dir), 0);
+    free(dir);
     int rc;
     assert_null(status_of(f, UID, &rc));
     assert_int_equal(rc, -1);

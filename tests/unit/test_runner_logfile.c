@@ -19,13 +19,14 @@
 #include <cmocka.h>
 
 #include "runner.h"
+#include "tmptree.h"
 #include "timeutil.h"
 
 #define UID "6f1c2d3e-4b5a-4c6d-8e7f-0a1b2c3d4e5f"
 #define LINE_MAX_BYTES (16 * 1024)   /* logfile.c's LOG_LINE_MAX */
 
 typedef struct fixture {
-    char pods[64];
+    char pods[TMPTREE_MAX];
     char *pod_dir;
     char *ctr_dir;
     char *log;
@@ -36,8 +37,7 @@ typedef struct fixture {
 static int setup(void **state)
 {
     fixture *f = il_xcalloc(1, sizeof(*f));
-    strcpy(f->pods, "/tmp/il-logfile-XXXXXX");
-    if (!mkdtemp(f->pods))
+    if (tmptree_make(f->pods, "logfile") != 0)
         return -1;
     f->pod_dir = rn_store_pod_dir(f->pods, UID);
     f->ctr_dir = rn_store_ctr_dir(f->pod_dir, "main");
@@ -52,10 +52,7 @@ static int setup(void **state)
 static int teardown(void **state)
 {
     fixture *f = *state;
-    char *cmd = il_xasprintf("rm -rf '%s'", f->pods);
-    if (system(cmd) != 0)
-        fprintf(stderr, "cannot remove %s\n", f->pods);
-    free(cmd);
+    tmptree_remove(f->pods);
     free(f->pod_dir);
     free(f->ctr_dir);
     free(f->log);

@@ -21,6 +21,7 @@
 #include <cmocka.h>
 
 #include "runner.h"
+#include "tmptree.h"
 #include "timeutil.h"
 
 #define UID "5e0c1b2a-3d4e-4f50-8a1b-2c3d4e5f6a7b"
@@ -28,7 +29,7 @@
 #define MAX_CTRS 8
 
 typedef struct fixture {
-    char pods[64];
+    char pods[TMPTREE_MAX];
     char *pod_dir;
     pid_t sup;                /* the supervisor, 0 once reaped */
     const char *names[MAX_CTRS];   /* every container, init containers first */
@@ -39,8 +40,7 @@ typedef struct fixture {
 static int setup(void **state)
 {
     fixture *f = il_xcalloc(1, sizeof(*f));
-    strcpy(f->pods, "/tmp/il-supervisor-XXXXXX");
-    if (!mkdtemp(f->pods))
+    if (tmptree_make(f->pods, "supervisor") != 0)
         return -1;
     *state = f;
     return 0;
@@ -53,10 +53,7 @@ static int teardown(void **state)
         kill(f->sup, SIGKILL);
         waitpid(f->sup, NULL, 0);
     }
-    char *cmd = il_xasprintf("rm -rf '%s'", f->pods);
-    if (system(cmd) != 0)
-        fprintf(stderr, "cannot remove %s\n", f->pods);
-    free(cmd);
+    tmptree_remove(f->pods);
     free(f->pod_dir);
     free(f->done_snapshot);
     free(f);
