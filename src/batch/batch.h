@@ -69,6 +69,8 @@ void job_info_free(job_info *j);
  * submitted died before recording it); *final (if not NULL) the last
  * terminal state observed, or NULL. */
 char *job_record_read(const char *pod_dir, job_info *final);
+/* How many pods' records job_record_read keeps (tests). */
+size_t job_record_kept(void);
 /* Replace job.json atomically (the final state, seen by /status). */
 int job_record_write(const char *pod_dir, const char *job_id, const job_info *final);
 /* Record job_id in the job.json open as fd (the create lock), in place,

@@ -19,6 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "log.h"
@@ -67,21 +68,105 @@ static void final_from_json(json_t *f, job_info *out)
     out->end = json_time(json_object_get(f, "end"));
 }
 
-char *job_record_read(const char *pod_dir, job_info *final)
+/* ---- reading, through a memo ------------------------------------------------
+ *
+ * Every /status reads every unfinished pod's job.json; at 10,000 pods
+ * reading and parsing them was a quarter of interlink-slurm's CPU.  A
+ * record changes only when this process commits a job id (in place: the
+ * size changes from empty) or records a final state (a new file), so what
+ * was read is kept (podmemo.c) and trusted while a stat finds the same
+ * file. */
+
+#define RECORDS_MAX 65536   /* pods, as the outlines (runner) */
+
+typedef struct kept_record {
+    rn_memo_entry head;
+    const char *id;
+    bool has_final;
+    job_info final;           /* strings point into the block: never freed alone */
+} kept_record;
+
+static rn_memo records = RN_MEMO_INIT("job.json", RECORDS_MAX);
+
+static kept_record *kept_make(const char *id, const job_info *final)
+{
+    size_t bytes = sizeof(kept_record) + rn_memo_text_size(id);
+    if (final)
+        bytes += rn_memo_text_size(final->id) + rn_memo_text_size(final->state) +
+                 rn_memo_text_size(final->reason);
+    kept_record *k = il_xcalloc(1, bytes);
+    char *at = (char *)(k + 1);
+    k->id = rn_memo_pack(&at, id);
+    if (final) {
+        k->has_final = true;
+        k->final = (job_info){.id = (char *)rn_memo_pack(&at, final->id),
+                              .state = (char *)rn_memo_pack(&at, final->state),
+                              .reason = (char *)rn_memo_pack(&at, final->reason),
+                              .exit_status = final->exit_status,
+                              .start = final->start,
+                              .end = final->end};
+    }
+    return k;
+}
+
+typedef struct copy_args {
+    char *id;
+    job_info *final;
+} copy_args;
+
+static void copy_out(const rn_memo_entry *kept, void *arg)
+{
+    const kept_record *k = (const kept_record *)kept;
+    copy_args *c = arg;
+    c->id = il_xstrdup(k->id);
+    if (c->final && k->has_final)
+        *c->final = (job_info){.id = il_xstrdup(k->final.id),
+                               .state = il_xstrdup(k->final.state),
+                               .reason = il_xstrdup(k->final.reason),
+                               .exit_status = k->final.exit_status,
+                               .start = k->final.start,
+                               .end = k->final.end};
+}
+
+/* The record as the file says (NULL: none, or no id in it). */
+static char *read_file(const char *pod_dir, job_info *final)
 {
     char *path = rn_store_path(pod_dir, "job.json");
     json_t *json = rn_store_load_json(path, JOB_RECORD_MAX, NULL);
     free(path);
-    if (final)
-        memset(final, 0, sizeof(*final));
-    if (!json)
-        return NULL;
-    char *id = il_xstrdup(json_string_value(json_object_get(json, "jobId")));
+    const char *id = json_string_value(json_object_get(json, "jobId"));
+    char *copy = id ? il_xstrdup(id) : NULL;
     json_t *f = json_object_get(json, "final");
-    if (final && json_is_object(f))
+    if (copy && json_is_object(f))
         final_from_json(f, final);
     json_decref(json);
+    return copy;
+}
+
+char *job_record_read(const char *pod_dir, job_info *final)
+{
+    job_info seen = {0};
+    if (final)
+        memset(final, 0, sizeof(*final));
+    struct stat st;
+    if (!rn_memo_stat(&records, pod_dir, &st))
+        return NULL;
+    copy_args args = {NULL, final};
+    if (rn_memo_use(&records, pod_dir, &st, copy_out, &args))
+        return args.id;
+    char *id = read_file(pod_dir, &seen);
+    if (id)   /* an empty record (a create submitting) is not kept: it changes soon */
+        rn_memo_keep(&records, pod_dir, &st, &kept_make(id, seen.state ? &seen : NULL)->head);
+    if (final)
+        *final = seen;
+    else
+        job_info_free(&seen);
     return id;
+}
+
+size_t job_record_kept(void)
+{
+    return rn_memo_count(&records);
 }
 
 int job_record_write(const char *pod_dir, const char *job_id, const job_info *final)

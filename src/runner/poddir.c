@@ -219,7 +219,7 @@ il_fail rn_poddir_remove(const char *pods_dir, const char *uid, il_buf *err)
         il_buf_printf(err, "removing %s: %s", dir, strerror(errno));
         rc = IL_FAIL_IO;
     }
-    rn_podoutline_forget(dir);   /* after the rename: a status now finds no pod.json */
+    rn_memo_forget_pod(dir);   /* after the rename: a status now finds no pod.json */
     free(doomed);
     free(dir);
     return rc;

@@ -27,8 +27,10 @@
 
 #include <jansson.h>
 #include <poll.h>
+#include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <sys/stat.h>
 #include <sys/types.h>
 
 #include "httpd.h"
@@ -232,6 +234,53 @@ int64_t rn_poddir_stored_grace(const char *dir, const il_pod *pod);
  * supervisor then falls back to the pod's own). */
 void rn_poddir_write_stop(const char *dir, int64_t grace);
 
+/* ---- parsed files, kept while the file is the same (podmemo.c) ------------ */
+
+/* The head of a kept block: the kind's data follows it in the same
+ * allocation (one block per pod, freed whole).  Filled by rn_memo_keep. */
+typedef struct rn_memo_entry {
+    struct rn_memo_entry *next;
+    uint64_t hash;            /* of the pod directory's path */
+    dev_t dev;                /* the file it was built from */
+    ino_t ino;
+    off_t size;
+    struct timespec mtime;
+} rn_memo_entry;
+
+/* One kind of pod file kept, e.g. every pod's pod.json; define it static
+ * with RN_MEMO_INIT.  The fields past `max` are podmemo.c's. */
+typedef struct rn_memo {
+    const char *file;         /* the pod directory's file: "pod.json" */
+    size_t max;               /* pods; all are dropped when it is full */
+    pthread_mutex_t lock;
+    rn_memo_entry **buckets;
+    size_t n_buckets, n;
+    struct rn_memo *next_memo;
+    bool listed;
+} rn_memo;
+#define RN_MEMO_INIT(file, max) {(file), (max), PTHREAD_MUTEX_INITIALIZER, NULL, 0, 0, NULL, false}
+
+/* stat()s the file of pod_dir into *st; false when it is gone (what m kept
+ * of it is dropped).  Take the stat before reading the file: a file
+ * replaced in between is then kept under a stat no later lookup matches. */
+bool rn_memo_stat(rn_memo *m, const char *pod_dir, struct stat *st);
+/* Calls use(kept, arg), under m's lock, with the block kept of the very
+ * file st describes; false when there is none (a block of an earlier file
+ * is dropped).  use copies what it needs: the block may go once it returns. */
+bool rn_memo_use(rn_memo *m, const char *pod_dir, const struct stat *st,
+                 void (*use)(const rn_memo_entry *kept, void *arg), void *arg);
+/* Keeps block (malloc'ed, rn_memo_entry first; m owns it now) as what was
+ * built of pod_dir's file as st saw it, in place of anything kept before. */
+void rn_memo_keep(rn_memo *m, const char *pod_dir, const struct stat *st, rn_memo_entry *block);
+/* Drops what every memo kept of pod_dir (its directory is going away). */
+void rn_memo_forget_pod(const char *pod_dir);
+/* How many pods m keeps a block for (tests). */
+size_t rn_memo_count(rn_memo *m);
+/* For packing strings behind a block's fields: the bytes s takes (0 for
+ * NULL), and s copied to *at, which moves past it (NULL stays NULL). */
+size_t rn_memo_text_size(const char *s);
+const char *rn_memo_pack(char **at, const char *s);
+
 /* ---- what a status is built on (podoutline.c) ---------------------------- */
 
 /* Fills out's name, namespace, UID, and each container's name and image
@@ -239,8 +288,6 @@ void rn_poddir_write_stop(const char *dir, int64_t grace);
  * file is the same; *tunnel: the pod has a tunnel.  0, or -1 when there is
  * no readable pod.json (out untouched).  Thread-safe. */
 int rn_podoutline_fill(const char *pod_dir, il_pod_status *out, bool *tunnel);
-/* Drops what is kept of pod_dir (its directory is going away). */
-void rn_podoutline_forget(const char *pod_dir);
 /* How many pods' outlines are kept (tests). */
 size_t rn_podoutline_count(void);
 

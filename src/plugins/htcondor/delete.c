@@ -116,7 +116,7 @@ int htc_delete(void *vctx, const il_pod *pod, il_buf *err)
     if (rc == 0) {
         rc = il_plugin_status(rn_poddir_remove(ctx->pods_dir, pod->uid, err));
         char *back = rn_store_pod_dir(dir, pod->uid);   /* FileTransfer's copy (status.c) */
-        rn_podoutline_forget(back);
+        rn_memo_forget_pod(back);
         free(back);
     }
     free(dir);

@@ -174,8 +174,10 @@ static void settle(const slurm_ctx *ctx, pod_view *v, const job_info *job, bool 
         /* One look at the `done` marker answers both questions (a system
          * call a pod: 10,000 of them per large /status).  A supervisor
          * finishing just after it is taken for one still running, so
-         * SLURM's state applies, as for one finishing a moment later. */
-        bool done = shared && rn_supervisor_done(v->dir);
+         * SLURM's state applies, as for one finishing a moment later.
+         * A job SLURM still holds back has no supervisor that could have
+         * finished since the first look (view_open): no second one. */
+        bool done = shared && phase != JOB_PENDING && rn_supervisor_done(v->dir);
         if (done)
             reread(v, out);   /* it may have finished between our two looks */
         if (!files_final_if(ctx, done, v->dir, out)) {
