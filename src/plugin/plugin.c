@@ -12,7 +12,7 @@
 #include <string.h>
 
 #include "daemon.h"
-#include "jsonscan.h"
+#include "podscan.h"
 #include "jsonsplit.h"
 #include "memory.h"
 #include "log.h"
@@ -131,17 +131,41 @@ static void count_phases(const il_pod *pods, const il_pod_status *statuses, size
         il_prom_set(m, counts[p], backend_name, phases[p]);
 }
 
-/* {"metadata": ...} of a pod's text, the rest unparsed (a pod from a
- * virtual kubelet is three times its metadata), when the scan vouches that
- * the whole text is JSON with one metadata object (jsonscan.h); else NULL
- * and the caller parses it all, for the same error. */
-static json_t *metadata_only(const char *text, size_t len)
+/* A pod of a /status body as its status needs it: the UID (the names for
+ * messages), read by the scan when it vouches for the pod (podscan.h: no
+ * jansson tree; a pod from a virtual kubelet is all of its spec besides),
+ * else parsed whole, which gives the same pod or the same error.  Labels
+ * and annotations are not read: no backend's status looks at them.
+ * 0; -1 with err (*bad_json: the text is no JSON at all). */
+static int pod_for_status(const char *text, size_t len, size_t index, il_pod *out, char *err,
+                          size_t errlen, bool *bad_json)
 {
-    il_jscan_member meta = {.path = "metadata"};
-    if (il_json_scan(text, len, &meta, 1) != 0 || meta.kind != IL_JSCAN_OBJECT)
-        return NULL;
-    json_t *parsed = json_loadb(meta.value, meta.len, 0, NULL);
-    return parsed ? json_pack("{s:o}", "metadata", parsed) : NULL;
+    il_pod_ref ref;
+    if (il_pod_scan_ref(text, len, &ref) == 0) {
+        *out = (il_pod){.uid = ref.uid,
+                        .name = ref.name ? ref.name : il_xstrdup(""),
+                        .ns = ref.ns && *ref.ns ? ref.ns : il_xstrdup("default"),
+                        .restart_policy = il_xstrdup("Always"),
+                        .grace_seconds = 30};
+        if (ref.ns && !*ref.ns)
+            free(ref.ns);
+        free(ref.restart_policy);   /* as il_pod_parse_meta: a status request's is not used */
+        return 0;
+    }
+    json_error_t jerr;
+    json_t *item = json_loadb(text, len, JSON_DECODE_ANY, &jerr);
+    *bad_json = !item;
+    if (!item) {
+        snprintf(err, errlen, "%s (in pod %zu, at its byte %d)", jerr.text, index, jerr.position);
+        return -1;
+    }
+    int rc = il_pod_parse_meta(item, out, err, errlen);
+    json_decref(item);
+    if (rc == 0) {
+        json_decref(out->raw);
+        out->raw = NULL;
+    }
+    return rc;
 }
 
 /* The pods of a /status body, parsed one at a time (a 10,000-pod body as
@@ -160,28 +184,19 @@ static ssize_t read_pods(il_request *req, il_pod **out)
     char err[512];
     int got;
     while ((got = il_json_split_next(&s, &elem, &len, err, sizeof(err))) == 1) {
-        json_error_t jerr;
-        json_t *item = metadata_only(elem, len);
-        if (!item)
-            item = json_loadb(elem, len, JSON_DECODE_ANY, &jerr);
-        if (!item) {
-            snprintf(err, sizeof(err), "%s (in pod %zu, at its byte %d)", jerr.text, n,
-                     jerr.position);
-            got = -1;
-            break;
-        }
         if (n == cap) {
             cap = cap ? cap * 2 : 64;
             pods = il_xrealloc(pods, cap * sizeof(*pods));
         }
-        int rc = il_pod_parse_meta(item, &pods[n], err, sizeof(err));
-        json_decref(item);
-        if (rc != 0) {
-            il_respond_error(req, 400, "invalid pod at index %zu: %s", n, err);
+        bool bad_json = false;
+        if (pod_for_status(elem, len, n, &pods[n], err, sizeof(err), &bad_json) != 0) {
+            if (bad_json)
+                got = -1;
+            else
+                il_respond_error(req, 400, "invalid pod at index %zu: %s", n, err);
             break;
         }
-        json_decref(pods[n].raw);
-        pods[n++].raw = NULL;
+        n++;
     }
     if (got < 0)
         il_respond_error(req, 400, "invalid JSON body: %s", err);

@@ -1,7 +1,7 @@
 """interlink and the plugin framework read the pods of a /status request
 without parsing each whole into a tree when they can be sure of them
-(src/common/jsonscan.c, podscan.c; src/plugin/plugin.c parses metadata
-only), and parse them as before when they cannot.  Either way the answer is the one a
+(src/common/jsonscan.c, podscan.c: interlink's batchstatus.c and the plugin
+framework, src/plugin/plugin.c), and parse them as before when they cannot.  Either way the answer is the one a
 full parse gives: a pod written with a repeated key, an escaped key, a UID
 in a nested object, non-ASCII names or a huge annotation is the pod jansson
 reads, and a damaged pod is refused with the 400 naming its index."""
