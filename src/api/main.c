@@ -108,7 +108,8 @@ static const il_cfg_field config_fields[] = {
      "flood leaves room for the others; must be below MaxConnections"},
     {"ConnectionTimeoutSeconds", "INTERLINK_CONNECTION_TIMEOUT", IL_CFG_INT,
      CFG(conn_timeout_s), "30",
-     "a connection that sends nothing (headers or body) this long is closed"},
+     "a connection that sends nothing (headers or body) this long is closed; not while "
+     "interlink streams an answer to it (a followed log, a /watch long poll)"},
     {"PendingDeleteRetrySeconds", "INTERLINK_PENDING_DELETE_RETRY", IL_CFG_INT,
      CFG(pending_delete_retry_s), "10",
      "a delete the plugin did not confirm (unreachable, 503) is kept in the state database "

@@ -91,6 +91,7 @@ struct il_request {
     bool too_large;
     bool responded;
     bool early;                   /* answered on the headers: close after it */
+    bool streamed;                /* il_respond_stream: the idle timeout is off */
     int status;
     char session[64];
     int64_t started_ms;
@@ -354,6 +355,14 @@ void il_respond_stream(il_request *req, int status, const char *content_type,
     sc->client_fd = ci ? ci->connect_fd : -1;
     struct MHD_Response *resp = MHD_create_response_from_callback(
         MHD_SIZE_UNKNOWN, 16 * 1024, stream_reader, sc, stream_free);
+    /* The server's idle timeout counts from the connection's last byte, and
+     * a stream waits for its next one inside stream_reader: a watch longer
+     * than the timeout, or a log followed through a quiet minute, was cut
+     * off as idle the moment its data came.  While the stream is sent the
+     * reader itself ends it when the client leaves or the server stops; the
+     * timeout is back for the connection's next request (on_completed). */
+    req->streamed = MHD_set_connection_option(req->conn, MHD_CONNECTION_OPTION_TIMEOUT,
+                                              0u) == MHD_YES;
     finish(req, resp, status, content_type);
 }
 
@@ -747,7 +756,6 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
                          enum MHD_RequestTerminationCode toe)
 {
-    (void)conn;
     il_httpd *srv = cls;
     il_request *req = *con_cls;
     if (!req)
@@ -759,6 +767,8 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     if (srv->observer && req->responded)
         srv->observer(req->method, req->path, req->status, seconds, srv->observer_ud);
     il_request_set_caller(req, NULL, NULL);
+    if (req->streamed)
+        MHD_set_connection_option(conn, MHD_CONNECTION_OPTION_TIMEOUT, srv->timeout_s);
     if (req->upgrade && !atomic_exchange(&req->upgrade->claimed, true)) {
         if (req->upgrade->free_fn)
             req->upgrade->free_fn(req->upgrade->ctx);

@@ -177,6 +177,30 @@ def test_logs_follow_is_relayed_live(api):
     assert ended_at > first_at + 0.5, (first_at, ended_at)
 
 
+def test_a_followed_log_quiet_longer_than_the_connection_timeout_goes_on(tmp_path):
+    """interlink's idle timeout counted a follower's wait for the next line as
+    idleness: a container quiet for longer than ConnectionTimeoutSeconds had
+    its followed log cut off when its next line came (kubectl logs -f on a
+    job printing once a minute)."""
+    stack = harness.Stack(tmp_path / "stack", api_extra={"ConnectionTimeoutSeconds": 2}).start()
+    try:
+        pod = host_pod("quiet", "echo first; sleep 5; echo second")
+        create_ok(stack, pod)
+        wait_until(lambda: "first" in logs_text(stack, pod), what="the first log line")
+        conn = harness.connect(stack.api_addr, timeout=30)
+        conn.request("GET", "/getLogs",
+                     body=json.dumps(harness.log_struct(pod, "main", Follow=True)),
+                     headers={"Content-Type": "application/json"})
+        resp = conn.getresponse()
+        assert resp.status == 200
+        assert resp.read() == b"first\nsecond\n"   # ends when the container exits
+        conn.close()
+        code, body = stack.delete(pod)
+        assert code == 200, body
+    finally:
+        stack.stop()
+
+
 def test_pinglink_relays_the_plugin_ping(api):
     direct_code, direct = plugin_request(api, "GET", "/status", [])
     assert direct_code == 200

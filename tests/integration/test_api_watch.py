@@ -124,6 +124,45 @@ def test_timeout_answers_with_an_empty_list(api):
     assert (code, body) == (200, {"generation": g, "pods": [], "resync": False})
 
 
+def read_chunked_answer(sock):
+    """One chunked HTTP answer off a raw socket: (status, body)."""
+    f = sock.makefile("rb")
+    status = int(f.readline().split()[1])
+    while f.readline() not in (b"\r\n", b""):
+        pass
+    body = b""
+    while True:
+        size = int(f.readline().strip() or b"0", 16)
+        if size == 0:
+            f.readline()
+            return status, body
+        body += f.read(size)
+        f.readline()
+
+
+def test_a_wait_longer_than_the_connection_timeout_is_answered(stack_with):
+    """The idle timeout (ConnectionTimeoutSeconds) counted the wait inside the
+    long poll as idleness: a watch longer than it was cut off when its answer
+    came.  The timeout is back for the connection's next request."""
+    s = stack_with(ConnectionTimeoutSeconds=2)
+    g = generation(s)
+    code, body = watch(s, f"?since={g}&timeoutSeconds=4")
+    assert (code, body) == (200, {"generation": g, "pods": [], "resync": False})
+    sock = open_watcher(s, g, timeout_s=3)   # kept alive after its answer
+    try:
+        status, answer = read_chunked_answer(sock)
+        assert status == 200 and b'"pods":[]' in answer, answer
+        time.sleep(5)   # idle between requests: the server's timeout applies again
+        sock.settimeout(10)
+        try:
+            sock.sendall(b"GET /watch HTTP/1.1\r\nHost: x\r\n\r\n")
+            assert sock.recv(100) == b"", "an idle kept-alive connection was not closed"
+        except (BrokenPipeError, ConnectionResetError):
+            pass
+    finally:
+        sock.close()
+
+
 def test_since_lists_each_changed_pod_once_with_its_latest_phase(api, tmp_path):
     g0 = generation(api)
     pods = [gated_pod(tmp_path, f"s{i}") for i in range(2)]
