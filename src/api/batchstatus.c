@@ -46,8 +46,11 @@ typedef struct status_pod {
     bool known;               /* interlink has the pod (a stored row) */
     char *phase;              /* stored phase and status (JSON text), or NULL */
     char *stored;
+    size_t stored_len;
     char *fresh;              /* the plugin's status now, and its phase */
     const char *fresh_phase;
+    bool fresh_is_stored;     /* fresh is `stored` itself: the plugin said the same,
+                               * byte for byte (a steady pod: no copy, no compare) */
     char *answer;             /* the status for the caller, or NULL */
 } status_pod;
 
@@ -70,7 +73,8 @@ static void batch_free(status_batch *b)
         free(p->owned);
         free(p->phase);
         free(p->stored);
-        free(p->fresh);
+        if (!p->fresh_is_stored)
+            free(p->fresh);
         free(p->answer);
     }
     free(b->pods);
@@ -125,6 +129,7 @@ static void add_stored_row(void *ud, const char *uid, const char *phase, const c
     p->known = true;
     p->phase = il_xstrdup(phase);
     p->stored = il_xstrdup(text);
+    p->stored_len = text ? strlen(text) : 0;   /* NULL: no status stored yet */
 }
 
 /* The stored phase and status of every pod: 0 or -1. */
@@ -198,6 +203,27 @@ static void split_by_finality(status_batch *b, il_buf *body, const char **send,
     *send_len = body->len;
 }
 
+static void fresh_drop(status_pod *p)
+{
+    if (!p->fresh_is_stored)
+        free(p->fresh);
+    p->fresh = NULL;
+    p->fresh_is_stored = false;
+}
+
+/* Whether text[0..len) is p's stored status byte for byte: if so it
+ * becomes p's fresh status as it is. */
+static bool fresh_if_stored(status_pod *p, const char *text, size_t len)
+{
+    if (!p->stored || p->stored_len != len || memcmp(p->stored, text, len) != 0)
+        return false;
+    fresh_drop(p);
+    p->fresh = p->stored;
+    p->fresh_is_stored = true;
+    p->fresh_phase = p->phase;
+    return true;
+}
+
 /* One status of the plugin's answer (text[0..len)) onto its pod.  -1 with
  * why in err when it is not JSON. */
 static int take_fresh(status_batch *b, const char *text, size_t len, char *err, size_t errlen)
@@ -207,12 +233,8 @@ static int take_fresh(status_batch *b, const char *text, size_t len, char *err, 
     il_jscan_member uid = {.path = "UID"};
     if (il_json_scan(text, len, &uid, 1) == 0 && uid.kind == IL_JSCAN_STRING && !uid.escaped) {
         status_pod *p = batch_findn(b, uid.value, uid.len);
-        if (p && p->stored && strlen(p->stored) == len && memcmp(p->stored, text, len) == 0) {
-            free(p->fresh);
-            p->fresh = il_xstrdup(p->stored);
-            p->fresh_phase = p->phase;
+        if (p && fresh_if_stored(p, text, len))
             return 0;
-        }
     }
     json_error_t jerr;
     json_t *st = json_loadb(text, len, JSON_DECODE_ANY, &jerr);
@@ -221,14 +243,14 @@ static int take_fresh(status_batch *b, const char *text, size_t len, char *err, 
         return -1;
     }
     status_pod *p = batch_find(b, json_string_value(json_object_get(st, "UID")));
-    if (p) {   /* a status without a UID, or of a pod not asked about, is dropped */
-        free(p->fresh);
-        /* The same serialization as the stored text: equal text, equal
-         * status.  Our plugins send exactly that, so a steady status is
-         * recognized without serializing it again. */
-        bool same = p->stored && strlen(p->stored) == len && memcmp(p->stored, text, len) == 0;
-        p->fresh = same ? il_xstrdup(p->stored) : json_dumps(st, JSON_COMPACT);
-        p->fresh_phase = same ? p->phase : il_pod_phase_json(st, p->ref.restart_policy);
+    /* A status without a UID, or of a pod not asked about, is dropped.  The
+     * same serialization as the stored text: equal text, equal status.  Our
+     * plugins send exactly that, so a steady status is recognized without
+     * serializing it again. */
+    if (p && !fresh_if_stored(p, text, len)) {
+        fresh_drop(p);
+        p->fresh = json_dumps(st, JSON_COMPACT);
+        p->fresh_phase = il_pod_phase_json(st, p->ref.restart_policy);
     }
     json_decref(st);
     return 0;
@@ -259,10 +281,8 @@ static int take_answer(status_batch *b, const il_buf *answer, char *err, size_t 
     if (got != 0) {
         if (got < 0)
             snprintf(err, errlen, "plugin answered /status with invalid JSON: %s", why);
-        for (size_t i = 0; i < b->n; i++) {
-            free(b->pods[i].fresh);
-            b->pods[i].fresh = NULL;
-        }
+        for (size_t i = 0; i < b->n; i++)
+            fresh_drop(&b->pods[i]);
         return -1;
     }
     return 0;
@@ -291,7 +311,7 @@ static bool remember(api *a, status_batch *b)
     size_t n = 0;
     for (size_t i = 0; i < b->n; i++) {
         const status_pod *p = &b->pods[i];
-        if (p->first != i || !p->fresh || !p->known ||
+        if (p->first != i || !p->fresh || !p->known || p->fresh_is_stored ||
             (p->stored && strcmp(p->fresh, p->stored) == 0))
             continue;
         uids[n] = p->ref.uid;
@@ -378,10 +398,13 @@ static int batch_settle(api *a, il_request *req, status_batch *b, bool strict)
             status_pod *p = &b->pods[i];
             if (p->first != i)
                 continue;
-            if (p->fresh) {
+            if (p->fresh) {   /* the store is done with: the text moves to the answer */
                 free(p->answer);
                 p->answer = p->fresh;
+                if (p->fresh_is_stored)
+                    p->stored = NULL;
                 p->fresh = NULL;
+                p->fresh_is_stored = false;
             } else if (rc != 0 && !p->answer && is_object_text(p->stored)) {
                 p->answer = il_xstrdup(p->stored);
             }
