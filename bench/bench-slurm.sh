@@ -20,12 +20,22 @@
 #      (SqueuePath and SacctPath point at wrappers that count invocations);
 #   3. the same 1000 jobs' states from one squeue call and from one GET
 #      /slurm/v0.0.38/jobs to slurmrestd (medians of 3): whether status
-#      through the REST API would be faster.
+#      through the REST API would be faster;
+#   4. deletes: BENCH_DELETE_N (1000) held pods (submitted through
+#      slurmrestd, as for 2.) deleted through interlink by 8 concurrent
+#      clients, every answer 200: deletes/s, wall time, the CPU of
+#      interlink, interlink-slurm and its SLURM commands, and squeue and
+#      scancel invocations per delete (ScancelPath counts too); against
+#      plain `scancel ID` of as many held jobs by 8 concurrent workers, one
+#      id per scancel -- the physical limit here, measured in the same run;
+#      then as many more deleted straight to the plugin (interlink's share).
 #
 # Jobs are submitted held (--hold) on both sides, so that running them does
 # not compete with the submission being measured; everything is cancelled
 # and SLURM stopped at the end.  Knobs: BENCH_SUBMIT_N (200),
-# BENCH_STATUS_N (1000), BENCH_STATUS_CALLS (3), BENCH_ROUNDS (5).  The cluster runs slurmrestd
+# BENCH_STATUS_N (1000), BENCH_STATUS_CALLS (3), BENCH_ROUNDS (5),
+# BENCH_DELETE_N (1000), BENCH_STAGES ("submit status delete": which of
+# 1., 2.-3. and 4. run).  The cluster runs slurmrestd
 # (SLURM_UP_REST=1), so every client, sbatch included, also loads auth/jwt.
 set -euo pipefail
 
@@ -44,7 +54,7 @@ eval "$(SLURM_UP_CPUS=16 SLURM_UP_REST=1 "$SRC/tests/slurm/slurm-up.sh" "$SLURM"
 export SLURM_CONF
 
 # squeue and sacct wrappers: one line per invocation.
-for cmd in squeue sacct; do
+for cmd in squeue sacct scancel; do
     cat > "$WORK/$cmd-count" <<EOF
 #!/bin/sh
 echo x >> '$WORK/$cmd.calls'
@@ -56,6 +66,8 @@ done
 IL_BIN_DIR="$BIN" IL_SOURCE_DIR="$SRC" BENCH_WORK="$WORK" \
 BENCH_SUBMIT_N="${BENCH_SUBMIT_N:-200}" BENCH_STATUS_N="${BENCH_STATUS_N:-1000}" \
 BENCH_ROUNDS="${BENCH_ROUNDS:-5}" BENCH_STATUS_CALLS="${BENCH_STATUS_CALLS:-3}" \
+BENCH_DELETE_N="${BENCH_DELETE_N:-1000}" \
+BENCH_STAGES="${BENCH_STAGES:-submit status delete}" \
 /usr/bin/python3 - <<'PY'
 import json, os, shutil, statistics, subprocess, sys, tempfile, threading, time
 import urllib.request
@@ -68,6 +80,8 @@ n_submit = int(os.environ["BENCH_SUBMIT_N"])
 n_status = int(os.environ["BENCH_STATUS_N"])
 rounds = int(os.environ["BENCH_ROUNDS"])
 n_calls = int(os.environ["BENCH_STATUS_CALLS"])
+n_delete = int(os.environ["BENCH_DELETE_N"])
+stages = os.environ["BENCH_STAGES"].split()
 TICK = os.sysconf("SC_CLK_TCK")
 CLIENTS = 8
 cluster = su.Cluster(os.path.join(work, "slurm"), 16, rest=True)
@@ -96,6 +110,19 @@ def concurrently(items, fn, clients=CLIENTS):
         raise SystemExit(f"failed: {errors[:3]}")
     return len(items) / took
 
+def cpu_ms(pid):   # (own, reaped children's) CPU of pid so far
+    f = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()
+    return ((int(f[11]) + int(f[12])) * 1000 / TICK, (int(f[13]) + int(f[14])) * 1000 / TICK)
+
+def count(f):
+    path = os.path.join(work, f)
+    return sum(1 for _ in open(path)) if os.path.exists(path) else 0
+
+def reset_counts():
+    for f in ("squeue.calls", "sacct.calls", "scancel.calls"):
+        if os.path.exists(os.path.join(work, f)):
+            os.unlink(os.path.join(work, f))
+
 def plain_sbatch(_):
     r = subprocess.run(["sbatch", "--hold", "--output=/dev/null", "--wrap", "true"],
                        capture_output=True)
@@ -111,6 +138,7 @@ rest_stack = su.SlurmStack(os.path.join(work, "rest"), cluster, runtime="none",
                            plugin_extra={"SubmitMode": "rest", "SlurmrestdURL": cluster.rest_url,
                                          "SqueuePath": os.path.join(work, "squeue-count"),
                                          "SacctPath": os.path.join(work, "sacct-count"),
+                                         "ScancelPath": os.path.join(work, "scancel-count"),
                                          "VerboseLogging": False},
                            api_extra={"VerboseLogging": False}).start()
 # The same chain with the plugin's DataRootFolder on tmpfs: not durable, so
@@ -132,95 +160,163 @@ try:
         return create
     via_interlink = via(stack)
 
-    # 1. submission, alternating so both sides see the same machine
-    serial = concurrently(list(range(n_submit)), plain_sbatch, clients=1)
-    cancel_all()
-    plain, api, api_shm, api_rest = [], [], [], []
-    for r in range(rounds):
-        plain.append(concurrently(list(range(n_submit)), plain_sbatch))
-        cancel_all()
-        api.append(concurrently(pods(n_submit, f"sub{r}x"), via_interlink))
-        cancel_all()
-        api_rest.append(concurrently(pods(n_submit, f"rst{r}x"), via(rest_stack)))
-        cancel_all()
-        if shm_stack:
-            api_shm.append(concurrently(pods(n_submit, f"shm{r}x"), via(shm_stack)))
-            cancel_all()
     med = statistics.median
-    plain_med, api_med, rest_med = med(plain), med(api), med(api_rest)
 
-    # 2. /status calls over n_status pods
-    batch = pods(n_status, "st")
-    concurrently(batch, via(rest_stack))
-    for f in ("squeue.calls", "sacct.calls"):
-        if os.path.exists(os.path.join(work, f)):
-            os.unlink(os.path.join(work, f))
-    def cpu_ms(pid):   # (own, reaped children's) CPU of pid so far
-        f = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()
-        return ((int(f[11]) + int(f[12])) * 1000 / TICK, (int(f[13]) + int(f[14])) * 1000 / TICK)
-    def status_call():
+    def stage_submit():
+        # 1. submission, alternating so both sides see the same machine
+        serial = concurrently(list(range(n_submit)), plain_sbatch, clients=1)
+        cancel_all()
+        plain, api, api_shm, api_rest = [], [], [], []
+        for r in range(rounds):
+            plain.append(concurrently(list(range(n_submit)), plain_sbatch))
+            cancel_all()
+            api.append(concurrently(pods(n_submit, f"sub{r}x"), via_interlink))
+            cancel_all()
+            api_rest.append(concurrently(pods(n_submit, f"rst{r}x"), via(rest_stack)))
+            cancel_all()
+            if shm_stack:
+                api_shm.append(concurrently(pods(n_submit, f"shm{r}x"), via(shm_stack)))
+                cancel_all()
+        plain_med, api_med, rest_med = med(plain), med(api), med(api_rest)
+
+        rates = lambda xs: ", ".join(f"{x:.0f}" for x in xs)
+        print(f"submit: {n_submit} pods, {CLIENTS} concurrent clients on every side, "
+              f"{rounds} alternating rounds (median, then each round)")
+        print(f"  plain `sbatch --hold --wrap true`, {CLIENTS} workers: {plain_med:6.1f} jobs/s "
+              f"({rates(plain)})")
+        print(f"  interlink->interlink-slurm, SubmitMode sbatch:  {api_med:6.1f} pods/s ({rates(api)})")
+        print(f"  interlink->interlink-slurm, SubmitMode rest:    {rest_med:6.1f} pods/s "
+              f"({rates(api_rest)})")
+        if api_shm:
+            print(f"  sbatch mode, plugin DataRootFolder on tmpfs:   {med(api_shm):6.1f} pods/s "
+                  f"({rates(api_shm)}) (not durable: how much is the disk)")
+        print(f"  plain serial loop of `sbatch --hold --wrap true`: {serial:6.1f} jobs/s")
+        print(f"  ratios vs {CLIENTS} parallel sbatch workers, same run: plugin-sbatch "
+              f"{api_med / plain_med:.2f}, plugin-rest {rest_med / plain_med:.2f} (target 1.0); "
+              f"rest/sbatch mode {rest_med / api_med:.2f}; plugin-sbatch vs the serial loop "
+              f"{api_med / serial:.2f}")
+
+    def stage_status():
+        # 2. /status calls over n_status pods
+        batch = pods(n_status, "st")
+        concurrently(batch, via(rest_stack))
+        reset_counts()
+        def status_call():
+            api_pid, plugin_pid = rest_stack.api.proc.pid, rest_stack.plugin.proc.pid
+            (a0, _), (p0, c0) = cpu_ms(api_pid), cpu_ms(plugin_pid)
+            t = time.time()
+            code, body = h.request_json(rest_stack.api_addr, "GET", "/status", batch, timeout=300)
+            took = time.time() - t
+            assert code == 200 and len(body) == n_status, (code, str(body)[:300])
+            (a1, _), (p1, c1) = cpu_ms(api_pid), cpu_ms(plugin_pid)
+            return body, took, (a1 - a0, p1 - p0, c1 - c0), os.getloadavg()[0]
+        body, took, _, _ = status_call()
+        squeue_first = sum(1 for _ in open(os.path.join(work, "squeue.calls")))
+        again = [status_call()[1:] for _ in range(n_calls)]
+
+        # 3. the same jobs' states: one squeue, one GET /jobs to slurmrestd
+        ids = [st["JID"] for st in body]
+        token = cluster.token()
+        def squeue_once():
+            r = subprocess.run(["squeue", "--noheader", "--states=all", "--jobs", ",".join(ids),
+                                "--Format", "JobID:|,State:|,Reason:|,exit_code:|,StartTime:|,"
+                                "EndTime:|,Name:|"], capture_output=True, text=True)
+            assert r.returncode == 0 and len(r.stdout.splitlines()) >= n_status, r.stderr
+        def rest_once():
+            req = urllib.request.Request(cluster.rest_url + "/slurm/v0.0.38/jobs",
+                                         headers={"X-SLURM-USER-NAME": "root",
+                                                  "X-SLURM-USER-TOKEN": token})
+            with urllib.request.urlopen(req, timeout=120) as resp:
+                jobs = json.load(resp)["jobs"]
+            assert len(jobs) >= n_status, len(jobs)
+        def timed(fn):
+            t = time.time()
+            fn()
+            return time.time() - t
+        sq_ms = med([timed(squeue_once) for _ in range(3)]) * 1000
+        rest_ms = med([timed(rest_once) for _ in range(3)]) * 1000
+
+        print(f"status: the first /status over {n_status} pods took {took * 1000:.0f} ms with "
+              f"{squeue_first} squeue and {count('sacct.calls')} sacct invocation(s) in all calls")
+        for i, (t, (api_ms, plugin_ms, cmd_ms), load) in enumerate(again):
+            print(f"  call {i + 2}: {t * 1000:.0f} ms; CPU: interlink {api_ms:.0f} ms, "
+                  f"interlink-slurm {plugin_ms:.0f} ms, its SLURM commands {cmd_ms:.0f} ms "
+                  f"(load average {load:.1f})")
+        print(f"status source over the same {n_status} jobs (median of 3): one squeue "
+              f"{sq_ms:.0f} ms, one GET /slurm/v0.0.38/jobs {rest_ms:.0f} ms")
+
+    # 4. deletes: plain scancel of held jobs, then held pods through interlink
+    def plain_held(_ids):
+        def submit(_):
+            r = subprocess.run(["sbatch", "--parsable", "--hold", "--output=/dev/null",
+                                "--wrap", "true"], capture_output=True, text=True)
+            if r.returncode != 0:
+                return r.stderr
+            _ids.append(r.stdout.strip().split(";")[0])
+        return submit
+
+    def plain_scancel(job_id):
+        r = subprocess.run(["scancel", job_id], capture_output=True)
+        return None if r.returncode == 0 else r.stderr
+
+    def via_delete(chain):
+        def delete(pod):
+            code, body = chain.delete(pod)
+            return None if code == 200 else (code, body)
+        return delete
+
+    def plugin_delete(pod):
+        code, body = h.request_json(rest_stack.plugin_addr, "DELETE", "/delete", pod,
+                                    timeout=300)
+        return None if code == 200 else (code, body)
+
+    def stage_delete():
+        ids = []
+        concurrently(list(range(n_delete)), plain_held(ids))
+        t = time.time()
+        plain_rate = concurrently(ids, plain_scancel)
+        plain_s = time.time() - t
+        cancel_all()
+        batch = pods(n_delete, "del")
+        concurrently(batch, via(rest_stack))
+        reset_counts()
         api_pid, plugin_pid = rest_stack.api.proc.pid, rest_stack.plugin.proc.pid
         (a0, _), (p0, c0) = cpu_ms(api_pid), cpu_ms(plugin_pid)
         t = time.time()
-        code, body = h.request_json(rest_stack.api_addr, "GET", "/status", batch, timeout=300)
+        rate = concurrently(batch, via_delete(rest_stack))
         took = time.time() - t
-        assert code == 200 and len(body) == n_status, (code, str(body)[:300])
         (a1, _), (p1, c1) = cpu_ms(api_pid), cpu_ms(plugin_pid)
-        return body, took, (a1 - a0, p1 - p0, c1 - c0), os.getloadavg()[0]
-    body, took, _, _ = status_call()
-    squeue_first = sum(1 for _ in open(os.path.join(work, "squeue.calls")))
-    again = [status_call()[1:] for _ in range(n_calls)]
-
-    # 3. the same jobs' states: one squeue, one GET /jobs to slurmrestd
-    ids = [st["JID"] for st in body]
-    token = cluster.token()
-    def squeue_once():
-        r = subprocess.run(["squeue", "--noheader", "--states=all", "--jobs", ",".join(ids),
-                            "--Format", "JobID:|,State:|,Reason:|,exit_code:|,StartTime:|,"
-                            "EndTime:|,Name:|"], capture_output=True, text=True)
-        assert r.returncode == 0 and len(r.stdout.splitlines()) >= n_status, r.stderr
-    def rest_once():
-        req = urllib.request.Request(cluster.rest_url + "/slurm/v0.0.38/jobs",
-                                     headers={"X-SLURM-USER-NAME": "root",
-                                              "X-SLURM-USER-TOKEN": token})
-        with urllib.request.urlopen(req, timeout=120) as resp:
-            jobs = json.load(resp)["jobs"]
-        assert len(jobs) >= n_status, len(jobs)
-    def timed(fn):
+        load = os.getloadavg()[0]
+        squeues, scancels = count("squeue.calls"), count("scancel.calls")
+        uids = {p["metadata"]["uid"] for p in batch}
+        left = [j for j in cluster.squeue_ids("PD,R,CG") if j[1] in uids]
+        cancel_all()
+        direct = pods(n_delete, "dd")
+        concurrently(direct, via(rest_stack))
         t = time.time()
-        fn()
-        return time.time() - t
-    sq_ms = med([timed(squeue_once) for _ in range(3)]) * 1000
-    rest_ms = med([timed(rest_once) for _ in range(3)]) * 1000
+        direct_rate = concurrently(direct, plugin_delete)
+        direct_s = time.time() - t
+        direct_load = os.getloadavg()[0]
+        cancel_all()
+        print(f"delete: {n_delete} held pods, {CLIENTS} concurrent clients on every side "
+              f"(load average {load:.1f} at the end)")
+        print(f"  plain `scancel ID`, {CLIENTS} workers: {plain_rate:6.1f} jobs/s "
+              f"({plain_s:.1f} s)")
+        print(f"  interlink->interlink-slurm /delete: {rate:6.1f} pods/s ({took:.1f} s), "
+              f"every answer 200; ratio vs plain scancel {rate / plain_rate:.2f}")
+        print(f"  CPU: interlink {a1 - a0:.0f} ms, interlink-slurm {p1 - p0:.0f} ms, its SLURM "
+              f"commands {c1 - c0:.0f} ms; per delete: "
+              f"{squeues / n_delete:.2f} squeue, {scancels / n_delete:.2f} scancel"
+              + (f"; {len(left)} job(s) left!" if left else ""))
+        print(f"  straight to interlink-slurm /delete: {direct_rate:6.1f} pods/s "
+              f"({direct_s:.1f} s, load average {direct_load:.1f} at the end)")
 
-    def count(f):
-        path = os.path.join(work, f)
-        return sum(1 for _ in open(path)) if os.path.exists(path) else 0
-
-    rates = lambda xs: ", ".join(f"{x:.0f}" for x in xs)
-    print(f"submit: {n_submit} pods, {CLIENTS} concurrent clients on every side, "
-          f"{rounds} alternating rounds (median, then each round)")
-    print(f"  plain `sbatch --hold --wrap true`, {CLIENTS} workers: {plain_med:6.1f} jobs/s "
-          f"({rates(plain)})")
-    print(f"  interlink->interlink-slurm, SubmitMode sbatch:  {api_med:6.1f} pods/s ({rates(api)})")
-    print(f"  interlink->interlink-slurm, SubmitMode rest:    {rest_med:6.1f} pods/s "
-          f"({rates(api_rest)})")
-    if api_shm:
-        print(f"  sbatch mode, plugin DataRootFolder on tmpfs:   {med(api_shm):6.1f} pods/s "
-              f"({rates(api_shm)}) (not durable: how much is the disk)")
-    print(f"  plain serial loop of `sbatch --hold --wrap true`: {serial:6.1f} jobs/s")
-    print(f"  ratios vs {CLIENTS} parallel sbatch workers, same run: plugin-sbatch "
-          f"{api_med / plain_med:.2f}, plugin-rest {rest_med / plain_med:.2f} (target 1.0); "
-          f"rest/sbatch mode {rest_med / api_med:.2f}; plugin-sbatch vs the serial loop "
-          f"{api_med / serial:.2f}")
-    print(f"status: the first /status over {n_status} pods took {took * 1000:.0f} ms with "
-          f"{squeue_first} squeue and {count('sacct.calls')} sacct invocation(s) in all calls")
-    for i, (t, (api_ms, plugin_ms, cmd_ms), load) in enumerate(again):
-        print(f"  call {i + 2}: {t * 1000:.0f} ms; CPU: interlink {api_ms:.0f} ms, "
-              f"interlink-slurm {plugin_ms:.0f} ms, its SLURM commands {cmd_ms:.0f} ms "
-              f"(load average {load:.1f})")
-    print(f"status source over the same {n_status} jobs (median of 3): one squeue "
-          f"{sq_ms:.0f} ms, one GET /slurm/v0.0.38/jobs {rest_ms:.0f} ms")
+    if "submit" in stages:
+        stage_submit()
+    if "status" in stages:
+        stage_status()
+    if "delete" in stages:
+        stage_delete()
 finally:
     subprocess.run(["scancel", "--user", "root"], capture_output=True)
     stack.stop()
