@@ -9,7 +9,6 @@ send them."""
 import concurrent.futures
 import json
 import os
-import signal
 
 import pytest
 
@@ -34,28 +33,8 @@ def stack(tmp_path, cluster):
                               plugin_extra={"CommandTimeoutSeconds": 20},
                               api_extra={"PendingDeleteRetrySeconds": 3600}).start()
     yield s
-    restart_slurmctld(cluster)
+    cluster.restart_slurmctld()
     s.cleanup()
-
-
-def slurmctld_pid(cluster):
-    with open(os.path.join(cluster.dir, "run", "slurmctld.pid")) as f:
-        return int(f.read().strip())
-
-
-def stop_slurmctld(cluster):
-    pid = slurmctld_pid(cluster)
-    os.kill(pid, signal.SIGTERM)
-    h.wait_for("slurmctld stopped", lambda: not os.path.exists(f"/proc/{pid}"), timeout=30)
-
-
-def restart_slurmctld(cluster):
-    for _ in range(3):
-        cluster.error = None
-        cluster.up()
-        if not cluster.error:
-            return
-    raise AssertionError(f"slurmctld did not come back: {cluster.error}")
 
 
 def create_all(stack, pods):
@@ -105,14 +84,14 @@ def test_outage_fails_every_delete_and_keeps_files(stack, cluster):
     pods = [held(f"out{i}") for i in range(20)]
     create_all(stack, pods)
     names = {p["metadata"]["uid"] for p in pods}
-    stop_slurmctld(cluster)
+    cluster.stop_slurmctld()
     answers = delete_concurrently(pods, lambda p: plugin_delete(stack, p))
     assert [code for code, _ in answers] == [503] * len(pods), answers
     assert all("squeue" in json.dumps(body) or "slurm" in json.dumps(body).lower()
                for _, body in answers), answers
     for pod in pods:
         assert os.path.isfile(os.path.join(stack.pod_dir(pod), "job.json"))
-    restart_slurmctld(cluster)
+    cluster.restart_slurmctld()
     assert len(alive(cluster, names)) == len(pods)   # nothing was lost meanwhile
     answers = delete_concurrently(pods, lambda p: plugin_delete(stack, p))
     assert [code for code, _ in answers] == [200] * len(pods), answers

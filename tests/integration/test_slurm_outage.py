@@ -9,8 +9,6 @@ interlinkctl and upstream virtual kubelets do not retry.  A create during
 the outage is a 503 (retry later), never a 400."""
 import json
 import os
-import signal
-import time
 
 import pytest
 
@@ -32,31 +30,8 @@ def stack(tmp_path, cluster):
                               plugin_extra={"CommandTimeoutSeconds": 20},
                               api_extra={"PendingDeleteRetrySeconds": 1}).start()
     yield s
-    restart_slurmctld(cluster)
+    cluster.restart_slurmctld()
     s.cleanup()
-
-
-def slurmctld_pid(cluster):
-    with open(os.path.join(cluster.dir, "run", "slurmctld.pid")) as f:
-        return int(f.read().strip())
-
-
-def stop_slurmctld(cluster):
-    pid = slurmctld_pid(cluster)
-    os.kill(pid, signal.SIGTERM)   # a clean stop: it saves its state, nothing is forgotten
-    h.wait_for("slurmctld stopped", lambda: not os.path.exists(f"/proc/{pid}"), timeout=30)
-
-
-def restart_slurmctld(cluster):
-    """slurm-up.sh restarts only the daemons that are not running.  It can
-    time out on a loaded machine (the node not idle within its limit): try
-    again then, and fail with its reason rather than go on without SLURM."""
-    for _ in range(3):
-        cluster.error = None
-        cluster.up()
-        if not cluster.error:
-            return
-    raise AssertionError(f"slurmctld did not come back: {cluster.error}")
 
 
 def pods_by_uid(stack):
@@ -76,14 +51,14 @@ def test_delete_during_outage_is_retried_until_slurm_confirms(stack, cluster):
     assert code == 200, body
     job_id = body["PodJID"]
     stack.wait_running(pod)
-    stop_slurmctld(cluster)
+    cluster.stop_slurmctld()
     code, body = stack.delete(pod)
     assert code == 503, (code, body)   # not confirmed: never success
     uid = pod["metadata"]["uid"]
     listed = pods_by_uid(stack)
     assert uid in listed and listed[uid].get("deletePending"), listed.get(uid)
     assert os.path.isdir(stack.pod_dir(pod))   # the plugin kept the job's files
-    restart_slurmctld(cluster)
+    cluster.restart_slurmctld()
     # Nobody calls /delete again: interlink's own retry completes it.
     h.wait_for("the pending delete confirmed", lambda: uid not in pods_by_uid(stack), timeout=180)
     assert not job_alive(cluster, job_id), cluster.squeue_ids()
@@ -97,11 +72,11 @@ def test_pending_delete_survives_an_interlink_restart(stack, cluster):
     assert code == 200, body
     job_id = body["PodJID"]
     stack.wait_running(pod)
-    stop_slurmctld(cluster)
+    cluster.stop_slurmctld()
     code, _ = stack.delete(pod)
     assert code == 503
     stack.api.kill9()
-    restart_slurmctld(cluster)
+    cluster.restart_slurmctld()
     stack.start_api()
     uid = pod["metadata"]["uid"]
     h.wait_for("the pending delete confirmed", lambda: uid not in pods_by_uid(stack), timeout=180)
@@ -110,11 +85,11 @@ def test_pending_delete_survives_an_interlink_restart(stack, cluster):
 
 
 def test_create_during_outage_is_transient(stack, cluster):
-    stop_slurmctld(cluster)
+    cluster.stop_slurmctld()
     pod = h.make_pod("later", [sh("main", "echo later")])
     code, body = stack.create(h.create_request(pod))
     assert code == 503, (code, body)
-    restart_slurmctld(cluster)
+    cluster.restart_slurmctld()
     code, body = stack.create(h.create_request(pod))   # the caller's retry
     assert code == 200, body
     phase, st = stack.wait_phase(pod, timeout=90)

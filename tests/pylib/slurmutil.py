@@ -8,6 +8,7 @@ interlink-local) with interlink-slurm behind interlink."""
 import contextlib
 import os
 import shutil
+import signal
 import subprocess
 import tempfile
 import time
@@ -71,6 +72,27 @@ class Cluster:
     def squeue_ids(self, states="all"):
         r = self.run("squeue", "-h", "-t", states, "-o", "%i|%j|%T")
         return [line.split("|") for line in r.stdout.split()]
+
+    def slurmctld_pid(self):
+        with open(os.path.join(self.dir, "run", "slurmctld.pid")) as f:
+            return int(f.read().strip())
+
+    def stop_slurmctld(self):
+        """A clean stop: slurmctld saves its state, nothing is forgotten."""
+        pid = self.slurmctld_pid()
+        os.kill(pid, signal.SIGTERM)
+        h.wait_for("slurmctld stopped", lambda: not os.path.exists(f"/proc/{pid}"), timeout=30)
+
+    def restart_slurmctld(self):
+        """slurm-up.sh restarts only the daemons that are not running.  It can
+        time out on a loaded machine (the node not idle within its limit): try
+        again then, and fail with its reason rather than go on without SLURM."""
+        for _ in range(3):
+            self.error = None
+            self.up()
+            if not self.error:
+                return
+        raise AssertionError(f"slurmctld did not come back: {self.error}")
 
     def wait_idle(self, timeout=120):
         """No job of any earlier test still holds CPUs."""
