@@ -161,17 +161,18 @@ def test_a_caller_gone_ends_the_command_and_the_step(stack):
     assert e.status == 101
     assert e.read(until=b"started\n", timeout=30) is None
     assert ss.processes_running(marker) and steps(stack.cluster, job)
+    assert ss.sruns_of(stack.cluster, job)   # what "srun gone" below looks for
     e.close()
     wait_for("the command killed", lambda: not ss.processes_running(marker), timeout=30)
     wait_for("the step ended", lambda: not steps(stack.cluster, job), timeout=30)
-    wait_for("srun gone", lambda: not ss.processes_running(b"--overlap"), timeout=30)
+    wait_for("srun gone", lambda: not ss.sruns_of(stack.cluster, job), timeout=30)
     # a forwarded connection the caller drops ends its step too
     status, sock, _ = ss.port_forward(stack.api_addr, stack.pod, HTTP_PORT)
     assert status == 101
     assert steps(stack.cluster, job)
     sock.close()
     wait_for("the forwarding step ended", lambda: not steps(stack.cluster, job), timeout=30)
-    wait_for("srun gone", lambda: not ss.processes_running(b"--overlap"), timeout=30)
+    wait_for("srun gone", lambda: not ss.sruns_of(stack.cluster, job), timeout=30)
 
 
 def test_exec_into_a_finished_pod_is_a_clear_error(stack, cluster):
@@ -224,7 +225,8 @@ def test_plugin_stopped_mid_exec_kills_the_command(stack):
         assert stack.plugin.stop_and_check(must_be_running=True) == []
         assert not ss.processes_running(marker)
         wait_for("the step ended", lambda: not steps(stack.cluster, job), timeout=30)
-        assert not ss.processes_running(b"--overlap")
+        # srun exits a moment after its step.
+        wait_for("no srun left", lambda: not ss.sruns_of(stack.cluster, job), timeout=30)
     finally:
         e.close()
         stack.start_plugin()

@@ -142,7 +142,7 @@ def test_killed_kubectl_leaves_no_process_and_no_step(k):
     wait_for("no step left", lambda: not [
         s for s in k.slurm.run("squeue", "-h", "-s", "-j", job, "-o", "%i").stdout.split()
         if not s.endswith((".batch", ".extern"))], timeout=30)
-    wait_for("no srun left", lambda: not ss.processes_running(b"--overlap"), timeout=30)
+    wait_for("no srun left", lambda: not ss.sruns_of(k.slurm, job), timeout=30)
 
 
 def test_exec_errors(k):

@@ -162,17 +162,31 @@ def http_server(port, greeting):
             f"h.HTTPServer(('127.0.0.1', {port}), H).serve_forever()\n")
 
 
-def processes_running(marker):
-    """Pids of the processes whose command line contains marker (bytes)."""
+def processes_running(marker, environ=None):
+    """Pids of the processes whose command line contains marker (bytes) and,
+    if environ (bytes, "NAME=value") is given, whose environment holds it:
+    the clients of one test's own SLURM, when other tests run theirs beside
+    it with the same job ids."""
     found = []
     for pid in os.listdir("/proc"):
         try:
             with open(f"/proc/{pid}/cmdline", "rb") as f:
-                if marker in f.read():
-                    found.append(pid)
+                if marker not in f.read():
+                    continue
+            if environ is not None:
+                with open(f"/proc/{pid}/environ", "rb") as f:
+                    if environ not in f.read().split(b"\0"):
+                        continue
+            found.append(pid)
         except OSError:
             pass
     return found
+
+
+def sruns_of(cluster, job):
+    """Pids of the srun clients of job on cluster (a slurmutil.Cluster)."""
+    conf = "SLURM_CONF=" + cluster.env["SLURM_CONF"]
+    return processes_running(f"--jobid={job}".encode(), conf.encode())
 
 
 def kubectl_tty(argv, rows, cols, on_output, timeout=60):
