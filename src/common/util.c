@@ -319,10 +319,22 @@ int il_rm_rf(const char *path)
     return rm_rf_at(AT_FDCWD, path);
 }
 
+il_file_version il_file_version_of(const struct stat *st)
+{
+    return (il_file_version){.dev = st->st_dev, .ino = st->st_ino, .size = st->st_size,
+                             .mtime = st->st_mtim};
+}
+
+bool il_file_version_same(const il_file_version *a, const il_file_version *b)
+{
+    return a->ino == b->ino && a->dev == b->dev && a->size == b->size &&
+           a->mtime.tv_sec == b->mtime.tv_sec && a->mtime.tv_nsec == b->mtime.tv_nsec;
+}
+
 bool il_same_file_version(const struct stat *a, const struct stat *b)
 {
-    return a->st_ino == b->st_ino && a->st_dev == b->st_dev && a->st_size == b->st_size &&
-           a->st_mtim.tv_sec == b->st_mtim.tv_sec && a->st_mtim.tv_nsec == b->st_mtim.tv_nsec;
+    il_file_version va = il_file_version_of(a), vb = il_file_version_of(b);
+    return il_file_version_same(&va, &vb);
 }
 
 bool il_secret_equal(const char *a, const char *b)

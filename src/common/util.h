@@ -10,6 +10,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
+#include <time.h>
 
 void *il_xmalloc(size_t size);
 void *il_xcalloc(size_t nmemb, size_t size);
@@ -68,9 +69,19 @@ char *il_trim(char *s);
 /* Secrets compared in time that depends on the lengths only, not on where
  * the first difference is: a caller must not learn a token byte by byte. */
 bool il_secret_equal(const char *a, const char *b);
+/* What tells one version of a file from the next: device, inode, size and
+ * modification time.  Compact, for tables that keep one per file. */
+typedef struct il_file_version {
+    dev_t dev;
+    ino_t ino;
+    off_t size;
+    struct timespec mtime;
+} il_file_version;
+struct stat;
+il_file_version il_file_version_of(const struct stat *st);
+bool il_file_version_same(const il_file_version *a, const il_file_version *b);
 /* Two stat results of the same version of one file (inode, size, mtime):
  * a watched configuration file need not be re-read. */
-struct stat;
 bool il_same_file_version(const struct stat *a, const struct stat *b);
 
 /* Read/write all bytes, retrying on EINTR and short transfers. */

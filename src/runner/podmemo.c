@@ -36,12 +36,6 @@ static uint64_t hash_dir(const char *s)
     return h;
 }
 
-static bool same_file(const rn_memo_entry *e, const struct stat *st)
-{
-    return e->dev == st->st_dev && e->ino == st->st_ino && e->size == st->st_size &&
-           e->mtime.tv_sec == st->st_mtim.tv_sec && e->mtime.tv_nsec == st->st_mtim.tv_nsec;
-}
-
 /* ---- the table (callers hold m->lock) ------------------------------------- */
 
 static rn_memo_entry **slot_of(rn_memo *m, uint64_t hash)
@@ -124,7 +118,8 @@ bool rn_memo_use(rn_memo *m, const char *pod_dir, const struct stat *st,
     bool used = false;
     pthread_mutex_lock(&m->lock);
     rn_memo_entry **p = slot_of(m, hash);
-    if (p && *p && same_file(*p, st)) {
+    il_file_version now = il_file_version_of(st);
+    if (p && *p && il_file_version_same(&(*p)->version, &now)) {
         use(*p, arg);
         used = true;
     } else if (p && *p) {
@@ -137,8 +132,7 @@ bool rn_memo_use(rn_memo *m, const char *pod_dir, const struct stat *st,
 void rn_memo_keep(rn_memo *m, const char *pod_dir, const struct stat *st, rn_memo_entry *block)
 {
     list_once(m);
-    *block = (rn_memo_entry){.hash = hash_dir(pod_dir), .dev = st->st_dev, .ino = st->st_ino,
-                             .size = st->st_size, .mtime = st->st_mtim};
+    *block = (rn_memo_entry){.hash = hash_dir(pod_dir), .version = il_file_version_of(st)};
     pthread_mutex_lock(&m->lock);
     if (m->n >= m->max)
         clear_all(m);   /* pods nobody removed through us: start over */

@@ -241,10 +241,7 @@ void rn_poddir_write_stop(const char *dir, int64_t grace);
 typedef struct rn_memo_entry {
     struct rn_memo_entry *next;
     uint64_t hash;            /* of the pod directory's path */
-    dev_t dev;                /* the file it was built from */
-    ino_t ino;
-    off_t size;
-    struct timespec mtime;
+    il_file_version version;  /* of the file it was built from */
 } rn_memo_entry;
 
 /* One kind of pod file kept, e.g. every pod's pod.json; define it static
