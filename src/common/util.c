@@ -319,6 +319,14 @@ int il_rm_rf(const char *path)
     return rm_rf_at(AT_FDCWD, path);
 }
 
+uint64_t il_hash_str(const char *s)
+{
+    uint64_t h = 14695981039346656037u;
+    for (const unsigned char *p = (const unsigned char *)s; *p; p++)
+        h = (h ^ *p) * 1099511628211u;
+    return h;
+}
+
 il_file_version il_file_version_of(const struct stat *st)
 {
     return (il_file_version){.dev = st->st_dev, .ino = st->st_ino, .size = st->st_size,

@@ -69,6 +69,10 @@ char *il_trim(char *s);
 /* Secrets compared in time that depends on the lengths only, not on where
  * the first difference is: a caller must not learn a token byte by byte. */
 bool il_secret_equal(const char *a, const char *b);
+/* A string's 64-bit FNV-1a hash: for hash tables keyed by UIDs and paths
+ * (not for anything an attacker must not steer). */
+uint64_t il_hash_str(const char *s);
+
 /* What tells one version of a file from the next: device, inode, size and
  * modification time.  Compact, for tables that keep one per file. */
 typedef struct il_file_version {

@@ -28,14 +28,6 @@ static struct {
     rn_memo *first;
 } memos = {PTHREAD_MUTEX_INITIALIZER, NULL};
 
-static uint64_t hash_dir(const char *s)
-{
-    uint64_t h = 1469598103934665603ULL;   /* FNV-1a */
-    for (; *s; s++)
-        h = (h ^ (unsigned char)*s) * 1099511628211ULL;
-    return h;
-}
-
 /* ---- the table (callers hold m->lock) ------------------------------------- */
 
 static rn_memo_entry **slot_of(rn_memo *m, uint64_t hash)
@@ -107,14 +99,14 @@ bool rn_memo_stat(rn_memo *m, const char *pod_dir, struct stat *st)
     bool found = stat(path, st) == 0;
     free(path);
     if (!found)
-        forget_hash(m, hash_dir(pod_dir));   /* gone, or being deleted */
+        forget_hash(m, il_hash_str(pod_dir));   /* gone, or being deleted */
     return found;
 }
 
 bool rn_memo_use(rn_memo *m, const char *pod_dir, const struct stat *st,
                  void (*use)(const rn_memo_entry *kept, void *arg), void *arg)
 {
-    uint64_t hash = hash_dir(pod_dir);
+    uint64_t hash = il_hash_str(pod_dir);
     bool used = false;
     pthread_mutex_lock(&m->lock);
     rn_memo_entry **p = slot_of(m, hash);
@@ -132,7 +124,7 @@ bool rn_memo_use(rn_memo *m, const char *pod_dir, const struct stat *st,
 void rn_memo_keep(rn_memo *m, const char *pod_dir, const struct stat *st, rn_memo_entry *block)
 {
     list_once(m);
-    *block = (rn_memo_entry){.hash = hash_dir(pod_dir), .version = il_file_version_of(st)};
+    *block = (rn_memo_entry){.hash = il_hash_str(pod_dir), .version = il_file_version_of(st)};
     pthread_mutex_lock(&m->lock);
     if (m->n >= m->max)
         clear_all(m);   /* pods nobody removed through us: start over */
@@ -148,7 +140,7 @@ void rn_memo_keep(rn_memo *m, const char *pod_dir, const struct stat *st, rn_mem
 
 void rn_memo_forget_pod(const char *pod_dir)
 {
-    uint64_t hash = hash_dir(pod_dir);
+    uint64_t hash = il_hash_str(pod_dir);
     pthread_mutex_lock(&memos.lock);
     for (rn_memo *m = memos.first; m; m = m->next_memo)
         forget_hash(m, hash);

@@ -217,10 +217,7 @@ void vk_pods_free(vk_pods *t)
 
 static entry **slot(vk_pods *t, const char *uid)
 {
-    uint32_t h = 2166136261u;   /* FNV-1a */
-    for (const unsigned char *p = (const unsigned char *)uid; *p; p++)
-        h = (h ^ *p) * 16777619u;
-    entry **s = &t->buckets[h % BUCKETS];
+    entry **s = &t->buckets[il_hash_str(uid) % BUCKETS];
     while (*s && strcmp((*s)->uid, uid) != 0)
         s = &(*s)->next;
     return s;   /* *s is the entry, or NULL where it would go */

@@ -209,18 +209,10 @@ typedef struct cycle_pods {
     size_t mask;              /* slots - 1, a power of two over 2n */
 } cycle_pods;
 
-static size_t uid_hash(const char *uid)
-{
-    uint64_t h = 14695981039346656037u;   /* FNV-1a */
-    for (const unsigned char *p = (const unsigned char *)uid; *p; p++)
-        h = (h ^ *p) * 1099511628211u;
-    return (size_t)h;
-}
-
 /* The slot of uid: where it is, or the empty one where it would go. */
 static size_t *uid_slot(const cycle_pods *cp, const char *uid)
 {
-    size_t i = uid_hash(uid) & cp->mask;
+    size_t i = (size_t)il_hash_str(uid) & cp->mask;
     while (cp->slots[i] && strcmp(cp->pods[cp->slots[i] - 1]->uid, uid) != 0)
         i = (i + 1) & cp->mask;
     return &cp->slots[i];
