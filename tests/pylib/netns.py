@@ -67,9 +67,28 @@ class Namespace:
         return ["nsenter", f"--net={self.path}", "--"]
 
     def popen(self, argv, **kw):
+        """Start argv in this namespace; returns once the process is inside
+        (right after Popen, nsenter may not have entered yet, and a caller
+        that looks for the process there, or deletes the namespace, races
+        it)."""
         proc = subprocess.Popen(self.prefix() + list(argv), **kw)
         self.started.append(proc)
+        self.wait_inside(proc)
         return proc
+
+    def wait_inside(self, proc, timeout=10):
+        want = os.stat(self.path).st_ino
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                if os.stat(f"/proc/{proc.pid}/ns/net").st_ino == want:
+                    return
+            except OSError:
+                pass
+            if proc.poll() is not None:
+                raise RuntimeError(f"in {self.name}: exited ({proc.returncode}) before entering")
+            time.sleep(0.01)
+        raise RuntimeError(f"in {self.name}: pid {proc.pid} not inside after {timeout}s")
 
     def run(self, argv, check=True, **kw):
         kw.setdefault("capture_output", True)
@@ -119,10 +138,8 @@ class Namespace:
 
     def kill_all(self):
         """SIGKILL every process in the namespace, until none is left.  What
-        popen() started is killed by pid too: right after Popen returns,
-        nsenter may not have entered the namespace yet, so `ip netns pids`
-        does not list it, and it would enter a namespace already deleted
-        and run on."""
+        popen() started is killed by pid too, whatever namespace it is in
+        by now (a process of the test is never left running)."""
         for proc in self.started:
             if proc.poll() is None:
                 try:
