@@ -541,6 +541,30 @@ static int check_mounts(const il_pod *pod, const il_container *cs, size_t n, con
 
 /* ---- entry points ------------------------------------------------------ */
 
+#define DEFAULT_RESTART_POLICY "Always"
+#define DEFAULT_GRACE_SECONDS 30
+
+static void fill_meta_defaults(il_pod *pod)
+{
+    if (pod->ns && !*pod->ns) {
+        free(pod->ns);
+        pod->ns = NULL;
+    }
+    if (!pod->ns)
+        pod->ns = il_xstrdup("default");
+    if (!pod->name)
+        pod->name = il_xstrdup("");
+}
+
+void il_pod_ref_defaults(il_pod *pod)
+{
+    fill_meta_defaults(pod);
+    if (!pod->restart_policy) {
+        pod->restart_policy = il_xstrdup(DEFAULT_RESTART_POLICY);
+        pod->grace_seconds = DEFAULT_GRACE_SECONDS;
+    }
+}
+
 static int parse_metadata(json_t *json, il_pod *out, bool require_name, char *err,
                           size_t errlen)
 {
@@ -567,8 +591,9 @@ static int parse_metadata(json_t *json, il_pod *out, bool require_name, char *er
         return il_jfail(err, errlen, "metadata.namespace",
                         "must be a DNS label (at most 63 lowercase letters, digits or '-')");
     out->uid = il_xstrdup(uid);
-    out->name = il_xstrdup(name ? name : "");
-    out->ns = il_xstrdup(ns && *ns ? ns : "default");
+    out->name = name ? il_xstrdup(name) : NULL;
+    out->ns = ns && *ns ? il_xstrdup(ns) : NULL;
+    fill_meta_defaults(out);
     out->raw = json_incref(json);
     if (parse_kv_map(meta, "metadata", "annotations", &out->annotations, &out->n_annotations,
                      err, errlen) < 0 ||
@@ -581,8 +606,8 @@ static int parse_spec_scalars(const json_t *spec, il_pod *out, char *err, size_t
 {
     const char *policy;
     if (il_jstring(spec, "spec", "restartPolicy", &policy, err, errlen) < 0 ||
-        il_jint(spec, "spec", "terminationGracePeriodSeconds", 30, &out->grace_seconds, err,
-                errlen) < 0)
+        il_jint(spec, "spec", "terminationGracePeriodSeconds", DEFAULT_GRACE_SECONDS,
+                &out->grace_seconds, err, errlen) < 0)
         return -1;
     if (out->grace_seconds < 0 || out->grace_seconds > IL_GRACE_MAX_SECONDS)
         return il_jfail(err, errlen, "spec.terminationGracePeriodSeconds",
@@ -591,7 +616,7 @@ static int parse_spec_scalars(const json_t *spec, il_pod *out, char *err, size_t
         strcmp(policy, "Never"))
         return il_jfail(err, errlen, "spec.restartPolicy",
                         "must be Always, OnFailure or Never, not \"%s\"", policy);
-    out->restart_policy = il_xstrdup(policy && *policy ? policy : "Always");
+    out->restart_policy = il_xstrdup(policy && *policy ? policy : DEFAULT_RESTART_POLICY);
     return 0;
 }
 
@@ -639,8 +664,7 @@ int il_pod_parse_meta(json_t *json, il_pod *out, char *err, size_t errlen)
         il_pod_free(out);
         return -1;
     }
-    out->restart_policy = il_xstrdup("Always");
-    out->grace_seconds = 30;
+    il_pod_ref_defaults(out);
     return 0;
 }
 

@@ -120,6 +120,13 @@ int il_pod_parse(json_t *json, il_pod *out, char *err, size_t errlen);
 /* Only metadata (name, namespace, uid, annotations): what /status and
  * /delete need; spec may be absent. */
 int il_pod_parse_meta(json_t *json, il_pod *out, char *err, size_t errlen);
+/* What a pod leaves out, as Kubernetes defaults it: name "" (a reference),
+ * namespace "default" (also for ""), and for a reference, whose spec is
+ * not read, restartPolicy "Always" and a grace of 30 s.  Fills only what
+ * is NULL (an empty namespace is freed and replaced); il_pod_parse_meta
+ * and a pod built from a scanned reference (il_pod_scan_ref) both end
+ * with it, so the two give the same pod. */
+void il_pod_ref_defaults(il_pod *pod);
 void il_pod_free(il_pod *pod);
 /* A metadata.uid il_pod_parse_meta accepts: not empty, not "." or "..",
  * letters, digits, '-', '_' and '.' only (backends name directories after it). */

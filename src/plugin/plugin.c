@@ -142,14 +142,9 @@ static int pod_for_status(const char *text, size_t len, size_t index, il_pod *ou
 {
     il_pod_ref ref;
     if (il_pod_scan_ref(text, len, &ref) == 0) {
-        *out = (il_pod){.uid = ref.uid,
-                        .name = ref.name ? ref.name : il_xstrdup(""),
-                        .ns = ref.ns && *ref.ns ? ref.ns : il_xstrdup("default"),
-                        .restart_policy = il_xstrdup("Always"),
-                        .grace_seconds = 30};
-        if (ref.ns && !*ref.ns)
-            free(ref.ns);
+        *out = (il_pod){.uid = ref.uid, .name = ref.name, .ns = ref.ns};
         free(ref.restart_policy);   /* as il_pod_parse_meta: a status request's is not used */
+        il_pod_ref_defaults(out);
         return 0;
     }
     json_error_t jerr;
