@@ -76,7 +76,9 @@ def test_teardown_kills_a_process_not_yet_inside(monkeypatch):
     late = ["sh", "-c", 'sleep 1; exec nsenter --net="$0" -- "$@"']
     monkeypatch.setattr(netns.Namespace, "prefix", lambda self: late + [self.path])
     with netns.Namespaces() as nss:
-        proc = nss.add("late").popen(["sleep", "600"])
+        late_ns = nss.add("late")
+        proc = late_ns.popen(["sleep", "600"], wait=False)
+        assert proc.pid not in late_ns.pids()
     assert proc.wait(5) == -9
 
 

@@ -66,14 +66,15 @@ class Namespace:
         network namespace changes; mounts and the rest stay the host's)."""
         return ["nsenter", f"--net={self.path}", "--"]
 
-    def popen(self, argv, **kw):
+    def popen(self, argv, wait=True, **kw):
         """Start argv in this namespace; returns once the process is inside
         (right after Popen, nsenter may not have entered yet, and a caller
         that looks for the process there, or deletes the namespace, races
-        it)."""
+        it), or at once with wait=False."""
         proc = subprocess.Popen(self.prefix() + list(argv), **kw)
         self.started.append(proc)
-        self.wait_inside(proc)
+        if wait:
+            self.wait_inside(proc)
         return proc
 
     def wait_inside(self, proc, timeout=10):
