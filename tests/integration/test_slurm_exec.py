@@ -156,8 +156,8 @@ def test_port_forward_ports_are_numbers(stack):
 
 def test_a_caller_gone_ends_the_command_and_the_step(stack):
     job = stack.job_id(stack.pod)
-    marker = b"sleep 4711"
-    e = ss.Exec(stack.api_addr, stack.pod, "main", ["sh", "-c", "echo started; exec sleep 4711"])
+    command, marker = ss.unique_sleep()
+    e = ss.Exec(stack.api_addr, stack.pod, "main", command)
     assert e.status == 101
     assert e.read(until=b"started\n", timeout=30) is None
     assert ss.processes_running(marker) and steps(stack.cluster, job)
@@ -217,13 +217,15 @@ def test_plugin_stopped_mid_exec_kills_the_command(stack):
     """Last: interlink-slurm stopped during a session ends it, the command
     and its step; the plugin exits cleanly and comes back for cleanup."""
     job = stack.job_id(stack.pod)
-    marker = b"sleep 4713"
-    e = ss.Exec(stack.api_addr, stack.pod, "main", ["sh", "-c", "echo started; exec sleep 4713"])
+    command, marker = ss.unique_sleep()
+    e = ss.Exec(stack.api_addr, stack.pod, "main", command)
     assert e.status == 101
     try:
         assert e.read(until=b"started\n", timeout=30) is None
+        assert ss.processes_running(marker)
         assert stack.plugin.stop_and_check(must_be_running=True) == []
-        assert not ss.processes_running(marker)
+        # slurmstepd kills the step's tasks once srun is gone: a moment later.
+        wait_for("the command killed", lambda: not ss.processes_running(marker), timeout=30)
         wait_for("the step ended", lambda: not steps(stack.cluster, job), timeout=30)
         # srun exits a moment after its step.
         wait_for("no srun left", lambda: not ss.sruns_of(stack.cluster, job), timeout=30)

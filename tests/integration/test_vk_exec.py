@@ -148,7 +148,7 @@ def test_port_forward_to_a_closed_port_says_why(k):
 
 
 def test_killed_client_leaves_no_process(k):
-    k.exec_killed(POD, 4711)
+    k.exec_killed(POD)
 
 
 def test_exec_errors(k):
@@ -312,11 +312,11 @@ def test_websocket_v4_has_no_close_channel(k):
 def test_plugin_stopped_mid_exec_kills_the_command(k):
     """Last: stops interlink-local while a command runs; the plugin kills
     it and exits cleanly, and kubectl is told the session ended."""
-    marker = b"sleep 4713"
-    proc = subprocess.Popen([KUBECTL, "--kubeconfig", k.kubeconfig, "exec", POD, "--", "sh",
-                             "-c", "echo started; exec sleep 4713"], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE)
+    command, marker = ss.unique_sleep()
+    proc = subprocess.Popen([KUBECTL, "--kubeconfig", k.kubeconfig, "exec", POD, "--",
+                             *command], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     assert proc.stdout.readline() == b"started\n"
+    assert ss.processes_running(marker)
     assert k.stack.plugin.stop_and_check(must_be_running=True) == []
     assert not ss.processes_running(marker)
     assert proc.wait(timeout=30) != 0

@@ -138,7 +138,7 @@ def test_port_forward_to_a_closed_port_says_why(k):
 
 def test_killed_kubectl_leaves_no_process_and_no_step(k):
     job = k.job_id()
-    k.exec_killed(POD, 4712)
+    k.exec_killed(POD)
     wait_for("no step left", lambda: not [
         s for s in k.slurm.run("squeue", "-h", "-s", "-j", job, "-o", "%i").stdout.split()
         if not s.endswith((".batch", ".extern"))], timeout=30)

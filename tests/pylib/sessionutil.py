@@ -15,6 +15,7 @@ import subprocess
 import termios
 import time
 import urllib.request
+import uuid
 
 import harness
 
@@ -183,6 +184,15 @@ def processes_running(marker, environ=None):
     return found
 
 
+def unique_sleep():
+    """A command for a session that prints "started" and then sleeps with an
+    argument no other process on the machine has (tests run side by side),
+    and the marker processes_running finds that sleep by: the sleep itself,
+    never the client (kubectl, srun) whose command line carries the script."""
+    arg = f"4{uuid.uuid4().int % 10**6}.5"
+    return ["sh", "-c", 'echo started; exec sleep "$0"', arg], b"sleep\0" + arg.encode()
+
+
 def sruns_of(cluster, job):
     """Pids of the srun clients of job on cluster (a slurmutil.Cluster)."""
     conf = "SLURM_CONF=" + cluster.env["SLURM_CONF"]
@@ -327,14 +337,12 @@ class KubectlNode:
             proc.kill()
             proc.wait()
 
-    def exec_killed(self, pod, seconds):
-        """kubectl exec of `sleep seconds` (a number no other process of the
-        test uses), kubectl killed with SIGKILL once it runs: the command
-        goes too."""
-        marker = f"sleep {seconds}".encode()
+    def exec_killed(self, pod):
+        """kubectl exec of a sleep (unique_sleep), kubectl killed with SIGKILL
+        once it runs: the command goes too."""
+        command, marker = unique_sleep()
         proc = subprocess.Popen([KUBECTL, "--kubeconfig", self.kubeconfig, "exec", pod, "--",
-                                 "sh", "-c", f"echo started; exec sleep {seconds}"],
-                                stdout=subprocess.PIPE)
+                                 *command], stdout=subprocess.PIPE)
         assert proc.stdout.readline() == b"started\n"
         assert processes_running(marker)
         proc.send_signal(signal.SIGKILL)
