@@ -16,8 +16,8 @@ import urllib.request
 import pytest
 
 from harness import Stack, binary, free_port, make_pod, sh, create_request, wait_for
-from tunnelutil import (Gateway, echo_roundtrip, echo_server_script, http_server_script,
-                        tunnel_state, wait_port)
+from tunnelutil import (Gateway, connects, echo_roundtrip, echo_server_script,
+                        http_server_script, tunnel_state, wait_port)
 
 
 @pytest.fixture
@@ -158,19 +158,11 @@ def test_delete_closes_the_tunnel(stack, gateway):
         rest = b""
     assert rest == b""
     held.close()
-    wait_for("the listener to close", lambda: not _connects(reg["podIP"], port), timeout=5)
+    wait_for("the listener to close", lambda: not connects(reg["podIP"], port), timeout=30)
     assert gateway.pod_state(pod) is None
     # and the node's client is gone with the pod's supervisor
     d = pod_dir(stack, pod)
     wait_for("no tunnel client", lambda: not _client_running(d), timeout=20)
-
-
-def _connects(host, port):
-    try:
-        socket.create_connection((host, port), 1).close()
-        return True
-    except OSError:
-        return False
 
 
 def _client_running(d):

@@ -135,6 +135,15 @@ def echo_roundtrip(host, port, payload, timeout=10):
             got += d
 
 
+def connects(host, port):
+    """Whether host:port accepts a connection now."""
+    try:
+        socket.create_connection((host, port), 1).close()
+        return True
+    except OSError:
+        return False
+
+
 def wait_port(host, port, timeout=30):
     """Until a connection to host:port is accepted and echoes a byte."""
     def ok():
