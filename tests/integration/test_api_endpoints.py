@@ -3,6 +3,7 @@ shapes (docs/upstream.md) and our extensions (/pods, /metrics,
 /healthz)."""
 import datetime
 import json
+import shlex
 import re
 import threading
 import time
@@ -124,7 +125,7 @@ def test_delete_right_after_create_stops_the_pod_promptly(api):
         code, _ = api.delete(pod)
         elapsed = time.monotonic() - t0
         assert code == 200
-        assert elapsed < 5, f"delete took {elapsed:.1f}s: SIGTERM missed, grace period waited out"
+        assert elapsed < 8, f"delete took {elapsed:.1f}s: SIGTERM missed, grace period waited out"
 
 
 def test_logs_tail_and_validation_messages(api):
@@ -153,28 +154,28 @@ def test_logs_tail_and_validation_messages(api):
     assert_alive(api)
 
 
-def test_logs_follow_is_relayed_live(api):
-    # 'first' is printed at once, 'second' ~2 s later: a relay that buffers the
-    # whole stream would deliver 'first' only after the pod ended.
-    pod = api.track(host_pod("follower", "echo first; sleep 2; echo second"))
+def test_logs_follow_is_relayed_live(api, tmp_path):
+    # 'first' is printed at once, 'second' only once the test has read 'first'
+    # from the followed stream and opened the gate: a relay that buffered the
+    # whole stream would never deliver 'first' (the read times out).
+    gate = tmp_path / "go"
+    script = (f"echo first; while [ ! -e {shlex.quote(str(gate))} ]; do sleep 0.05; done; "
+              "echo second")
+    pod = api.track(host_pod("follower", script))
     create_ok(api, pod)
     wait_until(lambda: "first" in logs_text(api, pod), what="the first log line")
 
     conn = harness.connect(api.api_addr, timeout=20)
-    started = time.monotonic()
     conn.request("GET", "/getLogs", body=json.dumps(harness.log_struct(pod, "main", Follow=True)),
                  headers={"Content-Type": "application/json"})
     resp = conn.getresponse()
     assert resp.status == 200
     first = resp.readline()
-    first_at = time.monotonic() - started
-    rest = resp.read()                   # ends when the container exits
-    ended_at = time.monotonic() - started
-    conn.close()
     assert first == b"first\n"
+    gate.touch()
+    rest = resp.read()                   # ends when the container exits
+    conn.close()
     assert rest == b"second\n"
-    assert first_at < 1.5, f"first line took {first_at:.2f}s: the stream is not relayed live"
-    assert ended_at > first_at + 0.5, (first_at, ended_at)
 
 
 def test_a_followed_log_quiet_longer_than_the_connection_timeout_goes_on(tmp_path):

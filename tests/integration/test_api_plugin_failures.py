@@ -104,7 +104,7 @@ def test_hung_plugin_does_not_block_other_callers(stack_factory):
         assert_alive(stack)
         code, _ = harness.request(stack.api_addr, "GET", "/metrics", timeout=10)
         assert code == 200
-        assert time.monotonic() - t0 < 2, "interlink stalled while plugin calls hang"
+        assert time.monotonic() - t0 < 5, "interlink stalled while plugin calls hang"
         assert len(results) == 0, "a hung call returned before its timeout"
         for w in waiters:
             w.join(30)

@@ -5,8 +5,8 @@ delete whose row it could not remove.  interlink-local's supervisor must
 write a pod's final state before its `done` marker, and get it written once
 space returns: a finished pod must not read as running forever."""
 import errno
-import json
 import os
+import shlex
 import subprocess
 import time
 
@@ -52,16 +52,19 @@ def fill(d):
 def test_local_final_state_written_before_done_and_after_space_returns(tmp_path, small_disk):
     local = Local(tmp_path, DataRootFolder=str(small_disk)).start()
     try:
-        script = "echo before; sleep 2; head -c 20000 /dev/zero | tr '\\0' x; echo"
+        gate = tmp_path / "go"     # off the small disk
+        script = (f"echo before; while [ ! -e {shlex.quote(str(gate))} ]; do sleep 0.05; done; "
+                  "head -c 20000 /dev/zero | tr '\\0' x; echo")
         pod = h.make_pod("full", [sh("main", script)])
         code, body = local.create(pod)
         assert code == 200, body
         local.wait_running(pod, "main")
         filler = fill(small_disk)
         pod_dir = os.path.join(str(small_disk), "pods", pod["metadata"]["uid"])
-        # The container (sleep 2, echo) ends while the disk is full: no done
-        # marker without the final state; the supervisor waits for space.
-        time.sleep(4)
+        # The container ends while the disk is full: no done marker without
+        # the final state; the supervisor waits for space.
+        gate.touch()
+        time.sleep(3)
         assert not os.path.exists(os.path.join(pod_dir, "done"))
         assert "running" in ctr(local.status(pod), "main")["state"]
         os.unlink(filler)

@@ -3,7 +3,6 @@ host under bubblewrap, with volumes, logs, delete and restart durability.
 
 The plugin is driven directly (RetrievedPodData as interlink sends it), so
 these tests pin the backend's own behaviour."""
-import base64
 import json
 import os
 import re
@@ -425,7 +424,7 @@ def test_delete_finished_pod_is_quick(local):
     local.wait_done(pod)
     t0 = time.time()
     assert local.delete(pod)[0] == 200
-    assert time.time() - t0 < 2
+    assert time.time() - t0 < 10     # far below the grace period: nothing waited out
     assert local.status(pod) is None
 
 
@@ -455,7 +454,7 @@ def test_plugin_kill9_and_restart_keeps_pods_and_logs(local):
     done = h.make_pod("before", [sh("main", "echo finished-before")])
     local.create(done)
     local.wait_done(done)
-    running = h.make_pod("during", [sh("main", "for i in 1 2 3 4 5 6; do echo n$i; sleep 0.3; done")])
+    running = h.make_pod("during", [sh("main", "for i in 1 2 3 4 5 6; do echo n$i; sleep 1; done")])
     local.create(running)
     local.wait_running(running, "main")
     local.stack.plugin.kill9()

@@ -157,7 +157,7 @@ def test_vk_metrics_count_kubelet_api_requests(env, ran):
     conn.close()
     wait_for("the 401 counted", lambda: sample(
         scrape(env.vk.metrics_addr), "interlink_vk_kubelet_requests_total",
-        endpoint="/containerLogs", code="401") == 1, timeout=5)
+        endpoint="/containerLogs", code="401") == 1, timeout=30)
 
 
 def test_vk_metrics_time_the_delete(env, ran):
@@ -173,14 +173,14 @@ def test_vk_metrics_time_the_delete(env, ran):
     # Observed by the worker right after the removal: wait for it.
     a = wait_for("the delete observed", lambda: (lambda t: sample(
         t, "interlink_vk_pod_delete_seconds_count") == before + 1 and t)(
-            scrape(env.vk.metrics_addr)), timeout=5)
+            scrape(env.vk.metrics_addr)), timeout=30)
     assert sample(a, "interlink_backend_command_seconds_count") is None   # not the VK's
     p = scrape(env.stack.plugin_addr)
     assert sample(p, "interlink_backend_command_seconds_count", command="scancel") >= 1, p
     # The backend delete is told as an Event, with the job id.
     wait_for("a Deleted event", lambda: [e for e in env.kube.events("sleeper")
                                          if e["reason"] == "Deleted" and "job" in e["message"]],
-             timeout=5)
+             timeout=30)
 
 
 def test_one_pods_create_is_one_trace_down_to_sbatch(env, ran):

@@ -183,10 +183,10 @@ def test_slurmrestd_down_is_503_and_the_retry_submits_once(stack, cluster):
         assert jobs_named(cluster, pod) == []
     finally:
         cluster.up()
-    t = time.time()
     code, body = stack.create(req)
+    assert code == 200, body
     # nothing was in flight (never connected): no wait for a lost submission
-    assert code == 200 and time.time() - t < 4, body
+    assert "may still be in flight" not in stack.plugin.output()
     assert len(jobs_named(cluster, pod)) == 1 and sbatch_calls(stack) == []
 
 
@@ -265,7 +265,7 @@ class ReplyDropper:
 
 
 def test_submission_in_flight_is_adopted_not_submitted_twice(tmp_path, cluster):
-    relay = ReplyDropper(cluster.rest_url, delay=4)
+    relay = ReplyDropper(cluster.rest_url, delay=2)
     s = rest_stack(tmp_path, cluster, "lost", SlurmrestdURL=relay.url, CommandTimeoutSeconds=8)
     try:
         pod = h.make_pod("lost", [sh("main", "echo once")])
@@ -294,7 +294,7 @@ def test_delete_waits_for_a_submission_in_flight(tmp_path, cluster):
     """A delete of a pod whose create lost slurmrestd's answer waits as a
     repeated create would (the request may still reach slurmrestd), then
     finds the job and cancels it, rather than leaving it behind."""
-    relay = ReplyDropper(cluster.rest_url, delay=4)
+    relay = ReplyDropper(cluster.rest_url, delay=2)
     s = rest_stack(tmp_path, cluster, "lostdel", SlurmrestdURL=relay.url,
                    CommandTimeoutSeconds=8)
     pod = h.make_pod("lostdel", [sh("main", "sleep 300")], grace=1)

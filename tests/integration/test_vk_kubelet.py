@@ -120,11 +120,11 @@ CSRS = "/apis/certificates.k8s.io/v1/certificatesigningrequests"
 
 def test_csrs_are_left_to_the_controller_managers_cleaner(tmp_path):
     """As a kubelet, interlink-vk never deletes a CSR, its own or an earlier
-    run's: the API server's CSR cleaner collects them (here after 2 s instead
+    run's: the API server's CSR cleaner collects them (here after 6 s instead
     of kube-controller-manager's 1 h).  A restart asks for a new certificate
     (the issued one is kept in memory only); once its CSR is collected the VK
     keeps serving the certificate and does not ask again."""
-    e = vkutil.VKEnv(tmp_path, kube_args=["--auto-approve-csr", "--csr-gc-finished", "2"])
+    e = vkutil.VKEnv(tmp_path, kube_args=["--auto-approve-csr", "--csr-gc-finished", "6"])
     try:
         def ca_signed_pem():
             try:

@@ -60,7 +60,7 @@ def test_pod_runs_to_succeeded(env):
     assert conds["Ready"]["status"] == "False" and conds["Ready"]["reason"] == "PodCompleted"
     assert pod["metadata"]["annotations"]["JobID"]
     wait_for("Created and Started events",
-             lambda: {"Created", "Started"} <= set(reasons(env, "ok")), timeout=5)
+             lambda: {"Created", "Started"} <= set(reasons(env, "ok")), timeout=30)
     assert vkutil.logs_from_plugin(env.stack, pod, "b") == "two\n"
 
 
@@ -133,7 +133,7 @@ def test_missing_configmap_keeps_pod_pending_then_runs(env):
     assert pod["status"]["phase"] == "Pending"
     assert 'configmap "late" not found' in pod["status"]["message"]
     assert "JobID" not in (pod["metadata"].get("annotations") or {})
-    wait_for("a FailedMount event", lambda: "FailedMount" in reasons(env, "waits"), timeout=5)
+    wait_for("a FailedMount event", lambda: "FailedMount" in reasons(env, "waits"), timeout=30)
     env.kube.create("configmaps", {"metadata": {"name": "late"}, "data": {"k": "finally"}})
     done = env.wait_phase("waits", timeout=40)
     assert done["status"]["phase"] == "Succeeded"
@@ -146,7 +146,7 @@ def test_failing_container_fails_the_pod(env):
     assert pod["status"]["phase"] == "Failed"
     term = pod["status"]["containerStatuses"][0]["state"]["terminated"]
     assert term["exitCode"] == 3 and term["reason"] == "Error", term
-    wait_for("a Failed event", lambda: "Failed" in reasons(env, "bad"), timeout=5)
+    wait_for("a Failed event", lambda: "Failed" in reasons(env, "bad"), timeout=30)
 
 
 def test_delete_pending_pod(env):
@@ -175,7 +175,7 @@ def test_delete_running_pod_backend_first(fake_env):
 
 
 def test_plugin_down_pods_keep_status_and_deletes_wait(env):
-    keep = env.kube.create_pod("keep", [sh("main", "sleep 4")])
+    keep = env.kube.create_pod("keep", [sh("main", "sleep 15")])
     gone = env.kube.create_pod("gone", [sh("main", "sleep 300")])
     env.wait_phase("keep", phases=("Running",))
     env.wait_phase("gone", phases=("Running",))
@@ -190,7 +190,7 @@ def test_plugin_down_pods_keep_status_and_deletes_wait(env):
     env.stack.start_plugin()
     env.wait_gone("gone", timeout=40)
     assert gone["metadata"]["uid"] not in env.interlink_pods()
-    assert env.wait_phase("keep")["status"]["phase"] == "Succeeded"
+    assert env.wait_phase("keep", timeout=60)["status"]["phase"] == "Succeeded"
     assert keep["metadata"]["uid"] in env.plugin_pod_dirs()
 
 
