@@ -15,8 +15,6 @@ import sessionutil as ss
 import slurmutil as su
 
 PY = "/usr/bin/python3"
-HTTP_PORT = h.free_port()
-SERVER = ss.http_server(HTTP_PORT, "pod says hi")
 
 
 @pytest.fixture(scope="module")
@@ -28,7 +26,10 @@ def cluster():
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory, cluster):
     s = su.SlurmStackWithPods(tmp_path_factory.mktemp("slurmexec") / "s", cluster).start()
-    pod = h.make_pod("shell", [h.container("main", [PY, "-c", SERVER], env={"IN_POD": "yes"}),
+    # picked now, not at collection: a port free minutes earlier may be taken
+    s.http_port = h.free_port()
+    server = ss.http_server(s.http_port, "pod says hi")
+    pod = h.make_pod("shell", [h.container("main", [PY, "-c", server], env={"IN_POD": "yes"}),
                                sh("done", "echo bye")])
     code, body = s.create(h.create_request(pod))
     assert code == 200, body
@@ -131,7 +132,7 @@ def test_exec_into_a_terminated_container_says_so(stack):
 
 def test_port_forward_round_trips(stack):
     for path in (b"/a", b"/b"):   # one step per connection
-        status, sock, early = ss.port_forward(stack.api_addr, stack.pod, HTTP_PORT)
+        status, sock, early = ss.port_forward(stack.api_addr, stack.pod, stack.http_port)
         assert status == 101, early
         try:
             sock.sendall(b"GET " + path + b" HTTP/1.0\r\n\r\n")
@@ -167,7 +168,7 @@ def test_a_caller_gone_ends_the_command_and_the_step(stack):
     wait_for("the step ended", lambda: not steps(stack.cluster, job), timeout=30)
     wait_for("srun gone", lambda: not ss.sruns_of(stack.cluster, job), timeout=30)
     # a forwarded connection the caller drops ends its step too
-    status, sock, _ = ss.port_forward(stack.api_addr, stack.pod, HTTP_PORT)
+    status, sock, _ = ss.port_forward(stack.api_addr, stack.pod, stack.http_port)
     assert status == 101
     assert steps(stack.cluster, job)
     sock.close()
@@ -187,7 +188,7 @@ def test_exec_into_a_finished_pod_is_a_clear_error(stack, cluster):
         "pod": ss.pod_ref(pod), "container": "main", "command": ["true"]})
     assert status == 409 and sock is None, (status, body)
     assert b"not running" in body or b"has ended" in body or b"COMPLETED" in body, body
-    status, sock, body = ss.port_forward(stack.api_addr, pod, HTTP_PORT)
+    status, sock, body = ss.port_forward(stack.api_addr, pod, stack.http_port)
     assert status == 409 and sock is None, (status, body)
 
 

@@ -20,7 +20,6 @@ from harness import wait_for
 KUBECTL = "/usr/bin/kubectl"
 NODE = "vk-exec"
 POD = "shell"
-HTTP_PORT = vkutil.free_port()
 
 pytestmark = pytest.mark.skipif(not os.access(KUBECTL, os.X_OK), reason="needs kubectl")
 
@@ -33,17 +32,17 @@ class Cluster(ss.KubectlNode):
         super().__init__(tmp, kube, harness.Stack(os.path.join(tmp, "stack")), NODE)
 
 
-# A shell to exec into, and an HTTP server on HTTP_PORT that answers
-# "pod says hi" (pods of interlink-local share the host's network).
-SERVER = ss.http_server(HTTP_PORT, "pod says hi")
-
-
 TICKER = "i=0; while true; do echo tick $i; i=$((i+1)); sleep 0.3; done"
 
 
 @pytest.fixture(scope="module")
 def k(tmp_path_factory, real_kube):
     c = Cluster(str(tmp_path_factory.mktemp("exec")), real_kube)
+    # A shell to exec into, and an HTTP server on a port picked now (one free
+    # at collection may be taken by then) that answers "pod says hi" (pods of
+    # interlink-local share the host's network).
+    c.http_port = vkutil.free_port()
+    server = ss.http_server(c.http_port, "pod says hi")
     try:
         wait_for("node registered", lambda: c.kubectl("get", "node", NODE, check=False)
                  .returncode == 0, timeout=60)
@@ -51,7 +50,7 @@ def k(tmp_path_factory, real_kube):
                "spec": {"nodeName": NODE, "tolerations": [{"operator": "Exists"}],
                         "restartPolicy": "Never",
                         "containers": [{"name": "main", "image": "busybox",
-                                        "command": ["/usr/bin/python3", "-c", SERVER]},
+                                        "command": ["/usr/bin/python3", "-c", server]},
                                        {"name": "ticker", "image": "busybox",
                                         "command": ["sh", "-c", TICKER]},
                                        *ss.ATTACH_CONTAINERS]}}
@@ -135,7 +134,7 @@ def test_attach_tty(k):
 
 
 def test_port_forward_http_round_trip(k):
-    k.port_forward_round_trips(POD, HTTP_PORT, "pod says hi")
+    k.port_forward_round_trips(POD, k.http_port, "pod says hi")
 
 
 def test_attach_streams_live_output(k):
@@ -205,15 +204,15 @@ def test_websocket_port_forward(k):
     from kubernetes.stream import portforward
     api = ws_api(k)
     pf = portforward(api.connect_get_namespaced_pod_portforward, POD, "default",
-                     ports=str(HTTP_PORT))
-    sock = pf.socket(HTTP_PORT)
+                     ports=str(k.http_port))
+    sock = pf.socket(k.http_port)
     sock.setblocking(True)
     sock.settimeout(20)
     sock.sendall(b"GET /ws HTTP/1.0\r\n\r\n")
     reply = harness.recv_to_eof(sock)
     sock.close()
     assert reply.startswith(b"HTTP/1.0 200") and reply.endswith(b"pod says hi /ws"), reply
-    assert pf.error(HTTP_PORT) is None
+    assert pf.error(k.http_port) is None
     pf.close()
 
 

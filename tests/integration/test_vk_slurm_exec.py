@@ -18,11 +18,9 @@ from harness import wait_for
 KUBECTL = "/usr/bin/kubectl"
 NODE = "vk-slurm-exec"
 POD = "shell"
-HTTP_PORT = vkutil.free_port()
 
 pytestmark = pytest.mark.skipif(not os.access(KUBECTL, os.X_OK), reason="needs kubectl")
 
-SERVER = ss.http_server(HTTP_PORT, "slurm pod says hi")
 TICKER = "i=0; while true; do echo tick $i; i=$((i+1)); sleep 0.3; done"
 
 
@@ -51,6 +49,8 @@ def states(pod):
 def k(tmp_path_factory, real_kube):
     with su.module_cluster(cpus=4) as slurm:
         c = Cluster(str(tmp_path_factory.mktemp("slurmexec")), real_kube, slurm)
+        c.http_port = vkutil.free_port()   # now: one free at collection may be taken by then
+        server = ss.http_server(c.http_port, "slurm pod says hi")
         try:
             wait_for("node registered", lambda: c.kubectl("get", "node", NODE, check=False)
                      .returncode == 0, timeout=60)
@@ -59,7 +59,7 @@ def k(tmp_path_factory, real_kube):
                             "restartPolicy": "Never",
                             "containers": [
                                 {"name": "main", "image": "busybox",
-                                 "command": ["/usr/bin/python3", "-c", SERVER]},
+                                 "command": ["/usr/bin/python3", "-c", server]},
                                 {"name": "ticker", "image": "busybox",
                                  "command": ["sh", "-c", TICKER]},
                                 {"name": "done", "image": "busybox",
@@ -129,7 +129,7 @@ def test_attach_tty(k):
 
 
 def test_port_forward_http_round_trips(k):
-    k.port_forward_round_trips(POD, HTTP_PORT, "slurm pod says hi")
+    k.port_forward_round_trips(POD, k.http_port, "slurm pod says hi")
 
 
 def test_port_forward_to_a_closed_port_says_why(k):
