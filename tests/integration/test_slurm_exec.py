@@ -161,7 +161,8 @@ def test_a_caller_gone_ends_the_command_and_the_step(stack):
     e = ss.Exec(stack.api_addr, stack.pod, "main", command)
     assert e.status == 101
     assert e.read(until=b"started\n", timeout=30) is None
-    assert ss.processes_running(marker) and steps(stack.cluster, job)
+    ss.sleep_running(marker)
+    assert steps(stack.cluster, job)
     assert ss.sruns_of(stack.cluster, job)   # what "srun gone" below looks for
     e.close()
     wait_for("the command killed", lambda: not ss.processes_running(marker), timeout=30)
@@ -223,7 +224,7 @@ def test_plugin_stopped_mid_exec_kills_the_command(stack):
     assert e.status == 101
     try:
         assert e.read(until=b"started\n", timeout=30) is None
-        assert ss.processes_running(marker)
+        ss.sleep_running(marker)
         assert stack.plugin.stop_and_check(must_be_running=True) == []
         # slurmstepd kills the step's tasks once srun is gone: a moment later.
         wait_for("the command killed", lambda: not ss.processes_running(marker), timeout=30)

@@ -315,7 +315,7 @@ def test_plugin_stopped_mid_exec_kills_the_command(k):
     proc = subprocess.Popen([KUBECTL, "--kubeconfig", k.kubeconfig, "exec", POD, "--",
                              *command], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     assert proc.stdout.readline() == b"started\n"
-    assert ss.processes_running(marker)
+    ss.sleep_running(marker)
     assert k.stack.plugin.stop_and_check(must_be_running=True) == []
     assert not ss.processes_running(marker)
     assert proc.wait(timeout=30) != 0

@@ -188,9 +188,17 @@ def unique_sleep():
     """A command for a session that prints "started" and then sleeps with an
     argument no other process on the machine has (tests run side by side),
     and the marker processes_running finds that sleep by: the sleep itself,
-    never the client (kubectl, srun) whose command line carries the script."""
+    never the client (kubectl, srun) whose command line carries the script.
+    The sleep runs a moment after "started" is printed (the shell execs it
+    after the echo): wait for it with sleep_running."""
     arg = f"4{uuid.uuid4().int % 10**6}.5"
     return ["sh", "-c", 'echo started; exec sleep "$0"', arg], b"sleep\0" + arg.encode()
+
+
+def sleep_running(marker):
+    """Until unique_sleep's sleep runs; its pids."""
+    return harness.wait_for("the command running", lambda: processes_running(marker),
+                            timeout=30)
 
 
 def sruns_of(cluster, job):
@@ -344,7 +352,7 @@ class KubectlNode:
         proc = subprocess.Popen([KUBECTL, "--kubeconfig", self.kubeconfig, "exec", pod, "--",
                                  *command], stdout=subprocess.PIPE)
         assert proc.stdout.readline() == b"started\n"
-        assert processes_running(marker)
+        sleep_running(marker)
         proc.send_signal(signal.SIGKILL)
         proc.wait()
         harness.wait_for("the command killed", lambda: not processes_running(marker),
