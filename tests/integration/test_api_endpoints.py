@@ -3,8 +3,8 @@ shapes (docs/upstream.md) and our extensions (/pods, /metrics,
 /healthz)."""
 import datetime
 import json
-import shlex
 import re
+import shlex
 import threading
 import time
 import uuid
