@@ -592,7 +592,7 @@ static int parse_metadata(json_t *json, il_pod *out, bool require_name, char *er
                         "must be a DNS label (at most 63 lowercase letters, digits or '-')");
     out->uid = il_xstrdup(uid);
     out->name = name ? il_xstrdup(name) : NULL;
-    out->ns = ns && *ns ? il_xstrdup(ns) : NULL;
+    out->ns = ns ? il_xstrdup(ns) : NULL;
     fill_meta_defaults(out);
     out->raw = json_incref(json);
     if (parse_kv_map(meta, "metadata", "annotations", &out->annotations, &out->n_annotations,
