@@ -25,13 +25,8 @@ def cluster():
 
 @pytest.fixture
 def stack(tmp_path, cluster):
-    cluster.wait_idle()
-    s = su.SlurmStackWithPods(tmp_path / "s", cluster,
-                              plugin_extra={"CommandTimeoutSeconds": 20},
-                              api_extra={"PendingDeleteRetrySeconds": 1}).start()
-    yield s
-    cluster.restart_slurmctld()
-    s.cleanup()
+    with su.outage_stack(tmp_path / "s", cluster, pending_delete_retry_s=1) as s:
+        yield s
 
 
 def pods_by_uid(stack):

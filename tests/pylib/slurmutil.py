@@ -170,6 +170,24 @@ def module_cluster(cpus):
         stop_cluster(cluster)
 
 
+@contextlib.contextmanager
+def outage_stack(path, cluster, pending_delete_retry_s):
+    """For a function-scoped fixture of tests that stop slurmctld: a stack on
+    cluster whose plugin gives SLURM's commands 20 s, interlink retrying an
+    unconfirmed delete every pending_delete_retry_s; afterwards slurmctld is
+    restarted (a test may leave it stopped or SLURM may have forgotten jobs)
+    and the stack cleaned up."""
+    cluster.wait_idle()
+    s = SlurmStackWithPods(path, cluster, plugin_extra={"CommandTimeoutSeconds": 20},
+                           api_extra={"PendingDeleteRetrySeconds": pending_delete_retry_s})
+    s.start()
+    try:
+        yield s
+    finally:
+        cluster.restart_slurmctld()
+        s.cleanup()
+
+
 def start_cluster(cpus, min_job_age=30, accounting=False, rest=False, prefix=()):
     """A fresh cluster in its own short temp dir (munge's socket path limit);
     accounting: with MariaDB + slurmdbd (SLURM_UP_ACCOUNTING=1); rest: with
