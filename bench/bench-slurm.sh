@@ -114,6 +114,13 @@ def cpu_ms(pid):   # (own, reaped children's) CPU of pid so far
     f = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()
     return ((int(f[11]) + int(f[12])) * 1000 / TICK, (int(f[13]) + int(f[14])) * 1000 / TICK)
 
+def chain_cpu(chain):   # CPU ms so far: interlink, interlink-slurm, its SLURM commands
+    (api, _), (plugin, commands) = cpu_ms(chain.api.proc.pid), cpu_ms(chain.plugin.proc.pid)
+    return api, plugin, commands
+
+def cpu_since(chain, before):
+    return tuple(now - then for now, then in zip(chain_cpu(chain), before))
+
 def count(f):
     path = os.path.join(work, f)
     return sum(1 for _ in open(path)) if os.path.exists(path) else 0
@@ -202,16 +209,14 @@ try:
         concurrently(batch, via(rest_stack))
         reset_counts()
         def status_call():
-            api_pid, plugin_pid = rest_stack.api.proc.pid, rest_stack.plugin.proc.pid
-            (a0, _), (p0, c0) = cpu_ms(api_pid), cpu_ms(plugin_pid)
+            before = chain_cpu(rest_stack)
             t = time.time()
             code, body = h.request_json(rest_stack.api_addr, "GET", "/status", batch, timeout=300)
             took = time.time() - t
             assert code == 200 and len(body) == n_status, (code, str(body)[:300])
-            (a1, _), (p1, c1) = cpu_ms(api_pid), cpu_ms(plugin_pid)
-            return body, took, (a1 - a0, p1 - p0, c1 - c0), os.getloadavg()[0]
+            return body, took, cpu_since(rest_stack, before), os.getloadavg()[0]
         body, took, _, _ = status_call()
-        squeue_first = sum(1 for _ in open(os.path.join(work, "squeue.calls")))
+        squeue_first = count("squeue.calls")
         again = [status_call()[1:] for _ in range(n_calls)]
 
         # 3. the same jobs' states: one squeue, one GET /jobs to slurmrestd
@@ -280,12 +285,11 @@ try:
         batch = pods(n_delete, "del")
         concurrently(batch, via(rest_stack))
         reset_counts()
-        api_pid, plugin_pid = rest_stack.api.proc.pid, rest_stack.plugin.proc.pid
-        (a0, _), (p0, c0) = cpu_ms(api_pid), cpu_ms(plugin_pid)
+        before = chain_cpu(rest_stack)
         t = time.time()
         rate = concurrently(batch, via_delete(rest_stack))
         took = time.time() - t
-        (a1, _), (p1, c1) = cpu_ms(api_pid), cpu_ms(plugin_pid)
+        api_ms, plugin_ms, commands_ms = cpu_since(rest_stack, before)
         load = os.getloadavg()[0]
         squeues, scancels = count("squeue.calls"), count("scancel.calls")
         uids = {p["metadata"]["uid"] for p in batch}
@@ -304,8 +308,8 @@ try:
               f"({plain_s:.1f} s)")
         print(f"  interlink->interlink-slurm /delete: {rate:6.1f} pods/s ({took:.1f} s), "
               f"every answer 200; ratio vs plain scancel {rate / plain_rate:.2f}")
-        print(f"  CPU: interlink {a1 - a0:.0f} ms, interlink-slurm {p1 - p0:.0f} ms, its SLURM "
-              f"commands {c1 - c0:.0f} ms; per delete: "
+        print(f"  CPU: interlink {api_ms:.0f} ms, interlink-slurm {plugin_ms:.0f} ms, its SLURM "
+              f"commands {commands_ms:.0f} ms; per delete: "
               f"{squeues / n_delete:.2f} squeue, {scancels / n_delete:.2f} scancel"
               + (f"; {len(left)} job(s) left!" if left else ""))
         print(f"  straight to interlink-slurm /delete: {direct_rate:6.1f} pods/s "
