@@ -47,10 +47,9 @@ typedef struct status_pod {
     char *phase;              /* stored phase and status (JSON text), or NULL */
     char *stored;
     size_t stored_len;
-    char *fresh;              /* the plugin's status now, and its phase */
+    char *fresh;              /* the plugin's status now, and its phase; may be
+                               * `stored` itself (fresh_is_stored) */
     const char *fresh_phase;
-    bool fresh_is_stored;     /* fresh is `stored` itself: the plugin said the same,
-                               * byte for byte (a steady pod: no copy, no compare) */
     char *answer;             /* the status for the caller, or NULL */
 } status_pod;
 
@@ -65,6 +64,13 @@ static void batch_init(status_batch *b)
     *b = (status_batch){.index = json_object()};
 }
 
+/* Whether p's fresh status is its stored text itself: the plugin said the
+ * same, byte for byte (a steady pod: no copy, no compare, nothing to store). */
+static bool fresh_is_stored(const status_pod *p)
+{
+    return p->fresh && p->fresh == p->stored;
+}
+
 static void batch_free(status_batch *b)
 {
     for (size_t i = 0; i < b->n; i++) {
@@ -72,9 +78,9 @@ static void batch_free(status_batch *b)
         il_pod_ref_free(&p->ref);
         free(p->owned);
         free(p->phase);
-        free(p->stored);
-        if (!p->fresh_is_stored)
+        if (!fresh_is_stored(p))
             free(p->fresh);
+        free(p->stored);
         free(p->answer);
     }
     free(b->pods);
@@ -205,10 +211,9 @@ static void split_by_finality(status_batch *b, il_buf *body, const char **send,
 
 static void fresh_drop(status_pod *p)
 {
-    if (!p->fresh_is_stored)
+    if (!fresh_is_stored(p))
         free(p->fresh);
     p->fresh = NULL;
-    p->fresh_is_stored = false;
 }
 
 /* Whether text[0..len) is p's stored status byte for byte: if so it
@@ -219,7 +224,6 @@ static bool fresh_if_stored(status_pod *p, const char *text, size_t len)
         return false;
     fresh_drop(p);
     p->fresh = p->stored;
-    p->fresh_is_stored = true;
     p->fresh_phase = p->phase;
     return true;
 }
@@ -311,7 +315,7 @@ static bool remember(api *a, status_batch *b)
     size_t n = 0;
     for (size_t i = 0; i < b->n; i++) {
         const status_pod *p = &b->pods[i];
-        if (p->first != i || !p->fresh || !p->known || p->fresh_is_stored ||
+        if (p->first != i || !p->fresh || !p->known || fresh_is_stored(p) ||
             (p->stored && strcmp(p->fresh, p->stored) == 0))
             continue;
         uids[n] = p->ref.uid;
@@ -400,11 +404,10 @@ static int batch_settle(api *a, il_request *req, status_batch *b, bool strict)
                 continue;
             if (p->fresh) {   /* the store is done with: the text moves to the answer */
                 free(p->answer);
-                p->answer = p->fresh;
-                if (p->fresh_is_stored)
+                if (fresh_is_stored(p))
                     p->stored = NULL;
+                p->answer = p->fresh;
                 p->fresh = NULL;
-                p->fresh_is_stored = false;
             } else if (rc != 0 && !p->answer && is_object_text(p->stored)) {
                 p->answer = il_xstrdup(p->stored);
             }
